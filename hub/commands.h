@@ -1,0 +1,13 @@
+// The irt-hub command line, one function per group of subcommands, each in the
+// file that owns that area (study_commands.cpp, ...). main.cpp assembles them.
+#pragma once
+
+#include <vector>
+
+#include "shared/command_line.h"
+
+namespace irt::hub {
+
+std::vector<shared::Command> study_commands();  // check-study, diff-study
+
+}  // namespace irt::hub

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The project's one entry point on a Debian 12 machine.
+#   deps   install what is missing (apt-get; as root or through sudo); idempotent
+#   build  configure and build the plain build (build/) and the sanitizer build (build-asan/)
+#   test   deps + build, then every test in build/ and the unit tests in build-asan/
+#   demo   deps + build, then the main job: a hub and nodes on loopback (packaging/demo.sh)
+#   bench  deps + build, then the benchmarks, each printing its figure, limit and ratio
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+jobs=${IRT_JOBS:-2}
+
+apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
+              libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
+              openssl curl)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
+  else echo "dev.sh: need root or sudo to install packages: $*" >&2; exit 1; fi
+}
+
+deps() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "dev.sh: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "dev.sh: all build and test packages are installed"
+  fi
+}
+
+configure_and_build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DIRT_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+build() {
+  configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+}
+
+build_asan() {
+  configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DIRT_SANITIZE=ON
+}
+
+run_tests() {
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  echo "== sanitizer build: unit tests"
+  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+  echo "== plain build: every test"
+  ctest --test-dir build --output-on-failure -j "$jobs"
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) build ;;
+  test) deps; build; build_asan; run_tests ;;
+  demo) deps; build; exec packaging/demo.sh "$here/build" ;;
+  bench) deps; build; for b in build/bench/irt-bench-*; do "$b"; done ;;
+  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
+esac
