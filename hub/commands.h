@@ -8,6 +8,7 @@
 
 namespace irt::hub {
 
-std::vector<shared::Command> study_commands();  // check-study, diff-study
+std::vector<shared::Command> study_commands();          // check-study, diff-study
+std::vector<shared::Command> randomization_commands();  // randlist, simulate
 
 }  // namespace irt::hub

@@ -1,0 +1,214 @@
+// The study configuration: a versioned JSON document (docs/study-config.md)
+// turned into typed, validated C++ values. The hub loads it at init and on each
+// amendment; nodes receive the same bytes in a configuration directive, so hub
+// and nodes always interpret one version identically.
+//
+// Every reference inside a Study has been checked by load_study: an arm id in a
+// kit type exists, a visit's kit types exist, the block sizes honour the ratio,
+// and so on. Code that receives a Study may rely on that.
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace irt::shared {
+
+enum class Blinding { open, single, double_blind };
+
+struct Arm {
+  std::string id;             // "A"; stable, used in lists and events (sealed on the wire)
+  std::string name;           // "Drug X 10 mg": unblinded roles only
+  std::string blinded_label;  // what blinded roles may see instead of the arm ("Treatment")
+  int ratio = 1;              // allocation ratio weight (2:1:1 -> 2, 1, 1)
+};
+
+// A stratification or minimization factor with its levels. The reserved
+// factor ids "site" and "country" take their levels from the study's sites and
+// countries, and are filled in by the system, never entered by a user.
+struct Factor {
+  std::string id;
+  std::string name;
+  std::vector<std::string> levels;
+};
+
+enum class Method {
+  simple,                   // complete randomization with the ratio's probabilities
+  permuted_blocks,          // blocks, optionally stratified (see Randomization::strata)
+  minimization,             // Pocock-Simon
+  biased_coin,              // Efron's biased coin (two arms)
+  max_tolerated_imbalance,  // big stick design (two arms)
+};
+
+enum class ImbalanceMeasure { range, variance, standard_deviation };
+
+struct MinimizationFactor {
+  std::string factor;  // a Factor id (or "site" / "country")
+  double weight = 1.0;
+};
+
+struct Randomization {
+  Method method = Method::permuted_blocks;
+  std::vector<int> block_sizes;     // one size = fixed; several = drawn at random per block
+  std::vector<std::string> strata;  // factor ids that form strata (may include "site", "country")
+  // Minimization.
+  std::vector<MinimizationFactor> minimization_factors;
+  ImbalanceMeasure measure = ImbalanceMeasure::range;
+  double preferred_probability = 0.8;  // p; 1 = deterministic
+  int initial_random = 0;              // the first N participants are allocated at random
+  // Efron's biased coin and big stick.
+  double coin_probability = 2.0 / 3.0;
+  int max_tolerated_imbalance = 3;
+};
+
+enum class CapScope { stratum, arm, cohort };
+
+struct Cap {
+  CapScope scope = CapScope::stratum;
+  // stratum: factor id -> level ("site" -> "101", "age" -> "old"); arm: arm id; cohort: cohort id.
+  std::map<std::string, std::string> stratum;
+  std::string arm;
+  std::string cohort;
+  int limit = 0;
+};
+
+struct Cohort {
+  std::string id;
+  std::string name;
+};
+
+struct Country {
+  std::string code;  // ISO 3166-1 alpha-2
+  std::string name;
+};
+
+enum class NodeKind { site, nurse };
+
+struct Site {
+  std::string id;        // "101": also the prefix of participant numbers
+  std::string name;
+  std::string country;   // Country::code
+  bool active = true;
+  std::vector<NodeKind> node_kinds{NodeKind::site};
+};
+
+struct Depot {
+  std::string id;
+  std::string name;
+  std::vector<std::string> countries;  // Country::code values it serves
+};
+
+struct Storage {
+  double min_celsius = 2;
+  double max_celsius = 8;
+  std::string description;  // "refrigerated, protect from light"
+};
+
+struct KitType {
+  std::string id;
+  std::string name;           // unblinded name ("Drug X 10 mg, 28 tablets")
+  std::string blinded_label;  // shown to blinded roles ("Study drug, 28 tablets")
+  std::string arm;            // Arm::id this kit type treats
+  int units_per_kit = 1;
+  Storage storage;
+};
+
+struct VisitDispense {
+  std::string arm;       // Arm::id
+  std::string kit_type;  // KitType::id
+  int count = 1;
+};
+
+struct Visit {
+  std::string id;
+  std::string name;
+  int day = 0;            // offset from randomization (day 0)
+  int window_before = 0;  // days allowed before `day`
+  int window_after = 0;   // days allowed after `day`
+  bool randomization = false;  // the visit at which participants are randomized
+  std::vector<VisitDispense> dispense;
+};
+
+struct LeadTime {
+  std::string depot;    // Depot::id
+  std::string country;  // Country::code
+  int days = 1;
+};
+
+struct InitialShipment {
+  std::string kit_type;
+  int count = 0;
+};
+
+struct Supply {
+  std::vector<LeadTime> lead_times;
+  int do_not_dispense_days = 0;  // a kit this close to expiry is never dispensed
+  std::vector<InitialShipment> initial_shipment;  // per site
+  int trigger_level = 0;    // resupply when a kit type's stock at a site falls to this
+  int max_level = 0;        // resupply up to this
+  int predictive_horizon_days = 0;
+  int offline_days = 14;    // longest expected offline period, for sizing node slices
+};
+
+enum class Permission {
+  screen, randomize, dispense, unblind, view_unblinded, receive_shipment, report_excursion,
+  return_kits, destroy_kits, withdraw, view_participants, view_inventory, view_audit,
+  manage_users, manage_nodes, manage_study, manage_supply, release_quarantine, export_data,
+};
+
+struct Role {
+  std::string id;       // "investigator", "pharmacist", ...
+  std::string name;
+  bool blinded = true;  // a blinded role never receives an arm or anything revealing one
+  std::vector<Permission> permissions;
+  bool can(Permission p) const;
+};
+
+struct Study {
+  std::string id;
+  std::string name;
+  int version = 1;
+  Blinding blinding = Blinding::double_blind;
+  std::vector<Arm> arms;
+  std::vector<Factor> factors;
+  std::vector<Cohort> cohorts;
+  Randomization randomization;
+  std::vector<Cap> caps;
+  std::vector<Country> countries;
+  std::vector<Site> sites;
+  std::vector<Depot> depots;
+  std::vector<KitType> kit_types;
+  std::vector<Visit> visits;
+  Supply supply;
+  std::vector<Role> roles;
+  std::vector<std::string> eligibility;  // questions; each must be answered "yes" to randomize
+
+  const Arm* find_arm(std::string_view id) const;
+  const Site* find_site(std::string_view id) const;
+  const KitType* find_kit_type(std::string_view id) const;
+  const Role* find_role(std::string_view id) const;
+  const Visit* find_visit(std::string_view id) const;
+  const Factor* find_factor(std::string_view id) const;  // includes the derived "site" / "country"
+};
+
+// The outcome of loading a document: a Study, or every problem found, each as
+// "path: what is wrong (got X); what to do", e.g.
+// "arms[2].ratio: must be a positive integer (got 0)".
+struct StudyLoad {
+  std::optional<Study> study;
+  std::vector<std::string> errors;
+};
+
+StudyLoad load_study(std::string_view json_text);
+StudyLoad load_study_file(const std::filesystem::path& file);
+
+std::string to_string(Method m);
+std::string to_string(Blinding b);
+std::string to_string(Permission p);
+
+}  // namespace irt::shared
