@@ -1,0 +1,120 @@
+#include <doctest/doctest.h>
+
+#include "sync/batch.h"
+#include "sync/certificate.h"
+#include "sync/checkpoint.h"
+#include "sync/directive.h"
+#include "sync/event.h"
+
+using namespace irt::sync;
+namespace crypto = irt::crypto;
+
+namespace {
+
+EventBody sample_body() {
+  EventBody b;
+  b.node_id = "N101-1";
+  b.seq = 7;
+  b.prev_hash = crypto::hash_domain("test", crypto::as_bytes("previous"));
+  b.hlc = 123456789;
+  b.device_time_ms = 1764000000000;
+  b.actor = "coordinator.jane";
+  b.type = "site.note";
+  b.directive_seq = 3;
+  std::string payload = R"({"text":"fridge checked"})";
+  b.payload.assign(payload.begin(), payload.end());
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("an event round-trips through its exact bytes and verifies") {
+  auto key = crypto::SigningKey::generate();
+  auto e = sign_event(sample_body(), key);
+  auto parsed = parse_event(e.record);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->body.node_id == "N101-1");
+  CHECK(parsed->body.seq == 7);
+  CHECK(parsed->body.actor == "coordinator.jane");
+  CHECK(parsed->body.payload == e.body.payload);
+  CHECK(parsed->hash == e.hash);
+  CHECK(verify_event(*parsed, key.public_key()));
+  CHECK_FALSE(verify_event(*parsed, crypto::SigningKey::generate().public_key()));
+}
+
+TEST_CASE("flipping any byte of an event record breaks its parse, hash or signature") {
+  auto key = crypto::SigningKey::generate();
+  auto e = sign_event(sample_body(), key);
+  for (std::size_t i = 0; i < e.record.size(); ++i) {
+    auto bad = e.record;
+    bad[i] ^= 0x01;
+    auto parsed = parse_event(bad);
+    bool caught = !parsed.ok() || !verify_event(*parsed, key.public_key());
+    CHECK_MESSAGE(caught, "byte " << i << " flipped unnoticed");
+  }
+}
+
+TEST_CASE("a truncated event record or one with trailing bytes is refused") {
+  auto e = sign_event(sample_body(), crypto::SigningKey::generate());
+  CHECK_FALSE(parse_event(crypto::ByteView(e.record).first(e.record.size() - 1)).ok());
+  auto longer = e.record;
+  longer.push_back(0);
+  CHECK_FALSE(parse_event(longer).ok());
+  CHECK_FALSE(parse_event({}).ok());
+}
+
+TEST_CASE("a directive verifies only under the hub's key") {
+  auto hub = crypto::SigningKey::generate();
+  DirectiveBody b{.node_id = "N101-1", .seq = 1, .hlc = 5, .issued_ms = 9, .type = "roster", .payload = {'{', '}'}};
+  auto d = sign_directive(b, hub);
+  auto parsed = parse_directive(d.record);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->body.type == "roster");
+  CHECK(verify_directive(*parsed, hub.public_key()));
+  auto bad = d.record;
+  bad[10] ^= 0x20;
+  auto parsed_bad = parse_directive(bad);
+  CHECK((!parsed_bad.ok() || !verify_directive(*parsed_bad, hub.public_key())));
+}
+
+TEST_CASE("a certificate is checked for the hub's signature and its validity period") {
+  auto hub = crypto::SigningKey::generate();
+  NodeCertificate c{.node_id = "N101-1", .site_id = "101", .kind = "site",
+                    .node_key = crypto::SigningKey::generate().public_key(), .serial = 1,
+                    .valid_from_ms = 1000, .valid_until_ms = 2000};
+  auto signed_cert = sign_certificate(c, hub);
+  auto parsed = parse_certificate(signed_cert.record);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->site_id == "101");
+  CHECK(check_certificate(*parsed, hub.public_key(), 1500).ok());
+  CHECK_FALSE(check_certificate(*parsed, hub.public_key(), 2500).ok());
+  CHECK_FALSE(check_certificate(*parsed, crypto::SigningKey::generate().public_key(), 1500).ok());
+  auto forged = signed_cert.record;
+  forged[12] ^= 1;  // inside the node id
+  auto p2 = parse_certificate(forged);
+  CHECK((!p2.ok() || !check_certificate(*p2, hub.public_key(), 1500).ok()));
+}
+
+TEST_CASE("a checkpoint opens with the right key and name only") {
+  auto hub = crypto::SigningKey::generate();
+  Checkpoint cp{.origin = "irt.hub/STUDY-1", .size = 42, .root = crypto::sha256(crypto::as_bytes("x"))};
+  std::string text = sign_checkpoint(cp, "irt-hub", hub);
+  auto opened = open_checkpoint(text, "irt-hub", hub.public_key());
+  REQUIRE(opened);
+  CHECK(opened->size == 42);
+  CHECK(opened->root == cp.root);
+  CHECK_FALSE(open_checkpoint(text, "other", hub.public_key()));
+  CHECK_FALSE(open_checkpoint(text, "irt-hub", crypto::SigningKey::generate().public_key()));
+  std::string edited = text;
+  edited[text.find("42")] = '5';
+  CHECK_FALSE(open_checkpoint(edited, "irt-hub", hub.public_key()));
+}
+
+TEST_CASE("a batch round-trips and a truncated batch is refused") {
+  std::vector<crypto::Bytes> records = {{1, 2, 3}, {}, {4}};
+  auto body = encode_batch(records);
+  auto decoded = decode_batch(body);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == records);
+  CHECK_FALSE(decode_batch(crypto::ByteView(body).first(body.size() - 1)).ok());
+}
