@@ -30,7 +30,13 @@ struct Arm {
 
 // A stratification or minimization factor with its levels. The reserved
 // factor ids "site" and "country" take their levels from the study's sites and
-// countries, and are filled in by the system, never entered by a user.
+// countries, and are filled in by the system, never entered by a user:
+// load_study appends them, in that order, after the document's own factors
+// (levels in list order), so Study::factors always holds both.
+inline constexpr std::string_view kSiteFactor = "site";
+inline constexpr std::string_view kCountryFactor = "country";
+inline bool is_derived_factor(std::string_view id) { return id == kSiteFactor || id == kCountryFactor; }
+
 struct Factor {
   std::string id;
   std::string name;
@@ -210,5 +216,8 @@ StudyLoad load_study_file(const std::filesystem::path& file);
 std::string to_string(Method m);
 std::string to_string(Blinding b);
 std::string to_string(Permission p);
+std::string to_string(ImbalanceMeasure m);
+std::string to_string(NodeKind k);
+std::string to_string(CapScope s);
 
 }  // namespace irt::shared

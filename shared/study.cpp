@@ -1,0 +1,1211 @@
+#include "shared/study.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+namespace irt::shared {
+
+using nlohmann::json;
+
+namespace {
+
+// The only document format this build reads. A future incompatible layout gets
+// a new number, so an old hub refuses a new document instead of misreading it.
+constexpr int kFormat = 1;
+
+// Longest document value quoted back in a message; keeps messages one line.
+constexpr std::size_t kMaxQuoted = 60;
+
+// Roles every study must define: the hub's screens and permissions checks name them.
+constexpr const char* kMandatoryRoles[] = {
+    "investigator", "coordinator",   "nurse",   "pharmacist",  "monitor", "study-manager",
+    "supply-manager", "unblinded-statistician", "admin", "auditor",
+};
+
+// One table per enum, read both ways, so the document format and to_string
+// can never drift apart.
+template <class E>
+struct Named {
+  E value;
+  const char* name;
+};
+
+constexpr Named<Method> kMethods[] = {
+    {Method::simple, "simple"},
+    {Method::permuted_blocks, "permuted_blocks"},
+    {Method::minimization, "minimization"},
+    {Method::biased_coin, "biased_coin"},
+    {Method::max_tolerated_imbalance, "max_tolerated_imbalance"},
+};
+constexpr Named<Blinding> kBlindings[] = {
+    {Blinding::open, "open"}, {Blinding::single, "single"}, {Blinding::double_blind, "double"}};
+constexpr Named<ImbalanceMeasure> kMeasures[] = {
+    {ImbalanceMeasure::range, "range"},
+    {ImbalanceMeasure::variance, "variance"},
+    {ImbalanceMeasure::standard_deviation, "standard_deviation"},
+};
+constexpr Named<NodeKind> kNodeKinds[] = {{NodeKind::site, "site"}, {NodeKind::nurse, "nurse_tablet"}};
+constexpr Named<CapScope> kCapScopes[] = {
+    {CapScope::stratum, "stratum"}, {CapScope::arm, "arm"}, {CapScope::cohort, "cohort"}};
+constexpr Named<Permission> kPermissions[] = {
+    {Permission::screen, "screen"},
+    {Permission::randomize, "randomize"},
+    {Permission::dispense, "dispense"},
+    {Permission::unblind, "unblind"},
+    {Permission::view_unblinded, "view_unblinded"},
+    {Permission::receive_shipment, "receive_shipment"},
+    {Permission::report_excursion, "report_excursion"},
+    {Permission::return_kits, "return_kits"},
+    {Permission::destroy_kits, "destroy_kits"},
+    {Permission::withdraw, "withdraw"},
+    {Permission::view_participants, "view_participants"},
+    {Permission::view_inventory, "view_inventory"},
+    {Permission::view_audit, "view_audit"},
+    {Permission::manage_users, "manage_users"},
+    {Permission::manage_nodes, "manage_nodes"},
+    {Permission::manage_study, "manage_study"},
+    {Permission::manage_supply, "manage_supply"},
+    {Permission::release_quarantine, "release_quarantine"},
+    {Permission::export_data, "export_data"},
+};
+
+template <class E, std::size_t N>
+std::string name_of(const Named<E> (&table)[N], E value) {
+  for (const auto& n : table)
+    if (n.value == value) return n.name;
+  throw std::logic_error("enum value missing from its name table");
+}
+
+template <class E, std::size_t N>
+std::optional<E> value_of(const Named<E> (&table)[N], std::string_view name) {
+  for (const auto& n : table)
+    if (name == n.name) return n.value;
+  return std::nullopt;
+}
+
+template <class E, std::size_t N>
+std::string names_of(const Named<E> (&table)[N]) {
+  std::string out;
+  for (const auto& n : table) out += (out.empty() ? "" : ", ") + std::string(n.name);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += sep;
+    out += i;
+  }
+  return out;
+}
+
+// A document string quoted for a message: JSON-escaped (so control characters
+// cannot break the line) and shortened.
+std::string quote(std::string_view s) {
+  bool cut = s.size() > kMaxQuoted;
+  std::string out = json(std::string(s.substr(0, kMaxQuoted))).dump(-1, ' ', true, json::error_handler_t::replace);
+  if (cut) out.insert(out.size() - 1, "...");
+  return out;
+}
+
+// What a message says was found instead of the expected value.
+std::string got(const json& v) {
+  switch (v.type()) {
+    case json::value_t::string: return "string " + quote(v.get_ref<const std::string&>());
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::null: return "null";
+    default: return v.dump();
+  }
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string item(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Ids travel in participant numbers, kit lists, events and file names, so
+// they are kept to a conservative alphabet.
+bool is_id(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  };
+  if (!std::all_of(s.begin(), s.end(), ok)) return false;
+  return s.front() != '.' && s.front() != '_' && s.front() != '-';
+}
+
+bool is_country_code(std::string_view s) {
+  return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
+}
+
+// Every problem found, in document order.
+class Problems {
+ public:
+  void add(const std::string& path, const std::string& what) {
+    list_.push_back((path.empty() ? std::string("document") : path) + ": " + what);
+  }
+  bool empty() const { return list_.empty(); }
+  std::size_t size() const { return list_.size(); }
+  std::vector<std::string> take() { return std::move(list_); }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+enum class Need { required, optional };
+
+// Reads one JSON object's fields. Construction reports a non-object and every
+// key the object may not hold, so nothing in a document is silently ignored;
+// each accessor reports a missing required field or a value of the wrong type
+// or range, and returns nothing for it.
+class Fields {
+ public:
+  Fields(Problems& problems, const json& value, std::string path, std::initializer_list<const char*> known)
+      : p_(problems), path_(std::move(path)), known_(known.begin(), known.end()) {
+    if (!value.is_object()) {
+      p_.add(path_, "must be an object (got " + got(value) + ")");
+      return;
+    }
+    obj_ = &value;
+    for (const auto& [key, v] : value.items()) {
+      if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+      std::string hint;
+      std::size_t best = 3;
+      for (const auto& k : known_) {
+        std::size_t d = edit_distance(key, k);
+        if (d < best) {
+          best = d;
+          hint = k;
+        }
+      }
+      std::vector<std::string> names(known_.begin(), known_.end());
+      p_.add(child(path_, key.substr(0, kMaxQuoted)),
+             hint.empty() ? "unknown key; remove it or use a known key: " + join(names)
+                          : "unknown key; did you mean \"" + hint + "\"? (known keys: " + join(names) + ")");
+    }
+  }
+
+  bool is_object() const { return obj_ != nullptr; }
+  const std::string& path() const { return path_; }
+  std::string at(std::string_view key) const { return child(path_, key); }
+  bool has(std::string_view key) const { return obj_ && obj_->contains(key); }
+
+  // The raw value, or nullptr when absent (reported if required).
+  const json* find(std::string_view key, Need need, std::string_view what) const {
+    if (!obj_) return nullptr;
+    auto it = obj_->find(key);
+    if (it == obj_->end()) {
+      if (need == Need::required) p_.add(at(key), "missing; add " + std::string(what));
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  void bad(std::string_view key, std::string_view what, const json& v) const {
+    p_.add(at(key), "must be " + std::string(what) + " (got " + got(v) + ")");
+  }
+
+  std::string text(std::string_view key, Need need = Need::required) const {
+    constexpr std::string_view what = "a non-empty string";
+    const json* v = find(key, need, what);
+    if (!v) return {};
+    if (!v->is_string() || v->get_ref<const std::string&>().empty()) {
+      bad(key, what, *v);
+      return {};
+    }
+    return v->get<std::string>();
+  }
+
+  std::string id(std::string_view key, Need need = Need::required) const {
+    constexpr std::string_view what =
+        "an id: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+    const json* v = find(key, need, what);
+    if (!v) return {};
+    if (!v->is_string() || !is_id(v->get_ref<const std::string&>())) {
+      bad(key, what, *v);
+      return {};
+    }
+    return v->get<std::string>();
+  }
+
+  std::string country_code(std::string_view key) const {
+    constexpr std::string_view what = "an ISO 3166-1 alpha-2 country code such as \"FR\"";
+    const json* v = find(key, Need::required, what);
+    if (!v) return {};
+    if (!v->is_string() || !is_country_code(v->get_ref<const std::string&>())) {
+      bad(key, what, *v);
+      return {};
+    }
+    return v->get<std::string>();
+  }
+
+  std::optional<int> integer(std::string_view key, Need need, long long min, std::string_view what,
+                             long long max = INT_MAX) const {
+    const json* v = find(key, need, what);
+    if (!v) return std::nullopt;
+    long long n = 0;
+    if (v->is_number_unsigned()) {
+      auto u = v->get<std::uint64_t>();
+      n = u > static_cast<std::uint64_t>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(u);
+    } else if (v->is_number_integer()) {
+      n = v->get<std::int64_t>();
+    } else {
+      bad(key, what, *v);
+      return std::nullopt;
+    }
+    if (n < min || n > max) {
+      bad(key, what, *v);
+      return std::nullopt;
+    }
+    return static_cast<int>(n);
+  }
+
+  std::optional<double> number(std::string_view key, Need need, std::string_view what,
+                               const std::function<bool(double)>& in_range) const {
+    const json* v = find(key, need, what);
+    if (!v) return std::nullopt;
+    if (!v->is_number() || !in_range(v->get<double>())) {
+      bad(key, what, *v);
+      return std::nullopt;
+    }
+    return v->get<double>();
+  }
+
+  std::optional<bool> boolean(std::string_view key, Need need) const {
+    constexpr std::string_view what = "true or false";
+    const json* v = find(key, need, what);
+    if (!v) return std::nullopt;
+    if (!v->is_boolean()) {
+      bad(key, what, *v);
+      return std::nullopt;
+    }
+    return v->get<bool>();
+  }
+
+  template <class E, std::size_t N>
+  std::optional<E> choice(std::string_view key, Need need, const Named<E> (&table)[N]) const {
+    std::string what = "one of " + names_of(table);
+    const json* v = find(key, need, what);
+    if (!v) return std::nullopt;
+    std::optional<E> e = v->is_string() ? value_of(table, v->get_ref<const std::string&>()) : std::nullopt;
+    if (!e) bad(key, what, *v);
+    return e;
+  }
+
+  // An array (empty allowed only when min_items is 0), or nullptr.
+  const json* array(std::string_view key, Need need, std::string_view what, std::size_t min_items = 1) const {
+    std::string expected = "an array of " + std::string(what);
+    const json* v = find(key, need, expected);
+    if (!v) return nullptr;
+    if (!v->is_array()) {
+      bad(key, expected, *v);
+      return nullptr;
+    }
+    if (v->size() < min_items) {
+      p_.add(at(key), "must list at least " + std::to_string(min_items) + " " + std::string(what) + " (got " +
+                          std::to_string(v->size()) + ")");
+      return nullptr;
+    }
+    return v;
+  }
+
+  // An array of strings, each checked by `valid`; bad entries are reported and skipped.
+  std::vector<std::string> strings(std::string_view key, Need need, std::string_view plural,
+                                   std::string_view singular, std::size_t min_items,
+                                   const std::function<bool(const std::string&)>& valid) const {
+    std::vector<std::string> out;
+    const json* a = array(key, need, plural, min_items);
+    if (!a) return out;
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const json& v = (*a)[i];
+      std::string path = item(at(key), i);
+      if (!v.is_string() || !valid(v.get_ref<const std::string&>())) {
+        p_.add(path, "must be " + std::string(singular) + " (got " + got(v) + ")");
+        continue;
+      }
+      const std::string& s = v.get_ref<const std::string&>();
+      auto [it, inserted] = seen.emplace(s, i);
+      if (!inserted) {
+        p_.add(path, "duplicate " + quote(s) + " (already at " + item(at(key), it->second) + "); list it once");
+        continue;
+      }
+      out.push_back(s);
+    }
+    return out;
+  }
+
+ private:
+  Problems& p_;
+  std::string path_;
+  std::vector<const char*> known_;
+  const json* obj_ = nullptr;
+};
+
+// Remembers where each id was first defined so a duplicate names both places.
+class UniqueIds {
+ public:
+  UniqueIds(Problems& problems, std::string what) : p_(problems), what_(std::move(what)) {}
+  void check(const std::string& id, const std::string& path) {
+    if (id.empty()) return;
+    auto [it, inserted] = first_.emplace(id, path);
+    if (!inserted)
+      p_.add(path, "duplicate " + what_ + " " + quote(id) + " (first at " + it->second + "); each " + what_ +
+                       " must be unique");
+  }
+
+ private:
+  Problems& p_;
+  std::string what_;
+  std::map<std::string, std::string> first_;
+};
+
+template <class T, class Key>
+std::vector<std::string> ids_of(const std::vector<T>& items, Key key) {
+  std::vector<std::string> out;
+  for (const auto& i : items)
+    if (!(i.*key).empty()) out.push_back(i.*key);
+  return out;
+}
+
+std::string unknown(std::string_view what, const std::string& value, const std::vector<std::string>& known) {
+  return "unknown " + std::string(what) + " " + quote(value) + "; use one of: " +
+         (known.empty() ? std::string("(none defined)") : join(known));
+}
+
+template <class T, class Key>
+bool contains_id(const std::vector<T>& items, Key key, std::string_view id) {
+  return std::any_of(items.begin(), items.end(), [&](const T& i) { return i.*key == id; });
+}
+
+template <class T>
+const T* find_by(const std::vector<T>& items, std::string T::*key, std::string_view id) {
+  for (const auto& i : items)
+    if (i.*key == id) return &i;
+  return nullptr;
+}
+
+// Builds a Study from a parsed document, reporting every problem. Each
+// section is read even when an earlier one failed, and entries with bad
+// fields stay in place (with empty ids) so that index paths stay right and a
+// reference is never reported twice.
+class StudyReader {
+ public:
+  explicit StudyReader(Problems& problems) : p_(problems) {}
+
+  Study read(const json& doc) {
+    Fields top(p_, doc, "",
+               {"format", "id", "name", "version", "blinding", "arms", "factors", "cohorts", "randomization", "caps",
+                "countries", "sites", "depots", "kit_types", "visits", "supply", "roles", "eligibility"});
+    if (!top.is_object()) return s_;
+    if (const json* f = top.find("format", Need::optional, "")) {
+      if (!f->is_number_integer() || f->get<std::int64_t>() != kFormat)
+        p_.add("format", "this hub reads format " + std::to_string(kFormat) + " (got " + got(*f) +
+                             "); write the document in format " + std::to_string(kFormat) + " or upgrade the hub");
+    }
+    s_.id = top.id("id");
+    s_.name = top.text("name");
+    s_.version = top.integer("version", Need::required, 1, "a positive integer").value_or(1);
+    s_.blinding = top.choice("blinding", Need::required, kBlindings).value_or(Blinding::double_blind);
+    read_arms(top);
+    read_factors(top);
+    read_cohorts(top);
+    read_countries(top);
+    read_sites(top);
+    read_depots(top);
+    // The derived factors exist before anything that refers to factors is read.
+    add_derived_factors();
+    read_randomization(top);
+    read_caps(top);
+    read_kit_types(top);
+    read_visits(top);
+    read_supply(top);
+    read_roles(top);
+    s_.eligibility = top.strings("eligibility", Need::optional, "questions", "a non-empty question", 0,
+                                 [](const std::string& q) { return !q.empty(); });
+    return s_;
+  }
+
+ private:
+  std::vector<std::string> arm_ids() const { return ids_of(s_.arms, &Arm::id); }
+
+  std::vector<std::string> factor_ids() const { return ids_of(s_.factors, &Factor::id); }
+
+  void read_arms(const Fields& top) {
+    const json* arms = top.array("arms", Need::required, "arms", 2);
+    if (!arms) return;
+    UniqueIds ids(p_, "arm id");
+    for (std::size_t i = 0; i < arms->size(); ++i) {
+      Fields f(p_, (*arms)[i], item("arms", i), {"id", "name", "blinded_label", "ratio"});
+      Arm a;
+      a.id = f.id("id");
+      a.name = f.text("name");
+      a.blinded_label = f.text("blinded_label");
+      auto ratio = f.integer("ratio", Need::required, 1, "a positive integer");
+      a.ratio = ratio.value_or(0);
+      if (!ratio) ratios_valid_ = false;
+      ids.check(a.id, f.at("id"));
+      s_.arms.push_back(a);
+    }
+    if (s_.blinding == Blinding::open) return;
+    // A blinded reader sees the label instead of the arm, so one label per arm
+    // would reveal the arm all the same.
+    for (std::size_t i = 1; i < s_.arms.size(); ++i) {
+      const auto& first = s_.arms[0].blinded_label;
+      const auto& label = s_.arms[i].blinded_label;
+      if (!first.empty() && !label.empty() && label != first)
+        p_.add(item("arms", i) + ".blinded_label",
+               "differs from arms[0].blinded_label (" + quote(first) + ", got " + quote(label) +
+                   "); in a blinded study every arm shows blinded roles the same label");
+    }
+  }
+
+  void read_factors(const Fields& top) {
+    const json* factors = top.array("factors", Need::optional, "factors", 0);
+    if (!factors) return;
+    UniqueIds ids(p_, "factor id");
+    for (std::size_t i = 0; i < factors->size(); ++i) {
+      Fields f(p_, (*factors)[i], item("factors", i), {"id", "name", "levels"});
+      Factor factor;
+      factor.id = f.id("id");
+      if (is_derived_factor(factor.id)) {
+        p_.add(f.at("id"), quote(factor.id) + " is reserved: its levels come from the " +
+                               (factor.id == kSiteFactor ? "sites" : "countries") +
+                               " list; remove this factor and refer to " + quote(factor.id) + " directly");
+        factor.id.clear();
+      }
+      factor.name = f.text("name");
+      factor.levels = f.strings("levels", Need::required, "levels", "a non-empty level name", 2,
+                                [](const std::string& l) { return !l.empty(); });
+      ids.check(factor.id, f.at("id"));
+      s_.factors.push_back(factor);
+    }
+  }
+
+  void read_cohorts(const Fields& top) {
+    const json* cohorts = top.array("cohorts", Need::optional, "cohorts", 0);
+    if (!cohorts) return;
+    UniqueIds ids(p_, "cohort id");
+    for (std::size_t i = 0; i < cohorts->size(); ++i) {
+      Fields f(p_, (*cohorts)[i], item("cohorts", i), {"id", "name"});
+      Cohort c;
+      c.id = f.id("id");
+      c.name = f.text("name");
+      ids.check(c.id, f.at("id"));
+      s_.cohorts.push_back(c);
+    }
+  }
+
+  void read_countries(const Fields& top) {
+    const json* countries = top.array("countries", Need::required, "countries", 1);
+    if (!countries) return;
+    UniqueIds ids(p_, "country code");
+    for (std::size_t i = 0; i < countries->size(); ++i) {
+      Fields f(p_, (*countries)[i], item("countries", i), {"code", "name"});
+      Country c;
+      c.code = f.country_code("code");
+      c.name = f.text("name");
+      ids.check(c.code, f.at("code"));
+      s_.countries.push_back(c);
+    }
+  }
+
+  void check_country(const std::string& code, const std::string& path) {
+    if (!code.empty() && !contains_id(s_.countries, &Country::code, code))
+      p_.add(path, unknown("country", code, ids_of(s_.countries, &Country::code)) +
+                       ", or add it to \"countries\"");
+  }
+
+  void read_sites(const Fields& top) {
+    const json* sites = top.array("sites", Need::required, "sites", 1);
+    if (!sites) return;
+    UniqueIds ids(p_, "site id");
+    for (std::size_t i = 0; i < sites->size(); ++i) {
+      Fields f(p_, (*sites)[i], item("sites", i), {"id", "name", "country", "active", "node_kinds"});
+      Site site;
+      site.id = f.id("id");
+      site.name = f.text("name");
+      site.country = f.country_code("country");
+      check_country(site.country, f.at("country"));
+      site.active = f.boolean("active", Need::optional).value_or(true);
+      if (f.has("node_kinds")) {
+        site.node_kinds.clear();
+        std::string what = "one of " + names_of(kNodeKinds);
+        for (const auto& k : f.strings("node_kinds", Need::required, "node kinds", what, 1, [](const std::string& k) {
+               return value_of(kNodeKinds, k).has_value();
+             }))
+          site.node_kinds.push_back(*value_of(kNodeKinds, k));
+      }
+      ids.check(site.id, f.at("id"));
+      s_.sites.push_back(site);
+    }
+  }
+
+  void read_depots(const Fields& top) {
+    const json* depots = top.array("depots", Need::required, "depots", 1);
+    if (!depots) return;
+    UniqueIds ids(p_, "depot id");
+    for (std::size_t i = 0; i < depots->size(); ++i) {
+      Fields f(p_, (*depots)[i], item("depots", i), {"id", "name", "countries"});
+      Depot d;
+      d.id = f.id("id");
+      d.name = f.text("name");
+      d.countries = f.strings("countries", Need::required, "country codes", "an ISO 3166-1 alpha-2 country code", 1,
+                              [](const std::string& c) { return is_country_code(c); });
+      for (std::size_t c = 0; c < d.countries.size(); ++c) check_country(d.countries[c], item(f.at("countries"), c));
+      ids.check(d.id, f.at("id"));
+      s_.depots.push_back(d);
+    }
+    // A site in a country no depot serves could never receive a kit.
+    std::set<std::string> reported;
+    for (const auto& site : s_.sites) {
+      if (site.country.empty() || reported.count(site.country) ||
+          !contains_id(s_.countries, &Country::code, site.country))
+        continue;
+      bool served = std::any_of(s_.depots.begin(), s_.depots.end(), [&](const Depot& d) {
+        return std::find(d.countries.begin(), d.countries.end(), site.country) != d.countries.end();
+      });
+      if (!served) {
+        reported.insert(site.country);
+        p_.add("depots", "no depot serves country " + quote(site.country) + ", where site " + quote(site.id) +
+                             " is; add " + quote(site.country) + " to a depot's \"countries\"");
+      }
+    }
+  }
+
+  void add_derived_factors() {
+    Factor site{std::string(kSiteFactor), "Site", ids_of(s_.sites, &Site::id)};
+    Factor country{std::string(kCountryFactor), "Country", ids_of(s_.countries, &Country::code)};
+    s_.factors.push_back(site);
+    s_.factors.push_back(country);
+  }
+
+  bool check_factor(const std::string& id, const std::string& path) {
+    if (id.empty()) return false;
+    if (s_.find_factor(id)) return true;
+    p_.add(path, unknown("factor", id, factor_ids()) + ", or define it in \"factors\"");
+    return false;
+  }
+
+  // Which keys of "randomization" each method reads; any other is an error,
+  // so a parameter for another method is never silently ignored.
+  static std::vector<std::string> keys_for(Method m) {
+    switch (m) {
+      case Method::simple: return {};
+      case Method::permuted_blocks: return {"block_sizes", "strata"};
+      case Method::minimization:
+        return {"minimization_factors", "measure", "preferred_probability", "initial_random"};
+      case Method::biased_coin: return {"coin_probability"};
+      case Method::max_tolerated_imbalance: return {"max_tolerated_imbalance"};
+    }
+    return {};
+  }
+
+  void read_randomization(const Fields& top) {
+    const json* r = top.find("randomization", Need::required, "an object with at least \"method\"");
+    if (!r) return;
+    Fields f(p_, *r, "randomization",
+             {"method", "block_sizes", "strata", "minimization_factors", "measure", "preferred_probability",
+              "initial_random", "coin_probability", "max_tolerated_imbalance"});
+    if (!f.is_object()) return;
+    Randomization& rz = s_.randomization;
+    auto method = f.choice("method", Need::required, kMethods);
+    if (!method) return;
+    rz.method = *method;
+    std::vector<std::string> allowed = keys_for(rz.method);
+    for (const auto& [key, v] : r->items()) {
+      if (key == "method") continue;
+      bool known = false;
+      for (Method m : {Method::simple, Method::permuted_blocks, Method::minimization, Method::biased_coin,
+                       Method::max_tolerated_imbalance}) {
+        auto k = keys_for(m);
+        if (std::find(k.begin(), k.end(), key) != k.end()) known = true;
+      }
+      if (known && std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        p_.add(f.at(key), "not used by method " + to_string(rz.method) + "; remove it" +
+                              (allowed.empty() ? std::string() : " (this method reads: " + join(allowed) + ")"));
+    }
+
+    switch (rz.method) {
+      case Method::simple: break;
+      case Method::permuted_blocks: read_blocks(f); break;
+      case Method::minimization: read_minimization(f); break;
+      case Method::biased_coin:
+      case Method::max_tolerated_imbalance: read_two_arm_design(f); break;
+    }
+  }
+
+  void read_blocks(const Fields& f) {
+    Randomization& rz = s_.randomization;
+    const json* sizes = f.array("block_sizes", Need::required, "block sizes", 1);
+    long long total = 0;
+    for (const auto& a : s_.arms) total += a.ratio;
+    std::vector<std::string> ratio;
+    for (const auto& a : s_.arms) ratio.push_back(std::to_string(a.ratio));
+    if (sizes) {
+      std::set<long long> seen;
+      for (std::size_t i = 0; i < sizes->size(); ++i) {
+        const json& v = (*sizes)[i];
+        std::string path = item(f.at("block_sizes"), i);
+        if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > INT_MAX) {
+          p_.add(path, "must be a positive integer (got " + got(v) + ")");
+          continue;
+        }
+        long long size = v.get<std::int64_t>();
+        if (!seen.insert(size).second) {
+          p_.add(path, "duplicate block size " + std::to_string(size) + "; list each size once");
+          continue;
+        }
+        // A block must hold each arm a whole number of times for the ratio to hold in it.
+        if (ratios_valid_ && total > 0 && size % total != 0) {
+          p_.add(path, "block size " + std::to_string(size) + " cannot honour the ratio " + join(ratio, ":") +
+                           "; use a multiple of " + std::to_string(total));
+          continue;
+        }
+        rz.block_sizes.push_back(static_cast<int>(size));
+      }
+    }
+    rz.strata = f.strings("strata", Need::optional, "factor ids", "a factor id", 0,
+                          [](const std::string& s) { return is_id(s); });
+    for (std::size_t i = 0; i < rz.strata.size(); ++i) check_factor(rz.strata[i], item(f.at("strata"), i));
+  }
+
+  void read_minimization(const Fields& f) {
+    Randomization& rz = s_.randomization;
+    const json* factors = f.array("minimization_factors", Need::required, "factors with weights", 1);
+    if (factors) {
+      UniqueIds ids(p_, "minimization factor");
+      for (std::size_t i = 0; i < factors->size(); ++i) {
+        Fields mf(p_, (*factors)[i], item(f.at("minimization_factors"), i), {"factor", "weight"});
+        MinimizationFactor m;
+        m.factor = mf.id("factor");
+        check_factor(m.factor, mf.at("factor"));
+        m.weight = mf.number("weight", Need::optional, "a positive number", [](double w) {
+                       return w > 0 && w < 1e9;
+                     }).value_or(1.0);
+        ids.check(m.factor, mf.at("factor"));
+        rz.minimization_factors.push_back(m);
+      }
+    }
+    rz.measure = f.choice("measure", Need::optional, kMeasures).value_or(ImbalanceMeasure::range);
+    // p = 0.5 would be simple randomization in disguise; p > 1 is not a probability.
+    rz.preferred_probability =
+        f.number("preferred_probability", Need::optional, "a number greater than 0.5 and at most 1", [](double p) {
+           return p > 0.5 && p <= 1.0;
+         }).value_or(rz.preferred_probability);
+    rz.initial_random =
+        f.integer("initial_random", Need::optional, 0, "a non-negative integer").value_or(rz.initial_random);
+  }
+
+  void read_two_arm_design(const Fields& f) {
+    Randomization& rz = s_.randomization;
+    std::string method = to_string(rz.method);
+    if (s_.arms.size() != 2) {
+      p_.add("randomization.method", method + " needs exactly two arms (got " + std::to_string(s_.arms.size()) +
+                                         "); use permuted_blocks or minimization for more arms");
+    } else if (ratios_valid_ && s_.arms[0].ratio != s_.arms[1].ratio) {
+      p_.add("randomization.method", method + " needs a 1:1 ratio (got " + std::to_string(s_.arms[0].ratio) + ":" +
+                                         std::to_string(s_.arms[1].ratio) +
+                                         "); use permuted_blocks or minimization for unequal ratios");
+    }
+    if (rz.method == Method::biased_coin) {
+      rz.coin_probability = f.number("coin_probability", Need::optional, "a number greater than 0.5 and at most 1",
+                                     [](double p) { return p > 0.5 && p <= 1.0; })
+                                .value_or(rz.coin_probability);
+    } else {
+      rz.max_tolerated_imbalance = f.integer("max_tolerated_imbalance", Need::optional, 1, "a positive integer")
+                                       .value_or(rz.max_tolerated_imbalance);
+    }
+  }
+
+  void read_caps(const Fields& top) {
+    const json* caps = top.array("caps", Need::optional, "caps", 0);
+    if (!caps) return;
+    std::map<std::string, std::string> targets;  // "arm A" -> path of the first cap on it
+    for (std::size_t i = 0; i < caps->size(); ++i) {
+      std::string path = item("caps", i);
+      Fields f(p_, (*caps)[i], path, {"scope", "stratum", "arm", "cohort", "limit"});
+      Cap cap;
+      auto scope = f.choice("scope", Need::required, kCapScopes);
+      cap.limit = f.integer("limit", Need::required, 1, "a positive integer").value_or(0);
+      if (!scope) {
+        s_.caps.push_back(cap);
+        continue;
+      }
+      cap.scope = *scope;
+      std::string target_key = to_string(cap.scope);
+      for (const char* key : {"stratum", "arm", "cohort"})
+        if (key != target_key && f.has(key))
+          p_.add(f.at(key), "not used by a cap with scope " + quote(target_key) + "; remove it");
+      std::string target;
+      if (cap.scope == CapScope::arm) {
+        cap.arm = f.id("arm");
+        if (!cap.arm.empty() && !s_.find_arm(cap.arm)) p_.add(f.at("arm"), unknown("arm", cap.arm, arm_ids()));
+        target = "arm " + cap.arm;
+      } else if (cap.scope == CapScope::cohort) {
+        cap.cohort = f.id("cohort");
+        if (!cap.cohort.empty() && !contains_id(s_.cohorts, &Cohort::id, cap.cohort))
+          p_.add(f.at("cohort"), unknown("cohort", cap.cohort, ids_of(s_.cohorts, &Cohort::id)) +
+                                     ", or define it in \"cohorts\"");
+        target = "cohort " + cap.cohort;
+      } else if (const json* st = f.find("stratum", Need::required,
+                                         "an object naming a level for each factor, e.g. {\"site\": \"101\"}")) {
+        read_cap_stratum(*st, f.at("stratum"), cap);
+        target = "stratum";
+        for (const auto& [k, v] : cap.stratum) target += " " + k + "=" + v;
+      }
+      if (!target.empty()) {
+        auto [it, inserted] = targets.emplace(target, path);
+        if (!inserted) p_.add(path, "caps the same " + target + " as " + it->second + "; keep one cap per target");
+      }
+      s_.caps.push_back(cap);
+    }
+  }
+
+  void read_cap_stratum(const json& st, const std::string& path, Cap& cap) {
+    if (!st.is_object() || st.empty()) {
+      p_.add(path, "must be an object naming a level for each factor, e.g. {\"site\": \"101\"} (got " + got(st) + ")");
+      return;
+    }
+    for (const auto& [factor_id, level] : st.items()) {
+      std::string at = child(path, factor_id.substr(0, kMaxQuoted));
+      const Factor* factor = s_.find_factor(factor_id);
+      if (!factor) {
+        p_.add(at, unknown("factor", factor_id, factor_ids()));
+        continue;
+      }
+      if (!level.is_string()) {
+        p_.add(at, "must be a level name (got " + got(level) + ")");
+        continue;
+      }
+      const auto& name = level.get_ref<const std::string&>();
+      if (std::find(factor->levels.begin(), factor->levels.end(), name) == factor->levels.end()) {
+        p_.add(at, unknown(std::string("level of ") + factor_id, name, factor->levels));
+        continue;
+      }
+      cap.stratum[factor_id] = name;
+    }
+  }
+
+  void read_kit_types(const Fields& top) {
+    const json* kits = top.array("kit_types", Need::required, "kit types", 1);
+    if (!kits) return;
+    UniqueIds ids(p_, "kit type id");
+    for (std::size_t i = 0; i < kits->size(); ++i) {
+      Fields f(p_, (*kits)[i], item("kit_types", i),
+               {"id", "name", "blinded_label", "arm", "units_per_kit", "storage"});
+      KitType k;
+      k.id = f.id("id");
+      k.name = f.text("name");
+      k.blinded_label = f.text("blinded_label");
+      k.arm = f.id("arm");
+      if (!k.arm.empty() && !s_.find_arm(k.arm)) {
+        p_.add(f.at("arm"), unknown("arm", k.arm, arm_ids()));
+        k.arm.clear();
+      }
+      k.units_per_kit = f.integer("units_per_kit", Need::required, 1, "a positive integer").value_or(0);
+      if (const json* st = f.find("storage", Need::required,
+                                  "an object with min_celsius, max_celsius and description")) {
+        Fields sf(p_, *st, f.at("storage"), {"min_celsius", "max_celsius", "description"});
+        auto plausible = [](double c) { return c >= -273.15 && c <= 100; };
+        auto lo = sf.number("min_celsius", Need::required, "a temperature in degrees Celsius", plausible);
+        auto hi = sf.number("max_celsius", Need::required, "a temperature in degrees Celsius", plausible);
+        if (lo && hi && *lo > *hi)
+          p_.add(sf.at("min_celsius"), "is above max_celsius (" + json(*lo).dump() + " > " + json(*hi).dump() +
+                                           "); swap them");
+        k.storage.min_celsius = lo.value_or(k.storage.min_celsius);
+        k.storage.max_celsius = hi.value_or(k.storage.max_celsius);
+        k.storage.description = sf.text("description", Need::optional);
+      }
+      ids.check(k.id, f.at("id"));
+      s_.kit_types.push_back(k);
+    }
+    if (s_.blinding == Blinding::open) return;
+    // Blinded roles see kit labels; a label only one arm's kits carry names the arm.
+    std::set<std::string> arms_with_kits;
+    for (const auto& k : s_.kit_types)
+      if (!k.arm.empty()) arms_with_kits.insert(k.arm);
+    std::set<std::string> reported;
+    for (std::size_t i = 0; i < s_.kit_types.size(); ++i) {
+      const auto& label = s_.kit_types[i].blinded_label;
+      if (label.empty() || s_.kit_types[i].arm.empty() || reported.count(label)) continue;
+      std::vector<std::string> missing;
+      for (const auto& arm : arms_with_kits) {
+        bool has = std::any_of(s_.kit_types.begin(), s_.kit_types.end(),
+                               [&](const KitType& k) { return k.arm == arm && k.blinded_label == label; });
+        if (!has) missing.push_back(arm);
+      }
+      if (!missing.empty()) {
+        reported.insert(label);
+        p_.add(item("kit_types", i) + ".blinded_label",
+               quote(label) + " is not used by any kit type of arm(s) " + join(missing) +
+                   "; in a blinded study every arm needs a kit type with the same label, or the label reveals the arm");
+      }
+    }
+  }
+
+  void read_visits(const Fields& top) {
+    const json* visits = top.array("visits", Need::required, "visits", 1);
+    if (!visits) return;
+    UniqueIds ids(p_, "visit id");
+    std::optional<std::size_t> randomization_visit;
+    for (std::size_t i = 0; i < visits->size(); ++i) {
+      std::string path = item("visits", i);
+      Fields f(p_, (*visits)[i], path,
+               {"id", "name", "day", "window_before", "window_after", "randomization", "dispense"});
+      Visit v;
+      v.id = f.id("id");
+      v.name = f.text("name");
+      auto day = f.integer("day", Need::required, -3650, "a day offset from randomization (an integer)", 3650 * 3);
+      v.day = day.value_or(0);
+      v.window_before = f.integer("window_before", Need::optional, 0, "a non-negative number of days").value_or(0);
+      v.window_after = f.integer("window_after", Need::optional, 0, "a non-negative number of days").value_or(0);
+      v.randomization = f.boolean("randomization", Need::optional).value_or(false);
+      ids.check(v.id, f.at("id"));
+      if (v.randomization) {
+        if (randomization_visit) {
+          p_.add(f.at("randomization"), "a second randomization visit (the first is " +
+                                            item("visits", *randomization_visit) +
+                                            "); exactly one visit randomizes");
+        } else {
+          randomization_visit = i;
+          if (day && v.day != 0)
+            p_.add(f.at("day"), "the randomization visit is day 0 by definition (got " + std::to_string(v.day) +
+                                    "); count the other visits' days from it");
+        }
+      }
+      if (day && last_day_valid_ && !s_.visits.empty() && v.day <= s_.visits.back().day)
+        p_.add(f.at("day"), "must come after the previous visit's day " + std::to_string(s_.visits.back().day) +
+                                " (got " + std::to_string(v.day) + "); list visits in schedule order");
+      last_day_valid_ = day.has_value();
+      read_dispense(f, v, randomization_visit.has_value());
+      s_.visits.push_back(v);
+    }
+    if (!randomization_visit)
+      p_.add("visits", "no visit has \"randomization\": true; mark the visit at which participants are randomized");
+  }
+
+  void read_dispense(const Fields& f, Visit& v, bool randomized) {
+    const json* dispense = f.array("dispense", Need::optional, "kit dispensings", 0);
+    if (!dispense || dispense->empty()) return;
+    if (!randomized) {
+      p_.add(f.at("dispense"), "a visit before randomization cannot dispense by arm; move the dispensing to the "
+                               "randomization visit or later");
+      return;
+    }
+    std::set<std::pair<std::string, std::string>> seen;
+    std::map<std::string, int> kits_per_arm;
+    for (std::size_t j = 0; j < dispense->size(); ++j) {
+      Fields d(p_, (*dispense)[j], item(f.at("dispense"), j), {"arm", "kit_type", "count"});
+      VisitDispense vd;
+      vd.arm = d.id("arm");
+      vd.kit_type = d.id("kit_type");
+      vd.count = d.integer("count", Need::required, 1, "a positive number of kits", 1000).value_or(0);
+      bool arm_ok = !vd.arm.empty() && s_.find_arm(vd.arm);
+      if (!vd.arm.empty() && !arm_ok) p_.add(d.at("arm"), unknown("arm", vd.arm, arm_ids()));
+      const KitType* kit = vd.kit_type.empty() ? nullptr : s_.find_kit_type(vd.kit_type);
+      if (!vd.kit_type.empty() && !kit)
+        p_.add(d.at("kit_type"), unknown("kit type", vd.kit_type, ids_of(s_.kit_types, &KitType::id)) +
+                                     ", or define it in \"kit_types\"");
+      if (arm_ok && kit && !kit->arm.empty() && kit->arm != vd.arm)
+        p_.add(d.at("kit_type"), "kit type " + quote(kit->id) + " treats arm " + quote(kit->arm) + ", not " +
+                                     quote(vd.arm) + "; use a kit type of arm " + quote(vd.arm));
+      if (arm_ok && kit && !seen.insert({vd.arm, vd.kit_type}).second)
+        p_.add(d.path(), "repeats arm " + quote(vd.arm) + " with kit type " + quote(vd.kit_type) +
+                             "; list each pair once and set its count");
+      if (arm_ok) kits_per_arm[vd.arm] += vd.count;
+      v.dispense.push_back(vd);
+    }
+    for (const auto& arm : s_.arms)
+      if (!arm.id.empty() && !kits_per_arm.count(arm.id))
+        p_.add(f.at("dispense"), "no entry for arm " + quote(arm.id) +
+                                     "; a dispensing visit must dispense to every arm, or participants of that arm "
+                                     "get nothing and the difference reveals the arm");
+    if (s_.blinding == Blinding::open || kits_per_arm.size() < 2) return;
+    // Blinded staff count the kits they hand out.
+    auto first = kits_per_arm.begin();
+    for (auto it = std::next(first); it != kits_per_arm.end(); ++it)
+      if (it->second != first->second && first->second > 0 && it->second > 0) {
+        p_.add(f.at("dispense"), "arm " + quote(first->first) + " receives " + std::to_string(first->second) +
+                                     " kit(s) and arm " + quote(it->first) + " " + std::to_string(it->second) +
+                                     "; in a blinded study every arm receives the same number of kits");
+        break;
+      }
+  }
+
+  void read_supply(const Fields& top) {
+    const json* supply = top.find("supply", Need::required, "an object with lead_times, initial_shipment and levels");
+    if (!supply) return;
+    Fields f(p_, *supply, "supply",
+             {"lead_times", "do_not_dispense_days", "initial_shipment", "trigger_level", "max_level",
+              "predictive_horizon_days", "offline_days"});
+    if (!f.is_object()) return;
+    Supply& s = s_.supply;
+    if (const json* leads = f.array("lead_times", Need::required, "depot-to-country lead times", 1)) {
+      std::set<std::pair<std::string, std::string>> seen;
+      for (std::size_t i = 0; i < leads->size(); ++i) {
+        Fields l(p_, (*leads)[i], item(f.at("lead_times"), i), {"depot", "country", "days"});
+        LeadTime lt;
+        lt.depot = l.id("depot");
+        lt.country = l.country_code("country");
+        lt.days = l.integer("days", Need::required, 0, "a non-negative number of days", 365).value_or(0);
+        const Depot* depot = lt.depot.empty() ? nullptr : find_by(s_.depots, &Depot::id, lt.depot);
+        if (!lt.depot.empty() && !depot)
+          p_.add(l.at("depot"), unknown("depot", lt.depot, ids_of(s_.depots, &Depot::id)));
+        bool country_ok = !lt.country.empty() && contains_id(s_.countries, &Country::code, lt.country);
+        if (!lt.country.empty() && !country_ok)
+          p_.add(l.at("country"), unknown("country", lt.country, ids_of(s_.countries, &Country::code)));
+        if (depot && country_ok &&
+            std::find(depot->countries.begin(), depot->countries.end(), lt.country) == depot->countries.end())
+          p_.add(l.path(), "depot " + quote(lt.depot) + " does not serve " + quote(lt.country) + "; add " +
+                               quote(lt.country) + " to the depot's \"countries\" or remove this lead time");
+        if (depot && country_ok && !seen.insert({lt.depot, lt.country}).second)
+          p_.add(l.path(), "a second lead time from " + quote(lt.depot) + " to " + quote(lt.country) +
+                               "; keep one");
+        s.lead_times.push_back(lt);
+      }
+      // Planning a shipment to a site needs a lead time from a depot serving its country.
+      std::set<std::string> reported;
+      for (const auto& site : s_.sites) {
+        if (site.country.empty() || reported.count(site.country)) continue;
+        bool served = false, timed = false;
+        for (const auto& d : s_.depots) {
+          if (std::find(d.countries.begin(), d.countries.end(), site.country) == d.countries.end()) continue;
+          served = true;
+          for (const auto& lt : s.lead_times)
+            if (lt.depot == d.id && lt.country == site.country) timed = true;
+        }
+        if (served && !timed) {
+          reported.insert(site.country);
+          p_.add(f.at("lead_times"), "no lead time to " + quote(site.country) + " (site " + quote(site.id) +
+                                         ") from a depot serving it; add one");
+        }
+      }
+    }
+    s.do_not_dispense_days =
+        f.integer("do_not_dispense_days", Need::required, 0, "a non-negative number of days").value_or(0);
+    if (const json* initial = f.array("initial_shipment", Need::required, "kit types with counts", 1)) {
+      UniqueIds ids(p_, "kit type in initial_shipment");
+      for (std::size_t i = 0; i < initial->size(); ++i) {
+        Fields is(p_, (*initial)[i], item(f.at("initial_shipment"), i), {"kit_type", "count"});
+        InitialShipment sh;
+        sh.kit_type = is.id("kit_type");
+        sh.count = is.integer("count", Need::required, 1, "a positive number of kits").value_or(0);
+        if (!sh.kit_type.empty() && !s_.find_kit_type(sh.kit_type))
+          p_.add(is.at("kit_type"), unknown("kit type", sh.kit_type, ids_of(s_.kit_types, &KitType::id)));
+        ids.check(sh.kit_type, is.at("kit_type"));
+        s.initial_shipment.push_back(sh);
+      }
+    }
+    auto trigger = f.integer("trigger_level", Need::required, 0, "a non-negative number of kits");
+    auto max = f.integer("max_level", Need::required, 1, "a positive number of kits");
+    s.trigger_level = trigger.value_or(0);
+    s.max_level = max.value_or(0);
+    if (trigger && max && *trigger >= *max)
+      p_.add(f.at("trigger_level"), "must be below max_level (got " + std::to_string(*trigger) +
+                                        ", max_level " + std::to_string(*max) +
+                                        "); resupply triggers at trigger_level and fills up to max_level");
+    s.predictive_horizon_days =
+        f.integer("predictive_horizon_days", Need::optional, 0, "a non-negative number of days").value_or(0);
+    s.offline_days = f.integer("offline_days", Need::optional, 1, "a positive number of days", 365)
+                         .value_or(s.offline_days);
+  }
+
+  void read_roles(const Fields& top) {
+    const json* roles = top.array("roles", Need::required, "roles", 1);
+    if (!roles) return;
+    UniqueIds ids(p_, "role id");
+    for (std::size_t i = 0; i < roles->size(); ++i) {
+      Fields f(p_, (*roles)[i], item("roles", i), {"id", "name", "blinded", "permissions"});
+      Role r;
+      r.id = f.id("id");
+      r.name = f.text("name");
+      auto blinded = f.boolean("blinded", Need::required);
+      r.blinded = blinded.value_or(true);
+      std::string what = "one of " + names_of(kPermissions);
+      for (const auto& name : f.strings("permissions", Need::required, "permissions", what, 0, [](const std::string& p) {
+             return value_of(kPermissions, p).has_value();
+           }))
+        r.permissions.push_back(*value_of(kPermissions, name));
+      if (blinded && r.blinded && r.can(Permission::view_unblinded))
+        p_.add(f.at("permissions"), "a blinded role cannot hold view_unblinded; remove it or set \"blinded\": false");
+      if (blinded && r.blinded && r.id == "unblinded-statistician")
+        p_.add(f.at("blinded"), "the unblinded-statistician role is unblinded by definition; set \"blinded\": false");
+      ids.check(r.id, f.at("id"));
+      s_.roles.push_back(r);
+    }
+    for (const char* id : kMandatoryRoles)
+      if (!s_.find_role(id))
+        p_.add("roles", "missing mandatory role " + quote(id) + "; add it (every study defines " +
+                            std::to_string(std::size(kMandatoryRoles)) + " roles: " + mandatory_list() + ")");
+  }
+
+  static std::string mandatory_list() {
+    std::vector<std::string> names(std::begin(kMandatoryRoles), std::end(kMandatoryRoles));
+    return join(names);
+  }
+
+  Problems& p_;
+  Study s_;
+  bool ratios_valid_ = true;
+  bool last_day_valid_ = false;
+};
+
+// Rejects duplicate keys while parsing: the JSON library would keep only the
+// last one, silently dropping the other value.
+class DuplicateKeyCheck {
+ public:
+  explicit DuplicateKeyCheck(Problems& problems) : p_(problems) {}
+
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        enter_value();
+        frames_.push_back(Frame{event == E::object_start, {}, {}, -1});
+        break;
+      case E::object_end:
+      case E::array_end: frames_.pop_back(); break;
+      case E::key: {
+        Frame& f = frames_.back();
+        std::string k = parsed.get<std::string>();
+        if (!f.keys.insert(k).second)
+          p_.add(child(path(), k.substr(0, kMaxQuoted)), "duplicate key; an object may hold each key once, "
+                                                         "remove one of them");
+        f.key = k;
+        break;
+      }
+      case E::value: enter_value(); break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool object;
+    std::set<std::string> keys;
+    std::string key;
+    long index;
+  };
+
+  void enter_value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+  }
+
+  std::string path() const {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      out = f.object ? child(out, f.key) : out + "[" + std::to_string(f.index) + "]";
+    }
+    return out;
+  }
+
+  Problems& p_;
+  std::vector<Frame> frames_;
+};
+
+std::optional<json> parse(std::string_view text, Problems& problems) {
+  DuplicateKeyCheck duplicates(problems);
+  json::parser_callback_t callback = [&duplicates](int depth, json::parse_event_t event, json& parsed) {
+    return duplicates(depth, event, parsed);
+  };
+  try {
+    return json::parse(text.begin(), text.end(), callback);
+  } catch (const json::parse_error& e) {
+    // The library reports a byte offset; people fix files by line and column.
+    std::size_t line = 1, column = 1;
+    std::size_t end = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+    for (std::size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    // Keep the library's description ("syntax error while parsing object - ...")
+    // but drop its own prefix and position, which the line and column replace.
+    if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
+    if (what.size() > 200) what = what.substr(0, 200) + "...";
+    problems.add("document", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
+                                 ": " + what + "; fix the syntax there");
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+bool Role::can(Permission p) const { return std::find(permissions.begin(), permissions.end(), p) != permissions.end(); }
+
+const Arm* Study::find_arm(std::string_view id) const { return find_by(arms, &Arm::id, id); }
+const Site* Study::find_site(std::string_view id) const { return find_by(sites, &Site::id, id); }
+const KitType* Study::find_kit_type(std::string_view id) const { return find_by(kit_types, &KitType::id, id); }
+const Role* Study::find_role(std::string_view id) const { return find_by(roles, &Role::id, id); }
+const Visit* Study::find_visit(std::string_view id) const { return find_by(visits, &Visit::id, id); }
+const Factor* Study::find_factor(std::string_view id) const { return find_by(factors, &Factor::id, id); }
+
+StudyLoad load_study(std::string_view json_text) {
+  Problems problems;
+  std::optional<json> doc = parse(json_text, problems);
+  if (!doc) return StudyLoad{std::nullopt, problems.take()};
+  StudyReader reader(problems);
+  Study study = reader.read(*doc);
+  if (!problems.empty()) return StudyLoad{std::nullopt, problems.take()};
+  return StudyLoad{std::move(study), {}};
+}
+
+StudyLoad load_study_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec))
+    return StudyLoad{std::nullopt, {file.string() + ": no such file; check the path"}};
+  if (std::filesystem::is_directory(file, ec))
+    return StudyLoad{std::nullopt, {file.string() + ": is a directory; name the study's JSON file"}};
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return StudyLoad{std::nullopt, {file.string() + ": cannot be opened for reading; check its permissions"}};
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return StudyLoad{std::nullopt, {file.string() + ": read failed; check the disk and retry"}};
+  return load_study(text.str());
+}
+
+std::string to_string(Method m) { return name_of(kMethods, m); }
+std::string to_string(Blinding b) { return name_of(kBlindings, b); }
+std::string to_string(Permission p) { return name_of(kPermissions, p); }
+std::string to_string(ImbalanceMeasure m) { return name_of(kMeasures, m); }
+std::string to_string(NodeKind k) { return name_of(kNodeKinds, k); }
+std::string to_string(CapScope s) { return name_of(kCapScopes, s); }
+
+}  // namespace irt::shared
