@@ -390,11 +390,12 @@ class UniqueIds {
   std::map<std::string, std::string> first_;
 };
 
+// The distinct non-empty ids of a list, in order: the choices a message offers.
 template <class T, class Key>
 std::vector<std::string> ids_of(const std::vector<T>& items, Key key) {
   std::vector<std::string> out;
   for (const auto& i : items)
-    if (!(i.*key).empty()) out.push_back(i.*key);
+    if (!(i.*key).empty() && std::find(out.begin(), out.end(), i.*key) == out.end()) out.push_back(i.*key);
   return out;
 }
 
@@ -810,7 +811,8 @@ class StudyReader {
       }
       const auto& name = level.get_ref<const std::string&>();
       if (std::find(factor->levels.begin(), factor->levels.end(), name) == factor->levels.end()) {
-        p_.add(at, unknown(std::string("level of ") + factor_id, name, factor->levels));
+        p_.add(at, "unknown level " + quote(name) + " of factor " + quote(factor_id) + "; use one of: " +
+                       join(factor->levels));
         continue;
       }
       cap.stratum[factor_id] = name;
@@ -879,6 +881,11 @@ class StudyReader {
     if (!visits) return;
     UniqueIds ids(p_, "visit id");
     std::optional<std::size_t> randomization_visit;
+    // Without any randomization visit, "dispenses before randomization" would
+    // repeat one mistake for every visit; the missing visit is reported instead.
+    has_randomization_visit_ = std::any_of(visits->begin(), visits->end(), [](const json& v) {
+      return v.is_object() && v.contains("randomization") && v["randomization"] == true;
+    });
     for (std::size_t i = 0; i < visits->size(); ++i) {
       std::string path = item("visits", i);
       Fields f(p_, (*visits)[i], path,
@@ -918,7 +925,8 @@ class StudyReader {
   void read_dispense(const Fields& f, Visit& v, bool randomized) {
     const json* dispense = f.array("dispense", Need::optional, "kit dispensings", 0);
     if (!dispense || dispense->empty()) return;
-    if (!randomized) {
+    if (!randomized && !has_randomization_visit_) return;
+    if (!randomized && has_randomization_visit_) {
       p_.add(f.at("dispense"), "a visit before randomization cannot dispense by arm; move the dispensing to the "
                                "randomization visit or later");
       return;
@@ -972,6 +980,7 @@ class StudyReader {
     if (!f.is_object()) return;
     Supply& s = s_.supply;
     if (const json* leads = f.array("lead_times", Need::required, "depot-to-country lead times", 1)) {
+      std::size_t problems_before = p_.size();
       std::set<std::pair<std::string, std::string>> seen;
       for (std::size_t i = 0; i < leads->size(); ++i) {
         Fields l(p_, (*leads)[i], item(f.at("lead_times"), i), {"depot", "country", "days"});
@@ -994,9 +1003,12 @@ class StudyReader {
                                "; keep one");
         s.lead_times.push_back(lt);
       }
-      // Planning a shipment to a site needs a lead time from a depot serving its country.
+      // Planning a shipment to a site needs a lead time from a depot serving
+      // its country. Checked only over valid entries, so that one mistyped depot
+      // is not reported a second time as a missing lead time.
       std::set<std::string> reported;
       for (const auto& site : s_.sites) {
+        if (p_.size() != problems_before) break;
         if (site.country.empty() || reported.count(site.country)) continue;
         bool served = false, timed = false;
         for (const auto& d : s_.depots) {
@@ -1079,6 +1091,7 @@ class StudyReader {
   Study s_;
   bool ratios_valid_ = true;
   bool last_day_valid_ = false;
+  bool has_randomization_visit_ = false;
 };
 
 // Rejects duplicate keys while parsing: the JSON library would keep only the

@@ -1,0 +1,567 @@
+#include "shared/study.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+using irt::shared::load_study;
+using nlohmann::json;
+namespace sh = irt::shared;
+
+namespace {
+
+json example(const std::string& name) {
+  return json::parse(irt::test::read_file(irt::test::source_path("packaging/examples/" + name)));
+}
+
+json blocks() { return example("study-blocks.json"); }
+json minimization() { return example("study-minimization.json"); }
+
+std::vector<std::string> errors_of(const json& doc) {
+  sh::StudyLoad load = load_study(doc.dump());
+  CHECK_FALSE(load.study.has_value());
+  return load.errors;
+}
+
+// The mutation must cause exactly one problem, reported at its path with the
+// expected message; a second, unexpected error fails the test as well.
+void expect_error(const json& doc, const std::string& expected) {
+  auto errors = errors_of(doc);
+  INFO("errors: " << json(errors).dump(2));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rfind(expected, 0) == 0);
+}
+
+}  // namespace
+
+// ---- Valid documents -------------------------------------------------------
+
+TEST_CASE("the permuted-blocks example loads with its arms, strata, sites and schedule") {
+  sh::StudyLoad load = load_study(blocks().dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  const sh::Study& s = *load.study;
+  CHECK(s.id == "VLC-301");
+  CHECK(s.version == 1);
+  CHECK(s.blinding == sh::Blinding::double_blind);
+  REQUIRE(s.arms.size() == 2);
+  CHECK(s.arms[0].ratio == 1);
+  CHECK(s.arms[0].blinded_label == s.arms[1].blinded_label);
+  CHECK(s.randomization.method == sh::Method::permuted_blocks);
+  CHECK(s.randomization.block_sizes == std::vector<int>{4, 6});
+  CHECK(s.randomization.strata == std::vector<std::string>{"site", "diabetes"});
+  CHECK(s.sites.size() == 3);
+  CHECK(s.countries.size() == 2);
+  CHECK(s.depots.size() == 1);
+  REQUIRE(s.visits.size() == 6);
+  const sh::Visit* v1 = s.find_visit("V1");
+  REQUIRE(v1);
+  CHECK(v1->randomization);
+  CHECK(v1->dispense.size() == 2);
+  CHECK(s.find_visit("V3")->window_after == 3);
+  CHECK(s.supply.trigger_level < s.supply.max_level);
+  CHECK(s.supply.initial_shipment.size() == 2);
+  CHECK(s.roles.size() == 10);
+  CHECK_FALSE(s.eligibility.empty());
+}
+
+TEST_CASE("the minimization example loads with three arms 2:1:1, three factors and a nurse-tablet site") {
+  sh::StudyLoad load = load_study(minimization().dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  const sh::Study& s = *load.study;
+  REQUIRE(s.arms.size() == 3);
+  CHECK(s.arms[0].ratio == 2);
+  CHECK(s.arms[1].ratio == 1);
+  CHECK(s.arms[2].ratio == 1);
+  CHECK(s.randomization.method == sh::Method::minimization);
+  REQUIRE(s.randomization.minimization_factors.size() == 3);
+  CHECK(s.randomization.minimization_factors[2].factor == "hoehn_yahr");
+  CHECK(s.randomization.minimization_factors[2].weight == 2.0);
+  CHECK(s.randomization.preferred_probability == 0.8);
+  CHECK(s.randomization.initial_random == 12);
+  CHECK(s.sites.size() == 4);
+  CHECK(s.depots.size() == 2);
+  const sh::Site* tablet_site = s.find_site("402");
+  REQUIRE(tablet_site);
+  CHECK(tablet_site->node_kinds == std::vector<sh::NodeKind>{sh::NodeKind::site, sh::NodeKind::nurse});
+  CHECK(s.find_site("301")->node_kinds == std::vector<sh::NodeKind>{sh::NodeKind::site});
+  REQUIRE(s.caps.size() == 2);
+  CHECK(s.caps[0].scope == sh::CapScope::cohort);
+  CHECK(s.caps[1].stratum.at("site") == "402");
+}
+
+TEST_CASE("the amended example loads as version 2 with a fourth site") {
+  sh::StudyLoad load = load_study(example("study-blocks-v2.json").dump());
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->version == 2);
+  CHECK(load.study->sites.size() == 4);
+  CHECK(load.study->find_visit("V3")->window_after == 5);
+}
+
+TEST_CASE("the derived site and country factors take their levels from the sites and countries") {
+  sh::StudyLoad load = load_study(blocks().dump());
+  REQUIRE(load.study.has_value());
+  const sh::Factor* site = load.study->find_factor("site");
+  const sh::Factor* country = load.study->find_factor("country");
+  REQUIRE(site);
+  REQUIRE(country);
+  CHECK(site->levels == std::vector<std::string>{"101", "102", "201"});
+  CHECK(country->levels == std::vector<std::string>{"FR", "BE"});
+  CHECK(load.study->find_factor("diabetes")->levels == std::vector<std::string>{"yes", "no"});
+  CHECK(load.study->find_factor("sex") == nullptr);
+}
+
+TEST_CASE("roles carry their blinding and permissions") {
+  sh::StudyLoad load = load_study(blocks().dump());
+  REQUIRE(load.study.has_value());
+  const sh::Role* investigator = load.study->find_role("investigator");
+  const sh::Role* pharmacist = load.study->find_role("pharmacist");
+  const sh::Role* statistician = load.study->find_role("unblinded-statistician");
+  REQUIRE(investigator);
+  REQUIRE(pharmacist);
+  REQUIRE(statistician);
+  CHECK(investigator->blinded);
+  CHECK(investigator->can(sh::Permission::unblind));
+  CHECK_FALSE(investigator->can(sh::Permission::view_unblinded));
+  CHECK_FALSE(pharmacist->blinded);
+  CHECK(pharmacist->can(sh::Permission::view_unblinded));
+  CHECK_FALSE(statistician->blinded);
+  CHECK(load.study->find_role("sponsor") == nullptr);
+}
+
+TEST_CASE("kit types keep their arm, units and storage") {
+  sh::StudyLoad load = load_study(blocks().dump());
+  REQUIRE(load.study.has_value());
+  const sh::KitType* kit = load.study->find_kit_type("PBO");
+  REQUIRE(kit);
+  CHECK(kit->arm == "B");
+  CHECK(kit->units_per_kit == 30);
+  CHECK(kit->storage.min_celsius == 15);
+  CHECK(kit->storage.max_celsius == 25);
+  CHECK(load.study->find_arm(kit->arm)->name == "Placebo once daily");
+}
+
+TEST_CASE("simple randomization needs no parameters") {
+  json doc = blocks();
+  doc["randomization"] = {{"method", "simple"}};
+  sh::StudyLoad load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->randomization.method == sh::Method::simple);
+}
+
+TEST_CASE("a two-arm 1:1 study may use the biased coin with its probability") {
+  json doc = blocks();
+  doc["randomization"] = {{"method", "biased_coin"}, {"coin_probability", 0.75}};
+  sh::StudyLoad load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->randomization.coin_probability == 0.75);
+}
+
+TEST_CASE("optional fields take their documented defaults") {
+  json doc = blocks();
+  doc["supply"].erase("offline_days");
+  doc["supply"].erase("predictive_horizon_days");
+  doc.erase("format");
+  doc["sites"][0]["active"] = false;
+  sh::StudyLoad load = load_study(doc.dump());
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->supply.offline_days == 14);
+  CHECK(load.study->supply.predictive_horizon_days == 0);
+  CHECK_FALSE(load.study->sites[0].active);
+  CHECK(load.study->sites[1].active);
+  CHECK(load.study->find_visit("SCR")->window_after == 0);
+}
+
+TEST_CASE("names of enum values read back as the document spells them") {
+  CHECK(sh::to_string(sh::Method::permuted_blocks) == "permuted_blocks");
+  CHECK(sh::to_string(sh::Method::max_tolerated_imbalance) == "max_tolerated_imbalance");
+  CHECK(sh::to_string(sh::Blinding::double_blind) == "double");
+  CHECK(sh::to_string(sh::Permission::view_unblinded) == "view_unblinded");
+  CHECK(sh::to_string(sh::NodeKind::nurse) == "nurse_tablet");
+  CHECK(sh::to_string(sh::ImbalanceMeasure::standard_deviation) == "standard_deviation");
+  CHECK(sh::to_string(sh::CapScope::cohort) == "cohort");
+}
+
+// ---- Invalid documents: one fault each, reported at its path ---------------
+
+TEST_CASE("a zero ratio names the arm's ratio") {
+  json doc = blocks();
+  doc["arms"][1]["ratio"] = 0;
+  expect_error(doc, "arms[1].ratio: must be a positive integer (got 0)");
+}
+
+TEST_CASE("a ratio given as a string is a type error") {
+  json doc = blocks();
+  doc["arms"][1]["ratio"] = "1";
+  expect_error(doc, "arms[1].ratio: must be a positive integer (got string \"1\")");
+}
+
+TEST_CASE("a misspelt key is named with the likely key and the known keys") {
+  json doc = blocks();
+  doc["arms"][0].erase("ratio");
+  doc["arms"][0]["raito"] = 1;
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0] == "arms[0].raito: unknown key; did you mean \"ratio\"? (known keys: id, name, blinded_label, ratio)");
+  CHECK(errors[1].rfind("arms[0].ratio: missing; add a positive integer", 0) == 0);
+}
+
+TEST_CASE("an unknown top-level key is an error, not ignored") {
+  json doc = blocks();
+  doc["sponsor"] = "Velcardin Pharma";
+  expect_error(doc, "sponsor: unknown key; remove it or use a known key: format, id, name");
+}
+
+TEST_CASE("a missing required field names the path and what to add") {
+  json doc = blocks();
+  doc["sites"][0].erase("name");
+  expect_error(doc, "sites[0].name: missing; add a non-empty string");
+}
+
+TEST_CASE("a list given as an object is a type error") {
+  json doc = blocks();
+  doc["sites"] = json::object();
+  expect_error(doc, "sites: must be an array of sites (got an object)");
+}
+
+TEST_CASE("a block size that cannot honour the ratio is refused") {
+  json doc = blocks();
+  doc["randomization"]["block_sizes"] = {4, 5};
+  expect_error(doc, "randomization.block_sizes[1]: block size 5 cannot honour the ratio 1:1; use a multiple of 2");
+}
+
+TEST_CASE("a block size must be a multiple of an unequal ratio's total") {
+  json doc = minimization();
+  doc["randomization"] = {{"method", "permuted_blocks"}, {"block_sizes", {4, 6}}};
+  expect_error(doc, "randomization.block_sizes[1]: block size 6 cannot honour the ratio 2:1:1; use a multiple of 4");
+}
+
+TEST_CASE("a kit type for an unknown arm is refused") {
+  json doc = blocks();
+  doc["kit_types"][1]["arm"] = "C";
+  expect_error(doc, "kit_types[1].arm: unknown arm \"C\"; use one of: A, B");
+}
+
+TEST_CASE("a visit dispensing an unknown kit type is refused") {
+  json doc = blocks();
+  doc["visits"][2]["dispense"][1]["kit_type"] = "PBO-X";
+  expect_error(doc, "visits[2].dispense[1].kit_type: unknown kit type \"PBO-X\"; use one of: VLC25, PBO");
+}
+
+TEST_CASE("a visit dispensing another arm's kit type is refused") {
+  json doc = blocks();
+  doc["visits"][2]["dispense"][1]["kit_type"] = "VLC25";
+  expect_error(doc, "visits[2].dispense[1].kit_type: kit type \"VLC25\" treats arm \"A\", not \"B\"");
+}
+
+TEST_CASE("a duplicate site id names both places") {
+  json doc = blocks();
+  doc["sites"][1]["id"] = "101";
+  expect_error(doc, "sites[1].id: duplicate site id \"101\" (first at sites[0].id)");
+}
+
+TEST_CASE("a duplicate visit id is refused") {
+  json doc = blocks();
+  doc["visits"][3]["id"] = "V2";
+  expect_error(doc, "visits[3].id: duplicate visit id \"V2\" (first at visits[2].id)");
+}
+
+TEST_CASE("a stratum on an undefined factor is refused") {
+  json doc = blocks();
+  doc["randomization"]["strata"] = {"site", "sex"};
+  expect_error(doc, "randomization.strata[1]: unknown factor \"sex\"; use one of: diabetes, site, country");
+}
+
+TEST_CASE("a minimization factor that does not exist is refused") {
+  json doc = minimization();
+  doc["randomization"]["minimization_factors"][1]["factor"] = "sex";
+  expect_error(doc, "randomization.minimization_factors[1].factor: unknown factor \"sex\"");
+}
+
+TEST_CASE("a minimization probability of one half or less is refused") {
+  json doc = minimization();
+  doc["randomization"]["preferred_probability"] = 0.5;
+  expect_error(doc, "randomization.preferred_probability: must be a number greater than 0.5 and at most 1 (got 0.5)");
+}
+
+TEST_CASE("a minimization probability above one is refused") {
+  json doc = minimization();
+  doc["randomization"]["preferred_probability"] = 1.2;
+  expect_error(doc, "randomization.preferred_probability: must be a number greater than 0.5 and at most 1 (got 1.2)");
+}
+
+TEST_CASE("the biased coin with three arms is refused") {
+  json doc = minimization();
+  doc["randomization"] = {{"method", "biased_coin"}};
+  expect_error(doc, "randomization.method: biased_coin needs exactly two arms (got 3)");
+}
+
+TEST_CASE("the big stick design with unequal ratios is refused") {
+  json doc = blocks();
+  doc["arms"][0]["ratio"] = 2;
+  doc["randomization"] = {{"method", "max_tolerated_imbalance"}, {"max_tolerated_imbalance", 3}};
+  expect_error(doc, "randomization.method: max_tolerated_imbalance needs a 1:1 ratio (got 2:1)");
+}
+
+TEST_CASE("a parameter of another method is refused rather than ignored") {
+  json doc = blocks();
+  doc["randomization"]["preferred_probability"] = 0.8;
+  expect_error(doc, "randomization.preferred_probability: not used by method permuted_blocks; remove it");
+}
+
+TEST_CASE("an unknown method lists the methods") {
+  json doc = blocks();
+  doc["randomization"]["method"] = "blocks";
+  expect_error(doc, "randomization.method: must be one of simple, permuted_blocks, minimization, biased_coin, "
+                    "max_tolerated_imbalance (got string \"blocks\")");
+}
+
+TEST_CASE("a negative visit window is refused") {
+  json doc = blocks();
+  doc["visits"][2]["window_before"] = -1;
+  expect_error(doc, "visits[2].window_before: must be a non-negative number of days (got -1)");
+}
+
+TEST_CASE("a schedule without a randomization visit is refused") {
+  json doc = blocks();
+  doc["visits"][1]["randomization"] = false;
+  expect_error(doc, "visits: no visit has \"randomization\": true");
+}
+
+TEST_CASE("a second randomization visit is refused") {
+  json doc = blocks();
+  doc["visits"][2]["randomization"] = true;
+  expect_error(doc, "visits[2].randomization: a second randomization visit (the first is visits[1])");
+}
+
+TEST_CASE("the randomization visit must be day 0") {
+  json doc = blocks();
+  doc["visits"][1]["day"] = 1;
+  expect_error(doc, "visits[1].day: the randomization visit is day 0 by definition (got 1)");
+}
+
+TEST_CASE("visits out of schedule order are refused") {
+  json doc = blocks();
+  doc["visits"][3]["day"] = 20;
+  expect_error(doc, "visits[3].day: must come after the previous visit's day 28 (got 20)");
+}
+
+TEST_CASE("a dispensing visit without an entry for one arm is refused") {
+  json doc = blocks();
+  doc["visits"][2]["dispense"].erase(1);
+  expect_error(doc, "visits[2].dispense: no entry for arm \"B\"");
+}
+
+TEST_CASE("a blinded study dispensing unequal kit counts per arm is refused") {
+  json doc = blocks();
+  doc["visits"][2]["dispense"][1]["count"] = 2;
+  expect_error(doc, "visits[2].dispense: arm \"A\" receives 1 kit(s) and arm \"B\" 2");
+}
+
+TEST_CASE("a visit before randomization cannot dispense") {
+  json doc = blocks();
+  doc["visits"][0]["dispense"] = {{{"arm", "A"}, {"kit_type", "VLC25"}, {"count", 1}},
+                                  {{"arm", "B"}, {"kit_type", "PBO"}, {"count", 1}}};
+  expect_error(doc, "visits[0].dispense: a visit before randomization cannot dispense by arm");
+}
+
+TEST_CASE("a blinded role holding view_unblinded is refused") {
+  json doc = blocks();
+  doc["roles"][4]["permissions"].push_back("view_unblinded");
+  expect_error(doc, "roles[4].permissions: a blinded role cannot hold view_unblinded");
+}
+
+TEST_CASE("a blinded unblinded-statistician is refused") {
+  json doc = blocks();
+  doc["roles"][7]["blinded"] = true;
+  doc["roles"][7]["permissions"] = {"view_participants", "export_data"};
+  expect_error(doc, "roles[7].blinded: the unblinded-statistician role is unblinded by definition");
+}
+
+TEST_CASE("a missing mandatory role is named") {
+  json doc = blocks();
+  doc["roles"].erase(9);
+  expect_error(doc, "roles: missing mandatory role \"auditor\"");
+}
+
+TEST_CASE("an unknown permission lists the permissions") {
+  json doc = blocks();
+  doc["roles"][0]["permissions"].push_back("fly");
+  expect_error(doc, "roles[0].permissions[7]: must be one of screen, randomize,");
+}
+
+TEST_CASE("a cap on an unknown level is refused") {
+  json doc = blocks();
+  doc["caps"][0]["stratum"]["diabetes"] = "maybe";
+  expect_error(doc, "caps[0].stratum.diabetes: unknown level \"maybe\" of factor \"diabetes\"; use one of: yes, no");
+}
+
+TEST_CASE("a cap on an unknown site is refused through the derived site factor") {
+  json doc = blocks();
+  doc["caps"][0]["stratum"] = {{"site", "999"}};
+  expect_error(doc, "caps[0].stratum.site: unknown level \"999\" of factor \"site\"; use one of: 101, 102, 201");
+}
+
+TEST_CASE("a cap on an unknown arm is refused") {
+  json doc = blocks();
+  doc["caps"][0] = {{"scope", "arm"}, {"arm", "Z"}, {"limit", 50}};
+  expect_error(doc, "caps[0].arm: unknown arm \"Z\"; use one of: A, B");
+}
+
+TEST_CASE("a cap on an unknown cohort is refused") {
+  json doc = minimization();
+  doc["caps"][0]["cohort"] = "pd";
+  expect_error(doc, "caps[0].cohort: unknown cohort \"pd\"; use one of: pk");
+}
+
+TEST_CASE("a site in an unknown country is refused") {
+  json doc = blocks();
+  doc["sites"][0]["country"] = "DE";
+  expect_error(doc, "sites[0].country: unknown country \"DE\"; use one of: FR, BE");
+}
+
+TEST_CASE("a depot serving an unknown country is refused") {
+  json doc = blocks();
+  doc["depots"][0]["countries"].push_back("US");
+  expect_error(doc, "depots[0].countries[2]: unknown country \"US\"");
+}
+
+TEST_CASE("a country with sites but no depot serving it is refused") {
+  json doc = minimization();
+  doc["depots"][0]["countries"] = {"AT"};
+  doc["supply"]["lead_times"].erase(0);
+  expect_error(doc, "depots: no depot serves country \"DE\", where site \"301\" is");
+}
+
+TEST_CASE("a lead time from an unknown depot is refused") {
+  json doc = blocks();
+  doc["supply"]["lead_times"][0]["depot"] = "EU-02";
+  expect_error(doc, "supply.lead_times[0].depot: unknown depot \"EU-02\"; use one of: EU-01");
+}
+
+TEST_CASE("a lead time to an unknown country is refused") {
+  json doc = blocks();
+  doc["supply"]["lead_times"][1]["country"] = "NL";
+  expect_error(doc, "supply.lead_times[1].country: unknown country \"NL\"; use one of: FR, BE");
+}
+
+TEST_CASE("a country with sites but no lead time is refused") {
+  json doc = blocks();
+  doc["supply"]["lead_times"].erase(1);
+  expect_error(doc, "supply.lead_times: no lead time to \"BE\" (site \"201\")");
+}
+
+TEST_CASE("an initial shipment of an unknown kit type is refused") {
+  json doc = blocks();
+  doc["supply"]["initial_shipment"][0]["kit_type"] = "VLC50";
+  expect_error(doc, "supply.initial_shipment[0].kit_type: unknown kit type \"VLC50\"; use one of: VLC25, PBO");
+}
+
+TEST_CASE("a trigger level above the maximum level is refused") {
+  json doc = blocks();
+  doc["supply"]["trigger_level"] = 9;
+  expect_error(doc, "supply.trigger_level: must be below max_level (got 9, max_level 8)");
+}
+
+TEST_CASE("invalid JSON is reported with its line and column") {
+  std::string text = "{\n  \"id\": \"X\",\n  \"name\": \"y\"\n  \"version\": 1\n}\n";
+  sh::StudyLoad load = load_study(text);
+  CHECK_FALSE(load.study.has_value());
+  REQUIRE(load.errors.size() == 1);
+  CHECK(load.errors[0].rfind("document: invalid JSON at line 4, column ", 0) == 0);
+}
+
+TEST_CASE("a key repeated in one object is refused, not silently overwritten") {
+  std::string text = blocks().dump();
+  auto at = text.find("\"ratio\":1");
+  REQUIRE(at != std::string::npos);
+  text.insert(at, "\"ratio\":3,");
+  sh::StudyLoad load = load_study(text);
+  CHECK_FALSE(load.study.has_value());
+  REQUIRE(load.errors.size() == 1);
+  CHECK(load.errors[0].rfind("arms[0].ratio: duplicate key", 0) == 0);
+}
+
+TEST_CASE("a factor named site is refused as reserved") {
+  json doc = blocks();
+  doc["factors"].push_back({{"id", "site"}, {"name", "Site"}, {"levels", {"101", "102"}}});
+  expect_error(doc, "factors[1].id: \"site\" is reserved: its levels come from the sites list");
+}
+
+TEST_CASE("arms with different blinded labels in a blinded study are refused") {
+  json doc = blocks();
+  doc["arms"][1]["blinded_label"] = "Placebo";
+  expect_error(doc, "arms[1].blinded_label: differs from arms[0].blinded_label");
+}
+
+TEST_CASE("a storage range with its minimum above its maximum is refused") {
+  json doc = blocks();
+  doc["kit_types"][0]["storage"]["min_celsius"] = 30;
+  expect_error(doc, "kit_types[0].storage.min_celsius: is above max_celsius");
+}
+
+TEST_CASE("an unknown node kind lists the node kinds") {
+  json doc = minimization();
+  doc["sites"][3]["node_kinds"] = {"site", "tablet"};
+  expect_error(doc, "sites[3].node_kinds[1]: must be one of site, nurse_tablet (got string \"tablet\")");
+}
+
+TEST_CASE("a document in another format version is refused") {
+  json doc = blocks();
+  doc["format"] = 2;
+  expect_error(doc, "format: this hub reads format 1 (got 2)");
+}
+
+TEST_CASE("an id with spaces is refused") {
+  json doc = blocks();
+  doc["id"] = "VLC 301";
+  expect_error(doc, "id: must be an id: 1 to 64 letters, digits");
+}
+
+TEST_CASE("a document that is not an object is refused") {
+  expect_error(json::array({1, 2}), "document: must be an object (got an array)");
+}
+
+// ---- Collecting every problem ---------------------------------------------
+
+TEST_CASE("every problem is reported, not only the first") {
+  json doc = blocks();
+  doc["arms"][1]["ratio"] = 0;
+  doc["sites"][2]["country"] = "NL";
+  doc["supply"]["trigger_level"] = 10;
+  auto errors = errors_of(doc);
+  INFO(json(errors).dump(2));
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0].rfind("arms[1].ratio:", 0) == 0);
+  CHECK(errors[1].rfind("sites[2].country:", 0) == 0);
+  CHECK(errors[2].rfind("supply.trigger_level:", 0) == 0);
+}
+
+TEST_CASE("a long value is quoted shortened so a message stays one readable line") {
+  json doc = blocks();
+  doc["kit_types"][1]["arm"] = std::string(500, 'Z') + "\n";
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].size() < 250);
+  CHECK(errors[0].find('\n') == std::string::npos);
+}
+
+TEST_CASE("a missing file is an error naming the path") {
+  sh::StudyLoad load = sh::load_study_file("/nonexistent/study.json");
+  CHECK_FALSE(load.study.has_value());
+  REQUIRE(load.errors.size() == 1);
+  CHECK(load.errors[0] == "/nonexistent/study.json: no such file; check the path");
+}
+
+TEST_CASE("a file is loaded the same as its text") {
+  sh::StudyLoad load = sh::load_study_file(irt::test::source_path("packaging/examples/study-minimization.json"));
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->id == "NRV-210");
+}
