@@ -135,6 +135,15 @@ std::string child(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
 
+// A key from the document as it appears in a path: plain when it is a simple
+// name, quoted (escaped, shortened) when it could break the path or the line.
+std::string key_in_path(std::string_view key) {
+  bool plain = !key.empty() && key.size() <= kMaxQuoted && std::all_of(key.begin(), key.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && c != '.' && c != '[' && c != ']' && c != '"';
+  });
+  return plain ? std::string(key) : quote(key);
+}
+
 std::string item(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -209,7 +218,7 @@ class Fields {
         }
       }
       std::vector<std::string> names(known_.begin(), known_.end());
-      p_.add(child(path_, key.substr(0, kMaxQuoted)),
+      p_.add(child(path_, key_in_path(key)),
              hint.empty() ? "unknown key; remove it or use a known key: " + join(names)
                           : "unknown key; did you mean \"" + hint + "\"? (known keys: " + join(names) + ")");
     }
@@ -799,7 +808,7 @@ class StudyReader {
       return;
     }
     for (const auto& [factor_id, level] : st.items()) {
-      std::string at = child(path, factor_id.substr(0, kMaxQuoted));
+      std::string at = child(path, key_in_path(factor_id));
       const Factor* factor = s_.find_factor(factor_id);
       if (!factor) {
         p_.add(at, unknown("factor", factor_id, factor_ids()));
@@ -1114,7 +1123,7 @@ class DuplicateKeyCheck {
         Frame& f = frames_.back();
         std::string k = parsed.get<std::string>();
         if (!f.keys.insert(k).second)
-          p_.add(child(path(), k.substr(0, kMaxQuoted)), "duplicate key; an object may hold each key once, "
+          p_.add(child(path(), key_in_path(k)), "duplicate key; an object may hold each key once, "
                                                          "remove one of them");
         f.key = k;
         break;
@@ -1140,7 +1149,7 @@ class DuplicateKeyCheck {
     std::string out;
     for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
       const Frame& f = frames_[i];
-      out = f.object ? child(out, f.key) : out + "[" + std::to_string(f.index) + "]";
+      out = f.object ? child(out, key_in_path(f.key)) : out + "[" + std::to_string(f.index) + "]";
     }
     return out;
   }
@@ -1148,6 +1157,21 @@ class DuplicateKeyCheck {
   Problems& p_;
   std::vector<Frame> frames_;
 };
+
+// The JSON library's description of a parse failure ("syntax error while
+// parsing object - ..."), without its own prefix and byte position, which the
+// line and column replace. It may quote the document, so it is cut short and
+// kept to printable ASCII: a message must stay one valid line.
+std::string library_description(const json::exception& e) {
+  std::string what = e.what();
+  if (auto prefix = what.find("] "); prefix != std::string::npos) what = what.substr(prefix + 2);
+  if (what.rfind("parse error", 0) == 0)
+    if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
+  if (what.size() > 200) what = what.substr(0, 200) + "...";
+  for (char& c : what)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return what;
+}
 
 std::optional<json> parse(std::string_view text, Problems& problems) {
   DuplicateKeyCheck duplicates(problems);
@@ -1168,13 +1192,12 @@ std::optional<json> parse(std::string_view text, Problems& problems) {
         ++column;
       }
     }
-    std::string what = e.what();
-    // Keep the library's description ("syntax error while parsing object - ...")
-    // but drop its own prefix and position, which the line and column replace.
-    if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
-    if (what.size() > 200) what = what.substr(0, 200) + "...";
     problems.add("document", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
-                                 ": " + what + "; fix the syntax there");
+                                 ": " + library_description(e) + "; fix the syntax there");
+    return std::nullopt;
+  } catch (const json::exception& e) {
+    // A number too large for any type ("1e999") is refused without a position.
+    problems.add("document", "invalid JSON: " + library_description(e) + "; fix the value");
     return std::nullopt;
   }
 }

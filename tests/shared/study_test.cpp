@@ -478,6 +478,23 @@ TEST_CASE("invalid JSON is reported with its line and column") {
   CHECK(load.errors[0].rfind("document: invalid JSON at line 4, column ", 0) == 0);
 }
 
+TEST_CASE("a number too large for any type is reported as invalid JSON") {
+  std::string text = blocks().dump();
+  auto at = text.find("\"version\":1");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 11, "\"version\":1e999");
+  sh::StudyLoad load = load_study(text);
+  CHECK_FALSE(load.study.has_value());
+  REQUIRE(load.errors.size() == 1);
+  CHECK(load.errors[0].rfind("document: invalid JSON: number overflow", 0) == 0);
+}
+
+TEST_CASE("an unknown key with a line break is quoted in the path") {
+  json doc = blocks();
+  doc["supply"]["max\nlevel"] = 8;
+  expect_error(doc, "supply.\"max\\nlevel\": unknown key;");
+}
+
 TEST_CASE("a key repeated in one object is refused, not silently overwritten") {
   std::string text = blocks().dump();
   auto at = text.find("\"ratio\":1");
