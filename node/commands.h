@@ -8,6 +8,6 @@
 
 namespace irt::node {
 
-std::vector<shared::Command> log_commands();  // note, verify
+std::vector<shared::Command> node_commands();  // enroll, note, verify, sync, serve, status
 
 }  // namespace irt::node

@@ -12,6 +12,6 @@ int main(int argc, char** argv) {
   irt::shared::Command root;
   root.name = "irt-node";
   root.summary = "A site node of the offline-first IRT: randomize and dispense with or without a network.";
-  for (auto& c : irt::node::log_commands()) root.subcommands.push_back(std::move(c));
+  for (auto& c : irt::node::node_commands()) root.subcommands.push_back(std::move(c));
   return irt::shared::run_commands(root, argc, argv);
 }

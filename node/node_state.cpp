@@ -1,0 +1,221 @@
+#include "node/node_state.h"
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "crypto/key_wrap.h"
+#include "shared/study.h"
+
+namespace irt::node {
+
+namespace {
+
+const std::vector<storage::Migration> kMetaMigrations = {
+    {1, "CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"},
+};
+
+constexpr const char* kSeedAd = "irt/node/signing-seed";
+
+void put_meta(storage::Database& db, const std::string& key, const std::string& value) {
+  db.prepare("INSERT INTO node_meta(key, value) VALUES(?, ?)").bind_all(key, value).run();
+}
+
+std::optional<std::string> get_meta(storage::Database& db, const std::string& key) {
+  auto st = db.prepare("SELECT value FROM node_meta WHERE key = ?");
+  st.bind(1, key);
+  if (!st.step()) return std::nullopt;
+  return st.text(0);
+}
+
+// The failure counter lives beside the database so that it survives restarts
+// and is not part of any signed state.
+std::filesystem::path failures_path(const std::filesystem::path& dir) { return dir / "unlock-failures"; }
+
+int read_failures(const std::filesystem::path& dir) {
+  std::ifstream in(failures_path(dir));
+  int n = 0;
+  in >> n;
+  return n;
+}
+
+void write_failures(const std::filesystem::path& dir, int n) {
+  if (n == 0) {
+    std::error_code ec;
+    std::filesystem::remove(failures_path(dir), ec);
+    return;
+  }
+  std::ofstream(failures_path(dir), std::ios::trunc) << n;
+}
+
+shared::Error corrupt(const std::string& what) {
+  return shared::make_error(shared::Errc::integrity,
+                            "node data is damaged (" + what + "); restore the data directory from backup or re-enroll");
+}
+
+}  // namespace
+
+sync::NodeIdentity NodeState::identity() const {
+  return {enrollment_.node_id, enrollment_.certificate, enrollment_.hub_key};
+}
+
+shared::Result<std::unique_ptr<NodeState>> NodeState::create(const std::filesystem::path& dir,
+                                                             std::string_view passphrase,
+                                                             const crypto::PwhashCost& cost, crypto::SigningKey key,
+                                                             const Enrollment& e) {
+  if (std::filesystem::exists(database_path(dir)))
+    return shared::make_error(shared::Errc::conflict, dir.string() + " already holds an enrolled node; "
+                                                                     "choose an empty directory");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return shared::make_error(shared::Errc::invalid_input,
+                              "cannot create " + dir.string() + " (" + ec.message() + "); choose a writable directory");
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  auto db = storage::Database::open(database_path(dir));
+  if (!db) return db.error();
+  if (auto st = db->migrate("node_meta", kMetaMigrations); !st) return st.error();
+
+  auto data_key = crypto::AeadKey::generate();
+  auto wrapped = crypto::wrap_key(data_key.bytes(), passphrase, cost);
+  auto seed = key.seed();
+  auto sealed_seed = crypto::aead_seal(data_key, seed.view(), crypto::as_bytes(kSeedAd));
+
+  std::unique_ptr<NodeState> state(new NodeState(std::move(db).value(), std::move(data_key), std::move(key), e));
+  auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
+  if (!log) return log.error();
+  state->log_.emplace(std::move(log).value());
+
+  storage::Transaction tx(state->db_);
+  auto& d = state->db_;
+  put_meta(d, "node_id", e.node_id);
+  put_meta(d, "site_id", e.site_id);
+  put_meta(d, "kind", e.kind);
+  put_meta(d, "study_id", e.study_id);
+  put_meta(d, "hub_url", e.hub_url);
+  put_meta(d, "hub_fingerprint", e.hub_fingerprint);
+  put_meta(d, "hub_public_key", e.hub_key.hex());
+  put_meta(d, "hub_unblinding_key", e.hub_unblinding_key.hex());
+  put_meta(d, "certificate", crypto::to_base64(e.certificate));
+  put_meta(d, "node_public_key", state->key_.public_key().hex());
+  put_meta(d, "wrapped_data_key", crypto::to_base64(wrapped));
+  put_meta(d, "sealed_signing_seed", crypto::to_base64(sealed_seed));
+  nlohmann::json payload = {{"node_id", e.node_id},     {"site_id", e.site_id},
+                            {"kind", e.kind},           {"study_id", e.study_id},
+                            {"hub_url", e.hub_url},     {"hub_fingerprint", e.hub_fingerprint},
+                            {"public_key", state->key_.public_key().hex()}};
+  std::string p = payload.dump();
+  state->log_->append(state->key_, "system", "node.enrolled", crypto::Bytes(p.begin(), p.end()));
+  tx.commit();
+  return state;
+}
+
+shared::Result<std::unique_ptr<NodeState>> NodeState::open(const std::filesystem::path& dir,
+                                                           std::string_view passphrase) {
+  if (!std::filesystem::exists(database_path(dir)))
+    return shared::make_error(shared::Errc::not_found, "no enrolled node in " + dir.string() +
+                                                           "; run 'irt-node enroll' first or check --data");
+  auto db = storage::Database::open(database_path(dir), {.create = false});
+  if (!db) return db.error();
+  if (auto st = db->migrate("node_meta", kMetaMigrations); !st) return st.error();
+
+  auto wrapped = get_meta(*db, "wrapped_data_key");
+  auto sealed_seed = get_meta(*db, "sealed_signing_seed");
+  if (!wrapped || !sealed_seed) return corrupt("its keys are missing");
+
+  int failures = read_failures(dir);
+  if (failures >= 3) {
+    auto wait = std::chrono::seconds(std::min(30, 1 << std::min(failures - 3, 5)));
+    std::this_thread::sleep_for(wait);  // slows down guessing; not a timing device
+  }
+  auto wrapped_bytes = crypto::from_base64(*wrapped);
+  if (!wrapped_bytes) return corrupt("the wrapped data key is not base64");
+  auto unwrapped = crypto::unwrap_key(*wrapped_bytes, passphrase);
+  if (!unwrapped.secret) {
+    if (unwrapped.error == crypto::UnwrapError::wrong_passphrase) {
+      write_failures(dir, failures + 1);
+      return shared::make_error(shared::Errc::unauthenticated,
+                                "wrong passphrase for the node in " + dir.string() +
+                                    "; check IRT_PASSPHRASE or --passphrase-file (repeated failures slow down)");
+    }
+    return corrupt(crypto::unwrap_error_message(unwrapped.error));
+  }
+  write_failures(dir, 0);
+  auto data_key = crypto::AeadKey::from(std::move(*unwrapped.secret));
+  auto seed_bytes = crypto::from_base64(*sealed_seed);
+  if (!seed_bytes) return corrupt("the sealed signing key is not base64");
+  auto seed = crypto::aead_open_secret(data_key, *seed_bytes, crypto::as_bytes(kSeedAd));
+  if (!seed) return corrupt("the signing key does not authenticate");
+  auto key = crypto::SigningKey::from_seed(seed->view());
+
+  Enrollment e;
+  auto need = [&](const char* k) -> std::string { return get_meta(*db, k).value_or(""); };
+  e.node_id = need("node_id");
+  e.site_id = need("site_id");
+  e.kind = need("kind");
+  e.study_id = need("study_id");
+  e.hub_url = need("hub_url");
+  e.hub_fingerprint = need("hub_fingerprint");
+  auto cert = crypto::from_base64(need("certificate"));
+  auto hub_key = crypto::PublicKey::from_hex(need("hub_public_key"));
+  auto unblinding = crypto::BoxPublicKey::from_hex(need("hub_unblinding_key"));
+  if (!cert || !hub_key || !unblinding || e.node_id.empty()) return corrupt("its enrollment record is incomplete");
+  if (key.public_key().hex() != need("node_public_key")) return corrupt("the signing key does not match the node");
+  e.certificate = *cert;
+  e.hub_key = *hub_key;
+  e.hub_unblinding_key = *unblinding;
+
+  std::unique_ptr<NodeState> state(new NodeState(std::move(db).value(), std::move(data_key), std::move(key), e));
+  auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
+  if (!log) return log.error();
+  state->log_.emplace(std::move(log).value());
+  return state;
+}
+
+shared::Status NodeState::apply(const sync::SignedDirective& d) {
+  auto payload = crypto::to_string(d.body.payload);
+  if (d.body.type == "study.config") {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(payload);
+    } catch (const std::exception&) {
+      return shared::make_error(shared::Errc::integrity, "the study configuration directive is not JSON");
+    }
+    std::string doc = j.value("document", "");
+    auto loaded = shared::load_study(doc);
+    if (!loaded.study)
+      return shared::make_error(shared::Errc::invalid_input,
+                                "the hub sent a study configuration this node cannot load (" +
+                                    (loaded.errors.empty() ? std::string("unknown error") : loaded.errors.front()) +
+                                    "); upgrade irt-node");
+    log_->put_sealed("study", crypto::Bytes(doc.begin(), doc.end()));
+    return {};
+  }
+  if (d.body.type == "roster") {
+    log_->put_sealed("roster", d.body.payload);
+    return {};
+  }
+  if (d.body.type == "revoke") {
+    log_->put_sealed("revoked", d.body.payload);
+    return {};
+  }
+  return shared::make_error(shared::Errc::invalid_input, "hub directive " + std::to_string(d.body.seq) +
+                                                             " has type '" + d.body.type +
+                                                             "', which this version of irt-node does not know; "
+                                                             "upgrade irt-node, then sync again");
+}
+
+shared::Result<sync::RoundReport> NodeState::sync_once() {
+  std::unique_ptr<sync::Transport> transport;
+  try {
+    transport = sync::make_http_transport({.base_url = enrollment_.hub_url, .fingerprint_hex = enrollment_.hub_fingerprint});
+  } catch (const std::invalid_argument& e) {
+    return corrupt(e.what());
+  }
+  sync::SyncAgent agent(*log_, key_, identity(), *transport,
+                        [this](const sync::SignedDirective& d) { return apply(d); });
+  return agent.run_round();
+}
+
+}  // namespace irt::node

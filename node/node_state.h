@@ -1,0 +1,81 @@
+// A node's data directory, opened with the operator's passphrase.
+//
+// DIR/node.db holds everything. Its clear-text metadata (node id, site, hub URL
+// and keys, certificate) identifies no participant and no allocation. The data
+// key is random, stored wrapped under Argon2id(passphrase) (crypto/key_wrap.h);
+// the signing seed and every record are AEAD-encrypted under the data key.
+// Without the passphrase the file reveals nothing that identifies a
+// participant or an allocation (DESIGN.md section 5).
+//
+// A wrong passphrase is refused; after three consecutive failures each further
+// attempt waits longer (1 s, 2 s, 4 s ... up to 30 s), counted in DIR/unlock-failures.
+// Thread-safety: a NodeState and its connection belong to one thread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "crypto/aead.h"
+#include "crypto/password.h"
+#include "crypto/seal.h"
+#include "crypto/sign.h"
+#include "shared/result.h"
+#include "storage/database.h"
+#include "sync/agent.h"
+#include "sync/node_log.h"
+
+namespace irt::node {
+
+// What the hub told the node at enrollment.
+struct Enrollment {
+  std::string node_id;
+  std::string site_id;
+  std::string kind;
+  std::string study_id;
+  std::string hub_url;
+  std::string hub_fingerprint;
+  crypto::Bytes certificate;
+  crypto::PublicKey hub_key;
+  crypto::BoxPublicKey hub_unblinding_key;
+};
+
+class NodeState {
+ public:
+  static std::filesystem::path database_path(const std::filesystem::path& dir) { return dir / "node.db"; }
+
+  // Creates DIR/node.db (DIR must not hold a node yet) and records event 1, "node.enrolled".
+  static shared::Result<std::unique_ptr<NodeState>> create(const std::filesystem::path& dir,
+                                                           std::string_view passphrase, const crypto::PwhashCost& cost,
+                                                           crypto::SigningKey key, const Enrollment& enrollment);
+  static shared::Result<std::unique_ptr<NodeState>> open(const std::filesystem::path& dir,
+                                                         std::string_view passphrase);
+
+  NodeState(const NodeState&) = delete;
+  NodeState& operator=(const NodeState&) = delete;
+
+  storage::Database& db() { return db_; }
+  sync::NodeLog& log() { return *log_; }
+  const crypto::SigningKey& key() const { return key_; }
+  const Enrollment& enrollment() const { return enrollment_; }
+  sync::NodeIdentity identity() const;
+
+  // Applies a hub directive's effect on the node's state (inside the log's transaction).
+  shared::Status apply(const sync::SignedDirective& d);
+
+  // Runs one sync round with the hub over HTTP(S).
+  shared::Result<sync::RoundReport> sync_once();
+
+ private:
+  NodeState(storage::Database db, crypto::AeadKey data_key, crypto::SigningKey key, Enrollment e)
+      : db_(std::move(db)), data_key_(std::move(data_key)), key_(std::move(key)), enrollment_(std::move(e)) {}
+
+  storage::Database db_;
+  crypto::AeadKey data_key_;
+  crypto::SigningKey key_;
+  Enrollment enrollment_;
+  std::optional<sync::NodeLog> log_;
+};
+
+}  // namespace irt::node

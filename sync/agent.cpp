@@ -1,0 +1,148 @@
+#include "sync/agent.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sync/batch.h"
+#include "sync/checkpoint.h"
+#include "sync/merkle.h"
+
+namespace irt::sync {
+
+namespace {
+
+std::string as_string(const Bytes& b) { return crypto::to_string(b); }
+
+shared::Status check_receipt(const Receipt& r, const Bytes& record, const crypto::PublicKey& hub_key) {
+  auto cp = open_checkpoint(r.checkpoint, kCheckpointKeyName, hub_key);
+  if (!cp)
+    return shared::make_error(shared::Errc::integrity,
+                              "the hub's checkpoint is not signed by the hub key pinned at enrollment; "
+                              "events stay unacknowledged; report this to the central team");
+  if (cp->size != r.tree_size ||
+      !verify_inclusion(merkle_leaf_hash(record), r.leaf_index, r.tree_size, r.proof, cp->root))
+    return shared::make_error(shared::Errc::integrity,
+                              "the hub's receipt for event " + std::to_string(r.seq) +
+                                  " does not prove it is in the ledger; events stay unacknowledged; "
+                                  "report this to the central team");
+  return {};
+}
+
+}  // namespace
+
+shared::Error refusal_error(const HttpResponse& r) {
+  std::string code;
+  try {
+    code = nlohmann::json::parse(r.body).at("error").value("code", "");
+  } catch (const std::exception&) {
+  }
+  shared::Errc errc = shared::Errc::internal;
+  if (r.status >= 500) errc = shared::Errc::unavailable;
+  else if (r.status == 401) errc = shared::Errc::unauthenticated;
+  else if (r.status == 403) errc = shared::Errc::forbidden;
+  else if (r.status == 404) errc = shared::Errc::not_found;
+  else if (r.status == 409) errc = shared::Errc::conflict;
+  else if (r.status == 422) errc = shared::Errc::integrity;
+  else if (r.status >= 400) errc = shared::Errc::invalid_input;
+  return shared::make_error(errc, "the hub refused: " + describe_refusal(r));
+}
+
+shared::Status SyncAgent::push(RoundReport& report) {
+  std::uint64_t next = log_.acked_seq() + 1;
+  std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
+  for (int guard = 0; guard < 100000; ++guard) {
+    auto records = log_.records_after(next - 1, limits_.batch_events, limits_.batch_bytes);
+    if (records.empty()) {
+      if (next > log_.last_seq()) return {};
+      auto unreadable = log_.record(next);  // records_after stopped at a row that does not authenticate
+      return unreadable ? shared::Status{} : shared::Status(unreadable.error());
+    }
+    auto response = transport_.post(kPushPath, "application/octet-stream", as_string(encode_batch(records)), headers);
+    if (!response) return response.error();
+    if (response->status == 409) {
+      // A gap: the hub expects another sequence (its acknowledgement was lost,
+      // or it was restored from a backup). Resend from where it says.
+      std::uint64_t expected = 0;
+      try {
+        expected = nlohmann::json::parse(response->body).at("error").at("expected_seq").get<std::uint64_t>();
+      } catch (const std::exception&) {
+      }
+      if (expected == 0 || expected == next || expected > log_.last_seq() + 1) return refusal_error(*response);
+      next = expected;
+      continue;
+    }
+    if (response->status != 200) return refusal_error(*response);
+    std::uint64_t acked = 0;
+    Receipt receipt;
+    try {
+      auto j = nlohmann::json::parse(response->body);
+      acked = j.at("acked_seq").get<std::uint64_t>();
+      report.already_recorded += j.value("already_recorded", std::uint64_t{0});
+      receipt = receipt_from_json(j.at("receipt").dump());
+    } catch (const std::exception& e) {
+      return shared::make_error(shared::Errc::unavailable,
+                                std::string("the hub's acknowledgement was malformed (") + e.what() +
+                                    "); events stay unacknowledged and will be resent");
+    }
+    if (acked < next || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id)
+      return shared::make_error(shared::Errc::integrity, "the hub acknowledged sequence " + std::to_string(acked) +
+                                                             ", which this node did not send; report this");
+    auto acked_record = log_.record(acked);
+    if (!acked_record) return acked_record.error();
+    if (auto st = check_receipt(receipt, *acked_record, id_.hub_key); !st) return st;
+    {
+      storage::Transaction tx(log_.database());
+      if (acked > log_.acked_seq()) log_.set_acked(acked, receipt);
+      tx.commit();
+    }
+    report.events_sent += records.size();
+    report.acked_seq = acked;
+    next = acked + 1;
+  }
+  return {};
+}
+
+shared::Status SyncAgent::pull(RoundReport& report) {
+  for (;;) {
+    nlohmann::json req = {{"node_id", id_.node_id},
+                          {"after", log_.applied_directive_seq()},
+                          {"time_ms", system_millis()},
+                          {"limit", limits_.pull_limit}};
+    std::string body = req.dump();
+    std::string signed_bytes = std::string(kPullDomain) + body;
+    auto sig = key_.sign(crypto::as_bytes(signed_bytes));
+    std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)},
+                                                  {kSignatureHeader, crypto::to_base64(sig.view())}};
+    auto response = transport_.post(kPullPath, "application/json", body, headers);
+    if (!response) return response.error();
+    if (response->status != 200) return refusal_error(*response);
+    auto records = decode_batch(crypto::as_bytes(response->body));
+    if (!records)
+      return shared::make_error(shared::Errc::unavailable,
+                                "the hub's directives arrived damaged (" + records.error().message + "); retrying later");
+    for (const auto& rec : *records) {
+      auto d = parse_directive(rec);
+      if (!d) return shared::make_error(shared::Errc::integrity, "a hub directive is malformed: " + d.error().message);
+      if (!verify_directive(*d, id_.hub_key))
+        return shared::make_error(shared::Errc::integrity,
+                                  "hub directive " + std::to_string(d->body.seq) +
+                                      " is not signed by the hub key pinned at enrollment; it was not applied");
+      std::uint64_t before = log_.applied_directive_seq();
+      if (auto st = log_.apply_directive(*d, key_, applier_); !st) return st;
+      if (log_.applied_directive_seq() > before) ++report.directives_applied;
+    }
+    if (records->size() < limits_.pull_limit) return {};
+  }
+}
+
+shared::Result<RoundReport> SyncAgent::run_round() {
+  RoundReport report;
+  if (auto st = push(report); !st) return st.error();
+  if (auto st = pull(report); !st) return st.error();
+  if (report.directives_applied > 0) {
+    if (auto st = push(report); !st) return st.error();
+  }
+  report.acked_seq = log_.acked_seq();
+  return report;
+}
+
+}  // namespace irt::sync

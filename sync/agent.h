@@ -1,0 +1,65 @@
+// The node's sync agent: one round pushes the node's unacknowledged events,
+// pulls and applies the hub's directives, then pushes the events that applying
+// them recorded. Nothing is lost when a round fails part-way: the event cursor
+// moves only on the hub's acknowledgement (sent after its durable commit), and
+// each directive is applied exactly once with its cursor, so the next round
+// resumes where this one stopped.
+//
+// A receipt (inclusion proof + signed checkpoint) comes with every
+// acknowledgement; the agent verifies it against the hub's key before it moves
+// the cursor, and keeps it. Thread-safety: one agent per thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "crypto/sign.h"
+#include "shared/result.h"
+#include "sync/node_log.h"
+#include "sync/transport.h"
+
+namespace irt::sync {
+
+struct NodeIdentity {
+  std::string node_id;
+  crypto::Bytes certificate;  // the hub-signed certificate record
+  crypto::PublicKey hub_key;
+};
+
+struct RoundReport {
+  std::uint64_t events_sent = 0;
+  std::uint64_t acked_seq = 0;
+  std::uint64_t already_recorded = 0;
+  std::uint64_t directives_applied = 0;
+};
+
+struct AgentLimits {
+  std::size_t batch_events = 500;
+  std::size_t batch_bytes = 4 << 20;
+  std::size_t pull_limit = 200;
+};
+
+class SyncAgent {
+ public:
+  SyncAgent(NodeLog& log, const crypto::SigningKey& key, NodeIdentity identity, Transport& transport,
+            NodeLog::Applier applier, AgentLimits limits = {})
+      : log_(log), key_(key), id_(std::move(identity)), transport_(transport), applier_(std::move(applier)),
+        limits_(limits) {}
+
+  shared::Result<RoundReport> run_round();
+  shared::Status push(RoundReport& report);
+  shared::Status pull(RoundReport& report);
+
+ private:
+  NodeLog& log_;
+  const crypto::SigningKey& key_;
+  NodeIdentity id_;
+  Transport& transport_;
+  NodeLog::Applier applier_;
+  AgentLimits limits_;
+};
+
+// Maps a hub refusal to an Error whose message is the hub's own, naming the code.
+shared::Error refusal_error(const HttpResponse& r);
+
+}  // namespace irt::sync

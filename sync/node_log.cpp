@@ -1,0 +1,228 @@
+#include "sync/node_log.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sync/merkle.h"
+
+namespace irt::sync {
+
+namespace {
+
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"(
+      CREATE TABLE node_events (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, sealed BLOB NOT NULL,
+                                recorded_ms INTEGER NOT NULL);
+      CREATE TABLE node_directives (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, sealed BLOB NOT NULL,
+                                    applied_ms INTEGER NOT NULL);
+      CREATE TABLE node_cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE node_receipts (seq INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+      CREATE TABLE node_sealed (key TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+    )"},
+};
+
+constexpr const char* kAcked = "acked_seq";
+constexpr const char* kApplied = "applied_directive_seq";
+constexpr const char* kHlc = "hlc";
+
+std::string ad(const std::string& node_id, const std::string& kind, std::uint64_t seq) {
+  return "irt/node/" + node_id + "/" + kind + "/" + std::to_string(seq);
+}
+
+}  // namespace
+
+shared::Result<NodeLog> NodeLog::open(storage::Database& db, const crypto::AeadKey& data_key, std::string node_id,
+                                      WallClock wall) {
+  if (auto st = db.migrate("node_log", kMigrations); !st) return st.error();
+  return NodeLog(db, data_key, std::move(node_id), std::move(wall));
+}
+
+std::uint64_t NodeLog::cursor(const char* name) {
+  auto st = db_->prepare("SELECT value FROM node_cursors WHERE name = ?");
+  st.bind(1, name);
+  return st.step() ? static_cast<std::uint64_t>(st.int64(0)) : 0;
+}
+
+void NodeLog::set_cursor(const char* name, std::uint64_t value) {
+  db_->prepare("INSERT INTO node_cursors(name, value) VALUES(?, ?) "
+               "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+      .bind_all(name, static_cast<std::int64_t>(value))
+      .run();
+}
+
+std::uint64_t NodeLog::last_seq() {
+  auto st = db_->prepare("SELECT coalesce(max(seq), 0) FROM node_events");
+  st.step();
+  return static_cast<std::uint64_t>(st.int64(0));
+}
+std::uint64_t NodeLog::acked_seq() { return cursor(kAcked); }
+std::uint64_t NodeLog::applied_directive_seq() { return cursor(kApplied); }
+std::uint64_t NodeLog::last_hlc() { return cursor(kHlc); }
+
+void NodeLog::observe_hub_time(std::uint64_t hlc) {
+  HybridClock clock(wall_, cursor(kHlc));
+  set_cursor(kHlc, clock.observe(hlc));
+}
+
+SignedEvent NodeLog::append(const crypto::SigningKey& key, const std::string& actor, const std::string& type,
+                            const Bytes& payload) {
+  EventBody body;
+  body.node_id = node_id_;
+  auto last = db_->prepare("SELECT seq, hash FROM node_events ORDER BY seq DESC LIMIT 1");
+  if (last.step()) {
+    body.seq = static_cast<std::uint64_t>(last.int64(0)) + 1;
+    body.prev_hash = *crypto::Hash::from_view(last.blob(1));
+  } else {
+    body.seq = 1;
+  }
+  HybridClock clock(wall_, cursor(kHlc));
+  body.hlc = clock.now();
+  set_cursor(kHlc, body.hlc);
+  body.device_time_ms = wall_();
+  body.actor = actor;
+  body.type = type;
+  body.directive_seq = cursor(kApplied);
+  body.payload = payload;
+  SignedEvent e = sign_event(std::move(body), key);
+  auto sealed = crypto::aead_seal(*key_, e.record, crypto::as_bytes(ad(node_id_, "event", e.body.seq)));
+  db_->prepare("INSERT INTO node_events(seq, hash, sealed, recorded_ms) VALUES(?, ?, ?, ?)")
+      .bind_all(static_cast<std::int64_t>(e.body.seq), storage::BlobView(e.hash.view()), sealed,
+                e.body.device_time_ms)
+      .run();
+  return e;
+}
+
+shared::Result<Bytes> NodeLog::record(std::uint64_t seq) {
+  auto st = db_->prepare("SELECT sealed FROM node_events WHERE seq = ?");
+  st.bind(1, static_cast<std::int64_t>(seq));
+  if (!st.step()) return shared::make_error(shared::Errc::not_found, "event " + std::to_string(seq) + " is missing");
+  auto opened = crypto::aead_open(*key_, st.blob(0), crypto::as_bytes(ad(node_id_, "event", seq)));
+  if (!opened)
+    return shared::make_error(shared::Errc::integrity,
+                              "event " + std::to_string(seq) +
+                                  ": stored row does not authenticate (edited, moved or corrupted); "
+                                  "restore the node's data from backup and report it");
+  return std::move(*opened);
+}
+
+std::vector<Bytes> NodeLog::records_after(std::uint64_t after, std::size_t max_count, std::size_t max_bytes) {
+  std::vector<Bytes> out;
+  std::size_t bytes = 0;
+  auto st = db_->prepare("SELECT seq, sealed FROM node_events WHERE seq > ? ORDER BY seq LIMIT ?");
+  st.bind_all(static_cast<std::int64_t>(after), static_cast<std::int64_t>(max_count));
+  while (st.step()) {
+    auto seq = static_cast<std::uint64_t>(st.int64(0));
+    auto opened = crypto::aead_open(*key_, st.blob(1), crypto::as_bytes(ad(node_id_, "event", seq)));
+    // A row that does not authenticate is not sent: verify names it, and the
+    // hub keeps waiting for that sequence rather than receiving garbage.
+    if (!opened) break;
+    if (!out.empty() && bytes + opened->size() > max_bytes) break;
+    bytes += opened->size();
+    out.push_back(std::move(*opened));
+  }
+  return out;
+}
+
+void NodeLog::set_acked(std::uint64_t seq, const std::optional<Receipt>& receipt) {
+  set_cursor(kAcked, seq);
+  if (receipt) {
+    auto json = receipt_to_json(*receipt);
+    auto sealed = crypto::aead_seal(*key_, crypto::as_bytes(json), crypto::as_bytes(ad(node_id_, "receipt", receipt->seq)));
+    db_->prepare("INSERT OR REPLACE INTO node_receipts(seq, sealed) VALUES(?, ?)")
+        .bind_all(static_cast<std::int64_t>(receipt->seq), sealed)
+        .run();
+  }
+}
+
+std::optional<Receipt> NodeLog::receipt(std::uint64_t seq) {
+  auto st = db_->prepare("SELECT sealed FROM node_receipts WHERE seq = ?");
+  st.bind(1, static_cast<std::int64_t>(seq));
+  if (!st.step()) return std::nullopt;
+  auto opened = crypto::aead_open(*key_, st.blob(0), crypto::as_bytes(ad(node_id_, "receipt", seq)));
+  if (!opened) return std::nullopt;
+  return receipt_from_json(crypto::to_string(*opened));
+}
+
+shared::Status NodeLog::apply_directive(const SignedDirective& d, const crypto::SigningKey& key,
+                                        const Applier& apply) {
+  storage::Transaction tx(*db_);
+  std::uint64_t applied = cursor(kApplied);
+  if (d.body.seq <= applied) return {};  // already applied: exactly once
+  if (d.body.seq != applied + 1)
+    return shared::make_error(shared::Errc::conflict, "hub directive " + std::to_string(d.body.seq) +
+                                                          " arrived before directive " + std::to_string(applied + 1) +
+                                                          "; the next sync fetches them in order");
+  if (d.body.node_id != node_id_)
+    return shared::make_error(shared::Errc::integrity,
+                              "hub directive " + std::to_string(d.body.seq) + " is addressed to node " +
+                                  d.body.node_id + ", not this node; report it to the central team");
+  if (auto st = apply(d); !st) return st;  // the transaction rolls back
+  observe_hub_time(d.body.hlc);
+  auto sealed = crypto::aead_seal(*key_, d.record, crypto::as_bytes(ad(node_id_, "directive", d.body.seq)));
+  db_->prepare("INSERT INTO node_directives(seq, type, sealed, applied_ms) VALUES(?, ?, ?, ?)")
+      .bind_all(static_cast<std::int64_t>(d.body.seq), d.body.type, sealed, wall_())
+      .run();
+  set_cursor(kApplied, d.body.seq);
+  nlohmann::json payload = {{"directive_seq", d.body.seq}, {"type", d.body.type},
+                            {"hash", crypto::hash_domain("irt/directive/v1", d.record).hex()}};
+  std::string p = payload.dump();
+  append(key, "system", "directive.applied", Bytes(p.begin(), p.end()));
+  tx.commit();
+  return {};
+}
+
+std::vector<SignedDirective> NodeLog::directives_of_type(const std::string& type) {
+  std::vector<SignedDirective> out;
+  auto st = db_->prepare("SELECT seq, sealed FROM node_directives WHERE type = ? ORDER BY seq");
+  st.bind(1, type);
+  while (st.step()) {
+    auto seq = static_cast<std::uint64_t>(st.int64(0));
+    auto opened = crypto::aead_open(*key_, st.blob(1), crypto::as_bytes(ad(node_id_, "directive", seq)));
+    if (!opened) continue;
+    auto d = parse_directive(*opened);
+    if (d) out.push_back(std::move(d.value()));
+  }
+  return out;
+}
+
+void NodeLog::put_sealed(const std::string& key, const Bytes& value) {
+  auto sealed = crypto::aead_seal(*key_, value, crypto::as_bytes("irt/node/" + node_id_ + "/kv/" + key));
+  db_->prepare("INSERT INTO node_sealed(key, sealed) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET sealed = excluded.sealed")
+      .bind_all(key, sealed)
+      .run();
+}
+
+std::optional<Bytes> NodeLog::get_sealed(const std::string& key) {
+  auto st = db_->prepare("SELECT sealed FROM node_sealed WHERE key = ?");
+  st.bind(1, key);
+  if (!st.step()) return std::nullopt;
+  return crypto::aead_open(*key_, st.blob(0), crypto::as_bytes("irt/node/" + node_id_ + "/kv/" + key));
+}
+
+shared::Status NodeLog::verify(const crypto::PublicKey& node_key) {
+  auto fail = [](std::uint64_t seq, const std::string& what) {
+    return shared::make_error(shared::Errc::integrity, "event " + std::to_string(seq) + ": " + what);
+  };
+  auto st = db_->prepare("SELECT seq, hash, sealed FROM node_events ORDER BY seq");
+  std::uint64_t expected = 1;
+  crypto::Hash prev;
+  while (st.step()) {
+    auto row_seq = static_cast<std::uint64_t>(st.int64(0));
+    if (row_seq != expected)
+      return fail(expected, "missing (the next stored event is " + std::to_string(row_seq) + ")");
+    auto opened = crypto::aead_open(*key_, st.blob(2), crypto::as_bytes(ad(node_id_, "event", row_seq)));
+    if (!opened) return fail(row_seq, "stored row does not authenticate (edited, moved or corrupted)");
+    auto e = parse_event(*opened);
+    if (!e) return fail(row_seq, "record is malformed: " + e.error().message);
+    if (e->body.seq != row_seq)
+      return fail(row_seq, "record carries sequence " + std::to_string(e->body.seq));
+    if (e->body.node_id != node_id_) return fail(row_seq, "record belongs to node " + e->body.node_id);
+    if (e->body.prev_hash != prev) return fail(row_seq, "previous hash does not match event " + std::to_string(row_seq - 1));
+    if (crypto::Hash::from_view(st.blob(1)) != e->hash) return fail(row_seq, "stored hash does not match the record");
+    if (!verify_event(*e, node_key)) return fail(row_seq, "signature does not verify");
+    prev = e->hash;
+    ++expected;
+  }
+  return {};
+}
+
+}  // namespace irt::sync

@@ -1,0 +1,92 @@
+// The node's own copy of its signed, hash-chained log, its applied hub
+// directives, its cursors and its receipts, in the node's SQLite file.
+//
+// At rest every record is AEAD-encrypted (XChaCha20-Poly1305) under the node's
+// data key with the row's identity as associated data ("irt/node/event/<seq>",
+// ...), so rows cannot be swapped, edited or read without the key. Hashes are
+// stored in clear: they reveal nothing and let appends chain without
+// decrypting. Secrets and state derived from directives go through put_sealed /
+// get_sealed under the same rule.
+//
+// Durability: append() runs inside the caller's Transaction, so an event is
+// committed atomically with the state change it records, and that transaction
+// is durable (synchronous=FULL) before anything is acknowledged to a user.
+// Thread-safety: one NodeLog per connection, used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "crypto/sign.h"
+#include "shared/result.h"
+#include "storage/database.h"
+#include "sync/directive.h"
+#include "sync/event.h"
+#include "sync/hlc.h"
+#include "sync/protocol.h"
+
+namespace irt::sync {
+
+class NodeLog {
+ public:
+  // Creates the tables if needed (migrations "node_log").
+  static shared::Result<NodeLog> open(storage::Database& db, const crypto::AeadKey& data_key, std::string node_id,
+                                      WallClock wall = system_millis);
+
+  const std::string& node_id() const { return node_id_; }
+  storage::Database& database() { return *db_; }
+
+  // Appends a signed event as the next in the chain. Call inside a Transaction.
+  SignedEvent append(const crypto::SigningKey& key, const std::string& actor, const std::string& type,
+                     const Bytes& payload);
+
+  std::uint64_t last_seq();
+  std::uint64_t acked_seq();
+  std::uint64_t applied_directive_seq();
+  std::uint64_t last_hlc();
+
+  // Events with seq > after, in order, at most max_count and about max_bytes.
+  std::vector<Bytes> records_after(std::uint64_t after, std::size_t max_count, std::size_t max_bytes);
+  shared::Result<Bytes> record(std::uint64_t seq);  // fails if the stored row does not authenticate
+
+  // Moves the acknowledged cursor (inside a Transaction) and keeps the receipt.
+  void set_acked(std::uint64_t seq, const std::optional<Receipt>& receipt);
+  std::optional<Receipt> receipt(std::uint64_t seq);
+
+  // Applies one directive exactly once: skips it if already applied; refuses
+  // it if out of order; otherwise runs `apply`, stores the directive, records
+  // a "directive.applied" event and moves the cursor, all in one transaction.
+  using Applier = std::function<shared::Status(const SignedDirective&)>;
+  shared::Status apply_directive(const SignedDirective& d, const crypto::SigningKey& key, const Applier& apply);
+  std::vector<SignedDirective> directives_of_type(const std::string& type);
+
+  // The HLC moves past every hub timestamp seen.
+  void observe_hub_time(std::uint64_t hlc);
+
+  // Small encrypted key-value store for state derived from directives.
+  void put_sealed(const std::string& key, const Bytes& value);
+  std::optional<Bytes> get_sealed(const std::string& key);
+
+  // Re-checks the whole log: every row authenticates, seqs run 1..n with no
+  // gap, each prev_hash is the previous event's hash, each stored hash is the
+  // record's hash, every signature verifies under `node_key`. Returns the first
+  // problem ("event 5: signature does not verify").
+  shared::Status verify(const crypto::PublicKey& node_key);
+
+ private:
+  NodeLog(storage::Database& db, const crypto::AeadKey& key, std::string node_id, WallClock wall)
+      : db_(&db), key_(&key), node_id_(std::move(node_id)), wall_(std::move(wall)) {}
+  std::uint64_t cursor(const char* name);
+  void set_cursor(const char* name, std::uint64_t value);
+
+  storage::Database* db_;
+  const crypto::AeadKey* key_;
+  std::string node_id_;
+  WallClock wall_;
+};
+
+}  // namespace irt::sync

@@ -1,0 +1,48 @@
+// How the node's sync code reaches the hub. The agent talks to a Transport, so
+// tests can put a fault-injecting or in-memory one in its place.
+//
+// HttpTransport speaks HTTP/1.1 with cpp-httplib. For https:// it pins the
+// hub's certificate: the SHA-256 fingerprint of the certificate's DER bytes must
+// equal the one given at enrollment, whatever CA or host name it carries (the
+// hub's certificate is self-signed). Plain http:// is for loopback only.
+// A failure to connect is Errc::unavailable; a pin mismatch Errc::integrity.
+// Thread-safety: one HttpTransport per thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "shared/result.h"
+
+namespace irt::sync {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual shared::Result<HttpResponse> post(const std::string& path, const std::string& content_type,
+                                            const std::string& body,
+                                            const std::map<std::string, std::string>& headers) = 0;
+  virtual shared::Result<HttpResponse> get(const std::string& path) = 0;
+};
+
+struct HttpTransportOptions {
+  std::string base_url;         // "https://hub.example:8443" or "http://127.0.0.1:9000"
+  std::string fingerprint_hex;  // SHA-256 of the hub certificate's DER; required for https
+  int connect_timeout_s = 5;
+  int read_timeout_s = 60;
+};
+
+// Throws std::invalid_argument for a URL that is not http(s)://host[:port].
+std::unique_ptr<Transport> make_http_transport(const HttpTransportOptions& options);
+
+// Turns a refusal body {"error":{"code","message"}} into a readable line.
+std::string describe_refusal(const HttpResponse& r);
+
+}  // namespace irt::sync
