@@ -1,0 +1,114 @@
+#include "shared/offline_minimization.h"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+namespace irt::shared {
+
+MarginalTotals effective_totals(const OfflineInputs& inputs) {
+  MarginalTotals t = inputs.baseline;
+  t.combine(1.0, inputs.own_unsynced, 1.0);
+  return t;
+}
+
+MarginalTotals share_weighted_baseline(const MarginalTotals& synced, double share) {
+  MarginalTotals t = synced;
+  t.combine(share, synced, 0.0);
+  return t;
+}
+
+OfflineDecisionRecord decide_offline(const MinimizationConfig& config, const OfflineInputs& inputs,
+                                     RandomSource& stream, std::uint64_t stream_position, std::uint64_t sequence) {
+  if (!inputs.baseline.same_shape(inputs.own_unsynced))
+    throw std::invalid_argument("decide_offline: baseline and unsynced totals differ in shape");
+  CountingSource counted(stream, stream_position);
+  MarginalTotals t = effective_totals(inputs);
+  // The initial random phase counts every allocation the node knows of.
+  auto known = inputs.synced_participants + static_cast<std::uint64_t>(std::llround(inputs.own_unsynced.participants()));
+  // std::vector<bool> is not contiguous; minimize takes a span of bool.
+  const std::vector<bool>& open = inputs.open_arms;
+  std::unique_ptr<bool[]> open_flags;
+  std::span<const bool> open_span;
+  if (!open.empty()) {
+    open_flags = std::make_unique<bool[]>(open.size());
+    for (std::size_t i = 0; i < open.size(); ++i) open_flags[i] = open[i];
+    open_span = {open_flags.get(), open.size()};
+  }
+  MinimizationDecision d = minimize(config, t, inputs.levels, known, counted, open_span);
+  OfflineDecisionRecord r;
+  r.sequence = sequence;
+  r.stream_start = stream_position;
+  r.stream_end = counted.position();
+  r.arm = d.arm;
+  r.preferred = d.preferred;
+  r.random_phase = d.random_phase;
+  r.scores = std::move(d.scores);
+  return r;
+}
+
+Status verify_offline_decision(const MinimizationConfig& config, const OfflineInputs& inputs,
+                               const OfflineDecisionRecord& record, RandomSource& stream_at_start) {
+  OfflineDecisionRecord again = decide_offline(config, inputs, stream_at_start, record.stream_start, record.sequence);
+  bool same = again.arm == record.arm && again.stream_end == record.stream_end &&
+              again.random_phase == record.random_phase && again.preferred == record.preferred &&
+              again.scores.size() == record.scores.size();
+  for (std::size_t i = 0; same && i < again.scores.size(); ++i)
+    same = again.scores[i] == record.scores[i] ||
+           (std::isinf(again.scores[i]) && std::isinf(record.scores[i]));
+  if (!same)
+    return make_error(Errc::integrity,
+                      "offline minimization decision " + std::to_string(record.sequence) +
+                          " (stream bytes " + std::to_string(record.stream_start) + ".." +
+                          std::to_string(record.stream_end) +
+                          ") does not replay from the granted stream and the node's recorded inputs; "
+                          "raise an alert, freeze the node's grants and review its ledger");
+  return {};
+}
+
+OfflineMinimizer::OfflineMinimizer(MinimizationConfig config)
+    : config_(std::move(config)), baseline_(config_), own_(config_) {}
+
+void OfflineMinimizer::on_sync(const MarginalTotals& baseline, std::uint64_t synced_participants) {
+  if (!baseline.same_shape(own_)) throw std::invalid_argument("OfflineMinimizer::on_sync: totals of another shape");
+  baseline_ = baseline;
+  own_ = MarginalTotals(config_);
+  synced_participants_ = synced_participants;
+}
+
+OfflineInputs OfflineMinimizer::inputs_for(std::span<const std::size_t> levels, std::span<const bool> open_arms) const {
+  OfflineInputs in{baseline_, own_, synced_participants_, {levels.begin(), levels.end()},
+                   {open_arms.begin(), open_arms.end()}};
+  return in;
+}
+
+OfflineDecisionRecord OfflineMinimizer::decide(std::span<const std::size_t> levels, RandomSource& granted_stream,
+                                               std::span<const bool> open_arms) {
+  OfflineDecisionRecord r = decide_offline(config_, inputs_for(levels, open_arms), granted_stream, position_, ++sequence_);
+  position_ = r.stream_end;
+  own_.add(levels, r.arm);
+  return r;
+}
+
+void to_json(nlohmann::json& j, const OfflineDecisionRecord& r) {
+  j = nlohmann::json{{"sequence", r.sequence}, {"stream_start", r.stream_start}, {"stream_end", r.stream_end},
+                     {"arm", r.arm}, {"preferred", r.preferred}, {"random_phase", r.random_phase},
+                     {"scores", nlohmann::json::array()}};
+  // A closed arm scores +inf, which JSON cannot carry: it travels as null.
+  for (double s : r.scores) j["scores"].push_back(std::isinf(s) ? nlohmann::json(nullptr) : nlohmann::json(s));
+}
+
+void from_json(const nlohmann::json& j, OfflineDecisionRecord& r) {
+  j.at("sequence").get_to(r.sequence);
+  j.at("stream_start").get_to(r.stream_start);
+  j.at("stream_end").get_to(r.stream_end);
+  j.at("arm").get_to(r.arm);
+  j.at("preferred").get_to(r.preferred);
+  j.at("random_phase").get_to(r.random_phase);
+  r.scores.clear();
+  for (const auto& s : j.at("scores"))
+    r.scores.push_back(s.is_null() ? std::numeric_limits<double>::infinity() : s.get<double>());
+}
+
+}  // namespace irt::shared

@@ -1,0 +1,107 @@
+// Minimization on an offline node, designed against herding.
+//
+// The trap: right after a sync every node sees the same imbalance; if each
+// corrects all of it, they all push the same way and overshoot together, and
+// with a few allocations per node between syncs that can end up worse than
+// simple randomization. A node therefore never minimizes against the raw
+// synced totals. It minimizes against
+//     baseline + (its own allocations since that sync),
+// where the baseline, sent by the hub with each sync, is
+// share_weighted_baseline(synced totals, node's share of enrollment): each
+// node takes on its share of the synced imbalance, so across the nodes it is
+// corrected about once, while the node's own fresh allocations count in full
+// and stay balanced. docs/randomization.md gives the measured balance against
+// central minimization, naive offline minimization and simple randomization.
+//
+// Every random number comes from a stream the hub granted to the node (a seed
+// and a sequence, read through a RandomSource). Each decision records where in
+// that stream it started and ended; the hub rebuilds the same inputs from its
+// ledger and the sync directive, and calls verify_offline_decision, which
+// replays the decision from the same stream position. A decision that does not
+// replay is an integrity error and raises an alert. Thread-safety: plain
+// values; one OfflineMinimizer per node, used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/minimization.h"
+#include "shared/random_source.h"
+#include "shared/result.h"
+
+namespace irt::shared {
+
+// Everything a decision depends on besides the random stream.
+struct OfflineInputs {
+  MarginalTotals baseline;              // share x study-wide totals at the node's last sync
+  MarginalTotals own_unsynced;          // this node's allocations since that sync
+  std::uint64_t synced_participants = 0;  // study-wide allocations at that sync (initial random phase)
+  std::vector<std::size_t> levels;      // the participant's level per minimization factor
+  std::vector<bool> open_arms;          // empty = all open
+};
+
+// Hub side, at a sync: a node's baseline, share x the study-wide totals,
+// share being the node's expected fraction of enrollment in (0, 1]
+// (1 reproduces naive minimization on stale totals).
+MarginalTotals share_weighted_baseline(const MarginalTotals& synced, double share);
+
+// What a node records with each offline decision (sealed with the allocation).
+struct OfflineDecisionRecord {
+  std::uint64_t sequence = 0;        // decision number within the grant, from 1
+  std::uint64_t stream_start = 0;    // byte position in the granted stream
+  std::uint64_t stream_end = 0;
+  std::size_t arm = 0;
+  std::size_t preferred = 0;
+  bool random_phase = false;
+  std::vector<double> scores;
+};
+
+// The totals a node minimizes against: baseline + own_unsynced.
+MarginalTotals effective_totals(const OfflineInputs& inputs);
+
+// Decides from `stream`, which must be positioned at `stream_position` of the
+// granted stream.
+OfflineDecisionRecord decide_offline(const MinimizationConfig& config, const OfflineInputs& inputs,
+                                     RandomSource& stream, std::uint64_t stream_position, std::uint64_t sequence);
+
+// Replays a recorded decision from a stream positioned at record.stream_start;
+// integrity error (naming the decision, never an arm) when the arm, scores or
+// stream consumption differ.
+Status verify_offline_decision(const MinimizationConfig& config, const OfflineInputs& inputs,
+                               const OfflineDecisionRecord& record, RandomSource& stream_at_start);
+
+// A node's running state between syncs.
+class OfflineMinimizer {
+ public:
+  explicit OfflineMinimizer(MinimizationConfig config);
+
+  // A sync brought a new baseline and the study-wide count of allocations;
+  // own unsynced allocations restart from zero.
+  void on_sync(const MarginalTotals& baseline, std::uint64_t synced_participants);
+
+  // Allocates one participant, drawing from the granted stream at position().
+  OfflineDecisionRecord decide(std::span<const std::size_t> levels, RandomSource& granted_stream,
+                               std::span<const bool> open_arms = {});
+
+  // The inputs of the next decision (what the hub will rebuild to verify it).
+  OfflineInputs inputs_for(std::span<const std::size_t> levels, std::span<const bool> open_arms = {}) const;
+
+  std::uint64_t position() const { return position_; }
+  const MinimizationConfig& config() const { return config_; }
+
+ private:
+  MinimizationConfig config_;
+  MarginalTotals baseline_;
+  MarginalTotals own_;
+  std::uint64_t synced_participants_ = 0;
+  std::uint64_t position_ = 0;
+  std::uint64_t sequence_ = 0;
+};
+
+void to_json(nlohmann::json& j, const OfflineDecisionRecord& r);
+void from_json(const nlohmann::json& j, OfflineDecisionRecord& r);
+
+}  // namespace irt::shared
