@@ -1,0 +1,153 @@
+#include "sync/node_log.h"
+
+#include <doctest/doctest.h>
+
+#include "tests/support/test_support.h"
+
+using namespace irt;
+using sync::NodeLog;
+
+namespace {
+
+struct Fixture {
+  test::TempDir dir;
+  storage::Database db = std::move(storage::Database::open(dir / "node.db").value());
+  crypto::AeadKey data_key = crypto::AeadKey::generate();
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  crypto::SigningKey hub = crypto::SigningKey::generate();
+  std::int64_t now = 1764000000000;
+  NodeLog log = std::move(NodeLog::open(db, data_key, "101-N1", [this] { return now; }).value());
+
+  sync::SignedEvent note(const std::string& text) {
+    storage::Transaction tx(db);
+    auto e = log.append(key, "jane", "site.note", crypto::Bytes(text.begin(), text.end()));
+    tx.commit();
+    return e;
+  }
+
+  // An insider who knows the data key rewrites a stored row.
+  void rewrite_row(std::uint64_t seq, const crypto::Bytes& record, std::uint64_t ad_seq) {
+    auto sealed = crypto::aead_seal(data_key, record,
+                                    crypto::as_bytes("irt/node/101-N1/event/" + std::to_string(ad_seq)));
+    db.prepare("UPDATE node_events SET sealed = ? WHERE seq = ?")
+        .bind_all(sealed, static_cast<std::int64_t>(seq))
+        .run();
+  }
+
+  sync::SignedDirective directive(std::uint64_t seq, const std::string& type = "roster") {
+    return sync::sign_directive({.node_id = "101-N1", .seq = seq, .hlc = 1, .issued_ms = now, .type = type,
+                                 .payload = {'{', '}'}},
+                                hub);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("appended events chain by hash and the whole log verifies") {
+  Fixture f;
+  auto e1 = f.note("one");
+  auto e2 = f.note("two");
+  CHECK(e1.body.seq == 1);
+  CHECK(e2.body.seq == 2);
+  CHECK(e2.body.prev_hash == e1.hash);
+  CHECK(e2.body.hlc > e1.body.hlc);  // the clock did not move, the HLC did
+  CHECK(f.log.verify(f.key.public_key()).ok());
+  CHECK(f.log.records_after(0, 10, 1 << 20).size() == 2);
+}
+
+TEST_CASE("a flipped byte in a stored row is named by its sequence") {
+  Fixture f;
+  f.note("one");
+  f.note("two");
+  f.note("three");
+  f.db.exec("UPDATE node_events SET sealed = substr(sealed, 1, 30) || x'00' || substr(sealed, 32) WHERE seq = 2");
+  auto st = f.log.verify(f.key.public_key());
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.rfind("event 2:", 0) == 0);
+}
+
+TEST_CASE("an edited payload re-encrypted with the data key fails its signature") {
+  Fixture f;
+  f.note("one");
+  auto e2 = f.note("fridge at 5C");
+  auto forged = e2.record;
+  auto at = std::search(forged.begin(), forged.end(), e2.body.payload.begin(), e2.body.payload.end());
+  *(at + 10) = '9';
+  f.rewrite_row(2, forged, 2);
+  auto st = f.log.verify(f.key.public_key());
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message == "event 2: stored hash does not match the record");
+}
+
+TEST_CASE("a forged signature, a moved row and a broken previous hash are each named") {
+  Fixture f;
+  auto e1 = f.note("one");
+  auto e2 = f.note("two");
+  SUBCASE("signature") {
+    auto forged = e2.record;
+    forged.back() ^= 0x01;
+    f.rewrite_row(2, forged, 2);
+    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: signature does not verify");
+  }
+  SUBCASE("sequence") {
+    f.rewrite_row(2, e1.record, 2);  // event 1's record stored as row 2
+    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: record carries sequence 1");
+  }
+  SUBCASE("previous hash, re-signed by a stolen key still breaks the chain") {
+    auto body = e2.body;
+    body.prev_hash.bytes[0] ^= 1;
+    auto resigned = sync::sign_event(body, f.key);
+    f.rewrite_row(2, resigned.record, 2);
+    f.db.prepare("UPDATE node_events SET hash = ? WHERE seq = 2").bind_all(storage::BlobView(resigned.hash.view())).run();
+    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: previous hash does not match event 1");
+  }
+}
+
+TEST_CASE("a directive is applied exactly once and only in order") {
+  Fixture f;
+  int applied = 0;
+  auto apply = [&](const sync::SignedDirective&) {
+    ++applied;
+    return shared::Status{};
+  };
+  CHECK(f.log.apply_directive(f.directive(1), f.key, apply).ok());
+  CHECK(f.log.apply_directive(f.directive(1), f.key, apply).ok());  // a replay changes nothing
+  CHECK(applied == 1);
+  auto gap = f.log.apply_directive(f.directive(3), f.key, apply);
+  REQUIRE_FALSE(gap.ok());
+  CHECK(gap.error().code == shared::Errc::conflict);
+  CHECK(f.log.applied_directive_seq() == 1);
+  CHECK(f.log.last_seq() == 1);  // one "directive.applied" event
+  auto e = sync::parse_event(*f.log.record(1));
+  CHECK(e->body.type == "directive.applied");
+}
+
+TEST_CASE("a failing directive applier leaves no trace") {
+  Fixture f;
+  auto refuse = [](const sync::SignedDirective&) {
+    return shared::Status(shared::make_error(shared::Errc::invalid_input, "no"));
+  };
+  CHECK_FALSE(f.log.apply_directive(f.directive(1), f.key, refuse).ok());
+  CHECK(f.log.applied_directive_seq() == 0);
+  CHECK(f.log.last_seq() == 0);
+}
+
+TEST_CASE("events record the last applied directive sequence") {
+  Fixture f;
+  auto ok = [](const sync::SignedDirective&) { return shared::Status{}; };
+  REQUIRE(f.log.apply_directive(f.directive(1), f.key, ok).ok());
+  auto e = f.note("after the roster");
+  CHECK(e.body.directive_seq == 1);
+}
+
+TEST_CASE("nothing written to the log is readable in the database file") {
+  Fixture f;
+  f.note("participant 101-004 seen at home");
+  f.log.put_sealed("roster", crypto::Bytes{'s', 'e', 'c', 'r', 'e', 't', '-', 'r', 'o', 's', 't', 'e', 'r'});
+  f.db.exec("PRAGMA wal_checkpoint(FULL)");
+  std::string raw = test::read_file(f.dir / "node.db");
+  if (std::filesystem::exists(f.dir / "node.db-wal")) raw += test::read_file(f.dir / "node.db-wal");
+  CHECK(raw.find("101-004") == std::string::npos);
+  CHECK(raw.find("secret-roster") == std::string::npos);
+  CHECK(raw.find("site.note") == std::string::npos);
+}
