@@ -1,0 +1,204 @@
+// The hub's central ledger: every event accepted from every node, each node's
+// hash chain, one RFC 6962 Merkle tree over all accepted event records, the
+// signed tree heads (C2SP checkpoints) and the evidence and alerts raised when a
+// node sends something that must not be accepted.
+//
+// Who calls it: the hub's sync server (ingest, receipts, checkpoints), its
+// enrollment (register_node), and the irt-hub commands (revoke, unfreeze,
+// nodes, alerts, verify). This class owns every ledger_* table and all of
+// their SQL, so a PostgreSQL backend can later replace this one class.
+//
+// Ingest (docs/sync-protocol.md, "Push"): the certificate is checked against
+// the hub key and the enrolled node; every event must belong to that node, be
+// contiguous, verify under the node's enrolled key (in parallel on a
+// VerifyPool) and link to the previous event by prev_hash. A whole batch is
+// appended in ONE transaction that also advances the Merkle frontier, the
+// node's acknowledged seq and a freshly signed checkpoint, so an event is
+// acknowledged only after its durable commit and a crash leaves either all of
+// the batch or none of it. Re-sending events already recorded with the same
+// hash is acknowledged again and appends nothing. A refused push changes
+// nothing, except that evidence and an alert are committed (in their own
+// transaction) for a bad signature, a broken chain, or an equivocation, which
+// also freezes the node.
+//
+// Merkle leaves: leaf i = SHA-256(0x00 || the exact event record), in the order
+// the hub appended them. Proofs are computed from an in-memory copy of the leaf
+// hashes with cached perfect-subtree hashes (O(log^2 n) per proof), reloaded
+// from the database whenever it falls behind.
+//
+// Thread-safety: one thread at a time (like the storage::Database it uses);
+// the sync server serialises calls. Several processes may share the database
+// file (the CLI revokes while the server runs): SQLite's locking and
+// BEGIN IMMEDIATE keep that safe, and ingest re-reads the node inside its
+// transaction.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/sign.h"
+#include "shared/result.h"
+#include "storage/database.h"
+#include "sync/certificate.h"
+#include "sync/protocol.h"
+#include "sync/refusal.h"
+#include "sync/verify_pool.h"
+
+namespace irt::sync {
+
+enum class NodeStatus { active, frozen, revoked };
+const char* to_string(NodeStatus s);
+
+struct LedgerNode {
+  std::string node_id;
+  std::string site_id;
+  std::string kind;  // "site" or "nurse"
+  crypto::PublicKey public_key;
+  std::uint64_t certificate_serial = 0;
+  crypto::Bytes certificate;  // the exact signed record issued at enrollment
+  NodeStatus status = NodeStatus::active;
+  std::string status_reason;  // why it was revoked or frozen
+  std::int64_t status_changed_ms = 0;
+  std::int64_t enrolled_ms = 0;
+  std::uint64_t acked_seq = 0;  // the last event durably recorded
+  crypto::Hash acked_hash;      // its hash; 32 zero bytes before the first
+};
+
+struct PushAck {
+  std::uint64_t acked_seq = 0;
+  std::uint64_t appended = 0;
+  std::uint64_t already_recorded = 0;
+  std::optional<Receipt> receipt;  // for the last event of the batch; none for an empty batch
+};
+
+struct Alert {
+  std::int64_t id = 0;
+  std::string kind;  // "equivocation", "bad_signature", "broken_chain"
+  std::string node_id;
+  std::optional<std::uint64_t> seq;
+  std::string message;
+  std::int64_t created_ms = 0;
+  std::optional<std::string> resolved_by;
+  std::optional<std::int64_t> resolved_ms;
+  std::optional<std::string> resolution;
+};
+
+struct Evidence {
+  std::int64_t id = 0;
+  std::string node_id;
+  std::uint64_t seq = 0;
+  std::string reason;  // "equivocation.recorded", "equivocation.received", "bad_signature", "broken_chain"
+  crypto::Bytes record;
+  std::int64_t received_ms = 0;
+  std::optional<std::int64_t> alert_id;
+};
+
+// A change of state the hub must put in its audit trail. The ledger calls the
+// observer inside its own transaction, with the same database connection, so
+// the audit row commits or rolls back with the change it describes.
+struct LedgerChange {
+  std::int64_t at_ms = 0;
+  std::string actor;   // "hub" for what ingest decided, else the admin's name
+  std::string action;  // "alert.raised", "node.frozen", "node.revoked", "node.unfrozen"
+  std::string subject; // the node id
+  std::string reason;
+  std::string old_value;
+  std::string new_value;
+};
+using ChangeObserver = std::function<void(const LedgerChange&)>;
+
+struct VerifyReport {
+  std::uint64_t nodes = 0;
+  std::uint64_t events = 0;
+  std::uint64_t tree_size = 0;
+  crypto::Hash root;
+  std::uint64_t checkpoints = 0;
+};
+
+class Ledger {
+ public:
+  struct Options {
+    unsigned verify_threads = 0;  // 0: one per core
+  };
+
+  // Brings the ledger schema up to date and signs the first (empty) checkpoint
+  // when there is none. `origin` is "irt.hub/<study id>".
+  static shared::Result<std::unique_ptr<Ledger>> open(storage::Database& db, const crypto::SigningKey& hub_key,
+                                                      std::string origin, Options options);
+  static shared::Result<std::unique_ptr<Ledger>> open(storage::Database& db, const crypto::SigningKey& hub_key,
+                                                      std::string origin) {
+    return open(db, hub_key, std::move(origin), Options{});
+  }
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  void set_observer(ChangeObserver observer) { observer_ = std::move(observer); }
+  const std::string& origin() const { return origin_; }
+
+  // --- Enrollment. Both run inside a transaction the caller holds, so the
+  // node, its token and its first directives commit together.
+  std::string next_node_id(const std::string& site_id);  // "101-N1", "101-N2", ...
+  std::uint64_t next_certificate_serial();
+  void register_node(const NodeCertificate& cert, std::int64_t now_ms);
+
+  std::optional<LedgerNode> find_node(const std::string& node_id);
+  bool key_enrolled(const crypto::PublicKey& key);
+  std::vector<LedgerNode> nodes();
+
+  // Checks a presented certificate: signed by this hub, within its validity,
+  // of an enrolled node, with the enrolled key. Revoked and frozen nodes pass
+  // here; callers decide (push refuses both, pull refuses revoked only).
+  Refusable<LedgerNode> authenticate(crypto::ByteView certificate_record, std::int64_t now_ms);
+
+  // --- Push.
+  Refusable<PushAck> ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
+                            std::int64_t now_ms);
+
+  // --- Receipts and tree heads.
+  std::string latest_checkpoint();
+  std::uint64_t tree_size();
+  // not_found when the hub holds no event (node_id, seq).
+  shared::Result<Receipt> receipt(const std::string& node_id, std::uint64_t seq);
+
+  // --- Admin decisions (audited through the observer).
+  shared::Status revoke(const std::string& node_id, const std::string& reason, const std::string& actor,
+                        std::int64_t now_ms);
+  // After an equivocation: the node may push again; its open alerts are resolved with `reason`.
+  shared::Status unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
+                          std::int64_t now_ms);
+
+  std::vector<Alert> alerts(bool open_only);
+  std::vector<Evidence> evidence(const std::string& node_id);
+
+  // Re-checks everything from the stored bytes: each node's certificate, each
+  // chain (seqs contiguous from 1, prev_hash links, every signature under the
+  // enrolled key, stored hashes), the leaves against the events, the root
+  // against the frontier, and every stored checkpoint (signature, and root of
+  // the leaves at its size). Reports the first problem found, naming the node,
+  // seq or leaf and what is wrong.
+  shared::Result<VerifyReport> verify_all();
+
+ private:
+  class Tree;
+  Ledger(storage::Database& db, const crypto::SigningKey& hub_key, std::string origin, Options options);
+
+  void sync_tree();
+  void record_problem(const LedgerNode& node, std::uint64_t seq, const std::string& kind, const std::string& message,
+                      const std::vector<std::pair<std::string, crypto::Bytes>>& records, bool freeze,
+                      std::int64_t now_ms);
+  void notify(const LedgerChange& change);
+
+  storage::Database& db_;
+  const crypto::SigningKey& hub_key_;
+  std::string origin_;
+  VerifyPool pool_;
+  std::unique_ptr<Tree> tree_;
+  ChangeObserver observer_;
+};
+
+}  // namespace irt::sync
