@@ -177,8 +177,9 @@ Result<SimulationResult> simulate(const Study& study_in, const Randomization& de
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   };
   for (const auto& id : design.strata) add_id(id);
-  if (is_min)
-    for (const auto& f : design.minimization_factors) add_id(f.factor);
+  // Minimization factors count even for other methods, so a comparison run
+  // reports the same factor levels as the study's own design.
+  for (const auto& f : design.minimization_factors) add_id(f.factor);
   if (ids.empty())
     for (const auto& f : study.factors) add_id(f.id);
   std::vector<Covariate> cov;

@@ -1,0 +1,86 @@
+// Runs `irt-hub randlist` and `irt-hub simulate randomization` on the example studies.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "nlohmann/json.hpp"
+#include "tests/support/test_support.h"
+
+using irt::test::run;
+using irt::test::source_path;
+
+namespace {
+
+std::string example(const std::string& name) { return source_path("packaging/examples/" + name); }
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+const std::string kSeed(64, 'a');
+
+}  // namespace
+
+TEST_CASE("randlist generate writes a list that randlist verify regenerates byte for byte") {
+  irt::test::TempDir dir;
+  const auto list = (dir / "list.csv").string();
+  auto g = run({IRT_HUB_BIN, "randlist", "generate", "--study", example("study-blocks.json"), "--seed", kSeed, "--out",
+                list, "--per-stratum", "30"});
+  REQUIRE(g.exit_code == 0);
+  CHECK(contains(g.out, "list hash (BLAKE2b-256, irt/randlist/v1): "));
+  const std::string hash = g.out.substr(g.out.find("irt/randlist/v1): ") + 18, 64);
+  auto v = run({IRT_HUB_BIN, "randlist", "verify", "--study", example("study-blocks.json"), "--seed", kSeed, "--list", list});
+  CHECK(v.exit_code == 0);
+  CHECK(contains(v.out, "list hash regenerated:        " + hash));
+  CHECK(contains(v.out, "stratum 1 (site=101;diabetes=yes) block 1 size "));
+  CHECK(contains(v.out, "stratum 6 (site=201;diabetes=no) total: A="));
+  // Generating again from the same seed gives the same hash.
+  auto again = run({IRT_HUB_BIN, "randlist", "generate", "--study", example("study-blocks.json"), "--seed", kSeed,
+                    "--out", (dir / "again.csv").string(), "--per-stratum", "30"});
+  CHECK(contains(again.out, hash));
+}
+
+TEST_CASE("randlist verify exits non-zero on a changed list or another seed") {
+  irt::test::TempDir dir;
+  const auto list = (dir / "list.csv").string();
+  REQUIRE(run({IRT_HUB_BIN, "randlist", "generate", "--study", example("study-blocks.json"), "--seed", kSeed, "--out",
+               list}).exit_code == 0);
+  auto other = run({IRT_HUB_BIN, "randlist", "verify", "--study", example("study-blocks.json"), "--seed",
+                    std::string(64, 'b'), "--list", list});
+  CHECK(other.exit_code == 1);
+  CHECK(contains(other.err, "differs from the list regenerated"));
+  std::string text = irt::test::read_file(list);
+  auto at = text.find(",A\n");
+  REQUIRE(at != std::string::npos);
+  text[at + 1] = 'B';
+  irt::test::write_file(list, text);
+  auto changed = run({IRT_HUB_BIN, "randlist", "verify", "--study", example("study-blocks.json"), "--seed", kSeed, "--list", list});
+  CHECK(changed.exit_code == 1);
+  auto bad_seed = run({IRT_HUB_BIN, "randlist", "verify", "--study", example("study-blocks.json"), "--seed", "12", "--list", list});
+  CHECK(bad_seed.exit_code == 2);
+  CHECK(contains(bad_seed.err, "64 hex digits"));
+}
+
+TEST_CASE("randlist generate refuses a minimization study with a clear message") {
+  irt::test::TempDir dir;
+  auto r = run({IRT_HUB_BIN, "randlist", "generate", "--study", example("study-minimization.json"), "--seed", kSeed,
+                "--out", (dir / "x.csv").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(contains(r.err, "minimization assigns each participant from the running totals"));
+}
+
+TEST_CASE("simulate randomization prints the comparison metrics, offline runs and JSON") {
+  auto r = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-blocks.json"), "--participants",
+                "100", "--runs", "200", "--method", "efron:p=0.667", "--seed", kSeed});
+  REQUIRE(r.exit_code == 0);
+  CHECK(contains(r.out, "efron:p=0.667\n  EB "));
+  CHECK(contains(r.out, "simple\n  EB "));
+  auto m = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-minimization.json"),
+                "--participants", "120", "--runs", "50", "--nodes", "4", "--sync-every", "10", "--seed", kSeed, "--json"});
+  REQUIRE(m.exit_code == 0);
+  auto j = nlohmann::json::parse(m.out);
+  REQUIRE(j["results"].size() == 4);
+  CHECK(j["results"][1]["design"] == "minimization:p=0.8 offline share-weighted (4 nodes, sync every 10)");
+  CHECK(j["results"][2]["design"] == "minimization:p=0.8 offline naive (4 nodes, sync every 10)");
+  CHECK(j["seed"] == kSeed);
+  auto bad = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-blocks.json"), "--participants",
+                  "10", "--runs", "1", "--method", "coin"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "unknown method"));
+}
