@@ -1,0 +1,51 @@
+#include "hub/audit.h"
+
+#include <ctime>
+
+namespace irt::hub {
+
+namespace {
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_audit (
+  id INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  old_value TEXT NOT NULL,
+  new_value TEXT NOT NULL
+);
+)sql"},
+};
+}  // namespace
+
+shared::Status migrate_audit(storage::Database& db) { return db.migrate("hub.audit", kMigrations); }
+
+void record_audit(storage::Database& db, const AuditEntry& e) {
+  auto st = db.prepare(
+      "INSERT INTO hub_audit(at_ms, actor, action, subject, reason, old_value, new_value) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind_all(e.at_ms, e.actor, e.action, e.subject, e.reason, e.old_value, e.new_value).run();
+}
+
+std::vector<AuditEntry> audit_entries(storage::Database& db) {
+  auto st = db.prepare(
+      "SELECT at_ms, actor, action, subject, reason, old_value, new_value FROM hub_audit ORDER BY id");
+  std::vector<AuditEntry> out;
+  while (st.step())
+    out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
+  return out;
+}
+
+std::string utc_text(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace irt::hub

@@ -1,0 +1,66 @@
+#include "hub/directive_outbox.h"
+
+#include "sync/directive.h"
+#include "sync/hlc.h"
+
+namespace irt::hub {
+
+namespace {
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_directives (
+  node_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  hlc INTEGER NOT NULL,
+  issued_ms INTEGER NOT NULL,
+  record BLOB NOT NULL,
+  PRIMARY KEY (node_id, seq)
+) WITHOUT ROWID;
+)sql"},
+};
+}  // namespace
+
+shared::Status DirectiveOutbox::migrate(storage::Database& db) { return db.migrate("hub.directives", kMigrations); }
+
+std::uint64_t DirectiveOutbox::last_seq(const std::string& node_id) {
+  auto st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM hub_directives WHERE node_id = ?");
+  st.bind(1, node_id);
+  st.step();
+  return static_cast<std::uint64_t>(st.int64(0));
+}
+
+std::uint64_t DirectiveOutbox::issue(const std::string& node_id, std::string_view type,
+                                     std::string_view payload_json, std::int64_t now_ms) {
+  auto last_hlc = db_.prepare("SELECT COALESCE(MAX(hlc), 0) FROM hub_directives");
+  last_hlc.step();
+  sync::HybridClock clock([now_ms] { return now_ms; }, static_cast<std::uint64_t>(last_hlc.int64(0)));
+
+  sync::DirectiveBody body;
+  body.node_id = node_id;
+  body.seq = last_seq(node_id) + 1;
+  body.hlc = clock.now();
+  body.issued_ms = now_ms;
+  body.type = std::string(type);
+  auto payload = crypto::as_bytes(payload_json);
+  body.payload.assign(payload.begin(), payload.end());
+  auto d = sync::sign_directive(std::move(body), hub_key_);
+
+  auto st = db_.prepare(
+      "INSERT INTO hub_directives(node_id, seq, type, hlc, issued_ms, record) VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind_all(node_id, static_cast<std::int64_t>(d.body.seq), d.body.type, static_cast<std::int64_t>(d.body.hlc),
+              now_ms, d.record)
+      .run();
+  return d.body.seq;
+}
+
+std::vector<std::vector<std::uint8_t>> DirectiveOutbox::after(const std::string& node_id, std::uint64_t after,
+                                                              std::size_t limit) {
+  auto st = db_.prepare("SELECT record FROM hub_directives WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+  st.bind_all(node_id, static_cast<std::int64_t>(after), static_cast<std::int64_t>(limit));
+  std::vector<std::vector<std::uint8_t>> out;
+  while (st.step()) out.push_back(st.blob(0));
+  return out;
+}
+
+}  // namespace irt::hub

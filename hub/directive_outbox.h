@@ -1,0 +1,46 @@
+// The hub's outbox of directives: every decision sent to a node (study
+// configuration, user roster, later grants and custody transfers), signed by
+// the hub (sync/directive.h) and numbered per node from 1. A node pulls the
+// records after the last seq it applied and applies each exactly once.
+//
+// issue() runs inside a transaction the caller holds, so a directive commits
+// together with the change that caused it (an enrollment, a new user). Stored
+// records are the exact signed bytes and are never rewritten. The HLC of a new
+// directive continues from the largest one stored, so directives order after
+// each other even across processes.
+// Thread-safety: as storage::Database.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/sign.h"
+#include "shared/result.h"
+#include "storage/database.h"
+
+namespace irt::hub {
+
+// Directive types the hub issues today; later issues add grants.
+inline constexpr const char* kStudyConfigDirective = "study.config";
+inline constexpr const char* kRosterDirective = "roster";
+
+class DirectiveOutbox {
+ public:
+  static shared::Status migrate(storage::Database& db);
+  DirectiveOutbox(storage::Database& db, const crypto::SigningKey& hub_key) : db_(db), hub_key_(hub_key) {}
+
+  // Signs and stores the node's next directive; returns its seq.
+  std::uint64_t issue(const std::string& node_id, std::string_view type, std::string_view payload_json,
+                      std::int64_t now_ms);
+  // Records with seq > after, ascending, at most `limit`.
+  std::vector<std::vector<std::uint8_t>> after(const std::string& node_id, std::uint64_t after, std::size_t limit);
+  std::uint64_t last_seq(const std::string& node_id);
+
+ private:
+  storage::Database& db_;
+  const crypto::SigningKey& hub_key_;
+};
+
+}  // namespace irt::hub

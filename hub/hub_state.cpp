@@ -1,0 +1,227 @@
+#include "hub/hub_state.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "hub/audit.h"
+#include "hub/enrollment.h"
+#include "hub/tls_identity.h"
+#include "hub/users.h"
+
+namespace irt::hub {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<storage::Migration> kStudyMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_study_versions (
+  version INTEGER PRIMARY KEY,
+  study_id TEXT NOT NULL,
+  document TEXT NOT NULL,
+  loaded_ms INTEGER NOT NULL,
+  loaded_by TEXT NOT NULL
+);
+)sql"},
+};
+
+shared::Error io_error(const std::string& what, const fs::path& p) {
+  return shared::make_error(shared::Errc::internal, "cannot " + what + " " + p.string() + ": " +
+                                                        std::strerror(errno) +
+                                                        "; check the disk and the directory's permissions");
+}
+
+shared::Status write_secret_file(const fs::path& p, crypto::ByteView bytes) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("create", p);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return io_error("write", p);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return io_error("sync", p);
+  }
+  ::close(fd);
+  return {};
+}
+
+shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::size_t size) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("open", p);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return io_error("inspect", p);
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    ::close(fd);
+    return shared::make_error(shared::Errc::forbidden,
+                              p.string() + " is readable by other users; run 'chmod 600 " + p.string() +
+                                  "' (and consider the key exposed)");
+  }
+  if (static_cast<std::size_t>(st.st_size) != size) {
+    ::close(fd);
+    return shared::make_error(shared::Errc::integrity, p.string() + " is not a " + std::to_string(size) +
+                                                           "-byte key; restore the data directory from backup");
+  }
+  crypto::SecretBytes out(size);
+  std::size_t done = 0;
+  while (done < size) {
+    auto n = ::read(fd, out.data() + done, size - done);
+    if (n <= 0) {
+      ::close(fd);
+      return io_error("read", p);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+shared::Status migrate_all(storage::Database& db) {
+  for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate})
+    if (auto st = step(db); !st) return st;
+  return db.migrate("hub.study", kStudyMigrations);
+}
+
+// Steps of create() that may fail; the caller removes DIR if any does.
+shared::Status populate(const HubPaths& p, const std::string& document, const shared::Study& study,
+                        const std::string& actor, std::int64_t now_ms) {
+  for (const auto& sub : {p.signing_key.parent_path(), p.tls_key.parent_path()})
+    if (::mkdir(sub.c_str(), 0700) != 0) return io_error("create", sub);
+  auto signing = crypto::SigningKey::generate();
+  if (auto st = write_secret_file(p.signing_key, signing.seed().view()); !st) return st;
+  auto unblinding = crypto::BoxKeyPair::generate();
+  if (auto st = write_secret_file(p.unblinding_key, unblinding.secret().view()); !st) return st;
+  if (auto st = create_tls_identity(p.tls_key, p.tls_certificate); !st) return st;
+
+  auto db = storage::Database::open(p.database);
+  if (!db) return db.error();
+  ::chmod(p.database.c_str(), 0600);
+  if (auto st = migrate_all(*db); !st) return st;
+  {
+    storage::Transaction tx(*db);
+    auto ins = db->prepare(
+        "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by) VALUES (?, ?, ?, ?, ?)");
+    ins.bind_all(study.version, study.id, document, now_ms, actor).run();
+    record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
+                       "study " + study.id + " version " + std::to_string(study.version)});
+    tx.commit();
+  }
+  auto ledger = sync::Ledger::open(*db, signing, ledger_origin(study.id));
+  if (!ledger) return ledger.error();
+  return {};
+}
+
+}  // namespace
+
+HubPaths HubPaths::of(const fs::path& dir) {
+  HubPaths p;
+  p.dir = dir;
+  p.database = dir / "hub.db";
+  p.signing_key = dir / "keys" / "hub-signing.key";
+  p.unblinding_key = dir / "keys" / "unblinding.key";
+  p.tls_key = dir / "tls" / "hub.key";
+  p.tls_certificate = dir / "tls" / "hub.crt";
+  return p;
+}
+
+std::string ledger_origin(const std::string& study_id) { return "irt.hub/" + study_id; }
+
+HubState::HubState(HubPaths paths, storage::Database db, crypto::SigningKey signing_key,
+                   crypto::BoxKeyPair unblinding, shared::Study study, std::string document, std::string fingerprint)
+    : paths_(std::move(paths)), db_(std::move(db)), signing_key_(std::move(signing_key)),
+      unblinding_key_(std::move(unblinding)), study_(std::move(study)), study_document_(std::move(document)),
+      tls_fingerprint_(std::move(fingerprint)), outbox_(db_, signing_key_) {}
+
+HubState::~HubState() = default;
+
+shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, const std::string& study_document,
+                                                           const std::string& actor, std::int64_t now_ms) {
+  auto load = shared::load_study(study_document);
+  if (!load.study)
+    return shared::make_error(shared::Errc::invalid_input, "the study document does not validate; run "
+                                                           "'irt-hub check-study FILE' to see why");
+  std::error_code ec;
+  if (fs::exists(dir, ec) || fs::is_symlink(dir, ec))
+    return shared::make_error(shared::Errc::invalid_input,
+                              dir.string() + " already exists; init never overwrites a hub. Choose a new "
+                                             "directory, or use the existing hub with --data " + dir.string());
+  if (dir.has_parent_path() && !dir.parent_path().empty()) fs::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST)
+      return shared::make_error(shared::Errc::invalid_input,
+                                dir.string() + " already exists; init never overwrites a hub");
+    return io_error("create", dir);
+  }
+  auto paths = HubPaths::of(dir);
+  shared::Status st;
+  try {
+    st = populate(paths, study_document, *load.study, actor, now_ms);
+  } catch (const std::exception& e) {
+    st = shared::make_error(shared::Errc::internal, std::string("init failed: ") + e.what());
+  }
+  if (!st) {
+    fs::remove_all(dir, ec);  // we made it a moment ago; nothing else lives there
+    return st.error();
+  }
+  return open(dir);
+}
+
+shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir) {
+  std::error_code ec;
+  auto paths = HubPaths::of(dir);
+  if (!fs::is_directory(dir, ec) || !fs::exists(paths.database, ec))
+    return shared::make_error(shared::Errc::not_found,
+                              "no hub data directory at " + dir.string() +
+                                  "; create one with 'irt-hub init --data " + dir.string() + " --study FILE'");
+  auto seed = read_secret_file(paths.signing_key, 32);
+  if (!seed) return seed.error();
+  auto signing = crypto::SigningKey::from_seed(seed->view());
+  auto unblinding_secret = read_secret_file(paths.unblinding_key, 32);
+  if (!unblinding_secret) return unblinding_secret.error();
+  auto unblinding = crypto::BoxKeyPair::from_secret(std::move(unblinding_secret.value()));
+  auto fingerprint = hub::tls_fingerprint(paths.tls_certificate);
+  if (!fingerprint) return fingerprint.error();
+
+  auto db = storage::Database::open(paths.database, {.create = false});
+  if (!db) return db.error();
+  if (auto st = migrate_all(*db); !st) return st.error();
+
+  auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
+  if (!st.step())
+    return shared::make_error(shared::Errc::integrity, paths.database.string() +
+                                                           " holds no study; restore the data directory from backup");
+  std::string document = st.text(0);
+  auto load = shared::load_study(document);
+  if (!load.study)
+    return shared::make_error(shared::Errc::integrity,
+                              "the stored study no longer validates (" +
+                                  (load.errors.empty() ? std::string("no detail") : load.errors.front()) +
+                                  "); the hub cannot run on it. Load a corrected version");
+
+  std::unique_ptr<HubState> state(new HubState(paths, std::move(db.value()), std::move(signing),
+                                               std::move(unblinding), std::move(*load.study), std::move(document),
+                                               std::move(fingerprint.value())));
+  auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
+  if (!ledger) return ledger.error();
+  state->ledger_ = std::move(ledger.value());
+  auto* raw = state.get();
+  state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
+    record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value});
+  });
+  return state;
+}
+
+}  // namespace irt::hub

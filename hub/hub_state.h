@@ -1,0 +1,81 @@
+// The hub's data directory and everything opened from it.
+//
+// Layout of DATA (created by `irt-hub init`, mode 0700):
+//   hub.db                    SQLite database (ledger_*, hub_* tables)
+//   keys/hub-signing.key      Ed25519 seed, 32 raw bytes, 0600: signs certificates,
+//                             directives and checkpoints
+//   keys/unblinding.key       X25519 secret, 32 raw bytes, 0600: opens sealed fields
+//   tls/hub.key               ECDSA P-256 key, PEM, 0600
+//   tls/hub.crt               self-signed certificate, PEM (nodes pin its fingerprint)
+//
+// Who uses it: every irt-hub command that touches a hub, and the sync server.
+// create() refuses an existing directory and leaves nothing behind when it
+// fails half way; open() refuses a secret key file readable by others.
+// The current study is the last version stored in hub_study_versions.
+// Thread-safety: one thread at a time (it owns one database connection); the
+// sync server serialises access.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "crypto/seal.h"
+#include "crypto/sign.h"
+#include "hub/directive_outbox.h"
+#include "shared/result.h"
+#include "shared/study.h"
+#include "storage/database.h"
+#include "sync/ledger.h"
+
+namespace irt::hub {
+
+struct HubPaths {
+  std::filesystem::path dir;
+  std::filesystem::path database;
+  std::filesystem::path signing_key;
+  std::filesystem::path unblinding_key;
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_certificate;
+  static HubPaths of(const std::filesystem::path& dir);
+};
+
+class HubState {
+ public:
+  // init: makes DIR, the keys, the TLS identity and the database, and stores
+  // the study document (already validated by the caller) as version 1.
+  static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
+                                                          const std::string& study_document,
+                                                          const std::string& actor, std::int64_t now_ms);
+  static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir);
+  ~HubState();
+
+  const HubPaths& paths() const { return paths_; }
+  storage::Database& db() { return db_; }
+  sync::Ledger& ledger() { return *ledger_; }
+  DirectiveOutbox& outbox() { return outbox_; }
+  const crypto::SigningKey& signing_key() const { return signing_key_; }
+  const crypto::BoxKeyPair& unblinding_key() const { return unblinding_key_; }
+  const shared::Study& study() const { return study_; }
+  const std::string& study_document() const { return study_document_; }
+  const std::string& tls_fingerprint() const { return tls_fingerprint_; }
+
+ private:
+  HubState(HubPaths paths, storage::Database db, crypto::SigningKey signing_key, crypto::BoxKeyPair unblinding,
+           shared::Study study, std::string document, std::string fingerprint);
+
+  HubPaths paths_;
+  storage::Database db_;
+  crypto::SigningKey signing_key_;
+  crypto::BoxKeyPair unblinding_key_;
+  shared::Study study_;
+  std::string study_document_;
+  std::string tls_fingerprint_;
+  DirectiveOutbox outbox_;
+  std::unique_ptr<sync::Ledger> ledger_;
+};
+
+// "irt.hub/<study id>": the origin line of the hub's checkpoints.
+std::string ledger_origin(const std::string& study_id);
+
+}  // namespace irt::hub

@@ -1,0 +1,403 @@
+// The irt-hub commands for the hub's state, its nodes and the sync server:
+// init, invite, fingerprint, user add, serve, revoke, unfreeze, verify, nodes,
+// alerts. Each opens the data directory (HubState), does one thing, and
+// reports failures as "irt-hub COMMAND: what was wrong; what to do" with the
+// exit code of the error's family (2 for bad input).
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "hub/audit.h"
+#include "hub/commands.h"
+#include "hub/enrollment.h"
+#include "hub/hub_state.h"
+#include "hub/sync_server.h"
+#include "hub/users.h"
+#include "shared/study.h"
+#include "sync/hlc.h"
+
+namespace irt::hub {
+
+namespace {
+
+using shared::Args;
+using shared::Command;
+using shared::Option;
+
+const Option kData{"data", "DIR", "the hub's data directory", true};
+
+int report(const Args& a, const shared::Error& e) {
+  std::cerr << a.command_path() << ": " << e.message << "\n";
+  return shared::exit_code(e.code);
+}
+
+int usage(const Args& a, const std::string& message) {
+  std::cerr << a.command_path() << ": " << message << "\n";
+  return 2;
+}
+
+// Who is acting, for the audit trail: the operating-system account running the command.
+std::string os_user() {
+  if (const passwd* pw = getpwuid(geteuid()); pw && pw->pw_name) return pw->pw_name;
+  if (const char* u = std::getenv("USER")) return u;
+  return "uid " + std::to_string(geteuid());
+}
+
+std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
+  auto hub = HubState::open(a.get("data"));
+  if (!hub) {
+    exit_code = report(a, hub.error());
+    return nullptr;
+  }
+  return std::move(hub.value());
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+// ---- init
+
+int init(const Args& a) {
+  const std::string dir = a.get("data"), file = a.get("study");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return usage(a, "cannot read the study file " + file + "; check the path");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto load = shared::load_study(text.str());
+  if (!load.study) {
+    for (const auto& e : load.errors) std::cerr << file << ": " << e << "\n";
+    std::cerr << a.command_path() << ": " << file << " has " << load.errors.size()
+              << (load.errors.size() == 1 ? " problem" : " problems") << "; fix the study file, nothing was created\n";
+    return 2;
+  }
+  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis());
+  if (!hub) return report(a, hub.error());
+  const auto& h = *hub.value();
+  std::cout << "hub initialized in " << dir << " for study " << h.study().id << " version " << h.study().version
+            << "\n"
+            << "TLS certificate fingerprint (SHA-256): " << h.tls_fingerprint() << "\n"
+            << "hub signing key: " << h.signing_key().public_key().hex() << "\n";
+  return 0;
+}
+
+// ---- invite
+
+int invite_cmd(const Args& a) {
+  std::int64_t hours = 72;
+  if (auto v = a.find("expires-hours")) {
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), hours);
+    if (ec != std::errc() || p != v->data() + v->size() || hours < 1 || hours > 24 * 30)
+      return usage(a, "--expires-hours must be a whole number of hours from 1 to 720 (got '" + *v + "')");
+  }
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto inv = invite(*hub, a.get("site"), a.get_or("kind", "site"), hours * 3600 * 1000, os_user(),
+                    sync::system_millis());
+  if (!inv) return report(a, inv.error());
+  std::cout << inv->token << "\n";
+  std::cerr << "enrollment token #" << inv->id << " for a " << inv->kind << " node of site " << inv->site_id
+            << ", valid once until " << utc_text(inv->expires_ms)
+            << ". It is shown only now; give it to the person enrolling the device, with the hub's fingerprint "
+               "('irt-hub fingerprint').\n";
+  return 0;
+}
+
+// ---- fingerprint
+
+int fingerprint(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  std::cout << hub->tls_fingerprint() << "\n";
+  return 0;
+}
+
+// ---- user add
+
+std::string generate_password() {
+  // 15 random bytes = 120 bits, as 24 base32 characters in groups of four.
+  static const char* kAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no I, O, 0, 1
+  auto bytes = crypto::random_bytes(24);
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i && i % 4 == 0) out.push_back('-');
+    out.push_back(kAlphabet[bytes[i] & 31]);
+  }
+  crypto::secure_zero(bytes.data(), bytes.size());
+  return out;
+}
+
+int user_add(const Args& a) {
+  NewUser u;
+  u.name = a.get("name");
+  u.role = a.get("role");
+  if (auto s = a.find("sites")) u.sites = split_list(*s);
+  bool generated = false;
+  if (isatty(STDIN_FILENO)) {
+    u.password = generate_password();
+    generated = true;
+  } else {
+    std::getline(std::cin, u.password);
+    if (!u.password.empty() && u.password.back() == '\r') u.password.pop_back();
+    if (u.password.empty())
+      return usage(a, "no password on standard input; pipe one in (printf '%s\\n' \"$PW\" | irt-hub user add ...) "
+                      "or run the command in a terminal to have one generated");
+  }
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto added = add_user(*hub, u, crypto::kInteractive, os_user(), sync::system_millis());
+  if (added && generated)
+    std::cout << "generated password for " << u.name << " (shown only now; hand it over securely): " << u.password
+              << "\n";
+  crypto::secure_zero(u.password.data(), u.password.size());
+  if (!added) return report(a, added.error());
+  std::cout << "user " << u.name << " added with role " << u.role;
+  if (!u.sites.empty()) std::cout << " at sites " << a.get("sites");
+  std::cout << "; a fresh roster goes to " << added->rosters_issued << " node"
+            << (added->rosters_issued == 1 ? "" : "s") << "\n";
+  return 0;
+}
+
+// ---- serve
+
+int serve(const Args& a) {
+  const std::string listen = a.get("listen");
+  auto colon = listen.rfind(':');
+  int port = 0;
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  auto port_text = colon == std::string::npos ? std::string() : listen.substr(colon + 1);
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (host.empty() || ec != std::errc() || p != port_text.data() + port_text.size() || port < 1 || port > 65535)
+    return usage(a, "--listen must be HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443 (got '" + listen + "')");
+  bool plain = a.flag("http");
+  if (plain && !is_loopback_host(host))
+    return usage(a, "--http serves without TLS and is allowed only on a loopback address (127.0.0.1, ::1, "
+                    "localhost); drop --http to serve HTTPS on " + host);
+
+  // Block the stop signals before any thread exists (the ledger's verify
+  // pool, the server's workers), so that only the waiter below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  SyncServer server(*hub, !plain);
+  if (auto st = server.bind(host, port); !st) return report(a, st.error());
+  std::cout << "irt-hub: listening on " << (plain ? "http" : "https") << "://" << host << ":" << port << std::endl;
+
+  std::atomic<bool> signalled{false}, finished{false};
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    signalled = true;
+    // stop() before the accept loop has started is a no-op, so repeat it
+    // until run() has returned.
+    while (!finished) {
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  server.run();
+  finished = true;
+  if (!signalled) kill(getpid(), SIGTERM);  // wake the waiter; the signal is blocked, so it only ends sigwait
+  waiter.join();
+  if (!signalled) {
+    std::cerr << a.command_path() << ": the server stopped unexpectedly; see the messages above\n";
+    return 1;
+  }
+  std::cerr << "irt-hub: stopped\n";
+  return 0;
+}
+
+// ---- revoke, unfreeze
+
+int revoke(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  const auto& id = a.get("node");
+  auto st = hub->ledger().revoke(id, a.get("reason"), os_user(), sync::system_millis());
+  if (!st) return report(a, st.error());
+  auto node = hub->ledger().find_node(id);
+  std::cout << "node " << id << " revoked; its pushes and pulls are refused from now on, and its "
+            << (node ? node->acked_seq : 0) << " recorded events stay in the ledger\n";
+  return 0;
+}
+
+int unfreeze(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto st = hub->ledger().unfreeze(a.get("node"), a.get("reason"), os_user(), sync::system_millis());
+  if (!st) return report(a, st.error());
+  std::cout << "node " << a.get("node") << " unfrozen; its open alerts are resolved with the reason given\n";
+  return 0;
+}
+
+// ---- verify
+
+int verify(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto report_ = hub->ledger().verify_all();
+  if (!report_) {
+    std::cerr << a.command_path() << ": the ledger does not verify: " << report_.error().message
+              << "\nKeep this data directory as it is for investigation and restore service from a backup.\n";
+    return 1;
+  }
+  const auto& r = *report_;
+  std::cout << "ledger verified: " << r.nodes << " nodes, " << r.events << " events, tree size " << r.tree_size
+            << ", " << r.checkpoints << " checkpoints, root " << r.root.hex() << "\n";
+  return 0;
+}
+
+// ---- nodes, alerts
+
+int nodes(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto all = hub->ledger().nodes();
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : all)
+      out.push_back({{"node_id", n.node_id},
+                     {"site_id", n.site_id},
+                     {"kind", n.kind},
+                     {"status", sync::to_string(n.status)},
+                     {"status_reason", n.status_reason},
+                     {"acked_seq", n.acked_seq},
+                     {"enrolled_ms", n.enrolled_ms},
+                     {"public_key", n.public_key.hex()}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (all.empty()) {
+    std::cout << "no nodes enrolled; invite one with 'irt-hub invite --data DIR --site SITE'\n";
+    return 0;
+  }
+  std::printf("%-14s %-8s %-6s %-8s %10s  %s\n", "NODE", "SITE", "KIND", "STATUS", "ACKED", "ENROLLED");
+  for (const auto& n : all)
+    std::printf("%-14s %-8s %-6s %-8s %10llu  %s\n", n.node_id.c_str(), n.site_id.c_str(), n.kind.c_str(),
+                sync::to_string(n.status), static_cast<unsigned long long>(n.acked_seq),
+                utc_text(n.enrolled_ms).c_str());
+  return 0;
+}
+
+int alerts(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto list = hub->ledger().alerts(!a.flag("all"));
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& al : list) {
+      nlohmann::json j{{"id", al.id},           {"kind", al.kind},       {"node_id", al.node_id},
+                       {"message", al.message}, {"created_ms", al.created_ms}};
+      j["seq"] = al.seq ? nlohmann::json(*al.seq) : nlohmann::json(nullptr);
+      j["resolved_by"] = al.resolved_by ? nlohmann::json(*al.resolved_by) : nlohmann::json(nullptr);
+      j["resolved_ms"] = al.resolved_ms ? nlohmann::json(*al.resolved_ms) : nlohmann::json(nullptr);
+      j["resolution"] = al.resolution ? nlohmann::json(*al.resolution) : nlohmann::json(nullptr);
+      out.push_back(std::move(j));
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (list.empty()) {
+    std::cout << (a.flag("all") ? "no alerts\n" : "no open alerts\n");
+    return 0;
+  }
+  for (const auto& al : list) {
+    std::cout << "#" << al.id << " " << utc_text(al.created_ms) << " " << al.kind << " node " << al.node_id;
+    if (al.seq) std::cout << " seq " << *al.seq;
+    std::cout << ": " << al.message;
+    if (al.resolved_ms) std::cout << " [resolved by " << *al.resolved_by << ": " << *al.resolution << "]";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<Command> node_commands() {
+  std::vector<Command> out;
+  out.push_back({.name = "init",
+                 .summary = "Create a hub: keys, TLS identity, database, and the study (never overwrites DIR)",
+                 .options = {kData, {"study", "FILE", "the study configuration (JSON)", true}},
+                 .run = init});
+  out.push_back({.name = "invite",
+                 .summary = "Print a one-time enrollment token for a new node of a site",
+                 .options = {kData,
+                             {"site", "SITE", "the site id the node will belong to", true},
+                             {"kind", "KIND", "site (default) or nurse", false},
+                             {"expires-hours", "N", "hours the token stays valid (default 72)", false}},
+                 .run = invite_cmd});
+  out.push_back({.name = "fingerprint",
+                 .summary = "Print the SHA-256 fingerprint of the hub's TLS certificate, for enrolling nodes",
+                 .options = {kData},
+                 .run = fingerprint});
+  Command user{.name = "user", .summary = "Manage the users who log in on nodes and at the hub"};
+  user.subcommands.push_back(
+      {.name = "add",
+       .summary = "Add a user; the password is read from standard input (generated and shown once on a terminal)",
+       .options = {kData,
+                   {"name", "NAME", "the login name", true},
+                   {"role", "ROLE", "a role id of the study", true},
+                   {"sites", "S1,S2", "the sites whose nodes the user may log in on", false}},
+       .run = user_add});
+  out.push_back(std::move(user));
+  out.push_back({.name = "serve",
+                 .summary = "Serve the sync protocol (/sync/v1) over HTTPS until SIGTERM or SIGINT",
+                 .options = {kData,
+                             {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
+                             {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false}},
+                 .run = serve});
+  out.push_back({.name = "revoke",
+                 .summary = "Revoke a node: its later pushes and pulls are refused, its events stay in the ledger",
+                 .options = {kData, {"node", "ID", "the node id", true}, {"reason", "TEXT", "why, for the audit trail", true}},
+                 .run = revoke});
+  out.push_back({.name = "unfreeze",
+                 .summary = "Lift the freeze put on a node after equivocation, once the evidence is reviewed",
+                 .options = {kData, {"node", "ID", "the node id", true}, {"reason", "TEXT", "the decision, for the audit trail", true}},
+                 .run = unfreeze});
+  out.push_back({.name = "verify",
+                 .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
+                 .options = {kData},
+                 .run = verify});
+  out.push_back({.name = "nodes",
+                 .summary = "List enrolled nodes: id, site, kind, status, acknowledged seq",
+                 .options = {kData, {"json", "", "print JSON", false}},
+                 .run = nodes});
+  out.push_back({.name = "alerts",
+                 .summary = "List open alerts (equivocation, bad signatures, broken chains)",
+                 .options = {kData, {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
+                 .run = alerts});
+  return out;
+}
+
+}  // namespace irt::hub
