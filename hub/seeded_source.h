@@ -5,6 +5,7 @@
 // Thread-safety: one SeededSource per thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
