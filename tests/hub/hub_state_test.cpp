@@ -1,0 +1,102 @@
+// The hub's data directory: creation, refusal to overwrite, key files, reopening.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include "hub/audit.h"
+#include "hub/hub_state.h"
+#include "sync/checkpoint.h"
+#include "sync/protocol.h"
+#include "tests/hub/hub_fixture.h"
+
+using namespace irt;
+using test::HubFixture;
+using test::kHubNow;
+
+namespace {
+unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_mode & 0777;
+}
+}  // namespace
+
+TEST_CASE("init makes the keys, TLS identity and database with private permissions") {
+  HubFixture f;
+  const auto& p = f.hub->paths();
+  CHECK(mode_of(p.dir) == 0700);
+  CHECK(mode_of(p.signing_key) == 0600);
+  CHECK(mode_of(p.unblinding_key) == 0600);
+  CHECK(mode_of(p.tls_key) == 0600);
+  CHECK(mode_of(p.database) == 0600);
+  CHECK(std::filesystem::file_size(p.signing_key) == 32);
+  CHECK(f.hub->tls_fingerprint().size() == 64);
+  CHECK(f.hub->study().id == "VLC-301");
+  CHECK(f.hub->ledger().origin() == "irt.hub/VLC-301");
+  // The empty tree already has a signed head.
+  auto cp = sync::open_checkpoint(f.hub->ledger().latest_checkpoint(), sync::kCheckpointKeyName,
+                                  f.hub->signing_key().public_key());
+  REQUIRE(cp);
+  CHECK(cp->size == 0);
+  auto audit = hub::audit_entries(f.hub->db());
+  REQUIRE_FALSE(audit.empty());
+  CHECK(audit[0].action == "hub.initialized");
+  CHECK(audit[0].actor == "tester");
+}
+
+TEST_CASE("reopening a hub gives the same keys, fingerprint and study") {
+  HubFixture f;
+  auto key = f.hub->signing_key().public_key();
+  auto unblinding = f.hub->unblinding_key().public_key();
+  auto fingerprint = f.hub->tls_fingerprint();
+  auto dir = f.hub->paths().dir;
+  f.hub.reset();
+  auto again = hub::HubState::open(dir);
+  REQUIRE_MESSAGE(again.ok(), again.error().message);
+  CHECK((*again)->signing_key().public_key() == key);
+  CHECK((*again)->unblinding_key().public_key() == unblinding);
+  CHECK((*again)->tls_fingerprint() == fingerprint);
+  CHECK((*again)->study().id == "VLC-301");
+}
+
+TEST_CASE("two hubs have different identities") {
+  HubFixture a, b;
+  CHECK(a.hub->signing_key().public_key() != b.hub->signing_key().public_key());
+  CHECK(a.hub->tls_fingerprint() != b.hub->tls_fingerprint());
+}
+
+TEST_CASE("init refuses an existing directory and leaves it untouched") {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir / "hub");
+  test::write_file(dir / "hub" / "keep.txt", "mine");
+  auto r = hub::HubState::create(dir / "hub", test::read_file(test::source_path("packaging/examples/study-blocks.json")),
+                                 "tester", kHubNow);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::invalid_input);
+  CHECK(r.error().message.find("already exists") != std::string::npos);
+  CHECK(test::read_file(dir / "hub" / "keep.txt") == "mine");
+  CHECK(std::distance(std::filesystem::directory_iterator(dir / "hub"), {}) == 1);
+}
+
+TEST_CASE("init with an invalid study creates nothing") {
+  test::TempDir dir;
+  auto r = hub::HubState::create(dir / "hub", R"({"id": "X"})", "tester", kHubNow);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::invalid_input);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+}
+
+TEST_CASE("opening a missing directory or one with a key readable by others is refused") {
+  test::TempDir dir;
+  auto missing = hub::HubState::open(dir / "nothing");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == shared::Errc::not_found);
+  CHECK(missing.error().message.find("irt-hub init") != std::string::npos);
+
+  HubFixture f;
+  auto p = f.hub->paths();
+  f.hub.reset();
+  ::chmod(p.signing_key.c_str(), 0644);
+  auto open = hub::HubState::open(p.dir);
+  REQUIRE_FALSE(open.ok());
+  CHECK(open.error().message.find("chmod 600") != std::string::npos);
+}
