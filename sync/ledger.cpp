@@ -374,36 +374,58 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
   LedgerNode node = who.value();
   if (auto r = refuse_for_status(node)) return *r;
 
-  std::vector<SignedEvent> events;
-  events.reserve(records.size());
-  for (std::size_t i = 0; i < records.size(); ++i) {
+  // Parsing (one BLAKE2b per record), signatures and Merkle leaf hashes are
+  // the expensive part of ingest: spread over every core, and done before the
+  // transaction so the database's write lock is held only for the appends.
+  struct Checked {
+    std::optional<SignedEvent> event;
+    std::string parse_error;
+    bool signature_ok = false;
+    Hash leaf;
+  };
+  std::vector<Checked> checked(records.size());
+  pool_.run(records.size(), [&](std::size_t i) {
+    auto& c = checked[i];
     auto e = parse_event(records[i]);
-    if (!e)
-      return refuse(wire_error::kBadRequest, "record " + std::to_string(i + 1) + " of the batch: " +
-                                                 e.error().message + "; the batch was not recorded");
-    if (e->body.node_id != node.node_id) {
-      auto r = refuse(wire_error::kWrongNode, "the event with seq " + std::to_string(e->body.seq) +
-                                                  " belongs to node '" + e->body.node_id +
+    if (!e) {
+      c.parse_error = e.error().message;
+      return;
+    }
+    c.signature_ok = verify_event(*e, node.public_key);
+    c.leaf = merkle_leaf_hash(records[i]);
+    c.event = std::move(e.value());
+  });
+
+  std::vector<SignedEvent> events;
+  std::vector<Hash> leaves;
+  events.reserve(records.size());
+  leaves.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto& c = checked[i];
+    if (!c.event)
+      return refuse(wire_error::kBadRequest, "record " + std::to_string(i + 1) + " of the batch: " + c.parse_error +
+                                                 "; the batch was not recorded");
+    const auto& e = *c.event;
+    if (e.body.node_id != node.node_id) {
+      auto r = refuse(wire_error::kWrongNode, "the event with seq " + std::to_string(e.body.seq) +
+                                                  " belongs to node '" + e.body.node_id +
                                                   "' but the certificate is for node " + node.node_id +
                                                   "; a node pushes only its own events");
-      r.seq = e->body.seq;
+      r.seq = e.body.seq;
       return r;
     }
-    if (!events.empty() && e->body.seq != events.back().body.seq + 1)
-      return refuse(wire_error::kBadRequest, "the batch is not contiguous: seq " + std::to_string(e->body.seq) +
+    if (!events.empty() && e.body.seq != events.back().body.seq + 1)
+      return refuse(wire_error::kBadRequest, "the batch is not contiguous: seq " + std::to_string(e.body.seq) +
                                                  " follows seq " + std::to_string(events.back().body.seq) +
                                                  "; send events in ascending order without holes");
-    events.push_back(std::move(e.value()));
+    events.push_back(std::move(*c.event));
+    leaves.push_back(c.leaf);
   }
   if (events.empty()) return PushAck{node.acked_seq, 0, 0, std::nullopt};
   if (events.front().body.seq > node.acked_seq + 1) return gap(node, events.front().body.seq);
 
-  // Signatures first and outside the transaction: the expensive part, spread
-  // over every core, without holding the database's write lock.
-  std::vector<char> good(events.size(), 0);
-  pool_.run(events.size(), [&](std::size_t i) { good[i] = verify_event(events[i], node.public_key) ? 1 : 0; });
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (good[i]) continue;
+    if (checked[i].signature_ok) continue;
     std::uint64_t seq = events[i].body.seq;
     std::string msg = "node " + node.node_id + " sent event seq " + std::to_string(seq) +
                       " whose signature does not verify under the node's enrolled key";
@@ -481,7 +503,7 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
     new_leaves.reserve(events.size() - first_new);
     for (std::size_t i = first_new; i < events.size(); ++i) {
       const auto& e = events[i];
-      Hash leaf = merkle_leaf_hash(e.record);
+      const Hash& leaf = leaves[i];
       std::uint64_t index = frontier.size();
       frontier.append(leaf);
       new_leaves.push_back(leaf);
