@@ -136,9 +136,6 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
                                      "check it or ask for a new one with 'irt-hub invite'");
   if (request.device.size() > 200)
     return refuse(we::kBadRequest, "device must be at most 200 bytes of text describing the device");
-  auto key = crypto::PublicKey::from_hex(request.node_public_key_hex);
-  if (!key)
-    return refuse(we::kBadRequest, "node_public_key must be 64 hex digits (the node's Ed25519 public key)");
 
   auto& db = hub.db();
   storage::Transaction tx(db);
@@ -157,6 +154,9 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   if (now_ms >= find.int64(3))
     return refuse(we::kTokenInvalid, "this enrollment token expired on " + utc_text(find.int64(3)) +
                                          "; ask for a new one with 'irt-hub invite'");
+  auto key = crypto::PublicKey::from_hex(request.node_public_key_hex);
+  if (!key)
+    return refuse(we::kBadRequest, "node_public_key must be 64 hex digits (the node's Ed25519 public key)");
   if (hub.ledger().key_enrolled(*key))
     return refuse(we::kBadRequest, "this node key is already enrolled; a device makes a fresh key for each "
                                    "enrollment");

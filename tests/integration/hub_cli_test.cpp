@@ -1,0 +1,479 @@
+// The real irt-hub binary: init, invite, fingerprint, user add, nodes, alerts,
+// revoke, unfreeze, verify, and serve over HTTPS and loopback HTTP, driven
+// through its command line and the /sync/v1 endpoints.
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+#include "storage/database.h"
+#include "sync/batch.h"
+#include "sync/certificate.h"
+#include "sync/checkpoint.h"
+#include "sync/directive.h"
+#include "sync/event.h"
+#include "sync/merkle.h"
+#include "sync/protocol.h"
+#include "tests/support/test_support.h"
+
+using namespace irt;
+using test::CommandResult;
+
+namespace {
+
+const std::string kStudy = "packaging/examples/study-blocks.json";
+
+CommandResult hub(std::vector<std::string> args, const std::string& stdin_text = "") {
+  args.insert(args.begin(), IRT_HUB_BIN);
+  return test::run(args, stdin_text);
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A hub data directory made with `irt-hub init`.
+struct InitializedHub {
+  test::TempDir dir;
+  std::string data = (dir / "hub").string();
+  std::string init_out;
+  InitializedHub() {
+    auto r = hub({"init", "--data", data, "--study", test::source_path(kStudy)});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    init_out = r.out;
+  }
+  crypto::PublicKey hub_key() const {
+    auto at = init_out.find("hub signing key: ");
+    REQUIRE(at != std::string::npos);
+    auto key = crypto::PublicKey::from_hex(init_out.substr(at + 17, 64));
+    REQUIRE(key);
+    return *key;
+  }
+};
+
+// `irt-hub serve` on a free loopback port, stopped with SIGTERM at the end.
+struct Serving {
+  int port = test::free_port();
+  std::filesystem::path log;
+  std::unique_ptr<test::Process> process;
+  Serving(const InitializedHub& h, bool tls) : log(h.dir / "serve.log") {
+    std::vector<std::string> argv{IRT_HUB_BIN, "serve", "--data", h.data, "--listen",
+                                  "127.0.0.1:" + std::to_string(port)};
+    if (!tls) argv.push_back("--http");
+    process = std::make_unique<test::Process>(argv, std::vector<std::string>{}, log);
+    REQUIRE_MESSAGE(test::wait_for_port(port), "irt-hub serve did not start: " << test::read_file(log));
+  }
+  int stop() { return process->terminate(); }
+};
+
+// A device's side of the protocol: its key, certificate and log.
+struct Device {
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  std::string node_id;
+  crypto::Bytes certificate;
+  std::vector<sync::SignedEvent> log;
+
+  sync::SignedEvent make(std::uint64_t seq, const crypto::Hash& prev, const std::string& text) const {
+    sync::EventBody b;
+    b.node_id = node_id;
+    b.seq = seq;
+    b.prev_hash = prev;
+    b.hlc = seq;
+    b.device_time_ms = 1767225600000;
+    b.actor = "coordinator.jane";
+    b.type = "site.note";
+    std::string p = nlohmann::json{{"text", text}}.dump();
+    b.payload.assign(p.begin(), p.end());
+    return sync::sign_event(std::move(b), key);
+  }
+  void append(int n) {
+    for (int i = 0; i < n; ++i)
+      log.push_back(make(log.size() + 1, log.empty() ? crypto::Hash{} : log.back().hash, "note"));
+  }
+  httplib::Headers cert_header() const {
+    return {{sync::kCertificateHeader, crypto::to_base64(certificate)}};
+  }
+  httplib::Result push(httplib::Client& cli, std::uint64_t from, std::uint64_t to) const {
+    std::vector<crypto::Bytes> records;
+    for (auto s = from; s <= to; ++s) records.push_back(log[s - 1].record);
+    auto body = sync::encode_batch(records);
+    return cli.Post(sync::kPushPath, cert_header(), std::string(body.begin(), body.end()), "application/octet-stream");
+  }
+  httplib::Result pull(httplib::Client& cli, std::uint64_t after, const crypto::SigningKey* signer = nullptr) const {
+    std::string body = nlohmann::json{{"node_id", node_id}, {"after", after},
+                                      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::chrono::system_clock::now().time_since_epoch())
+                                                      .count()},
+                                      {"limit", 100}}
+                           .dump();
+    auto sig = (signer ? *signer : key).sign(crypto::as_bytes(std::string(sync::kPullDomain) + body));
+    auto headers = cert_header();
+    headers.emplace(sync::kSignatureHeader, crypto::to_base64(sig.view()));
+    return cli.Post(sync::kPullPath, headers, body, "application/json");
+  }
+};
+
+std::string invite(const InitializedHub& h, const std::string& site = "101") {
+  auto r = hub({"invite", "--data", h.data, "--site", site});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return trim(r.out);
+}
+
+nlohmann::json enroll(httplib::Client& cli, const std::string& token, Device& d) {
+  nlohmann::json req{{"token", token}, {"node_public_key", d.key.public_key().hex()}, {"device", "integration test"}};
+  auto res = cli.Post(sync::kEnrollPath, req.dump(), "application/json");
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 200, res->body);
+  auto j = nlohmann::json::parse(res->body);
+  d.node_id = j["node_id"];
+  d.certificate = *crypto::from_base64(j["certificate"].get<std::string>());
+  return j;
+}
+
+std::string error_code(const httplib::Result& res) {
+  REQUIRE(res);
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  REQUIRE_MESSAGE(j.contains("error"), res->body);
+  return j["error"]["code"];
+}
+
+// Pins the hub's certificate by its SHA-256 fingerprint, as a node does: the
+// chain is not trusted through any CA; only the exact certificate is.
+std::string g_pinned_fingerprint;
+int pin_fingerprint(int /*preverify_ok*/, X509_STORE_CTX* ctx) {
+  if (X509_STORE_CTX_get_error_depth(ctx) != 0) return 1;
+  unsigned char* der = nullptr;
+  int len = i2d_X509(X509_STORE_CTX_get_current_cert(ctx), &der);
+  if (len <= 0) return 0;
+  auto fp = crypto::sha256({der, static_cast<std::size_t>(len)}).hex();
+  OPENSSL_free(der);
+  return fp == g_pinned_fingerprint ? 1 : 0;
+}
+
+}  // namespace
+
+TEST_CASE("irt-hub lists the node commands and each has --help") {
+  auto top = hub({"--help"});
+  CHECK(top.exit_code == 0);
+  for (const char* c : {"init", "invite", "fingerprint", "user", "serve", "revoke", "unfreeze", "verify", "nodes",
+                        "alerts"})
+    CHECK_MESSAGE(top.out.find(std::string("  ") + c + " ") != std::string::npos, c);
+  auto init = hub({"init", "--help"});
+  CHECK(init.exit_code == 0);
+  CHECK(init.out.find("--study FILE") != std::string::npos);
+  auto add = hub({"user", "add", "--help"});
+  CHECK(add.exit_code == 0);
+  CHECK(add.out.find("--role ROLE") != std::string::npos);
+  auto serve = hub({"serve", "--help"});
+  CHECK(serve.out.find("--http") != std::string::npos);
+  auto missing = hub({"init", "--data", "/tmp/x"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("--study") != std::string::npos);
+}
+
+TEST_CASE("init creates a hub and prints its fingerprint; fingerprint prints the same") {
+  InitializedHub h;
+  auto fp = hub({"fingerprint", "--data", h.data});
+  REQUIRE(fp.exit_code == 0);
+  auto hex = trim(fp.out);
+  CHECK(hex.size() == 64);
+  CHECK(hex.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(h.init_out.find(hex) != std::string::npos);
+  CHECK(std::filesystem::exists(std::filesystem::path(h.data) / "hub.db"));
+}
+
+TEST_CASE("init refuses an existing directory with exit 2 and touches nothing") {
+  InitializedHub h;
+  auto db = std::filesystem::path(h.data) / "hub.db";
+  auto before = test::read_file(db);
+  auto fp = trim(hub({"fingerprint", "--data", h.data}).out);
+  auto again = hub({"init", "--data", h.data, "--study", test::source_path(kStudy)});
+  CHECK(again.exit_code == 2);
+  CHECK(again.err.find("already exists") != std::string::npos);
+  CHECK(test::read_file(db) == before);
+  CHECK(trim(hub({"fingerprint", "--data", h.data}).out) == fp);
+}
+
+TEST_CASE("init with an invalid study prints its problems, exits 2 and creates nothing") {
+  test::TempDir dir;
+  test::write_file(dir / "bad.json", R"({"format": "irt-study/1", "id": "", "arms": []})");
+  auto r = hub({"init", "--data", (dir / "hub").string(), "--study", (dir / "bad.json").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("bad.json") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+  auto missing = hub({"init", "--data", (dir / "hub").string(), "--study", (dir / "none.json").string()});
+  CHECK(missing.exit_code == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+}
+
+TEST_CASE("invite prints a fresh token and refuses an unknown site or a bad expiry") {
+  InitializedHub h;
+  auto a = invite(h), b = invite(h);
+  CHECK(a.size() == 32);
+  CHECK(a != b);
+  auto unknown = hub({"invite", "--data", h.data, "--site", "999"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("999") != std::string::npos);
+  auto nurse = hub({"invite", "--data", h.data, "--site", "101", "--kind", "nurse"});
+  CHECK(nurse.exit_code == 2);
+  auto hours = hub({"invite", "--data", h.data, "--site", "101", "--expires-hours", "0"});
+  CHECK(hours.exit_code == 2);
+  auto no_hub = hub({"invite", "--data", (h.dir / "none").string(), "--site", "101"});
+  CHECK(no_hub.exit_code == 1);
+  CHECK(no_hub.err.find("irt-hub init") != std::string::npos);
+}
+
+TEST_CASE("user add reads the password from standard input and checks role and sites") {
+  InitializedHub h;
+  auto ok = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101,102"},
+                "correct horse battery\n");
+  CHECK_MESSAGE(ok.exit_code == 0, ok.err);
+  CHECK(ok.out.find("jane") != std::string::npos);
+  CHECK(ok.out.find("correct horse") == std::string::npos);
+  auto dup = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "monitor"}, "another long one\n");
+  CHECK(dup.exit_code == 1);
+  auto role = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "pilot"}, "correct horse battery\n");
+  CHECK(role.exit_code == 2);
+  auto site = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor", "--sites", "404"},
+                  "correct horse battery\n");
+  CHECK(site.exit_code == 2);
+  auto empty = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor"});
+  CHECK(empty.exit_code == 2);
+  CHECK(empty.err.find("standard input") != std::string::npos);
+  auto short_pw = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor"}, "short\n");
+  CHECK(short_pw.exit_code == 2);
+}
+
+TEST_CASE("serve refuses plain HTTP on a non-loopback address with exit 2") {
+  InitializedHub h;
+  auto r = hub({"serve", "--data", h.data, "--listen", "0.0.0.0:" + std::to_string(test::free_port()), "--http"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("loopback") != std::string::npos);
+  auto bad = hub({"serve", "--data", h.data, "--listen", "nowhere"});
+  CHECK(bad.exit_code == 2);
+}
+
+TEST_CASE("serve answers over HTTPS with its pinned certificate and stops cleanly on SIGTERM") {
+  InitializedHub h;
+  Serving s(h, true);
+  httplib::SSLClient cli("127.0.0.1", s.port);
+  cli.enable_server_certificate_verification(false);
+  auto res = cli.Get(sync::kCheckpointPath);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  auto cp = sync::open_checkpoint(res->body, sync::kCheckpointKeyName, h.hub_key());
+  REQUIRE(cp);
+  CHECK(cp->origin == "irt.hub/VLC-301");
+  CHECK(cp->size == 0);
+
+  // Pinning the fingerprint `irt-hub fingerprint` prints lets the handshake through ...
+  g_pinned_fingerprint = trim(hub({"fingerprint", "--data", h.data}).out);
+  httplib::SSLClient pinned("127.0.0.1", s.port);
+  pinned.enable_server_certificate_verification(false);
+  SSL_CTX_set_verify(pinned.ssl_context(), SSL_VERIFY_PEER, pin_fingerprint);
+  auto ok = pinned.Get("/healthz");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  // ... and any other fingerprint stops it.
+  g_pinned_fingerprint = std::string(64, '0');
+  httplib::SSLClient wrong("127.0.0.1", s.port);
+  wrong.enable_server_certificate_verification(false);
+  SSL_CTX_set_verify(wrong.ssl_context(), SSL_VERIFY_PEER, pin_fingerprint);
+  CHECK_FALSE(wrong.Get("/healthz"));
+
+  // Plain HTTP to the TLS port gets nothing useful.
+  httplib::Client plain("127.0.0.1", s.port);
+  auto p = plain.Get("/healthz");
+  CHECK((!p || p->status != 200));
+
+  CHECK(s.stop() == 0);
+  auto log = test::read_file(s.log);
+  CHECK(log.find("irt-hub: listening on https://127.0.0.1:" + std::to_string(s.port)) != std::string::npos);
+}
+
+TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP") {
+  InitializedHub h;
+  REQUIRE(hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101"},
+              "correct horse battery\n")
+              .exit_code == 0);
+  Serving s(h, false);
+  httplib::Client cli("127.0.0.1", s.port);
+  Device d;
+  auto enrolled = enroll(cli, invite(h), d);
+  CHECK(d.node_id == "101-N1");
+  CHECK(enrolled["site_id"] == "101");
+  CHECK(enrolled["hub_public_key"] == h.hub_key().hex());
+  CHECK(enrolled["tls_fingerprint"] == trim(hub({"fingerprint", "--data", h.data}).out));
+  CHECK(enrolled["ledger_origin"] == "irt.hub/VLC-301");
+  CHECK(enrolled["hub_unblinding_key"].get<std::string>().size() == 64);
+
+  // Pull: the study configuration, then the roster with jane.
+  auto pulled = d.pull(cli, 0);
+  REQUIRE(pulled);
+  REQUIRE_MESSAGE(pulled->status == 200, pulled->body);
+  auto records = sync::decode_batch(crypto::as_bytes(pulled->body));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 2);
+  auto roster = sync::parse_directive((*records)[1]);
+  REQUIRE(roster.ok());
+  CHECK(sync::verify_directive(*roster, h.hub_key()));
+  CHECK(roster->body.type == "roster");
+  CHECK(nlohmann::json::parse(crypto::to_string(roster->body.payload))["users"][0]["name"] == "jane");
+  auto none = d.pull(cli, 2);
+  REQUIRE(none);
+  CHECK(sync::decode_batch(crypto::as_bytes(none->body))->empty());
+  auto stranger = crypto::SigningKey::generate();
+  auto forged = d.pull(cli, 0, &stranger);
+  CHECK(forged->status == 401);
+  CHECK(error_code(forged) == "request_signature");
+
+  // Push: a batch, a re-send, a gap.
+  d.append(10);
+  auto res = d.push(cli, 1, 6);
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 200, res->body);
+  auto ack = nlohmann::json::parse(res->body);
+  CHECK(ack["acked_seq"] == 6);
+  CHECK(ack["appended"] == 6);
+  auto receipt = sync::receipt_from_json(ack["receipt"].dump());
+  auto cp = sync::open_checkpoint(receipt.checkpoint, sync::kCheckpointKeyName, h.hub_key());
+  REQUIRE(cp);
+  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[5].record), receipt.leaf_index, receipt.tree_size,
+                               receipt.proof, cp->root));
+  auto again = d.push(cli, 1, 6);
+  CHECK(nlohmann::json::parse(again->body)["already_recorded"] == 6);
+  auto gap = d.push(cli, 8, 10);
+  CHECK(gap->status == 409);
+  CHECK(error_code(gap) == "sequence_gap");
+  CHECK(nlohmann::json::parse(gap->body)["error"]["expected_seq"] == 7);
+
+  auto proof = cli.Get(std::string(sync::kProofPath) + "?node=101-N1&seq=3");
+  REQUIRE(proof);
+  REQUIRE(proof->status == 200);
+  auto r3 = sync::receipt_from_json(proof->body);
+  auto cp3 = sync::open_checkpoint(r3.checkpoint, sync::kCheckpointKeyName, h.hub_key());
+  REQUIRE(cp3);
+  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[2].record), r3.leaf_index, r3.tree_size, r3.proof,
+                               cp3->root));
+  auto missing = cli.Get(std::string(sync::kProofPath) + "?node=101-N1&seq=99");
+  CHECK(missing->status == 404);
+  CHECK(error_code(missing) == "not_found");
+
+  auto token_again = cli.Post(sync::kEnrollPath, R"({"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","node_public_key":""})",
+                              "application/json");
+  CHECK(token_again->status == 401);
+  CHECK(error_code(token_again) == "token_invalid");
+  auto junk = cli.Post(sync::kPushPath, d.cert_header(), "junk", "application/octet-stream");
+  CHECK(junk->status == 400);
+  CHECK(error_code(junk) == "bad_request");
+  auto huge = cli.Post(sync::kPushPath, d.cert_header(), std::string(sync::kMaxBatchBytes + 100 * 1024, 'x'),
+                       "application/octet-stream");
+  REQUIRE(huge);
+  CHECK(huge->status == 413);
+  CHECK(error_code(huge) == "bad_request");
+  auto unknown_path = cli.Get("/sync/v1/nothing");
+  CHECK(unknown_path->status == 404);
+  CHECK(error_code(unknown_path) == "not_found");
+  auto no_cert = cli.Post(sync::kPushPath, "junk", "application/octet-stream");
+  CHECK(no_cert->status == 401);
+  CHECK(error_code(no_cert) == "certificate_invalid");
+
+  // The CLI sees the node while the server runs, and the ledger verifies.
+  auto nodes = hub({"nodes", "--data", h.data, "--json"});
+  REQUIRE(nodes.exit_code == 0);
+  auto list = nlohmann::json::parse(nodes.out);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["acked_seq"] == 6);
+  CHECK(list[0]["status"] == "active");
+  auto verify = hub({"verify", "--data", h.data});
+  CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+  CHECK(verify.out.find("6 events") != std::string::npos);
+
+  // Revoked from the command line: pushes and pulls are refused from then on.
+  auto revoke = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "tablet lost"});
+  REQUIRE_MESSAGE(revoke.exit_code == 0, revoke.err);
+  auto after = d.push(cli, 7, 10);
+  CHECK(after->status == 403);
+  CHECK(error_code(after) == "node_revoked");
+  CHECK(nlohmann::json::parse(after->body)["error"]["message"].get<std::string>().find("tablet lost") !=
+        std::string::npos);
+  auto pull_after = d.pull(cli, 0);
+  CHECK(pull_after->status == 403);
+  auto twice = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "again"});
+  CHECK(twice.exit_code == 1);
+  CHECK(hub({"verify", "--data", h.data}).exit_code == 0);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreeze lifts it") {
+  InitializedHub h;
+  Serving s(h, false);
+  httplib::Client cli("127.0.0.1", s.port);
+  Device d;
+  enroll(cli, invite(h), d);
+  d.append(3);
+  REQUIRE(d.push(cli, 1, 3)->status == 200);
+  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out).empty());
+
+  auto fork = d.make(2, d.log[0].hash, "another story");
+  auto body = sync::encode_batch({fork.record});
+  auto res = cli.Post(sync::kPushPath, d.cert_header(), std::string(body.begin(), body.end()),
+                      "application/octet-stream");
+  CHECK(res->status == 409);
+  CHECK(error_code(res) == "equivocation");
+
+  auto alerts = nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out);
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0]["kind"] == "equivocation");
+  CHECK(alerts[0]["node_id"] == "101-N1");
+  CHECK(alerts[0]["seq"] == 2);
+  auto nodes = nlohmann::json::parse(hub({"nodes", "--data", h.data, "--json"}).out);
+  CHECK(nodes[0]["status"] == "frozen");
+  d.append(1);
+  auto frozen = d.push(cli, 4, 4);
+  CHECK(frozen->status == 403);
+  CHECK(error_code(frozen) == "node_frozen");
+  CHECK(d.pull(cli, 0)->status == 200);  // directives still reach a frozen node
+
+  auto unfreeze = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "seq 2 as first recorded"});
+  REQUIRE_MESSAGE(unfreeze.exit_code == 0, unfreeze.err);
+  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out).empty());
+  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json", "--all"}).out).size() == 1);
+  CHECK(d.push(cli, 4, 4)->status == 200);
+  auto not_frozen = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "again"});
+  CHECK(not_frozen.exit_code == 1);
+  CHECK(hub({"verify", "--data", h.data}).exit_code == 0);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("verify exits 1 and names the event when a stored record was altered") {
+  InitializedHub h;
+  {
+    Serving s(h, false);
+    httplib::Client cli("127.0.0.1", s.port);
+    Device d;
+    enroll(cli, invite(h), d);
+    d.append(4);
+    REQUIRE(d.push(cli, 1, 4)->status == 200);
+    CHECK(s.stop() == 0);
+  }
+  // Flip one payload byte of event 3 inside the SQLite file, through SQL.
+  {
+    auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db", {.create = false});
+    REQUIRE(db.ok());
+    auto st = db->prepare("SELECT record FROM ledger_events WHERE seq = 3");
+    REQUIRE(st.step());
+    auto record = st.blob(0);
+    record[record.size() - 70] ^= 0x01;
+    db->prepare("UPDATE ledger_events SET record = ? WHERE seq = 3").bind_all(record).run();
+  }
+  auto v = hub({"verify", "--data", h.data});
+  CHECK(v.exit_code == 1);
+  CHECK_MESSAGE(v.err.find("node 101-N1 seq 3") != std::string::npos, v.err);
+}
