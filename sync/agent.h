@@ -34,7 +34,7 @@ struct RoundReport {
 };
 
 struct AgentLimits {
-  std::size_t batch_events = 500;
+  std::size_t batch_events = 2000;
   std::size_t batch_bytes = 4 << 20;
   std::size_t pull_limit = 200;
 };

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <utility>
 
 #include "tests/support/test_support.h"
 

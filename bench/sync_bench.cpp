@@ -1,0 +1,83 @@
+// Pushes 50,000 signed events from a node to a real hub process on loopback
+// and prints the ingest rate next to the raw Ed25519 verification rate of this
+// machine on all cores, measured in the same run, and their ratio.
+// Target: ingest >= 0.8 x the raw verify bound.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "crypto/sign.h"
+#include "node/node_state.h"
+#include "tests/support/cluster.h"
+
+using namespace irt;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double raw_verify_rate(unsigned threads) {
+  auto key = crypto::SigningKey::generate();
+  crypto::Bytes message(300, 0x5a);  // about the size of an event body
+  auto sig = key.sign(message);
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> pool;
+  auto start = Clock::now();
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      std::uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (!crypto::verify(key.public_key(), message, sig)) std::abort();
+        ++n;
+      }
+      total += n;
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the measuring window
+  stop = true;
+  for (auto& t : pool) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  return static_cast<double>(total.load()) / secs;
+}
+
+}  // namespace
+
+int main() {
+  constexpr int kEvents = 50000;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+  test::HubProcess hub;
+  test::NodeDir node(hub, "101");
+  auto state = node::NodeState::open(node.data(), test::kNodePassphrase);
+  if (!state) {
+    std::fprintf(stderr, "cannot open node: %s\n", state.error().message.c_str());
+    return 1;
+  }
+  auto& s = **state;
+  {
+    std::string p = nlohmann::json{{"text", "benchmark event with a payload of ordinary size for a site note"}}.dump();
+    storage::Transaction tx(s.db());
+    for (int i = 0; i < kEvents; ++i) s.log().append(s.key(), "bench", "site.note", crypto::Bytes(p.begin(), p.end()));
+    tx.commit();
+  }
+  std::uint64_t pending = s.log().last_seq() - s.log().acked_seq();
+
+  auto start = Clock::now();
+  auto round = s.sync_once();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!round) {
+    std::fprintf(stderr, "sync failed: %s\n", round.error().message.c_str());
+    return 1;
+  }
+  double ingest = static_cast<double>(pending) / secs;
+
+  double raw = raw_verify_rate(cores);
+  std::printf("sync ingest: %llu events pushed to irt-hub over loopback in %.2f s\n",
+              static_cast<unsigned long long>(pending), secs);
+  std::printf("  ingest rate            %10.0f events/s\n", ingest);
+  std::printf("  raw Ed25519 verify     %10.0f verifications/s on %u cores (same run)\n", raw, cores);
+  std::printf("  ratio                  %10.2f (target >= 0.80)\n", ingest / raw);
+  return 0;
+}

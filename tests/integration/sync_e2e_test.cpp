@@ -1,0 +1,353 @@
+// End to end: real irt-hub and irt-node processes on loopback.
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "crypto/key_wrap.h"
+#include "node/node_state.h"
+#include "storage/database.h"
+#include "sync/batch.h"
+#include "sync/protocol.h"
+#include "tests/support/cluster.h"
+#include "tests/support/fault_proxy.h"
+
+using namespace irt;
+using test::HubProcess;
+using test::NodeDir;
+
+namespace {
+
+const std::string kPassword = "site-101-password";
+
+// Appends `n` site notes straight into the node's log, as the node would.
+void append_notes(NodeDir& node, int n, const std::string& text = "bulk note") {
+  auto state = node::NodeState::open(node.data(), test::kNodePassphrase);
+  REQUIRE(state.ok());
+  auto& s = **state;
+  std::string p = nlohmann::json{{"text", text}}.dump();
+  storage::Transaction tx(s.db());
+  for (int i = 0; i < n; ++i) s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end()));
+  tx.commit();
+}
+
+nlohmann::json node_status(NodeDir& node) {
+  auto r = node.cli({"status"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return nlohmann::json::parse(r.out);
+}
+
+// The hub's view of one node: how many events it holds and how many distinct sequences.
+std::pair<std::int64_t, std::int64_t> hub_counts(HubProcess& hub, const std::string& node_id) {
+  auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
+  REQUIRE(db.ok());
+  auto st = db->prepare("SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0) FROM ledger_events WHERE node_id = ?");
+  st.bind(1, node_id);
+  REQUIRE(st.step());
+  CHECK(st.int64(1) == st.int64(2));  // sequences 1..max, each once
+  return {st.int64(0), st.int64(1)};
+}
+
+nlohmann::json alerts(HubProcess& hub) {
+  auto r = hub.cli({"alerts", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return nlohmann::json::parse(r.out);
+}
+
+bool has_alert(HubProcess& hub, const std::string& node_id, const std::string& kind) {
+  for (const auto& a : alerts(hub))
+    if (a.value("node_id", "") == node_id && a.value("kind", "") == kind) return true;
+  return false;
+}
+
+// Rewrites the stored record of event `seq` as an insider who knows the passphrase could.
+void rewrite_event(NodeDir& node, std::uint64_t seq, const std::function<void(crypto::Bytes&)>& edit) {
+  auto db = storage::Database::open(node.data() / "node.db", {.create = false});
+  REQUIRE(db.ok());
+  auto meta = [&](const std::string& k) {
+    auto st = db->prepare("SELECT value FROM node_meta WHERE key = ?");
+    st.bind(1, k);
+    REQUIRE(st.step());
+    return st.text(0);
+  };
+  auto unwrapped = crypto::unwrap_key(*crypto::from_base64(meta("wrapped_data_key")), test::kNodePassphrase);
+  REQUIRE(unwrapped.secret);
+  auto key = crypto::AeadKey::from(std::move(*unwrapped.secret));
+  std::string ad = "irt/node/" + meta("node_id") + "/event/" + std::to_string(seq);
+  auto st = db->prepare("SELECT sealed FROM node_events WHERE seq = ?");
+  st.bind(1, static_cast<std::int64_t>(seq));
+  REQUIRE(st.step());
+  auto record = crypto::aead_open(key, st.blob(0), crypto::as_bytes(ad));
+  REQUIRE(record);
+  edit(*record);
+  db->prepare("UPDATE node_events SET sealed = ? WHERE seq = ?")
+      .bind_all(crypto::aead_seal(key, *record, crypto::as_bytes(ad)), static_cast<std::int64_t>(seq))
+      .run();
+}
+
+struct Cluster {
+  HubProcess hub;
+  Cluster() {
+    hub.add_user("coordinator.ana", "coordinator", "101", kPassword);
+    hub.add_user("coordinator.ben", "coordinator", "102", kPassword);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("two nodes record events offline, sync, and the ledger holds every event exactly once") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  NodeDir b(c.hub, "102");
+  c.hub.stop();  // offline from here
+  for (int i = 0; i < 3; ++i) CHECK(a.note("coordinator.ana", kPassword, "fridge log " + std::to_string(i)).exit_code == 0);
+  CHECK(b.note("coordinator.ben", kPassword, "courier late").exit_code == 0);
+  auto offline = a.sync();
+  CHECK(offline.exit_code == 3);
+  CHECK(offline.err.find("cannot reach the hub") != std::string::npos);
+  CHECK(a.note("coordinator.ben", kPassword, "not my site").exit_code != 0);
+
+  c.hub.start();
+  REQUIRE(a.sync().exit_code == 0);
+  REQUIRE(b.sync().exit_code == 0);
+  auto sa = node_status(a), sb = node_status(b);
+  CHECK(sa["pending_events"] == 0);
+  CHECK(sb["pending_events"] == 0);
+  CHECK(hub_counts(c.hub, sa["node_id"]).first == sa["last_seq"].get<std::int64_t>());
+  CHECK(hub_counts(c.hub, sb["node_id"]).first == sb["last_seq"].get<std::int64_t>());
+  auto v = c.hub.cli({"verify"});
+  std::string verify_output = v.out + v.err;
+  CHECK_MESSAGE(v.exit_code == 0, verify_output);
+  CHECK(a.verify().exit_code == 0);
+}
+
+TEST_CASE("the hub killed mid-push and restarted loses and duplicates nothing") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  append_notes(a, 4000);
+  test::Process sync({IRT_NODE_BIN, "sync", "--data", a.data().string()},
+                     {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  // Kill the hub as soon as it has acknowledged part of the log, wherever that falls.
+  auto db = storage::Database::open(c.hub.data() / "hub.db", {.create = false});
+  REQUIRE(db.ok());
+  for (int i = 0; i < 2000; ++i) {
+    auto st = db->prepare("SELECT count(*) FROM ledger_events");
+    st.step();
+    if (st.int64(0) > 500) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling progress, not timing
+  }
+  c.hub.kill_hard();
+  sync.terminate();
+  auto mid = node_status(a);
+  CHECK(mid["pending_events"].get<int>() > 0);
+
+  c.hub.start();
+  REQUIRE(a.sync().exit_code == 0);
+  auto s = node_status(a);
+  CHECK(s["pending_events"] == 0);
+  auto [count, distinct] = hub_counts(c.hub, s["node_id"]);
+  CHECK(count == s["last_seq"].get<std::int64_t>());
+  CHECK(distinct == count);
+  CHECK(c.hub.cli({"verify"}).exit_code == 0);
+}
+
+TEST_CASE("through a proxy that drops, duplicates, delays, reorders and truncates, one clean round converges") {
+  Cluster c;
+  test::FaultProxy proxy(c.hub.port());
+  NodeDir a(c.hub, "101", "http://127.0.0.1:" + std::to_string(proxy.port()));
+  proxy.set_random_faults(20261124, 0.6);
+  for (int round = 0; round < 12; ++round) {
+    append_notes(a, 150, "round " + std::to_string(round));
+    a.sync();  // may fail: faults are injected
+  }
+  CHECK(proxy.faults_injected() > 0);
+  proxy.pass_through();
+  auto last = a.sync();
+  CHECK_MESSAGE(last.exit_code == 0, last.err);
+  auto s = node_status(a);
+  CHECK(s["pending_events"] == 0);
+  auto [count, distinct] = hub_counts(c.hub, s["node_id"]);
+  CHECK(count == s["last_seq"].get<std::int64_t>());
+  CHECK(c.hub.cli({"verify"}).exit_code == 0);
+  CHECK(a.verify().exit_code == 0);
+}
+
+TEST_CASE("a tampered event is named by irt-node verify, and its push is refused with an alert") {
+  Cluster c;
+  struct Case {
+    const char* name;
+    std::function<void(crypto::Bytes&)> edit;
+  };
+  std::vector<Case> cases = {
+      {"payload", [](crypto::Bytes& r) { r[r.size() - 64 - 3] ^= 0x01; }},
+      {"signature", [](crypto::Bytes& r) { r[r.size() - 1] ^= 0x01; }},
+      {"sequence", [](crypto::Bytes& r) { r[5 + 2 + 6 + 7] ^= 0x04; }},       // low byte of seq (node id "101-N?")
+      {"previous hash", [](crypto::Bytes& r) { r[5 + 2 + 6 + 8] ^= 0x01; }},  // first byte of prev_hash
+  };
+  for (const auto& k : cases) {
+    CAPTURE(k.name);
+    NodeDir n(c.hub, "101");
+    auto id = node_status(n)["node_id"].get<std::string>();
+    REQUIRE(id.size() == 6);  // the byte offsets above assume it
+    append_notes(n, 3);
+    auto s = node_status(n);
+    std::uint64_t target = s["last_seq"].get<std::uint64_t>() - 1;
+    rewrite_event(n, target, k.edit);
+    auto v = n.verify();
+    CHECK(v.exit_code != 0);
+    CHECK(v.err.find("event " + std::to_string(target)) != std::string::npos);
+    auto push = n.sync();
+    CHECK(push.exit_code != 0);
+    CHECK((has_alert(c.hub, id, "bad_signature") || has_alert(c.hub, id, "broken_chain")));
+    CHECK(hub_counts(c.hub, id).second < static_cast<std::int64_t>(target));
+  }
+}
+
+TEST_CASE("equivocation: two different events with one sequence are kept, alerted, and freeze the node") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  test::TempDir copy_dir;
+  std::filesystem::copy(a.data(), copy_dir / "node", std::filesystem::copy_options::recursive);
+  append_notes(a, 2, "original");
+  REQUIRE(a.sync().exit_code == 0);
+  {
+    auto clone = node::NodeState::open(copy_dir / "node", test::kNodePassphrase);
+    REQUIRE(clone.ok());
+    auto& s = **clone;
+    std::string p = nlohmann::json{{"text", "clone"}}.dump();
+    storage::Transaction tx(s.db());
+    s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end()));
+    tx.commit();
+    auto r = s.sync_once();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("equivocation") != std::string::npos);
+  }
+  auto id = node_status(a)["node_id"].get<std::string>();
+  CHECK(has_alert(c.hub, id, "equivocation"));
+  append_notes(a, 1, "after");
+  auto frozen = a.sync();
+  CHECK(frozen.exit_code != 0);
+  CHECK(frozen.err.find("frozen") != std::string::npos);
+}
+
+TEST_CASE("a replayed batch changes nothing, and another node's certificate is refused") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  NodeDir b(c.hub, "102");
+  REQUIRE(a.sync().exit_code == 0);
+  auto state_a = node::NodeState::open(a.data(), test::kNodePassphrase);
+  auto state_b = node::NodeState::open(b.data(), test::kNodePassphrase);
+  REQUIRE(state_a.ok());
+  REQUIRE(state_b.ok());
+  auto batch = sync::encode_batch((*state_a)->log().records_after(0, 100, 1 << 20));
+  httplib::Client http("127.0.0.1", c.hub.port());
+  auto send = [&](const node::NodeState& cert_of) {
+    httplib::Headers h = {{sync::kCertificateHeader, crypto::to_base64(cert_of.enrollment().certificate)}};
+    return http.Post(sync::kPushPath, h, crypto::to_string(batch), "application/octet-stream");
+  };
+  auto id = (*state_a)->enrollment().node_id;
+  auto before = hub_counts(c.hub, id);
+  auto replay = send(**state_a);
+  REQUIRE(replay);
+  CHECK(replay->status == 200);
+  auto j = nlohmann::json::parse(replay->body);
+  CHECK(j["appended"] == 0);
+  CHECK(j["already_recorded"].get<std::int64_t>() == before.first);
+  CHECK(hub_counts(c.hub, id) == before);
+
+  auto foreign = send(**state_b);
+  REQUIRE(foreign);
+  CHECK(foreign->status == 401);
+  CHECK(nlohmann::json::parse(foreign->body)["error"]["code"] == sync::wire_error::kWrongNode);
+}
+
+TEST_CASE("a revoked node's pushes are refused while its earlier events stay in the ledger") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  REQUIRE(a.sync().exit_code == 0);
+  auto s = node_status(a);
+  auto id = s["node_id"].get<std::string>();
+  auto r = c.hub.cli({"revoke", "--node", id, "--reason", "tablet reported stolen"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  append_notes(a, 1);
+  auto refused = a.sync();
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("revoked") != std::string::npos);
+  CHECK(hub_counts(c.hub, id).first == s["last_seq"].get<std::int64_t>());
+  CHECK(c.hub.cli({"verify"}).exit_code == 0);
+}
+
+TEST_CASE("over HTTPS a node enrolls with the right fingerprint and is refused with a wrong one") {
+  HubProcess hub("packaging/examples/study-blocks.json", /*tls=*/true);
+  NodeDir good(hub, "101");
+  CHECK(good.sync().exit_code == 0);
+
+  test::TempDir dir;
+  std::string wrong = hub.fingerprint();
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  auto r = test::run({IRT_NODE_BIN, "enroll", "--data", (dir / "node").string(), "--hub", hub.url(), "--token",
+                      hub.invite("101"), "--hub-fingerprint", wrong, "--kdf-cost", "min"},
+                     "", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("fingerprint") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "node"));
+}
+
+TEST_CASE("a used, expired or unknown token creates nothing") {
+  HubProcess hub;
+  std::string token = hub.invite("101");
+  test::TempDir dir;
+  auto enroll = [&](const std::string& t, const std::string& sub) {
+    return test::run({IRT_NODE_BIN, "enroll", "--data", (dir / sub).string(), "--hub", hub.url(), "--token", t,
+                      "--hub-fingerprint", hub.fingerprint(), "--kdf-cost", "min"},
+                     "", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  };
+  CHECK(enroll(token, "first").exit_code == 0);
+  auto used = enroll(token, "second");
+  CHECK(used.exit_code != 0);
+  CHECK(used.err.find("token") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "second"));
+  auto unknown = enroll(std::string(40, 'A'), "third");
+  CHECK(unknown.exit_code != 0);
+  CHECK_FALSE(std::filesystem::exists(dir / "third"));
+  // Seventy-three hours later: the token's expiry has passed.
+  std::string late = hub.invite("101");
+  {
+    auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
+    REQUIRE(db.ok());
+    db->exec("UPDATE hub_enrollment_tokens SET expires_ms = created_ms - 3600000 WHERE used_ms IS NULL");
+  }
+  auto expired = enroll(late, "fourth");
+  CHECK(expired.exit_code != 0);
+  CHECK(expired.err.find("expired") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "fourth"));
+}
+
+TEST_CASE("irt-node serve syncs in the background and right after a local action") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  c.hub.stop();
+  test::Process serve({IRT_NODE_BIN, "serve", "--data", a.data().string(), "--sync-interval", "60"},
+                      {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  CHECK(a.note("coordinator.ana", kPassword, "recorded while the hub is down").exit_code == 0);
+  c.hub.start();
+  // Back online: the backoff (1 s, 2 s, 4 s ... with jitter) brings it back without a poke.
+  bool synced = false;
+  for (int i = 0; i < 300 && !synced; ++i) {
+    synced = node_status(a)["pending_events"] == 0;
+    if (!synced) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling, not timing
+  }
+  CHECK(synced);
+  // Online, a local action is synced at once, long before the 60 s interval.
+  CHECK(a.note("coordinator.ana", kPassword, "second note").exit_code == 0);
+  synced = false;
+  for (int i = 0; i < 100 && !synced; ++i) {
+    synced = node_status(a)["pending_events"] == 0;
+    if (!synced) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(synced);
+  CHECK(serve.terminate() == 0);
+}

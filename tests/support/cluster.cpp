@@ -1,0 +1,97 @@
+#include "tests/support/cluster.h"
+
+#include <regex>
+#include <stdexcept>
+
+namespace irt::test {
+
+namespace {
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+std::string describe(const CommandResult& r) { return "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err; }
+}  // namespace
+
+HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(free_port()) {
+  auto r = cli({"init", "--study", source_path(study)});
+  if (r.exit_code != 0) throw std::runtime_error("irt-hub init failed, " + describe(r));
+  auto fp = cli({"fingerprint"});
+  if (fp.exit_code != 0) throw std::runtime_error("irt-hub fingerprint failed, " + describe(fp));
+  fingerprint_ = trim(fp.out);
+  start();
+}
+
+HubProcess::~HubProcess() { stop(); }
+
+void HubProcess::start() {
+  std::vector<std::string> argv = {IRT_HUB_BIN, "serve", "--data", data().string(), "--listen",
+                                   "127.0.0.1:" + std::to_string(port_)};
+  if (!tls_) argv.push_back("--http");
+  process_ = std::make_unique<Process>(argv, std::vector<std::string>{}, log_file());
+  if (!wait_for_port(port_, 15000)) throw std::runtime_error("irt-hub serve did not start; see " + log_file().string());
+}
+
+void HubProcess::stop() {
+  if (process_) process_->terminate();
+  process_.reset();
+}
+
+void HubProcess::kill_hard() {
+  if (process_) process_->kill_hard();
+  process_.reset();
+}
+
+bool HubProcess::running() { return process_ && process_->running(); }
+
+std::string HubProcess::url() const {
+  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+}
+
+CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& stdin_text) {
+  std::vector<std::string> argv = {IRT_HUB_BIN};
+  argv.push_back(args.at(0));
+  std::size_t first_option = 1;
+  if (args.at(0) == "user") {  // "user add"
+    argv.push_back(args.at(1));
+    first_option = 2;
+  }
+  argv.push_back("--data");
+  argv.push_back(data().string());
+  argv.insert(argv.end(), args.begin() + static_cast<std::ptrdiff_t>(first_option), args.end());
+  return run(argv, stdin_text);
+}
+
+std::string HubProcess::invite(const std::string& site, const std::string& kind) {
+  auto r = cli({"invite", "--site", site, "--kind", kind});
+  if (r.exit_code != 0) throw std::runtime_error("irt-hub invite failed, " + describe(r));
+  static const std::regex token(R"(\b([A-Za-z0-9]{26,})\b)");
+  std::smatch m;
+  if (!std::regex_search(r.out, m, token)) throw std::runtime_error("no token in: " + r.out);
+  return m[1];
+}
+
+void HubProcess::add_user(const std::string& name, const std::string& role, const std::string& sites,
+                          const std::string& password) {
+  auto r = cli({"user", "add", "--name", name, "--role", role, "--sites", sites}, password + "\n");
+  if (r.exit_code != 0) throw std::runtime_error("irt-hub user add failed, " + describe(r));
+}
+
+NodeDir::NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url) {
+  std::string token = hub.invite(site);
+  enrolled_ = cli({"enroll", "--hub", hub_url.empty() ? hub.url() : hub_url, "--token", token, "--hub-fingerprint",
+                   hub.fingerprint(), "--kdf-cost", "min"});
+  if (enrolled_.exit_code != 0) throw std::runtime_error("irt-node enroll failed, " + describe(enrolled_));
+}
+
+CommandResult NodeDir::cli(std::vector<std::string> args, const std::string& stdin_text) {
+  std::vector<std::string> argv = {IRT_NODE_BIN, args.at(0), "--data", data().string()};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  return run(argv, stdin_text, {std::string("IRT_PASSPHRASE=") + kNodePassphrase});
+}
+
+CommandResult NodeDir::note(const std::string& user, const std::string& password, const std::string& text) {
+  return cli({"note", "--user", user, "--text", text}, password + "\n");
+}
+
+}  // namespace irt::test

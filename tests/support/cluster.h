@@ -1,0 +1,61 @@
+// Real hub and node processes on loopback for integration tests and
+// benchmarks: each in its own temporary data directory, started on a port
+// chosen at run time, stopped (or killed) by the test.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+namespace irt::test {
+
+inline constexpr const char* kNodePassphrase = "correct horse battery staple";
+
+class HubProcess {
+ public:
+  explicit HubProcess(const std::string& study = "packaging/examples/study-blocks.json", bool tls = false);
+  ~HubProcess();
+  void start();
+  void stop();       // SIGTERM and wait
+  void kill_hard();  // SIGKILL
+  bool running();
+
+  CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
+  std::string invite(const std::string& site, const std::string& kind = "site");
+  void add_user(const std::string& name, const std::string& role, const std::string& sites,
+                const std::string& password);
+
+  std::string url() const;
+  int port() const { return port_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  std::filesystem::path data() const { return dir_ / "hub"; }
+  std::filesystem::path log_file() const { return dir_ / "hub.log"; }
+
+ private:
+  TempDir dir_;
+  bool tls_;
+  int port_;
+  std::string fingerprint_;
+  std::unique_ptr<Process> process_;
+};
+
+class NodeDir {
+ public:
+  // Enrolls a node of `site` with the hub (the hub must be running), or with
+  // `hub_url` when given (a proxy in front of the hub).
+  NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url = "");
+  CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
+  CommandResult note(const std::string& user, const std::string& password, const std::string& text);
+  CommandResult sync() { return cli({"sync"}); }
+  CommandResult verify() { return cli({"verify"}); }
+  std::filesystem::path data() const { return dir_ / "node"; }
+  const CommandResult& enroll_result() const { return enrolled_; }
+
+ private:
+  TempDir dir_;
+  CommandResult enrolled_;
+};
+
+}  // namespace irt::test
