@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "crypto/key_wrap.h"
+#include "shared/directive_payloads.h"
 #include "shared/study.h"
 
 namespace irt::node {
@@ -86,6 +87,7 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::create(const std::filesyst
   auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
   if (!log) return log.error();
   state->log_.emplace(std::move(log).value());
+  if (auto st = state->open_domain(); !st) return st.error();
 
   storage::Transaction tx(state->db_);
   auto& d = state->db_;
@@ -170,7 +172,15 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::open(const std::filesystem
   auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
   if (!log) return log.error();
   state->log_.emplace(std::move(log).value());
+  if (auto st = state->open_domain(); !st) return st.error();
   return state;
+}
+
+shared::Status NodeState::open_domain() {
+  auto domain = DomainStore::open(db_, *log_, data_key_, enrollment_.node_id, enrollment_.site_id);
+  if (!domain) return domain.error();
+  domain_ = std::move(domain).value();
+  return {};
 }
 
 shared::Status NodeState::apply(const sync::SignedDirective& d) {
@@ -190,7 +200,7 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
                                     (loaded.errors.empty() ? std::string("unknown error") : loaded.errors.front()) +
                                     "); upgrade irt-node");
     log_->put_sealed("study", crypto::Bytes(doc.begin(), doc.end()));
-    return {};
+    return domain_->reload();
   }
   if (d.body.type == "roster") {
     log_->put_sealed("roster", d.body.payload);
@@ -199,6 +209,28 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
   if (d.body.type == "revoke") {
     log_->put_sealed("revoked", d.body.payload);
     return {};
+  }
+  applied_since_reload_ = true;
+  if (d.body.type == shared::kGrantSlotsDirective) {
+    auto g = shared::parse_grant_slots(payload);
+    return g ? domain_->apply_grant_slots(*g) : shared::Status(g.error());
+  }
+  if (d.body.type == shared::kGrantNumbersDirective) {
+    auto g = shared::parse_number_range(payload);
+    return g ? domain_->apply_number_range(*g) : shared::Status(g.error());
+  }
+  if (d.body.type == shared::kGrantMinimizationStreamDirective) {
+    auto g = shared::parse_minimization_stream(payload);
+    return g ? domain_->apply_minimization_stream(*g) : shared::Status(g.error());
+  }
+  if (d.body.type == shared::kShipmentDirective) {
+    auto s = shared::parse_shipment(payload);
+    return s ? domain_->apply_shipment(*s) : shared::Status(s.error());
+  }
+  if (d.body.type == shared::kKitsReleaseDirective || d.body.type == shared::kKitsRejectDirective) {
+    auto k = shared::parse_kit_decision(payload);
+    return k ? domain_->apply_kit_decision(*k, d.body.type == shared::kKitsReleaseDirective)
+             : shared::Status(k.error());
   }
   return shared::make_error(shared::Errc::invalid_input, "hub directive " + std::to_string(d.body.seq) +
                                                              " has type '" + d.body.type +
@@ -215,7 +247,20 @@ shared::Result<sync::RoundReport> NodeState::sync_once() {
   }
   sync::SyncAgent agent(*log_, key_, identity(), *transport,
                         [this](const sync::SignedDirective& d) { return apply(d); });
-  return agent.run_round();
+  applied_since_reload_ = false;
+  shared::Result<sync::RoundReport> report = shared::make_error(shared::Errc::internal, "sync round did not run");
+  try {
+    report = agent.run_round();
+  } catch (...) {
+    (void)domain_->reload();
+    throw;
+  }
+  // A directive refused or rolled back part-way leaves the mirror ahead of
+  // the database: read it back.
+  if (!report && applied_since_reload_) {
+    if (auto st = domain_->reload(); !st) return st.error();
+  }
+  return report;
 }
 
 }  // namespace irt::node

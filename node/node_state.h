@@ -21,6 +21,7 @@
 #include "crypto/password.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
+#include "node/domain_store.h"
 #include "shared/result.h"
 #include "storage/database.h"
 #include "sync/agent.h"
@@ -57,11 +58,14 @@ class NodeState {
 
   storage::Database& db() { return db_; }
   sync::NodeLog& log() { return *log_; }
+  DomainStore& domain() { return *domain_; }
   const crypto::SigningKey& key() const { return key_; }
   const Enrollment& enrollment() const { return enrollment_; }
   sync::NodeIdentity identity() const;
 
-  // Applies a hub directive's effect on the node's state (inside the log's transaction).
+  // Applies a hub directive's effect on the node's state (inside the log's
+  // transaction): study.config, roster, revoke, and the grants, shipments and
+  // kit decisions of shared/directive_payloads.h.
   shared::Status apply(const sync::SignedDirective& d);
 
   // Runs one sync round with the hub over HTTP(S).
@@ -76,6 +80,9 @@ class NodeState {
   crypto::SigningKey key_;
   Enrollment enrollment_;
   std::optional<sync::NodeLog> log_;
+  std::unique_ptr<DomainStore> domain_;
+  bool applied_since_reload_ = false;
+  shared::Status open_domain();
 };
 
 }  // namespace irt::node

@@ -1,0 +1,400 @@
+#include "node/domain_store.h"
+
+#include "crypto/hash.h"
+#include "sync/hlc.h"
+
+namespace irt::node {
+
+namespace {
+
+using nlohmann::json;
+using shared::Errc;
+using shared::make_error;
+
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"(
+      CREATE TABLE node_participants (id INTEGER PRIMARY KEY, lookup BLOB NOT NULL UNIQUE,
+                                      status TEXT NOT NULL, sealed BLOB NOT NULL);
+      CREATE TABLE node_kits (kit_number TEXT PRIMARY KEY, shipment_id TEXT NOT NULL, status TEXT NOT NULL,
+                              expiry TEXT NOT NULL, participant INTEGER NOT NULL DEFAULT 0, sealed BLOB NOT NULL);
+      CREATE TABLE node_slots (stratum INTEGER NOT NULL, slot INTEGER NOT NULL, state TEXT NOT NULL,
+                               participant INTEGER NOT NULL DEFAULT 0, sealed BLOB NOT NULL,
+                               PRIMARY KEY (stratum, slot));
+      CREATE TABLE node_number_ranges (range_id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, first INTEGER NOT NULL,
+                                       last INTEGER NOT NULL, digits INTEGER NOT NULL, next INTEGER NOT NULL);
+      CREATE TABLE node_streams (stream_id INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+      CREATE TABLE node_shipments (shipment_id TEXT PRIMARY KEY, kind TEXT NOT NULL, shipped_on TEXT NOT NULL,
+                                   announced_ms INTEGER NOT NULL);
+    )"},
+};
+
+shared::Error damaged(const std::string& what) {
+  return make_error(Errc::integrity, "node data is damaged (" + what +
+                                         " does not authenticate: edited, moved or corrupted); restore the data "
+                                         "directory from backup and report it to the central team");
+}
+
+}  // namespace
+
+DomainStore::DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,
+                         std::string site_id)
+    : db_(db), log_(log), key_(key), node_id_(std::move(node_id)), site_id_(std::move(site_id)) {
+  auto h = crypto::hash_domain("irt/node/lookup-key/v1", key_.bytes().view());
+  lookup_key_.assign(h.bytes.begin(), h.bytes.end());
+}
+
+shared::Result<std::unique_ptr<DomainStore>> DomainStore::open(storage::Database& db, sync::NodeLog& log,
+                                                               const crypto::AeadKey& data_key, std::string node_id,
+                                                               std::string site_id) {
+  if (auto st = db.migrate("node_domain", kMigrations); !st) return st.error();
+  std::unique_ptr<DomainStore> store(new DomainStore(db, log, data_key, std::move(node_id), std::move(site_id)));
+  if (auto st = store->reload(); !st) return st.error();
+  return store;
+}
+
+crypto::Bytes DomainStore::lookup_tag(const std::string& number) const {
+  return crypto::blake2b(crypto::as_bytes(number), 16, lookup_key_);
+}
+
+std::string DomainStore::participant_ad(std::int64_t id, const std::string& status) const {
+  return "irt/node/" + node_id_ + "/participant/" + std::to_string(id) + "/" + status;
+}
+std::string DomainStore::kit_ad(const KitRecord& k) const {
+  return "irt/node/" + node_id_ + "/kit/" + k.number + "/" + k.shipment + "/" + k.status + "/" + k.expiry + "/" +
+         std::to_string(k.participant);
+}
+std::string DomainStore::slot_ad(const SlotRecord& s) const {
+  return "irt/node/" + node_id_ + "/slot/" + std::to_string(s.stratum) + "/" + std::to_string(s.slot) + "/" + s.state +
+         "/" + std::to_string(s.participant);
+}
+std::string DomainStore::stream_ad(std::uint64_t id) const {
+  return "irt/node/" + node_id_ + "/stream/" + std::to_string(id);
+}
+
+shared::Status DomainStore::load_study() {
+  auto doc = log_.get_sealed("study");
+  if (!doc) {
+    study_.reset();
+    strata_.reset();
+    study_doc_.clear();
+    return {};
+  }
+  std::string text = crypto::to_string(*doc);
+  if (text == study_doc_ && study_) return {};
+  auto loaded = shared::load_study(text);
+  if (!loaded.study)
+    return make_error(Errc::integrity, "the stored study configuration no longer loads; upgrade irt-node");
+  auto strata = shared::strata_of(*loaded.study);
+  if (!strata) return strata.error();
+  study_ = std::move(*loaded.study);
+  strata_ = std::move(strata).value();
+  study_doc_ = std::move(text);
+  return {};
+}
+
+shared::Status DomainStore::reload() {
+  if (auto st = load_study(); !st) return st;
+  participants_.clear();
+  by_number_.clear();
+  kits_.clear();
+  slots_.clear();
+  ranges_.clear();
+  stream_.reset();
+  shipments_.clear();
+  try {
+    {
+      auto st = db_.prepare("SELECT id, status, sealed FROM node_participants ORDER BY id");
+      while (st.step()) {
+        auto id = st.int64(0);
+        auto status = st.text(1);
+        auto opened = crypto::aead_open(key_, st.blob(2), crypto::as_bytes(participant_ad(id, status)));
+        if (!opened) return damaged("participant row " + std::to_string(id));
+        ParticipantRecord p = json::parse(crypto::to_string(*opened)).get<ParticipantRecord>();
+        if (p.status != status) return damaged("participant row " + std::to_string(id));
+        p.id = id;
+        by_number_[p.number] = id;
+        participants_.emplace(id, std::move(p));
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT kit_number, shipment_id, status, expiry, participant, sealed FROM node_kits");
+      while (st.step()) {
+        KitRecord k;
+        k.number = st.text(0);
+        k.shipment = st.text(1);
+        k.status = st.text(2);
+        k.expiry = st.text(3);
+        k.participant = st.int64(4);
+        auto opened = crypto::aead_open(key_, st.blob(5), crypto::as_bytes(kit_ad(k)));
+        if (!opened) return damaged("kit " + k.number);
+        auto j = json::parse(crypto::to_string(*opened));
+        k.kit_type = j.at("kit_type");
+        k.lot = j.at("lot");
+        k.visit = j.at("visit");
+        k.units_returned = j.at("units_returned");
+        k.note = j.at("note");
+        kits_.emplace(k.number, std::move(k));
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT stratum, slot, state, participant, sealed FROM node_slots");
+      while (st.step()) {
+        SlotRecord s;
+        s.stratum = static_cast<std::uint32_t>(st.int64(0));
+        s.slot = static_cast<std::uint32_t>(st.int64(1));
+        s.state = st.text(2);
+        s.participant = st.int64(3);
+        auto opened = crypto::aead_open(key_, st.blob(4), crypto::as_bytes(slot_ad(s)));
+        if (!opened) return damaged("slot " + std::to_string(s.slot) + " of stratum " + std::to_string(s.stratum + 1));
+        auto j = json::parse(crypto::to_string(*opened));
+        s.arm = j.at("arm");
+        s.block = j.at("block");
+        s.block_size = j.at("block_size");
+        s.grant_id = j.at("grant_id");
+        slots_.emplace(std::make_pair(s.stratum, s.slot), std::move(s));
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT range_id, prefix, first, last, digits, next FROM node_number_ranges ORDER BY range_id");
+      while (st.step()) {
+        NumberRange r;
+        r.grant.range_id = static_cast<std::uint64_t>(st.int64(0));
+        r.grant.prefix = st.text(1);
+        r.grant.first = static_cast<std::uint32_t>(st.int64(2));
+        r.grant.last = static_cast<std::uint32_t>(st.int64(3));
+        r.grant.digits = static_cast<int>(st.int64(4));
+        r.next = static_cast<std::uint32_t>(st.int64(5));
+        ranges_.push_back(std::move(r));
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT stream_id, sealed FROM node_streams ORDER BY stream_id DESC LIMIT 1");
+      if (st.step()) {
+        auto id = static_cast<std::uint64_t>(st.int64(0));
+        auto opened = crypto::aead_open(key_, st.blob(1), crypto::as_bytes(stream_ad(id)));
+        if (!opened) return damaged("minimization stream " + std::to_string(id));
+        auto j = json::parse(crypto::to_string(*opened));
+        auto grant = shared::parse_minimization_stream(j.at("grant").dump());
+        if (!grant) return damaged("minimization stream " + std::to_string(id));
+        stream_ = StreamState{*grant, j.at("position"), j.at("decisions")};
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT shipment_id, kind, shipped_on, announced_ms FROM node_shipments");
+      while (st.step()) shipments_[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3)};
+    }
+  } catch (const json::exception&) {
+    return damaged("a stored record");
+  }
+  return {};
+}
+
+const ParticipantRecord* DomainStore::find_participant(const std::string& number) const {
+  auto it = by_number_.find(number);
+  return it == by_number_.end() ? nullptr : &participants_.at(it->second);
+}
+
+const ParticipantRecord* DomainStore::participant_by_id(std::int64_t id) const {
+  auto it = participants_.find(id);
+  return it == participants_.end() ? nullptr : &it->second;
+}
+
+void DomainStore::save_participant(ParticipantRecord& p) {
+  std::string plain = json(p).dump();
+  if (p.id == 0) {
+    db_.prepare("INSERT INTO node_participants(lookup, status, sealed) VALUES(?, '', x'')")
+        .bind_all(lookup_tag(p.number))
+        .run();
+    p.id = db_.last_insert_rowid();
+  }
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(plain), crypto::as_bytes(participant_ad(p.id, p.status)));
+  db_.prepare("UPDATE node_participants SET status = ?, sealed = ? WHERE id = ?").bind_all(p.status, sealed, p.id).run();
+  by_number_[p.number] = p.id;
+  participants_[p.id] = p;
+}
+
+const KitRecord* DomainStore::find_kit(const std::string& number) const {
+  auto it = kits_.find(number);
+  return it == kits_.end() ? nullptr : &it->second;
+}
+
+void DomainStore::save_kit(const KitRecord& k) {
+  json j = {{"kit_type", k.kit_type}, {"lot", k.lot}, {"visit", k.visit}, {"units_returned", k.units_returned},
+            {"note", k.note}};
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(kit_ad(k)));
+  db_.prepare("INSERT INTO node_kits(kit_number, shipment_id, status, expiry, participant, sealed) "
+              "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(kit_number) DO UPDATE SET shipment_id = excluded.shipment_id, "
+              "status = excluded.status, expiry = excluded.expiry, participant = excluded.participant, "
+              "sealed = excluded.sealed")
+      .bind_all(k.number, k.shipment, k.status, k.expiry, k.participant, sealed)
+      .run();
+  kits_[k.number] = k;
+}
+
+const SlotRecord* DomainStore::next_free_slot(std::uint32_t stratum) const {
+  for (auto it = slots_.lower_bound({stratum, 0}); it != slots_.end() && it->first.first == stratum; ++it)
+    if (it->second.state == kSlotFree) return &it->second;
+  return nullptr;
+}
+
+std::size_t DomainStore::free_slots(std::uint32_t stratum) const {
+  std::size_t n = 0;
+  for (auto it = slots_.lower_bound({stratum, 0}); it != slots_.end() && it->first.first == stratum; ++it)
+    n += it->second.state == kSlotFree;
+  return n;
+}
+
+std::map<std::uint32_t, std::size_t> DomainStore::free_slots_by_stratum() const {
+  std::map<std::uint32_t, std::size_t> out;
+  for (const auto& [key, s] : slots_) out[key.first] += s.state == kSlotFree;
+  return out;
+}
+
+void DomainStore::save_slot(const SlotRecord& s) {
+  json j = {{"arm", s.arm}, {"block", s.block}, {"block_size", s.block_size}, {"grant_id", s.grant_id}};
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(slot_ad(s)));
+  db_.prepare("INSERT INTO node_slots(stratum, slot, state, participant, sealed) VALUES(?, ?, ?, ?, ?) "
+              "ON CONFLICT(stratum, slot) DO UPDATE SET state = excluded.state, participant = excluded.participant, "
+              "sealed = excluded.sealed")
+      .bind_all(static_cast<std::int64_t>(s.stratum), static_cast<std::int64_t>(s.slot), s.state, s.participant,
+                sealed)
+      .run();
+  slots_[{s.stratum, s.slot}] = s;
+}
+
+std::optional<std::string> DomainStore::next_number() const {
+  for (const auto& r : ranges_)
+    if (r.next <= r.grant.last) return shared::format_participant_number(r.grant, r.next);
+  return std::nullopt;
+}
+
+void DomainStore::consume_number() {
+  for (auto& r : ranges_) {
+    if (r.next > r.grant.last) continue;
+    ++r.next;
+    db_.prepare("UPDATE node_number_ranges SET next = ? WHERE range_id = ?")
+        .bind_all(static_cast<std::int64_t>(r.next), static_cast<std::int64_t>(r.grant.range_id))
+        .run();
+    return;
+  }
+}
+
+std::uint64_t DomainStore::numbers_left() const {
+  std::uint64_t n = 0;
+  for (const auto& r : ranges_)
+    if (r.next <= r.grant.last) n += r.grant.last - r.next + 1;
+  return n;
+}
+
+void DomainStore::save_stream(const StreamState& s) {
+  json j = {{"grant", s.grant}, {"position", s.position}, {"decisions", s.decisions}};
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(stream_ad(s.grant.stream_id)));
+  db_.prepare("INSERT INTO node_streams(stream_id, sealed) VALUES(?, ?) "
+              "ON CONFLICT(stream_id) DO UPDATE SET sealed = excluded.sealed")
+      .bind_all(static_cast<std::int64_t>(s.grant.stream_id), sealed)
+      .run();
+  stream_ = s;
+}
+
+// ---- hub directives
+
+shared::Status DomainStore::apply_grant_slots(const shared::GrantSlots& g) {
+  if (auto st = load_study(); !st) return st;
+  if (!study_ || !strata_)
+    return make_error(Errc::conflict, "slots arrived before the study configuration; the next sync brings it first");
+  for (const auto& grant : g.grants) {
+    if (grant.node != node_id_)
+      return make_error(Errc::integrity, "a slot grant names node " + grant.node + ", not this node; report it");
+    if (grant.stratum >= strata_->count() || strata_->label(grant.stratum) != grant.stratum_label)
+      return make_error(Errc::integrity, "a slot grant names stratum " + grant.stratum_label +
+                                             ", which this node's study version does not define; sync again after "
+                                             "the study update");
+    for (const auto& s : grant.slots) {
+      if (!study_->find_arm(s.arm))
+        return make_error(Errc::integrity, "a slot grant names an arm the study does not define; report it");
+      if (slots_.count({grant.stratum, s.slot}))
+        return make_error(Errc::integrity, "slot " + std::to_string(s.slot) + " of stratum " + grant.stratum_label +
+                                               " was granted twice; report it to the central team");
+    }
+  }
+  for (const auto& grant : g.grants)
+    for (const auto& s : grant.slots)
+      save_slot({grant.stratum, s.slot, s.block, s.block_size, s.arm, kSlotFree, 0, grant.grant_id});
+  for (const auto& v : g.voids) {
+    for (auto slot : v.slots) {
+      auto it = slots_.find({v.stratum, slot});
+      if (it == slots_.end() || it->second.state != kSlotFree) continue;  // a used slot stays used: it is a fact
+      auto s = it->second;
+      s.state = kSlotVoided;
+      save_slot(s);
+    }
+  }
+  return {};
+}
+
+shared::Status DomainStore::apply_number_range(const shared::NumberRangeGrant& g) {
+  if (g.prefix != site_id_)
+    return make_error(Errc::integrity, "a number range for site " + g.prefix + " was sent to a node of site " +
+                                           site_id_ + "; report it to the central team");
+  for (const auto& r : ranges_)
+    if (r.grant.range_id == g.range_id) return {};
+  db_.prepare("INSERT INTO node_number_ranges(range_id, prefix, first, last, digits, next) VALUES(?, ?, ?, ?, ?, ?)")
+      .bind_all(static_cast<std::int64_t>(g.range_id), g.prefix, static_cast<std::int64_t>(g.first),
+                static_cast<std::int64_t>(g.last), g.digits, static_cast<std::int64_t>(g.first))
+      .run();
+  ranges_.push_back({g, g.first});
+  return {};
+}
+
+shared::Status DomainStore::apply_minimization_stream(const shared::MinimizationStreamGrant& g) {
+  if (stream_ && g.stream_id <= stream_->grant.stream_id)
+    return make_error(Errc::integrity, "minimization stream " + std::to_string(g.stream_id) +
+                                           " is not newer than the one held; report it to the central team");
+  save_stream({g, 0, 0});
+  return {};
+}
+
+shared::Status DomainStore::apply_shipment(const shared::Shipment& s) {
+  if (auto st = load_study(); !st) return st;
+  if (shipments_.count(s.shipment_id)) return {};
+  for (const auto& k : s.kits) {
+    if (kits_.count(k.kit_number))
+      return make_error(Errc::integrity, "shipment " + s.shipment_id + " lists kit " + k.kit_number +
+                                             ", already in this node's custody; report it to the central team");
+    if (study_ && !study_->find_kit_type(k.kit_type))
+      return make_error(Errc::integrity, "shipment " + s.shipment_id + " lists kit " + k.kit_number +
+                                             " of a kit type the study does not define; report it");
+  }
+  auto now = sync::system_millis();
+  db_.prepare("INSERT INTO node_shipments(shipment_id, kind, shipped_on, announced_ms) VALUES(?, ?, ?, ?)")
+      .bind_all(s.shipment_id, s.kind, s.shipped_on, now)
+      .run();
+  shipments_[s.shipment_id] = {s.shipment_id, s.kind, s.shipped_on, now};
+  for (const auto& k : s.kits) {
+    KitRecord rec;
+    rec.number = k.kit_number;
+    rec.shipment = s.shipment_id;
+    rec.status = kKitExpected;
+    rec.expiry = k.expiry;
+    rec.kit_type = k.kit_type;
+    rec.lot = k.lot;
+    save_kit(rec);
+  }
+  return {};
+}
+
+shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, bool release) {
+  for (const auto& number : d.kits) {
+    auto it = kits_.find(number);
+    // A kit used while the decision was on its way stays as recorded: the hub
+    // sees the fact and raises a deviation.
+    if (it == kits_.end() || it->second.status != kKitQuarantined) continue;
+    auto k = it->second;
+    k.status = release ? kKitAvailable : kKitRejected;
+    k.note = (release ? "released by the hub: " : "rejected by the hub: ") + d.reason;
+    save_kit(k);
+  }
+  return {};
+}
+
+}  // namespace irt::node

@@ -1,0 +1,152 @@
+// The node's trial data: participants, the randomization slots and
+// participant numbers it owns, the minimization stream it was granted, its
+// shipments and the kits in its custody. Persisted in the node's SQLite file
+// (migrations "node_domain") and mirrored in memory for fast reads.
+//
+// Encryption at rest (DESIGN.md section 5): every row's content that could
+// identify a participant or reveal an allocation (participant numbers and
+// records, slot arms, kit types and lots, the minimization stream) is
+// XChaCha20-Poly1305-sealed under the node's data key. The associated data is
+// the row's identity plus its clear columns ("irt/node/<node>/kit/<number>/
+// <shipment>/<status>/<expiry>/<participant>"), so a row moved, swapped or
+// with an edited status fails to open and the store refuses to load. Clear
+// columns hold only opaque ids, statuses, kit numbers and expiry dates.
+// Participants are found by a keyed BLAKE2b tag of their number.
+//
+// Durability: every save_* writes inside the caller's storage::Transaction
+// (the one that also appends the event recording the change) and updates the
+// in-memory mirror at once; a caller whose transaction rolls back calls
+// reload(). The apply_* functions carry out hub directives inside
+// NodeLog::apply_directive's transaction.
+// Thread-safety: one thread at a time (the node serialises access to its
+// single connection).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "node/kit_custody.h"
+#include "node/participant_record.h"
+#include "shared/block_list.h"
+#include "shared/directive_payloads.h"
+#include "shared/result.h"
+#include "shared/study.h"
+#include "storage/database.h"
+#include "sync/node_log.h"
+
+namespace irt::node {
+
+inline constexpr const char* kSlotFree = "free";
+inline constexpr const char* kSlotUsed = "used";
+inline constexpr const char* kSlotVoided = "voided";
+
+struct SlotRecord {
+  std::uint32_t stratum = 0;
+  std::uint32_t slot = 0;
+  std::uint32_t block = 0;
+  std::uint32_t block_size = 0;
+  std::string arm;               // reveals the allocation
+  std::string state = kSlotFree;
+  std::int64_t participant = 0;
+  std::uint64_t grant_id = 0;
+};
+
+struct NumberRange {
+  shared::NumberRangeGrant grant;
+  std::uint32_t next = 0;  // next number to hand out; > last when used up
+};
+
+struct StreamState {
+  shared::MinimizationStreamGrant grant;
+  std::uint64_t position = 0;   // bytes of the stream consumed
+  std::uint64_t decisions = 0;  // allocations made from it
+};
+
+struct ShipmentRecord {
+  std::string id;
+  std::string kind;
+  std::string shipped_on;
+  std::int64_t announced_ms = 0;
+};
+
+class DomainStore {
+ public:
+  static shared::Result<std::unique_ptr<DomainStore>> open(storage::Database& db, sync::NodeLog& log,
+                                                           const crypto::AeadKey& data_key, std::string node_id,
+                                                           std::string site_id);
+
+  // Re-reads everything from the database; integrity error naming the first
+  // row that does not authenticate.
+  shared::Status reload();
+
+  const std::string& node_id() const { return node_id_; }
+  const std::string& site_id() const { return site_id_; }
+  const shared::Study* study() const { return study_ ? &*study_ : nullptr; }
+  const shared::Strata* strata() const { return strata_ ? &*strata_ : nullptr; }
+
+  const std::map<std::int64_t, ParticipantRecord>& participants() const { return participants_; }
+  const ParticipantRecord* find_participant(const std::string& number) const;
+  const ParticipantRecord* participant_by_id(std::int64_t id) const;
+  void save_participant(ParticipantRecord& p);  // inserts when p.id == 0 and sets it
+
+  const std::map<std::string, KitRecord>& kits() const { return kits_; }
+  const KitRecord* find_kit(const std::string& number) const;
+  void save_kit(const KitRecord& k);
+
+  const SlotRecord* next_free_slot(std::uint32_t stratum) const;
+  std::size_t free_slots(std::uint32_t stratum) const;
+  std::map<std::uint32_t, std::size_t> free_slots_by_stratum() const;
+  void save_slot(const SlotRecord& s);
+
+  // The next participant number this node may hand out; nullopt when its ranges are used up.
+  std::optional<std::string> next_number() const;
+  void consume_number();
+  std::uint64_t numbers_left() const;
+
+  const StreamState* stream() const { return stream_ ? &*stream_ : nullptr; }
+  void save_stream(const StreamState& s);
+
+  const std::map<std::string, ShipmentRecord>& shipments() const { return shipments_; }
+
+  // Hub directives (inside NodeLog::apply_directive's transaction).
+  shared::Status apply_grant_slots(const shared::GrantSlots& g);
+  shared::Status apply_number_range(const shared::NumberRangeGrant& g);
+  shared::Status apply_minimization_stream(const shared::MinimizationStreamGrant& g);
+  shared::Status apply_shipment(const shared::Shipment& s);
+  shared::Status apply_kit_decision(const shared::KitDecision& d, bool release);
+
+ private:
+  DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,
+              std::string site_id);
+  crypto::Bytes lookup_tag(const std::string& number) const;
+  std::string participant_ad(std::int64_t id, const std::string& status) const;
+  std::string kit_ad(const KitRecord& k) const;
+  std::string slot_ad(const SlotRecord& s) const;
+  std::string stream_ad(std::uint64_t id) const;
+  shared::Status load_study();
+
+  storage::Database& db_;
+  sync::NodeLog& log_;
+  const crypto::AeadKey& key_;
+  std::string node_id_;
+  std::string site_id_;
+  crypto::Bytes lookup_key_;
+
+  std::string study_doc_;
+  std::optional<shared::Study> study_;
+  std::optional<shared::Strata> strata_;
+  std::map<std::int64_t, ParticipantRecord> participants_;
+  std::map<std::string, std::int64_t> by_number_;
+  std::map<std::string, KitRecord> kits_;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, SlotRecord> slots_;
+  std::vector<NumberRange> ranges_;
+  std::optional<StreamState> stream_;
+  std::map<std::string, ShipmentRecord> shipments_;
+};
+
+}  // namespace irt::node

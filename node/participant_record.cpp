@@ -1,0 +1,75 @@
+#include "node/participant_record.h"
+
+namespace irt::node {
+
+using nlohmann::json;
+
+const VisitRecord* ParticipantRecord::find_visit(const std::string& id) const {
+  for (const auto& v : visits)
+    if (v.visit == id) return &v;
+  return nullptr;
+}
+
+void to_json(json& j, const ParticipantRecord& p) {
+  json visits = json::array();
+  for (const auto& v : p.visits)
+    visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation}, {"by", v.by}});
+  json repl = json::array();
+  for (const auto& r : p.replacements)
+    repl.push_back({{"visit", r.visit}, {"old_kit", r.old_kit}, {"new_kit", r.new_kit}, {"reason", r.reason},
+                    {"date", r.date}, {"by", r.by}});
+  j = json{{"number", p.number},
+           {"status", p.status},
+           {"factors", p.factors},
+           {"eligibility", p.eligibility},
+           {"screen_failure_reason", p.screen_failure_reason},
+           {"screened_on", p.screened_on},
+           {"screened_by", p.screened_by},
+           {"randomization_number", p.randomization_number},
+           {"randomized_on", p.randomized_on},
+           {"randomized_by", p.randomized_by},
+           {"arm", p.arm},
+           {"stratum", p.stratum},
+           {"slot", p.slot},
+           {"stream_id", p.stream_id},
+           {"decision", p.decision},
+           {"visits", visits},
+           {"replacements", repl},
+           {"unblinded", p.unblinded},
+           {"unblinded_on", p.unblinded_on},
+           {"withdrawal_reason", p.withdrawal_reason},
+           {"transfer_to", p.transfer_to},
+           {"transfer_reason", p.transfer_reason}};
+}
+
+void from_json(const json& j, ParticipantRecord& p) {
+  j.at("number").get_to(p.number);
+  j.at("status").get_to(p.status);
+  j.at("factors").get_to(p.factors);
+  j.at("eligibility").get_to(p.eligibility);
+  j.at("screen_failure_reason").get_to(p.screen_failure_reason);
+  j.at("screened_on").get_to(p.screened_on);
+  j.at("screened_by").get_to(p.screened_by);
+  j.at("randomization_number").get_to(p.randomization_number);
+  j.at("randomized_on").get_to(p.randomized_on);
+  j.at("randomized_by").get_to(p.randomized_by);
+  j.at("arm").get_to(p.arm);
+  j.at("stratum").get_to(p.stratum);
+  j.at("slot").get_to(p.slot);
+  j.at("stream_id").get_to(p.stream_id);
+  p.decision = j.at("decision");
+  p.visits.clear();
+  for (const auto& v : j.at("visits"))
+    p.visits.push_back({v.at("visit"), v.at("date"), v.at("kits").get<std::vector<std::string>>(), v.at("deviation"),
+                        v.at("by")});
+  p.replacements.clear();
+  for (const auto& r : j.at("replacements"))
+    p.replacements.push_back({r.at("visit"), r.at("old_kit"), r.at("new_kit"), r.at("reason"), r.at("date"), r.at("by")});
+  j.at("unblinded").get_to(p.unblinded);
+  j.at("unblinded_on").get_to(p.unblinded_on);
+  j.at("withdrawal_reason").get_to(p.withdrawal_reason);
+  j.at("transfer_to").get_to(p.transfer_to);
+  j.at("transfer_reason").get_to(p.transfer_reason);
+}
+
+}  // namespace irt::node

@@ -1,0 +1,78 @@
+// A participant as the node holds it: number, status, stratification values,
+// eligibility answers, randomization (slot, arm, number), visits with the kits
+// dispensed at each, code break, withdrawal and transfer.
+//
+// The whole record is stored AEAD-encrypted (domain_store.h); only the status
+// and an opaque row id are in clear. `arm` and `decision` reveal the
+// allocation: they never leave the node except sealed to the hub's unblinding
+// key, and API views drop them for blinded roles (api_views.h).
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace irt::node {
+
+inline constexpr const char* kScreened = "screened";
+inline constexpr const char* kScreenFailed = "screen_failed";
+inline constexpr const char* kRandomized = "randomized";
+inline constexpr const char* kWithdrawn = "withdrawn";
+inline constexpr const char* kCompleted = "completed";
+
+struct VisitRecord {
+  std::string visit;                // Visit::id
+  std::string date;                 // YYYY-MM-DD
+  std::vector<std::string> kits;    // kit numbers dispensed
+  std::string deviation;            // window override reason; empty when inside the window
+  std::string by;
+};
+
+struct KitReplacement {
+  std::string visit;
+  std::string old_kit;
+  std::string new_kit;
+  std::string reason;
+  std::string date;
+  std::string by;
+};
+
+struct ParticipantRecord {
+  std::int64_t id = 0;   // opaque row id
+  std::string number;    // "101-004"
+  std::string status = kScreened;
+  std::map<std::string, std::string> factors;  // every factor the study needs, derived ones included
+  std::vector<std::string> eligibility;        // "yes"/"no" per study question
+  std::string screen_failure_reason;
+  std::string screened_on;
+  std::string screened_by;
+
+  std::string randomization_number;
+  std::string randomized_on;
+  std::string randomized_by;
+  std::string arm;                       // reveals the allocation
+  std::uint32_t stratum = 0;
+  std::uint32_t slot = 0;                // 0 for minimization
+  std::uint64_t stream_id = 0;           // minimization stream, 0 for slots
+  nlohmann::json decision;               // offline minimization record (reveals the allocation)
+  std::vector<VisitRecord> visits;
+  std::vector<KitReplacement> replacements;
+
+  bool unblinded = false;
+  std::string unblinded_on;
+  std::string withdrawal_reason;
+  std::string transfer_to;
+  std::string transfer_reason;
+
+  const VisitRecord* find_visit(const std::string& id) const;
+};
+
+void to_json(nlohmann::json& j, const ParticipantRecord& p);
+void from_json(const nlohmann::json& j, ParticipantRecord& p);
+
+}  // namespace irt::node

@@ -1,0 +1,766 @@
+#include "node/site_operations.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "crypto/deterministic_stream.h"
+#include "crypto/seal.h"
+#include "node/roster.h"
+#include "shared/minimization.h"
+#include "shared/offline_minimization.h"
+#include "shared/random_source.h"
+
+namespace irt::node {
+
+namespace {
+
+using nlohmann::json;
+using shared::Errc;
+using shared::make_error;
+using shared::Permission;
+
+// The granted minimization stream behind shared/'s RandomSource.
+class GrantedStream final : public shared::RandomSource {
+ public:
+  explicit GrantedStream(crypto::ByteView seed) : stream_(seed) {}
+  void fill(std::span<std::uint8_t> out) override { stream_.fill(out); }
+  void skip_to(std::uint64_t position) {
+    std::uint8_t scratch[4096];
+    while (stream_.position() < position) {
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof scratch, position - stream_.position()));
+      stream_.fill(std::span<std::uint8_t>(scratch, n));
+    }
+  }
+
+ private:
+  crypto::DeterministicStream stream_;
+};
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string trimmed(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+shared::Error missing_reason(const std::string& field, const std::string& what) {
+  return make_error(Errc::invalid_input, field + " is required: " + what);
+}
+
+shared::Error missing_signature(const std::string& action) {
+  return make_error(Errc::invalid_input, action +
+                                             " needs your electronic signature: re-enter your password in "
+                                             "signature_password");
+}
+
+std::string permission_words(Permission p) {
+  switch (p) {
+    case Permission::screen: return "screen participants";
+    case Permission::randomize: return "randomize";
+    case Permission::dispense: return "dispense kits";
+    case Permission::unblind: return "break the code";
+    case Permission::receive_shipment: return "receive shipments";
+    case Permission::report_excursion: return "report temperature excursions";
+    case Permission::return_kits: return "record returned kits";
+    case Permission::destroy_kits: return "destroy kits";
+    case Permission::withdraw: return "change a participant's participation";
+    case Permission::view_participants: return "view participants";
+    case Permission::view_inventory: return "view the inventory";
+    default: return shared::to_string(p);
+  }
+}
+
+}  // namespace
+
+SiteOperations::SiteOperations(NodeState& state, sync::WallClock clock) : state_(state), clock_(std::move(clock)) {}
+
+shared::Days SiteOperations::today() const { return shared::day_of_millis(clock_()); }
+
+template <class F>
+auto SiteOperations::transact(F&& change) -> decltype(change()) {
+  storage::Transaction tx(state_.db());
+  try {
+    auto result = change();
+    if (result) {
+      tx.commit();
+    } else {
+      (void)store().reload();
+    }
+    return result;
+  } catch (...) {
+    (void)store().reload();
+    throw;
+  }
+}
+
+shared::Result<Actor> SiteOperations::login(const std::string& user, const std::string& password) {
+  auto u = authenticate(state_.log(), state_.enrollment().site_id, user, password);
+  if (!u) return u.error();
+  const auto* s = store().study();
+  if (!s)
+    return make_error(Errc::conflict, "this node has no study configuration yet; sync with the hub, then log in");
+  if (!s->find_role(u->role))
+    return make_error(Errc::forbidden, "user " + user + " has role '" + u->role +
+                                           "', which the study does not define; ask the study admin");
+  return Actor{u->name, u->role};
+}
+
+const shared::Role* SiteOperations::role_of(const Actor& a) const {
+  const auto* s = state_.domain().study();
+  return s ? s->find_role(a.role) : nullptr;
+}
+
+bool SiteOperations::blinded(const Actor& a) const {
+  const auto* r = role_of(a);
+  return !r || r->blinded || !r->can(Permission::view_unblinded);
+}
+
+bool SiteOperations::can(const Actor& a, Permission p) const {
+  const auto* r = role_of(a);
+  return r && r->can(p);
+}
+
+shared::Status SiteOperations::require(const Actor& a, Permission p, const char* doing) const {
+  if (can(a, p)) return {};
+  return make_error(Errc::forbidden, "role " + a.role + " may not " + permission_words(p) + " (" + doing +
+                                         "); ask a colleague whose role may");
+}
+
+shared::Result<const shared::Study*> SiteOperations::study() const {
+  const auto* s = state_.domain().study();
+  if (!s) return make_error(Errc::conflict, "this node has no study configuration yet; sync with the hub");
+  return s;
+}
+
+shared::Result<const ParticipantRecord*> SiteOperations::participant(const std::string& number) const {
+  const auto* p = state_.domain().find_participant(number);
+  if (!p)
+    return make_error(Errc::not_found, "participant " + number +
+                                           " is not known at this node; check the number (as printed, e.g. " +
+                                           state_.enrollment().site_id + "-001), or sync if it was screened elsewhere");
+  return p;
+}
+
+shared::Result<json> SiteOperations::esign(const Actor& a, const std::string& password, const std::string& meaning) {
+  auto u = authenticate(state_.log(), state_.enrollment().site_id, a.user, password);
+  if (!u)
+    return make_error(Errc::unauthenticated,
+                      "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
+  return json{{"signer", a.user}, {"role", a.role}, {"signed_ms", clock_()}, {"meaning", meaning}};
+}
+
+std::string SiteOperations::seal_for_hub(const json& j) const {
+  auto plain = j.dump();
+  return crypto::to_base64(crypto::seal_to(state_.enrollment().hub_unblinding_key, crypto::as_bytes(plain)));
+}
+
+std::uint64_t SiteOperations::record(const Actor& a, const std::string& type, const json& payload) {
+  auto p = payload.dump();
+  return state_.log().append(state_.key(), a.user, type, crypto::Bytes(p.begin(), p.end())).body.seq;
+}
+
+// ---- screen
+
+shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const ScreenRequest& r) {
+  if (auto st = require(a, Permission::screen, "screening"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  const auto& s = **sr;
+  // Factors the study asks for at randomization: strata and minimization factors.
+  std::vector<std::string> needed;
+  for (const auto& f : s.randomization.strata)
+    if (!shared::is_derived_factor(f)) needed.push_back(f);
+  for (const auto& m : s.randomization.minimization_factors)
+    if (!shared::is_derived_factor(m.factor) &&
+        std::find(needed.begin(), needed.end(), m.factor) == needed.end())
+      needed.push_back(m.factor);
+  std::map<std::string, std::string> factors;
+  for (const auto& [id, level] : r.factors) {
+    const auto* f = s.find_factor(id);
+    if (!f || shared::is_derived_factor(id)) {
+      std::string known;
+      for (const auto& f2 : s.factors)
+        if (!shared::is_derived_factor(f2.id)) known += (known.empty() ? "" : ", ") + f2.id;
+      return make_error(Errc::invalid_input, "factors." + id + ": the study has no such factor; use " +
+                                                 (known.empty() ? std::string("none") : known));
+    }
+    if (std::find(f->levels.begin(), f->levels.end(), level) == f->levels.end())
+      return make_error(Errc::invalid_input, "factors." + id + ": '" + level + "' is not a level of '" + f->name +
+                                                 "'; use one of " + join(f->levels));
+    factors[id] = level;
+  }
+  std::string failure = trimmed(r.screen_failure_reason);
+  if (r.eligibility.size() != s.eligibility.size())
+    return make_error(Errc::invalid_input, "eligibility: the study asks " + std::to_string(s.eligibility.size()) +
+                                               " questions, " + std::to_string(r.eligibility.size()) +
+                                               " answers were given; answer each with yes or no");
+  int first_no = -1;
+  for (std::size_t i = 0; i < r.eligibility.size(); ++i) {
+    const auto& ans = r.eligibility[i];
+    if (ans != "yes" && ans != "no")
+      return make_error(Errc::invalid_input, "eligibility[" + std::to_string(i) + "]: answer yes or no (got '" + ans + "')");
+    if (ans == "no" && first_no < 0) first_no = static_cast<int>(i);
+  }
+  if (first_no >= 0 && failure.empty())
+    return make_error(Errc::invalid_input, "eligibility[" + std::to_string(first_no) + "] (\"" +
+                                               s.eligibility[static_cast<std::size_t>(first_no)] +
+                                               "\") is no: the participant is not eligible; record a screen "
+                                               "failure with screen_failure_reason");
+  if (failure.empty())
+    for (const auto& f : needed)
+      if (!factors.count(f)) {
+        const auto* fac = s.find_factor(f);
+        return make_error(Errc::invalid_input, "factors." + f + ": required for randomization; use one of " +
+                                                   join(fac->levels));
+      }
+  const auto* site = s.find_site(state_.enrollment().site_id);
+  factors[std::string(shared::kSiteFactor)] = state_.enrollment().site_id;
+  if (site) factors[std::string(shared::kCountryFactor)] = site->country;
+
+  auto number = store().next_number();
+  if (!number)
+    return make_error(Errc::exhausted, "no participant numbers left at this node: its number ranges are used up; "
+                                       "sync with the hub to receive a new range");
+  ParticipantRecord p;
+  p.number = *number;
+  p.status = failure.empty() ? kScreened : kScreenFailed;
+  p.factors = factors;
+  p.eligibility = r.eligibility;
+  p.screen_failure_reason = failure;
+  p.screened_on = shared::format_date(today());
+  p.screened_by = a.user;
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().consume_number();
+    store().save_participant(p);
+    json payload = {{"participant", p.number}, {"status", p.status},   {"factors", p.factors},
+                    {"eligibility", p.eligibility}, {"role", a.role}};
+    if (!failure.empty()) payload["screen_failure_reason"] = failure;
+    auto seq = record(a, failure.empty() ? "participant.screened" : "participant.screen_failed", payload);
+    return OperationOutcome{p, {}, seq, false};
+  });
+}
+
+// ---- randomize
+
+shared::Result<std::vector<std::string>> SiteOperations::pick_for_visit(const shared::Study& s,
+                                                                        const shared::Visit& visit,
+                                                                        const std::string& arm,
+                                                                        bool blinded_actor) const {
+  std::vector<std::string> chosen;
+  for (const auto& d : visit.dispense) {
+    if (d.arm != arm) continue;
+    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), s.supply.do_not_dispense_days, chosen);
+    if (static_cast<int>(pick.kits.size()) < d.count) {
+      const auto* kt = s.find_kit_type(d.kit_type);
+      std::string label = blinded_actor ? kt->blinded_label : kt->name + " (" + kt->id + ")";
+      return make_error(Errc::exhausted,
+                        "not enough kits for visit " + visit.id + ": " + std::to_string(d.count) + " of '" + label +
+                            "' needed, " + std::to_string(pick.usable) +
+                            " dispensable in this site's custody (expired, quarantined, damaged kits and kits within " +
+                            std::to_string(s.supply.do_not_dispense_days) +
+                            " days of expiry do not count); nothing was changed; receive a pending shipment or sync "
+                            "with the hub to bring more kits");
+    }
+    chosen.insert(chosen.end(), pick.kits.begin(), pick.kits.end());
+  }
+  return chosen;
+}
+
+shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const std::string& number,
+                                                           const std::string& password) {
+  if (auto st = require(a, Permission::randomize, "randomization"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  const auto& s = **sr;
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.status == kRandomized || !p.randomization_number.empty())
+    return make_error(Errc::conflict, "participant " + number + " is already randomized (" + p.randomization_number +
+                                          "); nothing was changed");
+  if (p.status != kScreened)
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+                                          " and cannot be randomized; only a screened, eligible participant can");
+  if (password.empty()) return missing_signature("randomization");
+
+  const shared::Visit* visit = nullptr;
+  for (const auto& v : s.visits)
+    if (v.randomization) visit = &v;
+
+  std::string arm;
+  SlotRecord slot;
+  std::optional<StreamState> stream;
+  json decision;
+  std::string stratum_label;
+  if (s.randomization.method == shared::Method::minimization) {
+    const auto* held = store().stream();
+    if (!held || held->decisions >= held->grant.allowance)
+      return make_error(Errc::exhausted, "no minimization allowance left at this node (" +
+                                             std::string(held ? "the granted stream is used up" : "none granted yet") +
+                                             "); nothing was changed; sync with the hub to receive more");
+    auto config = shared::minimization_config(s);
+    if (!config) return config.error();
+    auto levels = shared::minimization_levels(*config, p.factors);
+    if (!levels) return levels.error();
+    shared::MarginalTotals baseline(*config), own(*config);
+    const auto& b = held->grant.baseline;
+    if (b.size() != config->factors.size())
+      return make_error(Errc::integrity, "the minimization baseline does not fit the study; sync with the hub");
+    for (std::size_t f = 0; f < b.size(); ++f)
+      for (std::size_t l = 0; l < b[f].size() && l < config->factors[f].levels.size(); ++l)
+        for (std::size_t k = 0; k < b[f][l].size() && k < config->allocation.size(); ++k)
+          baseline.add_cell(f, l, k, b[f][l][k]);
+    for (const auto& [id, other] : store().participants()) {
+      if (other.stream_id != held->grant.stream_id || other.arm.empty()) continue;
+      auto ol = shared::minimization_levels(*config, other.factors);
+      auto arm_it = std::find(config->allocation.arms.begin(), config->allocation.arms.end(), other.arm);
+      if (ol && arm_it != config->allocation.arms.end())
+        own.add(*ol, static_cast<std::size_t>(arm_it - config->allocation.arms.begin()));
+    }
+    shared::OfflineInputs inputs{baseline, own, held->grant.synced_participants, *levels, {}};
+    auto seed = crypto::from_hex(held->grant.seed_hex);
+    GrantedStream source(*seed);
+    source.skip_to(held->position);
+    auto rec = shared::decide_offline(*config, inputs, source, held->position, held->decisions + 1);
+    arm = config->allocation.arms[rec.arm];
+    decision = rec;
+    stream = *held;
+    stream->position = rec.stream_end;
+    stream->decisions = rec.sequence;
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "M%llu-%04llu", static_cast<unsigned long long>(held->grant.stream_id),
+                  static_cast<unsigned long long>(rec.sequence));
+    p.randomization_number = buf;
+    p.stream_id = held->grant.stream_id;
+  } else {
+    std::map<std::string, std::string> strata_values;
+    for (const auto& f : store().strata()->factors) {
+      auto it = p.factors.find(f.id);
+      if (it == p.factors.end())
+        return make_error(Errc::conflict, "participant " + number + " has no value for factor " + f.id +
+                                              "; it was screened under another study version; ask the central team");
+      strata_values[f.id] = it->second;
+    }
+    auto stratum = store().strata()->index_of(strata_values);
+    if (!stratum) return stratum.error();
+    stratum_label = store().strata()->label(*stratum);
+    const auto* free = store().next_free_slot(static_cast<std::uint32_t>(*stratum));
+    if (!free)
+      return make_error(Errc::exhausted, "no randomization slots left at this node for stratum " + stratum_label +
+                                             "; nothing was changed; sync with the hub to receive more slots");
+    slot = *free;
+    arm = slot.arm;
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "R%02u-%04u", slot.stratum + 1, slot.slot);
+    p.randomization_number = buf;
+    p.stratum = slot.stratum;
+    p.slot = slot.slot;
+  }
+  std::vector<std::string> kits;
+  if (visit && !visit->dispense.empty()) {
+    auto picked = pick_for_visit(s, *visit, arm, blinded(a));
+    if (!picked) return picked.error();
+    kits = std::move(picked).value();
+  }
+  auto signature = esign(a, password, "I confirm the randomization of participant " + number);
+  if (!signature) return signature.error();
+
+  auto today_text = shared::format_date(today());
+  p.status = kRandomized;
+  p.arm = arm;
+  p.decision = decision;
+  p.randomized_on = today_text;
+  p.randomized_by = a.user;
+  if (visit) p.visits.push_back({visit->id, today_text, kits, "", a.user});
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    json kit_types = json::object();
+    for (const auto& k : kits) {
+      auto kit = *store().find_kit(k);
+      kit_types[k] = kit.kit_type;
+      kit.status = kKitDispensed;
+      kit.participant = p.id;
+      kit.visit = visit ? visit->id : "";
+      store().save_kit(kit);
+    }
+    json sealed = {{"arm", arm}, {"kit_types", kit_types}};
+    json payload = {{"participant", p.number}, {"randomization_number", p.randomization_number},
+                    {"visit", visit ? visit->id : ""}, {"kits", kits}, {"esignature", *signature}};
+    if (stream) {
+      store().save_stream(*stream);
+      sealed["decision"] = decision;
+      payload["stream_id"] = stream->grant.stream_id;
+      payload["decision_sequence"] = stream->decisions;
+    } else {
+      slot.state = kSlotUsed;
+      slot.participant = p.id;
+      store().save_slot(slot);
+      payload["stratum"] = slot.stratum;
+      payload["stratum_label"] = stratum_label;
+      payload["slot"] = slot.slot;
+    }
+    store().save_participant(p);
+    payload["sealed"] = seal_for_hub(sealed);
+    auto seq = record(a, "participant.randomized", payload);
+    return OperationOutcome{p, kits, seq, false};
+  });
+}
+
+// ---- dispense
+
+shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const std::string& number,
+                                                          const DispenseRequest& r) {
+  if (auto st = require(a, Permission::dispense, "dispensing"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  const auto& s = **sr;
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.status != kRandomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+                                          "; kits are dispensed only to randomized participants on treatment");
+  const auto* visit = s.find_visit(r.visit);
+  std::vector<std::string> dispensing;
+  for (const auto& v : s.visits)
+    if (!v.dispense.empty() && !v.randomization) dispensing.push_back(v.id);
+  if (!visit)
+    return make_error(Errc::not_found, "visit '" + r.visit + "' is not in the schedule; use one of " +
+                                           join(dispensing));
+  if (visit->dispense.empty())
+    return make_error(Errc::invalid_input, "visit " + visit->id + " dispenses no kits; use one of " + join(dispensing));
+  const auto* done = p.find_visit(visit->id);
+  auto today_text = shared::format_date(today());
+
+  if (!r.replace_kit.empty()) {
+    // Replacement of a lost or damaged kit handed out at this visit.
+    if (!done || std::find(done->kits.begin(), done->kits.end(), r.replace_kit) == done->kits.end())
+      return make_error(Errc::not_found, "kit " + r.replace_kit + " was not dispensed to participant " + number +
+                                             " at visit " + visit->id + "; check the kit number");
+    const auto* old = store().find_kit(r.replace_kit);
+    if (!old || old->status != kKitDispensed)
+      return make_error(Errc::conflict, "kit " + r.replace_kit + " is " + (old ? old->status : "unknown") +
+                                            " and cannot be replaced");
+    std::string condition = r.replace_condition.empty() ? "damaged" : r.replace_condition;
+    if (condition != "damaged" && condition != "lost")
+      return make_error(Errc::invalid_input, "replace_condition: use damaged or lost (got '" + condition + "')");
+    std::string reason = trimmed(r.reason);
+    if (reason.empty()) return missing_reason("reason", "say why kit " + r.replace_kit + " is replaced");
+    if (r.signature_password.empty()) return missing_signature("replacing a " + condition + " kit");
+    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
+    if (pick.kits.empty()) {
+      const auto* kt = s.find_kit_type(old->kit_type);
+      return make_error(Errc::exhausted, "no replacement for kit " + r.replace_kit + ": no dispensable kit of '" +
+                                             (blinded(a) ? kt->blinded_label : kt->name) +
+                                             "' in this site's custody; nothing was changed; receive a pending "
+                                             "shipment or sync with the hub to bring more kits");
+    }
+    auto signature = esign(a, r.signature_password,
+                           "I confirm that kit " + r.replace_kit + " of participant " + number + " is " + condition +
+                               " and is replaced");
+    if (!signature) return signature.error();
+    std::string new_kit = pick.kits.front();
+    for (auto& v : p.visits)
+      if (v.visit == visit->id) std::replace(v.kits.begin(), v.kits.end(), r.replace_kit, new_kit);
+    p.replacements.push_back({visit->id, r.replace_kit, new_kit, condition + ": " + reason, today_text, a.user});
+    return transact([&]() -> shared::Result<OperationOutcome> {
+      auto o = *old;
+      o.status = condition == "lost" ? kKitLost : kKitDamaged;
+      o.note = reason;
+      store().save_kit(o);
+      auto n = *store().find_kit(new_kit);
+      n.status = kKitDispensed;
+      n.participant = p.id;
+      n.visit = visit->id;
+      store().save_kit(n);
+      store().save_participant(p);
+      json payload = {{"participant", number},  {"visit", visit->id},   {"old_kit", r.replace_kit},
+                      {"new_kit", new_kit},     {"condition", condition}, {"reason", reason},
+                      {"esignature", *signature},
+                      {"sealed", seal_for_hub({{"kit_types", {{new_kit, n.kit_type}}}})}};
+      auto seq = record(a, "kit.replaced", payload);
+      return OperationOutcome{p, {new_kit}, seq, false};
+    });
+  }
+
+  if (visit->randomization)
+    return make_error(Errc::conflict, "visit " + visit->id + "'s kits are dispensed at randomization; use " +
+                                          (dispensing.empty() ? std::string("a later visit") : join(dispensing)));
+  if (done)
+    return make_error(Errc::conflict, "visit " + visit->id + " was already dispensed to participant " + number +
+                                          " (kits " + join(done->kits) +
+                                          "); to replace a lost or damaged kit give replace_kit and a reason");
+  auto randomized = shared::parse_date(p.randomized_on);
+  auto offset = today() - (randomized ? *randomized : today());
+  auto lo = visit->day - visit->window_before, hi = visit->day + visit->window_after;
+  bool deviation = offset < lo || offset > hi;
+  std::string override_reason = trimmed(r.override_reason);
+  std::optional<json> signature;
+  if (deviation) {
+    if (override_reason.empty())
+      return make_error(Errc::conflict, "visit " + visit->id + " is outside its window: today is day " +
+                                            std::to_string(offset) + " after randomization, the window is days " +
+                                            std::to_string(lo) + " to " + std::to_string(hi) +
+                                            "; to dispense anyway give override_reason (recorded as a protocol "
+                                            "deviation) and your electronic signature");
+    if (r.signature_password.empty()) return missing_signature("overriding the visit window");
+  }
+  auto picked = pick_for_visit(s, *visit, p.arm, blinded(a));
+  if (!picked) return picked.error();
+  auto kits = std::move(picked).value();
+  if (deviation) {
+    auto sig = esign(a, r.signature_password,
+                     "I confirm dispensing visit " + visit->id + " to participant " + number +
+                         " outside its window: " + override_reason);
+    if (!sig) return sig.error();
+    signature = *sig;
+  }
+  p.visits.push_back({visit->id, today_text, kits, deviation ? override_reason : "", a.user});
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    json kit_types = json::object();
+    for (const auto& k : kits) {
+      auto kit = *store().find_kit(k);
+      kit_types[k] = kit.kit_type;
+      kit.status = kKitDispensed;
+      kit.participant = p.id;
+      kit.visit = visit->id;
+      store().save_kit(kit);
+    }
+    store().save_participant(p);
+    json payload = {{"participant", number}, {"visit", visit->id}, {"kits", kits}, {"day", offset},
+                    {"window", {lo, hi}},    {"sealed", seal_for_hub({{"kit_types", kit_types}})}};
+    if (deviation) {
+      payload["deviation"] = {{"kind", "visit_window_override"}, {"reason", override_reason}};
+      payload["esignature"] = *signature;
+    }
+    auto seq = record(a, "kit.dispensed", payload);
+    return OperationOutcome{p, kits, seq, deviation};
+  });
+}
+
+// ---- participation
+
+shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const std::string& number,
+                                                          const std::string& reason_in) {
+  if (auto st = require(a, Permission::withdraw, "withdrawal"); !st) return st.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.status != kScreened && p.status != kRandomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status + " and cannot be withdrawn");
+  std::string reason = trimmed(reason_in);
+  if (reason.empty()) return missing_reason("reason", "say why participant " + number + " is withdrawn");
+  p.status = kWithdrawn;
+  p.withdrawal_reason = reason;
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().save_participant(p);
+    auto seq = record(a, "participant.withdrawn", {{"participant", number}, {"reason", reason}, {"role", a.role}});
+    return OperationOutcome{p, {}, seq, false};
+  });
+}
+
+shared::Result<OperationOutcome> SiteOperations::complete(const Actor& a, const std::string& number) {
+  if (auto st = require(a, Permission::withdraw, "completion"); !st) return st.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.status != kRandomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+                                          "; only a randomized participant on treatment completes the study");
+  p.status = kCompleted;
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().save_participant(p);
+    auto seq = record(a, "participant.completed", {{"participant", number}, {"role", a.role}});
+    return OperationOutcome{p, {}, seq, false};
+  });
+}
+
+shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a, const std::string& number,
+                                                                  const std::string& to_site,
+                                                                  const std::string& reason_in) {
+  if (auto st = require(a, Permission::withdraw, "transfer request"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  const auto* site = (*sr)->find_site(to_site);
+  if (!site || to_site == state_.enrollment().site_id)
+    return make_error(Errc::invalid_input, "to_site: '" + to_site + "' is not another site of the study; use a site id");
+  if (p.status != kScreened && p.status != kRandomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status + " and cannot be transferred");
+  if (!p.transfer_to.empty())
+    return make_error(Errc::conflict, "a transfer of participant " + number + " to site " + p.transfer_to +
+                                          " is already requested; the hub decides it");
+  std::string reason = trimmed(reason_in);
+  if (reason.empty()) return missing_reason("reason", "say why participant " + number + " moves to site " + to_site);
+  p.transfer_to = to_site;
+  p.transfer_reason = reason;
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().save_participant(p);
+    auto seq = record(a, "participant.transfer_requested",
+                      {{"participant", number}, {"to_site", to_site}, {"reason", reason}, {"role", a.role}});
+    return OperationOutcome{p, {}, seq, false};
+  });
+}
+
+shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const std::string& number,
+                                                         const std::string& reason_in, const std::string& password) {
+  if (auto st = require(a, Permission::unblind, "code break"); !st) return st.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.arm.empty())
+    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+                                          " and was never randomized: there is no code to break");
+  std::string reason = trimmed(reason_in);
+  if (reason.empty()) return missing_reason("reason", "give the medical reason for breaking the code");
+  if (password.empty()) return missing_signature("the code break");
+  auto signature = esign(a, password, "I confirm the emergency unblinding of participant " + number);
+  if (!signature) return signature.error();
+  p.unblinded = true;
+  p.unblinded_on = shared::format_date(today());
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().save_participant(p);
+    auto seq = record(a, "participant.unblinded",
+                      {{"participant", number},
+                       {"reason", reason},
+                       {"flag", "code_break"},
+                       {"esignature", *signature},
+                       {"sealed", seal_for_hub({{"arm", p.arm}})}});
+    return OperationOutcome{p, {}, seq, false};
+  });
+}
+
+// ---- inventory
+
+shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, const std::string& shipment,
+                                                               const std::vector<KitReceipt>& kits,
+                                                               const std::string& password) {
+  if (auto st = require(a, Permission::receive_shipment, "shipment receipt"); !st) return st.error();
+  if (!store().shipments().count(shipment))
+    return make_error(Errc::not_found, "shipment " + shipment +
+                                           " is not expected at this node; check the number on the packing list, or "
+                                           "sync to receive the hub's shipment notice");
+  if (kits.empty()) return make_error(Errc::invalid_input, "kits: list the kits of the shipment with their condition");
+  int received = 0, damaged = 0, missing = 0;
+  std::vector<std::string> seen;
+  for (const auto& k : kits) {
+    const auto* kit = store().find_kit(k.kit);
+    if (!kit || kit->shipment != shipment)
+      return make_error(Errc::not_found, "kit " + k.kit + " is not part of shipment " + shipment +
+                                             "; check the kit number; nothing was changed");
+    if (std::find(seen.begin(), seen.end(), k.kit) != seen.end())
+      return make_error(Errc::invalid_input, "kit " + k.kit + " is listed twice; list each kit once");
+    seen.push_back(k.kit);
+    if (kit->status != kKitExpected)
+      return make_error(Errc::conflict, "kit " + k.kit + " was already recorded (" + kit->status +
+                                            "); nothing was changed");
+    if (k.condition == "received") ++received;
+    else if (k.condition == "damaged") ++damaged;
+    else if (k.condition == "missing") ++missing;
+    else
+      return make_error(Errc::invalid_input, "kit " + k.kit + ": condition must be received, damaged or missing (got '" +
+                                                 k.condition + "')");
+  }
+  std::optional<json> signature;
+  if (damaged > 0) {
+    if (password.empty()) return missing_signature("reporting damaged kits");
+    auto sig = esign(a, password, "I confirm receipt of shipment " + shipment + ": " + std::to_string(received) +
+                                      " received, " + std::to_string(damaged) + " damaged, " +
+                                      std::to_string(missing) + " missing");
+    if (!sig) return sig.error();
+    signature = *sig;
+  }
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    json list = json::array();
+    for (const auto& k : kits) {
+      auto kit = *store().find_kit(k.kit);
+      kit.status = k.condition == "received" ? kKitAvailable : k.condition == "damaged" ? kKitDamaged : kKitMissing;
+      store().save_kit(kit);
+      list.push_back({{"kit", k.kit}, {"condition", k.condition}});
+    }
+    json payload = {{"shipment", shipment}, {"kits", list}};
+    if (signature) payload["esignature"] = *signature;
+    return record(a, "shipment.received", payload);
+  });
+}
+
+shared::Result<std::uint64_t> SiteOperations::quarantine(const Actor& a, const std::string& number,
+                                                         const std::string& reason_in,
+                                                         const std::optional<double>& temperature) {
+  if (auto st = require(a, Permission::report_excursion, "temperature excursion"); !st) return st.error();
+  const auto* kit = store().find_kit(number);
+  if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
+  if (kit->status != kKitAvailable)
+    return make_error(Errc::conflict, "kit " + number + " is " + kit->status +
+                                          "; only kits available in stock are quarantined");
+  std::string reason = trimmed(reason_in);
+  if (reason.empty()) return missing_reason("reason", "describe the temperature excursion");
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    auto k = *kit;
+    k.status = kKitQuarantined;
+    k.note = reason;
+    store().save_kit(k);
+    json payload = {{"kit", number}, {"reason", reason}};
+    if (temperature) payload["temperature_celsius"] = *temperature;
+    return record(a, "kit.quarantined", payload);
+  });
+}
+
+shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const std::string& number, int units) {
+  if (auto st = require(a, Permission::return_kits, "kit return"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  const auto* kit = store().find_kit(number);
+  if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
+  if (kit->status != kKitDispensed)
+    return make_error(Errc::conflict, "kit " + number + " is " + kit->status + "; only a dispensed kit is returned");
+  const auto* kt = (*sr)->find_kit_type(kit->kit_type);
+  int max_units = kt ? kt->units_per_kit : 0;
+  if (units < 0 || units > max_units)
+    return make_error(Errc::invalid_input, "units_returned must be 0 to " + std::to_string(max_units) +
+                                               " (the units in one kit)");
+  const auto* p = store().participant_by_id(kit->participant);
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    auto k = *kit;
+    k.status = kKitReturned;
+    k.units_returned = units;
+    store().save_kit(k);
+    return record(a, "kit.returned",
+                  {{"kit", number}, {"participant", p ? p->number : ""}, {"units_returned", units}});
+  });
+}
+
+shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const std::string& number,
+                                                          const std::string& reason_in, const std::string& password) {
+  if (auto st = require(a, Permission::destroy_kits, "kit destruction"); !st) return st.error();
+  const auto* kit = store().find_kit(number);
+  if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
+  static const std::vector<std::string> kDestroyable = {kKitReturned, kKitDamaged, kKitRejected, kKitAvailable};
+  if (std::find(kDestroyable.begin(), kDestroyable.end(), kit->status) == kDestroyable.end())
+    return make_error(Errc::conflict, "kit " + number + " is " + kit->status +
+                                          "; only returned, damaged, rejected or stock kits are destroyed");
+  std::string reason = trimmed(reason_in);
+  if (reason.empty()) return missing_reason("reason", "say why kit " + number + " is destroyed");
+  if (password.empty()) return missing_signature("destroying a kit");
+  auto signature = esign(a, password, "I confirm the destruction of kit " + number);
+  if (!signature) return signature.error();
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    auto k = *kit;
+    k.status = kKitDestroyed;
+    k.note = reason;
+    store().save_kit(k);
+    return record(a, "kit.destroyed", {{"kit", number}, {"reason", reason}, {"esignature", *signature}});
+  });
+}
+
+}  // namespace irt::node

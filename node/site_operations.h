@@ -1,0 +1,120 @@
+// What site staff do on a node, offline or not: screen, randomize, dispense,
+// withdraw, complete, request a transfer, break the code, receive shipments,
+// quarantine, return and destroy kits.
+//
+// Every operation checks the actor's role (the study's roles and
+// permissions), validates everything before changing anything, then in one
+// storage::Transaction changes the domain store and appends the signed event
+// that records it (who, when, why, and for critical actions the electronic
+// signature: signer, time and meaning). The transaction is durable
+// (synchronous=FULL) before the call returns, so what an operation returns has
+// been recorded. Arm-revealing fields of an event's payload are sealed to the
+// hub's unblinding key ("sealed", base64). Expected refusals are Error values
+// whose messages name the problem and the fix and never reveal an arm.
+//
+// Critical actions (randomize, code break, dispensing outside a visit window,
+// reporting damage, destroying a kit) need the actor's password again
+// (`signature_password`); it is checked against the roster.
+// Thread-safety: one thread at a time, like the NodeState it works on.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "node/domain_store.h"
+#include "node/node_state.h"
+#include "shared/result.h"
+#include "sync/hlc.h"
+
+namespace irt::node {
+
+struct Actor {
+  std::string user;
+  std::string role;  // Role::id
+};
+
+struct ScreenRequest {
+  std::map<std::string, std::string> factors;  // factor id -> level (derived "site"/"country" are filled in)
+  std::vector<std::string> eligibility;        // "yes"/"no", one per study question
+  std::string screen_failure_reason;           // non-empty: record a screen failure
+};
+
+struct DispenseRequest {
+  std::string visit;
+  std::string override_reason;    // dispensing outside the window: a deviation
+  std::string replace_kit;        // replacing a kit dispensed at `visit`
+  std::string replace_condition;  // "damaged" or "lost"
+  std::string reason;             // why the kit is replaced
+  std::string signature_password;
+};
+
+struct KitReceipt {
+  std::string kit;
+  std::string condition;  // "received", "damaged", "missing"
+};
+
+struct OperationOutcome {
+  ParticipantRecord participant;
+  std::vector<std::string> kits;  // kits handed out by this operation
+  std::uint64_t event_seq = 0;
+  bool deviation = false;
+};
+
+class SiteOperations {
+ public:
+  explicit SiteOperations(NodeState& state, sync::WallClock clock = sync::system_millis);
+
+  // A roster user with a role the study defines; the same refusal for an
+  // unknown user and a wrong password.
+  shared::Result<Actor> login(const std::string& user, const std::string& password);
+  const shared::Role* role_of(const Actor& a) const;
+  bool blinded(const Actor& a) const;  // true unless the role is unblinded in the study
+  bool can(const Actor& a, shared::Permission p) const;
+
+  shared::Result<OperationOutcome> screen(const Actor& a, const ScreenRequest& r);
+  shared::Result<OperationOutcome> randomize(const Actor& a, const std::string& participant,
+                                             const std::string& signature_password);
+  shared::Result<OperationOutcome> dispense(const Actor& a, const std::string& participant, const DispenseRequest& r);
+  shared::Result<OperationOutcome> withdraw(const Actor& a, const std::string& participant, const std::string& reason);
+  shared::Result<OperationOutcome> complete(const Actor& a, const std::string& participant);
+  shared::Result<OperationOutcome> request_transfer(const Actor& a, const std::string& participant,
+                                                    const std::string& to_site, const std::string& reason);
+  // The code break: the returned participant carries the arm, whatever the role.
+  shared::Result<OperationOutcome> unblind(const Actor& a, const std::string& participant, const std::string& reason,
+                                           const std::string& signature_password);
+
+  shared::Result<std::uint64_t> receive_shipment(const Actor& a, const std::string& shipment,
+                                                 const std::vector<KitReceipt>& kits,
+                                                 const std::string& signature_password);
+  shared::Result<std::uint64_t> quarantine(const Actor& a, const std::string& kit, const std::string& reason,
+                                           const std::optional<double>& temperature_celsius);
+  shared::Result<std::uint64_t> return_kit(const Actor& a, const std::string& kit, int units_returned);
+  shared::Result<std::uint64_t> destroy_kit(const Actor& a, const std::string& kit, const std::string& reason,
+                                            const std::string& signature_password);
+
+  shared::Days today() const;
+  DomainStore& store() { return state_.domain(); }
+  NodeState& state() { return state_; }
+
+ private:
+  shared::Status require(const Actor& a, shared::Permission p, const char* doing) const;
+  shared::Result<const shared::Study*> study() const;
+  shared::Result<const ParticipantRecord*> participant(const std::string& number) const;
+  shared::Result<nlohmann::json> esign(const Actor& a, const std::string& password, const std::string& meaning);
+  std::string seal_for_hub(const nlohmann::json& j) const;
+  std::uint64_t record(const Actor& a, const std::string& type, const nlohmann::json& payload);
+  shared::Result<std::vector<std::string>> pick_for_visit(const shared::Study& study, const shared::Visit& visit,
+                                                          const std::string& arm, bool blinded_actor) const;
+  // Runs `change` in one transaction; on any failure the in-memory mirror is reloaded.
+  template <class F>
+  auto transact(F&& change) -> decltype(change());
+
+  NodeState& state_;
+  sync::WallClock clock_;
+};
+
+}  // namespace irt::node

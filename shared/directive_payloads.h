@@ -1,0 +1,98 @@
+// The JSON payloads of the hub directives that hand a node what it may
+// consume (DESIGN.md section 3) and the hub's decisions about its kits. The
+// hub produces them with to_json, the node reads them with the parse_*
+// functions, which check every field; docs/directives.md gives each shape
+// byte for byte.
+//
+//   "grant.slots"               GrantSlots: whole blocks per stratum, slot arms included
+//   "grant.numbers"             NumberRangeGrant: a range of participant numbers
+//   "grant.minimization_stream" MinimizationStreamGrant: seed and baseline for offline minimization
+//   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
+//   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
+//
+// Slot arms and kit types reveal the allocation: they travel only inside the
+// signed directive over TLS, and the node stores them encrypted. Parse errors
+// name the field, never a value of an arm field.
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/result.h"
+#include "shared/slot_slice.h"
+
+namespace irt::shared {
+
+inline constexpr std::string_view kGrantSlotsDirective = "grant.slots";
+inline constexpr std::string_view kGrantNumbersDirective = "grant.numbers";
+inline constexpr std::string_view kGrantMinimizationStreamDirective = "grant.minimization_stream";
+inline constexpr std::string_view kShipmentDirective = "shipment";
+inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
+inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
+
+struct GrantSlots {
+  int study_version = 0;             // the study version whose list the slots come from
+  std::vector<SlotGrant> grants;     // whole blocks, per stratum
+  std::vector<SlotVoid> voids;       // slots withdrawn from the node, never to be used
+};
+
+// Participant numbers PREFIX-NNN for first <= N <= last, N zero-padded to `digits`.
+struct NumberRangeGrant {
+  std::uint64_t range_id = 0;  // increasing per node
+  std::string prefix;          // the site id
+  std::uint32_t first = 1;
+  std::uint32_t last = 0;
+  int digits = 3;
+};
+std::string format_participant_number(const NumberRangeGrant& range, std::uint32_t n);
+
+struct MinimizationStreamGrant {
+  std::uint64_t stream_id = 0;        // increasing per node; replaces the previous stream
+  std::string seed_hex;               // 64 hex digits: the DeterministicStream seed
+  std::uint64_t allowance = 0;        // allocations the node may make from this stream (caps)
+  std::uint64_t synced_participants = 0;  // study-wide allocations at the time of the grant
+  // share-weighted totals: [factor][level][arm], factors in the study's
+  // minimization_factors order, levels in factor order, arms in study order.
+  std::vector<std::vector<std::vector<double>>> baseline;
+};
+
+struct ShipmentKit {
+  std::string kit_number;  // decimal digits, as printed on the label
+  std::string kit_type;    // KitType::id (reveals the arm: stored encrypted)
+  std::string lot;
+  std::string expiry;      // "YYYY-MM-DD", the last day the kit may be used
+};
+
+struct Shipment {
+  std::string shipment_id;  // "SHP-000123"
+  std::string kind;         // "initial" (later: "resupply")
+  std::string shipped_on;   // "YYYY-MM-DD"
+  std::vector<ShipmentKit> kits;
+};
+
+struct KitDecision {
+  std::uint64_t decision_id = 0;
+  std::vector<std::string> kits;  // kit numbers
+  std::string reason;
+};
+
+void to_json(nlohmann::json& j, const GrantSlots& g);
+void to_json(nlohmann::json& j, const NumberRangeGrant& g);
+void to_json(nlohmann::json& j, const MinimizationStreamGrant& g);
+void to_json(nlohmann::json& j, const ShipmentKit& k);
+void to_json(nlohmann::json& j, const Shipment& s);
+void to_json(nlohmann::json& j, const KitDecision& d);
+
+// invalid_input naming the field ("shipment.kits[3].expiry: not a date YYYY-MM-DD").
+Result<GrantSlots> parse_grant_slots(std::string_view json_text);
+Result<NumberRangeGrant> parse_number_range(std::string_view json_text);
+Result<MinimizationStreamGrant> parse_minimization_stream(std::string_view json_text);
+Result<Shipment> parse_shipment(std::string_view json_text);
+Result<KitDecision> parse_kit_decision(std::string_view json_text);
+
+}  // namespace irt::shared

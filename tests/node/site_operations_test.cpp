@@ -1,0 +1,411 @@
+#include "node/site_operations.h"
+
+#include <doctest/doctest.h>
+
+#include "crypto/deterministic_stream.h"
+#include "crypto/seal.h"
+#include "shared/civil_date.h"
+#include "shared/offline_minimization.h"
+#include "tests/support/node_fixture.h"
+#include "tests/support/test_support.h"
+
+using namespace irt;
+using node::Actor;
+using node::SiteOperations;
+using nlohmann::json;
+
+namespace {
+
+const Actor kCoordinator{"carla", "coordinator"};
+const Actor kInvestigator{"ines", "investigator"};
+const Actor kPharmacist{"paul", "pharmacist"};
+const Actor kNurse{"nadia", "nurse"};
+const std::string kPassword = test::kFixturePassword;
+
+struct Site {
+  test::TempDir tmp;
+  test::NodeFixture fixture;
+  std::unique_ptr<node::NodeState> state;
+  std::int64_t now = sync::system_millis();
+  SiteOperations ops;
+
+  explicit Site(test::NodeFixtureOptions o = {})
+      : fixture(tmp / "node", std::move(o)), state(fixture.open()), ops(*state, [this] { return now; }) {}
+
+  std::vector<std::string> yes() const {
+    return std::vector<std::string>(state->domain().study()->eligibility.size(), "yes");
+  }
+  std::string screen(const std::string& diabetes = "no") {
+    auto r = ops.screen(kCoordinator, {{{"diabetes", diabetes}}, yes(), ""});
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    return r->participant.number;
+  }
+  node::OperationOutcome randomized(const std::string& diabetes = "no") {
+    auto number = screen(diabetes);
+    auto r = ops.randomize(kCoordinator, number, kPassword);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    return *r;
+  }
+  json event(std::uint64_t seq) {
+    auto rec = state->log().record(seq);
+    auto e = sync::parse_event(*rec);
+    return json::parse(crypto::to_string(e->body.payload));
+  }
+  std::string event_type(std::uint64_t seq) {
+    auto e = sync::parse_event(*state->log().record(seq));
+    return e->body.type;
+  }
+  void advance_days(int days) { now += std::int64_t{days} * 86400000; }
+};
+
+}  // namespace
+
+TEST_CASE("screening hands out the node's participant numbers in order and records an event") {
+  Site s;
+  auto r1 = s.ops.screen(kCoordinator, {{{"diabetes", "yes"}}, s.yes(), ""});
+  auto r2 = s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, s.yes(), ""});
+  REQUIRE(r1.ok());
+  REQUIRE(r2.ok());
+  CHECK(r1->participant.number == "101-001");
+  CHECK(r2->participant.number == "101-002");
+  CHECK(r1->participant.factors.at("site") == "101");
+  CHECK(r1->participant.factors.at("country") == "FR");
+  CHECK(s.event_type(r1->event_seq) == "participant.screened");
+  CHECK(s.event(r1->event_seq)["participant"] == "101-001");
+}
+
+TEST_CASE("a stratification value the study does not define is refused and uses no number") {
+  Site s;
+  auto r = s.ops.screen(kCoordinator, {{{"diabetes", "maybe"}}, s.yes(), ""});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::invalid_input);
+  CHECK(r.error().message.find("use one of yes, no") != std::string::npos);
+  auto unknown = s.ops.screen(kCoordinator, {{{"smoker", "yes"}, {"diabetes", "no"}}, s.yes(), ""});
+  CHECK_FALSE(unknown.ok());
+  CHECK(s.state->domain().participants().empty());
+  CHECK(s.screen() == "101-001");
+}
+
+TEST_CASE("a no to an eligibility question needs a screen failure reason") {
+  Site s;
+  auto answers = s.yes();
+  answers[1] = "no";
+  auto refused = s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, answers, ""});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("screen_failure_reason") != std::string::npos);
+  auto failed = s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, answers, "under 18"});
+  REQUIRE(failed.ok());
+  CHECK(failed->participant.status == node::kScreenFailed);
+  CHECK(s.event_type(failed->event_seq) == "participant.screen_failed");
+  auto r = s.ops.randomize(kCoordinator, failed->participant.number, kPassword);
+  CHECK(r.error().code == shared::Errc::conflict);
+}
+
+TEST_CASE("randomization takes the stratum's next slot and first-expiry kits - never expired or near-expiry ones") {
+  Site s;
+  auto first = s.randomized("no");
+  auto second = s.randomized("no");
+  CHECK(first.participant.status == node::kRandomized);
+  CHECK(first.participant.slot == 1);
+  CHECK(second.participant.slot == 2);
+  CHECK(first.participant.stratum == second.participant.stratum);
+  REQUIRE(first.kits.size() == 1);
+  const auto& study = *s.state->domain().study();
+  const auto& kits = s.state->domain().kits();
+  for (const auto& o : {first, second}) {
+    const auto& kit = kits.at(o.kits[0]);
+    CHECK(kit.status == node::kKitDispensed);
+    CHECK(study.find_kit_type(kit.kit_type)->arm == o.participant.arm);
+    CHECK(kit.number != s.fixture.expired_kit);
+    CHECK(kit.number != s.fixture.near_expiry_kit);
+    // First expiry first out: no available kit of that type expires earlier and is dispensable.
+    for (const auto& [n, other] : kits)
+      if (other.kit_type == kit.kit_type && node::dispensable(other, s.ops.today(), study.supply.do_not_dispense_days))
+        CHECK(other.expiry >= kit.expiry);
+  }
+}
+
+TEST_CASE("randomizing a participant twice is refused and changes nothing") {
+  Site s;
+  auto o = s.randomized();
+  auto last = s.state->log().last_seq();
+  auto again = s.ops.randomize(kCoordinator, o.participant.number, kPassword);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == shared::Errc::conflict);
+  CHECK(again.error().message.find("already randomized") != std::string::npos);
+  CHECK(s.state->log().last_seq() == last);
+  CHECK(s.state->domain().free_slots(o.participant.stratum) == s.state->domain().free_slots(o.participant.stratum));
+}
+
+TEST_CASE("randomization needs the actor's password as an electronic signature with its meaning") {
+  Site s;
+  auto number = s.screen();
+  CHECK(s.ops.randomize(kCoordinator, number, "").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.randomize(kCoordinator, number, "wrong").error().code == shared::Errc::unauthenticated);
+  CHECK(s.ops.randomize(kNurse, number, kPassword).error().code == shared::Errc::forbidden);
+  auto r = s.ops.randomize(kCoordinator, number, kPassword);
+  REQUIRE(r.ok());
+  auto e = s.event(r->event_seq);
+  CHECK(e["esignature"]["signer"] == "carla");
+  CHECK(e["esignature"]["meaning"] == "I confirm the randomization of participant " + number);
+  CHECK(e["esignature"]["signed_ms"] == s.now);
+}
+
+TEST_CASE("the arm travels in the event only sealed to the hub's unblinding key") {
+  Site s;
+  auto o = s.randomized();
+  auto e = s.event(o.event_seq);
+  auto text = e.dump();
+  CHECK(text.find("\"arm\"") == std::string::npos);
+  CHECK(text.find("VLC25") == std::string::npos);
+  CHECK(text.find("PBO") == std::string::npos);
+  auto sealed = crypto::from_base64(e["sealed"].get<std::string>());
+  REQUIRE(sealed);
+  auto opened = crypto::open_sealed(s.fixture.unblinding_key(), *sealed);
+  REQUIRE(opened);
+  auto inner = json::parse(crypto::to_string(*opened));
+  CHECK(inner["arm"] == o.participant.arm);
+  CHECK(inner["kit_types"].size() == 1);
+}
+
+TEST_CASE("when a stratum's slots run out the message names the stratum and asks for a sync") {
+  test::NodeFixtureOptions o;
+  o.slots_per_stratum = 1;  // one block (4 or 6 slots)
+  o.kits_per_type = 8;
+  Site s(o);
+  auto stratum = s.state->domain().strata()->index_of({{"site", "101"}, {"diabetes", "yes"}}).value();
+  std::size_t free = s.state->domain().free_slots(static_cast<std::uint32_t>(stratum));
+  for (std::size_t i = 0; i < free; ++i) s.randomized("yes");
+  auto number = s.screen("yes");
+  auto before = s.state->log().last_seq();
+  auto r = s.ops.randomize(kCoordinator, number, kPassword);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::exhausted);
+  CHECK(r.error().message == "no randomization slots left at this node for stratum site=101;diabetes=yes; nothing "
+                             "was changed; sync with the hub to receive more slots");
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
+}
+
+TEST_CASE("when a kit type runs out randomization stops - names the blinded kit label - and keeps the slot") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 1;
+  Site s(o);
+  // Two usable kits (one per arm); keep randomizing until one arm's kits are gone.
+  std::optional<shared::Error> refusal;
+  std::size_t slots_before = 0;
+  for (int i = 0; i < 4 && !refusal; ++i) {
+    auto number = s.screen();
+    slots_before = s.state->domain().free_slots(0) + s.state->domain().free_slots(1);
+    auto r = s.ops.randomize(kCoordinator, number, kPassword);
+    if (!r) refusal = r.error();
+  }
+  REQUIRE(refusal);
+  CHECK(refusal->code == shared::Errc::exhausted);
+  CHECK(refusal->message.find("'Study drug, 30 tablets' needed, 0 dispensable") != std::string::npos);
+  CHECK(refusal->message.find("sync with the hub") != std::string::npos);
+  CHECK(refusal->message.find("Velcardin") == std::string::npos);
+  CHECK(refusal->message.find("Placebo") == std::string::npos);
+  CHECK(s.state->domain().free_slots(0) + s.state->domain().free_slots(1) == slots_before);
+}
+
+TEST_CASE("dispensing inside the visit window hands out the arm's kits for that visit") {
+  Site s;
+  auto o = s.randomized();
+  s.advance_days(27);
+  auto r = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", ""});
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  CHECK_FALSE(r->deviation);
+  REQUIRE(r->kits.size() == 1);
+  const auto& kit = s.state->domain().kits().at(r->kits[0]);
+  CHECK(s.state->domain().study()->find_kit_type(kit.kit_type)->arm == o.participant.arm);
+  CHECK(s.event_type(r->event_seq) == "kit.dispensed");
+  auto again = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", ""});
+  CHECK(again.error().code == shared::Errc::conflict);
+}
+
+TEST_CASE("outside the window dispensing needs an override reason and a signature - and records a deviation") {
+  Site s;
+  auto o = s.randomized();
+  auto last = s.state->log().last_seq();
+  auto refused = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "", "", "", "", ""});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("outside its window: today is day 0 after randomization, the window is days 25 "
+                                     "to 31") != std::string::npos);
+  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", ""}).error().code ==
+        shared::Errc::invalid_input);
+  CHECK(s.state->log().last_seq() == last);
+  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", kPassword});
+  REQUIRE(r.ok());
+  CHECK(r->deviation);
+  auto e = s.event(r->event_seq);
+  CHECK(e["deviation"]["reason"] == "patient travels");
+  CHECK(e["esignature"]["meaning"].get<std::string>().find("outside its window") != std::string::npos);
+}
+
+TEST_CASE("a visit not in the schedule is refused with the visits that dispense") {
+  Site s;
+  auto o = s.randomized();
+  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V9", "", "", "", "", ""});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::not_found);
+  CHECK(r.error().message == "visit 'V9' is not in the schedule; use one of V2, V3, V4");
+  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V5", "", "", "", "", ""}).error().code ==
+        shared::Errc::invalid_input);
+}
+
+TEST_CASE("a damaged kit is replaced by one of the same type - with a reason and a signature") {
+  Site s;
+  auto o = s.randomized();
+  auto old_kit = o.kits[0];
+  node::DispenseRequest req{"V1", "", old_kit, "damaged", "", kPassword};
+  CHECK(s.ops.dispense(kCoordinator, o.participant.number, req).error().code == shared::Errc::invalid_input);
+  req.reason = "bottle cracked";
+  auto r = s.ops.dispense(kCoordinator, o.participant.number, req);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  const auto& kits = s.state->domain().kits();
+  CHECK(kits.at(old_kit).status == node::kKitDamaged);
+  CHECK(kits.at(r->kits[0]).kit_type == kits.at(old_kit).kit_type);
+  CHECK(s.state->domain().find_participant(o.participant.number)->find_visit("V1")->kits == r->kits);
+  CHECK(s.event_type(r->event_seq) == "kit.replaced");
+}
+
+TEST_CASE("the code break is the investigator's - needs a reason and a signature - and is flagged") {
+  Site s;
+  auto o = s.randomized();
+  CHECK(s.ops.unblind(kCoordinator, o.participant.number, "allergy", kPassword).error().code ==
+        shared::Errc::forbidden);
+  CHECK(s.ops.unblind(kInvestigator, o.participant.number, " ", kPassword).error().code ==
+        shared::Errc::invalid_input);
+  auto r = s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", kPassword);
+  REQUIRE(r.ok());
+  CHECK(r->participant.arm == o.participant.arm);
+  auto e = s.event(r->event_seq);
+  CHECK(e["flag"] == "code_break");
+  CHECK(e["reason"] == "anaphylaxis");
+  CHECK(e.dump().find("\"arm\"") == std::string::npos);
+}
+
+TEST_CASE("a shipment is received kit by kit - damage needs a signature") {
+  Site s;
+  const auto& pending = s.fixture.pending_shipment();
+  REQUIRE(pending.kits.size() >= 3);
+  std::vector<node::KitReceipt> receipts = {{pending.kits[0].kit_number, "received"},
+                                            {pending.kits[1].kit_number, "damaged"},
+                                            {pending.kits[2].kit_number, "missing"}};
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, "").error().code ==
+        shared::Errc::invalid_input);
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {{"999", "received"}}, "").error().code ==
+        shared::Errc::not_found);
+  CHECK(s.ops.receive_shipment(kCoordinator, "SHP-9999", receipts, kPassword).error().code == shared::Errc::not_found);
+  auto r = s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, kPassword);
+  REQUIRE(r.ok());
+  const auto& kits = s.state->domain().kits();
+  CHECK(kits.at(pending.kits[0].kit_number).status == node::kKitAvailable);
+  CHECK(kits.at(pending.kits[1].kit_number).status == node::kKitDamaged);
+  CHECK(kits.at(pending.kits[2].kit_number).status == node::kKitMissing);
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {receipts[0]}, "").error().code ==
+        shared::Errc::conflict);
+}
+
+TEST_CASE("a quarantined kit is not dispensed until the hub releases it - a rejected one never") {
+  Site s;
+  const auto& kits = s.state->domain().kits();
+  std::vector<std::string> stock;
+  for (const auto& [n, k] : kits)
+    if (k.status == node::kKitAvailable) stock.push_back(n);
+  CHECK(s.ops.quarantine(kCoordinator, stock[0], "", 31.5).error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.quarantine(kCoordinator, stock[0], "fridge at 31.5 C for 2 h", 31.5).ok());
+  REQUIRE(s.ops.quarantine(kNurse, stock[1], "fridge at 31.5 C for 2 h", 31.5).ok());
+  CHECK(kits.at(stock[0]).status == node::kKitQuarantined);
+  CHECK_FALSE(node::dispensable(kits.at(stock[0]), s.ops.today(), 70));
+  REQUIRE(s.fixture.send(*s.state, "kits.release", shared::KitDecision{1, {stock[0]}, "excursion within stability"}).ok());
+  REQUIRE(s.fixture.send(*s.state, "kits.reject", shared::KitDecision{2, {stock[1]}, "out of stability"}).ok());
+  CHECK(s.state->domain().kits().at(stock[0]).status == node::kKitAvailable);
+  CHECK(s.state->domain().kits().at(stock[1]).status == node::kKitRejected);
+  // Survives a restart: the decision is in the database, not only in memory.
+  auto reopened = s.fixture.open();
+  CHECK(reopened->domain().kits().at(stock[1]).status == node::kKitRejected);
+}
+
+TEST_CASE("returns record units - destruction needs the pharmacist's signature") {
+  Site s;
+  auto o = s.randomized();
+  auto kit = o.kits[0];
+  CHECK(s.ops.return_kit(kCoordinator, kit, 31).error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.return_kit(kCoordinator, kit, 4).ok());
+  CHECK(s.state->domain().kits().at(kit).units_returned == 4);
+  CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", kPassword).error().code == shared::Errc::forbidden);
+  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", "").error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.destroy_kit(kPharmacist, kit, "returned", kPassword).ok());
+  CHECK(s.state->domain().kits().at(kit).status == node::kKitDestroyed);
+}
+
+TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
+  Site s;
+  auto a = s.randomized();
+  auto b = s.randomized();
+  auto c = s.screen();
+  CHECK(s.ops.withdraw(kCoordinator, a.participant.number, "").error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.withdraw(kCoordinator, a.participant.number, "moved abroad").ok());
+  CHECK(s.ops.dispense(kCoordinator, a.participant.number, {"V2", "x", "", "", "", kPassword}).error().code ==
+        shared::Errc::conflict);
+  REQUIRE(s.ops.complete(kCoordinator, b.participant.number).ok());
+  CHECK(s.ops.request_transfer(kCoordinator, c, "999", "moves").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.request_transfer(kCoordinator, c, "102", "").error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.request_transfer(kCoordinator, c, "102", "moves to Paris").ok());
+  CHECK(s.state->domain().find_participant(c)->transfer_to == "102");
+  CHECK(s.ops.withdraw(kCoordinator, "101-999", "x").error().code == shared::Errc::not_found);
+}
+
+TEST_CASE("everything survives a restart and the log verifies") {
+  Site s;
+  auto o = s.randomized("yes");
+  auto reopened = s.fixture.open();
+  const auto* p = reopened->domain().find_participant(o.participant.number);
+  REQUIRE(p);
+  CHECK(p->arm == o.participant.arm);
+  CHECK(p->randomization_number == o.participant.randomization_number);
+  CHECK(reopened->domain().kits().at(o.kits[0]).status == node::kKitDispensed);
+  CHECK(reopened->domain().next_number() == "101-002");
+  CHECK(reopened->log().verify(reopened->key().public_key()).ok());
+}
+
+TEST_CASE("offline minimization draws from the granted stream and every decision replays") {
+  test::NodeFixtureOptions o;
+  o.study_file = "packaging/examples/study-minimization.json";
+  o.site = "301";
+  o.kits_per_type = 8;
+  Site s(o);
+  const auto& study = *s.state->domain().study();
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 5; ++i) {
+    auto r = s.ops.screen(kCoordinator, {{{"age_group", i % 2 ? "under_65" : "65_or_over"}, {"hoehn_yahr", "1-1.5"}},
+                                         s.yes(), ""});
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    auto z = s.ops.randomize(kCoordinator, r->participant.number, kPassword);
+    REQUIRE_MESSAGE(z.ok(), (z.ok() ? "" : z.error().message));
+    CHECK(z->participant.randomization_number.rfind("M1-", 0) == 0);
+    numbers.push_back(r->participant.number);
+  }
+  CHECK(s.state->domain().stream()->decisions == 5);
+  // Replay the last decision from its inputs, as the hub would.
+  auto config = shared::minimization_config(study).value();
+  shared::MarginalTotals baseline(config), own(config);
+  for (std::size_t i = 0; i + 1 < numbers.size(); ++i) {
+    const auto* p = s.state->domain().find_participant(numbers[i]);
+    auto levels = shared::minimization_levels(config, p->factors).value();
+    auto arm = std::find(config.allocation.arms.begin(), config.allocation.arms.end(), p->arm);
+    own.add(levels, static_cast<std::size_t>(arm - config.allocation.arms.begin()));
+  }
+  const auto* last = s.state->domain().find_participant(numbers.back());
+  auto record = last->decision.get<shared::OfflineDecisionRecord>();
+  shared::OfflineInputs inputs{baseline, own, 0, shared::minimization_levels(config, last->factors).value(), {}};
+  struct Source final : shared::RandomSource {
+    crypto::DeterministicStream stream{crypto::Bytes(32, 7)};
+    void fill(std::span<std::uint8_t> out) override { stream.fill(out); }
+  } source;
+  std::vector<std::uint8_t> skip(record.stream_start);
+  source.fill(skip);
+  CHECK(shared::verify_offline_decision(config, inputs, record, source).ok());
+}

@@ -1,0 +1,69 @@
+#include "shared/directive_payloads.h"
+
+#include <doctest/doctest.h>
+
+#include "shared/civil_date.h"
+
+using namespace irt::shared;
+
+TEST_CASE("a shipment round-trips through its JSON and keeps every field") {
+  Shipment s{"SHP-0001", "initial", "2025-03-01", {{"4821907", "VLC25", "24L101", "2026-05-31"}}};
+  nlohmann::json j = s;
+  CHECK(j.dump() == R"({"kind":"initial","kits":[{"expiry":"2026-05-31","kit_number":"4821907","kit_type":"VLC25",)"
+                    R"("lot":"24L101"}],"shipment_id":"SHP-0001","shipped_on":"2025-03-01"})");
+  auto back = parse_shipment(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->kits[0].kit_type == "VLC25");
+  CHECK(back->kits[0].expiry == "2026-05-31");
+}
+
+TEST_CASE("a shipment with a bad expiry or a repeated kit names the field") {
+  auto bad_date = parse_shipment(R"({"shipment_id":"S1","kits":[{"kit_number":"1","kit_type":"A","expiry":"2025-02-30"}]})");
+  REQUIRE_FALSE(bad_date.ok());
+  CHECK(bad_date.error().message.rfind("shipment.kits[0].expiry: not a date YYYY-MM-DD", 0) == 0);
+  auto repeated = parse_shipment(
+      R"({"shipment_id":"S1","kits":[{"kit_number":"1","kit_type":"A","expiry":"2025-02-28"},)"
+      R"({"kit_number":"1","kit_type":"A","expiry":"2025-02-28"}]})");
+  CHECK(repeated.error().message.rfind("shipment.kits[1].kit_number: repeated", 0) == 0);
+  CHECK_FALSE(parse_shipment("[1]").ok());
+}
+
+TEST_CASE("slot grants reuse the slice ledger's grant shape") {
+  GrantSlots g{1, {{"101-N1", 3, 1, "site=101;diabetes=no", {{1, 1, 4, "A"}, {2, 1, 4, "B"}}}}, {}};
+  nlohmann::json j = g;
+  auto back = parse_grant_slots(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->grants == g.grants);
+  auto dup = j;
+  dup["grants"][0]["slots"][1]["slot"] = 1;
+  CHECK_FALSE(parse_grant_slots(dup.dump()).ok());
+}
+
+TEST_CASE("number ranges format participant numbers with the site prefix") {
+  auto r = parse_number_range(R"({"range_id":1,"prefix":"101","first":4,"last":50})");
+  REQUIRE(r.ok());
+  CHECK(format_participant_number(*r, 4) == "101-004");
+  CHECK_FALSE(parse_number_range(R"({"range_id":1,"prefix":"101","first":5,"last":4})").ok());
+}
+
+TEST_CASE("a minimization stream needs a 32-byte hex seed") {
+  MinimizationStreamGrant g{1, std::string(64, 'a'), 10, 0, {{{0, 0}, {0, 0}}}};
+  nlohmann::json j = g;
+  CHECK(parse_minimization_stream(j.dump()).ok());
+  j["seed"] = "abc";
+  CHECK_FALSE(parse_minimization_stream(j.dump()).ok());
+}
+
+TEST_CASE("kit decisions list kit numbers") {
+  CHECK(parse_kit_decision(R"({"decision_id":1,"kits":["123"],"reason":"ok"})").ok());
+  CHECK_FALSE(parse_kit_decision(R"({"kits":[]})").ok());
+  CHECK_FALSE(parse_kit_decision(R"({"kits":["12a"]})").ok());
+}
+
+TEST_CASE("civil dates convert both ways and refuse impossible days") {
+  CHECK(parse_date("1970-01-01") == 0);
+  CHECK(parse_date("2024-02-29").has_value());
+  CHECK_FALSE(parse_date("2023-02-29").has_value());
+  CHECK(format_date(*parse_date("2031-12-31") + 1) == "2032-01-01");
+  CHECK(day_of_millis(-1) == -1);
+}
