@@ -102,8 +102,8 @@ shared::Result<Invitation> invite(HubState& hub, const std::string& site_id, con
                                   std::int64_t valid_ms, const std::string& actor, std::int64_t now_ms) {
   if (auto problem = site_problem(hub.study(), site_id, kind))
     return shared::make_error(shared::Errc::invalid_input, *problem);
-  if (valid_ms <= 0)
-    return shared::make_error(shared::Errc::invalid_input, "a token must be valid for a positive time");
+  if (valid_ms < 0)
+    return shared::make_error(shared::Errc::invalid_input, "a token's validity cannot be negative");
   auto raw = crypto::random_bytes(kTokenBytes);
   Invitation inv;
   inv.token = base32(raw);

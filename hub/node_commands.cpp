@@ -104,8 +104,8 @@ int invite_cmd(const Args& a) {
   std::int64_t hours = 72;
   if (auto v = a.find("expires-hours")) {
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), hours);
-    if (ec != std::errc() || p != v->data() + v->size() || hours < 1 || hours > 24 * 30)
-      return usage(a, "--expires-hours must be a whole number of hours from 1 to 720 (got '" + *v + "')");
+    if (ec != std::errc() || p != v->data() + v->size() || hours < 0 || hours > 24 * 30)
+      return usage(a, "--expires-hours must be a whole number of hours from 0 to 720 (got '" + *v + "')");
   }
   int rc = 0;
   auto hub = open_hub(a, rc);
@@ -355,7 +355,9 @@ std::vector<Command> node_commands() {
                  .options = {kData,
                              {"site", "SITE", "the site id the node will belong to", true},
                              {"kind", "KIND", "site (default) or nurse", false},
-                             {"expires-hours", "N", "hours the token stays valid (default 72)", false}},
+                             {"expires-hours", "N",
+                              "hours the token stays valid (default 72; 0 gives an expired token, for tests)",
+                              false}},
                  .run = invite_cmd});
   out.push_back({.name = "fingerprint",
                  .summary = "Print the SHA-256 fingerprint of the hub's TLS certificate, for enrolling nodes",

@@ -414,15 +414,10 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
       r.seq = e.body.seq;
       return r;
     }
-    if (!events.empty() && e.body.seq != events.back().body.seq + 1)
-      return refuse(wire_error::kBadRequest, "the batch is not contiguous: seq " + std::to_string(e.body.seq) +
-                                                 " follows seq " + std::to_string(events.back().body.seq) +
-                                                 "; send events in ascending order without holes");
     events.push_back(std::move(*c.event));
     leaves.push_back(c.leaf);
   }
   if (events.empty()) return PushAck{node.acked_seq, 0, 0, std::nullopt};
-  if (events.front().body.seq > node.acked_seq + 1) return gap(node, events.front().body.seq);
 
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (checked[i].signature_ok) continue;
@@ -438,6 +433,15 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
     r.seq = seq;
     return r;
   }
+
+  // Signatures before sequence checks: a record altered after signing (its
+  // seq, say) is evidence to keep, not merely a malformed batch.
+  for (std::size_t i = 1; i < events.size(); ++i)
+    if (events[i].body.seq != events[i - 1].body.seq + 1)
+      return refuse(wire_error::kBadRequest,
+                    "the batch is not contiguous: seq " + std::to_string(events[i].body.seq) + " follows seq " +
+                        std::to_string(events[i - 1].body.seq) + "; send events in ascending order without holes");
+  if (events.front().body.seq > node.acked_seq + 1) return gap(node, events.front().body.seq);
 
   Transaction tx(db_);
   // Re-read: an administrator may have revoked the node, or another request

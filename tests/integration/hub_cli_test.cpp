@@ -222,7 +222,7 @@ TEST_CASE("invite prints a fresh token and refuses an unknown site or a bad expi
   CHECK(unknown.err.find("999") != std::string::npos);
   auto nurse = hub({"invite", "--data", h.data, "--site", "101", "--kind", "nurse"});
   CHECK(nurse.exit_code == 2);
-  auto hours = hub({"invite", "--data", h.data, "--site", "101", "--expires-hours", "0"});
+  auto hours = hub({"invite", "--data", h.data, "--site", "101", "--expires-hours", "-1"});
   CHECK(hours.exit_code == 2);
   auto no_hub = hub({"invite", "--data", (h.dir / "none").string(), "--site", "101"});
   CHECK(no_hub.exit_code == 1);

@@ -522,3 +522,18 @@ TEST_CASE("verify_all catches a removed event, a changed leaf and a forged check
     CHECK(v.error().message.find("frontier") != std::string::npos);
   }
 }
+
+TEST_CASE("a record whose seq was altered after signing is a bad signature, not a gap") {
+  Fixture f;
+  auto n = f.enroll("101");
+  n.append(3);
+  REQUIRE(f.push(n, 1, 1).ok());
+  auto records = n.records(2, 3);
+  // The seq's low byte sits after magic, version and the node id "101-N1".
+  records[0][5 + 2 + 6 + 7] ^= 0x04;
+  auto r = f.ledger->ingest(n.cert.record, records, kNow);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.refusal().code == wire_error::kBadSignature);
+  CHECK(f.ledger->alerts(true).size() == 1);
+  CHECK(f.ledger->evidence(n.id).size() == 1);
+}
