@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "crypto/sign.h"
+#include "node/api_server.h"
 #include "node/commands.h"
 #include "node/node_state.h"
 #include "node/roster.h"
@@ -252,11 +253,30 @@ int serve(const Args& args) {
         return {};
       },
       options);
+  std::unique_ptr<ApiServer> api;
+  std::thread api_thread;
+  if (auto listen = args.find("listen")) {
+    auto colon = listen->rfind(':');
+    int port = 0;
+    try {
+      port = colon == std::string::npos ? -1 : std::stoi(listen->substr(colon + 1));
+    } catch (const std::exception&) {
+      port = -1;
+    }
+    if (port <= 0 || port > 65535)
+      return fail(args, shared::make_error(shared::Errc::invalid_input,
+                                           "--listen takes HOST:PORT, e.g. 127.0.0.1:8080 (got " + *listen + ")"));
+    api = std::make_unique<ApiServer>(s, state_mutex, &service);
+    if (auto st = api->bind(listen->substr(0, colon), port); !st) return fail(args, st.error());
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   service.start();
-  std::cout << "irt-node: node " << s.enrollment().node_id << " serving; syncing with " << s.enrollment().hub_url
-            << std::endl;
+  // The HTTP server's own threads, never the Boost.Asio loop of the sync service.
+  if (api) api_thread = std::thread([&] { api->run(); });
+  std::cout << "irt-node: node " << s.enrollment().node_id << " serving; syncing with " << s.enrollment().hub_url;
+  if (auto listen = args.find("listen")) std::cout << "; web UI and API on http://" << *listen << "/";
+  std::cout << std::endl;
   // Another process (irt-node note) may record events: SQLite's data_version
   // changes when it commits, and we sync right away.
   std::int64_t seen = -1;
@@ -271,6 +291,10 @@ int serve(const Args& args) {
     }
     if (seen >= 0 && version != seen) service.poke();
     seen = version;
+  }
+  if (api) {
+    api->stop();
+    api_thread.join();
   }
   service.stop();
   std::cout << "irt-node: stopped" << std::endl;
@@ -311,9 +335,11 @@ std::vector<Command> node_commands() {
               .options = {kDataOption, kPassphraseFileOption},
               .run = sync_command},
       Command{.name = "serve",
-              .summary = "run the node: background sync with backoff while offline",
+              .summary = "run the node: background sync with backoff while offline; with --listen, the web UI and API",
               .options = {kDataOption, kPassphraseFileOption,
-                          {"sync-interval", "SECONDS", "time between rounds while online (default 30)", false}},
+                          {"sync-interval", "SECONDS", "time between rounds while online (default 30)", false},
+                          {"listen", "HOST:PORT",
+                           "serve the web UI and the /api/v1 JSON API there (e.g. 127.0.0.1:8080)", false}},
               .run = serve},
   };
 }

@@ -1,0 +1,436 @@
+#include "node/api_server.h"
+
+#include <httplib.h>
+
+#include <iostream>
+
+#include "node/api_views.h"
+#include "node/sessions.h"
+#include "node/site_operations.h"
+#include "node/web_ui.h"
+
+namespace irt::node {
+
+namespace {
+
+using nlohmann::json;
+using shared::Errc;
+using shared::make_error;
+
+// Reads the fields of a request body, remembering the first one of the wrong type.
+class Body {
+ public:
+  explicit Body(const std::string& text) {
+    if (text.empty()) {
+      j_ = json::object();
+      return;
+    }
+    j_ = json::parse(text, nullptr, false);
+    if (j_.is_discarded() || !j_.is_object()) {
+      error_ = make_error(Errc::invalid_input, "the request body must be a JSON object");
+      j_ = json::object();
+    }
+  }
+  std::string text(const char* field) {
+    if (!j_.contains(field) || j_[field].is_null()) return "";
+    if (!j_[field].is_string()) return fail(field, "a string");
+    return j_[field].get<std::string>();
+  }
+  std::optional<double> number(const char* field) {
+    if (!j_.contains(field) || j_[field].is_null()) return std::nullopt;
+    if (!j_[field].is_number()) {
+      fail(field, "a number");
+      return std::nullopt;
+    }
+    return j_[field].get<double>();
+  }
+  const json& raw(const char* field) const {
+    static const json kNull;
+    return j_.contains(field) ? j_[field] : kNull;
+  }
+  std::string fail(const std::string& field, const std::string& expected) {
+    if (!error_) error_ = make_error(Errc::invalid_input, field + ": must be " + expected);
+    return "";
+  }
+  bool ok() const { return !error_; }
+  const shared::Error& error() const { return *error_; }
+
+ private:
+  json j_;
+  std::optional<shared::Error> error_;
+};
+
+json error_json(const shared::Error& e) {
+  return {{"error", {{"code", shared::errc_name(e.code)}, {"message", e.message}}}};
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  NodeState& state;
+  std::mutex& mutex;
+  SyncService* sync;
+  SiteOperations ops;
+  Sessions sessions;
+  httplib::Server server;
+
+  Impl(NodeState& s, std::mutex& m, SyncService* y) : state(s), mutex(m), sync(y), ops(s) {}
+
+  using Handler = std::function<shared::Result<json>(const httplib::Request&, const Actor&)>;
+
+  void send(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+    res.set_header("Cache-Control", "no-store");
+  }
+
+  // Authenticated route: the bearer token names the actor; every handler runs
+  // under the node's lock. A mutating route pokes the sync service afterwards.
+  void route(const char* method, const std::string& pattern, bool mutating, Handler handler) {
+    auto wrapped = [this, mutating, handler](const httplib::Request& req, httplib::Response& res) {
+      try {
+        auto auth = req.get_header_value("Authorization");
+        std::optional<Actor> actor;
+        if (auth.rfind("Bearer ", 0) == 0) actor = sessions.touch(auth.substr(7));
+        if (!actor) {
+          send(res, 401, error_json(make_error(Errc::unauthenticated,
+                                               "no valid session (missing, unknown or idle for 15 minutes); log in "
+                                               "again with POST /api/v1/login")));
+          return;
+        }
+        shared::Result<json> result = json();
+        {
+          std::lock_guard lock(mutex);
+          result = handler(req, *actor);
+        }
+        if (!result) {
+          send(res, shared::http_status(result.error().code), error_json(result.error()));
+          return;
+        }
+        send(res, 200, *result);
+        if (mutating && sync) sync->poke();
+      } catch (const std::exception& e) {
+        std::cerr << "irt-node: internal error on " << req.method << " " << req.path << ": " << e.what() << "\n";
+        send(res, 500, error_json(make_error(Errc::internal, "internal error; nothing was changed; the node's log "
+                                                             "has the details")));
+      }
+    };
+    if (std::string(method) == "GET") server.Get(pattern, wrapped);
+    else server.Post(pattern, wrapped);
+  }
+
+  static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[static_cast<int>(i)].str(); }
+
+  json status_json(const Actor& a) {
+    auto& store = state.domain();
+    auto& log = state.log();
+    SyncStatus s = sync ? sync->status() : SyncStatus{};
+    json slots = json::array();
+    auto free = store.free_slots_by_stratum();
+    if (store.strata())
+      for (const auto& [stratum, n] : free)
+        slots.push_back({{"stratum", store.strata()->label(stratum)}, {"free", n}});
+    json kits = json::object();
+    for (const auto& [n, k] : store.kits()) kits[k.status] = kits.value(k.status, 0) + 1;
+    json j = {{"node_id", state.enrollment().node_id},
+              {"site_id", state.enrollment().site_id},
+              {"study_id", state.enrollment().study_id},
+              {"online", s.online},
+              {"last_sync_ms", s.last_sync_ms},
+              {"sync_failures", s.consecutive_failures},
+              {"pending_events", log.last_seq() - log.acked_seq()},
+              {"last_seq", log.last_seq()},
+              {"slots_left", slots},
+              {"numbers_left", store.numbers_left()},
+              {"kits", kits},
+              {"user", a.user},
+              {"role", a.role}};
+    if (const auto* st = store.stream()) j["minimization_allowance_left"] = st->grant.allowance - st->decisions;
+    return j;
+  }
+
+  void install() {
+    server.set_payload_max_length(1 << 20);
+    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(std::string(web_ui_page()), "text/html; charset=utf-8");
+      res.set_header("Cache-Control", "no-store");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'");
+    });
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      send(res, res.status, error_json(make_error(res.status == 404 ? Errc::not_found : Errc::invalid_input,
+                                                  "no such endpoint; see docs/openapi.yaml")));
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+
+    server.Post("/api/v1/login", [this](const httplib::Request& req, httplib::Response& res) {
+      try {
+        Body b(req.body);
+        auto user = b.text("user"), password = b.text("password");
+        if (!b.ok()) return send(res, 400, error_json(b.error()));
+        if (user.empty() || password.empty())
+          return send(res, 400, error_json(make_error(Errc::invalid_input, "give user and password")));
+        shared::Result<Actor> actor = make_error(Errc::internal, "");
+        bool blinded = true;
+        json permissions = json::array();
+        {
+          std::lock_guard lock(mutex);
+          actor = ops.login(user, password);
+          if (actor) {
+            blinded = ops.blinded(*actor);
+            for (auto p : ops.role_of(*actor)->permissions) permissions.push_back(shared::to_string(p));
+          }
+        }
+        if (!actor) return send(res, shared::http_status(actor.error().code), error_json(actor.error()));
+        auto token = sessions.open(*actor);
+        send(res, 200, {{"token", token}, {"user", actor->user}, {"role", actor->role}, {"blinded", blinded},
+                        {"permissions", permissions}, {"idle_timeout_s", Sessions::kIdleMs / 1000}});
+      } catch (const std::exception& e) {
+        std::cerr << "irt-node: internal error on login: " << e.what() << "\n";
+        send(res, 500, error_json(make_error(Errc::internal, "internal error; nothing was changed")));
+      }
+    });
+    server.Post("/api/v1/logout", [this](const httplib::Request& req, httplib::Response& res) {
+      auto auth = req.get_header_value("Authorization");
+      if (auth.rfind("Bearer ", 0) == 0) sessions.close(auth.substr(7));
+      send(res, 200, {{"logged_out", true}});
+    });
+
+    route("GET", "/api/v1/status", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
+      return status_json(a);
+    });
+    route("GET", "/api/v1/study", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
+      return study_view(state.domain(), ops.blinded(a));
+    });
+
+    // ---- participants
+    route("POST", "/api/v1/participants", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      Body b(req.body);
+      ScreenRequest r;
+      const auto& factors = b.raw("factors");
+      if (!factors.is_null()) {
+        if (!factors.is_object()) b.fail("factors", "an object of factor id to level");
+        else
+          for (const auto& [k, v] : factors.items()) {
+            if (!v.is_string()) b.fail("factors." + k, "a level (string)");
+            else r.factors[k] = v.get<std::string>();
+          }
+      }
+      const auto& elig = b.raw("eligibility");
+      if (!elig.is_null()) {
+        if (!elig.is_array()) b.fail("eligibility", "a list of yes/no answers");
+        else
+          for (const auto& v : elig) {
+            if (v.is_boolean()) r.eligibility.push_back(v.get<bool>() ? "yes" : "no");
+            else if (v.is_string()) r.eligibility.push_back(v.get<std::string>());
+            else b.fail("eligibility", "a list of yes/no answers");
+          }
+      }
+      r.screen_failure_reason = b.text("screen_failure_reason");
+      if (!b.ok()) return b.error();
+      auto o = ops.screen(a, r);
+      if (!o) return o.error();
+      return json{{"participant", participant_view(o->participant, state.domain(), ops.blinded(a), ops.today())},
+                  {"event_seq", o->event_seq}};
+    });
+    route("GET", "/api/v1/participants", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      if (!ops.can(a, shared::Permission::view_participants) && !ops.can(a, shared::Permission::dispense))
+        return make_error(Errc::forbidden, "role " + a.role + " may not view participants");
+      auto status = req.get_param_value("status");
+      json list = json::array();
+      for (const auto& [id, p] : state.domain().participants())
+        if (status.empty() || p.status == status) list.push_back(participant_summary(p, state.domain(), ops.blinded(a)));
+      return json{{"participants", list}};
+    });
+    route("GET", R"(/api/v1/participants/([^/]+))", false,
+          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            if (!ops.can(a, shared::Permission::view_participants) && !ops.can(a, shared::Permission::dispense))
+              return make_error(Errc::forbidden, "role " + a.role + " may not view participants");
+            const auto* p = state.domain().find_participant(param(req, 1));
+            if (!p)
+              return make_error(Errc::not_found, "participant " + param(req, 1) + " is not known at this node; check "
+                                                                                  "the number");
+            return participant_view(*p, state.domain(), ops.blinded(a), ops.today());
+          });
+    auto outcome = [this](const OperationOutcome& o, const Actor& a) {
+      bool blinded = ops.blinded(a);
+      json kits = json::array();
+      for (const auto& k : o.kits)
+        if (const auto* kit = state.domain().find_kit(k)) kits.push_back(kit_view(*kit, state.domain(), blinded));
+      json j = {{"participant", participant_view(o.participant, state.domain(), blinded, ops.today())},
+                {"kits", kits},
+                {"event_seq", o.event_seq}};
+      if (o.deviation) j["deviation"] = true;
+      return j;
+    };
+    route("POST", R"(/api/v1/participants/([^/]+)/randomize)", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto password = b.text("signature_password");
+            if (!b.ok()) return b.error();
+            auto o = ops.randomize(a, param(req, 1), password);
+            if (!o) return o.error();
+            auto j = outcome(*o, a);
+            j["randomization_number"] = o->participant.randomization_number;
+            return j;
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/dispense)", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            DispenseRequest r{b.text("visit"),  b.text("override_reason"), b.text("replace_kit"),
+                              b.text("replace_condition"), b.text("reason"), b.text("signature_password")};
+            if (!b.ok()) return b.error();
+            if (r.visit.empty()) return make_error(Errc::invalid_input, "visit is required: the visit id, e.g. V2");
+            auto o = ops.dispense(a, param(req, 1), r);
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/unblind)", true,
+          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto reason = b.text("reason"), password = b.text("signature_password");
+            if (!b.ok()) return b.error();
+            auto o = ops.unblind(a, param(req, 1), reason, password);
+            if (!o) return o.error();
+            const auto* arm = state.domain().study()->find_arm(o->participant.arm);
+            // The code break shows the arm to whoever broke it, blinded or not.
+            return json{{"participant", o->participant.number},
+                        {"code_break", true},
+                        {"arm", {{"id", o->participant.arm}, {"name", arm ? arm->name : o->participant.arm}}},
+                        {"event_seq", o->event_seq}};
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/withdraw)", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto reason = b.text("reason");
+            if (!b.ok()) return b.error();
+            auto o = ops.withdraw(a, param(req, 1), reason);
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/complete)", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            auto o = ops.complete(a, param(req, 1));
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/transfer)", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto to = b.text("to_site"), reason = b.text("reason");
+            if (!b.ok()) return b.error();
+            auto o = ops.request_transfer(a, param(req, 1), to, reason);
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+
+    // ---- inventory
+    route("GET", "/api/v1/inventory", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      if (!ops.can(a, shared::Permission::view_inventory))
+        return make_error(Errc::forbidden, "role " + a.role + " may not view the inventory");
+      auto status = req.get_param_value("status");
+      auto kit = req.get_param_value("kit");
+      auto before = req.get_param_value("expiring_before");
+      if (!before.empty() && !shared::parse_date(before))
+        return make_error(Errc::invalid_input, "expiring_before: use a date YYYY-MM-DD");
+      bool blinded = ops.blinded(a);
+      json kits = json::array();
+      std::map<std::string, int> counts;
+      for (const auto& [n, k] : state.domain().kits()) {
+        if (!status.empty() && k.status != status) continue;
+        if (!kit.empty() && n != kit) continue;
+        if (!before.empty() && k.expiry >= before) continue;
+        ++counts[k.status];
+        kits.push_back(kit_view(k, state.domain(), blinded));
+      }
+      return json{{"kits", kits}, {"by_status", counts}, {"today", shared::format_date(ops.today())},
+                  {"do_not_dispense_days", state.domain().study() ? state.domain().study()->supply.do_not_dispense_days : 0}};
+    });
+    route("GET", "/api/v1/shipments", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
+      if (!ops.can(a, shared::Permission::view_inventory) && !ops.can(a, shared::Permission::receive_shipment))
+        return make_error(Errc::forbidden, "role " + a.role + " may not view shipments");
+      json list = json::array();
+      for (const auto& [id, s] : state.domain().shipments())
+        list.push_back(shipment_view(s, state.domain(), ops.blinded(a)));
+      return json{{"shipments", list}};
+    });
+    route("POST", R"(/api/v1/shipments/([^/]+)/receive)", true,
+          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            std::vector<KitReceipt> receipts;
+            const auto& kits = b.raw("kits");
+            if (!kits.is_array()) b.fail("kits", "a list of {\"kit\", \"condition\"}");
+            else
+              for (const auto& k : kits) {
+                if (!k.is_object() || !k.contains("kit") || !k["kit"].is_string()) {
+                  b.fail("kits", "a list of {\"kit\", \"condition\"}");
+                  break;
+                }
+                receipts.push_back({k["kit"].get<std::string>(), k.value("condition", std::string("received"))});
+              }
+            auto password = b.text("signature_password");
+            if (!b.ok()) return b.error();
+            auto seq = ops.receive_shipment(a, param(req, 1), receipts, password);
+            if (!seq) return seq.error();
+            const auto& s = state.domain().shipments().at(param(req, 1));
+            auto j = shipment_view(s, state.domain(), ops.blinded(a));
+            j["event_seq"] = *seq;
+            return j;
+          });
+    auto kit_answer = [this](const std::string& kit, std::uint64_t seq, const Actor& a) {
+      return json{{"kit", kit_view(*state.domain().find_kit(kit), state.domain(), ops.blinded(a))}, {"event_seq", seq}};
+    };
+    route("POST", R"(/api/v1/kits/([^/]+)/quarantine)", true,
+          [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto reason = b.text("reason");
+            auto temperature = b.number("temperature_celsius");
+            if (!b.ok()) return b.error();
+            auto seq = ops.quarantine(a, param(req, 1), reason, temperature);
+            if (!seq) return seq.error();
+            return kit_answer(param(req, 1), *seq, a);
+          });
+    route("POST", R"(/api/v1/kits/([^/]+)/return)", true,
+          [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto units = b.number("units_returned");
+            if (!b.ok()) return b.error();
+            if (!units || *units != static_cast<double>(static_cast<int>(*units)))
+              return make_error(Errc::invalid_input, "units_returned is required: the whole units brought back");
+            auto seq = ops.return_kit(a, param(req, 1), static_cast<int>(*units));
+            if (!seq) return seq.error();
+            return kit_answer(param(req, 1), *seq, a);
+          });
+    route("POST", R"(/api/v1/kits/([^/]+)/destroy)", true,
+          [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto reason = b.text("reason"), password = b.text("signature_password");
+            if (!b.ok()) return b.error();
+            auto seq = ops.destroy_kit(a, param(req, 1), reason, password);
+            if (!seq) return seq.error();
+            return kit_answer(param(req, 1), *seq, a);
+          });
+  }
+};
+
+ApiServer::ApiServer(NodeState& state, std::mutex& state_mutex, SyncService* sync)
+    : impl_(std::make_unique<Impl>(state, state_mutex, sync)) {
+  impl_->install();
+}
+
+ApiServer::~ApiServer() { stop(); }
+
+shared::Status ApiServer::bind(const std::string& host, int port) {
+  if (!impl_->server.bind_to_port(host.c_str(), port))
+    return make_error(Errc::invalid_input, "cannot listen on " + host + ":" + std::to_string(port) +
+                                               " (in use or not a local address); choose another --listen");
+  return {};
+}
+
+void ApiServer::run() { impl_->server.listen_after_bind(); }
+
+void ApiServer::stop() { impl_->server.stop(); }
+
+}  // namespace irt::node

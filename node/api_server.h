@@ -1,0 +1,43 @@
+// The node's local HTTP server: the JSON API under /api/v1 (docs/openapi.yaml)
+// and the tablet web UI at / (web_ui.h), both from the binary, with no asset
+// from outside, so they work with no network at all.
+//
+// cpp-httplib's server is blocking with its own worker threads; every request
+// that reads or changes node state takes `state_mutex`, the one lock that also
+// guards the background sync round, so the node's single SQLite connection is
+// used by one thread at a time. Each change is committed durably before the
+// answer is sent; then the sync service is poked. Errors answer 4xx with
+// {"error": {"code", "message"}} and change nothing; an exception answers 500.
+// Thread-safety: listen() blocks its caller; stop() may come from any thread.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "node/node_state.h"
+#include "node/sync_service.h"
+#include "shared/result.h"
+
+namespace irt::node {
+
+class ApiServer {
+ public:
+  // `sync` may be null (no background sync): status then reports offline.
+  ApiServer(NodeState& state, std::mutex& state_mutex, SyncService* sync);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds HOST:PORT; invalid_input when the address cannot be bound.
+  shared::Status bind(const std::string& host, int port);
+  // Serves until stop(); call after bind().
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace irt::node

@@ -1,0 +1,43 @@
+// Login sessions of the node's local API: random bearer tokens (32 bytes from
+// the system's generator, hex), held only in memory, so a restart logs
+// everyone out. A session expires after 15 idle minutes; every authenticated
+// request moves its idle timer. Tokens never reach a log or an error message.
+// Thread-safety: every method may be called from any thread (one mutex).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "node/site_operations.h"
+#include "sync/hlc.h"
+
+namespace irt::node {
+
+class Sessions {
+ public:
+  static constexpr std::int64_t kIdleMs = 15 * 60 * 1000;
+
+  explicit Sessions(sync::WallClock clock = sync::system_millis) : clock_(std::move(clock)) {}
+
+  std::string open(const Actor& actor);
+  // The session's actor, its idle timer restarted; nullopt when the token is
+  // unknown or the session has been idle too long (it is then forgotten).
+  std::optional<Actor> touch(const std::string& token);
+  void close(const std::string& token);
+  std::size_t size();
+
+ private:
+  struct Session {
+    Actor actor;
+    std::int64_t last_used_ms = 0;
+  };
+  sync::WallClock clock_;
+  std::mutex mutex_;
+  std::map<std::string, Session> sessions_;  // by token
+};
+
+}  // namespace irt::node
