@@ -14,6 +14,7 @@ export IRT_PASSPHRASE="demo passphrase for the site tablets"
 
 step() { printf '\n== %s\n' "$*"; }
 hub() { "$hub_bin" "$1" --data "$work/hub" "${@:2}"; }
+add_user() { echo "$4" | "$hub_bin" user add --data "$work/hub" --name "$1" --role "$2" --sites "$3"; }
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -39,9 +40,9 @@ step "The study: check it, and see what amendment 2 changes"
 
 step "Set up the hub: keys, TLS identity, database, study"
 hub init --study "$here/packaging/examples/study-blocks.json"
-echo "coordinator-101-pass" | hub user add --name ana.coordinator --role coordinator --sites 101
-echo "coordinator-102-pass" | hub user add --name ben.coordinator --role coordinator --sites 102
-echo "pharmacist-101-pass" | hub user add --name chen.pharmacist --role pharmacist --sites 101
+add_user ana.coordinator coordinator 101 coordinator-101-pass
+add_user ben.coordinator coordinator 102 coordinator-102-pass
+add_user chen.pharmacist pharmacist 101 pharmacist-101-pass
 fingerprint=$(hub fingerprint)
 echo "hub certificate fingerprint: $fingerprint"
 start_hub
