@@ -169,7 +169,11 @@ shared::Status Database::migrate(std::string_view component, const std::vector<M
 
 // ---- Transaction
 
-Transaction::Transaction(Database& db) : db_(&db) { db_->exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db, Durability durability) : db_(&db), durability_(durability) {
+  // The synchronous level is read at COMMIT; it cannot change inside a transaction.
+  if (durability_ == Durability::deferred) db_->exec("PRAGMA synchronous=NORMAL");
+  db_->exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!done_) {
@@ -177,6 +181,13 @@ Transaction::~Transaction() {
       db_->exec("ROLLBACK");
     } catch (...) {
       // The connection is already rolled back (e.g. after SQLITE_FULL); nothing more to undo.
+    }
+  }
+  if (durability_ == Durability::deferred) {
+    try {
+      db_->exec("PRAGMA synchronous=FULL");
+    } catch (...) {
+      // Cannot fail outside a transaction; and if it did, the next open sets FULL again.
     }
   }
 }

@@ -123,16 +123,25 @@ class Database {
   std::filesystem::path path_;
 };
 
+// full: the commit is on disk when commit() returns (synchronous=FULL); the
+// only level for anything acknowledged to a user or another party.
+// deferred: the commit is atomic but reaches the disk with the next full
+// commit or checkpoint (synchronous=NORMAL in WAL). Only for state that is
+// safe to lose and recompute, such as a cursor whose loss only causes an
+// idempotent resend.
+enum class Durability { full, deferred };
+
 class Transaction {
  public:
-  explicit Transaction(Database& db);  // BEGIN IMMEDIATE
-  ~Transaction();                      // ROLLBACK unless committed
+  explicit Transaction(Database& db, Durability durability = Durability::full);  // BEGIN IMMEDIATE
+  ~Transaction();  // ROLLBACK unless committed
   void commit();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
 
  private:
   Database* db_;
+  Durability durability_;
   bool done_ = false;
 };
 

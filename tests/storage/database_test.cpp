@@ -118,3 +118,21 @@ TEST_CASE("opening a missing file without create is refused") {
   REQUIRE_FALSE(db.ok());
   CHECK(db.error().code == irt::shared::Errc::unavailable);
 }
+
+TEST_CASE("a deferred-durability transaction commits and restores full synchronous writes") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  REQUIRE(db.migrate("test", kV1).ok());
+  {
+    Transaction tx(db, irt::storage::Durability::deferred);
+    auto level = db.prepare("PRAGMA synchronous");
+    REQUIRE(level.step());
+    CHECK(level.int64(0) == 1);  // NORMAL while the cursor-like write commits
+    db.prepare("INSERT INTO notes(body) VALUES('cursor')").run();
+    tx.commit();
+  }
+  CHECK(count_notes(db) == 1);
+  auto level = db.prepare("PRAGMA synchronous");
+  REQUIRE(level.step());
+  CHECK(level.int64(0) == 2);  // FULL again for everything acknowledged
+}
