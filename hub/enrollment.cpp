@@ -7,6 +7,7 @@
 
 #include "crypto/hash.h"
 #include "hub/audit.h"
+#include "hub/grants.h"
 #include "hub/users.h"
 #include "sync/protocol.h"
 
@@ -188,6 +189,11 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   hub.outbox().issue(cert.node_id, kStudyConfigDirective, config.dump(), now_ms);
   hub.outbox().issue(cert.node_id, kRosterDirective, roster_payload(db, site_id), now_ms);
   out.directives = 2;
+  auto grants = issue_enrollment_grants(hub, cert.node_id, site_id, now_ms);
+  if (!grants)
+    return refuse(we::kInternal, "the hub could not prepare the new node's grants (" + grants.error().message +
+                                     "); nothing was enrolled. Fix the hub, then enroll again with a new token");
+  out.directives += grants->directives;
 
   std::string created_by;
   {

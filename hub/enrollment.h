@@ -9,7 +9,9 @@
 // enroll() runs in ONE transaction: the token is spent, the node gets the next
 // id of its site ("101-N1"), a certificate signed by the hub (valid two
 // years), its ledger row, and its first directives ("study.config", then
-// "roster"), and the audit trail records it. A refused enrollment (unknown,
+// "roster", then its grants: "grant.numbers", "grant.slots" or
+// "grant.minimization_stream", and the initial "shipment", hub/grants.h), and
+// the audit trail records it. A refused enrollment (unknown,
 // used or expired token, bad key) creates nothing.
 // Thread-safety: as HubState.
 #pragma once

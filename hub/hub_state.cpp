@@ -8,7 +8,11 @@
 #include <cstring>
 
 #include "hub/audit.h"
+#include "hub/consumption.h"
 #include "hub/enrollment.h"
+#include "hub/grants.h"
+#include "hub/kit_inventory.h"
+#include "hub/randomization_store.h"
 #include "hub/tls_identity.h"
 #include "hub/users.h"
 
@@ -90,7 +94,8 @@ shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::siz
 }
 
 shared::Status migrate_all(storage::Database& db) {
-  for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate})
+  for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
+                     &migrate_randomization, &migrate_kit_inventory, &migrate_grants, &migrate_consumption})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }
@@ -117,6 +122,8 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
     ins.bind_all(study.version, study.id, document, now_ms, actor).run();
     record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
                        "study " + study.id + " version " + std::to_string(study.version)});
+    if (auto st = create_randomization(*db, study, actor, now_ms); !st) return st;
+    if (auto st = create_kit_inventory(*db, study, actor, now_ms); !st) return st;
     tx.commit();
   }
   auto ledger = sync::Ledger::open(*db, signing, ledger_origin(study.id));
@@ -217,6 +224,9 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir) {
   auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
   if (!ledger) return ledger.error();
   state->ledger_ = std::move(ledger.value());
+  auto randomization = RandomizationStore::load(state->db_, state->study_);
+  if (!randomization) return randomization.error();
+  state->randomization_ = std::move(randomization.value());
   auto* raw = state.get();
   state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
     record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value});

@@ -30,6 +30,8 @@
 
 namespace irt::hub {
 
+class RandomizationStore;
+
 struct HubPaths {
   std::filesystem::path dir;
   std::filesystem::path database;
@@ -42,8 +44,10 @@ struct HubPaths {
 
 class HubState {
  public:
-  // init: makes DIR, the keys, the TLS identity and the database, and stores
-  // the study document (already validated by the caller) as version 1.
+  // init: makes DIR, the keys, the TLS identity and the database, stores
+  // the study document (already validated by the caller) as version 1, and
+  // generates the randomization list and the kit list (randomization_store.h,
+  // kit_inventory.h) in the same transaction.
   static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
                                                           const std::string& study_document,
                                                           const std::string& actor, std::int64_t now_ms);
@@ -59,6 +63,8 @@ class HubState {
   const shared::Study& study() const { return study_; }
   const std::string& study_document() const { return study_document_; }
   const std::string& tls_fingerprint() const { return tls_fingerprint_; }
+  // The randomization list and its slice ledger; nullptr for minimization.
+  RandomizationStore* randomization() { return randomization_.get(); }
 
  private:
   HubState(HubPaths paths, storage::Database db, crypto::SigningKey signing_key, crypto::BoxKeyPair unblinding,
@@ -73,6 +79,7 @@ class HubState {
   std::string tls_fingerprint_;
   DirectiveOutbox outbox_;
   std::unique_ptr<sync::Ledger> ledger_;
+  std::unique_ptr<RandomizationStore> randomization_;
 };
 
 // "irt.hub/<study id>": the origin line of the hub's checkpoints.

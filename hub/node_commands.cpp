@@ -21,6 +21,7 @@
 #include "hub/audit.h"
 #include "hub/commands.h"
 #include "hub/enrollment.h"
+#include "hub/grants.h"
 #include "hub/hub_state.h"
 #include "hub/sync_server.h"
 #include "hub/users.h"
@@ -240,11 +241,18 @@ int revoke(const Args& a) {
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
   const auto& id = a.get("node");
-  auto st = hub->ledger().revoke(id, a.get("reason"), os_user(), sync::system_millis());
+  const auto actor = os_user();
+  const auto now = sync::system_millis();
+  GrantsVoided voided;
+  auto st = hub->ledger().revoke(id, a.get("reason"), actor, now,
+                                 [&] { voided = void_node_grants(*hub, id, actor, now); });
   if (!st) return report(a, st.error());
   auto node = hub->ledger().find_node(id);
   std::cout << "node " << id << " revoked; its pushes and pulls are refused from now on, and its "
-            << (node ? node->acked_seq : 0) << " recorded events stay in the ledger\n";
+            << (node ? node->acked_seq : 0) << " recorded events stay in the ledger\n"
+            << "voided, never to be granted again: " << voided.slots << " unused randomization slots, "
+            << voided.numbers << " unused participant numbers, " << voided.streams << " minimization streams; "
+            << voided.kits << " kits in its custody marked lost with the node\n";
   return 0;
 }
 

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
+#include "hub/consumption.h"
 #include "hub/enrollment.h"
+#include "hub/grants.h"
 #include "sync/batch.h"
 #include "sync/hlc.h"
 #include "sync/protocol.h"
@@ -162,6 +164,8 @@ struct SyncServer::Impl {
     }
     auto ack = hub.ledger().ingest(*cert, *batch, sync::system_millis());
     if (!ack) return send_refusal(req, res, ack.refusal());
+    if (ack->appended > 0)
+      if (auto who = hub.ledger().authenticate(*cert, sync::system_millis())) take_consumption(who->node_id, false);
     nlohmann::json j{{"acked_seq", ack->acked_seq},
                      {"appended", ack->appended},
                      {"already_recorded", ack->already_recorded},
@@ -211,11 +215,39 @@ struct SyncServer::Impl {
     auto after = body["after"].get<std::uint64_t>();
     std::size_t limit = body.contains("limit") ? body["limit"].get<std::size_t>() : kDefaultPullLimit;
     limit = std::clamp<std::size_t>(limit, 1, sync::kMaxBatchRecords);
+    if (node->status == sync::NodeStatus::active) take_consumption(node->node_id, true);
     auto records = hub.outbox().after(node->node_id, after, limit);
     res.status = 200;
     res.set_header("X-IRT-Last-Directive", std::to_string(hub.outbox().last_seq(node->node_id)));
     auto batch = sync::encode_batch(records);
     res.set_content(std::string(batch.begin(), batch.end()), "application/octet-stream");
+  }
+
+  // What the node's accepted events consumed (hub/consumption.h) and, before
+  // a pull is answered, the grants that brings due (hub/grants.h), in one
+  // transaction. The events are already acknowledged: a failure here is
+  // logged and retried at the node's next push or pull (the consumption
+  // cursor only advances on commit), it never fails the request.
+  void take_consumption(const std::string& node_id, bool top_up) {
+    try {
+      auto now = sync::system_millis();
+      storage::Transaction tx(hub.db());
+      auto used = record_consumption(hub, node_id, now);
+      if (!used) {
+        std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << used.error().message << "\n";
+        return;
+      }
+      if (top_up) {
+        auto granted = top_up_grants(hub, node_id, now);
+        if (!granted) {
+          std::cerr << "irt-hub: topping up node " << node_id << " failed: " << granted.error().message << "\n";
+          return;
+        }
+      }
+      tx.commit();
+    } catch (const std::exception& e) {
+      std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << e.what() << "\n";
+    }
   }
 
   void proof(const httplib::Request& req, httplib::Response& res) {

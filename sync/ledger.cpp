@@ -365,6 +365,31 @@ void Ledger::record_problem(const LedgerNode& node, std::uint64_t seq, const std
   }
 }
 
+std::int64_t Ledger::raise_alert(const std::string& node_id, std::uint64_t seq, const std::string& kind,
+                                 const std::string& message, std::int64_t now_ms) {
+  auto find = db_.prepare(
+      "SELECT id FROM ledger_alerts WHERE kind = ? AND node_id = ? AND seq = ? AND resolved_ms IS NULL");
+  find.bind_all(kind, node_id, i64(seq));
+  if (find.step()) return find.int64(0);
+  auto ins = db_.prepare("INSERT INTO ledger_alerts(kind, node_id, seq, message, created_ms) VALUES (?, ?, ?, ?, ?)");
+  ins.bind_all(kind, node_id, i64(seq), message, now_ms).run();
+  auto id = db_.last_insert_rowid();
+  notify({now_ms, "hub", "alert.raised", node_id, message, "", kind + " at seq " + std::to_string(seq)});
+  return id;
+}
+
+std::vector<crypto::Bytes> Ledger::records_after(const std::string& node_id, std::uint64_t after_seq,
+                                                 std::size_t limit) {
+  std::vector<crypto::Bytes> out;
+  auto st = db_.prepare("SELECT record FROM ledger_events WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+  st.bind_all(node_id, i64(after_seq), static_cast<std::int64_t>(limit));
+  while (st.step()) {
+    auto b = st.blob(0);
+    out.emplace_back(b.begin(), b.end());
+  }
+  return out;
+}
+
 // ---- Push.
 
 Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
@@ -589,7 +614,7 @@ shared::Result<Receipt> Ledger::receipt(const std::string& node_id, std::uint64_
 // ---- Admin decisions.
 
 shared::Status Ledger::revoke(const std::string& node_id, const std::string& reason, const std::string& actor,
-                              std::int64_t now_ms) {
+                              std::int64_t now_ms, const std::function<void()>& also) {
   Transaction tx(db_);
   auto node = select_node(db_, node_id);
   if (!node)
@@ -602,6 +627,7 @@ shared::Status Ledger::revoke(const std::string& node_id, const std::string& rea
       "UPDATE ledger_nodes SET status = 'revoked', status_reason = ?, status_changed_ms = ? WHERE node_id = ?");
   up.bind_all(reason, now_ms, node_id).run();
   notify({now_ms, actor, "node.revoked", node_id, reason, to_string(node->status), "revoked"});
+  if (also) also();
   tx.commit();
   return {};
 }

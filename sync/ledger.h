@@ -166,13 +166,24 @@ class Ledger {
   shared::Result<Receipt> receipt(const std::string& node_id, std::uint64_t seq);
 
   // --- Admin decisions (audited through the observer).
+  // `also` runs inside the revocation's transaction, before it commits (the
+  // hub voids what the node held); an exception from it rolls everything back.
   shared::Status revoke(const std::string& node_id, const std::string& reason, const std::string& actor,
-                        std::int64_t now_ms);
+                        std::int64_t now_ms, const std::function<void()>& also = {});
   // After an equivocation: the node may push again; its open alerts are resolved with `reason`.
   shared::Status unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
                           std::int64_t now_ms);
 
   std::vector<Alert> alerts(bool open_only);
+  // Raises an alert about an accepted event (a deviation found after ingest),
+  // inside a transaction the caller holds; one open alert per (kind, node,
+  // seq). Returns the alert id.
+  std::int64_t raise_alert(const std::string& node_id, std::uint64_t seq, const std::string& kind,
+                           const std::string& message, std::int64_t now_ms);
+
+  // The exact records of a node's accepted events with seq > after_seq, in
+  // seq order, at most `limit`.
+  std::vector<crypto::Bytes> records_after(const std::string& node_id, std::uint64_t after_seq, std::size_t limit);
   std::vector<Evidence> evidence(const std::string& node_id);
 
   // Re-checks everything from the stored bytes: each node's certificate, each

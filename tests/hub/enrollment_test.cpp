@@ -111,8 +111,10 @@ TEST_CASE("enrolling signs a certificate, records the node and issues the first 
   CHECK(node->public_key == key.public_key());
   CHECK(node->status == sync::NodeStatus::active);
 
+  // study.config, roster, then the grants (tests/hub/grants_test.cpp): numbers, slots, shipment.
   auto records = f.hub->outbox().after("101-N1", 0, 10);
-  REQUIRE(records.size() == 2);
+  REQUIRE(records.size() == 5);
+  CHECK(done->directives == 5);
   auto config = sync::parse_directive(records[0]);
   auto roster = sync::parse_directive(records[1]);
   REQUIRE(config.ok());

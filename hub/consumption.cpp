@@ -1,0 +1,359 @@
+#include "hub/consumption.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "crypto/seal.h"
+#include "hub/audit.h"
+#include "hub/grants.h"
+#include "hub/kit_inventory.h"
+#include "hub/randomization_store.h"
+#include "hub/seeded_source.h"
+#include "shared/offline_minimization.h"
+#include "sync/event.h"
+
+namespace irt::hub {
+
+namespace {
+
+using nlohmann::json;
+
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_consumption_cursor (
+  node_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE hub_participants (
+  number TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  factors TEXT NOT NULL,
+  status TEXT NOT NULL,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE hub_allocations (
+  participant TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  randomization_number TEXT NOT NULL,
+  stratum INTEGER,
+  slot INTEGER,
+  stream_id INTEGER,
+  decision_sequence INTEGER,
+  arm TEXT NOT NULL,
+  recorded_ms INTEGER NOT NULL
+);
+CREATE INDEX hub_allocations_stream ON hub_allocations(node_id, stream_id, decision_sequence);
+)sql"},
+};
+
+constexpr std::size_t kChunk = 500;
+
+std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number) {
+  auto st = db.prepare("SELECT factors FROM hub_participants WHERE number = ?");
+  st.bind(1, number);
+  std::map<std::string, std::string> out;
+  if (st.step()) {
+    auto j = json::parse(st.text(0), nullptr, false);
+    if (j.is_object())
+      for (auto it = j.begin(); it != j.end(); ++it)
+        if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+std::optional<std::size_t> arm_index(const shared::MinimizationConfig& config, const std::string& arm) {
+  auto it = std::find(config.allocation.arms.begin(), config.allocation.arms.end(), arm);
+  if (it == config.allocation.arms.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - config.allocation.arms.begin());
+}
+
+class Intake {
+ public:
+  Intake(HubState& hub, std::string node_id, std::int64_t now) : hub_(hub), db_(hub.db()), node_(std::move(node_id)), now_(now) {
+    if (auto n = hub.ledger().find_node(node_)) site_ = n->site_id;
+  }
+
+  void alert(std::uint64_t seq, const std::string& kind, const std::string& message) {
+    hub_.ledger().raise_alert(node_, seq, kind, message, now_);
+    ++report.alerts;
+  }
+
+  void kit(std::uint64_t seq, const std::string& number, const std::string& status, const std::string& participant) {
+    if (auto problem = record_kit_event(db_, node_, number, status, participant))
+      alert(seq, "kit.not_in_custody", *problem);
+    else
+      ++report.kits;
+  }
+
+  void event(const sync::SignedEvent& e) {
+    const auto& type = e.body.type;
+    const auto seq = e.body.seq;
+    static const std::vector<std::string> kKnown = {
+        "participant.screened", "participant.screen_failed", "participant.randomized", "kit.dispensed",
+        "kit.replaced",         "shipment.received",         "kit.quarantined",        "kit.returned",
+        "kit.destroyed"};
+    if (std::find(kKnown.begin(), kKnown.end(), type) == kKnown.end()) return;
+    auto p = json::parse(e.body.payload.begin(), e.body.payload.end(), nullptr, false);
+    if (p.is_discarded() || !p.is_object()) {
+      alert(seq, "event.unreadable", "the payload of " + type + " event " + std::to_string(seq) +
+                                         " is not a JSON object; the event is kept. Check the node's version");
+      return;
+    }
+    try {
+      handle(type, seq, p);
+    } catch (const json::exception&) {
+      alert(seq, "event.unreadable", "the payload of " + type + " event " + std::to_string(seq) +
+                                         " lacks a field the hub needs or has one of the wrong type; the event is "
+                                         "kept. Check the node's version");
+    }
+  }
+
+  ConsumptionReport report;
+
+ private:
+  void handle(const std::string& type, std::uint64_t seq, const json& p) {
+    if (type == "participant.screened" || type == "participant.screen_failed") {
+      auto number = p.at("participant").get<std::string>();
+      if (record_number_use(db_, node_, number))
+        ++report.numbers;
+      else
+        alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
+                                             " with a number it was not granted; the event is kept. Check the "
+                                             "site's number ranges");
+      db_.prepare("INSERT INTO hub_participants(number, node_id, site_id, factors, status, seq) VALUES (?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT(number) DO NOTHING")
+          .bind_all(number, node_, site_, p.value("factors", json::object()).dump(), p.value("status", ""),
+                    static_cast<std::int64_t>(seq))
+          .run();
+      if (db_.changes() == 0)
+        alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
+                                           "; the event is kept. Reconcile the two records");
+      return;
+    }
+    if (type == "participant.randomized") return randomized(seq, p);
+    if (type == "kit.dispensed") {
+      auto who = p.value("participant", "");
+      for (const auto& k : p.at("kits")) kit(seq, k.get<std::string>(), "dispensed", who);
+      return;
+    }
+    if (type == "kit.replaced") {
+      kit(seq, p.at("old_kit").get<std::string>(), p.value("condition", "damaged"), "");
+      kit(seq, p.at("new_kit").get<std::string>(), "dispensed", p.value("participant", ""));
+      return;
+    }
+    if (type == "shipment.received") {
+      for (const auto& k : p.at("kits")) {
+        auto condition = k.at("condition").get<std::string>();
+        kit(seq, k.at("kit").get<std::string>(), condition, "");
+      }
+      return;
+    }
+    if (type == "kit.quarantined") return kit(seq, p.at("kit").get<std::string>(), "quarantined", "");
+    if (type == "kit.returned") return kit(seq, p.at("kit").get<std::string>(), "returned", "");
+    if (type == "kit.destroyed") return kit(seq, p.at("kit").get<std::string>(), "destroyed", "");
+  }
+
+  std::optional<json> open_sealed(const json& p) {
+    if (!p.contains("sealed") || !p["sealed"].is_string()) return std::nullopt;
+    auto box = crypto::from_base64(p["sealed"].get<std::string>());
+    if (!box) return std::nullopt;
+    auto plain = crypto::open_sealed(hub_.unblinding_key(), *box);
+    if (!plain) return std::nullopt;
+    auto j = json::parse(plain->begin(), plain->end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    return j;
+  }
+
+  void randomized(std::uint64_t seq, const json& p) {
+    auto number = p.at("participant").get<std::string>();
+    auto sealed = open_sealed(p);
+    if (!sealed || !sealed->contains("arm") || !(*sealed)["arm"].is_string()) {
+      alert(seq, "event.unreadable", "the sealed part of randomization event " + std::to_string(seq) +
+                                         " does not open with the hub's unblinding key; the event is kept. Check "
+                                         "the node's enrollment");
+      return;
+    }
+    const auto arm = (*sealed)["arm"].get<std::string>();
+    std::optional<std::int64_t> stratum, slot, stream_id, decision_sequence;
+    if (p.contains("slot")) {
+      stratum = p.at("stratum").get<std::int64_t>();
+      slot = p.at("slot").get<std::int64_t>();
+      slot_used(seq, number, static_cast<std::uint32_t>(*stratum), static_cast<std::uint32_t>(*slot), arm);
+    } else if (p.contains("stream_id")) {
+      stream_id = p.at("stream_id").get<std::int64_t>();
+      decision_sequence = p.at("decision_sequence").get<std::int64_t>();
+      decision(seq, number, static_cast<std::uint64_t>(*stream_id), *sealed, arm);
+    }
+    db_.prepare(
+          "INSERT INTO hub_allocations(participant, node_id, seq, randomization_number, stratum, slot, stream_id, "
+          "decision_sequence, arm, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(participant) DO NOTHING")
+        .bind_all(number, node_, static_cast<std::int64_t>(seq), p.value("randomization_number", ""), stratum, slot,
+                  stream_id, decision_sequence, arm, now_)
+        .run();
+    if (db_.changes() == 0)
+      alert(seq, "participant.randomized_twice", "participant " + number + " was randomized again by node " + node_ +
+                                                     "; the event is kept. Reconcile the two randomizations");
+    if (p.contains("kits"))
+      for (const auto& k : p.at("kits")) kit(seq, k.get<std::string>(), "dispensed", number);
+  }
+
+  void slot_used(std::uint64_t seq, const std::string& number, std::uint32_t stratum, std::uint32_t slot,
+                 const std::string& arm) {
+    auto* store = hub_.randomization();
+    if (!store) {
+      alert(seq, "slot.not_owned", "node " + node_ + " randomized participant " + number +
+                                       " from a list slot, but this study has no list; the event is kept");
+      return;
+    }
+    auto st = store->slices().record_use(node_, stratum, slot);
+    if (!st) {
+      alert(seq, "slot.not_owned", st.error().message);
+      return;
+    }
+    slices_changed_ = true;
+    const auto& list = store->list();
+    const auto i = list.stratum_begin[stratum] + slot - 1;
+    if (list.allocation.arms[list.slots[i].arm] != arm)
+      alert(seq, "slot.mismatch", "the allocation node " + node_ + " recorded for participant " + number +
+                                      " differs from slot " + std::to_string(slot) + " of stratum " +
+                                      list.strata.label(stratum) + " in the list; the event is kept. Investigate");
+    ++report.slots;
+  }
+
+  void decision(std::uint64_t seq, const std::string& number, std::uint64_t stream_id, const json& sealed,
+                const std::string& arm) {
+    auto fail = [&](const std::string& why) {
+      alert(seq, "minimization.replay", "the minimization decision for participant " + number + " (node " + node_ +
+                                            ", stream " + std::to_string(stream_id) + ") does not replay: " + why +
+                                            "; the event is kept. Investigate the node");
+    };
+    auto stream = find_stream(db_, node_, stream_id);
+    if (!stream) return fail("the hub never granted that stream to this node");
+    if (!sealed.contains("decision")) return fail("the event carries no decision record");
+    auto config = shared::minimization_config(hub_.study());
+    if (!config) return fail(config.error().message);
+    shared::OfflineDecisionRecord record;
+    try {
+      record = sealed.at("decision").get<shared::OfflineDecisionRecord>();
+    } catch (const json::exception&) {
+      return fail("the decision record is malformed");
+    }
+    auto levels = shared::minimization_levels(*config, participant_factors(db_, number));
+    if (!levels) return fail("the hub holds no screening record with the participant's factor levels");
+    shared::OfflineInputs inputs;
+    inputs.baseline = shared::MarginalTotals(*config);
+    auto b = json::parse(stream->baseline_json, nullptr, false);
+    for (std::size_t f = 0; f < b.size() && f < config->factors.size(); ++f)
+      for (std::size_t l = 0; l < b[f].size() && l < config->factors[f].levels.size(); ++l)
+        for (std::size_t k = 0; k < b[f][l].size() && k < config->allocation.size(); ++k)
+          inputs.baseline.add_cell(f, l, k, b[f][l][k].get<double>());
+    inputs.own_unsynced = shared::MarginalTotals(*config);
+    auto own = db_.prepare(
+        "SELECT participant, arm FROM hub_allocations WHERE node_id = ? AND stream_id = ? AND decision_sequence < ?");
+    own.bind_all(node_, static_cast<std::int64_t>(stream_id), static_cast<std::int64_t>(record.sequence));
+    while (own.step()) {
+      auto ol = shared::minimization_levels(*config, participant_factors(db_, own.text(0)));
+      auto k = arm_index(*config, own.text(1));
+      if (ol && k) inputs.own_unsynced.add(*ol, *k);
+    }
+    inputs.synced_participants = stream->synced_participants;
+    inputs.levels = *levels;
+    auto seed = parse_seed_hex(stream->seed_hex);
+    if (!seed) return fail("the stream's seed is damaged at the hub");
+    SeededSource source(*seed);
+    crypto::secure_zero(seed->data(), seed->size());
+    if (!source.skip_to(record.stream_start)) return fail("the recorded stream position is invalid");
+    if (auto st = shared::verify_offline_decision(*config, inputs, record, source); !st) return fail(st.error().message);
+    auto k = arm_index(*config, arm);
+    if (!k || *k != record.arm) return fail("the recorded allocation differs from the decision record");
+    record_stream_use(db_, node_, stream_id, record.sequence);
+    ++report.decisions;
+  }
+
+ public:
+  bool slices_changed_ = false;
+
+ private:
+  HubState& hub_;
+  storage::Database& db_;
+  std::string node_;
+  std::string site_;
+  std::int64_t now_;
+};
+
+}  // namespace
+
+shared::Status migrate_consumption(storage::Database& db) { return db.migrate("hub.consumption", kMigrations); }
+
+shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms) {
+  auto& db = hub.db();
+  std::uint64_t cursor = 0;
+  {
+    auto st = db.prepare("SELECT seq FROM hub_consumption_cursor WHERE node_id = ?");
+    st.bind(1, node_id);
+    if (st.step()) cursor = static_cast<std::uint64_t>(st.int64(0));
+  }
+  if (auto* store = hub.randomization())
+    if (auto st = store->reload_slices(); !st) return st.error();
+  Intake intake(hub, node_id, now_ms);
+  const std::uint64_t start = cursor;
+  for (;;) {
+    auto records = hub.ledger().records_after(node_id, cursor, kChunk);
+    if (records.empty()) break;
+    for (const auto& r : records) {
+      auto e = sync::parse_event(r);
+      if (!e) return shared::make_error(shared::Errc::integrity, "a stored event of node " + node_id +
+                                                                     " no longer parses; run 'irt-hub verify'");
+      intake.event(*e);
+      cursor = e->body.seq;
+      ++intake.report.events;
+    }
+  }
+  if (cursor == start) return intake.report;
+  if (intake.slices_changed_) hub.randomization()->save_slices(now_ms);
+  db.prepare("INSERT INTO hub_consumption_cursor(node_id, seq) VALUES (?, ?) "
+             "ON CONFLICT(node_id) DO UPDATE SET seq = excluded.seq")
+      .bind_all(node_id, static_cast<std::int64_t>(cursor))
+      .run();
+  const auto& r = intake.report;
+  if (r.numbers + r.slots + r.decisions + r.kits + r.alerts > 0)
+    record_audit(db, {now_ms, "hub", "consumption.recorded", node_id, "events " + std::to_string(start + 1) + " to " +
+                                                                          std::to_string(cursor) + " ingested",
+                      "", std::to_string(r.numbers) + " numbers, " + std::to_string(r.slots) + " slots, " +
+                              std::to_string(r.decisions) + " minimization decisions verified, " +
+                              std::to_string(r.kits) + " kit events, " + std::to_string(r.alerts) + " alerts"});
+  return intake.report;
+}
+
+std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
+                                                                   const shared::MinimizationConfig& config) {
+  shared::MarginalTotals totals(config);
+  std::uint64_t n = 0;
+  auto st = db.prepare("SELECT participant, arm FROM hub_allocations");
+  while (st.step()) {
+    ++n;
+    auto levels = shared::minimization_levels(config, participant_factors(db, st.text(0)));
+    auto k = arm_index(config, st.text(1));
+    if (levels && k) totals.add(*levels, *k);
+  }
+  return {totals, n};
+}
+
+std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels) {
+  std::uint64_t n = 0;
+  auto st = db.prepare("SELECT participant FROM hub_allocations");
+  while (st.step()) {
+    auto f = participant_factors(db, st.text(0));
+    bool all = true;
+    for (const auto& [k, v] : levels) {
+      auto it = f.find(k);
+      all = all && it != f.end() && it->second == v;
+    }
+    n += all;
+  }
+  return n;
+}
+
+}  // namespace irt::hub

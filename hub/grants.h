@@ -1,0 +1,99 @@
+// What the hub hands a node so it can randomize and dispense offline
+// (DESIGN.md sections 3 and 6): slot grants, participant number ranges,
+// minimization streams and the initial shipment, as signed directives
+// (shared/directive_payloads.h); their top-up at each pull; their voiding when
+// the node is revoked.
+//
+//   at enrollment   grant.numbers  kNumbersPerRange numbers of the node's site,
+//                                  after every number already granted at that site
+//                   grant.slots    (list designs) whole blocks in every stratum of
+//                                  the node's site, grant_target_slots(forecast,
+//                                  supply.offline_days) per stratum
+//                   grant.minimization_stream (minimization) fresh seed, allowance
+//                                  grant_target_slots(forecast, offline_days),
+//                                  share-weighted baseline of the study-wide totals
+//                   shipment       supply.initial_shipment (hub/kit_inventory.h)
+//   at a pull       the same grants again when the node's free slots in a
+//                   stratum, its unused numbers or its remaining allowance fall
+//                   below half their target, and a new stream whenever other
+//                   allocations made the node's baseline stale
+//   at revocation   its free slots, unused numbers and stream voided, its kits
+//                   lost_with_node; none is ever granted again
+//
+// The forecast is kNodeForecastPerDay participants per day per node, split
+// evenly over the node's strata. A node's share of enrollment (for the
+// baseline) is 1 / (active sites) / (active nodes of its site).
+// Every grant is capped by the stratum caps it can count against: a cap over
+// stratification factors bounds the slots outstanding and used in its strata;
+// for minimization, caps over site and country bound the allowance.
+//
+// Every function runs inside a transaction the caller holds; the directives,
+// the ownership records and the audit entries commit together.
+// Tables: hub_number_ranges, hub_minimization_streams (this file),
+// hub_slice_ledgers (randomization_store), hub_kits (kit_inventory).
+// Thread-safety: as HubState.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "hub/hub_state.h"
+#include "shared/result.h"
+
+namespace irt::hub {
+
+inline constexpr std::uint32_t kNumbersPerRange = 100;
+inline constexpr double kNodeForecastPerDay = 0.5;
+// A top-up is due when what is left falls below target / kTopUpDivisor.
+inline constexpr std::size_t kTopUpDivisor = 2;
+
+shared::Status migrate_grants(storage::Database& db);
+
+struct GrantsIssued {
+  std::uint64_t directives = 0;
+  std::uint64_t slots = 0;
+  std::uint64_t numbers = 0;
+  std::uint64_t kits = 0;
+  std::uint64_t streams = 0;
+};
+
+// At enrollment, after "study.config" and "roster".
+shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::string& node_id,
+                                                     const std::string& site_id, std::int64_t now_ms);
+
+// At a pull, after the node's events were taken into account (hub/consumption.h).
+// Nothing for a node that is not active.
+shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& node_id, std::int64_t now_ms);
+
+struct GrantsVoided {
+  std::uint64_t slots = 0;
+  std::uint64_t numbers = 0;
+  std::uint64_t kits = 0;
+  std::uint64_t streams = 0;
+};
+
+// Inside the revocation's transaction (sync::Ledger::revoke's `also`).
+GrantsVoided void_node_grants(HubState& hub, const std::string& node_id, const std::string& actor,
+                              std::int64_t now_ms);
+
+// --- What the hub knows a node holds (also for tests and reports).
+std::uint64_t numbers_left(storage::Database& db, const std::string& node_id);
+// Marks a participant number used by its node; false when the node holds no
+// range with that number (a deviation).
+bool record_number_use(storage::Database& db, const std::string& node_id, const std::string& number);
+
+struct StreamGrantRecord {
+  std::uint64_t stream_id = 0;
+  std::string seed_hex;
+  std::uint64_t allowance = 0;
+  std::uint64_t used = 0;
+  std::uint64_t synced_participants = 0;
+  std::string baseline_json;
+  bool voided = false;
+};
+std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::string& node_id,
+                                             std::uint64_t stream_id);
+void record_stream_use(storage::Database& db, const std::string& node_id, std::uint64_t stream_id,
+                       std::uint64_t decision_sequence);
+
+}  // namespace irt::hub

@@ -1,0 +1,246 @@
+#include "hub/kit_inventory.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "hub/audit.h"
+#include "hub/seeded_source.h"
+#include "shared/civil_date.h"
+#include "shared/kit_numbers.h"
+
+namespace irt::hub {
+
+namespace {
+
+constexpr const char* kKitListHashDomain = "irt/kitlist/v1";
+
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_kit_lists (
+  id INTEGER PRIMARY KEY,
+  seed BLOB NOT NULL,
+  digits INTEGER NOT NULL,
+  kits INTEGER NOT NULL,
+  list_hash BLOB NOT NULL,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE hub_shipments (
+  id INTEGER PRIMARY KEY,
+  shipment_id TEXT NOT NULL UNIQUE,
+  node_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  depot_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  shipped_on TEXT NOT NULL,
+  kits INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE hub_kits (
+  kit_number TEXT PRIMARY KEY,
+  list_id INTEGER NOT NULL REFERENCES hub_kit_lists(id),
+  kit_type TEXT NOT NULL,
+  lot TEXT NOT NULL,
+  expiry TEXT NOT NULL,
+  custody_kind TEXT NOT NULL CHECK (custody_kind IN ('depot', 'node')),
+  custody_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  shipment_id TEXT NOT NULL DEFAULT '',
+  participant TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX hub_kits_custody ON hub_kits(custody_kind, custody_id, status, kit_type, expiry);
+)sql"},
+};
+
+constexpr const char* kKitColumns =
+    "kit_number, kit_type, lot, expiry, custody_kind, custody_id, status, shipment_id, participant";
+
+HubKit kit_row(const storage::Statement& st) {
+  return {st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7), st.text(8)};
+}
+
+const shared::Depot* depot_for(const shared::Study& study, const std::string& country) {
+  for (const auto& d : study.depots)
+    if (std::find(d.countries.begin(), d.countries.end(), country) != d.countries.end()) return &d;
+  return nullptr;
+}
+
+int per_site_count(const shared::Study& study, const std::string& kit_type) {
+  int initial = 0;
+  for (const auto& s : study.supply.initial_shipment)
+    if (s.kit_type == kit_type) initial += s.count;
+  return std::max({initial, study.supply.max_level, 1});
+}
+
+}  // namespace
+
+shared::Status migrate_kit_inventory(storage::Database& db) { return db.migrate("hub.kits", kMigrations); }
+
+shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
+                                    std::int64_t now_ms) {
+  if (study.kit_types.empty() || study.depots.empty()) return {};
+  // Kits per (kit type, depot): the depot's share serves the sites of its countries.
+  std::vector<std::pair<const shared::Depot*, std::size_t>> depot_sites;
+  for (const auto& d : study.depots) {
+    std::size_t served = 0;
+    for (const auto& s : study.sites)
+      if (depot_for(study, s.country) == &d) ++served;
+    depot_sites.push_back({&d, std::max<std::size_t>(served, 1)});
+  }
+  std::vector<shared::KitTypeCount> counts;
+  for (const auto& kt : study.kit_types) {
+    std::size_t n = 0;
+    for (const auto& [d, served] : depot_sites)
+      n += served * static_cast<std::size_t>(kKitsPerSiteMultiple * per_site_count(study, kt.id));
+    counts.push_back({kt.id, n});
+  }
+  auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
+  SeededSource source(seed);
+  auto list = shared::generate_kit_list(counts, source);
+  if (!list) {
+    crypto::secure_zero(seed.data(), seed.size());
+    return list.error();
+  }
+  auto hash = crypto::hash_domain(kKitListHashDomain, crypto::as_bytes(shared::encode_kit_csv(*list)));
+  db.prepare("INSERT INTO hub_kit_lists(seed, digits, kits, list_hash, created_ms, created_by) VALUES (?, ?, ?, ?, ?, ?)")
+      .bind_all(storage::BlobView(seed), list->digits, static_cast<std::int64_t>(list->kits.size()),
+                storage::BlobView(hash.view()), now_ms, actor)
+      .run();
+  crypto::secure_zero(seed.data(), seed.size());
+  auto list_id = db.last_insert_rowid();
+
+  const auto today = shared::day_of_millis(now_ms);
+  auto ins = db.prepare(
+      "INSERT INTO hub_kits(kit_number, list_id, kit_type, lot, expiry, custody_kind, custody_id, status) "
+      "VALUES (?, ?, ?, ?, ?, 'depot', ?, 'available')");
+  for (const auto& kt : study.kit_types) {
+    std::vector<std::uint64_t> numbers;  // this type's kits, in number order
+    for (const auto& k : list->kits)
+      if (k.kit_type == kt.id) numbers.push_back(k.number);
+    std::size_t at = 0;
+    for (const auto& [depot, served] : depot_sites) {
+      const std::size_t n = served * static_cast<std::size_t>(kKitsPerSiteMultiple * per_site_count(study, kt.id));
+      for (std::size_t j = 0; j < n && at < numbers.size(); ++j, ++at) {
+        const int lot = static_cast<int>(j * kLots / n);
+        char lot_text[16];
+        std::snprintf(lot_text, sizeof lot_text, "L%02d", lot + 1);
+        ins.reset();
+        ins.bind_all(std::to_string(numbers[at]), list_id, kt.id, std::string(lot_text),
+                     shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays), depot->id)
+            .run();
+      }
+    }
+  }
+  record_audit(db, {now_ms, actor, "kits.list_generated", study.id, "irt-hub init", "",
+                    std::to_string(list->kits.size()) + " blinded kit numbers (" + std::to_string(list->digits) +
+                        " digits) from a recorded seed, in " + std::to_string(kLots) + " lots at " +
+                        std::to_string(study.depots.size()) + " depot(s), list hash " + hash.hex()});
+  return {};
+}
+
+std::optional<HubKit> find_kit(storage::Database& db, const std::string& number) {
+  auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits WHERE kit_number = ?");
+  st.bind(1, number);
+  if (!st.step()) return std::nullopt;
+  return kit_row(st);
+}
+
+std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind,
+                                 const std::string& custody_id) {
+  auto st = db.prepare(std::string("SELECT ") + kKitColumns +
+                       " FROM hub_kits WHERE custody_kind = ? AND custody_id = ? ORDER BY kit_number");
+  st.bind_all(custody_kind, custody_id);
+  std::vector<HubKit> out;
+  while (st.step()) out.push_back(kit_row(st));
+  return out;
+}
+
+shared::Result<shared::Shipment> ship_initial(storage::Database& db, const shared::Study& study,
+                                              const std::string& node_id, const std::string& site_id,
+                                              const std::string& actor, std::int64_t now_ms) {
+  const auto* site = study.find_site(site_id);
+  const auto* depot = site ? depot_for(study, site->country) : nullptr;
+  if (!depot)
+    return shared::make_error(shared::Errc::not_found,
+                              "no depot of study " + study.id + " serves the country of site " + site_id +
+                                  "; amend the study so a depot lists that country, then ship to the node");
+  std::int64_t next = 1;
+  {
+    auto st = db.prepare("SELECT coalesce(max(id), 0) + 1 FROM hub_shipments");
+    st.step();
+    next = st.int64(0);
+  }
+  char id[32];
+  std::snprintf(id, sizeof id, "SHP-%06lld", static_cast<long long>(next));
+  shared::Shipment shipment;
+  shipment.shipment_id = id;
+  shipment.kind = "initial";
+  shipment.shipped_on = shared::format_date(shared::day_of_millis(now_ms));
+
+  auto pick = db.prepare(std::string("SELECT ") + kKitColumns +
+                         " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = 'available' "
+                         "AND kit_type = ? ORDER BY expiry, kit_number LIMIT ?");
+  auto move = db.prepare(
+      "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = 'shipped', shipment_id = ? "
+      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = 'available'");
+  for (const auto& line : study.supply.initial_shipment) {
+    if (line.count <= 0) continue;
+    pick.reset();
+    pick.bind_all(depot->id, line.kit_type, line.count);
+    std::size_t found = 0;
+    while (pick.step()) {
+      auto k = kit_row(pick);
+      shipment.kits.push_back({k.number, k.kit_type, k.lot, k.expiry});
+      ++found;
+    }
+    if (found < static_cast<std::size_t>(line.count))
+      return shared::make_error(shared::Errc::exhausted,
+                                "depot " + depot->id + " lacks kits for the initial shipment of site " + site_id +
+                                    "; nothing was shipped. Add kits to the depot, then ship again");
+  }
+  for (const auto& k : shipment.kits) {
+    move.reset();
+    move.bind_all(node_id, shipment.shipment_id, k.kit_number).run();
+    if (db.changes() != 1)
+      throw storage::StorageError("kit " + k.kit_number + " left the depot while it was being shipped");
+  }
+  db.prepare(
+        "INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(next, shipment.shipment_id, node_id, site_id, depot->id, shipment.kind, shipment.shipped_on,
+                static_cast<std::int64_t>(shipment.kits.size()), now_ms)
+      .run();
+  // The count of kits is not arm-revealing (the composition is the study's
+  // per-site initial shipment); kit types stay out of the trail.
+  record_audit(db, {now_ms, actor, "shipment.sent", node_id, "initial shipment at enrollment", "",
+                    shipment.shipment_id + ": " + std::to_string(shipment.kits.size()) + " kits from depot " +
+                        depot->id + " to node " + node_id + " of site " + site_id});
+  return shipment;
+}
+
+std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
+                                            const std::string& kit, const std::string& status,
+                                            const std::string& participant) {
+  auto k = find_kit(db, kit);
+  if (!k || k->custody_kind != "node" || k->custody_id != node_id)
+    return "kit " + kit + " was reported " + status + " by node " + node_id +
+           ", which does not hold it; the event is kept. Check the kit's custody and the site's records";
+  db.prepare("UPDATE hub_kits SET status = ?, participant = CASE WHEN ? = '' THEN participant ELSE ? END "
+             "WHERE kit_number = ?")
+      .bind_all(status, participant, participant, kit)
+      .run();
+  return std::nullopt;
+}
+
+std::size_t void_node_kits(storage::Database& db, const std::string& node_id) {
+  db.prepare("UPDATE hub_kits SET status = 'lost_with_node' WHERE custody_kind = 'node' AND custody_id = ? "
+             "AND status IN ('shipped', 'received', 'quarantined')")
+      .bind(1, node_id)
+      .run();
+  return static_cast<std::size_t>(db.changes());
+}
+
+}  // namespace irt::hub

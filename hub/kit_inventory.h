@@ -1,0 +1,87 @@
+// The hub's kits: the blinded kit list made at init, where each kit is (its
+// custody: a depot or one node) and what became of it.
+//
+// At `irt-hub init` (create_kit_inventory, inside init's transaction) the hub
+// draws a random 32-byte seed and generates one kit list (shared::
+// generate_kit_list) for the study's kit types, records the seed and the
+// list's hash (BLAKE2b-256 under "irt/kitlist/v1" over encode_kit_csv), and
+// places the kits at the study's depots: per kit type and depot,
+// kKitsPerSiteMultiple x (the sites the depot serves) x (the larger of the
+// type's initial shipment and the study's max_level). Each depot's kits of a
+// type are split into kLots lots in number order; lot i (from 0) expires
+// kShelfLifeDays + i x kLotExpiryStepDays after the init date. Lots are shared
+// by all kit types, so neither a lot nor an expiry date says which arm a kit
+// treats.
+//
+// Every kit has exactly one custody at a time (hub_kits.custody_kind and
+// custody_id); only ship_initial moves kits from a depot to a node, and
+// void_node_kits marks a revoked node's unused kits lost with the node (never
+// to be shipped again). Ingest records what nodes report (record_kit_event).
+// All functions run inside a transaction the caller holds, which also holds
+// the directive and the audit entry of the change.
+// Tables: hub_kit_lists, hub_kits, hub_shipments.
+// Thread-safety: as storage::Database.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/directive_payloads.h"
+#include "shared/result.h"
+#include "shared/study.h"
+#include "storage/database.h"
+
+namespace irt::hub {
+
+inline constexpr int kLots = 3;
+inline constexpr int kShelfLifeDays = 730;       // two years from init for the first lot
+inline constexpr int kLotExpiryStepDays = 91;    // each later lot keeps about three months longer
+inline constexpr int kKitsPerSiteMultiple = 5;   // kits made per served site, in initial shipments' worth
+
+// Hub kit statuses. At a depot: available. At a node: shipped (announced,
+// not yet received), then received, quarantined, dispensed, damaged, missing,
+// lost, returned, destroyed; lost_with_node when the node was revoked.
+inline constexpr const char* kKitAvailable = "available";
+inline constexpr const char* kKitShipped = "shipped";
+inline constexpr const char* kKitLostWithNode = "lost_with_node";
+
+shared::Status migrate_kit_inventory(storage::Database& db);
+shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
+                                    std::int64_t now_ms);
+
+struct HubKit {
+  std::string number;
+  std::string kit_type;
+  std::string lot;
+  std::string expiry;        // "YYYY-MM-DD"
+  std::string custody_kind;  // "depot" or "node"
+  std::string custody_id;    // depot id or node id
+  std::string status;
+  std::string shipment_id;   // empty at a depot
+  std::string participant;   // for dispensed kits
+};
+
+std::optional<HubKit> find_kit(storage::Database& db, const std::string& number);
+std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind, const std::string& custody_id);
+
+// The initial shipment for a newly enrolled node: supply.initial_shipment
+// counts per kit type from the depot serving the site's country, earliest
+// expiry first, custody moved to the node, audited. not_found when no depot
+// serves the country; exhausted (nothing moved) when the depot lacks kits.
+shared::Result<shared::Shipment> ship_initial(storage::Database& db, const shared::Study& study,
+                                              const std::string& node_id, const std::string& site_id,
+                                              const std::string& actor, std::int64_t now_ms);
+
+// A node reported a kit event. Returns a deviation message (the event is kept,
+// the caller raises an alert) when the kit is not in that node's custody.
+std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
+                                            const std::string& kit, const std::string& status,
+                                            const std::string& participant);
+
+// Revocation: the node's kits not yet dispensed become lost_with_node. Returns how many.
+std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
+
+}  // namespace irt::hub

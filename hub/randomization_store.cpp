@@ -1,0 +1,150 @@
+#include "hub/randomization_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/bytes.h"
+#include "hub/audit.h"
+#include "hub/list_hash.h"
+#include "hub/seeded_source.h"
+
+namespace irt::hub {
+
+namespace {
+
+// One list per study version. list_csv is the canonical encoding (an
+// unblinded artefact, like the seed); list_hash identifies it.
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_randomization_lists (
+  study_version INTEGER PRIMARY KEY,
+  method TEXT NOT NULL,
+  seed BLOB NOT NULL,
+  slots_per_stratum INTEGER NOT NULL,
+  slots INTEGER NOT NULL,
+  list_hash BLOB NOT NULL,
+  list_csv TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE hub_slice_ledgers (
+  study_version INTEGER PRIMARY KEY REFERENCES hub_randomization_lists(study_version),
+  state TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql"},
+};
+
+}  // namespace
+
+shared::Status migrate_randomization(storage::Database& db) { return db.migrate("hub.randomization", kMigrations); }
+
+bool has_randomization_list(const shared::Study& study) {
+  return study.randomization.method != shared::Method::minimization;
+}
+
+shared::Status create_randomization(storage::Database& db, const shared::Study& study, const std::string& actor,
+                                    std::int64_t now_ms) {
+  if (!has_randomization_list(study)) return {};
+  auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
+  SeededSource source(seed);
+  auto list = shared::generate_list(study, source, kSlotsPerStratum);
+  if (!list) {
+    crypto::secure_zero(seed.data(), seed.size());
+    return list.error();
+  }
+  auto csv = shared::encode_list_csv(*list);
+  auto hash = randomization_list_hash(csv);
+  db.prepare(
+        "INSERT INTO hub_randomization_lists(study_version, method, seed, slots_per_stratum, slots, list_hash, "
+        "list_csv, created_ms, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(study.version, shared::to_string(study.randomization.method), storage::BlobView(seed),
+                static_cast<std::int64_t>(kSlotsPerStratum), static_cast<std::int64_t>(list->slots.size()),
+                storage::BlobView(hash.view()), csv, now_ms, actor)
+      .run();
+  crypto::secure_zero(seed.data(), seed.size());
+  shared::SliceLedger empty(*list);
+  db.prepare("INSERT INTO hub_slice_ledgers(study_version, state, updated_ms) VALUES (?, ?, ?)")
+      .bind_all(study.version, empty.state_json().dump(), now_ms)
+      .run();
+  record_audit(db, {now_ms, actor, "randomization.list_generated", study.id, "irt-hub init", "",
+                    "study version " + std::to_string(study.version) + ": " + std::to_string(list->slots.size()) +
+                        " slots in " + std::to_string(list->strata.count()) + " strata from a recorded seed, list hash " +
+                        hash.hex()});
+  return {};
+}
+
+RandomizationStore::RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list,
+                                       crypto::Hash hash)
+    : db_(db), list_(std::move(list)), hash_(hash), slices_(std::make_unique<shared::SliceLedger>(*list_)) {}
+
+shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(storage::Database& db,
+                                                                             const shared::Study& study) {
+  auto st = db.prepare(
+      "SELECT study_version, seed, slots_per_stratum, list_hash FROM hub_randomization_lists "
+      "ORDER BY study_version DESC LIMIT 1");
+  if (!st.step()) {
+    if (!has_randomization_list(study)) return std::unique_ptr<RandomizationStore>();
+    return shared::make_error(shared::Errc::integrity,
+                              "the hub holds no randomization list for study " + study.id +
+                                  "; it is made at 'irt-hub init'. Restore the data directory from backup");
+  }
+  auto seed = st.blob(1);
+  auto per_stratum = static_cast<std::size_t>(st.int64(2));
+  auto recorded = crypto::Hash::from_view(st.blob(3));
+  SeededSource source(seed);
+  crypto::secure_zero(seed.data(), seed.size());
+  auto list = shared::generate_list(study, source, per_stratum);
+  if (!list) return list.error();
+  auto hash = randomization_list_hash(shared::encode_list_csv(*list));
+  if (!recorded || !(hash == *recorded))
+    return shared::make_error(shared::Errc::integrity,
+                              "the randomization list regenerated from the recorded seed does not match its recorded "
+                              "hash; the hub's database is damaged or was edited. Restore it from backup");
+  std::unique_ptr<RandomizationStore> store(
+      new RandomizationStore(db, std::make_unique<shared::RandomizationList>(std::move(list).value()), hash));
+  if (auto r = store->reload_slices(); !r) return r.error();
+  return store;
+}
+
+shared::Status RandomizationStore::reload_slices() {
+  auto st = db_.prepare("SELECT state FROM hub_slice_ledgers WHERE study_version = ?");
+  st.bind(1, list_->study_version);
+  if (!st.step())
+    return shared::make_error(shared::Errc::integrity,
+                              "the hub holds no slice ledger for its randomization list; restore the data directory "
+                              "from backup");
+  auto j = nlohmann::json::parse(st.text(0), nullptr, false);
+  if (j.is_discarded())
+    return shared::make_error(shared::Errc::integrity, "the stored slice ledger is not JSON; restore from backup");
+  auto fresh = std::make_unique<shared::SliceLedger>(*list_);
+  if (auto r = fresh->restore(j); !r) return r;
+  slices_ = std::move(fresh);
+  return {};
+}
+
+void RandomizationStore::save_slices(std::int64_t now_ms) {
+  db_.prepare("UPDATE hub_slice_ledgers SET state = ?, updated_ms = ? WHERE study_version = ?")
+      .bind_all(slices_->state_json().dump(), now_ms, list_->study_version)
+      .run();
+}
+
+std::size_t RandomizationStore::used(std::uint32_t stratum) const {
+  std::size_t n = 0;
+  for (std::size_t i = list_->stratum_begin[stratum]; i < list_->stratum_begin[stratum + 1]; ++i)
+    n += slices_->state(stratum, list_->slots[i].slot) == shared::SliceLedger::State::used;
+  return n;
+}
+
+shared::Result<std::string> randomization_seed_hex(storage::Database& db, int study_version) {
+  auto st = db.prepare("SELECT seed FROM hub_randomization_lists WHERE study_version = ?");
+  st.bind(1, study_version);
+  if (!st.step())
+    return shared::make_error(shared::Errc::not_found, "study version " + std::to_string(study_version) +
+                                                           " has no randomization list (minimization has none)");
+  auto seed = st.blob(0);
+  auto hex = crypto::to_hex(seed);
+  crypto::secure_zero(seed.data(), seed.size());
+  return hex;
+}
+
+}  // namespace irt::hub

@@ -1,0 +1,80 @@
+// The hub's randomization list and who owns each of its slots.
+//
+// At `irt-hub init` (create_randomization, inside init's transaction) the hub
+// draws a random 32-byte seed, generates the study version's list with
+// shared::generate_list (block, simple, Efron and big-stick designs;
+// kSlotsPerStratum slots per stratum, whole blocks) and stores the seed, the
+// canonical CSV and its hash (hub/list_hash.h), audited. The seed is secret to
+// unblinded roles: nothing prints it, and no message or audit value holds it.
+// Minimization designs have no list: their random numbers come from streams
+// granted per node (hub/grants.h).
+//
+// RandomizationStore::load regenerates the list from the recorded seed and
+// refuses to run (integrity) when its hash differs from the recorded one, then
+// restores the SliceLedger (shared/slot_slice.h) saved in hub_slice_ledgers.
+// Callers change the ledger and call save_slices() inside the transaction that
+// issues the matching directive, so slot ownership and directives commit
+// together. Tables: hub_randomization_lists, hub_slice_ledgers.
+// Thread-safety: as HubState (one thread at a time).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "crypto/hash.h"
+#include "shared/block_list.h"
+#include "shared/result.h"
+#include "shared/slot_slice.h"
+#include "shared/study.h"
+#include "storage/database.h"
+
+namespace irt::hub {
+
+// Slots generated per stratum at init. Generous for a site-stratified study
+// (a site rarely randomizes 500 participants in one stratum); when a stratum's
+// list runs out, grants stop with a clear message instead of improvising.
+inline constexpr std::size_t kSlotsPerStratum = 500;
+
+shared::Status migrate_randomization(storage::Database& db);
+
+// Whether the study's method pre-generates a list (everything but minimization).
+bool has_randomization_list(const shared::Study& study);
+
+// Inside init's transaction: seed, list, hash, audit. Nothing for minimization.
+shared::Status create_randomization(storage::Database& db, const shared::Study& study, const std::string& actor,
+                                    std::int64_t now_ms);
+
+class RandomizationStore {
+ public:
+  // nullptr (and no error) for a study without a list.
+  static shared::Result<std::unique_ptr<RandomizationStore>> load(storage::Database& db, const shared::Study& study);
+
+  const shared::RandomizationList& list() const { return *list_; }
+  const crypto::Hash& list_hash() const { return hash_; }
+  shared::SliceLedger& slices() { return *slices_; }
+  const shared::SliceLedger& slices() const { return *slices_; }
+
+  // Writes the slice ledger's state; inside the caller's transaction.
+  void save_slices(std::int64_t now_ms);
+  // Re-reads the saved state (after a transaction that changed it rolled back,
+  // or another process changed it).
+  shared::Status reload_slices();
+
+  // Slots of `stratum` in each state, for sizing grants against caps.
+  std::size_t used(std::uint32_t stratum) const;
+
+ private:
+  RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list, crypto::Hash hash);
+  storage::Database& db_;
+  std::unique_ptr<shared::RandomizationList> list_;  // the SliceLedger points into it
+  crypto::Hash hash_;
+  std::unique_ptr<shared::SliceLedger> slices_;
+};
+
+// The recorded seed of the list (hex), for `irt-hub randlist verify` by an
+// unblinded statistician; not_found for a study without a list.
+shared::Result<std::string> randomization_seed_hex(storage::Database& db, int study_version);
+
+}  // namespace irt::hub
