@@ -22,7 +22,8 @@
 
 namespace irt::hub {
 
-// Directive types the hub issues today; later issues add grants.
+// Directive types of the hub itself; the grant and custody types are in
+// shared/directive_payloads.h (issued by hub/grants.h).
 inline constexpr const char* kStudyConfigDirective = "study.config";
 inline constexpr const char* kRosterDirective = "roster";
 
