@@ -226,7 +226,7 @@ async function renderParticipant(number) {
   h += '</div><div id="result"></div>';
   el.innerHTML = h;
   const act = (id, fn) => { const b = $(id); if (b) b.onclick = fn; };
-  act("action-randomize", async () => {
+  act("action-randomize", async () => { clearMessage();
     const s = await sign("Randomize", "I confirm the randomization of participant " + p.participant, { password: true }); if (!s) return;
     try {
       const r = await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/randomize", { signature_password: s.password });
@@ -234,7 +234,7 @@ async function renderParticipant(number) {
       $("result").innerHTML = '<div class="msg ok" id="randomize-result">Randomized: <strong>' + esc(r.randomization_number) + "</strong>. Hand out kit " + r.kits.map((k) => "<strong>" + esc(k.kit) + "</strong>").join(", ") + ".</div>";
     } catch (e) { show(e.message); }
   });
-  act("action-dispense", async () => {
+  act("action-dispense", async () => { clearMessage();
     const visit = $("dispense-visit").value; const sv = p.schedule.find((v) => v.visit === visit);
     let body = { visit };
     if (!sv.in_window_today) {
@@ -247,7 +247,7 @@ async function renderParticipant(number) {
       $("result").innerHTML = '<div class="msg ok">Dispense kit ' + r.kits.map((k) => "<strong>" + esc(k.kit) + "</strong>").join(", ") + ".</div>";
     } catch (e) { show(e.message); }
   });
-  act("action-unblind", async () => {
+  act("action-unblind", async () => { clearMessage();
     const s = await sign("Emergency unblinding", "I confirm the emergency unblinding of participant " + p.participant + ". This is recorded and reported to the central team.", { reason: "Medical reason", password: true });
     if (!s) return;
     try {
@@ -256,7 +256,7 @@ async function renderParticipant(number) {
       $("result").innerHTML = '<div class="arm" id="unblind-result">Code broken: ' + esc(r.arm.name) + " (" + esc(r.arm.id) + ")</div>";
     } catch (e) { show(e.message); }
   });
-  act("action-withdraw", async () => {
+  act("action-withdraw", async () => { clearMessage();
     const s = await sign("Withdraw", "Withdraw participant " + p.participant + " from the study.", { reason: "Reason" }); if (!s) return;
     try { await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/withdraw", { reason: s.reason }); await renderParticipant(p.participant); show("Participant withdrawn.", true); }
     catch (e) { show(e.message); }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CTest entry for the node web UI browser test: IRT_NODE_BIN FIXTURE_BIN OUT_DIR.
+# Needs Debian's chromium and `npm ci` in this folder (packaging/dev.sh deps and test do both).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  echo "browser test: playwright-core is not installed; run 'npm ci' in tests/browser (packaging/dev.sh test does)" >&2
+  exit 1
+fi
+if [ ! -x "${IRT_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "browser test: /usr/bin/chromium is missing; install Debian's chromium (packaging/dev.sh deps does)" >&2
+  exit 1
+fi
+exec node "$here/node_ui.test.js" "$@"

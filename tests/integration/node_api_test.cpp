@@ -1,0 +1,389 @@
+// The node's /api/v1 against a real `irt-node serve` process on loopback, on a
+// data directory prepared without a hub (tests/support/node_fixture.h): every
+// flow, bad input that must change nothing, blinding per role, and a kill -9
+// in the middle of a burst of randomizations.
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/support/node_fixture.h"
+#include "tests/support/test_support.h"
+
+using namespace irt;
+using nlohmann::json;
+
+namespace {
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+class NodeServer {
+ public:
+  explicit NodeServer(test::NodeFixtureOptions o = {}) : fixture_(tmp_ / "node", std::move(o)) { start(); }
+
+  void start() {
+    port_ = test::free_port();
+    process_ = std::make_unique<test::Process>(
+        std::vector<std::string>{IRT_NODE_BIN, "serve", "--data", fixture_.dir().string(), "--listen",
+                                 "127.0.0.1:" + std::to_string(port_)},
+        std::vector<std::string>{std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase}, tmp_ / "node.log");
+    REQUIRE_MESSAGE(test::wait_for_port(port_, 15000), test::read_file(tmp_ / "node.log"));
+  }
+  int stop() { return process_->terminate(); }
+  void kill_hard() { process_->kill_hard(); }
+
+  Reply call(const std::string& method, const std::string& path, const std::string& token = "",
+             const json& body = nullptr) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    auto r = method == "GET" ? c.Get(path.c_str(), h)
+                             : c.Post(path.c_str(), h, body.is_null() ? "" : body.dump(), "application/json");
+    if (!r) return {0, nullptr};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+  std::string login(const std::string& user) {
+    auto r = call("POST", "/api/v1/login", "", {{"user", user}, {"password", test::kFixturePassword}});
+    REQUIRE(r.status == 200);
+    return r.body["token"];
+  }
+  // Everything an API user can see; two equal snapshots mean nothing changed.
+  json snapshot(const std::string& token) {
+    auto st = call("GET", "/api/v1/status", token).body;
+    st.erase("online");
+    st.erase("last_sync_ms");
+    st.erase("sync_failures");
+    return {{"status", st}, {"inventory", call("GET", "/api/v1/inventory", token).body},
+            {"participants", call("GET", "/api/v1/participants", token).body}};
+  }
+  std::vector<std::string> yes() const { return std::vector<std::string>(5, "yes"); }
+  std::string screen(const std::string& token, const std::string& diabetes = "no") {
+    auto r = call("POST", "/api/v1/participants", token, {{"factors", {{"diabetes", diabetes}}}, {"eligibility", yes()}});
+    REQUIRE(r.status == 200);
+    return r.body["participant"]["participant"];
+  }
+  Reply randomize(const std::string& token, const std::string& number) {
+    return call("POST", "/api/v1/participants/" + number + "/randomize", token,
+                {{"signature_password", test::kFixturePassword}});
+  }
+  test::NodeFixture& fixture() { return fixture_; }
+  const std::filesystem::path& tmp() const { return tmp_.path(); }
+
+ private:
+  test::TempDir tmp_;
+  test::NodeFixture fixture_;
+  int port_ = 0;
+  std::unique_ptr<test::Process> process_;
+};
+
+// A refused request: the expected status, an error body with code and message, and no change.
+void refused(NodeServer& n, const std::string& token, int status, const std::string& method, const std::string& path,
+             const json& body, const std::string& message_part) {
+  auto before = n.snapshot(token);
+  auto r = n.call(method, path, token, body);
+  CHECK_MESSAGE(r.status == status, method << " " << path << " -> " << r.status << " " << r.body.dump());
+  CHECK(r.body["error"]["code"].is_string());
+  CHECK_MESSAGE(r.body["error"]["message"].get<std::string>().find(message_part) != std::string::npos,
+                r.body["error"]["message"]);
+  CHECK(n.snapshot(token) == before);
+}
+
+// True when any string in `j` (key or value) is one of `words`, or contains one of `fragments`.
+bool reveals(const json& j, const std::set<std::string>& words, const std::vector<std::string>& fragments) {
+  if (j.is_string()) {
+    auto s = j.get<std::string>();
+    if (words.count(s)) return true;
+    for (const auto& f : fragments)
+      if (s.find(f) != std::string::npos) return true;
+    return false;
+  }
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items())
+      if (k == "arm" || k == "kit_type" || k == "kit_type_name" || k == "lot" || k == "arms" || k == "kit_types" ||
+          reveals(v, words, fragments))
+        return true;
+    return false;
+  }
+  if (j.is_array())
+    for (const auto& v : j)
+      if (reveals(v, words, fragments)) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("node API: a call without a valid token answers 401 and a wrong password is refused") {
+  NodeServer n;
+  CHECK(n.call("GET", "/api/v1/status").status == 401);
+  CHECK(n.call("GET", "/api/v1/participants", "not-a-token").status == 401);
+  CHECK(n.call("POST", "/api/v1/participants", "", {{"factors", json::object()}}).status == 401);
+  auto bad = n.call("POST", "/api/v1/login", "", {{"user", "carla"}, {"password", "nope"}});
+  CHECK(bad.status == 401);
+  CHECK(bad.body["error"]["message"] == n.call("POST", "/api/v1/login", "", {{"user", "nobody"}, {"password", "x"}})
+                                           .body["error"]["message"]);
+  auto token = n.login("carla");
+  CHECK(n.call("GET", "/api/v1/status", token).status == 200);
+  CHECK(n.call("POST", "/api/v1/logout", token).status == 200);
+  CHECK(n.call("GET", "/api/v1/status", token).status == 401);
+}
+
+TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with every bad input a 4xx that changes nothing") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto paul = n.login("paul");
+  auto mona = n.login("mona");
+
+  // Screening.
+  refused(n, carla, 400, "POST", "/api/v1/participants", {{"factors", {{"diabetes", "maybe"}}}, {"eligibility", n.yes()}},
+          "not a level");
+  refused(n, carla, 400, "POST", "/api/v1/participants", {{"factors", {{"diabetes", "no"}}}, {"eligibility", {"yes"}}},
+          "answers were given");
+  refused(n, carla, 400, "POST", "/api/v1/participants", "[1,2]", "JSON object");
+  refused(n, mona, 403, "POST", "/api/v1/participants", {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}},
+          "may not screen");
+  auto failed = n.call("POST", "/api/v1/participants", carla,
+                       {{"factors", {{"diabetes", "no"}}}, {"eligibility", {"yes", "no", "yes", "yes", "yes"}},
+                        {"screen_failure_reason", "under 18"}});
+  CHECK(failed.status == 200);
+  CHECK(failed.body["participant"]["status"] == "screen_failed");
+  auto number = n.screen(carla);
+
+  // Randomization.
+  refused(n, carla, 404, "POST", "/api/v1/participants/101-999/randomize", {{"signature_password", "x"}},
+          "not known at this node");
+  refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/randomize", json::object(),
+          "electronic signature");
+  refused(n, carla, 401, "POST", "/api/v1/participants/" + number + "/randomize", {{"signature_password", "wrong"}},
+          "electronic signature did not verify");
+  auto r = n.randomize(carla, number);
+  REQUIRE(r.status == 200);
+  CHECK(r.body["randomization_number"].get<std::string>().rfind("R", 0) == 0);
+  REQUIRE(r.body["kits"].size() == 1);
+  auto kit = r.body["kits"][0]["kit"].get<std::string>();
+  CHECK(kit != n.fixture().expired_kit);
+  CHECK(kit != n.fixture().near_expiry_kit);
+  refused(n, carla, 409, "POST", "/api/v1/participants/" + number + "/randomize",
+          {{"signature_password", test::kFixturePassword}}, "already randomized");
+  refused(n, carla, 409, "POST", "/api/v1/participants/" + failed.body["participant"]["participant"].get<std::string>() +
+                                     "/randomize",
+          {{"signature_password", test::kFixturePassword}}, "cannot be randomized");
+
+  // Dispensing.
+  auto path = "/api/v1/participants/" + number + "/dispense";
+  refused(n, paul, 404, "POST", path, {{"visit", "V9"}}, "not in the schedule");
+  refused(n, paul, 400, "POST", path, json::object(), "visit is required");
+  refused(n, paul, 409, "POST", path, {{"visit", "V2"}}, "outside its window");
+  refused(n, paul, 400, "POST", path, {{"visit", "V2"}, {"override_reason", "travel"}}, "electronic signature");
+  refused(n, paul, 404, "POST", path,
+          {{"visit", "V1"}, {"replace_kit", "999999"}, {"reason", "dropped"}, {"signature_password", test::kFixturePassword}},
+          "was not dispensed");
+  refused(n, paul, 400, "POST", path, {{"visit", "V1"}, {"replace_kit", kit}, {"signature_password", test::kFixturePassword}},
+          "reason is required");
+  auto d = n.call("POST", path, paul,
+                  {{"visit", "V2"}, {"override_reason", "patient travels"}, {"signature_password", test::kFixturePassword}});
+  REQUIRE(d.status == 200);
+  CHECK(d.body["deviation"] == true);
+  refused(n, paul, 409, "POST", path, {{"visit", "V2"}, {"override_reason", "again"}, {"signature_password", test::kFixturePassword}},
+          "already dispensed");
+  auto replaced = n.call("POST", path, paul,
+                         {{"visit", "V1"}, {"replace_kit", kit}, {"replace_condition", "damaged"}, {"reason", "cracked"},
+                          {"signature_password", test::kFixturePassword}});
+  REQUIRE(replaced.status == 200);
+  CHECK(replaced.body["kits"][0]["kit"] != kit);
+
+  // Code break, withdrawal.
+  auto ines = n.login("ines");
+  refused(n, carla, 403, "POST", "/api/v1/participants/" + number + "/unblind",
+          {{"reason", "x"}, {"signature_password", test::kFixturePassword}}, "may not break the code");
+  refused(n, ines, 400, "POST", "/api/v1/participants/" + number + "/unblind",
+          {{"signature_password", test::kFixturePassword}}, "reason is required");
+  auto u = n.call("POST", "/api/v1/participants/" + number + "/unblind", ines,
+                  {{"reason", "anaphylaxis"}, {"signature_password", test::kFixturePassword}});
+  REQUIRE(u.status == 200);
+  CHECK(u.body["code_break"] == true);
+  CHECK((u.body["arm"]["id"] == "A" || u.body["arm"]["id"] == "B"));
+  refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/withdraw", json::object(), "reason is required");
+  refused(n, carla, 404, "POST", "/api/v1/participants/101-998/withdraw", {{"reason", "x"}}, "not known");
+  CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla, {{"reason", "moved"}}).status == 200);
+  CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "withdrawn");
+
+  // Inventory: receipt, quarantine, returns.
+  const auto& pending = n.fixture().pending_shipment();
+  refused(n, carla, 404, "POST", "/api/v1/shipments/SHP-9/receive", {{"kits", {{{"kit", "1"}}}}}, "not expected");
+  refused(n, carla, 404, "POST", "/api/v1/shipments/" + pending.shipment_id + "/receive",
+          {{"kits", {{{"kit", kit}, {"condition", "received"}}}}}, "not part of shipment");
+  refused(n, carla, 400, "POST", "/api/v1/shipments/" + pending.shipment_id + "/receive",
+          {{"kits", {{{"kit", pending.kits[0].kit_number}, {"condition", "damaged"}}}}}, "electronic signature");
+  auto rec = n.call("POST", "/api/v1/shipments/" + pending.shipment_id + "/receive", carla,
+                    {{"kits", {{{"kit", pending.kits[0].kit_number}, {"condition", "received"}},
+                               {{"kit", pending.kits[1].kit_number}, {"condition", "missing"}}}}});
+  REQUIRE(rec.status == 200);
+  refused(n, carla, 404, "POST", "/api/v1/kits/424242/quarantine", {{"reason", "fridge"}}, "not in this site's custody");
+  refused(n, carla, 400, "POST", "/api/v1/kits/" + pending.kits[0].kit_number + "/quarantine", json::object(),
+          "reason is required");
+  refused(n, carla, 409, "POST", "/api/v1/kits/" + kit + "/quarantine", {{"reason", "fridge"}}, "only kits available");
+  auto q = n.call("POST", "/api/v1/kits/" + pending.kits[0].kit_number + "/quarantine", carla,
+                  {{"reason", "fridge at 12 C"}, {"temperature_celsius", 12.5}});
+  REQUIRE(q.status == 200);
+  CHECK(q.body["kit"]["status"] == "quarantined");
+  auto inv = n.call("GET", "/api/v1/inventory?status=quarantined", carla);
+  REQUIRE(inv.body["kits"].size() == 1);
+  auto expired = n.call("GET", "/api/v1/inventory?kit=" + n.fixture().expired_kit, carla);
+  CHECK(expired.body["kits"][0]["status"] == "available");
+  refused(n, carla, 400, "GET", "/api/v1/inventory?expiring_before=tomorrow", nullptr, "YYYY-MM-DD");
+  auto d_kit = d.body["kits"][0]["kit"].get<std::string>();
+  refused(n, carla, 400, "POST", "/api/v1/kits/" + d_kit + "/return", json::object(), "units_returned");
+  CHECK(n.call("POST", "/api/v1/kits/" + d_kit + "/return", carla, {{"units_returned", 12}}).status == 200);
+
+  auto status = n.call("GET", "/api/v1/status", carla).body;
+  CHECK(status["online"] == false);
+  CHECK(status["pending_events"].get<int>() > 5);
+  CHECK(status["slots_left"].size() == 2);
+  CHECK(status["kits"]["quarantined"] == 1);
+  n.stop();
+  auto verify = test::run({IRT_NODE_BIN, "verify", "--data", n.fixture().dir().string()}, "",
+                          {std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase});
+  CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+}
+
+TEST_CASE("node API: expired and near-expiry kits are never handed out and the refusal says what is missing") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 0;  // only the expired and the near-expiry kit of each type
+  NodeServer n(o);
+  auto carla = n.login("carla");
+  auto number = n.screen(carla);
+  refused(n, carla, 409, "POST", "/api/v1/participants/" + number + "/randomize",
+          {{"signature_password", test::kFixturePassword}}, "1 of 'Study drug, 30 tablets' needed, 0 dispensable");
+  auto again = n.randomize(carla, number);
+  CHECK(again.body["error"]["code"] == "exhausted");
+  CHECK(again.body["error"]["message"].get<std::string>().find("sync with the hub") != std::string::npos);
+}
+
+TEST_CASE("node API: blinded roles never see an arm - a kit type or a lot - the pharmacist does") {
+  NodeServer n;
+  auto study = shared::load_study_file(test::source_path("packaging/examples/study-blocks.json")).study.value();
+  std::set<std::string> words;
+  std::vector<std::string> fragments;
+  for (const auto& a : study.arms) {
+    words.insert(a.id);
+    fragments.push_back(a.name);
+  }
+  for (const auto& k : study.kit_types) {
+    words.insert(k.id);
+    fragments.push_back(k.name);
+  }
+  for (const auto& k : n.fixture().first_shipment().kits) words.insert(k.lot);
+  // The protocol title ("Velcardin versus placebo ...") is public; arm and kit names are not.
+
+  auto carla = n.login("carla");
+  auto paul = n.login("paul");
+  std::vector<std::string> numbers;
+  std::vector<json> responses;
+  for (int i = 0; i < 3; ++i) {
+    auto number = n.screen(carla, i % 2 ? "yes" : "no");
+    auto r = n.randomize(carla, number);
+    REQUIRE(r.status == 200);
+    responses.push_back(r.body);
+    numbers.push_back(number);
+  }
+  responses.push_back(n.call("POST", "/api/v1/participants/" + numbers[0] + "/dispense", carla,
+                             {{"visit", "V2"}, {"override_reason", "travel"}, {"signature_password", test::kFixturePassword}})
+                          .body);
+  responses.push_back(n.call("POST", "/api/v1/shipments/SHP-0002/receive", carla,
+                             {{"kits", {{{"kit", n.fixture().pending_shipment().kits[0].kit_number}}}}})
+                          .body);
+  for (const auto& r : responses) CHECK_MESSAGE(!reveals(r, words, fragments), r.dump());
+  // An exhaustion message, as a blinded role sees it.
+  for (const std::string role_user : {"carla", "ines", "nadia", "mona"}) {
+    auto token = n.login(role_user);
+    std::vector<std::string> paths = {"/api/v1/status", "/api/v1/study", "/api/v1/participants", "/api/v1/inventory",
+                                      "/api/v1/shipments"};
+    for (const auto& num : numbers) paths.push_back("/api/v1/participants/" + num);
+    for (const auto& p : paths) {
+      auto r = n.call("GET", p, token);
+      CHECK_MESSAGE(!reveals(r.body, words, fragments), role_user << " " << p << ": " << r.body.dump());
+    }
+  }
+  auto as_pharmacist = n.call("GET", "/api/v1/participants/" + numbers[0], paul);
+  CHECK(as_pharmacist.body["arm"]["name"].is_string());
+  auto inventory = n.call("GET", "/api/v1/inventory?status=dispensed", paul);
+  CHECK(inventory.body["kits"][0]["arm"]["id"].is_string());
+  CHECK(inventory.body["kits"][0]["kit_type"].is_string());
+}
+
+TEST_CASE("node API: kill -9 during a burst of randomizations loses no acknowledged one and reuses no slot or kit") {
+  test::NodeFixtureOptions o;
+  o.slots_per_stratum = 40;
+  o.kits_per_type = 50;
+  NodeServer n(o);
+  auto carla = n.login("carla");
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 40; ++i) numbers.push_back(n.screen(carla, i % 2 ? "yes" : "no"));
+  std::mutex m;
+  std::map<std::string, json> acknowledged;
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> killed{false};
+  auto worker = [&] {
+    for (;;) {
+      auto i = next++;
+      if (i >= numbers.size() || killed) return;
+      auto r = n.randomize(carla, numbers[i]);
+      if (r.status == 200) {
+        std::lock_guard lock(m);
+        acknowledged[numbers[i]] = r.body;
+      }
+    }
+  };
+  std::thread a(worker), b(worker);
+  for (int spins = 0; spins < 2000; ++spins) {
+    {
+      std::lock_guard lock(m);
+      if (acknowledged.size() >= 12) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  n.kill_hard();
+  killed = true;
+  a.join();
+  b.join();
+  REQUIRE(acknowledged.size() >= 12);
+  REQUIRE(acknowledged.size() < numbers.size());
+
+  n.start();
+  carla = n.login("carla");
+  std::set<std::string> kits, randomization_numbers;
+  std::size_t randomized = 0;
+  for (const auto& number : numbers) {
+    auto p = n.call("GET", "/api/v1/participants/" + number, carla).body;
+    if (p["status"] != "randomized") {
+      CHECK_FALSE(acknowledged.count(number));
+      continue;
+    }
+    ++randomized;
+    CHECK(randomization_numbers.insert(p["randomization_number"].get<std::string>()).second);
+    for (const auto& k : p["visits"][0]["kits"]) CHECK(kits.insert(k["kit"].get<std::string>()).second);
+    if (acknowledged.count(number)) {
+      CHECK(p["randomization_number"] == acknowledged[number]["randomization_number"]);
+      CHECK(p["visits"][0]["kits"][0]["kit"] == acknowledged[number]["kits"][0]["kit"]);
+    }
+  }
+  CHECK(randomized >= acknowledged.size());
+  auto inv = n.call("GET", "/api/v1/inventory?status=dispensed", carla).body;
+  CHECK(inv["kits"].size() == kits.size());
+  // The rest still randomize after the restart, from the next free slots.
+  for (const auto& number : numbers)
+    if (n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "screened")
+      CHECK(n.randomize(carla, number).status == 200);
+  n.stop();
+  auto verify = test::run({IRT_NODE_BIN, "verify", "--data", n.fixture().dir().string()}, "",
+                          {std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase});
+  CHECK_MESSAGE(verify.exit_code == 0, verify.out << verify.err);
+}
