@@ -12,7 +12,7 @@ jobs=${IRT_JOBS:-2}
 
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
-              openssl curl)
+              openssl curl chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
@@ -24,6 +24,7 @@ deps() {
   for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
+  command -v npm >/dev/null || missing+=(nodejs npm)  # for the browser tests; any Node.js with npm will do
   if ((${#missing[@]})); then
     echo "dev.sh: installing ${missing[*]}"
     as_root apt-get update -qq
@@ -48,6 +49,10 @@ build_asan() {  # only the unit tests run under the sanitizers
   cmake --build build-asan -j "$jobs" --target irt-unit-tests
 }
 
+browser_deps() {  # Playwright for tests/browser, pinned by its package-lock.json
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 run_tests() {
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -60,7 +65,7 @@ run_tests() {
 case "${1:-}" in
   deps) deps ;;
   build) build ;;
-  test) deps; build; build_asan; run_tests ;;
+  test) deps; browser_deps; build; build_asan; run_tests ;;
   demo) deps; build; exec packaging/demo.sh "$here/build" ;;
   bench) deps; build; for b in build/bench/irt-bench-*; do "$b"; done ;;
   *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
