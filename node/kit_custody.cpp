@@ -13,9 +13,12 @@ bool dispensable(const KitRecord& kit, shared::Days today, int do_not_dispense_d
 
 KitPick pick_kits(const std::map<std::string, KitRecord>& custody, const std::string& kit_type, int count,
                   shared::Days today, int do_not_dispense_days, const std::vector<std::string>& excluded) {
+  // Expiry dates are validated ISO dates (directive_payloads.cpp), which order
+  // as text: one comparison per kit instead of a parse.
+  const std::string last_excluded = shared::format_date(today + do_not_dispense_days);
   std::vector<const KitRecord*> usable;
   for (const auto& [number, kit] : custody) {
-    if (kit.kit_type != kit_type || !dispensable(kit, today, do_not_dispense_days)) continue;
+    if (kit.status != kKitAvailable || kit.expiry <= last_excluded || kit.kit_type != kit_type) continue;
     if (std::find(excluded.begin(), excluded.end(), number) != excluded.end()) continue;
     usable.push_back(&kit);
   }
