@@ -2,6 +2,7 @@
 // and prints the ingest rate next to the raw Ed25519 verification rate of this
 // machine on all cores, measured in the same run, and their ratio.
 // Target: ingest >= 0.8 x the raw verify bound.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -35,7 +36,7 @@ double raw_verify_rate(unsigned threads) {
       }
       total += n;
     });
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the measuring window
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the measuring window
   stop = true;
   for (auto& t : pool) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -64,6 +65,9 @@ int main() {
   }
   std::uint64_t pending = s.log().last_seq() - s.log().acked_seq();
 
+  // The bound is measured just before and just after the push, and the higher
+  // of the two is used, so a neighbour's load cannot flatter the ratio.
+  double raw_before = raw_verify_rate(cores);
   auto start = Clock::now();
   auto round = s.sync_once();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -73,7 +77,7 @@ int main() {
   }
   double ingest = static_cast<double>(pending) / secs;
 
-  double raw = raw_verify_rate(cores);
+  double raw = std::max(raw_before, raw_verify_rate(cores));
   std::printf("sync ingest: %llu events pushed to irt-hub over loopback in %.2f s\n",
               static_cast<unsigned long long>(pending), secs);
   std::printf("  ingest rate            %10.0f events/s\n", ingest);

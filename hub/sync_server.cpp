@@ -72,6 +72,7 @@ struct SyncServer::Impl {
       server = std::make_unique<httplib::Server>();
     server->set_payload_max_length(sync::kMaxBatchBytes + 64 * 1024);
     server->set_read_timeout(30, 0);
+    server->set_tcp_nodelay(true);  // no delayed-ACK stall between a request and its answer
     server->set_write_timeout(30, 0);
     route();
   }

@@ -52,6 +52,7 @@ class HttpTransport final : public Transport {
     client_->set_read_timeout(o.read_timeout_s, 0);
     client_->set_write_timeout(o.read_timeout_s, 0);
     client_->set_keep_alive(true);
+    client_->set_tcp_nodelay(true);  // a batch is one write; do not wait for delayed ACKs
   }
 
   shared::Result<HttpResponse> post(const std::string& path, const std::string& content_type, const std::string& body,
