@@ -79,4 +79,39 @@ hub nodes
 echo "signed tree head:"
 curl -sf "http://127.0.0.1:$port/sync/v1/checkpoint"
 
+step "Site 101's tablet: receive the initial shipment, screen and randomize a participant"
+api_port=$((port + 1))
+"$node_bin" serve --data "$work/node-101" --listen "127.0.0.1:$api_port" --sync-interval 5 >>"$work/node-101.log" 2>&1 &
+node_pid=$!
+trap 'cleanup; kill $node_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -s "http://127.0.0.1:$api_port/" >/dev/null && break; sleep 0.1; done
+api() {  # api TOKEN METHOD PATH [JSON]
+  curl -s -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+    ${4:+--data "$4"} "http://127.0.0.1:$api_port/api/v1$3"
+}
+login() { curl -s -X POST "http://127.0.0.1:$api_port/api/v1/login" --data "{\"user\":\"$1\",\"password\":\"$2\"}" | jq -r .token; }
+pharmacist=$(login chen.pharmacist pharmacist-101-pass)
+shipment=$(api "$pharmacist" GET /shipments | jq -c '.shipments[0]')
+shipment_id=$(jq -r .shipment <<<"$shipment")
+kits=$(jq -c '{kits: [.kits[] | {kit: .kit, condition: "received"}]}' <<<"$shipment")
+echo "pharmacist receives shipment $shipment_id kit by kit:"
+api "$pharmacist" POST "/shipments/$shipment_id/receive" "$kits" | jq -c '.. | .kits_by_status? // empty'
+coordinator=$(login ana.coordinator coordinator-101-pass)
+participant=$(api "$coordinator" POST /participants \
+  '{"factors":{"diabetes":"no"},"eligibility":["yes","yes","yes","yes","yes"]}' | jq -r .participant.participant)
+echo "coordinator screened participant $participant; randomizing with an e-signature:"
+api "$coordinator" POST "/participants/$participant/randomize" '{"signature_password":"coordinator-101-pass"}' \
+  | tee "$work/randomized-coordinator.json" | jq -c '{randomization_number, kits: [.kits[] | {kit: .kit, label: .label}]}'
+if grep -qiE '"arm"|Velcardin|Placebo' "$work/randomized-coordinator.json"; then
+  echo "the blinded coordinator's answer revealed the allocation" >&2
+  exit 1
+fi
+echo "(the coordinator's answer carries no arm; the unblinded pharmacist sees it:)"
+api "$pharmacist" GET "/participants/$participant" | jq -c '{participant, randomization_number, arm}'
+kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
+"$node_bin" sync --data "$work/node-101"
+"$node_bin" verify --data "$work/node-101"
+hub verify
+hub alerts
+
 step "Done: data in $work (hub log: $work/hub.log)"
