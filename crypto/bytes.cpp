@@ -14,6 +14,7 @@ void ensure_initialised() {
 }
 
 std::string to_hex(ByteView b) {
+  if (b.empty()) return {};  // an empty span may carry a null pointer, which libsodium must not get
   std::string out(b.size() * 2 + 1, '\0');
   sodium_bin2hex(out.data(), out.size(), b.data(), b.size());
   out.pop_back();
@@ -22,6 +23,7 @@ std::string to_hex(ByteView b) {
 
 std::optional<Bytes> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
+  if (hex.empty()) return Bytes{};
   Bytes out(hex.size() / 2);
   std::size_t len = 0;
   const char* end = nullptr;
@@ -32,6 +34,7 @@ std::optional<Bytes> from_hex(std::string_view hex) {
 }
 
 std::string to_base64(ByteView b) {
+  if (b.empty()) return {};
   const int variant = sodium_base64_VARIANT_ORIGINAL;
   std::string out(sodium_base64_ENCODED_LEN(b.size(), variant), '\0');
   sodium_bin2base64(out.data(), out.size(), b.data(), b.size(), variant);
