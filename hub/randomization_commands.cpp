@@ -58,6 +58,16 @@ bool read_text(const std::string& file, std::string& out) {
   return true;
 }
 
+// The list a study and seed give, or the reason printed; generate and verify
+// must produce it the same way, or verification would prove nothing.
+shared::Result<shared::RandomizationList> generate_or_report(const shared::Study& study, const crypto::Bytes& seed,
+                                                             std::size_t per_stratum) {
+  SeededSource source(seed);
+  auto list = shared::generate_list(study, source, per_stratum);
+  if (!list) std::cerr << list.error().message << "\n";
+  return list;
+}
+
 int generate(const shared::Args& args) {
   auto study = load_or_report(args.get("study"));
   if (!study) return kInvalid;
@@ -65,12 +75,8 @@ int generate(const shared::Args& args) {
   if (!seed) return kInvalid;
   auto per_stratum = count_or_report(args, "per-stratum", kDefaultPerStratum);
   if (!per_stratum) return kInvalid;
-  SeededSource source(*seed);
-  auto list = shared::generate_list(*study, source, *per_stratum);
-  if (!list) {
-    std::cerr << list.error().message << "\n";
-    return shared::exit_code(list.error().code);
-  }
+  auto list = generate_or_report(*study, *seed, *per_stratum);
+  if (!list) return shared::exit_code(list.error().code);
   const std::string csv = shared::encode_list_csv(*list);
   const std::string out_file = args.get("out");
   std::ofstream out(out_file, std::ios::binary | std::ios::trunc);
@@ -112,12 +118,8 @@ int verify(const shared::Args& args) {
   auto per_stratum = count_or_report(args, "per-stratum", inferred);
   if (!per_stratum) return kInvalid;
 
-  SeededSource source(*seed);
-  auto list = shared::generate_list(*study, source, *per_stratum);
-  if (!list) {
-    std::cerr << list.error().message << "\n";
-    return shared::exit_code(list.error().code);
-  }
+  auto list = generate_or_report(*study, *seed, *per_stratum);
+  if (!list) return shared::exit_code(list.error().code);
   const std::string expected = shared::encode_list_csv(*list);
 
   // Counts of the file as given, per block and per stratum.
