@@ -6,6 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -43,6 +47,19 @@ double raw_verify_rate(unsigned threads) {
   return static_cast<double>(total.load()) / secs;
 }
 
+// CPU seconds (user + system) used so far by a process.
+double cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto fields = text.substr(text.rfind(')') + 2);  // after "pid (comm) "
+  std::istringstream f(fields);
+  std::string skip;
+  for (int i = 0; i < 11; ++i) f >> skip;  // state .. cmajflt
+  double utime = 0, stime = 0;
+  f >> utime >> stime;
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int main() {
@@ -68,9 +85,12 @@ int main() {
   // The bound is measured just before and just after the push, and the higher
   // of the two is used, so a neighbour's load cannot flatter the ratio.
   double raw_before = raw_verify_rate(cores);
+  double hub_cpu = cpu_seconds(hub.pid()), node_cpu = cpu_seconds(getpid());
   auto start = Clock::now();
   auto round = s.sync_once();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  hub_cpu = cpu_seconds(hub.pid()) - hub_cpu;
+  node_cpu = cpu_seconds(getpid()) - node_cpu;
   if (!round) {
     std::fprintf(stderr, "sync failed: %s\n", round.error().message.c_str());
     return 1;
@@ -80,6 +100,8 @@ int main() {
   double raw = std::max(raw_before, raw_verify_rate(cores));
   std::printf("sync ingest: %llu events pushed to irt-hub over loopback in %.2f s\n",
               static_cast<unsigned long long>(pending), secs);
+  std::printf("  CPU during the push     hub %.2f s, node %.2f s (%u cores x %.2f s = %.2f s available)\n", hub_cpu,
+              node_cpu, cores, secs, cores * secs);
   std::printf("  ingest rate            %10.0f events/s\n", ingest);
   std::printf("  raw Ed25519 verify     %10.0f verifications/s on %u cores (same run)\n", raw, cores);
   std::printf("  ratio                  %10.2f (target >= 0.80)\n", ingest / raw);

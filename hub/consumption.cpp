@@ -287,7 +287,8 @@ class Intake {
 
 shared::Status migrate_consumption(storage::Database& db) { return db.migrate("hub.consumption", kMigrations); }
 
-shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms) {
+shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms,
+                                                     const std::vector<sync::SignedEvent>* fresh) {
   auto& db = hub.db();
   std::uint64_t cursor = 0;
   {
@@ -299,6 +300,11 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
     if (auto st = store->reload_slices(); !st) return st.error();
   Intake intake(hub, node_id, now_ms);
   const std::uint64_t start = cursor;
+  if (fresh && !fresh->empty() && fresh->front().body.seq == cursor + 1) {
+    for (const auto& e : *fresh) intake.event(e);
+    cursor = fresh->back().body.seq;
+    intake.report.events += fresh->size();
+  }
   for (;;) {
     auto records = hub.ledger().records_after(node_id, cursor, kChunk);
     if (records.empty()) break;

@@ -33,6 +33,7 @@
 #include "hub/hub_state.h"
 #include "shared/minimization.h"
 #include "shared/result.h"
+#include "sync/event.h"
 
 namespace irt::hub {
 
@@ -47,7 +48,11 @@ struct ConsumptionReport {
   std::uint64_t alerts = 0;
 };
 
-shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms);
+// `fresh`, when given, are the node's events just appended in the caller's
+// transaction; they are used instead of re-reading the ledger when they start
+// right after the node's cursor.
+shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms,
+                                                     const std::vector<sync::SignedEvent>* fresh = nullptr);
 
 // Study-wide minimization totals of every allocation the hub knows, and their number.
 std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,

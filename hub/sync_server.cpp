@@ -4,7 +4,11 @@
 
 #include <charconv>
 #include <iostream>
+#include <chrono>
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
@@ -60,10 +64,21 @@ bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+// How long a push that arrived ahead of its predecessor waits for it: while
+// an earlier push of the same node is being checked, and a short grace for
+// one that is still on the wire. Past that, the push is refused as a gap.
+constexpr auto kPredecessorGrace = std::chrono::seconds(1);
+constexpr auto kPredecessorLimit = std::chrono::seconds(30);
+
 struct SyncServer::Impl {
   HubState& hub;
   std::unique_ptr<httplib::Server> server;
-  std::mutex mutex;  // one request at a time inside the HubState
+  // One request at a time inside the HubState, except the signature checks
+  // of a push, which run outside it so that a node's next batch is verified
+  // while its previous one commits.
+  std::mutex mutex;
+  std::condition_variable turn;  // a push committed or ended
+  std::map<std::string, std::multiset<std::uint64_t>> pushing;  // node -> first seq of each push in progress
 
   Impl(HubState& h, bool tls) : hub(h) {
     if (tls)
@@ -81,10 +96,11 @@ struct SyncServer::Impl {
 
   // Serialises handlers and turns an escaped exception into a 500 that names
   // nothing internal; what failed goes to the log.
-  httplib::Server::Handler guarded(Body body) {
-    return [this, body = std::move(body)](const httplib::Request& req, httplib::Response& res) {
+  httplib::Server::Handler guarded(Body body, bool lock_whole = true) {
+    return [this, body = std::move(body), lock_whole](const httplib::Request& req, httplib::Response& res) {
       try {
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex, std::defer_lock);
+        if (lock_whole) lock.lock();
         body(req, res);
       } catch (const std::exception& e) {
         std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
@@ -101,7 +117,7 @@ struct SyncServer::Impl {
       send_json(res, {{"status", "ok"}, {"study_id", hub.study().id}, {"tree_size", hub.ledger().tree_size()}});
     }));
     server->Post(sync::kEnrollPath, guarded([this](const auto& req, auto& res) { enroll(req, res); }));
-    server->Post(sync::kPushPath, guarded([this](const auto& req, auto& res) { push(req, res); }));
+    server->Post(sync::kPushPath, guarded([this](const auto& req, auto& res) { push(req, res); }, false));
     server->Post(sync::kPullPath, guarded([this](const auto& req, auto& res) { pull(req, res); }));
     server->Get(sync::kCheckpointPath, guarded([this](const httplib::Request&, httplib::Response& res) {
       res.status = 200;
@@ -151,28 +167,97 @@ struct SyncServer::Impl {
                     {"directives", done->directives}});
   }
 
+  // Takes `mutex` itself: authenticate under it, check signatures without it,
+  // then wait for the node's earlier push in progress, if any, and append.
   void push(const httplib::Request& req, httplib::Response& res) {
     auto cert = base64_header(req, sync::kCertificateHeader);
     if (!cert)
       return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
                                                              "base64; send the certificate issued at enrollment"));
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
+    std::unique_lock lock(mutex);
     if (!batch) {
       // A stranger's malformed body is a certificate problem first.
       auto who = hub.ledger().authenticate(*cert, sync::system_millis());
       if (!who) return send_refusal(req, res, who.refusal());
       return send_refusal(req, res, refuse(we::kBadRequest, batch.error().message));
     }
-    auto ack = hub.ledger().ingest(*cert, *batch, sync::system_millis());
+    auto who = hub.ledger().authenticate_pusher(*cert, sync::system_millis());
+    if (!who) return send_refusal(req, res, who.refusal());
+    const std::string node_id = who->node_id;
+    // The batch's first seq, read cheaply before the full check; a record that
+    // does not parse is refused by check_batch.
+    std::uint64_t first = 0;
+    if (!batch->empty())
+      if (auto e = sync::parse_event(batch->front())) first = e->body.seq;
+    auto& mine = pushing[node_id];
+    auto registered = mine.insert(first);
+    struct Done {
+      Impl& self;
+      std::unique_lock<std::mutex>& lock;
+      std::string node_id;
+      std::multiset<std::uint64_t>::iterator it;
+      ~Done() {
+        if (!lock.owns_lock()) lock.lock();
+        auto& set = self.pushing[node_id];
+        set.erase(it);
+        if (set.empty()) self.pushing.erase(node_id);
+        self.turn.notify_all();
+      }
+    } done{*this, lock, node_id, registered};
+
+    lock.unlock();
+    auto checked = hub.ledger().check_batch(*who, *batch);
+    lock.lock();
+    if (!checked) return send_refusal(req, res, checked.refusal());
+    wait_for_predecessor(lock, node_id, first);
+
+    auto now = sync::system_millis();
+    auto ack = hub.ledger().append(*who, std::move(checked.value()), now,
+                                   [&](const std::vector<sync::SignedEvent>& appended) {
+                                     record_appended_consumption(node_id, appended, now);
+                                   });
     if (!ack) return send_refusal(req, res, ack.refusal());
-    if (ack->appended > 0)
-      if (auto who = hub.ledger().authenticate(*cert, sync::system_millis())) take_consumption(who->node_id, false);
     nlohmann::json j{{"acked_seq", ack->acked_seq},
                      {"appended", ack->appended},
                      {"already_recorded", ack->already_recorded},
                      {"receipt", nullptr}};
     if (ack->receipt) j["receipt"] = nlohmann::json::parse(sync::receipt_to_json(*ack->receipt));
     send_json(res, j);
+  }
+
+  // A node may have two pushes in flight (docs/sync-protocol.md, "Push"): the
+  // later one waits here, without the lock, until the node's events just
+  // before it are recorded, or no earlier push of the node is in progress.
+  void wait_for_predecessor(std::unique_lock<std::mutex>& lock, const std::string& node_id, std::uint64_t first) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      if (first <= hub.ledger().acked_seq(node_id).value_or(0) + 1) return;
+      const auto& mine = pushing[node_id];
+      bool earlier_in_progress = !mine.empty() && *mine.begin() < first;
+      auto waited = std::chrono::steady_clock::now() - start;
+      if ((!earlier_in_progress && waited >= kPredecessorGrace) || waited >= kPredecessorLimit) return;
+      turn.wait_for(lock, std::chrono::milliseconds(20));
+    }
+  }
+
+  // What the events just appended consumed, inside the push's transaction but
+  // in a savepoint of its own: the events are recorded and acknowledged even
+  // if this fails, and it is retried at the node's next push or pull (the
+  // consumption cursor advances only with it).
+  void record_appended_consumption(const std::string& node_id, const std::vector<sync::SignedEvent>& appended,
+                                   std::int64_t now) {
+    try {
+      storage::Savepoint part(hub.db());
+      auto used = record_consumption(hub, node_id, now, &appended);
+      if (!used) {
+        std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << used.error().message << "\n";
+        return;
+      }
+      part.release();
+    } catch (const std::exception& e) {
+      std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << e.what() << "\n";
+    }
   }
 
   void pull(const httplib::Request& req, httplib::Response& res) {

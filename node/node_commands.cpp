@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "node/node_state.h"
 #include "node/roster.h"
 #include "node/sync_service.h"
+#include "sync/batch.h"
 #include "sync/certificate.h"
 #include "sync/protocol.h"
 
@@ -213,10 +215,26 @@ int status(const Args& args) {
   return 0;
 }
 
+std::optional<std::size_t> parse_count(const std::string& s) {
+  std::size_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
 int sync_command(const Args& args) {
+  sync::AgentLimits limits;
+  if (auto v = args.find("batch-events")) {
+    auto n = parse_count(*v);
+    if (!n || *n == 0 || *n > sync::kMaxBatchRecords)
+      return fail(args, shared::make_error(shared::Errc::invalid_input,
+                                           "--batch-events takes a number of events from 1 to " +
+                                               std::to_string(sync::kMaxBatchRecords) + ", got '" + *v + "'"));
+    limits.batch_events = *n;
+  }
   auto state = open_node(args);
   if (!state) return fail(args, state.error());
-  auto round = (*state)->sync_once();
+  auto round = (*state)->sync_once(limits);
   if (!round) return fail(args, round.error());
   print_round(*round);
   return 0;
@@ -332,7 +350,8 @@ std::vector<Command> node_commands() {
               .run = status},
       Command{.name = "sync",
               .summary = "run one sync round with the hub (exit 3 if it cannot be reached)",
-              .options = {kDataOption, kPassphraseFileOption},
+              .options = {kDataOption, kPassphraseFileOption,
+                          {"batch-events", "N", "events per push request, at most 2000 (default 2000)", false}},
               .run = sync_command},
       Command{.name = "serve",
               .summary = "run the node: background sync with backoff while offline; with --listen, the web UI and API",

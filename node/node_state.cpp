@@ -238,15 +238,17 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
                                                              "upgrade irt-node, then sync again");
 }
 
-shared::Result<sync::RoundReport> NodeState::sync_once() {
-  std::unique_ptr<sync::Transport> transport;
+shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits) {
+  std::unique_ptr<sync::Transport> transport, second;
   try {
-    transport = sync::make_http_transport({.base_url = enrollment_.hub_url, .fingerprint_hex = enrollment_.hub_fingerprint});
+    sync::HttpTransportOptions options{.base_url = enrollment_.hub_url, .fingerprint_hex = enrollment_.hub_fingerprint};
+    transport = sync::make_http_transport(options);
+    second = sync::make_http_transport(options);
   } catch (const std::invalid_argument& e) {
     return corrupt(e.what());
   }
   sync::SyncAgent agent(*log_, key_, identity(), *transport,
-                        [this](const sync::SignedDirective& d) { return apply(d); });
+                        [this](const sync::SignedDirective& d) { return apply(d); }, limits, second.get());
   applied_since_reload_ = false;
   shared::Result<sync::RoundReport> report = shared::make_error(shared::Errc::internal, "sync round did not run");
   try {

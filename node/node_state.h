@@ -69,7 +69,7 @@ class NodeState {
   shared::Status apply(const sync::SignedDirective& d);
 
   // Runs one sync round with the hub over HTTP(S).
-  shared::Result<sync::RoundReport> sync_once();
+  shared::Result<sync::RoundReport> sync_once(sync::AgentLimits limits = {});
 
  private:
   NodeState(storage::Database db, crypto::AeadKey data_key, crypto::SigningKey key, Enrollment e)

@@ -197,4 +197,21 @@ void Transaction::commit() {
   done_ = true;
 }
 
+Savepoint::Savepoint(Database& db) : db_(&db) { db_->exec("SAVEPOINT part"); }
+
+Savepoint::~Savepoint() {
+  if (done_) return;
+  try {
+    db_->exec("ROLLBACK TO part");
+    db_->exec("RELEASE part");
+  } catch (...) {
+    // The whole transaction was already rolled back by SQLite; its owner sees that at commit.
+  }
+}
+
+void Savepoint::release() {
+  db_->exec("RELEASE part");
+  done_ = true;
+}
+
 }  // namespace irt::storage

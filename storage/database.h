@@ -145,4 +145,20 @@ class Transaction {
   bool done_ = false;
 };
 
+// A part of an open transaction that can be undone on its own (SAVEPOINT):
+// release() keeps its changes in the transaction; otherwise the destructor
+// rolls back to where it began and the transaction goes on.
+class Savepoint {
+ public:
+  explicit Savepoint(Database& db);
+  ~Savepoint();
+  void release();
+  Savepoint(const Savepoint&) = delete;
+  Savepoint& operator=(const Savepoint&) = delete;
+
+ private:
+  Database* db_;
+  bool done_ = false;
+};
+
 }  // namespace irt::storage

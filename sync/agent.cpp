@@ -1,6 +1,9 @@
 #include "sync/agent.h"
 
+#include <deque>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "sync/batch.h"
 #include "sync/checkpoint.h"
@@ -46,31 +49,71 @@ shared::Error refusal_error(const HttpResponse& r) {
   return shared::make_error(errc, "the hub refused: " + describe_refusal(r));
 }
 
+// Up to two batches are in flight, one per transport, so the hub checks the
+// signatures of the next batch while it commits the previous one. Answers are
+// taken in order; the cursor moves only on an acknowledgement whose receipt
+// proves the acknowledged event is in the ledger.
 shared::Status SyncAgent::push(RoundReport& report) {
-  std::uint64_t next = log_.acked_seq() + 1;
-  std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
+  struct InFlight {
+    std::uint64_t first = 0;
+    std::size_t count = 0;
+    Transport* via = nullptr;
+    std::future<shared::Result<HttpResponse>> answer;
+  };
+  std::deque<InFlight> flight;
+  std::vector<Transport*> idle = {&transport_};
+  if (second_) idle.push_back(second_);
+  // No request may outlive this call: wait for the answers still due, unread
+  // (what they acknowledged is acknowledged again at the next push).
+  auto settle = [&] {
+    for (auto& f : flight) f.answer.wait();
+    flight.clear();
+  };
+  const std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
+  std::uint64_t next = log_.acked_seq() + 1;  // the first seq not yet sent
   for (int guard = 0; guard < 100000; ++guard) {
-    auto records = log_.records_after(next - 1, limits_.batch_events, limits_.batch_bytes);
-    if (records.empty()) {
+    while (!idle.empty()) {
+      auto records = log_.records_after(next - 1, limits_.batch_events, limits_.batch_bytes);
+      if (records.empty()) break;
+      InFlight f{next, records.size(), idle.back(), {}};
+      idle.pop_back();
+      f.answer = std::async(std::launch::async, [via = f.via, body = as_string(encode_batch(records)), &headers] {
+        return via->post(kPushPath, "application/octet-stream", body, headers);
+      });
+      next += records.size();
+      flight.push_back(std::move(f));
+    }
+    if (flight.empty()) {
       if (next > log_.last_seq()) return {};
       auto unreadable = log_.record(next);  // records_after stopped at a row that does not authenticate
       return unreadable ? shared::Status{} : shared::Status(unreadable.error());
     }
-    auto response = transport_.post(kPushPath, "application/octet-stream", as_string(encode_batch(records)), headers);
-    if (!response) return response.error();
+    InFlight f = std::move(flight.front());
+    flight.pop_front();
+    auto response = f.answer.get();
+    idle.push_back(f.via);
+    if (!response) {
+      settle();
+      return response.error();
+    }
     if (response->status == 409) {
       // A gap: the hub expects another sequence (its acknowledgement was lost,
-      // or it was restored from a backup). Resend from where it says.
+      // it was restored from a backup, or this batch overtook the one before
+      // it and that one failed). Resend from where it says.
       std::uint64_t expected = 0;
       try {
         expected = nlohmann::json::parse(response->body).at("error").at("expected_seq").get<std::uint64_t>();
       } catch (const std::exception&) {
       }
-      if (expected == 0 || expected == next || expected > log_.last_seq() + 1) return refusal_error(*response);
+      settle();
+      if (expected == 0 || expected == f.first || expected > log_.last_seq() + 1) return refusal_error(*response);
       next = expected;
       continue;
     }
-    if (response->status != 200) return refusal_error(*response);
+    if (response->status != 200) {
+      settle();
+      return refusal_error(*response);
+    }
     std::uint64_t acked = 0;
     Receipt receipt;
     try {
@@ -79,16 +122,22 @@ shared::Status SyncAgent::push(RoundReport& report) {
       report.already_recorded += j.value("already_recorded", std::uint64_t{0});
       receipt = receipt_from_json(j.at("receipt").dump());
     } catch (const std::exception& e) {
+      settle();
       return shared::make_error(shared::Errc::unavailable,
                                 std::string("the hub's acknowledgement was malformed (") + e.what() +
                                     "); events stay unacknowledged and will be resent");
     }
-    if (acked < next || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id)
+    if (acked < f.first || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id) {
+      settle();
       return shared::make_error(shared::Errc::integrity, "the hub acknowledged sequence " + std::to_string(acked) +
                                                              ", which this node did not send; report this");
+    }
     auto acked_record = log_.record(acked);
-    if (!acked_record) return acked_record.error();
-    if (auto st = check_receipt(receipt, *acked_record, id_.hub_key); !st) return st;
+    auto checked = acked_record ? check_receipt(receipt, *acked_record, id_.hub_key) : shared::Status(acked_record.error());
+    if (!checked) {
+      settle();
+      return checked;
+    }
     {
       // Losing this cursor in a power cut only makes the node resend what the
       // hub already holds, which it acknowledges again: no fsync needed.
@@ -96,10 +145,10 @@ shared::Status SyncAgent::push(RoundReport& report) {
       if (acked > log_.acked_seq()) log_.set_acked(acked, receipt);
       tx.commit();
     }
-    report.events_sent += records.size();
-    report.acked_seq = acked;
-    next = acked + 1;
+    report.events_sent += f.count;
+    report.acked_seq = std::max(report.acked_seq, acked);
   }
+  settle();
   return {};
 }
 

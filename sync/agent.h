@@ -41,10 +41,12 @@ struct AgentLimits {
 
 class SyncAgent {
  public:
+  // `second`, when given, is another connection to the same hub: push then
+  // keeps two batches in flight (docs/sync-protocol.md, "Push").
   SyncAgent(NodeLog& log, const crypto::SigningKey& key, NodeIdentity identity, Transport& transport,
-            NodeLog::Applier applier, AgentLimits limits = {})
-      : log_(log), key_(key), id_(std::move(identity)), transport_(transport), applier_(std::move(applier)),
-        limits_(limits) {}
+            NodeLog::Applier applier, AgentLimits limits = {}, Transport* second = nullptr)
+      : log_(log), key_(key), id_(std::move(identity)), transport_(transport), second_(second),
+        applier_(std::move(applier)), limits_(limits) {}
 
   shared::Result<RoundReport> run_round();
   shared::Status push(RoundReport& report);
@@ -55,6 +57,7 @@ class SyncAgent {
   const crypto::SigningKey& key_;
   NodeIdentity id_;
   Transport& transport_;
+  Transport* second_;
   NodeLog::Applier applier_;
   AgentLimits limits_;
 };

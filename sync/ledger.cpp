@@ -298,6 +298,13 @@ void Ledger::register_node(const NodeCertificate& cert, std::int64_t now_ms) {
 
 std::optional<LedgerNode> Ledger::find_node(const std::string& node_id) { return select_node(db_, node_id); }
 
+std::optional<std::uint64_t> Ledger::acked_seq(const std::string& node_id) {
+  auto st = db_.prepare("SELECT acked_seq FROM ledger_nodes WHERE node_id = ?");
+  st.bind(1, node_id);
+  if (!st.step()) return std::nullopt;
+  return u64(st.int64(0));
+}
+
 bool Ledger::key_enrolled(const crypto::PublicKey& key) {
   auto st = db_.prepare("SELECT 1 FROM ledger_nodes WHERE public_key = ?");
   st.bind(1, BlobView(key.view()));
@@ -394,14 +401,24 @@ std::vector<crypto::Bytes> Ledger::records_after(const std::string& node_id, std
 
 Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
                                   std::int64_t now_ms) {
+  auto who = authenticate_pusher(certificate_record, now_ms);
+  if (!who) return who.refusal();
+  auto checked = check_batch(*who, records);
+  if (!checked) return checked.refusal();
+  return append(*who, std::move(checked.value()), now_ms);
+}
+
+Refusable<LedgerNode> Ledger::authenticate_pusher(crypto::ByteView certificate_record, std::int64_t now_ms) {
   auto who = authenticate(certificate_record, now_ms);
   if (!who) return who.refusal();
-  LedgerNode node = who.value();
-  if (auto r = refuse_for_status(node)) return *r;
+  if (auto r = refuse_for_status(*who)) return *r;
+  return who;
+}
 
+Refusable<CheckedBatch> Ledger::check_batch(const LedgerNode& node, const std::vector<crypto::Bytes>& records) {
   // Parsing (one BLAKE2b per record), signatures and Merkle leaf hashes are
-  // the expensive part of ingest: spread over every core, and done before the
-  // transaction so the database's write lock is held only for the appends.
+  // the expensive part of ingest: spread over every core, and done outside
+  // the database so the write lock is held only for the appends.
   struct Checked {
     std::optional<SignedEvent> event;
     std::string parse_error;
@@ -421,10 +438,9 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
     c.event = std::move(e.value());
   });
 
-  std::vector<SignedEvent> events;
-  std::vector<Hash> leaves;
-  events.reserve(records.size());
-  leaves.reserve(records.size());
+  CheckedBatch batch;
+  batch.events.reserve(records.size());
+  batch.leaves.reserve(records.size());
   for (std::size_t i = 0; i < records.size(); ++i) {
     auto& c = checked[i];
     if (!c.event)
@@ -439,18 +455,27 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
       r.seq = e.body.seq;
       return r;
     }
-    events.push_back(std::move(*c.event));
-    leaves.push_back(c.leaf);
+    if (!c.signature_ok && !batch.bad_signature) batch.bad_signature = i;
+    batch.events.push_back(std::move(*c.event));
+    batch.leaves.push_back(c.leaf);
   }
+  return batch;
+}
+
+Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch batch, std::int64_t now_ms,
+                                  const std::function<void(const std::vector<SignedEvent>&)>& also) {
+  LedgerNode node = authenticated;
+  auto& events = batch.events;
+  const auto& leaves = batch.leaves;
   if (events.empty()) return PushAck{node.acked_seq, 0, 0, std::nullopt};
 
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (checked[i].signature_ok) continue;
-    std::uint64_t seq = events[i].body.seq;
+  if (batch.bad_signature) {
+    const auto& bad = events[*batch.bad_signature];
+    std::uint64_t seq = bad.body.seq;
     std::string msg = "node " + node.node_id + " sent event seq " + std::to_string(seq) +
                       " whose signature does not verify under the node's enrolled key";
     Transaction tx(db_);
-    record_problem(node, seq, "bad_signature", msg, {{"bad_signature", events[i].record}}, false, now_ms);
+    record_problem(node, seq, "bad_signature", msg, {{"bad_signature", bad.record}}, false, now_ms);
     tx.commit();
     auto r = refuse(wire_error::kBadSignature,
                     msg + "; the batch was not recorded and the record is kept as evidence. Check the node's "
@@ -466,8 +491,6 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
       return refuse(wire_error::kBadRequest,
                     "the batch is not contiguous: seq " + std::to_string(events[i].body.seq) + " follows seq " +
                         std::to_string(events[i - 1].body.seq) + "; send events in ascending order without holes");
-  if (events.front().body.seq > node.acked_seq + 1) return gap(node, events.front().body.seq);
-
   Transaction tx(db_);
   // Re-read: an administrator may have revoked the node, or another request
   // appended, since the check above.
@@ -549,6 +572,10 @@ Refusable<PushAck> Ledger::ingest(crypto::ByteView certificate_record, const std
     insert_checkpoint(db_, Checkpoint{origin_, frontier.size(), frontier.root()}, hub_key_, now_ms);
     ack.appended = events.size() - first_new;
     ack.acked_seq = last.body.seq;
+    if (also) {
+      events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(first_new));
+      also(events);
+    }
   } else {
     ack.acked_seq = node.acked_seq;
   }

@@ -44,6 +44,7 @@
 #include "shared/result.h"
 #include "storage/database.h"
 #include "sync/certificate.h"
+#include "sync/event.h"
 #include "sync/protocol.h"
 #include "sync/refusal.h"
 #include "sync/verify_pool.h"
@@ -73,6 +74,13 @@ struct PushAck {
   std::uint64_t appended = 0;
   std::uint64_t already_recorded = 0;
   std::optional<Receipt> receipt;  // for the last event of the batch; none for an empty batch
+};
+
+// A push's records after check_batch: parsed, in order, with their leaves.
+struct CheckedBatch {
+  std::vector<SignedEvent> events;
+  std::vector<crypto::Hash> leaves;
+  std::optional<std::size_t> bad_signature;  // index of the first event whose signature fails
 };
 
 struct Alert {
@@ -155,9 +163,27 @@ class Ledger {
   // here; callers decide (push refuses both, pull refuses revoked only).
   Refusable<LedgerNode> authenticate(crypto::ByteView certificate_record, std::int64_t now_ms);
 
-  // --- Push.
+  // --- Push: authenticate, check_batch, append.
   Refusable<PushAck> ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
                             std::int64_t now_ms);
+  // authenticate, then refuses a revoked or frozen node.
+  Refusable<LedgerNode> authenticate_pusher(crypto::ByteView certificate_record, std::int64_t now_ms);
+  // The expensive half, which touches no database: parses every record,
+  // checks it belongs to `node` and its signature under the node's key, and
+  // computes its Merkle leaf, on the verify pool. Safe to call from several
+  // threads at once, without the lock that serialises the rest.
+  Refusable<CheckedBatch> check_batch(const LedgerNode& node, const std::vector<crypto::Bytes>& records);
+  // The database half, in one transaction: re-reads the node (status, acked
+  // seq), keeps evidence of a bad signature, refuses a gap, acknowledges what
+  // is already recorded, catches equivocation and broken chains, appends the
+  // rest with the Merkle frontier, the node's cursor and a signed checkpoint.
+  // `also` runs inside that transaction, before the commit, with the events
+  // just appended (the hub records what they consumed); it must contain its
+  // own failures, since a throw rolls the whole batch back.
+  Refusable<PushAck> append(const LedgerNode& node, CheckedBatch batch, std::int64_t now_ms,
+                            const std::function<void(const std::vector<SignedEvent>&)>& also = {});
+  // The last event durably recorded for a node (0 before any), or nullopt for an unknown node.
+  std::optional<std::uint64_t> acked_seq(const std::string& node_id);
 
   // --- Receipts and tree heads.
   std::string latest_checkpoint();

@@ -48,6 +48,8 @@ class [[nodiscard]] Refusable {
   explicit operator bool() const { return ok(); }
   T& value() & { assert(ok()); return std::get<0>(v_); }
   const T& value() const& { assert(ok()); return std::get<0>(v_); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   const Refusal& refusal() const { assert(!ok()); return std::get<1>(v_); }

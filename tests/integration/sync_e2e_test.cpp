@@ -128,7 +128,8 @@ TEST_CASE("the hub killed mid-push and restarted loses and duplicates nothing") 
   Cluster c;
   NodeDir a(c.hub, "101");
   append_notes(a, 4000);
-  test::Process sync({IRT_NODE_BIN, "sync", "--data", a.data().string()},
+  // Small batches, so that the kill falls between pushes kept in flight two at a time.
+  test::Process sync({IRT_NODE_BIN, "sync", "--data", a.data().string(), "--batch-events", "100"},
                      {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
   // Kill the hub as soon as it has acknowledged part of the log, wherever that falls.
   auto db = storage::Database::open(c.hub.data() / "hub.db", {.create = false});
@@ -161,7 +162,7 @@ TEST_CASE("through a proxy that drops, duplicates, delays, reorders and truncate
   proxy.set_random_faults(20261124, 0.6);
   for (int round = 0; round < 12; ++round) {
     append_notes(a, 150, "round " + std::to_string(round));
-    a.sync();  // may fail: faults are injected
+    a.cli({"sync", "--batch-events", "40"});  // may fail: faults are injected; two pushes in flight
   }
   CHECK(proxy.faults_injected() > 0);
   proxy.pass_through();
@@ -173,6 +174,46 @@ TEST_CASE("through a proxy that drops, duplicates, delays, reorders and truncate
   CHECK(count == s["last_seq"].get<std::int64_t>());
   CHECK(c.hub.cli({"verify"}).exit_code == 0);
   CHECK(a.verify().exit_code == 0);
+}
+
+TEST_CASE("a push that overtakes the one before it waits for it; alone it is refused as a gap") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  REQUIRE(a.sync().exit_code == 0);
+  append_notes(a, 60);
+  auto state = node::NodeState::open(a.data(), test::kNodePassphrase);
+  REQUIRE(state.ok());
+  auto& log = (*state)->log();
+  const auto acked = log.acked_seq();
+  auto id = (*state)->enrollment().node_id;
+  auto first = crypto::to_string(sync::encode_batch(log.records_after(acked, 30, 1 << 20)));
+  auto second = crypto::to_string(sync::encode_batch(log.records_after(acked + 30, 30, 1 << 20)));
+  httplib::Headers h = {{sync::kCertificateHeader, crypto::to_base64((*state)->enrollment().certificate)}};
+  auto post = [&](const std::string& body) {
+    httplib::Client http("127.0.0.1", c.hub.port());
+    return http.Post(sync::kPushPath, h, body, "application/octet-stream");
+  };
+  auto before = hub_counts(c.hub, id);
+
+  auto alone = post(second);
+  REQUIRE(alone);
+  CHECK(alone->status == 409);
+  CHECK(nlohmann::json::parse(alone->body)["error"]["expected_seq"] == acked + 1);
+  CHECK(hub_counts(c.hub, id) == before);
+
+  // The later batch sent first: it waits while the earlier one is checked and committed.
+  std::optional<httplib::Result> later_answer;
+  std::thread later([&] { later_answer.emplace(post(second)); });
+  auto earlier_answer = post(first);
+  later.join();
+  REQUIRE(earlier_answer);
+  REQUIRE((later_answer && *later_answer));
+  auto& later_response = **later_answer;
+  CHECK(earlier_answer->status == 200);
+  CHECK_MESSAGE(later_response.status == 200, later_response.body);
+  CHECK(nlohmann::json::parse(later_response.body)["acked_seq"] == acked + 60);
+  CHECK(hub_counts(c.hub, id).first == before.first + 60);
+  CHECK(c.hub.cli({"verify"}).exit_code == 0);
 }
 
 TEST_CASE("a tampered event is named by irt-node verify, and its push is refused with an alert") {

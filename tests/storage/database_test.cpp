@@ -64,6 +64,32 @@ TEST_CASE("an exception inside a transaction rolls everything back") {
   CHECK(count_notes(db) == 0);
 }
 
+TEST_CASE("a savepoint not released undoes only its own part; a released one commits with the transaction") {
+  irt::test::TempDir dir;
+  {
+    auto db = open_db(dir);
+    REQUIRE(db.migrate("test", kV1).ok());
+    Transaction tx(db);
+    db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("kept").run();
+    try {
+      irt::storage::Savepoint part(db);
+      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("undone").run();
+      throw std::runtime_error("failure inside the savepoint");
+    } catch (const std::runtime_error&) {
+    }
+    {
+      irt::storage::Savepoint part(db);
+      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("released").run();
+      part.release();
+    }
+    tx.commit();
+  }
+  auto db = open_db(dir);
+  auto st = db.prepare("SELECT group_concat(body, ',') FROM (SELECT body FROM notes ORDER BY id)");
+  REQUIRE(st.step());
+  CHECK(st.text(0) == "kept,released");
+}
+
 TEST_CASE("a failing statement throws StorageError and names the problem") {
   irt::test::TempDir dir;
   auto db = open_db(dir);

@@ -44,6 +44,8 @@ void HubProcess::kill_hard() {
 
 bool HubProcess::running() { return process_ && process_->running(); }
 
+int HubProcess::pid() const { return process_ ? process_->pid() : -1; }
+
 std::string HubProcess::url() const {
   return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
 }

@@ -29,6 +29,7 @@ class HubProcess {
 
   std::string url() const;
   int port() const { return port_; }
+  int pid() const;  // the running hub process, -1 when stopped
   const std::string& fingerprint() const { return fingerprint_; }
   std::filesystem::path data() const { return dir_ / "hub"; }
   std::filesystem::path log_file() const { return dir_ / "hub.log"; }
