@@ -54,7 +54,7 @@ namespace irt::shared {
 // overall_weight is part of the replay contract: the node and the hub must
 // use the same one (it is not carried in the directive).
 struct OfflineDesign {
-  double overall_weight = 1.0;  // weight of the overall arm counts in every cell
+  double overall_weight = 0.5;  // weight of the overall arm counts in every cell
   double lean = 0.2;            // participants taken off the leaned-against arm
 };
 inline constexpr OfflineDesign kOfflineDesign{};

@@ -35,7 +35,7 @@ TEST_CASE("offline minimization with share, lean and overall term meets the herd
   Study study = herding_study();
   const std::size_t runs = 2000;
   auto central = run(study, study.randomization, 1, OfflineMode::share_weighted, runs);
-  auto offline = run(study, study.randomization, 10, OfflineMode::share_weighted, 2 * runs);
+  auto offline = run(study, study.randomization, 10, OfflineMode::share_weighted, 4 * runs);
   auto share_only = run(study, study.randomization, 10, OfflineMode::share_weighted, runs, OfflineDesign{0.0, 0.0});
   auto naive = run(study, study.randomization, 10, OfflineMode::naive, runs);
   auto simple = run(study, *parse_method("simple", study.randomization), 1, OfflineMode::share_weighted, runs);
