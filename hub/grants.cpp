@@ -273,7 +273,13 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
   if (!config) return config.error();
   auto [totals, allocated] = allocation_totals(hub.db(), *config);
   const double share = node_share(hub, site_id);
-  auto baseline = shared::share_weighted_baseline(totals, share);
+  std::uint64_t grants_before = 0;  // study-wide: picks the arm this node leans against
+  {
+    auto st = hub.db().prepare("SELECT count(*) FROM hub_minimization_streams");
+    st.step();
+    grants_before = static_cast<std::uint64_t>(st.int64(0));
+  }
+  auto baseline = shared::offline_baseline(*config, totals, share, grants_before);
   std::uint64_t allowance = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
   long room = allowance_headroom(hub, node_id, site_id);
   if (room <= 0) return std::uint64_t{0};

@@ -11,7 +11,8 @@
 //                                  supply.offline_days) per stratum
 //                   grant.minimization_stream (minimization) fresh seed, allowance
 //                                  grant_target_slots(forecast, offline_days),
-//                                  share-weighted baseline of the study-wide totals
+//                                  offline_baseline of the study-wide totals (share
+//                                  and a lean taken in turn across grants)
 //                   shipment       supply.initial_shipment (hub/kit_inventory.h)
 //   at a pull       the same grants again when the node's free slots in a
 //                   stratum, its unused numbers or its remaining allowance fall

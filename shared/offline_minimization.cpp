@@ -7,15 +7,34 @@
 
 namespace irt::shared {
 
-MarginalTotals effective_totals(const OfflineInputs& inputs) {
+MarginalTotals effective_totals(const MinimizationConfig& config, const OfflineInputs& inputs) {
   MarginalTotals t = inputs.baseline;
   t.combine(1.0, inputs.own_unsynced, 1.0);
+  if (inputs.overall_weight == 0 || config.factors.empty()) return t;
+  // Every participant has one level of the first factor: its cells add up to the arm counts.
+  const std::size_t arms = t.arms();
+  std::vector<double> overall(arms, 0.0);
+  for (std::size_t l = 0; l < config.factors[0].levels.size(); ++l)
+    for (std::size_t k = 0; k < arms; ++k) overall[k] += t.at(0, l, k);
+  for (std::size_t f = 0; f < config.factors.size(); ++f)
+    for (std::size_t l = 0; l < config.factors[f].levels.size(); ++l)
+      for (std::size_t k = 0; k < arms; ++k) t.add_cell(f, l, k, inputs.overall_weight * overall[k]);
   return t;
 }
 
-MarginalTotals share_weighted_baseline(const MarginalTotals& synced, double share) {
+MarginalTotals offline_baseline(const MinimizationConfig& config, const MarginalTotals& synced, double share,
+                                std::uint64_t grant_ordinal, const OfflineDesign& design) {
   MarginalTotals t = synced;
   t.combine(share, synced, 0.0);
+  const std::size_t arms = config.allocation.size();
+  if (design.lean == 0 || arms == 0) return t;
+  const std::size_t arm = static_cast<std::size_t>(grant_ordinal % arms);
+  const double mean_ratio = static_cast<double>(config.allocation.ratio_sum()) / static_cast<double>(arms);
+  const double lean = design.lean * config.allocation.ratio[arm] / mean_ratio;
+  for (std::size_t f = 0; f < config.factors.size(); ++f) {
+    const std::size_t levels = config.factors[f].levels.size();
+    for (std::size_t l = 0; l < levels; ++l) t.add_cell(f, l, arm, -lean / static_cast<double>(levels));
+  }
   return t;
 }
 
@@ -24,7 +43,7 @@ OfflineDecisionRecord decide_offline(const MinimizationConfig& config, const Off
   if (!inputs.baseline.same_shape(inputs.own_unsynced))
     throw std::invalid_argument("decide_offline: baseline and unsynced totals differ in shape");
   CountingSource counted(stream, stream_position);
-  MarginalTotals t = effective_totals(inputs);
+  MarginalTotals t = effective_totals(config, inputs);
   // The initial random phase counts every allocation the node knows of.
   auto known = inputs.synced_participants + static_cast<std::uint64_t>(std::llround(inputs.own_unsynced.participants()));
   // std::vector<bool> is not contiguous; minimize takes a span of bool.
@@ -67,8 +86,8 @@ Status verify_offline_decision(const MinimizationConfig& config, const OfflineIn
   return {};
 }
 
-OfflineMinimizer::OfflineMinimizer(MinimizationConfig config)
-    : config_(std::move(config)), baseline_(config_), own_(config_) {}
+OfflineMinimizer::OfflineMinimizer(MinimizationConfig config, double overall_weight)
+    : config_(std::move(config)), overall_weight_(overall_weight), baseline_(config_), own_(config_) {}
 
 void OfflineMinimizer::on_sync(const MarginalTotals& baseline, std::uint64_t synced_participants) {
   if (!baseline.same_shape(own_)) throw std::invalid_argument("OfflineMinimizer::on_sync: totals of another shape");
@@ -79,7 +98,7 @@ void OfflineMinimizer::on_sync(const MarginalTotals& baseline, std::uint64_t syn
 
 OfflineInputs OfflineMinimizer::inputs_for(std::span<const std::size_t> levels, std::span<const bool> open_arms) const {
   OfflineInputs in{baseline_, own_, synced_participants_, {levels.begin(), levels.end()},
-                   {open_arms.begin(), open_arms.end()}};
+                   {open_arms.begin(), open_arms.end()}, overall_weight_};
   return in;
 }
 

@@ -5,21 +5,36 @@
 // with a few allocations per node between syncs that can end up worse than
 // simple randomization. A node therefore never minimizes against the raw
 // synced totals. It minimizes against
-//     baseline + (its own allocations since that sync),
-// where the baseline, sent by the hub with each sync, is
-// share_weighted_baseline(synced totals, node's share of enrollment): each
-// node takes on its share of the synced imbalance, so across the nodes it is
-// corrected about once, while the node's own fresh allocations count in full
-// and stay balanced. docs/randomization.md gives the measured balance against
-// central minimization, naive offline minimization and simple randomization.
+//     baseline + (its own allocations since that sync)
+// plus an overall term, where the hub sends the baseline with each sync
+// (offline_baseline):
+//   - its share of the synced totals: share x the study-wide counts per
+//     factor, level and arm, share being the node's expected fraction of
+//     enrollment, so that across the nodes the synced imbalance is corrected
+//     about once instead of once per node;
+//   - a lean: `lean` participants taken off one arm, spread evenly over the
+//     levels of every factor. Consecutive grants lean against the arms in
+//     turn, so the leans of the nodes cancel out; a node whose own allocations
+//     are balanced breaks the tie toward its lean, and the odd allocations of
+//     different nodes then offset each other instead of adding up.
+// The overall term (effective_totals): every cell (factor, level, arm) is
+// raised by overall_weight x the arm's count over all participants in
+// baseline + own. With a couple of allocations per node between syncs,
+// participants rarely share levels, so marginal totals alone leave a node's
+// own arm counts loosely balanced; the overall term balances them, and
+// corrects the node's share of the synced overall imbalance.
+// docs/randomization.md gives the measured balance against central
+// minimization, naive offline minimization and simple randomization, and the
+// price in balance per factor level.
 //
 // Every random number comes from a stream the hub granted to the node (a seed
 // and a sequence, read through a RandomSource). Each decision records where in
 // that stream it started and ended; the hub rebuilds the same inputs from its
-// ledger and the sync directive, and calls verify_offline_decision, which
-// replays the decision from the same stream position. A decision that does not
-// replay is an integrity error and raises an alert. Thread-safety: plain
-// values; one OfflineMinimizer per node, used by one thread at a time.
+// ledger and the sync directive (which carries the baseline, lean included),
+// and calls verify_offline_decision, which replays the decision from the same
+// stream position. A decision that does not replay is an integrity error and
+// raises an alert. Thread-safety: plain values; one OfflineMinimizer per node,
+// used by one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -34,19 +49,34 @@
 
 namespace irt::shared {
 
+// The design's constants (see above), chosen from the simulations in
+// docs/randomization.md for the general mechanism, not for one scenario.
+// overall_weight is part of the replay contract: the node and the hub must
+// use the same one (it is not carried in the directive).
+struct OfflineDesign {
+  double overall_weight = 0.5;  // weight of the overall arm counts in every cell
+  double lean = 0.2;            // participants taken off the leaned-against arm
+};
+inline constexpr OfflineDesign kOfflineDesign{};
+
 // Everything a decision depends on besides the random stream.
 struct OfflineInputs {
-  MarginalTotals baseline;              // share x study-wide totals at the node's last sync
+  MarginalTotals baseline;              // offline_baseline at the node's last sync
   MarginalTotals own_unsynced;          // this node's allocations since that sync
   std::uint64_t synced_participants = 0;  // study-wide allocations at that sync (initial random phase)
   std::vector<std::size_t> levels;      // the participant's level per minimization factor
   std::vector<bool> open_arms;          // empty = all open
+  double overall_weight = kOfflineDesign.overall_weight;  // 0: marginal totals only (naive comparison)
 };
 
-// Hub side, at a sync: a node's baseline, share x the study-wide totals,
-// share being the node's expected fraction of enrollment in (0, 1]
-// (1 reproduces naive minimization on stale totals).
-MarginalTotals share_weighted_baseline(const MarginalTotals& synced, double share);
+// Hub side, at a sync: a node's baseline (see above). `share` is the node's
+// expected fraction of enrollment in (0, 1]; `grant_ordinal` counts the
+// grants the hub issued for the study before this one and picks the arm the
+// node leans against (ordinal modulo the number of arms). The lean is
+// lean x ratio_a / mean ratio participants. With share 1, lean 0 and
+// overall weight 0 a node minimizes naively on the stale totals.
+MarginalTotals offline_baseline(const MinimizationConfig& config, const MarginalTotals& synced, double share,
+                                std::uint64_t grant_ordinal, const OfflineDesign& design = kOfflineDesign);
 
 // What a node records with each offline decision (sealed with the allocation).
 struct OfflineDecisionRecord {
@@ -59,8 +89,9 @@ struct OfflineDecisionRecord {
   std::vector<double> scores;
 };
 
-// The totals a node minimizes against: baseline + own_unsynced.
-MarginalTotals effective_totals(const OfflineInputs& inputs);
+// The totals a node minimizes against: baseline + own_unsynced, each cell
+// raised by overall_weight x that sum's count of the arm over all participants.
+MarginalTotals effective_totals(const MinimizationConfig& config, const OfflineInputs& inputs);
 
 // Decides from `stream`, which must be positioned at `stream_position` of the
 // granted stream.
@@ -76,7 +107,7 @@ Status verify_offline_decision(const MinimizationConfig& config, const OfflineIn
 // A node's running state between syncs.
 class OfflineMinimizer {
  public:
-  explicit OfflineMinimizer(MinimizationConfig config);
+  explicit OfflineMinimizer(MinimizationConfig config, double overall_weight = kOfflineDesign.overall_weight);
 
   // A sync brought a new baseline and the study-wide count of allocations;
   // own unsynced allocations restart from zero.
@@ -94,6 +125,7 @@ class OfflineMinimizer {
 
  private:
   MinimizationConfig config_;
+  double overall_weight_ = kOfflineDesign.overall_weight;
   MarginalTotals baseline_;
   MarginalTotals own_;
   std::uint64_t synced_participants_ = 0;

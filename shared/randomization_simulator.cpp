@@ -242,6 +242,11 @@ Result<SimulationResult> simulate(const Study& study_in, const Randomization& de
   std::vector<int> ratio_weights(alloc.ratio);
   const double ratio_sum = alloc.ratio_sum();
 
+  // Naive offline minimization: the stale totals in full, no lean, no overall term.
+  const OfflineDesign offline_design = settings.offline == OfflineMode::naive
+                                           ? OfflineDesign{0.0, 0.0}
+                                           : settings.offline_design;
+
   for (std::size_t run = 0; run < settings.runs; ++run) {
     std::fill(counts.begin(), counts.end(), 0L);
     std::fill(stratum_counts.begin(), stratum_counts.end(), 0L);
@@ -255,9 +260,11 @@ Result<SimulationResult> simulate(const Study& study_in, const Randomization& de
     std::vector<NodeSlots> node_slots;
     std::optional<MarginalTotals> totals;
     std::vector<OfflineMinimizer> offline;
+    std::uint64_t grants = 0;  // grants issued in this run (offline_baseline's ordinal)
     if (is_min) {
       totals.emplace(*mcfg);
-      if (!central) offline.assign(settings.nodes, OfflineMinimizer(*mcfg));
+      if (!central)
+        offline.assign(settings.nodes, OfflineMinimizer(*mcfg, offline_design.overall_weight));
     } else if (design.method != Method::simple || !central) {
       const std::size_t per_stratum = central ? n : n + settings.nodes * (grant_slots + static_cast<std::size_t>(max_block));
       auto l = generate_list(study, source, per_stratum);
@@ -279,10 +286,10 @@ Result<SimulationResult> simulate(const Study& study_in, const Randomization& de
         levels[c] = !central && c == site_cov ? node % cov[c].levels.size()
                                               : static_cast<std::size_t>(uniform(source, cov[c].levels.size()));
       if (!central && is_min && j > 0 && j % settings.sync_every == 0) {
-        // Every node syncs: the hub hands out baselines built from the true totals.
+        // Every node syncs, one grant after another: the hub hands out
+        // baselines built from the true totals.
         const double share = settings.offline == OfflineMode::naive ? 1.0 : 1.0 / static_cast<double>(settings.nodes);
-        auto baseline = share_weighted_baseline(*totals, share);
-        for (auto& m : offline) m.on_sync(baseline, j);
+        for (auto& m : offline) m.on_sync(offline_baseline(*mcfg, *totals, share, grants++, offline_design), j);
       }
 
       std::size_t arm = 0;

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/offline_minimization.h"
 #include "shared/random_source.h"
 #include "shared/result.h"
 #include "shared/study.h"
@@ -47,6 +48,7 @@ struct SimulationSettings {
   std::size_t nodes = 1;       // 1 = central allocation
   std::size_t sync_every = 25; // study-wide allocations between syncs, for nodes > 1
   OfflineMode offline = OfflineMode::share_weighted;
+  OfflineDesign offline_design = kOfflineDesign;  // share_weighted mode (naive ignores it)
 };
 
 struct TwoArmMetrics {

@@ -429,7 +429,10 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
   REQUIRE(seed);
   hub::SeededSource stream(*seed);
   shared::OfflineMinimizer node(*config);
-  shared::MarginalTotals baseline(*config);
+  shared::MarginalTotals baseline(*config);  // the granted one: a share of nothing yet, and the lean
+  for (std::size_t fi = 0; fi < g->baseline.size(); ++fi)
+    for (std::size_t l = 0; l < g->baseline[fi].size(); ++l)
+      for (std::size_t k = 0; k < g->baseline[fi][l].size(); ++k) baseline.add_cell(fi, l, k, g->baseline[fi][l][k]);
   node.on_sync(baseline, g->synced_participants);
   std::map<std::string, std::string> factors = {{"site", "301"}, {"country", "DE"}, {"age_group", "under_65"},
                                                 {"hoehn_yahr", "2-2.5"}};
