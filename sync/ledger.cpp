@@ -19,8 +19,10 @@ using storage::Transaction;
 
 // Schema. ledger_events keeps the exact record bytes as received: nothing is
 // re-serialised, so verify_all re-checks the very bytes the node signed.
-// ledger_leaves repeats (node_id, seq) so a leaf can be traced to its event
-// without the events table, and verify_all cross-checks the two.
+// Since version 2 an event's row is keyed by its Merkle leaf index and holds
+// its leaf hash, so recording an event appends one row at the end of one
+// table (plus its (node_id, seq) index entry) instead of three b-tree inserts
+// into two tables; verify_all re-derives each leaf hash from the record.
 const std::vector<storage::Migration> kMigrations = {
     {1, R"sql(
 CREATE TABLE ledger_nodes (
@@ -86,6 +88,25 @@ CREATE TABLE ledger_evidence (
   alert_id INTEGER REFERENCES ledger_alerts(id),
   UNIQUE (node_id, seq, reason, record_digest)
 );
+)sql"},
+    {2, R"sql(
+CREATE TABLE ledger_entries (
+  leaf_index INTEGER PRIMARY KEY,
+  node_id TEXT NOT NULL REFERENCES ledger_nodes(node_id),
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL,
+  received_ms INTEGER NOT NULL,
+  record BLOB NOT NULL,
+  UNIQUE (node_id, seq)
+);
+INSERT INTO ledger_entries(leaf_index, node_id, seq, hash, leaf_hash, received_ms, record)
+  SELECT e.leaf_index, e.node_id, e.seq, e.hash, l.leaf_hash, e.received_ms, e.record
+  FROM ledger_events e JOIN ledger_leaves l ON l.leaf_index = e.leaf_index
+  ORDER BY e.leaf_index;
+DROP TABLE ledger_leaves;
+DROP TABLE ledger_events;
+ALTER TABLE ledger_entries RENAME TO ledger_events;
 )sql"},
 };
 
@@ -550,8 +571,8 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
     CompactRange frontier = select_frontier(db_);
     first_leaf = frontier.size();
     auto ins_event = db_.prepare(
-        "INSERT INTO ledger_events(node_id, seq, hash, record, leaf_index, received_ms) VALUES (?, ?, ?, ?, ?, ?)");
-    auto ins_leaf = db_.prepare("INSERT INTO ledger_leaves(leaf_index, leaf_hash, node_id, seq) VALUES (?, ?, ?, ?)");
+        "INSERT INTO ledger_events(leaf_index, node_id, seq, hash, leaf_hash, received_ms, record) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
     new_leaves.reserve(events.size() - first_new);
     for (std::size_t i = first_new; i < events.size(); ++i) {
       const auto& e = events[i];
@@ -560,9 +581,10 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
       frontier.append(leaf);
       new_leaves.push_back(leaf);
       ins_event.reset();
-      ins_event.bind_all(node.node_id, i64(e.body.seq), BlobView(e.hash.view()), e.record, i64(index), now_ms).run();
-      ins_leaf.reset();
-      ins_leaf.bind_all(i64(index), BlobView(leaf.view()), node.node_id, i64(e.body.seq)).run();
+      ins_event
+          .bind_all(i64(index), node.node_id, i64(e.body.seq), BlobView(e.hash.view()), BlobView(leaf.view()), now_ms,
+                    e.record)
+          .run();
     }
     auto up_frontier = db_.prepare("UPDATE ledger_frontier SET tree_size = ?, compact_range = ? WHERE id = 1");
     up_frontier.bind_all(i64(frontier.size()), frontier.encode()).run();
@@ -597,7 +619,7 @@ void Ledger::sync_tree() {
   std::uint64_t size = size_st.step() ? u64(size_st.int64(0)) : 0;
   if (tree_->size() > size) tree_->clear();
   if (tree_->size() == size) return;
-  auto st = db_.prepare("SELECT leaf_index, leaf_hash FROM ledger_leaves WHERE leaf_index >= ? ORDER BY leaf_index");
+  auto st = db_.prepare("SELECT leaf_index, leaf_hash FROM ledger_events WHERE leaf_index >= ? ORDER BY leaf_index");
   st.bind(1, i64(tree_->size()));
   while (st.step()) {
     if (u64(st.int64(0)) != tree_->size())
@@ -730,7 +752,6 @@ shared::Result<VerifyReport> Ledger::verify_all() {
   const auto& hub_pub = hub_key_.public_key();
   VerifyReport report;
 
-  auto leaf_st = db_.prepare("SELECT leaf_hash, node_id, seq FROM ledger_leaves WHERE leaf_index = ?");
   for (const auto& node : nodes()) {
     ++report.nodes;
     const std::string where = "node " + node.node_id;
@@ -741,7 +762,7 @@ shared::Result<VerifyReport> Ledger::verify_all() {
     if (cert->node_id != node.node_id || cert->node_key != node.public_key || cert->site_id != node.site_id)
       return fail(where + ": its stored certificate names another node, site or key than its ledger row");
 
-    auto st = db_.prepare("SELECT seq, hash, record, leaf_index FROM ledger_events WHERE node_id = ? ORDER BY seq");
+    auto st = db_.prepare("SELECT seq, hash, record, leaf_index, leaf_hash FROM ledger_events WHERE node_id = ? ORDER BY seq");
     st.bind(1, node.node_id);
     std::uint64_t expected = 1;
     crypto::Hash prev;
@@ -761,13 +782,8 @@ shared::Result<VerifyReport> Ledger::verify_all() {
       if (e->body.prev_hash != prev) return fail(at + ": prev_hash does not link to seq " + std::to_string(seq - 1));
       if (!verify_event(*e, node.public_key))
         return fail(at + ": the signature does not verify under the node's enrolled key");
-      std::uint64_t leaf_index = u64(st.int64(3));
-      leaf_st.reset();
-      leaf_st.bind(1, i64(leaf_index));
-      if (!leaf_st.step()) return fail(at + ": its ledger leaf " + std::to_string(leaf_index) + " is missing");
-      if (hash_column(leaf_st, 0) != merkle_leaf_hash(record) || leaf_st.text(1) != node.node_id ||
-          u64(leaf_st.int64(2)) != seq)
-        return fail(at + ": ledger leaf " + std::to_string(leaf_index) + " does not match the event's record");
+      if (hash_column(st, 4) != merkle_leaf_hash(record))
+        return fail(at + ": ledger leaf " + std::to_string(st.int64(3)) + " does not match the event's record");
       prev = e->hash;
       ++expected;
       ++report.events;
@@ -797,7 +813,7 @@ shared::Result<VerifyReport> Ledger::verify_all() {
 
   CompactRange range;
   if (auto s = check_head(range); !s) return s.error();
-  auto leaves = db_.prepare("SELECT leaf_index, leaf_hash FROM ledger_leaves ORDER BY leaf_index");
+  auto leaves = db_.prepare("SELECT leaf_index, leaf_hash FROM ledger_events ORDER BY leaf_index");
   while (leaves.step()) {
     if (u64(leaves.int64(0)) != range.size())
       return fail("ledger leaf " + std::to_string(range.size()) + " is missing");

@@ -463,6 +463,56 @@ TEST_CASE("verify_all accepts an intact ledger") {
   CHECK(report->checkpoints == 4);  // the empty tree and one per batch
 }
 
+TEST_CASE("a version 1 ledger, events and leaves in two tables, opens as version 2 with nothing lost") {
+  Fixture f;
+  auto a = f.enroll("101");
+  auto b = f.enroll("102");
+  a.append(9);
+  b.append(4);
+  REQUIRE(f.push(a, 1, 5).ok());
+  REQUIRE(f.push(b, 1, 4).ok());
+  REQUIRE(f.push(a, 6, 9).ok());
+  auto before = f.ledger->receipt(a.id, 3);
+  REQUIRE(before.ok());
+  f.ledger.reset();
+  // The version 1 layout, rebuilt from the same rows.
+  f.db.exec(R"sql(
+BEGIN;
+CREATE TABLE ledger_leaves (leaf_index INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, node_id TEXT NOT NULL,
+                            seq INTEGER NOT NULL);
+INSERT INTO ledger_leaves SELECT leaf_index, leaf_hash, node_id, seq FROM ledger_events;
+CREATE TABLE v1_events (node_id TEXT NOT NULL REFERENCES ledger_nodes(node_id), seq INTEGER NOT NULL,
+                        hash BLOB NOT NULL, record BLOB NOT NULL, leaf_index INTEGER NOT NULL UNIQUE,
+                        received_ms INTEGER NOT NULL, PRIMARY KEY (node_id, seq)) WITHOUT ROWID;
+INSERT INTO v1_events SELECT node_id, seq, hash, record, leaf_index, received_ms FROM ledger_events;
+DROP TABLE ledger_events;
+ALTER TABLE v1_events RENAME TO ledger_events;
+UPDATE schema_version SET version = 1 WHERE component = 'ledger';
+COMMIT;
+)sql");
+
+  auto reopened = Ledger::open(f.db, f.hub_key, "irt.hub/TEST-1");
+  REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
+  auto& ledger = **reopened;
+  auto report = ledger.verify_all();
+  REQUIRE_MESSAGE(report.ok(), report.error().message);
+  CHECK(report->events == 13);
+  CHECK(report->tree_size == 13);
+  auto after = ledger.receipt(a.id, 3);
+  REQUIRE(after.ok());
+  CHECK(after->leaf_index == before->leaf_index);
+  CHECK(after->proof == before->proof);
+  auto left = f.db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'ledger_leaves'");
+  REQUIRE(left.step());
+  CHECK(left.int64(0) == 0);
+  // And it goes on: the next push appends after the migrated leaves.
+  b.append(2);
+  auto more = ledger.ingest(b.cert.record, b.records(5, 6), kNow);
+  REQUIRE_MESSAGE(more.ok(), more.refusal().message);
+  CHECK(more->receipt->leaf_index == 14);
+  REQUIRE(ledger.verify_all().ok());
+}
+
 TEST_CASE("verify_all names the node and seq of a byte flipped in a stored record") {
   Fixture f;
   auto n = f.enroll("101");
@@ -499,7 +549,7 @@ TEST_CASE("verify_all catches a removed event, a changed leaf and a forged check
   }
   SUBCASE("a changed leaf") {
     crypto::Hash other = crypto::sha256(crypto::as_bytes("other"));
-    f.db.prepare("UPDATE ledger_leaves SET leaf_hash = ? WHERE leaf_index = 1")
+    f.db.prepare("UPDATE ledger_events SET leaf_hash = ? WHERE leaf_index = 1")
         .bind_all(storage::BlobView(other.view()))
         .run();
     auto v = f.ledger->verify_all();
