@@ -23,6 +23,9 @@ using storage::Transaction;
 // its leaf hash, so recording an event appends one row at the end of one
 // table (plus its (node_id, seq) index entry) instead of three b-tree inserts
 // into two tables; verify_all re-derives each leaf hash from the record.
+// The move to version 2 carries every event: one whose leaf row is missing
+// fails the NOT NULL on leaf_hash, so the migration rolls back and the file
+// is left as it was, for 'irt-hub verify' to name the damage.
 const std::vector<storage::Migration> kMigrations = {
     {1, R"sql(
 CREATE TABLE ledger_nodes (
@@ -102,7 +105,7 @@ CREATE TABLE ledger_entries (
 );
 INSERT INTO ledger_entries(leaf_index, node_id, seq, hash, leaf_hash, received_ms, record)
   SELECT e.leaf_index, e.node_id, e.seq, e.hash, l.leaf_hash, e.received_ms, e.record
-  FROM ledger_events e JOIN ledger_leaves l ON l.leaf_index = e.leaf_index
+  FROM ledger_events e LEFT JOIN ledger_leaves l ON l.leaf_index = e.leaf_index
   ORDER BY e.leaf_index;
 DROP TABLE ledger_leaves;
 DROP TABLE ledger_events;

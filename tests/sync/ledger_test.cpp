@@ -513,6 +513,30 @@ COMMIT;
   REQUIRE(ledger.verify_all().ok());
 }
 
+TEST_CASE("a version 1 ledger with an event whose leaf is missing is not migrated and loses nothing") {
+  Fixture f;
+  auto a = f.enroll("101");
+  a.append(3);
+  REQUIRE(f.push(a, 1, 3).ok());
+  f.ledger.reset();
+  f.db.exec(R"sql(
+BEGIN;
+CREATE TABLE ledger_leaves (leaf_index INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, node_id TEXT NOT NULL,
+                            seq INTEGER NOT NULL);
+INSERT INTO ledger_leaves SELECT leaf_index, leaf_hash, node_id, seq FROM ledger_events WHERE seq <> 2;
+UPDATE schema_version SET version = 1 WHERE component = 'ledger';
+COMMIT;
+)sql");
+  CHECK_THROWS_AS(Ledger::open(f.db, f.hub_key, "irt.hub/TEST-1"), storage::StorageError);
+  auto events = f.db.prepare("SELECT count(*) FROM ledger_events");
+  REQUIRE(events.step());
+  CHECK(events.int64(0) == 3);
+  auto leaves = f.db.prepare("SELECT count(*) FROM ledger_leaves");
+  REQUIRE(leaves.step());
+  CHECK(leaves.int64(0) == 2);
+  CHECK(f.db.schema_version("ledger") == 1);
+}
+
 TEST_CASE("verify_all names the node and seq of a byte flipped in a stored record") {
   Fixture f;
   auto n = f.enroll("101");
