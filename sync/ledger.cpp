@@ -277,7 +277,14 @@ Ledger::~Ledger() = default;
 
 shared::Result<std::unique_ptr<Ledger>> Ledger::open(storage::Database& db, const crypto::SigningKey& hub_key,
                                                      std::string origin, Options options) {
-  if (auto st = db.migrate("ledger", kMigrations); !st) return st.error();
+  try {
+    if (auto st = db.migrate("ledger", kMigrations); !st) return st.error();
+  } catch (const storage::StorageError& e) {
+    return shared::make_error(shared::Errc::integrity,
+                              "the ledger in " + db.path().string() + " could not be brought to schema version " +
+                                  std::to_string(kMigrations.back().version) + " (" + e.what() +
+                                  "); nothing was changed. Run 'irt-hub verify' with the release that wrote it");
+  }
   std::unique_ptr<Ledger> ledger(new Ledger(db, hub_key, std::move(origin), options));
   if (!select_latest_checkpoint(db)) {
     // The empty tree's head, so /sync/v1/checkpoint answers from the start.

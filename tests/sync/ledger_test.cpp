@@ -527,7 +527,11 @@ INSERT INTO ledger_leaves SELECT leaf_index, leaf_hash, node_id, seq FROM ledger
 UPDATE schema_version SET version = 1 WHERE component = 'ledger';
 COMMIT;
 )sql");
-  CHECK_THROWS_AS(Ledger::open(f.db, f.hub_key, "irt.hub/TEST-1"), storage::StorageError);
+  auto opened = Ledger::open(f.db, f.hub_key, "irt.hub/TEST-1");
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.error().code == irt::shared::Errc::integrity);
+  CHECK(opened.error().message.find("schema version 2") != std::string::npos);
+  CHECK(opened.error().message.find("nothing was changed") != std::string::npos);
   auto events = f.db.prepare("SELECT count(*) FROM ledger_events");
   REQUIRE(events.step());
   CHECK(events.int64(0) == 3);
