@@ -2,7 +2,6 @@
 
 #include <httplib.h>
 
-#include <charconv>
 #include <iostream>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +14,7 @@
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
+#include "shared/command_line.h"
 #include "sync/batch.h"
 #include "sync/hlc.h"
 #include "sync/protocol.h"
@@ -49,13 +49,6 @@ void send_json(httplib::Response& res, const nlohmann::json& j) {
 std::optional<crypto::Bytes> base64_header(const httplib::Request& req, const char* name) {
   if (!req.has_header(name)) return std::nullopt;
   return crypto::from_base64(req.get_header_value(name));
-}
-
-std::optional<std::uint64_t> parse_u64(const std::string& s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
 }
 
 }  // namespace
@@ -249,15 +242,22 @@ struct SyncServer::Impl {
                                    std::int64_t now) {
     try {
       storage::Savepoint part(hub.db());
-      auto used = record_consumption(hub, node_id, now, &appended);
-      if (!used) {
-        std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << used.error().message << "\n";
-        return;
-      }
-      part.release();
+      if (consumption_recorded(node_id, now, &appended)) part.release();
     } catch (const std::exception& e) {
-      std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << e.what() << "\n";
+      report_consumption_failure(node_id, e.what());
     }
+  }
+
+  // record_consumption, with a failure logged; the caller keeps or undoes its transaction.
+  bool consumption_recorded(const std::string& node_id, std::int64_t now,
+                            const std::vector<sync::SignedEvent>* fresh = nullptr) {
+    auto used = record_consumption(hub, node_id, now, fresh);
+    if (!used) report_consumption_failure(node_id, used.error().message);
+    return used.ok();
+  }
+
+  static void report_consumption_failure(const std::string& node_id, const std::string& why) {
+    std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << why << "\n";
   }
 
   void pull(const httplib::Request& req, httplib::Response& res) {
@@ -318,11 +318,7 @@ struct SyncServer::Impl {
     try {
       auto now = sync::system_millis();
       storage::Transaction tx(hub.db());
-      auto used = record_consumption(hub, node_id, now);
-      if (!used) {
-        std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << used.error().message << "\n";
-        return;
-      }
+      if (!consumption_recorded(node_id, now)) return;
       if (top_up) {
         auto granted = top_up_grants(hub, node_id, now);
         if (!granted) {
@@ -332,12 +328,12 @@ struct SyncServer::Impl {
       }
       tx.commit();
     } catch (const std::exception& e) {
-      std::cerr << "irt-hub: recording what node " << node_id << " consumed failed: " << e.what() << "\n";
+      report_consumption_failure(node_id, e.what());
     }
   }
 
   void proof(const httplib::Request& req, httplib::Response& res) {
-    auto seq = req.has_param("seq") ? parse_u64(req.get_param_value("seq")) : std::nullopt;
+    auto seq = req.has_param("seq") ? shared::parse_u64(req.get_param_value("seq")) : std::nullopt;
     if (!req.has_param("node") || !seq)
       return send_refusal(req, res, refuse(we::kBadRequest, "give ?node=ID&seq=N (N a positive integer)"));
     auto receipt = hub.ledger().receipt(req.get_param_value("node"), *seq);

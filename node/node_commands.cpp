@@ -1,6 +1,5 @@
 #include <unistd.h>
 
-#include <charconv>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -215,17 +214,10 @@ int status(const Args& args) {
   return 0;
 }
 
-std::optional<std::size_t> parse_count(const std::string& s) {
-  std::size_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
 int sync_command(const Args& args) {
   sync::AgentLimits limits;
   if (auto v = args.find("batch-events")) {
-    auto n = parse_count(*v);
+    auto n = shared::parse_u64(*v);
     if (!n || *n == 0 || *n > sync::kMaxBatchRecords)
       return fail(args, shared::make_error(shared::Errc::invalid_input,
                                            "--batch-events takes a number of events from 1 to " +

@@ -1,5 +1,6 @@
 #include "shared/command_line.h"
 
+#include <charconv>
 #include <iostream>
 
 namespace irt::shared {
@@ -133,6 +134,13 @@ int run_commands(const Command& root, int argc, char** argv) {
               << "\nNothing acknowledged was lost; report this with the command line that caused it.\n";
     return 1;
   }
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
 }
 
 }  // namespace irt::shared

@@ -6,12 +6,14 @@
 // Thread-safety: used from main() only.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace irt::shared {
@@ -58,5 +60,8 @@ struct Command {
 // Runs the command named by argv[1..] and returns the process exit code.
 // Exceptions escaping a command are reported as internal errors (exit 1).
 int run_commands(const Command& root, int argc, char** argv);
+
+// A whole unsigned decimal number ("12"), or nullopt for anything else ("", "-1", "12x", too large).
+std::optional<std::uint64_t> parse_u64(std::string_view text);
 
 }  // namespace irt::shared

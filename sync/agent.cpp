@@ -60,16 +60,14 @@ shared::Status SyncAgent::push(RoundReport& report) {
     Transport* via = nullptr;
     std::future<shared::Result<HttpResponse>> answer;
   };
-  std::deque<InFlight> flight;
+  const std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
   std::vector<Transport*> idle = {&transport_};
   if (second_) idle.push_back(second_);
-  // No request may outlive this call: wait for the answers still due, unread
-  // (what they acknowledged is acknowledged again at the next push).
-  auto settle = [&] {
-    for (auto& f : flight) f.answer.wait();
-    flight.clear();
-  };
-  const std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
+  // No request outlives this call: a std::async future waits for its task
+  // when destroyed, so on every return (and on clear()) the answers still due
+  // are awaited, unread; what they acknowledged is acknowledged again at the
+  // next push. Declared after what the requests use.
+  std::deque<InFlight> flight;
   std::uint64_t next = log_.acked_seq() + 1;  // the first seq not yet sent
   for (int guard = 0; guard < 100000; ++guard) {
     while (!idle.empty()) {
@@ -92,10 +90,7 @@ shared::Status SyncAgent::push(RoundReport& report) {
     flight.pop_front();
     auto response = f.answer.get();
     idle.push_back(f.via);
-    if (!response) {
-      settle();
-      return response.error();
-    }
+    if (!response) return response.error();
     if (response->status == 409) {
       // A gap: the hub expects another sequence (its acknowledgement was lost,
       // it was restored from a backup, or this batch overtook the one before
@@ -105,15 +100,12 @@ shared::Status SyncAgent::push(RoundReport& report) {
         expected = nlohmann::json::parse(response->body).at("error").at("expected_seq").get<std::uint64_t>();
       } catch (const std::exception&) {
       }
-      settle();
+      flight.clear();
       if (expected == 0 || expected == f.first || expected > log_.last_seq() + 1) return refusal_error(*response);
       next = expected;
       continue;
     }
-    if (response->status != 200) {
-      settle();
-      return refusal_error(*response);
-    }
+    if (response->status != 200) return refusal_error(*response);
     std::uint64_t acked = 0;
     Receipt receipt;
     try {
@@ -122,22 +114,16 @@ shared::Status SyncAgent::push(RoundReport& report) {
       report.already_recorded += j.value("already_recorded", std::uint64_t{0});
       receipt = receipt_from_json(j.at("receipt").dump());
     } catch (const std::exception& e) {
-      settle();
       return shared::make_error(shared::Errc::unavailable,
                                 std::string("the hub's acknowledgement was malformed (") + e.what() +
                                     "); events stay unacknowledged and will be resent");
     }
-    if (acked < f.first || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id) {
-      settle();
+    if (acked < f.first || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id)
       return shared::make_error(shared::Errc::integrity, "the hub acknowledged sequence " + std::to_string(acked) +
                                                              ", which this node did not send; report this");
-    }
     auto acked_record = log_.record(acked);
-    auto checked = acked_record ? check_receipt(receipt, *acked_record, id_.hub_key) : shared::Status(acked_record.error());
-    if (!checked) {
-      settle();
-      return checked;
-    }
+    if (!acked_record) return acked_record.error();
+    if (auto st = check_receipt(receipt, *acked_record, id_.hub_key); !st) return st;
     {
       // Losing this cursor in a power cut only makes the node resend what the
       // hub already holds, which it acknowledges again: no fsync needed.
@@ -148,7 +134,6 @@ shared::Status SyncAgent::push(RoundReport& report) {
     report.events_sent += f.count;
     report.acked_seq = std::max(report.acked_seq, acked);
   }
-  settle();
   return {};
 }
 
