@@ -1,117 +1,270 @@
 #!/usr/bin/env bash
-# The main job, end to end on loopback: a hub, two site nodes, a day offline,
-# reconciliation, and the checks an inspector would run. Called by
-# 'packaging/dev.sh demo' with the build directory; leaves its data in
-# ${IRT_DEMO_DIR:-/tmp/irt-demo} for a look afterwards.
+# The main job, end to end on loopback: a hub and two site tablets; the network
+# goes down and both sites keep screening, randomizing and dispensing; the
+# network comes back, everything reconciles, and an inspector checks it.
+# Called by 'packaging/dev.sh demo [--no-wait]' with the build directory.
+# At the end the hub and site 101's tablet keep running for a look in a
+# browser until Ctrl-C; --no-wait stops them and exits instead (CTest runs
+# that). Every check is an assertion: any failed step exits non-zero.
+# Data stays in ${IRT_DEMO_DIR:-/tmp/irt-demo}; the ports are the first free
+# ones from ${IRT_DEMO_PORT:-18443} on.
 set -euo pipefail
-build=${1:?usage: demo.sh BUILD_DIR}
+usage="usage: demo.sh BUILD_DIR [--no-wait]"
+build=${1:?$usage}
+wait_at_end=1
+case "${2:-}" in
+  "") ;;
+  --no-wait) wait_at_end=0 ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 hub_bin="$build/hub/irt-hub"
 node_bin="$build/node/irt-node"
 work=${IRT_DEMO_DIR:-/tmp/irt-demo}
-port=${IRT_DEMO_PORT:-18443}
 export IRT_PASSPHRASE="demo passphrase for the site tablets"
+started=$SECONDS
 
 step() { printf '\n== %s\n' "$*"; }
-hub() { "$hub_bin" "$1" --data "$work/hub" "${@:2}"; }
-add_user() { echo "$4" | "$hub_bin" user add --data "$work/hub" --name "$1" --role "$2" --sites "$3"; }
+fail() { echo "demo: FAILED: $*" >&2; exit 1; }
+for tool in curl jq sqlite3; do
+  command -v "$tool" >/dev/null || fail "$tool is missing; 'packaging/dev.sh deps' installs it"
+done
+[ -x "$hub_bin" ] && [ -x "$node_bin" ] || fail "no irt-hub or irt-node in $build; run 'packaging/dev.sh build'"
 
+# A previous demo's directory is replaced; anything else is left alone.
+if [ -e "$work" ] && [ ! -d "$work/hub" ] && [ -n "$(ls -A "$work" 2>/dev/null)" ]; then
+  fail "$work exists and is not a demo directory; set IRT_DEMO_DIR to another place"
+fi
 rm -rf "$work"
 mkdir -p "$work"
-hub_pid=""
-cleanup() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null || true; }
-trap cleanup EXIT
 
-start_hub() {
-  "$hub_bin" serve --data "$work/hub" --listen "127.0.0.1:$port" --http >>"$work/hub.log" 2>&1 &
-  hub_pid=$!
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/sync/v1/checkpoint" >/dev/null && return 0
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port_from() { local p=$1; while port_in_use "$p"; do p=$((p + 1)); done; echo "$p"; }
+hub_port=$(free_port_from "${IRT_DEMO_PORT:-18443}")
+tablet_port[101]=$(free_port_from $((hub_port + 1)))
+tablet_port[102]=$(free_port_from $((tablet_port[101] + 1)))
+hub_url="http://127.0.0.1:$hub_port"
+
+# ---- processes: the hub and the tablets, stopped on every exit
+hub_pid=""
+declare -A tablet_pid=()
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+cleanup() {
+  for site in "${!tablet_pid[@]}"; do stop "${tablet_pid[$site]}"; done
+  [ -z "$hub_pid" ] || stop "$hub_pid"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for_http() {  # URL PID LOG: until URL answers, or fail if PID died
+  for _ in $(seq 300); do
+    curl -s -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || fail "the process behind $1 exited; see $3"
     sleep 0.1
   done
-  echo "the hub did not start; see $work/hub.log" >&2
-  exit 1
+  fail "$1 did not answer within 30 s; see $3"
 }
-stop_hub() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=""; }
+hub() { "$hub_bin" "$1" --data "$work/hub" "${@:2}"; }
+add_user() { echo "$4" | "$hub_bin" user add --data "$work/hub" --name "$1" --role "$2" --sites "$3"; }
+start_hub() {
+  "$hub_bin" serve --data "$work/hub" --listen "127.0.0.1:$hub_port" --http >>"$work/hub.log" 2>&1 &
+  hub_pid=$!
+  wait_for_http "$hub_url/sync/v1/checkpoint" "$hub_pid" "$work/hub.log"
+}
+stop_hub() { stop "$hub_pid"; hub_pid=""; }
+start_tablet() {  # SITE: irt-node serve with the web UI and the API
+  local site=$1
+  "$node_bin" serve --data "$work/node-$site" --listen "127.0.0.1:${tablet_port[$site]}" --sync-interval 5 \
+    >>"$work/node-$site.log" 2>&1 &
+  tablet_pid[$site]=$!
+  wait_for_http "http://127.0.0.1:${tablet_port[$site]}/" "${tablet_pid[$site]}" "$work/node-$site.log"
+}
+stop_tablet() { stop "${tablet_pid[$1]}"; unset "tablet_pid[$1]"; }
+
+# ---- the node API: answers on stdout; anything but 2xx fails the demo
+api() {  # SITE TOKEN METHOD PATH [JSON]
+  local out code
+  out=$(curl -sS -X "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' ${5:+--data "$5"} \
+    -w '\n%{http_code}' "http://127.0.0.1:${tablet_port[$1]}/api/v1$4") || fail "site $1's tablet did not answer $3 $4"
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  [[ $code == 2?? ]] || fail "site $1: $3 $4 answered $code: $out"
+  printf '%s\n' "$out"
+}
+refused() {  # SITE TOKEN METHOD PATH JSON: must be refused with a 4xx; prints the message
+  local out code
+  out=$(curl -sS -X "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' --data "$5" \
+    -w '\n%{http_code}' "http://127.0.0.1:${tablet_port[$1]}/api/v1$4") || fail "site $1's tablet did not answer $3 $4"
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  [[ $code == 4?? ]] || fail "site $1: $3 $4 should have been refused but answered $code: $out"
+  jq -r '"refused (\(.error.code)): \(.error.message)"' <<<"$out"
+}
+login() {  # SITE USER PASSWORD: prints a session token
+  api "$1" "" POST /login "{\"user\":\"$2\",\"password\":\"$3\"}" | jq -er .token
+}
+assert_blinded() {  # JSON WHO: a blinded role sees no arm, kit type or lot, not even by name
+  local leaks
+  leaks=$(jq -r '[.. | objects | keys[] | select(IN("arm", "kit_type", "kit_type_name", "lot"))] | unique | join(", ")' <<<"$1")
+  if [ -n "$leaks" ] || grep -qE 'Velcardin|Placebo|VLC25|PBO' <<<"$1"; then
+    fail "$2 revealed the allocation (fields: ${leaks:-none}): $1"
+  fi
+}
+receive_shipment() {  # SITE TOKEN: every kit of the initial shipment, in good condition
+  local shipments shipment kits
+  shipments=$(api "$1" "$2" GET /shipments)
+  shipment=$(jq -er '.shipments[0].shipment' <<<"$shipments") || fail "site $1 has no shipment announced"
+  kits=$(jq -c '{kits: [.shipments[0].kits[] | {kit, condition: "received"}]}' <<<"$shipments")
+  api "$1" "$2" POST "/shipments/$shipment/receive" "$kits" >/dev/null
+  echo "site $1 received shipment $shipment kit by kit: $(api "$1" "$2" GET /inventory | jq -c .by_status)"
+}
+screen() {  # SITE TOKEN DIABETES: prints the new participant's number
+  api "$1" "$2" POST /participants \
+    "{\"factors\":{\"diabetes\":\"$3\"},\"eligibility\":[\"yes\",\"yes\",\"yes\",\"yes\",\"yes\"]}" |
+    jq -er .participant.participant
+}
+randomize() {  # SITE TOKEN PASSWORD PARTICIPANT: as a blinded coordinator, with the e-signature
+  local answer
+  answer=$(api "$1" "$2" POST "/participants/$4/randomize" "{\"signature_password\":\"$3\"}")
+  assert_blinded "$answer" "the coordinator's randomization of $4"
+  jq -r '"\(.participant.participant) randomized: \(.randomization_number), kit(s) \([.kits[] | "\(.kit) (\(.label))"] | join(", "))"' \
+    <<<"$answer"
+}
+free_slots() {  # SITE TOKEN STRATUM-PART: free randomization slots of the matching stratum
+  api "$1" "$2" GET /status | jq -er --arg s "$3" '[.slots_left[] | select(.stratum | contains($s)) | .free] | add'
+}
 
 step "The study: check it, and see what amendment 2 changes"
 "$hub_bin" check-study "$here/packaging/examples/study-blocks.json"
 "$hub_bin" diff-study "$here/packaging/examples/study-blocks.json" "$here/packaging/examples/study-blocks-v2.json"
 
-step "Set up the hub: keys, TLS identity, database, study"
+step "Set up the hub: keys, TLS identity, database, study, users"
 hub init --study "$here/packaging/examples/study-blocks.json"
 add_user ana.coordinator coordinator 101 coordinator-101-pass
-add_user ben.coordinator coordinator 102 coordinator-102-pass
 add_user chen.pharmacist pharmacist 101 pharmacist-101-pass
+add_user ben.coordinator coordinator 102 coordinator-102-pass
 fingerprint=$(hub fingerprint)
 echo "hub certificate fingerprint: $fingerprint"
 start_hub
 
 step "Enroll a node at site 101 and one at site 102 (one-time tokens)"
+echo "(each node receives the study, its users, participant numbers, randomization slots and its initial shipment)"
 for site in 101 102; do
   token=$(hub invite --site "$site" 2>/dev/null)
-  "$node_bin" enroll --data "$work/node-$site" --hub "http://127.0.0.1:$port" --token "$token" \
+  "$node_bin" enroll --data "$work/node-$site" --hub "$hub_url" --token "$token" \
     --hub-fingerprint "$fingerprint" --kdf-cost interactive
 done
 
 step "The network goes down; both sites keep working"
 stop_hub
-echo "coordinator-101-pass" | "$node_bin" note --data "$work/node-101" --user ana.coordinator \
-  --text "Fridge 2 temperature log checked, 4.1 C"
 echo "coordinator-102-pass" | "$node_bin" note --data "$work/node-102" --user ben.coordinator \
-  --text "Courier delayed by snow; next delivery Thursday"
+  --text "Courier delayed by snow; hub unreachable since this morning"
+start_tablet 101
+start_tablet 102
+echo "site 101's tablet: http://127.0.0.1:${tablet_port[101]}/   site 102's tablet: http://127.0.0.1:${tablet_port[102]}/"
+
+step "Site 101, offline: the pharmacist receives the shipment; the coordinator screens and randomizes"
+pharmacist=$(login 101 chen.pharmacist pharmacist-101-pass)
+coordinator=$(login 101 ana.coordinator coordinator-101-pass)
+receive_shipment 101 "$pharmacist"
+slots_before=$(free_slots 101 "$coordinator" "diabetes=no")
+echo "free randomization slots at site 101 for participants without diabetes: $slots_before"
+echo "a busy day: participants without diabetes randomized until the slice runs low (each with an e-signature):"
+randomized=()
+while true; do
+  free=$(free_slots 101 "$coordinator" "diabetes=no")
+  ((free > 1)) || break
+  ((${#randomized[@]} < 6)) || fail "site 101 still has $free free slots after 6 randomizations; the slice is not what the study sizes"
+  participant=$(screen 101 "$coordinator" no)
+  randomize 101 "$coordinator" coordinator-101-pass "$participant"
+  randomized+=("$participant")
+done
+slots_low=$(free_slots 101 "$coordinator" "diabetes=no")
+echo "free slots left at site 101 for that stratum: $slots_low"
+first=${randomized[0]}
+
+step "Blinded and unblinded, side by side (site 101, still offline)"
+coordinator_view=$(api 101 "$coordinator" GET "/participants/$first")
+assert_blinded "$coordinator_view" "the coordinator's view of $first"
+pharmacist_view=$(api 101 "$pharmacist" GET "/participants/$first")
+jq -e '.arm.id' <<<"$pharmacist_view" >/dev/null || fail "the unblinded pharmacist's view of $first carries no arm"
+echo "coordinator (blinded): $(jq -c '{participant, randomization_number, kits: [.visits[].kits[]]}' <<<"$coordinator_view")"
+echo "pharmacist (unblinded): $(jq -c '{participant, randomization_number, arm: .arm.name}' <<<"$pharmacist_view")"
+
+step "Site 101, offline: participant $first is back for the Week 4 visit (V2) and gets the next kit"
+echo "(the demo runs on one day, so V2 is early: the tablet refuses, then records a deviation with an e-signature)"
+refused 101 "$coordinator" POST "/participants/$first/dispense" '{"visit":"V2"}'
+dispensed=$(api 101 "$coordinator" POST "/participants/$first/dispense" \
+  '{"visit":"V2","override_reason":"participant travels during the Week 4 window; visit brought forward","signature_password":"coordinator-101-pass"}')
+assert_blinded "$dispensed" "the coordinator's dispensing to $first"
+jq -e '.deviation' <<<"$dispensed" >/dev/null || fail "the early V2 dispensing was not recorded as a deviation"
+echo "dispensed at V2: $(jq -c '{kits: [.kits[] | {kit, label}], deviation}' <<<"$dispensed")"
+
+step "Site 102, offline: the coordinator receives the shipment, screens and randomizes"
+ben=$(login 102 ben.coordinator coordinator-102-pass)
+receive_shipment 102 "$ben"
+participant=$(screen 102 "$ben" yes)
+randomize 102 "$ben" coordinator-102-pass "$participant"
+
+step "Both tablets know they are offline and keep every event for the hub"
+for site in 101 102; do
+  token=$([ "$site" = 101 ] && echo "$coordinator" || echo "$ben")
+  status=$(api "$site" "$token" GET /status)
+  jq -e '.online == false and .pending_events > 0' <<<"$status" >/dev/null ||
+    fail "site $site's tablet should be offline with events pending: $status"
+  echo "site $site: $(jq -c '{online, pending_events, last_sync_ms}' <<<"$status")"
+done
+echo "the day ends; the tablets are closed"
+stop_tablet 101
+stop_tablet 102
 set +e
 "$node_bin" sync --data "$work/node-101"
 rc=$?
 set -e
+((rc == 3)) || fail "irt-node sync with the hub down should exit 3 (unreachable), got $rc"
 echo "(irt-node sync exit code while offline: $rc; nothing is lost)"
 
 step "The network is back: reconcile"
 start_hub
-"$node_bin" sync --data "$work/node-101"
-"$node_bin" sync --data "$work/node-102"
+for site in 101 102; do
+  "$node_bin" sync --data "$work/node-$site"
+  pending=$("$node_bin" status --data "$work/node-$site" | jq -er .pending_events)
+  ((pending == 0)) || fail "site $site still has $pending events the hub has not acknowledged"
+done
 
 step "What an inspector checks"
 "$node_bin" verify --data "$work/node-101"
 "$node_bin" verify --data "$work/node-102"
 hub verify
 hub nodes
+alerts=$(hub alerts --json)
+jq -e 'length == 0' <<<"$alerts" >/dev/null || fail "the hub raised alerts: $alerts"
+echo "no open alerts"
+echo "the randomizations made offline, as the hub recorded them:"
+sqlite3 -readonly -header -column "$work/hub/hub.db" \
+  "SELECT participant, node_id AS node, randomization_number, datetime(recorded_ms / 1000, 'unixepoch') AS recorded_utc
+   FROM hub_allocations ORDER BY participant"
+at_hub=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT count(*) FROM hub_allocations")
+((at_hub == ${#randomized[@]} + 1)) || fail "the hub recorded $at_hub randomizations, the sites made $((${#randomized[@]} + 1))"
 echo "signed tree head:"
-curl -sf "http://127.0.0.1:$port/sync/v1/checkpoint"
+curl -sf "$hub_url/sync/v1/checkpoint"
+echo
 
-step "Site 101's tablet: receive the initial shipment, screen and randomize a participant"
-api_port=$((port + 1))
-"$node_bin" serve --data "$work/node-101" --listen "127.0.0.1:$api_port" --sync-interval 5 >>"$work/node-101.log" 2>&1 &
-node_pid=$!
-trap 'cleanup; kill $node_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -s "http://127.0.0.1:$api_port/" >/dev/null && break; sleep 0.1; done
-api() {  # api TOKEN METHOD PATH [JSON]
-  curl -s -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-    ${4:+--data "$4"} "http://127.0.0.1:$api_port/api/v1$3"
-}
-login() { curl -s -X POST "http://127.0.0.1:$api_port/api/v1/login" --data "{\"user\":\"$1\",\"password\":\"$2\"}" | jq -r .token; }
-pharmacist=$(login chen.pharmacist pharmacist-101-pass)
-shipment=$(api "$pharmacist" GET /shipments | jq -c '.shipments[0]')
-shipment_id=$(jq -r .shipment <<<"$shipment")
-kits=$(jq -c '{kits: [.kits[] | {kit: .kit, condition: "received"}]}' <<<"$shipment")
-echo "pharmacist receives shipment $shipment_id kit by kit:"
-api "$pharmacist" POST "/shipments/$shipment_id/receive" "$kits" | jq -c '.. | .kits_by_status? // empty'
-coordinator=$(login ana.coordinator coordinator-101-pass)
-participant=$(api "$coordinator" POST /participants \
-  '{"factors":{"diabetes":"no"},"eligibility":["yes","yes","yes","yes","yes"]}' | jq -r .participant.participant)
-echo "coordinator screened participant $participant; randomizing with an e-signature:"
-api "$coordinator" POST "/participants/$participant/randomize" '{"signature_password":"coordinator-101-pass"}' \
-  | tee "$work/randomized-coordinator.json" | jq -c '{randomization_number, kits: [.kits[] | {kit: .kit, label: .label}]}'
-if grep -qiE '"arm"|Velcardin|Placebo' "$work/randomized-coordinator.json"; then
-  echo "the blinded coordinator's answer revealed the allocation" >&2
-  exit 1
-fi
-echo "(the coordinator's answer carries no arm; the unblinded pharmacist sees it:)"
-api "$pharmacist" GET "/participants/$participant" | jq -c '{participant, randomization_number, arm}'
-kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
-"$node_bin" sync --data "$work/node-101"
-"$node_bin" verify --data "$work/node-101"
-hub verify
-hub alerts
+step "Site 101's tablet is back online, its slice topped up by the hub"
+start_tablet 101
+coordinator=$(login 101 ana.coordinator coordinator-101-pass)
+slots_after=$(free_slots 101 "$coordinator" "diabetes=no")
+((slots_after > slots_low)) || fail "the hub did not top up site 101's slots ($slots_low free before, $slots_after after)"
+echo "free slots for participants without diabetes: $slots_before at enrollment, $slots_low after the offline day, $slots_after now"
+echo "site 101: $(api 101 "$coordinator" GET /status | jq -c '{online, pending_events, kits}')"
 
-step "Done: data in $work (hub log: $work/hub.log)"
+step "Done in $((SECONDS - started)) s: data in $work (hub log: $work/hub.log)"
+((wait_at_end)) || exit 0
+cat <<EOF
+The hub and site 101's tablet are running. Open http://127.0.0.1:${tablet_port[101]}/ and log in as
+  ana.coordinator / coordinator-101-pass   (blinded: kit numbers and labels, never an arm)
+  chen.pharmacist / pharmacist-101-pass    (unblinded: arms and kit types in the inventory)
+Press Ctrl-C to stop.
+EOF
+trap 'exit 0' INT TERM
+wait "$hub_pid"

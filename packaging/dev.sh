@@ -3,7 +3,9 @@
 #   deps   install what is missing (apt-get; as root or through sudo); idempotent
 #   build  configure and build the plain build (build/) and the sanitizer build (build-asan/)
 #   test   deps + build, then every test in build/ and the unit tests in build-asan/
-#   demo   deps + build, then the main job: a hub and nodes on loopback (packaging/demo.sh)
+#   demo   deps + build, then the main job: a hub and site tablets on loopback, offline and back
+#          (packaging/demo.sh); they keep running for a look in a browser until Ctrl-C, or with
+#          'demo --no-wait' the demo stops and exits (CTest runs that: label demo)
 #   bench  deps + build, then the benchmarks, each printing its figure, limit and ratio
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,19 +14,24 @@ jobs=${IRT_JOBS:-2}
 
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
-              openssl curl chromium)
+              openssl curl jq chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
   else echo "dev.sh: need root or sudo to install packages: $*" >&2; exit 1; fi
 }
 
-deps() {
-  local missing=()
+missing_packages() {  # one a line
   for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
   done
-  command -v npm >/dev/null || missing+=(nodejs npm)  # for the browser tests; any Node.js with npm will do
+  # For the browser tests; Debian 12's Node.js 18 will do (tests/browser/package.json).
+  command -v npm >/dev/null || printf '%s\n' nodejs npm
+}
+
+deps() {
+  local missing
+  mapfile -t missing < <(missing_packages)
   if ((${#missing[@]})); then
     echo "dev.sh: installing ${missing[*]}"
     as_root apt-get update -qq
@@ -42,6 +49,27 @@ configure_and_build() { # dir, extra cmake args...
 
 build() {
   configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+}
+
+# CTest runs 'dev.sh demo --no-wait' inside build/ (tests/CMakeLists.txt) with
+# IRT_DEV_PREBUILT=1: installing, configuring or building there could change the
+# build under the tests running beside it, or race a build in progress. So it only
+# checks that the packages are installed and that irt-hub and irt-node are newer
+# than every source they are built from, and fails otherwise.
+check_prebuilt() {
+  local missing bin folder stale
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]})); then
+    echo "dev.sh: ${missing[*]} not installed; run 'packaging/dev.sh deps'" >&2; exit 1
+  fi
+  for bin in hub/irt-hub node/irt-node; do
+    folder=${bin%%/*}
+    [ -x "build/$bin" ] || { echo "dev.sh: build/$bin is missing; run 'packaging/dev.sh build'" >&2; exit 1; }
+    stale=$(find crypto shared storage sync "$folder" -newer "build/$bin" \( -name '*.cpp' -o -name '*.h' \) -print -quit)
+    if [ -n "$stale" ]; then
+      echo "dev.sh: build/$bin is older than $stale; run 'packaging/dev.sh build' first" >&2; exit 1
+    fi
+  done
 }
 
 build_asan() {  # only the unit tests run under the sanitizers
@@ -66,7 +94,9 @@ case "${1:-}" in
   deps) deps ;;
   build) build ;;
   test) deps; browser_deps; build; build_asan; run_tests ;;
-  demo) deps; build; exec packaging/demo.sh "$here/build" ;;
+  demo)
+    if [ "${IRT_DEV_PREBUILT:-}" = 1 ]; then check_prebuilt; else deps; build; fi
+    exec packaging/demo.sh "$here/build" "${@:2}" ;;
   bench) deps; build; for b in build/bench/irt-bench-*; do "$b"; done ;;
-  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
 esac

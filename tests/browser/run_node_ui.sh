@@ -7,6 +7,12 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   echo "browser test: playwright-core is not installed; run 'npm ci' in tests/browser (packaging/dev.sh test does)" >&2
   exit 1
 fi
+pinned=$(node -p "require('$here/package.json').dependencies['playwright-core']")
+installed=$(node -p "require('$here/node_modules/playwright-core/package.json').version")
+if [ "$installed" != "$pinned" ]; then
+  echo "browser test: playwright-core $installed is installed but package.json pins $pinned; run 'npm ci' in tests/browser" >&2
+  exit 1
+fi
 if [ ! -x "${IRT_CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "browser test: /usr/bin/chromium is missing; install Debian's chromium (packaging/dev.sh deps does)" >&2
   exit 1
