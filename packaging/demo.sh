@@ -26,10 +26,13 @@ started=$SECONDS
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
+show() { printf '%s ' "$1"; jq -c "$3" <<<"$2"; }  # LABEL JSON FILTER: one line; a bad answer fails the demo
 for tool in curl jq sqlite3; do
   command -v "$tool" >/dev/null || fail "$tool is missing; 'packaging/dev.sh deps' installs it"
 done
-[ -x "$hub_bin" ] && [ -x "$node_bin" ] || fail "no irt-hub or irt-node in $build; run 'packaging/dev.sh build'"
+for bin in "$hub_bin" "$node_bin"; do
+  [ -x "$bin" ] || fail "$bin is missing; run 'packaging/dev.sh build'"
+done
 
 # A previous demo's directory is replaced; anything else is left alone.
 if [ -e "$work" ] && [ ! -d "$work/hub" ] && [ -n "$(ls -A "$work" 2>/dev/null)" ]; then
@@ -111,12 +114,13 @@ assert_blinded() {  # JSON WHO: a blinded role sees no arm, kit type or lot, not
   fi
 }
 receive_shipment() {  # SITE TOKEN: every kit of the initial shipment, in good condition
-  local shipments shipment kits
+  local shipments shipment kits inventory
   shipments=$(api "$1" "$2" GET /shipments)
   shipment=$(jq -er '.shipments[0].shipment' <<<"$shipments") || fail "site $1 has no shipment announced"
   kits=$(jq -c '{kits: [.shipments[0].kits[] | {kit, condition: "received"}]}' <<<"$shipments")
   api "$1" "$2" POST "/shipments/$shipment/receive" "$kits" >/dev/null
-  echo "site $1 received shipment $shipment kit by kit: $(api "$1" "$2" GET /inventory | jq -c .by_status)"
+  inventory=$(api "$1" "$2" GET /inventory)
+  show "site $1 received shipment $shipment kit by kit:" "$inventory" .by_status
 }
 screen() {  # SITE TOKEN DIABETES: prints the new participant's number
   api "$1" "$2" POST /participants \
@@ -188,8 +192,10 @@ coordinator_view=$(api 101 "$coordinator" GET "/participants/$first")
 assert_blinded "$coordinator_view" "the coordinator's view of $first"
 pharmacist_view=$(api 101 "$pharmacist" GET "/participants/$first")
 jq -e '.arm.id' <<<"$pharmacist_view" >/dev/null || fail "the unblinded pharmacist's view of $first carries no arm"
-echo "coordinator (blinded): $(jq -c '{participant, randomization_number, kits: [.visits[].kits[]]}' <<<"$coordinator_view")"
-echo "pharmacist (unblinded): $(jq -c '{participant, randomization_number, arm: .arm.name}' <<<"$pharmacist_view")"
+show "coordinator (blinded): " "$coordinator_view" \
+  '{participant, randomization_number, kits: [.visits[].kits[] | {kit, label: .label}]}'
+show "pharmacist (unblinded):" "$pharmacist_view" \
+  '{participant, randomization_number, arm: .arm.name, kits: [.visits[].kits[] | {kit, kit_type_name}]}'
 
 step "Site 101, offline: participant $first is back for the Week 4 visit (V2) and gets the next kit"
 echo "(the demo runs on one day, so V2 is early: the tablet refuses, then records a deviation with an e-signature)"
@@ -198,7 +204,7 @@ dispensed=$(api 101 "$coordinator" POST "/participants/$first/dispense" \
   '{"visit":"V2","override_reason":"participant travels during the Week 4 window; visit brought forward","signature_password":"coordinator-101-pass"}')
 assert_blinded "$dispensed" "the coordinator's dispensing to $first"
 jq -e '.deviation' <<<"$dispensed" >/dev/null || fail "the early V2 dispensing was not recorded as a deviation"
-echo "dispensed at V2: $(jq -c '{kits: [.kits[] | {kit, label}], deviation}' <<<"$dispensed")"
+show "dispensed at V2:" "$dispensed" '{kits: [.kits[] | {kit, label: .label}], deviation}'
 
 step "Site 102, offline: the coordinator receives the shipment, screens and randomizes"
 ben=$(login 102 ben.coordinator coordinator-102-pass)
@@ -212,7 +218,7 @@ for site in 101 102; do
   status=$(api "$site" "$token" GET /status)
   jq -e '.online == false and .pending_events > 0' <<<"$status" >/dev/null ||
     fail "site $site's tablet should be offline with events pending: $status"
-  echo "site $site: $(jq -c '{online, pending_events, last_sync_ms}' <<<"$status")"
+  show "site $site:" "$status" '{online, pending_events, last_sync_ms}'
 done
 echo "the day ends; the tablets are closed"
 stop_tablet 101
@@ -256,7 +262,8 @@ coordinator=$(login 101 ana.coordinator coordinator-101-pass)
 slots_after=$(free_slots 101 "$coordinator" "diabetes=no")
 ((slots_after > slots_low)) || fail "the hub did not top up site 101's slots ($slots_low free before, $slots_after after)"
 echo "free slots for participants without diabetes: $slots_before at enrollment, $slots_low after the offline day, $slots_after now"
-echo "site 101: $(api 101 "$coordinator" GET /status | jq -c '{online, pending_events, kits}')"
+status=$(api 101 "$coordinator" GET /status)
+show "site 101:" "$status" '{online, pending_events, kits}'
 
 step "Done in $((SECONDS - started)) s: data in $work (hub log: $work/hub.log)"
 ((wait_at_end)) || exit 0
