@@ -7,7 +7,8 @@
 # browser until Ctrl-C; --no-wait stops them and exits instead (CTest runs
 # that). Every check is an assertion: any failed step exits non-zero.
 # Data stays in ${IRT_DEMO_DIR:-/tmp/irt-demo}; the ports are the first free
-# ones from ${IRT_DEMO_PORT:-18443} on.
+# ones from ${IRT_DEMO_PORT:-18443} on ('random': from a random port below
+# Linux's ephemeral range, so that demos run side by side rarely meet).
 set -euo pipefail
 usage="usage: demo.sh BUILD_DIR [--no-wait]"
 build=${1:?$usage}
@@ -43,7 +44,9 @@ mkdir -p "$work"
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port_from() { local p=$1; while port_in_use "$p"; do p=$((p + 1)); done; echo "$p"; }
-hub_port=$(free_port_from "${IRT_DEMO_PORT:-18443}")
+base_port=${IRT_DEMO_PORT:-18443}
+[ "$base_port" != random ] || base_port=$((20000 + RANDOM % 12000))
+hub_port=$(free_port_from "$base_port")
 tablet_port[101]=$(free_port_from $((hub_port + 1)))
 tablet_port[102]=$(free_port_from $((tablet_port[101] + 1)))
 hub_url="http://127.0.0.1:$hub_port"
@@ -85,23 +88,21 @@ start_tablet() {  # SITE: irt-node serve with the web UI and the API
 stop_tablet() { stop "${tablet_pid[$1]}"; unset "tablet_pid[$1]"; }
 
 # ---- the node API: answers on stdout; anything but 2xx fails the demo
+request() {  # SITE TOKEN METHOD PATH [JSON]: the answer, then its HTTP status on a line of its own
+  curl -sS -X "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' ${5:+--data "$5"} \
+    -w '\n%{http_code}' "http://127.0.0.1:${tablet_port[$1]}/api/v1$4" || fail "site $1's tablet did not answer $3 $4"
+}
 api() {  # SITE TOKEN METHOD PATH [JSON]
-  local out code
-  out=$(curl -sS -X "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' ${5:+--data "$5"} \
-    -w '\n%{http_code}' "http://127.0.0.1:${tablet_port[$1]}/api/v1$4") || fail "site $1's tablet did not answer $3 $4"
-  code=${out##*$'\n'}
-  out=${out%$'\n'*}
-  [[ $code == 2?? ]] || fail "site $1: $3 $4 answered $code: $out"
-  printf '%s\n' "$out"
+  local out
+  out=$(request "$@")
+  [[ ${out##*$'\n'} == 2?? ]] || fail "site $1: $3 $4 answered ${out##*$'\n'}: ${out%$'\n'*}"
+  printf '%s\n' "${out%$'\n'*}"
 }
 refused() {  # SITE TOKEN METHOD PATH JSON: must be refused with a 4xx; prints the message
-  local out code
-  out=$(curl -sS -X "$3" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' --data "$5" \
-    -w '\n%{http_code}' "http://127.0.0.1:${tablet_port[$1]}/api/v1$4") || fail "site $1's tablet did not answer $3 $4"
-  code=${out##*$'\n'}
-  out=${out%$'\n'*}
-  [[ $code == 4?? ]] || fail "site $1: $3 $4 should have been refused but answered $code: $out"
-  jq -r '"refused (\(.error.code)): \(.error.message)"' <<<"$out"
+  local out
+  out=$(request "$@")
+  [[ ${out##*$'\n'} == 4?? ]] || fail "site $1: $3 $4 should have been refused but answered ${out##*$'\n'}: ${out%$'\n'*}"
+  jq -r '"refused (\(.error.code)): \(.error.message)"' <<<"${out%$'\n'*}"
 }
 login() {  # SITE USER PASSWORD: prints a session token
   api "$1" "" POST /login "{\"user\":\"$2\",\"password\":\"$3\"}" | jq -er .token
@@ -205,6 +206,11 @@ dispensed=$(api 101 "$coordinator" POST "/participants/$first/dispense" \
 assert_blinded "$dispensed" "the coordinator's dispensing to $first"
 jq -e '.deviation' <<<"$dispensed" >/dev/null || fail "the early V2 dispensing was not recorded as a deviation"
 show "dispensed at V2:" "$dispensed" '{kits: [.kits[] | {kit, label: .label}], deviation}'
+pharmacist_view=$(api 101 "$pharmacist" GET "/participants/$first")
+jq -e '.arm.id as $arm | [.visits[].kits[] | .arm.id == $arm] | length == 2 and all' <<<"$pharmacist_view" >/dev/null ||
+  fail "$first's kits are not all of the participant's arm: $pharmacist_view"
+show "the pharmacist checks V1 and V2 against the arm:" "$pharmacist_view" \
+  '{arm: .arm.name, kits: [.visits[] | {visit, kit: .kits[0].kit, kit_type_name: .kits[0].kit_type_name}]}'
 
 step "Site 102, offline: the coordinator receives the shipment, screens and randomizes"
 ben=$(login 102 ben.coordinator coordinator-102-pass)
