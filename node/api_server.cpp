@@ -74,9 +74,11 @@ struct ApiServer::Impl {
   Sessions sessions;
   httplib::Server server;
 
-  Impl(NodeState& s, std::mutex& m, SyncService* y) : state(s), mutex(m), sync(y), ops(s) {}
+  Impl(NodeState& s, SyncService* y) : state(s), mutex(s.mutex()), sync(y), ops(s) {}
 
   using Handler = std::function<shared::Result<json>(const httplib::Request&, const Actor&)>;
+  using SigningHandler =
+      std::function<shared::Result<json>(const httplib::Request&, const Actor&, const PasswordCheck&)>;
 
   void send(httplib::Response& res, int status, const json& body) {
     res.status = status;
@@ -84,10 +86,32 @@ struct ApiServer::Impl {
     res.set_header("Cache-Control", "no-store");
   }
 
+  // Checks `password` of `user` against the roster: reads the entry under the
+  // node's lock, runs Argon2id without it (node/roster.h).
+  PasswordCheck check_without_lock(const std::string& user, const std::string& password) {
+    std::optional<RosterUser> entry;
+    if (!password.empty()) {
+      std::lock_guard lock(mutex);
+      entry = find_user(state.log(), user);
+    }
+    return check_password(std::move(entry), user, password);
+  }
+
+  void route(const char* method, const std::string& pattern, bool mutating, Handler handler) {
+    add_route(method, pattern, mutating, false, [handler](const httplib::Request& req, const Actor& a,
+                                                          const PasswordCheck&) { return handler(req, a); });
+  }
+
+  // A POST that needs the actor's e-signature: the body's signature_password is
+  // checked before the node's lock is taken, and the handler gets the check.
+  void signing_route(const std::string& pattern, SigningHandler handler) {
+    add_route("POST", pattern, true, true, std::move(handler));
+  }
+
   // Authenticated route: the bearer token names the actor; every handler runs
   // under the node's lock. A mutating route pokes the sync service afterwards.
-  void route(const char* method, const std::string& pattern, bool mutating, Handler handler) {
-    auto wrapped = [this, mutating, handler](const httplib::Request& req, httplib::Response& res) {
+  void add_route(const char* method, const std::string& pattern, bool mutating, bool signs, SigningHandler handler) {
+    auto wrapped = [this, mutating, signs, handler](const httplib::Request& req, httplib::Response& res) {
       try {
         auto auth = req.get_header_value("Authorization");
         std::optional<Actor> actor;
@@ -98,10 +122,17 @@ struct ApiServer::Impl {
                                                "again with POST /api/v1/login")));
           return;
         }
+        PasswordCheck signature;
+        if (signs) {
+          Body b(req.body);
+          auto password = b.text("signature_password");
+          if (!b.ok()) return send(res, 400, error_json(b.error()));
+          signature = check_without_lock(actor->user, password);
+        }
         shared::Result<json> result = json();
         {
           std::lock_guard lock(mutex);
-          result = handler(req, *actor);
+          result = handler(req, *actor, signature);
         }
         if (!result) {
           send(res, shared::http_status(result.error().code), error_json(result.error()));
@@ -175,12 +206,13 @@ struct ApiServer::Impl {
         if (!b.ok()) return send(res, 400, error_json(b.error()));
         if (user.empty() || password.empty())
           return send(res, 400, error_json(make_error(Errc::invalid_input, "give user and password")));
+        auto check = check_without_lock(user, password);
         shared::Result<Actor> actor = make_error(Errc::internal, "");
         bool blinded = true;
         json permissions = json::array();
         {
           std::lock_guard lock(mutex);
-          actor = ops.login(user, password);
+          actor = ops.login(check);
           if (actor) {
             blinded = ops.blinded(*actor);
             for (auto p : ops.role_of(*actor)->permissions) permissions.push_back(shared::to_string(p));
@@ -268,34 +300,31 @@ struct ApiServer::Impl {
       if (o.deviation) j["deviation"] = true;
       return j;
     };
-    route("POST", R"(/api/v1/participants/([^/]+)/randomize)", true,
-          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            Body b(req.body);
-            auto password = b.text("signature_password");
-            if (!b.ok()) return b.error();
-            auto o = ops.randomize(a, param(req, 1), password);
+    signing_route(R"(/api/v1/participants/([^/]+)/randomize)",
+          [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
+            auto o = ops.randomize(a, param(req, 1), sig);
             if (!o) return o.error();
             auto j = outcome(*o, a);
             j["randomization_number"] = o->participant.randomization_number;
             return j;
           });
-    route("POST", R"(/api/v1/participants/([^/]+)/dispense)", true,
-          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route(R"(/api/v1/participants/([^/]+)/dispense)",
+          [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
             DispenseRequest r{b.text("visit"),  b.text("override_reason"), b.text("replace_kit"),
-                              b.text("replace_condition"), b.text("reason"), b.text("signature_password")};
+                              b.text("replace_condition"), b.text("reason"), sig};
             if (!b.ok()) return b.error();
             if (r.visit.empty()) return make_error(Errc::invalid_input, "visit is required: the visit id, e.g. V2");
             auto o = ops.dispense(a, param(req, 1), r);
             if (!o) return o.error();
             return outcome(*o, a);
           });
-    route("POST", R"(/api/v1/participants/([^/]+)/unblind)", true,
-          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route(R"(/api/v1/participants/([^/]+)/unblind)",
+          [this](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
-            auto reason = b.text("reason"), password = b.text("signature_password");
+            auto reason = b.text("reason");
             if (!b.ok()) return b.error();
-            auto o = ops.unblind(a, param(req, 1), reason, password);
+            auto o = ops.unblind(a, param(req, 1), reason, sig);
             if (!o) return o.error();
             const auto* arm = state.domain().study()->find_arm(o->participant.arm);
             // The code break shows the arm to whoever broke it, blinded or not.
@@ -359,8 +388,8 @@ struct ApiServer::Impl {
         list.push_back(shipment_view(s, state.domain(), ops.blinded(a)));
       return json{{"shipments", list}};
     });
-    route("POST", R"(/api/v1/shipments/([^/]+)/receive)", true,
-          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route(R"(/api/v1/shipments/([^/]+)/receive)",
+          [this](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
             std::vector<KitReceipt> receipts;
             const auto& kits = b.raw("kits");
@@ -373,9 +402,8 @@ struct ApiServer::Impl {
                 }
                 receipts.push_back({k["kit"].get<std::string>(), k.value("condition", std::string("received"))});
               }
-            auto password = b.text("signature_password");
             if (!b.ok()) return b.error();
-            auto seq = ops.receive_shipment(a, param(req, 1), receipts, password);
+            auto seq = ops.receive_shipment(a, param(req, 1), receipts, sig);
             if (!seq) return seq.error();
             const auto& s = state.domain().shipments().at(param(req, 1));
             auto j = shipment_view(s, state.domain(), ops.blinded(a));
@@ -406,20 +434,19 @@ struct ApiServer::Impl {
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });
-    route("POST", R"(/api/v1/kits/([^/]+)/destroy)", true,
-          [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route(R"(/api/v1/kits/([^/]+)/destroy)",
+          [this, kit_answer](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
-            auto reason = b.text("reason"), password = b.text("signature_password");
+            auto reason = b.text("reason");
             if (!b.ok()) return b.error();
-            auto seq = ops.destroy_kit(a, param(req, 1), reason, password);
+            auto seq = ops.destroy_kit(a, param(req, 1), reason, sig);
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });
   }
 };
 
-ApiServer::ApiServer(NodeState& state, std::mutex& state_mutex, SyncService* sync)
-    : impl_(std::make_unique<Impl>(state, state_mutex, sync)) {
+ApiServer::ApiServer(NodeState& state, SyncService* sync) : impl_(std::make_unique<Impl>(state, sync)) {
   impl_->install();
 }
 

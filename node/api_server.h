@@ -3,16 +3,17 @@
 // from outside, so they work with no network at all.
 //
 // cpp-httplib's server is blocking with its own worker threads; every request
-// that reads or changes node state takes `state_mutex`, the one lock that also
-// guards the background sync round, so the node's single SQLite connection is
-// used by one thread at a time. Each change is committed durably before the
+// that reads or changes node state takes the NodeState's mutex(), which the
+// background sync round also takes around its own use of the state, so the
+// node's single SQLite connection is used by one thread at a time. Passwords
+// (login, e-signatures) are checked with Argon2id before the lock is taken, so
+// a burst of logins never holds other requests. Each change is committed durably before the
 // answer is sent; then the sync service is poked. Errors answer 4xx with
 // {"error": {"code", "message"}} and change nothing; an exception answers 500.
 // Thread-safety: listen() blocks its caller; stop() may come from any thread.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "node/node_state.h"
@@ -24,7 +25,7 @@ namespace irt::node {
 class ApiServer {
  public:
   // `sync` may be null (no background sync): status then reports offline.
-  ApiServer(NodeState& state, std::mutex& state_mutex, SyncService* sync);
+  ApiServer(NodeState& state, SyncService* sync);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

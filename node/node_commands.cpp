@@ -249,11 +249,11 @@ int serve(const Args& args) {
       return fail(args, shared::make_error(shared::Errc::invalid_input, "--sync-interval takes seconds, e.g. 30"));
     }
   }
-  // The service thread owns the node's connection from here on.
-  std::mutex state_mutex;
+  // From here on the service thread and the API's threads share the node,
+  // each holding s.mutex() while it uses it; the round takes it itself, never
+  // across a request to the hub.
   SyncService service(
       [&]() -> shared::Status {
-        std::lock_guard lock(state_mutex);
         auto r = s.sync_once();
         if (!r) {
           std::cerr << "irt-node: sync failed: " << r.error().message << "\n";
@@ -276,7 +276,7 @@ int serve(const Args& args) {
     if (port <= 0 || port > 65535)
       return fail(args, shared::make_error(shared::Errc::invalid_input,
                                            "--listen takes HOST:PORT, e.g. 127.0.0.1:8080 (got " + *listen + ")"));
-    api = std::make_unique<ApiServer>(s, state_mutex, &service);
+    api = std::make_unique<ApiServer>(s, &service);
     if (auto st = api->bind(listen->substr(0, colon), port); !st) return fail(args, st.error());
   }
   std::signal(SIGTERM, on_signal);
@@ -294,7 +294,7 @@ int serve(const Args& args) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     std::int64_t version;
     {
-      std::lock_guard lock(state_mutex);
+      std::lock_guard lock(s.mutex());
       auto st = s.db().prepare("PRAGMA data_version");
       st.step();
       version = st.int64(0);

@@ -210,7 +210,6 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     log_->put_sealed("revoked", d.body.payload);
     return {};
   }
-  applied_since_reload_ = true;
   if (d.body.type == shared::kGrantSlotsDirective) {
     auto g = shared::parse_grant_slots(payload);
     return g ? domain_->apply_grant_slots(*g) : shared::Status(g.error());
@@ -238,6 +237,23 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
                                                              "upgrade irt-node, then sync again");
 }
 
+namespace {
+
+// What a sync round may do with the node: hold its lock, apply a directive,
+// and read the mirror back from the database when a directive rolled back.
+class RoundHost final : public sync::AgentHost {
+ public:
+  explicit RoundHost(NodeState& state) : state_(state) {}
+  std::mutex& state_mutex() override { return state_.mutex(); }
+  shared::Status apply(const sync::SignedDirective& d) override { return state_.apply(d); }
+  shared::Status rolled_back() override { return state_.domain().reload(); }
+
+ private:
+  NodeState& state_;
+};
+
+}  // namespace
+
 shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits) {
   std::unique_ptr<sync::Transport> transport, second;
   try {
@@ -247,22 +263,9 @@ shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits)
   } catch (const std::invalid_argument& e) {
     return corrupt(e.what());
   }
-  sync::SyncAgent agent(*log_, key_, identity(), *transport,
-                        [this](const sync::SignedDirective& d) { return apply(d); }, limits, second.get());
-  applied_since_reload_ = false;
-  shared::Result<sync::RoundReport> report = shared::make_error(shared::Errc::internal, "sync round did not run");
-  try {
-    report = agent.run_round();
-  } catch (...) {
-    (void)domain_->reload();
-    throw;
-  }
-  // A directive refused or rolled back part-way leaves the mirror ahead of
-  // the database: read it back.
-  if (!report && applied_since_reload_) {
-    if (auto st = domain_->reload(); !st) return st.error();
-  }
-  return report;
+  RoundHost host(*this);
+  sync::SyncAgent agent(*log_, key_, identity(), host, *transport, limits, second.get());
+  return agent.run_round();
 }
 
 }  // namespace irt::node

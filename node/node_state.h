@@ -9,11 +9,17 @@
 //
 // A wrong passphrase is refused; after three consecutive failures each further
 // attempt waits longer (1 s, 2 s, 4 s ... up to 30 s), counted in DIR/unlock-failures.
-// Thread-safety: a NodeState and its connection belong to one thread.
+//
+// Thread-safety: a NodeState, its connection and its in-memory mirror are used
+// by one thread at a time: whoever shares one between threads holds mutex()
+// while using it, and never across network I/O or a password hash. sync_once
+// takes mutex() itself, only around its reads and writes of the state, so it
+// is called without holding it.
 #pragma once
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -62,13 +68,15 @@ class NodeState {
   const crypto::SigningKey& key() const { return key_; }
   const Enrollment& enrollment() const { return enrollment_; }
   sync::NodeIdentity identity() const;
+  std::mutex& mutex() { return mutex_; }
 
   // Applies a hub directive's effect on the node's state (inside the log's
   // transaction): study.config, roster, revoke, and the grants, shipments and
   // kit decisions of shared/directive_payloads.h.
   shared::Status apply(const sync::SignedDirective& d);
 
-  // Runs one sync round with the hub over HTTP(S).
+  // Runs one sync round with the hub over HTTP(S), holding mutex() only while
+  // it touches the state (sync/agent.h), with the timeouts of sync/transport.h.
   shared::Result<sync::RoundReport> sync_once(sync::AgentLimits limits = {});
 
  private:
@@ -81,7 +89,7 @@ class NodeState {
   Enrollment enrollment_;
   std::optional<sync::NodeLog> log_;
   std::unique_ptr<DomainStore> domain_;
-  bool applied_since_reload_ = false;
+  std::mutex mutex_;
   shared::Status open_domain();
 };
 

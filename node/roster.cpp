@@ -25,20 +25,35 @@ std::vector<RosterUser> load_roster(sync::NodeLog& log) {
   return out;
 }
 
-shared::Result<RosterUser> authenticate(sync::NodeLog& log, const std::string& site_id, const std::string& name,
-                                        const std::string& password) {
+std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name) {
+  for (auto& u : load_roster(log))
+    if (u.name == name) return std::move(u);
+  return std::nullopt;
+}
+
+PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password) {
+  PasswordCheck c{name, std::move(entry), !password.empty(), false};
+  c.matches = c.entry && c.given && crypto::password_verify(c.entry->password_hash, password);
+  return c;
+}
+
+shared::Result<RosterUser> confirm(sync::NodeLog& log, const std::string& site_id, const PasswordCheck& check) {
   auto refused = shared::make_error(shared::Errc::unauthenticated,
                                     "unknown user or wrong password; check both, or sync if the user was added "
                                     "at the hub recently");
-  for (auto& u : load_roster(log)) {
-    if (u.name != name) continue;
-    if (!crypto::password_verify(u.password_hash, password)) return refused;
-    if (std::find(u.sites.begin(), u.sites.end(), site_id) == u.sites.end())
-      return shared::make_error(shared::Errc::forbidden,
-                                "user " + name + " has no access to site " + site_id + "; ask the study admin");
-    return u;
-  }
-  return refused;
+  if (!check.matches) return refused;
+  auto now = find_user(log, check.user);
+  // Removed from the roster, or given a new password, since the check.
+  if (!now || now->password_hash != check.entry->password_hash) return refused;
+  if (std::find(now->sites.begin(), now->sites.end(), site_id) == now->sites.end())
+    return shared::make_error(shared::Errc::forbidden,
+                              "user " + check.user + " has no access to site " + site_id + "; ask the study admin");
+  return *now;
+}
+
+shared::Result<RosterUser> authenticate(sync::NodeLog& log, const std::string& site_id, const std::string& name,
+                                        const std::string& password) {
+  return confirm(log, site_id, check_password(find_user(log, name), name, password));
 }
 
 }  // namespace irt::node

@@ -1,9 +1,16 @@
 // The users who may act on this node, from the hub's latest "roster" directive
 // (names, roles, sites, Argon2id password hashes), so staff log in with no
 // network. Only users whose sites include this node's site are accepted.
-// Thread-safety: stateless functions over the caller's NodeLog.
+//
+// A password is checked in three steps so that no lock is held across
+// Argon2id, which is slow on purpose: find_user under the lock that guards the
+// log, check_password with no lock held, then confirm under the lock again,
+// which reads the entry afresh: a user removed from the roster or given a new
+// password in between is refused, one moved off this site is forbidden.
+// Thread-safety: stateless functions; the NodeLog ones under the caller's lock.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,9 +27,25 @@ struct RosterUser {
 };
 
 std::vector<RosterUser> load_roster(sync::NodeLog& log);
+std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name);
 
-// The same refusal for an unknown user and a wrong password, so a message
-// never confirms that a user name exists.
+// A password checked against the roster entry read before; holds no password.
+struct PasswordCheck {
+  std::string user;
+  std::optional<RosterUser> entry;  // as it was when checked; none for an unknown user
+  bool given = false;               // a password was given at all
+  bool matches = false;
+};
+
+// Runs Argon2id: call it with no lock held.
+PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password);
+
+// The user as the roster holds it now, if the password matched and the entry
+// still has the hash it was checked against. The same refusal for an unknown user and a wrong
+// password, so a message never confirms that a user name exists.
+shared::Result<RosterUser> confirm(sync::NodeLog& log, const std::string& site_id, const PasswordCheck& check);
+
+// All three steps at once, for a caller that shares the log with nobody.
 shared::Result<RosterUser> authenticate(sync::NodeLog& log, const std::string& site_id, const std::string& name,
                                         const std::string& password);
 

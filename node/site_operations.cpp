@@ -102,14 +102,14 @@ auto SiteOperations::transact(F&& change) -> decltype(change()) {
   }
 }
 
-shared::Result<Actor> SiteOperations::login(const std::string& user, const std::string& password) {
-  auto u = authenticate(state_.log(), state_.enrollment().site_id, user, password);
+shared::Result<Actor> SiteOperations::login(const PasswordCheck& password) {
+  auto u = confirm(state_.log(), state_.enrollment().site_id, password);
   if (!u) return u.error();
   const auto* s = store().study();
   if (!s)
     return make_error(Errc::conflict, "this node has no study configuration yet; sync with the hub, then log in");
   if (!s->find_role(u->role))
-    return make_error(Errc::forbidden, "user " + user + " has role '" + u->role +
+    return make_error(Errc::forbidden, "user " + u->name + " has role '" + u->role +
                                            "', which the study does not define; ask the study admin");
   return Actor{u->name, u->role};
 }
@@ -150,9 +150,9 @@ shared::Result<const ParticipantRecord*> SiteOperations::participant(const std::
   return p;
 }
 
-shared::Result<json> SiteOperations::esign(const Actor& a, const std::string& password, const std::string& meaning) {
-  auto u = authenticate(state_.log(), state_.enrollment().site_id, a.user, password);
-  if (!u)
+shared::Result<json> SiteOperations::esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning) {
+  auto u = confirm(state_.log(), state_.enrollment().site_id, signature);
+  if (!u || u->name != a.user)
     return make_error(Errc::unauthenticated,
                       "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
   return json{{"signer", a.user}, {"role", a.role}, {"signed_ms", clock_()}, {"meaning", meaning}};
@@ -276,7 +276,7 @@ shared::Result<std::vector<std::string>> SiteOperations::pick_for_visit(const sh
 }
 
 shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const std::string& number,
-                                                           const std::string& password) {
+                                                           const PasswordCheck& password) {
   if (auto st = require(a, Permission::randomize, "randomization"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
@@ -290,7 +290,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   if (p.status != kScreened)
     return make_error(Errc::conflict, "participant " + number + " is " + p.status +
                                           " and cannot be randomized; only a screened, eligible participant can");
-  if (password.empty()) return missing_signature("randomization");
+  if (!password.given) return missing_signature("randomization");
 
   const shared::Visit* visit = nullptr;
   for (const auto& v : s.visits)
@@ -454,7 +454,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
       return make_error(Errc::invalid_input, "replace_condition: use damaged or lost (got '" + condition + "')");
     std::string reason = trimmed(r.reason);
     if (reason.empty()) return missing_reason("reason", "say why kit " + r.replace_kit + " is replaced");
-    if (r.signature_password.empty()) return missing_signature("replacing a " + condition + " kit");
+    if (!r.signature.given) return missing_signature("replacing a " + condition + " kit");
     auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
     if (pick.kits.empty()) {
       const auto* kt = s.find_kit_type(old->kit_type);
@@ -463,7 +463,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                                              "' in this site's custody; nothing was changed; receive a pending "
                                              "shipment or sync with the hub to bring more kits");
     }
-    auto signature = esign(a, r.signature_password,
+    auto signature = esign(a, r.signature,
                            "I confirm that kit " + r.replace_kit + " of participant " + number + " is " + condition +
                                " and is replaced");
     if (!signature) return signature.error();
@@ -511,13 +511,13 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                                             std::to_string(lo) + " to " + std::to_string(hi) +
                                             "; to dispense anyway give override_reason (recorded as a protocol "
                                             "deviation) and your electronic signature");
-    if (r.signature_password.empty()) return missing_signature("overriding the visit window");
+    if (!r.signature.given) return missing_signature("overriding the visit window");
   }
   auto picked = pick_for_visit(s, *visit, p.arm, blinded(a));
   if (!picked) return picked.error();
   auto kits = std::move(picked).value();
   if (deviation) {
-    auto sig = esign(a, r.signature_password,
+    auto sig = esign(a, r.signature,
                      "I confirm dispensing visit " + visit->id + " to participant " + number +
                          " outside its window: " + override_reason);
     if (!sig) return sig.error();
@@ -613,7 +613,7 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
 }
 
 shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const std::string& number,
-                                                         const std::string& reason_in, const std::string& password) {
+                                                         const std::string& reason_in, const PasswordCheck& password) {
   if (auto st = require(a, Permission::unblind, "code break"); !st) return st.error();
   auto pr = participant(number);
   if (!pr) return pr.error();
@@ -623,7 +623,7 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
                                           " and was never randomized: there is no code to break");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "give the medical reason for breaking the code");
-  if (password.empty()) return missing_signature("the code break");
+  if (!password.given) return missing_signature("the code break");
   auto signature = esign(a, password, "I confirm the emergency unblinding of participant " + number);
   if (!signature) return signature.error();
   p.unblinded = true;
@@ -644,7 +644,7 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
 
 shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, const std::string& shipment,
                                                                const std::vector<KitReceipt>& kits,
-                                                               const std::string& password) {
+                                                               const PasswordCheck& password) {
   if (auto st = require(a, Permission::receive_shipment, "shipment receipt"); !st) return st.error();
   if (!store().shipments().count(shipment))
     return make_error(Errc::not_found, "shipment " + shipment +
@@ -673,7 +673,7 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
   }
   std::optional<json> signature;
   if (damaged > 0) {
-    if (password.empty()) return missing_signature("reporting damaged kits");
+    if (!password.given) return missing_signature("reporting damaged kits");
     auto sig = esign(a, password, "I confirm receipt of shipment " + shipment + ": " + std::to_string(received) +
                                       " received, " + std::to_string(damaged) + " damaged, " +
                                       std::to_string(missing) + " missing");
@@ -741,7 +741,7 @@ shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const s
 }
 
 shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const std::string& number,
-                                                          const std::string& reason_in, const std::string& password) {
+                                                          const std::string& reason_in, const PasswordCheck& password) {
   if (auto st = require(a, Permission::destroy_kits, "kit destruction"); !st) return st.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
@@ -751,7 +751,7 @@ shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const 
                                           "; only returned, damaged, rejected or stock kits are destroyed");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why kit " + number + " is destroyed");
-  if (password.empty()) return missing_signature("destroying a kit");
+  if (!password.given) return missing_signature("destroying a kit");
   auto signature = esign(a, password, "I confirm the destruction of kit " + number);
   if (!signature) return signature.error();
   return transact([&]() -> shared::Result<std::uint64_t> {

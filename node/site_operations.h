@@ -14,8 +14,12 @@
 //
 // Critical actions (randomize, code break, dispensing outside a visit window,
 // reporting damage, destroying a kit) need the actor's password again
-// (`signature_password`); it is checked against the roster.
-// Thread-safety: one thread at a time, like the NodeState it works on.
+// (`signature_password`). The caller checks it against the roster before it
+// takes the node's lock (node/roster.h: find_user, then check_password with no
+// lock held) and hands the operation the PasswordCheck; the operation confirms
+// it where it needs the signature, so refusals come in the same order as ever.
+// Login takes a PasswordCheck the same way.
+// Thread-safety: one thread at a time, holding the NodeState's mutex().
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,7 @@
 
 #include "node/domain_store.h"
 #include "node/node_state.h"
+#include "node/roster.h"
 #include "shared/result.h"
 #include "sync/hlc.h"
 
@@ -49,7 +54,7 @@ struct DispenseRequest {
   std::string replace_kit;        // replacing a kit dispensed at `visit`
   std::string replace_condition;  // "damaged" or "lost"
   std::string reason;             // why the kit is replaced
-  std::string signature_password;
+  PasswordCheck signature;        // of the actor's signature_password
 };
 
 struct KitReceipt {
@@ -70,14 +75,14 @@ class SiteOperations {
 
   // A roster user with a role the study defines; the same refusal for an
   // unknown user and a wrong password.
-  shared::Result<Actor> login(const std::string& user, const std::string& password);
+  shared::Result<Actor> login(const PasswordCheck& password);
   const shared::Role* role_of(const Actor& a) const;
   bool blinded(const Actor& a) const;  // true unless the role is unblinded in the study
   bool can(const Actor& a, shared::Permission p) const;
 
   shared::Result<OperationOutcome> screen(const Actor& a, const ScreenRequest& r);
   shared::Result<OperationOutcome> randomize(const Actor& a, const std::string& participant,
-                                             const std::string& signature_password);
+                                             const PasswordCheck& signature);
   shared::Result<OperationOutcome> dispense(const Actor& a, const std::string& participant, const DispenseRequest& r);
   shared::Result<OperationOutcome> withdraw(const Actor& a, const std::string& participant, const std::string& reason);
   shared::Result<OperationOutcome> complete(const Actor& a, const std::string& participant);
@@ -85,16 +90,16 @@ class SiteOperations {
                                                     const std::string& to_site, const std::string& reason);
   // The code break: the returned participant carries the arm, whatever the role.
   shared::Result<OperationOutcome> unblind(const Actor& a, const std::string& participant, const std::string& reason,
-                                           const std::string& signature_password);
+                                           const PasswordCheck& signature);
 
   shared::Result<std::uint64_t> receive_shipment(const Actor& a, const std::string& shipment,
                                                  const std::vector<KitReceipt>& kits,
-                                                 const std::string& signature_password);
+                                                 const PasswordCheck& signature);
   shared::Result<std::uint64_t> quarantine(const Actor& a, const std::string& kit, const std::string& reason,
                                            const std::optional<double>& temperature_celsius);
   shared::Result<std::uint64_t> return_kit(const Actor& a, const std::string& kit, int units_returned);
   shared::Result<std::uint64_t> destroy_kit(const Actor& a, const std::string& kit, const std::string& reason,
-                                            const std::string& signature_password);
+                                            const PasswordCheck& signature);
 
   shared::Days today() const;
   DomainStore& store() { return state_.domain(); }
@@ -104,7 +109,7 @@ class SiteOperations {
   shared::Status require(const Actor& a, shared::Permission p, const char* doing) const;
   shared::Result<const shared::Study*> study() const;
   shared::Result<const ParticipantRecord*> participant(const std::string& number) const;
-  shared::Result<nlohmann::json> esign(const Actor& a, const std::string& password, const std::string& meaning);
+  shared::Result<nlohmann::json> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
   std::string seal_for_hub(const nlohmann::json& j) const;
   std::uint64_t record(const Actor& a, const std::string& type, const nlohmann::json& payload);
   shared::Result<std::vector<std::string>> pick_for_visit(const shared::Study& study, const shared::Visit& visit,

@@ -52,7 +52,8 @@ shared::Error refusal_error(const HttpResponse& r) {
 // Up to two batches are in flight, one per transport, so the hub checks the
 // signatures of the next batch while it commits the previous one. Answers are
 // taken in order; the cursor moves only on an acknowledgement whose receipt
-// proves the acknowledged event is in the ledger.
+// proves the acknowledged event is in the ledger. The log is read and its
+// cursor moved under the host's lock; requests and receipt checks run without.
 shared::Status SyncAgent::push(RoundReport& report) {
   struct InFlight {
     std::uint64_t first = 0;
@@ -66,12 +67,21 @@ shared::Status SyncAgent::push(RoundReport& report) {
   // No request outlives this call: a std::async future waits for its task
   // when destroyed, so on every return (and on clear()) the answers still due
   // are awaited, unread; what they acknowledged is acknowledged again at the
-  // next push. Declared after what the requests use.
+  // next push. Declared after what the requests use, and before any lock, so
+  // that lock is released before the answers are awaited.
   std::deque<InFlight> flight;
-  std::uint64_t next = log_.acked_seq() + 1;  // the first seq not yet sent
+  std::uint64_t next = 0;  // the first seq not yet sent
+  {
+    auto lock = hold();
+    next = log_.acked_seq() + 1;
+  }
   for (int guard = 0; guard < 100000; ++guard) {
     while (!idle.empty()) {
-      auto records = log_.records_after(next - 1, limits_.batch_events, limits_.batch_bytes);
+      std::vector<Bytes> records;
+      {
+        auto lock = hold();
+        records = log_.records_after(next - 1, limits_.batch_events, limits_.batch_bytes);
+      }
       if (records.empty()) break;
       InFlight f{next, records.size(), idle.back(), {}};
       idle.pop_back();
@@ -82,6 +92,7 @@ shared::Status SyncAgent::push(RoundReport& report) {
       flight.push_back(std::move(f));
     }
     if (flight.empty()) {
+      auto lock = hold();
       if (next > log_.last_seq()) return {};
       auto unreadable = log_.record(next);  // records_after stopped at a row that does not authenticate
       return unreadable ? shared::Status{} : shared::Status(unreadable.error());
@@ -101,7 +112,12 @@ shared::Status SyncAgent::push(RoundReport& report) {
       } catch (const std::exception&) {
       }
       flight.clear();
-      if (expected == 0 || expected == f.first || expected > log_.last_seq() + 1) return refusal_error(*response);
+      std::uint64_t last = 0;
+      {
+        auto lock = hold();
+        last = log_.last_seq();
+      }
+      if (expected == 0 || expected == f.first || expected > last + 1) return refusal_error(*response);
       next = expected;
       continue;
     }
@@ -118,15 +134,22 @@ shared::Status SyncAgent::push(RoundReport& report) {
                                 std::string("the hub's acknowledgement was malformed (") + e.what() +
                                     "); events stay unacknowledged and will be resent");
     }
-    if (acked < f.first || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id)
-      return shared::make_error(shared::Errc::integrity, "the hub acknowledged sequence " + std::to_string(acked) +
-                                                             ", which this node did not send; report this");
-    auto acked_record = log_.record(acked);
+    // Sent events never change, so the record read here is still the one
+    // acknowledged when the lock is taken again to move the cursor.
+    shared::Result<Bytes> acked_record = Bytes{};
+    {
+      auto lock = hold();
+      if (acked < f.first || acked > log_.last_seq() || receipt.seq != acked || receipt.node_id != id_.node_id)
+        return shared::make_error(shared::Errc::integrity, "the hub acknowledged sequence " + std::to_string(acked) +
+                                                               ", which this node did not send; report this");
+      acked_record = log_.record(acked);
+    }
     if (!acked_record) return acked_record.error();
     if (auto st = check_receipt(receipt, *acked_record, id_.hub_key); !st) return st;
     {
       // Losing this cursor in a power cut only makes the node resend what the
       // hub already holds, which it acknowledges again: no fsync needed.
+      auto lock = hold();
       storage::Transaction tx(log_.database(), storage::Durability::deferred);
       if (acked > log_.acked_seq()) log_.set_acked(acked, receipt);
       tx.commit();
@@ -137,12 +160,35 @@ shared::Status SyncAgent::push(RoundReport& report) {
   return {};
 }
 
+// One directive, under the host's lock: applied exactly once with its cursor,
+// or rolled back with the host's state restored before the lock is released.
+shared::Status SyncAgent::apply(const SignedDirective& d, RoundReport& report) {
+  auto lock = hold();
+  std::uint64_t before = log_.applied_directive_seq();
+  shared::Status st;
+  try {
+    st = log_.apply_directive(d, key_, [this](const SignedDirective& x) { return host_.apply(x); });
+  } catch (...) {
+    (void)host_.rolled_back();
+    throw;
+  }
+  if (!st) {
+    if (auto restored = host_.rolled_back(); !restored) return restored;
+    return st;
+  }
+  if (log_.applied_directive_seq() > before) ++report.directives_applied;
+  return {};
+}
+
 shared::Status SyncAgent::pull(RoundReport& report) {
   for (;;) {
-    nlohmann::json req = {{"node_id", id_.node_id},
-                          {"after", log_.applied_directive_seq()},
-                          {"time_ms", system_millis()},
-                          {"limit", limits_.pull_limit}};
+    std::uint64_t after = 0;
+    {
+      auto lock = hold();
+      after = log_.applied_directive_seq();
+    }
+    nlohmann::json req = {
+        {"node_id", id_.node_id}, {"after", after}, {"time_ms", system_millis()}, {"limit", limits_.pull_limit}};
     std::string body = req.dump();
     std::string signed_bytes = std::string(kPullDomain) + body;
     auto sig = key_.sign(crypto::as_bytes(signed_bytes));
@@ -162,9 +208,7 @@ shared::Status SyncAgent::pull(RoundReport& report) {
         return shared::make_error(shared::Errc::integrity,
                                   "hub directive " + std::to_string(d->body.seq) +
                                       " is not signed by the hub key pinned at enrollment; it was not applied");
-      std::uint64_t before = log_.applied_directive_seq();
-      if (auto st = log_.apply_directive(*d, key_, applier_); !st) return st;
-      if (log_.applied_directive_seq() > before) ++report.directives_applied;
+      if (auto st = apply(*d, report); !st) return st;
     }
     if (records->size() < limits_.pull_limit) return {};
   }
@@ -177,6 +221,7 @@ shared::Result<RoundReport> SyncAgent::run_round() {
   if (report.directives_applied > 0) {
     if (auto st = push(report); !st) return st.error();
   }
+  auto lock = hold();
   report.acked_seq = log_.acked_seq();
   return report;
 }

@@ -7,10 +7,17 @@
 //
 // A receipt (inclusion proof + signed checkpoint) comes with every
 // acknowledgement; the agent verifies it against the hub's key before it moves
-// the cursor, and keeps it. Thread-safety: one agent per thread.
+// the cursor, and keeps it.
+//
+// Thread-safety: one agent per thread. The node's log is shared with the
+// node's other users (its API): the agent holds the host's state mutex only
+// while it reads or writes the log and while a directive is applied, never
+// across a Transport call or a signature check, so a hub that accepts the
+// connection and never answers stalls the round, not the node.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "crypto/sign.h"
@@ -39,26 +46,44 @@ struct AgentLimits {
   std::size_t pull_limit = 200;
 };
 
+// What the node running the agent offers it.
+class AgentHost {
+ public:
+  virtual ~AgentHost() = default;
+  // Guards the log, its database connection and the state derived from them.
+  virtual std::mutex& state_mutex() = 0;
+  // A directive's effect on the node's state, inside the log's transaction,
+  // with state_mutex() held.
+  virtual shared::Status apply(const SignedDirective& d) = 0;
+  // Called with state_mutex() still held when a directive's transaction rolled
+  // back (refused or thrown): state the node keeps in memory must match the
+  // database again before anyone else sees it.
+  virtual shared::Status rolled_back() = 0;
+};
+
 class SyncAgent {
  public:
   // `second`, when given, is another connection to the same hub: push then
   // keeps two batches in flight (docs/sync-protocol.md, "Push").
-  SyncAgent(NodeLog& log, const crypto::SigningKey& key, NodeIdentity identity, Transport& transport,
-            NodeLog::Applier applier, AgentLimits limits = {}, Transport* second = nullptr)
-      : log_(log), key_(key), id_(std::move(identity)), transport_(transport), second_(second),
-        applier_(std::move(applier)), limits_(limits) {}
+  SyncAgent(NodeLog& log, const crypto::SigningKey& key, NodeIdentity identity, AgentHost& host,
+            Transport& transport, AgentLimits limits = {}, Transport* second = nullptr)
+      : log_(log), key_(key), id_(std::move(identity)), host_(host), transport_(transport), second_(second),
+        limits_(limits) {}
 
   shared::Result<RoundReport> run_round();
   shared::Status push(RoundReport& report);
   shared::Status pull(RoundReport& report);
 
  private:
+  std::unique_lock<std::mutex> hold() { return std::unique_lock(host_.state_mutex()); }
+  shared::Status apply(const SignedDirective& d, RoundReport& report);
+
   NodeLog& log_;
   const crypto::SigningKey& key_;
   NodeIdentity id_;
+  AgentHost& host_;
   Transport& transport_;
   Transport* second_;
-  NodeLog::Applier applier_;
   AgentLimits limits_;
 };
 

@@ -101,12 +101,13 @@ TEST_CASE("randomizing offline uses the node's slots and kits and the next sync 
   {
     auto s = open_node(a);
     node::SiteOperations ops(*s);
-    auto actor = ops.login("coordinator.ana", kPassword);
+    auto password = node::check_password(node::find_user(s->log(), "coordinator.ana"), "coordinator.ana", kPassword);
+    auto actor = ops.login(password);
     REQUIRE_MESSAGE(actor.ok(), actor.error().message);
     const auto& shipment = s->domain().shipments().begin()->first;
     std::vector<node::KitReceipt> receipt;
     for (const auto& [number, kit] : s->domain().kits()) receipt.push_back({number, "received"});
-    auto received = ops.receive_shipment(*actor, shipment, receipt, "");
+    auto received = ops.receive_shipment(*actor, shipment, receipt, {});
     REQUIRE_MESSAGE(received.ok(), received.error().message);
 
     // Offline: randomize until fewer than half the target slots are left in the stratum.
@@ -117,7 +118,7 @@ TEST_CASE("randomizing offline uses the node's slots and kits and the next sync 
       req.eligibility.assign(5, "yes");
       auto screened = ops.screen(*actor, req);
       REQUIRE_MESSAGE(screened.ok(), screened.error().message);
-      auto done = ops.randomize(*actor, screened->participant.number, kPassword);
+      auto done = ops.randomize(*actor, screened->participant.number, password);
       REQUIRE_MESSAGE(done.ok(), done.error().message);
       CHECK(done->kits.size() == 1);
       ++randomized;

@@ -36,7 +36,9 @@ TEST_CASE("the raw database - WAL and journal hold no participant number - arm o
       auto r = ops.screen(kCoordinator, {{{"diabetes", i % 2 ? "yes" : "no"}}, yes, ""});
       REQUIRE(r.ok());
       numbers.push_back(r->participant.number);
-      REQUIRE(ops.randomize(kCoordinator, r->participant.number, test::kFixturePassword).ok());
+      auto signature = node::check_password(node::find_user(state->log(), kCoordinator.user), kCoordinator.user,
+                                            test::kFixturePassword);
+      REQUIRE(ops.randomize(kCoordinator, r->participant.number, signature).ok());
     }
     // Keep the WAL: read the files while the connection is open.
     auto raw = raw_files(tmp / "node");

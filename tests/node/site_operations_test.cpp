@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "crypto/deterministic_stream.h"
+#include "crypto/password.h"
 #include "crypto/seal.h"
 #include "shared/civil_date.h"
 #include "shared/offline_minimization.h"
@@ -42,7 +43,7 @@ struct Site {
   }
   node::OperationOutcome randomized(const std::string& diabetes = "no") {
     auto number = screen(diabetes);
-    auto r = ops.randomize(kCoordinator, number, kPassword);
+    auto r = ops.randomize(kCoordinator, number, sig(kCoordinator));
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
     return *r;
   }
@@ -56,6 +57,10 @@ struct Site {
     return e->body.type;
   }
   void advance_days(int days) { now += std::int64_t{days} * 86400000; }
+  // The caller's half of an e-signature: the password checked against the roster.
+  node::PasswordCheck sig(const Actor& a, const std::string& password = kPassword) {
+    return node::check_password(node::find_user(state->log(), a.user), a.user, password);
+  }
 };
 
 }  // namespace
@@ -97,7 +102,7 @@ TEST_CASE("a no to an eligibility question needs a screen failure reason") {
   REQUIRE(failed.ok());
   CHECK(failed->participant.status == node::kScreenFailed);
   CHECK(s.event_type(failed->event_seq) == "participant.screen_failed");
-  auto r = s.ops.randomize(kCoordinator, failed->participant.number, kPassword);
+  auto r = s.ops.randomize(kCoordinator, failed->participant.number, s.sig(kCoordinator));
   CHECK(r.error().code == shared::Errc::conflict);
 }
 
@@ -129,7 +134,7 @@ TEST_CASE("randomizing a participant twice is refused and changes nothing") {
   Site s;
   auto o = s.randomized();
   auto last = s.state->log().last_seq();
-  auto again = s.ops.randomize(kCoordinator, o.participant.number, kPassword);
+  auto again = s.ops.randomize(kCoordinator, o.participant.number, s.sig(kCoordinator));
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == shared::Errc::conflict);
   CHECK(again.error().message.find("already randomized") != std::string::npos);
@@ -140,15 +145,37 @@ TEST_CASE("randomizing a participant twice is refused and changes nothing") {
 TEST_CASE("randomization needs the actor's password as an electronic signature with its meaning") {
   Site s;
   auto number = s.screen();
-  CHECK(s.ops.randomize(kCoordinator, number, "").error().code == shared::Errc::invalid_input);
-  CHECK(s.ops.randomize(kCoordinator, number, "wrong").error().code == shared::Errc::unauthenticated);
-  CHECK(s.ops.randomize(kNurse, number, kPassword).error().code == shared::Errc::forbidden);
-  auto r = s.ops.randomize(kCoordinator, number, kPassword);
+  CHECK(s.ops.randomize(kCoordinator, number, {}).error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.randomize(kCoordinator, number, s.sig(kCoordinator, "wrong")).error().code == shared::Errc::unauthenticated);
+  CHECK(s.ops.randomize(kNurse, number, s.sig(kNurse)).error().code == shared::Errc::forbidden);
+  auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
   REQUIRE(r.ok());
   auto e = s.event(r->event_seq);
   CHECK(e["esignature"]["signer"] == "carla");
   CHECK(e["esignature"]["meaning"] == "I confirm the randomization of participant " + number);
   CHECK(e["esignature"]["signed_ms"] == s.now);
+}
+
+TEST_CASE("a password checked before the roster changed is refused when used - and nothing changes") {
+  Site s;
+  auto number = s.screen();
+  // Checked (with no lock held, in the API) before a roster directive lands.
+  auto signature = s.sig(kCoordinator);
+  auto login = node::check_password(node::find_user(s.state->log(), "ines"), "ines", kPassword);
+  json roster = {{"users", json::array()}};
+  for (const auto& [name, role] : s.fixture.users()) {
+    if (name == "ines") continue;  // removed from the roster
+    auto password = name == "carla" ? std::string("a-new-password-2025") : kPassword;  // given a new password
+    roster["users"].push_back({{"name", name}, {"role", role}, {"sites", {"101"}},
+                               {"password_hash", crypto::password_hash(password, crypto::kTest)}});
+  }
+  REQUIRE(s.fixture.send(*s.state, "roster", roster).ok());
+  auto last = s.state->log().last_seq();
+  CHECK(s.ops.randomize(kCoordinator, number, signature).error().code == shared::Errc::unauthenticated);
+  CHECK(s.ops.login(login).error().code == shared::Errc::unauthenticated);
+  CHECK(s.state->log().last_seq() == last);
+  CHECK(s.state->domain().find_participant(number)->status == "screened");
+  CHECK(s.ops.randomize(kCoordinator, number, s.sig(kCoordinator, "a-new-password-2025")).ok());
 }
 
 TEST_CASE("the arm travels in the event only sealed to the hub's unblinding key") {
@@ -178,7 +205,7 @@ TEST_CASE("when a stratum's slots run out the message names the stratum and asks
   for (std::size_t i = 0; i < free; ++i) s.randomized("yes");
   auto number = s.screen("yes");
   auto before = s.state->log().last_seq();
-  auto r = s.ops.randomize(kCoordinator, number, kPassword);
+  auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::exhausted);
   CHECK(r.error().message == "no randomization slots left at this node for stratum site=101;diabetes=yes; nothing "
@@ -197,7 +224,7 @@ TEST_CASE("when a kit type runs out randomization stops - names the blinded kit 
   for (int i = 0; i < 4 && !refusal; ++i) {
     auto number = s.screen();
     slots_before = s.state->domain().free_slots(0) + s.state->domain().free_slots(1);
-    auto r = s.ops.randomize(kCoordinator, number, kPassword);
+    auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
     if (!r) refusal = r.error();
   }
   REQUIRE(refusal);
@@ -213,14 +240,14 @@ TEST_CASE("dispensing inside the visit window hands out the arm's kits for that 
   Site s;
   auto o = s.randomized();
   s.advance_days(27);
-  auto r = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", ""});
+  auto r = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", {}});
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
   CHECK_FALSE(r->deviation);
   REQUIRE(r->kits.size() == 1);
   const auto& kit = s.state->domain().kits().at(r->kits[0]);
   CHECK(s.state->domain().study()->find_kit_type(kit.kit_type)->arm == o.participant.arm);
   CHECK(s.event_type(r->event_seq) == "kit.dispensed");
-  auto again = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", ""});
+  auto again = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", {}});
   CHECK(again.error().code == shared::Errc::conflict);
 }
 
@@ -228,14 +255,14 @@ TEST_CASE("outside the window dispensing needs an override reason and a signatur
   Site s;
   auto o = s.randomized();
   auto last = s.state->log().last_seq();
-  auto refused = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "", "", "", "", ""});
+  auto refused = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "", "", "", "", {}});
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message.find("outside its window: today is day 0 after randomization, the window is days 25 "
                                      "to 31") != std::string::npos);
-  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", ""}).error().code ==
+  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", {}}).error().code ==
         shared::Errc::invalid_input);
   CHECK(s.state->log().last_seq() == last);
-  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", kPassword});
+  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", s.sig(kCoordinator)});
   REQUIRE(r.ok());
   CHECK(r->deviation);
   auto e = s.event(r->event_seq);
@@ -246,11 +273,11 @@ TEST_CASE("outside the window dispensing needs an override reason and a signatur
 TEST_CASE("a visit not in the schedule is refused with the visits that dispense") {
   Site s;
   auto o = s.randomized();
-  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V9", "", "", "", "", ""});
+  auto r = s.ops.dispense(kCoordinator, o.participant.number, {"V9", "", "", "", "", {}});
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::not_found);
   CHECK(r.error().message == "visit 'V9' is not in the schedule; use one of V2, V3, V4");
-  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V5", "", "", "", "", ""}).error().code ==
+  CHECK(s.ops.dispense(kCoordinator, o.participant.number, {"V5", "", "", "", "", {}}).error().code ==
         shared::Errc::invalid_input);
 }
 
@@ -258,7 +285,7 @@ TEST_CASE("a damaged kit is replaced by one of the same type - with a reason and
   Site s;
   auto o = s.randomized();
   auto old_kit = o.kits[0];
-  node::DispenseRequest req{"V1", "", old_kit, "damaged", "", kPassword};
+  node::DispenseRequest req{"V1", "", old_kit, "damaged", "", s.sig(kCoordinator)};
   CHECK(s.ops.dispense(kCoordinator, o.participant.number, req).error().code == shared::Errc::invalid_input);
   req.reason = "bottle cracked";
   auto r = s.ops.dispense(kCoordinator, o.participant.number, req);
@@ -273,11 +300,11 @@ TEST_CASE("a damaged kit is replaced by one of the same type - with a reason and
 TEST_CASE("the code break is the investigator's - needs a reason and a signature - and is flagged") {
   Site s;
   auto o = s.randomized();
-  CHECK(s.ops.unblind(kCoordinator, o.participant.number, "allergy", kPassword).error().code ==
+  CHECK(s.ops.unblind(kCoordinator, o.participant.number, "allergy", s.sig(kCoordinator)).error().code ==
         shared::Errc::forbidden);
-  CHECK(s.ops.unblind(kInvestigator, o.participant.number, " ", kPassword).error().code ==
+  CHECK(s.ops.unblind(kInvestigator, o.participant.number, " ", s.sig(kInvestigator)).error().code ==
         shared::Errc::invalid_input);
-  auto r = s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", kPassword);
+  auto r = s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", s.sig(kInvestigator));
   REQUIRE(r.ok());
   CHECK(r->participant.arm == o.participant.arm);
   auto e = s.event(r->event_seq);
@@ -293,18 +320,18 @@ TEST_CASE("a shipment is received kit by kit - damage needs a signature") {
   std::vector<node::KitReceipt> receipts = {{pending.kits[0].kit_number, "received"},
                                             {pending.kits[1].kit_number, "damaged"},
                                             {pending.kits[2].kit_number, "missing"}};
-  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, "").error().code ==
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, {}).error().code ==
         shared::Errc::invalid_input);
-  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {{"999", "received"}}, "").error().code ==
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {{"999", "received"}}, {}).error().code ==
         shared::Errc::not_found);
-  CHECK(s.ops.receive_shipment(kCoordinator, "SHP-9999", receipts, kPassword).error().code == shared::Errc::not_found);
-  auto r = s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, kPassword);
+  CHECK(s.ops.receive_shipment(kCoordinator, "SHP-9999", receipts, s.sig(kCoordinator)).error().code == shared::Errc::not_found);
+  auto r = s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, s.sig(kCoordinator));
   REQUIRE(r.ok());
   const auto& kits = s.state->domain().kits();
   CHECK(kits.at(pending.kits[0].kit_number).status == node::kKitAvailable);
   CHECK(kits.at(pending.kits[1].kit_number).status == node::kKitDamaged);
   CHECK(kits.at(pending.kits[2].kit_number).status == node::kKitMissing);
-  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {receipts[0]}, "").error().code ==
+  CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {receipts[0]}, {}).error().code ==
         shared::Errc::conflict);
 }
 
@@ -335,9 +362,9 @@ TEST_CASE("returns record units - destruction needs the pharmacist's signature")
   CHECK(s.ops.return_kit(kCoordinator, kit, 31).error().code == shared::Errc::invalid_input);
   REQUIRE(s.ops.return_kit(kCoordinator, kit, 4).ok());
   CHECK(s.state->domain().kits().at(kit).units_returned == 4);
-  CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", kPassword).error().code == shared::Errc::forbidden);
-  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", "").error().code == shared::Errc::invalid_input);
-  REQUIRE(s.ops.destroy_kit(kPharmacist, kit, "returned", kPassword).ok());
+  CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", s.sig(kCoordinator)).error().code == shared::Errc::forbidden);
+  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", {}).error().code == shared::Errc::invalid_input);
+  REQUIRE(s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist)).ok());
   CHECK(s.state->domain().kits().at(kit).status == node::kKitDestroyed);
 }
 
@@ -348,7 +375,7 @@ TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
   auto c = s.screen();
   CHECK(s.ops.withdraw(kCoordinator, a.participant.number, "").error().code == shared::Errc::invalid_input);
   REQUIRE(s.ops.withdraw(kCoordinator, a.participant.number, "moved abroad").ok());
-  CHECK(s.ops.dispense(kCoordinator, a.participant.number, {"V2", "x", "", "", "", kPassword}).error().code ==
+  CHECK(s.ops.dispense(kCoordinator, a.participant.number, {"V2", "x", "", "", "", s.sig(kCoordinator)}).error().code ==
         shared::Errc::conflict);
   REQUIRE(s.ops.complete(kCoordinator, b.participant.number).ok());
   CHECK(s.ops.request_transfer(kCoordinator, c, "999", "moves").error().code == shared::Errc::invalid_input);
@@ -383,7 +410,7 @@ TEST_CASE("offline minimization draws from the granted stream and every decision
     auto r = s.ops.screen(kCoordinator, {{{"age_group", i % 2 ? "under_65" : "65_or_over"}, {"hoehn_yahr", "1-1.5"}},
                                          s.yes(), ""});
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
-    auto z = s.ops.randomize(kCoordinator, r->participant.number, kPassword);
+    auto z = s.ops.randomize(kCoordinator, r->participant.number, s.sig(kCoordinator));
     REQUIRE_MESSAGE(z.ok(), (z.ok() ? "" : z.error().message));
     CHECK(z->participant.randomization_number.rfind("M1-", 0) == 0);
     numbers.push_back(r->participant.number);

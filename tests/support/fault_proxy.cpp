@@ -42,6 +42,15 @@ FaultProxy::FaultProxy(int upstream_port) : upstream_port_(upstream_port), serve
     };
     httplib::Result r{nullptr, httplib::Error::Unknown};
     switch (fault) {
+      case Fault::stall: {
+        std::unique_lock lock(mutex_);
+        ++stalled_;
+        stall_changed_.notify_all();
+        stall_changed_.wait(lock, [this] { return !stalling_; });
+        --stalled_;
+        gateway_error();
+        break;
+      }
       case Fault::drop_request:
         gateway_error();
         break;
@@ -71,7 +80,8 @@ FaultProxy::FaultProxy(int upstream_port) : upstream_port_(upstream_port), serve
         r = forward(req.body.size());
         break;
     }
-    if (fault != Fault::drop_request && fault != Fault::drop_response && fault != Fault::reorder) {
+    if (fault != Fault::drop_request && fault != Fault::drop_response && fault != Fault::reorder &&
+        fault != Fault::stall) {
       if (!r) {
         gateway_error();
       } else {
@@ -91,6 +101,7 @@ FaultProxy::FaultProxy(int upstream_port) : upstream_port_(upstream_port), serve
 }
 
 FaultProxy::~FaultProxy() {
+  release();  // a held request would keep its server thread, and stop(), waiting
   server_->stop();
   thread_.join();
 }
@@ -106,8 +117,36 @@ void FaultProxy::pass_through() {
   rate_ = 0;
 }
 
+void FaultProxy::stall_all() {
+  std::lock_guard lock(mutex_);
+  stalling_ = true;
+}
+
+std::size_t FaultProxy::stalled_now() {
+  std::lock_guard lock(mutex_);
+  return stalled_;
+}
+
+bool FaultProxy::wait_stalled(std::size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return stall_changed_.wait_for(lock, timeout, [&] { return stalled_ >= n; });
+}
+
+void FaultProxy::release() {
+  {
+    std::lock_guard lock(mutex_);
+    stalling_ = false;
+    rate_ = 0;
+  }
+  stall_changed_.notify_all();
+}
+
 Fault FaultProxy::next_fault() {
   std::lock_guard lock(mutex_);
+  if (stalling_) {
+    ++faults_;
+    return Fault::stall;
+  }
   if (rate_ <= 0) return Fault::none;
   double u = static_cast<double>(splitmix(state_) >> 11) / 9007199254740992.0;
   if (u >= rate_) return Fault::none;

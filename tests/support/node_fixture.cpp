@@ -162,7 +162,7 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
     node::SiteOperations ops(state);
     std::vector<node::KitReceipt> receipts;
     for (const auto& k : first_.kits) receipts.push_back({k.kit_number, "received"});
-    auto r = ops.receive_shipment({"carla", "coordinator"}, first_.shipment_id, receipts, "");
+    auto r = ops.receive_shipment({"carla", "coordinator"}, first_.shipment_id, receipts, {});
     if (!r) throw std::runtime_error("fixture receipt: " + r.error().message);
   }
 }
