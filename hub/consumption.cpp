@@ -93,7 +93,7 @@ class Intake {
     static const std::vector<std::string> kKnown = {
         "participant.screened", "participant.screen_failed", "participant.randomized", "kit.dispensed",
         "kit.replaced",         "shipment.received",         "kit.quarantined",        "kit.returned",
-        "kit.destroyed"};
+        "kit.destroyed",        "supply.shortage"};
     if (std::find(kKnown.begin(), kKnown.end(), type) == kKnown.end()) return;
     auto p = json::parse(e.body.payload.begin(), e.body.payload.end(), nullptr, false);
     if (p.is_discarded() || !p.is_object()) {
@@ -153,6 +153,7 @@ class Intake {
     if (type == "kit.quarantined") return kit(seq, p.at("kit").get<std::string>(), "quarantined", "");
     if (type == "kit.returned") return kit(seq, p.at("kit").get<std::string>(), "returned", "");
     if (type == "kit.destroyed") return kit(seq, p.at("kit").get<std::string>(), "destroyed", "");
+    if (type == "supply.shortage") return shortage(seq, p);
   }
 
   std::optional<json> open_sealed(const json& p) {
@@ -197,6 +198,32 @@ class Intake {
                                                      "; the event is kept. Reconcile the two randomizations");
     if (p.contains("kits"))
       for (const auto& k : p.at("kits")) kit(seq, k.get<std::string>(), "dispensed", number);
+  }
+
+  // A dispensing the site's custody could not cover. The alert names the kit
+  // types (arm-revealing, for the unblinded supply team) but not the
+  // participant, so the alert list does not pair a participant with an arm.
+  void shortage(std::uint64_t seq, const json& p) {
+    auto sealed = open_sealed(p);
+    if (!sealed || !sealed->contains("shortages") || !(*sealed)["shortages"].is_array()) {
+      alert(seq, "event.unreadable", "the sealed part of supply shortage event " + std::to_string(seq) +
+                                         " does not open with the hub's unblinding key; the event is kept. Check "
+                                         "the node's enrollment");
+      return;
+    }
+    std::string missing;
+    for (const auto& sh : (*sealed)["shortages"]) {
+      auto id = sh.at("kit_type").get<std::string>();
+      const auto* kt = hub_.study().find_kit_type(id);
+      missing += (missing.empty() ? "" : ", ") + std::to_string(sh.at("needed").get<int>()) + " of '" +
+                 (kt ? kt->name : id) + "' (" + id + ") needed, " +
+                 std::to_string(sh.at("dispensable").get<std::uint64_t>()) + " dispensable";
+    }
+    auto op = p.at("operation").get<std::string>();
+    std::string doing = op == "randomize" ? "randomize a participant" : op == "replace" ? "replace a kit" : "dispense";
+    alert(seq, "supply.shortage", "site " + site_ + " (node " + node_ + ") could not " + doing + " at visit " +
+                                      p.at("visit").get<std::string>() + " for want of kits: " + missing +
+                                      "; ship kits of that type to the site");
   }
 
   void slot_used(std::uint64_t seq, const std::string& number, std::uint32_t stratum, std::uint32_t slot,

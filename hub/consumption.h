@@ -14,11 +14,17 @@
 //   kit.dispensed, kit.replaced,           the kits' status at the hub
 //   shipment.received, kit.quarantined,
 //   kit.returned, kit.destroyed
+//   supply.shortage                        an alert "supply.shortage" naming the
+//                                          site, the visit and, from the sealed
+//                                          part, the kit types short with the
+//                                          counts (never the participant): for
+//                                          the unblinded supply team
 //
 // Facts are never rejected: an event that uses a slot, number or kit the node
 // does not own, or a decision that does not replay, is kept and raises a
 // ledger alert ("slot.not_owned", "number.not_granted", "kit.not_in_custody",
-// "minimization.replay", "event.unreadable"), whose message never names an arm.
+// "minimization.replay", "event.unreadable"), whose message never names an arm
+// (only "supply.shortage" names kit types, see above).
 // The cursor (hub_consumption_cursor) advances in the same transaction as the
 // records, so a crash re-reads the same events and nothing is counted twice.
 // Tables: hub_consumption_cursor, hub_participants, hub_allocations (the

@@ -130,16 +130,18 @@ struct ApiServer::Impl {
           signature = check_without_lock(actor->user, password);
         }
         shared::Result<json> result = json();
+        bool recorded = false;  // a refusal may record a fact too (a supply shortage) for the hub
         {
           std::lock_guard lock(mutex);
+          auto before = state.log().last_seq();
           result = handler(req, *actor, signature);
+          recorded = state.log().last_seq() != before;
         }
-        if (!result) {
+        if (!result)
           send(res, shared::http_status(result.error().code), error_json(result.error()));
-          return;
-        }
-        send(res, 200, *result);
-        if (mutating && sync) sync->poke();
+        else
+          send(res, 200, *result);
+        if (mutating && sync && (result || recorded)) sync->poke();
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on " << req.method << " " << req.path << ": " << e.what() << "\n";
         send(res, 500, error_json(make_error(Errc::internal, "internal error; nothing was changed; the node's log "

@@ -251,28 +251,58 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
 
 // ---- randomize
 
-shared::Result<std::vector<std::string>> SiteOperations::pick_for_visit(const shared::Study& s,
-                                                                        const shared::Visit& visit,
-                                                                        const std::string& arm,
-                                                                        bool blinded_actor) const {
-  std::vector<std::string> chosen;
+SiteOperations::VisitPick SiteOperations::pick_for_visit(const shared::Study& s, const shared::Visit& visit,
+                                                        const std::string& arm) const {
+  VisitPick out;
   for (const auto& d : visit.dispense) {
     if (d.arm != arm) continue;
-    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), s.supply.do_not_dispense_days, chosen);
-    if (static_cast<int>(pick.kits.size()) < d.count) {
-      const auto* kt = s.find_kit_type(d.kit_type);
-      std::string label = blinded_actor ? kt->blinded_label : kt->name + " (" + kt->id + ")";
-      return make_error(Errc::exhausted,
-                        "not enough kits for visit " + visit.id + ": " + std::to_string(d.count) + " of '" + label +
-                            "' needed, " + std::to_string(pick.usable) +
-                            " dispensable in this site's custody (expired, quarantined, damaged kits and kits within " +
-                            std::to_string(s.supply.do_not_dispense_days) +
-                            " days of expiry do not count); nothing was changed; receive a pending shipment or sync "
-                            "with the hub to bring more kits");
-    }
-    chosen.insert(chosen.end(), pick.kits.begin(), pick.kits.end());
+    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), s.supply.do_not_dispense_days, out.kits);
+    if (static_cast<int>(pick.kits.size()) < d.count)
+      out.shortages.push_back({d.kit_type, d.count, pick.usable});
+    else
+      out.kits.insert(out.kits.end(), pick.kits.begin(), pick.kits.end());
   }
-  return chosen;
+  return out;
+}
+
+shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string& operation, const std::string& number,
+                                              const std::string& visit, const std::vector<Shortage>& shortages,
+                                              const std::string& replace_kit) {
+  // The fact, for the hub's supply alert: kit types and counts reveal the arm
+  // (of the participant, or of the stratum's next slot) and travel sealed. Its
+  // own transaction: the refusal below changes nothing else.
+  json details = json::array();
+  for (const auto& sh : shortages)
+    details.push_back({{"kit_type", sh.kit_type}, {"needed", sh.needed}, {"dispensable", sh.dispensable}});
+  json payload = {{"participant", number}, {"visit", visit}, {"operation", operation}};
+  if (!replace_kit.empty()) payload["replace_kit"] = replace_kit;
+  payload["sealed"] = seal_for_hub({{"shortages", details}});
+  (void)transact([&]() -> shared::Status {
+    record(a, "supply.shortage", payload);
+    return {};
+  });
+
+  // What a blinded role reads depends on nothing but the participant and the
+  // visit: a count or a label would tell the arm apart (with one code break,
+  // other participants' too).
+  std::string what = replace_kit.empty() ? "no dispensable kit for participant " + number
+                                         : "no dispensable kit to replace kit " + replace_kit + " of participant " + number;
+  std::string message = what + " at visit " + visit + " in this site's custody";
+  if (!blinded(a)) {
+    const auto* s = store().study();
+    std::string missing;
+    for (const auto& sh : shortages) {
+      const auto* kt = s ? s->find_kit_type(sh.kit_type) : nullptr;
+      missing += (missing.empty() ? "" : ", ") + std::to_string(sh.needed) + " of '" +
+                 (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " + std::to_string(sh.dispensable) +
+                 " dispensable";
+    }
+    message += " (" + missing + "; expired, quarantined and damaged kits and kits within " +
+               std::to_string(s ? s->supply.do_not_dispense_days : 0) + " days of expiry do not count)";
+  }
+  if (operation == "randomize") message += ", so the participant is not randomized";
+  return make_error(Errc::exhausted, message + "; nothing was changed; the shortage is recorded and the supply team "
+                                               "is alerted at the next sync");
 }
 
 shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const std::string& number,
@@ -291,6 +321,9 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     return make_error(Errc::conflict, "participant " + number + " is " + p.status +
                                           " and cannot be randomized; only a screened, eligible participant can");
   if (!password.given) return missing_signature("randomization");
+  // Signed before anything that depends on the allocation or the stock.
+  auto signature = esign(a, password, "I confirm the randomization of participant " + number);
+  if (!signature) return signature.error();
 
   const shared::Visit* visit = nullptr;
   for (const auto& v : s.visits)
@@ -367,12 +400,10 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   }
   std::vector<std::string> kits;
   if (visit && !visit->dispense.empty()) {
-    auto picked = pick_for_visit(s, *visit, arm, blinded(a));
-    if (!picked) return picked.error();
-    kits = std::move(picked).value();
+    auto picked = pick_for_visit(s, *visit, arm);
+    if (!picked.shortages.empty()) return refuse_shortage(a, "randomize", number, visit->id, picked.shortages);
+    kits = std::move(picked.kits);
   }
-  auto signature = esign(a, password, "I confirm the randomization of participant " + number);
-  if (!signature) return signature.error();
 
   auto today_text = shared::format_date(today());
   p.status = kRandomized;
@@ -455,18 +486,13 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
     std::string reason = trimmed(r.reason);
     if (reason.empty()) return missing_reason("reason", "say why kit " + r.replace_kit + " is replaced");
     if (!r.signature.given) return missing_signature("replacing a " + condition + " kit");
-    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
-    if (pick.kits.empty()) {
-      const auto* kt = s.find_kit_type(old->kit_type);
-      return make_error(Errc::exhausted, "no replacement for kit " + r.replace_kit + ": no dispensable kit of '" +
-                                             (blinded(a) ? kt->blinded_label : kt->name) +
-                                             "' in this site's custody; nothing was changed; receive a pending "
-                                             "shipment or sync with the hub to bring more kits");
-    }
     auto signature = esign(a, r.signature,
                            "I confirm that kit " + r.replace_kit + " of participant " + number + " is " + condition +
                                " and is replaced");
     if (!signature) return signature.error();
+    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
+    if (pick.kits.empty())
+      return refuse_shortage(a, "replace", number, visit->id, {{old->kit_type, 1, pick.usable}}, r.replace_kit);
     std::string new_kit = pick.kits.front();
     for (auto& v : p.visits)
       if (v.visit == visit->id) std::replace(v.kits.begin(), v.kits.end(), r.replace_kit, new_kit);
@@ -513,9 +539,6 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                                             "deviation) and your electronic signature");
     if (!r.signature.given) return missing_signature("overriding the visit window");
   }
-  auto picked = pick_for_visit(s, *visit, p.arm, blinded(a));
-  if (!picked) return picked.error();
-  auto kits = std::move(picked).value();
   if (deviation) {
     auto sig = esign(a, r.signature,
                      "I confirm dispensing visit " + visit->id + " to participant " + number +
@@ -523,6 +546,9 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
     if (!sig) return sig.error();
     signature = *sig;
   }
+  auto picked = pick_for_visit(s, *visit, p.arm);
+  if (!picked.shortages.empty()) return refuse_shortage(a, "dispense", number, visit->id, picked.shortages);
+  auto kits = std::move(picked.kits);
   p.visits.push_back({visit->id, today_text, kits, deviation ? override_reason : "", a.user});
   return transact([&]() -> shared::Result<OperationOutcome> {
     json kit_types = json::object();

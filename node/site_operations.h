@@ -12,6 +12,16 @@
 // hub's unblinding key ("sealed", base64). Expected refusals are Error values
 // whose messages name the problem and the fix and never reveal an arm.
 //
+// Order of checks in randomize and dispense: the actor's permission, then the
+// request and the participant's state, then the electronic signature, and only
+// then anything that depends on the allocation or the stock, so that a wrong
+// password never learns about either. When the site's custody cannot cover
+// the kits a visit needs, a blinded role receives one refusal that depends on
+// nothing but the participant and the visit (no count, no kit label), the
+// unblinded pharmacist the details; either way the shortage is recorded as a
+// "supply.shortage" event (kit types and counts sealed to the hub) in its own
+// transaction, so the hub alerts the supply team, and nothing else changes.
+//
 // Critical actions (randomize, code break, dispensing outside a visit window,
 // reporting damage, destroying a kit) need the actor's password again
 // (`signature_password`). The caller checks it against the roster before it
@@ -112,8 +122,21 @@ class SiteOperations {
   shared::Result<nlohmann::json> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
   std::string seal_for_hub(const nlohmann::json& j) const;
   std::uint64_t record(const Actor& a, const std::string& type, const nlohmann::json& payload);
-  shared::Result<std::vector<std::string>> pick_for_visit(const shared::Study& study, const shared::Visit& visit,
-                                                          const std::string& arm, bool blinded_actor) const;
+  // What a visit's dispensing lacks: one kit type, the kits it needs and those in custody that may be dispensed.
+  struct Shortage {
+    std::string kit_type;
+    int needed = 0;
+    std::size_t dispensable = 0;
+  };
+  struct VisitPick {
+    std::vector<std::string> kits;
+    std::vector<Shortage> shortages;  // empty: `kits` covers the visit
+  };
+  VisitPick pick_for_visit(const shared::Study& study, const shared::Visit& visit, const std::string& arm) const;
+  // Records the shortage (committed on its own) and returns the refusal the actor sees.
+  shared::Error refuse_shortage(const Actor& a, const std::string& operation, const std::string& participant,
+                                const std::string& visit, const std::vector<Shortage>& shortages,
+                                const std::string& replace_kit = "");
   // Runs `change` in one transaction; on any failure the in-memory mirror is reloaded.
   template <class F>
   auto transact(F&& change) -> decltype(change());

@@ -139,3 +139,55 @@ TEST_CASE("randomizing offline uses the node's slots and kits and the next sync 
     CHECK(s->domain().free_slots(stratum) >= kTarget);
   }
 }
+
+TEST_CASE("a kit shortage at a node reaches the hub as a supply alert naming the kit type and not the participant") {
+  HubProcess hub;
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "101", kPassword);
+  NodeDir a(hub, "101");
+  std::string refused;
+  std::uint64_t shortage_seq = 0;
+  {
+    auto s = open_node(a);
+    node::SiteOperations ops(*s);
+    auto password = node::check_password(node::find_user(s->log(), "coordinator.ana"), "coordinator.ana", kPassword);
+    auto actor = ops.login(password);
+    REQUIRE_MESSAGE(actor.ok(), actor.error().message);
+    // The initial shipment arrives without its kits of arm A.
+    const auto& shipment = s->domain().shipments().begin()->first;
+    std::vector<node::KitReceipt> receipt;
+    for (const auto& [number, kit] : s->domain().kits())
+      receipt.push_back({number, kit.kit_type == "VLC25" ? "missing" : "received"});
+    auto received = ops.receive_shipment(*actor, shipment, receipt, {});
+    REQUIRE_MESSAGE(received.ok(), received.error().message);
+    for (int i = 0; i < 12 && refused.empty(); ++i) {
+      node::ScreenRequest req;
+      req.factors = {{"diabetes", "no"}};
+      req.eligibility.assign(5, "yes");
+      auto screened = ops.screen(*actor, req);
+      REQUIRE_MESSAGE(screened.ok(), screened.error().message);
+      auto done = ops.randomize(*actor, screened->participant.number, password);
+      if (done) continue;
+      CHECK(done.error().code == shared::Errc::exhausted);
+      CHECK(done.error().message.find("the supply team is alerted at the next sync") != std::string::npos);
+      refused = screened->participant.number;
+      shortage_seq = s->log().last_seq();
+    }
+  }
+  REQUIRE_FALSE(refused.empty());
+  auto synced = a.sync();
+  REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
+
+  auto listed = hub.cli({"alerts", "--json"});
+  REQUIRE_MESSAGE(listed.exit_code == 0, listed.err);
+  std::vector<nlohmann::json> shortages;
+  for (const auto& al : nlohmann::json::parse(listed.out))
+    if (al["kind"] == "supply.shortage") shortages.push_back(al);
+  REQUIRE(shortages.size() == 1);
+  CHECK(shortages[0]["node_id"] == "101-N1");
+  CHECK(shortages[0]["seq"] == shortage_seq);
+  CHECK(shortages[0]["message"] ==
+        "site 101 (node 101-N1) could not randomize a participant at visit V1 for want of kits: 1 of 'Velcardin 25 "
+        "mg, 30 tablets' (VLC25) needed, 0 dispensable; ship kits of that type to the site");
+  CHECK(shortages[0]["message"].get<std::string>().find(refused) == std::string::npos);
+}

@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -94,6 +96,16 @@ void refused(NodeServer& n, const std::string& token, int status, const std::str
   CHECK_MESSAGE(r.body["error"]["message"].get<std::string>().find(message_part) != std::string::npos,
                 r.body["error"]["message"]);
   CHECK(n.snapshot(token) == before);
+}
+
+// `j` with the participant's own identifiers (number, randomization number,
+// kit numbers) replaced, to compare what two participants' answers say.
+json anonymous(const json& j, std::vector<std::string> own) {
+  std::sort(own.begin(), own.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
+  auto text = j.dump();
+  for (const auto& id : own)
+    for (auto at = text.find(id); at != std::string::npos; at = text.find(id)) text.replace(at, id.size(), "#");
+  return json::parse(text);
 }
 
 // True when any string in `j` (key or value) is one of `words`, or contains one of `fragments`.
@@ -260,11 +272,22 @@ TEST_CASE("node API: expired and near-expiry kits are never handed out and the r
   NodeServer n(o);
   auto carla = n.login("carla");
   auto number = n.screen(carla);
-  refused(n, carla, 409, "POST", "/api/v1/participants/" + number + "/randomize",
-          {{"signature_password", test::kFixturePassword}}, "1 of 'Study drug, 30 tablets' needed, 0 dispensable");
-  auto again = n.randomize(carla, number);
-  CHECK(again.body["error"]["code"] == "exhausted");
-  CHECK(again.body["error"]["message"].get<std::string>().find("sync with the hub") != std::string::npos);
+  auto before = n.snapshot(carla);
+  auto r = n.randomize(carla, number);
+  CHECK(r.status == 409);
+  CHECK(r.body["error"]["code"] == "exhausted");
+  CHECK(r.body["error"]["message"] == "no dispensable kit for participant " + number +
+                                         " at visit V1 in this site's custody, so the participant is not randomized; "
+                                         "nothing was changed; the shortage is recorded and the supply team is "
+                                         "alerted at the next sync");
+  // Nothing changed but the log, which holds the shortage for the hub.
+  auto after = n.snapshot(carla);
+  CHECK(after["status"]["last_seq"] == before["status"]["last_seq"].get<int>() + 1);
+  for (auto* j : {&before, &after}) {
+    (*j)["status"].erase("last_seq");
+    (*j)["status"].erase("pending_events");
+  }
+  CHECK(after == before);
 }
 
 TEST_CASE("node API: blinded roles never see an arm - a kit type or a lot - the pharmacist does") {
@@ -317,6 +340,94 @@ TEST_CASE("node API: blinded roles never see an arm - a kit type or a lot - the 
   auto inventory = n.call("GET", "/api/v1/inventory?status=dispensed", paul);
   CHECK(inventory.body["kits"][0]["arm"]["id"].is_string());
   CHECK(inventory.body["kits"][0]["kit_type"].is_string());
+}
+
+TEST_CASE("node API: blinded roles get the same answers for participants of either arm when one arm's kits are short") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto paul = n.login("paul");
+  const std::vector<std::string> blinded = {carla, n.login("ines"), n.login("nadia")};
+  // One randomized participant per arm; only the pharmacist can tell which.
+  struct Participant {
+    std::string number;
+    json randomized;
+    std::vector<std::string> own;
+  };
+  std::map<std::string, Participant> by_arm;
+  for (int i = 0; i < 8 && by_arm.size() < 2; ++i) {
+    auto number = n.screen(carla);
+    auto r = n.randomize(carla, number);
+    REQUIRE(r.status == 200);
+    auto arm = n.call("GET", "/api/v1/participants/" + number, paul).body["arm"]["id"].get<std::string>();
+    if (by_arm.count(arm)) continue;
+    std::vector<std::string> own = {number, r.body["randomization_number"].get<std::string>()};
+    for (const auto& k : r.body["kits"]) own.push_back(k["kit"].get<std::string>());
+    r.body.erase("event_seq");
+    by_arm[arm] = {number, r.body, own};
+  }
+  REQUIRE(by_arm.size() == 2);
+  const auto& a = by_arm["A"];
+  const auto& b = by_arm["B"];
+  CHECK(anonymous(a.randomized, a.own) == anonymous(b.randomized, b.own));
+
+  // The pharmacist quarantines the arm's stock until `keep` kits (the latest expiring) are left.
+  auto leave = [&](const std::string& arm, std::size_t keep) {
+    std::vector<json> stock;
+    for (const auto& k : n.call("GET", "/api/v1/inventory?status=available", paul).body["kits"])
+      if (k["arm"]["id"] == arm) stock.push_back(k);
+    std::sort(stock.begin(), stock.end(), [](const json& x, const json& y) { return x["expiry"] > y["expiry"]; });
+    for (std::size_t i = keep; i < stock.size(); ++i)
+      REQUIRE(n.call("POST", "/api/v1/kits/" + stock[i]["kit"].get<std::string>() + "/quarantine", paul,
+                     {{"reason", "fridge at 31 C for 3 h"}, {"temperature_celsius", 31}})
+                  .status == 200);
+  };
+  // What each blinded role receives about the participant: its view, a dispensing of V3 (two kits,
+  // outside the window) with a wrong password and with its own, and whether anything else changed.
+  auto answers = [&](const Participant& p) {
+    json out = json::array();
+    for (const auto& token : blinded) {
+      auto path = "/api/v1/participants/" + p.number;
+      auto before = n.snapshot(token);
+      auto wrong = n.call("POST", path + "/dispense", token,
+                          {{"visit", "V3"}, {"override_reason", "patient travels"}, {"signature_password", "nope"}});
+      auto refused = n.call("POST", path + "/dispense", token,
+                            {{"visit", "V3"}, {"override_reason", "patient travels"},
+                             {"signature_password", test::kFixturePassword}});
+      auto after = n.snapshot(token);
+      CHECK(after["status"]["last_seq"] == before["status"]["last_seq"].get<int>() + 1);
+      for (auto* j : {&before, &after}) {
+        (*j)["status"].erase("last_seq");
+        (*j)["status"].erase("pending_events");
+      }
+      out.push_back({{"view", n.call("GET", path, token).body},
+                     {"wrong_password", {wrong.status, wrong.body}},
+                     {"refused", {refused.status, refused.body}},
+                     {"unchanged", after == before}});
+    }
+    return anonymous(out, p.own);
+  };
+  // Arm A one kit short, arm B well stocked.
+  leave("A", 1);
+  auto for_a = answers(a);
+  // Arm B two kits short, arm A restocked by the pending shipment.
+  json receipt = json::array();
+  for (const auto& k : n.fixture().pending_shipment().kits) receipt.push_back({{"kit", k.kit_number}});
+  REQUIRE(n.call("POST", "/api/v1/shipments/SHP-0002/receive", carla, {{"kits", receipt}}).status == 200);
+  leave("B", 0);
+  auto for_b = answers(b);
+
+  CHECK(for_a == for_b);
+  for (const auto& r : for_a) {
+    CHECK(r["wrong_password"][0] == 401);
+    CHECK(r["wrong_password"][1]["error"]["message"].get<std::string>().find("electronic signature did not verify") !=
+          std::string::npos);
+    CHECK(r["refused"][0] == 409);
+    CHECK(r["refused"][1]["error"]["code"] == "exhausted");
+    CHECK(r["refused"][1]["error"]["message"] ==
+          "no dispensable kit for participant # at visit V3 in this site's custody; nothing was changed; the "
+          "shortage is recorded and the supply team is alerted at the next sync");
+    CHECK(r["unchanged"] == true);
+  }
 }
 
 TEST_CASE("node API: kill -9 during a burst of randomizations loses no acknowledged one and reuses no slot or kit") {

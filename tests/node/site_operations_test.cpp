@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "crypto/deterministic_stream.h"
 #include "crypto/password.h"
 #include "crypto/seal.h"
@@ -61,7 +63,61 @@ struct Site {
   node::PasswordCheck sig(const Actor& a, const std::string& password = kPassword) {
     return node::check_password(node::find_user(state->log(), a.user), a.user, password);
   }
+
+  const shared::Study& study() const { return *state->domain().study(); }
+  std::size_t dispensable_of(const std::string& arm) const {
+    std::size_t n = 0;
+    for (const auto& [number, k] : state->domain().kits())
+      n += study().find_kit_type(k.kit_type)->arm == arm &&
+           node::dispensable(k, ops.today(), study().supply.do_not_dispense_days);
+    return n;
+  }
+  // The pharmacist quarantines the arm's dispensable kits until `keep` are left.
+  void leave_dispensable(const std::string& arm, std::size_t keep) {
+    std::vector<std::string> stock;
+    for (const auto& [number, k] : state->domain().kits())
+      if (study().find_kit_type(k.kit_type)->arm == arm &&
+          node::dispensable(k, ops.today(), study().supply.do_not_dispense_days))
+        stock.push_back(number);
+    for (std::size_t i = keep; i < stock.size(); ++i)
+      REQUIRE(ops.quarantine(kPharmacist, stock[i], "fridge at 31 C for 3 h", 31.0).ok());
+    REQUIRE(dispensable_of(arm) == keep);
+  }
+  void receive_pending() {
+    std::vector<node::KitReceipt> receipts;
+    for (const auto& k : fixture.pending_shipment().kits) receipts.push_back({k.kit_number, "received"});
+    REQUIRE(ops.receive_shipment(kCoordinator, fixture.pending_shipment().shipment_id, receipts, {}).ok());
+  }
+  // Randomized participants, one of arm A and one of arm B.
+  std::pair<node::OperationOutcome, node::OperationOutcome> one_per_arm() {
+    std::optional<node::OperationOutcome> a, b;
+    for (int i = 0; i < 8 && !(a && b); ++i) {
+      auto o = randomized();
+      (o.participant.arm == "A" ? a : b) = o;
+    }
+    REQUIRE((a && b));
+    return {*a, *b};
+  }
+  // Screens and randomizes until a randomization is refused; the refused participant and the refusal.
+  std::pair<std::string, shared::Error> refused_randomization(const std::string& diabetes = "no") {
+    for (int i = 0; i < 12; ++i) {
+      auto number = screen(diabetes);
+      auto r = ops.randomize(kCoordinator, number, sig(kCoordinator));
+      if (!r) return {number, r.error()};
+    }
+    FAIL("no randomization was refused");
+    return {};
+  }
 };
+
+// A message with the participant's own identifiers replaced, to compare refusals across participants.
+std::string without(std::string message, const std::vector<std::string>& own) {
+  for (const auto& id : own)
+    for (auto at = message.find(id); at != std::string::npos; at = message.find(id)) message.replace(at, id.size(), "#");
+  return message;
+}
+
+const std::string kShortageTail = "; nothing was changed; the shortage is recorded and the supply team is alerted at the next sync";
 
 }  // namespace
 
@@ -214,26 +270,153 @@ TEST_CASE("when a stratum's slots run out the message names the stratum and asks
   CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
 }
 
-TEST_CASE("when a kit type runs out randomization stops - names the blinded kit label - and keeps the slot") {
+TEST_CASE("when a kit type runs out randomization stops - with the one blinded refusal - and keeps the slot") {
   test::NodeFixtureOptions o;
   o.kits_per_type = 1;
   Site s(o);
   // Two usable kits (one per arm); keep randomizing until one arm's kits are gone.
   std::optional<shared::Error> refusal;
+  std::string number;
   std::size_t slots_before = 0;
   for (int i = 0; i < 4 && !refusal; ++i) {
-    auto number = s.screen();
+    number = s.screen();
     slots_before = s.state->domain().free_slots(0) + s.state->domain().free_slots(1);
     auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
     if (!r) refusal = r.error();
   }
   REQUIRE(refusal);
   CHECK(refusal->code == shared::Errc::exhausted);
-  CHECK(refusal->message.find("'Study drug, 30 tablets' needed, 0 dispensable") != std::string::npos);
-  CHECK(refusal->message.find("sync with the hub") != std::string::npos);
-  CHECK(refusal->message.find("Velcardin") == std::string::npos);
-  CHECK(refusal->message.find("Placebo") == std::string::npos);
+  CHECK(refusal->message == "no dispensable kit for participant " + number +
+                                " at visit V1 in this site's custody, so the participant is not randomized" +
+                                kShortageTail);
+  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
   CHECK(s.state->domain().free_slots(0) + s.state->domain().free_slots(1) == slots_before);
+}
+
+TEST_CASE("a kit shortage refuses every blinded role alike whatever the participant's arm - no count - no label") {
+  Site s;
+  auto [pa, pb] = s.one_per_arm();
+  s.advance_days(56);  // V3: two kits per arm
+  const node::DispenseRequest v3{"V3", "", "", "", "", {}};
+  std::set<std::string> seen;
+  auto refuse_all = [&](const node::OperationOutcome& o) {
+    const auto& number = o.participant.number;
+    for (const auto& actor : {kCoordinator, kInvestigator, kNurse}) {
+      auto before = s.state->log().last_seq();
+      auto r = s.ops.dispense(actor, number, v3);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == shared::Errc::exhausted);
+      seen.insert(without(r.error().message, {number}));
+      CHECK(s.state->log().last_seq() == before + 1);  // the shortage, and nothing else
+      CHECK(s.event_type(before + 1) == "supply.shortage");
+      CHECK(s.state->domain().find_participant(number)->visits.size() == 1);
+    }
+  };
+  // Arm A short by one kit, arm B not.
+  s.leave_dispensable("A", 1);
+  refuse_all(pa);
+  CHECK(s.dispensable_of("A") == 1);
+  // Arm B short by two, arm A restocked by the pending shipment.
+  s.receive_pending();
+  s.leave_dispensable("B", 0);
+  REQUIRE(s.dispensable_of("A") >= 2);
+  refuse_all(pb);
+  CHECK(seen == std::set<std::string>{"no dispensable kit for participant # at visit V3 in this site's custody" +
+                                      kShortageTail});
+}
+
+TEST_CASE("the unblinded pharmacist reads which kit type is short and by how many") {
+  Site s;
+  auto [pa, pb] = s.one_per_arm();
+  s.advance_days(56);
+  s.leave_dispensable("A", 1);
+  auto r = s.ops.dispense(kPharmacist, pa.participant.number, {"V3", "", "", "", "", {}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::exhausted);
+  CHECK(r.error().message.find("(2 of 'Velcardin 25 mg, 30 tablets' (VLC25) needed, 1 dispensable; expired") !=
+        std::string::npos);
+  CHECK(s.ops.dispense(kPharmacist, pb.participant.number, {"V3", "", "", "", "", {}}).ok());
+}
+
+TEST_CASE("a shortage is recorded with the participant - the visit and the operation in clear - the kits sealed") {
+  Site s;
+  s.leave_dispensable("A", 0);
+  auto stratum = s.state->domain().strata()->index_of({{"site", "101"}, {"diabetes", "no"}}).value();
+  auto [number, refusal] = s.refused_randomization();
+  CHECK(refusal.code == shared::Errc::exhausted);
+  const auto* p = s.state->domain().find_participant(number);
+  CHECK(p->status == node::kScreened);
+  CHECK(p->randomization_number.empty());
+  CHECK(s.state->domain().next_free_slot(static_cast<std::uint32_t>(stratum))->arm == "A");
+  auto seq = s.state->log().last_seq();
+  REQUIRE(s.event_type(seq) == "supply.shortage");
+  auto e = s.event(seq);
+  CHECK(e.size() == 4);
+  CHECK(e["participant"] == number);
+  CHECK(e["visit"] == "V1");
+  CHECK(e["operation"] == "randomize");
+  auto sealed = crypto::open_sealed(s.fixture.unblinding_key(), *crypto::from_base64(e["sealed"].get<std::string>()));
+  REQUIRE(sealed);
+  CHECK(json::parse(crypto::to_string(*sealed)) ==
+        json{{"shortages", {{{"kit_type", "VLC25"}, {"needed", 1}, {"dispensable", 0}}}}});
+  // Survives a restart: the refusal did not roll the record back.
+  CHECK(s.fixture.open()->log().last_seq() == seq);
+}
+
+TEST_CASE("a wrong signature with kits short gets the signature refusal and records nothing") {
+  Site s;
+  auto [pa, pb] = s.one_per_arm();
+  s.leave_dispensable("A", 0);
+  s.leave_dispensable("B", 0);
+  auto [number, refusal] = s.refused_randomization();
+  auto last = s.state->log().last_seq();
+  auto randomize = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator, "wrong"));
+  CHECK(randomize.error().code == shared::Errc::unauthenticated);
+  CHECK(randomize.error().message.find("electronic signature did not verify") != std::string::npos);
+  auto dispense = s.ops.dispense(kCoordinator, pa.participant.number, {"V2", "patient travels", "", "", "", s.sig(kCoordinator, "wrong")});
+  CHECK(dispense.error().code == shared::Errc::unauthenticated);
+  auto replace = s.ops.dispense(kCoordinator, pb.participant.number, {"V1", "", pb.kits[0], "lost", "dropped", s.sig(kCoordinator, "wrong")});
+  CHECK(replace.error().code == shared::Errc::unauthenticated);
+  CHECK(s.ops.randomize(kNurse, number, s.sig(kNurse)).error().code == shared::Errc::forbidden);
+  CHECK(s.state->log().last_seq() == last);
+  // With the right password the same requests meet the shortage, alike for both arms.
+  auto a = s.ops.dispense(kCoordinator, pa.participant.number, {"V2", "patient travels", "", "", "", s.sig(kCoordinator)});
+  auto b = s.ops.dispense(kCoordinator, pb.participant.number, {"V2", "patient travels", "", "", "", s.sig(kCoordinator)});
+  CHECK(a.error().code == shared::Errc::exhausted);
+  CHECK(without(a.error().message, {pa.participant.number}) == without(b.error().message, {pb.participant.number}));
+  auto ra = s.ops.dispense(kCoordinator, pa.participant.number, {"V1", "", pa.kits[0], "lost", "dropped", s.sig(kCoordinator)});
+  auto rb = s.ops.dispense(kCoordinator, pb.participant.number, {"V1", "", pb.kits[0], "lost", "dropped", s.sig(kCoordinator)});
+  CHECK(ra.error().message == "no dispensable kit to replace kit " + pa.kits[0] + " of participant " +
+                                  pa.participant.number + " at visit V1 in this site's custody" + kShortageTail);
+  CHECK(without(ra.error().message, {pa.participant.number, pa.kits[0]}) ==
+        without(rb.error().message, {pb.participant.number, pb.kits[0]}));
+  CHECK(s.event(s.state->log().last_seq())["operation"] == "replace");
+  CHECK(s.event(s.state->log().last_seq())["replace_kit"] == pb.kits[0]);
+}
+
+TEST_CASE("a minimization randomization refused for want of kits uses no decision and says nothing of the arm") {
+  test::NodeFixtureOptions o;
+  o.study_file = "packaging/examples/study-minimization.json";
+  o.site = "301";
+  Site s(o);
+  s.leave_dispensable("H", 0);
+  std::optional<shared::Error> refusal;
+  std::string number;
+  std::uint64_t decisions = 0;
+  for (int i = 0; i < 12 && !refusal; ++i) {
+    auto r = s.ops.screen(kCoordinator, {{{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}}, s.yes(), ""});
+    REQUIRE(r.ok());
+    number = r->participant.number;
+    decisions = s.state->domain().stream()->decisions;
+    auto z = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
+    if (!z) refusal = z.error();
+  }
+  REQUIRE(refusal);
+  CHECK(refusal->message == "no dispensable kit for participant " + number +
+                                " at visit BL in this site's custody, so the participant is not randomized" +
+                                kShortageTail);
+  CHECK(s.state->domain().stream()->decisions == decisions);
+  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
 }
 
 TEST_CASE("dispensing inside the visit window hands out the arm's kits for that visit") {
