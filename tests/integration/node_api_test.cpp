@@ -373,8 +373,10 @@ TEST_CASE("node API: blinded roles get the same answers for participants of eith
   // The pharmacist quarantines the arm's stock until `keep` kits (the latest expiring) are left.
   auto leave = [&](const std::string& arm, std::size_t keep) {
     std::vector<json> stock;
-    for (const auto& k : n.call("GET", "/api/v1/inventory?status=available", paul).body["kits"])
+    auto available = n.call("GET", "/api/v1/inventory?status=available", paul).body;
+    for (const auto& k : available["kits"])
       if (k["arm"]["id"] == arm) stock.push_back(k);
+    REQUIRE(stock.size() > keep);
     std::sort(stock.begin(), stock.end(), [](const json& x, const json& y) { return x["expiry"] > y["expiry"]; });
     for (std::size_t i = keep; i < stock.size(); ++i)
       REQUIRE(n.call("POST", "/api/v1/kits/" + stock[i]["kit"].get<std::string>() + "/quarantine", paul,
