@@ -321,6 +321,7 @@ TEST_CASE("a kit shortage refuses every blinded role alike whatever the particip
   s.leave_dispensable("B", 0);
   REQUIRE(s.dispensable_of("A") >= 2);
   refuse_all(pb);
+  CHECK(seen.size() == 1);  // before: "2 of 'Study drug, 30 tablets' needed, 1 dispensable" against "..., 0 dispensable"
   CHECK(seen == std::set<std::string>{"no dispensable kit for participant # at visit V3 in this site's custody" +
                                       kShortageTail});
 }
