@@ -77,7 +77,8 @@ int main() {
   {
     std::string p = nlohmann::json{{"text", "benchmark event with a payload of ordinary size for a site note"}}.dump();
     storage::Transaction tx(s.db());
-    for (int i = 0; i < kEvents; ++i) s.log().append(s.key(), "bench", "site.note", crypto::Bytes(p.begin(), p.end()));
+    for (int i = 0; i < kEvents; ++i)
+      if (!s.log().append(s.key(), "bench", "site.note", crypto::Bytes(p.begin(), p.end()))) return 1;
     tx.commit();
   }
   std::uint64_t pending = s.log().last_seq() - s.log().acked_seq();

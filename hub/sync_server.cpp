@@ -169,20 +169,17 @@ struct SyncServer::Impl {
                                                              "base64; send the certificate issued at enrollment"));
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
     std::unique_lock lock(mutex);
-    if (!batch) {
-      // A stranger's malformed body is a certificate problem first.
-      auto who = hub.ledger().authenticate(*cert, sync::system_millis());
-      if (!who) return send_refusal(req, res, who.refusal());
-      return send_refusal(req, res, refuse(we::kBadRequest, batch.error().message));
-    }
-    auto who = hub.ledger().authenticate_pusher(*cert, sync::system_millis());
+    // A stranger's malformed body is a certificate problem first.
+    auto who = hub.ledger().authenticate(*cert, sync::system_millis());
     if (!who) return send_refusal(req, res, who.refusal());
     const std::string node_id = who->node_id;
+    if (!batch) return refuse_push(req, res, node_id, refuse(we::kBadRequest, batch.error().message), 0);
     // The batch's first seq, read cheaply before the full check; a record that
     // does not parse is refused by check_batch.
     std::uint64_t first = 0;
     if (!batch->empty())
-      if (auto e = sync::parse_event(batch->front())) first = e->body.seq;
+      if (auto e = sync::parse_event(batch->front(), sync::EventLimits::ignored)) first = e->body.seq;
+    if (auto r = sync::Ledger::refuse_pusher(*who)) return refuse_push(req, res, node_id, *r, first);
     auto& mine = pushing[node_id];
     auto registered = mine.insert(first);
     struct Done {
@@ -202,7 +199,7 @@ struct SyncServer::Impl {
     lock.unlock();
     auto checked = hub.ledger().check_batch(*who, *batch);
     lock.lock();
-    if (!checked) return send_refusal(req, res, checked.refusal());
+    if (!checked) return refuse_push(req, res, node_id, checked.refusal(), first);
     wait_for_predecessor(lock, node_id, first);
 
     auto now = sync::system_millis();
@@ -210,13 +207,38 @@ struct SyncServer::Impl {
                                    [&](const std::vector<sync::SignedEvent>& appended) {
                                      record_appended_consumption(node_id, appended, now);
                                    });
-    if (!ack) return send_refusal(req, res, ack.refusal());
+    if (!ack) return refuse_push(req, res, node_id, ack.refusal(), first);
     nlohmann::json j{{"acked_seq", ack->acked_seq},
                      {"appended", ack->appended},
                      {"already_recorded", ack->already_recorded},
                      {"receipt", nullptr}};
     if (ack->receipt) j["receipt"] = nlohmann::json::parse(sync::receipt_to_json(*ack->receipt));
     send_json(res, j);
+  }
+
+  // Refuses an authenticated node's push. A refusal that retrying cannot fix
+  // leaves the node unable to sync until someone acts, so it raises an alert:
+  // one open alert per node and refusal code ("push.refused.<code>"), however
+  // often the node retries. Bad signatures, broken chains and equivocation
+  // raise their own alerts in the ledger, and a frozen node already has one.
+  // Called with `mutex` held.
+  void refuse_push(const httplib::Request& req, httplib::Response& res, const std::string& node_id,
+                   const Refusal& r, std::uint64_t first) {
+    send_refusal(req, res, r);
+    if (sync::retry_can_fix(r.code, r.http_status) || r.code == we::kBadSignature || r.code == we::kBrokenChain ||
+        r.code == we::kEquivocation || r.code == we::kFrozen)
+      return;
+    try {
+      auto seq = r.seq ? r.seq : first ? std::optional<std::uint64_t>(first) : std::nullopt;
+      storage::Transaction tx(hub.db());
+      hub.ledger().raise_node_alert(node_id, "push.refused." + r.code, seq,
+                                    "node " + node_id + " cannot sync: the hub refuses its pushes (" + r.code +
+                                        "): " + r.message,
+                                    sync::system_millis());
+      tx.commit();
+    } catch (const std::exception& e) {
+      std::cerr << "irt-hub: raising an alert for node " << node_id << " failed: " << e.what() << "\n";
+    }
   }
 
   // A node may have two pushes in flight (docs/sync-protocol.md, "Push"): the

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "node/api_views.h"
+#include "node/request_limits.h"
 #include "node/sessions.h"
 #include "node/site_operations.h"
 #include "node/web_ui.h"
@@ -17,7 +18,13 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 
-// Reads the fields of a request body, remembering the first one of the wrong type.
+// The largest request body the API reads (a 413 beyond). Well above what any
+// request within the field limits needs, so an over-long field is refused by
+// name (check_request_fields) rather than as an oversized body.
+constexpr std::size_t kMaxRequestBody = 1 << 20;
+
+// Reads the fields of a request body, remembering the first one of the wrong
+// type or over its size limit (node/request_limits.h).
 class Body {
  public:
   explicit Body(const std::string& text) {
@@ -30,6 +37,7 @@ class Body {
       error_ = make_error(Errc::invalid_input, "the request body must be a JSON object");
       j_ = json::object();
     }
+    if (auto st = check_request_fields(j_); !st) error_ = st.error();
   }
   std::string text(const char* field) {
     if (!j_.contains(field) || j_[field].is_null()) return "";
@@ -169,6 +177,8 @@ struct ApiServer::Impl {
               {"site_id", state.enrollment().site_id},
               {"study_id", state.enrollment().study_id},
               {"online", s.online},
+              {"sync_state", to_string(s.state)},
+              {"sync_error", s.last_error},
               {"last_sync_ms", s.last_sync_ms},
               {"sync_failures", s.consecutive_failures},
               {"pending_events", log.last_seq() - log.acked_seq()},
@@ -183,7 +193,7 @@ struct ApiServer::Impl {
   }
 
   void install() {
-    server.set_payload_max_length(1 << 20);
+    server.set_payload_max_length(kMaxRequestBody);
     // Answers are small and written in pieces: without this, Nagle's algorithm
     // and the client's delayed ACK add tens of milliseconds to each request.
     server.set_tcp_nodelay(true);
@@ -196,8 +206,14 @@ struct ApiServer::Impl {
     server.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      send(res, res.status, error_json(make_error(res.status == 404 ? Errc::not_found : Errc::invalid_input,
-                                                  "no such endpoint; see docs/openapi.yaml")));
+      if (res.status == 413)
+        send(res, 413, error_json(make_error(Errc::invalid_input,
+                                             "the request body is larger than " +
+                                                 std::to_string(kMaxRequestBody / 1024) +
+                                                 " KiB; nothing was recorded; shorten the text fields")));
+      else
+        send(res, res.status, error_json(make_error(res.status == 404 ? Errc::not_found : Errc::invalid_input,
+                                                    "no such endpoint; see docs/openapi.yaml")));
       return httplib::Server::HandlerResponse::Handled;
     }));
 

@@ -11,6 +11,7 @@
 #include "node/api_server.h"
 #include "node/commands.h"
 #include "node/node_state.h"
+#include "node/request_limits.h"
 #include "node/roster.h"
 #include "node/sync_service.h"
 #include "sync/batch.h"
@@ -163,8 +164,8 @@ int note(const Args& args) {
   if (!state) return fail(args, state.error());
   auto& s = **state;
   std::string text = args.get("text");
-  if (text.empty() || text.size() > 4000)
-    return fail(args, shared::make_error(shared::Errc::invalid_input, "--text must hold 1 to 4000 characters"));
+  if (text.empty()) return fail(args, shared::make_error(shared::Errc::invalid_input, "--text: write the note"));
+  if (auto st = check_text("--text", text, sync::kMaxTextChars); !st) return fail(args, st.error());
   std::string password;
   std::getline(std::cin, password);
   auto user = authenticate(s.log(), s.enrollment().site_id, args.get("user"), password);
@@ -174,8 +175,9 @@ int note(const Args& args) {
   std::string p = payload.dump();
   storage::Transaction tx(s.db());
   auto e = s.log().append(s.key(), user->name, "site.note", crypto::Bytes(p.begin(), p.end()));
+  if (!e) return fail(args, e.error());
   tx.commit();
-  std::cout << "recorded note as event " << e.body.seq << " by " << user->name << "\n";
+  std::cout << "recorded note as event " << e->body.seq << " by " << user->name << "\n";
   return 0;
 }
 
@@ -210,6 +212,10 @@ int status(const Args& args) {
                       {"applied_directive_seq", log.applied_directive_seq()},
                       {"users", load_roster(log).size()},
                       {"has_study", log.get_sealed("study").has_value()}};
+  // Offline, the last round's refusal is all this command can know of the hub.
+  auto refused = s.sync_refusal();
+  j["sync_refused"] = refused.has_value();
+  j["sync_error"] = refused ? refused->text() : "";
   std::cout << j.dump(2) << "\n";
   return 0;
 }
@@ -253,11 +259,11 @@ int serve(const Args& args) {
   // each holding s.mutex() while it uses it; the round takes it itself, never
   // across a request to the hub.
   SyncService service(
-      [&]() -> shared::Status {
+      [&]() -> RoundOutcome {
         auto r = s.sync_once();
         if (!r) {
           std::cerr << "irt-node: sync failed: " << r.error().message << "\n";
-          return r.error();
+          return {r.error(), s.last_round_refused()};
         }
         if (r->events_sent || r->directives_applied) print_round(*r);
         return {};
@@ -329,7 +335,7 @@ std::vector<Command> node_commands() {
               .summary = "record a signed, dated site note by a user (password on standard input)",
               .options = {kDataOption,
                           {"user", "NAME", "the user recording the note", true},
-                          {"text", "TEXT", "the note", true},
+                          {"text", "TEXT", "the note, at most 2000 characters", true},
                           kPassphraseFileOption},
               .run = note},
       Command{.name = "verify",

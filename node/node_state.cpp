@@ -50,6 +50,9 @@ void write_failures(const std::filesystem::path& dir, int n) {
   std::ofstream(failures_path(dir), std::ios::trunc) << n;
 }
 
+// Where sync_once keeps the hub's last refusal that retrying cannot fix.
+constexpr const char* kSyncRefusalKey = "sync_refusal";
+
 shared::Error corrupt(const std::string& what) {
   return shared::make_error(shared::Errc::integrity,
                             "node data is damaged (" + what + "); restore the data directory from backup or re-enroll");
@@ -108,7 +111,9 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::create(const std::filesyst
                             {"hub_url", e.hub_url},     {"hub_fingerprint", e.hub_fingerprint},
                             {"public_key", state->key_.public_key().hex()}};
   std::string p = payload.dump();
-  state->log_->append(state->key_, "system", "node.enrolled", crypto::Bytes(p.begin(), p.end()));
+  if (auto first = state->log_->append(state->key_, "system", "node.enrolled", crypto::Bytes(p.begin(), p.end()));
+      !first)
+    return first.error();
   tx.commit();
   return state;
 }
@@ -265,7 +270,22 @@ shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits)
   }
   RoundHost host(*this);
   sync::SyncAgent agent(*log_, key_, identity(), host, *transport, limits, second.get());
-  return agent.run_round();
+  auto report = agent.run_round();
+  std::lock_guard lock(mutex_);
+  last_round_refused_ = !report && agent.refusal();
+  if (report) {
+    if (log_->get_sealed(kSyncRefusalKey)) log_->erase_sealed(kSyncRefusalKey);  // no write on every round
+  } else if (agent.refusal()) {
+    auto kept = sync::sync_refusal_to_json(*agent.refusal());
+    log_->put_sealed(kSyncRefusalKey, crypto::Bytes(kept.begin(), kept.end()));
+  }
+  return report;
+}
+
+std::optional<sync::SyncRefusal> NodeState::sync_refusal() {
+  auto kept = log_->get_sealed(kSyncRefusalKey);
+  if (!kept) return std::nullopt;
+  return sync::sync_refusal_from_json(crypto::to_string(*kept));
 }
 
 }  // namespace irt::node

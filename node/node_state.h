@@ -77,7 +77,15 @@ class NodeState {
 
   // Runs one sync round with the hub over HTTP(S), holding mutex() only while
   // it touches the state (sync/agent.h), with the timeouts of sync/transport.h.
+  // A round that ends on a refusal retrying cannot fix keeps that refusal
+  // (durably, for `irt-node status`) and fails with its text; a successful
+  // round forgets it.
   shared::Result<sync::RoundReport> sync_once(sync::AgentLimits limits = {});
+  // The refusal kept by the last sync round that was refused, until a round
+  // succeeds. Reads the log: hold mutex() when others share the node.
+  std::optional<sync::SyncRefusal> sync_refusal();
+  // Whether the last sync_once of this process ended on such a refusal.
+  bool last_round_refused() const { return last_round_refused_; }
 
  private:
   NodeState(storage::Database db, crypto::AeadKey data_key, crypto::SigningKey key, Enrollment e)
@@ -90,6 +98,7 @@ class NodeState {
   std::optional<sync::NodeLog> log_;
   std::unique_ptr<DomainStore> domain_;
   std::mutex mutex_;
+  bool last_round_refused_ = false;
   shared::Status open_domain();
 };
 

@@ -163,9 +163,11 @@ std::string SiteOperations::seal_for_hub(const json& j) const {
   return crypto::to_base64(crypto::seal_to(state_.enrollment().hub_unblinding_key, crypto::as_bytes(plain)));
 }
 
-std::uint64_t SiteOperations::record(const Actor& a, const std::string& type, const json& payload) {
+shared::Result<std::uint64_t> SiteOperations::record(const Actor& a, const std::string& type, const json& payload) {
   auto p = payload.dump();
-  return state_.log().append(state_.key(), a.user, type, crypto::Bytes(p.begin(), p.end())).body.seq;
+  auto e = state_.log().append(state_.key(), a.user, type, crypto::Bytes(p.begin(), p.end()));
+  if (!e) return e.error();
+  return e->body.seq;
 }
 
 // ---- screen
@@ -245,7 +247,8 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
                     {"eligibility", p.eligibility}, {"role", a.role}};
     if (!failure.empty()) payload["screen_failure_reason"] = failure;
     auto seq = record(a, failure.empty() ? "participant.screened" : "participant.screen_failed", payload);
-    return OperationOutcome{p, {}, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
   });
 }
 
@@ -278,7 +281,7 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
   if (!replace_kit.empty()) payload["replace_kit"] = replace_kit;
   payload["sealed"] = seal_for_hub({{"shortages", details}});
   (void)transact([&]() -> shared::Status {
-    record(a, "supply.shortage", payload);
+    if (auto seq = record(a, "supply.shortage", payload); !seq) return seq.error();
     return {};
   });
 
@@ -441,7 +444,8 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     store().save_participant(p);
     payload["sealed"] = seal_for_hub(sealed);
     auto seq = record(a, "participant.randomized", payload);
-    return OperationOutcome{p, kits, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, kits, *seq, false};
   });
 }
 
@@ -513,7 +517,8 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                       {"esignature", *signature},
                       {"sealed", seal_for_hub({{"kit_types", {{new_kit, n.kit_type}}}})}};
       auto seq = record(a, "kit.replaced", payload);
-      return OperationOutcome{p, {new_kit}, seq, false};
+      if (!seq) return seq.error();
+      return OperationOutcome{p, {new_kit}, *seq, false};
     });
   }
 
@@ -568,7 +573,8 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
       payload["esignature"] = *signature;
     }
     auto seq = record(a, "kit.dispensed", payload);
-    return OperationOutcome{p, kits, seq, deviation};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, kits, *seq, deviation};
   });
 }
 
@@ -589,7 +595,8 @@ shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const 
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
     auto seq = record(a, "participant.withdrawn", {{"participant", number}, {"reason", reason}, {"role", a.role}});
-    return OperationOutcome{p, {}, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
   });
 }
 
@@ -605,7 +612,8 @@ shared::Result<OperationOutcome> SiteOperations::complete(const Actor& a, const 
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
     auto seq = record(a, "participant.completed", {{"participant", number}, {"role", a.role}});
-    return OperationOutcome{p, {}, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
   });
 }
 
@@ -634,7 +642,8 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
     store().save_participant(p);
     auto seq = record(a, "participant.transfer_requested",
                       {{"participant", number}, {"to_site", to_site}, {"reason", reason}, {"role", a.role}});
-    return OperationOutcome{p, {}, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
   });
 }
 
@@ -662,7 +671,8 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
                        {"flag", "code_break"},
                        {"esignature", *signature},
                        {"sealed", seal_for_hub({{"arm", p.arm}})}});
-    return OperationOutcome{p, {}, seq, false};
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
   });
 }
 

@@ -121,7 +121,7 @@ class SiteOperations {
   shared::Result<const ParticipantRecord*> participant(const std::string& number) const;
   shared::Result<nlohmann::json> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
   std::string seal_for_hub(const nlohmann::json& j) const;
-  std::uint64_t record(const Actor& a, const std::string& type, const nlohmann::json& payload);
+  shared::Result<std::uint64_t> record(const Actor& a, const std::string& type, const nlohmann::json& payload);
   // What a visit's dispensing lacks: one kit type, the kits it needs and those in custody that may be dispensed.
   struct Shortage {
     std::string kit_type;

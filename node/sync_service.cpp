@@ -16,6 +16,15 @@ double jitter() {
 }
 }  // namespace
 
+const char* to_string(SyncState s) {
+  switch (s) {
+    case SyncState::online: return "online";
+    case SyncState::offline: return "offline";
+    case SyncState::refused: return "refused";
+  }
+  return "offline";
+}
+
 SyncService::SyncService(Round round, SyncServiceOptions options)
     : round_(std::move(round)), options_(options), timer_(io_) {}
 
@@ -44,7 +53,7 @@ void SyncService::stop() {
 void SyncService::poke() {
   boost::asio::post(io_, [this] {
     std::lock_guard lock(mutex_);
-    if (status_.online || status_.rounds == 0) {
+    if (status_.state == SyncState::online || status_.rounds == 0) {
       timer_.cancel();
       timer_.expires_after(std::chrono::milliseconds(0));
       timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -68,19 +77,24 @@ void SyncService::schedule(std::chrono::milliseconds delay) {
 
 void SyncService::run_round() {
   if (stopping_) return;
-  auto st = round_();
+  auto outcome = round_();
+  const auto& st = outcome.status;
   std::chrono::milliseconds next;
   {
     std::lock_guard lock(mutex_);
     ++status_.rounds;
     if (st) {
+      status_.state = SyncState::online;
       status_.online = true;
       status_.last_sync_ms = sync::system_millis();
       status_.last_error.clear();
       status_.consecutive_failures = 0;
       next = options_.interval;
     } else {
-      status_.online = st.error().code != shared::Errc::unavailable;  // a refusal still reached the hub
+      status_.state = outcome.refused                                ? SyncState::refused
+                      : st.error().code == shared::Errc::unavailable ? SyncState::offline
+                                                                     : SyncState::online;
+      status_.online = status_.state == SyncState::online;
       status_.last_error = st.error().message;
       ++status_.consecutive_failures;
       next = std::chrono::milliseconds(static_cast<std::int64_t>(

@@ -4,7 +4,10 @@
 // `backoff_max`, each delay multiplied by a random jitter in [0.5, 1.5) so
 // nodes that lost the network together do not return together. poke() asks
 // for a round now (after a local action); while offline it only shortens
-// nothing, so a tablet with no network does not spin.
+// nothing, so a tablet with no network does not spin. A round the hub refused
+// for a reason retrying cannot fix (a revoked node, a record it cannot accept)
+// puts the service in the "refused" state, which backs off like "offline":
+// the node keeps trying slowly, so it recovers by itself once someone acts.
 // Thread-safety: start/stop/poke/status may be called from any thread; the
 // round function runs only on the service thread.
 #pragma once
@@ -28,8 +31,21 @@ struct SyncServiceOptions {
   std::chrono::milliseconds backoff_max{300000};
 };
 
+enum class SyncState {
+  online,   // the last round reached the hub (it may still have failed: see last_error)
+  offline,  // the last round could not reach the hub, or the hub was unavailable
+  refused,  // the hub refused the last round for a reason retrying cannot fix
+};
+const char* to_string(SyncState s);  // "online", "offline", "refused"
+
+struct RoundOutcome {
+  shared::Status status;
+  bool refused = false;  // the failure is a hub refusal that retrying cannot fix
+};
+
 struct SyncStatus {
-  bool online = false;           // the last round reached the hub
+  SyncState state = SyncState::offline;
+  bool online = false;           // state == online
   std::int64_t last_sync_ms = 0; // wall time of the last successful round (0: never)
   std::string last_error;        // empty after a success
   int consecutive_failures = 0;
@@ -38,7 +54,7 @@ struct SyncStatus {
 
 class SyncService {
  public:
-  using Round = std::function<shared::Status()>;
+  using Round = std::function<RoundOutcome()>;
   SyncService(Round round, SyncServiceOptions options);
   ~SyncService();
   void start();

@@ -20,6 +20,7 @@ header .site { font-weight:600; }
 .pill { display:inline-flex; align-items:center; gap:6px; padding:6px 12px; border-radius:999px; font-weight:600; font-size:16px; }
 .pill.online { background:#e3f4ea; color:var(--ok); }
 .pill.offline { background:#fdecea; color:var(--bad); }
+.pill.refused { background:#fff4d6; color:var(--warn); }
 .dot { width:12px; height:12px; border-radius:50%; background:currentColor; }
 .muted { color:var(--muted); font-size:16px; }
 .spacer { flex:1; }
@@ -131,8 +132,10 @@ async function refreshStatus() {
   if (!S.token) return;
   try {
     const st = await api("GET", "/status"); S.status = st;
-    $("conn").className = "pill " + (st.online ? "online" : "offline");
-    $("conn-text").textContent = st.online ? "Online" : "Offline";
+    const state = st.sync_state || (st.online ? "online" : "offline");
+    $("conn").className = "pill " + state;
+    $("conn-text").textContent = state === "refused" ? "Sync refused by the hub" : state === "online" ? "Online" : "Offline";
+    $("conn").title = state === "refused" ? st.sync_error : "";
     $("last-sync").textContent = ago(st.last_sync_ms);
     $("pending").textContent = st.pending_events + " events to send";
     $("site").textContent = "Site " + st.site_id + " · " + st.study_id;
@@ -322,7 +325,7 @@ async function renderInventory() {
 
 async function renderStatus() {
   const st = await api("GET", "/status"); let h = "<p>Node <strong>" + esc(st.node_id) + "</strong>, site " + esc(st.site_id) + ", study " + esc(st.study_id) + "</p>";
-  h += "<p>" + (st.online ? "Online" : "Offline: everything is kept and sent at the next sync") + ". Last sync " + esc(ago(st.last_sync_ms)) + ". Events waiting: " + st.pending_events + ".</p>";
+  h += "<p>" + (st.sync_state === "refused" ? '<strong id="sync-refused">' + esc(st.sync_error) + "</strong>" : st.online ? "Online" : "Offline: everything is kept and sent at the next sync") + ". Last sync " + esc(ago(st.last_sync_ms)) + ". Events waiting: " + st.pending_events + ".</p>";
   h += "<h2>Randomization slots left</h2><ul>" + st.slots_left.map((s) => "<li>" + esc(s.stratum) + ": " + s.free + "</li>").join("") + "</ul>";
   h += "<p>Participant numbers left: " + st.numbers_left + "</p><h2>Kits by status</h2><ul>" + Object.entries(st.kits).map(([k, v]) => "<li>" + esc(k) + ": " + v + "</li>").join("") + "</ul>";
   $("status-detail").innerHTML = h;

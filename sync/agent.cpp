@@ -8,6 +8,7 @@
 #include "sync/batch.h"
 #include "sync/checkpoint.h"
 #include "sync/merkle.h"
+#include "sync/refusal.h"
 
 namespace irt::sync {
 
@@ -47,6 +48,42 @@ shared::Error refusal_error(const HttpResponse& r) {
   else if (r.status == 422) errc = shared::Errc::integrity;
   else if (r.status >= 400) errc = shared::Errc::invalid_input;
   return shared::make_error(errc, "the hub refused: " + describe_refusal(r));
+}
+
+std::string SyncRefusal::text() const {
+  return "sync refused by the hub: " + message + " [" + code + ", HTTP " + std::to_string(http_status) + "]; " +
+         refusal_advice(code);
+}
+
+std::string sync_refusal_to_json(const SyncRefusal& r) {
+  return nlohmann::json{{"code", r.code}, {"http_status", r.http_status}, {"message", r.message}, {"at_ms", r.at_ms}}
+      .dump();
+}
+
+std::optional<SyncRefusal> sync_refusal_from_json(const std::string& json) {
+  try {
+    auto j = nlohmann::json::parse(json);
+    return SyncRefusal{j.at("code").get<std::string>(), j.at("http_status").get<int>(),
+                       j.at("message").get<std::string>(), j.at("at_ms").get<std::int64_t>()};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+shared::Error SyncAgent::refused(const HttpResponse& r) {
+  std::string code, message;
+  try {
+    auto body = nlohmann::json::parse(r.body);
+    const auto& e = body.at("error");
+    code = e.value("code", "");
+    message = e.value("message", "");
+  } catch (const std::exception&) {
+  }
+  if (!retry_can_fix(code, r.status)) {
+    refusal_ = SyncRefusal{code, r.status, message.empty() ? describe_refusal(r) : message, system_millis()};
+    return shared::make_error(refusal_error(r).code, refusal_->text());
+  }
+  return refusal_error(r);
 }
 
 // Up to two batches are in flight, one per transport, so the hub checks the
@@ -117,11 +154,11 @@ shared::Status SyncAgent::push(RoundReport& report) {
         auto lock = hold();
         last = log_.last_seq();
       }
-      if (expected == 0 || expected == f.first || expected > last + 1) return refusal_error(*response);
+      if (expected == 0 || expected == f.first || expected > last + 1) return refused(*response);
       next = expected;
       continue;
     }
-    if (response->status != 200) return refusal_error(*response);
+    if (response->status != 200) return refused(*response);
     std::uint64_t acked = 0;
     Receipt receipt;
     try {
@@ -196,7 +233,7 @@ shared::Status SyncAgent::pull(RoundReport& report) {
                                                   {kSignatureHeader, crypto::to_base64(sig.view())}};
     auto response = transport_.post(kPullPath, "application/json", body, headers);
     if (!response) return response.error();
-    if (response->status != 200) return refusal_error(*response);
+    if (response->status != 200) return refused(*response);
     auto records = decode_batch(crypto::as_bytes(response->body));
     if (!records)
       return shared::make_error(shared::Errc::unavailable,
@@ -215,6 +252,7 @@ shared::Status SyncAgent::pull(RoundReport& report) {
 }
 
 shared::Result<RoundReport> SyncAgent::run_round() {
+  refusal_.reset();
   RoundReport report;
   if (auto st = push(report); !st) return st.error();
   if (auto st = pull(report); !st) return st.error();

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "crypto/sign.h"
@@ -39,6 +40,19 @@ struct RoundReport {
   std::uint64_t already_recorded = 0;
   std::uint64_t directives_applied = 0;
 };
+
+// A refusal by the hub that retrying cannot fix (sync/refusal.h,
+// retry_can_fix): the node says so in its status until a push succeeds.
+struct SyncRefusal {
+  std::string code;  // the hub's wire_error code
+  int http_status = 0;
+  std::string message;  // the hub's own message
+  std::int64_t at_ms = 0;
+  // "sync refused by the hub: <message> [code, HTTP n]; <what to do>"
+  std::string text() const;
+};
+std::string sync_refusal_to_json(const SyncRefusal& r);
+std::optional<SyncRefusal> sync_refusal_from_json(const std::string& json);
 
 struct AgentLimits {
   std::size_t batch_events = 2000;
@@ -73,10 +87,13 @@ class SyncAgent {
   shared::Result<RoundReport> run_round();
   shared::Status push(RoundReport& report);
   shared::Status pull(RoundReport& report);
+  // Set when the last round ended on a refusal that retrying cannot fix.
+  const std::optional<SyncRefusal>& refusal() const { return refusal_; }
 
  private:
   std::unique_lock<std::mutex> hold() { return std::unique_lock(host_.state_mutex()); }
   shared::Status apply(const SignedDirective& d, RoundReport& report);
+  shared::Error refused(const HttpResponse& r);
 
   NodeLog& log_;
   const crypto::SigningKey& key_;
@@ -85,6 +102,7 @@ class SyncAgent {
   Transport& transport_;
   Transport* second_;
   AgentLimits limits_;
+  std::optional<SyncRefusal> refusal_;
 };
 
 // Maps a hub refusal to an Error whose message is the hub's own, naming the code.

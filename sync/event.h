@@ -9,7 +9,8 @@
 // seq starts at 1; event 1's prev_hash is 32 zero bytes; every later event's
 // prev_hash is the hash of the event before it. directive_seq is the last hub
 // directive the node had applied when it recorded the event, so the hub knows
-// what the node knew.
+// what the node knew. The sizes of node_id, actor, type and payload are
+// bounded by sync/field_limits.h, on both sides.
 // Thread-safety: plain values.
 #pragma once
 
@@ -19,15 +20,12 @@
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 #include "shared/result.h"
+#include "sync/field_limits.h"
 
 namespace irt::sync {
 
 using crypto::Bytes;
 using crypto::ByteView;
-
-inline constexpr std::size_t kMaxIdLength = 64;
-inline constexpr std::size_t kMaxActorLength = 128;
-inline constexpr std::size_t kMaxPayload = 1 << 20;
 
 struct EventBody {
   std::string node_id;
@@ -51,9 +49,17 @@ struct SignedEvent {
 
 SignedEvent sign_event(EventBody body, const crypto::SigningKey& key);
 
+// Refuses a body whose node id, actor, type or payload is larger than the hub
+// accepts (sync/field_limits.h), naming the field, its size and the limit.
+// The hub applies it to every record it receives, the node before it signs.
+shared::Status check_event_limits(const EventBody& body);
+
 // Parses a record's structure and computes its hash; does not check the
-// signature (the caller knows which key should have made it).
-shared::Result<SignedEvent> parse_event(ByteView record);
+// signature (the caller knows which key should have made it). With
+// EventLimits::ignored the sizes are not checked, so a node can still verify
+// an oversized record an older version of it wrote; the hub always checks them.
+enum class EventLimits { enforced, ignored };
+shared::Result<SignedEvent> parse_event(ByteView record, EventLimits limits = EventLimits::enforced);
 bool verify_event(const SignedEvent& event, const crypto::PublicKey& key);
 
 }  // namespace irt::sync

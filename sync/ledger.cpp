@@ -416,6 +416,20 @@ std::int64_t Ledger::raise_alert(const std::string& node_id, std::uint64_t seq, 
   return id;
 }
 
+std::int64_t Ledger::raise_node_alert(const std::string& node_id, const std::string& kind,
+                                      std::optional<std::uint64_t> seq, const std::string& message,
+                                      std::int64_t now_ms) {
+  auto find = db_.prepare("SELECT id FROM ledger_alerts WHERE kind = ? AND node_id = ? AND resolved_ms IS NULL");
+  find.bind_all(kind, node_id);
+  if (find.step()) return find.int64(0);
+  auto ins = db_.prepare("INSERT INTO ledger_alerts(kind, node_id, seq, message, created_ms) VALUES (?, ?, ?, ?, ?)");
+  std::optional<std::int64_t> at = seq ? std::optional<std::int64_t>(i64(*seq)) : std::nullopt;
+  ins.bind_all(kind, node_id, at, message, now_ms).run();
+  auto id = db_.last_insert_rowid();
+  notify({now_ms, "hub", "alert.raised", node_id, message, "", kind});
+  return id;
+}
+
 std::vector<crypto::Bytes> Ledger::records_after(const std::string& node_id, std::uint64_t after_seq,
                                                  std::size_t limit) {
   std::vector<crypto::Bytes> out;
@@ -446,6 +460,8 @@ Refusable<LedgerNode> Ledger::authenticate_pusher(crypto::ByteView certificate_r
   return who;
 }
 
+std::optional<Refusal> Ledger::refuse_pusher(const LedgerNode& node) { return refuse_for_status(node); }
+
 Refusable<CheckedBatch> Ledger::check_batch(const LedgerNode& node, const std::vector<crypto::Bytes>& records) {
   // Parsing (one BLAKE2b per record), signatures and Merkle leaf hashes are
   // the expensive part of ingest: spread over every core, and done outside
@@ -474,9 +490,17 @@ Refusable<CheckedBatch> Ledger::check_batch(const LedgerNode& node, const std::v
   batch.leaves.reserve(records.size());
   for (std::size_t i = 0; i < records.size(); ++i) {
     auto& c = checked[i];
-    if (!c.event)
-      return refuse(wire_error::kBadRequest, "record " + std::to_string(i + 1) + " of the batch: " + c.parse_error +
-                                                 "; the batch was not recorded");
+    if (!c.event) {
+      // Name the event when its structure is sound (an oversized field).
+      auto loose = parse_event(records[i], EventLimits::ignored);
+      auto r = refuse(wire_error::kBadRequest,
+                      (loose ? "event " + std::to_string(loose->body.seq) + " (record " + std::to_string(i + 1) +
+                                   " of the batch): "
+                             : "record " + std::to_string(i + 1) + " of the batch: ") +
+                          c.parse_error + "; the batch was not recorded");
+      if (loose) r.seq = loose->body.seq;
+      return r;
+    }
     const auto& e = *c.event;
     if (e.body.node_id != node.node_id) {
       auto r = refuse(wire_error::kWrongNode, "the event with seq " + std::to_string(e.body.seq) +

@@ -168,6 +168,8 @@ class Ledger {
                             std::int64_t now_ms);
   // authenticate, then refuses a revoked or frozen node.
   Refusable<LedgerNode> authenticate_pusher(crypto::ByteView certificate_record, std::int64_t now_ms);
+  // The refusal of a push by a revoked or frozen node, if it is one.
+  static std::optional<Refusal> refuse_pusher(const LedgerNode& node);
   // The expensive half, which touches no database: parses every record,
   // checks it belongs to `node` and its signature under the node's key, and
   // computes its Merkle leaf, on the verify pool. Safe to call from several
@@ -206,6 +208,14 @@ class Ledger {
   // seq). Returns the alert id.
   std::int64_t raise_alert(const std::string& node_id, std::uint64_t seq, const std::string& kind,
                            const std::string& message, std::int64_t now_ms);
+
+  // Raises an alert about a node rather than one event (a push refused for a
+  // reason retrying cannot fix), inside a transaction the caller holds: one
+  // open alert per (kind, node), whatever `seq` it names, so a node that
+  // retries the same refused push every few minutes raises it once. Returns
+  // the alert id.
+  std::int64_t raise_node_alert(const std::string& node_id, const std::string& kind, std::optional<std::uint64_t> seq,
+                                const std::string& message, std::int64_t now_ms);
 
   // The exact records of a node's accepted events with seq > after_seq, in
   // seq order, at most `limit`.

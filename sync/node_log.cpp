@@ -63,10 +63,17 @@ void NodeLog::observe_hub_time(std::uint64_t hlc) {
   set_cursor(kHlc, clock.observe(hlc));
 }
 
-SignedEvent NodeLog::append(const crypto::SigningKey& key, const std::string& actor, const std::string& type,
-                            const Bytes& payload) {
+shared::Result<SignedEvent> NodeLog::append(const crypto::SigningKey& key, const std::string& actor,
+                                            const std::string& type, const Bytes& payload) {
   EventBody body;
   body.node_id = node_id_;
+  body.actor = actor;
+  body.type = type;
+  body.payload = payload;
+  // The last line of defence behind the request limits: nothing is written.
+  if (auto st = check_event_limits(body); !st)
+    return shared::make_error(st.error().code, "a " + type + " event was not recorded: " + st.error().message +
+                                                   "; shorten what was entered and try again");
   auto last = db_->prepare("SELECT seq, hash FROM node_events ORDER BY seq DESC LIMIT 1");
   if (last.step()) {
     body.seq = static_cast<std::uint64_t>(last.int64(0)) + 1;
@@ -78,10 +85,7 @@ SignedEvent NodeLog::append(const crypto::SigningKey& key, const std::string& ac
   body.hlc = clock.now();
   set_cursor(kHlc, body.hlc);
   body.device_time_ms = wall_();
-  body.actor = actor;
-  body.type = type;
   body.directive_seq = cursor(kApplied);
-  body.payload = payload;
   SignedEvent e = sign_event(std::move(body), key);
   auto sealed = crypto::aead_seal(*key_, e.record, crypto::as_bytes(ad(node_id_, "event", e.body.seq)));
   db_->prepare("INSERT INTO node_events(seq, hash, sealed, recorded_ms) VALUES(?, ?, ?, ?)")
@@ -165,7 +169,7 @@ shared::Status NodeLog::apply_directive(const SignedDirective& d, const crypto::
   nlohmann::json payload = {{"directive_seq", d.body.seq}, {"type", d.body.type},
                             {"hash", crypto::hash_domain("irt/directive/v1", d.record).hex()}};
   std::string p = payload.dump();
-  append(key, "system", "directive.applied", Bytes(p.begin(), p.end()));
+  if (auto e = append(key, "system", "directive.applied", Bytes(p.begin(), p.end())); !e) return e.error();
   tx.commit();
   return {};
 }
@@ -191,6 +195,10 @@ void NodeLog::put_sealed(const std::string& key, const Bytes& value) {
       .run();
 }
 
+void NodeLog::erase_sealed(const std::string& key) {
+  db_->prepare("DELETE FROM node_sealed WHERE key = ?").bind_all(key).run();
+}
+
 std::optional<Bytes> NodeLog::get_sealed(const std::string& key) {
   auto st = db_->prepare("SELECT sealed FROM node_sealed WHERE key = ?");
   st.bind(1, key);
@@ -199,8 +207,13 @@ std::optional<Bytes> NodeLog::get_sealed(const std::string& key) {
 }
 
 shared::Status NodeLog::verify(const crypto::PublicKey& node_key) {
-  auto fail = [](std::uint64_t seq, const std::string& what) {
-    return shared::make_error(shared::Errc::integrity, "event " + std::to_string(seq) + ": " + what);
+  // What this node writes always opens, parses, links and verifies, so any
+  // failure below means the stored row changed after it was written.
+  auto altered = [](std::uint64_t seq, const std::string& what) {
+    return shared::make_error(shared::Errc::integrity,
+                              "event " + std::to_string(seq) + ": " + what +
+                                  "; the record was altered or damaged after this node wrote it: restore the "
+                                  "node's data from backup and report it to the central team");
   };
   auto st = db_->prepare("SELECT seq, hash, sealed FROM node_events ORDER BY seq");
   std::uint64_t expected = 1;
@@ -208,17 +221,27 @@ shared::Status NodeLog::verify(const crypto::PublicKey& node_key) {
   while (st.step()) {
     auto row_seq = static_cast<std::uint64_t>(st.int64(0));
     if (row_seq != expected)
-      return fail(expected, "missing (the next stored event is " + std::to_string(row_seq) + ")");
+      return altered(expected, "missing (the next stored event is " + std::to_string(row_seq) + ")");
     auto opened = crypto::aead_open(*key_, st.blob(2), crypto::as_bytes(ad(node_id_, "event", row_seq)));
-    if (!opened) return fail(row_seq, "stored row does not authenticate (edited, moved or corrupted)");
-    auto e = parse_event(*opened);
-    if (!e) return fail(row_seq, "record is malformed: " + e.error().message);
-    if (e->body.seq != row_seq)
-      return fail(row_seq, "record carries sequence " + std::to_string(e->body.seq));
-    if (e->body.node_id != node_id_) return fail(row_seq, "record belongs to node " + e->body.node_id);
-    if (e->body.prev_hash != prev) return fail(row_seq, "previous hash does not match event " + std::to_string(row_seq - 1));
-    if (crypto::Hash::from_view(st.blob(1)) != e->hash) return fail(row_seq, "stored hash does not match the record");
-    if (!verify_event(*e, node_key)) return fail(row_seq, "signature does not verify");
+    if (!opened) return altered(row_seq, "stored row does not authenticate (edited, moved or corrupted)");
+    // Sizes are checked last: an oversized record this node signed is not tampering.
+    auto e = parse_event(*opened, EventLimits::ignored);
+    if (!e)
+      return altered(row_seq, "the stored row opens with this node's data key but is not an event record (" +
+                                  e.error().message + "), so someone holding the passphrase rewrote it");
+    if (e->body.seq != row_seq) return altered(row_seq, "record carries sequence " + std::to_string(e->body.seq));
+    if (e->body.node_id != node_id_) return altered(row_seq, "record belongs to node " + e->body.node_id);
+    if (e->body.prev_hash != prev)
+      return altered(row_seq, "previous hash does not match event " + std::to_string(row_seq - 1));
+    if (crypto::Hash::from_view(st.blob(1)) != e->hash) return altered(row_seq, "stored hash does not match the record");
+    if (!verify_event(*e, node_key)) return altered(row_seq, "signature does not verify");
+    if (auto limits = check_event_limits(e->body); !limits)
+      return shared::make_error(
+          shared::Errc::integrity,
+          "event " + std::to_string(row_seq) + " (" + e->body.type + "): intact and signed by this node, but " +
+              limits.error().message +
+              "; it was recorded by an irt-node version that did not bound request fields, and the hub refuses "
+              "every push from this node until it is resolved: report it to the central team");
     prev = e->hash;
     ++expected;
   }

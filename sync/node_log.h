@@ -41,8 +41,10 @@ class NodeLog {
   storage::Database& database() { return *db_; }
 
   // Appends a signed event as the next in the chain. Call inside a Transaction.
-  SignedEvent append(const crypto::SigningKey& key, const std::string& actor, const std::string& type,
-                     const Bytes& payload);
+  // Refuses (invalid_input, nothing written) an event larger than the hub
+  // accepts (check_event_limits): the hub would refuse every push from then on.
+  shared::Result<SignedEvent> append(const crypto::SigningKey& key, const std::string& actor, const std::string& type,
+                                     const Bytes& payload);
 
   std::uint64_t last_seq();
   std::uint64_t acked_seq();
@@ -70,11 +72,17 @@ class NodeLog {
   // Small encrypted key-value store for state derived from directives.
   void put_sealed(const std::string& key, const Bytes& value);
   std::optional<Bytes> get_sealed(const std::string& key);
+  void erase_sealed(const std::string& key);
 
   // Re-checks the whole log: every row authenticates, seqs run 1..n with no
   // gap, each prev_hash is the previous event's hash, each stored hash is the
   // record's hash, every signature verifies under `node_key`. Returns the first
-  // problem ("event 5: signature does not verify").
+  // problem, naming the event and the likely cause ("event 5: signature does
+  // not verify; the record was altered or damaged after it was written: ...").
+  // This node only ever stores records it signed within the hub's limits, so
+  // a row that fails any check was altered after it was written; the one other
+  // finding is an intact record, signed by this node, that is larger than the
+  // hub accepts (written by a version without those limits).
   shared::Status verify(const crypto::PublicKey& node_key);
 
  private:

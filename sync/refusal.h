@@ -31,6 +31,15 @@ struct Refusal {
 // The HTTP status of each wire_error code, as listed in sync/protocol.h.
 int wire_status(std::string_view code);
 
+// Whether the same request can succeed later: the hub was unavailable or
+// failed (any 5xx, 408, 429), or a sequence gap, which the node resolves by
+// resending. Every other refusal (a record the hub cannot accept, a revoked or
+// frozen node, a bad certificate or signature, ...) needs a person to act.
+bool retry_can_fix(std::string_view code, int http_status);
+
+// What the node's operator should do about a refusal retrying cannot fix.
+std::string refusal_advice(std::string_view code);
+
 inline Refusal refuse(const char* code, std::string message) {
   return Refusal{code, wire_status(code), std::move(message), std::nullopt, std::nullopt};
 }

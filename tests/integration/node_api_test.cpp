@@ -61,6 +61,8 @@ class NodeServer {
   json snapshot(const std::string& token) {
     auto st = call("GET", "/api/v1/status", token).body;
     st.erase("online");
+    st.erase("sync_state");
+    st.erase("sync_error");
     st.erase("last_sync_ms");
     st.erase("sync_failures");
     return {{"status", st}, {"inventory", call("GET", "/api/v1/inventory", token).body},
@@ -264,6 +266,93 @@ TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with
   auto verify = test::run({IRT_NODE_BIN, "verify", "--data", n.fixture().dir().string()}, "",
                           {std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase});
   CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+}
+
+TEST_CASE("node API: every text, id and list field over its limit is a 400 naming the field and the limit") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto number = n.screen(carla);
+  const std::string p = "/api/v1/participants/" + number;
+  const std::string kit = n.fixture().expired_kit;
+  const std::string text(2001, 'x'), id(65, 'k');
+  json many_kits = json::array(), many_answers = json::array(), many_factors = json::object();
+  for (int i = 0; i < 501; ++i) {
+    many_kits.push_back({{"kit", "K" + std::to_string(i)}});
+    many_answers.push_back("yes");
+    many_factors["f" + std::to_string(i)] = "no";
+  }
+  struct Case {
+    std::string path;
+    json body;
+    std::string message;
+  };
+  const std::string text_over = ": at most 2000 characters (got 2001); shorten it";
+  const std::string id_over = ": at most 64 characters (got 65); shorten it";
+  const std::string list_over = ": at most 500 items (got 501); send the rest in another request";
+  const json screen = {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}};
+  auto with = [](json body, const std::string& field, const json& value) {
+    body[field] = value;
+    return body;
+  };
+  const std::vector<Case> cases = {
+      {"/api/v1/login", {{"user", id}, {"password", "x"}}, "user" + id_over},
+      {"/api/v1/login", {{"user", "carla"}, {"password", text}}, "password" + text_over},
+      {"/api/v1/participants", with(screen, "screen_failure_reason", text), "screen_failure_reason" + text_over},
+      {"/api/v1/participants", with(screen, "eligibility", many_answers), "eligibility" + list_over},
+      {"/api/v1/participants", with(screen, "eligibility", {id}), "eligibility[0]" + id_over},
+      {"/api/v1/participants", with(screen, "factors", many_factors), "factors" + list_over},
+      {"/api/v1/participants", with(screen, "factors", {{"diabetes", id}}), "factors.diabetes" + id_over},
+      {"/api/v1/participants", with(screen, "factors", {{id, "no"}}), "factors key" + id_over},
+      {p + "/randomize", {{"signature_password", text}}, "signature_password" + text_over},
+      {p + "/dispense", {{"visit", id}}, "visit" + id_over},
+      {p + "/dispense", {{"visit", "V2"}, {"override_reason", text}}, "override_reason" + text_over},
+      {p + "/dispense", {{"visit", "V2"}, {"replace_kit", id}}, "replace_kit" + id_over},
+      {p + "/dispense", {{"visit", "V2"}, {"replace_condition", id}}, "replace_condition" + id_over},
+      {p + "/dispense", {{"visit", "V2"}, {"reason", text}}, "reason" + text_over},
+      {p + "/dispense", {{"visit", "V2"}, {"signature_password", text}}, "signature_password" + text_over},
+      {p + "/unblind", {{"reason", text}}, "reason" + text_over},
+      {p + "/unblind", {{"reason", "SAE"}, {"signature_password", text}}, "signature_password" + text_over},
+      {p + "/withdraw", {{"reason", text}}, "reason" + text_over},
+      {p + "/transfer", {{"to_site", id}, {"reason", "moved"}}, "to_site" + id_over},
+      {p + "/transfer", {{"to_site", "102"}, {"reason", text}}, "reason" + text_over},
+      {"/api/v1/shipments/S-1/receive", {{"kits", many_kits}}, "kits" + list_over},
+      {"/api/v1/shipments/S-1/receive", {{"kits", {{{"kit", id}}}}}, "kits[0].kit" + id_over},
+      {"/api/v1/shipments/S-1/receive", {{"kits", {{{"kit", kit}, {"condition", id}}}}}, "kits[0].condition" + id_over},
+      {"/api/v1/shipments/S-1/receive", {{"kits", {{{"kit", kit}}}}, {"signature_password", text}},
+       "signature_password" + text_over},
+      {"/api/v1/kits/" + kit + "/quarantine", {{"reason", text}}, "reason" + text_over},
+      {"/api/v1/kits/" + kit + "/destroy", {{"reason", text}}, "reason" + text_over},
+      {"/api/v1/kits/" + kit + "/destroy", {{"reason", "broken"}, {"signature_password", text}},
+       "signature_password" + text_over},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.path);
+    CAPTURE(c.message);
+    auto before = n.snapshot(carla);
+    auto r = n.call("POST", c.path, c.path == "/api/v1/login" ? "" : carla, c.body);
+    CHECK(r.status == 400);
+    CHECK(r.body["error"]["code"] == "invalid_input");
+    CHECK(r.body["error"]["message"] == c.message);
+    CHECK(n.snapshot(carla) == before);
+  }
+  // Characters, not bytes: 2000 two-byte characters are within the limit.
+  std::string accented;
+  for (int i = 0; i < 2000; ++i) accented += "\xc3\xa9";
+  auto ok = n.call("POST", p + "/withdraw", carla, {{"reason", accented}});
+  CHECK_MESSAGE(ok.status == 200, ok.body.dump());
+}
+
+TEST_CASE("node API: a body over 1 MiB is a 413 with a JSON error and changes nothing") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto before = n.snapshot(carla);
+  auto r = n.call("POST", "/api/v1/participants", carla,
+                  {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()},
+                   {"screen_failure_reason", std::string((1 << 20) + 10, 'x')}});
+  CHECK(r.status == 413);
+  CHECK(r.body["error"]["code"] == "invalid_input");
+  CHECK(r.body["error"]["message"].get<std::string>().find("larger than 1024 KiB") != std::string::npos);
+  CHECK(n.snapshot(carla) == before);
 }
 
 TEST_CASE("node API: expired and near-expiry kits are never handed out and the refusal says what is missing") {

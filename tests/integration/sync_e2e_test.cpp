@@ -11,6 +11,7 @@
 #include "node/node_state.h"
 #include "storage/database.h"
 #include "sync/batch.h"
+#include "sync/event.h"
 #include "sync/protocol.h"
 #include "tests/support/cluster.h"
 #include "tests/support/fault_proxy.h"
@@ -30,7 +31,8 @@ void append_notes(NodeDir& node, int n, const std::string& text = "bulk note") {
   auto& s = **state;
   std::string p = nlohmann::json{{"text", text}}.dump();
   storage::Transaction tx(s.db());
-  for (int i = 0; i < n; ++i) s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end()));
+  for (int i = 0; i < n; ++i)
+    REQUIRE(s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end())).ok());
   tx.commit();
 }
 
@@ -63,8 +65,15 @@ bool has_alert(HubProcess& hub, const std::string& node_id, const std::string& k
   return false;
 }
 
-// Rewrites the stored record of event `seq` as an insider who knows the passphrase could.
-void rewrite_event(NodeDir& node, std::uint64_t seq, const std::function<void(crypto::Bytes&)>& edit) {
+// A node's database opened as an insider who knows the passphrase could, with its data key.
+struct RawNodeDb {
+  storage::Database db;
+  crypto::AeadKey key;
+  std::string node_id;
+  std::string ad(std::uint64_t seq) const { return "irt/node/" + node_id + "/event/" + std::to_string(seq); }
+};
+
+RawNodeDb open_raw(NodeDir& node) {
   auto db = storage::Database::open(node.data() / "node.db", {.create = false});
   REQUIRE(db.ok());
   auto meta = [&](const std::string& k) {
@@ -75,18 +84,109 @@ void rewrite_event(NodeDir& node, std::uint64_t seq, const std::function<void(cr
   };
   auto unwrapped = crypto::unwrap_key(*crypto::from_base64(meta("wrapped_data_key")), test::kNodePassphrase);
   REQUIRE(unwrapped.secret);
-  auto key = crypto::AeadKey::from(std::move(*unwrapped.secret));
-  std::string ad = "irt/node/" + meta("node_id") + "/event/" + std::to_string(seq);
-  auto st = db->prepare("SELECT sealed FROM node_events WHERE seq = ?");
+  auto node_id = meta("node_id");
+  return RawNodeDb{std::move(*db), crypto::AeadKey::from(std::move(*unwrapped.secret)), node_id};
+}
+
+// Rewrites the stored record of event `seq` as an insider who knows the passphrase could.
+void rewrite_event(NodeDir& node, std::uint64_t seq, const std::function<void(crypto::Bytes&)>& edit) {
+  auto raw = open_raw(node);
+  auto st = raw.db.prepare("SELECT sealed FROM node_events WHERE seq = ?");
   st.bind(1, static_cast<std::int64_t>(seq));
   REQUIRE(st.step());
-  auto record = crypto::aead_open(key, st.blob(0), crypto::as_bytes(ad));
+  auto record = crypto::aead_open(raw.key, st.blob(0), crypto::as_bytes(raw.ad(seq)));
   REQUIRE(record);
   edit(*record);
-  db->prepare("UPDATE node_events SET sealed = ? WHERE seq = ?")
-      .bind_all(crypto::aead_seal(key, *record, crypto::as_bytes(ad)), static_cast<std::int64_t>(seq))
+  raw.db.prepare("UPDATE node_events SET sealed = ? WHERE seq = ?")
+      .bind_all(crypto::aead_seal(raw.key, *record, crypto::as_bytes(raw.ad(seq))), static_cast<std::int64_t>(seq))
       .run();
 }
+
+// Stores, as the next event, a screen failure whose reason makes it larger
+// than the hub accepts, signed and chained by the node itself: what an
+// irt-node without request limits wrote. Returns its seq.
+std::uint64_t append_oversized_event(NodeDir& node) {
+  crypto::Bytes record;
+  crypto::Hash hash;
+  std::uint64_t seq = 0;
+  {
+    auto state = node::NodeState::open(node.data(), test::kNodePassphrase);
+    REQUIRE(state.ok());
+    auto& s = **state;
+    auto prev = sync::parse_event(*s.log().record(s.log().last_seq()));
+    REQUIRE(prev.ok());
+    std::string payload =
+        nlohmann::json{{"participant", "101-001"}, {"screen_failure_reason", std::string(sync::kMaxPayload, 'x')}}
+            .dump();
+    seq = s.log().last_seq() + 1;
+    auto e = sync::sign_event({.node_id = s.enrollment().node_id, .seq = seq, .prev_hash = prev->hash,
+                               .hlc = prev->body.hlc + 1, .device_time_ms = sync::system_millis(),
+                               .actor = "coordinator.ana", .type = "participant.screen_failed",
+                               .directive_seq = s.log().applied_directive_seq(),
+                               .payload = crypto::Bytes(payload.begin(), payload.end())},
+                              s.key());
+    record = e.record;
+    hash = e.hash;
+  }
+  auto raw = open_raw(node);
+  raw.db.prepare("INSERT INTO node_events(seq, hash, sealed, recorded_ms) VALUES(?, ?, ?, 0)")
+      .bind_all(static_cast<std::int64_t>(seq), storage::BlobView(hash.view()),
+                crypto::aead_seal(raw.key, record, crypto::as_bytes(raw.ad(seq))))
+      .run();
+  return seq;
+}
+
+int count_alerts(HubProcess& hub, const std::string& node_id, const std::string& kind) {
+  int n = 0;
+  for (const auto& a : alerts(hub))
+    if (a.value("node_id", "") == node_id && a.value("kind", "") == kind) ++n;
+  return n;
+}
+
+// `irt-node serve --listen` on a node enrolled with the hub, and its /api/v1.
+class ServedNode {
+ public:
+  explicit ServedNode(NodeDir& node) : port_(test::free_port()) {
+    process_ = std::make_unique<test::Process>(
+        std::vector<std::string>{IRT_NODE_BIN, "serve", "--data", node.data().string(), "--sync-interval", "60",
+                                 "--listen", "127.0.0.1:" + std::to_string(port_)},
+        std::vector<std::string>{std::string("IRT_PASSPHRASE=") + test::kNodePassphrase}, tmp_ / "serve.log");
+    REQUIRE_MESSAGE(test::wait_for_port(port_, 15000), test::read_file(tmp_ / "serve.log"));
+  }
+  std::pair<int, nlohmann::json> call(const std::string& method, const std::string& path,
+                                      const nlohmann::json& body = nullptr) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    httplib::Headers h;
+    if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
+    auto r = method == "GET" ? c.Get(path.c_str(), h) : c.Post(path.c_str(), h, body.dump(), "application/json");
+    if (!r) return {0, nullptr};
+    return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+  }
+  void login(const std::string& user, const std::string& password) {
+    auto [status, body] = call("POST", "/api/v1/login", {{"user", user}, {"password", password}});
+    REQUIRE_MESSAGE(status == 200, body.dump());
+    token_ = body["token"];
+  }
+  // Polls /api/v1/status until `done` holds; polling, not timing.
+  nlohmann::json wait_status(const std::function<bool(const nlohmann::json&)>& done) {
+    nlohmann::json last;
+    for (int i = 0; i < 600; ++i) {
+      last = call("GET", "/api/v1/status").second;
+      if (done(last)) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL("the node's status never reached the expected state: " << last.dump());
+    return last;
+  }
+  int stop() { return process_->terminate(); }
+
+ private:
+  test::TempDir tmp_;
+  int port_;
+  std::string token_;
+  std::unique_ptr<test::Process> process_;
+};
 
 struct Cluster {
   HubProcess hub;
@@ -260,7 +360,7 @@ TEST_CASE("equivocation: two different events with one sequence are kept, alerte
     auto& s = **clone;
     std::string p = nlohmann::json{{"text", "clone"}}.dump();
     storage::Transaction tx(s.db());
-    s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end()));
+    REQUIRE(s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end())).ok());
     tx.commit();
     auto r = s.sync_once();
     REQUIRE_FALSE(r.ok());
@@ -311,14 +411,109 @@ TEST_CASE("a revoked node's pushes are refused while its earlier events stay in 
   REQUIRE(a.sync().exit_code == 0);
   auto s = node_status(a);
   auto id = s["node_id"].get<std::string>();
+  CHECK(s["sync_refused"] == false);
   auto r = c.hub.cli({"revoke", "--node", id, "--reason", "tablet reported stolen"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   append_notes(a, 1);
-  auto refused = a.sync();
-  CHECK(refused.exit_code != 0);
-  CHECK(refused.err.find("revoked") != std::string::npos);
+  for (int round = 0; round < 3; ++round) {
+    auto refused = a.sync();
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.err.find("sync refused by the hub: node " + id + " was revoked") != std::string::npos);
+  }
+  // Said by the offline status command, and alerted at the hub once, not once per round.
+  auto after = node_status(a);
+  CHECK(after["sync_refused"] == true);
+  CHECK_MESSAGE(after["sync_error"].get<std::string>().find("enroll a new node") != std::string::npos, after.dump());
+  CHECK(count_alerts(c.hub, id, "push.refused.node_revoked") == 1);
   CHECK(hub_counts(c.hub, id).first == s["last_seq"].get<std::int64_t>());
   CHECK(c.hub.cli({"verify"}).exit_code == 0);
+}
+
+TEST_CASE("an event larger than the hub accepts: the node says sync is refused, the hub alerts once, verify names it") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  REQUIRE(a.sync().exit_code == 0);
+  auto id = node_status(a)["node_id"].get<std::string>();
+  auto seq = append_oversized_event(a);
+  const std::string refusal = "sync refused by the hub: event " + std::to_string(seq) +
+                              " (record 1 of the batch): the event's payload is ";
+  for (int round = 0; round < 3; ++round) {
+    auto r = a.sync();
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(r.err.find(refusal) != std::string::npos, r.err);
+  }
+  auto st = node_status(a);
+  CHECK(st["sync_refused"] == true);
+  CHECK(st["sync_error"].get<std::string>().rfind(refusal, 0) == 0);
+  CHECK(st["pending_events"] == 1);
+  {
+    ServedNode served(a);
+    served.login("coordinator.ana", kPassword);
+    auto api = served.wait_status([](const nlohmann::json& j) { return j.value("sync_state", "") == "refused"; });
+    CHECK(api["online"] == false);
+    CHECK(api["sync_error"].get<std::string>().rfind(refusal, 0) == 0);
+    CHECK(served.stop() == 0);
+  }
+  auto alerted = alerts(c.hub);
+  int n = 0;
+  for (const auto& al : alerted)
+    if (al["node_id"] == id && al["kind"] == "push.refused.bad_request") {
+      ++n;
+      CHECK(al["seq"] == seq);
+    }
+  CHECK(n == 1);
+  auto v = a.verify();
+  CHECK(v.exit_code != 0);
+  CHECK(v.err.find("event " + std::to_string(seq) + " (participant.screen_failed): intact and signed by this node") !=
+        std::string::npos);
+  CHECK(v.err.find("malformed") == std::string::npos);
+  CHECK(v.err.find("altered") == std::string::npos);
+  // With the record gone (the node restored from a backup), the next push succeeds and the refusal is forgotten.
+  open_raw(a).db.prepare("DELETE FROM node_events WHERE seq = ?").bind_all(static_cast<std::int64_t>(seq)).run();
+  REQUIRE(a.sync().exit_code == 0);
+  st = node_status(a);
+  CHECK(st["sync_refused"] == false);
+  CHECK(st["sync_error"] == "");
+}
+
+TEST_CASE("a screen request with a 1 MiB reason is a 400 naming the field, records nothing, and the node keeps syncing") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  ServedNode served(a);
+  served.login("coordinator.ana", kPassword);
+  auto before = served.wait_status([](const nlohmann::json& j) { return j.value("sync_state", "") == "online"; });
+  nlohmann::json screen = {{"factors", {{"diabetes", "no"}}},
+                           {"eligibility", std::vector<std::string>(5, "yes")}};
+  auto huge = screen;
+  const std::size_t length = (1 << 20) - 256;  // the body still fits the API's 1 MiB
+  huge["screen_failure_reason"] = std::string(length, 'x');
+  auto [status, body] = served.call("POST", "/api/v1/participants", huge);
+  CHECK(status == 400);
+  CHECK(body["error"]["code"] == "invalid_input");
+  CHECK(body["error"]["message"] ==
+        "screen_failure_reason: at most 2000 characters (got " + std::to_string(length) + "); shorten it");
+  CHECK(served.call("GET", "/api/v1/status").second["last_seq"] == before["last_seq"]);
+
+  auto [ok, screened] = served.call("POST", "/api/v1/participants", screen);
+  CHECK_MESSAGE(ok == 200, screened.dump());
+  auto after = served.wait_status([](const nlohmann::json& j) {
+    return j.value("sync_state", "") == "online" && j.value("pending_events", -1) == 0;
+  });
+  CHECK(after["last_seq"].get<std::uint64_t>() > before["last_seq"].get<std::uint64_t>());
+  CHECK(after["sync_error"] == "");
+  CHECK(served.stop() == 0);
+  for (const auto& al : alerts(c.hub)) CHECK(al["kind"].get<std::string>().rfind("push.refused", 0) != 0);
+}
+
+TEST_CASE("irt-node note refuses a text over 2000 characters and records nothing") {
+  Cluster c;
+  NodeDir a(c.hub, "101");
+  auto before = node_status(a)["last_seq"];
+  auto r = a.note("coordinator.ana", kPassword, std::string(2001, 'n'));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--text: at most 2000 characters (got 2001); shorten it") != std::string::npos);
+  CHECK(node_status(a)["last_seq"] == before);
+  CHECK(a.note("coordinator.ana", kPassword, std::string(2000, 'n')).exit_code == 0);
 }
 
 TEST_CASE("over HTTPS a node enrolls with the right fingerprint and is refused with a wrong one") {

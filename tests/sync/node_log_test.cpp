@@ -21,8 +21,9 @@ struct Fixture {
   sync::SignedEvent note(const std::string& text) {
     storage::Transaction tx(db);
     auto e = log.append(key, "jane", "site.note", crypto::Bytes(text.begin(), text.end()));
+    REQUIRE(e.ok());
     tx.commit();
-    return e;
+    return *e;
   }
 
   // An insider who knows the data key rewrites a stored row.
@@ -40,6 +41,17 @@ struct Fixture {
                                 hub);
   }
 };
+
+// What verify found, without the likely cause and the advice after it.
+std::string finding(const shared::Status& st) {
+  REQUIRE_FALSE(st.ok());
+  const auto& m = st.error().message;
+  return m.substr(0, m.find("; "));
+}
+
+bool blames_alteration(const shared::Status& st) {
+  return !st.ok() && st.error().message.find("altered or damaged after this node wrote it") != std::string::npos;
+}
 
 }  // namespace
 
@@ -76,7 +88,8 @@ TEST_CASE("an edited payload re-encrypted with the data key fails its signature"
   f.rewrite_row(2, forged, 2);
   auto st = f.log.verify(f.key.public_key());
   REQUIRE_FALSE(st.ok());
-  CHECK(st.error().message == "event 2: stored hash does not match the record");
+  CHECK(finding(st) == "event 2: stored hash does not match the record");
+  CHECK(blames_alteration(st));
 }
 
 TEST_CASE("a forged signature, a moved row and a broken previous hash are each named") {
@@ -87,11 +100,11 @@ TEST_CASE("a forged signature, a moved row and a broken previous hash are each n
     auto forged = e2.record;
     forged.back() ^= 0x01;
     f.rewrite_row(2, forged, 2);
-    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: signature does not verify");
+    CHECK(finding(f.log.verify(f.key.public_key())) == "event 2: signature does not verify");
   }
   SUBCASE("sequence") {
     f.rewrite_row(2, e1.record, 2);  // event 1's record stored as row 2
-    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: record carries sequence 1");
+    CHECK(finding(f.log.verify(f.key.public_key())) == "event 2: record carries sequence 1");
   }
   SUBCASE("previous hash, re-signed by a stolen key still breaks the chain") {
     auto body = e2.body;
@@ -99,8 +112,83 @@ TEST_CASE("a forged signature, a moved row and a broken previous hash are each n
     auto resigned = sync::sign_event(body, f.key);
     f.rewrite_row(2, resigned.record, 2);
     f.db.prepare("UPDATE node_events SET hash = ? WHERE seq = 2").bind_all(storage::BlobView(resigned.hash.view())).run();
-    CHECK(f.log.verify(f.key.public_key()).error().message == "event 2: previous hash does not match event 1");
+    CHECK(finding(f.log.verify(f.key.public_key())) == "event 2: previous hash does not match event 1");
   }
+  CHECK(blames_alteration(f.log.verify(f.key.public_key())));
+}
+
+TEST_CASE("an event larger than the hub accepts is refused at append and nothing is written") {
+  Fixture f;
+  f.note("one");
+  auto hlc = f.log.last_hlc();
+  struct Case {
+    const char* what;
+    std::string actor;
+    std::string type;
+    std::size_t payload;
+  };
+  for (const auto& c : {Case{"payload", "jane", "site.note", sync::kMaxPayload + 1},
+                        Case{"actor", std::string(sync::kMaxActorLength + 1, 'a'), "site.note", 10},
+                        Case{"type", "jane", std::string(sync::kMaxIdLength + 1, 't'), 10}}) {
+    CAPTURE(c.what);
+    storage::Transaction tx(f.db);
+    auto e = f.log.append(f.key, c.actor, c.type, crypto::Bytes(c.payload, '{'));
+    tx.commit();
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().code == shared::Errc::invalid_input);
+    CHECK(e.error().message.find(std::string("the event's ") + c.what + " is ") != std::string::npos);
+  }
+  CHECK(f.log.last_seq() == 1);
+  CHECK(f.log.last_hlc() == hlc);
+  // At the limit exactly, the event is written, and the hub's parser accepts it.
+  auto at_limit = [&] {
+    storage::Transaction tx(f.db);
+    auto e = f.log.append(f.key, std::string(sync::kMaxActorLength, 'a'), std::string(sync::kMaxIdLength, 't'),
+                          crypto::Bytes(sync::kMaxPayload, ' '));
+    tx.commit();
+    return e;
+  }();
+  REQUIRE(at_limit.ok());
+  CHECK(at_limit->body.seq == 2);
+  CHECK(sync::parse_event(at_limit->record).ok());
+  CHECK(f.log.verify(f.key.public_key()).ok());
+}
+
+TEST_CASE("verify names an oversized record this node signed as such, never as malformed or altered") {
+  Fixture f;
+  auto e1 = f.note("one");
+  // What a version without the append limit wrote: signed by this node, chained, too large for the hub.
+  sync::EventBody body{.node_id = "101-N1", .seq = 2, .prev_hash = e1.hash, .hlc = e1.body.hlc + 1,
+                       .device_time_ms = f.now, .actor = "jane", .type = "participant.screen_failed",
+                       .directive_seq = 0, .payload = crypto::Bytes(sync::kMaxPayload + 100, ' ')};
+  auto big = sync::sign_event(body, f.key);
+  auto sealed = crypto::aead_seal(f.data_key, big.record, crypto::as_bytes("irt/node/101-N1/event/2"));
+  f.db.prepare("INSERT INTO node_events(seq, hash, sealed, recorded_ms) VALUES(2, ?, ?, 0)")
+      .bind_all(storage::BlobView(big.hash.view()), sealed)
+      .run();
+  CHECK_FALSE(sync::parse_event(big.record).ok());  // the hub refuses it
+  auto st = f.log.verify(f.key.public_key());
+  REQUIRE_FALSE(st.ok());
+  const auto& m = st.error().message;
+  CHECK(m.rfind("event 2 (participant.screen_failed): intact and signed by this node, but the event's payload is " +
+                    std::to_string(sync::kMaxPayload + 100) + " bytes, over the limit of " +
+                    std::to_string(sync::kMaxPayload) + " bytes",
+                0) == 0);
+  CHECK(m.find("malformed") == std::string::npos);
+  CHECK_FALSE(blames_alteration(st));
+}
+
+TEST_CASE("a row rewritten with the data key into something that is not an event is named as altered") {
+  Fixture f;
+  f.note("one");
+  auto e2 = f.note("two");
+  auto cut = e2.record;
+  cut.resize(cut.size() - 10);
+  f.rewrite_row(2, cut, 2);
+  auto st = f.log.verify(f.key.public_key());
+  CHECK(finding(st) == "event 2: the stored row opens with this node's data key but is not an event record (event "
+                       "record is truncated or has trailing bytes), so someone holding the passphrase rewrote it");
+  CHECK(blames_alteration(st));
 }
 
 TEST_CASE("a directive is applied exactly once and only in order") {
