@@ -404,7 +404,8 @@ std::vector<Command> node_commands() {
                  .options = {kData, {"json", "", "print JSON", false}},
                  .run = nodes});
   out.push_back({.name = "alerts",
-                 .summary = "List open alerts (equivocation, bad signatures, broken chains, ingest findings, supply shortages)",
+                 .summary = "List open alerts (equivocation, bad signatures, broken chains, refused pushes, ingest "
+                            "findings, supply shortages)",
                  .options = {kData, {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
                  .run = alerts});
   return out;
