@@ -11,7 +11,7 @@
 
 #include "crypto/deterministic_stream.h"
 #include "hub/list_hash.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/block_list.h"
 #include "shared/minimization.h"
 
@@ -78,7 +78,7 @@ int main() {
     std::uint64_t bytes = 0;
     std::string csv;
     for (int rep = 0; rep < 3; ++rep) {
-      hub::SeededSource source(seed_of(2));
+      sync::SeededSource source(seed_of(2));
       auto t0 = Clock::now();
       auto list = shared::generate_list(study, source, per_stratum);
       const double s = seconds_since(t0);
@@ -98,7 +98,7 @@ int main() {
     std::printf("  keystream used: %.1f MB (%.1f bytes/slot), %.0f%% of the generation time at the raw rate\n",
                 static_cast<double>(bytes) / 1e6, static_cast<double>(bytes) / static_cast<double>(slots),
                 100 * keystream_share);
-    hub::SeededSource source(seed_of(2));
+    sync::SeededSource source(seed_of(2));
     auto list = shared::generate_list(study, source, per_stratum);
     auto t0 = Clock::now();
     csv = shared::encode_list_csv(*list);
@@ -120,7 +120,7 @@ int main() {
       return 1;
     }
     shared::MarginalTotals totals(*cfg);
-    hub::SeededSource covariates(seed_of(3)), draws(seed_of(4));
+    sync::SeededSource covariates(seed_of(3)), draws(seed_of(4));
     const std::size_t n = 100000;
     std::vector<std::vector<std::size_t>> levels(n);
     for (auto& l : levels)

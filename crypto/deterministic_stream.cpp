@@ -28,6 +28,15 @@ void DeterministicStream::refill() {
   used_ = 0;
 }
 
+void DeterministicStream::seek(std::uint64_t position) {
+  if (position > kMaxPosition)
+    throw std::length_error("deterministic stream position beyond its end (256 GiB from one seed)");
+  next_block_ = static_cast<std::uint32_t>(position / kBlock);
+  refill();
+  used_ = static_cast<std::size_t>(position % kBlock);
+  position_ = position;
+}
+
 void DeterministicStream::fill(std::span<std::uint8_t> out) {
   std::size_t done = 0;
   while (done < out.size()) {

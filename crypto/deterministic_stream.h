@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 
 #include "crypto/bytes.h"
 
@@ -15,9 +16,15 @@ namespace irt::crypto {
 class DeterministicStream {
  public:
   static constexpr std::size_t kSeedSize = 32;
+  // The last byte position a stream can continue from (ChaCha20-IETF's 32-bit block counter).
+  static constexpr std::uint64_t kMaxPosition = (std::uint64_t{UINT32_MAX} - 64) * 64;
   explicit DeterministicStream(ByteView seed32);  // throws std::invalid_argument unless 32 bytes
   void fill(std::span<std::uint8_t> out);
   std::uint64_t position() const { return position_; }  // bytes produced so far
+  // Continues from byte `position` of the stream, forwards or backwards, in
+  // constant time: ChaCha20 computes any 64-byte block from its counter.
+  // Throws std::length_error past the stream's end (256 GiB).
+  void seek(std::uint64_t position);
 
  private:
   void refill();

@@ -8,7 +8,7 @@
 #include "hub/grants.h"
 #include "hub/kit_inventory.h"
 #include "hub/randomization_store.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/offline_minimization.h"
 #include "sync/event.h"
 
@@ -287,11 +287,13 @@ class Intake {
     }
     inputs.synced_participants = stream->synced_participants;
     inputs.levels = *levels;
-    auto seed = parse_seed_hex(stream->seed_hex);
+    auto seed = sync::parse_seed_hex(stream->seed_hex);
     if (!seed) return fail("the stream's seed is damaged at the hub");
-    SeededSource source(*seed);
+    sync::SeededSource source(*seed);
     crypto::secure_zero(seed->data(), seed->size());
-    if (!source.skip_to(record.stream_start)) return fail("the recorded stream position is invalid");
+    if (record.stream_start > record.stream_end || record.stream_end > crypto::DeterministicStream::kMaxPosition)
+      return fail("the recorded stream position is invalid");
+    source.seek(record.stream_start);
     if (auto st = shared::verify_offline_decision(*config, inputs, record, source); !st) return fail(st.error().message);
     auto k = arm_index(*config, arm);
     if (!k || *k != record.arm) return fail("the recorded allocation differs from the decision record");

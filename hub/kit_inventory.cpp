@@ -7,7 +7,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "hub/audit.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/civil_date.h"
 #include "shared/kit_numbers.h"
 
@@ -98,7 +98,7 @@ shared::Status create_kit_inventory(storage::Database& db, const shared::Study& 
     counts.push_back({kt.id, n});
   }
   auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
-  SeededSource source(seed);
+  sync::SeededSource source(seed);
   auto list = shared::generate_kit_list(counts, source);
   if (!list) {
     crypto::secure_zero(seed.data(), seed.size());

@@ -10,7 +10,7 @@
 
 #include "hub/commands.h"
 #include "hub/list_hash.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/block_list.h"
 #include "shared/randomization_simulator.h"
 #include "shared/study.h"
@@ -31,7 +31,7 @@ std::optional<shared::Study> load_or_report(const std::string& file) {
 }
 
 std::optional<crypto::Bytes> seed_or_report(const std::string& hex) {
-  auto seed = parse_seed_hex(hex);
+  auto seed = sync::parse_seed_hex(hex);
   if (!seed) std::cerr << "--seed must be 64 hex digits (32 bytes); use the seed recorded when the list was generated\n";
   return seed;
 }
@@ -62,7 +62,7 @@ bool read_text(const std::string& file, std::string& out) {
 // must produce it the same way, or verification would prove nothing.
 shared::Result<shared::RandomizationList> generate_or_report(const shared::Study& study, const crypto::Bytes& seed,
                                                              std::size_t per_stratum) {
-  SeededSource source(seed);
+  sync::SeededSource source(seed);
   auto list = shared::generate_list(study, source, per_stratum);
   if (!list) std::cerr << list.error().message << "\n";
   return list;
@@ -229,7 +229,7 @@ int simulate_randomization(const shared::Args& args) {
   }
   if (design.method != shared::Method::simple) plan.push_back({*shared::parse_method("simple", design), central});
 
-  SeededSource source(seed);
+  sync::SeededSource source(seed);
   nlohmann::json all = nlohmann::json::array();
   std::vector<shared::SimulationResult> results;
   for (const auto& [d, settings] : plan) {

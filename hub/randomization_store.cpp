@@ -5,7 +5,7 @@
 #include "crypto/bytes.h"
 #include "hub/audit.h"
 #include "hub/list_hash.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 
 namespace irt::hub {
 
@@ -46,7 +46,7 @@ shared::Status create_randomization(storage::Database& db, const shared::Study& 
                                     std::int64_t now_ms) {
   if (!has_randomization_list(study)) return {};
   auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
-  SeededSource source(seed);
+  sync::SeededSource source(seed);
   auto list = shared::generate_list(study, source, kSlotsPerStratum);
   if (!list) {
     crypto::secure_zero(seed.data(), seed.size());
@@ -91,7 +91,7 @@ shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(sto
   auto seed = st.blob(1);
   auto per_stratum = static_cast<std::size_t>(st.int64(2));
   auto recorded = crypto::Hash::from_view(st.blob(3));
-  SeededSource source(seed);
+  sync::SeededSource source(seed);
   crypto::secure_zero(seed.data(), seed.size());
   auto list = shared::generate_list(study, source, per_stratum);
   if (!list) return list.error();

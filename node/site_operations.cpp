@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "crypto/deterministic_stream.h"
 #include "crypto/seal.h"
 #include "node/roster.h"
 #include "shared/minimization.h"
 #include "shared/offline_minimization.h"
 #include "shared/random_source.h"
+#include "sync/seeded_source.h"
 
 namespace irt::node {
 
@@ -18,23 +18,6 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 using shared::Permission;
-
-// The granted minimization stream behind shared/'s RandomSource.
-class GrantedStream final : public shared::RandomSource {
- public:
-  explicit GrantedStream(crypto::ByteView seed) : stream_(seed) {}
-  void fill(std::span<std::uint8_t> out) override { stream_.fill(out); }
-  void skip_to(std::uint64_t position) {
-    std::uint8_t scratch[4096];
-    while (stream_.position() < position) {
-      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof scratch, position - stream_.position()));
-      stream_.fill(std::span<std::uint8_t>(scratch, n));
-    }
-  }
-
- private:
-  crypto::DeterministicStream stream_;
-};
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -363,9 +346,10 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
         own.add(*ol, static_cast<std::size_t>(arm_it - config->allocation.arms.begin()));
     }
     shared::OfflineInputs inputs{baseline, own, held->grant.synced_participants, *levels, {}};
-    auto seed = crypto::from_hex(held->grant.seed_hex);
-    GrantedStream source(*seed);
-    source.skip_to(held->position);
+    auto seed = sync::parse_seed_hex(held->grant.seed_hex);
+    if (!seed) return make_error(Errc::integrity, "the granted minimization stream's seed is damaged; sync with the hub");
+    sync::SeededSource source(*seed);
+    source.seek(held->position);
     auto rec = shared::decide_offline(*config, inputs, source, held->position, held->decisions + 1);
     arm = config->allocation.arms[rec.arm];
     decision = rec;

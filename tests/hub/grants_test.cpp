@@ -16,7 +16,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/list_hash.h"
 #include "hub/randomization_store.h"
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/directive_payloads.h"
 #include "shared/offline_minimization.h"
 #include "sync/directive.h"
@@ -149,9 +149,9 @@ TEST_CASE("init generates the list from a recorded seed and its hash regenerates
 
   auto seed_hex = hub::randomization_seed_hex(f.hub->db(), 1);
   REQUIRE(seed_hex.ok());
-  auto seed = hub::parse_seed_hex(*seed_hex);
+  auto seed = sync::parse_seed_hex(*seed_hex);
   REQUIRE(seed);
-  hub::SeededSource source(*seed);
+  sync::SeededSource source(*seed);
   auto again = shared::generate_list(f.hub->study(), source, hub::kSlotsPerStratum);
   REQUIRE(again.ok());
   auto csv = shared::encode_list_csv(*again);
@@ -425,9 +425,9 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
   REQUIRE(g->baseline.size() == config->factors.size());
 
   // Two decisions as the node makes them, from the granted stream.
-  auto seed = hub::parse_seed_hex(g->seed_hex);
+  auto seed = sync::parse_seed_hex(g->seed_hex);
   REQUIRE(seed);
-  hub::SeededSource stream(*seed);
+  sync::SeededSource stream(*seed);
   shared::OfflineMinimizer node(*config);
   shared::MarginalTotals baseline(*config);  // the granted one: a share of nothing yet, and the lean
   for (std::size_t fi = 0; fi < g->baseline.size(); ++fi)

@@ -4,15 +4,15 @@
 #include <array>
 #include <string>
 
-#include "hub/seeded_source.h"
+#include "sync/seeded_source.h"
 #include "shared/study.h"
 
 namespace irt::test {
 
-inline hub::SeededSource seeded(std::uint8_t fill_byte) {
+inline sync::SeededSource seeded(std::uint8_t fill_byte) {
   std::array<std::uint8_t, 32> seed{};
   for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(fill_byte + i);
-  return hub::SeededSource(seed);
+  return sync::SeededSource(seed);
 }
 
 inline shared::Study two_arm_study(shared::Method method) {

@@ -4,7 +4,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "crypto/deterministic_stream.h"
 #include "crypto/password.h"
 #include "node/site_operations.h"
 #include "shared/block_list.h"
@@ -14,19 +13,11 @@
 #include "shared/slot_slice.h"
 #include "sync/certificate.h"
 #include "sync/hlc.h"
+#include "sync/seeded_source.h"
 
 namespace irt::test {
 
 namespace {
-
-class SeededSource final : public shared::RandomSource {
- public:
-  explicit SeededSource(crypto::ByteView seed) : stream_(seed) {}
-  void fill(std::span<std::uint8_t> out) override { stream_.fill(out); }
-
- private:
-  crypto::DeterministicStream stream_;
-};
 
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -105,7 +96,7 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
                                                             std::vector<double>(config->allocation.size(), 0.0)));
     check(send(state, std::string(shared::kGrantMinimizationStreamDirective), g), "stream");
   } else {
-    SeededSource source(seed);
+    sync::SeededSource source(seed);
     auto list = shared::generate_list(study, source, options_.slots_per_stratum);
     if (!list) throw std::runtime_error("fixture list: " + list.error().message);
     shared::SliceLedger ledger(*list);
@@ -131,7 +122,7 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
   int extra = options_.expired_and_near_expiry ? 2 : 0;
   for (const auto& kt : study.kit_types)
     counts.push_back({kt.id, static_cast<std::size_t>(options_.kits_per_type + extra + options_.pending_kits_per_type)});
-  SeededSource kit_source(crypto::Bytes(32, 9));
+  sync::SeededSource kit_source(crypto::Bytes(32, 9));
   auto kit_list = shared::generate_kit_list(counts, kit_source);
   if (!kit_list) throw std::runtime_error("fixture kit list");
   auto today = shared::day_of_millis(now);
