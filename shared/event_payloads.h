@@ -1,0 +1,239 @@
+// The JSON payloads of the events a node records: the contract between the
+// node that writes them and the hub that reads them (DESIGN.md section 3:
+// facts). The node builds each payload from its struct with to_json; the hub
+// reads it with the matching parse_* function, which checks every field and
+// names the first one that is missing or mistyped ("participant.randomized.
+// kits[2]: must be a kit number"). docs/sync-protocol.md lists every type
+// with its fields.
+//
+// Fields that reveal an allocation (an arm, a kit's type) never travel in
+// clear: they sit in `sealed`, base64 of a box sealed to the hub's unblinding
+// key, whose plain text is one of the *Sealed structs below. Parse errors name
+// fields, never values, so an error message cannot leak what a field held.
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/offline_minimization.h"
+#include "shared/result.h"
+
+namespace irt::shared {
+
+inline constexpr std::string_view kNodeEnrolledEvent = "node.enrolled";
+inline constexpr std::string_view kDirectiveAppliedEvent = "directive.applied";
+inline constexpr std::string_view kSiteNoteEvent = "site.note";
+inline constexpr std::string_view kScreenedEvent = "participant.screened";
+inline constexpr std::string_view kScreenFailedEvent = "participant.screen_failed";
+inline constexpr std::string_view kRandomizedEvent = "participant.randomized";
+inline constexpr std::string_view kWithdrawnEvent = "participant.withdrawn";
+inline constexpr std::string_view kCompletedEvent = "participant.completed";
+inline constexpr std::string_view kTransferRequestedEvent = "participant.transfer_requested";
+inline constexpr std::string_view kUnblindedEvent = "participant.unblinded";
+inline constexpr std::string_view kDispensedEvent = "kit.dispensed";
+inline constexpr std::string_view kKitReplacedEvent = "kit.replaced";
+inline constexpr std::string_view kShipmentReceivedEvent = "shipment.received";
+inline constexpr std::string_view kKitQuarantinedEvent = "kit.quarantined";
+inline constexpr std::string_view kKitReturnedEvent = "kit.returned";
+inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
+
+// ---- statuses shared by node and hub
+
+enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, completed };
+enum class KitStatus { expected, shipped, available, damaged, missing, lost, quarantined, rejected, dispensed, returned,
+                       destroyed };
+std::string_view to_string(ParticipantStatus s);
+std::string_view to_string(KitStatus s);
+std::optional<ParticipantStatus> parse_participant_status(std::string_view name);
+std::optional<KitStatus> parse_kit_status(std::string_view name);
+
+// ---- parts
+
+// An electronic signature by re-authentication: who signed, as what role, when, and what it means.
+struct ESignature {
+  std::string signer;
+  std::string role;
+  std::int64_t signed_ms = 0;
+  std::string meaning;
+};
+
+// A kit and the condition it arrived in: "received", "damaged" or "missing".
+struct KitCondition {
+  std::string kit;
+  std::string condition;
+};
+
+// ---- payloads
+
+struct NodeEnrolled {
+  std::string node_id, site_id, kind, study_id, hub_url, hub_fingerprint, public_key;
+};
+
+struct DirectiveApplied {
+  std::uint64_t directive_seq = 0;
+  std::string type;
+  std::string hash;  // hash_domain("irt/directive/v1", record), hex
+};
+
+struct SiteNote {
+  std::string text;
+  std::string role;
+  std::string site_id;
+};
+
+// participant.screened and participant.screen_failed (status tells which).
+struct Screened {
+  std::string participant;
+  ParticipantStatus status = ParticipantStatus::screened;
+  std::map<std::string, std::string> factors;  // factor id -> level, "site"/"country" included
+  std::vector<std::string> eligibility;        // "yes"/"no", one per study question
+  std::string role;
+  std::string screen_failure_reason;  // non-empty exactly for a screen failure
+};
+
+struct Randomized {
+  std::string participant;
+  std::string randomization_number;
+  std::string visit;              // the randomization visit ("" if the schedule has none)
+  std::vector<std::string> kits;  // dispensed at randomization
+  ESignature esignature;
+  // Block designs: the list slot used.
+  std::optional<std::uint32_t> stratum;
+  std::string stratum_label;
+  std::optional<std::uint32_t> slot;
+  // Minimization: the granted stream and the decision's number in it.
+  std::optional<std::uint64_t> stream_id;
+  std::optional<std::uint64_t> decision_sequence;
+  std::string sealed;  // RandomizedSealed
+};
+struct RandomizedSealed {
+  std::string arm;
+  std::map<std::string, std::string> kit_types;  // kit number -> kit type id
+  std::optional<OfflineDecisionRecord> decision;  // minimization only
+};
+
+struct Dispensed {
+  std::string participant;
+  std::string visit;
+  std::vector<std::string> kits;
+  std::int64_t day = 0;                    // days since randomization
+  std::int64_t window_from = 0, window_to = 0;  // the visit's window, in the same days
+  std::string deviation_reason;            // non-empty: dispensed outside the window (a protocol deviation)
+  std::optional<ESignature> esignature;    // present with a deviation
+  std::string sealed;                      // KitTypesSealed
+};
+
+struct KitReplaced {
+  std::string participant;
+  std::string visit;
+  std::string old_kit;
+  std::string new_kit;
+  std::string condition;  // "damaged" or "lost"
+  std::string reason;
+  ESignature esignature;
+  std::string sealed;  // KitTypesSealed of the new kit
+};
+struct KitTypesSealed {
+  std::map<std::string, std::string> kit_types;  // kit number -> kit type id
+};
+
+struct Withdrawn {
+  std::string participant;
+  std::string reason;
+  std::string role;
+};
+
+struct Completed {
+  std::string participant;
+  std::string role;
+};
+
+struct TransferRequested {
+  std::string participant;
+  std::string to_site;
+  std::string reason;
+  std::string role;
+};
+
+struct Unblinded {
+  std::string participant;
+  std::string reason;
+  ESignature esignature;
+  std::string sealed;  // ArmSealed
+};
+struct ArmSealed {
+  std::string arm;
+};
+
+struct ShipmentReceived {
+  std::string shipment;
+  std::vector<KitCondition> kits;
+  std::optional<ESignature> esignature;  // present when a kit arrived damaged
+};
+
+struct KitQuarantined {
+  std::string kit;
+  std::string reason;
+  std::optional<double> temperature_celsius;
+};
+
+struct KitReturned {
+  std::string kit;
+  std::string participant;  // "" when the kit's participant is not known at the node
+  std::int64_t units_returned = 0;
+};
+
+struct KitDestroyed {
+  std::string kit;
+  std::string reason;
+  ESignature esignature;
+};
+
+void to_json(nlohmann::json& j, const ESignature& v);
+void to_json(nlohmann::json& j, const NodeEnrolled& v);
+void to_json(nlohmann::json& j, const DirectiveApplied& v);
+void to_json(nlohmann::json& j, const SiteNote& v);
+void to_json(nlohmann::json& j, const Screened& v);
+void to_json(nlohmann::json& j, const Randomized& v);
+void to_json(nlohmann::json& j, const RandomizedSealed& v);
+void to_json(nlohmann::json& j, const Dispensed& v);
+void to_json(nlohmann::json& j, const KitReplaced& v);
+void to_json(nlohmann::json& j, const KitTypesSealed& v);
+void to_json(nlohmann::json& j, const Withdrawn& v);
+void to_json(nlohmann::json& j, const Completed& v);
+void to_json(nlohmann::json& j, const TransferRequested& v);
+void to_json(nlohmann::json& j, const Unblinded& v);
+void to_json(nlohmann::json& j, const ArmSealed& v);
+void to_json(nlohmann::json& j, const ShipmentReceived& v);
+void to_json(nlohmann::json& j, const KitQuarantined& v);
+void to_json(nlohmann::json& j, const KitReturned& v);
+void to_json(nlohmann::json& j, const KitDestroyed& v);
+
+// invalid_input naming the event type and the field, never a field's value.
+Result<NodeEnrolled> parse_node_enrolled(std::string_view json_text);
+Result<DirectiveApplied> parse_directive_applied(std::string_view json_text);
+Result<SiteNote> parse_site_note(std::string_view json_text);
+Result<Screened> parse_screened(std::string_view json_text);
+Result<Randomized> parse_randomized(std::string_view json_text);
+Result<RandomizedSealed> parse_randomized_sealed(std::string_view json_text);
+Result<Dispensed> parse_dispensed(std::string_view json_text);
+Result<KitReplaced> parse_kit_replaced(std::string_view json_text);
+Result<KitTypesSealed> parse_kit_types_sealed(std::string_view json_text);
+Result<Withdrawn> parse_withdrawn(std::string_view json_text);
+Result<Completed> parse_completed(std::string_view json_text);
+Result<TransferRequested> parse_transfer_requested(std::string_view json_text);
+Result<Unblinded> parse_unblinded(std::string_view json_text);
+Result<ArmSealed> parse_arm_sealed(std::string_view json_text);
+Result<ShipmentReceived> parse_shipment_received(std::string_view json_text);
+Result<KitQuarantined> parse_kit_quarantined(std::string_view json_text);
+Result<KitReturned> parse_kit_returned(std::string_view json_text);
+Result<KitDestroyed> parse_kit_destroyed(std::string_view json_text);
+
+}  // namespace irt::shared

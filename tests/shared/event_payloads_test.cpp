@@ -1,0 +1,108 @@
+#include "shared/event_payloads.h"
+
+#include <doctest/doctest.h>
+
+using namespace irt::shared;
+using nlohmann::json;
+
+namespace {
+
+ESignature signature() { return {"ana", "coordinator", 1700000000000, "I confirm the randomization of participant 101-001"}; }
+
+template <class T, class Parse>
+T round_trip(const T& value, Parse parse) {
+  auto parsed = parse(json(value).dump());
+  REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? "" : parsed.error().message));
+  CHECK(json(*parsed) == json(value));
+  return *parsed;
+}
+
+// The problem reported for `text`, or "" when it parses.
+template <class Parse>
+std::string problem(Parse parse, const json& text) {
+  auto parsed = parse(text.dump());
+  return parsed.ok() ? "" : parsed.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("every event payload survives to_json and its parser unchanged") {
+  round_trip(NodeEnrolled{"n1", "101", "site", "S1", "http://127.0.0.1:1", "ab", "cd"}, parse_node_enrolled);
+  round_trip(DirectiveApplied{7, "grant.slots", "ef"}, parse_directive_applied);
+  round_trip(SiteNote{"fridge checked", "coordinator", "101"}, parse_site_note);
+  round_trip(Screened{"101-001", ParticipantStatus::screened, {{"site", "101"}}, {"yes", "yes"}, "coordinator", ""},
+             parse_screened);
+  auto failed = round_trip(
+      Screened{"101-002", ParticipantStatus::screen_failed, {}, {"no"}, "coordinator", "exclusion 3"}, parse_screened);
+  CHECK(failed.status == ParticipantStatus::screen_failed);
+  Randomized block{"101-001", "R01-0001", "V1", {"100001"}, signature(), 0, "diabetes=no", 1, {}, {}, "c2VhbGVk"};
+  CHECK(round_trip(block, parse_randomized).slot == 1u);
+  Randomized minimized{"101-003", "M1-0001", "V1", {}, signature(), {}, "", {}, 1, 1, "c2VhbGVk"};
+  CHECK(round_trip(minimized, parse_randomized).stream_id == 1u);
+  OfflineDecisionRecord d{1, 0, 16, 1, 1, false, {0.5, 1.5}};
+  CHECK(round_trip(RandomizedSealed{"A", {{"100001", "KA"}}, d}, parse_randomized_sealed).decision->stream_end == 16u);
+  round_trip(Dispensed{"101-001", "V2", {"100002"}, 31, 28, 35, "", {}, "c2VhbGVk"}, parse_dispensed);
+  round_trip(Dispensed{"101-001", "V3", {"100003"}, 90, 56, 63, "patient travelling", signature(), "c2VhbGVk"},
+             parse_dispensed);
+  round_trip(KitReplaced{"101-001", "V2", "100002", "100004", "lost", "dropped", signature(), "c2VhbGVk"},
+             parse_kit_replaced);
+  round_trip(KitTypesSealed{{{"100004", "KA"}}}, parse_kit_types_sealed);
+  round_trip(Withdrawn{"101-001", "moved away", "coordinator"}, parse_withdrawn);
+  round_trip(Completed{"101-001", "coordinator"}, parse_completed);
+  round_trip(TransferRequested{"101-001", "102", "moved", "coordinator"}, parse_transfer_requested);
+  round_trip(Unblinded{"101-001", "anaphylaxis", signature(), "c2VhbGVk"}, parse_unblinded);
+  round_trip(ArmSealed{"A"}, parse_arm_sealed);
+  round_trip(ShipmentReceived{"SHP-1", {{"100001", "received"}, {"100002", "damaged"}}, signature()},
+             parse_shipment_received);
+  round_trip(KitQuarantined{"100001", "fridge at 11 C", 11.5}, parse_kit_quarantined);
+  round_trip(KitReturned{"100001", "101-001", 3}, parse_kit_returned);
+  round_trip(KitDestroyed{"100001", "returned", signature()}, parse_kit_destroyed);
+}
+
+TEST_CASE("a payload that is not an object, or lacks or mistypes a field, is refused naming the event and the field") {
+  CHECK(problem(parse_withdrawn, "text") == "participant.withdrawn: not a JSON object");
+  CHECK(problem(parse_withdrawn, json{{"participant", "101-001"}, {"role", "coordinator"}}) ==
+        "participant.withdrawn.reason: is missing");
+  CHECK(problem(parse_dispensed, json{{"participant", "101-001"}, {"visit", "V2"}, {"kits", {"100002", 7}},
+                                      {"day", 31}, {"window", {28, 35}}, {"sealed", "x"}}) ==
+        "kit.dispensed.kits[1]: must be a string");
+  CHECK(problem(parse_kit_destroyed, json{{"kit", "1"}, {"reason", "r"}, {"esignature", {{"signer", "ana"}}}}) ==
+        "kit.destroyed.esignature.role: is missing");
+  CHECK(problem(parse_shipment_received,
+                json{{"shipment", "SHP-1"}, {"kits", {{{"kit", "1"}, {"condition", "stolen"}}}}}) ==
+        "shipment.received.kits[0].condition: must be received, damaged or missing");
+  CHECK(problem(parse_kit_returned, json{{"kit", "1"}, {"units_returned", 1.5}}) ==
+        "kit.returned.units_returned: must be a whole number");
+}
+
+TEST_CASE("a randomization names either a list slot or a minimization decision, never both or neither") {
+  json base = {{"participant", "101-001"}, {"randomization_number", "R01-0001"},
+               {"esignature", signature()}, {"sealed", "x"}};
+  CHECK(problem(parse_randomized, base).find("must name either a list slot") != std::string::npos);
+  json both = base;
+  both.update({{"stratum", 0}, {"slot", 1}, {"stream_id", 1}, {"decision_sequence", 1}});
+  CHECK(problem(parse_randomized, both).find("must name either a list slot") != std::string::npos);
+  json slot_only = base;
+  slot_only["slot"] = 1;
+  CHECK(problem(parse_randomized, slot_only) == "participant.randomized.slot: comes with stratum");
+}
+
+TEST_CASE("a refused sealed part names the field, never the value it held") {
+  auto message = problem(parse_randomized_sealed, json{{"arm", 12345}, {"kit_types", {{"100001", "KA-secret"}}}});
+  CHECK(message == "participant.randomized sealed part.arm: must be a string");
+  message = problem(parse_kit_types_sealed, json{{"kit_types", {{"100001", 99}}}});
+  CHECK(message == "kit types sealed part.kit_types.100001: must be a string");
+  CHECK(message.find("99") == std::string::npos);
+}
+
+TEST_CASE("kit and participant statuses convert to their names and back") {
+  for (auto s : {KitStatus::expected, KitStatus::shipped, KitStatus::available, KitStatus::damaged, KitStatus::missing,
+                 KitStatus::lost, KitStatus::quarantined, KitStatus::rejected, KitStatus::dispensed,
+                 KitStatus::returned, KitStatus::destroyed})
+    CHECK(parse_kit_status(to_string(s)) == s);
+  for (auto s : {ParticipantStatus::screened, ParticipantStatus::screen_failed, ParticipantStatus::randomized,
+                 ParticipantStatus::withdrawn, ParticipantStatus::completed})
+    CHECK(parse_participant_status(to_string(s)) == s);
+  CHECK_FALSE(parse_kit_status("in_transit").has_value());
+  CHECK_FALSE(parse_participant_status("").has_value());
+}
