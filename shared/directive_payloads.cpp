@@ -4,6 +4,7 @@
 #include <set>
 
 #include "shared/civil_date.h"
+#include "shared/identifier.h"
 
 namespace irt::shared {
 
@@ -26,16 +27,6 @@ bool is_digits(const std::string& s) {
   if (s.empty() || s.size() > 20) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
-  return true;
-}
-
-bool is_id(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.';
-    if (!ok) return false;
-  }
   return true;
 }
 

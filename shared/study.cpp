@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "shared/identifier.h"
+
 namespace irt::shared {
 
 using nlohmann::json;
@@ -159,18 +161,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
-}
-
-// Ids travel in participant numbers, kit lists, events and file names, so
-// they are kept to a conservative alphabet.
-bool is_id(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
-  };
-  if (!std::all_of(s.begin(), s.end(), ok)) return false;
-  return s.front() != '.' && s.front() != '_' && s.front() != '-';
 }
 
 bool is_country_code(std::string_view s) {
