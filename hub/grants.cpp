@@ -11,6 +11,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/randomization_store.h"
 #include "shared/directive_payloads.h"
+#include "shared/numbering.h"
 #include "shared/offline_minimization.h"
 
 namespace irt::hub {
@@ -103,8 +104,8 @@ std::uint64_t grant_numbers(HubState& hub, const std::string& node_id, const std
   json payload = g;
   auto seq = hub.outbox().issue(node_id, shared::kGrantNumbersDirective, payload.dump(), now_ms);
   record_audit(db, {now_ms, "hub", "grant.numbers", node_id, "participant numbers for the node's site", "",
-                    "range " + std::to_string(g.range_id) + ": " + shared::format_participant_number(g, g.first) +
-                        " to " + shared::format_participant_number(g, g.last) + " (directive " +
+                    "range " + std::to_string(g.range_id) + ": " + shared::format_participant_number(g.prefix, g.digits, g.first) +
+                        " to " + shared::format_participant_number(g.prefix, g.digits, g.last) + " (directive " +
                         std::to_string(seq) + ")"});
   return kNumbersPerRange;
 }
@@ -367,16 +368,12 @@ std::uint64_t numbers_left(storage::Database& db, const std::string& node_id) {
 }
 
 bool record_number_use(storage::Database& db, const std::string& node_id, const std::string& number) {
-  auto dash = number.rfind('-');
-  if (dash == std::string::npos || dash + 1 >= number.size()) return false;
-  std::uint64_t n = 0;
-  for (std::size_t i = dash + 1; i < number.size(); ++i) {
-    if (number[i] < '0' || number[i] > '9' || n > 0xffffffffULL) return false;
-    n = n * 10 + static_cast<std::uint64_t>(number[i] - '0');
-  }
+  auto parsed = shared::parse_participant_number(number);
+  if (!parsed) return false;
+  const auto n = parsed->n;
   db.prepare("UPDATE hub_number_ranges SET used_through = max(used_through, ?) "
              "WHERE node_id = ? AND site_id = ? AND first <= ? AND last >= ?")
-      .bind_all(i64(n), node_id, number.substr(0, dash), i64(n), i64(n))
+      .bind_all(i64(n), node_id, parsed->prefix, i64(n), i64(n))
       .run();
   return db.changes() == 1;
 }

@@ -1,6 +1,7 @@
 #include "node/domain_store.h"
 
 #include "crypto/hash.h"
+#include "shared/numbering.h"
 #include "sync/hlc.h"
 
 namespace irt::node {
@@ -264,7 +265,7 @@ void DomainStore::save_slot(const SlotRecord& s) {
 
 std::optional<std::string> DomainStore::next_number() const {
   for (const auto& r : ranges_)
-    if (r.next <= r.grant.last) return shared::format_participant_number(r.grant, r.next);
+    if (r.next <= r.grant.last) return shared::format_participant_number(r.grant.prefix, r.grant.digits, r.next);
   return std::nullopt;
 }
 

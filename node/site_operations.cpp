@@ -6,6 +6,7 @@
 #include "crypto/seal.h"
 #include "node/roster.h"
 #include "shared/minimization.h"
+#include "shared/numbering.h"
 #include "shared/offline_minimization.h"
 #include "shared/random_source.h"
 #include "sync/seeded_source.h"
@@ -356,10 +357,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     stream = *held;
     stream->position = rec.stream_end;
     stream->decisions = rec.sequence;
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "M%llu-%04llu", static_cast<unsigned long long>(held->grant.stream_id),
-                  static_cast<unsigned long long>(rec.sequence));
-    p.randomization_number = buf;
+    p.randomization_number = shared::minimization_randomization_number(held->grant.stream_id, rec.sequence);
     p.stream_id = held->grant.stream_id;
   } else {
     std::map<std::string, std::string> strata_values;
@@ -379,9 +377,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
                                              "; nothing was changed; sync with the hub to receive more slots");
     slot = *free;
     arm = slot.arm;
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "R%02u-%04u", slot.stratum + 1, slot.slot);
-    p.randomization_number = buf;
+    p.randomization_number = shared::list_randomization_number(slot.stratum, slot.slot);
     p.stratum = slot.stratum;
     p.slot = slot.slot;
   }

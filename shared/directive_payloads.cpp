@@ -32,12 +32,6 @@ bool is_digits(const std::string& s) {
 
 }  // namespace
 
-std::string format_participant_number(const NumberRangeGrant& range, std::uint32_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%0*u", range.digits, n);
-  return range.prefix + "-" + buf;
-}
-
 void to_json(json& j, const GrantSlots& g) {
   j = json{{"study_version", g.study_version}, {"grants", g.grants}, {"voids", g.voids}};
 }

@@ -41,7 +41,8 @@ struct GrantSlots {
   std::vector<SlotVoid> voids;       // slots withdrawn from the node, never to be used
 };
 
-// Participant numbers PREFIX-NNN for first <= N <= last, N zero-padded to `digits`.
+// Participant numbers PREFIX-NNN for first <= N <= last, N zero-padded to
+// `digits` (shared/numbering.h formats them).
 struct NumberRangeGrant {
   std::uint64_t range_id = 0;  // increasing per node
   std::string prefix;          // the site id
@@ -49,7 +50,6 @@ struct NumberRangeGrant {
   std::uint32_t last = 0;
   int digits = 3;
 };
-std::string format_participant_number(const NumberRangeGrant& range, std::uint32_t n);
 
 struct MinimizationStreamGrant {
   std::uint64_t stream_id = 0;        // increasing per node; replaces the previous stream
