@@ -1,5 +1,5 @@
 // What the hub hands a node so it can randomize and dispense offline
-// (DESIGN.md sections 3 and 6): slot grants, participant number ranges,
+// (docs/architecture.md, "The one-owner invariant"; docs/randomization.md): slot grants, participant number ranges,
 // minimization streams and the initial shipment, as signed directives
 // (shared/directive_payloads.h); their top-up at each pull; their voiding when
 // the node is revoked.

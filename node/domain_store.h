@@ -3,7 +3,7 @@
 // shipments and the kits in its custody. Persisted in the node's SQLite file
 // (migrations "node_domain") and mirrored in memory for fast reads.
 //
-// Encryption at rest (DESIGN.md section 5): every row's content that could
+// Encryption at rest (docs/architecture.md, "Trust"): every row's content that could
 // identify a participant or reveal an allocation (participant numbers and
 // records, slot arms, kit types and lots, the minimization stream) is
 // XChaCha20-Poly1305-sealed under the node's data key. The associated data is

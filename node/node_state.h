@@ -5,7 +5,7 @@
 // key is random, stored wrapped under Argon2id(passphrase) (crypto/key_wrap.h);
 // the signing seed and every record are AEAD-encrypted under the data key.
 // Without the passphrase the file reveals nothing that identifies a
-// participant or an allocation (DESIGN.md section 5).
+// participant or an allocation (docs/architecture.md, "Trust").
 //
 // A wrong passphrase is refused; after three consecutive failures each further
 // attempt waits longer (1 s, 2 s, 4 s ... up to 30 s), counted in DIR/unlock-failures.

@@ -1,5 +1,5 @@
 // The JSON payloads of the hub directives that hand a node what it may
-// consume (DESIGN.md section 3) and the hub's decisions about its kits. The
+// consume (docs/architecture.md, "The one-owner invariant") and the hub's decisions about its kits. The
 // hub produces them with to_json, the node reads them with the parse_*
 // functions, which check every field; docs/directives.md gives each shape
 // byte for byte.

@@ -1,6 +1,6 @@
 // The JSON payloads of the events a node records: the contract between the
-// node that writes them and the hub that reads them (DESIGN.md section 3:
-// facts). The node builds each payload from its struct with to_json; the hub
+// node that writes them and the hub that reads them (docs/architecture.md:
+// facts, never rejected). The node builds each payload from its struct with to_json; the hub
 // reads it with the matching parse_* function, which checks every field and
 // names the first one that is missing or mistyped ("participant.randomized.
 // kits[2]: must be a kit number"). docs/sync-protocol.md lists every type

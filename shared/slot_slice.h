@@ -1,5 +1,5 @@
-// Slices of a randomization list: which node owns which slots (DESIGN.md
-// section 3: one owner for everything consumable).
+// Slices of a randomization list: which node owns which slots
+// (docs/architecture.md, "The one-owner invariant").
 //
 // Hub side, SliceLedger tracks every slot of a list: ungranted, granted to a
 // node, used, or voided. The hub grants whole blocks per stratum, sized from
