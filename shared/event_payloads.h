@@ -1,10 +1,10 @@
 // The JSON payloads of the events a node records: the contract between the
-// node that writes them and the hub that reads them (docs/architecture.md:
-// facts, never rejected). The node builds each payload from its struct with to_json; the hub
-// reads it with the matching parse_* function, which checks every field and
-// names the first one that is missing or mistyped ("participant.randomized.
-// kits[2]: must be a kit number"). docs/sync-protocol.md lists every type
-// with its fields.
+// node that writes them and the hub that reads them (facts, never rejected:
+// docs/architecture.md). The node builds each payload from its struct with
+// to_json; the hub reads it with the matching parse_* function, which checks
+// every field and names the first one that is missing or mistyped
+// ("kit.dispensed.kits[1]: must be a string"). docs/sync-protocol.md lists
+// every type with its fields.
 //
 // Fields that reveal an allocation (an arm, a kit's type) never travel in
 // clear: they sit in `sealed`, base64 of a box sealed to the hub's unblinding
