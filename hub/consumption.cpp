@@ -9,6 +9,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/randomization_store.h"
 #include "sync/seeded_source.h"
+#include "shared/event_payloads.h"
 #include "shared/offline_minimization.h"
 #include "sync/event.h"
 
@@ -156,13 +157,20 @@ class Intake {
     if (type == "supply.shortage") return shortage(seq, p);
   }
 
-  std::optional<json> open_sealed(const json& p) {
-    if (!p.contains("sealed") || !p["sealed"].is_string()) return std::nullopt;
-    auto box = crypto::from_base64(p["sealed"].get<std::string>());
+  // The plain text of a part sealed to the hub's unblinding key.
+  std::optional<std::string> open_sealed_text(const std::string& base64) {
+    auto box = crypto::from_base64(base64);
     if (!box) return std::nullopt;
     auto plain = crypto::open_sealed(hub_.unblinding_key(), *box);
     if (!plain) return std::nullopt;
-    auto j = json::parse(plain->begin(), plain->end(), nullptr, false);
+    return std::string(plain->begin(), plain->end());
+  }
+
+  std::optional<json> open_sealed(const json& p) {
+    if (!p.contains("sealed") || !p["sealed"].is_string()) return std::nullopt;
+    auto plain = open_sealed_text(p["sealed"].get<std::string>());
+    if (!plain) return std::nullopt;
+    auto j = json::parse(*plain, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return std::nullopt;
     return j;
   }
@@ -204,25 +212,32 @@ class Intake {
   // types (arm-revealing, for the unblinded supply team) but not the
   // participant, so the alert list does not pair a participant with an arm.
   void shortage(std::uint64_t seq, const json& p) {
-    auto sealed = open_sealed(p);
-    if (!sealed || !sealed->contains("shortages") || !(*sealed)["shortages"].is_array()) {
+    auto event = shared::parse_supply_shortage(p.dump());
+    if (!event) {
+      alert(seq, "event.unreadable", "supply shortage event " + std::to_string(seq) + " is unreadable (" +
+                                         event.error().message + "); the event is kept. Check the node's version");
+      return;
+    }
+    auto plain = open_sealed_text(event->sealed);
+    auto sealed = plain ? shared::parse_shortage_sealed(*plain)
+                        : shared::Result<shared::ShortageSealed>(shared::make_error(shared::Errc::integrity, ""));
+    if (!sealed) {
       alert(seq, "event.unreadable", "the sealed part of supply shortage event " + std::to_string(seq) +
-                                         " does not open with the hub's unblinding key; the event is kept. Check "
-                                         "the node's enrollment");
+                                         " does not open with the hub's unblinding key or is malformed; the event "
+                                         "is kept. Check the node's enrollment and version");
       return;
     }
     std::string missing;
-    for (const auto& sh : (*sealed)["shortages"]) {
-      auto id = sh.at("kit_type").get<std::string>();
-      const auto* kt = hub_.study().find_kit_type(id);
-      missing += (missing.empty() ? "" : ", ") + std::to_string(sh.at("needed").get<int>()) + " of '" +
-                 (kt ? kt->name : id) + "' (" + id + ") needed, " +
-                 std::to_string(sh.at("dispensable").get<std::uint64_t>()) + " dispensable";
+    for (const auto& sh : sealed->shortages) {
+      const auto* kt = hub_.study().find_kit_type(sh.kit_type);
+      missing += (missing.empty() ? "" : ", ") + std::to_string(sh.needed) + " of '" +
+                 (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " +
+                 std::to_string(sh.dispensable) + " dispensable";
     }
-    auto op = p.at("operation").get<std::string>();
+    const auto& op = event->operation;
     std::string doing = op == "randomize" ? "randomize a participant" : op == "replace" ? "replace a kit" : "dispense";
     alert(seq, "supply.shortage", "site " + site_ + " (node " + node_ + ") could not " + doing + " at visit " +
-                                      p.at("visit").get<std::string>() + " for want of kits: " + missing +
+                                      event->visit + " for want of kits: " + missing +
                                       "; ship kits of that type to the site");
   }
 

@@ -5,6 +5,7 @@
 
 #include "crypto/seal.h"
 #include "node/roster.h"
+#include "shared/event_payloads.h"
 #include "shared/minimization.h"
 #include "shared/numbering.h"
 #include "shared/offline_minimization.h"
@@ -258,14 +259,12 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
   // The fact, for the hub's supply alert: kit types and counts reveal the arm
   // (of the participant, or of the stratum's next slot) and travel sealed. Its
   // own transaction: the refusal below changes nothing else.
-  json details = json::array();
+  shared::ShortageSealed details;
   for (const auto& sh : shortages)
-    details.push_back({{"kit_type", sh.kit_type}, {"needed", sh.needed}, {"dispensable", sh.dispensable}});
-  json payload = {{"participant", number}, {"visit", visit}, {"operation", operation}};
-  if (!replace_kit.empty()) payload["replace_kit"] = replace_kit;
-  payload["sealed"] = seal_for_hub({{"shortages", details}});
+    details.shortages.push_back({sh.kit_type, sh.needed, static_cast<std::int64_t>(sh.dispensable)});
+  const shared::SupplyShortage event{number, visit, operation, replace_kit, seal_for_hub(details)};
   (void)transact([&]() -> shared::Status {
-    if (auto seq = record(a, "supply.shortage", payload); !seq) return seq.error();
+    if (auto seq = record(a, std::string(shared::kSupplyShortageEvent), event); !seq) return seq.error();
     return {};
   });
 

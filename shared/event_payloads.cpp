@@ -253,6 +253,17 @@ void to_json(json& j, const KitDestroyed& v) {
   j = json{{"kit", v.kit}, {"reason", v.reason}, {"esignature", v.esignature}};
 }
 
+void to_json(json& j, const SupplyShortage& v) {
+  j = json{{"participant", v.participant}, {"visit", v.visit}, {"operation", v.operation}, {"sealed", v.sealed}};
+  if (!v.replace_kit.empty()) j["replace_kit"] = v.replace_kit;
+}
+void to_json(json& j, const ShortageSealed& v) {
+  json list = json::array();
+  for (const auto& s : v.shortages)
+    list.push_back({{"kit_type", s.kit_type}, {"needed", s.needed}, {"dispensable", s.dispensable}});
+  j = json{{"shortages", list}};
+}
+
 // ---- parse_*
 
 Result<NodeEnrolled> parse_node_enrolled(std::string_view text) {
@@ -448,6 +459,36 @@ Result<KitDestroyed> parse_kit_destroyed(std::string_view text) {
   v.kit = r.text("kit");
   v.reason = r.text("reason");
   v.esignature = esignature_of(r, true).value_or(ESignature{});
+  return r.done(std::move(v));
+}
+
+Result<SupplyShortage> parse_supply_shortage(std::string_view text) {
+  Reader r(text, kSupplyShortageEvent);
+  SupplyShortage v;
+  v.participant = r.text("participant");
+  v.visit = r.text("visit");
+  v.operation = r.text("operation");
+  if (r.ok() && v.operation != "randomize" && v.operation != "dispense" && v.operation != "replace")
+    r.fail("operation", "must be randomize, dispense or replace");
+  v.replace_kit = r.text("replace_kit", v.operation == "replace");
+  v.sealed = r.text("sealed");
+  return r.done(std::move(v));
+}
+
+Result<ShortageSealed> parse_shortage_sealed(std::string_view text) {
+  Reader r(text, "supply.shortage sealed part");
+  ShortageSealed v;
+  if (const json* list = r.find("shortages", true)) {
+    if (!list->is_array()) r.fail("shortages", "must be a list");
+    for (std::size_t i = 0; r.ok() && list->is_array() && i < list->size(); ++i) {
+      Reader k((*list)[i], r.path("shortages[" + std::to_string(i) + "]"), "supply.shortage sealed part");
+      KitShortage s{k.text("kit_type"), k.integer<std::int64_t>("needed").value_or(0),
+                    k.integer<std::int64_t>("dispensable").value_or(0)};
+      auto checked = k.done(std::move(s));
+      if (!checked) return checked.error();
+      v.shortages.push_back(std::move(checked).value());
+    }
+  }
   return r.done(std::move(v));
 }
 

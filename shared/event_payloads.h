@@ -43,6 +43,7 @@ inline constexpr std::string_view kShipmentReceivedEvent = "shipment.received";
 inline constexpr std::string_view kKitQuarantinedEvent = "kit.quarantined";
 inline constexpr std::string_view kKitReturnedEvent = "kit.returned";
 inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
+inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
 
 // ---- statuses shared by node and hub
 
@@ -196,6 +197,24 @@ struct KitDestroyed {
   ESignature esignature;
 };
 
+// A randomization, dispensing or replacement refused for want of kits: the
+// one event that records a refusal (docs/sync-protocol.md).
+struct SupplyShortage {
+  std::string participant;
+  std::string visit;
+  std::string operation;    // "randomize", "dispense" or "replace"
+  std::string replace_kit;  // "replace" only
+  std::string sealed;       // ShortageSealed
+};
+struct KitShortage {
+  std::string kit_type;
+  std::int64_t needed = 0;
+  std::int64_t dispensable = 0;
+};
+struct ShortageSealed {
+  std::vector<KitShortage> shortages;
+};
+
 void to_json(nlohmann::json& j, const ESignature& v);
 void to_json(nlohmann::json& j, const NodeEnrolled& v);
 void to_json(nlohmann::json& j, const DirectiveApplied& v);
@@ -215,6 +234,8 @@ void to_json(nlohmann::json& j, const ShipmentReceived& v);
 void to_json(nlohmann::json& j, const KitQuarantined& v);
 void to_json(nlohmann::json& j, const KitReturned& v);
 void to_json(nlohmann::json& j, const KitDestroyed& v);
+void to_json(nlohmann::json& j, const SupplyShortage& v);
+void to_json(nlohmann::json& j, const ShortageSealed& v);
 
 // invalid_input naming the event type and the field, never a field's value.
 Result<NodeEnrolled> parse_node_enrolled(std::string_view json_text);
@@ -235,5 +256,7 @@ Result<ShipmentReceived> parse_shipment_received(std::string_view json_text);
 Result<KitQuarantined> parse_kit_quarantined(std::string_view json_text);
 Result<KitReturned> parse_kit_returned(std::string_view json_text);
 Result<KitDestroyed> parse_kit_destroyed(std::string_view json_text);
+Result<SupplyShortage> parse_supply_shortage(std::string_view json_text);
+Result<ShortageSealed> parse_shortage_sealed(std::string_view json_text);
 
 }  // namespace irt::shared

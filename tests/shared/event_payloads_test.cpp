@@ -57,6 +57,9 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   round_trip(KitQuarantined{"100001", "fridge at 11 C", 11.5}, parse_kit_quarantined);
   round_trip(KitReturned{"100001", "101-001", 3}, parse_kit_returned);
   round_trip(KitDestroyed{"100001", "returned", signature()}, parse_kit_destroyed);
+  round_trip(SupplyShortage{"101-001", "V2", "dispense", "", "c2VhbGVk"}, parse_supply_shortage);
+  round_trip(SupplyShortage{"101-001", "V2", "replace", "100002", "c2VhbGVk"}, parse_supply_shortage);
+  round_trip(ShortageSealed{{{"KA", 2, 1}}}, parse_shortage_sealed);
 }
 
 TEST_CASE("a payload that is not an object, or lacks or mistypes a field, is refused naming the event and the field") {
