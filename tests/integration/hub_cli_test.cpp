@@ -177,7 +177,7 @@ TEST_CASE("irt-hub lists the node commands and each has --help") {
   CHECK(missing.err.find("--study") != std::string::npos);
 }
 
-TEST_CASE("init creates a hub and prints its fingerprint; fingerprint prints the same") {
+TEST_CASE("init creates a hub and prints its fingerprint, and fingerprint prints the same") {
   InitializedHub h;
   auto fp = hub({"fingerprint", "--data", h.data});
   REQUIRE(fp.exit_code == 0);

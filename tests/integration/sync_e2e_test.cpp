@@ -276,7 +276,7 @@ TEST_CASE("through a proxy that drops, duplicates, delays, reorders and truncate
   CHECK(a.verify().exit_code == 0);
 }
 
-TEST_CASE("a push that overtakes the one before it waits for it; alone it is refused as a gap") {
+TEST_CASE("a push that overtakes the one before it waits for it, and alone it is refused as a gap") {
   Cluster c;
   NodeDir a(c.hub, "101");
   REQUIRE(a.sync().exit_code == 0);

@@ -208,7 +208,7 @@ TEST_CASE("stratified blocks report imbalance per stratum and per factor level")
   CHECK(j["two_arm"]["EB"].get<double>() == r->two_arm->eb);
 }
 
-TEST_CASE("node runs of site-stratified blocks cost little balance; method specs are checked") {
+TEST_CASE("node runs of site-stratified blocks cost little balance and method specs are checked") {
   Study s = irt::test::stratified_study({{"A", "a", "T", 1}, {"B", "b", "T", 1}}, {4, 6});
   auto source = irt::test::seeded(92);
   auto r = simulate(s, s.randomization, SimulationSettings{.participants = 200, .runs = 200, .nodes = 3, .sync_every = 25},

@@ -64,7 +64,7 @@ TEST_CASE("an exception inside a transaction rolls everything back") {
   CHECK(count_notes(db) == 0);
 }
 
-TEST_CASE("a savepoint not released undoes only its own part; a released one commits with the transaction") {
+TEST_CASE("a savepoint not released undoes only its own part, and a released one commits with the transaction") {
   irt::test::TempDir dir;
   {
     auto db = open_db(dir);
