@@ -68,6 +68,25 @@ class Body {
   std::optional<shared::Error> error_;
 };
 
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s) {
+  static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 4;
+    if (n == 4 || s.size() - i <= n) return false;  // a stray continuation byte, or cut short
+    std::uint32_t cp = c & (n == 0 ? 0x7Fu : 0x7Fu >> (n + 1));
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 json error_json(const shared::Error& e) {
   return {{"error", {{"code", shared::errc_name(e.code)}, {"message", e.message}}}};
 }
@@ -90,7 +109,10 @@ struct ApiServer::Impl {
 
   void send(httplib::Response& res, int status, const json& body) {
     res.status = status;
-    res.set_content(body.dump(), "application/json");
+    // Path parameters are checked (bad_param) and JSON bodies are UTF-8 by
+    // parsing; should any other text slip through, it is sent with U+FFFD
+    // rather than failing the answer.
+    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
     res.set_header("Cache-Control", "no-store");
   }
 
@@ -130,6 +152,10 @@ struct ApiServer::Impl {
                                                "again with POST /api/v1/login")));
           return;
         }
+        if (auto bad = bad_param(req)) {
+          send(res, 400, error_json(*bad));
+          return;
+        }
         PasswordCheck signature;
         if (signs) {
           Body b(req.body);
@@ -139,16 +165,19 @@ struct ApiServer::Impl {
         }
         shared::Result<json> result = json();
         bool recorded = false;  // a refusal may record a fact too (a supply shortage) for the hub
+        bool replayed = false;
         {
           std::lock_guard lock(mutex);
           auto before = state.log().last_seq();
-          result = handler(req, *actor, signature);
+          result = mutating ? run_once(handler, req, *actor, signature, replayed) : handler(req, *actor, signature);
           recorded = state.log().last_seq() != before;
         }
         if (!result)
           send(res, shared::http_status(result.error().code), error_json(result.error()));
-        else
+        else {
+          if (replayed) res.set_header("Idempotent-Replayed", "true");
           send(res, 200, *result);
+        }
         if (mutating && sync && (result || recorded)) sync->poke();
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on " << req.method << " " << req.path << ": " << e.what() << "\n";
@@ -161,6 +190,45 @@ struct ApiServer::Impl {
   }
 
   static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[static_cast<int>(i)].str(); }
+
+  // Path parameters are echoed in messages ("participant X is not known") and
+  // a JSON answer cannot carry invalid UTF-8: one check for every route, each
+  // parameter named after the path segment before it ("participant id").
+  static std::optional<shared::Error> bad_param(const httplib::Request& req) {
+    for (std::size_t i = 1; i < req.matches.size(); ++i) {
+      if (valid_utf8(param(req, i))) continue;
+      std::string before = req.path.substr(0, static_cast<std::size_t>(req.matches.position(i)));
+      if (!before.empty() && before.back() == '/') before.pop_back();
+      std::string noun = before.substr(before.find_last_of('/') + 1);
+      if (!noun.empty() && noun.back() == 's') noun.pop_back();
+      return make_error(Errc::invalid_input, noun + " id: not valid UTF-8; use the id as printed");
+    }
+    return std::nullopt;
+  }
+
+  // The optional Idempotency-Key of a mutating route: SiteOperations::once
+  // applies the request at most once per user and key, and replays its answer.
+  // The body is identified without its signature_password (a fast hash of a
+  // password must not be kept); a replay still needs a given signature to match.
+  shared::Result<json> run_once(const SigningHandler& handler, const httplib::Request& req, const Actor& a,
+                                const PasswordCheck& signature, bool& replayed) {
+    if (!req.has_header("Idempotency-Key")) return handler(req, a, signature);
+    auto key = req.get_header_value("Idempotency-Key");
+    if (!RequestMemory::valid_key(key))
+      return make_error(Errc::invalid_input, "Idempotency-Key: use 1 to " + std::to_string(RequestMemory::kMaxKeyLength) +
+                                                 " printable ASCII characters without spaces (e.g. a UUID), a new "
+                                                 "one for each action and the same one when retrying it");
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_object() && body.contains("signature_password")) body["signature_password"] = "(given)";
+    auto identity = body.is_discarded() ? req.body : body.dump(-1, ' ', false, json::error_handler_t::replace);
+    RequestIdentity request{a.user, key, req.method + " " + req.path,
+                            crypto::hash_domain("irt/node/request-body/v1", crypto::as_bytes(identity))};
+    auto o = ops.once(request, [&] { return handler(req, a, signature); });
+    if (!o) return o.error();
+    if (o->replayed && signature.given && !signature.matches) return SiteOperations::signature_refused();
+    replayed = o->replayed;
+    return std::move(o->answer);
+  }
 
   json status_json(const Actor& a) {
     auto& store = state.domain();
@@ -181,7 +249,7 @@ struct ApiServer::Impl {
               {"sync_error", s.last_error},
               {"last_sync_ms", s.last_sync_ms},
               {"sync_failures", s.consecutive_failures},
-              {"pending_events", log.last_seq() - log.acked_seq()},
+              {"pending_events", log.pending_events()},
               {"last_seq", log.last_seq()},
               {"slots_left", slots},
               {"numbers_left", store.numbers_left()},

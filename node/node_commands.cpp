@@ -208,7 +208,7 @@ int status(const Args& args) {
                       {"hub_url", s.enrollment().hub_url},
                       {"last_seq", log.last_seq()},
                       {"acked_seq", log.acked_seq()},
-                      {"pending_events", log.last_seq() - log.acked_seq()},
+                      {"pending_events", log.pending_events()},
                       {"applied_directive_seq", log.applied_directive_seq()},
                       {"users", load_roster(log).size()},
                       {"has_study", log.get_sealed("study").has_value()}};
@@ -216,7 +216,14 @@ int status(const Args& args) {
   auto refused = s.sync_refusal();
   j["sync_refused"] = refused.has_value();
   j["sync_error"] = refused ? refused->text() : "";
+  // The cheap end-of-log check; 'irt-node verify' walks the whole chain.
+  auto end = log.check_end();
+  if (!end) j["damage"] = end.error().message;
   std::cout << j.dump(2) << "\n";
+  if (!end) {
+    std::cerr << args.command_path() << ": FAILED: " << end.error().message << "\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -339,11 +346,11 @@ std::vector<Command> node_commands() {
                           kPassphraseFileOption},
               .run = note},
       Command{.name = "verify",
-              .summary = "re-check the whole log: sequence, hash chain, every signature",
+              .summary = "re-check the whole log: sequence, hash chain, every signature, and that it ends at its sealed head",
               .options = {kDataOption, kPassphraseFileOption},
               .run = verify},
       Command{.name = "status",
-              .summary = "print the node's identity, log position and pending events as JSON",
+              .summary = "print the node's identity, log position and pending events as JSON (exit 1 if the log's end is damaged)",
               .options = {kDataOption, kPassphraseFileOption},
               .run = status},
       Command{.name = "sync",

@@ -90,7 +90,7 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::create(const std::filesyst
   auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
   if (!log) return log.error();
   state->log_.emplace(std::move(log).value());
-  if (auto st = state->open_domain(); !st) return st.error();
+  if (auto st = state->open_stores(); !st) return st.error();
 
   storage::Transaction tx(state->db_);
   auto& d = state->db_;
@@ -177,14 +177,17 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::open(const std::filesystem
   auto log = sync::NodeLog::open(state->db_, state->data_key_, e.node_id);
   if (!log) return log.error();
   state->log_.emplace(std::move(log).value());
-  if (auto st = state->open_domain(); !st) return st.error();
+  if (auto st = state->open_stores(); !st) return st.error();
   return state;
 }
 
-shared::Status NodeState::open_domain() {
+shared::Status NodeState::open_stores() {
   auto domain = DomainStore::open(db_, *log_, data_key_, enrollment_.node_id, enrollment_.site_id);
   if (!domain) return domain.error();
   domain_ = std::move(domain).value();
+  auto requests = RequestMemory::open(db_, data_key_, enrollment_.node_id);
+  if (!requests) return requests.error();
+  requests_.emplace(std::move(requests).value());
   return {};
 }
 

@@ -28,6 +28,7 @@
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "node/domain_store.h"
+#include "node/request_memory.h"
 #include "shared/result.h"
 #include "storage/database.h"
 #include "sync/agent.h"
@@ -65,6 +66,7 @@ class NodeState {
   storage::Database& db() { return db_; }
   sync::NodeLog& log() { return *log_; }
   DomainStore& domain() { return *domain_; }
+  RequestMemory& requests() { return *requests_; }
   const crypto::SigningKey& key() const { return key_; }
   const Enrollment& enrollment() const { return enrollment_; }
   sync::NodeIdentity identity() const;
@@ -99,7 +101,8 @@ class NodeState {
   std::unique_ptr<DomainStore> domain_;
   std::mutex mutex_;
   bool last_round_refused_ = false;
-  shared::Status open_domain();
+  std::optional<RequestMemory> requests_;
+  shared::Status open_stores();
 };
 
 }  // namespace irt::node

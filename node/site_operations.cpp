@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "crypto/seal.h"
 #include "node/roster.h"
@@ -72,17 +73,75 @@ shared::Days SiteOperations::today() const { return shared::day_of_millis(clock_
 
 template <class F>
 auto SiteOperations::transact(F&& change) -> decltype(change()) {
-  storage::Transaction tx(state_.db());
+  // Inside once() the change joins its transaction, which commits it together
+  // with the memory of the answer.
+  std::optional<storage::Transaction> tx;
+  std::optional<storage::Savepoint> part;
+  if (state_.db().in_transaction()) part.emplace(state_.db());
+  else tx.emplace(state_.db());
+  // The mirror is read back after the rollback, not from the half-done change.
+  auto undo = [&] {
+    part.reset();
+    tx.reset();
+    (void)store().reload();
+  };
   try {
     auto result = change();
-    if (result) {
-      tx.commit();
+    if (!result) {
+      undo();
+    } else if (part) {
+      part->release();
     } else {
-      (void)store().reload();
+      tx->commit();
     }
     return result;
   } catch (...) {
+    undo();
+    throw;
+  }
+}
+
+// The simplest design that keeps "applied" and "remembered" atomic: the
+// answer is built from the operation's outcome after the operation returns,
+// so the memory cannot be written inside the operation's own transaction;
+// instead one transaction spans the look-up, the operation (whose transact()
+// becomes a savepoint) and the memory, and commits (synchronous=FULL) before
+// the answer leaves. The node's lock is held throughout, so two copies of one
+// request cannot interleave.
+shared::Result<SiteOperations::Once> SiteOperations::once(const RequestIdentity& request,
+                                                          const std::function<shared::Result<json>()>& run) {
+  std::optional<storage::Transaction> tx(std::in_place, state_.db());
+  // Whatever ran is rolled back with the transaction; then the mirror follows.
+  auto undo = [&] {
+    tx.reset();
     (void)store().reload();
+  };
+  try {
+    auto seen = state_.requests().find(request.user, request.key, clock_());
+    if (!seen) return seen.error();
+    if (*seen) {
+      if ((*seen)->route != request.route || (*seen)->body_hash != request.body_hash)
+        return make_error(Errc::conflict,
+                          "this Idempotency-Key was already used for another request (a different route or body) "
+                          "in the last 24 hours; nothing was changed; send a new key for each new action");
+      auto answer = json::parse((*seen)->answer, nullptr, false);
+      if (answer.is_discarded())
+        return make_error(Errc::integrity, "the node's memory of this Idempotency-Key is not JSON; nothing was "
+                                           "changed; report it");
+      return Once{std::move(answer), true};
+    }
+    auto answer = run();
+    if (!answer) {
+      // The operation undid its own change; what it recorded of the refusal
+      // (a supply shortage) is kept, as without a key. Nothing is remembered.
+      tx->commit();
+      return answer.error();
+    }
+    state_.requests().remember(request, answer->dump(), clock_());
+    tx->commit();
+    return Once{std::move(*answer), false};
+  } catch (...) {
+    undo();
     throw;
   }
 }
@@ -135,11 +194,14 @@ shared::Result<const ParticipantRecord*> SiteOperations::participant(const std::
   return p;
 }
 
+shared::Error SiteOperations::signature_refused() {
+  return make_error(Errc::unauthenticated,
+                    "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
+}
+
 shared::Result<json> SiteOperations::esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning) {
   auto u = confirm(state_.log(), state_.enrollment().site_id, signature);
-  if (!u || u->name != a.user)
-    return make_error(Errc::unauthenticated,
-                      "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
+  if (!u || u->name != a.user) return signature_refused();
   return json{{"signer", a.user}, {"role", a.role}, {"signed_ms", clock_()}, {"meaning", meaning}};
 }
 

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -111,6 +112,23 @@ class SiteOperations {
   shared::Result<std::uint64_t> destroy_kit(const Actor& a, const std::string& kit, const std::string& reason,
                                             const PasswordCheck& signature);
 
+  // Runs `run` (one operation and the answer built from it) at most once per
+  // (user, Idempotency-Key): the first time, in one transaction with the
+  // memory of its answer (the operation's own transaction becomes a savepoint
+  // inside it), durable before this returns; a repeat with the same route and
+  // body returns the remembered answer (`replayed`) and changes nothing; the
+  // same key with another route or body is refused (conflict). A refused run
+  // is not remembered: it changed nothing (what a refusal records of its own,
+  // such as a supply shortage, is kept as without a key), and may be tried again.
+  struct Once {
+    nlohmann::json answer;
+    bool replayed = false;
+  };
+  shared::Result<Once> once(const RequestIdentity& request, const std::function<shared::Result<nlohmann::json>()>& run);
+
+  // The refusal of an electronic signature that does not verify.
+  static shared::Error signature_refused();
+
   shared::Days today() const;
   DomainStore& store() { return state_.domain(); }
   NodeState& state() { return state_; }
@@ -137,7 +155,8 @@ class SiteOperations {
   shared::Error refuse_shortage(const Actor& a, const std::string& operation, const std::string& participant,
                                 const std::string& visit, const std::vector<Shortage>& shortages,
                                 const std::string& replace_kit = "");
-  // Runs `change` in one transaction; on any failure the in-memory mirror is reloaded.
+  // Runs `change` in one transaction (a savepoint when once() already holds
+  // one); on any failure the in-memory mirror is reloaded.
   template <class F>
   auto transact(F&& change) -> decltype(change());
 

@@ -99,14 +99,28 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const can = (p) => S.me && S.me.permissions.includes(p);
 
+// Each action sends a fresh Idempotency-Key and, when the node did not answer
+// (the answer may be what was lost), retries with the same key and body: the
+// node applies it once. getRandomValues works on plain http, unlike randomUUID.
+function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
   if (S.token) headers.Authorization = "Bearer " + S.token;
+  const retries = method === "POST" && path !== "/login" && path !== "/logout" ? 2 : 0;
+  if (retries) headers["Idempotency-Key"] = newKey();
+  const text = body ? JSON.stringify(body) : undefined;
   let res;
-  try {
-    res = await fetch("/api/v1" + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  } catch (e) {
-    throw { code: "unreachable", message: "The node is not answering. Check that it is running on this device." };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch("/api/v1" + path, { method, headers, body: text });
+      break;
+    } catch (e) {
+      if (attempt >= retries) throw { code: "unreachable", message: "The node is not answering. Check that it is running on this device." };
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+    }
   }
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {

@@ -1,7 +1,11 @@
 #include "storage/database.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace irt::storage {
@@ -81,6 +85,18 @@ Blob Statement::blob(int col) const {
 // ---- Database
 
 shared::Result<Database> Database::open(const std::filesystem::path& file, const Options& options) {
+  if (options.create) {
+    // SQLite would create the file 0644 (less the umask) and gives its -wal
+    // and -shm files the database file's mode: creating it 0600 first keeps
+    // all three private to the account that runs the program. An existing
+    // file keeps its mode.
+    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return shared::make_error(shared::Errc::unavailable, "cannot create database " + file.string() + ": " +
+                                                               std::strerror(errno) +
+                                                               "; check that the data directory exists and is writable");
+    ::close(fd);
+  }
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
@@ -139,6 +155,7 @@ Statement Database::prepare(std::string_view sql) {
 
 std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Database::changes() const { return sqlite3_changes(db_); }
+bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int Database::schema_version(std::string_view component) {
   exec("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)");
@@ -159,6 +176,7 @@ shared::Status Database::migrate(std::string_view component, const std::vector<M
     if (m.version <= current) continue;
     Transaction tx(*this);
     exec(m.sql);
+    if (m.code) m.code(*this);
     auto st = prepare("INSERT INTO schema_version(component, version) VALUES(?, ?) "
                       "ON CONFLICT(component) DO UPDATE SET version = excluded.version");
     st.bind_all(component, m.version).run();

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,9 +86,15 @@ class Statement {
   sqlite3_stmt* stmt_;
 };
 
+class Database;
+
 struct Migration {
   int version;      // 1, 2, 3, ... in order, never renumbered
   std::string sql;  // one or more statements
+  // Optional: runs after `sql` in the same transaction, for a step SQL alone
+  // cannot do (sealing a value under a key the program holds). It throws
+  // StorageError to refuse, and then nothing of the step is kept.
+  std::function<void(Database&)> code = {};
 };
 
 class Database {
@@ -108,6 +115,7 @@ class Database {
   Statement prepare(std::string_view sql);
   std::int64_t last_insert_rowid() const;
   int changes() const;
+  bool in_transaction() const;  // a BEGIN is open on this connection
   const std::filesystem::path& path() const { return path_; }
 
   // Brings `component`'s schema up to the last migration, each step in its own

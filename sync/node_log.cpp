@@ -23,6 +23,8 @@ const std::vector<storage::Migration> kMigrations = {
 constexpr const char* kAcked = "acked_seq";
 constexpr const char* kApplied = "applied_directive_seq";
 constexpr const char* kHlc = "hlc";
+// The sealed key-value holding the chain head, {"seq": n, "hash": "<hex>"}.
+constexpr const char* kHeadKey = "chain_head";
 
 std::string ad(const std::string& node_id, const std::string& kind, std::uint64_t seq) {
   return "irt/node/" + node_id + "/" + kind + "/" + std::to_string(seq);
@@ -32,8 +34,26 @@ std::string ad(const std::string& node_id, const std::string& kind, std::uint64_
 
 shared::Result<NodeLog> NodeLog::open(storage::Database& db, const crypto::AeadKey& data_key, std::string node_id,
                                       WallClock wall) {
-  if (auto st = db.migrate("node_log", kMigrations); !st) return st.error();
-  return NodeLog(db, data_key, std::move(node_id), std::move(wall));
+  NodeLog log(db, data_key, std::move(node_id), std::move(wall));
+  // Version 2 seals the chain head of a log written before heads existed (and
+  // the empty head of a new log), in the migration's own transaction: a file
+  // at version 2 without a head has lost it.
+  auto migrations = kMigrations;
+  migrations.push_back({2, "", [&log](storage::Database&) { log.seal_head(log.last_row()); }});
+  if (auto st = db.migrate("node_log", migrations); !st) return st.error();
+  return log;
+}
+
+NodeLog::Head NodeLog::last_row() {
+  auto st = db_->prepare("SELECT seq, hash FROM node_events ORDER BY seq DESC LIMIT 1");
+  if (!st.step()) return {};
+  auto hash = crypto::Hash::from_view(st.blob(1));
+  return {static_cast<std::uint64_t>(st.int64(0)), hash.value_or(crypto::Hash{})};
+}
+
+void NodeLog::seal_head(const Head& head) {
+  std::string j = nlohmann::json{{"seq", head.seq}, {"hash", head.hash.hex()}}.dump();
+  put_sealed(kHeadKey, Bytes(j.begin(), j.end()));
 }
 
 std::uint64_t NodeLog::cursor(const char* name) {
@@ -55,6 +75,10 @@ std::uint64_t NodeLog::last_seq() {
   return static_cast<std::uint64_t>(st.int64(0));
 }
 std::uint64_t NodeLog::acked_seq() { return cursor(kAcked); }
+std::uint64_t NodeLog::pending_events() {
+  auto last = last_seq(), acked = acked_seq();
+  return last > acked ? last - acked : 0;
+}
 std::uint64_t NodeLog::applied_directive_seq() { return cursor(kApplied); }
 std::uint64_t NodeLog::last_hlc() { return cursor(kHlc); }
 
@@ -74,13 +98,9 @@ shared::Result<SignedEvent> NodeLog::append(const crypto::SigningKey& key, const
   if (auto st = check_event_limits(body); !st)
     return shared::make_error(st.error().code, "a " + type + " event was not recorded: " + st.error().message +
                                                    "; shorten what was entered and try again");
-  auto last = db_->prepare("SELECT seq, hash FROM node_events ORDER BY seq DESC LIMIT 1");
-  if (last.step()) {
-    body.seq = static_cast<std::uint64_t>(last.int64(0)) + 1;
-    body.prev_hash = *crypto::Hash::from_view(last.blob(1));
-  } else {
-    body.seq = 1;
-  }
+  auto last = last_row();
+  body.seq = last.seq + 1;
+  body.prev_hash = last.hash;
   HybridClock clock(wall_, cursor(kHlc));
   body.hlc = clock.now();
   set_cursor(kHlc, body.hlc);
@@ -92,6 +112,7 @@ shared::Result<SignedEvent> NodeLog::append(const crypto::SigningKey& key, const
       .bind_all(static_cast<std::int64_t>(e.body.seq), storage::BlobView(e.hash.view()), sealed,
                 e.body.device_time_ms)
       .run();
+  seal_head({e.body.seq, e.hash});
   return e;
 }
 
@@ -245,6 +266,41 @@ shared::Status NodeLog::verify(const crypto::PublicKey& node_key) {
     prev = e->hash;
     ++expected;
   }
+  return check_end();
+}
+
+shared::Status NodeLog::check_end() {
+  auto damaged = [](const std::string& what) {
+    return shared::make_error(shared::Errc::integrity,
+                              what + "; restore the node's data from backup and report it to the central team");
+  };
+  auto sealed = get_sealed(kHeadKey);
+  if (!sealed) {
+    bool present = db_->prepare("SELECT 1 FROM node_sealed WHERE key = 'chain_head'").step();
+    return damaged(present ? "the log's sealed head does not authenticate (edited, moved or corrupted)"
+                           : "the log's sealed head is missing (deleted)");
+  }
+  auto j = nlohmann::json::parse(crypto::to_string(*sealed), nullptr, false);
+  auto hash = j.is_object() && j.value("hash", nlohmann::json()).is_string()
+                  ? crypto::Hash::from_hex(j["hash"].get<std::string>())
+                  : std::nullopt;
+  if (!hash || !j.value("seq", nlohmann::json()).is_number_unsigned())
+    return damaged("the log's sealed head is malformed");
+  Head head{j["seq"].get<std::uint64_t>(), *hash};
+  auto last = last_row();
+  auto n = [](std::uint64_t seq) { return std::to_string(seq); };
+  if (last.seq < head.seq)
+    return damaged("the log ends at event " + n(last.seq) + " but its sealed head says " + n(head.seq) +
+                   ": events were deleted");
+  if (last.seq > head.seq)
+    return damaged("the log ends at event " + n(last.seq) + " but its sealed head says " + n(head.seq) +
+                   ": events were added outside the node or the head was replaced");
+  if (last.hash != head.hash)
+    return damaged("the log's last event " + n(last.seq) + " is not the one its sealed head records (the hash "
+                   "differs): events were replaced");
+  if (auto acked = acked_seq(); acked > last.seq)
+    return damaged("the hub has acknowledged events up to " + n(acked) + " but the log ends at event " +
+                   n(last.seq) + ": events were deleted");
   return {};
 }
 

@@ -8,6 +8,14 @@
 // decrypting. Secrets and state derived from directives go through put_sealed /
 // get_sealed under the same rule.
 //
+// The chain head (the last event's sequence and hash) is sealed beside the log
+// and rewritten in the same transaction as every append, so deleting events
+// from the end of the log (which needs no key) is detected: check_end() and
+// verify() compare the log's last row with the head. A database written
+// before the head existed gets it on first open (migration 2), from its log as
+// it is then; and, like any copy of a file, a whole older database put back in
+// place is only caught by the hub, which holds every event it acknowledged.
+//
 // Durability: append() runs inside the caller's Transaction, so an event is
 // committed atomically with the state change it records, and that transaction
 // is durable (synchronous=FULL) before anything is acknowledged to a user.
@@ -48,6 +56,10 @@ class NodeLog {
 
   std::uint64_t last_seq();
   std::uint64_t acked_seq();
+  // Events the hub has not acknowledged yet. Never wraps: when the
+  // acknowledged cursor is ahead of the log's end it is 0, and check_end()
+  // names that damage.
+  std::uint64_t pending_events();
   std::uint64_t applied_directive_seq();
   std::uint64_t last_hlc();
 
@@ -83,11 +95,23 @@ class NodeLog {
   // a row that fails any check was altered after it was written; the one other
   // finding is an intact record, signed by this node, that is larger than the
   // hub accepts (written by a version without those limits).
+  // Finally check_end().
   shared::Status verify(const crypto::PublicKey& node_key);
+
+  // The log's end without decrypting it: the last row is exactly the sealed
+  // head (sequence and hash), and the hub has not acknowledged beyond it.
+  // ("the log ends at event 7 but its sealed head says 9: events were deleted; ...")
+  shared::Status check_end();
 
  private:
   NodeLog(storage::Database& db, const crypto::AeadKey& key, std::string node_id, WallClock wall)
       : db_(&db), key_(&key), node_id_(std::move(node_id)), wall_(std::move(wall)) {}
+  struct Head {
+    std::uint64_t seq = 0;  // 0: the log is empty
+    crypto::Hash hash;
+  };
+  Head last_row();
+  void seal_head(const Head& head);
   std::uint64_t cursor(const char* name);
   void set_cursor(const char* name, std::uint64_t value);
 

@@ -13,6 +13,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "tests/support/node_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -24,6 +26,7 @@ namespace {
 struct Reply {
   int status = 0;
   json body;
+  httplib::Headers headers;
 };
 
 class NodeServer {
@@ -51,6 +54,15 @@ class NodeServer {
                              : c.Post(path.c_str(), h, body.is_null() ? "" : body.dump(), "application/json");
     if (!r) return {0, nullptr};
     return {r->status, json::parse(r->body, nullptr, false)};
+  }
+  // A POST with extra headers (Idempotency-Key), its answer's headers kept.
+  Reply post(const std::string& path, const std::string& token, const json& body, httplib::Headers headers) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    headers.emplace("Authorization", "Bearer " + token);
+    auto r = c.Post(path.c_str(), headers, body.dump(), "application/json");
+    if (!r) return {0, nullptr, {}};
+    return {r->status, json::parse(r->body, nullptr, false), r->headers};
   }
   std::string login(const std::string& user) {
     auto r = call("POST", "/api/v1/login", "", {{"user", user}, {"password", test::kFixturePassword}});
@@ -588,4 +600,135 @@ TEST_CASE("node API: kill -9 during a burst of randomizations loses no acknowled
   auto verify = test::run({IRT_NODE_BIN, "verify", "--data", n.fixture().dir().string()}, "",
                           {std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase});
   CHECK_MESSAGE(verify.exit_code == 0, verify.out << verify.err);
+}
+
+TEST_CASE("node API: a path id that is not UTF-8 is refused with 400 and a JSON body on every route that takes one") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  const std::string bad = "%ff%fe";
+  const json sign = {{"signature_password", test::kFixturePassword}};
+  struct Route {
+    std::string method, path, noun;
+    json body;
+  };
+  std::vector<Route> routes = {
+      {"GET", "/api/v1/participants/" + bad, "participant", nullptr},
+      {"POST", "/api/v1/participants/" + bad + "/randomize", "participant", sign},
+      {"POST", "/api/v1/participants/" + bad + "/dispense", "participant", {{"visit", "V2"}}},
+      {"POST", "/api/v1/participants/" + bad + "/unblind", "participant",
+       {{"reason", "emergency"}, {"signature_password", test::kFixturePassword}}},
+      {"POST", "/api/v1/participants/" + bad + "/withdraw", "participant", {{"reason", "moved away"}}},
+      {"POST", "/api/v1/participants/" + bad + "/complete", "participant", nullptr},
+      {"POST", "/api/v1/participants/" + bad + "/transfer", "participant", {{"to_site", "102"}, {"reason", "moved"}}},
+      {"POST", "/api/v1/shipments/" + bad + "/receive", "shipment",
+       {{"kits", json::array()}, {"signature_password", test::kFixturePassword}}},
+      {"POST", "/api/v1/kits/" + bad + "/quarantine", "kit", {{"reason", "fridge at 12C"}}},
+      {"POST", "/api/v1/kits/" + bad + "/return", "kit", {{"units_returned", 1}}},
+      {"POST", "/api/v1/kits/" + bad + "/destroy", "kit",
+       {{"reason", "expired"}, {"signature_password", test::kFixturePassword}}},
+  };
+  for (const auto& r : routes) {
+    CAPTURE(r.path);
+    refused(n, carla, 400, r.method, r.path, r.body, r.noun + " id: not valid UTF-8");
+  }
+  // Valid UTF-8 that is not a known id is echoed intact.
+  auto e = n.call("GET", "/api/v1/participants/%C3%A9", carla);
+  CHECK(e.status == 404);
+  CHECK(e.body["error"]["message"].get<std::string>().find("participant \u00e9 is not known") != std::string::npos);
+}
+
+TEST_CASE("node API: a screen request repeated with one Idempotency-Key creates one participant and answers the same") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto count = [&] { return n.call("GET", "/api/v1/participants", carla).body["participants"].size(); };
+  auto before = count();
+  json body = {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}};
+  auto first = n.post("/api/v1/participants", carla, body, {{"Idempotency-Key", "3f6c1d2e-screen-1"}});
+  auto again = n.post("/api/v1/participants", carla, body, {{"Idempotency-Key", "3f6c1d2e-screen-1"}});
+  REQUIRE(first.status == 200);
+  CHECK(again.status == 200);
+  CHECK(again.body == first.body);
+  CHECK_FALSE(first.headers.count("Idempotent-Replayed"));
+  CHECK(again.headers.find("Idempotent-Replayed")->second == "true");
+  CHECK(count() == before + 1);
+
+  // Remembered durably: still replayed after kill -9 and a restart, still one participant.
+  n.kill_hard();
+  n.start();
+  carla = n.login("carla");
+  auto after = n.post("/api/v1/participants", carla, body, {{"Idempotency-Key", "3f6c1d2e-screen-1"}});
+  CHECK(after.status == 200);
+  CHECK(after.body == first.body);
+  CHECK(count() == before + 1);
+
+  // A key is the user's own: another user's identical request with it is a new one.
+  auto ines = n.login("ines");
+  auto other = n.post("/api/v1/participants", ines, body, {{"Idempotency-Key", "3f6c1d2e-screen-1"}});
+  CHECK(other.status == 200);
+  CHECK(other.body["participant"]["participant"] != first.body["participant"]["participant"]);
+  CHECK(count() == before + 2);
+}
+
+TEST_CASE("node API: without an Idempotency-Key two identical screen requests create two participants") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto a = n.screen(carla), b = n.screen(carla);
+  CHECK(a != b);
+}
+
+TEST_CASE("node API: an Idempotency-Key reused for another body or route is refused and changes nothing") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  json body = {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}};
+  auto first = n.post("/api/v1/participants", carla, body, {{"Idempotency-Key", "key-7"}});
+  REQUIRE(first.status == 200);
+  std::string number = first.body["participant"]["participant"];
+  auto before = n.snapshot(carla);
+  json other = {{"factors", {{"diabetes", "yes"}}}, {"eligibility", n.yes()}};
+  auto r = n.post("/api/v1/participants", carla, other, {{"Idempotency-Key", "key-7"}});
+  CHECK(r.status == 409);
+  CHECK(r.body["error"]["message"].get<std::string>().find("already used for another request") != std::string::npos);
+  r = n.post("/api/v1/participants/" + number + "/randomize", carla, {{"signature_password", test::kFixturePassword}},
+             {{"Idempotency-Key", "key-7"}});
+  CHECK(r.status == 409);
+  CHECK(n.snapshot(carla) == before);
+}
+
+TEST_CASE("node API: a refused request is not remembered under its Idempotency-Key, and bad keys are refused") {
+  NodeServer n;
+  auto carla = n.login("carla");
+  auto number = n.screen(carla);
+  json wrong = {{"signature_password", "not my password"}};
+  auto r = n.post("/api/v1/participants/" + number + "/randomize", carla, wrong, {{"Idempotency-Key", "rnd-1"}});
+  CHECK(r.status == 401);
+  json right = {{"signature_password", test::kFixturePassword}};
+  auto ok = n.post("/api/v1/participants/" + number + "/randomize", carla, right, {{"Idempotency-Key", "rnd-1"}});
+  CHECK(ok.status == 200);
+  auto replay = n.post("/api/v1/participants/" + number + "/randomize", carla, right, {{"Idempotency-Key", "rnd-1"}});
+  CHECK(replay.status == 200);
+  CHECK(replay.body == ok.body);
+
+  auto before = n.snapshot(carla);
+  json body = {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}};
+  for (const std::string& key : {std::string(129, 'k'), std::string("two words")}) {
+    auto bad = n.post("/api/v1/participants", carla, body, {{"Idempotency-Key", key}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["error"]["message"].get<std::string>().find("Idempotency-Key") != std::string::npos);
+  }
+  CHECK(n.snapshot(carla) == before);
+}
+
+TEST_CASE("node API: the node's database and its WAL and SHM files are private to its account (0600)") {
+  auto old = ::umask(022);  // the usual default, which would leave them readable by everyone
+  {
+    NodeServer n;
+    n.screen(n.login("carla"));  // a write through the running node: its WAL and SHM are in use
+    for (const char* name : {"node.db", "node.db-wal", "node.db-shm"}) {
+      CAPTURE(name);
+      struct stat st {};
+      REQUIRE(::stat((n.fixture().dir() / name).c_str(), &st) == 0);
+      CHECK((st.st_mode & 0777) == 0600);
+    }
+  }
+  ::umask(old);
 }

@@ -347,6 +347,33 @@ TEST_CASE("a tampered event is named by irt-node verify, and its push is refused
   }
 }
 
+TEST_CASE("deleting the last events of a node's log is named by verify, and status shows no wrapped count") {
+  Cluster c;
+  NodeDir n(c.hub, "101");
+  append_notes(n, 3);
+  REQUIRE(n.sync().exit_code == 0);
+  auto s = node_status(n);
+  auto last = s["last_seq"].get<std::uint64_t>();
+  REQUIRE(s["acked_seq"].get<std::uint64_t>() == last);
+  {
+    // What anyone with the file can do, without the passphrase.
+    auto db = storage::Database::open(n.data() / "node.db", {.create = false});
+    REQUIRE(db.ok());
+    db->prepare("DELETE FROM node_events WHERE seq > ?").bind_all(static_cast<std::int64_t>(last - 2)).run();
+  }
+  auto v = n.verify();
+  CHECK(v.exit_code != 0);
+  CHECK_MESSAGE(v.err.find("the log ends at event " + std::to_string(last - 2) + " but its sealed head says " +
+                           std::to_string(last) + ": events were deleted; restore") != std::string::npos,
+                v.err);
+  auto st = n.cli({"status"});
+  CHECK(st.exit_code != 0);
+  CHECK(st.out.find("18446744073709551615") == std::string::npos);
+  auto j = nlohmann::json::parse(st.out);
+  CHECK(j["pending_events"] == 0);
+  CHECK(j["damage"].get<std::string>().find("events were deleted") != std::string::npos);
+}
+
 TEST_CASE("equivocation: two different events with one sequence are kept, alerted, and freeze the node") {
   Cluster c;
   NodeDir a(c.hub, "101");

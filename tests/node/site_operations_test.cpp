@@ -620,3 +620,42 @@ TEST_CASE("offline minimization draws from the granted stream and every decision
   source.fill(skip);
   CHECK(shared::verify_offline_decision(config, inputs, record, source).ok());
 }
+
+TEST_CASE("once: an answer that cannot be remembered leaves the operation unapplied, and a retry applies it once") {
+  Site s;
+  node::RequestIdentity request{"carla", "k-1", "POST /api/v1/participants", crypto::hash_domain("t", {})};
+  auto participants = [&] { return s.state->domain().participants().size(); };
+  auto last = s.state->log().last_seq();
+  auto before = participants();
+  auto screen = [&]() -> shared::Result<json> {
+    auto o = s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, s.yes(), ""});
+    if (!o) return o.error();
+    return json{{"participant", o->participant.number}};
+  };
+  // The operation succeeds, then the disk fails before its answer is kept: nothing of it stays.
+  CHECK_THROWS_AS((void)s.ops.once(request, [&]() -> shared::Result<json> {
+    (void)screen();
+    throw storage::StorageError("disk I/O error");
+  }), storage::StorageError);
+  CHECK(participants() == before);
+  CHECK(s.state->log().last_seq() == last);
+  CHECK_FALSE(s.state->db().in_transaction());
+
+  auto first = s.ops.once(request, screen);
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->replayed);
+  auto again = s.ops.once(request, screen);
+  REQUIRE(again.ok());
+  CHECK(again->replayed);
+  CHECK(again->answer == first->answer);
+  CHECK(participants() == before + 1);
+  CHECK(s.state->log().last_seq() == last + 1);
+  CHECK(s.state->log().verify(s.state->key().public_key()).ok());
+
+  // Forgotten after 24 hours: the same key is then a new request.
+  s.now += node::RequestMemory::kKeepMs + 1;
+  auto later = s.ops.once(request, screen);
+  REQUIRE(later.ok());
+  CHECK_FALSE(later->replayed);
+  CHECK(participants() == before + 2);
+}

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <stdexcept>
 
 #include "tests/support/test_support.h"
@@ -161,4 +163,39 @@ TEST_CASE("a deferred-durability transaction commits and restores full synchrono
   auto level = db.prepare("PRAGMA synchronous");
   REQUIRE(level.step());
   CHECK(level.int64(0) == 2);  // FULL again for everything acknowledged
+}
+
+TEST_CASE("a new database and its WAL and SHM files are created 0600 whatever the umask") {
+  irt::test::TempDir dir;
+  auto old = ::umask(022);  // the usual default, which would leave them readable by everyone
+  {
+    auto db = open_db(dir);
+    REQUIRE(db.migrate("test", kV1).ok());
+    db.prepare("INSERT INTO notes(body) VALUES('private')").run();
+    for (const char* name : {"t.db", "t.db-wal", "t.db-shm"}) {
+      CAPTURE(name);
+      struct stat st {};
+      REQUIRE(::stat((dir / name).c_str(), &st) == 0);
+      CHECK((st.st_mode & 0777) == 0600);
+    }
+  }
+  ::umask(old);
+}
+
+TEST_CASE("a migration's code step runs in the step's transaction, and a throw undoes the step") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  std::vector<Migration> migrations = kV1;
+  migrations.push_back({2, "ALTER TABLE notes ADD COLUMN author TEXT", [](Database& d) {
+                          CHECK(d.in_transaction());
+                          d.prepare("INSERT INTO notes(body, author) VALUES('from code', 'me')").run();
+                        }});
+  migrations.push_back({3, "CREATE TABLE later (x)", [](Database& d) {
+                          d.prepare("INSERT INTO later(x) VALUES(1)").run();
+                          throw irt::storage::StorageError("refused");
+                        }});
+  CHECK_THROWS_AS((void)db.migrate("test", migrations), irt::storage::StorageError);
+  CHECK(db.schema_version("test") == 2);
+  CHECK(count_notes(db) == 1);
+  CHECK_THROWS_AS(db.prepare("SELECT x FROM later"), irt::storage::StorageError);
 }

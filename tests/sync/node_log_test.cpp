@@ -239,3 +239,66 @@ TEST_CASE("nothing written to the log is readable in the database file") {
   CHECK(raw.find("secret-roster") == std::string::npos);
   CHECK(raw.find("site.note") == std::string::npos);
 }
+
+TEST_CASE("deleting the last events is named by verify and by the end-of-log check") {
+  Fixture f;
+  for (const char* t : {"one", "two", "three", "four", "five"}) f.note(t);
+  REQUIRE(f.log.verify(f.key.public_key()).ok());
+  f.db.exec("DELETE FROM node_events WHERE seq > 3");
+  for (const auto& st : {f.log.verify(f.key.public_key()), f.log.check_end()}) {
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().code == shared::Errc::integrity);
+    CHECK(st.error().message.find("the log ends at event 3 but its sealed head says 5: events were deleted") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("a sealed head that is edited or deleted is named") {
+  Fixture f;
+  f.note("one");
+  f.note("two");
+  f.db.exec("UPDATE node_sealed SET sealed = (SELECT sealed FROM node_sealed WHERE key = 'chain_head') || x'00' "
+            "WHERE key = 'chain_head'");
+  auto st = f.log.check_end();
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("sealed head does not authenticate") != std::string::npos);
+  f.db.exec("DELETE FROM node_sealed WHERE key = 'chain_head'");
+  st = f.log.check_end();
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("sealed head is missing") != std::string::npos);
+}
+
+TEST_CASE("an acknowledged cursor ahead of the log is damage, and pending never wraps") {
+  Fixture f;
+  f.note("one");
+  f.note("two");
+  storage::Transaction tx(f.db);
+  f.log.set_acked(2, std::nullopt);
+  tx.commit();
+  CHECK(f.log.pending_events() == 0);
+  // An insider deletes the acknowledged events and rewinds the head with them.
+  f.db.exec("DELETE FROM node_events WHERE seq = 2");
+  f.db.exec("DELETE FROM node_sealed WHERE key = 'chain_head'");
+  f.db.exec("UPDATE schema_version SET version = 1 WHERE component = 'node_log'");
+  auto reopened = NodeLog::open(f.db, f.data_key, "101-N1", [&f] { return f.now; });
+  REQUIRE(reopened.ok());
+  CHECK(reopened->pending_events() == 0);
+  auto st = reopened->check_end();
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("acknowledged events up to 2 but the log ends at event 1") != std::string::npos);
+}
+
+TEST_CASE("a log written before sealed heads gets its head on first open and verifies") {
+  Fixture f;
+  f.note("one");
+  f.note("two");
+  // What a version 1 file looks like: the same tables, no head.
+  f.db.exec("DELETE FROM node_sealed WHERE key = 'chain_head'");
+  f.db.exec("UPDATE schema_version SET version = 1 WHERE component = 'node_log'");
+  auto reopened = NodeLog::open(f.db, f.data_key, "101-N1", [&f] { return f.now; });
+  REQUIRE(reopened.ok());
+  CHECK(f.db.schema_version("node_log") == 2);
+  CHECK(reopened->verify(f.key.public_key()).ok());
+  f.db.exec("DELETE FROM node_events WHERE seq = 2");
+  CHECK_FALSE(reopened->verify(f.key.public_key()).ok());
+}
