@@ -1,7 +1,8 @@
 // The node's web UI in Debian's headless Chromium, driven by Playwright:
-// a coordinator logs in, screens and randomizes and sees kit numbers but no
-// arm; an investigator breaks the code and sees the arm; a pharmacist sees
-// arms in the inventory. A real irt-node serves a data directory prepared by
+// a coordinator logs in, screens (the answer lost once: the retry with the
+// same Idempotency-Key creates one participant), randomizes and sees kit
+// numbers but no arm; an investigator breaks the code and sees the arm; a
+// pharmacist sees arms in the inventory. A real irt-node serves a data directory prepared by
 // irt-test-node-fixture (no hub: the node is offline and must say so).
 // Usage: node node_ui.test.js IRT_NODE_BIN FIXTURE_BIN OUT_DIR
 "use strict";
@@ -39,6 +40,7 @@ async function waitForHttp(url, ms) {
 }
 
 async function main() {
+  process.exitCode = 1;  // until every check has passed, whatever ends the run
   fs.mkdirSync(outDir, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "irt-browser-"));
   const data = path.join(work, "node");
@@ -78,18 +80,46 @@ async function main() {
     await login("carla");
     await page.waitForFunction(() => document.querySelector("#conn-text").textContent === "Offline");
     assert.equal(await page.textContent("#last-sync"), "never");
+    const participantCount = () => page.evaluate(async () => {
+      const r = await fetch("/api/v1/participants", { headers: { Authorization: "Bearer " + sessionStorage.getItem("irt-token") } });
+      return (await r.json()).participants.length;
+    });
+    const screenedBefore = await participantCount();
     await page.click("#nav-screen");
     await page.selectOption("#factor-diabetes", "no");
     for (let i = 0; i < 5; i++) await page.click("#elig-" + i + " button[data-v=yes]");
+    // The screen request reaches the node but its answer is lost on the way
+    // back: the UI retries with the same Idempotency-Key and the node applies it once.
+    const keys = [];
+    let lost = false;
+    await page.route("**/api/v1/participants", async (route) => {
+      const req = route.request();
+      if (req.method() !== "POST") return route.continue();
+      keys.push(req.headers()["idempotency-key"]);
+      if (lost) return route.continue();
+      lost = true;
+      await route.fetch();
+      return route.abort("connectionreset");
+    });
     await page.click("#screen-submit");
     await page.waitForSelector("#p-number");
+    await page.unroute("**/api/v1/participants");
     const number = await page.textContent("#p-number");
     assert.match(number, /^101-\d{3}$/);
+    assert.equal(keys.length, 2, "one retry after the lost answer");
+    assert.match(keys[0], /^[0-9a-f]{32}$/);
+    assert.equal(keys[1], keys[0], "the retry carries the same Idempotency-Key");
+    assert.equal(await participantCount(), screenedBefore + 1, "the retried screening created one participant");
+    const randomizeKeys = [];
+    page.on("request", (r) => { if (r.url().endsWith("/randomize")) randomizeKeys.push(r.headers()["idempotency-key"]); });
     await page.click("#action-randomize");
     await page.fill("#sign-password", summary.password);
     await page.click("#sign-confirm");
     await page.waitForSelector("#randomize-result");
     const result = await page.textContent("#randomize-result");
+    assert.equal(randomizeKeys.length, 1);
+    assert.match(randomizeKeys[0], /^[0-9a-f]{32}$/);
+    assert.notEqual(randomizeKeys[0], keys[0], "each action has its own key");
     assert.match(result, /Randomized: R\d\d-\d{4}/);
     const kit = summary.first_shipment.kits.find((k) => result.includes(k));
     assert.ok(kit, "the randomization shows a kit number of the site's stock: " + result);
@@ -132,10 +162,16 @@ async function main() {
     await page.waitForSelector(`[data-participant="${number}"] .arm`);
     await shot("4-pharmacist-participants");
     console.log("browser: node web UI passed; screenshots in " + outDir);
+    process.exitCode = 0;
   } finally {
     if (context) await context.close().catch(() => {});
-    node.kill("SIGTERM");
-    await new Promise((r) => node.once("exit", r));
+    // A node that already exited (it failed to start) sends no second "exit":
+    // waiting for one would drain the event loop and end the run with status 0.
+    if (node.exitCode === null && node.signalCode === null) {
+      const exited = new Promise((r) => node.once("exit", r));
+      node.kill("SIGTERM");
+      await exited;
+    }
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
