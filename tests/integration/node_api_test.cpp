@@ -707,6 +707,11 @@ TEST_CASE("node API: a refused request is not remembered under its Idempotency-K
   auto replay = n.post("/api/v1/participants/" + number + "/randomize", carla, right, {{"Idempotency-Key", "rnd-1"}});
   CHECK(replay.status == 200);
   CHECK(replay.body == ok.body);
+  // The password is not part of the remembered body, and a replay still needs it to match.
+  auto unsigned_replay = n.post("/api/v1/participants/" + number + "/randomize", carla, wrong,
+                                {{"Idempotency-Key", "rnd-1"}});
+  CHECK(unsigned_replay.status == 401);
+  CHECK(unsigned_replay.body["error"]["message"].get<std::string>().find("electronic signature") != std::string::npos);
 
   auto before = n.snapshot(carla);
   json body = {{"factors", {{"diabetes", "no"}}}, {"eligibility", n.yes()}};

@@ -659,3 +659,30 @@ TEST_CASE("once: an answer that cannot be remembered leaves the operation unappl
   CHECK_FALSE(later->replayed);
   CHECK(participants() == before + 2);
 }
+
+TEST_CASE("once: what a refusal records of its own (a supply shortage) is kept, and the request is not remembered") {
+  Site s;
+  auto [pa, pb] = s.one_per_arm();
+  s.advance_days(56);  // V3: two kits per arm
+  s.leave_dispensable("A", 1);
+  node::RequestIdentity request{"carla", "k-2", "POST /api/v1/participants/" + pa.participant.number + "/dispense",
+                                crypto::hash_domain("t", {})};
+  auto dispense = [&]() -> shared::Result<json> {
+    auto o = s.ops.dispense(kCoordinator, pa.participant.number, {"V3", "", "", "", "", {}});
+    if (!o) return o.error();
+    return json{{"event_seq", o->event_seq}};
+  };
+  auto before = s.state->log().last_seq();
+  auto refused = s.ops.once(request, dispense);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == shared::Errc::exhausted);
+  CHECK(s.state->log().last_seq() == before + 1);
+  CHECK(s.event_type(before + 1) == "supply.shortage");
+  CHECK_FALSE(s.state->db().in_transaction());
+  // Restocked, the same key applies the dispensing: the refusal was not remembered.
+  s.receive_pending();
+  auto applied = s.ops.once(request, dispense);
+  REQUIRE(applied.ok());
+  CHECK_FALSE(applied->replayed);
+  CHECK(s.event_type(applied->answer["event_seq"].get<std::uint64_t>()) == "kit.dispensed");
+}
