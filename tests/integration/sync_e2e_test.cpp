@@ -102,9 +102,20 @@ void rewrite_event(NodeDir& node, std::uint64_t seq, const std::function<void(cr
       .run();
 }
 
+// The node's sealed chain head (docs/node-storage.md), as stored.
+crypto::Bytes sealed_head(RawNodeDb& raw) {
+  auto st = raw.db.prepare("SELECT sealed FROM node_sealed WHERE key = 'chain_head'");
+  REQUIRE(st.step());
+  return st.blob(0);
+}
+
+void put_sealed_head(RawNodeDb& raw, const crypto::Bytes& sealed) {
+  raw.db.prepare("UPDATE node_sealed SET sealed = ? WHERE key = 'chain_head'").bind_all(sealed).run();
+}
+
 // Stores, as the next event, a screen failure whose reason makes it larger
-// than the hub accepts, signed and chained by the node itself: what an
-// irt-node without request limits wrote. Returns its seq.
+// than the hub accepts, signed and chained by the node itself, its sealed head
+// moved with it: what an irt-node without request limits wrote. Returns its seq.
 std::uint64_t append_oversized_event(NodeDir& node) {
   crypto::Bytes record;
   crypto::Hash hash;
@@ -133,6 +144,9 @@ std::uint64_t append_oversized_event(NodeDir& node) {
       .bind_all(static_cast<std::int64_t>(seq), storage::BlobView(hash.view()),
                 crypto::aead_seal(raw.key, record, crypto::as_bytes(raw.ad(seq))))
       .run();
+  std::string head = nlohmann::json{{"seq", seq}, {"hash", hash.hex()}}.dump();
+  put_sealed_head(raw, crypto::aead_seal(raw.key, crypto::as_bytes(head),
+                                         crypto::as_bytes("irt/node/" + raw.node_id + "/kv/chain_head")));
   return seq;
 }
 
@@ -461,6 +475,10 @@ TEST_CASE("an event larger than the hub accepts: the node says sync is refused, 
   NodeDir a(c.hub, "101");
   REQUIRE(a.sync().exit_code == 0);
   auto id = node_status(a)["node_id"].get<std::string>();
+  auto backup_head = [&] {
+    auto raw = open_raw(a);
+    return sealed_head(raw);
+  }();
   auto seq = append_oversized_event(a);
   const std::string refusal = "sync refused by the hub: event " + std::to_string(seq) +
                               " (record 1 of the batch): the event's payload is ";
@@ -496,7 +514,11 @@ TEST_CASE("an event larger than the hub accepts: the node says sync is refused, 
   CHECK(v.err.find("malformed") == std::string::npos);
   CHECK(v.err.find("altered") == std::string::npos);
   // With the record gone (the node restored from a backup), the next push succeeds and the refusal is forgotten.
-  open_raw(a).db.prepare("DELETE FROM node_events WHERE seq = ?").bind_all(static_cast<std::int64_t>(seq)).run();
+  {
+    auto raw = open_raw(a);
+    raw.db.prepare("DELETE FROM node_events WHERE seq = ?").bind_all(static_cast<std::int64_t>(seq)).run();
+    put_sealed_head(raw, backup_head);
+  }
   REQUIRE(a.sync().exit_code == 0);
   st = node_status(a);
   CHECK(st["sync_refused"] == false);
