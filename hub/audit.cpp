@@ -39,13 +39,4 @@ std::vector<AuditEntry> audit_entries(storage::Database& db) {
   return out;
 }
 
-std::string utc_text(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace irt::hub

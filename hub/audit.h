@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/civil_date.h"
 #include "shared/result.h"
 #include "storage/database.h"
 
@@ -33,6 +34,6 @@ void record_audit(storage::Database& db, const AuditEntry& entry);
 std::vector<AuditEntry> audit_entries(storage::Database& db);  // oldest first
 
 // "2026-01-01T00:00:00Z": how the hub shows a time to people.
-std::string utc_text(std::int64_t ms);
+using shared::utc_text;
 
 }  // namespace irt::hub

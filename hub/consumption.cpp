@@ -4,9 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/seal.h"
+#include "hub/allocations.h"
 #include "hub/audit.h"
-#include "hub/grants.h"
 #include "hub/kit_inventory.h"
+#include "hub/minimization_streams.h"
+#include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
 #include "sync/seeded_source.h"
 #include "shared/event_payloads.h"
@@ -25,50 +27,10 @@ CREATE TABLE hub_consumption_cursor (
   node_id TEXT PRIMARY KEY,
   seq INTEGER NOT NULL
 );
-CREATE TABLE hub_participants (
-  number TEXT PRIMARY KEY,
-  node_id TEXT NOT NULL,
-  site_id TEXT NOT NULL,
-  factors TEXT NOT NULL,
-  status TEXT NOT NULL,
-  seq INTEGER NOT NULL
-);
-CREATE TABLE hub_allocations (
-  participant TEXT PRIMARY KEY,
-  node_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  randomization_number TEXT NOT NULL,
-  stratum INTEGER,
-  slot INTEGER,
-  stream_id INTEGER,
-  decision_sequence INTEGER,
-  arm TEXT NOT NULL,
-  recorded_ms INTEGER NOT NULL
-);
-CREATE INDEX hub_allocations_stream ON hub_allocations(node_id, stream_id, decision_sequence);
 )sql"},
 };
 
 constexpr std::size_t kChunk = 500;
-
-std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number) {
-  auto st = db.prepare("SELECT factors FROM hub_participants WHERE number = ?");
-  st.bind(1, number);
-  std::map<std::string, std::string> out;
-  if (st.step()) {
-    auto j = json::parse(st.text(0), nullptr, false);
-    if (j.is_object())
-      for (auto it = j.begin(); it != j.end(); ++it)
-        if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
-std::optional<std::size_t> arm_index(const shared::MinimizationConfig& config, const std::string& arm) {
-  auto it = std::find(config.allocation.arms.begin(), config.allocation.arms.end(), arm);
-  if (it == config.allocation.arms.end()) return std::nullopt;
-  return static_cast<std::size_t>(it - config.allocation.arms.begin());
-}
 
 class Intake {
  public:
@@ -123,12 +85,8 @@ class Intake {
         alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
                                              " with a number it was not granted; the event is kept. Check the "
                                              "site's number ranges");
-      db_.prepare("INSERT INTO hub_participants(number, node_id, site_id, factors, status, seq) VALUES (?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT(number) DO NOTHING")
-          .bind_all(number, node_, site_, p.value("factors", json::object()).dump(), p.value("status", ""),
-                    static_cast<std::int64_t>(seq))
-          .run();
-      if (db_.changes() == 0)
+      if (!record_screening(db_, {number, node_, site_, p.value("factors", json::object()).dump(), p.value("status", ""),
+                                  seq}))
         alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
                                            "; the event is kept. Reconcile the two records");
       return;
@@ -195,13 +153,8 @@ class Intake {
       decision_sequence = p.at("decision_sequence").get<std::int64_t>();
       decision(seq, number, static_cast<std::uint64_t>(*stream_id), *sealed, arm);
     }
-    db_.prepare(
-          "INSERT INTO hub_allocations(participant, node_id, seq, randomization_number, stratum, slot, stream_id, "
-          "decision_sequence, arm, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(participant) DO NOTHING")
-        .bind_all(number, node_, static_cast<std::int64_t>(seq), p.value("randomization_number", ""), stratum, slot,
-                  stream_id, decision_sequence, arm, now_)
-        .run();
-    if (db_.changes() == 0)
+    if (!record_allocation(db_, {number, node_, seq, p.value("randomization_number", ""), stratum, slot, stream_id,
+                                 decision_sequence, arm, now_}))
       alert(seq, "participant.randomized_twice", "participant " + number + " was randomized again by node " + node_ +
                                                      "; the event is kept. Reconcile the two randomizations");
     if (p.contains("kits"))
@@ -254,7 +207,6 @@ class Intake {
       alert(seq, "slot.not_owned", st.error().message);
       return;
     }
-    slices_changed_ = true;
     const auto& list = store->list();
     const auto i = list.stratum_begin[stratum] + slot - 1;
     if (list.allocation.arms[list.slots[i].arm] != arm)
@@ -284,24 +236,9 @@ class Intake {
     }
     auto levels = shared::minimization_levels(*config, participant_factors(db_, number));
     if (!levels) return fail("the hub holds no screening record with the participant's factor levels");
-    shared::OfflineInputs inputs;
-    inputs.baseline = shared::MarginalTotals(*config);
-    auto b = json::parse(stream->baseline_json, nullptr, false);
-    for (std::size_t f = 0; f < b.size() && f < config->factors.size(); ++f)
-      for (std::size_t l = 0; l < b[f].size() && l < config->factors[f].levels.size(); ++l)
-        for (std::size_t k = 0; k < b[f][l].size() && k < config->allocation.size(); ++k)
-          inputs.baseline.add_cell(f, l, k, b[f][l][k].get<double>());
-    inputs.own_unsynced = shared::MarginalTotals(*config);
-    auto own = db_.prepare(
-        "SELECT participant, arm FROM hub_allocations WHERE node_id = ? AND stream_id = ? AND decision_sequence < ?");
-    own.bind_all(node_, static_cast<std::int64_t>(stream_id), static_cast<std::int64_t>(record.sequence));
-    while (own.step()) {
-      auto ol = shared::minimization_levels(*config, participant_factors(db_, own.text(0)));
-      auto k = arm_index(*config, own.text(1));
-      if (ol && k) inputs.own_unsynced.add(*ol, *k);
-    }
-    inputs.synced_participants = stream->synced_participants;
-    inputs.levels = *levels;
+    auto inputs = shared::offline_inputs(*config, stream->baseline, stream->synced_participants,
+                                         stream_allocations(db_, node_, stream_id, record.sequence), *levels);
+    if (!inputs) return fail("the stream's baseline at the hub does not fit the study");
     auto seed = sync::parse_seed_hex(stream->seed_hex);
     if (!seed) return fail("the stream's seed is damaged at the hub");
     sync::SeededSource source(*seed);
@@ -309,15 +246,13 @@ class Intake {
     if (record.stream_start > record.stream_end || record.stream_end > crypto::DeterministicStream::kMaxPosition)
       return fail("the recorded stream position is invalid");
     source.seek(record.stream_start);
-    if (auto st = shared::verify_offline_decision(*config, inputs, record, source); !st) return fail(st.error().message);
-    auto k = arm_index(*config, arm);
-    if (!k || *k != record.arm) return fail("the recorded allocation differs from the decision record");
+    if (auto st = shared::verify_offline_decision(*config, *inputs, record, source); !st)
+      return fail(st.error().message);
+    if (record.arm >= config->allocation.arms.size() || config->allocation.arms[record.arm] != arm)
+      return fail("the recorded allocation differs from the decision record");
     record_stream_use(db_, node_, stream_id, record.sequence);
     ++report.decisions;
   }
-
- public:
-  bool slices_changed_ = false;
 
  private:
   HubState& hub_;
@@ -340,8 +275,6 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
     st.bind(1, node_id);
     if (st.step()) cursor = static_cast<std::uint64_t>(st.int64(0));
   }
-  if (auto* store = hub.randomization())
-    if (auto st = store->reload_slices(); !st) return st.error();
   Intake intake(hub, node_id, now_ms);
   const std::uint64_t start = cursor;
   if (fresh && !fresh->empty() && fresh->front().body.seq == cursor + 1) {
@@ -362,7 +295,6 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
     }
   }
   if (cursor == start) return intake.report;
-  if (intake.slices_changed_) hub.randomization()->save_slices(now_ms);
   db.prepare("INSERT INTO hub_consumption_cursor(node_id, seq) VALUES (?, ?) "
              "ON CONFLICT(node_id) DO UPDATE SET seq = excluded.seq")
       .bind_all(node_id, static_cast<std::int64_t>(cursor))
@@ -375,35 +307,6 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
                               std::to_string(r.decisions) + " minimization decisions verified, " +
                               std::to_string(r.kits) + " kit events, " + std::to_string(r.alerts) + " alerts"});
   return intake.report;
-}
-
-std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
-                                                                   const shared::MinimizationConfig& config) {
-  shared::MarginalTotals totals(config);
-  std::uint64_t n = 0;
-  auto st = db.prepare("SELECT participant, arm FROM hub_allocations");
-  while (st.step()) {
-    ++n;
-    auto levels = shared::minimization_levels(config, participant_factors(db, st.text(0)));
-    auto k = arm_index(config, st.text(1));
-    if (levels && k) totals.add(*levels, *k);
-  }
-  return {totals, n};
-}
-
-std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels) {
-  std::uint64_t n = 0;
-  auto st = db.prepare("SELECT participant FROM hub_allocations");
-  while (st.step()) {
-    auto f = participant_factors(db, st.text(0));
-    bool all = true;
-    for (const auto& [k, v] : levels) {
-      auto it = f.find(k);
-      all = all && it != f.end() && it->second == v;
-    }
-    n += all;
-  }
-  return n;
 }
 
 }  // namespace irt::hub

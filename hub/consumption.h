@@ -1,19 +1,22 @@
 // What nodes report consuming, taken from their accepted events: the hub's
-// side of the one-owner invariant. After a push is durably ingested (and
-// again before a pull is answered) the sync server calls record_consumption,
-// which reads the node's events after its cursor from the ledger and records:
+// side of the one-owner invariant. Inside a push's append transaction (and
+// again before a pull is answered) hub/ingest.h calls record_consumption,
+// which reads the node's events after its cursor from the ledger and records,
+// through the modules that own each table:
 //
 //   participant.screened / .screen_failed  the participant number used (its
-//                                          range's usage) and the factor levels
-//   participant.randomized                 the slot used (SliceLedger::record_use)
+//                                          range's usage: number_ranges.h) and
+//                                          the factor levels (allocations.h)
+//   participant.randomized                 the slot used (SliceStore::record_use)
 //                                          or, for minimization, the decision,
 //                                          replayed with verify_offline_decision
-//                                          from the granted stream; the arm (from
+//                                          from the granted stream
+//                                          (minimization_streams.h); the arm (from
 //                                          the part sealed to the hub's unblinding
-//                                          key) and the kits dispensed
+//                                          key: allocations.h) and the kits dispensed
 //   kit.dispensed, kit.replaced,           the kits' status at the hub
 //   shipment.received, kit.quarantined,
-//   kit.returned, kit.destroyed
+//   kit.returned, kit.destroyed           (kit_inventory.h)
 //   supply.shortage                        an alert "supply.shortage" naming the
 //                                          site, the visit and, from the sealed
 //                                          part, the kit types short with the
@@ -27,17 +30,15 @@
 // (only "supply.shortage" names kit types, see above).
 // The cursor (hub_consumption_cursor) advances in the same transaction as the
 // records, so a crash re-reads the same events and nothing is counted twice.
-// Tables: hub_consumption_cursor, hub_participants, hub_allocations (the
-// allocations are unblinded, like the list they come from).
+// Tables: hub_consumption_cursor.
 // Thread-safety: as HubState; runs inside a transaction the caller holds.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <utility>
+#include <vector>
 
 #include "hub/hub_state.h"
-#include "shared/minimization.h"
 #include "shared/result.h"
 #include "sync/event.h"
 
@@ -59,13 +60,5 @@ struct ConsumptionReport {
 // right after the node's cursor.
 shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms,
                                                      const std::vector<sync::SignedEvent>* fresh = nullptr);
-
-// Study-wide minimization totals of every allocation the hub knows, and their number.
-std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
-                                                                   const shared::MinimizationConfig& config);
-
-// Allocations the hub knows whose participant's factors match all of `levels`
-// (factor id -> level), for caps.
-std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels);
 
 }  // namespace irt::hub

@@ -6,9 +6,11 @@
 
 #include "crypto/bytes.h"
 #include "crypto/deterministic_stream.h"
+#include "hub/allocations.h"
 #include "hub/audit.h"
-#include "hub/consumption.h"
 #include "hub/kit_inventory.h"
+#include "hub/minimization_streams.h"
+#include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
 #include "shared/directive_payloads.h"
 #include "shared/numbering.h"
@@ -19,53 +21,6 @@ namespace irt::hub {
 namespace {
 
 using nlohmann::json;
-
-// hub_number_ranges: every range ever granted; `first` is unique per site, so
-// two nodes of a site never share a number, and a voided range keeps its
-// numbers out of every later range. used_through is the highest number the
-// node reported using (0: none); a node uses its ranges in order.
-// hub_minimization_streams: every stream granted; the node uses its newest.
-const std::vector<storage::Migration> kMigrations = {
-    {1, R"sql(
-CREATE TABLE hub_number_ranges (
-  id INTEGER PRIMARY KEY,
-  node_id TEXT NOT NULL,
-  range_id INTEGER NOT NULL,
-  site_id TEXT NOT NULL,
-  first INTEGER NOT NULL,
-  last INTEGER NOT NULL,
-  digits INTEGER NOT NULL,
-  used_through INTEGER NOT NULL DEFAULT 0,
-  issued_ms INTEGER NOT NULL,
-  voided_ms INTEGER,
-  UNIQUE (node_id, range_id),
-  UNIQUE (site_id, first)
-);
-CREATE TABLE hub_minimization_streams (
-  node_id TEXT NOT NULL,
-  stream_id INTEGER NOT NULL,
-  seed BLOB NOT NULL,
-  allowance INTEGER NOT NULL,
-  used INTEGER NOT NULL DEFAULT 0,
-  synced_participants INTEGER NOT NULL,
-  baseline TEXT NOT NULL,
-  issued_ms INTEGER NOT NULL,
-  voided_ms INTEGER,
-  PRIMARY KEY (node_id, stream_id)
-);
-)sql"},
-};
-
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
-int digits_of(std::uint32_t n) {
-  int d = 1;
-  while (n >= 10) {
-    n /= 10;
-    ++d;
-  }
-  return d;
-}
 
 double offline_days(const shared::Study& s) { return static_cast<double>(s.supply.offline_days); }
 
@@ -79,28 +34,7 @@ std::string country_of(const shared::Study& study, const std::string& site_id) {
 std::uint64_t grant_numbers(HubState& hub, const std::string& node_id, const std::string& site_id,
                             std::int64_t now_ms) {
   auto& db = hub.db();
-  std::int64_t first = 1, range_id = 1;
-  {
-    auto st = db.prepare("SELECT coalesce(max(last), 0) + 1 FROM hub_number_ranges WHERE site_id = ?");
-    st.bind(1, site_id);
-    st.step();
-    first = st.int64(0);
-    auto r = db.prepare("SELECT coalesce(max(range_id), 0) + 1 FROM hub_number_ranges WHERE node_id = ?");
-    r.bind(1, node_id);
-    r.step();
-    range_id = r.int64(0);
-  }
-  shared::NumberRangeGrant g;
-  g.range_id = static_cast<std::uint64_t>(range_id);
-  g.prefix = site_id;
-  g.first = static_cast<std::uint32_t>(first);
-  g.last = g.first + kNumbersPerRange - 1;
-  g.digits = std::max(3, digits_of(g.last));
-  db.prepare("INSERT INTO hub_number_ranges(node_id, range_id, site_id, first, last, digits, issued_ms) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(node_id, range_id, site_id, static_cast<std::int64_t>(g.first), static_cast<std::int64_t>(g.last),
-                g.digits, now_ms)
-      .run();
+  auto g = grant_number_range(db, node_id, site_id, kNumbersPerRange, now_ms);
   json payload = g;
   auto seq = hub.outbox().issue(node_id, shared::kGrantNumbersDirective, payload.dump(), now_ms);
   record_audit(db, {now_ms, "hub", "grant.numbers", node_id, "participant numbers for the node's site", "",
@@ -151,7 +85,7 @@ long cap_headroom(const HubState& hub, const RandomizationStore& store, std::uin
     }
     return true;
   };
-  long best = shared::SliceLedger::kUnlimited;
+  long best = shared::kUnlimitedHeadroom;
   for (const auto& cap : hub.study().caps) {
     if (cap.scope != shared::CapScope::stratum) continue;
     bool boundable = std::all_of(cap.stratum.begin(), cap.stratum.end(), [&](const auto& kv) {
@@ -162,7 +96,7 @@ long cap_headroom(const HubState& hub, const RandomizationStore& store, std::uin
     for (std::size_t s = 0; s < list.strata.count(); ++s) {
       if (!matches(cap, s)) continue;
       const auto s32 = static_cast<std::uint32_t>(s);
-      taken += static_cast<long>(store.used(s32));
+      taken += static_cast<long>(store.slices().used(s32));
       if (s32 != stratum) taken += static_cast<long>(store.slices().outstanding(s32));
     }
     best = std::min(best, static_cast<long>(cap.limit) - taken);
@@ -195,7 +129,6 @@ shared::Result<std::uint64_t> grant_slots(HubState& hub, RandomizationStore& sto
     g.grants.push_back(std::move(r).value());
   }
   if (g.grants.empty()) return std::uint64_t{0};
-  store.save_slices(now_ms);
   json payload = g;
   auto seq = hub.outbox().issue(node_id, shared::kGrantSlotsDirective, payload.dump(), now_ms);
   std::uint64_t slots = 0;
@@ -232,19 +165,12 @@ double node_share(HubState& hub, const std::string& site_id) {
   return 1.0 / static_cast<double>(std::max<std::size_t>(sites, 1)) / static_cast<double>(std::max<std::uint64_t>(nodes, 1));
 }
 
-std::optional<StreamGrantRecord> newest_stream(storage::Database& db, const std::string& node_id) {
-  auto st = db.prepare("SELECT max(stream_id) FROM hub_minimization_streams WHERE node_id = ?");
-  st.bind(1, node_id);
-  if (!st.step() || st.is_null(0)) return std::nullopt;
-  return find_stream(db, node_id, static_cast<std::uint64_t>(st.int64(0)));
-}
-
 // Room under the stratum caps over site and country only (the levels known
 // before a participant arrives): limit - allocations there - what other
 // nodes of the same place may still allocate.
 long allowance_headroom(HubState& hub, const std::string& node_id, const std::string& site_id) {
   const auto country = country_of(hub.study(), site_id);
-  long best = shared::SliceLedger::kUnlimited;
+  long best = shared::kUnlimitedHeadroom;
   for (const auto& cap : hub.study().caps) {
     if (cap.scope != shared::CapScope::stratum || cap.stratum.empty()) continue;
     bool ours = true;
@@ -274,12 +200,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
   if (!config) return config.error();
   auto [totals, allocated] = allocation_totals(hub.db(), *config);
   const double share = node_share(hub, site_id);
-  std::uint64_t grants_before = 0;  // study-wide: picks the arm this node leans against
-  {
-    auto st = hub.db().prepare("SELECT count(*) FROM hub_minimization_streams");
-    st.step();
-    grants_before = static_cast<std::uint64_t>(st.int64(0));
-  }
+  const std::uint64_t grants_before = streams_granted(hub.db());  // picks the arm this node leans against
   auto baseline = shared::offline_baseline(*config, totals, share, grants_before);
   std::uint64_t allowance = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
   long room = allowance_headroom(hub, node_id, site_id);
@@ -287,12 +208,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
   allowance = std::min<std::uint64_t>(allowance, static_cast<std::uint64_t>(room));
 
   shared::MinimizationStreamGrant g;
-  {
-    auto st = hub.db().prepare("SELECT coalesce(max(stream_id), 0) + 1 FROM hub_minimization_streams WHERE node_id = ?");
-    st.bind(1, node_id);
-    st.step();
-    g.stream_id = static_cast<std::uint64_t>(st.int64(0));
-  }
+  g.stream_id = next_stream_id(hub.db(), node_id);
   auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
   g.seed_hex = crypto::to_hex(seed);
   g.allowance = allowance;
@@ -303,13 +219,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
     for (std::size_t l = 0; l < config->factors[f].levels.size(); ++l)
       for (std::size_t k = 0; k < config->allocation.size(); ++k) g.baseline[f][l].push_back(baseline.at(f, l, k));
   }
-  json baseline_json = g.baseline;
-  hub.db()
-      .prepare("INSERT INTO hub_minimization_streams(node_id, stream_id, seed, allowance, synced_participants, "
-               "baseline, issued_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(node_id, i64(g.stream_id), storage::BlobView(seed), i64(g.allowance), i64(g.synced_participants),
-                baseline_json.dump(), now_ms)
-      .run();
+  record_stream_grant(hub.db(), node_id, g, seed, now_ms);
   crypto::secure_zero(seed.data(), seed.size());
   json payload = g;
   auto seq = hub.outbox().issue(node_id, shared::kGrantMinimizationStreamDirective, payload.dump(), now_ms);
@@ -329,62 +239,12 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
 
 }  // namespace
 
-shared::Status migrate_grants(storage::Database& db) { return db.migrate("hub.grants", kMigrations); }
-
-std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::string& node_id,
-                                             std::uint64_t stream_id) {
-  auto st = db.prepare(
-      "SELECT seed, allowance, used, synced_participants, baseline, voided_ms FROM hub_minimization_streams "
-      "WHERE node_id = ? AND stream_id = ?");
-  st.bind_all(node_id, i64(stream_id));
-  if (!st.step()) return std::nullopt;
-  StreamGrantRecord r;
-  r.stream_id = stream_id;
-  auto seed = st.blob(0);
-  r.seed_hex = crypto::to_hex(seed);
-  crypto::secure_zero(seed.data(), seed.size());
-  r.allowance = static_cast<std::uint64_t>(st.int64(1));
-  r.used = static_cast<std::uint64_t>(st.int64(2));
-  r.synced_participants = static_cast<std::uint64_t>(st.int64(3));
-  r.baseline_json = st.text(4);
-  r.voided = !st.is_null(5);
-  return r;
-}
-
-void record_stream_use(storage::Database& db, const std::string& node_id, std::uint64_t stream_id,
-                       std::uint64_t decision_sequence) {
-  db.prepare("UPDATE hub_minimization_streams SET used = max(used, ?) WHERE node_id = ? AND stream_id = ?")
-      .bind_all(i64(decision_sequence), node_id, i64(stream_id))
-      .run();
-}
-
-std::uint64_t numbers_left(storage::Database& db, const std::string& node_id) {
-  auto st = db.prepare(
-      "SELECT coalesce(sum(last - max(used_through, first - 1)), 0) FROM hub_number_ranges "
-      "WHERE node_id = ? AND voided_ms IS NULL");
-  st.bind(1, node_id);
-  st.step();
-  return static_cast<std::uint64_t>(st.int64(0));
-}
-
-bool record_number_use(storage::Database& db, const std::string& node_id, const std::string& number) {
-  auto parsed = shared::parse_participant_number(number);
-  if (!parsed) return false;
-  const auto n = parsed->n;
-  db.prepare("UPDATE hub_number_ranges SET used_through = max(used_through, ?) "
-             "WHERE node_id = ? AND site_id = ? AND first <= ? AND last >= ?")
-      .bind_all(i64(n), node_id, parsed->prefix, i64(n), i64(n))
-      .run();
-  return db.changes() == 1;
-}
-
 shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::string& node_id,
                                                      const std::string& site_id, std::int64_t now_ms) {
   GrantsIssued out;
   out.numbers += grant_numbers(hub, node_id, site_id, now_ms);
   ++out.directives;
   if (auto* store = hub.randomization()) {
-    if (auto st = store->reload_slices(); !st) return st.error();
     auto r = grant_slots(hub, *store, node_id, site_id, true, now_ms, out);
     if (!r) return r.error();
   } else {
@@ -413,7 +273,6 @@ shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& nod
     ++out.directives;
   }
   if (auto* store = hub.randomization()) {
-    if (auto st = store->reload_slices(); !st) return st.error();
     auto r = grant_slots(hub, *store, node_id, node->site_id, false, now_ms, out);
     if (!r) return r.error();
   } else {
@@ -438,26 +297,18 @@ GrantsVoided void_node_grants(HubState& hub, const std::string& node_id, const s
   GrantsVoided out;
   auto& db = hub.db();
   if (auto* store = hub.randomization()) {
-    if (auto st = store->reload_slices(); !st) throw storage::StorageError(st.error().message);
     for (const auto& v : store->slices().revoke(node_id)) {
       out.slots += v.slots.size();
       record_audit(db, {now_ms, actor, "grant.slots_voided", node_id, "node revoked", "granted",
                         std::to_string(v.slots.size()) + " unused slots of stratum " +
                             store->list().strata.label(v.stratum) + " voided, never to be granted again"});
     }
-    store->save_slices(now_ms);
   }
-  out.numbers = numbers_left(db, node_id);
-  db.prepare("UPDATE hub_number_ranges SET voided_ms = ? WHERE node_id = ? AND voided_ms IS NULL")
-      .bind_all(now_ms, node_id)
-      .run();
+  out.numbers = void_node_numbers(db, node_id, now_ms);
   if (out.numbers > 0)
     record_audit(db, {now_ms, actor, "grant.numbers_voided", node_id, "node revoked", "granted",
                       std::to_string(out.numbers) + " unused participant numbers voided, never to be granted again"});
-  db.prepare("UPDATE hub_minimization_streams SET voided_ms = ? WHERE node_id = ? AND voided_ms IS NULL")
-      .bind_all(now_ms, node_id)
-      .run();
-  out.streams = static_cast<std::uint64_t>(db.changes());
+  out.streams = void_node_streams(db, node_id, now_ms);
   if (out.streams > 0)
     record_audit(db, {now_ms, actor, "grant.minimization_stream_voided", node_id, "node revoked", "granted",
                       std::to_string(out.streams) + " minimization stream(s) voided"});

@@ -30,8 +30,9 @@
 //
 // Every function runs inside a transaction the caller holds; the directives,
 // the ownership records and the audit entries commit together.
-// Tables: hub_number_ranges, hub_minimization_streams (this file),
-// hub_slice_ledgers (randomization_store), hub_kits (kit_inventory).
+// Tables: none of its own. It decides what to grant; the records are kept by
+// the modules that own them: number_ranges.h, slice_store.h,
+// minimization_streams.h, kit_inventory.h, and allocations.h (read).
 // Thread-safety: as HubState.
 #pragma once
 
@@ -47,8 +48,6 @@ inline constexpr std::uint32_t kNumbersPerRange = 100;
 inline constexpr double kNodeForecastPerDay = 0.5;
 // A top-up is due when what is left falls below target / kTopUpDivisor.
 inline constexpr std::size_t kTopUpDivisor = 2;
-
-shared::Status migrate_grants(storage::Database& db);
 
 struct GrantsIssued {
   std::uint64_t directives = 0;
@@ -76,25 +75,5 @@ struct GrantsVoided {
 // Inside the revocation's transaction (sync::Ledger::revoke's `also`).
 GrantsVoided void_node_grants(HubState& hub, const std::string& node_id, const std::string& actor,
                               std::int64_t now_ms);
-
-// --- What the hub knows a node holds (also for tests and reports).
-std::uint64_t numbers_left(storage::Database& db, const std::string& node_id);
-// Marks a participant number used by its node; false when the node holds no
-// range with that number (a deviation).
-bool record_number_use(storage::Database& db, const std::string& node_id, const std::string& number);
-
-struct StreamGrantRecord {
-  std::uint64_t stream_id = 0;
-  std::string seed_hex;
-  std::uint64_t allowance = 0;
-  std::uint64_t used = 0;
-  std::uint64_t synced_participants = 0;
-  std::string baseline_json;
-  bool voided = false;
-};
-std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::string& node_id,
-                                             std::uint64_t stream_id);
-void record_stream_use(storage::Database& db, const std::string& node_id, std::uint64_t stream_id,
-                       std::uint64_t decision_sequence);
 
 }  // namespace irt::hub

@@ -7,12 +7,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
-#include "hub/grants.h"
 #include "hub/kit_inventory.h"
+#include "hub/minimization_streams.h"
+#include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
+#include "hub/slice_store.h"
 #include "hub/tls_identity.h"
 #include "hub/users.h"
 
@@ -95,7 +98,8 @@ shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::siz
 
 shared::Status migrate_all(storage::Database& db) {
   for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
-                     &migrate_randomization, &migrate_kit_inventory, &migrate_grants, &migrate_consumption})
+                     &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
+                     &migrate_minimization_streams, &migrate_allocations, &migrate_consumption})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

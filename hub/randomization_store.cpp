@@ -13,6 +13,8 @@ namespace {
 
 // One list per study version. list_csv is the canonical encoding (an
 // unblinded artefact, like the seed); list_hash identifies it.
+// hub_slice_ledgers held who owns each slot as one JSON document; migration 1
+// of hub/slice_store.cpp turns it into rows and drops it.
 const std::vector<storage::Migration> kMigrations = {
     {1, R"sql(
 CREATE TABLE hub_randomization_lists (
@@ -62,10 +64,6 @@ shared::Status create_randomization(storage::Database& db, const shared::Study& 
                 storage::BlobView(hash.view()), csv, now_ms, actor)
       .run();
   crypto::secure_zero(seed.data(), seed.size());
-  shared::SliceLedger empty(*list);
-  db.prepare("INSERT INTO hub_slice_ledgers(study_version, state, updated_ms) VALUES (?, ?, ?)")
-      .bind_all(study.version, empty.state_json().dump(), now_ms)
-      .run();
   record_audit(db, {now_ms, actor, "randomization.list_generated", study.id, "irt-hub init", "",
                     "study version " + std::to_string(study.version) + ": " + std::to_string(list->slots.size()) +
                         " slots in " + std::to_string(list->strata.count()) + " strata from a recorded seed, list hash " +
@@ -75,7 +73,7 @@ shared::Status create_randomization(storage::Database& db, const shared::Study& 
 
 RandomizationStore::RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list,
                                        crypto::Hash hash)
-    : db_(db), list_(std::move(list)), hash_(hash), slices_(std::make_unique<shared::SliceLedger>(*list_)) {}
+    : db_(db), list_(std::move(list)), hash_(hash), slices_(db, *list_) {}
 
 shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(storage::Database& db,
                                                                              const shared::Study& study) {
@@ -100,39 +98,8 @@ shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(sto
     return shared::make_error(shared::Errc::integrity,
                               "the randomization list regenerated from the recorded seed does not match its recorded "
                               "hash; the hub's database is damaged or was edited. Restore it from backup");
-  std::unique_ptr<RandomizationStore> store(
+  return std::unique_ptr<RandomizationStore>(
       new RandomizationStore(db, std::make_unique<shared::RandomizationList>(std::move(list).value()), hash));
-  if (auto r = store->reload_slices(); !r) return r.error();
-  return store;
-}
-
-shared::Status RandomizationStore::reload_slices() {
-  auto st = db_.prepare("SELECT state FROM hub_slice_ledgers WHERE study_version = ?");
-  st.bind(1, list_->study_version);
-  if (!st.step())
-    return shared::make_error(shared::Errc::integrity,
-                              "the hub holds no slice ledger for its randomization list; restore the data directory "
-                              "from backup");
-  auto j = nlohmann::json::parse(st.text(0), nullptr, false);
-  if (j.is_discarded())
-    return shared::make_error(shared::Errc::integrity, "the stored slice ledger is not JSON; restore from backup");
-  auto fresh = std::make_unique<shared::SliceLedger>(*list_);
-  if (auto r = fresh->restore(j); !r) return r;
-  slices_ = std::move(fresh);
-  return {};
-}
-
-void RandomizationStore::save_slices(std::int64_t now_ms) {
-  db_.prepare("UPDATE hub_slice_ledgers SET state = ?, updated_ms = ? WHERE study_version = ?")
-      .bind_all(slices_->state_json().dump(), now_ms, list_->study_version)
-      .run();
-}
-
-std::size_t RandomizationStore::used(std::uint32_t stratum) const {
-  std::size_t n = 0;
-  for (std::size_t i = list_->stratum_begin[stratum]; i < list_->stratum_begin[stratum + 1]; ++i)
-    n += slices_->state(stratum, list_->slots[i].slot) == shared::SliceLedger::State::used;
-  return n;
 }
 
 shared::Result<std::string> randomization_seed_hex(storage::Database& db, int study_version) {

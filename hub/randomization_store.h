@@ -10,11 +10,10 @@
 // granted per node (hub/grants.h).
 //
 // RandomizationStore::load regenerates the list from the recorded seed and
-// refuses to run (integrity) when its hash differs from the recorded one, then
-// restores the SliceLedger (shared/slot_slice.h) saved in hub_slice_ledgers.
-// Callers change the ledger and call save_slices() inside the transaction that
-// issues the matching directive, so slot ownership and directives commit
-// together. Tables: hub_randomization_lists, hub_slice_ledgers.
+// refuses to run (integrity) when its hash differs from the recorded one. Who
+// owns each slot is in the rows of hub/slice_store.h, changed inside the
+// transaction that issues the matching directive, so slot ownership and
+// directives commit together. Tables: hub_randomization_lists.
 // Thread-safety: as HubState (one thread at a time).
 #pragma once
 
@@ -24,6 +23,7 @@
 #include <string>
 
 #include "crypto/hash.h"
+#include "hub/slice_store.h"
 #include "shared/block_list.h"
 #include "shared/result.h"
 #include "shared/slot_slice.h"
@@ -53,24 +53,15 @@ class RandomizationStore {
 
   const shared::RandomizationList& list() const { return *list_; }
   const crypto::Hash& list_hash() const { return hash_; }
-  shared::SliceLedger& slices() { return *slices_; }
-  const shared::SliceLedger& slices() const { return *slices_; }
-
-  // Writes the slice ledger's state; inside the caller's transaction.
-  void save_slices(std::int64_t now_ms);
-  // Re-reads the saved state (after a transaction that changed it rolled back,
-  // or another process changed it).
-  shared::Status reload_slices();
-
-  // Slots of `stratum` in each state, for sizing grants against caps.
-  std::size_t used(std::uint32_t stratum) const;
+  SliceStore& slices() { return slices_; }
+  const SliceStore& slices() const { return slices_; }
 
  private:
   RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list, crypto::Hash hash);
   storage::Database& db_;
-  std::unique_ptr<shared::RandomizationList> list_;  // the SliceLedger points into it
+  std::unique_ptr<shared::RandomizationList> list_;  // slices_ points into it
   crypto::Hash hash_;
-  std::unique_ptr<shared::SliceLedger> slices_;
+  SliceStore slices_;
 };
 
 // The recorded seed of the list (hex), for `irt-hub randlist verify` by an

@@ -392,27 +392,16 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     if (!config) return config.error();
     auto levels = shared::minimization_levels(*config, p.factors);
     if (!levels) return levels.error();
-    shared::MarginalTotals baseline(*config), own(*config);
-    const auto& b = held->grant.baseline;
-    if (b.size() != config->factors.size())
-      return make_error(Errc::integrity, "the minimization baseline does not fit the study; sync with the hub");
-    for (std::size_t f = 0; f < b.size(); ++f)
-      for (std::size_t l = 0; l < b[f].size() && l < config->factors[f].levels.size(); ++l)
-        for (std::size_t k = 0; k < b[f][l].size() && k < config->allocation.size(); ++k)
-          baseline.add_cell(f, l, k, b[f][l][k]);
-    for (const auto& [id, other] : store().participants()) {
-      if (other.stream_id != held->grant.stream_id || other.arm.empty()) continue;
-      auto ol = shared::minimization_levels(*config, other.factors);
-      auto arm_it = std::find(config->allocation.arms.begin(), config->allocation.arms.end(), other.arm);
-      if (ol && arm_it != config->allocation.arms.end())
-        own.add(*ol, static_cast<std::size_t>(arm_it - config->allocation.arms.begin()));
-    }
-    shared::OfflineInputs inputs{baseline, own, held->grant.synced_participants, *levels, {}};
+    std::vector<shared::OwnAllocation> own;
+    for (const auto& [id, other] : store().participants())
+      if (other.stream_id == held->grant.stream_id && !other.arm.empty()) own.push_back({other.factors, other.arm});
+    auto inputs = shared::offline_inputs(*config, held->grant.baseline, held->grant.synced_participants, own, *levels);
+    if (!inputs) return inputs.error();
     auto seed = sync::parse_seed_hex(held->grant.seed_hex);
     if (!seed) return make_error(Errc::integrity, "the granted minimization stream's seed is damaged; sync with the hub");
     sync::SeededSource source(*seed);
     source.seek(held->position);
-    auto rec = shared::decide_offline(*config, inputs, source, held->position, held->decisions + 1);
+    auto rec = shared::decide_offline(*config, *inputs, source, held->position, held->decisions + 1);
     arm = config->allocation.arms[rec.arm];
     decision = rec;
     stream = *held;

@@ -1,6 +1,7 @@
 #include "shared/civil_date.h"
 
 #include <cstdio>
+#include <ctime>
 
 namespace irt::shared {
 
@@ -56,6 +57,15 @@ std::string format_date(Days z) {
 Days day_of_millis(std::int64_t ms) {
   constexpr std::int64_t kDay = 86400000;
   return ms >= 0 ? ms / kDay : -((-ms + kDay - 1) / kDay);
+}
+
+std::string utc_text(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace irt::shared

@@ -19,5 +19,7 @@ std::optional<Days> parse_date(std::string_view text);
 std::string format_date(Days days);
 // The UTC calendar day of a wall-clock time in milliseconds since the epoch.
 Days day_of_millis(std::int64_t ms);
+// "2026-01-01T00:00:00Z": how a wall-clock time is shown to people.
+std::string utc_text(std::int64_t ms);
 
 }  // namespace irt::shared

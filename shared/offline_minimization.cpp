@@ -1,5 +1,6 @@
 #include "shared/offline_minimization.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -88,6 +89,33 @@ Status verify_offline_decision(const MinimizationConfig& config, const OfflineIn
 
 OfflineMinimizer::OfflineMinimizer(MinimizationConfig config, double overall_weight)
     : config_(std::move(config)), overall_weight_(overall_weight), baseline_(config_), own_(config_) {}
+
+Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const BaselineCells& baseline,
+                                     std::uint64_t synced_participants, const std::vector<OwnAllocation>& own,
+                                     std::vector<std::size_t> levels) {
+  bool fits = baseline.size() == config.factors.size();
+  for (std::size_t f = 0; fits && f < baseline.size(); ++f) {
+    fits = baseline[f].size() == config.factors[f].levels.size();
+    for (std::size_t l = 0; fits && l < baseline[f].size(); ++l) fits = baseline[f][l].size() == config.allocation.size();
+  }
+  if (!fits)
+    return make_error(Errc::integrity, "the minimization baseline does not fit the study; sync with the hub");
+  OfflineInputs inputs;
+  inputs.baseline = MarginalTotals(config);
+  for (std::size_t f = 0; f < baseline.size(); ++f)
+    for (std::size_t l = 0; l < baseline[f].size(); ++l)
+      for (std::size_t k = 0; k < baseline[f][l].size(); ++k) inputs.baseline.add_cell(f, l, k, baseline[f][l][k]);
+  inputs.own_unsynced = MarginalTotals(config);
+  for (const auto& a : own) {
+    auto ol = minimization_levels(config, a.factors);
+    auto arm = std::find(config.allocation.arms.begin(), config.allocation.arms.end(), a.arm);
+    if (ol && arm != config.allocation.arms.end())
+      inputs.own_unsynced.add(*ol, static_cast<std::size_t>(arm - config.allocation.arms.begin()));
+  }
+  inputs.synced_participants = synced_participants;
+  inputs.levels = std::move(levels);
+  return inputs;
+}
 
 void OfflineMinimizer::on_sync(const MarginalTotals& baseline, std::uint64_t synced_participants) {
   if (!baseline.same_shape(own_)) throw std::invalid_argument("OfflineMinimizer::on_sync: totals of another shape");

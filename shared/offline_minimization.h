@@ -38,7 +38,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -68,6 +70,26 @@ struct OfflineInputs {
   std::vector<bool> open_arms;          // empty = all open
   double overall_weight = kOfflineDesign.overall_weight;  // 0: marginal totals only (naive comparison)
 };
+
+// A baseline as the grant.minimization_stream directive carries it:
+// [factor][level][arm], factors in the study's minimization_factors order.
+using BaselineCells = std::vector<std::vector<std::vector<double>>>;
+
+// One of a node's own allocations under its current stream.
+struct OwnAllocation {
+  std::map<std::string, std::string> factors;  // the participant's factor values (factor id -> level)
+  std::string arm;                             // arm id
+};
+
+// The inputs of an offline decision, built the same way where it is made (the
+// node) and where it is replayed (the hub): the baseline granted with the
+// stream, the node's own allocations under that stream before the decision
+// (in any order) as own_unsynced, and the participant's `levels`. An own
+// allocation whose levels or arm the config does not know is left out.
+// integrity error when the baseline does not have the config's shape.
+Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const BaselineCells& baseline,
+                                     std::uint64_t synced_participants, const std::vector<OwnAllocation>& own,
+                                     std::vector<std::size_t> levels);
 
 // Hub side, at a sync: a node's baseline (see above). `share` is the node's
 // expected fraction of enrollment in (0, 1]; `grant_ordinal` counts the

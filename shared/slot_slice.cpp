@@ -21,6 +21,60 @@ std::string exhausted_message(const std::string& label) {
 
 }  // namespace
 
+Result<GrantWalk> walk_grant(const RandomizationList& list, std::uint32_t stratum, std::size_t next_ungranted,
+                             std::size_t outstanding, std::size_t min_slots, long cap_headroom) {
+  if (stratum >= list.strata.count())
+    return make_error(Errc::invalid_input, "stratum " + std::to_string(stratum + 1) +
+                                               " does not exist in this list (it has " +
+                                               std::to_string(list.strata.count()) + "); check the stratum index");
+  GrantWalk walk;
+  walk.next_ungranted = next_ungranted;
+  if (min_slots == 0) return walk;
+  const std::string label = list.strata.label(stratum);
+  long room = cap_headroom == kUnlimitedHeadroom ? kUnlimitedHeadroom : cap_headroom - static_cast<long>(outstanding);
+  if (room <= 0)
+    return make_error(Errc::exhausted, "stratum '" + label +
+                                           "' has no room left under its enrollment cap (counting slots already "
+                                           "granted to nodes); no further slots can be granted unless the cap is amended");
+  const std::size_t begin = list.stratum_begin[stratum];
+  const std::size_t end = list.stratum_begin[stratum + 1];
+  std::size_t at = begin + next_ungranted;
+  if (at >= end)
+    return make_error(Errc::exhausted, "the randomization list has no ungranted blocks left for stratum '" + label +
+                                           "'; generate an extension list with a new seed and load it");
+  std::size_t granted = 0;
+  while (granted < min_slots && at < end && static_cast<long>(granted) < room) {
+    const std::uint32_t block = list.slots[at].block;
+    while (at < end && list.slots[at].block == block) {
+      if (static_cast<long>(granted) < room) {
+        const auto& s = list.slots[at];
+        walk.slots.push_back({s.slot, s.block, s.block_size, list.allocation.arms[s.arm]});
+        walk.granted.push_back(at);
+        ++granted;
+      } else {
+        walk.voided.push_back(at);  // a cap cut the block: its rest is never used
+      }
+      ++at;
+    }
+  }
+  walk.next_ungranted = at - begin;
+  return walk;
+}
+
+Status check_slot_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot, bool owned,
+                      std::string_view state) {
+  if (!owned)
+    return make_error(Errc::forbidden, "node '" + node + "' reported using slot " + std::to_string(slot) +
+                                           " of stratum " + std::to_string(stratum + 1) +
+                                           ", which it does not own; keep the event and raise a deviation");
+  if (state != "granted")
+    return make_error(Errc::conflict, "node '" + node + "' reported using slot " + std::to_string(slot) +
+                                          " of stratum " + std::to_string(stratum + 1) + ", which is " +
+                                          (state == "used" ? "already used" : "voided") +
+                                          "; keep the event and raise a deviation");
+  return {};
+}
+
 // ---- NodeSlots ----
 
 Status NodeSlots::apply(const SlotGrant& grant) {
@@ -155,43 +209,22 @@ std::size_t SliceLedger::free_slots(const std::string& node, std::uint32_t strat
 Result<SlotGrant> SliceLedger::grant(const std::string& node, std::uint32_t stratum, std::size_t min_slots,
                                      long cap_headroom) {
   if (stratum >= next_ungranted_.size())
-    return make_error(Errc::invalid_input, "stratum " + std::to_string(stratum + 1) + " does not exist in this list (it has " +
-                                               std::to_string(next_ungranted_.size()) + "); check the stratum index");
-  const std::string label = list_.strata.label(stratum);
+    return walk_grant(list_, stratum, 0, 0, min_slots, cap_headroom).error();
+  auto walk = walk_grant(list_, stratum, next_ungranted_[stratum], outstanding(stratum), min_slots, cap_headroom);
+  if (!walk) return walk.error();
   SlotGrant g;
   g.node = node;
   g.stratum = stratum;
-  g.stratum_label = label;
-  if (min_slots == 0) return g;
-  long room = cap_headroom == kUnlimited ? kUnlimited : cap_headroom - static_cast<long>(outstanding(stratum));
-  if (room <= 0)
-    return make_error(Errc::exhausted, "stratum '" + label +
-                                           "' has no room left under its enrollment cap (counting slots already "
-                                           "granted to nodes); no further slots can be granted unless the cap is amended");
-  const std::size_t begin = list_.stratum_begin[stratum];
-  const std::size_t end = list_.stratum_begin[stratum + 1];
-  std::size_t at = begin + next_ungranted_[stratum];
-  if (at >= end)
-    return make_error(Errc::exhausted, "the randomization list has no ungranted blocks left for stratum '" + label +
-                                           "'; generate an extension list with a new seed and load it");
+  g.stratum_label = list_.strata.label(stratum);
+  if (walk->granted.empty() && walk->voided.empty()) return g;
   const std::uint32_t who = node_index(node);
-  std::size_t granted = 0;
-  while (granted < min_slots && at < end && static_cast<long>(granted) < room) {
-    const std::uint32_t block = list_.slots[at].block;
-    while (at < end && list_.slots[at].block == block) {
-      if (static_cast<long>(granted) < room) {
-        state_[at] = State::granted;
-        owner_[at] = who;
-        const auto& s = list_.slots[at];
-        g.slots.push_back({s.slot, s.block, s.block_size, list_.allocation.arms[s.arm]});
-        ++granted;
-      } else {
-        state_[at] = State::voided;  // a cap cut the block: its rest is never used
-      }
-      ++at;
-    }
+  for (auto i : walk->granted) {
+    state_[i] = State::granted;
+    owner_[i] = who;
   }
-  next_ungranted_[stratum] = at - begin;
+  for (auto i : walk->voided) state_[i] = State::voided;
+  g.slots = std::move(walk->slots);
+  next_ungranted_[stratum] = walk->next_ungranted;
   g.grant_id = next_grant_id_++;
   return g;
 }
@@ -207,15 +240,10 @@ Status SliceLedger::record_use(const std::string& node, std::uint32_t stratum, s
   std::size_t i = index(stratum, slot);
   auto it = std::find(nodes_.begin(), nodes_.end(), node);
   auto who = it == nodes_.end() ? 0u : static_cast<std::uint32_t>(it - nodes_.begin()) + 1;
-  if (i >= list_.slots.size() || who == 0 || owner_[i] != who)
-    return make_error(Errc::forbidden, "node '" + node + "' reported using slot " + std::to_string(slot) +
-                                           " of stratum " + std::to_string(stratum + 1) +
-                                           ", which it does not own; keep the event and raise a deviation");
-  if (state_[i] != State::granted)
-    return make_error(Errc::conflict, "node '" + node + "' reported using slot " + std::to_string(slot) +
-                                          " of stratum " + std::to_string(stratum + 1) + ", which is " +
-                                          (state_[i] == State::used ? "already used" : "voided") +
-                                          "; keep the event and raise a deviation");
+  bool owned = i < list_.slots.size() && who != 0 && owner_[i] == who;
+  static constexpr const char* kNames[] = {"ungranted", "granted", "used", "voided"};
+  if (auto st = check_slot_use(node, stratum, slot, owned, owned ? kNames[static_cast<int>(state_[i])] : ""); !st)
+    return st;
   state_[i] = State::used;
   return {};
 }

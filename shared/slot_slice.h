@@ -25,6 +25,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,8 @@
 #include "shared/result.h"
 
 namespace irt::shared {
+
+inline constexpr long kUnlimitedHeadroom = std::numeric_limits<long>::max();
 
 struct GrantedSlot {
   std::uint32_t slot = 0;   // 1-based within the stratum, as in the list
@@ -62,6 +65,29 @@ struct SlotVoid {
 // that stratum times the longest expected offline period, rounded up; at least
 // one participant's worth, so a stratum with any forecast is never left empty.
 std::size_t grant_target_slots(double forecast_per_day, double offline_days);
+
+// The one rule by which a grant walks a stratum of the list, for SliceLedger
+// and for the hub's stored slices (hub/slice_store.h): from the first
+// ungranted slot (`next_ungranted`, an offset within the stratum), whole
+// blocks until at least min_slots are granted. `cap_headroom` is the room
+// left under the stratum's caps; the slots granted but not yet used
+// (`outstanding`) are subtracted from it, and a block that room cuts has its
+// rest voided. exhausted when the cap or the list leaves nothing to grant;
+// invalid_input for a stratum the list does not have.
+struct GrantWalk {
+  std::vector<GrantedSlot> slots;     // granted, in list order
+  std::vector<std::size_t> granted;   // their indices into list.slots
+  std::vector<std::size_t> voided;    // indices of a cut block's rest
+  std::size_t next_ungranted = 0;     // the stratum's offset after the grant
+};
+Result<GrantWalk> walk_grant(const RandomizationList& list, std::uint32_t stratum, std::size_t next_ungranted,
+                             std::size_t outstanding, std::size_t min_slots, long cap_headroom);
+
+// Whether `node` may report using a slot: forbidden unless it owns it
+// (`owned`), conflict unless it is granted and unused (`state` is "granted",
+// "used" or "voided"). The message says to keep the event and raise a deviation.
+Status check_slot_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot, bool owned,
+                      std::string_view state);
 
 class NodeSlots {
  public:
@@ -97,7 +123,7 @@ class NodeSlots {
 
 class SliceLedger {
  public:
-  static constexpr long kUnlimited = std::numeric_limits<long>::max();
+  static constexpr long kUnlimited = kUnlimitedHeadroom;
   enum class State : std::uint8_t { ungranted, granted, used, voided };
 
   // The ledger refers to `list`, which must outlive it.

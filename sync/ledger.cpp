@@ -4,6 +4,10 @@
 #include <bit>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "shared/civil_date.h"
+#include "sync/batch.h"
 #include "sync/checkpoint.h"
 #include "sync/event.h"
 #include "sync/hlc.h"
@@ -366,6 +370,44 @@ Refusable<LedgerNode> Ledger::authenticate(crypto::ByteView certificate_record, 
   return std::move(*node);
 }
 
+Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_record,
+                                                 const std::optional<crypto::Bytes>& signature, std::string_view body,
+                                                 std::int64_t now_ms) {
+  namespace we = wire_error;
+  auto node = authenticate(certificate_record, now_ms);
+  if (!node) return node.refusal();
+  if (node->status == NodeStatus::revoked)
+    return refuse(we::kRevoked, "node " + node->node_id + " was revoked (" + node->status_reason +
+                                    "); it receives no more directives. Enroll a new node");
+  auto sig = signature ? crypto::Signature::from_view(*signature) : std::nullopt;
+  std::string signed_text = std::string(kPullDomain) + std::string(body);
+  if (!sig || !crypto::verify(node->public_key, crypto::as_bytes(signed_text), *sig))
+    return refuse(we::kRequestSignature, "the X-IRT-Signature header is missing or does not verify: sign "
+                                         "\"irt/pull/v1\\n\" followed by the exact body with the node key");
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("node_id") || !j["node_id"].is_string() ||
+      !j.contains("after") || !j["after"].is_number_unsigned() ||
+      (j.contains("time_ms") && !j["time_ms"].is_number_integer()) ||
+      (j.contains("limit") && !j["limit"].is_number_unsigned()))
+    return refuse(we::kBadRequest, "the pull body must be JSON {\"node_id\": string, \"after\": unsigned, "
+                                   "\"time_ms\": integer, \"limit\": unsigned}");
+  if (j["node_id"].get<std::string>() != node->node_id)
+    return refuse(we::kWrongNode, "the pull names node '" + j["node_id"].get<std::string>() +
+                                      "' but the certificate is for node " + node->node_id);
+  if (j.contains("time_ms")) {
+    auto t = j["time_ms"].get<std::int64_t>();
+    if (t < now_ms - kPullClockSkewMs || t > now_ms + kPullClockSkewMs)
+      return refuse(we::kBadRequest, "the pull's time_ms is more than a day away from the hub's clock (" +
+                                         shared::utc_text(now_ms) + "); set the device's clock and retry");
+  }
+  PullRequest pull;
+  pull.node = std::move(node.value());
+  pull.after = j["after"].get<std::uint64_t>();
+  pull.limit = j.contains("limit") ? j["limit"].get<std::size_t>() : kDefaultPullLimit;
+  pull.limit = std::clamp<std::size_t>(pull.limit, 1, kMaxBatchRecords);
+  return pull;
+}
+
 // ---- Problems: evidence and alerts. The caller holds the transaction.
 
 void Ledger::record_problem(const LedgerNode& node, std::uint64_t seq, const std::string& kind,
@@ -518,7 +560,7 @@ Refusable<CheckedBatch> Ledger::check_batch(const LedgerNode& node, const std::v
 }
 
 Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch batch, std::int64_t now_ms,
-                                  const std::function<void(const std::vector<SignedEvent>&)>& also) {
+                                  AppendObserver* observer) {
   LedgerNode node = authenticated;
   auto& events = batch.events;
   const auto& leaves = batch.leaves;
@@ -628,9 +670,9 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
     insert_checkpoint(db_, Checkpoint{origin_, frontier.size(), frontier.root()}, hub_key_, now_ms);
     ack.appended = events.size() - first_new;
     ack.acked_seq = last.body.seq;
-    if (also) {
+    if (observer) {
       events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(first_new));
-      also(events);
+      observer->appended(node, events, now_ms);
     }
   } else {
     ack.acked_seq = node.acked_seq;

@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/sign.h"
@@ -119,6 +120,30 @@ struct LedgerChange {
 };
 using ChangeObserver = std::function<void(const LedgerChange&)>;
 
+// What the hub does with a node's events once they are appended (it records
+// what they consumed: hub/ingest.h). Ledger::append calls it inside the
+// append's transaction, before the commit, with the events just appended, in
+// seq order. It must contain its own failures (a savepoint of its own, say):
+// an exception escaping it rolls the whole batch back and fails the push.
+class AppendObserver {
+ public:
+  virtual ~AppendObserver() = default;
+  virtual void appended(const LedgerNode& node, const std::vector<SignedEvent>& events, std::int64_t now_ms) = 0;
+};
+
+// A pull that passed authenticate_pull: who asks, and for what.
+struct PullRequest {
+  LedgerNode node;
+  std::uint64_t after = 0;  // directives with seq > after
+  std::size_t limit = 0;    // at most this many, within [1, kMaxBatchRecords]
+};
+
+// A pull carries the node's clock; a request further off than this is refused
+// so a recorded request cannot be replayed indefinitely, while a tablet whose
+// clock drifted a few hours still syncs.
+inline constexpr std::int64_t kPullClockSkewMs = 24LL * 3600 * 1000;
+inline constexpr std::size_t kDefaultPullLimit = 500;
+
 struct VerifyReport {
   std::uint64_t nodes = 0;
   std::uint64_t events = 0;
@@ -163,6 +188,17 @@ class Ledger {
   // here; callers decide (push refuses both, pull refuses revoked only).
   Refusable<LedgerNode> authenticate(crypto::ByteView certificate_record, std::int64_t now_ms);
 
+  // --- Pull (docs/sync-protocol.md, "Pull"): authenticate, then refuses a
+  // revoked node (a frozen one still receives directives), a request whose
+  // signature (X-IRT-Signature, over kPullDomain followed by the exact body)
+  // is missing or does not verify under the node's enrolled key, a body that
+  // is not {"node_id","after","time_ms"?,"limit"?}, a body naming another
+  // node, and a time_ms further than kPullClockSkewMs from `now_ms`.
+  // `signature` is the decoded header, nullopt when absent or not base64.
+  Refusable<PullRequest> authenticate_pull(crypto::ByteView certificate_record,
+                                           const std::optional<crypto::Bytes>& signature, std::string_view body,
+                                           std::int64_t now_ms);
+
   // --- Push: authenticate, check_batch, append.
   Refusable<PushAck> ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
                             std::int64_t now_ms);
@@ -179,11 +215,10 @@ class Ledger {
   // seq), keeps evidence of a bad signature, refuses a gap, acknowledges what
   // is already recorded, catches equivocation and broken chains, appends the
   // rest with the Merkle frontier, the node's cursor and a signed checkpoint.
-  // `also` runs inside that transaction, before the commit, with the events
-  // just appended (the hub records what they consumed); it must contain its
-  // own failures, since a throw rolls the whole batch back.
+  // `observer`, when given, is told of the events just appended inside that
+  // transaction, before the commit (see AppendObserver).
   Refusable<PushAck> append(const LedgerNode& node, CheckedBatch batch, std::int64_t now_ms,
-                            const std::function<void(const std::vector<SignedEvent>&)>& also = {});
+                            AppendObserver* observer = nullptr);
   // The last event durably recorded for a node (0 before any), or nullopt for an unknown node.
   std::optional<std::uint64_t> acked_seq(const std::string& node_id);
 

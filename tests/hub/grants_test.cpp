@@ -15,6 +15,7 @@
 #include "hub/grants.h"
 #include "hub/kit_inventory.h"
 #include "hub/list_hash.h"
+#include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
 #include "sync/seeded_source.h"
 #include "shared/directive_payloads.h"
@@ -303,7 +304,7 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
   CHECK(report.kits == use);
   CHECK(report.alerts == 0);
   CHECK(alert_kinds(f).empty());
-  CHECK(store->used(first.stratum) == use);
+  CHECK(store->slices().used(first.stratum) == use);
   CHECK(hub::numbers_left(f.hub->db(), a.id) == 40);
   for (const auto& k : dispensed) CHECK(hub::find_kit(f.hub->db(), k)->status == "dispensed");
   // Consuming again finds nothing new: the cursor moved with the records.

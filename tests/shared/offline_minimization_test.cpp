@@ -174,3 +174,77 @@ TEST_CASE("an offline decision record survives a JSON round trip, closed arms in
   CHECK(std::isinf(back.scores[1]));
   CHECK(back.scores[0] == d.record.scores[0]);
 }
+
+namespace {
+
+std::map<std::string, std::string> factor_values(const std::vector<std::size_t>& levels) {
+  std::map<std::string, std::string> out;
+  for (std::size_t f = 0; f < levels.size(); ++f) out["f" + std::to_string(f + 1)] = std::to_string(levels[f]);
+  return out;
+}
+
+BaselineCells cells_of(const MinimizationConfig& config, const MarginalTotals& totals) {
+  BaselineCells cells(config.factors.size());
+  for (std::size_t f = 0; f < config.factors.size(); ++f) {
+    cells[f].resize(config.factors[f].levels.size());
+    for (std::size_t l = 0; l < config.factors[f].levels.size(); ++l)
+      for (std::size_t k = 0; k < config.allocation.size(); ++k) cells[f][l].push_back(totals.at(f, l, k));
+  }
+  return cells;
+}
+
+}  // namespace
+
+TEST_CASE("offline_inputs rebuilds from the granted baseline and the node's own allocations what the node decided "
+          "against") {
+  Study study = irt::test::minimization_study({{"A", "a", "T", 2}, {"B", "b", "T", 1}, {"C", "c", "T", 1}}, 3, 0.8);
+  auto config = *minimization_config(study);
+  MarginalTotals synced(config);
+  std::vector<std::size_t> l1{0, 1, 1}, l2{1, 1, 0};
+  for (int i = 0; i < 7; ++i) synced.add(l1, 0);
+  auto baseline = offline_baseline(config, synced, 0.25, 1);
+  OfflineMinimizer node(config);
+  node.on_sync(baseline, 7);
+  auto stream = irt::test::seeded(0x78);
+  std::vector<OwnAllocation> own;
+  for (int i = 0; i < 5; ++i) {
+    const auto& levels = i % 2 ? l1 : l2;
+    auto r = node.decide(levels, stream);
+    own.push_back({factor_values(levels), config.allocation.arms[r.arm]});
+  }
+  std::vector<std::size_t> levels{1, 0, 1};
+  auto expected = node.inputs_for(levels);
+  auto record = node.decide(levels, stream);
+
+  auto built = offline_inputs(config, cells_of(config, baseline), 7, own, levels);
+  REQUIRE(built.ok());
+  CHECK(built->baseline == expected.baseline);
+  CHECK(built->own_unsynced == expected.own_unsynced);
+  CHECK(built->synced_participants == expected.synced_participants);
+  CHECK(built->levels == expected.levels);
+  CHECK(built->overall_weight == expected.overall_weight);
+  auto replay = irt::test::seeded(0x78);
+  replay.seek(record.stream_start);
+  CHECK(verify_offline_decision(config, *built, record, replay).ok());
+
+  // An allocation the config cannot place (an arm it does not have) is left out.
+  auto with_stranger = own;
+  with_stranger.push_back({factor_values(l1), "Z"});
+  CHECK(offline_inputs(config, cells_of(config, baseline), 7, with_stranger, levels)->own_unsynced ==
+        expected.own_unsynced);
+}
+
+TEST_CASE("offline_inputs refuses a baseline that does not have the study's shape") {
+  Study study = irt::test::minimization_study({{"A", "a", "T", 1}, {"B", "b", "T", 1}}, 2, 0.8);
+  auto config = *minimization_config(study);
+  BaselineCells cells = cells_of(config, MarginalTotals(config));
+  CHECK(offline_inputs(config, cells, 0, {}, {0, 0}).ok());
+  auto short_arm = cells;
+  short_arm[1][0].pop_back();
+  auto r = offline_inputs(config, short_arm, 0, {}, {0, 0});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::integrity);
+  auto missing_factor = cells;
+  missing_factor.pop_back();
+  CHECK_FALSE(offline_inputs(config, missing_factor, 0, {}, {0, 0}).ok());
+}

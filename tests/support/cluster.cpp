@@ -14,7 +14,7 @@ std::string describe(const CommandResult& r) { return "exit " + std::to_string(r
 }  // namespace
 
 HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(free_port()) {
-  auto r = cli({"init", "--study", source_path(study)});
+  auto r = cli({"init", "--study", std::filesystem::path(study).is_absolute() ? study : source_path(study)});
   if (r.exit_code != 0) throw std::runtime_error("irt-hub init failed, " + describe(r));
   auto fp = cli({"fingerprint"});
   if (fp.exit_code != 0) throw std::runtime_error("irt-hub fingerprint failed, " + describe(fp));

@@ -15,6 +15,7 @@ inline constexpr const char* kNodePassphrase = "correct horse battery staple";
 
 class HubProcess {
  public:
+  // `study`: a path in the source tree, or an absolute path.
   explicit HubProcess(const std::string& study = "packaging/examples/study-blocks.json", bool tls = false);
   ~HubProcess();
   void start();

@@ -1,0 +1,120 @@
+#include "hub/allocations.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace irt::hub {
+
+namespace {
+
+using nlohmann::json;
+
+// Migration 1 was part of the earlier "hub.consumption" component; IF NOT
+// EXISTS keeps it a no-op on a hub made then.
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE IF NOT EXISTS hub_participants (
+  number TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  factors TEXT NOT NULL,
+  status TEXT NOT NULL,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hub_allocations (
+  participant TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  randomization_number TEXT NOT NULL,
+  stratum INTEGER,
+  slot INTEGER,
+  stream_id INTEGER,
+  decision_sequence INTEGER,
+  arm TEXT NOT NULL,
+  recorded_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hub_allocations_stream ON hub_allocations(node_id, stream_id, decision_sequence);
+)sql"},
+};
+
+std::optional<std::size_t> arm_index(const shared::MinimizationConfig& config, const std::string& arm) {
+  auto it = std::find(config.allocation.arms.begin(), config.allocation.arms.end(), arm);
+  if (it == config.allocation.arms.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - config.allocation.arms.begin());
+}
+
+}  // namespace
+
+shared::Status migrate_allocations(storage::Database& db) { return db.migrate("hub.allocations", kMigrations); }
+
+bool record_screening(storage::Database& db, const Screening& s) {
+  db.prepare("INSERT INTO hub_participants(number, node_id, site_id, factors, status, seq) VALUES (?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT(number) DO NOTHING")
+      .bind_all(s.number, s.node_id, s.site_id, s.factors_json, s.status, static_cast<std::int64_t>(s.seq))
+      .run();
+  return db.changes() != 0;
+}
+
+bool record_allocation(storage::Database& db, const Allocation& a) {
+  db.prepare(
+        "INSERT INTO hub_allocations(participant, node_id, seq, randomization_number, stratum, slot, stream_id, "
+        "decision_sequence, arm, recorded_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(participant) DO NOTHING")
+      .bind_all(a.participant, a.node_id, static_cast<std::int64_t>(a.seq), a.randomization_number, a.stratum, a.slot,
+                a.stream_id, a.decision_sequence, a.arm, a.recorded_ms)
+      .run();
+  return db.changes() != 0;
+}
+
+std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number) {
+  auto st = db.prepare("SELECT factors FROM hub_participants WHERE number = ?");
+  st.bind(1, number);
+  std::map<std::string, std::string> out;
+  if (st.step()) {
+    auto j = json::parse(st.text(0), nullptr, false);
+    if (j.is_object())
+      for (auto it = j.begin(); it != j.end(); ++it)
+        if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+std::vector<shared::OwnAllocation> stream_allocations(storage::Database& db, const std::string& node_id,
+                                                      std::uint64_t stream_id, std::uint64_t before) {
+  std::vector<shared::OwnAllocation> out;
+  auto own = db.prepare(
+      "SELECT participant, arm FROM hub_allocations WHERE node_id = ? AND stream_id = ? AND decision_sequence < ?");
+  own.bind_all(node_id, static_cast<std::int64_t>(stream_id), static_cast<std::int64_t>(before));
+  while (own.step()) out.push_back({participant_factors(db, own.text(0)), own.text(1)});
+  return out;
+}
+
+std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
+                                                                   const shared::MinimizationConfig& config) {
+  shared::MarginalTotals totals(config);
+  std::uint64_t n = 0;
+  auto st = db.prepare("SELECT participant, arm FROM hub_allocations");
+  while (st.step()) {
+    ++n;
+    auto levels = shared::minimization_levels(config, participant_factors(db, st.text(0)));
+    auto k = arm_index(config, st.text(1));
+    if (levels && k) totals.add(*levels, *k);
+  }
+  return {totals, n};
+}
+
+std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels) {
+  std::uint64_t n = 0;
+  auto st = db.prepare("SELECT participant FROM hub_allocations");
+  while (st.step()) {
+    auto f = participant_factors(db, st.text(0));
+    bool all = true;
+    for (const auto& [k, v] : levels) {
+      auto it = f.find(k);
+      all = all && it != f.end() && it->second == v;
+    }
+    n += all;
+  }
+  return n;
+}
+
+}  // namespace irt::hub

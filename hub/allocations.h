@@ -1,0 +1,69 @@
+// What the hub knows of participants from the nodes' events: each screening
+// (the number, the node and site, the factor values) and each allocation (the
+// arm, from the part sealed to the hub's unblinding key, with the slot or the
+// minimization decision it came from). The allocations are unblinded, like
+// the list they come from: nothing here goes to a blinded role.
+//
+// Who calls it: hub/consumption.h records screenings and allocations;
+// hub/grants.h reads the study-wide totals for minimization baselines and
+// caps. Every function runs inside a transaction the caller holds.
+// Tables: hub_participants, hub_allocations. Thread-safety: as storage::Database.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shared/minimization.h"
+#include "shared/offline_minimization.h"
+#include "shared/result.h"
+#include "storage/database.h"
+
+namespace irt::hub {
+
+shared::Status migrate_allocations(storage::Database& db);
+
+struct Screening {
+  std::string number;
+  std::string node_id;
+  std::string site_id;
+  std::string factors_json;  // {"factor id": "level", ...}
+  std::string status;
+  std::uint64_t seq = 0;     // the node's event
+};
+// false (nothing recorded) when the number was screened before.
+bool record_screening(storage::Database& db, const Screening& s);
+
+struct Allocation {
+  std::string participant;
+  std::string node_id;
+  std::uint64_t seq = 0;  // the node's event
+  std::string randomization_number;
+  std::optional<std::int64_t> stratum, slot;                 // from a list slot
+  std::optional<std::int64_t> stream_id, decision_sequence;  // from a minimization decision
+  std::string arm;
+  std::int64_t recorded_ms = 0;
+};
+// false (nothing recorded) when the participant was allocated before.
+bool record_allocation(storage::Database& db, const Allocation& a);
+
+// The factor values recorded at the participant's screening; empty when none.
+std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number);
+
+// The node's allocations from minimization stream `stream_id` with a decision
+// sequence below `before`: the own allocations a decision was made against.
+std::vector<shared::OwnAllocation> stream_allocations(storage::Database& db, const std::string& node_id,
+                                                      std::uint64_t stream_id, std::uint64_t before);
+
+// Study-wide minimization totals of every allocation the hub knows, and their number.
+std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
+                                                                   const shared::MinimizationConfig& config);
+
+// Allocations the hub knows whose participant's factors match all of `levels`
+// (factor id -> level), for caps.
+std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels);
+
+}  // namespace irt::hub

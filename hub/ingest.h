@@ -1,0 +1,54 @@
+// The hub's side of a sync, between the protocol (hub/sync_server.cpp) and
+// the tables: what a node's accepted events consumed, the grants that brings
+// due before its pull is answered, and the alert raised when its pushes are
+// refused for a reason retrying cannot fix.
+//
+//   push   sync::Ledger::append calls appended() inside the append's
+//          transaction, before the commit: record_consumption
+//          (hub/consumption.h) in a savepoint of its own, so the events are
+//          recorded and acknowledged even if that fails; it is retried at the
+//          node's next push or pull, since the consumption cursor advances only
+//          with what it recorded.
+//   pull   before_pull(), for an active node, in one transaction: what its
+//          events consumed not yet recorded, then top_up_grants
+//          (hub/grants.h). A failure is logged and rolls that transaction
+//          back; it never fails the pull.
+//
+// Thread-safety: as HubState; the sync server serialises calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hub/hub_state.h"
+#include "sync/ledger.h"
+
+namespace irt::hub {
+
+class Ingest : public sync::AppendObserver {
+ public:
+  explicit Ingest(HubState& hub) : hub_(hub) {}
+
+  void appended(const sync::LedgerNode& node, const std::vector<sync::SignedEvent>& events,
+                std::int64_t now_ms) override;
+
+  void before_pull(const sync::LedgerNode& node, std::int64_t now_ms);
+
+  // A push by an authenticated node was refused. A refusal that retrying
+  // cannot fix leaves the node unable to sync until someone acts, so it
+  // raises an alert: one open alert per node and refusal code
+  // ("push.refused.<code>"), however often the node retries. Bad signatures,
+  // broken chains and equivocation raise their own alerts in the ledger, and a
+  // frozen node already has one. `first` is the batch's first seq (0: none).
+  void push_refused(const std::string& node_id, const sync::Refusal& refusal, std::uint64_t first,
+                    std::int64_t now_ms);
+
+ private:
+  bool consumption_recorded(const std::string& node_id, std::int64_t now_ms,
+                            const std::vector<sync::SignedEvent>* fresh = nullptr);
+
+  HubState& hub_;
+};
+
+}  // namespace irt::hub

@@ -1,0 +1,104 @@
+#include "hub/number_ranges.h"
+
+#include <algorithm>
+
+#include "shared/numbering.h"
+
+namespace irt::hub {
+
+namespace {
+
+// Every range ever granted; `first` is unique per site. used_through is the
+// highest number the node reported using (0: none); a node uses its ranges in
+// order. Migration 1 was part of the earlier "hub.grants" component; IF NOT
+// EXISTS keeps it a no-op on a hub made then.
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE IF NOT EXISTS hub_number_ranges (
+  id INTEGER PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  range_id INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  first INTEGER NOT NULL,
+  last INTEGER NOT NULL,
+  digits INTEGER NOT NULL,
+  used_through INTEGER NOT NULL DEFAULT 0,
+  issued_ms INTEGER NOT NULL,
+  voided_ms INTEGER,
+  UNIQUE (node_id, range_id),
+  UNIQUE (site_id, first)
+);
+)sql"},
+};
+
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+int digits_of(std::uint32_t n) {
+  int d = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++d;
+  }
+  return d;
+}
+
+}  // namespace
+
+shared::Status migrate_number_ranges(storage::Database& db) { return db.migrate("hub.number_ranges", kMigrations); }
+
+shared::NumberRangeGrant grant_number_range(storage::Database& db, const std::string& node_id,
+                                            const std::string& site_id, std::uint32_t count, std::int64_t now_ms) {
+  std::int64_t first = 1, range_id = 1;
+  {
+    auto st = db.prepare("SELECT coalesce(max(last), 0) + 1 FROM hub_number_ranges WHERE site_id = ?");
+    st.bind(1, site_id);
+    st.step();
+    first = st.int64(0);
+    auto r = db.prepare("SELECT coalesce(max(range_id), 0) + 1 FROM hub_number_ranges WHERE node_id = ?");
+    r.bind(1, node_id);
+    r.step();
+    range_id = r.int64(0);
+  }
+  shared::NumberRangeGrant g;
+  g.range_id = static_cast<std::uint64_t>(range_id);
+  g.prefix = site_id;
+  g.first = static_cast<std::uint32_t>(first);
+  g.last = g.first + count - 1;
+  g.digits = std::max(3, digits_of(g.last));
+  db.prepare("INSERT INTO hub_number_ranges(node_id, range_id, site_id, first, last, digits, issued_ms) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(node_id, range_id, site_id, static_cast<std::int64_t>(g.first), static_cast<std::int64_t>(g.last),
+                g.digits, now_ms)
+      .run();
+  return g;
+}
+
+std::uint64_t numbers_left(storage::Database& db, const std::string& node_id) {
+  auto st = db.prepare(
+      "SELECT coalesce(sum(last - max(used_through, first - 1)), 0) FROM hub_number_ranges "
+      "WHERE node_id = ? AND voided_ms IS NULL");
+  st.bind(1, node_id);
+  st.step();
+  return static_cast<std::uint64_t>(st.int64(0));
+}
+
+bool record_number_use(storage::Database& db, const std::string& node_id, const std::string& number) {
+  auto parsed = shared::parse_participant_number(number);
+  if (!parsed) return false;
+  const auto n = parsed->n;
+  db.prepare("UPDATE hub_number_ranges SET used_through = max(used_through, ?) "
+             "WHERE node_id = ? AND site_id = ? AND first <= ? AND last >= ?")
+      .bind_all(i64(n), node_id, parsed->prefix, i64(n), i64(n))
+      .run();
+  return db.changes() == 1;
+}
+
+std::uint64_t void_node_numbers(storage::Database& db, const std::string& node_id, std::int64_t now_ms) {
+  auto left = numbers_left(db, node_id);
+  db.prepare("UPDATE hub_number_ranges SET voided_ms = ? WHERE node_id = ? AND voided_ms IS NULL")
+      .bind_all(now_ms, node_id)
+      .run();
+  return left;
+}
+
+}  // namespace irt::hub

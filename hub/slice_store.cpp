@@ -1,0 +1,237 @@
+#include "hub/slice_store.h"
+
+#include <charconv>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace irt::hub {
+
+namespace {
+
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+// The document hub_slice_ledgers held (shared::SliceLedger::state_json):
+// "states", one letter per slot of the list in list order (u ungranted,
+// g granted, U used, v voided); "owners", per slot an index into "nodes"
+// + 1 (0: none); "next_ungranted" per stratum; "next_grant_id". List
+// order is by stratum, then slot from 1, which the list's canonical CSV
+// (hub_randomization_lists.list_csv, first column the stratum from 1) gives.
+void convert_slice_documents(storage::Database& db) {
+  {
+    auto docs = db.prepare(
+        "SELECT s.study_version, s.state, l.list_csv FROM hub_slice_ledgers s "
+        "JOIN hub_randomization_lists l USING (study_version)");
+    auto ins = db.prepare(
+        "INSERT INTO hub_slice_slots(study_version, stratum, slot, state, node_id) VALUES (?, ?, ?, ?, ?)");
+    auto strata = db.prepare(
+        "INSERT INTO hub_slice_strata(study_version, stratum, next_ungranted) VALUES (?, ?, ?)");
+    auto lists = db.prepare("INSERT INTO hub_slice_lists(study_version, next_grant_id) VALUES (?, ?)");
+    while (docs.step()) {
+      const auto version = docs.int64(0);
+      auto j = nlohmann::json::parse(docs.text(1), nullptr, false);
+      const std::string csv = docs.text(2);
+      auto bad = [&] {
+        throw storage::StorageError("the slice ledger stored for study version " + std::to_string(version) +
+                                    " does not fit its randomization list; restore the data directory from "
+                                    "backup and upgrade again");
+      };
+      if (!j.is_object() || !j["states"].is_string() || !j["owners"].is_array() || !j["nodes"].is_array() ||
+          !j["next_ungranted"].is_array() || !j["next_grant_id"].is_number_unsigned())
+        bad();
+      const auto states = j["states"].get<std::string>();
+      const auto& owners = j["owners"];
+      const auto& nodes = j["nodes"];
+      if (owners.size() != states.size()) bad();
+      // Slot i of the list: its stratum from the CSV's first column.
+      std::size_t i = 0, line = csv.find('\n');
+      std::int64_t stratum = -1, slot = 0;
+      while (line != std::string::npos && line + 1 < csv.size()) {
+        auto start = line + 1;
+        line = csv.find('\n', start);
+        auto comma = csv.find(',', start);
+        if (comma == std::string::npos || i >= states.size()) bad();
+        std::int64_t s = 0;
+        auto [end, ec] = std::from_chars(csv.data() + start, csv.data() + comma, s);
+        if (ec != std::errc() || end != csv.data() + comma) bad();
+        --s;
+        slot = s == stratum ? slot + 1 : 1;
+        stratum = s;
+        char c = states[i];
+        const char* state = c == 'g' ? "granted" : c == 'U' ? "used" : c == 'v' ? "voided" : nullptr;
+        if (c != 'u' && !state) bad();
+        if (state) {
+          if (!owners[i].is_number_unsigned()) bad();
+          auto owner = owners[i].get<std::size_t>();
+          if (owner > nodes.size() || (owner > 0 && !nodes[owner - 1].is_string())) bad();
+          std::optional<std::string> node;
+          if (owner > 0) node = nodes[owner - 1].get<std::string>();
+          ins.reset();
+          ins.bind_all(version, stratum, slot, std::string(state), node).run();
+        }
+        ++i;
+      }
+      if (i != states.size()) bad();
+      const auto& next = j["next_ungranted"];
+      for (std::size_t s = 0; s < next.size(); ++s) {
+        if (!next[s].is_number_unsigned()) bad();
+        strata.reset();
+        strata.bind_all(version, static_cast<std::int64_t>(s), next[s].get<std::int64_t>()).run();
+      }
+      lists.reset();
+      lists.bind_all(version, j["next_grant_id"].get<std::int64_t>()).run();
+    }
+  }  // the statements end before the table goes
+  db.exec("DROP TABLE hub_slice_ledgers");
+}
+
+// hub_slice_slots.state: 'granted' (to node_id), 'used' (by node_id) or
+// 'voided' (never to be used or granted again; node_id is the node it was
+// taken from, or NULL for the rest of a block a cap cut). `stratum` is the
+// list's 0-based stratum index, `slot` 1-based within it, as in the list.
+const std::vector<storage::Migration> kMigrations = {
+    {1, R"sql(
+CREATE TABLE hub_slice_slots (
+  study_version INTEGER NOT NULL,
+  stratum INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('granted', 'used', 'voided')),
+  node_id TEXT,
+  PRIMARY KEY (study_version, stratum, slot)
+) WITHOUT ROWID;
+CREATE INDEX hub_slice_slots_node ON hub_slice_slots(study_version, node_id, stratum, state);
+CREATE TABLE hub_slice_strata (
+  study_version INTEGER NOT NULL,
+  stratum INTEGER NOT NULL,
+  next_ungranted INTEGER NOT NULL,
+  PRIMARY KEY (study_version, stratum)
+) WITHOUT ROWID;
+CREATE TABLE hub_slice_lists (
+  study_version INTEGER PRIMARY KEY,
+  next_grant_id INTEGER NOT NULL
+);
+)sql",
+     convert_slice_documents},
+};
+
+}  // namespace
+
+shared::Status migrate_slices(storage::Database& db) { return db.migrate("hub.slices", kMigrations); }
+
+std::size_t SliceStore::count(std::uint32_t stratum, const char* state) const {
+  auto st = db_.prepare("SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND state = ?");
+  st.bind_all(list_.study_version, i64(stratum), std::string(state));
+  st.step();
+  return static_cast<std::size_t>(st.int64(0));
+}
+
+std::size_t SliceStore::outstanding(std::uint32_t stratum) const { return count(stratum, "granted"); }
+std::size_t SliceStore::used(std::uint32_t stratum) const { return count(stratum, "used"); }
+
+std::size_t SliceStore::free_slots(const std::string& node, std::uint32_t stratum) const {
+  auto st = db_.prepare(
+      "SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND node_id = ? AND stratum = ? "
+      "AND state = 'granted'");
+  st.bind_all(list_.study_version, node, i64(stratum));
+  st.step();
+  return static_cast<std::size_t>(st.int64(0));
+}
+
+SliceStore::State SliceStore::state(std::uint32_t stratum, std::uint32_t slot) const {
+  auto st = db_.prepare("SELECT state FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
+  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  if (!st.step()) return State::ungranted;
+  auto s = st.text(0);
+  return s == "granted" ? State::granted : s == "used" ? State::used : State::voided;
+}
+
+std::optional<std::string> SliceStore::owner(std::uint32_t stratum, std::uint32_t slot) const {
+  auto st = db_.prepare("SELECT node_id FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
+  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  if (!st.step() || st.is_null(0)) return std::nullopt;
+  return st.text(0);
+}
+
+shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std::uint32_t stratum,
+                                                    std::size_t min_slots, long cap_headroom) {
+  std::size_t next = 0;
+  {
+    auto st = db_.prepare("SELECT next_ungranted FROM hub_slice_strata WHERE study_version = ? AND stratum = ?");
+    st.bind_all(list_.study_version, i64(stratum));
+    if (st.step()) next = static_cast<std::size_t>(st.int64(0));
+  }
+  auto walk = shared::walk_grant(list_, stratum, next,
+                                 stratum < list_.strata.count() ? outstanding(stratum) : 0, min_slots, cap_headroom);
+  if (!walk) return walk.error();
+  shared::SlotGrant g;
+  g.node = node;
+  g.stratum = stratum;
+  g.stratum_label = list_.strata.label(stratum);
+  if (walk->granted.empty() && walk->voided.empty()) return g;
+  auto ins = db_.prepare(
+      "INSERT INTO hub_slice_slots(study_version, stratum, slot, state, node_id) VALUES (?, ?, ?, ?, ?)");
+  for (auto i : walk->granted) {
+    ins.reset();
+    ins.bind_all(list_.study_version, i64(stratum), i64(list_.slots[i].slot), std::string("granted"), node).run();
+  }
+  for (auto i : walk->voided) {
+    ins.reset();
+    ins.bind_all(list_.study_version, i64(stratum), i64(list_.slots[i].slot), std::string("voided"),
+                 std::optional<std::string>())
+        .run();
+  }
+  db_.prepare(
+         "INSERT INTO hub_slice_strata(study_version, stratum, next_ungranted) VALUES (?, ?, ?) "
+         "ON CONFLICT(study_version, stratum) DO UPDATE SET next_ungranted = excluded.next_ungranted")
+      .bind_all(list_.study_version, i64(stratum), i64(walk->next_ungranted))
+      .run();
+  {
+    auto st = db_.prepare("SELECT next_grant_id FROM hub_slice_lists WHERE study_version = ?");
+    st.bind(1, list_.study_version);
+    g.grant_id = st.step() ? static_cast<std::uint64_t>(st.int64(0)) : 1;
+  }
+  db_.prepare(
+         "INSERT INTO hub_slice_lists(study_version, next_grant_id) VALUES (?, ?) "
+         "ON CONFLICT(study_version) DO UPDATE SET next_grant_id = excluded.next_grant_id")
+      .bind_all(list_.study_version, i64(g.grant_id + 1))
+      .run();
+  g.slots = std::move(walk->slots);
+  return g;
+}
+
+shared::Status SliceStore::record_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot) {
+  db_.prepare(
+         "UPDATE hub_slice_slots SET state = 'used' WHERE study_version = ? AND stratum = ? AND slot = ? "
+         "AND node_id = ? AND state = 'granted'")
+      .bind_all(list_.study_version, i64(stratum), i64(slot), node)
+      .run();
+  if (db_.changes() == 1) return {};
+  auto st = db_.prepare(
+      "SELECT state, node_id FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
+  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  bool owned = st.step() && !st.is_null(1) && st.text(1) == node;
+  return shared::check_slot_use(node, stratum, slot, owned, owned ? st.text(0) : std::string());
+}
+
+std::vector<shared::SlotVoid> SliceStore::revoke(const std::string& node) {
+  std::map<std::uint32_t, shared::SlotVoid> by_stratum;
+  auto st = db_.prepare(
+      "SELECT stratum, slot FROM hub_slice_slots WHERE study_version = ? AND node_id = ? AND state = 'granted' "
+      "ORDER BY stratum, slot");
+  st.bind_all(list_.study_version, node);
+  while (st.step()) {
+    auto s = static_cast<std::uint32_t>(st.int64(0));
+    auto& v = by_stratum[s];
+    v.node = node;
+    v.stratum = s;
+    v.slots.push_back(static_cast<std::uint32_t>(st.int64(1)));
+  }
+  db_.prepare(
+         "UPDATE hub_slice_slots SET state = 'voided' WHERE study_version = ? AND node_id = ? AND state = 'granted'")
+      .bind_all(list_.study_version, node)
+      .run();
+  std::vector<shared::SlotVoid> out;
+  for (auto& [s, v] : by_stratum) out.push_back(std::move(v));
+  return out;
+}
+
+}  // namespace irt::hub

@@ -1,0 +1,59 @@
+// Who owns each slot of the hub's randomization list, stored as rows
+// (docs/architecture.md, "The one-owner invariant"): one row per slot that was
+// ever granted or voided, one per stratum for where the next grant starts,
+// and one per list for the next grant id. A slot with no row is ungranted.
+//
+// Grants walk the list by shared::walk_grant, the rule shared::SliceLedger
+// follows in memory, and write only the rows of the slots they change; a
+// reported use updates one row. Nothing is cached: every call reads or writes
+// the rows inside the transaction the caller holds, so a rollback, or another
+// process (`irt-hub revoke` while the server runs), leaves nothing stale.
+//
+// Tables: hub_slice_slots, hub_slice_strata, hub_slice_lists. Migration 1
+// converts the JSON document of the earlier hub_slice_ledgers table (made by
+// hub.randomization's migration 1) into rows and drops that table.
+// Thread-safety: as storage::Database (one thread at a time).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/block_list.h"
+#include "shared/result.h"
+#include "shared/slot_slice.h"
+#include "storage/database.h"
+
+namespace irt::hub {
+
+shared::Status migrate_slices(storage::Database& db);
+
+class SliceStore {
+ public:
+  using State = shared::SliceLedger::State;
+
+  // `list` must outlive the store; its study_version keys the rows.
+  SliceStore(storage::Database& db, const shared::RandomizationList& list) : db_(db), list_(list) {}
+
+  // As shared::SliceLedger::grant, recorded in the rows.
+  shared::Result<shared::SlotGrant> grant(const std::string& node, std::uint32_t stratum, std::size_t min_slots,
+                                          long cap_headroom = shared::kUnlimitedHeadroom);
+  // A node reported using a slot: forbidden unless it owns it, conflict unless it is granted and unused.
+  shared::Status record_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot);
+  // Voids every unused slot the node holds, per stratum.
+  std::vector<shared::SlotVoid> revoke(const std::string& node);
+
+  std::size_t free_slots(const std::string& node, std::uint32_t stratum) const;
+  std::size_t outstanding(std::uint32_t stratum) const;  // granted, not yet used, all nodes
+  std::size_t used(std::uint32_t stratum) const;
+  State state(std::uint32_t stratum, std::uint32_t slot) const;
+  std::optional<std::string> owner(std::uint32_t stratum, std::uint32_t slot) const;
+
+ private:
+  std::size_t count(std::uint32_t stratum, const char* state) const;
+  storage::Database& db_;
+  const shared::RandomizationList& list_;
+};
+
+}  // namespace irt::hub
