@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "storage/database.h"
+#include "sync/batch.h"
 #include "sync/checkpoint.h"
 #include "sync/event.h"
 #include "sync/ledger.h"
@@ -614,4 +615,54 @@ TEST_CASE("a record whose seq was altered after signing is a bad signature, not 
   CHECK(r.refusal().code == wire_error::kBadSignature);
   CHECK(f.ledger->alerts(true).size() == 1);
   CHECK(f.ledger->evidence(n.id).size() == 1);
+}
+
+namespace {
+
+std::optional<crypto::Bytes> pull_signature(const FakeNode& n, const std::string& body) {
+  auto sig = n.key.sign(crypto::as_bytes(std::string(kPullDomain) + body));
+  return crypto::Bytes(sig.view().begin(), sig.view().end());
+}
+
+}  // namespace
+
+TEST_CASE("a pull signed by the node over its body is authenticated, with its limit clamped") {
+  Fixture f;
+  auto n = f.enroll("101");
+  std::string body = R"({"node_id":")" + n.id + R"(","after":3,"time_ms":)" + std::to_string(kNow) + R"(,"limit":9999})";
+  auto pull = f.ledger->authenticate_pull(n.cert.record, pull_signature(n, body), body, kNow);
+  REQUIRE(pull.ok());
+  CHECK(pull->node.node_id == n.id);
+  CHECK(pull->after == 3);
+  CHECK(pull->limit == kMaxBatchRecords);
+  std::string plain = R"({"node_id":")" + n.id + R"(","after":0})";
+  auto defaults = f.ledger->authenticate_pull(n.cert.record, pull_signature(n, plain), plain, kNow);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->limit == kDefaultPullLimit);
+}
+
+TEST_CASE("a pull is refused for a bad signature, another node's body, a far clock or a revoked node") {
+  Fixture f;
+  auto n = f.enroll("101");
+  auto other = f.enroll("101");
+  std::string body = R"({"node_id":")" + n.id + R"(","after":0})";
+  auto code_of = [&](const FakeNode& who, const std::optional<crypto::Bytes>& sig, const std::string& b) {
+    auto r = f.ledger->authenticate_pull(who.cert.record, sig, b, kNow);
+    return r.ok() ? std::string("accepted") : r.refusal().code;
+  };
+  CHECK(code_of(n, std::nullopt, body) == wire_error::kRequestSignature);
+  CHECK(code_of(n, pull_signature(other, body), body) == wire_error::kRequestSignature);  // another key
+  CHECK(code_of(n, pull_signature(n, body), body + " ") == wire_error::kRequestSignature);  // not these bytes
+  CHECK(code_of(other, pull_signature(other, body), body) == wire_error::kWrongNode);  // names node n
+  std::string junk = R"({"node_id":")" + n.id + R"("})";
+  CHECK(code_of(n, pull_signature(n, junk), junk) == wire_error::kBadRequest);
+  std::string late = R"({"node_id":")" + n.id + R"(","after":0,"time_ms":)" +
+                     std::to_string(kNow + kPullClockSkewMs + 1) + "}";
+  CHECK(code_of(n, pull_signature(n, late), late) == wire_error::kBadRequest);
+  crypto::Bytes forged_cert = n.cert.record;
+  forged_cert.back() ^= 1;
+  CHECK(f.ledger->authenticate_pull(forged_cert, pull_signature(n, body), body, kNow).refusal().code ==
+        wire_error::kCertificate);
+  REQUIRE(f.ledger->revoke(n.id, "tablet lost", "admin", kNow).ok());
+  CHECK(code_of(n, pull_signature(n, body), body) == wire_error::kRevoked);
 }
