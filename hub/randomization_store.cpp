@@ -73,7 +73,7 @@ shared::Status create_randomization(storage::Database& db, const shared::Study& 
 
 RandomizationStore::RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list,
                                        crypto::Hash hash)
-    : db_(db), list_(std::move(list)), hash_(hash), slices_(db, *list_) {}
+    : list_(std::move(list)), hash_(hash), slices_(db, *list_) {}
 
 shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(storage::Database& db,
                                                                              const shared::Study& study) {

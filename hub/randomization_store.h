@@ -58,7 +58,6 @@ class RandomizationStore {
 
  private:
   RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list, crypto::Hash hash);
-  storage::Database& db_;
   std::unique_ptr<shared::RandomizationList> list_;  // slices_ points into it
   crypto::Hash hash_;
   SliceStore slices_;
