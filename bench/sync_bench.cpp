@@ -198,8 +198,8 @@ int main() {
   std::printf("  ingest rate, %d nodes %9.0f events/s (best of 2)\n", kOtherNodes + 1, many->rate);
   std::printf("  ratio                  %10.2f (target >= 0.90)\n", many->rate / one->rate);
   std::printf("  hub CPU per 1,000 events: %.1f ms with 1 node, %.1f ms with %d (ratio %.2f)\n",
-              1000 * one->hub_cpu / static_cast<double>(one->events),
-              1000 * many->hub_cpu / static_cast<double>(many->events), kOtherNodes + 1,
+              1e6 * one->hub_cpu / static_cast<double>(one->events),
+              1e6 * many->hub_cpu / static_cast<double>(many->events), kOtherNodes + 1,
               (one->hub_cpu / static_cast<double>(one->events)) / (many->hub_cpu / static_cast<double>(many->events)));
   return 0;
 }
