@@ -14,7 +14,7 @@ jobs=${IRT_JOBS:-2}
 
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
-              openssl curl jq chromium)
+              openssl curl jq chromium libpq-dev postgresql)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";

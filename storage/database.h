@@ -1,8 +1,16 @@
-// A small RAII layer over SQLite, used by the node and the hub.
+// A small RAII layer over a SQL database, used by the node and the hub.
 //
-// - Database: one connection, opened with WAL, foreign keys on, a busy timeout,
-//   and synchronous=FULL, so a committed transaction survives power loss: that
-//   is what "durable before acknowledged" means throughout the project.
+// - Database: one connection. SQLite (the node, and the hub by default) is
+//   opened with WAL, foreign keys on, a busy timeout and synchronous=FULL;
+//   PostgreSQL (the hub's other engine, `postgresql://...`) with its default
+//   synchronous_commit=on. Either way a committed transaction survives power
+//   loss: that is what "durable before acknowledged" means throughout the project.
+// - SQL is written once, in SQLite's dialect where the two differ only in
+//   spelling: '?' placeholders, INTEGER/BLOB/REAL columns, `INTEGER PRIMARY KEY`
+//   for an id the database assigns (read back with last_insert_rowid()),
+//   `ON CONFLICT ... DO ...` upserts. The PostgreSQL engine translates those
+//   (connection.h); a migration whose text needs more gives its PostgreSQL
+//   text beside it (Migration::postgresql).
 // - Statement: a prepared statement; bind by position (1-based), step, read
 //   columns (0-based). Raw SQL lives next to the code that owns the table.
 // - Transaction: BEGIN IMMEDIATE; rolls back unless commit() was called, so an
@@ -30,10 +38,23 @@
 
 #include "shared/result.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace irt::storage {
+
+namespace detail {
+class Cursor;
+class Connection;
+}  // namespace detail
+
+enum class Engine { sqlite, postgresql };
+
+// full: the commit is on disk when commit() returns (synchronous=FULL; on
+// PostgreSQL synchronous_commit=on); the only level for anything acknowledged
+// to a user or another party.
+// deferred: the commit is atomic but reaches the disk with the next full
+// commit or checkpoint (synchronous=NORMAL in WAL; synchronous_commit=off).
+// Only for state that is safe to lose and recompute, such as a cursor whose
+// loss only causes an idempotent resend.
+enum class Durability { full, deferred };
 
 struct StorageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -44,7 +65,7 @@ using BlobView = std::span<const std::uint8_t>;
 
 class Statement {
  public:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  explicit Statement(std::unique_ptr<detail::Cursor> cursor);
   ~Statement();
   Statement(Statement&& o) noexcept;
   Statement& operator=(Statement&&) = delete;
@@ -82,8 +103,7 @@ class Statement {
   Blob blob(int col) const;
 
  private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
+  std::unique_ptr<detail::Cursor> cursor_;
 };
 
 class Database;
@@ -95,6 +115,9 @@ struct Migration {
   // cannot do (sealing a value under a key the program holds). It throws
   // StorageError to refuse, and then nothing of the step is kept.
   std::function<void(Database&)> code = {};
+  // Optional: the step's text for PostgreSQL, when translating `sql` is not
+  // enough (connection.h). Empty: `sql`, translated.
+  std::string postgresql = {};
 };
 
 class Database {
@@ -106,6 +129,15 @@ class Database {
 
   static shared::Result<Database> open(const std::filesystem::path& file, const Options& options);
   static shared::Result<Database> open(const std::filesystem::path& file) { return open(file, Options{}); }
+  // A PostgreSQL database: "postgresql://user@host:port/dbname" (libpq's URI
+  // form; a password belongs in ~/.pgpass or PGPASSWORD, never on a command line).
+  static shared::Result<Database> open_postgresql(const std::string& url);
+  // `location` is a postgresql:// (or postgres://) URL or else a file path.
+  static shared::Result<Database> open_location(const std::string& location, const Options& options);
+  static shared::Result<Database> open_location(const std::string& location) {
+    return open_location(location, Options{});
+  }
+  static bool is_postgresql_url(std::string_view location);
   ~Database();
   Database(Database&& o) noexcept;
   Database& operator=(Database&& o) noexcept;
@@ -116,32 +148,28 @@ class Database {
   std::int64_t last_insert_rowid() const;
   int changes() const;
   bool in_transaction() const;  // a BEGIN is open on this connection
-  const std::filesystem::path& path() const { return path_; }
+  Engine engine() const;
+  // The database in messages: the file's path, or the URL without its password.
+  const std::string& label() const { return label_; }
 
   // Brings `component`'s schema up to the last migration, each step in its own
   // transaction. Refuses (and changes nothing) when the file's schema is newer.
   shared::Status migrate(std::string_view component, const std::vector<Migration>& migrations);
   int schema_version(std::string_view component);
 
-  sqlite3* handle() { return db_; }
+  detail::Connection& connection() { return *connection_; }
 
  private:
-  Database(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
-  sqlite3* db_ = nullptr;
-  std::filesystem::path path_;
+  Database(std::unique_ptr<detail::Connection> connection, std::string label);
+  std::unique_ptr<detail::Connection> connection_;
+  std::string label_;
 };
-
-// full: the commit is on disk when commit() returns (synchronous=FULL); the
-// only level for anything acknowledged to a user or another party.
-// deferred: the commit is atomic but reaches the disk with the next full
-// commit or checkpoint (synchronous=NORMAL in WAL). Only for state that is
-// safe to lose and recompute, such as a cursor whose loss only causes an
-// idempotent resend.
-enum class Durability { full, deferred };
 
 class Transaction {
  public:
-  explicit Transaction(Database& db, Durability durability = Durability::full);  // BEGIN IMMEDIATE
+  // SQLite: BEGIN IMMEDIATE, so a writer waits at the start, not at its first
+  // write. PostgreSQL: BEGIN; rows a writer must hold alone it locks itself.
+  explicit Transaction(Database& db, Durability durability = Durability::full);
   ~Transaction();  // ROLLBACK unless committed
   void commit();
   Transaction(const Transaction&) = delete;

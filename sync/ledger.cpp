@@ -285,7 +285,7 @@ shared::Result<std::unique_ptr<Ledger>> Ledger::open(storage::Database& db, cons
     if (auto st = db.migrate("ledger", kMigrations); !st) return st.error();
   } catch (const storage::StorageError& e) {
     return shared::make_error(shared::Errc::integrity,
-                              "the ledger in " + db.path().string() + " could not be brought to schema version " +
+                              "the ledger in " + db.label() + " could not be brought to schema version " +
                                   std::to_string(kMigrations.back().version) + " (" + e.what() +
                                   "); nothing was changed. Run 'irt-hub verify' with the release that wrote it");
   }

@@ -4,11 +4,15 @@
 
 #include <sys/stat.h>
 
+#include <future>
+#include <optional>
 #include <stdexcept>
 
+#include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
 using irt::storage::Database;
+using irt::storage::Engine;
 using irt::storage::Migration;
 using irt::storage::Transaction;
 
@@ -22,6 +26,43 @@ const std::vector<Migration> kV2 = {
     {2, "ALTER TABLE notes ADD COLUMN author TEXT"},
 };
 
+// One database on one engine; open() reaches the same database again, as a
+// restarted process would.
+class Store {
+ public:
+  explicit Store(Engine engine) : engine_(engine) {
+    if (engine == Engine::sqlite)
+      dir_.emplace();
+    else
+      pg_.emplace();
+  }
+  Database open() const {
+    if (pg_) return pg_->open();
+    auto db = Database::open(*dir_ / "t.db");
+    REQUIRE(db.ok());
+    return std::move(db).value();
+  }
+  Engine engine() const { return engine_; }
+
+ private:
+  Engine engine_;
+  std::optional<irt::test::TempDir> dir_;
+  std::optional<irt::test::PostgresDatabase> pg_;
+};
+
+// Runs `body` on SQLite and on PostgreSQL, as two subcases of the test.
+template <class Body>
+void on_both_engines(Body body) {
+  SUBCASE("sqlite") {
+    Store store(Engine::sqlite);
+    body(store);
+  }
+  SUBCASE("postgresql") {
+    Store store(Engine::postgresql);
+    body(store);
+  }
+}
+
 Database open_db(const irt::test::TempDir& dir) {
   auto db = Database::open(dir / "t.db");
   REQUIRE(db.ok());
@@ -34,89 +75,165 @@ int count_notes(Database& db) {
   return static_cast<int>(st.int64(0));
 }
 
+std::string bodies(Database& db) {
+  std::string out;
+  auto st = db.prepare("SELECT body FROM notes ORDER BY id");
+  while (st.step()) out += (out.empty() ? "" : ",") + st.text(0);
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE("a committed transaction is visible after reopening the file") {
-  irt::test::TempDir dir;
-  {
-    auto db = open_db(dir);
-    REQUIRE(db.migrate("test", kV1).ok());
-    Transaction tx(db);
-    irt::storage::Blob data = {0, 1, 2};
-    db.prepare("INSERT INTO notes(body, data) VALUES(?, ?)").bind_all("hello", data).run();
-    tx.commit();
-  }
-  auto db = open_db(dir);
-  auto st = db.prepare("SELECT body, data FROM notes");
-  REQUIRE(st.step());
-  CHECK(st.text(0) == "hello");
-  CHECK(st.blob(1) == irt::storage::Blob{0, 1, 2});
+TEST_CASE("a committed transaction is visible after reopening the database") {
+  on_both_engines([](const Store& store) {
+    {
+      auto db = store.open();
+      REQUIRE(db.migrate("test", kV1).ok());
+      Transaction tx(db);
+      irt::storage::Blob data = {0, 1, 2, 0, 0xff, '\\', '\''};
+      db.prepare("INSERT INTO notes(body, data) VALUES(?, ?)").bind_all("hello", data).run();
+      CHECK(db.last_insert_rowid() == 1);
+      db.prepare("INSERT INTO notes(body, data) VALUES(?, ?)").bind_all("empty", irt::storage::Blob{}).run();
+      CHECK(db.last_insert_rowid() == 2);
+      tx.commit();
+    }
+    auto db = store.open();
+    auto st = db.prepare("SELECT body, data FROM notes ORDER BY id");
+    REQUIRE(st.step());
+    CHECK(st.text(0) == "hello");
+    CHECK(st.blob(1) == irt::storage::Blob{0, 1, 2, 0, 0xff, '\\', '\''});
+    REQUIRE(st.step());
+    CHECK_FALSE(st.is_null(1));  // an empty blob is not NULL
+    CHECK(st.blob(1).empty());
+    CHECK_FALSE(st.step());
+  });
 }
+
+TEST_CASE("integers are 64-bit, reals and NULLs round-trip, and changes() counts the rows a statement touched") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", {{1, "CREATE TABLE n (k TEXT PRIMARY KEY, i INTEGER, r REAL)"}}).ok());
+    const std::int64_t big = 9'007'199'254'740'993;  // beyond 32 bits and beyond a double
+    db.prepare("INSERT INTO n(k, i, r) VALUES(?, ?, ?)").bind_all("a", big, 0.1).run();
+    db.prepare("INSERT INTO n(k, i, r) VALUES(?, ?, ?)").bind_all("b", std::optional<std::int64_t>(), 2.5).run();
+    auto st = db.prepare("SELECT i, r, i + ? FROM n WHERE k = ?");
+    st.bind_all(std::int64_t{1}, "a");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == big);
+    CHECK(st.real(1) == doctest::Approx(0.1));
+    CHECK(st.int64(2) == big + 1);
+    st.reset();
+    st.bind_all(std::int64_t{1}, "b");
+    REQUIRE(st.step());
+    CHECK(st.is_null(0));
+    db.prepare("UPDATE n SET r = r + 1").run();
+    CHECK(db.changes() == 2);
+    db.prepare("INSERT INTO n(k, i) VALUES('a', 5) ON CONFLICT(k) DO NOTHING").run();
+    CHECK(db.changes() == 0);
+  });
+}
+
 
 TEST_CASE("an exception inside a transaction rolls everything back") {
-  irt::test::TempDir dir;
-  auto db = open_db(dir);
-  REQUIRE(db.migrate("test", kV1).ok());
-  try {
-    Transaction tx(db);
-    db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("one").run();
-    throw std::runtime_error("failure between two writes");
-  } catch (const std::runtime_error&) {
-  }
-  CHECK(count_notes(db) == 0);
-}
-
-TEST_CASE("a savepoint not released undoes only its own part, and a released one commits with the transaction") {
-  irt::test::TempDir dir;
-  {
-    auto db = open_db(dir);
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
     REQUIRE(db.migrate("test", kV1).ok());
-    Transaction tx(db);
-    db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("kept").run();
     try {
-      irt::storage::Savepoint part(db);
-      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("undone").run();
-      throw std::runtime_error("failure inside the savepoint");
+      Transaction tx(db);
+      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("one").run();
+      throw std::runtime_error("failure between two writes");
     } catch (const std::runtime_error&) {
     }
-    {
-      irt::storage::Savepoint part(db);
-      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("released").run();
-      part.release();
-    }
-    tx.commit();
-  }
-  auto db = open_db(dir);
-  auto st = db.prepare("SELECT group_concat(body, ',') FROM (SELECT body FROM notes ORDER BY id)");
-  REQUIRE(st.step());
-  CHECK(st.text(0) == "kept,released");
+    CHECK_FALSE(db.in_transaction());
+    CHECK(count_notes(db) == 0);
+  });
 }
+
+
+TEST_CASE("a savepoint not released undoes only its own part, and a released one commits with the transaction") {
+  on_both_engines([](const Store& store) {
+    {
+      auto db = store.open();
+      REQUIRE(db.migrate("test", kV1).ok());
+      Transaction tx(db);
+      db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("kept").run();
+      try {
+        irt::storage::Savepoint part(db);
+        db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("undone").run();
+        db.prepare("INSERT INTO notes(body) VALUES(NULL)").run();  // fails: PostgreSQL aborts up to the savepoint
+      } catch (const irt::storage::StorageError&) {
+      }
+      {
+        irt::storage::Savepoint part(db);
+        db.prepare("INSERT INTO notes(body) VALUES(?)").bind_all("released").run();
+        part.release();
+      }
+      tx.commit();
+    }
+    auto db = store.open();
+    CHECK(bodies(db) == "kept,released");
+  });
+}
+
+TEST_CASE("a transaction in which a statement failed cannot commit, and keeps nothing") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", kV1).ok());
+    {
+      Transaction tx(db);
+      db.prepare("INSERT INTO notes(body) VALUES('first')").run();
+      CHECK_THROWS_AS(db.prepare("INSERT INTO notes(body) VALUES(NULL)").run(), irt::storage::StorageError);
+      if (store.engine() == Engine::postgresql)
+        CHECK_THROWS_WITH_AS(tx.commit(), doctest::Contains("rolled it back"), irt::storage::StorageError);
+    }
+    // SQLite keeps the transaction open after a failed statement; the caller
+    // did not commit, so the destructor rolled it back on both engines.
+    CHECK(count_notes(db) == 0);
+  });
+}
+
 
 TEST_CASE("a failing statement throws StorageError and names the problem") {
-  irt::test::TempDir dir;
-  auto db = open_db(dir);
-  REQUIRE(db.migrate("test", kV1).ok());
-  auto st = db.prepare("INSERT INTO notes(body) VALUES(NULL)");
-  CHECK_THROWS_WITH_AS(st.run(), doctest::Contains("NOT NULL"), irt::storage::StorageError);
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", kV1).ok());
+    auto st = db.prepare("INSERT INTO notes(body) VALUES(NULL)");
+    CHECK_THROWS_WITH_AS(st.run(), doctest::Contains("body"), irt::storage::StorageError);
+  });
 }
 
-TEST_CASE("migrations apply in order once, and a newer file is refused unchanged") {
-  irt::test::TempDir dir;
-  {
-    auto db = open_db(dir);
-    REQUIRE(db.migrate("test", kV2).ok());
+
+TEST_CASE("migrations apply in order once, and a newer database is refused unchanged") {
+  on_both_engines([](const Store& store) {
+    {
+      auto db = store.open();
+      REQUIRE(db.migrate("test", kV2).ok());
+      CHECK(db.schema_version("test") == 2);
+      REQUIRE(db.migrate("test", kV2).ok());  // idempotent
+      db.prepare("INSERT INTO notes(body, author) VALUES('x', 'y')").run();
+    }
+    auto db = store.open();
+    auto status = db.migrate("test", kV1);  // an older binary
+    REQUIRE_FALSE(status.ok());
+    CHECK(status.error().code == irt::shared::Errc::conflict);
+    CHECK(status.error().message.find("newer than this program knows") != std::string::npos);
     CHECK(db.schema_version("test") == 2);
-    REQUIRE(db.migrate("test", kV2).ok());  // idempotent
-    db.prepare("INSERT INTO notes(body, author) VALUES('x', 'y')").run();
-  }
-  auto db = open_db(dir);
-  auto status = db.migrate("test", kV1);  // an older binary
-  REQUIRE_FALSE(status.ok());
-  CHECK(status.error().code == irt::shared::Errc::conflict);
-  CHECK(status.error().message.find("newer than this program knows") != std::string::npos);
-  CHECK(db.schema_version("test") == 2);
-  CHECK(count_notes(db) == 1);
+    CHECK(count_notes(db) == 1);
+  });
 }
+
+TEST_CASE("a migration's PostgreSQL text is used there, its SQLite text elsewhere") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    std::vector<Migration> m = {{1, "CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('sqlite')", {},
+                                 "CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('postgresql')"}};
+    REQUIRE(db.migrate("test", m).ok());
+    auto st = db.prepare("SELECT v FROM t");
+    REQUIRE(st.step());
+    CHECK(st.text(0) == (store.engine() == Engine::postgresql ? "postgresql" : "sqlite"));
+  });
+}
+
 
 TEST_CASE("the connection runs in WAL mode with full synchronous writes and foreign keys") {
   irt::test::TempDir dir;
@@ -183,19 +300,70 @@ TEST_CASE("a new database and its WAL and SHM files are created 0600 whatever th
 }
 
 TEST_CASE("a migration's code step runs in the step's transaction, and a throw undoes the step") {
-  irt::test::TempDir dir;
-  auto db = open_db(dir);
-  std::vector<Migration> migrations = kV1;
-  migrations.push_back({2, "ALTER TABLE notes ADD COLUMN author TEXT", [](Database& d) {
-                          CHECK(d.in_transaction());
-                          d.prepare("INSERT INTO notes(body, author) VALUES('from code', 'me')").run();
-                        }});
-  migrations.push_back({3, "CREATE TABLE later (x)", [](Database& d) {
-                          d.prepare("INSERT INTO later(x) VALUES(1)").run();
-                          throw irt::storage::StorageError("refused");
-                        }});
-  CHECK_THROWS_AS((void)db.migrate("test", migrations), irt::storage::StorageError);
-  CHECK(db.schema_version("test") == 2);
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    std::vector<Migration> migrations = kV1;
+    migrations.push_back({2, "ALTER TABLE notes ADD COLUMN author TEXT", [](Database& d) {
+                            CHECK(d.in_transaction());
+                            d.prepare("INSERT INTO notes(body, author) VALUES('from code', 'me')").run();
+                          }});
+    migrations.push_back({3, "CREATE TABLE later (x INTEGER)", [](Database& d) {
+                            d.prepare("INSERT INTO later(x) VALUES(1)").run();
+                            throw irt::storage::StorageError("refused");
+                          }});
+    CHECK_THROWS_AS((void)db.migrate("test", migrations), irt::storage::StorageError);
+    CHECK(db.schema_version("test") == 2);
+    CHECK(count_notes(db) == 1);
+    CHECK_THROWS_AS(db.prepare("SELECT x FROM later").run(), irt::storage::StorageError);
+  });
+}
+
+TEST_CASE("postgresql: a server that cannot be reached is unavailable, and the message hides the password") {
+  auto db = Database::open_postgresql("postgresql://irt:s3cret@127.0.0.1:1/nothing?connect_timeout=2");
+  REQUIRE_FALSE(db.ok());
+  CHECK(db.error().code == irt::shared::Errc::unavailable);
+  CHECK(db.error().message.find("127.0.0.1:1") != std::string::npos);
+  CHECK(db.error().message.find("s3cret") == std::string::npos);
+  CHECK(Database::is_postgresql_url("postgres://h/db"));
+  CHECK_FALSE(Database::is_postgresql_url("/var/lib/irt/hub.db"));
+}
+
+TEST_CASE("postgresql: a deferred-durability transaction turns synchronous commit off for itself only") {
+  irt::test::PostgresDatabase pg;
+  auto db = pg.open();
+  REQUIRE(db.migrate("test", kV1).ok());
+  auto level = [&] {
+    auto st = db.prepare("SHOW synchronous_commit");
+    REQUIRE(st.step());
+    return st.text(0);
+  };
+  CHECK(level() == "on");
+  {
+    Transaction tx(db, irt::storage::Durability::deferred);
+    CHECK(level() == "off");
+    db.prepare("INSERT INTO notes(body) VALUES('cursor')").run();
+    tx.commit();
+  }
+  CHECK(level() == "on");
   CHECK(count_notes(db) == 1);
-  CHECK_THROWS_AS(db.prepare("SELECT x FROM later"), irt::storage::StorageError);
+}
+
+TEST_CASE("postgresql: two connections migrating the same database at once, as two hub processes would, apply each step once") {
+  irt::test::PostgresDatabase pg;
+  // The step sleeps so that the second process arrives while the first is inside it.
+  std::vector<Migration> m = {{1, "", {}, "CREATE TABLE once (x INTEGER); SELECT pg_sleep(0.5); INSERT INTO once VALUES (1)"}};
+  auto migrate = [&] {
+    auto db = pg.open();
+    return db.migrate("test", m);
+  };
+  auto other = std::async(std::launch::async, migrate);
+  auto mine = migrate();
+  auto theirs = other.get();
+  CHECK_MESSAGE(mine.ok(), (mine.ok() ? "" : mine.error().message));
+  CHECK_MESSAGE(theirs.ok(), (theirs.ok() ? "" : theirs.error().message));
+  auto db = pg.open();
+  auto st = db.prepare("SELECT count(*) FROM once");
+  REQUIRE(st.step());
+  CHECK(st.int64(0) == 1);
+  CHECK(db.schema_version("test") == 1);
 }

@@ -1,0 +1,171 @@
+// The SQLite engine (connection.h).
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "storage/connection.h"
+
+namespace irt::storage::detail {
+
+namespace {
+
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  throw StorageError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+void check(sqlite3* db, int rc, const char* what) {
+  if (rc != SQLITE_OK) fail(db, what);
+}
+
+class SqliteCursor final : public Cursor {
+ public:
+  SqliteCursor(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~SqliteCursor() override { sqlite3_finalize(stmt_); }
+
+  void bind_int64(int index, std::int64_t v) override { check(db_, sqlite3_bind_int64(stmt_, index, v), "bind"); }
+  void bind_double(int index, double v) override { check(db_, sqlite3_bind_double(stmt_, index, v), "bind"); }
+  void bind_text(int index, std::string_view v) override {
+    check(db_, sqlite3_bind_text64(stmt_, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8), "bind");
+  }
+  void bind_blob(int index, BlobView v) override {
+    // A zero-length blob must still be a blob, not NULL.
+    static const std::uint8_t kEmpty = 0;
+    check(db_, sqlite3_bind_blob64(stmt_, index, v.empty() ? &kEmpty : v.data(), v.size(), SQLITE_TRANSIENT),
+          "bind");
+  }
+  void bind_null(int index) override { check(db_, sqlite3_bind_null(stmt_, index), "bind"); }
+
+  bool step() override {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    std::string sql = sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : "";
+    sqlite3_reset(stmt_);
+    fail(db_, "SQL failed (" + sql.substr(0, 80) + ")");
+  }
+  void reset() override {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  bool is_null(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::int64_t int64(int col) const override { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const override { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const override {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  Blob blob(int col) const override {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+    return p ? Blob(p, p + sqlite3_column_bytes(stmt_, col)) : Blob();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+
+  Engine engine() const override { return Engine::sqlite; }
+
+  void exec(std::string_view sql) override {
+    std::string s(sql);
+    char* err = nullptr;
+    if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw StorageError("SQL failed (" + s.substr(0, 80) + "): " + msg);
+    }
+  }
+
+  std::unique_ptr<Cursor> prepare(std::string_view sql) override {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                           nullptr) != SQLITE_OK)
+      fail(db_, "cannot prepare (" + std::string(sql.substr(0, 80)) + ")");
+    return std::make_unique<SqliteCursor>(db_, stmt);
+  }
+
+  std::int64_t last_insert_id() override { return sqlite3_last_insert_rowid(db_); }
+  int changes() const override { return sqlite3_changes(db_); }
+  bool in_transaction() const override { return sqlite3_get_autocommit(db_) == 0; }
+
+  void begin(Durability durability) override {
+    // The synchronous level is read at COMMIT; it cannot change inside a transaction.
+    if (durability == Durability::deferred) exec("PRAGMA synchronous=NORMAL");
+    exec("BEGIN IMMEDIATE");
+  }
+
+  void end(bool commit, Durability durability) override {
+    if (commit) {
+      exec("COMMIT");
+    } else {
+      try {
+        exec("ROLLBACK");
+      } catch (const StorageError&) {
+        // Already rolled back by SQLite (e.g. after SQLITE_FULL); nothing more to undo.
+      }
+    }
+    // Cannot fail outside a transaction; and if it did, the next open sets FULL again.
+    if (durability == Durability::deferred && !in_transaction()) try {
+        exec("PRAGMA synchronous=FULL");
+      } catch (const StorageError&) {
+      }
+  }
+
+  // One SQLite file has one writer process (the node or the hub); a second
+  // one would wait at BEGIN IMMEDIATE and then find the version moved on.
+  void lock_migrations(bool) override {}
+  std::string schema_sql(const Migration& m) const override { return m.sql; }
+
+ private:
+  sqlite3* db_;
+};
+
+}  // namespace
+
+shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Database::Options& options) {
+  if (options.create) {
+    // SQLite would create the file 0644 (less the umask) and gives its -wal
+    // and -shm files the database file's mode: creating it 0600 first keeps
+    // all three private to the account that runs the program. An existing
+    // file keeps its mode.
+    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return shared::make_error(shared::Errc::unavailable,
+                                "cannot create database " + file.string() + ": " + std::strerror(errno) +
+                                    "; check that the data directory exists and is writable");
+    ::close(fd);
+  }
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.create ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return shared::make_error(shared::Errc::unavailable,
+                              "cannot open database " + file.string() + ": " + msg +
+                                  "; check that the data directory exists and is writable");
+  }
+  auto connection = std::make_unique<SqliteConnection>(db);
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  try {
+    connection->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    // Reading the schema detects a file that is not a database at all.
+    connection->exec("SELECT count(*) FROM sqlite_master;");
+  } catch (const StorageError& e) {
+    return shared::make_error(shared::Errc::integrity, "database " + file.string() + " cannot be read (" +
+                                                           e.what() + "); restore it from backup");
+  }
+  return Opened{std::move(connection), file.string()};
+}
+
+}  // namespace irt::storage::detail

@@ -1,0 +1,67 @@
+// A fresh, empty database in the tests' PostgreSQL cluster (CTest fixture
+// "postgres", tests/support/postgres_cluster.sh), dropped on destruction.
+// Without a running cluster it fails the test: a PostgreSQL test never passes
+// unrun. Header-only, for the test executables that link irt_storage.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <string>
+#include <unistd.h>
+
+#include "storage/database.h"
+#include "tests/support/test_support.h"
+
+namespace irt::test {
+
+inline std::string postgres_admin_url() {
+  std::string file = std::string(IRT_TEST_POSTGRES_STATE) + "/url";
+  std::string url;
+  try {
+    url = read_file(file);
+  } catch (...) {
+  }
+  while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
+  if (url.empty())
+    FAIL("no PostgreSQL test cluster (" << file << " is missing): run the test through ctest, whose fixture "
+                                          "'postgres' starts one, after 'packaging/dev.sh deps'");
+  return url;
+}
+
+class PostgresDatabase {
+ public:
+  PostgresDatabase() : admin_url_(postgres_admin_url()) {
+    static std::atomic<int> counter{0};
+    name_ = "irt_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    auto admin = storage::Database::open_postgresql(admin_url_);
+    REQUIRE_MESSAGE(admin.ok(), admin.error().message);
+    admin->exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    admin->exec("CREATE DATABASE " + name_);
+    url_ = admin_url_.substr(0, admin_url_.rfind('/') + 1) + name_;
+  }
+  ~PostgresDatabase() {
+    try {
+      if (auto admin = storage::Database::open_postgresql(admin_url_))
+        admin->exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (...) {
+      // The cluster is removed with its folder at the end of the run anyway.
+    }
+  }
+  PostgresDatabase(const PostgresDatabase&) = delete;
+  PostgresDatabase& operator=(const PostgresDatabase&) = delete;
+
+  const std::string& url() const { return url_; }
+  storage::Database open() const {
+    auto db = storage::Database::open_postgresql(url_);
+    REQUIRE_MESSAGE(db.ok(), db.error().message);
+    return std::move(db).value();
+  }
+
+ private:
+  std::string admin_url_;
+  std::string name_;
+  std::string url_;
+};
+
+}  // namespace irt::test
