@@ -240,7 +240,10 @@ struct ApiServer::Impl {
       for (const auto& [stratum, n] : free)
         slots.push_back({{"stratum", store.strata()->label(stratum)}, {"free", n}});
     json kits = json::object();
-    for (const auto& [n, k] : store.kits()) kits[k.status] = kits.value(k.status, 0) + 1;
+    for (const auto& [n, k] : store.kits()) {
+      const char* name = shared::to_string(k.status);
+      kits[name] = kits.value(name, 0) + 1;
+    }
     json j = {{"node_id", state.enrollment().node_id},
               {"site_id", state.enrollment().site_id},
               {"study_id", state.enrollment().study_id},
@@ -362,7 +365,7 @@ struct ApiServer::Impl {
       auto status = req.get_param_value("status");
       json list = json::array();
       for (const auto& [id, p] : state.domain().participants())
-        if (status.empty() || p.status == status) list.push_back(participant_summary(p, state.domain(), ops.blinded(a)));
+        if (status.empty() || shared::to_string(p.status) == status) list.push_back(participant_summary(p, state.domain(), ops.blinded(a)));
       return json{{"participants", list}};
     });
     route("GET", R"(/api/v1/participants/([^/]+))", false,
@@ -457,10 +460,10 @@ struct ApiServer::Impl {
       json kits = json::array();
       std::map<std::string, int> counts;
       for (const auto& [n, k] : state.domain().kits()) {
-        if (!status.empty() && k.status != status) continue;
+        if (!status.empty() && shared::to_string(k.status) != status) continue;
         if (!kit.empty() && n != kit) continue;
         if (!before.empty() && k.expiry >= before) continue;
-        ++counts[k.status];
+        ++counts[shared::to_string(k.status)];
         kits.push_back(kit_view(k, state.domain(), blinded));
       }
       return json{{"kits", kits}, {"by_status", counts}, {"today", shared::format_date(ops.today())},

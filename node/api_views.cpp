@@ -136,13 +136,13 @@ json shipment_view(const ShipmentRecord& s, const DomainStore& store, bool blind
   std::map<std::string, int> counts;
   for (const auto& [n, k] : store.kits()) {
     if (k.shipment != s.id) continue;
-    ++counts[k.status];
+    ++counts[shared::to_string(k.status)];
     kits.push_back(kit_view(k, store, blinded));
   }
   return {{"shipment", s.id},
           {"kind", s.kind},
           {"shipped_on", s.shipped_on},
-          {"received", counts[kKitExpected] == 0},
+          {"received", counts[shared::to_string(KitStatus::expected)] == 0},
           {"kits_by_status", counts},
           {"kits", kits}};
 }

@@ -61,7 +61,8 @@ std::string DomainStore::participant_ad(std::int64_t id, const std::string& stat
   return "irt/node/" + node_id_ + "/participant/" + std::to_string(id) + "/" + status;
 }
 std::string DomainStore::kit_ad(const KitRecord& k) const {
-  return "irt/node/" + node_id_ + "/kit/" + k.number + "/" + k.shipment + "/" + k.status + "/" + k.expiry + "/" +
+  return "irt/node/" + node_id_ + "/kit/" + k.number + "/" + k.shipment + "/" + shared::to_string(k.status) + "/" +
+         k.expiry + "/" +
          std::to_string(k.participant);
 }
 std::string DomainStore::slot_ad(const SlotRecord& s) const {
@@ -111,7 +112,7 @@ shared::Status DomainStore::reload() {
         auto opened = crypto::aead_open(key_, st.blob(2), crypto::as_bytes(participant_ad(id, status)));
         if (!opened) return damaged("participant row " + std::to_string(id));
         ParticipantRecord p = json::parse(crypto::to_string(*opened)).get<ParticipantRecord>();
-        if (p.status != status) return damaged("participant row " + std::to_string(id));
+        if (shared::to_string(p.status) != status) return damaged("participant row " + std::to_string(id));
         p.id = id;
         by_number_[p.number] = id;
         participants_.emplace(id, std::move(p));
@@ -123,7 +124,9 @@ shared::Status DomainStore::reload() {
         KitRecord k;
         k.number = st.text(0);
         k.shipment = st.text(1);
-        k.status = st.text(2);
+        auto status = shared::parse_kit_status(st.text(2));
+        if (!status) return damaged("kit " + k.number);
+        k.status = *status;
         k.expiry = st.text(3);
         k.participant = st.int64(4);
         auto opened = crypto::aead_open(key_, st.blob(5), crypto::as_bytes(kit_ad(k)));
@@ -208,8 +211,9 @@ void DomainStore::save_participant(ParticipantRecord& p) {
         .run();
     p.id = db_.last_insert_rowid();
   }
-  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(plain), crypto::as_bytes(participant_ad(p.id, p.status)));
-  db_.prepare("UPDATE node_participants SET status = ?, sealed = ? WHERE id = ?").bind_all(p.status, sealed, p.id).run();
+  const std::string status = shared::to_string(p.status);
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(plain), crypto::as_bytes(participant_ad(p.id, status)));
+  db_.prepare("UPDATE node_participants SET status = ?, sealed = ? WHERE id = ?").bind_all(status, sealed, p.id).run();
   by_number_[p.number] = p.id;
   participants_[p.id] = p;
 }
@@ -227,7 +231,7 @@ void DomainStore::save_kit(const KitRecord& k) {
               "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(kit_number) DO UPDATE SET shipment_id = excluded.shipment_id, "
               "status = excluded.status, expiry = excluded.expiry, participant = excluded.participant, "
               "sealed = excluded.sealed")
-      .bind_all(k.number, k.shipment, k.status, k.expiry, k.participant, sealed)
+      .bind_all(k.number, k.shipment, shared::to_string(k.status), k.expiry, k.participant, sealed)
       .run();
   kits_[k.number] = k;
 }
@@ -375,7 +379,7 @@ shared::Status DomainStore::apply_shipment(const shared::Shipment& s) {
     KitRecord rec;
     rec.number = k.kit_number;
     rec.shipment = s.shipment_id;
-    rec.status = kKitExpected;
+    rec.status = KitStatus::expected;
     rec.expiry = k.expiry;
     rec.kit_type = k.kit_type;
     rec.lot = k.lot;
@@ -389,9 +393,9 @@ shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, boo
     auto it = kits_.find(number);
     // A kit used while the decision was on its way stays as recorded: the hub
     // sees the fact and raises a deviation.
-    if (it == kits_.end() || it->second.status != kKitQuarantined) continue;
+    if (it == kits_.end() || it->second.status != KitStatus::quarantined) continue;
     auto k = it->second;
-    k.status = release ? kKitAvailable : kKitRejected;
+    k.status = release ? KitStatus::available : KitStatus::rejected;
     k.note = (release ? "released by the hub: " : "rejected by the hub: ") + d.reason;
     save_kit(k);
   }

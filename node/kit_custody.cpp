@@ -5,7 +5,7 @@
 namespace irt::node {
 
 bool dispensable(const KitRecord& kit, shared::Days today, int do_not_dispense_days) {
-  if (kit.status != kKitAvailable) return false;
+  if (kit.status != KitStatus::available) return false;
   auto expiry = shared::parse_date(kit.expiry);
   if (!expiry) return false;
   return *expiry - today > do_not_dispense_days;
@@ -18,7 +18,7 @@ KitPick pick_kits(const std::map<std::string, KitRecord>& custody, const std::st
   const std::string last_excluded = shared::format_date(today + do_not_dispense_days);
   std::vector<const KitRecord*> usable;
   for (const auto& [number, kit] : custody) {
-    if (kit.status != kKitAvailable || kit.expiry <= last_excluded || kit.kit_type != kit_type) continue;
+    if (kit.status != KitStatus::available || kit.expiry <= last_excluded || kit.kit_type != kit_type) continue;
     if (std::find(excluded.begin(), excluded.end(), number) != excluded.end()) continue;
     usable.push_back(&kit);
   }

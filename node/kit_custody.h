@@ -18,24 +18,16 @@
 #include <vector>
 
 #include "shared/civil_date.h"
+#include "shared/event_payloads.h"
 
 namespace irt::node {
 
-inline constexpr const char* kKitExpected = "expected";      // announced by a shipment, not yet received
-inline constexpr const char* kKitAvailable = "available";
-inline constexpr const char* kKitDamaged = "damaged";
-inline constexpr const char* kKitMissing = "missing";
-inline constexpr const char* kKitQuarantined = "quarantined";
-inline constexpr const char* kKitDispensed = "dispensed";
-inline constexpr const char* kKitReturned = "returned";
-inline constexpr const char* kKitDestroyed = "destroyed";
-inline constexpr const char* kKitRejected = "rejected";
-inline constexpr const char* kKitLost = "lost";
+using shared::KitStatus;  // shared/event_payloads.h: the names the store and the events hold
 
 struct KitRecord {
   std::string number;
   std::string shipment;
-  std::string status = kKitExpected;
+  KitStatus status = KitStatus::expected;  // expected: announced by a shipment, not yet received
   std::string expiry;             // YYYY-MM-DD
   std::int64_t participant = 0;   // participant row id once dispensed
   std::string kit_type;           // reveals the allocation

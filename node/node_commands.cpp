@@ -14,6 +14,7 @@
 #include "node/request_limits.h"
 #include "node/roster.h"
 #include "node/sync_service.h"
+#include "shared/event_payloads.h"
 #include "sync/batch.h"
 #include "sync/certificate.h"
 #include "sync/protocol.h"
@@ -171,10 +172,10 @@ int note(const Args& args) {
   auto user = authenticate(s.log(), s.enrollment().site_id, args.get("user"), password);
   crypto::secure_zero(password.data(), password.size());
   if (!user) return fail(args, user.error());
-  nlohmann::json payload = {{"text", text}, {"role", user->role}, {"site_id", s.enrollment().site_id}};
+  const nlohmann::json payload = shared::SiteNote{text, user->role, s.enrollment().site_id};
   std::string p = payload.dump();
   storage::Transaction tx(s.db());
-  auto e = s.log().append(s.key(), user->name, "site.note", crypto::Bytes(p.begin(), p.end()));
+  auto e = s.log().append(s.key(), user->name, std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end()));
   if (!e) return fail(args, e.error());
   tx.commit();
   std::cout << "recorded note as event " << e->body.seq << " by " << user->name << "\n";

@@ -7,6 +7,7 @@
 
 #include "crypto/key_wrap.h"
 #include "shared/directive_payloads.h"
+#include "shared/event_payloads.h"
 #include "shared/study.h"
 
 namespace irt::node {
@@ -106,12 +107,12 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::create(const std::filesyst
   put_meta(d, "node_public_key", state->key_.public_key().hex());
   put_meta(d, "wrapped_data_key", crypto::to_base64(wrapped));
   put_meta(d, "sealed_signing_seed", crypto::to_base64(sealed_seed));
-  nlohmann::json payload = {{"node_id", e.node_id},     {"site_id", e.site_id},
-                            {"kind", e.kind},           {"study_id", e.study_id},
-                            {"hub_url", e.hub_url},     {"hub_fingerprint", e.hub_fingerprint},
-                            {"public_key", state->key_.public_key().hex()}};
+  const nlohmann::json payload = shared::NodeEnrolled{e.node_id, e.site_id,         e.kind,
+                                                      e.study_id, e.hub_url, e.hub_fingerprint,
+                                                      state->key_.public_key().hex()};
   std::string p = payload.dump();
-  if (auto first = state->log_->append(state->key_, "system", "node.enrolled", crypto::Bytes(p.begin(), p.end()));
+  if (auto first = state->log_->append(state->key_, "system", std::string(shared::kNodeEnrolledEvent),
+                                       crypto::Bytes(p.begin(), p.end()));
       !first)
     return first.error();
   tx.commit();

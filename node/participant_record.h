@@ -17,13 +17,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/event_payloads.h"
+
 namespace irt::node {
 
-inline constexpr const char* kScreened = "screened";
-inline constexpr const char* kScreenFailed = "screen_failed";
-inline constexpr const char* kRandomized = "randomized";
-inline constexpr const char* kWithdrawn = "withdrawn";
-inline constexpr const char* kCompleted = "completed";
+using shared::ParticipantStatus;  // shared/event_payloads.h: the names the store and the events hold
 
 struct VisitRecord {
   std::string visit;                // Visit::id
@@ -45,7 +43,7 @@ struct KitReplacement {
 struct ParticipantRecord {
   std::int64_t id = 0;   // opaque row id
   std::string number;    // "101-004"
-  std::string status = kScreened;
+  ParticipantStatus status = ParticipantStatus::screened;
   std::map<std::string, std::string> factors;  // every factor the study needs, derived ones included
   std::vector<std::string> eligibility;        // "yes"/"no" per study question
   std::string screen_failure_reason;

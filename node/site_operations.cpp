@@ -21,6 +21,7 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 using shared::Permission;
+using shared::to_string;
 
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
@@ -199,10 +200,11 @@ shared::Error SiteOperations::signature_refused() {
                     "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
 }
 
-shared::Result<json> SiteOperations::esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning) {
+shared::Result<shared::ESignature> SiteOperations::esign(const Actor& a, const PasswordCheck& signature,
+                                                           const std::string& meaning) {
   auto u = confirm(state_.log(), state_.enrollment().site_id, signature);
   if (!u || u->name != a.user) return signature_refused();
-  return json{{"signer", a.user}, {"role", a.role}, {"signed_ms", clock_()}, {"meaning", meaning}};
+  return shared::ESignature{a.user, a.role, clock_(), meaning};
 }
 
 std::string SiteOperations::seal_for_hub(const json& j) const {
@@ -210,9 +212,9 @@ std::string SiteOperations::seal_for_hub(const json& j) const {
   return crypto::to_base64(crypto::seal_to(state_.enrollment().hub_unblinding_key, crypto::as_bytes(plain)));
 }
 
-shared::Result<std::uint64_t> SiteOperations::record(const Actor& a, const std::string& type, const json& payload) {
+shared::Result<std::uint64_t> SiteOperations::record(const Actor& a, std::string_view type, const json& payload) {
   auto p = payload.dump();
-  auto e = state_.log().append(state_.key(), a.user, type, crypto::Bytes(p.begin(), p.end()));
+  auto e = state_.log().append(state_.key(), a.user, std::string(type), crypto::Bytes(p.begin(), p.end()));
   if (!e) return e.error();
   return e->body.seq;
 }
@@ -281,7 +283,7 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
                                        "sync with the hub to receive a new range");
   ParticipantRecord p;
   p.number = *number;
-  p.status = failure.empty() ? kScreened : kScreenFailed;
+  p.status = failure.empty() ? ParticipantStatus::screened : ParticipantStatus::screen_failed;
   p.factors = factors;
   p.eligibility = r.eligibility;
   p.screen_failure_reason = failure;
@@ -290,10 +292,8 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().consume_number();
     store().save_participant(p);
-    json payload = {{"participant", p.number}, {"status", p.status},   {"factors", p.factors},
-                    {"eligibility", p.eligibility}, {"role", a.role}};
-    if (!failure.empty()) payload["screen_failure_reason"] = failure;
-    auto seq = record(a, failure.empty() ? "participant.screened" : "participant.screen_failed", payload);
+    const shared::Screened event{p.number, p.status, p.factors, p.eligibility, a.role, failure};
+    auto seq = record(a, failure.empty() ? shared::kScreenedEvent : shared::kScreenFailedEvent, event);
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -326,7 +326,7 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
     details.shortages.push_back({sh.kit_type, sh.needed, static_cast<std::int64_t>(sh.dispensable)});
   const shared::SupplyShortage event{number, visit, operation, replace_kit, seal_for_hub(details)};
   (void)transact([&]() -> shared::Status {
-    if (auto seq = record(a, std::string(shared::kSupplyShortageEvent), event); !seq) return seq.error();
+    if (auto seq = record(a, shared::kSupplyShortageEvent, event); !seq) return seq.error();
     return {};
   });
 
@@ -362,11 +362,11 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   auto pr = participant(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
-  if (p.status == kRandomized || !p.randomization_number.empty())
+  if (p.status == ParticipantStatus::randomized || !p.randomization_number.empty())
     return make_error(Errc::conflict, "participant " + number + " is already randomized (" + p.randomization_number +
                                           "); nothing was changed");
-  if (p.status != kScreened)
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+  if (p.status != ParticipantStatus::screened)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           " and cannot be randomized; only a screened, eligible participant can");
   if (!password.given) return missing_signature("randomization");
   // Signed before anything that depends on the allocation or the stock.
@@ -380,7 +380,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   std::string arm;
   SlotRecord slot;
   std::optional<StreamState> stream;
-  json decision;
+  std::optional<shared::OfflineDecisionRecord> decision;
   std::string stratum_label;
   if (s.randomization.method == shared::Method::minimization) {
     const auto* held = store().stream();
@@ -439,41 +439,43 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   }
 
   auto today_text = shared::format_date(today());
-  p.status = kRandomized;
+  p.status = ParticipantStatus::randomized;
   p.arm = arm;
-  p.decision = decision;
+  if (decision) p.decision = *decision;
   p.randomized_on = today_text;
   p.randomized_by = a.user;
   if (visit) p.visits.push_back({visit->id, today_text, kits, "", a.user});
   return transact([&]() -> shared::Result<OperationOutcome> {
-    json kit_types = json::object();
+    shared::RandomizedSealed sealed{arm, {}, decision};
     for (const auto& k : kits) {
       auto kit = *store().find_kit(k);
-      kit_types[k] = kit.kit_type;
-      kit.status = kKitDispensed;
+      sealed.kit_types[k] = kit.kit_type;
+      kit.status = KitStatus::dispensed;
       kit.participant = p.id;
       kit.visit = visit ? visit->id : "";
       store().save_kit(kit);
     }
-    json sealed = {{"arm", arm}, {"kit_types", kit_types}};
-    json payload = {{"participant", p.number}, {"randomization_number", p.randomization_number},
-                    {"visit", visit ? visit->id : ""}, {"kits", kits}, {"esignature", *signature}};
+    shared::Randomized event;
+    event.participant = p.number;
+    event.randomization_number = p.randomization_number;
+    event.visit = visit ? visit->id : "";
+    event.kits = kits;
+    event.esignature = *signature;
     if (stream) {
       store().save_stream(*stream);
-      sealed["decision"] = decision;
-      payload["stream_id"] = stream->grant.stream_id;
-      payload["decision_sequence"] = stream->decisions;
+      event.stream_id = stream->grant.stream_id;
+      event.decision_sequence = stream->decisions;
     } else {
       slot.state = kSlotUsed;
       slot.participant = p.id;
       store().save_slot(slot);
-      payload["stratum"] = slot.stratum;
-      payload["stratum_label"] = stratum_label;
-      payload["slot"] = slot.slot;
+      event.stratum = slot.stratum;
+      event.stratum_label = stratum_label;
+      event.slot = slot.slot;
     }
     store().save_participant(p);
-    payload["sealed"] = seal_for_hub(sealed);
-    auto seq = record(a, "participant.randomized", payload);
+    event.sealed = seal_for_hub(sealed);
+    auto seq = record(a, shared::kRandomizedEvent, event);
     if (!seq) return seq.error();
     return OperationOutcome{p, kits, *seq, false};
   });
@@ -490,8 +492,8 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   auto pr = participant(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
-  if (p.status != kRandomized)
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+  if (p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           "; kits are dispensed only to randomized participants on treatment");
   const auto* visit = s.find_visit(r.visit);
   std::vector<std::string> dispensing;
@@ -511,12 +513,13 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
       return make_error(Errc::not_found, "kit " + r.replace_kit + " was not dispensed to participant " + number +
                                              " at visit " + visit->id + "; check the kit number");
     const auto* old = store().find_kit(r.replace_kit);
-    if (!old || old->status != kKitDispensed)
-      return make_error(Errc::conflict, "kit " + r.replace_kit + " is " + (old ? old->status : "unknown") +
+    if (!old || old->status != KitStatus::dispensed)
+      return make_error(Errc::conflict, "kit " + r.replace_kit + " is " + (old ? to_string(old->status) : "unknown") +
                                             " and cannot be replaced");
     std::string condition = r.replace_condition.empty() ? "damaged" : r.replace_condition;
     if (condition != "damaged" && condition != "lost")
       return make_error(Errc::invalid_input, "replace_condition: use damaged or lost (got '" + condition + "')");
+    const KitStatus old_status = condition == "lost" ? KitStatus::lost : KitStatus::damaged;
     std::string reason = trimmed(r.reason);
     if (reason.empty()) return missing_reason("reason", "say why kit " + r.replace_kit + " is replaced");
     if (!r.signature.given) return missing_signature("replacing a " + condition + " kit");
@@ -533,20 +536,19 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
     p.replacements.push_back({visit->id, r.replace_kit, new_kit, condition + ": " + reason, today_text, a.user});
     return transact([&]() -> shared::Result<OperationOutcome> {
       auto o = *old;
-      o.status = condition == "lost" ? kKitLost : kKitDamaged;
+      o.status = old_status;
       o.note = reason;
       store().save_kit(o);
       auto n = *store().find_kit(new_kit);
-      n.status = kKitDispensed;
+      n.status = KitStatus::dispensed;
       n.participant = p.id;
       n.visit = visit->id;
       store().save_kit(n);
       store().save_participant(p);
-      json payload = {{"participant", number},  {"visit", visit->id},   {"old_kit", r.replace_kit},
-                      {"new_kit", new_kit},     {"condition", condition}, {"reason", reason},
-                      {"esignature", *signature},
-                      {"sealed", seal_for_hub({{"kit_types", {{new_kit, n.kit_type}}}})}};
-      auto seq = record(a, "kit.replaced", payload);
+      const shared::KitReplaced event{number,     visit->id, r.replace_kit, new_kit,
+                                      old_status, reason,    *signature,
+                                      seal_for_hub(shared::KitTypesSealed{{{new_kit, n.kit_type}}})};
+      auto seq = record(a, shared::kKitReplacedEvent, event);
       if (!seq) return seq.error();
       return OperationOutcome{p, {new_kit}, *seq, false};
     });
@@ -564,7 +566,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   auto lo = visit->day - visit->window_before, hi = visit->day + visit->window_after;
   bool deviation = offset < lo || offset > hi;
   std::string override_reason = trimmed(r.override_reason);
-  std::optional<json> signature;
+  std::optional<shared::ESignature> signature;
   if (deviation) {
     if (override_reason.empty())
       return make_error(Errc::conflict, "visit " + visit->id + " is outside its window: today is day " +
@@ -586,23 +588,19 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   auto kits = std::move(picked.kits);
   p.visits.push_back({visit->id, today_text, kits, deviation ? override_reason : "", a.user});
   return transact([&]() -> shared::Result<OperationOutcome> {
-    json kit_types = json::object();
+    shared::KitTypesSealed sealed;
     for (const auto& k : kits) {
       auto kit = *store().find_kit(k);
-      kit_types[k] = kit.kit_type;
-      kit.status = kKitDispensed;
+      sealed.kit_types[k] = kit.kit_type;
+      kit.status = KitStatus::dispensed;
       kit.participant = p.id;
       kit.visit = visit->id;
       store().save_kit(kit);
     }
     store().save_participant(p);
-    json payload = {{"participant", number}, {"visit", visit->id}, {"kits", kits}, {"day", offset},
-                    {"window", {lo, hi}},    {"sealed", seal_for_hub({{"kit_types", kit_types}})}};
-    if (deviation) {
-      payload["deviation"] = {{"kind", "visit_window_override"}, {"reason", override_reason}};
-      payload["esignature"] = *signature;
-    }
-    auto seq = record(a, "kit.dispensed", payload);
+    const shared::Dispensed event{number, visit->id, kits, offset, lo, hi, deviation ? override_reason : "",
+                                  signature, seal_for_hub(sealed)};
+    auto seq = record(a, shared::kDispensedEvent, event);
     if (!seq) return seq.error();
     return OperationOutcome{p, kits, *seq, deviation};
   });
@@ -616,15 +614,15 @@ shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const 
   auto pr = participant(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
-  if (p.status != kScreened && p.status != kRandomized)
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status + " and cannot be withdrawn");
+  if (p.status != ParticipantStatus::screened && p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) + " and cannot be withdrawn");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why participant " + number + " is withdrawn");
-  p.status = kWithdrawn;
+  p.status = ParticipantStatus::withdrawn;
   p.withdrawal_reason = reason;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
-    auto seq = record(a, "participant.withdrawn", {{"participant", number}, {"reason", reason}, {"role", a.role}});
+    auto seq = record(a, shared::kWithdrawnEvent, shared::Withdrawn{number, reason, a.role});
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -635,13 +633,13 @@ shared::Result<OperationOutcome> SiteOperations::complete(const Actor& a, const 
   auto pr = participant(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
-  if (p.status != kRandomized)
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+  if (p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           "; only a randomized participant on treatment completes the study");
-  p.status = kCompleted;
+  p.status = ParticipantStatus::completed;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
-    auto seq = record(a, "participant.completed", {{"participant", number}, {"role", a.role}});
+    auto seq = record(a, shared::kCompletedEvent, shared::Completed{number, a.role});
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -659,8 +657,9 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
   const auto* site = (*sr)->find_site(to_site);
   if (!site || to_site == state_.enrollment().site_id)
     return make_error(Errc::invalid_input, "to_site: '" + to_site + "' is not another site of the study; use a site id");
-  if (p.status != kScreened && p.status != kRandomized)
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status + " and cannot be transferred");
+  if (p.status != ParticipantStatus::screened && p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
+                                          " and cannot be transferred");
   if (!p.transfer_to.empty())
     return make_error(Errc::conflict, "a transfer of participant " + number + " to site " + p.transfer_to +
                                           " is already requested; the hub decides it");
@@ -670,8 +669,7 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
   p.transfer_reason = reason;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
-    auto seq = record(a, "participant.transfer_requested",
-                      {{"participant", number}, {"to_site", to_site}, {"reason", reason}, {"role", a.role}});
+    auto seq = record(a, shared::kTransferRequestedEvent, shared::TransferRequested{number, to_site, reason, a.role});
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -684,7 +682,7 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.arm.empty())
-    return make_error(Errc::conflict, "participant " + number + " is " + p.status +
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           " and was never randomized: there is no code to break");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "give the medical reason for breaking the code");
@@ -695,12 +693,8 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
   p.unblinded_on = shared::format_date(today());
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
-    auto seq = record(a, "participant.unblinded",
-                      {{"participant", number},
-                       {"reason", reason},
-                       {"flag", "code_break"},
-                       {"esignature", *signature},
-                       {"sealed", seal_for_hub({{"arm", p.arm}})}});
+    auto seq = record(a, shared::kUnblindedEvent,
+                      shared::Unblinded{number, reason, *signature, seal_for_hub(shared::ArmSealed{p.arm})});
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -727,8 +721,8 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
     if (std::find(seen.begin(), seen.end(), k.kit) != seen.end())
       return make_error(Errc::invalid_input, "kit " + k.kit + " is listed twice; list each kit once");
     seen.push_back(k.kit);
-    if (kit->status != kKitExpected)
-      return make_error(Errc::conflict, "kit " + k.kit + " was already recorded (" + kit->status +
+    if (kit->status != KitStatus::expected)
+      return make_error(Errc::conflict, "kit " + k.kit + " was already recorded (" + to_string(kit->status) +
                                             "); nothing was changed");
     if (k.condition == "received") ++received;
     else if (k.condition == "damaged") ++damaged;
@@ -737,7 +731,7 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
       return make_error(Errc::invalid_input, "kit " + k.kit + ": condition must be received, damaged or missing (got '" +
                                                  k.condition + "')");
   }
-  std::optional<json> signature;
+  std::optional<shared::ESignature> signature;
   if (damaged > 0) {
     if (!password.given) return missing_signature("reporting damaged kits");
     auto sig = esign(a, password, "I confirm receipt of shipment " + shipment + ": " + std::to_string(received) +
@@ -747,16 +741,15 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
     signature = *sig;
   }
   return transact([&]() -> shared::Result<std::uint64_t> {
-    json list = json::array();
+    shared::ShipmentReceived event{shipment, {}, signature};
     for (const auto& k : kits) {
+      const auto condition = *shared::parse_kit_status(k.condition);  // received, damaged or missing: checked above
       auto kit = *store().find_kit(k.kit);
-      kit.status = k.condition == "received" ? kKitAvailable : k.condition == "damaged" ? kKitDamaged : kKitMissing;
+      kit.status = condition == KitStatus::received ? KitStatus::available : condition;
       store().save_kit(kit);
-      list.push_back({{"kit", k.kit}, {"condition", k.condition}});
+      event.kits.push_back({k.kit, condition});
     }
-    json payload = {{"shipment", shipment}, {"kits", list}};
-    if (signature) payload["esignature"] = *signature;
-    return record(a, "shipment.received", payload);
+    return record(a, shared::kShipmentReceivedEvent, event);
   });
 }
 
@@ -766,19 +759,17 @@ shared::Result<std::uint64_t> SiteOperations::quarantine(const Actor& a, const s
   if (auto st = require(a, Permission::report_excursion, "temperature excursion"); !st) return st.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
-  if (kit->status != kKitAvailable)
-    return make_error(Errc::conflict, "kit " + number + " is " + kit->status +
+  if (kit->status != KitStatus::available)
+    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
                                           "; only kits available in stock are quarantined");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "describe the temperature excursion");
   return transact([&]() -> shared::Result<std::uint64_t> {
     auto k = *kit;
-    k.status = kKitQuarantined;
+    k.status = KitStatus::quarantined;
     k.note = reason;
     store().save_kit(k);
-    json payload = {{"kit", number}, {"reason", reason}};
-    if (temperature) payload["temperature_celsius"] = *temperature;
-    return record(a, "kit.quarantined", payload);
+    return record(a, shared::kKitQuarantinedEvent, shared::KitQuarantined{number, reason, temperature});
   });
 }
 
@@ -788,8 +779,9 @@ shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const s
   if (!sr) return sr.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
-  if (kit->status != kKitDispensed)
-    return make_error(Errc::conflict, "kit " + number + " is " + kit->status + "; only a dispensed kit is returned");
+  if (kit->status != KitStatus::dispensed)
+    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+                                          "; only a dispensed kit is returned");
   const auto* kt = (*sr)->find_kit_type(kit->kit_type);
   int max_units = kt ? kt->units_per_kit : 0;
   if (units < 0 || units > max_units)
@@ -798,11 +790,10 @@ shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const s
   const auto* p = store().participant_by_id(kit->participant);
   return transact([&]() -> shared::Result<std::uint64_t> {
     auto k = *kit;
-    k.status = kKitReturned;
+    k.status = KitStatus::returned;
     k.units_returned = units;
     store().save_kit(k);
-    return record(a, "kit.returned",
-                  {{"kit", number}, {"participant", p ? p->number : ""}, {"units_returned", units}});
+    return record(a, shared::kKitReturnedEvent, shared::KitReturned{number, p ? p->number : "", units});
   });
 }
 
@@ -811,9 +802,10 @@ shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const 
   if (auto st = require(a, Permission::destroy_kits, "kit destruction"); !st) return st.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
-  static const std::vector<std::string> kDestroyable = {kKitReturned, kKitDamaged, kKitRejected, kKitAvailable};
-  if (std::find(kDestroyable.begin(), kDestroyable.end(), kit->status) == kDestroyable.end())
-    return make_error(Errc::conflict, "kit " + number + " is " + kit->status +
+  static constexpr KitStatus kDestroyable[] = {KitStatus::returned, KitStatus::damaged, KitStatus::rejected,
+                                               KitStatus::available};
+  if (std::find(std::begin(kDestroyable), std::end(kDestroyable), kit->status) == std::end(kDestroyable))
+    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
                                           "; only returned, damaged, rejected or stock kits are destroyed");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why kit " + number + " is destroyed");
@@ -822,10 +814,10 @@ shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const 
   if (!signature) return signature.error();
   return transact([&]() -> shared::Result<std::uint64_t> {
     auto k = *kit;
-    k.status = kKitDestroyed;
+    k.status = KitStatus::destroyed;
     k.note = reason;
     store().save_kit(k);
-    return record(a, "kit.destroyed", {{"kit", number}, {"reason", reason}, {"esignature", *signature}});
+    return record(a, shared::kKitDestroyedEvent, shared::KitDestroyed{number, reason, *signature});
   });
 }
 

@@ -43,6 +43,7 @@
 #include "node/domain_store.h"
 #include "node/node_state.h"
 #include "node/roster.h"
+#include "shared/event_payloads.h"
 #include "shared/result.h"
 #include "sync/hlc.h"
 
@@ -137,9 +138,10 @@ class SiteOperations {
   shared::Status require(const Actor& a, shared::Permission p, const char* doing) const;
   shared::Result<const shared::Study*> study() const;
   shared::Result<const ParticipantRecord*> participant(const std::string& number) const;
-  shared::Result<nlohmann::json> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
+  shared::Result<shared::ESignature> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
   std::string seal_for_hub(const nlohmann::json& j) const;
-  shared::Result<std::uint64_t> record(const Actor& a, const std::string& type, const nlohmann::json& payload);
+  // Appends an event; `payload` is one of the structs of shared/event_payloads.h.
+  shared::Result<std::uint64_t> record(const Actor& a, std::string_view type, const nlohmann::json& payload);
   // What a visit's dispensing lacks: one kit type, the kits it needs and those in custody that may be dispensed.
   struct Shortage {
     std::string kit_type;

@@ -1,6 +1,7 @@
 #include "shared/event_payloads.h"
 
 #include <array>
+#include <initializer_list>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -11,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<ParticipantStatus, std::string_view>, 5> kParticipantStatusNames = {{
+constexpr std::array<std::pair<ParticipantStatus, const char*>, 5> kParticipantStatusNames = {{
     {ParticipantStatus::screened, "screened"},
     {ParticipantStatus::screen_failed, "screen_failed"},
     {ParticipantStatus::randomized, "randomized"},
@@ -19,9 +20,10 @@ constexpr std::array<std::pair<ParticipantStatus, std::string_view>, 5> kPartici
     {ParticipantStatus::completed, "completed"},
 }};
 
-constexpr std::array<std::pair<KitStatus, std::string_view>, 11> kKitStatusNames = {{
+constexpr std::array<std::pair<KitStatus, const char*>, 13> kKitStatusNames = {{
     {KitStatus::expected, "expected"},
     {KitStatus::shipped, "shipped"},
+    {KitStatus::received, "received"},
     {KitStatus::available, "available"},
     {KitStatus::damaged, "damaged"},
     {KitStatus::missing, "missing"},
@@ -31,17 +33,18 @@ constexpr std::array<std::pair<KitStatus, std::string_view>, 11> kKitStatusNames
     {KitStatus::dispensed, "dispensed"},
     {KitStatus::returned, "returned"},
     {KitStatus::destroyed, "destroyed"},
+    {KitStatus::lost_with_node, "lost_with_node"},
 }};
 
 template <class Enum, std::size_t N>
-std::string_view name_of(const std::array<std::pair<Enum, std::string_view>, N>& table, Enum e) {
+const char* name_of(const std::array<std::pair<Enum, const char*>, N>& table, Enum e) {
   for (const auto& [v, name] : table)
     if (v == e) return name;
   return "?";
 }
 
 template <class Enum, std::size_t N>
-std::optional<Enum> value_of(const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
+std::optional<Enum> value_of(const std::array<std::pair<Enum, const char*>, N>& table, std::string_view name) {
   for (const auto& [v, n] : table)
     if (n == name) return v;
   return std::nullopt;
@@ -86,6 +89,30 @@ class Reader {
       return static_cast<Int>(v->get<std::int64_t>());
     }
   }
+  std::optional<bool> boolean(const char* field) {
+    const json* v = find(field, true);
+    if (!v) return std::nullopt;
+    if (!v->is_boolean()) return fail(field, "must be true or false"), std::nullopt;
+    return v->get<bool>();
+  }
+  // A status that must be one of `allowed`, by its name.
+  template <class Enum>
+  Enum one_of(const char* field, std::initializer_list<Enum> allowed) {
+    auto name = text(field);
+    for (Enum e : allowed)
+      if (name == to_string(e)) return e;
+    if (ok()) {
+      std::string words;
+      std::size_t i = 0;
+      for (Enum e : allowed) {
+        if (i > 0) words += i + 1 == allowed.size() ? " or " : ", ";
+        words += to_string(e);
+        ++i;
+      }
+      fail(field, "must be " + words);
+    }
+    return *allowed.begin();
+  }
   std::optional<double> number(const char* field) {
     const json* v = find(field, false);
     if (!v) return std::nullopt;
@@ -124,6 +151,24 @@ class Reader {
     if (!inner.ok()) {
       if (!error_) error_ = inner.error_;
       return std::nullopt;
+    }
+    return out;
+  }
+  // A list of objects, each read by its own Reader ("kits[2].condition").
+  template <class F>
+  auto list(const char* field, bool required, F&& read) -> std::vector<decltype(read(std::declval<Reader&>()))> {
+    std::vector<decltype(read(std::declval<Reader&>()))> out;
+    const json* v = find(field, required);
+    if (!v) return out;
+    if (!v->is_array()) return fail(field, "must be a list"), out;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      Reader item((*v)[i], path(std::string(field) + "[" + std::to_string(i) + "]"), type_);
+      auto x = read(item);
+      if (!item.ok()) {
+        if (!error_) error_ = item.error_;
+        return out;
+      }
+      out.push_back(std::move(x));
     }
     return out;
   }
@@ -169,14 +214,48 @@ ESignature read_esignature(Reader& r) {
 
 std::optional<ESignature> esignature_of(Reader& r, bool required) { return r.object("esignature", required, read_esignature); }
 
+OfflineDecisionRecord read_decision(Reader& r) {
+  OfflineDecisionRecord d;
+  d.sequence = r.integer<std::uint64_t>("sequence").value_or(0);
+  d.stream_start = r.integer<std::uint64_t>("stream_start").value_or(0);
+  d.stream_end = r.integer<std::uint64_t>("stream_end").value_or(0);
+  d.arm = r.integer<std::size_t>("arm").value_or(0);
+  d.preferred = r.integer<std::size_t>("preferred").value_or(0);
+  d.random_phase = r.boolean("random_phase").value_or(false);
+  // A closed arm scores +inf, which JSON cannot carry: it travels as null.
+  if (const json* scores = r.find("scores", true)) {
+    if (!scores->is_array()) return r.fail("scores", "must be a list of numbers"), d;
+    for (std::size_t i = 0; i < scores->size(); ++i) {
+      const auto& x = (*scores)[i];
+      if (!x.is_null() && !x.is_number())
+        return r.fail("scores[" + std::to_string(i) + "]", "must be a number or null"), d;
+      d.scores.push_back(x.is_null() ? std::numeric_limits<double>::infinity() : x.get<double>());
+    }
+  }
+  return d;
+}
+
 }  // namespace
 
-std::string_view to_string(ParticipantStatus s) { return name_of(kParticipantStatusNames, s); }
-std::string_view to_string(KitStatus s) { return name_of(kKitStatusNames, s); }
+const char* to_string(ParticipantStatus s) { return name_of(kParticipantStatusNames, s); }
+const char* to_string(KitStatus s) { return name_of(kKitStatusNames, s); }
 std::optional<ParticipantStatus> parse_participant_status(std::string_view name) {
   return value_of(kParticipantStatusNames, name);
 }
 std::optional<KitStatus> parse_kit_status(std::string_view name) { return value_of(kKitStatusNames, name); }
+
+void to_json(json& j, ParticipantStatus s) { j = to_string(s); }
+void to_json(json& j, KitStatus s) { j = to_string(s); }
+void from_json(const json& j, ParticipantStatus& s) {
+  auto v = j.is_string() ? parse_participant_status(j.get_ref<const std::string&>()) : std::nullopt;
+  if (!v) throw json::type_error::create(302, "not a participant status", &j);
+  s = *v;
+}
+void from_json(const json& j, KitStatus& s) {
+  auto v = j.is_string() ? parse_kit_status(j.get_ref<const std::string&>()) : std::nullopt;
+  if (!v) throw json::type_error::create(302, "not a kit status", &j);
+  s = *v;
+}
 
 // ---- to_json: the field names are the wire format (docs/sync-protocol.md)
 
@@ -200,8 +279,10 @@ void to_json(json& j, const Screened& v) {
 void to_json(json& j, const Randomized& v) {
   j = json{{"participant", v.participant}, {"randomization_number", v.randomization_number}, {"visit", v.visit},
            {"kits", v.kits}, {"esignature", v.esignature}, {"sealed", v.sealed}};
-  if (v.stratum) j["stratum"] = *v.stratum;
-  if (!v.stratum_label.empty()) j["stratum_label"] = v.stratum_label;
+  if (v.stratum) {
+    j["stratum"] = *v.stratum;
+    j["stratum_label"] = v.stratum_label;
+  }
   if (v.slot) j["slot"] = *v.slot;
   if (v.stream_id) j["stream_id"] = *v.stream_id;
   if (v.decision_sequence) j["decision_sequence"] = *v.decision_sequence;
@@ -220,7 +301,7 @@ void to_json(json& j, const Dispensed& v) {
 }
 void to_json(json& j, const KitReplaced& v) {
   j = json{{"participant", v.participant}, {"visit", v.visit},   {"old_kit", v.old_kit},
-           {"new_kit", v.new_kit},         {"condition", v.condition}, {"reason", v.reason},
+           {"new_kit", v.new_kit},         {"condition", to_string(v.condition)}, {"reason", v.reason},
            {"esignature", v.esignature},   {"sealed", v.sealed}};
 }
 void to_json(json& j, const KitTypesSealed& v) { j = json{{"kit_types", v.kit_types}}; }
@@ -238,7 +319,7 @@ void to_json(json& j, const Unblinded& v) {
 void to_json(json& j, const ArmSealed& v) { j = json{{"arm", v.arm}}; }
 void to_json(json& j, const ShipmentReceived& v) {
   json kits = json::array();
-  for (const auto& k : v.kits) kits.push_back({{"kit", k.kit}, {"condition", k.condition}});
+  for (const auto& k : v.kits) kits.push_back({{"kit", k.kit}, {"condition", to_string(k.condition)}});
   j = json{{"shipment", v.shipment}, {"kits", kits}};
   if (v.esignature) j["esignature"] = *v.esignature;
 }
@@ -292,11 +373,7 @@ Result<Screened> parse_screened(std::string_view text) {
   Reader r(text, kScreenedEvent);
   Screened v;
   v.participant = r.text("participant");
-  auto status = r.text("status");
-  auto parsed = parse_participant_status(status);
-  if (r.ok() && (!parsed || (*parsed != ParticipantStatus::screened && *parsed != ParticipantStatus::screen_failed)))
-    r.fail("status", "must be screened or screen_failed");
-  v.status = parsed.value_or(ParticipantStatus::screened);
+  v.status = r.one_of("status", {ParticipantStatus::screened, ParticipantStatus::screen_failed});
   v.factors = r.text_map("factors");
   v.eligibility = r.texts("eligibility");
   v.role = r.text("role");
@@ -313,7 +390,7 @@ Result<Randomized> parse_randomized(std::string_view text) {
   v.kits = r.texts("kits", false);
   v.esignature = esignature_of(r, true).value_or(ESignature{});
   v.stratum = r.integer<std::uint32_t>("stratum", false);
-  v.stratum_label = r.text("stratum_label", false);
+  v.stratum_label = r.text("stratum_label", v.stratum.has_value());
   v.slot = r.integer<std::uint32_t>("slot", false);
   v.stream_id = r.integer<std::uint64_t>("stream_id", false);
   v.decision_sequence = r.integer<std::uint64_t>("decision_sequence", false);
@@ -331,13 +408,13 @@ Result<RandomizedSealed> parse_randomized_sealed(std::string_view text) {
   RandomizedSealed v;
   v.arm = r.text("arm");
   v.kit_types = r.text_map("kit_types", false);
-  if (const json* d = r.find("decision", false)) {
-    try {
-      v.decision = d->get<OfflineDecisionRecord>();
-    } catch (const json::exception&) {
-      r.fail("decision", "is not a decision record");
-    }
-  }
+  v.decision = r.object("decision", false, read_decision);
+  return r.done(std::move(v));
+}
+
+Result<OfflineDecisionRecord> parse_decision_record(std::string_view text) {
+  Reader r(text, "minimization decision record");
+  auto v = read_decision(r);
   return r.done(std::move(v));
 }
 
@@ -370,8 +447,7 @@ Result<KitReplaced> parse_kit_replaced(std::string_view text) {
   v.visit = r.text("visit");
   v.old_kit = r.text("old_kit");
   v.new_kit = r.text("new_kit");
-  v.condition = r.text("condition");
-  if (r.ok() && v.condition != "damaged" && v.condition != "lost") r.fail("condition", "must be damaged or lost");
+  v.condition = r.one_of("condition", {KitStatus::damaged, KitStatus::lost});
   v.reason = r.text("reason");
   v.esignature = esignature_of(r, true).value_or(ESignature{});
   v.sealed = r.text("sealed");
@@ -422,18 +498,9 @@ Result<ShipmentReceived> parse_shipment_received(std::string_view text) {
   Reader r(text, kShipmentReceivedEvent);
   ShipmentReceived v;
   v.shipment = r.text("shipment");
-  if (const json* kits = r.find("kits", true)) {
-    if (!kits->is_array()) r.fail("kits", "must be a list of {kit, condition}");
-    for (std::size_t i = 0; r.ok() && kits->is_array() && i < kits->size(); ++i) {
-      Reader k((*kits)[i], r.path("kits[" + std::to_string(i) + "]"), kShipmentReceivedEvent);
-      KitCondition c{k.text("kit"), k.text("condition")};
-      if (k.ok() && c.condition != "received" && c.condition != "damaged" && c.condition != "missing")
-        k.fail("condition", "must be received, damaged or missing");
-      auto checked = k.done(std::move(c));
-      if (!checked) return checked.error();
-      v.kits.push_back(std::move(checked).value());
-    }
-  }
+  v.kits = r.list("kits", true, [](Reader& k) {
+    return KitCondition{k.text("kit"), k.one_of("condition", {KitStatus::received, KitStatus::damaged, KitStatus::missing})};
+  });
   v.esignature = esignature_of(r, false);
   return r.done(std::move(v));
 }
@@ -478,17 +545,10 @@ Result<SupplyShortage> parse_supply_shortage(std::string_view text) {
 Result<ShortageSealed> parse_shortage_sealed(std::string_view text) {
   Reader r(text, "supply.shortage sealed part");
   ShortageSealed v;
-  if (const json* list = r.find("shortages", true)) {
-    if (!list->is_array()) r.fail("shortages", "must be a list");
-    for (std::size_t i = 0; r.ok() && list->is_array() && i < list->size(); ++i) {
-      Reader k((*list)[i], r.path("shortages[" + std::to_string(i) + "]"), "supply.shortage sealed part");
-      KitShortage s{k.text("kit_type"), k.integer<std::int64_t>("needed").value_or(0),
-                    k.integer<std::int64_t>("dispensable").value_or(0)};
-      auto checked = k.done(std::move(s));
-      if (!checked) return checked.error();
-      v.shortages.push_back(std::move(checked).value());
-    }
-  }
+  v.shortages = r.list("shortages", true, [](Reader& k) {
+    return KitShortage{k.text("kit_type"), k.integer<std::int64_t>("needed").value_or(0),
+                       k.integer<std::int64_t>("dispensable").value_or(0)};
+  });
   return r.done(std::move(v));
 }
 

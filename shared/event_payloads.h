@@ -46,14 +46,32 @@ inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
 inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
 
 // ---- statuses shared by node and hub
+//
+// Their names (to_string) are what the node's and the hub's databases store
+// and what payloads carry: never rename one.
 
 enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, completed };
-enum class KitStatus { expected, shipped, available, damaged, missing, lost, quarantined, rejected, dispensed, returned,
-                       destroyed };
-std::string_view to_string(ParticipantStatus s);
-std::string_view to_string(KitStatus s);
+
+// A kit's status. At the node: expected (announced by a shipment), then
+// available, damaged or missing at receipt; quarantined, then available or
+// rejected by the hub's decision; dispensed, then lost, damaged (replaced) or
+// returned; destroyed. At the hub: available at a depot; shipped to a node,
+// then what the node reports (received, damaged, missing, quarantined,
+// dispensed, lost, returned, destroyed); lost_with_node when the node is
+// revoked.
+enum class KitStatus { expected, shipped, received, available, damaged, missing, lost, quarantined, rejected, dispensed,
+                       returned, destroyed, lost_with_node };
+
+const char* to_string(ParticipantStatus s);
+const char* to_string(KitStatus s);
 std::optional<ParticipantStatus> parse_participant_status(std::string_view name);
 std::optional<KitStatus> parse_kit_status(std::string_view name);
+// As JSON a status is its name; reading an unknown name throws
+// nlohmann::json::type_error, for stores that treat that as damage.
+void to_json(nlohmann::json& j, ParticipantStatus s);
+void to_json(nlohmann::json& j, KitStatus s);
+void from_json(const nlohmann::json& j, ParticipantStatus& s);
+void from_json(const nlohmann::json& j, KitStatus& s);
 
 // ---- parts
 
@@ -65,10 +83,10 @@ struct ESignature {
   std::string meaning;
 };
 
-// A kit and the condition it arrived in: "received", "damaged" or "missing".
+// A kit and the condition it arrived in: received, damaged or missing.
 struct KitCondition {
   std::string kit;
-  std::string condition;
+  KitStatus condition = KitStatus::received;
 };
 
 // ---- payloads
@@ -136,7 +154,7 @@ struct KitReplaced {
   std::string visit;
   std::string old_kit;
   std::string new_kit;
-  std::string condition;  // "damaged" or "lost"
+  KitStatus condition = KitStatus::damaged;  // of the old kit: damaged or lost
   std::string reason;
   ESignature esignature;
   std::string sealed;  // KitTypesSealed of the new kit
@@ -244,6 +262,8 @@ Result<SiteNote> parse_site_note(std::string_view json_text);
 Result<Screened> parse_screened(std::string_view json_text);
 Result<Randomized> parse_randomized(std::string_view json_text);
 Result<RandomizedSealed> parse_randomized_sealed(std::string_view json_text);
+// The offline minimization decision record alone, as the sealed part carries it.
+Result<OfflineDecisionRecord> parse_decision_record(std::string_view json_text);
 Result<Dispensed> parse_dispensed(std::string_view json_text);
 Result<KitReplaced> parse_kit_replaced(std::string_view json_text);
 Result<KitTypesSealed> parse_kit_types_sealed(std::string_view json_text);

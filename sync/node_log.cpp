@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/event_payloads.h"
 #include "sync/merkle.h"
 
 namespace irt::sync {
@@ -187,10 +188,11 @@ shared::Status NodeLog::apply_directive(const SignedDirective& d, const crypto::
       .bind_all(static_cast<std::int64_t>(d.body.seq), d.body.type, sealed, wall_())
       .run();
   set_cursor(kApplied, d.body.seq);
-  nlohmann::json payload = {{"directive_seq", d.body.seq}, {"type", d.body.type},
-                            {"hash", crypto::hash_domain("irt/directive/v1", d.record).hex()}};
+  const nlohmann::json payload =
+      shared::DirectiveApplied{d.body.seq, d.body.type, crypto::hash_domain("irt/directive/v1", d.record).hex()};
   std::string p = payload.dump();
-  if (auto e = append(key, "system", "directive.applied", Bytes(p.begin(), p.end())); !e) return e.error();
+  if (auto e = append(key, "system", std::string(shared::kDirectiveAppliedEvent), Bytes(p.begin(), p.end())); !e)
+    return e.error();
   tx.commit();
   return {};
 }

@@ -68,7 +68,7 @@ TEST_CASE("after enroll a node holds slots of its site, its own participant numb
     CHECK(d.kits().size() == 12);
     for (const auto& [number, kit] : d.kits()) {
       kits_a.insert(number);
-      CHECK(kit.status == node::kKitExpected);
+      CHECK(kit.status == shared::KitStatus::expected);
     }
   }
   {

@@ -11,6 +11,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/sign.h"
+#include "shared/event_payloads.h"
 #include "storage/database.h"
 #include "sync/batch.h"
 #include "sync/certificate.h"
@@ -87,8 +88,8 @@ struct Device {
     b.hlc = seq;
     b.device_time_ms = 1767225600000;
     b.actor = "coordinator.jane";
-    b.type = "site.note";
-    std::string p = nlohmann::json{{"text", text}}.dump();
+    b.type = shared::kSiteNoteEvent;
+    std::string p = nlohmann::json(shared::SiteNote{text, "coordinator", "101"}).dump();
     b.payload.assign(p.begin(), p.end());
     return sync::sign_event(std::move(b), key);
   }

@@ -9,6 +9,7 @@
 
 #include "crypto/key_wrap.h"
 #include "node/node_state.h"
+#include "shared/event_payloads.h"
 #include "storage/database.h"
 #include "sync/batch.h"
 #include "sync/event.h"
@@ -29,10 +30,12 @@ void append_notes(NodeDir& node, int n, const std::string& text = "bulk note") {
   auto state = node::NodeState::open(node.data(), test::kNodePassphrase);
   REQUIRE(state.ok());
   auto& s = **state;
-  std::string p = nlohmann::json{{"text", text}}.dump();
+  std::string p = nlohmann::json(shared::SiteNote{text, "coordinator", s.enrollment().site_id}).dump();
   storage::Transaction tx(s.db());
   for (int i = 0; i < n; ++i)
-    REQUIRE(s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end())).ok());
+    REQUIRE(s.log()
+                .append(s.key(), "coordinator.ana", std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end()))
+                .ok());
   tx.commit();
 }
 
@@ -126,13 +129,13 @@ std::uint64_t append_oversized_event(NodeDir& node) {
     auto& s = **state;
     auto prev = sync::parse_event(*s.log().record(s.log().last_seq()));
     REQUIRE(prev.ok());
-    std::string payload =
-        nlohmann::json{{"participant", "101-001"}, {"screen_failure_reason", std::string(sync::kMaxPayload, 'x')}}
-            .dump();
+    shared::Screened failed{"101-001", shared::ParticipantStatus::screen_failed, {}, {"no"}, "coordinator",
+                            std::string(sync::kMaxPayload, 'x')};
+    std::string payload = nlohmann::json(failed).dump();
     seq = s.log().last_seq() + 1;
     auto e = sync::sign_event({.node_id = s.enrollment().node_id, .seq = seq, .prev_hash = prev->hash,
                                .hlc = prev->body.hlc + 1, .device_time_ms = sync::system_millis(),
-                               .actor = "coordinator.ana", .type = "participant.screen_failed",
+                               .actor = "coordinator.ana", .type = std::string(shared::kScreenFailedEvent),
                                .directive_seq = s.log().applied_directive_seq(),
                                .payload = crypto::Bytes(payload.begin(), payload.end())},
                               s.key());
@@ -399,9 +402,11 @@ TEST_CASE("equivocation: two different events with one sequence are kept, alerte
     auto clone = node::NodeState::open(copy_dir / "node", test::kNodePassphrase);
     REQUIRE(clone.ok());
     auto& s = **clone;
-    std::string p = nlohmann::json{{"text", "clone"}}.dump();
+    std::string p = nlohmann::json(shared::SiteNote{"clone", "coordinator", s.enrollment().site_id}).dump();
     storage::Transaction tx(s.db());
-    REQUIRE(s.log().append(s.key(), "coordinator.ana", "site.note", crypto::Bytes(p.begin(), p.end())).ok());
+    REQUIRE(s.log()
+                .append(s.key(), "coordinator.ana", std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end()))
+                .ok());
     tx.commit();
     auto r = s.sync_once();
     REQUIRE_FALSE(r.ok());

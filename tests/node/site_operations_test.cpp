@@ -156,7 +156,7 @@ TEST_CASE("a no to an eligibility question needs a screen failure reason") {
   CHECK(refused.error().message.find("screen_failure_reason") != std::string::npos);
   auto failed = s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, answers, "under 18"});
   REQUIRE(failed.ok());
-  CHECK(failed->participant.status == node::kScreenFailed);
+  CHECK(failed->participant.status == shared::ParticipantStatus::screen_failed);
   CHECK(s.event_type(failed->event_seq) == "participant.screen_failed");
   auto r = s.ops.randomize(kCoordinator, failed->participant.number, s.sig(kCoordinator));
   CHECK(r.error().code == shared::Errc::conflict);
@@ -166,7 +166,7 @@ TEST_CASE("randomization takes the stratum's next slot and first-expiry kits - n
   Site s;
   auto first = s.randomized("no");
   auto second = s.randomized("no");
-  CHECK(first.participant.status == node::kRandomized);
+  CHECK(first.participant.status == shared::ParticipantStatus::randomized);
   CHECK(first.participant.slot == 1);
   CHECK(second.participant.slot == 2);
   CHECK(first.participant.stratum == second.participant.stratum);
@@ -175,7 +175,7 @@ TEST_CASE("randomization takes the stratum's next slot and first-expiry kits - n
   const auto& kits = s.state->domain().kits();
   for (const auto& o : {first, second}) {
     const auto& kit = kits.at(o.kits[0]);
-    CHECK(kit.status == node::kKitDispensed);
+    CHECK(kit.status == shared::KitStatus::dispensed);
     CHECK(study.find_kit_type(kit.kit_type)->arm == o.participant.arm);
     CHECK(kit.number != s.fixture.expired_kit);
     CHECK(kit.number != s.fixture.near_expiry_kit);
@@ -230,7 +230,7 @@ TEST_CASE("a password checked before the roster changed is refused when used - a
   CHECK(s.ops.randomize(kCoordinator, number, signature).error().code == shared::Errc::unauthenticated);
   CHECK(s.ops.login(login).error().code == shared::Errc::unauthenticated);
   CHECK(s.state->log().last_seq() == last);
-  CHECK(s.state->domain().find_participant(number)->status == "screened");
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
   CHECK(s.ops.randomize(kCoordinator, number, s.sig(kCoordinator, "a-new-password-2025")).ok());
 }
 
@@ -267,7 +267,7 @@ TEST_CASE("when a stratum's slots run out the message names the stratum and asks
   CHECK(r.error().message == "no randomization slots left at this node for stratum site=101;diabetes=yes; nothing "
                              "was changed; sync with the hub to receive more slots");
   CHECK(s.state->log().last_seq() == before);
-  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
 }
 
 TEST_CASE("when a kit type runs out randomization stops - with the one blinded refusal - and keeps the slot") {
@@ -289,7 +289,7 @@ TEST_CASE("when a kit type runs out randomization stops - with the one blinded r
   CHECK(refusal->message == "no dispensable kit for participant " + number +
                                 " at visit V1 in this site's custody, so the participant is not randomized" +
                                 kShortageTail);
-  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
   CHECK(s.state->domain().free_slots(0) + s.state->domain().free_slots(1) == slots_before);
 }
 
@@ -346,7 +346,7 @@ TEST_CASE("a shortage is recorded with the participant - the visit and the opera
   auto [number, refusal] = s.refused_randomization();
   CHECK(refusal.code == shared::Errc::exhausted);
   const auto* p = s.state->domain().find_participant(number);
-  CHECK(p->status == node::kScreened);
+  CHECK(p->status == shared::ParticipantStatus::screened);
   CHECK(p->randomization_number.empty());
   CHECK(s.state->domain().next_free_slot(static_cast<std::uint32_t>(stratum))->arm == "A");
   auto seq = s.state->log().last_seq();
@@ -417,7 +417,7 @@ TEST_CASE("a minimization randomization refused for want of kits uses no decisio
                                 " at visit BL in this site's custody, so the participant is not randomized" +
                                 kShortageTail);
   CHECK(s.state->domain().stream()->decisions == decisions);
-  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
 }
 
 TEST_CASE("dispensing inside the visit window hands out the arm's kits for that visit") {
@@ -475,7 +475,7 @@ TEST_CASE("a damaged kit is replaced by one of the same type - with a reason and
   auto r = s.ops.dispense(kCoordinator, o.participant.number, req);
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
   const auto& kits = s.state->domain().kits();
-  CHECK(kits.at(old_kit).status == node::kKitDamaged);
+  CHECK(kits.at(old_kit).status == shared::KitStatus::damaged);
   CHECK(kits.at(r->kits[0]).kit_type == kits.at(old_kit).kit_type);
   CHECK(s.state->domain().find_participant(o.participant.number)->find_visit("V1")->kits == r->kits);
   CHECK(s.event_type(r->event_seq) == "kit.replaced");
@@ -512,9 +512,9 @@ TEST_CASE("a shipment is received kit by kit - damage needs a signature") {
   auto r = s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, s.sig(kCoordinator));
   REQUIRE(r.ok());
   const auto& kits = s.state->domain().kits();
-  CHECK(kits.at(pending.kits[0].kit_number).status == node::kKitAvailable);
-  CHECK(kits.at(pending.kits[1].kit_number).status == node::kKitDamaged);
-  CHECK(kits.at(pending.kits[2].kit_number).status == node::kKitMissing);
+  CHECK(kits.at(pending.kits[0].kit_number).status == shared::KitStatus::available);
+  CHECK(kits.at(pending.kits[1].kit_number).status == shared::KitStatus::damaged);
+  CHECK(kits.at(pending.kits[2].kit_number).status == shared::KitStatus::missing);
   CHECK(s.ops.receive_shipment(kCoordinator, pending.shipment_id, {receipts[0]}, {}).error().code ==
         shared::Errc::conflict);
 }
@@ -524,19 +524,19 @@ TEST_CASE("a quarantined kit is not dispensed until the hub releases it - a reje
   const auto& kits = s.state->domain().kits();
   std::vector<std::string> stock;
   for (const auto& [n, k] : kits)
-    if (k.status == node::kKitAvailable) stock.push_back(n);
+    if (k.status == shared::KitStatus::available) stock.push_back(n);
   CHECK(s.ops.quarantine(kCoordinator, stock[0], "", 31.5).error().code == shared::Errc::invalid_input);
   REQUIRE(s.ops.quarantine(kCoordinator, stock[0], "fridge at 31.5 C for 2 h", 31.5).ok());
   REQUIRE(s.ops.quarantine(kNurse, stock[1], "fridge at 31.5 C for 2 h", 31.5).ok());
-  CHECK(kits.at(stock[0]).status == node::kKitQuarantined);
+  CHECK(kits.at(stock[0]).status == shared::KitStatus::quarantined);
   CHECK_FALSE(node::dispensable(kits.at(stock[0]), s.ops.today(), 70));
   REQUIRE(s.fixture.send(*s.state, "kits.release", shared::KitDecision{1, {stock[0]}, "excursion within stability"}).ok());
   REQUIRE(s.fixture.send(*s.state, "kits.reject", shared::KitDecision{2, {stock[1]}, "out of stability"}).ok());
-  CHECK(s.state->domain().kits().at(stock[0]).status == node::kKitAvailable);
-  CHECK(s.state->domain().kits().at(stock[1]).status == node::kKitRejected);
+  CHECK(s.state->domain().kits().at(stock[0]).status == shared::KitStatus::available);
+  CHECK(s.state->domain().kits().at(stock[1]).status == shared::KitStatus::rejected);
   // Survives a restart: the decision is in the database, not only in memory.
   auto reopened = s.fixture.open();
-  CHECK(reopened->domain().kits().at(stock[1]).status == node::kKitRejected);
+  CHECK(reopened->domain().kits().at(stock[1]).status == shared::KitStatus::rejected);
 }
 
 TEST_CASE("returns record units - destruction needs the pharmacist's signature") {
@@ -549,7 +549,7 @@ TEST_CASE("returns record units - destruction needs the pharmacist's signature")
   CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", s.sig(kCoordinator)).error().code == shared::Errc::forbidden);
   CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", {}).error().code == shared::Errc::invalid_input);
   REQUIRE(s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist)).ok());
-  CHECK(s.state->domain().kits().at(kit).status == node::kKitDestroyed);
+  CHECK(s.state->domain().kits().at(kit).status == shared::KitStatus::destroyed);
 }
 
 TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
@@ -577,7 +577,7 @@ TEST_CASE("everything survives a restart and the log verifies") {
   REQUIRE(p);
   CHECK(p->arm == o.participant.arm);
   CHECK(p->randomization_number == o.participant.randomization_number);
-  CHECK(reopened->domain().kits().at(o.kits[0]).status == node::kKitDispensed);
+  CHECK(reopened->domain().kits().at(o.kits[0]).status == shared::KitStatus::dispensed);
   CHECK(reopened->domain().next_number() == "101-002");
   CHECK(reopened->log().verify(reopened->key().public_key()).ok());
 }
@@ -685,4 +685,103 @@ TEST_CASE("once: what a refusal records of its own (a supply shortage) is kept, 
   REQUIRE(applied.ok());
   CHECK_FALSE(applied->replayed);
   CHECK(s.event_type(applied->answer["event_seq"].get<std::uint64_t>()) == "kit.dispensed");
+}
+
+namespace {
+
+template <class T>
+std::string problem_of(const shared::Result<T>& r) {
+  return r.ok() ? "" : r.error().message;
+}
+
+// Reads an event's payload, and its sealed part, with the parsers the hub uses; "" when both read.
+std::string read_back(Site& s, const std::string& type, const std::string& text) {
+  auto sealed = [&](const std::string& base64) {
+    auto box = crypto::from_base64(base64);
+    auto plain = box ? crypto::open_sealed(s.fixture.unblinding_key(), *box) : std::nullopt;
+    return plain ? crypto::to_string(*plain) : std::string("(does not open)");
+  };
+  using namespace shared;
+  if (type == kNodeEnrolledEvent) return problem_of(parse_node_enrolled(text));
+  if (type == kDirectiveAppliedEvent) return problem_of(parse_directive_applied(text));
+  if (type == kSiteNoteEvent) return problem_of(parse_site_note(text));
+  if (type == kScreenedEvent || type == kScreenFailedEvent) {
+    auto e = parse_screened(text);
+    if (e && (e->status == ParticipantStatus::screen_failed) != (type == kScreenFailedEvent)) return "status differs";
+    return problem_of(e);
+  }
+  if (type == kRandomizedEvent) {
+    auto e = parse_randomized(text);
+    return e ? problem_of(parse_randomized_sealed(sealed(e->sealed))) : e.error().message;
+  }
+  if (type == kDispensedEvent) {
+    auto e = parse_dispensed(text);
+    return e ? problem_of(parse_kit_types_sealed(sealed(e->sealed))) : e.error().message;
+  }
+  if (type == kKitReplacedEvent) {
+    auto e = parse_kit_replaced(text);
+    return e ? problem_of(parse_kit_types_sealed(sealed(e->sealed))) : e.error().message;
+  }
+  if (type == kUnblindedEvent) {
+    auto e = parse_unblinded(text);
+    return e ? problem_of(parse_arm_sealed(sealed(e->sealed))) : e.error().message;
+  }
+  if (type == kSupplyShortageEvent) {
+    auto e = parse_supply_shortage(text);
+    return e ? problem_of(parse_shortage_sealed(sealed(e->sealed))) : e.error().message;
+  }
+  if (type == kWithdrawnEvent) return problem_of(parse_withdrawn(text));
+  if (type == kCompletedEvent) return problem_of(parse_completed(text));
+  if (type == kTransferRequestedEvent) return problem_of(parse_transfer_requested(text));
+  if (type == kShipmentReceivedEvent) return problem_of(parse_shipment_received(text));
+  if (type == kKitQuarantinedEvent) return problem_of(parse_kit_quarantined(text));
+  if (type == kKitReturnedEvent) return problem_of(parse_kit_returned(text));
+  if (type == kKitDestroyedEvent) return problem_of(parse_kit_destroyed(text));
+  return "no parser for this event type";
+}
+
+}  // namespace
+
+TEST_CASE("every event the node writes reads back through shared/event_payloads.h, sealed parts included") {
+  Site s;
+  auto o = s.randomized();
+  auto answers = s.yes();
+  answers[0] = "no";
+  REQUIRE(s.ops.screen(kCoordinator, {{{"diabetes", "no"}}, answers, "under 18"}).ok());
+  auto v2 = s.ops.dispense(kCoordinator, o.participant.number, {"V2", "patient travels", "", "", "", s.sig(kCoordinator)});
+  REQUIRE(v2.ok());
+  REQUIRE(s.ops.dispense(kCoordinator, o.participant.number,
+                         {"V1", "", o.kits[0], "damaged", "bottle cracked", s.sig(kCoordinator)})
+              .ok());
+  REQUIRE(s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", s.sig(kInvestigator)).ok());
+  REQUIRE(s.ops.return_kit(kCoordinator, v2->kits[0], 4).ok());
+  REQUIRE(s.ops.destroy_kit(kPharmacist, v2->kits[0], "returned", s.sig(kPharmacist)).ok());
+  REQUIRE(s.ops.complete(kCoordinator, o.participant.number).ok());
+  REQUIRE(s.ops.withdraw(kCoordinator, s.screen(), "moved abroad").ok());
+  REQUIRE(s.ops.request_transfer(kCoordinator, s.screen(), "102", "moves to Paris").ok());
+  const auto& pending = s.fixture.pending_shipment();
+  REQUIRE(s.ops.receive_shipment(kCoordinator, pending.shipment_id,
+                                 {{pending.kits[0].kit_number, "received"}, {pending.kits[1].kit_number, "damaged"}},
+                                 s.sig(kCoordinator))
+              .ok());
+  REQUIRE(s.ops.quarantine(kPharmacist, pending.kits[0].kit_number, "fridge at 31 C for 3 h", 31.0).ok());
+  s.leave_dispensable("A", 0);
+  (void)s.refused_randomization();
+
+  std::set<std::string> types;
+  for (std::uint64_t seq = 1; seq <= s.state->log().last_seq(); ++seq) {
+    auto e = sync::parse_event(*s.state->log().record(seq));
+    REQUIRE(e.ok());
+    CAPTURE(seq);
+    CAPTURE(e->body.type);
+    CHECK(read_back(s, e->body.type, crypto::to_string(e->body.payload)) == "");
+    types.insert(e->body.type);
+  }
+  // Every type SiteOperations and the log write (site.note comes from 'irt-node note').
+  CHECK(types == std::set<std::string>{"node.enrolled", "directive.applied", "participant.screened",
+                                       "participant.screen_failed", "participant.randomized", "kit.dispensed",
+                                       "kit.replaced", "participant.unblinded", "kit.returned", "kit.destroyed",
+                                       "participant.completed", "participant.withdrawn",
+                                       "participant.transfer_requested", "shipment.received", "kit.quarantined",
+                                       "supply.shortage"});
 }

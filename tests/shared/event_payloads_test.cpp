@@ -1,5 +1,8 @@
 #include "shared/event_payloads.h"
 
+#include <cmath>
+#include <limits>
+
 #include <doctest/doctest.h>
 
 using namespace irt::shared;
@@ -41,10 +44,11 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   CHECK(round_trip(minimized, parse_randomized).stream_id == 1u);
   OfflineDecisionRecord d{1, 0, 16, 1, 1, false, {0.5, 1.5}};
   CHECK(round_trip(RandomizedSealed{"A", {{"100001", "KA"}}, d}, parse_randomized_sealed).decision->stream_end == 16u);
+  CHECK(round_trip(d, parse_decision_record).scores == d.scores);
   round_trip(Dispensed{"101-001", "V2", {"100002"}, 31, 28, 35, "", {}, "c2VhbGVk"}, parse_dispensed);
   round_trip(Dispensed{"101-001", "V3", {"100003"}, 90, 56, 63, "patient travelling", signature(), "c2VhbGVk"},
              parse_dispensed);
-  round_trip(KitReplaced{"101-001", "V2", "100002", "100004", "lost", "dropped", signature(), "c2VhbGVk"},
+  round_trip(KitReplaced{"101-001", "V2", "100002", "100004", KitStatus::lost, "dropped", signature(), "c2VhbGVk"},
              parse_kit_replaced);
   round_trip(KitTypesSealed{{{"100004", "KA"}}}, parse_kit_types_sealed);
   round_trip(Withdrawn{"101-001", "moved away", "coordinator"}, parse_withdrawn);
@@ -52,8 +56,9 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   round_trip(TransferRequested{"101-001", "102", "moved", "coordinator"}, parse_transfer_requested);
   round_trip(Unblinded{"101-001", "anaphylaxis", signature(), "c2VhbGVk"}, parse_unblinded);
   round_trip(ArmSealed{"A"}, parse_arm_sealed);
-  round_trip(ShipmentReceived{"SHP-1", {{"100001", "received"}, {"100002", "damaged"}}, signature()},
-             parse_shipment_received);
+  round_trip(
+      ShipmentReceived{"SHP-1", {{"100001", KitStatus::received}, {"100002", KitStatus::damaged}}, signature()},
+      parse_shipment_received);
   round_trip(KitQuarantined{"100001", "fridge at 11 C", 11.5}, parse_kit_quarantined);
   round_trip(KitReturned{"100001", "101-001", 3}, parse_kit_returned);
   round_trip(KitDestroyed{"100001", "returned", signature()}, parse_kit_destroyed);
@@ -78,12 +83,94 @@ TEST_CASE("a payload that is not an object, or lacks or mistypes a field, is ref
         "kit.returned.units_returned: must be a whole number");
 }
 
+namespace {
+
+// `field` of `valid` missing, then of the wrong type: both refusals name the
+// event (or sealed part) and the field.
+template <class Parse>
+void check_field(Parse parse, const json& valid, const std::string& where, const std::string& field,
+                 const json& wrong = true) {
+  CAPTURE(where);
+  CAPTURE(field);
+  REQUIRE(problem(parse, valid) == "");
+  json missing = valid;
+  missing.erase(field);
+  CHECK(problem(parse, missing) == where + "." + field + ": is missing");
+  json mistyped = valid;
+  mistyped[field] = wrong;
+  auto message = problem(parse, mistyped);
+  CHECK(message.rfind(where + "." + field + ": must be", 0) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("every parser names the event and the field that is missing or of the wrong type") {
+  const json sig = signature();
+  check_field(parse_node_enrolled, NodeEnrolled{"n1", "101", "site", "S1", "http://127.0.0.1:1", "ab", "cd"},
+              "node.enrolled", "hub_url");
+  check_field(parse_directive_applied, DirectiveApplied{7, "grant.slots", "ef"}, "directive.applied",
+              "directive_seq", "7");
+  check_field(parse_site_note, SiteNote{"fridge checked", "coordinator", "101"}, "site.note", "text");
+  const json screened = Screened{"101-001", ParticipantStatus::screened, {{"site", "101"}}, {"yes"}, "coordinator", ""};
+  check_field(parse_screened, screened, "participant.screened", "factors");
+  check_field(parse_screened, screened, "participant.screened", "status");
+  const json randomized =
+      Randomized{"101-001", "R01-0001", "V1", {"100001"}, signature(), 0, "diabetes=no", 1, {}, {}, "c2VhbGVk"};
+  check_field(parse_randomized, randomized, "participant.randomized", "randomization_number");
+  check_field(parse_randomized, randomized, "participant.randomized", "esignature");
+  check_field(parse_randomized, randomized, "participant.randomized", "stratum_label");
+  const OfflineDecisionRecord d{1, 0, 16, 1, 1, false, {0.5, 1.5}};
+  check_field(parse_randomized_sealed, RandomizedSealed{"A", {{"100001", "KA"}}, d},
+              "participant.randomized sealed part", "arm");
+  check_field(parse_decision_record, d, "minimization decision record", "stream_end");
+  check_field(parse_decision_record, d, "minimization decision record", "random_phase", "yes");
+  const json dispensed = Dispensed{"101-001", "V2", {"100002"}, 31, 28, 35, "", {}, "c2VhbGVk"};
+  check_field(parse_dispensed, dispensed, "kit.dispensed", "day");
+  check_field(parse_dispensed, dispensed, "kit.dispensed", "window");
+  check_field(parse_kit_replaced,
+              KitReplaced{"101-001", "V2", "100002", "100004", KitStatus::lost, "dropped", signature(), "c2VhbGVk"},
+              "kit.replaced", "new_kit");
+  check_field(parse_kit_types_sealed, KitTypesSealed{{{"100004", "KA"}}}, "kit types sealed part", "kit_types");
+  check_field(parse_withdrawn, Withdrawn{"101-001", "moved away", "coordinator"}, "participant.withdrawn", "reason");
+  check_field(parse_completed, Completed{"101-001", "coordinator"}, "participant.completed", "role");
+  check_field(parse_transfer_requested, TransferRequested{"101-001", "102", "moved", "coordinator"},
+              "participant.transfer_requested", "to_site");
+  check_field(parse_unblinded, Unblinded{"101-001", "anaphylaxis", signature(), "c2VhbGVk"}, "participant.unblinded",
+              "sealed");
+  check_field(parse_arm_sealed, ArmSealed{"A"}, "participant.unblinded sealed part", "arm");
+  check_field(parse_shipment_received, ShipmentReceived{"SHP-1", {{"100001", KitStatus::received}}, {}},
+              "shipment.received", "kits");
+  check_field(parse_kit_quarantined, KitQuarantined{"100001", "fridge at 11 C", 11.5}, "kit.quarantined", "kit");
+  check_field(parse_kit_returned, KitReturned{"100001", "101-001", 3}, "kit.returned", "units_returned");
+  check_field(parse_kit_destroyed, KitDestroyed{"100001", "returned", signature()}, "kit.destroyed", "esignature");
+  check_field(parse_supply_shortage, SupplyShortage{"101-001", "V2", "dispense", "", "c2VhbGVk"}, "supply.shortage",
+              "operation");
+  check_field(parse_shortage_sealed, ShortageSealed{{{"KA", 2, 1}}}, "supply.shortage sealed part", "shortages");
+}
+
+TEST_CASE("a malformed decision record in a sealed part is refused naming the nested field") {
+  const OfflineDecisionRecord d{1, 0, 16, 1, 1, false, {0.5, 1.5}};
+  json sealed = RandomizedSealed{"A", {}, d};
+  sealed["decision"]["scores"][1] = "high";
+  CHECK(problem(parse_randomized_sealed, sealed) ==
+        "participant.randomized sealed part.decision.scores[1]: must be a number or null");
+  sealed["decision"] = 3;
+  CHECK(problem(parse_randomized_sealed, sealed) == "participant.randomized sealed part.decision: must be an object");
+  // A closed arm's +inf score travels as null and comes back.
+  OfflineDecisionRecord closed = d;
+  closed.scores[0] = std::numeric_limits<double>::infinity();
+  auto back = parse_decision_record(json(closed).dump());
+  REQUIRE(back.ok());
+  CHECK(std::isinf(back->scores[0]));
+}
+
 TEST_CASE("a randomization names either a list slot or a minimization decision, never both or neither") {
   json base = {{"participant", "101-001"}, {"randomization_number", "R01-0001"},
                {"esignature", signature()}, {"sealed", "x"}};
   CHECK(problem(parse_randomized, base).find("must name either a list slot") != std::string::npos);
   json both = base;
-  both.update({{"stratum", 0}, {"slot", 1}, {"stream_id", 1}, {"decision_sequence", 1}});
+  both.update(
+      {{"stratum", 0}, {"stratum_label", "diabetes=no"}, {"slot", 1}, {"stream_id", 1}, {"decision_sequence", 1}});
   CHECK(problem(parse_randomized, both).find("must name either a list slot") != std::string::npos);
   json slot_only = base;
   slot_only["slot"] = 1;
@@ -99,10 +186,13 @@ TEST_CASE("a refused sealed part names the field, never the value it held") {
 }
 
 TEST_CASE("kit and participant statuses convert to their names and back") {
-  for (auto s : {KitStatus::expected, KitStatus::shipped, KitStatus::available, KitStatus::damaged, KitStatus::missing,
-                 KitStatus::lost, KitStatus::quarantined, KitStatus::rejected, KitStatus::dispensed,
-                 KitStatus::returned, KitStatus::destroyed})
+  for (auto s : {KitStatus::expected, KitStatus::shipped, KitStatus::received, KitStatus::available,
+                 KitStatus::damaged, KitStatus::missing, KitStatus::lost, KitStatus::quarantined, KitStatus::rejected,
+                 KitStatus::dispensed, KitStatus::returned, KitStatus::destroyed, KitStatus::lost_with_node})
     CHECK(parse_kit_status(to_string(s)) == s);
+  // The names are what databases and payloads hold: they never change.
+  CHECK(std::string(to_string(KitStatus::lost_with_node)) == "lost_with_node");
+  CHECK(std::string(to_string(ParticipantStatus::screen_failed)) == "screen_failed");
   for (auto s : {ParticipantStatus::screened, ParticipantStatus::screen_failed, ParticipantStatus::randomized,
                  ParticipantStatus::withdrawn, ParticipantStatus::completed})
     CHECK(parse_participant_status(to_string(s)) == s);

@@ -2,6 +2,7 @@
 // evidence, receipts, checkpoints and verify_all catching tampering.
 #include <doctest/doctest.h>
 
+#include "shared/event_payloads.h"
 #include "storage/database.h"
 #include "sync/batch.h"
 #include "sync/checkpoint.h"
@@ -13,6 +14,7 @@
 using namespace irt::sync;
 namespace crypto = irt::crypto;
 namespace storage = irt::storage;
+namespace shared = irt::shared;
 
 namespace {
 
@@ -34,8 +36,8 @@ struct FakeNode {
     b.hlc = static_cast<std::uint64_t>(kNow) << 16 | seq;
     b.device_time_ms = kNow + static_cast<std::int64_t>(seq);
     b.actor = "coordinator.jane";
-    b.type = "site.note";
-    std::string payload = R"({"text":")" + text + R"("})";
+    b.type = shared::kSiteNoteEvent;
+    std::string payload = nlohmann::json(shared::SiteNote{text, "coordinator", "101"}).dump();
     b.payload.assign(payload.begin(), payload.end());
     return sign_event(std::move(b), key);
   }
