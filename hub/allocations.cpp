@@ -50,7 +50,7 @@ shared::Status migrate_allocations(storage::Database& db) { return db.migrate("h
 bool record_screening(storage::Database& db, const Screening& s) {
   db.prepare("INSERT INTO hub_participants(number, node_id, site_id, factors, status, seq) VALUES (?, ?, ?, ?, ?, ?) "
              "ON CONFLICT(number) DO NOTHING")
-      .bind_all(s.number, s.node_id, s.site_id, s.factors_json, s.status, static_cast<std::int64_t>(s.seq))
+      .bind_all(s.number, s.node_id, s.site_id, s.factors_json, shared::to_string(s.status), static_cast<std::int64_t>(s.seq))
       .run();
   return db.changes() != 0;
 }

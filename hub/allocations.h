@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "shared/event_payloads.h"
 #include "shared/minimization.h"
 #include "shared/offline_minimization.h"
 #include "shared/result.h"
@@ -31,7 +32,7 @@ struct Screening {
   std::string node_id;
   std::string site_id;
   std::string factors_json;  // {"factor id": "level", ...}
-  std::string status;
+  shared::ParticipantStatus status = shared::ParticipantStatus::screened;
   std::uint64_t seq = 0;     // the node's event
 };
 // false (nothing recorded) when the number was screened before.

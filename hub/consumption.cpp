@@ -20,6 +20,7 @@ namespace irt::hub {
 namespace {
 
 using nlohmann::json;
+using shared::KitStatus;
 
 const std::vector<storage::Migration> kMigrations = {
     {1, R"sql(
@@ -43,143 +44,113 @@ class Intake {
     ++report.alerts;
   }
 
-  void kit(std::uint64_t seq, const std::string& number, const std::string& status, const std::string& participant) {
+  void kit(std::uint64_t seq, const std::string& number, KitStatus status, const std::string& participant) {
     if (auto problem = record_kit_event(db_, node_, number, status, participant))
       alert(seq, "kit.not_in_custody", *problem);
     else
       ++report.kits;
   }
 
+  // Every payload is read through its parser in shared/event_payloads.h. One
+  // that does not parse is kept (facts are never rejected) and raises
+  // "event.unreadable" naming the event, its seq and the field.
   void event(const sync::SignedEvent& e) {
     const auto& type = e.body.type;
     const auto seq = e.body.seq;
-    static const std::vector<std::string> kKnown = {
-        "participant.screened", "participant.screen_failed", "participant.randomized", "kit.dispensed",
-        "kit.replaced",         "shipment.received",         "kit.quarantined",        "kit.returned",
-        "kit.destroyed",        "supply.shortage"};
-    if (std::find(kKnown.begin(), kKnown.end(), type) == kKnown.end()) return;
-    auto p = json::parse(e.body.payload.begin(), e.body.payload.end(), nullptr, false);
-    if (p.is_discarded() || !p.is_object()) {
-      alert(seq, "event.unreadable", "the payload of " + type + " event " + std::to_string(seq) +
-                                         " is not a JSON object; the event is kept. Check the node's version");
-      return;
-    }
-    try {
-      handle(type, seq, p);
-    } catch (const json::exception&) {
-      alert(seq, "event.unreadable", "the payload of " + type + " event " + std::to_string(seq) +
-                                         " lacks a field the hub needs or has one of the wrong type; the event is "
-                                         "kept. Check the node's version");
+    const std::string_view text(reinterpret_cast<const char*>(e.body.payload.data()), e.body.payload.size());
+    if (type == shared::kScreenedEvent || type == shared::kScreenFailedEvent) {
+      if (auto p = read(type, seq, shared::parse_screened(text))) screened(seq, *p);
+    } else if (type == shared::kRandomizedEvent) {
+      if (auto p = read(type, seq, shared::parse_randomized(text))) randomized(seq, *p);
+    } else if (type == shared::kDispensedEvent) {
+      if (auto p = read(type, seq, shared::parse_dispensed(text)))
+        for (const auto& k : p->kits) kit(seq, k, KitStatus::dispensed, p->participant);
+    } else if (type == shared::kKitReplacedEvent) {
+      if (auto p = read(type, seq, shared::parse_kit_replaced(text))) {
+        kit(seq, p->old_kit, p->condition, "");
+        kit(seq, p->new_kit, KitStatus::dispensed, p->participant);
+      }
+    } else if (type == shared::kShipmentReceivedEvent) {
+      if (auto p = read(type, seq, shared::parse_shipment_received(text)))
+        for (const auto& k : p->kits) kit(seq, k.kit, k.condition, "");
+    } else if (type == shared::kKitQuarantinedEvent) {
+      if (auto p = read(type, seq, shared::parse_kit_quarantined(text))) kit(seq, p->kit, KitStatus::quarantined, "");
+    } else if (type == shared::kKitReturnedEvent) {
+      if (auto p = read(type, seq, shared::parse_kit_returned(text))) kit(seq, p->kit, KitStatus::returned, "");
+    } else if (type == shared::kKitDestroyedEvent) {
+      if (auto p = read(type, seq, shared::parse_kit_destroyed(text))) kit(seq, p->kit, KitStatus::destroyed, "");
+    } else if (type == shared::kSupplyShortageEvent) {
+      if (auto p = read(type, seq, shared::parse_supply_shortage(text))) shortage(seq, *p);
     }
   }
 
   ConsumptionReport report;
 
  private:
-  void handle(const std::string& type, std::uint64_t seq, const json& p) {
-    if (type == "participant.screened" || type == "participant.screen_failed") {
-      auto number = p.at("participant").get<std::string>();
-      if (record_number_use(db_, node_, number))
-        ++report.numbers;
-      else
-        alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
-                                             " with a number it was not granted; the event is kept. Check the "
-                                             "site's number ranges");
-      if (!record_screening(db_, {number, node_, site_, p.value("factors", json::object()).dump(), p.value("status", ""),
-                                  seq}))
-        alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
-                                           "; the event is kept. Reconcile the two records");
-      return;
-    }
-    if (type == "participant.randomized") return randomized(seq, p);
-    if (type == "kit.dispensed") {
-      auto who = p.value("participant", "");
-      for (const auto& k : p.at("kits")) kit(seq, k.get<std::string>(), "dispensed", who);
-      return;
-    }
-    if (type == "kit.replaced") {
-      kit(seq, p.at("old_kit").get<std::string>(), p.value("condition", "damaged"), "");
-      kit(seq, p.at("new_kit").get<std::string>(), "dispensed", p.value("participant", ""));
-      return;
-    }
-    if (type == "shipment.received") {
-      for (const auto& k : p.at("kits")) {
-        auto condition = k.at("condition").get<std::string>();
-        kit(seq, k.at("kit").get<std::string>(), condition, "");
-      }
-      return;
-    }
-    if (type == "kit.quarantined") return kit(seq, p.at("kit").get<std::string>(), "quarantined", "");
-    if (type == "kit.returned") return kit(seq, p.at("kit").get<std::string>(), "returned", "");
-    if (type == "kit.destroyed") return kit(seq, p.at("kit").get<std::string>(), "destroyed", "");
-    if (type == "supply.shortage") return shortage(seq, p);
+  template <class T>
+  std::optional<T> read(const std::string& type, std::uint64_t seq, shared::Result<T> parsed) {
+    if (parsed) return std::move(parsed).value();
+    alert(seq, "event.unreadable", type + " event " + std::to_string(seq) + " of node " + node_ + " is unreadable (" +
+                                       parsed.error().message + "); the event is kept. Check the node's version");
+    return std::nullopt;
   }
 
-  // The plain text of a part sealed to the hub's unblinding key.
-  std::optional<std::string> open_sealed_text(const std::string& base64) {
+  // The part of an event sealed to the hub's unblinding key, read by `parse`.
+  template <class T>
+  std::optional<T> open_sealed(const std::string& type, std::uint64_t seq, const std::string& base64,
+                               shared::Result<T> (*parse)(std::string_view)) {
     auto box = crypto::from_base64(base64);
-    if (!box) return std::nullopt;
-    auto plain = crypto::open_sealed(hub_.unblinding_key(), *box);
-    if (!plain) return std::nullopt;
-    return std::string(plain->begin(), plain->end());
-  }
-
-  std::optional<json> open_sealed(const json& p) {
-    if (!p.contains("sealed") || !p["sealed"].is_string()) return std::nullopt;
-    auto plain = open_sealed_text(p["sealed"].get<std::string>());
-    if (!plain) return std::nullopt;
-    auto j = json::parse(*plain, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    return j;
-  }
-
-  void randomized(std::uint64_t seq, const json& p) {
-    auto number = p.at("participant").get<std::string>();
-    auto sealed = open_sealed(p);
-    if (!sealed || !sealed->contains("arm") || !(*sealed)["arm"].is_string()) {
-      alert(seq, "event.unreadable", "the sealed part of randomization event " + std::to_string(seq) +
-                                         " does not open with the hub's unblinding key; the event is kept. Check "
-                                         "the node's enrollment");
-      return;
+    auto plain = box ? crypto::open_sealed(hub_.unblinding_key(), *box) : std::nullopt;
+    if (!plain) {
+      alert(seq, "event.unreadable", "the sealed part of " + type + " event " + std::to_string(seq) + " of node " +
+                                         node_ + " does not open with the hub's unblinding key; the event is kept. "
+                                         "Check the node's enrollment");
+      return std::nullopt;
     }
-    const auto arm = (*sealed)["arm"].get<std::string>();
+    return read(type, seq, parse(std::string_view(reinterpret_cast<const char*>(plain->data()), plain->size())));
+  }
+
+  void screened(std::uint64_t seq, const shared::Screened& p) {
+    const auto& number = p.participant;
+    if (record_number_use(db_, node_, number))
+      ++report.numbers;
+    else
+      alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
+                                           " with a number it was not granted; the event is kept. Check the "
+                                           "site's number ranges");
+    if (!record_screening(db_, {number, node_, site_, json(p.factors).dump(), p.status, seq}))
+      alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
+                                         "; the event is kept. Reconcile the two records");
+  }
+
+  void randomized(std::uint64_t seq, const shared::Randomized& p) {
+    const auto& number = p.participant;
+    auto sealed = open_sealed(std::string(shared::kRandomizedEvent), seq, p.sealed, shared::parse_randomized_sealed);
+    if (!sealed) return;
+    const auto& arm = sealed->arm;
     std::optional<std::int64_t> stratum, slot, stream_id, decision_sequence;
-    if (p.contains("slot")) {
-      stratum = p.at("stratum").get<std::int64_t>();
-      slot = p.at("slot").get<std::int64_t>();
-      slot_used(seq, number, static_cast<std::uint32_t>(*stratum), static_cast<std::uint32_t>(*slot), arm);
-    } else if (p.contains("stream_id")) {
-      stream_id = p.at("stream_id").get<std::int64_t>();
-      decision_sequence = p.at("decision_sequence").get<std::int64_t>();
-      decision(seq, number, static_cast<std::uint64_t>(*stream_id), *sealed, arm);
+    if (p.slot) {  // the parser guarantees a list slot or a minimization decision
+      stratum = *p.stratum;
+      slot = *p.slot;
+      slot_used(seq, number, *p.stratum, *p.slot, arm);
+    } else {
+      stream_id = static_cast<std::int64_t>(*p.stream_id);
+      decision_sequence = static_cast<std::int64_t>(*p.decision_sequence);
+      decision(seq, number, *p.stream_id, sealed->decision, arm);
     }
-    if (!record_allocation(db_, {number, node_, seq, p.value("randomization_number", ""), stratum, slot, stream_id,
+    if (!record_allocation(db_, {number, node_, seq, p.randomization_number, stratum, slot, stream_id,
                                  decision_sequence, arm, now_}))
       alert(seq, "participant.randomized_twice", "participant " + number + " was randomized again by node " + node_ +
                                                      "; the event is kept. Reconcile the two randomizations");
-    if (p.contains("kits"))
-      for (const auto& k : p.at("kits")) kit(seq, k.get<std::string>(), "dispensed", number);
+    for (const auto& k : p.kits) kit(seq, k, KitStatus::dispensed, number);
   }
 
   // A dispensing the site's custody could not cover. The alert names the kit
   // types (arm-revealing, for the unblinded supply team) but not the
   // participant, so the alert list does not pair a participant with an arm.
-  void shortage(std::uint64_t seq, const json& p) {
-    auto event = shared::parse_supply_shortage(p.dump());
-    if (!event) {
-      alert(seq, "event.unreadable", "supply shortage event " + std::to_string(seq) + " is unreadable (" +
-                                         event.error().message + "); the event is kept. Check the node's version");
-      return;
-    }
-    auto plain = open_sealed_text(event->sealed);
-    auto sealed = plain ? shared::parse_shortage_sealed(*plain)
-                        : shared::Result<shared::ShortageSealed>(shared::make_error(shared::Errc::integrity, ""));
-    if (!sealed) {
-      alert(seq, "event.unreadable", "the sealed part of supply shortage event " + std::to_string(seq) +
-                                         " does not open with the hub's unblinding key or is malformed; the event "
-                                         "is kept. Check the node's enrollment and version");
-      return;
-    }
+  void shortage(std::uint64_t seq, const shared::SupplyShortage& event) {
+    auto sealed = open_sealed(std::string(shared::kSupplyShortageEvent), seq, event.sealed, shared::parse_shortage_sealed);
+    if (!sealed) return;
     std::string missing;
     for (const auto& sh : sealed->shortages) {
       const auto* kt = hub_.study().find_kit_type(sh.kit_type);
@@ -187,10 +158,10 @@ class Intake {
                  (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " +
                  std::to_string(sh.dispensable) + " dispensable";
     }
-    const auto& op = event->operation;
+    const auto& op = event.operation;
     std::string doing = op == "randomize" ? "randomize a participant" : op == "replace" ? "replace a kit" : "dispense";
     alert(seq, "supply.shortage", "site " + site_ + " (node " + node_ + ") could not " + doing + " at visit " +
-                                      event->visit + " for want of kits: " + missing +
+                                      event.visit + " for want of kits: " + missing +
                                       "; ship kits of that type to the site");
   }
 
@@ -216,8 +187,8 @@ class Intake {
     ++report.slots;
   }
 
-  void decision(std::uint64_t seq, const std::string& number, std::uint64_t stream_id, const json& sealed,
-                const std::string& arm) {
+  void decision(std::uint64_t seq, const std::string& number, std::uint64_t stream_id,
+                const std::optional<shared::OfflineDecisionRecord>& recorded, const std::string& arm) {
     auto fail = [&](const std::string& why) {
       alert(seq, "minimization.replay", "the minimization decision for participant " + number + " (node " + node_ +
                                             ", stream " + std::to_string(stream_id) + ") does not replay: " + why +
@@ -225,15 +196,10 @@ class Intake {
     };
     auto stream = find_stream(db_, node_, stream_id);
     if (!stream) return fail("the hub never granted that stream to this node");
-    if (!sealed.contains("decision")) return fail("the event carries no decision record");
+    if (!recorded) return fail("the event carries no decision record");
+    const auto& record = *recorded;
     auto config = shared::minimization_config(hub_.study());
     if (!config) return fail(config.error().message);
-    shared::OfflineDecisionRecord record;
-    try {
-      record = sealed.at("decision").get<shared::OfflineDecisionRecord>();
-    } catch (const json::exception&) {
-      return fail("the decision record is malformed");
-    }
     auto levels = shared::minimization_levels(*config, participant_factors(db_, number));
     if (!levels) return fail("the hub holds no screening record with the participant's factor levels");
     auto inputs = shared::offline_inputs(*config, stream->baseline, stream->synced_participants,

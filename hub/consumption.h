@@ -23,11 +23,14 @@
 //                                          counts (never the participant): for
 //                                          the unblinded supply team
 //
-// Facts are never rejected: an event that uses a slot, number or kit the node
-// does not own, or a decision that does not replay, is kept and raises a
-// ledger alert ("slot.not_owned", "number.not_granted", "kit.not_in_custody",
-// "minimization.replay", "event.unreadable"), whose message never names an arm
-// (only "supply.shortage" names kit types, see above).
+// Payloads are read only through shared/event_payloads.h. Facts are never
+// rejected: an event that uses a slot, number or kit the node does not own, or
+// a decision that does not replay, is kept and raises a ledger alert
+// ("slot.not_owned", "number.not_granted", "kit.not_in_custody",
+// "minimization.replay"); one whose payload or sealed part does not parse (or
+// does not open) raises "event.unreadable" naming the event type, its seq and
+// the field. No message names an arm or a field's value (only
+// "supply.shortage" names kit types, see above).
 // The cursor (hub_consumption_cursor) advances in the same transaction as the
 // records, so a crash re-reads the same events and nothing is counted twice.
 // Tables: hub_consumption_cursor.

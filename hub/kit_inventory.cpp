@@ -58,8 +58,13 @@ CREATE INDEX hub_kits_custody ON hub_kits(custody_kind, custody_id, status, kit_
 constexpr const char* kKitColumns =
     "kit_number, kit_type, lot, expiry, custody_kind, custody_id, status, shipment_id, participant";
 
+using shared::KitStatus;
+using shared::to_string;
+
 HubKit kit_row(const storage::Statement& st) {
-  return {st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7), st.text(8)};
+  auto status = shared::parse_kit_status(st.text(6));
+  if (!status) throw storage::StorageError("hub_kits: kit " + st.text(0) + " has an unknown status; run 'irt-hub verify'");
+  return {st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), *status, st.text(7), st.text(8)};
 }
 
 const shared::Depot* depot_for(const shared::Study& study, const std::string& country) {
@@ -115,7 +120,7 @@ shared::Status create_kit_inventory(storage::Database& db, const shared::Study& 
   const auto today = shared::day_of_millis(now_ms);
   auto ins = db.prepare(
       "INSERT INTO hub_kits(kit_number, list_id, kit_type, lot, expiry, custody_kind, custody_id, status) "
-      "VALUES (?, ?, ?, ?, ?, 'depot', ?, 'available')");
+      "VALUES (?, ?, ?, ?, ?, 'depot', ?, ?)");
   for (const auto& kt : study.kit_types) {
     std::vector<std::uint64_t> numbers;  // this type's kits, in number order
     for (const auto& k : list->kits)
@@ -129,7 +134,8 @@ shared::Status create_kit_inventory(storage::Database& db, const shared::Study& 
         std::snprintf(lot_text, sizeof lot_text, "L%02d", lot + 1);
         ins.reset();
         ins.bind_all(std::to_string(numbers[at]), list_id, kt.id, std::string(lot_text),
-                     shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays), depot->id)
+                     shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays), depot->id,
+                     to_string(KitStatus::available))
             .run();
       }
     }
@@ -181,15 +187,15 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
   shipment.shipped_on = shared::format_date(shared::day_of_millis(now_ms));
 
   auto pick = db.prepare(std::string("SELECT ") + kKitColumns +
-                         " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = 'available' "
+                         " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
                          "AND kit_type = ? ORDER BY expiry, kit_number LIMIT ?");
   auto move = db.prepare(
-      "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = 'shipped', shipment_id = ? "
-      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = 'available'");
+      "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
+      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
   for (const auto& line : study.supply.initial_shipment) {
     if (line.count <= 0) continue;
     pick.reset();
-    pick.bind_all(depot->id, line.kit_type, line.count);
+    pick.bind_all(depot->id, to_string(KitStatus::available), line.kit_type, line.count);
     std::size_t found = 0;
     while (pick.step()) {
       auto k = kit_row(pick);
@@ -203,7 +209,9 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
   }
   for (const auto& k : shipment.kits) {
     move.reset();
-    move.bind_all(node_id, shipment.shipment_id, k.kit_number).run();
+    move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
+                  to_string(KitStatus::available))
+        .run();
     if (db.changes() != 1)
       throw storage::StorageError("kit " + k.kit_number + " left the depot while it was being shipped");
   }
@@ -222,23 +230,23 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
 }
 
 std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
-                                            const std::string& kit, const std::string& status,
+                                            const std::string& kit, KitStatus status,
                                             const std::string& participant) {
   auto k = find_kit(db, kit);
   if (!k || k->custody_kind != "node" || k->custody_id != node_id)
-    return "kit " + kit + " was reported " + status + " by node " + node_id +
+    return "kit " + kit + " was reported " + to_string(status) + " by node " + node_id +
            ", which does not hold it; the event is kept. Check the kit's custody and the site's records";
   db.prepare("UPDATE hub_kits SET status = ?, participant = CASE WHEN ? = '' THEN participant ELSE ? END "
              "WHERE kit_number = ?")
-      .bind_all(status, participant, participant, kit)
+      .bind_all(to_string(status), participant, participant, kit)
       .run();
   return std::nullopt;
 }
 
 std::size_t void_node_kits(storage::Database& db, const std::string& node_id) {
-  db.prepare("UPDATE hub_kits SET status = 'lost_with_node' WHERE custody_kind = 'node' AND custody_id = ? "
-             "AND status IN ('shipped', 'received', 'quarantined')")
-      .bind(1, node_id)
+  db.prepare("UPDATE hub_kits SET status = ? WHERE custody_kind = 'node' AND custody_id = ? AND status IN (?, ?, ?)")
+      .bind_all(to_string(KitStatus::lost_with_node), node_id, to_string(KitStatus::shipped),
+                to_string(KitStatus::received), to_string(KitStatus::quarantined))
       .run();
   return static_cast<std::size_t>(db.changes());
 }

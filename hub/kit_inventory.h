@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "shared/directive_payloads.h"
+#include "shared/event_payloads.h"
 #include "shared/result.h"
 #include "shared/study.h"
 #include "storage/database.h"
@@ -40,13 +41,6 @@ inline constexpr int kLots = 3;
 inline constexpr int kShelfLifeDays = 730;       // two years from init for the first lot
 inline constexpr int kLotExpiryStepDays = 91;    // each later lot keeps about three months longer
 inline constexpr int kKitsPerSiteMultiple = 5;   // kits made per served site, in initial shipments' worth
-
-// Hub kit statuses. At a depot: available. At a node: shipped (announced,
-// not yet received), then received, quarantined, dispensed, damaged, missing,
-// lost, returned, destroyed; lost_with_node when the node was revoked.
-inline constexpr const char* kKitAvailable = "available";
-inline constexpr const char* kKitShipped = "shipped";
-inline constexpr const char* kKitLostWithNode = "lost_with_node";
 
 shared::Status migrate_kit_inventory(storage::Database& db);
 shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
@@ -59,7 +53,10 @@ struct HubKit {
   std::string expiry;        // "YYYY-MM-DD"
   std::string custody_kind;  // "depot" or "node"
   std::string custody_id;    // depot id or node id
-  std::string status;
+  // At a depot: available. At a node: shipped (announced, not yet received),
+  // then what the node reports; lost_with_node when the node was revoked
+  // (shared::KitStatus, stored by name).
+  shared::KitStatus status = shared::KitStatus::available;
   std::string shipment_id;   // empty at a depot
   std::string participant;   // for dispensed kits
 };
@@ -78,7 +75,7 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
 // A node reported a kit event. Returns a deviation message (the event is kept,
 // the caller raises an alert) when the kit is not in that node's custody.
 std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
-                                            const std::string& kit, const std::string& status,
+                                            const std::string& kit, shared::KitStatus status,
                                             const std::string& participant);
 
 // Revocation: the node's kits not yet dispensed become lost_with_node. Returns how many.

@@ -19,6 +19,8 @@
 #include "hub/randomization_store.h"
 #include "sync/seeded_source.h"
 #include "shared/directive_payloads.h"
+#include "shared/event_payloads.h"
+#include "shared/numbering.h"
 #include "shared/offline_minimization.h"
 #include "sync/directive.h"
 #include "sync/event.h"
@@ -42,7 +44,8 @@ struct TestNode {
   crypto::Hash prev;
 
   // Signs the next event and pushes it into the hub's ledger.
-  void push(HubFixture& f, const std::string& type, const json& payload) {
+  // `payload` is one of the structs of shared/event_payloads.h, or deliberately malformed JSON.
+  void push(HubFixture& f, std::string_view type, const json& payload) {
     sync::EventBody b;
     b.node_id = id;
     b.seq = ++seq;
@@ -50,7 +53,7 @@ struct TestNode {
     b.hlc = seq;
     b.device_time_ms = kHubNow;
     b.actor = "coordinator.ana";
-    b.type = type;
+    b.type = std::string(type);
     auto text = payload.dump();
     b.payload = crypto::Bytes(text.begin(), text.end());
     auto e = sync::sign_event(std::move(b), key);
@@ -85,6 +88,26 @@ std::vector<json> directives(HubFixture& f, const std::string& node, std::string
 std::string seal(HubFixture& f, const json& j) {
   auto text = j.dump();
   return crypto::to_base64(crypto::seal_to(f.hub->unblinding_key().public_key(), crypto::as_bytes(text)));
+}
+
+shared::Screened screened(const std::string& number, const std::map<std::string, std::string>& factors) {
+  return {number, shared::ParticipantStatus::screened, factors, {"yes", "yes"}, "coordinator", ""};
+}
+
+// A randomization from a list slot, as a node records it.
+shared::Randomized from_slot(const std::string& number, const shared::SlotGrant& grant, std::size_t i,
+                             std::vector<std::string> kits, std::string sealed) {
+  shared::Randomized r;
+  r.participant = number;
+  r.randomization_number = shared::list_randomization_number(grant.stratum, grant.slots[i].slot);
+  r.visit = "V1";
+  r.kits = std::move(kits);
+  r.esignature = {"ana", "coordinator", kHubNow, "I confirm the randomization of participant " + number};
+  r.stratum = grant.stratum;
+  r.stratum_label = grant.stratum_label;
+  r.slot = grant.slots[i].slot;
+  r.sealed = std::move(sealed);
+  return r;
 }
 
 hub::ConsumptionReport consume(HubFixture& f, const std::string& node) {
@@ -182,7 +205,7 @@ TEST_CASE("init places the kit list at the depot in three lots, each kit once") 
   std::set<std::string> numbers;
   for (const auto& k : kits) {
     CHECK(numbers.insert(k.number).second);
-    CHECK(k.status == hub::kKitAvailable);
+    CHECK(k.status == shared::KitStatus::available);
     lots_of_type[k.kit_type].insert(k.lot);
     // A lot has one expiry whatever the kit type, so neither says anything about an arm.
     auto [it, fresh] = expiry_of_lot.emplace(k.lot, k.expiry);
@@ -251,7 +274,7 @@ TEST_CASE("enrollment grants whole blocks of the node's site only, disjoint numb
       REQUIRE(held);
       CHECK(held->custody_kind == "node");
       CHECK(held->custody_id == node);
-      CHECK(held->status == hub::kKitShipped);
+      CHECK(held->status == shared::KitStatus::shipped);
       CHECK(held->shipment_id == s->shipment_id);
     }
     CHECK(per_type == std::map<std::string, int>{{"PBO", 6}, {"VLC25", 6}});
@@ -279,8 +302,7 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
   for (int i = 1; i <= 60; ++i) {
     char number[32];
     std::snprintf(number, sizeof number, "101-%03d", i);
-    a.push(f, "participant.screened",
-           {{"participant", number}, {"status", "screened"}, {"factors", {{"site", "101"}, {"diabetes", "yes"}}}});
+    a.push(f, shared::kScreenedEvent, screened(number, {{"site", "101"}, {"diabetes", "yes"}}));
   }
   const std::size_t use = first.slots.size() - target / 2 + 1;  // leaves fewer than half the target
   std::vector<std::string> dispensed;
@@ -289,14 +311,9 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
     std::snprintf(number, sizeof number, "101-%03zu", i + 1);
     const auto& kit = ship->kits[i];
     dispensed.push_back(kit.kit_number);
-    a.push(f, "participant.randomized",
-           {{"participant", number},
-            {"randomization_number", "R01-000" + std::to_string(i + 1)},
-            {"kits", {kit.kit_number}},
-            {"stratum", first.stratum},
-            {"stratum_label", first.stratum_label},
-            {"slot", first.slots[i].slot},
-            {"sealed", seal(f, {{"arm", first.slots[i].arm}, {"kit_types", {{kit.kit_number, kit.kit_type}}}})}});
+    a.push(f, shared::kRandomizedEvent,
+           from_slot(number, first, i, {kit.kit_number},
+                     seal(f, shared::RandomizedSealed{first.slots[i].arm, {{kit.kit_number, kit.kit_type}}, {}})));
   }
   auto report = consume(f, a.id);
   CHECK(report.numbers == 60);
@@ -306,7 +323,7 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
   CHECK(alert_kinds(f).empty());
   CHECK(store->slices().used(first.stratum) == use);
   CHECK(hub::numbers_left(f.hub->db(), a.id) == 40);
-  for (const auto& k : dispensed) CHECK(hub::find_kit(f.hub->db(), k)->status == "dispensed");
+  for (const auto& k : dispensed) CHECK(hub::find_kit(f.hub->db(), k)->status == shared::KitStatus::dispensed);
   // Consuming again finds nothing new: the cursor moved with the records.
   CHECK(consume(f, a.id).events == 0);
 
@@ -339,14 +356,11 @@ TEST_CASE("a slot, number or kit the node does not own is kept and raises an ale
   auto gb = shared::parse_grant_slots(directives(f, b.id, shared::kGrantSlotsDirective).at(0).dump());
   auto sb = shared::parse_shipment(directives(f, b.id, shared::kShipmentDirective).at(0).dump());
   REQUIRE((gb.ok() && sb.ok()));
-  a.push(f, "participant.screened", {{"participant", "101-150"}, {"status", "screened"}, {"factors", json::object()}});
+  a.push(f, shared::kScreenedEvent, screened("101-150", {}));
   const auto& slot = gb->grants[0].slots[0];
-  a.push(f, "participant.randomized",
-         {{"participant", "101-150"},
-          {"kits", {sb->kits[0].kit_number}},
-          {"stratum", gb->grants[0].stratum},
-          {"slot", slot.slot},
-          {"sealed", seal(f, {{"arm", slot.arm}})}});
+  a.push(f, shared::kRandomizedEvent,
+         from_slot("101-150", gb->grants[0], 0, {sb->kits[0].kit_number},
+                   seal(f, shared::RandomizedSealed{slot.arm, {}, {}})));
   auto report = consume(f, a.id);
   CHECK(report.alerts == 3);
   auto kinds = alert_kinds(f);
@@ -355,7 +369,52 @@ TEST_CASE("a slot, number or kit the node does not own is kept and raises an ale
   // b's slot and kit are still b's.
   CHECK(f.hub->randomization()->slices().state(gb->grants[0].stratum, slot.slot) ==
         shared::SliceLedger::State::granted);
-  CHECK(hub::find_kit(f.hub->db(), sb->kits[0].kit_number)->status == hub::kKitShipped);
+  CHECK(hub::find_kit(f.hub->db(), sb->kits[0].kit_number)->status == shared::KitStatus::shipped);
+}
+
+TEST_CASE("an event whose payload does not parse is kept and alerted, naming the event, its seq and the field") {
+  HubFixture f;
+  auto a = enroll(f, "101");
+  auto g = shared::parse_grant_slots(directives(f, a.id, shared::kGrantSlotsDirective).at(0).dump());
+  REQUIRE(g.ok());
+  json factors_mistyped = screened("101-001", {{"site", "101"}});
+  factors_mistyped["factors"] = json::array({"101"});
+  a.push(f, shared::kScreenedEvent, factors_mistyped);                                  // seq 1
+  a.push(f, shared::kKitDestroyedEvent, json{{"kit", "100001"}, {"reason", "broken"}});  // seq 2: no esignature
+  a.push(f, shared::kKitReturnedEvent, json::array());                                  // seq 3: not an object
+  // seq 4: a sealed part that opens but holds a malformed decision record.
+  shared::OfflineDecisionRecord rec{1, 0, 16, 0, 0, false, {0.5, 1.5}};
+  json sealed = shared::RandomizedSealed{g->grants[0].slots[0].arm, {}, rec};
+  sealed["decision"]["stream_end"] = "sixteen";
+  a.push(f, shared::kRandomizedEvent, from_slot("101-002", g->grants[0], 0, {}, seal(f, sealed)));
+  a.push(f, shared::kScreenedEvent, screened("101-003", {{"site", "101"}, {"diabetes", "no"}}));  // seq 5: readable
+
+  auto report = consume(f, a.id);
+  CHECK(report.events == 5);
+  CHECK(report.numbers == 1);  // only the readable screening counted
+  CHECK(report.slots == 0);
+  std::map<std::uint64_t, std::string> unreadable;
+  for (const auto& al : f.hub->ledger().alerts(true)) {
+    CHECK(al.kind == "event.unreadable");
+    REQUIRE(al.seq.has_value());
+    unreadable[*al.seq] = al.message;
+  }
+  REQUIRE(unreadable.size() == 4);
+  CHECK(unreadable[1] == "participant.screened event 1 of node " + a.id +
+                             " is unreadable (participant.screened.factors: must be an object of strings); the event "
+                             "is kept. Check the node's version");
+  CHECK(unreadable[2].find("kit.destroyed event 2 ") == 0);
+  CHECK(unreadable[2].find("(kit.destroyed.esignature: is missing)") != std::string::npos);
+  CHECK(unreadable[3].find("kit.returned event 3 ") == 0);
+  CHECK(unreadable[3].find("(kit.returned: not a JSON object)") != std::string::npos);
+  CHECK(unreadable[4].find("participant.randomized event 4 ") == 0);
+  CHECK(unreadable[4].find("(participant.randomized sealed part.decision.stream_end: must be a whole number from 0)") !=
+        std::string::npos);
+  // The events stay in the ledger; the slot stays the node's, unused.
+  CHECK(f.hub->ledger().records_after(a.id, 0, 100).size() == 5);
+  CHECK(f.hub->randomization()->slices().state(g->grants[0].stratum, g->grants[0].slots[0].slot) ==
+        shared::SliceLedger::State::granted);
+  CHECK(consume(f, a.id).events == 0);
 }
 
 TEST_CASE("revocation voids the node's slots, numbers and kits, and none is granted again") {
@@ -442,22 +501,18 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
   std::vector<shared::OfflineDecisionRecord> decisions;
   for (int i = 1; i <= 3; ++i) {
     std::string number = "301-00" + std::to_string(i);
-    a.push(f, "participant.screened", {{"participant", number}, {"status", "screened"}, {"factors", factors}});
+    a.push(f, shared::kScreenedEvent, screened(number, factors));
     auto rec = node.decide(*levels, stream);
     decisions.push_back(rec);
-    json sealed_rec = rec;
-    auto arm = config->allocation.arms[rec.arm];
-    if (i == 3) {  // forged: another arm than the stream gives
-      rec.arm = (rec.arm + 1) % config->allocation.size();
-      arm = config->allocation.arms[rec.arm];
-      sealed_rec = rec;
-    }
-    a.push(f, "participant.randomized",
-           {{"participant", number},
-            {"stream_id", g->stream_id},
-            {"decision_sequence", rec.sequence},
-            {"kits", json::array()},
-            {"sealed", seal(f, {{"arm", arm}, {"decision", sealed_rec}})}});
+    if (i == 3) rec.arm = (rec.arm + 1) % config->allocation.size();  // forged: another arm than the stream gives
+    shared::Randomized r;
+    r.participant = number;
+    r.randomization_number = shared::minimization_randomization_number(g->stream_id, rec.sequence);
+    r.esignature = {"ana", "coordinator", kHubNow, "I confirm the randomization of participant " + number};
+    r.stream_id = g->stream_id;
+    r.decision_sequence = rec.sequence;
+    r.sealed = seal(f, shared::RandomizedSealed{config->allocation.arms[rec.arm], {}, rec});
+    a.push(f, shared::kRandomizedEvent, r);
   }
   auto report = consume(f, a.id);
   CHECK(report.decisions == 2);
