@@ -27,6 +27,7 @@
 #include "hub/enrollment.h"
 #include "hub/hub_state.h"
 #include "node/node_state.h"
+#include "shared/event_payloads.h"
 #include "sync/hlc.h"
 #include "tests/support/cluster.h"
 
@@ -134,10 +135,13 @@ std::optional<Run> push_once(test::HubProcess& hub) {
   }
   auto& s = **state;
   {
-    std::string p = nlohmann::json{{"text", "benchmark event with a payload of ordinary size for a site note"}}.dump();
+    std::string p = nlohmann::json(shared::SiteNote{"benchmark event with a payload of ordinary size for a site note",
+                                                     "coordinator", s.enrollment().site_id})
+                        .dump();
     storage::Transaction tx(s.db());
     for (int i = 0; i < kEvents; ++i)
-      if (!s.log().append(s.key(), "bench", "site.note", crypto::Bytes(p.begin(), p.end()))) return std::nullopt;
+      if (!s.log().append(s.key(), "bench", std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end())))
+        return std::nullopt;
     tx.commit();
   }
   Run run;
