@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
@@ -115,9 +116,19 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
   if (auto st = write_secret_file(p.unblinding_key, unblinding.secret().view()); !st) return st;
   if (auto st = create_tls_identity(p.tls_key, p.tls_certificate); !st) return st;
 
-  auto db = storage::Database::open(p.database);
+  auto db = storage::Database::open_location(p.location);
   if (!db) return db.error();
-  ::chmod(p.database.c_str(), 0600);
+  if (p.postgresql()) {
+    // Init never builds a hub over another one's tables.
+    auto tables = db->prepare("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()");
+    if (tables.step() && tables.int64(0) > 0)
+      return shared::make_error(shared::Errc::invalid_input,
+                                db->label() + " already holds tables; init never overwrites a hub. Give an empty "
+                                              "database (createdb NAME) to --db");
+    if (auto st = write_secret_file(p.database_url, crypto::as_bytes(p.location + "\n")); !st) return st;
+  } else {
+    ::chmod(p.database.c_str(), 0600);
+  }
   if (auto st = migrate_all(*db); !st) return st;
   {
     storage::Transaction tx(*db);
@@ -137,10 +148,17 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
 
 }  // namespace
 
-HubPaths HubPaths::of(const fs::path& dir) {
+HubPaths HubPaths::of(const fs::path& dir, const std::string& db) {
   HubPaths p;
   p.dir = dir;
   p.database = dir / "hub.db";
+  p.database_url = dir / "database.url";
+  p.location = db;
+  if (p.location.empty()) {
+    std::ifstream in(p.database_url);
+    std::getline(in, p.location);
+  }
+  if (p.location.empty()) p.location = p.database.string();
   p.signing_key = dir / "keys" / "hub-signing.key";
   p.unblinding_key = dir / "keys" / "unblinding.key";
   p.tls_key = dir / "tls" / "hub.key";
@@ -159,7 +177,11 @@ HubState::HubState(HubPaths paths, storage::Database db, crypto::SigningKey sign
 HubState::~HubState() = default;
 
 shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, const std::string& study_document,
-                                                           const std::string& actor, std::int64_t now_ms) {
+                                                           const std::string& actor, std::int64_t now_ms,
+                                                           const std::string& db) {
+  if (!db.empty() && !storage::Database::is_postgresql_url(db))
+    return shared::make_error(shared::Errc::invalid_input, "--db must be a postgresql:// URL (got '" + db +
+                                                               "'); leave it out to keep the hub in DIR/hub.db");
   auto load = shared::load_study(study_document);
   if (!load.study)
     return shared::make_error(shared::Errc::invalid_input, "the study document does not validate; run "
@@ -176,7 +198,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
                                 dir.string() + " already exists; init never overwrites a hub");
     return io_error("create", dir);
   }
-  auto paths = HubPaths::of(dir);
+  auto paths = HubPaths::of(dir, db);
   shared::Status st;
   try {
     st = populate(paths, study_document, *load.study, actor, now_ms);
@@ -187,13 +209,14 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
     fs::remove_all(dir, ec);  // we made it a moment ago; nothing else lives there
     return st.error();
   }
-  return open(dir);
+  return open(dir, db);
 }
 
-shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir) {
+shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, const std::string& db_location) {
   std::error_code ec;
-  auto paths = HubPaths::of(dir);
-  if (!fs::is_directory(dir, ec) || !fs::exists(paths.database, ec))
+  auto paths = HubPaths::of(dir, db_location);
+  if (!fs::is_directory(dir, ec) || !fs::exists(paths.signing_key, ec) ||
+      (!paths.postgresql() && !fs::exists(paths.database, ec)))
     return shared::make_error(shared::Errc::not_found,
                               "no hub data directory at " + dir.string() +
                                   "; create one with 'irt-hub init --data " + dir.string() + " --study FILE'");
@@ -206,13 +229,13 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir) {
   auto fingerprint = hub::tls_fingerprint(paths.tls_certificate);
   if (!fingerprint) return fingerprint.error();
 
-  auto db = storage::Database::open(paths.database, {.create = false});
+  auto db = storage::Database::open_location(paths.location, {.create = false});
   if (!db) return db.error();
   if (auto st = migrate_all(*db); !st) return st.error();
 
   auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
   if (!st.step())
-    return shared::make_error(shared::Errc::integrity, paths.database.string() +
+    return shared::make_error(shared::Errc::integrity, db->label() +
                                                            " holds no study; restore the data directory from backup");
   std::string document = st.text(0);
   auto load = shared::load_study(document);

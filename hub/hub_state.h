@@ -1,7 +1,9 @@
 // The hub's data directory and everything opened from it.
 //
 // Layout of DATA (created by `irt-hub init`, mode 0700):
-//   hub.db                    SQLite database (ledger_*, hub_* tables)
+//   hub.db                    SQLite database (ledger_*, hub_* tables), unless
+//   database.url              the hub's tables are in PostgreSQL: the URL given
+//                             to `irt-hub init --db`, 0600 (docs/scaling.md)
 //   keys/hub-signing.key      Ed25519 seed, 32 raw bytes, 0600: signs certificates,
 //                             directives and checkpoints
 //   keys/unblinding.key       X25519 secret, 32 raw bytes, 0600: opens sealed fields
@@ -34,12 +36,17 @@ class RandomizationStore;
 
 struct HubPaths {
   std::filesystem::path dir;
-  std::filesystem::path database;
+  std::filesystem::path database;      // the SQLite file
+  std::filesystem::path database_url;  // the file recording a PostgreSQL URL
+  // Where the tables are: the PostgreSQL URL given (--db) or recorded in
+  // database_url, else the SQLite file.
+  std::string location;
   std::filesystem::path signing_key;
   std::filesystem::path unblinding_key;
   std::filesystem::path tls_key;
   std::filesystem::path tls_certificate;
-  static HubPaths of(const std::filesystem::path& dir);
+  static HubPaths of(const std::filesystem::path& dir, const std::string& db = "");
+  bool postgresql() const { return storage::Database::is_postgresql_url(location); }
 };
 
 class HubState {
@@ -48,10 +55,15 @@ class HubState {
   // the study document (already validated by the caller) as version 1, and
   // generates the randomization list and the kit list (randomization_store.h,
   // kit_inventory.h) in the same transaction.
+  // `db`: a postgresql:// URL to keep the tables in PostgreSQL (an empty
+  // database: init refuses one that holds tables); empty for DATA/hub.db.
   static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
                                                           const std::string& study_document,
-                                                          const std::string& actor, std::int64_t now_ms);
-  static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir);
+                                                          const std::string& actor, std::int64_t now_ms,
+                                                          const std::string& db = "");
+  // `db`: the PostgreSQL URL, when it differs from the one init recorded
+  // (another host name for the same server); empty: as recorded.
+  static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir, const std::string& db = "");
   ~HubState();
 
   const HubPaths& paths() const { return paths_; }

@@ -106,8 +106,9 @@ std::optional<StreamGrantRecord> newest_stream(storage::Database& db, const std:
 
 void record_stream_use(storage::Database& db, const std::string& node_id, std::uint64_t stream_id,
                        std::uint64_t decision_sequence) {
-  db.prepare("UPDATE hub_minimization_streams SET used = max(used, ?) WHERE node_id = ? AND stream_id = ?")
-      .bind_all(i64(decision_sequence), node_id, i64(stream_id))
+  db.prepare("UPDATE hub_minimization_streams SET used = CASE WHEN used > ? THEN used ELSE ? END "
+             "WHERE node_id = ? AND stream_id = ?")
+      .bind_all(i64(decision_sequence), i64(decision_sequence), node_id, i64(stream_id))
       .run();
 }
 

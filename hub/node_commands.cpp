@@ -37,6 +37,10 @@ using shared::Command;
 using shared::Option;
 
 const Option kData{"data", "DIR", "the hub's data directory", true};
+const Option kDb{"db", "URL",
+                 "the hub's PostgreSQL database, postgresql://USER@HOST:PORT/NAME (init records it in DIR; "
+                 "default: as recorded, else DIR/hub.db)",
+                 false};
 
 int report(const Args& a, const shared::Error& e) {
   std::cerr << a.command_path() << ": " << e.message << "\n";
@@ -56,7 +60,7 @@ std::string os_user() {
 }
 
 std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
-  auto hub = HubState::open(a.get("data"));
+  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
   if (!hub) {
     exit_code = report(a, hub.error());
     return nullptr;
@@ -89,7 +93,7 @@ int init(const Args& a) {
               << (load.errors.size() == 1 ? " problem" : " problems") << "; fix the study file, nothing was created\n";
     return 2;
   }
-  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis());
+  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis(), a.find("db").value_or(""));
   if (!hub) return report(a, hub.error());
   const auto& h = *hub.value();
   std::cout << "hub initialized in " << dir << " for study " << h.study().id << " version " << h.study().version
@@ -356,11 +360,11 @@ std::vector<Command> node_commands() {
   std::vector<Command> out;
   out.push_back({.name = "init",
                  .summary = "Create a hub: keys, TLS identity, database, and the study (never overwrites DIR)",
-                 .options = {kData, {"study", "FILE", "the study configuration (JSON)", true}},
+                 .options = {kData, kDb, {"study", "FILE", "the study configuration (JSON)", true}},
                  .run = init});
   out.push_back({.name = "invite",
                  .summary = "Print a one-time enrollment token for a new node of a site",
-                 .options = {kData,
+                 .options = {kData, kDb,
                              {"site", "SITE", "the site id the node will belong to", true},
                              {"kind", "KIND", "site (default) or nurse", false},
                              {"expires-hours", "N",
@@ -369,13 +373,13 @@ std::vector<Command> node_commands() {
                  .run = invite_cmd});
   out.push_back({.name = "fingerprint",
                  .summary = "Print the SHA-256 fingerprint of the hub's TLS certificate, for enrolling nodes",
-                 .options = {kData},
+                 .options = {kData, kDb},
                  .run = fingerprint});
   Command user{.name = "user", .summary = "Manage the users who log in on nodes and at the hub"};
   user.subcommands.push_back(
       {.name = "add",
        .summary = "Add a user; the password is read from standard input (generated and shown once on a terminal)",
-       .options = {kData,
+       .options = {kData, kDb,
                    {"name", "NAME", "the login name", true},
                    {"role", "ROLE", "a role id of the study", true},
                    {"sites", "S1,S2", "the sites whose nodes the user may log in on", false}},
@@ -383,30 +387,30 @@ std::vector<Command> node_commands() {
   out.push_back(std::move(user));
   out.push_back({.name = "serve",
                  .summary = "Serve the sync protocol (/sync/v1) over HTTPS until SIGTERM or SIGINT",
-                 .options = {kData,
+                 .options = {kData, kDb,
                              {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
                              {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false}},
                  .run = serve});
   out.push_back({.name = "revoke",
                  .summary = "Revoke a node: its later pushes and pulls are refused, its events stay in the ledger",
-                 .options = {kData, {"node", "ID", "the node id", true}, {"reason", "TEXT", "why, for the audit trail", true}},
+                 .options = {kData, kDb, {"node", "ID", "the node id", true}, {"reason", "TEXT", "why, for the audit trail", true}},
                  .run = revoke});
   out.push_back({.name = "unfreeze",
                  .summary = "Lift the freeze put on a node after equivocation, once the evidence is reviewed",
-                 .options = {kData, {"node", "ID", "the node id", true}, {"reason", "TEXT", "the decision, for the audit trail", true}},
+                 .options = {kData, kDb, {"node", "ID", "the node id", true}, {"reason", "TEXT", "the decision, for the audit trail", true}},
                  .run = unfreeze});
   out.push_back({.name = "verify",
                  .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
-                 .options = {kData},
+                 .options = {kData, kDb},
                  .run = verify});
   out.push_back({.name = "nodes",
                  .summary = "List enrolled nodes: id, site, kind, status, acknowledged seq",
-                 .options = {kData, {"json", "", "print JSON", false}},
+                 .options = {kData, kDb, {"json", "", "print JSON", false}},
                  .run = nodes});
   out.push_back({.name = "alerts",
                  .summary = "List open alerts (equivocation, bad signatures, broken chains, refused pushes, ingest "
                             "findings, supply shortages)",
-                 .options = {kData, {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
+                 .options = {kData, kDb, {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
                  .run = alerts});
   return out;
 }

@@ -75,7 +75,8 @@ shared::NumberRangeGrant grant_number_range(storage::Database& db, const std::st
 
 std::uint64_t numbers_left(storage::Database& db, const std::string& node_id) {
   auto st = db.prepare(
-      "SELECT coalesce(sum(last - max(used_through, first - 1)), 0) FROM hub_number_ranges "
+      "SELECT coalesce(sum(last - CASE WHEN used_through > first - 1 THEN used_through ELSE first - 1 END), 0) "
+      "FROM hub_number_ranges "
       "WHERE node_id = ? AND voided_ms IS NULL");
   st.bind(1, node_id);
   st.step();
@@ -86,9 +87,9 @@ bool record_number_use(storage::Database& db, const std::string& node_id, const 
   auto parsed = shared::parse_participant_number(number);
   if (!parsed) return false;
   const auto n = parsed->n;
-  db.prepare("UPDATE hub_number_ranges SET used_through = max(used_through, ?) "
+  db.prepare("UPDATE hub_number_ranges SET used_through = CASE WHEN used_through > ? THEN used_through ELSE ? END "
              "WHERE node_id = ? AND site_id = ? AND first <= ? AND last >= ?")
-      .bind_all(i64(n), node_id, parsed->prefix, i64(n), i64(n))
+      .bind_all(i64(n), i64(n), node_id, parsed->prefix, i64(n), i64(n))
       .run();
   return db.changes() == 1;
 }

@@ -347,7 +347,7 @@ bool Ledger::key_enrolled(const crypto::PublicKey& key) {
 }
 
 std::vector<LedgerNode> Ledger::nodes() {
-  auto st = db_.prepare(std::string("SELECT ") + kNodeColumns + " FROM ledger_nodes ORDER BY rowid");
+  auto st = db_.prepare(std::string("SELECT ") + kNodeColumns + " FROM ledger_nodes ORDER BY enrolled_ms, node_id");
   std::vector<LedgerNode> out;
   while (st.step()) out.push_back(read_node(st));
   return out;

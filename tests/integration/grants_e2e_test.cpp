@@ -29,9 +29,8 @@ std::unique_ptr<node::NodeState> open_node(NodeDir& n) {
 }
 
 std::int64_t hub_count(HubProcess& hub, const std::string& sql, const std::string& arg) {
-  auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
-  REQUIRE(db.ok());
-  auto st = db->prepare(sql);
+  auto db = hub.database();
+  auto st = db.prepare(sql);
   st.bind(1, arg);
   REQUIRE(st.step());
   return st.int64(0);

@@ -110,9 +110,8 @@ class Site {
   }
 
   std::int64_t hub_count(const std::string& sql) {
-    auto db = storage::Database::open(hub_.data() / "hub.db", {.create = false});
-    REQUIRE(db.ok());
-    auto st = db->prepare(sql);
+    auto db = hub_.database();
+    auto st = db.prepare(sql);
     st.bind(1, std::string("101-N1"));
     REQUIRE(st.step());
     return st.int64(0);

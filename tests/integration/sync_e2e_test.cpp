@@ -47,9 +47,8 @@ nlohmann::json node_status(NodeDir& node) {
 
 // The hub's view of one node: how many events it holds and how many distinct sequences.
 std::pair<std::int64_t, std::int64_t> hub_counts(HubProcess& hub, const std::string& node_id) {
-  auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
-  REQUIRE(db.ok());
-  auto st = db->prepare("SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0) FROM ledger_events WHERE node_id = ?");
+  auto db = hub.database();
+  auto st = db.prepare("SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0) FROM ledger_events WHERE node_id = ?");
   st.bind(1, node_id);
   REQUIRE(st.step());
   CHECK(st.int64(1) == st.int64(2));  // sequences 1..max, each once
@@ -249,10 +248,9 @@ TEST_CASE("the hub killed mid-push and restarted loses and duplicates nothing") 
   test::Process sync({IRT_NODE_BIN, "sync", "--data", a.data().string(), "--batch-events", "100"},
                      {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
   // Kill the hub as soon as it has acknowledged part of the log, wherever that falls.
-  auto db = storage::Database::open(c.hub.data() / "hub.db", {.create = false});
-  REQUIRE(db.ok());
+  auto db = c.hub.database();
   for (int i = 0; i < 2000; ++i) {
-    auto st = db->prepare("SELECT count(*) FROM ledger_events");
+    auto st = db.prepare("SELECT count(*) FROM ledger_events");
     st.step();
     if (st.int64(0) > 500) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling progress, not timing
@@ -606,9 +604,8 @@ TEST_CASE("a used, expired or unknown token creates nothing") {
   // Seventy-three hours later: the token's expiry has passed.
   std::string late = hub.invite("101");
   {
-    auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
-    REQUIRE(db.ok());
-    db->exec("UPDATE hub_enrollment_tokens SET expires_ms = created_ms - 3600000 WHERE used_ms IS NULL");
+    auto db = hub.database();
+    db.exec("UPDATE hub_enrollment_tokens SET expires_ms = created_ms - 3600000 WHERE used_ms IS NULL");
   }
   auto expired = enroll(late, "fourth");
   CHECK(expired.exit_code != 0);

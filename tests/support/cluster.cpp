@@ -1,5 +1,7 @@
 #include "tests/support/cluster.h"
 
+#include "tests/support/postgres_database.h"
+
 #include <regex>
 #include <stdexcept>
 
@@ -14,7 +16,13 @@ std::string describe(const CommandResult& r) { return "exit " + std::to_string(r
 }  // namespace
 
 HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(free_port()) {
-  auto r = cli({"init", "--study", std::filesystem::path(study).is_absolute() ? study : source_path(study)});
+  std::vector<std::string> init = {"init", "--study",
+                                   std::filesystem::path(study).is_absolute() ? study : source_path(study)};
+  if (const char* engine = std::getenv("IRT_TEST_HUB_ENGINE"); engine && std::string(engine) == "postgresql") {
+    pg_ = std::make_unique<PostgresDatabase>();
+    init.insert(init.end(), {"--db", pg_->url()});
+  }
+  auto r = cli(init);
   if (r.exit_code != 0) throw std::runtime_error("irt-hub init failed, " + describe(r));
   auto fp = cli({"fingerprint"});
   if (fp.exit_code != 0) throw std::runtime_error("irt-hub fingerprint failed, " + describe(fp));
@@ -23,6 +31,13 @@ HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(fr
 }
 
 HubProcess::~HubProcess() { stop(); }
+
+storage::Database HubProcess::database() const {
+  auto db = pg_ ? storage::Database::open_postgresql(pg_->url())
+                : storage::Database::open(data() / "hub.db", {.create = false});
+  if (!db) throw std::runtime_error("cannot open the hub's database: " + db.error().message);
+  return std::move(db).value();
+}
 
 void HubProcess::start() {
   std::vector<std::string> argv = {IRT_HUB_BIN, "serve", "--data", data().string(), "--listen",

@@ -7,15 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "storage/database.h"
 #include "tests/support/test_support.h"
 
 namespace irt::test {
 
 inline constexpr const char* kNodePassphrase = "correct horse battery staple";
 
+class PostgresDatabase;
+
 class HubProcess {
  public:
   // `study`: a path in the source tree, or an absolute path.
+  // With IRT_TEST_HUB_ENGINE=postgresql in the environment, the hub keeps its
+  // tables in a fresh database of the PostgreSQL test cluster (irt-hub init --db).
   explicit HubProcess(const std::string& study = "packaging/examples/study-blocks.json", bool tls = false);
   ~HubProcess();
   void start();
@@ -33,9 +38,12 @@ class HubProcess {
   int pid() const;  // the running hub process, -1 when stopped
   const std::string& fingerprint() const { return fingerprint_; }
   std::filesystem::path data() const { return dir_ / "hub"; }
+  // The hub's tables, on whichever engine it runs (for checks beside the hub process).
+  storage::Database database() const;
   std::filesystem::path log_file() const { return dir_ / "hub.log"; }
 
  private:
+  std::unique_ptr<PostgresDatabase> pg_;
   TempDir dir_;
   bool tls_;
   int port_;

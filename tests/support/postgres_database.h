@@ -1,12 +1,12 @@
 // A fresh, empty database in the tests' PostgreSQL cluster (CTest fixture
 // "postgres", tests/support/postgres_cluster.sh), dropped on destruction.
-// Without a running cluster it fails the test: a PostgreSQL test never passes
-// unrun. Header-only, for the test executables that link irt_storage.
+// Without a running cluster it throws, which fails the test: a PostgreSQL
+// test never passes unrun. Header-only, for the test executables and
+// benchmarks that link irt_storage.
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 
@@ -24,9 +24,15 @@ inline std::string postgres_admin_url() {
   }
   while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
   if (url.empty())
-    FAIL("no PostgreSQL test cluster (" << file << " is missing): run the test through ctest, whose fixture "
-                                          "'postgres' starts one, after 'packaging/dev.sh deps'");
+    throw std::runtime_error("no PostgreSQL test cluster (" + file + " is missing): run the test through ctest, "
+                             "whose fixture 'postgres' starts one, after 'packaging/dev.sh deps'");
   return url;
+}
+
+inline storage::Database open_postgres(const std::string& url) {
+  auto db = storage::Database::open_postgresql(url);
+  if (!db) throw std::runtime_error(db.error().message);
+  return std::move(db).value();
 }
 
 class PostgresDatabase {
@@ -34,10 +40,9 @@ class PostgresDatabase {
   PostgresDatabase() : admin_url_(postgres_admin_url()) {
     static std::atomic<int> counter{0};
     name_ = "irt_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-    auto admin = storage::Database::open_postgresql(admin_url_);
-    REQUIRE_MESSAGE(admin.ok(), admin.error().message);
-    admin->exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    admin->exec("CREATE DATABASE " + name_);
+    auto admin = open_postgres(admin_url_);
+    admin.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    admin.exec("CREATE DATABASE " + name_);
     url_ = admin_url_.substr(0, admin_url_.rfind('/') + 1) + name_;
   }
   ~PostgresDatabase() {
@@ -52,11 +57,7 @@ class PostgresDatabase {
   PostgresDatabase& operator=(const PostgresDatabase&) = delete;
 
   const std::string& url() const { return url_; }
-  storage::Database open() const {
-    auto db = storage::Database::open_postgresql(url_);
-    REQUIRE_MESSAGE(db.ok(), db.error().message);
-    return std::move(db).value();
-  }
+  storage::Database open() const { return open_postgres(url_); }
 
  private:
   std::string admin_url_;

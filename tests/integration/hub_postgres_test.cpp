@@ -1,0 +1,84 @@
+// irt-hub with its tables in PostgreSQL (irt-hub init --db): what init
+// records, what it refuses, and the hub's commands finding the database
+// again without --db. The rest of the hub's behaviour on PostgreSQL is the
+// whole integration suite run again (tests/CMakeLists.txt, "integration-postgresql").
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "tests/support/postgres_database.h"
+#include "tests/support/test_support.h"
+
+using namespace irt;
+using test::CommandResult;
+
+namespace {
+
+const std::string kStudy = "packaging/examples/study-blocks.json";
+
+CommandResult hub(std::vector<std::string> args) {
+  args.insert(args.begin(), IRT_HUB_BIN);
+  return test::run(args);
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("init --db keeps the tables in PostgreSQL, records the URL 0600, and later commands find it") {
+  test::PostgresDatabase pg;
+  test::TempDir dir;
+  auto data = (dir / "hub").string();
+  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub" / "hub.db"));
+  CHECK(trim(test::read_file(dir / "hub" / "database.url")) == pg.url());
+  struct stat st {};
+  REQUIRE(::stat((dir / "hub" / "database.url").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  CHECK(hub({"invite", "--data", data, "--site", "101"}).exit_code == 0);
+  auto verify = hub({"verify", "--data", data});
+  CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
+  auto db = pg.open();
+  auto tokens = db.prepare("SELECT count(*) FROM hub_enrollment_tokens");
+  REQUIRE(tokens.step());
+  CHECK(tokens.int64(0) == 1);
+}
+
+TEST_CASE("init --db refuses a database that already holds tables, and leaves no data directory") {
+  test::PostgresDatabase pg;
+  pg.open().exec("CREATE TABLE someone_elses (x INTEGER)");
+  test::TempDir dir;
+  auto data = (dir / "hub").string();
+  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  CHECK(init.exit_code == 2);
+  CHECK(init.err.find("already holds tables") != std::string::npos);
+  CHECK(init.err.find("createdb") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+}
+
+TEST_CASE("--db that is not a postgresql:// URL is refused before anything is created") {
+  test::TempDir dir;
+  auto data = (dir / "hub").string();
+  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", "/var/lib/hub.db"});
+  CHECK(init.exit_code == 2);
+  CHECK(init.err.find("postgresql://") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+}
+
+TEST_CASE("a PostgreSQL server that cannot be reached: init fails as unavailable and the message hides the password") {
+  test::TempDir dir;
+  auto data = (dir / "hub").string();
+  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db",
+                   "postgresql://irt:s3cret@127.0.0.1:1/hub?connect_timeout=2"});
+  CHECK(init.exit_code != 0);
+  CHECK(init.err.find("cannot connect to PostgreSQL") != std::string::npos);
+  CHECK(init.err.find("s3cret") == std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+}
