@@ -3,7 +3,7 @@
 // Layout of DATA (created by `irt-hub init`, mode 0700):
 //   hub.db                    SQLite database (ledger_*, hub_* tables), unless
 //   database.url              the hub's tables are in PostgreSQL: the URL given
-//                             to `irt-hub init --db`, 0600 (docs/scaling.md)
+//                             to `irt-hub init --db`, 0600 (docs/architecture.md, storage)
 //   keys/hub-signing.key      Ed25519 seed, 32 raw bytes, 0600: signs certificates,
 //                             directives and checkpoints
 //   keys/unblinding.key       X25519 secret, 32 raw bytes, 0600: opens sealed fields
