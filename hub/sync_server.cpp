@@ -82,7 +82,7 @@ struct SyncServer::Impl {
         std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
         auto r = refuse(we::kInternal, "the hub failed while handling this request and acknowledged nothing from "
                                        "it; retry later");
-        res.status = 500;
+        res.status = r.http_status;
         res.set_content(sync::refusal_to_json(r), "application/json");
       }
     };

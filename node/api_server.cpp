@@ -8,6 +8,7 @@
 #include "node/request_limits.h"
 #include "node/sessions.h"
 #include "node/site_operations.h"
+#include "node/tuning.h"
 #include "node/web_ui.h"
 
 namespace irt::node {
@@ -17,11 +18,6 @@ namespace {
 using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
-
-// The largest request body the API reads (a 413 beyond). Well above what any
-// request within the field limits needs, so an over-long field is refused by
-// name (check_request_fields) rather than as an oversized body.
-constexpr std::size_t kMaxRequestBody = 1 << 20;
 
 // Reads the fields of a request body, remembering the first one of the wrong
 // type or over its size limit (node/request_limits.h).
@@ -116,6 +112,11 @@ struct ApiServer::Impl {
     res.set_header("Cache-Control", "no-store");
   }
 
+  // Every refusal of the API: the status of its code (shared/result.h, docs/errors.md).
+  void send_error(httplib::Response& res, const shared::Error& e) {
+    send(res, shared::http_status(e.code), error_json(e));
+  }
+
   // Checks `password` of `user` against the roster: reads the entry under the
   // node's lock, runs Argon2id without it (node/roster.h).
   PasswordCheck check_without_lock(const std::string& user, const std::string& password) {
@@ -147,20 +148,21 @@ struct ApiServer::Impl {
         std::optional<Actor> actor;
         if (auth.rfind("Bearer ", 0) == 0) actor = sessions.touch(auth.substr(7));
         if (!actor) {
-          send(res, 401, error_json(make_error(Errc::unauthenticated,
-                                               "no valid session (missing, unknown or idle for 15 minutes); log in "
-                                               "again with POST /api/v1/login")));
+          send_error(res, make_error(Errc::unauthenticated,
+                                     "no valid session (missing, unknown or idle for " +
+                                         std::to_string(kSessionIdleMs / 60000) +
+                                         " minutes); log in again with POST /api/v1/login"));
           return;
         }
         if (auto bad = bad_param(req)) {
-          send(res, 400, error_json(*bad));
+          send_error(res, *bad);
           return;
         }
         PasswordCheck signature;
         if (signs) {
           Body b(req.body);
           auto password = b.text("signature_password");
-          if (!b.ok()) return send(res, 400, error_json(b.error()));
+          if (!b.ok()) return send_error(res, b.error());
           signature = check_without_lock(actor->user, password);
         }
         shared::Result<json> result = json();
@@ -173,7 +175,7 @@ struct ApiServer::Impl {
           recorded = state.log().last_seq() != before;
         }
         if (!result)
-          send(res, shared::http_status(result.error().code), error_json(result.error()));
+          send_error(res, result.error());
         else {
           if (replayed) res.set_header("Idempotent-Replayed", "true");
           send(res, 200, *result);
@@ -181,8 +183,8 @@ struct ApiServer::Impl {
         if (mutating && sync && (result || recorded)) sync->poke();
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on " << req.method << " " << req.path << ": " << e.what() << "\n";
-        send(res, 500, error_json(make_error(Errc::internal, "internal error; nothing was changed; the node's log "
-                                                             "has the details")));
+        send_error(res, make_error(Errc::internal, "internal error; nothing was changed; the node's log has the "
+                                                   "details"));
       }
     };
     if (std::string(method) == "GET") server.Get(pattern, wrapped);
@@ -215,7 +217,7 @@ struct ApiServer::Impl {
     if (!req.has_header("Idempotency-Key")) return handler(req, a, signature);
     auto key = req.get_header_value("Idempotency-Key");
     if (!RequestMemory::valid_key(key))
-      return make_error(Errc::invalid_input, "Idempotency-Key: use 1 to " + std::to_string(RequestMemory::kMaxKeyLength) +
+      return make_error(Errc::invalid_input, "Idempotency-Key: use 1 to " + std::to_string(kMaxIdempotencyKeyLength) +
                                                  " printable ASCII characters without spaces (e.g. a UUID), a new "
                                                  "one for each action and the same one when retrying it");
     auto body = json::parse(req.body, nullptr, false);
@@ -292,9 +294,9 @@ struct ApiServer::Impl {
       try {
         Body b(req.body);
         auto user = b.text("user"), password = b.text("password");
-        if (!b.ok()) return send(res, 400, error_json(b.error()));
+        if (!b.ok()) return send_error(res, b.error());
         if (user.empty() || password.empty())
-          return send(res, 400, error_json(make_error(Errc::invalid_input, "give user and password")));
+          return send_error(res, make_error(Errc::invalid_input, "give user and password"));
         auto check = check_without_lock(user, password);
         shared::Result<Actor> actor = make_error(Errc::internal, "");
         bool blinded = true;
@@ -307,13 +309,13 @@ struct ApiServer::Impl {
             for (auto p : ops.role_of(*actor)->permissions) permissions.push_back(shared::to_string(p));
           }
         }
-        if (!actor) return send(res, shared::http_status(actor.error().code), error_json(actor.error()));
+        if (!actor) return send_error(res, actor.error());
         auto token = sessions.open(*actor);
         send(res, 200, {{"token", token}, {"user", actor->user}, {"role", actor->role}, {"blinded", blinded},
-                        {"permissions", permissions}, {"idle_timeout_s", Sessions::kIdleMs / 1000}});
+                        {"permissions", permissions}, {"idle_timeout_s", kSessionIdleMs / 1000}});
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on login: " << e.what() << "\n";
-        send(res, 500, error_json(make_error(Errc::internal, "internal error; nothing was changed")));
+        send_error(res, make_error(Errc::internal, "internal error; nothing was changed"));
       }
     });
     server.Post("/api/v1/logout", [this](const httplib::Request& req, httplib::Response& res) {

@@ -75,13 +75,14 @@ std::string DomainStore::stream_ad(std::uint64_t id) const {
 
 shared::Status DomainStore::load_study() {
   auto doc = log_.get_sealed("study");
-  if (!doc) {
+  if (!doc) return doc.error();  // damaged is not "no study yet"
+  if (!*doc) {
     study_.reset();
     strata_.reset();
     study_doc_.clear();
     return {};
   }
-  std::string text = crypto::to_string(*doc);
+  std::string text = crypto::to_string(**doc);
   if (text == study_doc_ && study_) return {};
   auto loaded = shared::load_study(text);
   if (!loaded.study)

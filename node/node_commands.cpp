@@ -14,6 +14,7 @@
 #include "node/request_limits.h"
 #include "node/roster.h"
 #include "node/sync_service.h"
+#include "node/tuning.h"
 #include "shared/event_payloads.h"
 #include "sync/batch.h"
 #include "sync/certificate.h"
@@ -83,12 +84,9 @@ shared::Result<Enrollment> request_enrollment(const Args& args, const crypto::Si
   if (e.hub_fingerprint.size() != 64 || !crypto::from_hex(e.hub_fingerprint))
     return shared::make_error(shared::Errc::invalid_input,
                               "--hub-fingerprint must be the 64 hex digits printed by 'irt-hub fingerprint'");
-  std::unique_ptr<sync::Transport> transport;
-  try {
-    transport = sync::make_http_transport({.base_url = e.hub_url, .fingerprint_hex = e.hub_fingerprint});
-  } catch (const std::invalid_argument& ex) {
-    return shared::make_error(shared::Errc::invalid_input, ex.what());
-  }
+  auto made = sync::make_http_transport({.base_url = e.hub_url, .fingerprint_hex = e.hub_fingerprint});
+  if (!made) return made.error();
+  auto& transport = *made;
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   nlohmann::json req = {{"token", args.get("token")}, {"node_public_key", key.public_key().hex()}, {"device", host}};
@@ -211,21 +209,25 @@ int status(const Args& args) {
                       {"acked_seq", log.acked_seq()},
                       {"pending_events", log.pending_events()},
                       {"applied_directive_seq", log.applied_directive_seq()},
-                      {"users", load_roster(log).size()},
-                      {"has_study", log.get_sealed("study").has_value()}};
+                      {"has_study", s.domain().study() != nullptr}};
+  // The node opened, so its study and trial records authenticate; what is
+  // read only on demand is checked here, and damage is reported, never shown
+  // as "none".
+  std::vector<std::string> damage;
+  auto roster = load_roster(log);
+  j["users"] = roster ? roster->size() : 0;
+  if (!roster) damage.push_back(roster.error().message);
   // Offline, the last round's refusal is all this command can know of the hub.
   auto refused = s.sync_refusal();
-  j["sync_refused"] = refused.has_value();
-  j["sync_error"] = refused ? refused->text() : "";
+  j["sync_refused"] = refused && refused->has_value();
+  j["sync_error"] = refused && *refused ? (*refused)->text() : "";
+  if (!refused) damage.push_back(refused.error().message);
   // The cheap end-of-log check; 'irt-node verify' walks the whole chain.
-  auto end = log.check_end();
-  if (!end) j["damage"] = end.error().message;
+  if (auto end = log.check_end(); !end) damage.push_back(end.error().message);
+  if (!damage.empty()) j["damage"] = damage.front();
   std::cout << j.dump(2) << "\n";
-  if (!end) {
-    std::cerr << args.command_path() << ": FAILED: " << end.error().message << "\n";
-    return 1;
-  }
-  return 0;
+  for (const auto& d : damage) std::cerr << args.command_path() << ": FAILED: " << d << "\n";
+  return damage.empty() ? 0 : 1;
 }
 
 int sync_command(const Args& args) {
@@ -305,7 +307,7 @@ int serve(const Args& args) {
   // changes when it commits, and we sync right away.
   std::int64_t seen = -1;
   while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(kCommitPollInterval);
     std::int64_t version;
     {
       std::lock_guard lock(s.mutex());

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "crypto/key_wrap.h"
+#include "node/tuning.h"
 #include "shared/directive_payloads.h"
 #include "shared/event_payloads.h"
 #include "shared/study.h"
@@ -133,8 +134,9 @@ shared::Result<std::unique_ptr<NodeState>> NodeState::open(const std::filesystem
   if (!wrapped || !sealed_seed) return corrupt("its keys are missing");
 
   int failures = read_failures(dir);
-  if (failures >= 3) {
-    auto wait = std::chrono::seconds(std::min(30, 1 << std::min(failures - 3, 5)));
+  if (failures >= kUnlockFreeAttempts) {
+    int doublings = std::min(failures - kUnlockFreeAttempts, 5);
+    auto wait = std::chrono::seconds(std::min(kUnlockMaxWaitSeconds, 1 << doublings));
     std::this_thread::sleep_for(wait);  // slows down guessing; not a timing device
   }
   auto wrapped_bytes = crypto::from_base64(*wrapped);
@@ -264,21 +266,20 @@ class RoundHost final : public sync::AgentHost {
 }  // namespace
 
 shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits) {
-  std::unique_ptr<sync::Transport> transport, second;
-  try {
-    sync::HttpTransportOptions options{.base_url = enrollment_.hub_url, .fingerprint_hex = enrollment_.hub_fingerprint};
-    transport = sync::make_http_transport(options);
-    second = sync::make_http_transport(options);
-  } catch (const std::invalid_argument& e) {
-    return corrupt(e.what());
-  }
+  // The address was checked at enrollment: one that no longer parses was edited in the file.
+  sync::HttpTransportOptions options{.base_url = enrollment_.hub_url, .fingerprint_hex = enrollment_.hub_fingerprint};
+  auto transport = sync::make_http_transport(options);
+  if (!transport) return corrupt(transport.error().message);
+  auto second = sync::make_http_transport(options);
+  if (!second) return corrupt(second.error().message);
   RoundHost host(*this);
-  sync::SyncAgent agent(*log_, key_, identity(), host, *transport, limits, second.get());
+  sync::SyncAgent agent(*log_, key_, identity(), host, **transport, limits, second->get());
   auto report = agent.run_round();
   std::lock_guard lock(mutex_);
   last_round_refused_ = !report && agent.refusal();
   if (report) {
-    if (log_->get_sealed(kSyncRefusalKey)) log_->erase_sealed(kSyncRefusalKey);  // no write on every round
+    // No write on every round; a kept refusal that no longer authenticates goes too.
+    if (auto kept = log_->get_sealed(kSyncRefusalKey); !kept || *kept) log_->erase_sealed(kSyncRefusalKey);
   } else if (agent.refusal()) {
     auto kept = sync::sync_refusal_to_json(*agent.refusal());
     log_->put_sealed(kSyncRefusalKey, crypto::Bytes(kept.begin(), kept.end()));
@@ -286,10 +287,13 @@ shared::Result<sync::RoundReport> NodeState::sync_once(sync::AgentLimits limits)
   return report;
 }
 
-std::optional<sync::SyncRefusal> NodeState::sync_refusal() {
+shared::Result<std::optional<sync::SyncRefusal>> NodeState::sync_refusal() {
   auto kept = log_->get_sealed(kSyncRefusalKey);
-  if (!kept) return std::nullopt;
-  return sync::sync_refusal_from_json(crypto::to_string(*kept));
+  if (!kept) return kept.error();
+  if (!*kept) return std::optional<sync::SyncRefusal>();
+  auto refusal = sync::sync_refusal_from_json(crypto::to_string(**kept));
+  if (!refusal) return corrupt("the kept sync refusal: " + refusal.error().message);
+  return std::optional<sync::SyncRefusal>(std::move(refusal).value());
 }
 
 }  // namespace irt::node

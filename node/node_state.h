@@ -8,7 +8,8 @@
 // participant or an allocation (docs/architecture.md, "Trust").
 //
 // A wrong passphrase is refused; after three consecutive failures each further
-// attempt waits longer (1 s, 2 s, 4 s ... up to 30 s), counted in DIR/unlock-failures.
+// attempt waits longer (1 s, 2 s, 4 s ... up to 30 s: node/tuning.h), counted
+// in DIR/unlock-failures.
 //
 // Thread-safety: a NodeState, its connection and its in-memory mirror are used
 // by one thread at a time: whoever shares one between threads holds mutex()
@@ -84,8 +85,9 @@ class NodeState {
   // round forgets it.
   shared::Result<sync::RoundReport> sync_once(sync::AgentLimits limits = {});
   // The refusal kept by the last sync round that was refused, until a round
-  // succeeds. Reads the log: hold mutex() when others share the node.
-  std::optional<sync::SyncRefusal> sync_refusal();
+  // succeeds; integrity if the kept one does not authenticate. Reads the log:
+  // hold mutex() when others share the node.
+  shared::Result<std::optional<sync::SyncRefusal>> sync_refusal();
   // Whether the last sync_once of this process ended on such a refusal.
   bool last_round_refused() const { return last_round_refused_; }
 

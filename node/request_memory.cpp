@@ -16,7 +16,7 @@ const std::vector<storage::Migration> kMigrations = {
 }  // namespace
 
 bool RequestMemory::valid_key(const std::string& key) {
-  if (key.empty() || key.size() > kMaxKeyLength) return false;
+  if (key.empty() || key.size() > kMaxIdempotencyKeyLength) return false;
   for (char c : key)
     if (c < '!' || c > '~') return false;
   return true;
@@ -47,7 +47,7 @@ shared::Result<std::optional<RequestMemory::Remembered>> RequestMemory::find(con
                                                                             std::int64_t now_ms) {
   auto id = row_id(user, key);
   auto st = db_->prepare("SELECT sealed FROM node_requests WHERE id = ? AND created_ms > ?");
-  st.bind_all(storage::BlobView(id.view()), now_ms - kKeepMs);
+  st.bind_all(storage::BlobView(id.view()), now_ms - kIdempotencyKeepMs);
   if (!st.step()) return std::optional<Remembered>();
   auto damaged = shared::make_error(shared::Errc::integrity,
                                     "the node's memory of this Idempotency-Key does not authenticate (edited or "
@@ -66,7 +66,7 @@ void RequestMemory::remember(const RequestIdentity& r, const std::string& answer
   auto id = row_id(r.user, r.key);
   std::string plain = nlohmann::json{{"route", r.route}, {"body_hash", r.body_hash.hex()}, {"answer", answer}}.dump();
   auto sealed = crypto::aead_seal(*key_, crypto::as_bytes(plain), crypto::as_bytes(ad(id)));
-  db_->prepare("DELETE FROM node_requests WHERE created_ms <= ?").bind_all(now_ms - kKeepMs).run();
+  db_->prepare("DELETE FROM node_requests WHERE created_ms <= ?").bind_all(now_ms - kIdempotencyKeepMs).run();
   // Replaces a row of the same user and key that has just been forgotten.
   db_->prepare("INSERT OR REPLACE INTO node_requests(id, created_ms, sealed) VALUES(?, ?, ?)")
       .bind_all(storage::BlobView(id.view()), now_ms, sealed)

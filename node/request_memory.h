@@ -5,8 +5,8 @@
 // A request is remembered under (user, key) with its route and a hash of its
 // body, and the answer the node gave. Only successful answers are remembered:
 // a refused request changed nothing, so running it again is safe. Remembered
-// requests are kept for kKeepMs (24 hours) and then forgotten; a key repeated
-// after that is a new request.
+// requests are kept for kIdempotencyKeepMs (node/tuning.h, 24 hours) and then
+// forgotten; a key repeated after that is a new request.
 //
 // Stored in the node's SQLite file (migrations "node_requests"): the row id is
 // a BLAKE2b hash of user and key; route, body hash and answer are sealed under
@@ -23,6 +23,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
+#include "node/tuning.h"
 #include "shared/result.h"
 #include "storage/database.h"
 
@@ -37,10 +38,7 @@ struct RequestIdentity {
 
 class RequestMemory {
  public:
-  static constexpr std::int64_t kKeepMs = 24LL * 60 * 60 * 1000;
-  static constexpr std::size_t kMaxKeyLength = 128;
-
-  // Whether `key` is an acceptable Idempotency-Key: 1 to kMaxKeyLength
+  // Whether `key` is an acceptable Idempotency-Key: 1 to kMaxIdempotencyKeyLength
   // printable ASCII characters, no spaces (a UUID or 32 hex digits fit).
   static bool valid_key(const std::string& key);
 
@@ -52,12 +50,12 @@ class RequestMemory {
     crypto::Hash body_hash;
     std::string answer;  // the JSON body answered
   };
-  // The request remembered under (user, key) within kKeepMs of now_ms; an
+  // The request remembered under (user, key) within kIdempotencyKeepMs of now_ms; an
   // integrity error if its row does not authenticate.
   shared::Result<std::optional<Remembered>> find(const std::string& user, const std::string& key,
                                                  std::int64_t now_ms);
   // Remembers an answered request (inside the caller's transaction) and
-  // forgets those older than kKeepMs.
+  // forgets those older than kIdempotencyKeepMs.
   void remember(const RequestIdentity& r, const std::string& answer, std::int64_t now_ms);
 
  private:

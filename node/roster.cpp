@@ -7,11 +7,12 @@
 
 namespace irt::node {
 
-std::vector<RosterUser> load_roster(sync::NodeLog& log) {
+shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log) {
   std::vector<RosterUser> out;
   auto bytes = log.get_sealed("roster");
-  if (!bytes) return out;
-  auto j = nlohmann::json::parse(crypto::to_string(*bytes), nullptr, false);
+  if (!bytes) return bytes.error();
+  if (!*bytes) return out;
+  auto j = nlohmann::json::parse(crypto::to_string(**bytes), nullptr, false);
   if (j.is_discarded() || !j.contains("users")) return out;
   for (const auto& u : j["users"]) {
     RosterUser r;
@@ -26,7 +27,9 @@ std::vector<RosterUser> load_roster(sync::NodeLog& log) {
 }
 
 std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name) {
-  for (auto& u : load_roster(log))
+  auto roster = load_roster(log);
+  if (!roster) return std::nullopt;  // confirm() reports the damage
+  for (auto& u : *roster)
     if (u.name == name) return std::move(u);
   return std::nullopt;
 }
@@ -41,10 +44,13 @@ shared::Result<RosterUser> confirm(sync::NodeLog& log, const std::string& site_i
   auto refused = shared::make_error(shared::Errc::unauthenticated,
                                     "unknown user or wrong password; check both, or sync if the user was added "
                                     "at the hub recently");
+  // A roster that does not authenticate is damage, told to everyone alike, never "unknown user".
+  auto roster = load_roster(log);
+  if (!roster) return roster.error();
   if (!check.matches) return refused;
-  auto now = find_user(log, check.user);
+  auto now = std::find_if(roster->begin(), roster->end(), [&](const RosterUser& u) { return u.name == check.user; });
   // Removed from the roster, or given a new password, since the check.
-  if (!now || now->password_hash != check.entry->password_hash) return refused;
+  if (now == roster->end() || now->password_hash != check.entry->password_hash) return refused;
   if (std::find(now->sites.begin(), now->sites.end(), site_id) == now->sites.end())
     return shared::make_error(shared::Errc::forbidden,
                               "user " + check.user + " has no access to site " + site_id + "; ask the study admin");

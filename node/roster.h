@@ -26,7 +26,11 @@ struct RosterUser {
   std::string password_hash;
 };
 
-std::vector<RosterUser> load_roster(sync::NodeLog& log);
+// Empty before the first roster directive; integrity when the stored roster
+// does not authenticate (sync/node_log.h, get_sealed).
+shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log);
+// None for a user the roster does not hold, and when the roster cannot be
+// read: confirm() then answers with the damage.
 std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name);
 
 // A password checked against the roster entry read before; holds no password.

@@ -9,7 +9,7 @@ std::string Sessions::open(const Actor& actor) {
   std::lock_guard lock(mutex_);
   auto now = clock_();
   for (auto it = sessions_.begin(); it != sessions_.end();)  // forget the idle ones
-    it = now - it->second.last_used_ms > kIdleMs ? sessions_.erase(it) : std::next(it);
+    it = now - it->second.last_used_ms > kSessionIdleMs ? sessions_.erase(it) : std::next(it);
   sessions_[token] = {actor, now};
   return token;
 }
@@ -19,7 +19,7 @@ std::optional<Actor> Sessions::touch(const std::string& token) {
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return std::nullopt;
   auto now = clock_();
-  if (now - it->second.last_used_ms > kIdleMs) {
+  if (now - it->second.last_used_ms > kSessionIdleMs) {
     sessions_.erase(it);
     return std::nullopt;
   }

@@ -1,7 +1,7 @@
 // Login sessions of the node's local API: random bearer tokens (32 bytes from
 // the system's generator, hex), held only in memory, so a restart logs
-// everyone out. A session expires after 15 idle minutes; every authenticated
-// request moves its idle timer. Tokens never reach a log or an error message.
+// everyone out. A session expires after kSessionIdleMs (node/tuning.h, 15
+// minutes) idle; every authenticated request moves its idle timer. Tokens never reach a log or an error message.
 // Thread-safety: every method may be called from any thread (one mutex).
 #pragma once
 
@@ -13,14 +13,13 @@
 #include <string>
 
 #include "node/site_operations.h"
+#include "node/tuning.h"
 #include "sync/hlc.h"
 
 namespace irt::node {
 
 class Sessions {
  public:
-  static constexpr std::int64_t kIdleMs = 15 * 60 * 1000;
-
   explicit Sessions(sync::WallClock clock = sync::system_millis) : clock_(std::move(clock)) {}
 
   std::string open(const Actor& actor);

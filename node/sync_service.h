@@ -21,14 +21,15 @@
 #include <string>
 #include <thread>
 
+#include "node/tuning.h"
 #include "shared/result.h"
 
 namespace irt::node {
 
 struct SyncServiceOptions {
-  std::chrono::milliseconds interval{30000};
-  std::chrono::milliseconds backoff_min{1000};
-  std::chrono::milliseconds backoff_max{300000};
+  std::chrono::milliseconds interval = kSyncInterval;  // node/tuning.h
+  std::chrono::milliseconds backoff_min = kSyncBackoffMin;
+  std::chrono::milliseconds backoff_max = kSyncBackoffMax;
 };
 
 enum class SyncState {

@@ -1,43 +1,53 @@
 #include "shared/result.h"
 
+#include <array>
+
 namespace irt::shared {
 
-const char* errc_name(Errc code) {
-  switch (code) {
-    case Errc::invalid_input: return "invalid_input";
-    case Errc::not_found: return "not_found";
-    case Errc::unauthenticated: return "unauthenticated";
-    case Errc::forbidden: return "forbidden";
-    case Errc::conflict: return "conflict";
-    case Errc::exhausted: return "exhausted";
-    case Errc::unavailable: return "unavailable";
-    case Errc::integrity: return "integrity";
-    case Errc::internal: return "internal";
-  }
-  return "internal";
+namespace {
+
+// The one table of error codes, as docs/errors.md lists it ("Codes"); its
+// test reads that table and checks every row against this one.
+struct ErrcRow {
+  Errc code;
+  const char* name;
+  int http;
+  int exit;
+};
+constexpr std::array<ErrcRow, 9> kErrcTable = {{
+    {Errc::invalid_input, "invalid_input", 400, 2},
+    {Errc::not_found, "not_found", 404, 1},
+    {Errc::unauthenticated, "unauthenticated", 401, 1},
+    {Errc::forbidden, "forbidden", 403, 1},
+    {Errc::conflict, "conflict", 409, 1},
+    {Errc::exhausted, "exhausted", 409, 1},
+    {Errc::unavailable, "unavailable", 503, 3},
+    {Errc::integrity, "integrity", 422, 1},
+    {Errc::internal, "internal", 500, 1},
+}};
+
+const ErrcRow& row(Errc code) {
+  for (const auto& r : kErrcTable)
+    if (r.code == code) return r;
+  return kErrcTable.back();  // not an Errc: internal
 }
 
-int http_status(Errc code) {
-  switch (code) {
-    case Errc::invalid_input: return 400;
-    case Errc::not_found: return 404;
-    case Errc::unauthenticated: return 401;
-    case Errc::forbidden: return 403;
-    case Errc::conflict: return 409;
-    case Errc::exhausted: return 409;
-    case Errc::unavailable: return 503;
-    case Errc::integrity: return 422;
-    case Errc::internal: return 500;
-  }
-  return 500;
+}  // namespace
+
+const char* errc_name(Errc code) { return row(code).name; }
+int http_status(Errc code) { return row(code).http; }
+int exit_code(Errc code) { return row(code).exit; }
+
+std::optional<Errc> errc_from_name(std::string_view name) {
+  for (const auto& r : kErrcTable)
+    if (name == r.name) return r.code;
+  return std::nullopt;
 }
 
-int exit_code(Errc code) {
-  switch (code) {
-    case Errc::invalid_input: return 2;
-    case Errc::unavailable: return 3;
-    default: return 1;
-  }
+Errc errc_for_http_status(int status) {
+  for (const auto& r : kErrcTable)
+    if (r.http == status) return r.code;
+  return status >= 400 && status < 500 ? Errc::invalid_input : Errc::internal;
 }
 
 }  // namespace irt::shared

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cassert>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -29,9 +31,16 @@ enum class Errc : int {
   internal = 900,         // a bug or an I/O failure; nothing was changed
 };
 
+// One table, docs/errors.md "Codes", used by the hub's sync server, the
+// node's API and the node's sync client alike.
 const char* errc_name(Errc code);  // "invalid_input", ...
 int http_status(Errc code);        // 400, 404, 401, 403, 409, 409, 503, 422, 500
 int exit_code(Errc code);          // 2 input, 3 unavailable, 1 otherwise
+std::optional<Errc> errc_from_name(std::string_view name);  // the inverse of errc_name
+// The family of an HTTP status that came without a code this side knows: the
+// first code with that status (409 is conflict), else invalid_input for a 4xx
+// and internal for anything else.
+Errc errc_for_http_status(int status);
 
 struct Error {
   Errc code = Errc::internal;

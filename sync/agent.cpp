@@ -34,20 +34,11 @@ shared::Status check_receipt(const Receipt& r, const Bytes& record, const crypto
 }  // namespace
 
 shared::Error refusal_error(const HttpResponse& r) {
+  auto body = nlohmann::json::parse(r.body, nullptr, false);
   std::string code;
-  try {
-    code = nlohmann::json::parse(r.body).at("error").value("code", "");
-  } catch (const std::exception&) {
-  }
-  shared::Errc errc = shared::Errc::internal;
-  if (r.status >= 500) errc = shared::Errc::unavailable;
-  else if (r.status == 401) errc = shared::Errc::unauthenticated;
-  else if (r.status == 403) errc = shared::Errc::forbidden;
-  else if (r.status == 404) errc = shared::Errc::not_found;
-  else if (r.status == 409) errc = shared::Errc::conflict;
-  else if (r.status == 422) errc = shared::Errc::integrity;
-  else if (r.status >= 400) errc = shared::Errc::invalid_input;
-  return shared::make_error(errc, "the hub refused: " + describe_refusal(r));
+  if (body.is_object() && body["error"].is_object() && body["error"]["code"].is_string())
+    code = body["error"]["code"].get<std::string>();
+  return shared::make_error(refusal_family(code, r.status), "the hub refused: " + describe_refusal(r));
 }
 
 std::string SyncRefusal::text() const {
@@ -60,14 +51,15 @@ std::string sync_refusal_to_json(const SyncRefusal& r) {
       .dump();
 }
 
-std::optional<SyncRefusal> sync_refusal_from_json(const std::string& json) {
-  try {
-    auto j = nlohmann::json::parse(json);
-    return SyncRefusal{j.at("code").get<std::string>(), j.at("http_status").get<int>(),
-                       j.at("message").get<std::string>(), j.at("at_ms").get<std::int64_t>()};
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+shared::Result<SyncRefusal> sync_refusal_from_json(const std::string& json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  auto field = [&j](const char* key) { return j.is_object() ? j.value(key, nlohmann::json()) : nlohmann::json(); };
+  if (!field("code").is_string() || !field("message").is_string() || !field("http_status").is_number_integer() ||
+      !field("at_ms").is_number_integer())
+    return shared::make_error(shared::Errc::invalid_input, "malformed sync refusal: needs code and message (strings), "
+                                                           "http_status and at_ms (integers)");
+  return SyncRefusal{j["code"].get<std::string>(), j["http_status"].get<int>(), j["message"].get<std::string>(),
+                     j["at_ms"].get<std::int64_t>()};
 }
 
 shared::Error SyncAgent::refused(const HttpResponse& r) {
@@ -159,18 +151,20 @@ shared::Status SyncAgent::push(RoundReport& report) {
       continue;
     }
     if (response->status != 200) return refused(*response);
-    std::uint64_t acked = 0;
-    Receipt receipt;
-    try {
-      auto j = nlohmann::json::parse(response->body);
-      acked = j.at("acked_seq").get<std::uint64_t>();
-      report.already_recorded += j.value("already_recorded", std::uint64_t{0});
-      receipt = receipt_from_json(j.at("receipt").dump());
-    } catch (const std::exception& e) {
-      return shared::make_error(shared::Errc::unavailable,
-                                std::string("the hub's acknowledgement was malformed (") + e.what() +
-                                    "); events stay unacknowledged and will be resent");
-    }
+    auto malformed = [](const std::string& what) {
+      return shared::make_error(shared::Errc::unavailable, "the hub's acknowledgement was malformed (" + what +
+                                                               "); events stay unacknowledged and will be resent");
+    };
+    auto j = nlohmann::json::parse(response->body, nullptr, false);
+    if (!j.is_object() || !j.contains("acked_seq") || !j["acked_seq"].is_number_unsigned())
+      return malformed("acked_seq: must be an unsigned integer");
+    if (!j.contains("receipt")) return malformed("receipt: missing");
+    auto parsed = receipt_from_json(j["receipt"].dump());
+    if (!parsed) return malformed(parsed.error().message);
+    std::uint64_t acked = j["acked_seq"].get<std::uint64_t>();
+    if (auto already = j.value("already_recorded", nlohmann::json()); already.is_number_unsigned())
+      report.already_recorded += already.get<std::uint64_t>();
+    const Receipt& receipt = *parsed;
     // Sent events never change, so the record read here is still the one
     // acknowledged when the lock is taken again to move the cursor.
     shared::Result<Bytes> acked_record = Bytes{};

@@ -25,6 +25,7 @@
 #include "shared/result.h"
 #include "sync/node_log.h"
 #include "sync/transport.h"
+#include "sync/tuning.h"
 
 namespace irt::sync {
 
@@ -52,12 +53,12 @@ struct SyncRefusal {
   std::string text() const;
 };
 std::string sync_refusal_to_json(const SyncRefusal& r);
-std::optional<SyncRefusal> sync_refusal_from_json(const std::string& json);
+shared::Result<SyncRefusal> sync_refusal_from_json(const std::string& json);  // invalid_input when malformed
 
 struct AgentLimits {
-  std::size_t batch_events = 2000;
-  std::size_t batch_bytes = 4 << 20;
-  std::size_t pull_limit = 200;
+  std::size_t batch_events = kPushBatchEvents;  // sync/tuning.h
+  std::size_t batch_bytes = kPushBatchBytes;
+  std::size_t pull_limit = kPullLimit;
 };
 
 // What the node running the agent offers it.

@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <stdexcept>
 
 #include "crypto/hash.h"
 #include "sync/transport.h"
@@ -19,24 +18,22 @@ struct Url {
   int port = 0;
 };
 
-Url parse_url(const std::string& url) {
+shared::Result<Url> parse_url(const std::string& url) {
   static const std::regex re(R"(^(https?)://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?/?$)");
   std::smatch m;
-  if (!std::regex_match(url, m, re))
-    throw std::invalid_argument("hub URL '" + url + "' is not of the form https://HOST[:PORT] or http://HOST[:PORT]");
-  Url u;
-  u.tls = m[1] == "https";
-  u.host = m[2];
-  u.port = m[3].matched ? std::stoi(m[3]) : (u.tls ? 443 : 80);
-  return u;
+  int port = 0;
+  if (std::regex_match(url, m, re)) port = m[3].matched ? std::stoi(m[3]) : (m[1] == "https" ? 443 : 80);
+  if (port < 1 || port > 65535)
+    return shared::make_error(shared::Errc::invalid_input, "hub URL '" + url +
+                                                               "' is not of the form https://HOST[:PORT] or "
+                                                               "http://HOST[:PORT] (PORT 1 to 65535)");
+  return Url{m[1] == "https", m[2], port};
 }
 
 class HttpTransport final : public Transport {
  public:
-  explicit HttpTransport(const HttpTransportOptions& o) : options_(o), url_(parse_url(o.base_url)) {
+  HttpTransport(const HttpTransportOptions& o, Url url) : options_(o), url_(std::move(url)) {
     if (url_.tls) {
-      if (o.fingerprint_hex.size() != 64)
-        throw std::invalid_argument("an https hub URL needs the hub's 64-hex-digit certificate fingerprint");
       auto ssl = std::make_unique<httplib::SSLClient>(url_.host, url_.port);
       // httplib's own check wants a CA chain and a matching host name; the hub's
       // certificate is self-signed, so we replace chain verification with the pin.
@@ -103,8 +100,15 @@ class HttpTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_http_transport(const HttpTransportOptions& options) {
-  return std::make_unique<HttpTransport>(options);
+shared::Result<std::unique_ptr<Transport>> make_http_transport(const HttpTransportOptions& options) {
+  auto url = parse_url(options.base_url);
+  if (!url) return url.error();
+  if (url->tls && !crypto::Hash::from_hex(options.fingerprint_hex))
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the https hub URL " + options.base_url +
+                                  " needs the hub's certificate fingerprint: the 64 hex digits printed by "
+                                  "'irt-hub fingerprint'");
+  return std::unique_ptr<Transport>(std::make_unique<HttpTransport>(options, std::move(url).value()));
 }
 
 std::string describe_refusal(const HttpResponse& r) {

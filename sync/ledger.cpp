@@ -192,10 +192,20 @@ std::optional<StoredCheckpoint> select_latest_checkpoint(storage::Database& db) 
   return StoredCheckpoint{u64(st.int64(0)), st.text(1)};
 }
 
-CompactRange select_frontier(storage::Database& db) {
+shared::Result<CompactRange> read_frontier(storage::Database& db) {
   auto st = db.prepare("SELECT compact_range FROM ledger_frontier WHERE id = 1");
-  if (!st.step()) throw storage::StorageError("the ledger frontier row is missing; the ledger database is damaged");
+  if (!st.step())
+    return shared::make_error(shared::Errc::integrity, "the ledger frontier row is missing");
   return CompactRange::decode(st.blob(0));
+}
+
+// Where the hub appends or answers, a damaged frontier is an I/O failure of
+// its own database: nothing can be recorded until 'irt-hub verify' names it.
+CompactRange select_frontier(storage::Database& db) {
+  auto frontier = read_frontier(db);
+  if (!frontier)
+    throw storage::StorageError(frontier.error().message + "; the ledger database is damaged: run 'irt-hub verify'");
+  return std::move(frontier).value();
 }
 
 void insert_checkpoint(storage::Database& db, const Checkpoint& cp, const crypto::SigningKey& key,
@@ -899,12 +909,9 @@ shared::Result<VerifyReport> Ledger::verify_all() {
   if (range.size() != report.events)
     return fail("the ledger holds " + std::to_string(range.size()) + " leaves for " +
                 std::to_string(report.events) + " events");
-  CompactRange frontier;
-  try {
-    frontier = select_frontier(db_);
-  } catch (const std::invalid_argument& e) {
-    return fail(std::string("the stored Merkle frontier: ") + e.what());
-  }
+  auto stored = read_frontier(db_);
+  if (!stored) return fail(stored.error().message);
+  const CompactRange& frontier = *stored;
   if (frontier.size() != range.size() || frontier.root() != range.root())
     return fail("the stored Merkle frontier (size " + std::to_string(frontier.size()) +
                 ") does not match the root of the stored leaves (size " + std::to_string(range.size()) + ")");

@@ -101,12 +101,15 @@ crypto::Bytes CompactRange::encode() const {
   return w.take();
 }
 
-CompactRange CompactRange::decode(crypto::ByteView bytes) {
+shared::Result<CompactRange> CompactRange::decode(crypto::ByteView bytes) {
   Reader r(bytes);
   CompactRange c;
   c.size_ = r.u64();
-  for (int i = 0; i < std::popcount(c.size_); ++i) c.roots_.push_back(r.fixed<Hash>());
-  if (!r.ok() || !r.at_end()) throw std::invalid_argument("stored Merkle frontier is malformed");
+  for (int i = 0; r.ok() && i < std::popcount(c.size_); ++i) c.roots_.push_back(r.fixed<Hash>());
+  if (!r.ok() || !r.at_end())
+    return shared::make_error(shared::Errc::integrity,
+                              "the stored Merkle frontier is malformed (" + std::to_string(bytes.size()) +
+                                  " bytes, not the 8-byte size and one 32-byte hash per perfect subtree)");
   return c;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "crypto/hash.h"
+#include "shared/result.h"
 
 namespace irt::sync {
 
@@ -32,7 +33,8 @@ class CompactRange {
   std::uint64_t size() const { return size_; }
   // Serialised as u64 size followed by the subtree roots, for storage.
   crypto::Bytes encode() const;
-  static CompactRange decode(crypto::ByteView bytes);  // throws std::invalid_argument if malformed
+  // integrity when the bytes are not an encoded range (a damaged database).
+  static shared::Result<CompactRange> decode(crypto::ByteView bytes);
 
  private:
   std::uint64_t size_ = 0;

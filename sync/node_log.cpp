@@ -31,6 +31,15 @@ std::string ad(const std::string& node_id, const std::string& kind, std::uint64_
   return "irt/node/" + node_id + "/" + kind + "/" + std::to_string(seq);
 }
 
+// A stored row that does not open under the data key, or opens to something
+// this node never writes, was changed after it was written: never "absent".
+shared::Error damaged_row(const std::string& what, const std::string& detail = "") {
+  return shared::make_error(shared::Errc::integrity,
+                            "node data is damaged (" + what + " does not authenticate" +
+                                (detail.empty() ? ": edited, moved or corrupted" : ": " + detail) +
+                                "); restore the data directory from backup and report it to the central team");
+}
+
 }  // namespace
 
 shared::Result<NodeLog> NodeLog::open(storage::Database& db, const crypto::AeadKey& data_key, std::string node_id,
@@ -159,13 +168,16 @@ void NodeLog::set_acked(std::uint64_t seq, const std::optional<Receipt>& receipt
   }
 }
 
-std::optional<Receipt> NodeLog::receipt(std::uint64_t seq) {
+shared::Result<std::optional<Receipt>> NodeLog::receipt(std::uint64_t seq) {
   auto st = db_->prepare("SELECT sealed FROM node_receipts WHERE seq = ?");
   st.bind(1, static_cast<std::int64_t>(seq));
-  if (!st.step()) return std::nullopt;
+  if (!st.step()) return std::optional<Receipt>();
+  auto what = "the receipt for event " + std::to_string(seq);
   auto opened = crypto::aead_open(*key_, st.blob(0), crypto::as_bytes(ad(node_id_, "receipt", seq)));
-  if (!opened) return std::nullopt;
-  return receipt_from_json(crypto::to_string(*opened));
+  if (!opened) return damaged_row(what);
+  auto r = receipt_from_json(crypto::to_string(*opened));
+  if (!r) return damaged_row(what, r.error().message);
+  return std::optional<Receipt>(std::move(r).value());
 }
 
 shared::Status NodeLog::apply_directive(const SignedDirective& d, const crypto::SigningKey& key,
@@ -197,20 +209,6 @@ shared::Status NodeLog::apply_directive(const SignedDirective& d, const crypto::
   return {};
 }
 
-std::vector<SignedDirective> NodeLog::directives_of_type(const std::string& type) {
-  std::vector<SignedDirective> out;
-  auto st = db_->prepare("SELECT seq, sealed FROM node_directives WHERE type = ? ORDER BY seq");
-  st.bind(1, type);
-  while (st.step()) {
-    auto seq = static_cast<std::uint64_t>(st.int64(0));
-    auto opened = crypto::aead_open(*key_, st.blob(1), crypto::as_bytes(ad(node_id_, "directive", seq)));
-    if (!opened) continue;
-    auto d = parse_directive(*opened);
-    if (d) out.push_back(std::move(d.value()));
-  }
-  return out;
-}
-
 void NodeLog::put_sealed(const std::string& key, const Bytes& value) {
   auto sealed = crypto::aead_seal(*key_, value, crypto::as_bytes("irt/node/" + node_id_ + "/kv/" + key));
   db_->prepare("INSERT INTO node_sealed(key, sealed) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET sealed = excluded.sealed")
@@ -222,11 +220,13 @@ void NodeLog::erase_sealed(const std::string& key) {
   db_->prepare("DELETE FROM node_sealed WHERE key = ?").bind_all(key).run();
 }
 
-std::optional<Bytes> NodeLog::get_sealed(const std::string& key) {
+shared::Result<std::optional<Bytes>> NodeLog::get_sealed(const std::string& key) {
   auto st = db_->prepare("SELECT sealed FROM node_sealed WHERE key = ?");
   st.bind(1, key);
-  if (!st.step()) return std::nullopt;
-  return crypto::aead_open(*key_, st.blob(0), crypto::as_bytes("irt/node/" + node_id_ + "/kv/" + key));
+  if (!st.step()) return std::optional<Bytes>();
+  auto opened = crypto::aead_open(*key_, st.blob(0), crypto::as_bytes("irt/node/" + node_id_ + "/kv/" + key));
+  if (!opened) return damaged_row("the sealed record '" + key + "'");
+  return std::optional<Bytes>(std::move(*opened));
 }
 
 shared::Status NodeLog::verify(const crypto::PublicKey& node_key) {
@@ -277,12 +277,9 @@ shared::Status NodeLog::check_end() {
                               what + "; restore the node's data from backup and report it to the central team");
   };
   auto sealed = get_sealed(kHeadKey);
-  if (!sealed) {
-    bool present = db_->prepare("SELECT 1 FROM node_sealed WHERE key = 'chain_head'").step();
-    return damaged(present ? "the log's sealed head does not authenticate (edited, moved or corrupted)"
-                           : "the log's sealed head is missing (deleted)");
-  }
-  auto j = nlohmann::json::parse(crypto::to_string(*sealed), nullptr, false);
+  if (!sealed) return damaged("the log's sealed head does not authenticate (edited, moved or corrupted)");
+  if (!*sealed) return damaged("the log's sealed head is missing (deleted)");
+  auto j = nlohmann::json::parse(crypto::to_string(**sealed), nullptr, false);
   auto hash = j.is_object() && j.value("hash", nlohmann::json()).is_string()
                   ? crypto::Hash::from_hex(j["hash"].get<std::string>())
                   : std::nullopt;

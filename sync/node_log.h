@@ -69,21 +69,23 @@ class NodeLog {
 
   // Moves the acknowledged cursor (inside a Transaction) and keeps the receipt.
   void set_acked(std::uint64_t seq, const std::optional<Receipt>& receipt);
-  std::optional<Receipt> receipt(std::uint64_t seq);
+  // None when no receipt was kept for seq; integrity when the kept one does not authenticate.
+  shared::Result<std::optional<Receipt>> receipt(std::uint64_t seq);
 
   // Applies one directive exactly once: skips it if already applied; refuses
   // it if out of order; otherwise runs `apply`, stores the directive, records
   // a "directive.applied" event and moves the cursor, all in one transaction.
   using Applier = std::function<shared::Status(const SignedDirective&)>;
   shared::Status apply_directive(const SignedDirective& d, const crypto::SigningKey& key, const Applier& apply);
-  std::vector<SignedDirective> directives_of_type(const std::string& type);
 
   // The HLC moves past every hub timestamp seen.
   void observe_hub_time(std::uint64_t hlc);
 
   // Small encrypted key-value store for state derived from directives.
+  // get_sealed: none when the key was never written (or was erased);
+  // integrity, naming the key, when the stored value does not authenticate.
   void put_sealed(const std::string& key, const Bytes& value);
-  std::optional<Bytes> get_sealed(const std::string& key);
+  shared::Result<std::optional<Bytes>> get_sealed(const std::string& key);
   void erase_sealed(const std::string& key);
 
   // Re-checks the whole log: every row authenticates, seqs run 1..n with no

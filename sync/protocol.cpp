@@ -1,7 +1,6 @@
 #include "sync/protocol.h"
 
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 
 namespace irt::sync {
 
@@ -17,24 +16,32 @@ std::string receipt_to_json(const Receipt& r) {
   return j.dump();
 }
 
-Receipt receipt_from_json(const std::string& json) {
-  try {
-    auto j = nlohmann::json::parse(json);
-    Receipt r;
-    r.node_id = j.at("node_id").get<std::string>();
-    r.seq = j.at("seq").get<std::uint64_t>();
-    r.leaf_index = j.at("leaf_index").get<std::uint64_t>();
-    r.tree_size = j.at("tree_size").get<std::uint64_t>();
-    for (const auto& p : j.at("proof")) {
-      auto b = crypto::from_base64(p.get<std::string>());
-      if (!b || b->size() != 32) throw std::invalid_argument("receipt proof hash is not 32 bytes of base64");
-      r.proof.push_back(*crypto::Hash::from_view(*b));
-    }
-    r.checkpoint = j.at("checkpoint").get<std::string>();
-    return r;
-  } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(std::string("malformed receipt: ") + e.what());
+shared::Result<Receipt> receipt_from_json(const std::string& json) {
+  auto malformed = [](const std::string& what) {
+    return shared::make_error(shared::Errc::invalid_input, "malformed receipt: " + what);
+  };
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return malformed("not a JSON object");
+  Receipt r;
+  for (auto [key, out] : {std::pair{"node_id", &r.node_id}, std::pair{"checkpoint", &r.checkpoint}}) {
+    if (!j.contains(key) || !j[key].is_string()) return malformed(std::string(key) + ": must be a string");
+    *out = j[key].get<std::string>();
   }
+  for (auto [key, out] : {std::pair{"seq", &r.seq}, std::pair{"leaf_index", &r.leaf_index},
+                          std::pair{"tree_size", &r.tree_size}}) {
+    if (!j.contains(key) || !j[key].is_number_unsigned())
+      return malformed(std::string(key) + ": must be an unsigned integer");
+    *out = j[key].get<std::uint64_t>();
+  }
+  if (!j.contains("proof") || !j["proof"].is_array()) return malformed("proof: must be an array of hashes");
+  for (std::size_t i = 0; i < j["proof"].size(); ++i) {
+    const auto& p = j["proof"][i];
+    auto b = p.is_string() ? crypto::from_base64(p.get<std::string>()) : std::nullopt;
+    auto h = b ? crypto::Hash::from_view(*b) : std::nullopt;
+    if (!h) return malformed("proof[" + std::to_string(i) + "]: not 32 bytes of base64");
+    r.proof.push_back(*h);
+  }
+  return r;
 }
 
 }  // namespace irt::sync

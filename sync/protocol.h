@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "crypto/hash.h"
+#include "shared/result.h"
 
 namespace irt::sync {
 
@@ -67,6 +68,8 @@ struct Receipt {
 };
 
 std::string receipt_to_json(const Receipt& r);
-Receipt receipt_from_json(const std::string& json);  // throws std::invalid_argument when malformed
+// invalid_input naming the field when the text is not a receipt ("malformed
+// receipt: proof[2]: not 32 bytes of base64"); says nothing of whether it proves anything.
+shared::Result<Receipt> receipt_from_json(const std::string& json);
 
 }  // namespace irt::sync

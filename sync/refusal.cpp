@@ -6,20 +6,52 @@
 
 namespace irt::sync {
 
+namespace {
+
+// Each wire code belongs to one family of shared::Errc, which gives its HTTP
+// status: docs/errors.md, "Sync refusal codes", lists the same pairs.
+struct WireRow {
+  const char* code;
+  shared::Errc family;
+};
+const WireRow kWireTable[] = {
+    {wire_error::kBadRequest, shared::Errc::invalid_input},
+    {wire_error::kTokenInvalid, shared::Errc::unauthenticated},
+    {wire_error::kCertificate, shared::Errc::unauthenticated},
+    {wire_error::kWrongNode, shared::Errc::unauthenticated},
+    {wire_error::kRequestSignature, shared::Errc::unauthenticated},
+    {wire_error::kRevoked, shared::Errc::forbidden},
+    {wire_error::kFrozen, shared::Errc::forbidden},
+    {wire_error::kNotFound, shared::Errc::not_found},
+    {wire_error::kGap, shared::Errc::conflict},
+    {wire_error::kEquivocation, shared::Errc::conflict},
+    {wire_error::kBadSignature, shared::Errc::integrity},
+    {wire_error::kBrokenChain, shared::Errc::integrity},
+    {wire_error::kInternal, shared::Errc::internal},
+};
+
+}  // namespace
+
+std::optional<shared::Errc> wire_family(std::string_view code) {
+  for (const auto& r : kWireTable)
+    if (code == r.code) return r.family;
+  return std::nullopt;
+}
+
 int wire_status(std::string_view code) {
-  using namespace wire_error;
-  if (code == kBadRequest) return 400;
-  if (code == kTokenInvalid || code == kCertificate || code == kWrongNode || code == kRequestSignature) return 401;
-  if (code == kRevoked || code == kFrozen) return 403;
-  if (code == kNotFound) return 404;
-  if (code == kGap || code == kEquivocation) return 409;
-  if (code == kBadSignature || code == kBrokenChain) return 422;
-  return 500;
+  return shared::http_status(wire_family(code).value_or(shared::Errc::internal));
+}
+
+shared::Errc refusal_family(std::string_view code, int http_status) {
+  // The hub, or a proxy in front of it, failed or is busy: nothing was
+  // recorded, and the same request can succeed later.
+  if (http_status >= 500 || http_status == 408 || http_status == 429) return shared::Errc::unavailable;
+  if (auto family = wire_family(code)) return *family;
+  return shared::errc_for_http_status(http_status);
 }
 
 bool retry_can_fix(std::string_view code, int http_status) {
-  if (http_status >= 500 || http_status == 408 || http_status == 429) return true;
-  return code == wire_error::kGap;
+  return refusal_family(code, http_status) == shared::Errc::unavailable || code == wire_error::kGap;
 }
 
 std::string refusal_advice(std::string_view code) {

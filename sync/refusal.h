@@ -18,6 +18,8 @@
 #include <utility>
 #include <variant>
 
+#include "shared/result.h"
+
 namespace irt::sync {
 
 struct Refusal {
@@ -28,13 +30,21 @@ struct Refusal {
   std::optional<std::uint64_t> seq;           // the event the refusal is about, when there is one
 };
 
-// The HTTP status of each wire_error code, as listed in sync/protocol.h.
+// The shared::Errc family of a wire_error code (none for a code this
+// version does not know), and its HTTP status, the family's: one table,
+// docs/errors.md "Sync refusal codes". An unknown code is internal (500).
+std::optional<shared::Errc> wire_family(std::string_view code);
 int wire_status(std::string_view code);
 
-// Whether the same request can succeed later: the hub was unavailable or
-// failed (any 5xx, 408, 429), or a sequence gap, which the node resolves by
-// resending. Every other refusal (a record the hub cannot accept, a revoked or
-// frozen node, a bad certificate or signature, ...) needs a person to act.
+// What a refusal received by a node means to it: unavailable for any 5xx, 408
+// or 429 (the hub, or a proxy in front of it, failed or is busy), else the
+// family of its code, else the family of its HTTP status.
+shared::Errc refusal_family(std::string_view code, int http_status);
+
+// Whether the same request can succeed later: the refusal is unavailable, or
+// a sequence gap, which the node resolves by resending. Every other refusal (a
+// record the hub cannot accept, a revoked or frozen node, a bad certificate or
+// signature, ...) needs a person to act.
 bool retry_can_fix(std::string_view code, int http_status);
 
 // What the node's operator should do about a refusal retrying cannot fix.

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "shared/result.h"
+#include "sync/tuning.h"
 
 namespace irt::sync {
 
@@ -32,28 +33,16 @@ class Transport {
   virtual shared::Result<HttpResponse> get(const std::string& path) = 0;
 };
 
-// Timeouts for a node on a mobile link (a tablet on 3G, a clinic's guest
-// Wi-Fi, a captive portal that accepts connections and never answers). A TCP
-// handshake not done in 10 s is not coming (the first SYN retransmissions of
-// a lossy link fit in it). Once connected, 30 s with no byte in either
-// direction means the link has stalled: the hub answers a full push batch
-// (2000 events) in well under a second, and the timeout counts silence, not
-// transfer time, so a slow but moving 4 MiB batch is not cut off. A stalled
-// round then fails as unavailable and is retried with backoff, resending
-// nothing the hub acknowledged; nobody using the node waits on it, since no
-// lock is held across network I/O (sync/agent.h).
-inline constexpr int kHubConnectTimeoutSeconds = 10;
-inline constexpr int kHubReadTimeoutSeconds = 30;
-
 struct HttpTransportOptions {
   std::string base_url;         // "https://hub.example:8443" or "http://127.0.0.1:9000"
   std::string fingerprint_hex;  // SHA-256 of the hub certificate's DER; required for https
-  int connect_timeout_s = kHubConnectTimeoutSeconds;
-  int read_timeout_s = kHubReadTimeoutSeconds;  // also the write timeout: silence while sending
+  int connect_timeout_s = kHubConnectTimeoutSeconds;  // sync/tuning.h, where the reasons are
+  int read_timeout_s = kHubReadTimeoutSeconds;        // also the write timeout: silence while sending
 };
 
-// Throws std::invalid_argument for a URL that is not http(s)://host[:port].
-std::unique_ptr<Transport> make_http_transport(const HttpTransportOptions& options);
+// invalid_input for a URL that is not http(s)://host[:port], and for an
+// https URL without a fingerprint of 64 hex digits.
+shared::Result<std::unique_ptr<Transport>> make_http_transport(const HttpTransportOptions& options);
 
 // Turns a refusal body {"error":{"code","message"}} into a readable line.
 std::string describe_refusal(const HttpResponse& r);

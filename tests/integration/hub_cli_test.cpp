@@ -344,10 +344,11 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(ack["acked_seq"] == 6);
   CHECK(ack["appended"] == 6);
   auto receipt = sync::receipt_from_json(ack["receipt"].dump());
-  auto cp = sync::open_checkpoint(receipt.checkpoint, sync::kCheckpointKeyName, h.hub_key());
+  REQUIRE(receipt.ok());
+  auto cp = sync::open_checkpoint(receipt->checkpoint, sync::kCheckpointKeyName, h.hub_key());
   REQUIRE(cp);
-  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[5].record), receipt.leaf_index, receipt.tree_size,
-                               receipt.proof, cp->root));
+  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[5].record), receipt->leaf_index, receipt->tree_size,
+                               receipt->proof, cp->root));
   auto again = d.push(cli, 1, 6);
   CHECK(nlohmann::json::parse(again->body)["already_recorded"] == 6);
   auto gap = d.push(cli, 8, 10);
@@ -359,9 +360,10 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   REQUIRE(proof);
   REQUIRE(proof->status == 200);
   auto r3 = sync::receipt_from_json(proof->body);
-  auto cp3 = sync::open_checkpoint(r3.checkpoint, sync::kCheckpointKeyName, h.hub_key());
+  REQUIRE(r3.ok());
+  auto cp3 = sync::open_checkpoint(r3->checkpoint, sync::kCheckpointKeyName, h.hub_key());
   REQUIRE(cp3);
-  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[2].record), r3.leaf_index, r3.tree_size, r3.proof,
+  CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[2].record), r3->leaf_index, r3->tree_size, r3->proof,
                                cp3->root));
   auto missing = cli.Get(std::string(sync::kProofPath) + "?node=101-N1&seq=99");
   CHECK(missing->status == 404);

@@ -141,3 +141,56 @@ TEST_CASE("participant numbers run out with a message that asks for a sync") {
   REQUIRE(fixture.send(*state, "grant.numbers", shared::NumberRangeGrant{2, "101", 500, 510, 3}).ok());
   CHECK(ops.screen(kCoordinator, {{{"diabetes", "yes"}}, yes, ""})->participant.number == "101-500");
 }
+
+namespace {
+
+// Flips one byte of a sealed value's ciphertext in the closed database file
+// itself: its nonce (the first 24 bytes, in the row's first page) locates it.
+void flip_sealed_in_file(const std::filesystem::path& dir, const std::string& select) {
+  crypto::Bytes sealed;
+  {
+    auto db = storage::Database::open(dir / "node.db", {.create = false});
+    REQUIRE(db.ok());
+    auto st = db->prepare(select);
+    REQUIRE(st.step());
+    sealed = st.blob(0);
+  }
+  REQUIRE_FALSE(std::filesystem::exists(dir / "node.db-wal"));  // every change is in the file
+  REQUIRE(sealed.size() > 40);
+  test::flip_byte_after(dir / "node.db", std::string(sealed.begin(), sealed.begin() + 24), 30);
+}
+
+}  // namespace
+
+TEST_CASE("a study configuration with one byte changed in the file is an integrity error, never no study") {
+  test::TempDir tmp;
+  test::NodeFixture fixture(tmp / "node");
+  flip_sealed_in_file(tmp / "node", "SELECT sealed FROM node_sealed WHERE key = 'study'");
+  auto reopened = node::NodeState::open(tmp / "node", test::kFixturePassphrase);
+  REQUIRE_FALSE(reopened.ok());
+  CHECK(reopened.error().code == shared::Errc::integrity);
+  CHECK(reopened.error().message ==
+        "node data is damaged (the sealed record 'study' does not authenticate: edited, moved or corrupted); "
+        "restore the data directory from backup and report it to the central team");
+}
+
+TEST_CASE("a roster with one byte changed in the file refuses every login as damage, not as an unknown user") {
+  test::TempDir tmp;
+  test::NodeFixture fixture(tmp / "node");
+  flip_sealed_in_file(tmp / "node", "SELECT sealed FROM node_sealed WHERE key = 'roster'");
+  auto state = fixture.open();  // the trial records still authenticate
+  REQUIRE(state->domain().study() != nullptr);
+  auto roster = node::load_roster(state->log());
+  REQUIRE_FALSE(roster.ok());
+  CHECK(roster.error().code == shared::Errc::integrity);
+  node::SiteOperations ops(*state);
+  for (const char* user : {"carla", "nobody"}) {
+    CAPTURE(user);
+    auto login = ops.login(node::check_password(node::find_user(state->log(), user), user, test::kFixturePassword));
+    REQUIRE_FALSE(login.ok());
+    CHECK(login.error().code == shared::Errc::integrity);
+    CHECK(login.error().message ==
+          "node data is damaged (the sealed record 'roster' does not authenticate: edited, moved or corrupted); "
+          "restore the data directory from backup and report it to the central team");
+  }
+}

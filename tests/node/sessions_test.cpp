@@ -9,12 +9,12 @@ TEST_CASE("a session ends after 15 idle minutes and each use restarts the timer"
   node::Sessions sessions([&] { return now; });
   auto token = sessions.open({"carla", "coordinator"});
   CHECK(token.size() == 64);
-  now += node::Sessions::kIdleMs - 1;
+  now += node::kSessionIdleMs - 1;
   REQUIRE(sessions.touch(token));
   CHECK(sessions.touch(token)->user == "carla");
-  now += node::Sessions::kIdleMs;
+  now += node::kSessionIdleMs;
   CHECK(sessions.touch(token).has_value());
-  now += node::Sessions::kIdleMs + 1;
+  now += node::kSessionIdleMs + 1;
   CHECK_FALSE(sessions.touch(token).has_value());
   CHECK_FALSE(sessions.touch(token).has_value());
   CHECK(sessions.size() == 0);

@@ -653,7 +653,7 @@ TEST_CASE("once: an answer that cannot be remembered leaves the operation unappl
   CHECK(s.state->log().verify(s.state->key().public_key()).ok());
 
   // Forgotten after 24 hours: the same key is then a new request.
-  s.now += node::RequestMemory::kKeepMs + 1;
+  s.now += node::kIdempotencyKeepMs + 1;
   auto later = s.ops.once(request, screen);
   REQUIRE(later.ok());
   CHECK_FALSE(later->replayed);

@@ -48,6 +48,31 @@ void write_file(const std::filesystem::path& p, const std::string& content) {
 
 std::string source_path(const std::string& relative) { return std::string(IRT_SOURCE_DIR) + "/" + relative; }
 
+std::vector<std::vector<std::string>> markdown_table(const std::string& doc, const std::string& header) {
+  auto trim = [](const std::string& s) {
+    auto b = s.find_first_not_of(' ');
+    return b == std::string::npos ? std::string() : s.substr(b, s.find_last_not_of(' ') - b + 1);
+  };
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(doc);
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (!inside) {
+      inside = line.rfind(header, 0) == 0;
+      if (inside) std::getline(in, line);  // the |---| line
+      continue;
+    }
+    if (line.empty() || line[0] != '|') break;
+    std::vector<std::string> cells;
+    std::istringstream cols(line.substr(1));
+    std::string cell;
+    while (std::getline(cols, cell, '|')) cells.push_back(trim(cell));
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
 void flip_byte(std::string& bytes, std::size_t at, std::uint8_t mask) {
   if (at >= bytes.size()) throw std::out_of_range("flip_byte past the end");
   bytes[at] = static_cast<char>(static_cast<std::uint8_t>(bytes[at]) ^ mask);
@@ -56,6 +81,16 @@ void flip_byte(std::string& bytes, std::size_t at, std::uint8_t mask) {
 void flip_byte_in_file(const std::filesystem::path& p, std::size_t at, std::uint8_t mask) {
   std::string bytes = read_file(p);
   flip_byte(bytes, at, mask);
+  write_file(p, bytes);
+}
+
+void flip_byte_after(const std::filesystem::path& p, const std::string& needle, std::size_t offset,
+                     std::uint8_t mask) {
+  auto bytes = read_file(p);
+  auto at = bytes.find(needle);
+  if (needle.empty() || at == std::string::npos || bytes.find(needle, at + 1) != std::string::npos)
+    throw std::runtime_error("flip_byte_after: the needle does not occur exactly once in " + p.string());
+  flip_byte(bytes, at + offset, mask);
   write_file(p, bytes);
 }
 

@@ -28,10 +28,19 @@ std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);
 std::string source_path(const std::string& relative);  // a file of the source tree
 
+// The body rows of the Markdown table in `doc` whose header line starts with
+// `header`, each row's cells trimmed: how tests hold the code to a table of docs/.
+std::vector<std::vector<std::string>> markdown_table(const std::string& doc, const std::string& header);
+
 // Corruption helpers.
 void flip_byte(std::string& bytes, std::size_t at, std::uint8_t mask = 0x01);
 void flip_byte_in_file(const std::filesystem::path& p, std::size_t at, std::uint8_t mask = 0x01);
 void truncate_file(const std::filesystem::path& p, std::size_t size);
+// Flips the byte `offset` bytes after the start of `needle`, which must occur
+// exactly once in the file (e.g. the nonce that opens a sealed row in a
+// closed SQLite database): one byte of a stored record changed on disk.
+void flip_byte_after(const std::filesystem::path& p, const std::string& needle, std::size_t offset,
+                     std::uint8_t mask = 0x01);
 
 struct CommandResult {
   int exit_code = -1;

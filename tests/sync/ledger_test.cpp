@@ -602,6 +602,18 @@ TEST_CASE("verify_all catches a removed event, a changed leaf and a forged check
     REQUIRE_FALSE(v.ok());
     CHECK(v.error().message.find("frontier") != std::string::npos);
   }
+  SUBCASE("a frontier whose bytes are cut short") {
+    auto bytes = f.db.prepare("SELECT compact_range FROM ledger_frontier");
+    REQUIRE(bytes.step());
+    auto cut = bytes.blob(0);
+    cut.pop_back();
+    f.db.prepare("UPDATE ledger_frontier SET compact_range = ?").bind_all(cut).run();
+    auto v = f.ledger->verify_all();
+    REQUIRE_FALSE(v.ok());
+    CHECK(v.error().code == irt::shared::Errc::integrity);
+    CHECK(v.error().message.find("the stored Merkle frontier is malformed") != std::string::npos);
+    CHECK_THROWS_WITH_AS(f.ledger->tree_size(), doctest::Contains("run 'irt-hub verify'"), storage::StorageError);
+  }
 }
 
 TEST_CASE("a record whose seq was altered after signing is a bad signature, not a gap") {

@@ -47,8 +47,27 @@ TEST_CASE("the compact range gives the same root as the full tree at every size"
     CHECK(range.root().hex() == kRoots[n - 1]);
   }
   auto again = CompactRange::decode(range.encode());
-  CHECK(again.root() == range.root());
-  CHECK(again.size() == 8);
+  REQUIRE(again.ok());
+  CHECK(again->root() == range.root());
+  CHECK(again->size() == 8);
+}
+
+TEST_CASE("a compact range that is truncated or too long decodes to an integrity error naming its size") {
+  auto leaves = leaf_hashes(7);  // size 7: three subtree roots
+  CompactRange range;
+  for (const auto& l : leaves) range.append(l);
+  auto bytes = range.encode();
+  REQUIRE(bytes.size() == 8 + 3 * 32);
+  irt::crypto::Bytes shorter(bytes.begin(), bytes.begin() + 8 + 2 * 32 + 31);
+  irt::crypto::Bytes longer = bytes;
+  longer.push_back(0);
+  for (const auto& bad : {shorter, longer, irt::crypto::Bytes{1, 2, 3}}) {
+    auto r = CompactRange::decode(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == irt::shared::Errc::integrity);
+    CHECK(r.error().message == "the stored Merkle frontier is malformed (" + std::to_string(bad.size()) +
+                                   " bytes, not the 8-byte size and one 32-byte hash per perfect subtree)");
+  }
 }
 
 TEST_CASE("every inclusion proof verifies, and fails for another leaf, index or root") {

@@ -302,3 +302,50 @@ TEST_CASE("a log written before sealed heads gets its head on first open and ver
   f.db.exec("DELETE FROM node_events WHERE seq = 2");
   CHECK_FALSE(reopened->verify(f.key.public_key()).ok());
 }
+
+TEST_CASE("a sealed value that does not authenticate is an integrity error naming its key, never absent") {
+  Fixture f;
+  CHECK_FALSE(f.log.get_sealed("roster").value().has_value());  // never written: absent
+  f.log.put_sealed("roster", crypto::Bytes{'{', '}'});
+  REQUIRE(f.log.get_sealed("roster").value().has_value());
+  {
+    auto st = f.db.prepare("SELECT sealed FROM node_sealed WHERE key = 'roster'");
+    REQUIRE(st.step());
+    auto sealed = st.blob(0);
+    sealed[30] ^= 0x01;  // one byte of the ciphertext
+    f.db.prepare("UPDATE node_sealed SET sealed = ? WHERE key = 'roster'").bind_all(sealed).run();
+  }
+  auto r = f.log.get_sealed("roster");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::integrity);
+  CHECK(r.error().message ==
+        "node data is damaged (the sealed record 'roster' does not authenticate: edited, moved or corrupted); "
+        "restore the data directory from backup and report it to the central team");
+  // A value moved under another key does not open either.
+  f.log.put_sealed("study", crypto::Bytes{'{', '}'});
+  f.db.exec("UPDATE node_sealed SET sealed = (SELECT sealed FROM node_sealed WHERE key = 'study') "
+            "WHERE key = 'chain_head'");
+  CHECK(f.log.get_sealed("chain_head").error().message.find("'chain_head' does not authenticate") !=
+        std::string::npos);
+}
+
+TEST_CASE("a kept receipt that does not authenticate is an integrity error naming its event") {
+  Fixture f;
+  f.note("one");
+  sync::Receipt receipt{"101-N1", 1, 0, 1, {}, "checkpoint text"};
+  {
+    storage::Transaction tx(f.db);
+    f.log.set_acked(1, receipt);
+    tx.commit();
+  }
+  auto kept = f.log.receipt(1);
+  REQUIRE(kept.ok());
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->checkpoint == "checkpoint text");
+  CHECK_FALSE(f.log.receipt(2).value().has_value());  // none kept
+  f.db.exec("UPDATE node_receipts SET sealed = sealed || x'00' WHERE seq = 1");
+  auto r = f.log.receipt(1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::integrity);
+  CHECK(r.error().message.find("the receipt for event 1 does not authenticate") != std::string::npos);
+}

@@ -1,0 +1,41 @@
+// The sync library's tuning constants in one place: how long the node waits
+// for the hub, and how much one request may carry. Field sizes are in
+// sync/field_limits.h, next to the derivation that ties them to kMaxPayload;
+// the hub's and the node's own constants in hub/tuning.h and node/tuning.h.
+// Thread-safety: constants.
+#pragma once
+
+#include <cstddef>
+
+namespace irt::sync {
+
+// ---- Timeouts of the node's requests to the hub (sync/transport.h).
+// For a node on a mobile link (a tablet on 3G, a clinic's guest Wi-Fi, a
+// captive portal that accepts connections and never answers). A TCP handshake
+// not done in 10 s is not coming (the first SYN retransmissions of a lossy
+// link fit in it). Once connected, 30 s with no byte in either direction
+// means the link has stalled: the hub answers a full push batch (2000 events)
+// in well under a second, and the timeout counts silence, not transfer time,
+// so a slow but moving 4 MiB batch is not cut off. A stalled round then fails
+// as unavailable and is retried with backoff, resending nothing the hub
+// acknowledged; nobody using the node waits on it, since no lock is held
+// across network I/O (sync/agent.h).
+inline constexpr int kHubConnectTimeoutSeconds = 10;
+inline constexpr int kHubReadTimeoutSeconds = 30;
+
+// ---- A batch (sync/batch.h), on both sides: the most records and bytes one
+// push request or pull answer carries. The hub refuses a larger push.
+inline constexpr std::size_t kMaxBatchRecords = 2000;
+inline constexpr std::size_t kMaxBatchBytes = 8 << 20;
+
+// ---- What the node's sync agent asks for (sync/agent.h, AgentLimits): a push
+// batch stops at whichever limit comes first (the byte limit well under the
+// hub's, so that a batch with one more large record is still accepted), and a
+// pull asks for at most kPullLimit directives per request, looping until fewer
+// come.
+inline constexpr std::size_t kPushBatchEvents = kMaxBatchRecords;
+inline constexpr std::size_t kPushBatchBytes = 4 << 20;
+inline constexpr std::size_t kPullLimit = 200;
+static_assert(kPushBatchBytes <= kMaxBatchBytes && kPullLimit <= kMaxBatchRecords);
+
+}  // namespace irt::sync
