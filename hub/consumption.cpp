@@ -10,6 +10,7 @@
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
+#include "hub/tuning.h"
 #include "sync/seeded_source.h"
 #include "shared/event_payloads.h"
 #include "shared/offline_minimization.h"
@@ -30,8 +31,6 @@ CREATE TABLE hub_consumption_cursor (
 );
 )sql"},
 };
-
-constexpr std::size_t kChunk = 500;
 
 class Intake {
  public:
@@ -249,7 +248,7 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
     intake.report.events += fresh->size();
   }
   for (;;) {
-    auto records = hub.ledger().records_after(node_id, cursor, kChunk);
+    auto records = hub.ledger().records_after(node_id, cursor, kConsumptionChunk);
     if (records.empty()) break;
     for (const auto& r : records) {
       auto e = sync::parse_event(r);

@@ -8,6 +8,7 @@
 #include "crypto/hash.h"
 #include "hub/audit.h"
 #include "hub/grants.h"
+#include "hub/tuning.h"
 #include "hub/users.h"
 #include "sync/protocol.h"
 
@@ -135,8 +136,9 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   if (!raw)
     return refuse(we::kTokenInvalid, "the enrollment token is not one this hub issued (32 characters A-Z, 2-7); "
                                      "check it or ask for a new one with 'irt-hub invite'");
-  if (request.device.size() > 200)
-    return refuse(we::kBadRequest, "device must be at most 200 bytes of text describing the device");
+  if (request.device.size() > kMaxDeviceLength)
+    return refuse(we::kBadRequest, "device must be at most " + std::to_string(kMaxDeviceLength) +
+                                       " bytes of text describing the device");
 
   auto& db = hub.db();
   storage::Transaction tx(db);

@@ -20,14 +20,12 @@
 #include <string>
 
 #include "hub/hub_state.h"
+#include "hub/tuning.h"  // kTokenValidityMs, kCertificateValidityMs
 #include "shared/result.h"
 #include "sync/certificate.h"
 #include "sync/refusal.h"
 
 namespace irt::hub {
-
-inline constexpr std::int64_t kTokenValidityMs = 72LL * 3600 * 1000;
-inline constexpr std::int64_t kCertificateValidityMs = 2LL * 365 * 24 * 3600 * 1000;
 
 shared::Status migrate_enrollment(storage::Database& db);
 

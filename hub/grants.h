@@ -40,14 +40,10 @@
 #include <string>
 
 #include "hub/hub_state.h"
+#include "hub/tuning.h"  // kNumbersPerRange, kNodeForecastPerDay, kTopUpDivisor
 #include "shared/result.h"
 
 namespace irt::hub {
-
-inline constexpr std::uint32_t kNumbersPerRange = 100;
-inline constexpr double kNodeForecastPerDay = 0.5;
-// A top-up is due when what is left falls below target / kTopUpDivisor.
-inline constexpr std::size_t kTopUpDivisor = 2;
 
 struct GrantsIssued {
   std::uint64_t directives = 0;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "hub/tuning.h"  // kLots, kShelfLifeDays, kLotExpiryStepDays, kKitsPerSiteMultiple
 #include "shared/directive_payloads.h"
 #include "shared/event_payloads.h"
 #include "shared/result.h"
@@ -36,11 +37,6 @@
 #include "storage/database.h"
 
 namespace irt::hub {
-
-inline constexpr int kLots = 3;
-inline constexpr int kShelfLifeDays = 730;       // two years from init for the first lot
-inline constexpr int kLotExpiryStepDays = 91;    // each later lot keeps about three months longer
-inline constexpr int kKitsPerSiteMultiple = 5;   // kits made per served site, in initial shipments' worth
 
 shared::Status migrate_kit_inventory(storage::Database& db);
 shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,

@@ -24,6 +24,7 @@
 #include "hub/grants.h"
 #include "hub/hub_state.h"
 #include "hub/sync_server.h"
+#include "hub/tuning.h"
 #include "hub/users.h"
 #include "shared/study.h"
 #include "sync/hlc.h"
@@ -106,11 +107,12 @@ int init(const Args& a) {
 // ---- invite
 
 int invite_cmd(const Args& a) {
-  std::int64_t hours = 72;
+  std::int64_t hours = kTokenValidityMs / (3600 * 1000);
   if (auto v = a.find("expires-hours")) {
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), hours);
-    if (ec != std::errc() || p != v->data() + v->size() || hours < 0 || hours > 24 * 30)
-      return usage(a, "--expires-hours must be a whole number of hours from 0 to 720 (got '" + *v + "')");
+    if (ec != std::errc() || p != v->data() + v->size() || hours < 0 || hours > kMaxTokenValidityHours)
+      return usage(a, "--expires-hours must be a whole number of hours from 0 to " +
+                          std::to_string(kMaxTokenValidityHours) + " (got '" + *v + "')");
   }
   int rc = 0;
   auto hub = open_hub(a, rc);

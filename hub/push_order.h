@@ -20,10 +20,9 @@
 #include <set>
 #include <string>
 
-namespace irt::hub {
+#include "hub/tuning.h"  // kPredecessorGrace, kPredecessorLimit
 
-inline constexpr std::chrono::milliseconds kPredecessorGrace{1000};
-inline constexpr std::chrono::milliseconds kPredecessorLimit{30000};
+namespace irt::hub {
 
 class PushOrder {
  public:

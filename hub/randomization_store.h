@@ -24,6 +24,7 @@
 
 #include "crypto/hash.h"
 #include "hub/slice_store.h"
+#include "hub/tuning.h"  // kSlotsPerStratum
 #include "shared/block_list.h"
 #include "shared/result.h"
 #include "shared/slot_slice.h"
@@ -31,11 +32,6 @@
 #include "storage/database.h"
 
 namespace irt::hub {
-
-// Slots generated per stratum at init. Generous for a site-stratified study
-// (a site rarely randomizes 500 participants in one stratum); when a stratum's
-// list runs out, grants stop with a clear message instead of improvising.
-inline constexpr std::size_t kSlotsPerStratum = 500;
 
 shared::Status migrate_randomization(storage::Database& db);
 

@@ -9,6 +9,7 @@
 #include "hub/enrollment.h"
 #include "hub/ingest.h"
 #include "hub/push_order.h"
+#include "hub/tuning.h"
 #include "shared/command_line.h"
 #include "sync/batch.h"
 #include "sync/hlc.h"
@@ -61,10 +62,10 @@ struct SyncServer::Impl {
       server = std::make_unique<httplib::SSLServer>(hub.paths().tls_certificate.c_str(), hub.paths().tls_key.c_str());
     else
       server = std::make_unique<httplib::Server>();
-    server->set_payload_max_length(sync::kMaxBatchBytes + 64 * 1024);
-    server->set_read_timeout(30, 0);
+    server->set_payload_max_length(kMaxSyncRequestBody);
+    server->set_read_timeout(kSyncServerTimeoutSeconds, 0);
     server->set_tcp_nodelay(true);  // no delayed-ACK stall between a request and its answer
-    server->set_write_timeout(30, 0);
+    server->set_write_timeout(kSyncServerTimeoutSeconds, 0);
     route();
   }
 

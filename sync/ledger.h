@@ -48,6 +48,7 @@
 #include "sync/event.h"
 #include "sync/protocol.h"
 #include "sync/refusal.h"
+#include "sync/tuning.h"  // kPullClockSkewMs, kDefaultPullLimit
 #include "sync/verify_pool.h"
 
 namespace irt::sync {
@@ -137,12 +138,6 @@ struct PullRequest {
   std::uint64_t after = 0;  // directives with seq > after
   std::size_t limit = 0;    // at most this many, within [1, kMaxBatchRecords]
 };
-
-// A pull carries the node's clock; a request further off than this is refused
-// so a recorded request cannot be replayed indefinitely, while a tablet whose
-// clock drifted a few hours still syncs.
-inline constexpr std::int64_t kPullClockSkewMs = 24LL * 3600 * 1000;
-inline constexpr std::size_t kDefaultPullLimit = 500;
 
 struct VerifyReport {
   std::uint64_t nodes = 0;

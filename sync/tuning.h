@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace irt::sync {
 
@@ -37,5 +38,13 @@ inline constexpr std::size_t kPushBatchEvents = kMaxBatchRecords;
 inline constexpr std::size_t kPushBatchBytes = 4 << 20;
 inline constexpr std::size_t kPullLimit = 200;
 static_assert(kPushBatchBytes <= kMaxBatchBytes && kPullLimit <= kMaxBatchRecords);
+
+// ---- The hub's answer to a pull (sync/ledger.h, authenticate_pull). A pull
+// carries the node's clock; a request further off than kPullClockSkewMs is
+// refused so a recorded request cannot be replayed indefinitely, while a
+// tablet whose clock drifted a few hours still syncs. A pull that names no
+// limit gets at most kDefaultPullLimit directives.
+inline constexpr std::int64_t kPullClockSkewMs = 24LL * 3600 * 1000;
+inline constexpr std::size_t kDefaultPullLimit = 500;
 
 }  // namespace irt::sync

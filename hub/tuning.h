@@ -1,0 +1,59 @@
+// The hub's tuning constants in one place: grant sizes, how long tokens,
+// certificates and a waiting push last, what init generates, and the sync
+// server's limits. What one sync request carries, and the pull's clock skew
+// and default limit, are in sync/tuning.h; field sizes in sync/field_limits.h.
+// Thread-safety: constants.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "sync/tuning.h"
+
+namespace irt::hub {
+
+// ---- Grants (hub/grants.h). A node gets participant numbers kNumbersPerRange
+// at a time; its slot and allowance targets follow from a forecast of
+// kNodeForecastPerDay participants per day; a top-up is due when what is left
+// falls below target / kTopUpDivisor.
+inline constexpr std::uint32_t kNumbersPerRange = 100;
+inline constexpr double kNodeForecastPerDay = 0.5;
+inline constexpr std::size_t kTopUpDivisor = 2;
+
+// ---- What `irt-hub init` generates (hub/randomization_store.h,
+// hub/kit_inventory.h). Slots per stratum: generous for a site-stratified study
+// (a site rarely randomizes 500 participants in one stratum); when a stratum's
+// list runs out, grants stop with a clear message instead of improvising.
+inline constexpr std::size_t kSlotsPerStratum = 500;
+inline constexpr int kLots = 3;
+inline constexpr int kShelfLifeDays = 730;      // two years from init for the first lot
+inline constexpr int kLotExpiryStepDays = 91;   // each later lot keeps about three months longer
+inline constexpr int kKitsPerSiteMultiple = 5;  // kits made per served site, in initial shipments' worth
+
+// ---- Enrollment (hub/enrollment.h): a token is valid 72 hours unless
+// `irt-hub invite --expires-hours` says otherwise (at most 30 days); a node's
+// certificate two years. A device description is at most 200 bytes.
+inline constexpr std::int64_t kTokenValidityMs = 72LL * 3600 * 1000;
+inline constexpr std::int64_t kMaxTokenValidityHours = 24 * 30;
+inline constexpr std::int64_t kCertificateValidityMs = 2LL * 365 * 24 * 3600 * 1000;
+inline constexpr std::size_t kMaxDeviceLength = 200;
+
+// ---- Push ordering (hub/push_order.h): a push that arrived ahead of its
+// predecessor waits while an earlier push of the same node is in progress,
+// and kPredecessorGrace for one still on the wire; never past kPredecessorLimit.
+inline constexpr std::chrono::milliseconds kPredecessorGrace{1000};
+inline constexpr std::chrono::milliseconds kPredecessorLimit{30000};
+
+// ---- Consumption (hub/consumption.h): events read from the ledger per step
+// when a node's consumption catches up.
+inline constexpr std::size_t kConsumptionChunk = 500;
+
+// ---- The sync server (hub/sync_server.h): a connection silent for 30 s
+// while reading a request or writing an answer is dropped (the node's own
+// timeout is the same, sync/tuning.h); a request body may be a full batch plus
+// room for its framing.
+inline constexpr int kSyncServerTimeoutSeconds = 30;
+inline constexpr std::size_t kMaxSyncRequestBody = sync::kMaxBatchBytes + 64 * 1024;
+
+}  // namespace irt::hub
