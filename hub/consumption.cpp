@@ -6,6 +6,7 @@
 #include "crypto/seal.h"
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/cap_allowances.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
@@ -117,7 +118,9 @@ class Intake {
       alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
                                            " with a number it was not granted; the event is kept. Check the "
                                            "site's number ranges");
-    if (!record_screening(db_, {number, node_, site_, json(p.factors).dump(), p.status, seq}))
+    if (record_screening(db_, {number, node_, site_, json(p.factors).dump(), p.status, seq}))
+      record_cohort(db_, node_, number, p.cohort);
+    else
       alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
                                          "; the event is kept. Reconcile the two records");
   }
@@ -137,10 +140,14 @@ class Intake {
       decision_sequence = static_cast<std::int64_t>(*p.decision_sequence);
       decision(seq, number, *p.stream_id, sealed->decision, arm);
     }
-    if (!record_allocation(db_, {number, node_, seq, p.randomization_number, stratum, slot, stream_id,
-                                 decision_sequence, arm, now_}))
+    if (record_allocation(db_, {number, node_, seq, p.randomization_number, stratum, slot, stream_id,
+                                decision_sequence, arm, now_})) {
+      record_cap_use(db_, node_, number, arm);
+      cap_uses_ = true;
+    } else {
       alert(seq, "participant.randomized_twice", "participant " + number + " was randomized again by node " + node_ +
                                                      "; the event is kept. Reconcile the two randomizations");
+    }
     for (const auto& k : p.kits) kit(seq, k, KitStatus::dispensed, number);
   }
 
@@ -204,6 +211,13 @@ class Intake {
     auto inputs = shared::offline_inputs(*config, stream->baseline, stream->synced_participants,
                                          stream_allocations(db_, node_, stream_id, record.sequence), *levels);
     if (!inputs) return fail("the stream's baseline at the hub does not fit the study");
+    // The node closes an arm only when its allowance under that arm's cap is used up.
+    inputs->open_arms = shared::open_arms_of(record);
+    for (std::size_t k = 0; k < inputs->open_arms.size() && k < config->allocation.size(); ++k)
+      if (!inputs->open_arms[k] && !std::any_of(hub_.study().caps.begin(), hub_.study().caps.end(), [&](const auto& c) {
+            return c.scope == shared::CapScope::arm && c.arm == config->allocation.arms[k];
+          }))
+        return fail("the decision closed an arm that has no cap");
     auto seed = sync::parse_seed_hex(stream->seed_hex);
     if (!seed) return fail("the stream's seed is damaged at the hub");
     sync::SeededSource source(*seed);
@@ -218,6 +232,9 @@ class Intake {
     record_stream_use(db_, node_, stream_id, record.sequence);
     ++report.decisions;
   }
+
+ public:
+  bool cap_uses_ = false;  // a randomization counted against arm and cohort caps
 
  private:
   HubState& hub_;
@@ -260,6 +277,11 @@ shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::s
     }
   }
   if (cursor == start) return intake.report;
+  if (intake.cap_uses_)
+    if (auto exceeded = caps_exceeded(hub)) {
+      hub.ledger().raise_node_alert(node_id, "cap.exceeded", std::nullopt, *exceeded, now_ms);
+      ++intake.report.alerts;
+    }
   db.prepare("INSERT INTO hub_consumption_cursor(node_id, seq) VALUES (?, ?) "
              "ON CONFLICT(node_id) DO UPDATE SET seq = excluded.seq")
       .bind_all(node_id, static_cast<std::int64_t>(cursor))

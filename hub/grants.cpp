@@ -8,6 +8,7 @@
 #include "crypto/deterministic_stream.h"
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/cap_allowances.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
@@ -104,6 +105,22 @@ long cap_headroom(const HubState& hub, const RandomizationStore& store, std::uin
   return best;
 }
 
+// The node's free slots in a stratum, less those of arms closed at the node
+// (hub/cap_allowances.h): the node skips them, so they do not count towards
+// what it holds; they stay granted to it.
+std::size_t usable_free_slots(const RandomizationStore& store, const std::string& node_id, std::uint32_t stratum,
+                              const std::vector<std::string>& closed) {
+  const auto& slices = store.slices();
+  if (closed.empty()) return slices.free_slots(node_id, stratum);
+  const auto& list = store.list();
+  std::size_t n = 0;
+  for (auto slot : slices.free_slot_numbers(node_id, stratum)) {
+    const auto& arm = list.allocation.arms[list.slots[list.stratum_begin[stratum] + slot - 1].arm];
+    n += std::find(closed.begin(), closed.end(), arm) == closed.end();
+  }
+  return n;
+}
+
 // Grants whole blocks in each of the node's strata that needs them: at
 // enrollment up to the target, later only where fewer than target / divisor
 // slots are left.
@@ -116,8 +133,9 @@ shared::Result<std::uint64_t> grant_slots(HubState& hub, RandomizationStore& sto
   const std::size_t target = shared::grant_target_slots(forecast, offline_days(hub.study()));
   shared::GrantSlots g;
   g.study_version = store.list().study_version;
+  const auto closed = closed_arms(hub, node_id);
   for (auto s : strata) {
-    const std::size_t held = store.slices().free_slots(node_id, s);
+    const std::size_t held = usable_free_slots(store, node_id, s, closed);
     if (!initial && held * kTopUpDivisor >= target) continue;
     if (held >= target) continue;
     auto r = store.slices().grant(node_id, s, target - held, cap_headroom(hub, store, s));
@@ -237,6 +255,19 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
   return g.allowance;
 }
 
+// ---- arm and cohort caps (hub/cap_allowances.h): sized like the minimization allowance.
+
+shared::Status grant_allowances(HubState& hub, const std::string& node_id, const std::string& site_id, bool initial,
+                                std::int64_t now_ms, GrantsIssued& out) {
+  const auto target = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
+  AllowanceSizing sizing{target, initial ? target : target / kTopUpDivisor, node_share(hub, site_id)};
+  auto r = grant_cap_allowances(hub, node_id, sizing, now_ms);
+  if (!r) return r.error();
+  out.cap_allowances += *r;
+  out.directives += *r;
+  return {};
+}
+
 }  // namespace
 
 shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::string& node_id,
@@ -244,6 +275,8 @@ shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::s
   GrantsIssued out;
   out.numbers += grant_numbers(hub, node_id, site_id, now_ms);
   ++out.directives;
+  // Allowances first: the slot grant counts only the slots of arms open at the node.
+  if (auto st = grant_allowances(hub, node_id, site_id, true, now_ms, out); !st) return st.error();
   if (auto* store = hub.randomization()) {
     auto r = grant_slots(hub, *store, node_id, site_id, true, now_ms, out);
     if (!r) return r.error();
@@ -272,6 +305,7 @@ shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& nod
     out.numbers += grant_numbers(hub, node_id, node->site_id, now_ms);
     ++out.directives;
   }
+  if (auto st = grant_allowances(hub, node_id, node->site_id, false, now_ms, out); !st) return st.error();
   if (auto* store = hub.randomization()) {
     auto r = grant_slots(hub, *store, node_id, node->site_id, false, now_ms, out);
     if (!r) return r.error();
@@ -312,6 +346,7 @@ GrantsVoided void_node_grants(HubState& hub, const std::string& node_id, const s
   if (out.streams > 0)
     record_audit(db, {now_ms, actor, "grant.minimization_stream_voided", node_id, "node revoked", "granted",
                       std::to_string(out.streams) + " minimization stream(s) voided"});
+  out.cap_places = void_cap_allowances(hub, node_id, actor, now_ms);
   out.kits = void_node_kits(db, node_id);
   if (out.kits > 0)
     record_audit(db, {now_ms, actor, "kits.lost_with_node", node_id, "node revoked", "at node",

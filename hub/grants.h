@@ -13,13 +13,17 @@
 //                                  grant_target_slots(forecast, offline_days),
 //                                  offline_baseline of the study-wide totals (share
 //                                  and a lean taken in turn across grants)
+//                   grant.cap_allowance (arm or cohort caps) an allowance per capped
+//                                  arm and cohort, targeted like the stream's
+//                                  (hub/cap_allowances.h)
 //                   shipment       supply.initial_shipment (hub/kit_inventory.h)
 //   at a pull       the same grants again when the node's free slots in a
 //                   stratum, its unused numbers or its remaining allowance fall
 //                   below half their target, and a new stream whenever other
 //                   allocations made the node's baseline stale
 //   at revocation   its free slots, unused numbers and stream voided, its kits
-//                   lost_with_node; none is ever granted again
+//                   lost_with_node; none is ever granted again; its unused cap
+//                   allowance voided, which returns it to the other nodes
 //
 // The forecast is kNodeForecastPerDay participants per day per node, split
 // evenly over the node's strata. A node's share of enrollment (for the
@@ -32,7 +36,8 @@
 // the ownership records and the audit entries commit together.
 // Tables: none of its own. It decides what to grant; the records are kept by
 // the modules that own them: number_ranges.h, slice_store.h,
-// minimization_streams.h, kit_inventory.h, and allocations.h (read).
+// minimization_streams.h, cap_allowances.h, kit_inventory.h, and
+// allocations.h (read).
 // Thread-safety: as HubState.
 #pragma once
 
@@ -51,6 +56,7 @@ struct GrantsIssued {
   std::uint64_t numbers = 0;
   std::uint64_t kits = 0;
   std::uint64_t streams = 0;
+  std::uint64_t cap_allowances = 0;  // grant.cap_allowance directives
 };
 
 // At enrollment, after "study.config" and "roster".
@@ -66,6 +72,7 @@ struct GrantsVoided {
   std::uint64_t numbers = 0;
   std::uint64_t kits = 0;
   std::uint64_t streams = 0;
+  std::uint64_t cap_places = 0;  // unused allowance under arm and cohort caps
 };
 
 // Inside the revocation's transaction (sync::Ledger::revoke's `also`).

@@ -10,6 +10,7 @@
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/cap_allowances.h"
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
 #include "hub/kit_inventory.h"
@@ -100,7 +101,8 @@ shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::siz
 shared::Status migrate_all(storage::Database& db) {
   for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
-                     &migrate_minimization_streams, &migrate_allocations, &migrate_consumption})
+                     &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
+                     &migrate_cap_allowances})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

@@ -259,6 +259,8 @@ int revoke(const Args& a) {
             << "voided, never to be granted again: " << voided.slots << " unused randomization slots, "
             << voided.numbers << " unused participant numbers, " << voided.streams << " minimization streams; "
             << voided.kits << " kits in its custody marked lost with the node\n";
+  if (voided.cap_places > 0)
+    std::cout << voided.cap_places << " unused places under arm and cohort caps returned to the other nodes\n";
   return 0;
 }
 

@@ -124,6 +124,16 @@ std::size_t SliceStore::count(std::uint32_t stratum, const char* state) const {
   return static_cast<std::size_t>(st.int64(0));
 }
 
+std::vector<std::uint32_t> SliceStore::free_slot_numbers(const std::string& node, std::uint32_t stratum) const {
+  auto st = db_.prepare(
+      "SELECT slot FROM hub_slice_slots WHERE study_version = ? AND node_id = ? AND stratum = ? AND state = 'granted' "
+      "ORDER BY slot");
+  st.bind_all(list_.study_version, node, i64(stratum));
+  std::vector<std::uint32_t> out;
+  while (st.step()) out.push_back(static_cast<std::uint32_t>(st.int64(0)));
+  return out;
+}
+
 std::size_t SliceStore::outstanding(std::uint32_t stratum) const { return count(stratum, "granted"); }
 std::size_t SliceStore::used(std::uint32_t stratum) const { return count(stratum, "used"); }
 

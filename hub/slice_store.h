@@ -45,6 +45,8 @@ class SliceStore {
   std::vector<shared::SlotVoid> revoke(const std::string& node);
 
   std::size_t free_slots(const std::string& node, std::uint32_t stratum) const;
+  // The numbers of those free slots, in list order.
+  std::vector<std::uint32_t> free_slot_numbers(const std::string& node, std::uint32_t stratum) const;
   std::size_t outstanding(std::uint32_t stratum) const;  // granted, not yet used, all nodes
   std::size_t used(std::uint32_t stratum) const;
   State state(std::uint32_t stratum, std::uint32_t slot) const;

@@ -355,6 +355,7 @@ struct ApiServer::Impl {
           }
       }
       r.screen_failure_reason = b.text("screen_failure_reason");
+      r.cohort = b.text("cohort");
       if (!b.ok()) return b.error();
       auto o = ops.screen(a, r);
       if (!o) return o.error();

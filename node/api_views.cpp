@@ -54,6 +54,7 @@ json participant_view(const ParticipantRecord& p, const DomainStore& store, bool
     if (!shared::is_derived_factor(k)) factors[k] = v;
   j["factors"] = factors;
   j["eligibility"] = p.eligibility;
+  if (!p.cohort.empty()) j["cohort"] = p.cohort;
   j["screened_by"] = p.screened_by;
   if (!p.screen_failure_reason.empty()) j["screen_failure_reason"] = p.screen_failure_reason;
   if (!p.withdrawal_reason.empty()) j["withdrawal_reason"] = p.withdrawal_reason;
@@ -116,9 +117,11 @@ json study_view(const DomainStore& store, bool blinded) {
                       {"window_after", v.window_after},
                       {"randomization", v.randomization},
                       {"dispenses", !v.dispense.empty()}});
+  json cohorts = json::array();
+  for (const auto& c : s->cohorts) cohorts.push_back({{"id", c.id}, {"name", c.name}});
   json j = {{"id", s->id},          {"name", s->name},       {"version", s->version},
             {"site", store.site_id()}, {"factors", factors},  {"eligibility", s->eligibility},
-            {"visits", visits},     {"blinding", shared::to_string(s->blinding)}};
+            {"visits", visits},     {"blinding", shared::to_string(s->blinding)}, {"cohorts", cohorts}};
   if (!blinded) {
     json arms = json::array();
     for (const auto& a : s->arms) arms.push_back({{"id", a.id}, {"name", a.name}});

@@ -1,5 +1,7 @@
 #include "node/domain_store.h"
 
+#include <algorithm>
+
 #include "crypto/hash.h"
 #include "shared/numbering.h"
 #include "sync/hlc.h"
@@ -26,6 +28,10 @@ const std::vector<storage::Migration> kMigrations = {
       CREATE TABLE node_streams (stream_id INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
       CREATE TABLE node_shipments (shipment_id TEXT PRIMARY KEY, kind TEXT NOT NULL, shipped_on TEXT NOT NULL,
                                    announced_ms INTEGER NOT NULL);
+    )"},
+    // One sealed row: the allowances under arm and cohort caps (arm ids reveal which arm is capped here).
+    {2, R"(
+      CREATE TABLE node_cap_allowances (id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
     )"},
 };
 
@@ -73,6 +79,8 @@ std::string DomainStore::stream_ad(std::uint64_t id) const {
   return "irt/node/" + node_id_ + "/stream/" + std::to_string(id);
 }
 
+std::string DomainStore::allowances_ad() const { return "irt/node/" + node_id_ + "/cap_allowances"; }
+
 shared::Status DomainStore::load_study() {
   auto doc = log_.get_sealed("study");
   if (!doc) return doc.error();  // damaged is not "no study yet"
@@ -103,6 +111,7 @@ shared::Status DomainStore::reload() {
   slots_.clear();
   ranges_.clear();
   stream_.reset();
+  allowances_.clear();
   shipments_.clear();
   try {
     {
@@ -182,6 +191,16 @@ shared::Status DomainStore::reload() {
         auto grant = shared::parse_minimization_stream(j.at("grant").dump());
         if (!grant) return damaged("minimization stream " + std::to_string(id));
         stream_ = StreamState{*grant, j.at("position"), j.at("decisions")};
+      }
+    }
+    {
+      auto st = db_.prepare("SELECT sealed FROM node_cap_allowances WHERE id = 1");
+      if (st.step()) {
+        auto opened = crypto::aead_open(key_, st.blob(0), crypto::as_bytes(allowances_ad()));
+        if (!opened) return damaged("the cap allowances");
+        auto grant = shared::parse_cap_allowance(crypto::to_string(*opened));
+        if (!grant) return damaged("the cap allowances");
+        for (const auto& a : grant->allowances) allowances_[{a.scope, a.id}] = a.granted;
       }
     }
     {
@@ -302,6 +321,35 @@ void DomainStore::save_stream(const StreamState& s) {
   stream_ = s;
 }
 
+std::optional<std::uint64_t> DomainStore::allowance_left(shared::CapScope scope, const std::string& id) const {
+  if (!study_ || !std::any_of(study_->caps.begin(), study_->caps.end(), [&](const shared::Cap& c) {
+        return c.scope == scope && (scope == shared::CapScope::arm ? c.arm : c.cohort) == id;
+      }))
+    return std::nullopt;
+  auto it = allowances_.find({scope, id});
+  std::uint64_t granted = it == allowances_.end() ? 0 : it->second, used = 0;
+  for (const auto& [row, p] : participants_)
+    if (!p.arm.empty() && (scope == shared::CapScope::arm ? p.arm : p.cohort) == id) ++used;
+  return granted > used ? granted - used : 0;
+}
+
+const SlotRecord* DomainStore::next_open_slot(std::uint32_t stratum) const {
+  for (auto it = slots_.lower_bound({stratum, 0}); it != slots_.end() && it->first.first == stratum; ++it)
+    if (it->second.state == kSlotFree && arm_open(it->second.arm)) return &it->second;
+  return nullptr;
+}
+
+void DomainStore::save_allowances() {
+  shared::CapAllowanceGrant all;
+  for (const auto& [key, granted] : allowances_) all.allowances.push_back({key.first, key.second, granted});
+  json j = all;
+  auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(allowances_ad()));
+  db_.prepare("INSERT INTO node_cap_allowances(id, sealed) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET sealed = "
+              "excluded.sealed")
+      .bind_all(sealed)
+      .run();
+}
+
 // ---- hub directives
 
 shared::Status DomainStore::apply_grant_slots(const shared::GrantSlots& g) {
@@ -357,6 +405,25 @@ shared::Status DomainStore::apply_minimization_stream(const shared::Minimization
     return make_error(Errc::integrity, "minimization stream " + std::to_string(g.stream_id) +
                                            " is not newer than the one held; report it to the central team");
   save_stream({g, 0, 0});
+  return {};
+}
+
+shared::Status DomainStore::apply_cap_allowance(const shared::CapAllowanceGrant& g) {
+  if (auto st = load_study(); !st) return st;
+  if (!study_)
+    return make_error(Errc::conflict, "cap allowances arrived before the study configuration; the next sync brings "
+                                      "it first");
+  for (const auto& a : g.allowances) {
+    // The message never names an arm.
+    if (a.scope == shared::CapScope::arm && !study_->find_arm(a.id))
+      return make_error(Errc::integrity, "a cap allowance names an arm the study does not define; report it");
+    if (a.scope == shared::CapScope::cohort && !study_->find_cohort(a.id))
+      return make_error(Errc::integrity, "a cap allowance names cohort '" + a.id +
+                                             "', which the study does not define; sync again after the study update");
+  }
+  // Each total replaces the one held: the hub's count is the authority.
+  for (const auto& a : g.allowances) allowances_[{a.scope, a.id}] = a.granted;
+  save_allowances();
   return {};
 }
 

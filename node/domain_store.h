@@ -1,11 +1,13 @@
 // The node's trial data: participants, the randomization slots and
-// participant numbers it owns, the minimization stream it was granted, its
-// shipments and the kits in its custody. Persisted in the node's SQLite file
+// participant numbers it owns, the minimization stream and the allowances
+// under arm and cohort caps it was granted, its shipments and the kits in its
+// custody. Persisted in the node's SQLite file
 // (migrations "node_domain") and mirrored in memory for fast reads.
 //
 // Encryption at rest (docs/architecture.md, "Trust"): every row's content that could
 // identify a participant or reveal an allocation (participant numbers and
-// records, slot arms, kit types and lots, the minimization stream) is
+// records, slot arms, kit types and lots, the minimization stream, the cap
+// allowances) is
 // XChaCha20-Poly1305-sealed under the node's data key. The associated data is
 // the row's identity plus its clear columns ("irt/node/<node>/kit/<number>/
 // <shipment>/<status>/<expiry>/<participant>"), so a row moved, swapped or
@@ -111,12 +113,25 @@ class DomainStore {
   const StreamState* stream() const { return stream_ ? &*stream_ : nullptr; }
   void save_stream(const StreamState& s);
 
+  // Caps (docs/randomization.md, "Caps"): how many more participants this node
+  // may randomize into a capped arm or cohort: what the hub granted
+  // ("grant.cap_allowance") less this node's randomized participants counting
+  // against the cap; 0 when nothing was granted; nullopt when the study does
+  // not cap that arm or cohort. Arm allowances reveal allocations: stored
+  // sealed like the slots, and never shown to a blinded role.
+  std::optional<std::uint64_t> allowance_left(shared::CapScope scope, const std::string& id) const;
+  // A slot or a minimization decision may put a participant in this arm.
+  bool arm_open(const std::string& arm) const { return allowance_left(shared::CapScope::arm, arm).value_or(1) > 0; }
+  // The first free slot of the stratum whose arm is open.
+  const SlotRecord* next_open_slot(std::uint32_t stratum) const;
+
   const std::map<std::string, ShipmentRecord>& shipments() const { return shipments_; }
 
   // Hub directives (inside NodeLog::apply_directive's transaction).
   shared::Status apply_grant_slots(const shared::GrantSlots& g);
   shared::Status apply_number_range(const shared::NumberRangeGrant& g);
   shared::Status apply_minimization_stream(const shared::MinimizationStreamGrant& g);
+  shared::Status apply_cap_allowance(const shared::CapAllowanceGrant& g);
   shared::Status apply_shipment(const shared::Shipment& s);
   shared::Status apply_kit_decision(const shared::KitDecision& d, bool release);
 
@@ -128,6 +143,8 @@ class DomainStore {
   std::string kit_ad(const KitRecord& k) const;
   std::string slot_ad(const SlotRecord& s) const;
   std::string stream_ad(std::uint64_t id) const;
+  std::string allowances_ad() const;
+  void save_allowances();
   shared::Status load_study();
 
   storage::Database& db_;
@@ -146,6 +163,7 @@ class DomainStore {
   std::map<std::pair<std::uint32_t, std::uint32_t>, SlotRecord> slots_;
   std::vector<NumberRange> ranges_;
   std::optional<StreamState> stream_;
+  std::map<std::pair<shared::CapScope, std::string>, std::uint64_t> allowances_;  // granted in all, per cap
   std::map<std::string, ShipmentRecord> shipments_;
 };
 

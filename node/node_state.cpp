@@ -233,6 +233,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto g = shared::parse_minimization_stream(payload);
     return g ? domain_->apply_minimization_stream(*g) : shared::Status(g.error());
   }
+  if (d.body.type == shared::kGrantCapAllowanceDirective) {
+    auto g = shared::parse_cap_allowance(payload);
+    return g ? domain_->apply_cap_allowance(*g) : shared::Status(g.error());
+  }
   if (d.body.type == shared::kShipmentDirective) {
     auto s = shared::parse_shipment(payload);
     return s ? domain_->apply_shipment(*s) : shared::Status(s.error());

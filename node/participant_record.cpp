@@ -22,6 +22,7 @@ void to_json(json& j, const ParticipantRecord& p) {
            {"status", p.status},
            {"factors", p.factors},
            {"eligibility", p.eligibility},
+           {"cohort", p.cohort},
            {"screen_failure_reason", p.screen_failure_reason},
            {"screened_on", p.screened_on},
            {"screened_by", p.screened_by},
@@ -47,6 +48,7 @@ void from_json(const json& j, ParticipantRecord& p) {
   j.at("status").get_to(p.status);
   j.at("factors").get_to(p.factors);
   j.at("eligibility").get_to(p.eligibility);
+  p.cohort = j.value("cohort", "");  // records written before cohorts were kept have none
   j.at("screen_failure_reason").get_to(p.screen_failure_reason);
   j.at("screened_on").get_to(p.screened_on);
   j.at("screened_by").get_to(p.screened_by);

@@ -46,6 +46,7 @@ struct ParticipantRecord {
   ParticipantStatus status = ParticipantStatus::screened;
   std::map<std::string, std::string> factors;  // every factor the study needs, derived ones included
   std::vector<std::string> eligibility;        // "yes"/"no" per study question
+  std::string cohort;                          // Cohort::id when the study defines cohorts, else empty
   std::string screen_failure_reason;
   std::string screened_on;
   std::string screened_by;

@@ -49,6 +49,25 @@ shared::Error missing_signature(const std::string& action) {
                                              "signature_password");
 }
 
+// A participant's cohort: required at screening (a screen failure may leave
+// it out) when the study defines cohorts, refused when it defines none.
+shared::Result<std::string> screening_cohort(const shared::Study& s, const std::string& given, bool screen_failure) {
+  std::vector<std::string> ids;
+  for (const auto& c : s.cohorts) ids.push_back(c.id);
+  if (ids.empty()) {
+    if (given.empty()) return std::string();
+    return make_error(Errc::invalid_input, "cohort: this study defines no cohorts; leave cohort out");
+  }
+  if (given.empty()) {
+    if (screen_failure) return std::string();
+    return make_error(Errc::invalid_input, "cohort: required, this study enrolls every participant in a cohort; use "
+                                           "one of " + join(ids));
+  }
+  if (!s.find_cohort(given))
+    return make_error(Errc::invalid_input, "cohort: '" + given + "' is not a cohort of this study; use one of " + join(ids));
+  return given;
+}
+
 std::string permission_words(Permission p) {
   switch (p) {
     case Permission::screen: return "screen participants";
@@ -273,6 +292,8 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
         return make_error(Errc::invalid_input, "factors." + f + ": required for randomization; use one of " +
                                                    join(fac->levels));
       }
+  auto cohort = screening_cohort(s, trimmed(r.cohort), !failure.empty());
+  if (!cohort) return cohort.error();
   const auto* site = s.find_site(state_.enrollment().site_id);
   factors[std::string(shared::kSiteFactor)] = state_.enrollment().site_id;
   if (site) factors[std::string(shared::kCountryFactor)] = site->country;
@@ -286,13 +307,14 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
   p.status = failure.empty() ? ParticipantStatus::screened : ParticipantStatus::screen_failed;
   p.factors = factors;
   p.eligibility = r.eligibility;
+  p.cohort = *cohort;
   p.screen_failure_reason = failure;
   p.screened_on = shared::format_date(today());
   p.screened_by = a.user;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().consume_number();
     store().save_participant(p);
-    const shared::Screened event{p.number, p.status, p.factors, p.eligibility, a.role, failure};
+    const shared::Screened event{p.number, p.status, p.factors, p.eligibility, a.role, failure, p.cohort};
     auto seq = record(a, failure.empty() ? shared::kScreenedEvent : shared::kScreenFailedEvent, event);
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
@@ -368,6 +390,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   if (p.status != ParticipantStatus::screened)
     return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           " and cannot be randomized; only a screened, eligible participant can");
+  if (auto st = check_cohort_allowance(p); !st) return st.error();
   if (!password.given) return missing_signature("randomization");
   // Signed before anything that depends on the allocation or the stock.
   auto signature = esign(a, password, "I confirm the randomization of participant " + number);
@@ -397,6 +420,9 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
       if (other.stream_id == held->grant.stream_id && !other.arm.empty()) own.push_back({other.factors, other.arm});
     auto inputs = shared::offline_inputs(*config, held->grant.baseline, held->grant.synced_participants, own, *levels);
     if (!inputs) return inputs.error();
+    inputs->open_arms = open_arms(*config);
+    if (std::none_of(inputs->open_arms.begin(), inputs->open_arms.end(), [](bool open) { return open; }))
+      return arms_closed();
     auto seed = sync::parse_seed_hex(held->grant.seed_hex);
     if (!seed) return make_error(Errc::integrity, "the granted minimization stream's seed is damaged; sync with the hub");
     sync::SeededSource source(*seed);
@@ -421,7 +447,8 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     auto stratum = store().strata()->index_of(strata_values);
     if (!stratum) return stratum.error();
     stratum_label = store().strata()->label(*stratum);
-    const auto* free = store().next_free_slot(static_cast<std::uint32_t>(*stratum));
+    // Slots of an arm closed at this node (its cap allowance used up) are skipped and stay free.
+    const auto* free = store().next_open_slot(static_cast<std::uint32_t>(*stratum));
     if (!free)
       return make_error(Errc::exhausted, "no randomization slots left at this node for stratum " + stratum_label +
                                              "; nothing was changed; sync with the hub to receive more slots");
@@ -479,6 +506,29 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     if (!seq) return seq.error();
     return OperationOutcome{p, kits, *seq, false};
   });
+}
+
+// ---- caps (docs/randomization.md, "Caps")
+
+shared::Status SiteOperations::check_cohort_allowance(const ParticipantRecord& p) const {
+  if (p.cohort.empty() || state_.domain().allowance_left(shared::CapScope::cohort, p.cohort).value_or(1) > 0) return {};
+  return make_error(Errc::exhausted, "cohort '" + p.cohort + "' has no enrollment place left at this node, so participant " +
+                                         p.number + " cannot be randomized now; nothing was changed; sync with the "
+                                         "hub to receive more places, and if none come the cohort is full: ask the "
+                                         "study team");
+}
+
+std::vector<bool> SiteOperations::open_arms(const shared::MinimizationConfig& config) const {
+  std::vector<bool> open;
+  for (const auto& arm : config.allocation.arms) open.push_back(state_.domain().arm_open(arm));
+  return open;
+}
+
+// Names no arm: every arm is closed, so the refusal is the same whichever they are.
+shared::Error SiteOperations::arms_closed() {
+  return make_error(Errc::exhausted, "no treatment group can take another participant at this node until it syncs "
+                                     "(the places the hub granted under the study's arm caps are used up); nothing "
+                                     "was changed; sync with the hub to receive more");
 }
 
 // ---- dispense

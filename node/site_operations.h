@@ -44,6 +44,7 @@
 #include "node/node_state.h"
 #include "node/roster.h"
 #include "shared/event_payloads.h"
+#include "shared/minimization.h"
 #include "shared/result.h"
 #include "sync/hlc.h"
 
@@ -58,6 +59,7 @@ struct ScreenRequest {
   std::map<std::string, std::string> factors;  // factor id -> level (derived "site"/"country" are filled in)
   std::vector<std::string> eligibility;        // "yes"/"no", one per study question
   std::string screen_failure_reason;           // non-empty: record a screen failure
+  std::string cohort;                          // required when the study defines cohorts, else empty
 };
 
 struct DispenseRequest {
@@ -157,6 +159,12 @@ class SiteOperations {
   shared::Error refuse_shortage(const Actor& a, const std::string& operation, const std::string& participant,
                                 const std::string& visit, const std::vector<Shortage>& shortages,
                                 const std::string& replace_kit = "");
+  // Caps: the refusal when the participant's cohort has no allowance left at
+  // this node; the arms minimization may choose (in config order); the refusal
+  // when none is open.
+  shared::Status check_cohort_allowance(const ParticipantRecord& p) const;
+  std::vector<bool> open_arms(const shared::MinimizationConfig& config) const;
+  static shared::Error arms_closed();
   // Runs `change` in one transaction (a savepoint when once() already holds
   // one); on any failure the in-memory mirror is reloaded.
   template <class F>

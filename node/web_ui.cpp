@@ -225,6 +225,7 @@ async function renderParticipant(number) {
   if (p.randomization_number) h += '<p>Randomization number: <strong id="p-randno">' + esc(p.randomization_number) + "</strong> on " + esc(p.randomized_on) + "</p>";
   if (p.arm) h += '<p class="arm" id="p-arm">Arm: ' + esc(p.arm.name) + " (" + esc(p.arm.id) + ")</p>";
   h += '<p class="muted">' + Object.entries(p.factors).map(([k, v]) => esc(k) + ": " + esc(v)).join(" · ") + "</p>";
+  if (p.cohort) { const c = (S.study.cohorts || []).find((x) => x.id === p.cohort); h += '<p>Cohort: <span id="p-cohort">' + esc(c ? c.name + " (" + c.id + ")" : p.cohort) + "</span></p>"; }
   if (p.screen_failure_reason) h += "<p>Screen failure: " + esc(p.screen_failure_reason) + "</p>";
   if (p.withdrawal_reason) h += "<p>Withdrawn: " + esc(p.withdrawal_reason) + "</p>";
   h += "</div>";
@@ -284,6 +285,7 @@ function renderScreen() {
   const f = $("screen-form"); const st = S.study;
   if (!can("screen")) { f.innerHTML = '<p class="muted">Your role does not screen participants.</p>'; return; }
   let h = "";
+  if ((st.cohorts || []).length) h += '<label for="cohort">Cohort</label><select id="cohort" name="cohort"><option value="">Choose…</option>' + st.cohorts.map((c) => '<option value="' + esc(c.id) + '">' + esc(c.name + " (" + c.id + ")") + "</option>").join("") + "</select>";
   for (const fac of st.factors) {
     h += '<label for="factor-' + esc(fac.id) + '">' + esc(fac.name) + (fac.required ? "" : " (optional)") + '</label><select id="factor-' + esc(fac.id) + '" name="factor-' + esc(fac.id) + '"><option value="">Choose…</option>' + fac.levels.map((l) => '<option value="' + esc(l) + '">' + esc(l) + "</option>").join("") + "</select>";
   }
@@ -299,7 +301,9 @@ function renderScreen() {
     const eligibility = st.eligibility.map((q, i) => $("elig-" + i).dataset.answer);
     if (eligibility.includes("")) { show("Answer every eligibility question with yes or no."); return; }
     try {
-      const r = await api("POST", "/participants", { factors, eligibility, screen_failure_reason: $("screen-failure").value });
+      const body = { factors, eligibility, screen_failure_reason: $("screen-failure").value };
+      if ((st.cohorts || []).length && $("cohort").value) body.cohort = $("cohort").value;
+      const r = await api("POST", "/participants", body);
       show("Screened participant " + r.participant.participant + " (" + r.participant.status + ").", true);
       await open("participant", r.participant.participant);
       show("Screened participant " + r.participant.participant + " (" + r.participant.status + ").", true);

@@ -76,14 +76,23 @@ Status CapTracker::check_arm(std::size_t arm) const {
 }
 
 void CapTracker::record(const std::map<std::string, std::string>& factors, const std::string& cohort,
-                        std::size_t arm) {
+                        std::size_t arm, long count) {
   for (auto& e : entries_) {
     switch (e.cap.scope) {
-      case CapScope::stratum: if (matches(e.cap, factors)) ++e.count; break;
-      case CapScope::cohort: if (e.cap.cohort == cohort) ++e.count; break;
-      case CapScope::arm: if (e.arm == arm) ++e.count; break;
+      case CapScope::stratum: if (matches(e.cap, factors)) e.count += count; break;
+      case CapScope::cohort: if (e.cap.cohort == cohort) e.count += count; break;
+      case CapScope::arm: if (e.arm == arm) e.count += count; break;
     }
   }
+}
+
+long CapTracker::remaining(CapScope scope, const std::string& id) const {
+  for (const auto& e : entries_) {
+    if (e.cap.scope != scope) continue;
+    if ((scope == CapScope::arm && e.cap.arm == id) || (scope == CapScope::cohort && e.cap.cohort == id))
+      return static_cast<long>(e.cap.limit) - e.count;
+  }
+  return kUnlimited;
 }
 
 long CapTracker::stratum_headroom(const std::map<std::string, std::string>& factors) const {

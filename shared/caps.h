@@ -1,10 +1,12 @@
 // Enrollment caps per stratum, per arm and per cohort (Study::caps).
 //
-// The hub keeps a CapTracker over the ledger's allocations: it refuses a
-// participant in a capped stratum or cohort, closes a capped arm to dynamic
-// methods (minimization then chooses among the open arms), and tells the slice
-// ledger how many slots a stratum may still receive (headroom), so an offline
-// node can never overshoot a cap with the slots it owns.
+// One rule for counting participants against caps: a randomized participant
+// counts against every stratum cap whose levels it matches, the cap of its arm
+// and the cap of its cohort. The hub fills a CapTracker with the allocations it
+// knows (hub/cap_allowances.h) and sizes each node's arm and cohort allowances
+// from remaining(), so that what is used plus what nodes hold never exceeds a
+// cap (docs/randomization.md, "Caps"). check_participant, check_arm and
+// open_arms answer the same question for a central decision.
 // A stratum cap names some factor levels ({"site": "101"}); a participant
 // counts against it when all of them match. Messages name the stratum or
 // cohort but never an arm, since blinded users see them.
@@ -35,7 +37,14 @@ class CapTracker {
   std::vector<bool> open_arms() const;
   Status check_arm(std::size_t arm) const;
 
-  void record(const std::map<std::string, std::string>& factors, const std::string& cohort, std::size_t arm);
+  // `count` participants with these factor values, cohort and arm (index in Study::arms).
+  void record(const std::map<std::string, std::string>& factors, const std::string& cohort, std::size_t arm,
+              long count = 1);
+
+  // limit - participants counted, for the arm cap (scope arm, arm id) or the
+  // cohort cap (scope cohort, cohort id); negative once a cap is exceeded;
+  // kUnlimited when the study has no such cap.
+  long remaining(CapScope scope, const std::string& id) const;
 
   // The least remaining room among the stratum caps a participant with these
   // factor values would count against; kUnlimited when none applies.

@@ -46,6 +46,11 @@ void to_json(json& j, const MinimizationStreamGrant& g) {
            {"synced_participants", g.synced_participants},
            {"baseline", g.baseline}};
 }
+void to_json(json& j, const CapAllowanceGrant& g) {
+  j = json{{"allowances", json::array()}};
+  for (const auto& a : g.allowances)
+    j["allowances"].push_back({{"scope", to_string(a.scope)}, {"id", a.id}, {"granted", a.granted}});
+}
 void to_json(json& j, const ShipmentKit& k) {
   j = json{{"kit_number", k.kit_number}, {"kit_type", k.kit_type}, {"lot", k.lot}, {"expiry", k.expiry}};
 }
@@ -116,6 +121,36 @@ Result<MinimizationStreamGrant> parse_minimization_stream(std::string_view text)
   for (char c : g.seed_hex)
     if (!std::isxdigit(static_cast<unsigned char>(c)))
       return bad("grant.minimization_stream.seed", "must be 64 hex digits");
+  return g;
+}
+
+Result<CapAllowanceGrant> parse_cap_allowance(std::string_view text) {
+  auto j = parse_object(text, "grant.cap_allowance");
+  if (!j) return j.error();
+  CapAllowanceGrant g;
+  std::set<std::pair<std::string, std::string>> seen;
+  try {
+    const auto& list = j->at("allowances");
+    if (!list.is_array()) return bad("grant.cap_allowance.allowances", "must be a list");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string where = "grant.cap_allowance.allowances[" + std::to_string(i) + "]";
+      CapAllowance a;
+      auto scope = list[i].at("scope").get<std::string>();
+      if (scope == "arm") a.scope = CapScope::arm;
+      else if (scope == "cohort") a.scope = CapScope::cohort;
+      else return bad(where + ".scope", "must be arm or cohort");
+      a.id = list[i].at("id").get<std::string>();
+      const auto& granted = list[i].at("granted");
+      if (!granted.is_number_unsigned()) return bad(where + ".granted", "must be an integer >= 0");
+      a.granted = granted.get<std::uint64_t>();
+      // The id of an arm is never quoted back: it reveals which arm is capped at this node.
+      if (!is_id(a.id)) return bad(where + ".id", "must be an arm or cohort id");
+      if (!seen.insert({scope, a.id}).second) return bad(where, "names the same cap twice");
+      g.allowances.push_back(std::move(a));
+    }
+  } catch (const json::exception&) {
+    return bad("grant.cap_allowance", "missing or mistyped field (allowances[].scope, id or granted)");
+  }
   return g;
 }
 

@@ -7,6 +7,8 @@
 //   "grant.slots"               GrantSlots: whole blocks per stratum, slot arms included
 //   "grant.numbers"             NumberRangeGrant: a range of participant numbers
 //   "grant.minimization_stream" MinimizationStreamGrant: seed and baseline for offline minimization
+//   "grant.cap_allowance"       CapAllowanceGrant: how many participants the node may still put in a
+//                               capped arm or cohort (arm ids included)
 //   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
 //   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
 //
@@ -25,12 +27,14 @@
 
 #include "shared/result.h"
 #include "shared/slot_slice.h"
+#include "shared/study.h"
 
 namespace irt::shared {
 
 inline constexpr std::string_view kGrantSlotsDirective = "grant.slots";
 inline constexpr std::string_view kGrantNumbersDirective = "grant.numbers";
 inline constexpr std::string_view kGrantMinimizationStreamDirective = "grant.minimization_stream";
+inline constexpr std::string_view kGrantCapAllowanceDirective = "grant.cap_allowance";
 inline constexpr std::string_view kShipmentDirective = "shipment";
 inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
@@ -61,6 +65,20 @@ struct MinimizationStreamGrant {
   std::vector<std::vector<std::vector<double>>> baseline;
 };
 
+// One capped arm or cohort. `granted` is the total the hub has granted this
+// node for that cap since its enrollment (it only grows); the node may still
+// randomize granted - (its own randomized participants counting against the
+// cap) into it. A cap the node holds no allowance for is closed at the node.
+struct CapAllowance {
+  CapScope scope = CapScope::arm;  // arm or cohort, never stratum
+  std::string id;                  // arm id (sealed at rest) or cohort id
+  std::uint64_t granted = 0;
+};
+
+struct CapAllowanceGrant {
+  std::vector<CapAllowance> allowances;  // each (scope, id) at most once; absent caps keep their total
+};
+
 struct ShipmentKit {
   std::string kit_number;  // decimal digits, as printed on the label
   std::string kit_type;    // KitType::id (reveals the arm: stored encrypted)
@@ -84,6 +102,7 @@ struct KitDecision {
 void to_json(nlohmann::json& j, const GrantSlots& g);
 void to_json(nlohmann::json& j, const NumberRangeGrant& g);
 void to_json(nlohmann::json& j, const MinimizationStreamGrant& g);
+void to_json(nlohmann::json& j, const CapAllowanceGrant& g);
 void to_json(nlohmann::json& j, const ShipmentKit& k);
 void to_json(nlohmann::json& j, const Shipment& s);
 void to_json(nlohmann::json& j, const KitDecision& d);
@@ -92,6 +111,7 @@ void to_json(nlohmann::json& j, const KitDecision& d);
 Result<GrantSlots> parse_grant_slots(std::string_view json_text);
 Result<NumberRangeGrant> parse_number_range(std::string_view json_text);
 Result<MinimizationStreamGrant> parse_minimization_stream(std::string_view json_text);
+Result<CapAllowanceGrant> parse_cap_allowance(std::string_view json_text);
 Result<Shipment> parse_shipment(std::string_view json_text);
 Result<KitDecision> parse_kit_decision(std::string_view json_text);
 

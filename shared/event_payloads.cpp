@@ -275,6 +275,7 @@ void to_json(json& j, const Screened& v) {
   j = json{{"participant", v.participant}, {"status", to_string(v.status)}, {"factors", v.factors},
            {"eligibility", v.eligibility}, {"role", v.role}};
   if (!v.screen_failure_reason.empty()) j["screen_failure_reason"] = v.screen_failure_reason;
+  if (!v.cohort.empty()) j["cohort"] = v.cohort;
 }
 void to_json(json& j, const Randomized& v) {
   j = json{{"participant", v.participant}, {"randomization_number", v.randomization_number}, {"visit", v.visit},
@@ -378,6 +379,7 @@ Result<Screened> parse_screened(std::string_view text) {
   v.eligibility = r.texts("eligibility");
   v.role = r.text("role");
   v.screen_failure_reason = r.text("screen_failure_reason", false);
+  v.cohort = r.text("cohort", false);
   return r.done(std::move(v));
 }
 

@@ -115,6 +115,7 @@ struct Screened {
   std::vector<std::string> eligibility;        // "yes"/"no", one per study question
   std::string role;
   std::string screen_failure_reason;  // non-empty exactly for a screen failure
+  std::string cohort;                 // a cohort id when the study defines cohorts, else empty (absent)
 };
 
 struct Randomized {

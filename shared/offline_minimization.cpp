@@ -68,6 +68,12 @@ OfflineDecisionRecord decide_offline(const MinimizationConfig& config, const Off
   return r;
 }
 
+std::vector<bool> open_arms_of(const OfflineDecisionRecord& record) {
+  std::vector<bool> open;
+  for (double s : record.scores) open.push_back(!std::isinf(s));
+  return open;
+}
+
 Status verify_offline_decision(const MinimizationConfig& config, const OfflineInputs& inputs,
                                const OfflineDecisionRecord& record, RandomSource& stream_at_start) {
   OfflineDecisionRecord again = decide_offline(config, inputs, stream_at_start, record.stream_start, record.sequence);

@@ -111,6 +111,11 @@ struct OfflineDecisionRecord {
   std::vector<double> scores;
 };
 
+// The arms open when the decision was made (a node closes an arm whose cap
+// allowance it has used up, hub/cap_allowances.h): a closed arm scores +inf in
+// the record, so the hub replays with exactly the node's open arms.
+std::vector<bool> open_arms_of(const OfflineDecisionRecord& record);
+
 // The totals a node minimizes against: baseline + own_unsynced, each cell
 // raised by overall_weight x that sum's count of the arm over all participants.
 MarginalTotals effective_totals(const MinimizationConfig& config, const OfflineInputs& inputs);

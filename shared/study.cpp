@@ -1197,6 +1197,7 @@ std::optional<json> parse(std::string_view text, Problems& problems) {
 bool Role::can(Permission p) const { return std::find(permissions.begin(), permissions.end(), p) != permissions.end(); }
 
 const Arm* Study::find_arm(std::string_view id) const { return find_by(arms, &Arm::id, id); }
+const Cohort* Study::find_cohort(std::string_view id) const { return find_by(cohorts, &Cohort::id, id); }
 const Site* Study::find_site(std::string_view id) const { return find_by(sites, &Site::id, id); }
 const KitType* Study::find_kit_type(std::string_view id) const { return find_by(kit_types, &KitType::id, id); }
 const Role* Study::find_role(std::string_view id) const { return find_by(roles, &Role::id, id); }

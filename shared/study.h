@@ -195,6 +195,7 @@ struct Study {
   std::vector<std::string> eligibility;  // questions; each must be answered "yes" to randomize
 
   const Arm* find_arm(std::string_view id) const;
+  const Cohort* find_cohort(std::string_view id) const;
   const Site* find_site(std::string_view id) const;
   const KitType* find_kit_type(std::string_view id) const;
   const Role* find_role(std::string_view id) const;

@@ -405,7 +405,7 @@ TEST_CASE("a minimization randomization refused for want of kits uses no decisio
   std::string number;
   std::uint64_t decisions = 0;
   for (int i = 0; i < 12 && !refusal; ++i) {
-    auto r = s.ops.screen(kCoordinator, {{{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}}, s.yes(), ""});
+    auto r = s.ops.screen(kCoordinator, {{{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}}, s.yes(), "", "main"});
     REQUIRE(r.ok());
     number = r->participant.number;
     decisions = s.state->domain().stream()->decisions;
@@ -592,7 +592,7 @@ TEST_CASE("offline minimization draws from the granted stream and every decision
   std::vector<std::string> numbers;
   for (int i = 0; i < 5; ++i) {
     auto r = s.ops.screen(kCoordinator, {{{"age_group", i % 2 ? "under_65" : "65_or_over"}, {"hoehn_yahr", "1-1.5"}},
-                                         s.yes(), ""});
+                                         s.yes(), "", "main"});
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
     auto z = s.ops.randomize(kCoordinator, r->participant.number, s.sig(kCoordinator));
     REQUIRE_MESSAGE(z.ok(), (z.ok() ? "" : z.error().message));

@@ -58,3 +58,14 @@ TEST_CASE("a cap on an unknown arm is refused when the tracker is built") {
   s.caps[1].arm = "X";
   CHECK(CapTracker::create(s).error().code == Errc::invalid_input);
 }
+
+TEST_CASE("remaining counts down per arm and cohort cap and goes negative once a cap is exceeded") {
+  auto caps = *CapTracker::create(capped());
+  CHECK(caps.remaining(CapScope::arm, "PLACEBO") == 3);
+  CHECK(caps.remaining(CapScope::arm, "ACTIVE") == CapTracker::kUnlimited);
+  CHECK(caps.remaining(CapScope::cohort, "C1") == 4);
+  caps.record({}, "C1", 1, 4);
+  CHECK(caps.remaining(CapScope::arm, "PLACEBO") == -1);
+  CHECK(caps.remaining(CapScope::cohort, "C1") == 0);
+  CHECK(caps.remaining(CapScope::cohort, "C2") == CapTracker::kUnlimited);
+}

@@ -55,6 +55,26 @@ TEST_CASE("a minimization stream needs a 32-byte hex seed") {
   CHECK_FALSE(parse_minimization_stream(j.dump()).ok());
 }
 
+TEST_CASE("cap allowances round-trip and refuse a stratum scope, a bad id or a cap named twice") {
+  CapAllowanceGrant g{{{CapScope::arm, "B", 3}, {CapScope::cohort, "pk", 5}}};
+  nlohmann::json j = g;
+  CHECK(j.dump() == R"({"allowances":[{"granted":3,"id":"B","scope":"arm"},{"granted":5,"id":"pk","scope":"cohort"}]})");
+  auto back = parse_cap_allowance(j.dump());
+  REQUIRE(back.ok());
+  REQUIRE(back->allowances.size() == 2);
+  CHECK(back->allowances[0].scope == CapScope::arm);
+  CHECK(back->allowances[1].granted == 5);
+  auto stratum = parse_cap_allowance(R"({"allowances":[{"scope":"stratum","id":"x","granted":1}]})");
+  CHECK(stratum.error().message.rfind("grant.cap_allowance.allowances[0].scope: must be arm or cohort", 0) == 0);
+  auto twice = parse_cap_allowance(
+      R"({"allowances":[{"scope":"arm","id":"B","granted":1},{"scope":"arm","id":"B","granted":2}]})");
+  CHECK(twice.error().message.rfind("grant.cap_allowance.allowances[1]: names the same cap twice", 0) == 0);
+  auto bad_id = parse_cap_allowance(R"({"allowances":[{"scope":"arm","id":"a b","granted":1}]})");
+  CHECK(bad_id.error().message.find("a b") == std::string::npos);  // an arm field's value is never quoted back
+  CHECK_FALSE(parse_cap_allowance(R"({"allowances":[{"scope":"arm","id":"B","granted":-1}]})").ok());
+  CHECK_FALSE(parse_cap_allowance(R"({"allowances":{}})").ok());
+}
+
 TEST_CASE("kit decisions list kit numbers") {
   CHECK(parse_kit_decision(R"({"decision_id":1,"kits":["123"],"reason":"ok"})").ok());
   CHECK_FALSE(parse_kit_decision(R"({"kits":[]})").ok());

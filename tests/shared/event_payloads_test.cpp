@@ -38,6 +38,10 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   auto failed = round_trip(
       Screened{"101-002", ParticipantStatus::screen_failed, {}, {"no"}, "coordinator", "exclusion 3"}, parse_screened);
   CHECK(failed.status == ParticipantStatus::screen_failed);
+  auto in_cohort = round_trip(
+      Screened{"301-001", ParticipantStatus::screened, {{"site", "301"}}, {"yes"}, "coordinator", "", "pk"}, parse_screened);
+  CHECK(in_cohort.cohort == "pk");
+  CHECK_FALSE(json(failed).contains("cohort"));  // absent when the study has no cohorts
   Randomized block{"101-001", "R01-0001", "V1", {"100001"}, signature(), 0, "diabetes=no", 1, {}, {}, "c2VhbGVk"};
   CHECK(round_trip(block, parse_randomized).slot == 1u);
   Randomized minimized{"101-003", "M1-0001", "V1", {}, signature(), {}, "", {}, 1, 1, "c2VhbGVk"};

@@ -247,4 +247,18 @@ TEST_CASE("offline_inputs refuses a baseline that does not have the study's shap
   auto missing_factor = cells;
   missing_factor.pop_back();
   CHECK_FALSE(offline_inputs(config, missing_factor, 0, {}, {0, 0}).ok());
+
+TEST_CASE("a decision with a closed arm records it, and replays only with the same open arms") {
+  Study study = irt::test::minimization_study({{"A", "a", "T", 2}, {"B", "b", "T", 1}, {"C", "c", "T", 1}}, 2, 0.8);
+  auto config = *minimization_config(study);
+  OfflineInputs inputs{MarginalTotals(config), MarginalTotals(config), 0, {1, 0}, {false, true, true}};
+  auto draw = irt::test::seeded(0x42);
+  auto record = decide_offline(config, inputs, draw, 0, 1);
+  CHECK(record.arm != 0);
+  CHECK(open_arms_of(record) == inputs.open_arms);
+  auto again = irt::test::seeded(0x42);
+  CHECK(verify_offline_decision(config, inputs, record, again).ok());
+  inputs.open_arms.assign(3, true);
+  auto all_open = irt::test::seeded(0x42);
+  CHECK_FALSE(verify_offline_decision(config, inputs, record, all_open).ok());
 }

@@ -418,7 +418,7 @@ TEST_CASE("a cap on an unknown arm is refused") {
 TEST_CASE("a cap on an unknown cohort is refused") {
   json doc = minimization();
   doc["caps"][0]["cohort"] = "pd";
-  expect_error(doc, "caps[0].cohort: unknown cohort \"pd\"; use one of: pk");
+  expect_error(doc, "caps[0].cohort: unknown cohort \"pd\"; use one of: main, pk");
 }
 
 TEST_CASE("a site in an unknown country is refused") {

@@ -116,6 +116,13 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
     }
     check(send(state, std::string(shared::kGrantSlotsDirective), grants), "slots");
   }
+  shared::CapAllowanceGrant allowances;
+  for (const auto& c : study.caps) {
+    if (c.scope == shared::CapScope::arm) allowances.allowances.push_back({c.scope, c.arm, options_.cap_allowance});
+    if (c.scope == shared::CapScope::cohort) allowances.allowances.push_back({c.scope, c.cohort, options_.cap_allowance});
+  }
+  if (!allowances.allowances.empty())
+    check(send(state, std::string(shared::kGrantCapAllowanceDirective), allowances), "cap allowances");
 
   // Kits: numbers from a kit list, so they look like the real ones.
   std::vector<shared::KitTypeCount> counts;

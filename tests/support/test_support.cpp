@@ -46,7 +46,10 @@ void write_file(const std::filesystem::path& p, const std::string& content) {
   out << content;
 }
 
-std::string source_path(const std::string& relative) { return std::string(IRT_SOURCE_DIR) + "/" + relative; }
+std::string source_path(const std::string& relative) {
+  if (!relative.empty() && relative.front() == '/') return relative;  // already absolute (a study written by a test)
+  return std::string(IRT_SOURCE_DIR) + "/" + relative;
+}
 
 std::vector<std::vector<std::string>> markdown_table(const std::string& doc, const std::string& header) {
   auto trim = [](const std::string& s) {

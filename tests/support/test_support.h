@@ -26,7 +26,7 @@ class TempDir {
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);
-std::string source_path(const std::string& relative);  // a file of the source tree
+std::string source_path(const std::string& relative);  // a file of the source tree; an absolute path as it is
 
 // The body rows of the Markdown table in `doc` whose header line starts with
 // `header`, each row's cells trimmed: how tests hold the code to a table of docs/.
