@@ -247,6 +247,7 @@ TEST_CASE("offline_inputs refuses a baseline that does not have the study's shap
   auto missing_factor = cells;
   missing_factor.pop_back();
   CHECK_FALSE(offline_inputs(config, missing_factor, 0, {}, {0, 0}).ok());
+}
 
 TEST_CASE("a decision with a closed arm records it, and replays only with the same open arms") {
   Study study = irt::test::minimization_study({{"A", "a", "T", 2}, {"B", "b", "T", 1}, {"C", "c", "T", 1}}, 2, 0.8);
