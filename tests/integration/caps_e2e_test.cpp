@@ -63,7 +63,7 @@ int offline_round(Site& site, int most) {
     for (const auto& [id, shipment] : s.domain().shipments()) {
       std::vector<node::KitReceipt> receipt;
       for (const auto& [number, kit] : s.domain().kits())
-        if (kit.shipment == id && kit.status == node::kKitExpected) receipt.push_back({number, "received"});
+        if (kit.shipment == id && kit.status == shared::KitStatus::expected) receipt.push_back({number, "received"});
       if (!receipt.empty()) REQUIRE(ops.receive_shipment(*actor, id, receipt, {}).ok());
     }
     site.received = true;

@@ -135,7 +135,7 @@ TEST_CASE("a cohort with no allowance left at the node refuses randomization, na
             "come the cohort is full: ask the study team");
   CHECK_FALSE(names_an_arm(refused.error().message, *s.state->domain().study()));
   CHECK(s.state->log().last_seq() == last);
-  CHECK(s.state->domain().find_participant(number)->status == node::kScreened);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
   // Another cohort still randomizes; a top-up from the hub reopens the capped one.
   CHECK(s.randomize("main").ok());
   s.grant(CapScope::cohort, "pk", 3);
