@@ -6,13 +6,16 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "crypto/seal.h"
 #include "hub/audit.h"
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
+#include "hub/randomization_store.h"
 #include "shared/directive_payloads.h"
+#include "shared/event_payloads.h"
 #include "shared/numbering.h"
 #include "sync/directive.h"
 #include "sync/event.h"
@@ -51,6 +54,26 @@ struct Node {
   crypto::Hash prev;
   shared::NumberRangeGrant numbers;  // the node's first range
   std::uint32_t used = 0;
+  std::set<std::uint32_t> taken;     // slots used by events not yet taken into account
+
+  // A free slot of `arm` in the node's diabetes=no stratum, granting it another block when it holds none.
+  std::pair<std::uint32_t, std::uint32_t> slot_of(hub::HubState& h, const std::string& arm) {
+    auto* store = h.randomization();
+    const auto& list = store->list();
+    auto stratum = static_cast<std::uint32_t>(*list.strata.index_of({{"site", numbers.prefix}, {"diabetes", "no"}}));
+    for (int blocks = 0; blocks < 20; ++blocks) {
+      for (auto slot : store->slices().free_slot_numbers(id, stratum))
+        if (!taken.count(slot) && list.allocation.arms[list.slots[list.stratum_begin[stratum] + slot - 1].arm] == arm) {
+          taken.insert(slot);
+          return {stratum, slot};
+        }
+      storage::Transaction tx(h.db());
+      REQUIRE(store->slices().grant(id, stratum, 1).ok());
+      tx.commit();
+    }
+    FAIL("no slot of the arm");
+    return {};
+  }
 
   void push(hub::HubState& h, const std::string& type, const json& payload) {
     sync::EventBody b;
@@ -69,17 +92,22 @@ struct Node {
     REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
   }
 
-  // A participant screened into `cohort` and randomized to `arm` (no slot: the caps are what is tested).
+  // A participant screened into `cohort` and randomized to `arm`, from a slot of that arm.
   void randomize(hub::HubState& h, const std::string& arm, const std::string& cohort = "main") {
     std::string number = shared::format_participant_number(numbers.prefix, numbers.digits, numbers.first + used++);
-    push(h, "participant.screened",
-         {{"participant", number}, {"status", "screened"}, {"factors", {{"diabetes", "no"}}}, {"cohort", cohort}});
-    auto sealed = json{{"arm", arm}, {"kit_types", json::object()}}.dump();
-    push(h, "participant.randomized",
-         {{"participant", number},
-          {"randomization_number", "R-" + number},
-          {"kits", json::array()},
-          {"sealed", crypto::to_base64(crypto::seal_to(h.unblinding_key().public_key(), crypto::as_bytes(sealed)))}});
+    shared::Screened screened{number, shared::ParticipantStatus::screened, {{"site", numbers.prefix}, {"diabetes", "no"}},
+                              {"yes"}, "coordinator", "", cohort};
+    push(h, std::string(shared::kScreenedEvent), json(screened));
+    auto sealed = json(shared::RandomizedSealed{arm, {}, std::nullopt}).dump();
+    shared::Randomized r;
+    r.participant = number;
+    r.randomization_number = "R-" + number;
+    auto [stratum, slot] = slot_of(h, arm);
+    r.stratum = stratum;
+    r.slot = slot;
+    r.esignature = {"ana", "coordinator", kHubNow, "I confirm the randomization of participant " + number};
+    r.sealed = crypto::to_base64(crypto::seal_to(h.unblinding_key().public_key(), crypto::as_bytes(sealed)));
+    push(h, std::string(shared::kRandomizedEvent), json(r));
   }
 };
 
