@@ -34,9 +34,8 @@ std::string capped_study(test::TempDir& dir, const std::string& example, const j
 }
 
 std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
-  auto db = storage::Database::open(hub.data() / "hub.db", {.create = false});
-  REQUIRE(db.ok());
-  auto st = db->prepare(sql);
+  auto db = hub.database();
+  auto st = db.prepare(sql);
   REQUIRE(st.step());
   return st.int64(0);
 }
