@@ -4,7 +4,6 @@
 
 #include <iostream>
 
-#include "node/api_views.h"
 #include "node/request_limits.h"
 #include "node/sessions.h"
 #include "node/site_operations.h"
@@ -232,39 +231,6 @@ struct ApiServer::Impl {
     return std::move(o->answer);
   }
 
-  json status_json(const Actor& a) {
-    auto& store = state.domain();
-    auto& log = state.log();
-    SyncStatus s = sync ? sync->status() : SyncStatus{};
-    json slots = json::array();
-    auto free = store.free_slots_by_stratum();
-    if (store.strata())
-      for (const auto& [stratum, n] : free)
-        slots.push_back({{"stratum", store.strata()->label(stratum)}, {"free", n}});
-    json kits = json::object();
-    for (const auto& [n, k] : store.kits()) {
-      const char* name = shared::to_string(k.status);
-      kits[name] = kits.value(name, 0) + 1;
-    }
-    json j = {{"node_id", state.enrollment().node_id},
-              {"site_id", state.enrollment().site_id},
-              {"study_id", state.enrollment().study_id},
-              {"online", s.online},
-              {"sync_state", to_string(s.state)},
-              {"sync_error", s.last_error},
-              {"last_sync_ms", s.last_sync_ms},
-              {"sync_failures", s.consecutive_failures},
-              {"pending_events", log.pending_events()},
-              {"last_seq", log.last_seq()},
-              {"slots_left", slots},
-              {"numbers_left", store.numbers_left()},
-              {"kits", kits},
-              {"user", a.user},
-              {"role", a.role}};
-    if (const auto* st = store.stream()) j["minimization_allowance_left"] = st->grant.allowance - st->decisions;
-    return j;
-  }
-
   void install() {
     server.set_payload_max_length(kMaxRequestBody);
     // Answers are small and written in pieces: without this, Nagle's algorithm
@@ -299,20 +265,16 @@ struct ApiServer::Impl {
           return send_error(res, make_error(Errc::invalid_input, "give user and password"));
         auto check = check_without_lock(user, password);
         shared::Result<Actor> actor = make_error(Errc::internal, "");
-        bool blinded = true;
-        json permissions = json::array();
+        json answer;
         {
           std::lock_guard lock(mutex);
           actor = ops.login(check);
-          if (actor) {
-            blinded = ops.blinded(*actor);
-            for (auto p : ops.role_of(*actor)->permissions) permissions.push_back(shared::to_string(p));
-          }
+          if (actor) answer = ops.session_view(*actor);
         }
         if (!actor) return send_error(res, actor.error());
-        auto token = sessions.open(*actor);
-        send(res, 200, {{"token", token}, {"user", actor->user}, {"role", actor->role}, {"blinded", blinded},
-                        {"permissions", permissions}, {"idle_timeout_s", kSessionIdleMs / 1000}});
+        answer["token"] = sessions.open(*actor);
+        answer["idle_timeout_s"] = kSessionIdleMs / 1000;
+        send(res, 200, answer);
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on login: " << e.what() << "\n";
         send_error(res, make_error(Errc::internal, "internal error; nothing was changed"));
@@ -325,10 +287,10 @@ struct ApiServer::Impl {
     });
 
     route("GET", "/api/v1/status", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
-      return status_json(a);
+      return ops.status_view(a, sync ? sync->status() : SyncStatus{});
     });
     route("GET", "/api/v1/study", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
-      return study_view(state.domain(), ops.blinded(a));
+      return ops.study_view(a);
     });
 
     // ---- participants
@@ -359,39 +321,18 @@ struct ApiServer::Impl {
       if (!b.ok()) return b.error();
       auto o = ops.screen(a, r);
       if (!o) return o.error();
-      return json{{"participant", participant_view(o->participant, state.domain(), ops.blinded(a), ops.today())},
-                  {"event_seq", o->event_seq}};
+      auto j = ops.outcome_view(a, *o);
+      j.erase("kits");
+      return j;
     });
     route("GET", "/api/v1/participants", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      if (!ops.can(a, shared::Permission::view_participants) && !ops.can(a, shared::Permission::dispense))
-        return make_error(Errc::forbidden, "role " + a.role + " may not view participants");
-      auto status = req.get_param_value("status");
-      json list = json::array();
-      for (const auto& [id, p] : state.domain().participants())
-        if (status.empty() || shared::to_string(p.status) == status) list.push_back(participant_summary(p, state.domain(), ops.blinded(a)));
-      return json{{"participants", list}};
+      return ops.participants_view(a, req.get_param_value("status"));
     });
     route("GET", R"(/api/v1/participants/([^/]+))", false,
           [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            if (!ops.can(a, shared::Permission::view_participants) && !ops.can(a, shared::Permission::dispense))
-              return make_error(Errc::forbidden, "role " + a.role + " may not view participants");
-            const auto* p = state.domain().find_participant(param(req, 1));
-            if (!p)
-              return make_error(Errc::not_found, "participant " + param(req, 1) + " is not known at this node; check "
-                                                                                  "the number");
-            return participant_view(*p, state.domain(), ops.blinded(a), ops.today());
+            return ops.participant_view(a, param(req, 1));
           });
-    auto outcome = [this](const OperationOutcome& o, const Actor& a) {
-      bool blinded = ops.blinded(a);
-      json kits = json::array();
-      for (const auto& k : o.kits)
-        if (const auto* kit = state.domain().find_kit(k)) kits.push_back(kit_view(*kit, state.domain(), blinded));
-      json j = {{"participant", participant_view(o.participant, state.domain(), blinded, ops.today())},
-                {"kits", kits},
-                {"event_seq", o.event_seq}};
-      if (o.deviation) j["deviation"] = true;
-      return j;
-    };
+    auto outcome = [this](const OperationOutcome& o, const Actor& a) { return ops.outcome_view(a, o); };
     signing_route(R"(/api/v1/participants/([^/]+)/randomize)",
           [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             auto o = ops.randomize(a, param(req, 1), sig);
@@ -418,12 +359,7 @@ struct ApiServer::Impl {
             if (!b.ok()) return b.error();
             auto o = ops.unblind(a, param(req, 1), reason, sig);
             if (!o) return o.error();
-            const auto* arm = state.domain().study()->find_arm(o->participant.arm);
-            // The code break shows the arm to whoever broke it, blinded or not.
-            return json{{"participant", o->participant.number},
-                        {"code_break", true},
-                        {"arm", {{"id", o->participant.arm}, {"name", arm ? arm->name : o->participant.arm}}},
-                        {"event_seq", o->event_seq}};
+            return ops.code_break_answer(*o);
           });
     route("POST", R"(/api/v1/participants/([^/]+)/withdraw)", true,
           [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
@@ -452,33 +388,11 @@ struct ApiServer::Impl {
 
     // ---- inventory
     route("GET", "/api/v1/inventory", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      if (!ops.can(a, shared::Permission::view_inventory))
-        return make_error(Errc::forbidden, "role " + a.role + " may not view the inventory");
-      auto status = req.get_param_value("status");
-      auto kit = req.get_param_value("kit");
-      auto before = req.get_param_value("expiring_before");
-      if (!before.empty() && !shared::parse_date(before))
-        return make_error(Errc::invalid_input, "expiring_before: use a date YYYY-MM-DD");
-      bool blinded = ops.blinded(a);
-      json kits = json::array();
-      std::map<std::string, int> counts;
-      for (const auto& [n, k] : state.domain().kits()) {
-        if (!status.empty() && shared::to_string(k.status) != status) continue;
-        if (!kit.empty() && n != kit) continue;
-        if (!before.empty() && k.expiry >= before) continue;
-        ++counts[shared::to_string(k.status)];
-        kits.push_back(kit_view(k, state.domain(), blinded));
-      }
-      return json{{"kits", kits}, {"by_status", counts}, {"today", shared::format_date(ops.today())},
-                  {"do_not_dispense_days", state.domain().study() ? state.domain().study()->supply.do_not_dispense_days : 0}};
+      return ops.inventory_view(a, {req.get_param_value("status"), req.get_param_value("kit"),
+                                    req.get_param_value("expiring_before")});
     });
     route("GET", "/api/v1/shipments", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
-      if (!ops.can(a, shared::Permission::view_inventory) && !ops.can(a, shared::Permission::receive_shipment))
-        return make_error(Errc::forbidden, "role " + a.role + " may not view shipments");
-      json list = json::array();
-      for (const auto& [id, s] : state.domain().shipments())
-        list.push_back(shipment_view(s, state.domain(), ops.blinded(a)));
-      return json{{"shipments", list}};
+      return ops.shipments_view(a);
     });
     signing_route(R"(/api/v1/shipments/([^/]+)/receive)",
           [this](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
@@ -497,13 +411,10 @@ struct ApiServer::Impl {
             if (!b.ok()) return b.error();
             auto seq = ops.receive_shipment(a, param(req, 1), receipts, sig);
             if (!seq) return seq.error();
-            const auto& s = state.domain().shipments().at(param(req, 1));
-            auto j = shipment_view(s, state.domain(), ops.blinded(a));
-            j["event_seq"] = *seq;
-            return j;
+            return ops.shipment_answer(a, param(req, 1), *seq);
           });
     auto kit_answer = [this](const std::string& kit, std::uint64_t seq, const Actor& a) {
-      return json{{"kit", kit_view(*state.domain().find_kit(kit), state.domain(), ops.blinded(a))}, {"event_seq", seq}};
+      return ops.kit_answer(a, kit, seq);
     };
     route("POST", R"(/api/v1/kits/([^/]+)/quarantine)", true,
           [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {

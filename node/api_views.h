@@ -1,9 +1,10 @@
-// The JSON the node's API answers with, built from the domain store for one
-// actor. This is where blinding is enforced for the API and the web UI: for a
-// blinded role a view carries no arm id or name, no kit type id or name, no
+// The JSON the node's API answers with, built from the domain store. Who may
+// read what, and whether the reader is blinded, is decided by SiteOperations
+// (site_reads.cpp, SiteOperations::blinded) and passed in as `blinded`: for a
+// blinded reader a view carries no arm id or name, no kit type id or name, no
 // lot and nothing else that maps kits to arms; kits show only their blinded
-// label, which the study makes identical across arms. Unblinded roles (those
-// with view_unblinded) also get arm, kit type and lot.
+// label, which a blinded study makes identical across arms. Otherwise a view
+// also carries arm, kit type and lot.
 // Thread-safety: pure functions over the caller's store (hold the node's lock).
 #pragma once
 

@@ -43,6 +43,7 @@
 #include "node/domain_store.h"
 #include "node/node_state.h"
 #include "node/roster.h"
+#include "node/sync_service.h"
 #include "shared/event_payloads.h"
 #include "shared/minimization.h"
 #include "shared/result.h"
@@ -91,8 +92,44 @@ class SiteOperations {
   // unknown user and a wrong password.
   shared::Result<Actor> login(const PasswordCheck& password);
   const shared::Role* role_of(const Actor& a) const;
-  bool blinded(const Actor& a) const;  // true unless the role is unblinded in the study
+  // Whether the actor is kept from the allocation (arms, kit types, lots,
+  // shortage details), by the study's blinding and the role: in an open study
+  // nobody; in a single-blind study only the participant, so roles that
+  // dispense (and unblinded roles) see it; in a double-blind study every role
+  // but the unblinded ones ("blinded": false with view_unblinded).
+  // docs/study-config.md, "Who sees the allocation".
+  bool blinded(const Actor& a) const;
   bool can(const Actor& a, shared::Permission p) const;
+
+  // ---- reads (node/site_reads.cpp)
+  // What each API route answers, built here for the actor so that reads, like
+  // writes, check the role's permission and the blinding in this one place:
+  // a view for a blinded actor (blinded()) carries no arm, kit type, kit type
+  // name or lot (node/api_views.h). Refusals are forbidden or not_found values.
+  struct InventoryQuery {
+    std::string status;           // only kits in this status
+    std::string kit;              // only this kit number
+    std::string expiring_before;  // YYYY-MM-DD: only kits expiring earlier
+  };
+  // Any role: user, role, blinded, permissions.
+  nlohmann::json session_view(const Actor& a) const;
+  // Any role: the node, its sync and what it has left (no arm in it).
+  nlohmann::json status_view(const Actor& a, const SyncStatus& sync) const;
+  // Any role: what the forms need; arms and kit types unless blinded.
+  nlohmann::json study_view(const Actor& a) const;
+  // view_participants or dispense.
+  shared::Result<nlohmann::json> participants_view(const Actor& a, const std::string& status) const;
+  shared::Result<nlohmann::json> participant_view(const Actor& a, const std::string& number) const;
+  // view_inventory.
+  shared::Result<nlohmann::json> inventory_view(const Actor& a, const InventoryQuery& q) const;
+  // view_inventory or receive_shipment.
+  shared::Result<nlohmann::json> shipments_view(const Actor& a) const;
+  // The answers of the changing routes, for the actor who made the change.
+  nlohmann::json outcome_view(const Actor& a, const OperationOutcome& o) const;
+  nlohmann::json kit_answer(const Actor& a, const std::string& kit, std::uint64_t event_seq) const;
+  nlohmann::json shipment_answer(const Actor& a, const std::string& shipment, std::uint64_t event_seq) const;
+  // The code break shows the arm to whoever broke it, blinded or not.
+  nlohmann::json code_break_answer(const OperationOutcome& o) const;
 
   shared::Result<OperationOutcome> screen(const Actor& a, const ScreenRequest& r);
   shared::Result<OperationOutcome> randomize(const Actor& a, const std::string& participant,
