@@ -13,6 +13,9 @@
 //   text beside it (Migration::postgresql).
 // - Statement: a prepared statement; bind by position (1-based), step, read
 //   columns (0-based). Raw SQL lives next to the code that owns the table.
+//   SQLite keeps what it prepared, by SQL text, and hands it out again
+//   (reset, bindings cleared) once the previous Statement is gone, so code
+//   that prepares the same SQL on every call parses it once.
 // - Transaction: BEGIN IMMEDIATE; rolls back unless commit() was called, so an
 //   exception thrown inside leaves nothing half-written.
 // - Migrations: numbered, per component, recorded in table schema_version. A

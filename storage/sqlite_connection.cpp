@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "storage/connection.h"
 
@@ -21,8 +22,18 @@ void check(sqlite3* db, int rc, const char* what) {
 
 class SqliteCursor final : public Cursor {
  public:
-  SqliteCursor(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~SqliteCursor() override { sqlite3_finalize(stmt_); }
+  // `in_use` set: the statement is the connection's kept one for its SQL, and
+  // is reset and handed back (in_use cleared) instead of finalized.
+  SqliteCursor(sqlite3* db, sqlite3_stmt* stmt, bool* in_use = nullptr) : db_(db), stmt_(stmt), in_use_(in_use) {}
+  ~SqliteCursor() override {
+    if (!in_use_) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  }
 
   void bind_int64(int index, std::int64_t v) override { check(db_, sqlite3_bind_int64(stmt_, index, v), "bind"); }
   void bind_double(int index, double v) override { check(db_, sqlite3_bind_double(stmt_, index, v), "bind"); }
@@ -67,12 +78,16 @@ class SqliteCursor final : public Cursor {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  bool* in_use_;
 };
 
 class SqliteConnection final : public Connection {
  public:
   explicit SqliteConnection(sqlite3* db) : db_(db) {}
-  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+  ~SqliteConnection() override {
+    for (auto& [sql, kept] : kept_) sqlite3_finalize(kept.stmt);
+    sqlite3_close_v2(db_);
+  }
 
   Engine engine() const override { return Engine::sqlite; }
 
@@ -86,12 +101,24 @@ class SqliteConnection final : public Connection {
     }
   }
 
+  // The statement kept for `sql` when its previous Cursor is gone; a fresh one
+  // otherwise (the SQL is in use twice at once, or kMaxKept other texts are
+  // kept). Parsing the same SQL on every call was an eighth of a node
+  // operation's instructions.
   std::unique_ptr<Cursor> prepare(std::string_view sql) override {
+    auto it = kept_.find(sql);
+    if (it != kept_.end() && !it->second.in_use) {
+      it->second.in_use = true;
+      return std::make_unique<SqliteCursor>(db_, it->second.stmt, &it->second.in_use);
+    }
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
                            nullptr) != SQLITE_OK)
       fail(db_, "cannot prepare (" + std::string(sql.substr(0, 80)) + ")");
-    return std::make_unique<SqliteCursor>(db_, stmt);
+    if (it != kept_.end() || kept_.size() >= kMaxKept) return std::make_unique<SqliteCursor>(db_, stmt);
+    auto& kept = kept_[std::string(sql)];
+    kept = {stmt, true};
+    return std::make_unique<SqliteCursor>(db_, stmt, &kept.in_use);
   }
 
   std::int64_t last_insert_id() override { return sqlite3_last_insert_rowid(db_); }
@@ -127,7 +154,14 @@ class SqliteConnection final : public Connection {
   std::string schema_sql(const Migration& m) const override { return m.sql; }
 
  private:
+  static constexpr std::size_t kMaxKept = 128;
+  struct Kept {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
   sqlite3* db_;
+  // By SQL text; map nodes do not move, so a cursor may point at its in_use.
+  std::map<std::string, Kept, std::less<>> kept_;
 };
 
 }  // namespace

@@ -367,3 +367,52 @@ TEST_CASE("postgresql: two connections migrating the same database at once, as t
   CHECK(st.int64(0) == 1);
   CHECK(db.schema_version("test") == 1);
 }
+
+TEST_CASE("a statement prepared again is the connection's kept one, reset and with its bindings cleared") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  REQUIRE(db.migrate("notes", kV1).ok());
+  {
+    auto st = db.prepare("SELECT ?");
+    st.bind(1, std::int64_t{5});
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 5);  // left on its row: handed back reset
+  }
+  auto again = db.prepare("SELECT ?");
+  REQUIRE(again.step());
+  CHECK(again.is_null(0));  // the earlier binding is gone
+}
+
+TEST_CASE("the same SQL used twice at once gets two statements that do not disturb each other") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  REQUIRE(db.migrate("notes", kV1).ok());
+  for (int i = 1; i <= 3; ++i) db.prepare("INSERT INTO notes(id, body) VALUES(?, ?)").bind_all(i, "n").run();
+  const char* sql = "SELECT id FROM notes WHERE id >= ? ORDER BY id";
+  std::vector<std::int64_t> outer_ids, inner_counts;
+  auto outer = db.prepare(sql);
+  outer.bind(1, std::int64_t{1});
+  while (outer.step()) {
+    outer_ids.push_back(outer.int64(0));
+    auto inner = db.prepare(sql);
+    inner.bind(1, outer.int64(0));
+    std::int64_t n = 0;
+    while (inner.step()) ++n;
+    inner_counts.push_back(n);
+  }
+  CHECK(outer_ids == std::vector<std::int64_t>{1, 2, 3});
+  CHECK(inner_counts == std::vector<std::int64_t>{3, 2, 1});
+}
+
+TEST_CASE("a kept statement sees a table changed by a migration after it was first prepared") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  REQUIRE(db.migrate("notes", kV1).ok());
+  db.prepare("INSERT INTO notes(id, body) VALUES(?, ?)").bind_all(1, "a").run();
+  { CHECK(db.prepare("SELECT * FROM notes").step()); }
+  REQUIRE(db.migrate("notes", kV2).ok());
+  db.exec("UPDATE notes SET author = 'ann'");
+  auto st = db.prepare("SELECT * FROM notes");
+  REQUIRE(st.step());
+  CHECK(st.text(3) == "ann");  // the fourth column, added after the statement was kept
+}
