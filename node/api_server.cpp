@@ -236,6 +236,9 @@ struct ApiServer::Impl {
     // Answers are small and written in pieces: without this, Nagle's algorithm
     // and the client's delayed ACK add tens of milliseconds to each request.
     server.set_tcp_nodelay(true);
+    // cpp-httplib closes a kept-alive connection after 5 requests by default,
+    // so a browser reconnects (a TCP handshake and a new worker) every fifth call.
+    server.set_keep_alive_max_count(kKeepAliveRequests);
     server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(web_ui_page()), "text/html; charset=utf-8");
       res.set_header("Cache-Control", "no-store");

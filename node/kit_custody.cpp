@@ -22,14 +22,18 @@ KitPick pick_kits(const std::map<std::string, KitRecord>& custody, const std::st
     if (std::find(excluded.begin(), excluded.end(), number) != excluded.end()) continue;
     usable.push_back(&kit);
   }
-  std::sort(usable.begin(), usable.end(), [](const KitRecord* a, const KitRecord* b) {
+  // Only the first `count` in order are needed: a visit takes a few kits of
+  // a stock that may hold thousands.
+  auto first = usable.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(usable.size(),
+                                                                                   static_cast<std::size_t>(std::max(count, 0))));
+  std::partial_sort(usable.begin(), first, usable.end(), [](const KitRecord* a, const KitRecord* b) {
     if (a->expiry != b->expiry) return a->expiry < b->expiry;  // ISO dates sort as text
     if (a->number.size() != b->number.size()) return a->number.size() < b->number.size();
     return a->number < b->number;
   });
   KitPick pick;
   pick.usable = usable.size();
-  for (std::size_t i = 0; i < usable.size() && static_cast<int>(i) < count; ++i) pick.kits.push_back(usable[i]->number);
+  for (auto it = usable.begin(); it != first; ++it) pick.kits.push_back((*it)->number);
   return pick;
 }
 

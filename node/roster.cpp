@@ -1,18 +1,18 @@
 #include "node/roster.h"
 
 #include <algorithm>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "crypto/password.h"
 
 namespace irt::node {
 
-shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log) {
+namespace {
+
+std::vector<RosterUser> parse_roster(const std::string& text) {
   std::vector<RosterUser> out;
-  auto bytes = log.get_sealed("roster");
-  if (!bytes) return bytes.error();
-  if (!*bytes) return out;
-  auto j = nlohmann::json::parse(crypto::to_string(**bytes), nullptr, false);
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.contains("users")) return out;
   for (const auto& u : j["users"]) {
     RosterUser r;
@@ -26,12 +26,53 @@ shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log) {
   return out;
 }
 
+// The roster as last parsed, by its exact text. Every password check and
+// e-signature reads the roster twice (find_user, then confirm), and parsing it
+// cost more than the rest of an operation's bookkeeping; keyed by content, a
+// new roster (or one rolled back) is parsed afresh, so it can never be stale.
+struct ParsedRoster {
+  std::mutex mutex;
+  std::string text;
+  std::vector<RosterUser> users;
+};
+ParsedRoster& parsed() {
+  static ParsedRoster p;
+  return p;
+}
+
+// Calls use(users) with the node's roster; a roster that fails authentication
+// is returned as its error, never read as empty.
+template <class F>
+auto with_roster(sync::NodeLog& log, F&& use) -> shared::Result<decltype(use(std::vector<RosterUser>{}))> {
+  auto bytes = log.get_sealed("roster");
+  if (!bytes) return bytes.error();
+  std::string text = *bytes ? crypto::to_string(**bytes) : std::string();
+  auto& p = parsed();
+  std::lock_guard lock(p.mutex);
+  if (text != p.text) {
+    p.users = parse_roster(text);
+    p.text = std::move(text);
+  }
+  return use(p.users);
+}
+
+shared::Result<std::optional<RosterUser>> find_in_roster(sync::NodeLog& log, const std::string& name) {
+  return with_roster(log, [&](const std::vector<RosterUser>& users) -> std::optional<RosterUser> {
+    for (const auto& u : users)
+      if (u.name == name) return u;
+    return std::nullopt;
+  });
+}
+
+}  // namespace
+
+shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log) {
+  return with_roster(log, [](const std::vector<RosterUser>& users) { return users; });
+}
+
 std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name) {
-  auto roster = load_roster(log);
-  if (!roster) return std::nullopt;  // confirm() reports the damage
-  for (auto& u : *roster)
-    if (u.name == name) return std::move(u);
-  return std::nullopt;
+  auto found = find_in_roster(log, name);
+  return found ? *found : std::nullopt;  // confirm() reports the damage
 }
 
 PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password) {
@@ -45,12 +86,12 @@ shared::Result<RosterUser> confirm(sync::NodeLog& log, const std::string& site_i
                                     "unknown user or wrong password; check both, or sync if the user was added "
                                     "at the hub recently");
   // A roster that does not authenticate is damage, told to everyone alike, never "unknown user".
-  auto roster = load_roster(log);
-  if (!roster) return roster.error();
+  auto current = find_in_roster(log, check.user);
+  if (!current) return current.error();
   if (!check.matches) return refused;
-  auto now = std::find_if(roster->begin(), roster->end(), [&](const RosterUser& u) { return u.name == check.user; });
+  auto& now = *current;
   // Removed from the roster, or given a new password, since the check.
-  if (now == roster->end() || now->password_hash != check.entry->password_hash) return refused;
+  if (!now || now->password_hash != check.entry->password_hash) return refused;
   if (std::find(now->sites.begin(), now->sites.end(), site_id) == now->sites.end())
     return shared::make_error(shared::Errc::forbidden,
                               "user " + check.user + " has no access to site " + site_id + "; ask the study admin");

@@ -7,7 +7,9 @@
 // log, check_password with no lock held, then confirm under the lock again,
 // which reads the entry afresh: a user removed from the roster or given a new
 // password in between is refused, one moved off this site is forbidden.
-// Thread-safety: stateless functions; the NodeLog ones under the caller's lock.
+// The parsed roster is remembered by its text (one per process, behind its
+// own mutex), so reading it for every password check costs one decryption.
+// Thread-safety: the NodeLog functions under the caller's lock.
 #pragma once
 
 #include <optional>

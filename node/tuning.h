@@ -20,6 +20,8 @@ inline constexpr std::int64_t kSessionIdleMs = 15 * 60 * 1000;
 // request within the field limits needs, so an over-long field is refused by
 // name (check_request_fields) rather than as an oversized body.
 inline constexpr std::size_t kMaxRequestBody = 1 << 20;
+// Requests served on one kept-alive connection before the server closes it.
+inline constexpr std::size_t kKeepAliveRequests = 1000;
 
 // ---- Idempotency-Key (node/request_memory.h): an answered request is
 // remembered for a day, long enough for any retry after a lost answer; keys
