@@ -1,10 +1,21 @@
 #include <sodium.h>
 
 #include <iostream>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "node/commands.h"
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // One malloc arena for every thread. By default glibc gives each HTTP worker
+  // thread an arena of its own, and each keeps the memory its thread freed, so
+  // the node's footprint grew with the number of workers that had served a
+  // request (4 MB of 30 with 10,000 participants). The node's work runs under
+  // one lock anyway, so the threads do not contend for the arena.
+  mallopt(M_ARENA_MAX, 1);
+#endif
   if (sodium_init() < 0) {
     std::cerr << "irt-node: libsodium failed to initialise; the system's random source is unavailable\n";
     return 1;

@@ -52,6 +52,8 @@ struct Enrollment {
 
 class NodeState {
  public:
+  // The most memory SQLite's page cache of node.db may hold, in KiB.
+  static constexpr int kPageCacheKiB = 1024;
   static std::filesystem::path database_path(const std::filesystem::path& dir) { return dir / "node.db"; }
 
   // Creates DIR/node.db (DIR must not hold a node yet) and records event 1, "node.enrolled".
