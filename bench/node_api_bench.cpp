@@ -10,11 +10,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "storage/database.h"
 #include "tests/support/node_fixture.h"
@@ -49,6 +54,18 @@ long rss_kb(int pid) {
   while (std::getline(in, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
+}
+
+// CPU seconds (user + system) the process has used so far.
+double cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));  // the name may hold spaces
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i)
+    if (i >= 14) ticks += std::stod(f);  // utime, stime
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -87,7 +104,9 @@ int main() {
   o.pending_kits_per_type = 0;
   test::NodeFixture fixture(tmp / "node", o);
   int port = test::free_port();
-  test::Process node({IRT_NODE_BIN, "serve", "--data", fixture.dir().string(), "--listen",
+  // IRT_BENCH_NODE_BIN runs another build of irt-node (to compare two builds on one machine).
+  const char* node_bin = std::getenv("IRT_BENCH_NODE_BIN") ? std::getenv("IRT_BENCH_NODE_BIN") : IRT_NODE_BIN;
+  test::Process node({node_bin, "serve", "--data", fixture.dir().string(), "--listen",
                       "127.0.0.1:" + std::to_string(port)},
                      {std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase}, tmp / "node.log");
   if (!test::wait_for_port(port, 15000)) {
@@ -120,6 +139,8 @@ int main() {
   double screen_rate = kParticipants / std::chrono::duration<double>(Clock::now() - screen_start).count();
 
   std::vector<double> randomize_ms, dispense_ms, pair_ms;
+  std::printf("  measuring %d randomize + dispense pairs (node pid %d)\n", kMeasured, node.pid());
+  double node_cpu_before = cpu_seconds(node.pid());
   auto start = Clock::now();
   for (int i = 0; i < kMeasured; ++i) {
     auto t0 = Clock::now();
@@ -135,11 +156,15 @@ int main() {
   }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   double ops_rate = 2.0 * kMeasured / seconds;
+  double node_cpu_ms = (cpu_seconds(node.pid()) - node_cpu_before) * 1000.0 / (2.0 * kMeasured);
   long rss = rss_kb(node.pid());
 
   std::printf("  screening (setup) through the API: %.0f participants/s\n", screen_rate);
   std::printf("  randomize  p50 %.2f ms  p99 %.2f ms\n", percentile(randomize_ms, 0.5), percentile(randomize_ms, 0.99));
   std::printf("  dispense   p50 %.2f ms  p99 %.2f ms\n", percentile(dispense_ms, 0.5), percentile(dispense_ms, 0.99));
+  // Independent of other load on the machine, unlike the rates.
+  std::printf("  node CPU time per operation: %.3f ms (one durable commit takes %.3f ms)\n", node_cpu_ms,
+              1000.0 / commits);
   std::printf("  %-40s %10s %-8s %16s %13s\n", "", "figure", "", "", "");
   row("randomize p99 latency", percentile(randomize_ms, 0.99), "ms", 10.0, true);
   row("dispense p99 latency", percentile(dispense_ms, 0.99), "ms", 10.0, true);
