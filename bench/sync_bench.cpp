@@ -10,10 +10,22 @@
 // study, example blocks study with 20 sites and no cap (so that every node
 // holds slots); the better of two rounds of each is kept, so a neighbour's
 // load on a shared machine does not decide the ratio.
+//
+// Then the hub's engines: two nodes push 25,000 events each at once, to a hub
+// on SQLite, to a hub on PostgreSQL with one `irt-hub serve` process, and to
+// one with two processes on the same database (each node to its own), each
+// rate next to the same raw verify bound (target >= 0.8 for SQLite and one
+// PostgreSQL process; two processes share this machine's cores, so the ratio
+// shows what the database's one-writer lock costs, not more cores).
+// PostgreSQL is `--postgres URL` (an empty database server the bench may
+// create databases on), else a throwaway cluster started on loopback with
+// tests/support/postgres_cluster.sh and removed at the end.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -125,25 +137,31 @@ struct Run {
   std::uint64_t events = 0;
 };
 
-// One node of site 101 enrolled with `hub`, kEvents notes written, pushed in one sync round.
-std::optional<Run> push_once(test::HubProcess& hub) {
-  test::NodeDir node(hub, "101");
+// An enrolled node opened, with `events` notes written and not yet pushed.
+std::unique_ptr<node::NodeState> ready_node(test::NodeDir& node, int events) {
   auto state = node::NodeState::open(node.data(), test::kNodePassphrase);
   if (!state) {
     std::fprintf(stderr, "cannot open node: %s\n", state.error().message.c_str());
-    return std::nullopt;
+    return nullptr;
   }
   auto& s = **state;
-  {
-    std::string p = nlohmann::json(shared::SiteNote{"benchmark event with a payload of ordinary size for a site note",
-                                                     "coordinator", s.enrollment().site_id})
-                        .dump();
-    storage::Transaction tx(s.db());
-    for (int i = 0; i < kEvents; ++i)
-      if (!s.log().append(s.key(), "bench", std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end())))
-        return std::nullopt;
-    tx.commit();
-  }
+  std::string p = nlohmann::json(shared::SiteNote{"benchmark event with a payload of ordinary size for a site note",
+                                                   "coordinator", s.enrollment().site_id})
+                      .dump();
+  storage::Transaction tx(s.db());
+  for (int i = 0; i < events; ++i)
+    if (!s.log().append(s.key(), "bench", std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end())))
+      return nullptr;
+  tx.commit();
+  return std::move(state.value());
+}
+
+// One node of site 101 enrolled with `hub`, kEvents notes written, pushed in one sync round.
+std::optional<Run> push_once(test::HubProcess& hub) {
+  test::NodeDir node(hub, "101");
+  auto state = ready_node(node, kEvents);
+  if (!state) return std::nullopt;
+  auto& s = *state;
   Run run;
   run.events = s.log().last_seq() - s.log().acked_seq();
   run.hub_cpu = cpu_seconds(hub.pid());
@@ -161,19 +179,103 @@ std::optional<Run> push_once(test::HubProcess& hub) {
   return run;
 }
 
+// Two nodes (sites 101 and 102), kEvents / 2 notes each, enrolled through
+// `url_a` and `url_b`, pushing at the same time: the events per second of the pair.
+std::optional<double> push_pair(test::HubProcess& hub, const std::string& url_a, const std::string& url_b) {
+  test::NodeDir a(hub, "101", url_a), b(hub, "102", url_b);
+  auto sa = ready_node(a, kEvents / 2), sb = ready_node(b, kEvents / 2);
+  if (!sa || !sb) return std::nullopt;
+  std::atomic<bool> failed{false};
+  auto push = [&failed](node::NodeState& s) {
+    auto round = s.sync_once();
+    if (!round) {
+      std::fprintf(stderr, "sync failed: %s\n", round.error().message.c_str());
+      failed = true;
+    }
+  };
+  auto start = Clock::now();
+  std::thread other(push, std::ref(*sb));
+  push(*sa);
+  other.join();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failed) return std::nullopt;
+  std::uint64_t pending = (sa->log().last_seq() - sa->log().acked_seq()) + (sb->log().last_seq() - sb->log().acked_seq());
+  if (pending != 0) {
+    std::fprintf(stderr, "%llu events were not acknowledged\n", static_cast<unsigned long long>(pending));
+    return std::nullopt;
+  }
+  return static_cast<double>(kEvents) / secs;
+}
+
+// The PostgreSQL server the engine runs use: --postgres URL, or a throwaway
+// cluster (tests/support/postgres_cluster.sh) stopped and removed on destruction.
+class Postgres {
+ public:
+  explicit Postgres(std::string url) : url_(std::move(url)) {
+    if (!url_.empty()) return;
+    auto r = test::run({test::source_path("tests/support/postgres_cluster.sh"), "start", state_.path().string()});
+    if (r.exit_code != 0) {
+      std::fprintf(stderr, "cannot start a PostgreSQL cluster: %s%s\n", r.out.c_str(), r.err.c_str());
+      return;
+    }
+    started_ = true;
+    url_ = test::read_file(state_ / "url");
+    while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
+  }
+  ~Postgres() {
+    if (started_) test::run({test::source_path("tests/support/postgres_cluster.sh"), "stop", state_.path().string()});
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  test::TempDir state_;
+  std::string url_;
+  bool started_ = false;
+};
+
+// Best of two rounds of push_pair.
+std::optional<double> best_pair(test::HubProcess& hub, const std::string& url_a, const std::string& url_b) {
+  std::optional<double> best;
+  for (int round = 0; round < 2; ++round) {
+    auto r = push_pair(hub, url_a, url_b);
+    if (!r) return std::nullopt;
+    if (!best || *r > *best) best = r;
+  }
+  return best;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  std::string postgres_url;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--postgres") == 0 && i + 1 < argc) {
+      postgres_url = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: irt-bench-sync [--postgres postgresql://USER@HOST:PORT/DB]\n"
+                           "  without --postgres, a throwaway PostgreSQL cluster is started on loopback\n");
+      return 2;
+    }
+  }
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  Postgres pg(postgres_url);
+  if (pg.url().empty()) return 1;
+  ::setenv("IRT_TEST_POSTGRES_URL", pg.url().c_str(), 1);
   test::TempDir dir;
   const auto study = (dir / "study.json").string();
   {
     std::ofstream out(study);
     out << bench_study();
   }
+  ::unsetenv("IRT_TEST_HUB_ENGINE");
   test::HubProcess alone(study);
   test::HubProcess crowded(study);
   if (!enroll_many(crowded, kOtherNodes)) return 1;
+  ::setenv("IRT_TEST_HUB_ENGINE", "postgresql", 1);  // tests/support/cluster.h: init --db on a fresh database
+  test::HubProcess pg_one(study);
+  test::HubProcess pg_two(study);
+  test::HubPeer pg_peer(pg_two);
+  ::unsetenv("IRT_TEST_HUB_ENGINE");
 
   // The bound is measured just before and just after the pushes, and the
   // higher of the two is used, so a neighbour's load cannot flatter the ratio.
@@ -186,6 +288,10 @@ int main() {
     if (!one || a->rate > one->rate) one = a;
     if (!many || b->rate > many->rate) many = b;
   }
+  auto on_sqlite = best_pair(alone, "", "");
+  auto on_pg_one = best_pair(pg_one, "", "");
+  auto on_pg_two = best_pair(pg_two, "", pg_peer.url());
+  if (!on_sqlite || !on_pg_one || !on_pg_two) return 1;
   double raw = std::max(raw_before, raw_verify_rate(cores));
 
   std::printf("sync ingest: %llu events pushed to irt-hub over loopback in %.2f s\n",
@@ -205,5 +311,13 @@ int main() {
               1e6 * one->hub_cpu / static_cast<double>(one->events),
               1e6 * many->hub_cpu / static_cast<double>(many->events), kOtherNodes + 1,
               (one->hub_cpu / static_cast<double>(one->events)) / (many->hub_cpu / static_cast<double>(many->events)));
+  std::printf("sync ingest by engine: 2 nodes pushing %d events each at once (best of 2)\n", kEvents / 2);
+  std::printf("  raw Ed25519 verify     %10.0f verifications/s on %u cores (same run)\n", raw, cores);
+  std::printf("  SQLite, 1 process      %10.0f events/s   ratio %.2f (target >= 0.80)\n", *on_sqlite,
+              *on_sqlite / raw);
+  std::printf("  PostgreSQL, 1 process  %10.0f events/s   ratio %.2f (target >= 0.80)\n", *on_pg_one,
+              *on_pg_one / raw);
+  std::printf("  PostgreSQL, 2 processes%10.0f events/s   ratio %.2f (one node per process)\n", *on_pg_two,
+              *on_pg_two / raw);
   return 0;
 }

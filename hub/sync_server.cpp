@@ -50,14 +50,19 @@ bool is_loopback_host(const std::string& host) {
 struct SyncServer::Impl {
   HubState& hub;
   std::unique_ptr<httplib::Server> server;
-  // One request at a time inside the HubState, except the signature checks
-  // of a push, which run outside it so that a node's next batch is verified
-  // while its previous one commits.
+  // Guards the HubState's one database connection: one request at a time
+  // inside it, except the signature checks of a push, which run outside it
+  // so that a node's next batch is verified while its previous one commits.
+  // It is not what keeps the hub's state consistent: several processes may
+  // serve one PostgreSQL database, and there every write transaction takes
+  // the database's writer lock (storage::Transaction), pushes in progress are
+  // rows (PushOrder), and sessions and outboxes are tables, so a request may
+  // reach any process (docs/architecture.md, hub).
   std::mutex mutex;
   PushOrder order;  // under `mutex`
   Ingest ingest;
 
-  Impl(HubState& h, bool tls) : hub(h), ingest(h) {
+  Impl(HubState& h, bool tls) : hub(h), order(h.db()), ingest(h) {
     if (tls)
       server = std::make_unique<httplib::SSLServer>(hub.paths().tls_certificate.c_str(), hub.paths().tls_key.c_str());
     else

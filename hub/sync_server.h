@@ -4,9 +4,16 @@
 // HTTPS with the hub's self-signed certificate (nodes pin its fingerprint), or
 // plain HTTP, which the caller allows only on a loopback address. cpp-httplib
 // runs handlers on its own thread pool; every handler takes one mutex around
-// the HubState (one SQLite connection), so ingest is serialised and a push is
-// answered only after its transaction committed. Signature checks inside a
-// push run in parallel on the ledger's VerifyPool.
+// the HubState (one database connection), and a push is answered only after
+// its transaction committed. Signature checks inside a push run in parallel
+// on the ledger's VerifyPool.
+//
+// Stateless between requests: several `irt-hub serve` processes on one
+// PostgreSQL database serve at once behind any load balancer. What a request
+// needs from earlier ones is in the database (nodes, outboxes, pushes in
+// progress: hub/push_order.h), and writers are serialized by the database's
+// writer lock (storage::Transaction), not by the mutex, so a node may push to
+// one process and pull from another (docs/architecture.md, hub).
 //
 // Every refusal is JSON {"error":{"code","message",...}} with the status of its
 // wire_error code; an unexpected exception is logged to stderr and answered

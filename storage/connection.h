@@ -42,6 +42,8 @@ class Connection {
   virtual std::int64_t last_insert_id() = 0;
   virtual int changes() const = 0;
   virtual bool in_transaction() const = 0;
+  // Opens a write transaction holding the database's one writer lock, which
+  // serializes writers across processes (database.h, Transaction).
   virtual void begin(Durability durability) = 0;
   virtual void end(bool commit, Durability durability) = 0;  // commit or roll back what begin() opened
   // Holds (true) or lets go of (false) the lock that makes processes sharing

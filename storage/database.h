@@ -16,7 +16,8 @@
 //   SQLite keeps what it prepared, by SQL text, and hands it out again
 //   (reset, bindings cleared) once the previous Statement is gone, so code
 //   that prepares the same SQL on every call parses it once.
-// - Transaction: BEGIN IMMEDIATE; rolls back unless commit() was called, so an
+// - Transaction: the database's one writer (BEGIN IMMEDIATE on SQLite, an
+//   advisory lock on PostgreSQL); rolls back unless commit() was called, so an
 //   exception thrown inside leaves nothing half-written.
 // - Migrations: numbered, per component, recorded in table schema_version. A
 //   file whose schema is newer than the binary knows is refused, unchanged.
@@ -170,8 +171,14 @@ class Database {
 
 class Transaction {
  public:
-  // SQLite: BEGIN IMMEDIATE, so a writer waits at the start, not at its first
-  // write. PostgreSQL: BEGIN; rows a writer must hold alone it locks itself.
+  // One writer at a time per database, across every process that shares it,
+  // on both engines: SQLite's BEGIN IMMEDIATE takes the file's write lock;
+  // on PostgreSQL, BEGIN (READ COMMITTED) then a transaction-scoped advisory
+  // lock held until COMMIT or ROLLBACK (postgresql_connection.cpp). Either way
+  // a writer waits at the start, not at its first write, and what it reads
+  // inside the transaction stays true until it commits: a read that decides a
+  // write (the next free slot, the Merkle frontier) belongs inside it. Several
+  // hub processes on one PostgreSQL rely on this (docs/architecture.md, hub).
   explicit Transaction(Database& db, Durability durability = Durability::full);
   ~Transaction();  // ROLLBACK unless committed
   void commit();

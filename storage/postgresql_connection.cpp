@@ -33,6 +33,11 @@ constexpr Oid kBytea = 17;
 constexpr const char* kConnectTimeoutSeconds = "10";
 // The advisory lock that serializes migrations (an arbitrary key, fixed forever).
 constexpr std::int64_t kMigrationLock = 0x697274'0001;
+// The advisory lock every write transaction takes first (begin()), so that
+// processes sharing the database write one at a time, as on SQLite. Advisory
+// locks belong to the database they are taken in, so one fixed key is one
+// writer per database, whatever else the server holds.
+constexpr std::int64_t kWriterLock = 0x697274'0002;
 
 std::string translate_placeholders(std::string_view sql, int& count) {
   std::string out;
@@ -221,9 +226,13 @@ class PgConnection final : public Connection {
     return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
   }
 
+  // One round trip: BEGIN, the durability, then the writer lock, held until
+  // COMMIT or ROLLBACK. READ COMMITTED (stated, whatever the server's
+  // default) gives every later statement a snapshot taken after the lock was
+  // granted, so it sees everything the previous writer committed.
   void begin(Durability durability) override {
-    exec("BEGIN");
-    if (durability == Durability::deferred) exec("SET LOCAL synchronous_commit = off");
+    exec(std::string("BEGIN ISOLATION LEVEL READ COMMITTED; ") + (durability == Durability::deferred ? "SET LOCAL synchronous_commit = off; " : "") +
+         "SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
   }
 
   void end(bool commit, Durability) override {

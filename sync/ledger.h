@@ -28,9 +28,12 @@
 //
 // Thread-safety: one thread at a time (like the storage::Database it uses);
 // the sync server serialises calls. Several processes may share the database
-// file (the CLI revokes while the server runs): SQLite's locking and
-// BEGIN IMMEDIATE keep that safe, and ingest re-reads the node inside its
-// transaction.
+// (the CLI revokes while the server runs; several `irt-hub serve` on one
+// PostgreSQL): storage::Transaction admits one writer at a time across them
+// (BEGIN IMMEDIATE; an advisory lock on PostgreSQL), and append re-reads the
+// node and the Merkle frontier inside its transaction, so appends from two
+// processes extend one tree, each signing its tree head before it commits.
+// The proof cache is this process's: it reloads whatever another appended.
 #pragma once
 
 #include <cstdint>

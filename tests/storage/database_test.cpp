@@ -416,3 +416,34 @@ TEST_CASE("a kept statement sees a table changed by a migration after it was fir
   REQUIRE(st.step());
   CHECK(st.text(3) == "ann");  // the fourth column, added after the statement was kept
 }
+
+TEST_CASE("two connections that read a value and write it back, as two hub processes would, never lose an update") {
+  // A read that decides a write, inside a Transaction: the writer lock makes
+  // the second connection wait for the first's commit and read its value.
+  on_both_engines([](Store& store) {
+    {
+      auto db = store.open();
+      db.exec("CREATE TABLE counter (n INTEGER NOT NULL)");
+      db.exec("INSERT INTO counter VALUES (0)");
+    }
+    constexpr int kEach = 40;
+    auto add = [&] {
+      auto db = store.open();
+      for (int i = 0; i < kEach; ++i) {
+        Transaction tx(db);
+        auto read = db.prepare("SELECT n FROM counter");
+        read.step();
+        auto n = read.int64(0);
+        db.prepare("UPDATE counter SET n = ?").bind(1, n + 1).run();
+        tx.commit();
+      }
+    };
+    auto other = std::async(std::launch::async, add);
+    add();
+    other.get();
+    auto db = store.open();
+    auto st = db.prepare("SELECT n FROM counter");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 2 * kEach);
+  });
+}

@@ -65,6 +65,32 @@ std::string HubProcess::url() const {
   return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
 }
 
+HubPeer::HubPeer(const HubProcess& hub) : data_(hub.data()), port_(free_port()) { start(); }
+
+HubPeer::~HubPeer() { stop(); }
+
+void HubPeer::start() {
+  process_ = std::make_unique<Process>(std::vector<std::string>{IRT_HUB_BIN, "serve", "--data", data_.string(),
+                                                                "--listen", "127.0.0.1:" + std::to_string(port_),
+                                                                "--http"},
+                                       std::vector<std::string>{}, log_file());
+  if (!wait_for_port(port_, 15000)) throw std::runtime_error("irt-hub serve did not start; see " + log_file().string());
+}
+
+void HubPeer::stop() {
+  if (process_) process_->terminate();
+  process_.reset();
+}
+
+void HubPeer::kill_hard() {
+  if (process_) process_->kill_hard();
+  process_.reset();
+}
+
+bool HubPeer::running() { return process_ && process_->running(); }
+
+std::string HubPeer::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
 CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& stdin_text) {
   std::vector<std::string> argv = {IRT_HUB_BIN};
   argv.push_back(args.at(0));

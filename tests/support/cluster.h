@@ -51,6 +51,28 @@ class HubProcess {
   std::unique_ptr<Process> process_;
 };
 
+// One more `irt-hub serve` of a hub: the same data directory and database,
+// its own port and log. On PostgreSQL, several serve processes on one database
+// (docs/architecture.md, hub); the hub must stay initialised while it runs.
+class HubPeer {
+ public:
+  explicit HubPeer(const HubProcess& hub);
+  ~HubPeer();
+  void start();
+  void stop();       // SIGTERM and wait
+  void kill_hard();  // SIGKILL
+  bool running();
+  std::string url() const;
+  int port() const { return port_; }
+  std::filesystem::path log_file() const { return dir_ / "hub.log"; }
+
+ private:
+  std::filesystem::path data_;
+  TempDir dir_;
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
 class NodeDir {
  public:
   // Enrolls a node of `site` with the hub (the hub must be running), or with

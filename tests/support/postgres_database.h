@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -15,7 +16,10 @@
 
 namespace irt::test {
 
+// The cluster's admin URL: IRT_TEST_POSTGRES_URL when set (a benchmark given
+// --postgres), else the one the CTest fixture wrote.
 inline std::string postgres_admin_url() {
+  if (const char* given = std::getenv("IRT_TEST_POSTGRES_URL"); given && *given) return given;
   std::string file = std::string(IRT_TEST_POSTGRES_STATE) + "/url";
   std::string url;
   try {
