@@ -3,7 +3,8 @@
 // Layout of DATA (created by `irt-hub init`, mode 0700):
 //   hub.db                    SQLite database (ledger_*, hub_* tables), unless
 //   database.url              the hub's tables are in PostgreSQL: the URL given
-//                             to `irt-hub init --db`, 0600 (docs/architecture.md, storage)
+//                             to `irt-hub init --db`, 0600 (docs/architecture.md, storage;
+//                             several serve processes, replication, backups: docs/scaling.md)
 //   keys/hub-signing.key      Ed25519 seed, 32 raw bytes, 0600: signs certificates,
 //                             directives and checkpoints
 //   keys/unblinding.key       X25519 secret, 32 raw bytes, 0600: opens sealed fields
@@ -15,7 +16,9 @@
 // fails half way; open() refuses a secret key file readable by others.
 // The current study is the last version stored in hub_study_versions.
 // Thread-safety: one thread at a time (it owns one database connection); the
-// sync server serialises access.
+// sync server serialises access. Several processes may each open a HubState
+// on one PostgreSQL database: what they share is in its tables, and their
+// writes are serialised by storage::Transaction (docs/architecture.md, hub).
 #pragma once
 
 #include <filesystem>
