@@ -14,10 +14,11 @@
 // Then the hub's engines: two nodes push 25,000 events each at once, to a hub
 // on SQLite, to a hub on PostgreSQL with one `irt-hub serve` process, and to
 // one with two processes on the same database (each node to its own), each
-// rate next to the same raw verify bound (target >= 0.8 for SQLite; none yet
-// for PostgreSQL, whose append makes a round trip per event under the
-// one-writer lock: docs/scaling.md). Two processes share this machine's
-// cores, so their ratio to one process shows what the lock costs.
+// rate next to the same raw verify bound (target >= 0.8 for SQLite, >= 0.7
+// for PostgreSQL, whose commits and inserts are round trips to another
+// process). Two processes share this machine's cores and append one at a
+// time (the database's writer lock): they add availability, not throughput,
+// and their rate against one process's shows what the lock costs.
 // PostgreSQL is `--postgres URL` (an empty database server the bench may
 // create databases on), else a throwaway cluster started on loopback with
 // tests/support/postgres_cluster.sh and removed at the end.
@@ -316,11 +317,9 @@ int main(int argc, char** argv) {
   std::printf("  raw Ed25519 verify     %10.0f verifications/s on %u cores (same run)\n", raw, cores);
   std::printf("  SQLite, 1 process      %10.0f events/s   ratio %.2f (target >= 0.80)\n", *on_sqlite,
               *on_sqlite / raw);
-  // PostgreSQL has no target yet: its append makes one round trip per event
-  // under the one-writer lock (docs/scaling.md); the ratios show that cost.
-  std::printf("  PostgreSQL, 1 process  %10.0f events/s   ratio %.2f (%.2f of SQLite)\n", *on_pg_one,
-              *on_pg_one / raw, *on_pg_one / *on_sqlite);
-  std::printf("  PostgreSQL, 2 processes%10.0f events/s   ratio %.2f (%.2f of 1 process; one node per process)\n",
+  std::printf("  PostgreSQL, 1 process  %10.0f events/s   ratio %.2f (target >= 0.70)\n", *on_pg_one,
+              *on_pg_one / raw);
+  std::printf("  PostgreSQL, 2 processes%10.0f events/s   ratio %.2f (target >= 0.70; %.2f of 1 process)\n",
               *on_pg_two, *on_pg_two / raw, *on_pg_two / *on_pg_one);
   return 0;
 }

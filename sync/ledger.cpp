@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -656,21 +657,38 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
   if (first_new < events.size()) {
     CompactRange frontier = select_frontier(db_);
     first_leaf = frontier.size();
-    auto ins_event = db_.prepare(
-        "INSERT INTO ledger_events(leaf_index, node_id, seq, hash, leaf_hash, received_ms, record) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    // Up to kRowsPerInsert events per statement: on PostgreSQL each
+    // statement is a round trip made under the writer lock.
+    constexpr std::size_t kRowsPerInsert = 100;
+    auto insert_rows = [&](std::size_t rows) {
+      std::string sql = "INSERT INTO ledger_events(leaf_index, node_id, seq, hash, leaf_hash, received_ms, record) VALUES ";
+      for (std::size_t r = 0; r < rows; ++r) sql += r ? ", (?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?)";
+      return db_.prepare(sql);
+    };
+    std::optional<storage::Statement> full;
     new_leaves.reserve(events.size() - first_new);
-    for (std::size_t i = first_new; i < events.size(); ++i) {
-      const auto& e = events[i];
-      const Hash& leaf = leaves[i];
-      std::uint64_t index = frontier.size();
-      frontier.append(leaf);
-      new_leaves.push_back(leaf);
-      ins_event.reset();
-      ins_event
-          .bind_all(i64(index), node.node_id, i64(e.body.seq), BlobView(e.hash.view()), BlobView(leaf.view()), now_ms,
-                    e.record)
-          .run();
+    for (std::size_t begin = first_new; begin < events.size(); begin += kRowsPerInsert) {
+      const std::size_t rows = std::min(kRowsPerInsert, events.size() - begin);
+      if (rows == kRowsPerInsert && !full) full.emplace(insert_rows(rows));
+      std::optional<storage::Statement> tail;
+      if (rows != kRowsPerInsert) tail.emplace(insert_rows(rows));
+      auto& ins = rows == kRowsPerInsert ? *full : *tail;
+      ins.reset();
+      int p = 0;
+      for (std::size_t i = begin; i < begin + rows; ++i) {
+        const auto& e = events[i];
+        const Hash& leaf = leaves[i];
+        ins.bind(++p, i64(frontier.size()));
+        ins.bind(++p, node.node_id);
+        ins.bind(++p, i64(e.body.seq));
+        ins.bind(++p, BlobView(e.hash.view()));
+        ins.bind(++p, BlobView(leaf.view()));
+        ins.bind(++p, now_ms);
+        ins.bind(++p, e.record);
+        frontier.append(leaf);
+        new_leaves.push_back(leaf);
+      }
+      ins.run();
     }
     auto up_frontier = db_.prepare("UPDATE ledger_frontier SET tree_size = ?, compact_range = ? WHERE id = 1");
     up_frontier.bind_all(i64(frontier.size()), frontier.encode()).run();
