@@ -51,6 +51,8 @@ class Connection {
   virtual void lock_migrations(bool hold) = 0;
   // A migration's schema text in this engine's dialect.
   virtual std::string schema_sql(const Migration& m) const = 0;
+  // A query whose rows are the names of the tables the database holds, in name order.
+  virtual std::string_view tables_sql() const = 0;
 };
 
 struct Opened {
@@ -60,5 +62,6 @@ struct Opened {
 
 shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Database::Options& options);
 shared::Result<Opened> open_postgresql(const std::string& url);
+std::string redact_url(const std::string& url);
 
 }  // namespace irt::storage::detail

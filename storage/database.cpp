@@ -1,5 +1,6 @@
 #include "storage/database.h"
 
+#include <optional>
 #include <utility>
 
 #include "storage/connection.h"
@@ -76,6 +77,17 @@ shared::Result<Database> Database::open_location(const std::string& location, co
   return is_postgresql_url(location) ? open_postgresql(location) : open(location, options);
 }
 
+std::string Database::redact(const std::string& location) {
+  return is_postgresql_url(location) ? detail::redact_url(location) : location;
+}
+
+std::vector<std::string> Database::tables() {
+  auto st = prepare(connection_->tables_sql());
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.text(0));
+  return out;
+}
+
 void Database::exec(std::string_view sql) { connection_->exec(sql); }
 Statement Database::prepare(std::string_view sql) { return Statement(connection_->prepare(sql)); }
 std::int64_t Database::last_insert_rowid() const { return connection_->last_insert_id(); }
@@ -113,15 +125,22 @@ shared::Status Database::migrate(std::string_view component, const std::vector<M
   } exclusive(*connection_);
   const int current = schema_version(component);
   if (current > known) return too_new(current);
+  // Inside the caller's transaction each step is a savepoint of it, kept
+  // only if the caller commits.
+  const bool outer = in_transaction();
   for (const auto& m : migrations) {
     if (m.version <= current) continue;
-    Transaction tx(*this);
+    std::optional<Transaction> tx;
+    std::optional<Savepoint> part;
+    if (outer) part.emplace(*this);
+    else tx.emplace(*this);
     exec(connection_->schema_sql(m));
     if (m.code) m.code(*this);
     auto st = prepare("INSERT INTO schema_version(component, version) VALUES(?, ?) "
                       "ON CONFLICT(component) DO UPDATE SET version = excluded.version");
     st.bind_all(component, m.version).run();
-    tx.commit();
+    if (part) part->release();
+    else tx->commit();
   }
   return {};
 }

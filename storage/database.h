@@ -155,9 +155,17 @@ class Database {
   Engine engine() const;
   // The database in messages: the file's path, or the URL without its password.
   const std::string& label() const { return label_; }
+  // A location as label() names it: a URL's password replaced by ***.
+  static std::string redact(const std::string& location);
+  // The names of the tables the database holds (on PostgreSQL, in the schema
+  // it works in: the first of its search path), in name order.
+  std::vector<std::string> tables();
 
   // Brings `component`'s schema up to the last migration, each step in its own
-  // transaction. Refuses (and changes nothing) when the file's schema is newer.
+  // transaction, or, called inside an open one, in a savepoint of it (so a
+  // caller can make several components' migrations and more one all-or-nothing
+  // step: irt-hub init). Refuses (and changes nothing) when the database's
+  // schema is newer than `migrations` know, naming both versions.
   shared::Status migrate(std::string_view component, const std::vector<Migration>& migrations);
   int schema_version(std::string_view component);
 
@@ -179,6 +187,8 @@ class Transaction {
   // inside the transaction stays true until it commits: a read that decides a
   // write (the next free slot, the Merkle frontier) belongs inside it. Several
   // hub processes on one PostgreSQL rely on this (docs/architecture.md, hub).
+  // Transactions do not nest: one begun inside another throws StorageError on
+  // both engines (a part of a transaction that can fail alone is a Savepoint).
   explicit Transaction(Database& db, Durability durability = Durability::full);
   ~Transaction();  // ROLLBACK unless committed
   void commit();

@@ -1,12 +1,13 @@
 // The PostgreSQL engine (connection.h), through libpq.
 //
 // What it translates from the SQL the callers write (database.h):
-// - '?' placeholders become $1, $2, ... (not inside quotes);
+// - '?' placeholders become $1, $2, ..., and a blob literal x'00ff' becomes
+//   '\x00ff'::bytea, in every prepared statement (not inside quotes);
 // - in migrations: `INTEGER PRIMARY KEY` (SQLite's rowid alias) becomes a
 //   BIGINT identity column, so last_insert_rowid() is lastval(); INTEGER
 //   becomes BIGINT (SQLite's integers are 64-bit), BLOB becomes BYTEA, REAL
-//   becomes DOUBLE PRECISION, a blob literal x'00ff' becomes '\x00ff'::bytea,
-//   and `WITHOUT ROWID` goes. A table that inserts its own values into such an
+//   becomes DOUBLE PRECISION, a blob literal becomes bytea as above, and
+//   `WITHOUT ROWID` goes. A table that inserts its own values into such an
 //   id column must say so in its Migration::postgresql text instead.
 // Parameters go as text, except blobs (binary bytea) and integers and reals,
 // which are typed int8 and float8 so arithmetic on them stays 64-bit. Results
@@ -15,6 +16,7 @@
 // commit() throws rather than let COMMIT quietly roll it back.
 #include <libpq-fe.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <optional>
 #include <regex>
@@ -39,14 +41,27 @@ constexpr std::int64_t kMigrationLock = 0x697274'0001;
 // writer per database, whatever else the server holds.
 constexpr std::int64_t kWriterLock = 0x697274'0002;
 
-std::string translate_placeholders(std::string_view sql, int& count) {
+bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// '?' placeholders become $1, $2, ...; a blob literal x'00ff' becomes
+// '\x00ff'::bytea (PostgreSQL would read x'..' as a bit string). Neither inside quotes.
+std::string translate_statement(std::string_view sql, int& count) {
   std::string out;
   out.reserve(sql.size() + 16);
   char quote = 0;
-  for (char c : sql) {
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
     if (quote) {
       if (c == quote) quote = 0;
       out += c;
+    } else if ((c == 'x' || c == 'X') && i + 1 < sql.size() && sql[i + 1] == '\'' &&
+               (i == 0 || !identifier_char(sql[i - 1]))) {
+      auto end = sql.find('\'', i + 2);
+      if (end == std::string_view::npos) end = sql.size();
+      out += "'\\x";
+      out += sql.substr(i + 2, end - i - 2);
+      out += "'::bytea";
+      i = end;
     } else if (c == '\'' || c == '"') {
       quote = c;
       out += c;
@@ -99,11 +114,6 @@ int affected_rows(const PGresult* r) {
   return n && *n ? std::atoi(n) : 0;
 }
 
-// The URL without a password, for messages.
-std::string redact(const std::string& url) {
-  static const std::regex kPassword(R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)");
-  return std::regex_replace(url, kPassword, "$1:***@");
-}
 
 class PgConnection;
 
@@ -212,7 +222,7 @@ class PgConnection final : public Connection {
 
   std::unique_ptr<Cursor> prepare(std::string_view sql) override {
     int params = 0;
-    auto translated = translate_placeholders(sql, params);
+    auto translated = translate_statement(sql, params);
     return std::make_unique<PgCursor>(*this, std::move(translated), params);
   }
 
@@ -231,7 +241,11 @@ class PgConnection final : public Connection {
   // default) gives every later statement a snapshot taken after the lock was
   // granted, so it sees everything the previous writer committed.
   void begin(Durability durability) override {
-    exec(std::string("BEGIN ISOLATION LEVEL READ COMMITTED; ") + (durability == Durability::deferred ? "SET LOCAL synchronous_commit = off; " : "") +
+    // PostgreSQL only warns at a nested BEGIN, and the inner COMMIT would then
+    // commit the outer transaction's work early; SQLite refuses, and so do we.
+    if (in_transaction()) throw StorageError("cannot begin a transaction inside another; use a Savepoint for a part");
+    exec(std::string("BEGIN ISOLATION LEVEL READ COMMITTED; ") +
+         (durability == Durability::deferred ? "SET LOCAL synchronous_commit = off; " : "") +
          "SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
   }
 
@@ -257,6 +271,10 @@ class PgConnection final : public Connection {
   std::string schema_sql(const Migration& m) const override {
     return m.postgresql.empty() ? translate_schema(m.sql) : m.postgresql;
   }
+  std::string_view tables_sql() const override {
+    return "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+           "ORDER BY table_name";
+  }
 
  private:
   PGconn* conn_;
@@ -275,11 +293,17 @@ void ignore_notice(void*, const char*) {}
 
 }  // namespace
 
+// The URL without a password, for messages.
+std::string redact_url(const std::string& url) {
+  static const std::regex kPassword(R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)");
+  return std::regex_replace(url, kPassword, "$1:***@");
+}
+
 shared::Result<Opened> open_postgresql(const std::string& url) {
   const char* keys[] = {"connect_timeout", "dbname", nullptr};
   const char* values[] = {kConnectTimeoutSeconds, url.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
-  auto label = redact(url);
+  auto label = redact_url(url);
   if (!conn || PQstatus(conn) != CONNECTION_OK) {
     std::string why = conn ? error_text(conn, nullptr) : "out of memory";
     PQfinish(conn);

@@ -152,6 +152,10 @@ class SqliteConnection final : public Connection {
   // one would wait at BEGIN IMMEDIATE and then find the version moved on.
   void lock_migrations(bool) override {}
   std::string schema_sql(const Migration& m) const override { return m.sql; }
+  std::string_view tables_sql() const override {
+    return "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+           "ORDER BY name";
+  }
 
  private:
   static constexpr std::size_t kMaxKept = 128;

@@ -47,7 +47,7 @@ class Store {
  private:
   Engine engine_;
   std::optional<irt::test::TempDir> dir_;
-  std::optional<irt::test::PostgresDatabase> pg_;
+  std::optional<irt::test::PostgresSchema> pg_;
 };
 
 // Runs `body` on SQLite and on PostgreSQL, as two subcases of the test.
@@ -193,6 +193,59 @@ TEST_CASE("a transaction in which a statement failed cannot commit, and keeps no
 }
 
 
+TEST_CASE("transactions do not nest: a second begin throws on both engines, and the first goes on") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", kV1).ok());
+    {
+      Transaction tx(db);
+      db.prepare("INSERT INTO notes(body) VALUES('outer')").run();
+      CHECK_THROWS_AS(Transaction{db}, irt::storage::StorageError);
+      CHECK(db.in_transaction());
+      db.prepare("INSERT INTO notes(body) VALUES('after')").run();
+      tx.commit();
+    }
+    CHECK(bodies(db) == "outer,after");
+  });
+}
+
+TEST_CASE("migrations inside an open transaction are savepoints of it: kept with its commit, gone with its rollback") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    {
+      Transaction tx(db);
+      REQUIRE(db.migrate("test", kV2).ok());
+      CHECK(db.in_transaction());
+      CHECK(db.schema_version("test") == 2);
+    }  // rolled back
+    CHECK(db.schema_version("test") == 0);
+    CHECK(db.tables() == std::vector<std::string>{"schema_version"});
+    {
+      // A step that fails undoes itself; the earlier ones stay in the transaction.
+      Transaction tx(db);
+      std::vector<Migration> failing = {kV1[0], {2, "ALTER TABLE nothing ADD COLUMN x TEXT"}};
+      CHECK_THROWS_AS((void)db.migrate("test", failing), irt::storage::StorageError);
+      CHECK(db.schema_version("test") == 1);
+      REQUIRE(db.migrate("test", kV2).ok());
+      tx.commit();
+    }
+    CHECK(db.schema_version("test") == 2);
+    CHECK(db.tables() == std::vector<std::string>{"notes", "schema_version"});
+  });
+}
+
+TEST_CASE("a blob literal x'..' in a statement is a blob on both engines, and stays text inside quotes") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", kV1).ok());
+    db.prepare("INSERT INTO notes(body, data) VALUES('tax x''00'' ?', x'00fF')").run();
+    auto st = db.prepare("SELECT body, data FROM notes WHERE data = X'00ff'");
+    REQUIRE(st.step());
+    CHECK(st.text(0) == "tax x'00' ?");
+    CHECK(st.blob(1) == irt::storage::Blob{0x00, 0xff});
+  });
+}
+
 TEST_CASE("a failing statement throws StorageError and names the problem") {
   on_both_engines([](const Store& store) {
     auto db = store.open();
@@ -329,7 +382,7 @@ TEST_CASE("postgresql: a server that cannot be reached is unavailable, and the m
 }
 
 TEST_CASE("postgresql: a deferred-durability transaction turns synchronous commit off for itself only") {
-  irt::test::PostgresDatabase pg;
+  irt::test::PostgresSchema pg;
   auto db = pg.open();
   REQUIRE(db.migrate("test", kV1).ok());
   auto level = [&] {
@@ -349,7 +402,7 @@ TEST_CASE("postgresql: a deferred-durability transaction turns synchronous commi
 }
 
 TEST_CASE("postgresql: two connections migrating the same database at once, as two hub processes would, apply each step once") {
-  irt::test::PostgresDatabase pg;
+  irt::test::PostgresSchema pg;
   // The step sleeps so that the second process arrives while the first is inside it.
   std::vector<Migration> m = {{1, "", {}, "CREATE TABLE once (x INTEGER); SELECT pg_sleep(0.5); INSERT INTO once VALUES (1)"}};
   auto migrate = [&] {
