@@ -1,12 +1,18 @@
 // A real hub data directory in a temporary folder, for the hub's unit tests.
+// The tests run twice (tests/CMakeLists.txt): "hub:" with the hub's tables in
+// DATA/hub.db, and "hub-postgresql:" (IRT_TEST_HUB_ENGINE=postgresql) with
+// them in a fresh schema of the PostgreSQL test cluster, as `irt-hub init --db`
+// keeps them there.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "hub/hub_state.h"
+#include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
 namespace irt::test {
@@ -14,15 +20,42 @@ namespace irt::test {
 inline constexpr std::int64_t kHubNow = 1767225600000;  // 2026-01-01T00:00:00Z
 inline constexpr std::int64_t kHour = 3600 * 1000;
 
+// A fresh PostgreSQL schema when the run puts the hub there, else nullptr (SQLite).
+inline std::unique_ptr<PostgresSchema> hub_postgres() {
+  return hub_engine_is_postgresql() ? std::make_unique<PostgresSchema>() : nullptr;
+}
+
 struct HubFixture {
   TempDir dir;
+  std::unique_ptr<PostgresSchema> pg = hub_postgres();  // outlives the hub, which holds a connection to it
   std::unique_ptr<hub::HubState> hub;
 
   explicit HubFixture(const std::string& study = "packaging/examples/study-blocks.json") {
-    auto created = hub::HubState::create(dir / "hub", read_file(source_path(study)), "tester", kHubNow);
+    auto created =
+        hub::HubState::create(dir / "hub", read_file(source_path(study)), "tester", kHubNow, pg ? pg->url() : "");
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
   }
 };
+
+// A fresh, empty database on the run's engine, for tests of a module's tables without a hub.
+struct HubDatabase {
+  TempDir dir;
+  std::unique_ptr<PostgresSchema> pg = hub_postgres();
+  storage::Database db = open();
+
+ private:
+  storage::Database open() {
+    if (pg) return pg->open();
+    auto opened = storage::Database::open(dir / "hub.db");
+    REQUIRE_MESSAGE(opened.ok(), opened.error().message);
+    return std::move(opened).value();
+  }
+};
+
+inline bool has_table(storage::Database& db, const std::string& name) {
+  auto tables = db.tables();
+  return std::find(tables.begin(), tables.end(), name) != tables.end();
+}
 
 }  // namespace irt::test

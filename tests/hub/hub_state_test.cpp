@@ -27,7 +27,8 @@ TEST_CASE("init makes the keys, TLS identity and database with private permissio
   CHECK(mode_of(p.signing_key) == 0600);
   CHECK(mode_of(p.unblinding_key) == 0600);
   CHECK(mode_of(p.tls_key) == 0600);
-  CHECK(mode_of(p.database) == 0600);
+  // The SQLite file, or the file recording the PostgreSQL URL.
+  CHECK(mode_of(p.postgresql() ? p.database_url : p.database) == 0600);
   CHECK(std::filesystem::file_size(p.signing_key) == 32);
   CHECK(f.hub->tls_fingerprint().size() == 64);
   CHECK(f.hub->study().id == "VLC-301");
@@ -79,10 +80,15 @@ TEST_CASE("init refuses an existing directory and leaves it untouched") {
 
 TEST_CASE("init with an invalid study creates nothing") {
   test::TempDir dir;
-  auto r = hub::HubState::create(dir / "hub", R"({"id": "X"})", "tester", kHubNow);
+  auto pg = test::hub_postgres();
+  auto r = hub::HubState::create(dir / "hub", R"({"id": "X"})", "tester", kHubNow, pg ? pg->url() : "");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::invalid_input);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
+  if (pg) {
+    auto db = pg->open();
+    CHECK_FALSE(test::has_table(db, "schema_version"));
+  }
 }
 
 TEST_CASE("opening a missing directory or one with a key readable by others is refused") {

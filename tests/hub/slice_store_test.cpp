@@ -127,10 +127,8 @@ TEST_CASE("a slot change that rolls back leaves no trace in the rows") {
 }
 
 TEST_CASE("the slice ledger a hub stored as one JSON document is migrated into rows, slot for slot") {
-  test::TempDir dir;
-  auto opened = storage::Database::open(dir / "hub.db");
-  REQUIRE(opened.ok());
-  auto& db = *opened;
+  test::HubDatabase store;
+  auto& db = store.db;
   REQUIRE(db.migrate("hub.randomization", {{1, kOldRandomizationSchema}}).ok());
 
   auto load = shared::load_study(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
@@ -161,7 +159,7 @@ TEST_CASE("the slice ledger a hub stored as one JSON document is migrated into r
       .run();
 
   REQUIRE(hub::migrate_slices(db).ok());
-  CHECK(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'hub_slice_ledgers'") == 0);
+  CHECK_FALSE(test::has_table(db, "hub_slice_ledgers"));
   CHECK(db.schema_version("hub.slices") == 1);
   hub::SliceStore rows(db, *list);
   check_same(*list, old, rows);
@@ -175,10 +173,8 @@ TEST_CASE("the slice ledger a hub stored as one JSON document is migrated into r
 }
 
 TEST_CASE("a stored slice document that does not fit its list stops the migration, which changes nothing") {
-  test::TempDir dir;
-  auto opened = storage::Database::open(dir / "hub.db");
-  REQUIRE(opened.ok());
-  auto& db = *opened;
+  test::HubDatabase store;
+  auto& db = store.db;
   REQUIRE(db.migrate("hub.randomization", {{1, kOldRandomizationSchema}}).ok());
   auto load = shared::load_study(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
   REQUIRE(load.study);
