@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -121,10 +122,13 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
 
   auto db = storage::Database::open_location(p.location);
   if (!db) return db.error();
+  // Everything init writes to the database is one transaction: a failure at
+  // any step leaves the database as it was (on PostgreSQL, empty again for a
+  // retry; the SQLite file goes with DIR).
+  storage::Transaction tx(*db);
   if (p.postgresql()) {
     // Init never builds a hub over another one's tables.
-    auto tables = db->prepare("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()");
-    if (tables.step() && tables.int64(0) > 0)
+    if (!db->tables().empty())
       return shared::make_error(shared::Errc::invalid_input,
                                 db->label() + " already holds tables; init never overwrites a hub. Give an empty "
                                               "database (createdb NAME) to --db");
@@ -133,19 +137,16 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
     ::chmod(p.database.c_str(), 0600);
   }
   if (auto st = migrate_all(*db); !st) return st;
-  {
-    storage::Transaction tx(*db);
-    auto ins = db->prepare(
-        "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by) VALUES (?, ?, ?, ?, ?)");
-    ins.bind_all(study.version, study.id, document, now_ms, actor).run();
-    record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
-                       "study " + study.id + " version " + std::to_string(study.version)});
-    if (auto st = create_randomization(*db, study, actor, now_ms); !st) return st;
-    if (auto st = create_kit_inventory(*db, study, actor, now_ms); !st) return st;
-    tx.commit();
-  }
+  auto ins = db->prepare(
+      "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by) VALUES (?, ?, ?, ?, ?)");
+  ins.bind_all(study.version, study.id, document, now_ms, actor).run();
+  record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
+                     "study " + study.id + " version " + std::to_string(study.version)});
+  if (auto st = create_randomization(*db, study, actor, now_ms); !st) return st;
+  if (auto st = create_kit_inventory(*db, study, actor, now_ms); !st) return st;
   auto ledger = sync::Ledger::open(*db, signing, ledger_origin(study.id));
   if (!ledger) return ledger.error();
+  tx.commit();
   return {};
 }
 
@@ -217,12 +218,25 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
 
 shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, const std::string& db_location) {
   std::error_code ec;
-  auto paths = HubPaths::of(dir, db_location);
+  auto paths = HubPaths::of(dir);
   if (!fs::is_directory(dir, ec) || !fs::exists(paths.signing_key, ec) ||
       (!paths.postgresql() && !fs::exists(paths.database, ec)))
     return shared::make_error(shared::Errc::not_found,
                               "no hub data directory at " + dir.string() +
                                   "; create one with 'irt-hub init --data " + dir.string() + " --study FILE'");
+  // The keys in DIR go with the database init made beside them, and no other.
+  if (!db_location.empty() && db_location != paths.location) {
+    if (!paths.postgresql())
+      return shared::make_error(shared::Errc::invalid_input,
+                                "the hub in " + dir.string() + " keeps its tables in " + paths.database.string() +
+                                    ", not in " + storage::Database::redact(db_location) + "; leave out --db");
+    return shared::make_error(
+        shared::Errc::invalid_input,
+        "--db " + storage::Database::redact(db_location) + " is not the database this hub was initialized with (" +
+            storage::Database::redact(paths.location) + ", recorded in " + paths.database_url.string() +
+            "); leave out --db, or, if the database moved (a failover, a new host name), write its new URL into " +
+            paths.database_url.string());
+  }
   auto seed = read_secret_file(paths.signing_key, 32);
   if (!seed) return seed.error();
   auto signing = crypto::SigningKey::from_seed(seed->view());
@@ -234,6 +248,13 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
 
   auto db = storage::Database::open_location(paths.location, {.create = false});
   if (!db) return db.error();
+  // A database that holds no hub gets no tables from us either.
+  if (auto tables = db->tables(); std::find(tables.begin(), tables.end(), "hub_study_versions") == tables.end())
+    return shared::make_error(shared::Errc::not_found,
+                              db->label() + " holds no hub; check " +
+                                  (paths.postgresql() ? paths.database_url.string() + ", which names it"
+                                                      : std::string("the data directory")) +
+                                  ", or restore the database from backup");
   if (auto st = migrate_all(*db); !st) return st.error();
 
   auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");

@@ -13,7 +13,9 @@
 //
 // Who uses it: every irt-hub command that touches a hub, and the sync server.
 // create() refuses an existing directory and leaves nothing behind when it
-// fails half way; open() refuses a secret key file readable by others.
+// fails half way: it removes DIR, and writes the database in one transaction,
+// so a PostgreSQL database given to init --db is as empty as before and a
+// retry works. open() refuses a secret key file readable by others.
 // The current study is the last version stored in hub_study_versions.
 // Thread-safety: one thread at a time (it owns one database connection); the
 // sync server serialises access. Several processes may each open a HubState
@@ -41,8 +43,8 @@ struct HubPaths {
   std::filesystem::path dir;
   std::filesystem::path database;      // the SQLite file
   std::filesystem::path database_url;  // the file recording a PostgreSQL URL
-  // Where the tables are: the PostgreSQL URL given (--db) or recorded in
-  // database_url, else the SQLite file.
+  // Where the tables are: the PostgreSQL URL given to init (--db) or recorded
+  // in database_url, else the SQLite file.
   std::string location;
   std::filesystem::path signing_key;
   std::filesystem::path unblinding_key;
@@ -57,15 +59,17 @@ class HubState {
   // init: makes DIR, the keys, the TLS identity and the database, stores
   // the study document (already validated by the caller) as version 1, and
   // generates the randomization list and the kit list (randomization_store.h,
-  // kit_inventory.h) in the same transaction.
+  // kit_inventory.h): every table, row and checkpoint in one transaction.
   // `db`: a postgresql:// URL to keep the tables in PostgreSQL (an empty
   // database: init refuses one that holds tables); empty for DATA/hub.db.
   static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
                                                           const std::string& study_document,
                                                           const std::string& actor, std::int64_t now_ms,
                                                           const std::string& db = "");
-  // `db`: the PostgreSQL URL, when it differs from the one init recorded
-  // (another host name for the same server); empty: as recorded.
+  // `db` (--db): empty, or the PostgreSQL URL init recorded in DIR/database.url;
+  // any other is refused (the keys in DIR go with the database init made
+  // beside them), as is a database that holds no hub. A database that moved
+  // (a failover, a new host name) is named by editing DIR/database.url.
   static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir, const std::string& db = "");
   ~HubState();
 

@@ -39,8 +39,9 @@ using shared::Option;
 
 const Option kData{"data", "DIR", "the hub's data directory", true};
 const Option kDb{"db", "URL",
-                 "the hub's PostgreSQL database, postgresql://USER@HOST:PORT/NAME (init records it in DIR; "
-                 "default: as recorded, else DIR/hub.db)",
+                 "the hub's PostgreSQL database, postgresql://USER@HOST:PORT/NAME: init records it in "
+                 "DIR/database.url (default: DIR/hub.db, SQLite); the other commands read it there and refuse a "
+                 "different one",
                  false};
 
 int report(const Args& a, const shared::Error& e) {

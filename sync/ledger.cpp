@@ -302,10 +302,12 @@ shared::Result<std::unique_ptr<Ledger>> Ledger::open(storage::Database& db, cons
   }
   std::unique_ptr<Ledger> ledger(new Ledger(db, hub_key, std::move(origin), options));
   if (!select_latest_checkpoint(db)) {
-    // The empty tree's head, so /sync/v1/checkpoint answers from the start.
-    Transaction tx(db);
+    // The empty tree's head, so /sync/v1/checkpoint answers from the start;
+    // in the caller's transaction when one is open (irt-hub init).
+    std::optional<Transaction> tx;
+    if (!db.in_transaction()) tx.emplace(db);
     insert_checkpoint(db, Checkpoint{ledger->origin_, 0, merkle_root({})}, hub_key, system_millis());
-    tx.commit();
+    if (tx) tx->commit();
   }
   return ledger;
 }

@@ -106,3 +106,66 @@ TEST_CASE("opening a missing directory or one with a key readable by others is r
   REQUIRE_FALSE(open.ok());
   CHECK(open.error().message.find("chmod 600") != std::string::npos);
 }
+
+TEST_CASE("a database a newer release migrated is refused, naming both versions and the fix, and left unchanged") {
+  for (const std::string component : {"hub.kits", "ledger"}) {
+    CAPTURE(component);
+    HubFixture f;
+    auto paths = f.hub->paths();
+    f.hub->db().prepare("UPDATE schema_version SET version = version + 1 WHERE component = ?").bind(1, component).run();
+    const int newer = f.hub->db().schema_version(component);
+    f.hub.reset();
+    auto r = hub::HubState::open(paths.dir);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == shared::Errc::conflict);
+    CHECK_MESSAGE(r.error().message.find(component + " schema version " + std::to_string(newer) +
+                                         ", newer than this program knows (" + std::to_string(newer - 1) + ")") !=
+                      std::string::npos,
+                  r.error().message);
+    CHECK(r.error().message.find("install the newer release") != std::string::npos);
+    auto db = storage::Database::open_location(paths.location, {.create = false});
+    REQUIRE(db.ok());
+    CHECK(db->schema_version(component) == newer);
+  }
+}
+
+TEST_CASE("--db naming another database than init recorded is refused, without the password, and the recorded one is accepted") {
+  HubFixture f;
+  auto paths = f.hub->paths();
+  f.hub.reset();
+  auto other = hub::HubState::open(paths.dir, "postgresql://irt:s3cret@127.0.0.1:1/another_hub");
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().code == shared::Errc::invalid_input);
+  CHECK(other.error().message.find("s3cret") == std::string::npos);
+  if (f.pg) {
+    CHECK(other.error().message.find("is not the database this hub was initialized with") != std::string::npos);
+    CHECK(other.error().message.find(paths.database_url.string()) != std::string::npos);
+    auto same = hub::HubState::open(paths.dir, f.pg->url());
+    CHECK_MESSAGE(same.ok(), same.error().message);
+  } else {
+    CHECK(other.error().message.find("keeps its tables in " + paths.database.string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("a data directory whose database holds no hub is refused, and the database gets no tables") {
+  HubFixture f;
+  auto paths = f.hub->paths();
+  f.hub.reset();
+  // The database replaced by an empty one: a database.url edited to name the
+  // wrong database, or a hub.db lost and recreated.
+  auto empty = test::hub_postgres();
+  if (empty) {
+    std::filesystem::remove(paths.database_url);
+    test::write_file(paths.database_url, empty->url() + "\n");
+  } else {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(paths.database.string() + suffix);
+    REQUIRE(storage::Database::open(paths.database).ok());
+  }
+  auto r = hub::HubState::open(paths.dir);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::not_found);
+  CHECK(r.error().message.find("holds no hub") != std::string::npos);
+  auto db = storage::Database::open_location(empty ? empty->url() : paths.database.string());
+  REQUIRE(db.ok());
+  CHECK(db->tables().empty());
+}
