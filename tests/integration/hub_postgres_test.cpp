@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 
+#include "hub/hub_state.h"
 #include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
@@ -18,7 +21,7 @@ namespace {
 
 const std::string kStudy = "packaging/examples/study-blocks.json";
 
-CommandResult hub(std::vector<std::string> args) {
+CommandResult run_hub(std::vector<std::string> args) {
   args.insert(args.begin(), IRT_HUB_BIN);
   return test::run(args);
 }
@@ -34,7 +37,7 @@ TEST_CASE("init --db keeps the tables in PostgreSQL, records the URL 0600, and l
   test::PostgresDatabase pg;
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   REQUIRE_MESSAGE(init.exit_code == 0, init.err);
   CHECK_FALSE(std::filesystem::exists(dir / "hub" / "hub.db"));
   CHECK(trim(test::read_file(dir / "hub" / "database.url")) == pg.url());
@@ -42,8 +45,8 @@ TEST_CASE("init --db keeps the tables in PostgreSQL, records the URL 0600, and l
   REQUIRE(::stat((dir / "hub" / "database.url").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
 
-  CHECK(hub({"invite", "--data", data, "--site", "101"}).exit_code == 0);
-  auto verify = hub({"verify", "--data", data});
+  CHECK(run_hub({"invite", "--data", data, "--site", "101"}).exit_code == 0);
+  auto verify = run_hub({"verify", "--data", data});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
   auto db = pg.open();
   auto tokens = db.prepare("SELECT count(*) FROM hub_enrollment_tokens");
@@ -56,7 +59,7 @@ TEST_CASE("init --db refuses a database that already holds tables, and leaves no
   pg.open().exec("CREATE TABLE someone_elses (x INTEGER)");
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   CHECK(init.exit_code == 2);
   CHECK(init.err.find("already holds tables") != std::string::npos);
   CHECK(init.err.find("createdb") != std::string::npos);
@@ -66,7 +69,7 @@ TEST_CASE("init --db refuses a database that already holds tables, and leaves no
 TEST_CASE("--db that is not a postgresql:// URL is refused before anything is created") {
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", "/var/lib/hub.db"});
+  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", "/var/lib/hub.db"});
   CHECK(init.exit_code == 2);
   CHECK(init.err.find("postgresql://") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
@@ -75,7 +78,7 @@ TEST_CASE("--db that is not a postgresql:// URL is refused before anything is cr
 TEST_CASE("a PostgreSQL server that cannot be reached: init fails as unavailable and the message hides the password") {
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db",
+  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db",
                    "postgresql://irt:s3cret@127.0.0.1:1/hub?connect_timeout=2"});
   CHECK(init.exit_code != 0);
   CHECK(init.err.find("cannot connect to PostgreSQL") != std::string::npos);
@@ -91,7 +94,7 @@ TEST_CASE("init --db that fails after creating tables leaves the database as it 
   test::TempDir dir;
   auto data = (dir / "hub").string();
   std::vector<std::string> init = {"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()};
-  auto failed = hub(init);
+  auto failed = run_hub(init);
   CHECK(failed.exit_code != 0);
   CHECK_MESSAGE(failed.err.find("ledger_checkpoints") != std::string::npos, failed.err);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
@@ -105,9 +108,9 @@ TEST_CASE("init --db that fails after creating tables leaves the database as it 
     CHECK(sequence.int64(0) == 1);
     db.exec("DROP SEQUENCE ledger_checkpoints");
   }
-  auto retry = hub(init);
+  auto retry = run_hub(init);
   REQUIRE_MESSAGE(retry.exit_code == 0, retry.err);
-  auto verify = hub({"verify", "--data", data});
+  auto verify = run_hub({"verify", "--data", data});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
 }
 
@@ -115,11 +118,11 @@ TEST_CASE("the hub's commands take --db: the URL init recorded is accepted, anot
   test::PostgresDatabase pg, other;
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   REQUIRE_MESSAGE(init.exit_code == 0, init.err);
-  auto verify = hub({"verify", "--data", data, "--db", pg.url()});
+  auto verify = run_hub({"verify", "--data", data, "--db", pg.url()});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
-  auto nodes = hub({"nodes", "--data", data, "--db", other.url()});
+  auto nodes = run_hub({"nodes", "--data", data, "--db", other.url()});
   CHECK(nodes.exit_code == 2);
   CHECK(nodes.err.find("is not the database this hub was initialized with") != std::string::npos);
   CHECK(nodes.err.find("database.url") != std::string::npos);
@@ -127,8 +130,46 @@ TEST_CASE("the hub's commands take --db: the URL init recorded is accepted, anot
 
   // A hub kept in DATA/hub.db takes no --db.
   auto sqlite_data = (dir / "sqlite-hub").string();
-  REQUIRE(hub({"init", "--data", sqlite_data, "--study", test::source_path(kStudy)}).exit_code == 0);
-  auto refused = hub({"verify", "--data", sqlite_data, "--db", pg.url()});
+  REQUIRE(run_hub({"init", "--data", sqlite_data, "--study", test::source_path(kStudy)}).exit_code == 0);
+  auto refused = run_hub({"verify", "--data", sqlite_data, "--db", pg.url()});
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("keeps its tables in") != std::string::npos);
+}
+
+TEST_CASE("the migrations make the same tables, columns and schema versions on both engines") {
+  // Each column's name, and whether it may hold NULL, table by table.
+  using Schema = std::map<std::string, std::set<std::pair<std::string, bool>>>;
+  auto schema_of = [](storage::Database& db) {
+    Schema out;
+    for (const auto& table : db.tables()) {
+      auto st = db.prepare(db.engine() == storage::Engine::postgresql
+                               ? "SELECT column_name, is_nullable = 'YES' FROM information_schema.columns "
+                                 "WHERE table_schema = current_schema() AND table_name = ?"
+                               : "SELECT name, \"notnull\" = 0 AND pk = 0 FROM pragma_table_info(?)");
+      st.bind(1, table);
+      while (st.step()) out[table].insert({st.text(0), st.int64(1) != 0});
+    }
+    return out;
+  };
+  auto versions_of = [](storage::Database& db) {
+    std::map<std::string, std::int64_t> out;
+    auto st = db.prepare("SELECT component, version FROM schema_version");
+    while (st.step()) out[st.text(0)] = st.int64(1);
+    return out;
+  };
+  const auto study = test::read_file(test::source_path(kStudy));
+  test::TempDir dir;
+  test::PostgresSchema pg;
+  auto sqlite_hub = hub::HubState::create(dir / "sqlite", study, "tester", 0);
+  auto pg_hub = hub::HubState::create(dir / "postgresql", study, "tester", 0, pg.url());
+  REQUIRE_MESSAGE(sqlite_hub.ok(), sqlite_hub.error().message);
+  REQUIRE_MESSAGE(pg_hub.ok(), pg_hub.error().message);
+  auto& lite = (*sqlite_hub)->db();
+  auto& post = (*pg_hub)->db();
+  CHECK(lite.engine() == storage::Engine::sqlite);
+  CHECK(post.engine() == storage::Engine::postgresql);
+  const auto expected = schema_of(lite);
+  CHECK(expected.size() > 20);
+  CHECK(schema_of(post) == expected);
+  CHECK(versions_of(post) == versions_of(lite));
 }
