@@ -257,11 +257,14 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
                                   ", or restore the database from backup");
   if (auto st = migrate_all(*db); !st) return st.error();
 
-  auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
-  if (!st.step())
-    return shared::make_error(shared::Errc::integrity, db->label() +
-                                                           " holds no study; restore the data directory from backup");
-  std::string document = st.text(0);
+  std::string document;
+  {  // the statement ends before its database moves into the state
+    auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
+    if (!st.step())
+      return shared::make_error(shared::Errc::integrity,
+                                db->label() + " holds no study; restore the data directory from backup");
+    document = st.text(0);
+  }
   auto load = shared::load_study(document);
   if (!load.study)
     return shared::make_error(shared::Errc::integrity,
