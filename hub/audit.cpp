@@ -18,6 +18,9 @@ CREATE TABLE hub_audit (
   new_value TEXT NOT NULL
 );
 )sql"},
+    {2, R"sql(
+ALTER TABLE hub_audit ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 }  // namespace
 
@@ -25,17 +28,17 @@ shared::Status migrate_audit(storage::Database& db) { return db.migrate("hub.aud
 
 void record_audit(storage::Database& db, const AuditEntry& e) {
   auto st = db.prepare(
-      "INSERT INTO hub_audit(at_ms, actor, action, subject, reason, old_value, new_value) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  st.bind_all(e.at_ms, e.actor, e.action, e.subject, e.reason, e.old_value, e.new_value).run();
+      "INSERT INTO hub_audit(at_ms, actor, action, subject, reason, old_value, new_value, signature) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind_all(e.at_ms, e.actor, e.action, e.subject, e.reason, e.old_value, e.new_value, e.signature).run();
 }
 
 std::vector<AuditEntry> audit_entries(storage::Database& db) {
   auto st = db.prepare(
-      "SELECT at_ms, actor, action, subject, reason, old_value, new_value FROM hub_audit ORDER BY id");
+      "SELECT at_ms, actor, action, subject, reason, old_value, new_value, signature FROM hub_audit ORDER BY id");
   std::vector<AuditEntry> out;
   while (st.step())
-    out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
+    out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7)});
   return out;
 }
 

@@ -21,12 +21,16 @@ namespace irt::hub {
 
 struct AuditEntry {
   std::int64_t at_ms = 0;
-  std::string actor;   // the operating-system user for commands, "hub" for automatic decisions
+  std::string actor;   // the signing hub user, else the operating-system user for commands, "hub" for automatic decisions
   std::string action;  // "hub.initialized", "node.enrolled", "user.added", ...
   std::string subject; // what it is about: a node id, a user name, a site
   std::string reason;
   std::string old_value;
   std::string new_value;
+  // When the actor signed the change (an electronic signature: the actor's
+  // name, the entry's UTC time and this meaning: "approved", "performed",
+  // "reviewed"); empty for changes that need none.
+  std::string signature;
 };
 
 shared::Status migrate_audit(storage::Database& db);

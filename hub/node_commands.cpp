@@ -1,10 +1,11 @@
 // The irt-hub commands for the hub's state, its nodes and the sync server:
-// init, invite, fingerprint, user add, serve, revoke, unfreeze, verify, nodes,
+// init, invite, fingerprint, user (add, list, disable, enable, passwd, sites), serve, revoke, unfreeze, verify, nodes,
 // alerts. Each opens the data directory (HubState), does one thing, and
 // reports failures as "irt-hub COMMAND: what was wrong; what to do" with the
 // exit code of the error's family (2 for bad input).
 #include <pthread.h>
 #include <pwd.h>
+#include <termios.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -154,36 +156,146 @@ std::string generate_password() {
   return out;
 }
 
+// One line of standard input without its line end; on a terminal, prompted
+// on standard error and not echoed.
+std::string read_secret_line(const std::string& prompt) {
+  std::string line;
+  termios saved{};
+  bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (tty) {
+    std::cerr << prompt << std::flush;
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::getline(std::cin, line);
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// A new user's password: the next line of standard input, or on a terminal
+// one generated (`generated` set) to be shown once.
+std::optional<std::string> new_password(bool& generated) {
+  generated = isatty(STDIN_FILENO);
+  if (generated) return generate_password();
+  auto line = read_secret_line("");
+  if (line.empty()) return std::nullopt;
+  return line;
+}
+
+const char* kNoNewPassword =
+    "no new password on standard input; pipe one in (printf '%s\\n' \"$PW\" | irt-hub user ...) or run the command "
+    "in a terminal to have one generated";
+
+void show_generated(const std::string& name, std::string& password, bool generated, bool done) {
+  if (done && generated)
+    std::cout << "generated password for " << name << " (shown only now; hand it over securely): " << password << "\n";
+  crypto::secure_zero(password.data(), password.size());
+}
+
+std::string rosters_text(std::size_t n) {
+  return "a fresh roster goes to " + std::to_string(n) + " node" + (n == 1 ? "" : "s");
+}
+
 int user_add(const Args& a) {
   NewUser u;
   u.name = a.get("name");
   u.role = a.get("role");
   if (auto s = a.find("sites")) u.sites = split_list(*s);
   bool generated = false;
-  if (isatty(STDIN_FILENO)) {
-    u.password = generate_password();
-    generated = true;
-  } else {
-    std::getline(std::cin, u.password);
-    if (!u.password.empty() && u.password.back() == '\r') u.password.pop_back();
-    if (u.password.empty())
-      return usage(a, "no password on standard input; pipe one in (printf '%s\\n' \"$PW\" | irt-hub user add ...) "
-                      "or run the command in a terminal to have one generated");
-  }
+  auto password = new_password(generated);
+  if (!password) return usage(a, kNoNewPassword);
+  u.password = std::move(*password);
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
   auto added = add_user(*hub, u, crypto::kInteractive, os_user(), sync::system_millis());
-  if (added && generated)
-    std::cout << "generated password for " << u.name << " (shown only now; hand it over securely): " << u.password
-              << "\n";
-  crypto::secure_zero(u.password.data(), u.password.size());
+  show_generated(u.name, u.password, generated, added.ok());
   if (!added) return report(a, added.error());
   std::cout << "user " << u.name << " added with role " << u.role;
   if (!u.sites.empty()) std::cout << " at sites " << a.get("sites");
-  std::cout << "; a fresh roster goes to " << added->rosters_issued << " node"
-            << (added->rosters_issued == 1 ? "" : "s") << "\n";
+  std::cout << "; " << rosters_text(added->rosters_issued) << "\n";
   return 0;
+}
+
+int user_list(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto users = all_users(hub->db());
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& u : users)
+      out.push_back({{"name", u.name},
+                     {"role", u.role},
+                     {"sites", u.sites},
+                     {"status", u.disabled ? "disabled" : "enabled"},
+                     {"created", utc_text(u.created_ms)}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& u : users) {
+    std::string sites;
+    for (const auto& s : u.sites) sites += (sites.empty() ? "" : ",") + s;
+    std::cout << u.name << "  " << u.role << "  sites " << (sites.empty() ? "(none)" : sites) << "  "
+              << (u.disabled ? "disabled" : "enabled") << "  created " << utc_text(u.created_ms) << "\n";
+  }
+  return 0;
+}
+
+// The acting hub user's signature: --user and the password as the first line
+// of standard input.
+Signature signature_of(const Args& a) {
+  return {a.get("user"), read_secret_line("password of hub user " + a.get("user") + " (signature): ")};
+}
+
+int signed_user_change(const Args& a, const std::function<shared::Result<RosterChange>(HubState&, Signature&)>& change,
+                       const std::string& done) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto signer = signature_of(a);
+  auto changed = change(*hub, signer);
+  crypto::secure_zero(signer.password.data(), signer.password.size());
+  if (!changed) return report(a, changed.error());
+  std::cout << "user " << a.get("name") << " " << done << ", signed by " << signer.user << "; "
+            << rosters_text(changed->rosters_issued) << "\n";
+  return 0;
+}
+
+int user_disable(const Args& a) {
+  return signed_user_change(a, [&](HubState& h, Signature& s) {
+    return set_user_disabled(h, a.get("name"), true, a.get("reason"), s, sync::system_millis());
+  }, "disabled");
+}
+
+int user_enable(const Args& a) {
+  return signed_user_change(a, [&](HubState& h, Signature& s) {
+    return set_user_disabled(h, a.get("name"), false, a.get("reason"), s, sync::system_millis());
+  }, "enabled");
+}
+
+int user_sites(const Args& a) {
+  return signed_user_change(a, [&](HubState& h, Signature& s) {
+    return set_user_sites(h, a.get("name"), split_list(a.get("sites")), s, sync::system_millis());
+  }, "now works at sites " + a.get("sites"));
+}
+
+int user_passwd(const Args& a) {
+  bool generated = false;
+  std::string password;
+  int rc = signed_user_change(a, [&](HubState& h, Signature& s) -> shared::Result<RosterChange> {
+    auto p = new_password(generated);
+    if (!p) return shared::make_error(shared::Errc::invalid_input, kNoNewPassword);
+    password = std::move(*p);
+    return set_user_password(h, a.get("name"), password, crypto::kInteractive, s, sync::system_millis());
+  }, "has a new password");
+  show_generated(a.get("name"), password, generated, rc == 0);
+  return rc;
 }
 
 // ---- serve
@@ -389,6 +501,33 @@ std::vector<Command> node_commands() {
                    {"role", "ROLE", "a role id of the study", true},
                    {"sites", "S1,S2", "the sites whose nodes the user may log in on", false}},
        .run = user_add});
+  const Option signer{"user", "NAME", "the hub user signing the change (manage_users); the password is the "
+                                       "first line of standard input", true};
+  const Option name{"name", "NAME", "the user's login name", true};
+  user.subcommands.push_back({.name = "list",
+                              .summary = "List the hub's users: role, sites, enabled or disabled",
+                              .options = {kData, kDb, {"json", "", "print JSON", false}},
+                              .run = user_list});
+  user.subcommands.push_back(
+      {.name = "disable",
+       .summary = "Disable a user: the user's nodes refuse the login and e-signatures once they have synced (signed)",
+       .options = {kData, kDb, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
+       .run = user_disable});
+  user.subcommands.push_back({.name = "enable",
+                              .summary = "Enable a disabled user again (signed)",
+                              .options = {kData, kDb, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
+                              .run = user_enable});
+  user.subcommands.push_back(
+      {.name = "passwd",
+       .summary = "Set a user's password (signed): the new password is the second line of standard input, or "
+                  "generated and shown once on a terminal",
+       .options = {kData, kDb, name, signer},
+       .run = user_passwd});
+  user.subcommands.push_back(
+      {.name = "sites",
+       .summary = "Set the sites whose nodes a user may log in on (signed); both old and new sites get a fresh roster",
+       .options = {kData, kDb, name, signer, {"sites", "S1,S2", "the user's sites, all of them", true}},
+       .run = user_sites});
   out.push_back(std::move(user));
   out.push_back({.name = "serve",
                  .summary = "Serve the sync protocol (/sync/v1) over HTTPS until SIGTERM or SIGINT",

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <set>
 
 #include "hub/audit.h"
@@ -25,6 +26,9 @@ CREATE TABLE hub_user_sites (
   PRIMARY KEY (name, site_id)
 ) WITHOUT ROWID;
 CREATE INDEX hub_user_sites_by_site ON hub_user_sites(site_id);
+)sql"},
+    {2, R"sql(
+ALTER TABLE hub_users ADD COLUMN disabled_ms INTEGER;
 )sql"},
 };
 
@@ -50,7 +54,7 @@ std::vector<User> select_users(storage::Database& db, const std::string& sql, co
   auto st = db.prepare(sql);
   if (site) st.bind(1, *site);
   std::vector<User> out;
-  while (st.step()) out.push_back({st.text(0), st.text(1), {}, st.text(2), st.int64(3)});
+  while (st.step()) out.push_back({st.text(0), st.text(1), {}, st.text(2), st.int64(3), !st.is_null(4)});
   for (auto& u : out) u.sites = sites_of(db, u.name);
   return out;
 }
@@ -67,83 +71,232 @@ shared::Status migrate_users(storage::Database& db) { return db.migrate("hub.use
 
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id) {
   return select_users(db,
-                      "SELECT u.name, u.role, u.password_hash, u.created_ms FROM hub_users u "
+                      "SELECT u.name, u.role, u.password_hash, u.created_ms, u.disabled_ms FROM hub_users u "
                       "JOIN hub_user_sites s ON s.name = u.name WHERE s.site_id = ? ORDER BY u.name",
                       &site_id);
 }
 
 std::vector<User> all_users(storage::Database& db) {
-  return select_users(db, "SELECT name, role, password_hash, created_ms FROM hub_users ORDER BY name", nullptr);
+  return select_users(db, "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users ORDER BY name",
+                      nullptr);
 }
 
 std::string roster_payload(storage::Database& db, const std::string& site_id) {
   nlohmann::json users = nlohmann::json::array();
   for (const auto& u : users_of_site(db, site_id))
-    users.push_back({{"name", u.name}, {"role", u.role}, {"sites", u.sites}, {"password_hash", u.password_hash}});
+    if (!u.disabled)
+      users.push_back({{"name", u.name}, {"role", u.role}, {"sites", u.sites}, {"password_hash", u.password_hash}});
   nlohmann::json payload;
   payload["site_id"] = site_id;
   payload["users"] = std::move(users);
   return payload.dump();
 }
 
-shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
-                                   const std::string& actor, std::int64_t now_ms) {
-  using shared::Errc;
-  if (!valid_name(user.name))
-    return shared::make_error(Errc::invalid_input, "user name '" + user.name +
-                                                       "' must be 1-64 characters of letters, digits, '.', '_', "
-                                                       "'-' or '@'");
-  const auto& study = hub.study();
-  if (!study.find_role(user.role)) {
-    std::vector<std::string> roles;
-    for (const auto& r : study.roles) roles.push_back(r.id);
-    return shared::make_error(Errc::invalid_input, "study " + study.id + " has no role '" + user.role +
-                                                       "'; use one of: " + joined(roles));
-  }
-  std::set<std::string> sites;
-  for (const auto& s : user.sites) {
-    if (!study.find_site(s))
-      return shared::make_error(Errc::invalid_input,
-                                "study " + study.id + " has no site '" + s + "'; use the site ids of the study file");
-    sites.insert(s);
-  }
-  if (user.password.size() < kMinPasswordLength)
-    return shared::make_error(Errc::invalid_input, "the password must be at least " +
-                                                       std::to_string(kMinPasswordLength) + " characters long");
-  // Hash before taking the write lock: Argon2id takes a while on purpose.
-  std::string hash = crypto::password_hash(user.password, cost);
+bool is_site_role(const shared::Role& role) {
+  using P = shared::Permission;
+  for (P p : {P::screen, P::randomize, P::dispense, P::unblind, P::receive_shipment, P::report_excursion,
+              P::return_kits, P::withdraw})
+    if (role.can(p)) return true;
+  return false;
+}
 
-  auto& db = hub.db();
-  storage::Transaction tx(db);
-  auto exists = db.prepare("SELECT 1 FROM hub_users WHERE name = ?");
-  exists.bind(1, user.name);
-  if (exists.step())
-    return shared::make_error(Errc::conflict, "user '" + user.name + "' already exists; choose another name");
-  db.prepare("INSERT INTO hub_users(name, role, password_hash, created_ms, created_by) VALUES (?, ?, ?, ?, ?)")
-      .bind_all(user.name, user.role, hash, now_ms, actor)
-      .run();
-  auto ins_site = db.prepare("INSERT INTO hub_user_sites(name, site_id) VALUES (?, ?)");
+namespace {
+
+using shared::Errc;
+using shared::make_error;
+
+shared::Status check_password_rule(const std::string& password) {
+  if (password.size() < kMinPasswordLength)
+    return make_error(Errc::invalid_input, "the password must be at least " + std::to_string(kMinPasswordLength) +
+                                               " characters long");
+  return {};
+}
+
+// The study's sites among `sites`, deduplicated; an unknown one is refused.
+// A site role with no site is refused: its user could log in nowhere.
+shared::Result<std::set<std::string>> check_sites(const shared::Study& study, const shared::Role& role,
+                                                  const std::vector<std::string>& sites) {
+  std::set<std::string> out;
   for (const auto& s : sites) {
-    ins_site.reset();
-    ins_site.bind_all(user.name, s).run();
+    if (!study.find_site(s))
+      return make_error(Errc::invalid_input,
+                        "study " + study.id + " has no site '" + s + "'; use the site ids of the study file");
+    out.insert(s);
   }
-  std::vector<std::string> site_list(sites.begin(), sites.end());
-  record_audit(db, {now_ms, actor, "user.added", user.name, "irt-hub user add", "",
-                    "role " + user.role + ", sites " + (site_list.empty() ? "(none)" : joined(site_list))});
+  if (out.empty() && is_site_role(role))
+    return make_error(Errc::invalid_input, "role " + role.id + " works on a site's node; give the user's sites "
+                                                               "(--sites S1,S2)");
+  return out;
+}
 
-  UserAdded out;
+std::optional<User> find_user(storage::Database& db, const std::string& name) {
+  auto users = select_users(db,
+                            "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users WHERE name = ?",
+                            &name);
+  if (users.empty()) return std::nullopt;
+  return users.front();
+}
+
+// A fresh roster to every node (not revoked) of each of `sites`, inside the
+// caller's transaction.
+std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, const std::string& why,
+                          const std::string& actor, std::int64_t now_ms) {
+  auto& db = hub.db();
+  std::size_t issued = 0;
   for (const auto& s : sites) {
     std::string payload = roster_payload(db, s);
     for (const auto& node : hub.ledger().nodes()) {
       if (node.site_id != s || node.status == sync::NodeStatus::revoked) continue;
       auto seq = hub.outbox().issue(node.node_id, kRosterDirective, payload, now_ms);
-      record_audit(db, {now_ms, actor, "directive.issued", node.node_id, "roster changed: user " + user.name + " added",
-                        "", "roster directive seq " + std::to_string(seq)});
-      ++out.rosters_issued;
+      record_audit(db, {now_ms, actor, "directive.issued", node.node_id, "roster changed: " + why, "",
+                        "roster directive seq " + std::to_string(seq)});
+      ++issued;
     }
   }
+  return issued;
+}
+
+}  // namespace
+
+shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
+                                   const std::string& actor, std::int64_t now_ms) {
+  if (!valid_name(user.name))
+    return make_error(Errc::invalid_input, "user name '" + user.name +
+                                               "' must be 1-64 characters of letters, digits, '.', '_', "
+                                               "'-' or '@'");
+  const auto& study = hub.study();
+  const auto* role = study.find_role(user.role);
+  if (!role) {
+    std::vector<std::string> roles;
+    for (const auto& r : study.roles) roles.push_back(r.id);
+    return make_error(Errc::invalid_input, "study " + study.id + " has no role '" + user.role +
+                                               "'; use one of: " + joined(roles));
+  }
+  auto sites = check_sites(study, *role, user.sites);
+  if (!sites) return sites.error();
+  if (auto ok = check_password_rule(user.password); !ok) return ok.error();
+  // Hash before taking the write lock: Argon2id takes a while on purpose.
+  std::string hash = crypto::password_hash(user.password, cost);
+
+  auto& db = hub.db();
+  storage::Transaction tx(db);
+  if (find_user(db, user.name))
+    return make_error(Errc::conflict, "user '" + user.name + "' already exists; choose another name");
+  db.prepare("INSERT INTO hub_users(name, role, password_hash, created_ms, created_by) VALUES (?, ?, ?, ?, ?)")
+      .bind_all(user.name, user.role, hash, now_ms, actor)
+      .run();
+  auto ins_site = db.prepare("INSERT INTO hub_user_sites(name, site_id) VALUES (?, ?)");
+  for (const auto& s : *sites) {
+    ins_site.reset();
+    ins_site.bind_all(user.name, s).run();
+  }
+  std::vector<std::string> site_list(sites->begin(), sites->end());
+  record_audit(db, {now_ms, actor, "user.added", user.name, "irt-hub user add", "",
+                    "role " + user.role + ", sites " + (site_list.empty() ? "(none)" : joined(site_list))});
+  UserAdded out{issue_rosters(hub, *sites, "user " + user.name + " added", actor, now_ms)};
   tx.commit();
   return out;
+}
+
+shared::Result<User> check_signature(HubState& hub, const Signature& s, shared::Permission needed) {
+  auto signer = find_user(hub.db(), s.user);
+  if (!signer || !crypto::password_verify(signer->password_hash, s.password))
+    return make_error(Errc::unauthenticated, "the signature was refused: unknown hub user or wrong password; check "
+                                             "--user and the password given on standard input");
+  if (signer->disabled)
+    return make_error(Errc::forbidden, "hub user " + s.user + " is disabled and cannot sign; ask a study admin");
+  const auto* role = hub.study().find_role(signer->role);
+  if (!role || !role->can(needed))
+    return make_error(Errc::forbidden, "hub user " + s.user + " (role " + signer->role + ") may not " +
+                                           "sign this change; it needs the permission " + shared::to_string(needed));
+  return *signer;
+}
+
+namespace {
+
+// The shared frame of a signed change to an existing user: checks the
+// signature, finds the user, and within one transaction applies `change`
+// (which returns the audit entry's old and new values), records the entry and
+// re-issues the rosters of the user's sites before and after.
+template <class Change>
+shared::Result<RosterChange> change_user(HubState& hub, const std::string& name, const std::string& action,
+                                         const std::string& reason, const Signature& signer, std::int64_t now_ms,
+                                         Change&& change) {
+  auto who = check_signature(hub, signer, shared::Permission::manage_users);
+  if (!who) return who.error();
+  auto& db = hub.db();
+  storage::Transaction tx(db);
+  auto user = find_user(db, name);
+  if (!user) return make_error(Errc::not_found, "no hub user '" + name + "'; see irt-hub user list");
+  std::set<std::string> sites(user->sites.begin(), user->sites.end());
+  auto values = change(*user);
+  if (!values) return values.error();
+  auto now = find_user(db, name);
+  sites.insert(now->sites.begin(), now->sites.end());
+  AuditEntry entry{now_ms, who->name, action, name, reason, values->first, values->second, "approved"};
+  record_audit(db, entry);
+  RosterChange out{issue_rosters(hub, sites, action + " for user " + name, who->name, now_ms)};
+  tx.commit();
+  return out;
+}
+
+using Values = shared::Result<std::pair<std::string, std::string>>;
+
+}  // namespace
+
+shared::Result<RosterChange> set_user_disabled(HubState& hub, const std::string& name, bool disabled,
+                                               const std::string& reason, const Signature& signer,
+                                               std::int64_t now_ms) {
+  if (reason.empty()) return make_error(Errc::invalid_input, "give the reason for the audit trail (--reason TEXT)");
+  if (disabled && name == signer.user)
+    return make_error(Errc::invalid_input, "a user cannot disable their own account; ask another admin to sign");
+  auto& db = hub.db();
+  return change_user(hub, name, disabled ? "user.disabled" : "user.enabled", reason, signer, now_ms,
+                     [&](const User& u) -> Values {
+                       if (u.disabled == disabled)
+                         return make_error(Errc::conflict, "user " + name + " is already " +
+                                                               (disabled ? "disabled" : "enabled") +
+                                                               "; nothing was changed");
+                       auto st = db.prepare("UPDATE hub_users SET disabled_ms = ? WHERE name = ?");
+                       st.bind(1, disabled ? std::optional<std::int64_t>(now_ms) : std::nullopt).bind(2, name).run();
+                       return std::pair<std::string, std::string>(u.disabled ? "disabled" : "enabled",
+                                                                  disabled ? "disabled" : "enabled");
+                     });
+}
+
+shared::Result<RosterChange> set_user_password(HubState& hub, const std::string& name, const std::string& password,
+                                               const crypto::PwhashCost& cost, const Signature& signer,
+                                               std::int64_t now_ms) {
+  if (auto ok = check_password_rule(password); !ok) return ok.error();
+  std::string hash = crypto::password_hash(password, cost);
+  auto& db = hub.db();
+  // The values never hold the password or its hash.
+  return change_user(hub, name, "user.password_set", "irt-hub user passwd", signer, now_ms,
+                     [&](const User&) -> Values {
+                       db.prepare("UPDATE hub_users SET password_hash = ? WHERE name = ?").bind_all(hash, name).run();
+                       return std::pair<std::string, std::string>("(a password)", "(a new password)");
+                     });
+}
+
+shared::Result<RosterChange> set_user_sites(HubState& hub, const std::string& name,
+                                            const std::vector<std::string>& sites, const Signature& signer,
+                                            std::int64_t now_ms) {
+  auto& db = hub.db();
+  return change_user(hub, name, "user.sites_set", "irt-hub user sites", signer, now_ms, [&](const User& u) -> Values {
+    const auto* role = hub.study().find_role(u.role);
+    if (!role) return make_error(Errc::integrity, "user " + name + " has role " + u.role + ", unknown to the study");
+    auto checked = check_sites(hub.study(), *role, sites);
+    if (!checked) return checked.error();
+    db.prepare("DELETE FROM hub_user_sites WHERE name = ?").bind(1, name).run();
+    auto ins = db.prepare("INSERT INTO hub_user_sites(name, site_id) VALUES (?, ?)");
+    for (const auto& s : *checked) {
+      ins.reset();
+      ins.bind_all(name, s).run();
+    }
+    std::vector<std::string> now(checked->begin(), checked->end());
+    return std::pair<std::string, std::string>(u.sites.empty() ? "(none)" : joined(u.sites),
+                                               now.empty() ? "(none)" : joined(now));
+  });
 }
 
 }  // namespace irt::hub

@@ -6,8 +6,15 @@
 // site's users and replaces the previous one on the node; after any change the
 // hub issues a fresh roster to every node of each affected site that is not
 // revoked, in the same transaction as the change.
-// Thread-safety: as HubState. The plaintext password lives only for the
-// duration of add_user and is never logged or audited.
+// A disabled user stays in the hub's list (and in the audit trail) but leaves
+// the rosters: a node refuses the user's login and e-signatures from the
+// moment it has applied the roster issued with the change.
+//
+// Changes to an existing user (disable, enable, password, sites) are critical:
+// they take the electronic signature of a hub user holding manage_users, whose
+// name and meaning ("approved") the audit entry keeps.
+// Thread-safety: as HubState. Plaintext passwords live only for the duration
+// of a call and are never logged or audited.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +35,7 @@ struct User {
   std::vector<std::string> sites;
   std::string password_hash;
   std::int64_t created_ms = 0;
+  bool disabled = false;
 };
 
 struct NewUser {
@@ -39,18 +47,47 @@ struct NewUser {
 
 inline constexpr std::size_t kMinPasswordLength = 10;
 
-struct UserAdded {
+struct RosterChange {
   std::size_t rosters_issued = 0;  // nodes that got a fresh roster
 };
+using UserAdded = RosterChange;
+
+// A role whose permissions are exercised on a site's node (screen, randomize,
+// dispense, unblind, receive_shipment, report_excursion, return_kits,
+// withdraw): its users need at least one site.
+bool is_site_role(const shared::Role& role);
 
 shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
                                    const std::string& actor, std::int64_t now_ms);
+
+// An electronic signature: the signing hub user re-enters the password.
+struct Signature {
+  std::string user;
+  std::string password;
+};
+
+// The signer, when `s` is a signature of an existing, enabled hub user whose
+// role holds `needed`. An unknown user and a wrong password are refused alike.
+shared::Result<User> check_signature(HubState& hub, const Signature& s, shared::Permission needed);
+
+// Each takes the signature of a user holding manage_users, records one audit
+// entry (old and new value, the signer, "approved") and sends a fresh roster
+// to the nodes of every site the user had or now has, in one transaction.
+shared::Result<RosterChange> set_user_disabled(HubState& hub, const std::string& name, bool disabled,
+                                               const std::string& reason, const Signature& signer,
+                                               std::int64_t now_ms);
+shared::Result<RosterChange> set_user_password(HubState& hub, const std::string& name, const std::string& password,
+                                               const crypto::PwhashCost& cost, const Signature& signer,
+                                               std::int64_t now_ms);
+shared::Result<RosterChange> set_user_sites(HubState& hub, const std::string& name,
+                                            const std::vector<std::string>& sites, const Signature& signer,
+                                            std::int64_t now_ms);
 
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id);
 std::vector<User> all_users(storage::Database& db);
 
 // {"site_id":..., "users":[{"name","role","sites":[...],"password_hash"}]}: the
-// roster directive's payload for a site (users ordered by name).
+// roster directive's payload for a site (its enabled users, ordered by name).
 std::string roster_payload(storage::Database& db, const std::string& site_id);
 
 }  // namespace irt::hub

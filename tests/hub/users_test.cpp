@@ -1,6 +1,7 @@
 // Hub users and the roster directives that carry them to the nodes of their sites.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
@@ -11,6 +12,7 @@
 
 using namespace irt;
 using test::HubFixture;
+using test::kHour;
 using test::kHubNow;
 
 namespace {
@@ -114,4 +116,136 @@ TEST_CASE("the audit trail records a new user without the password or its hash")
     }
   }
   CHECK(found);
+}
+
+namespace {
+
+// An admin (manage_users, no site) who signs the changes below.
+const hub::Signature kAdmin{"ada", "the admin's own password"};
+
+void add_admin(HubFixture& f) {
+  REQUIRE(hub::add_user(*f.hub, {"ada", "admin", {}, kAdmin.password}, crypto::kTest, "operator", kHubNow).ok());
+}
+
+std::vector<std::string> roster_names(HubFixture& f, const std::string& node_id) {
+  std::vector<std::string> out;
+  auto roster = last_roster(f, node_id);
+  for (const auto& u : roster["users"]) out.push_back(u["name"]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a site role needs a site, a central role does not") {
+  HubFixture f;
+  auto none = hub::add_user(*f.hub, user("jane", "coordinator", {}), crypto::kTest, "admin", kHubNow);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().code == shared::Errc::invalid_input);
+  CHECK(none.error().message.find("--sites") != std::string::npos);
+  CHECK(hub::add_user(*f.hub, user("mo", "monitor", {}), crypto::kTest, "admin", kHubNow).ok());
+  CHECK(hub::is_site_role(*f.hub->study().find_role("nurse")));
+  CHECK_FALSE(hub::is_site_role(*f.hub->study().find_role("supply-manager")));
+}
+
+TEST_CASE("a disabled user leaves the rosters of the user's sites and comes back when enabled, each change signed") {
+  HubFixture f;
+  auto a = enroll(f, "101");
+  auto b = enroll(f, "102");
+  add_admin(f);
+  REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
+  REQUIRE(hub::add_user(*f.hub, user("omar", "investigator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
+  auto before_b = f.hub->outbox().last_seq(b);
+
+  auto off = hub::set_user_disabled(*f.hub, "jane", true, "left the study", kAdmin, kHubNow + kHour);
+  REQUIRE_MESSAGE(off.ok(), off.error().message);
+  CHECK(off->rosters_issued == 1);
+  CHECK(roster_names(f, a) == std::vector<std::string>{"omar"});
+  CHECK(f.hub->outbox().last_seq(b) == before_b);  // not jane's site
+  auto listed = hub::all_users(f.hub->db());
+  CHECK(std::count_if(listed.begin(), listed.end(), [](const auto& u) { return u.disabled; }) == 1);
+
+  auto again = hub::set_user_disabled(*f.hub, "jane", true, "again", kAdmin, kHubNow + kHour);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == shared::Errc::conflict);
+
+  REQUIRE(hub::set_user_disabled(*f.hub, "jane", false, "back from leave", kAdmin, kHubNow + 2 * kHour).ok());
+  CHECK(roster_names(f, a) == std::vector<std::string>{"jane", "omar"});
+
+  int signed_entries = 0;
+  for (const auto& e : hub::audit_entries(f.hub->db()))
+    if (e.action == "user.disabled" || e.action == "user.enabled") {
+      ++signed_entries;
+      CHECK(e.actor == "ada");
+      CHECK(e.signature == "approved");
+      CHECK(e.subject == "jane");
+      CHECK_FALSE(e.reason.empty());
+    }
+  CHECK(signed_entries == 2);
+}
+
+TEST_CASE("a change to a user is refused without a valid signature of a user who may manage users") {
+  HubFixture f;
+  enroll(f, "101");
+  add_admin(f);
+  REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
+  REQUIRE(hub::add_user(*f.hub, user("mo", "monitor", {}), crypto::kTest, "admin", kHubNow).ok());
+  auto audit_size = hub::audit_entries(f.hub->db()).size();
+
+  auto wrong = hub::set_user_disabled(*f.hub, "jane", true, "r", {"ada", "not it at all"}, kHubNow);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == shared::Errc::unauthenticated);
+  auto unknown = hub::set_user_disabled(*f.hub, "jane", true, "r", {"nobody", "whatever it is"}, kHubNow);
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message == wrong.error().message);  // unknown user and wrong password alike
+  auto monitor = hub::set_user_disabled(*f.hub, "jane", true, "r", {"mo", "a long enough password"}, kHubNow);
+  REQUIRE_FALSE(monitor.ok());
+  CHECK(monitor.error().code == shared::Errc::forbidden);
+  CHECK(monitor.error().message.find("manage_users") != std::string::npos);
+  auto no_reason = hub::set_user_disabled(*f.hub, "jane", true, "", kAdmin, kHubNow);
+  REQUIRE_FALSE(no_reason.ok());
+  auto self = hub::set_user_disabled(*f.hub, "ada", true, "r", kAdmin, kHubNow);
+  REQUIRE_FALSE(self.ok());
+  auto missing = hub::set_user_disabled(*f.hub, "zed", true, "r", kAdmin, kHubNow);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == shared::Errc::not_found);
+  CHECK(hub::audit_entries(f.hub->db()).size() == audit_size);  // nothing recorded
+
+  // A disabled signer signs nothing.
+  REQUIRE(hub::add_user(*f.hub, {"bea", "admin", {}, "bea's long password"}, crypto::kTest, "op", kHubNow).ok());
+  REQUIRE(hub::set_user_disabled(*f.hub, "bea", true, "left", kAdmin, kHubNow).ok());
+  auto disabled = hub::set_user_disabled(*f.hub, "jane", true, "r", {"bea", "bea's long password"}, kHubNow);
+  REQUIRE_FALSE(disabled.ok());
+  CHECK(disabled.error().code == shared::Errc::forbidden);
+}
+
+TEST_CASE("a new password and new sites reach the rosters of the old and the new sites") {
+  HubFixture f;
+  auto a = enroll(f, "101");
+  auto b = enroll(f, "102");
+  add_admin(f);
+  REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
+
+  auto pw = hub::set_user_password(*f.hub, "jane", "a brand new password", crypto::kTest, kAdmin, kHubNow);
+  REQUIRE_MESSAGE(pw.ok(), pw.error().message);
+  auto hash = last_roster(f, a)["users"][0]["password_hash"].get<std::string>();
+  CHECK(crypto::password_verify(hash, "a brand new password"));
+  CHECK_FALSE(hub::set_user_password(*f.hub, "jane", "short", crypto::kTest, kAdmin, kHubNow).ok());
+
+  auto moved = hub::set_user_sites(*f.hub, "jane", {"102"}, kAdmin, kHubNow);
+  REQUIRE_MESSAGE(moved.ok(), moved.error().message);
+  CHECK(moved->rosters_issued == 2);  // 101 loses her, 102 gains her
+  CHECK(roster_names(f, a).empty());
+  CHECK(roster_names(f, b) == std::vector<std::string>{"jane"});
+  auto none = hub::set_user_sites(*f.hub, "jane", {}, kAdmin, kHubNow);
+  REQUIRE_FALSE(none.ok());  // a coordinator needs a site
+  CHECK_FALSE(hub::set_user_sites(*f.hub, "jane", {"999"}, kAdmin, kHubNow).ok());
+
+  for (const auto& e : hub::audit_entries(f.hub->db())) {
+    CHECK(e.old_value.find("a brand new password") == std::string::npos);
+    CHECK(e.new_value.find(hash) == std::string::npos);
+    if (e.action == "user.sites_set") {
+      CHECK(e.old_value == "101");
+      CHECK(e.new_value == "102");
+    }
+  }
 }
