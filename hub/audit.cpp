@@ -33,9 +33,17 @@ void record_audit(storage::Database& db, const AuditEntry& e) {
   st.bind_all(e.at_ms, e.actor, e.action, e.subject, e.reason, e.old_value, e.new_value, e.signature).run();
 }
 
-std::vector<AuditEntry> audit_entries(storage::Database& db) {
-  auto st = db.prepare(
-      "SELECT at_ms, actor, action, subject, reason, old_value, new_value, signature FROM hub_audit ORDER BY id");
+std::vector<AuditEntry> audit_entries(storage::Database& db, const AuditFilter& filter) {
+  std::string sql =
+      "SELECT at_ms, actor, action, subject, reason, old_value, new_value, signature FROM hub_audit WHERE 1 = 1";
+  if (filter.since_ms) sql += " AND at_ms >= ?";
+  if (!filter.actor.empty()) sql += " AND actor = ?";
+  if (!filter.subject.empty()) sql += " AND subject = ?";
+  auto st = db.prepare(sql + " ORDER BY id");
+  int i = 0;
+  if (filter.since_ms) st.bind(++i, *filter.since_ms);
+  if (!filter.actor.empty()) st.bind(++i, filter.actor);
+  if (!filter.subject.empty()) st.bind(++i, filter.subject);
   std::vector<AuditEntry> out;
   while (st.step())
     out.push_back({st.int64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6), st.text(7)});

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,13 @@ struct AuditEntry {
 
 shared::Status migrate_audit(storage::Database& db);
 void record_audit(storage::Database& db, const AuditEntry& entry);
-std::vector<AuditEntry> audit_entries(storage::Database& db);  // oldest first
+// Which entries to read; an empty field does not filter.
+struct AuditFilter {
+  std::optional<std::int64_t> since_ms;  // at or after
+  std::string actor;
+  std::string subject;
+};
+std::vector<AuditEntry> audit_entries(storage::Database& db, const AuditFilter& filter = {});  // oldest first
 
 // "2026-01-01T00:00:00Z": how the hub shows a time to people.
 using shared::utc_text;

@@ -10,6 +10,6 @@ namespace irt::hub {
 
 std::vector<shared::Command> study_commands();          // check-study, diff-study
 std::vector<shared::Command> randomization_commands();  // randlist, simulate
-std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, alerts
+std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, audit, alerts
 
 }  // namespace irt::hub

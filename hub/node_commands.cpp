@@ -1,6 +1,6 @@
 // The irt-hub commands for the hub's state, its nodes and the sync server:
 // init, invite, fingerprint, user (add, list, disable, enable, passwd, sites), serve, revoke, unfreeze, verify, nodes,
-// alerts. Each opens the data directory (HubState), does one thing, and
+// audit, alerts. Each opens the data directory (HubState), does one thing, and
 // reports failures as "irt-hub COMMAND: what was wrong; what to do" with the
 // exit code of the error's family (2 for bad input).
 #include <pthread.h>
@@ -438,6 +438,50 @@ int nodes(const Args& a) {
   return 0;
 }
 
+// ---- audit
+
+int audit(const Args& a) {
+  AuditFilter filter;
+  if (auto since = a.find("since")) {
+    filter.since_ms = shared::parse_utc(*since);
+    if (!filter.since_ms)
+      return usage(a, "--since must be a UTC date YYYY-MM-DD or time YYYY-MM-DDTHH:MM:SSZ (got '" + *since + "')");
+  }
+  filter.actor = a.get_or("user", "");
+  filter.subject = a.get_or("object", "");
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  Signature reader{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")};
+  auto who = check_signature(*hub, reader, shared::Permission::view_audit);
+  crypto::secure_zero(reader.password.data(), reader.password.size());
+  if (!who) return report(a, who.error());
+  auto entries = audit_entries(hub->db(), filter);
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : entries)
+      out.push_back({{"at", utc_text(e.at_ms)},
+                     {"user", e.actor},
+                     {"action", e.action},
+                     {"object", e.subject},
+                     {"reason", e.reason},
+                     {"old_value", e.old_value},
+                     {"new_value", e.new_value},
+                     {"signature", e.signature}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& e : entries) {
+    std::cout << utc_text(e.at_ms) << "  " << e.actor << "  " << e.action << "  " << e.subject;
+    if (!e.reason.empty()) std::cout << "  why: " << e.reason;
+    if (!e.old_value.empty() || !e.new_value.empty())
+      std::cout << "  [" << (e.old_value.empty() ? "-" : e.old_value) << " -> " << e.new_value << "]";
+    if (!e.signature.empty()) std::cout << "  signed: " << e.signature;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 int alerts(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
@@ -551,6 +595,15 @@ std::vector<Command> node_commands() {
                  .summary = "List enrolled nodes: id, site, kind, status, acknowledged seq",
                  .options = {kData, kDb, {"json", "", "print JSON", false}},
                  .run = nodes});
+  out.push_back({.name = "audit",
+                 .summary = "Read the hub's audit trail, oldest first (the reading user needs view_audit)",
+                 .options = {kData, kDb,
+                             {"reader", "NAME", "the hub user reading; the password is read from standard input", true},
+                             {"since", "T", "entries at or after T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)", false},
+                             {"user", "U", "only entries by this user", false},
+                             {"object", "O", "only entries about this object (a user, a node id, a site)", false},
+                             {"json", "", "print JSON", false}},
+                 .run = audit});
   out.push_back({.name = "alerts",
                  .summary = "List open alerts (equivocation, bad signatures, broken chains, refused pushes, ingest "
                             "findings, supply shortages)",

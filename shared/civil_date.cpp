@@ -68,4 +68,22 @@ std::string utc_text(std::int64_t ms) {
   return buf;
 }
 
+std::optional<std::int64_t> parse_utc(std::string_view text) {
+  auto day = parse_date(text.substr(0, 10));
+  if (!day) return std::nullopt;
+  std::int64_t seconds = *day * 86400;
+  if (text.size() == 10) return seconds * 1000;
+  auto digits = [&](std::size_t at, int max) -> std::optional<int> {
+    char a = text[at], b = text[at + 1];
+    if (a < '0' || a > '9' || b < '0' || b > '9') return std::nullopt;
+    int v = (a - '0') * 10 + (b - '0');
+    return v <= max ? std::optional<int>(v) : std::nullopt;
+  };
+  if (text.size() != 20 || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
+    return std::nullopt;
+  auto h = digits(11, 23), m = digits(14, 59), s = digits(17, 59);
+  if (!h || !m || !s) return std::nullopt;
+  return (seconds + *h * 3600 + *m * 60 + *s) * 1000;
+}
+
 }  // namespace irt::shared

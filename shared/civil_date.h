@@ -21,5 +21,8 @@ std::string format_date(Days days);
 Days day_of_millis(std::int64_t ms);
 // "2026-01-01T00:00:00Z": how a wall-clock time is shown to people.
 std::string utc_text(std::int64_t ms);
+// The milliseconds of "YYYY-MM-DD" (its start, UTC) or "YYYY-MM-DDTHH:MM:SSZ";
+// nullopt for anything else.
+std::optional<std::int64_t> parse_utc(std::string_view text);
 
 }  // namespace irt::shared

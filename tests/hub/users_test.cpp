@@ -249,3 +249,21 @@ TEST_CASE("a new password and new sites reach the rosters of the old and the new
     }
   }
 }
+
+TEST_CASE("the audit trail filters by time, user and object") {
+  HubFixture f;
+  add_admin(f);
+  REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "op", kHubNow + kHour).ok());
+  REQUIRE(hub::set_user_disabled(*f.hub, "jane", true, "left", kAdmin, kHubNow + 2 * kHour).ok());
+  auto all = hub::audit_entries(f.hub->db());
+  auto since = hub::audit_entries(f.hub->db(), {kHubNow + kHour, "", ""});
+  CHECK(since.size() == 2);  // jane added, jane disabled (no node: no roster)
+  CHECK(since.size() < all.size());
+  auto by_ada = hub::audit_entries(f.hub->db(), {std::nullopt, "ada", ""});
+  REQUIRE(by_ada.size() == 1);
+  CHECK(by_ada[0].action == "user.disabled");
+  auto about_ada = hub::audit_entries(f.hub->db(), {std::nullopt, "", "ada"});
+  REQUIRE(about_ada.size() == 1);
+  CHECK(about_ada[0].action == "user.added");
+  CHECK(hub::audit_entries(f.hub->db(), {kHubNow + kHour, "op", "jane"}).size() == 1);
+}

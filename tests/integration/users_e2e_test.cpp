@@ -71,4 +71,32 @@ TEST_CASE("a disabled user is refused on the node from its next sync and accepte
   for (const auto& e : hub::audit_entries(db))
     if (e.signature == "approved" && e.actor == "admin.ada") ++signed_by_ada;
   CHECK(signed_by_ada == 3);  // disable, enable, passwd
+
+  // The trail through the command line, for a reader with view_audit only.
+  auto trail = hub.cli({"audit", "--reader", "admin.ada", "--object", "coordinator.ana", "--json"}, kAdminPassword + "\n");
+  REQUIRE_MESSAGE(trail.exit_code == 0, trail.err);
+  auto entries = nlohmann::json::parse(trail.out);
+  std::vector<std::string> actions;
+  for (const auto& e : entries) {
+    CHECK(e["object"] == "coordinator.ana");
+    actions.push_back(e["action"]);
+  }
+  CHECK(actions == std::vector<std::string>{"user.added", "user.disabled", "user.enabled", "user.password_set"});
+  CHECK(entries[1]["user"] == "admin.ada");
+  CHECK(entries[1]["signature"] == "approved");
+  CHECK(entries[1]["reason"] == "left the study team");
+  auto by_ada = hub.cli({"audit", "--reader", "admin.ada", "--user", "admin.ada", "--since", "2000-01-01"},
+                        kAdminPassword + "\n");
+  REQUIRE(by_ada.exit_code == 0);
+  CHECK(by_ada.out.find("user.disabled") != std::string::npos);
+  CHECK(by_ada.out.find("user.added") == std::string::npos);  // added by the operating-system account
+  auto future = hub.cli({"audit", "--reader", "admin.ada", "--since", "2999-01-01T00:00:00Z", "--json"},
+                        kAdminPassword + "\n");
+  CHECK(nlohmann::json::parse(future.out).empty());
+  auto coordinator = hub.cli({"audit", "--reader", "coordinator.ana"}, "another-long-password\n");
+  CHECK(coordinator.exit_code != 0);
+  CHECK(coordinator.err.find("view_audit") != std::string::npos);
+  auto bad_since = hub.cli({"audit", "--reader", "admin.ada", "--since", "yesterday"}, kAdminPassword + "\n");
+  CHECK(bad_since.exit_code == 2);
+  CHECK(bad_since.err.find("--since") != std::string::npos);
 }
