@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#include "tests/support/node_api_client.h"
 #include "tests/support/node_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -23,11 +24,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Reply {
-  int status = 0;
-  json body;
-  httplib::Headers headers;
-};
+using Reply = test::ApiReply;
 
 class NodeServer {
  public:
@@ -35,34 +32,18 @@ class NodeServer {
 
   void start() {
     port_ = test::free_port();
-    process_ = std::make_unique<test::Process>(
-        std::vector<std::string>{IRT_NODE_BIN, "serve", "--data", fixture_.dir().string(), "--listen",
-                                 "127.0.0.1:" + std::to_string(port_)},
-        std::vector<std::string>{std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase}, tmp_ / "node.log");
-    REQUIRE_MESSAGE(test::wait_for_port(port_, 15000), test::read_file(tmp_ / "node.log"));
+    process_ = test::serve_node(fixture_.dir(), port_, tmp_ / "node.log");
   }
   int stop() { return process_->terminate(); }
   void kill_hard() { process_->kill_hard(); }
 
   Reply call(const std::string& method, const std::string& path, const std::string& token = "",
              const json& body = nullptr) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10, 0);
-    httplib::Headers h;
-    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
-    auto r = method == "GET" ? c.Get(path.c_str(), h)
-                             : c.Post(path.c_str(), h, body.is_null() ? "" : body.dump(), "application/json");
-    if (!r) return {0, nullptr};
-    return {r->status, json::parse(r->body, nullptr, false)};
+    return test::api_call(port_, method, path, token, body);
   }
   // A POST with extra headers (Idempotency-Key), its answer's headers kept.
   Reply post(const std::string& path, const std::string& token, const json& body, httplib::Headers headers) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10, 0);
-    headers.emplace("Authorization", "Bearer " + token);
-    auto r = c.Post(path.c_str(), headers, body.dump(), "application/json");
-    if (!r) return {0, nullptr, {}};
-    return {r->status, json::parse(r->body, nullptr, false), r->headers};
+    return test::api_call(port_, "POST", path, token, body, std::move(headers));
   }
   std::string login(const std::string& user) {
     auto r = call("POST", "/api/v1/login", "", {{"user", user}, {"password", test::kFixturePassword}});
@@ -122,27 +103,7 @@ json anonymous(const json& j, std::vector<std::string> own) {
   return json::parse(text);
 }
 
-// True when any string in `j` (key or value) is one of `words`, or contains one of `fragments`.
-bool reveals(const json& j, const std::set<std::string>& words, const std::vector<std::string>& fragments) {
-  if (j.is_string()) {
-    auto s = j.get<std::string>();
-    if (words.count(s)) return true;
-    for (const auto& f : fragments)
-      if (s.find(f) != std::string::npos) return true;
-    return false;
-  }
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items())
-      if (k == "arm" || k == "kit_type" || k == "kit_type_name" || k == "lot" || k == "arms" || k == "kit_types" ||
-          reveals(v, words, fragments))
-        return true;
-    return false;
-  }
-  if (j.is_array())
-    for (const auto& v : j)
-      if (reveals(v, words, fragments)) return true;
-  return false;
-}
+using test::reveals;
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "crypto/password.h"
+#include "tests/support/node_api_client.h"
 #include "tests/support/node_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -28,10 +29,7 @@ const std::vector<std::string> kRoles = {"investigator", "coordinator",   "nurse
 // The roles of packaging/examples/study-blocks.json holding `dispense`.
 const std::set<std::string> kDispensers = {"investigator", "coordinator", "nurse", "pharmacist"};
 
-struct Reply {
-  int status = 0;
-  json body;
-};
+using Reply = test::ApiReply;
 
 // A node whose study has `blinding`, with one roster user per role (named after it).
 class BlindingNode {
@@ -55,24 +53,13 @@ class BlindingNode {
       REQUIRE_MESSAGE(st, st.error().message);
     }
     port_ = test::free_port();
-    process_ = std::make_unique<test::Process>(
-        std::vector<std::string>{IRT_NODE_BIN, "serve", "--data", fixture_->dir().string(), "--listen",
-                                 "127.0.0.1:" + std::to_string(port_)},
-        std::vector<std::string>{std::string("IRT_PASSPHRASE=") + test::kFixturePassphrase}, tmp_ / "node.log");
-    REQUIRE_MESSAGE(test::wait_for_port(port_, 15000), test::read_file(tmp_ / "node.log"));
+    process_ = test::serve_node(fixture_->dir(), port_, tmp_ / "node.log");
   }
   ~BlindingNode() { process_->terminate(); }
 
   Reply call(const std::string& method, const std::string& path, const std::string& token = "",
              const json& body = nullptr) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10, 0);
-    httplib::Headers h;
-    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
-    auto r = method == "GET" ? c.Get(path.c_str(), h)
-                             : c.Post(path.c_str(), h, body.is_null() ? "" : body.dump(), "application/json");
-    if (!r) return {0, nullptr};
-    return {r->status, json::parse(r->body, nullptr, false)};
+    return test::api_call(port_, method, path, token, body);
   }
   Reply login(const std::string& user) {
     return call("POST", "/api/v1/login", "", {{"user", user}, {"password", test::kFixturePassword}});
@@ -107,26 +94,7 @@ struct Secrets {
     fragments.push_back("24L");  // the fixture's lots
   }
   // True when any key or string of `j` names the allocation.
-  bool revealed_by(const json& j) const {
-    if (j.is_string()) {
-      auto s = j.get<std::string>();
-      if (words.count(s)) return true;
-      for (const auto& f : fragments)
-        if (s.find(f) != std::string::npos) return true;
-      return false;
-    }
-    if (j.is_object()) {
-      for (const auto& [k, v] : j.items())
-        if (k == "arm" || k == "arms" || k == "kit_type" || k == "kit_types" || k == "kit_type_name" || k == "lot" ||
-            revealed_by(v))
-          return true;
-      return false;
-    }
-    if (j.is_array())
-      for (const auto& v : j)
-        if (revealed_by(v)) return true;
-    return false;
-  }
+  bool revealed_by(const json& j) const { return test::reveals(j, words, fragments); }
 };
 
 // Reads a path of keys and indexes; null where any step is missing.
