@@ -111,7 +111,12 @@ shared::Status Database::migrate(std::string_view component, const std::vector<M
                                   std::to_string(known) + "); install the newer release to open it");
   };
   // Another process sharing the database (hub processes on one PostgreSQL)
-  // may be migrating too: one at a time, each re-reading the version.
+  // may be migrating too: one at a time, each re-reading the version. Inside
+  // the caller's transaction the writer lock, already held, does that, and
+  // each step is a savepoint of it, kept only if the caller commits; taking
+  // the migration lock there too would take the two locks in the other order
+  // than a migration outside a transaction does, and two such processes could
+  // deadlock.
   struct Exclusive {
     detail::Connection& c;
     explicit Exclusive(detail::Connection& c) : c(c) { c.lock_migrations(true); }
@@ -122,12 +127,12 @@ shared::Status Database::migrate(std::string_view component, const std::vector<M
         // A lost connection lets go of the lock with the session.
       }
     }
-  } exclusive(*connection_);
+  };
+  const bool outer = in_transaction();
+  std::optional<Exclusive> exclusive;
+  if (!outer) exclusive.emplace(*connection_);
   const int current = schema_version(component);
   if (current > known) return too_new(current);
-  // Inside the caller's transaction each step is a savepoint of it, kept
-  // only if the caller commits.
-  const bool outer = in_transaction();
   for (const auto& m : migrations) {
     if (m.version <= current) continue;
     std::optional<Transaction> tx;

@@ -500,3 +500,31 @@ TEST_CASE("two connections that read a value and write it back, as two hub proce
     CHECK(st.int64(0) == 2 * kEach);
   });
 }
+
+TEST_CASE("a migration inside a transaction and one outside it, on two connections at once, never deadlock") {
+  // Outside a transaction a migration takes the migration lock, then the
+  // writer lock for each step; inside one it already holds the writer lock and
+  // must not wait for the migration lock (PostgreSQL would find a deadlock and
+  // abort one of them).
+  on_both_engines([](Store& store) {
+    REQUIRE(store.open().migrate("notes", kV1).ok());  // the schema_version table, made before the two start
+    constexpr int kEach = 15;
+    auto migrate_all = [&](const std::string& side, bool inside) {
+      auto db = store.open();
+      for (int i = 0; i < kEach; ++i) {
+        auto name = side + std::to_string(i);
+        std::vector<Migration> steps = {{1, "CREATE TABLE " + name + " (x INTEGER)"}};
+        std::optional<Transaction> tx;
+        if (inside) tx.emplace(db);
+        REQUIRE(db.migrate(name, steps).ok());
+        if (tx) tx->commit();
+      }
+    };
+    auto other = std::async(std::launch::async, migrate_all, "outside", false);
+    migrate_all("inside", true);
+    other.get();
+    auto db = store.open();
+    CHECK(db.schema_version("inside14") == 1);
+    CHECK(db.schema_version("outside14") == 1);
+  });
+}
