@@ -19,6 +19,7 @@
 #include "hub/number_ranges.h"
 #include "hub/push_order.h"
 #include "hub/randomization_store.h"
+#include "hub/sessions.h"
 #include "hub/slice_store.h"
 #include "hub/tls_identity.h"
 #include "hub/users.h"
@@ -104,7 +105,7 @@ shared::Status migrate_all(storage::Database& db) {
   for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
-                     &migrate_cap_allowances, &migrate_push_order})
+                     &migrate_cap_allowances, &migrate_push_order, &migrate_sessions})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

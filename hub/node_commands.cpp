@@ -20,7 +20,9 @@
 #include <sstream>
 #include <thread>
 
+#include "hub/api_server.h"
 #include "hub/audit.h"
+#include "hub/audit_trail.h"
 #include "hub/commands.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
@@ -326,6 +328,10 @@ int serve(const Args& a) {
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
   SyncServer server(*hub, !plain);
+  // The API on the same listener, with a database connection of its own.
+  auto api_hub = open_hub(a, rc);
+  if (!api_hub) return rc;
+  ApiServer api(*api_hub, server.http());
   if (auto st = server.bind(host, port); !st) return report(a, st.error());
   std::cout << "irt-hub: listening on " << (plain ? "http" : "https") << "://" << host << ":" << port << std::endl;
 
@@ -456,27 +462,21 @@ int audit(const Args& a) {
   auto who = check_signature(*hub, reader, shared::Permission::view_audit);
   crypto::secure_zero(reader.password.data(), reader.password.size());
   if (!who) return report(a, who.error());
-  auto entries = audit_entries(hub->db(), filter);
+  auto entries = audit_trail(*hub, filter, reads_blinded(hub->study(), hub->study().find_role(who->role)));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& e : entries)
-      out.push_back({{"at", utc_text(e.at_ms)},
-                     {"user", e.actor},
-                     {"action", e.action},
-                     {"object", e.subject},
-                     {"reason", e.reason},
-                     {"old_value", e.old_value},
-                     {"new_value", e.new_value},
-                     {"signature", e.signature}});
+    for (const auto& e : entries) out.push_back(to_json(e));
     std::cout << out.dump(2) << "\n";
     return 0;
   }
   for (const auto& e : entries) {
-    std::cout << utc_text(e.at_ms) << "  " << e.actor << "  " << e.action << "  " << e.subject;
+    std::cout << utc_text(e.at_ms) << "  " << e.user << "  " << e.action << "  " << e.object;
+    if (e.source == "node") std::cout << "  node " << e.node_id << " (site " << e.site_id << ") seq " << e.seq;
     if (!e.reason.empty()) std::cout << "  why: " << e.reason;
     if (!e.old_value.empty() || !e.new_value.empty())
       std::cout << "  [" << (e.old_value.empty() ? "-" : e.old_value) << " -> " << e.new_value << "]";
     if (!e.signature.empty()) std::cout << "  signed: " << e.signature;
+    if (e.source == "node" && !e.details.empty()) std::cout << "  " << e.details.dump();
     std::cout << "\n";
   }
   return 0;
@@ -574,7 +574,8 @@ std::vector<Command> node_commands() {
        .run = user_sites});
   out.push_back(std::move(user));
   out.push_back({.name = "serve",
-                 .summary = "Serve the sync protocol (/sync/v1) over HTTPS until SIGTERM or SIGINT",
+                 .summary = "Serve the sync protocol (/sync/v1) and the JSON API (/api/v1, docs/openapi-hub.yaml) over "
+                            "HTTPS until SIGTERM or SIGINT",
                  .options = {kData, kDb,
                              {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
                              {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false}},
@@ -596,12 +597,13 @@ std::vector<Command> node_commands() {
                  .options = {kData, kDb, {"json", "", "print JSON", false}},
                  .run = nodes});
   out.push_back({.name = "audit",
-                 .summary = "Read the hub's audit trail, oldest first (the reading user needs view_audit)",
+                 .summary = "Read the audit trail, oldest first: the hub's entries and the nodes' events, blinded as the "
+                            "reading user's role requires (the reader needs view_audit)",
                  .options = {kData, kDb,
                              {"reader", "NAME", "the hub user reading; the password is read from standard input", true},
                              {"since", "T", "entries at or after T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)", false},
                              {"user", "U", "only entries by this user", false},
-                             {"object", "O", "only entries about this object (a user, a node id, a site)", false},
+                             {"object", "O", "only entries about this object (a user, a node id, a site, a participant, a kit)", false},
                              {"json", "", "print JSON", false}},
                  .run = audit});
   out.push_back({.name = "alerts",

@@ -246,5 +246,6 @@ shared::Status SyncServer::bind(const std::string& host, int port) {
 
 void SyncServer::run() { impl_->server->listen_after_bind(); }
 void SyncServer::stop() { impl_->server->stop(); }
+httplib::Server& SyncServer::http() { return *impl_->server; }
 
 }  // namespace irt::hub

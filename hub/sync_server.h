@@ -27,6 +27,10 @@
 #include "hub/hub_state.h"
 #include "shared/result.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace irt::hub {
 
 class SyncServer {
@@ -40,6 +44,9 @@ class SyncServer {
   shared::Status bind(const std::string& host, int port);
   void run();   // serves until stop(); call after bind()
   void stop();  // from any thread
+  // The listener itself, for the hub's API to mount its routes on before run()
+  // (hub/api_server.h); a path neither serves is refused by the sync protocol's rules.
+  httplib::Server& http();
 
  private:
   struct Impl;

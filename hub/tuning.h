@@ -56,4 +56,12 @@ inline constexpr std::size_t kConsumptionChunk = 500;
 inline constexpr int kSyncServerTimeoutSeconds = 30;
 inline constexpr std::size_t kMaxSyncRequestBody = sync::kMaxBatchBytes + 64 * 1024;
 
+// ---- The API (hub/api_server.h, hub/sessions.h). A session's idle time is
+// the study's session_idle_minutes (docs/study-config.md); its last use is
+// written at most every kSessionTouchMs, so reads do not all queue for the
+// database's writer (a session may thus end up to that much early). A request
+// body is at most kMaxApiRequestBody: the largest one (a user's sites) is far smaller.
+inline constexpr std::int64_t kSessionTouchMs = 10 * 1000;
+inline constexpr std::size_t kMaxApiRequestBody = 64 * 1024;
+
 }  // namespace irt::hub

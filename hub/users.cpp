@@ -6,6 +6,7 @@
 #include <set>
 
 #include "hub/audit.h"
+#include "hub/sessions.h"
 
 namespace irt::hub {
 
@@ -76,6 +77,14 @@ std::vector<User> users_of_site(storage::Database& db, const std::string& site_i
                       &site_id);
 }
 
+std::optional<User> find_user(storage::Database& db, const std::string& name) {
+  auto users = select_users(db,
+                            "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users WHERE name = ?",
+                            &name);
+  if (users.empty()) return std::nullopt;
+  return users.front();
+}
+
 std::vector<User> all_users(storage::Database& db) {
   return select_users(db, "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users ORDER BY name",
                       nullptr);
@@ -98,6 +107,17 @@ bool is_site_role(const shared::Role& role) {
               P::return_kits, P::withdraw})
     if (role.can(p)) return true;
   return false;
+}
+
+bool reads_blinded(const shared::Study& study, const shared::Role* role) {
+  if (!role) return true;
+  bool unblinded_role = !role->blinded && role->can(shared::Permission::view_unblinded);
+  switch (study.blinding) {
+    case shared::Blinding::open: return false;
+    case shared::Blinding::single: return !unblinded_role && !role->can(shared::Permission::dispense);
+    case shared::Blinding::double_blind: return !unblinded_role;
+  }
+  return true;
 }
 
 namespace {
@@ -127,14 +147,6 @@ shared::Result<std::set<std::string>> check_sites(const shared::Study& study, co
     return make_error(Errc::invalid_input, "role " + role.id + " works on a site's node; give the user's sites "
                                                                "(--sites S1,S2)");
   return out;
-}
-
-std::optional<User> find_user(storage::Database& db, const std::string& name) {
-  auto users = select_users(db,
-                            "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users WHERE name = ?",
-                            &name);
-  if (users.empty()) return std::nullopt;
-  return users.front();
 }
 
 // A fresh roster to every node (not revoked) of each of `sites`, inside the
@@ -259,6 +271,7 @@ shared::Result<RosterChange> set_user_disabled(HubState& hub, const std::string&
                                                                "; nothing was changed");
                        auto st = db.prepare("UPDATE hub_users SET disabled_ms = ? WHERE name = ?");
                        st.bind(1, disabled ? std::optional<std::int64_t>(now_ms) : std::nullopt).bind(2, name).run();
+                       if (disabled) end_sessions_of(db, name);
                        return std::pair<std::string, std::string>(u.disabled ? "disabled" : "enabled",
                                                                   disabled ? "disabled" : "enabled");
                      });
@@ -266,7 +279,7 @@ shared::Result<RosterChange> set_user_disabled(HubState& hub, const std::string&
 
 shared::Result<RosterChange> set_user_password(HubState& hub, const std::string& name, const std::string& password,
                                                const crypto::PwhashCost& cost, const Signature& signer,
-                                               std::int64_t now_ms) {
+                                               std::int64_t now_ms, const std::string& keep_session) {
   if (auto ok = check_password_rule(password); !ok) return ok.error();
   std::string hash = crypto::password_hash(password, cost);
   auto& db = hub.db();
@@ -274,6 +287,7 @@ shared::Result<RosterChange> set_user_password(HubState& hub, const std::string&
   return change_user(hub, name, "user.password_set", "irt-hub user passwd", signer, now_ms,
                      [&](const User&) -> Values {
                        db.prepare("UPDATE hub_users SET password_hash = ? WHERE name = ?").bind_all(hash, name).run();
+                       end_sessions_of(db, name, keep_session);
                        return std::pair<std::string, std::string>("(a password)", "(a new password)");
                      });
 }

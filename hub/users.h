@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ using UserAdded = RosterChange;
 // withdraw): its users need at least one site.
 bool is_site_role(const shared::Role& role);
 
+// True when a user of `role` must not see an arm, a kit type that maps to one
+// arm, or anything that reveals either; an unknown role (nullptr) reads blinded.
+// As on the node: in an open study nobody is blinded; otherwise only a role
+// that is not blinded and holds view_unblinded reads the allocation (in a
+// single-blind study, a role that dispenses too).
+bool reads_blinded(const shared::Study& study, const shared::Role* role);
+
 shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
                                    const std::string& actor, std::int64_t now_ms);
 
@@ -76,13 +84,17 @@ shared::Result<User> check_signature(HubState& hub, const Signature& s, shared::
 shared::Result<RosterChange> set_user_disabled(HubState& hub, const std::string& name, bool disabled,
                                                const std::string& reason, const Signature& signer,
                                                std::int64_t now_ms);
+// Disabling a user ends every session of the user at the hub's API; a new
+// password ends them all but `keep_session` (hub/sessions.h: the session that
+// changed its own user's password stays open).
 shared::Result<RosterChange> set_user_password(HubState& hub, const std::string& name, const std::string& password,
                                                const crypto::PwhashCost& cost, const Signature& signer,
-                                               std::int64_t now_ms);
+                                               std::int64_t now_ms, const std::string& keep_session = "");
 shared::Result<RosterChange> set_user_sites(HubState& hub, const std::string& name,
                                             const std::vector<std::string>& sites, const Signature& signer,
                                             std::int64_t now_ms);
 
+std::optional<User> find_user(storage::Database& db, const std::string& name);
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id);
 std::vector<User> all_users(storage::Database& db);
 

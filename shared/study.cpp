@@ -426,7 +426,8 @@ class StudyReader {
   Study read(const json& doc) {
     Fields top(p_, doc, "",
                {"format", "id", "name", "version", "blinding", "arms", "factors", "cohorts", "randomization", "caps",
-                "countries", "sites", "depots", "kit_types", "visits", "supply", "roles", "eligibility"});
+                "countries", "sites", "depots", "kit_types", "visits", "supply", "roles", "eligibility",
+                "session_idle_minutes"});
     if (!top.is_object()) return s_;
     if (const json* f = top.find("format", Need::optional, "")) {
       if (!f->is_number_integer() || f->get<std::int64_t>() != kFormat)
@@ -453,6 +454,9 @@ class StudyReader {
     read_roles(top);
     s_.eligibility = top.strings("eligibility", Need::optional, "questions", "a non-empty question", 0,
                                  [](const std::string& q) { return !q.empty(); });
+    s_.session_idle_minutes =
+        top.integer("session_idle_minutes", Need::optional, 1, "a whole number of minutes from 1 to 1440", 1440)
+            .value_or(s_.session_idle_minutes);
     return s_;
   }
 

@@ -193,6 +193,7 @@ struct Study {
   Supply supply;
   std::vector<Role> roles;
   std::vector<std::string> eligibility;  // questions; each must be answered "yes" to randomize
+  int session_idle_minutes = 15;          // a hub API session ends after this long unused (1 to 1440)
 
   const Arm* find_arm(std::string_view id) const;
   const Cohort* find_cohort(std::string_view id) const;

@@ -255,6 +255,7 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.field("supply.max_level", sa.max_level, sb.max_level);
   d.field("supply.predictive_horizon_days", sa.predictive_horizon_days, sb.predictive_horizon_days);
   d.field("supply.offline_days", sa.offline_days, sb.offline_days);
+  d.field("session_idle_minutes", old.session_idle_minutes, neu.session_idle_minutes);
 
   d.entries<Role>(
       "roles", old.roles, neu.roles, [](const Role& r) { return r.id; },
