@@ -148,6 +148,7 @@ hub init --study "$here/packaging/examples/study-blocks.json"
 add_user ana.coordinator coordinator 101 coordinator-101-pass
 add_user chen.pharmacist pharmacist 101 pharmacist-101-pass
 add_user ben.coordinator coordinator 102 coordinator-102-pass
+add_user mia.monitor monitor "" monitor-central-pass
 fingerprint=$(hub fingerprint)
 echo "hub certificate fingerprint: $fingerprint"
 start_hub
@@ -261,6 +262,20 @@ at_hub=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT count(*) FROM hub_allocati
 echo "signed tree head:"
 curl -sf "$hub_url/sync/v1/checkpoint"
 echo
+
+step "The central team logs in to the hub's API (/api/v1) and reads the audit trail of $first"
+hub_api() {  # TOKEN METHOD PATH [JSON]: the hub API's answer; anything but 2xx fails the demo
+  curl -sSf -X "$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+--data "$4"} \
+    "$hub_url/api/v1$3" || fail "the hub's API refused $2 $3"
+}
+monitor=$(hub_api "" POST /login '{"user":"mia.monitor","password":"monitor-central-pass"}' | jq -er .token)
+show "logged in at the hub as" "$(hub_api "$monitor" GET /me)" '{user, role, blinded, permissions}'
+trail=$(hub_api "$monitor" GET "/audit?object=$first")
+assert_blinded "$trail" "the hub's audit trail, read by the blinded monitor"
+jq -r '.entries[] | "\(.at)  \(.user) at node \(.node_id) (site \(.site_id)): \(.action) \(.object)\(if .withheld then "  [allocation withheld]" else "" end)"' <<<"$trail"
+jq -e '[.entries[] | select(.source == "node")] | length >= 2' <<<"$trail" >/dev/null ||
+  fail "the hub's audit trail holds no site event of $first: $trail"
+hub_api "$monitor" POST /logout "{}" >/dev/null
 
 step "Site 101's tablet is back online, its slice topped up by the hub"
 start_tablet 101
