@@ -91,7 +91,12 @@ shared::Result<json> login(ApiCall& c) {
   auto& db = c.hub.db();
   auto user = find_user(db, name);
   bool matches = false;
-  if (user) c.without_lock([&] { matches = crypto::password_verify(user->password_hash, password); });
+  // An unknown user costs the same hash as a known one: the answer's time does not tell which.
+  c.without_lock([&] {
+    static const std::string kNoUserHash = crypto::password_hash("no such user", crypto::kInteractive);
+    bool ok = crypto::password_verify(user ? user->password_hash : kNoUserHash, password);
+    matches = user && ok;
+  });
   const auto* role = user ? c.hub.study().find_role(user->role) : nullptr;
   std::string why = !user ? "unknown user" : !matches ? "wrong password" : user->disabled ? "user disabled"
                     : !role ? "role " + user->role + " is not in the current study" : "";

@@ -5,7 +5,8 @@
 // style, "/api/v1/users/{name}/disable"), the permission of the study's roles
 // it needs (none: any logged-in user) and its handler. To add a route, append
 // an ApiRoute to the group of your module (a function returning
-// std::vector<ApiRoute>, listed in api_routes(), hub/api_routes.cpp) and its path
+// std::vector<ApiRoute>, declared below and listed in api_routes(),
+// hub/api_server.cpp) and its path
 // to docs/openapi-hub.yaml; the tests then check it against the OpenAPI file,
 // the permission matrix and the blinding crawl by themselves.
 //
