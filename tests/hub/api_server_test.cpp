@@ -199,39 +199,6 @@ TEST_CASE("login answers the user, role, blinding and permissions, and refuses a
   CHECK(failed == 3);
 }
 
-TEST_CASE("a session ends after the study's idle time, at logout, when its user is disabled, and on a new password") {
-  HubFixture f;
-  auto& db = f.hub->db();
-  const auto idle = hub::session_idle_ms(f.hub->study());
-  CHECK(idle == 15 * 60 * 1000);
-  auto s = hub::open_session(db, "ada", kHubNow);
-  CHECK(hub::touch_session(db, s.token, idle, kHubNow + idle - 1));
-  // Used at kHubNow + idle - 1: the idle time counts from there.
-  CHECK(hub::touch_session(db, s.token, idle, kHubNow + 2 * idle - 2));
-  CHECK_FALSE(hub::touch_session(db, s.token, idle, kHubNow + 4 * idle));
-  CHECK_FALSE(hub::touch_session(db, s.token, idle, kHubNow));  // ended: never back
-  CHECK_FALSE(hub::touch_session(db, "not a token", idle, kHubNow));
-
-  auto a = hub::open_session(db, "ada", kHubNow), b = hub::open_session(db, "ada", kHubNow),
-       c = hub::open_session(db, "bob", kHubNow);
-  CHECK(hub::end_sessions_of(db, "ada", a.id) == 1);
-  CHECK(hub::touch_session(db, a.token, idle, kHubNow));
-  CHECK_FALSE(hub::touch_session(db, b.token, idle, kHubNow));
-  CHECK(hub::touch_session(db, c.token, idle, kHubNow));
-}
-
-TEST_CASE("the study's session_idle_minutes sets the idle time") {
-  auto doc = json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
-  doc["session_idle_minutes"] = 2;
-  auto load = shared::load_study(doc.dump());
-  REQUIRE(load.study);
-  CHECK(hub::session_idle_ms(*load.study) == 2 * 60 * 1000);
-  doc["session_idle_minutes"] = 0;
-  auto bad = shared::load_study(doc.dump());
-  REQUIRE_FALSE(bad.study);
-  CHECK(bad.errors.front().find("session_idle_minutes") != std::string::npos);
-}
-
 TEST_CASE("a disabled user's token is refused at once, and a new password ends the user's other sessions") {
   HubFixture f;
   HubApiServer api(*f.hub);
