@@ -110,6 +110,16 @@ struct SyncServer::Impl {
     server->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
                                                                       httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path.rfind("/api/", 0) == 0) {  // the API's error shape and codes (hub/api_server.h)
+        auto errc = shared::errc_for_http_status(res.status);
+        std::string message = res.status == 413 ? "the request body is too large; nothing was changed"
+                              : res.status == 400
+                                  ? "the request could not be read; a POST sends Content-Length (with {} for no body)"
+                                  : "the request was refused (HTTP " + std::to_string(res.status) + ")";
+        nlohmann::json j{{"error", {{"code", shared::errc_name(errc)}, {"message", message + "; see docs/openapi-hub.yaml"}}}};
+        res.set_content(j.dump(), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       std::string code = res.status == 404 ? we::kNotFound : res.status >= 500 ? we::kInternal : we::kBadRequest;
       Refusal r{code, res.status, "", std::nullopt, std::nullopt};
       r.message = res.status == 404   ? "no " + req.method + " " + req.path + " on this hub; see docs/sync-protocol.md"
