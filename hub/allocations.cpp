@@ -65,6 +65,16 @@ bool record_allocation(storage::Database& db, const Allocation& a) {
   return db.changes() != 0;
 }
 
+bool arm_has_allocations(storage::Database& db, const std::string& arm) {
+  return db.prepare("SELECT 1 FROM hub_allocations WHERE arm = ? LIMIT 1").bind_all(arm).step();
+}
+
+bool site_has_participants(storage::Database& db, const std::string& site_id) {
+  return db.prepare("SELECT 1 FROM hub_participants WHERE site_id = ? LIMIT 1").bind_all(site_id).step();
+}
+
+bool any_allocation(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_allocations LIMIT 1").step(); }
+
 std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number) {
   auto st = db.prepare("SELECT factors FROM hub_participants WHERE number = ?");
   st.bind(1, number);

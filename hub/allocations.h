@@ -51,6 +51,13 @@ struct Allocation {
 // false (nothing recorded) when the participant was allocated before.
 bool record_allocation(storage::Database& db, const Allocation& a);
 
+// Whether any participant is allocated to the arm; whether the site has
+// screened anyone (amendments keep such arms and sites, hub/amendments.h);
+// whether anyone is allocated at all.
+bool arm_has_allocations(storage::Database& db, const std::string& arm);
+bool site_has_participants(storage::Database& db, const std::string& site_id);
+bool any_allocation(storage::Database& db);
+
 // The factor values recorded at the participant's screening; empty when none.
 std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number);
 

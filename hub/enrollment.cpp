@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "crypto/hash.h"
+#include "hub/amendments.h"
 #include "hub/audit.h"
 #include "hub/grants.h"
 #include "hub/tuning.h"
@@ -183,12 +184,8 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   if (db.changes() != 1)
     return refuse(we::kTokenInvalid, "this enrollment token was used a moment ago; ask for a new one");
 
-  nlohmann::json config;
-  config["study_id"] = hub.study().id;
-  config["version"] = hub.study().version;
-  config["document"] = hub.study_document();
   Enrolled out;
-  hub.outbox().issue(cert.node_id, kStudyConfigDirective, config.dump(), now_ms);
+  hub.outbox().issue(cert.node_id, kStudyConfigDirective, study_config_payload(hub), now_ms);
   hub.outbox().issue(cert.node_id, kRosterDirective, roster_payload(db, site_id), now_ms);
   out.directives = 2;
   auto grants = issue_enrollment_grants(hub, cert.node_id, site_id, now_ms);

@@ -40,6 +40,8 @@ CREATE TABLE hub_study_versions (
   loaded_by TEXT NOT NULL
 );
 )sql"},
+    // Why a version was loaded: the amendment's reason (empty for version 1).
+    {2, "ALTER TABLE hub_study_versions ADD COLUMN reason TEXT NOT NULL DEFAULT '';"},
 };
 
 shared::Error io_error(const std::string& what, const fs::path& p) {
@@ -138,9 +140,7 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
     ::chmod(p.database.c_str(), 0600);
   }
   if (auto st = migrate_all(*db); !st) return st;
-  auto ins = db->prepare(
-      "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by) VALUES (?, ?, ?, ?, ?)");
-  ins.bind_all(study.version, study.id, document, now_ms, actor).run();
+  store_study_version(*db, {study.version, study.id, document, now_ms, actor, ""});
   record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
                      "study " + study.id + " version " + std::to_string(study.version)});
   if (auto st = create_randomization(*db, study, actor, now_ms); !st) return st;
@@ -258,12 +258,27 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
                                   ", or restore the database from backup");
   if (auto st = migrate_all(*db); !st) return st.error();
 
+  std::unique_ptr<HubState> state(new HubState(paths, std::move(db.value()), std::move(signing),
+                                               std::move(unblinding), shared::Study{}, std::string(),
+                                               std::move(fingerprint.value())));
+  if (auto st = state->load_current_study(); !st) return st.error();
+  auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
+  if (!ledger) return ledger.error();
+  state->ledger_ = std::move(ledger.value());
+  auto* raw = state.get();
+  state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
+    record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value});
+  });
+  return state;
+}
+
+shared::Status HubState::load_current_study() {
   std::string document;
-  {  // the statement ends before its database moves into the state
-    auto st = db->prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
+  {
+    auto st = db_.prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
     if (!st.step())
       return shared::make_error(shared::Errc::integrity,
-                                db->label() + " holds no study; restore the data directory from backup");
+                                db_.label() + " holds no study; restore the data directory from backup");
     document = st.text(0);
   }
   auto load = shared::load_study(document);
@@ -272,21 +287,36 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
                               "the stored study no longer validates (" +
                                   (load.errors.empty() ? std::string("no detail") : load.errors.front()) +
                                   "); the hub cannot run on it. Load a corrected version");
-
-  std::unique_ptr<HubState> state(new HubState(paths, std::move(db.value()), std::move(signing),
-                                               std::move(unblinding), std::move(*load.study), std::move(document),
-                                               std::move(fingerprint.value())));
-  auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
-  if (!ledger) return ledger.error();
-  state->ledger_ = std::move(ledger.value());
-  auto randomization = RandomizationStore::load(state->db_, state->study_);
+  auto randomization = RandomizationStore::load(db_, *load.study);
   if (!randomization) return randomization.error();
-  state->randomization_ = std::move(randomization.value());
-  auto* raw = state.get();
-  state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
-    record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value});
-  });
-  return state;
+  study_ = std::move(*load.study);
+  study_document_ = std::move(document);
+  randomization_ = std::move(randomization.value());
+  return {};
+}
+
+shared::Status HubState::refresh_study() {
+  auto st = db_.prepare("SELECT max(version) FROM hub_study_versions");
+  if (!st.step() || st.is_null(0) || st.int64(0) == study_.version) return {};
+  return load_current_study();
+}
+
+void store_study_version(storage::Database& db, const StudyVersion& v) {
+  db.prepare(
+        "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)")
+      .bind_all(v.version, v.study_id, v.document, v.loaded_ms, v.loaded_by, v.reason)
+      .run();
+}
+
+std::vector<StudyVersion> study_versions(storage::Database& db, bool with_documents) {
+  std::vector<StudyVersion> out;
+  auto st = db.prepare(
+      "SELECT version, study_id, document, loaded_ms, loaded_by, reason FROM hub_study_versions ORDER BY version");
+  while (st.step())
+    out.push_back({static_cast<int>(st.int64(0)), st.text(1), with_documents ? st.text(2) : std::string(),
+                   st.int64(3), st.text(4), st.text(5)});
+  return out;
 }
 
 }  // namespace irt::hub

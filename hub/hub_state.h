@@ -16,7 +16,10 @@
 // fails half way: it removes DIR, and writes the database in one transaction,
 // so a PostgreSQL database given to init --db is as empty as before and a
 // retry works. open() refuses a secret key file readable by others.
-// The current study is the last version stored in hub_study_versions.
+// The current study is the last version stored in hub_study_versions; every
+// version stays there (hub/amendments.h adds them). A process that keeps a
+// HubState open (serve) calls refresh_study() before each request, so an
+// amendment made by another process governs its next answer.
 // Thread-safety: one thread at a time (it owns one database connection); the
 // sync server serialises access. Several processes may each open a HubState
 // on one PostgreSQL database: what they share is in its tables, and their
@@ -26,6 +29,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crypto/seal.h"
 #include "crypto/sign.h"
@@ -84,10 +88,14 @@ class HubState {
   const std::string& tls_fingerprint() const { return tls_fingerprint_; }
   // The randomization list and its slice ledger; nullptr for minimization.
   RandomizationStore* randomization() { return randomization_.get(); }
+  // Loads the current study version (and its randomization list) when the
+  // database holds a newer one than this state; one query when it does not.
+  shared::Status refresh_study();
 
  private:
   HubState(HubPaths paths, storage::Database db, crypto::SigningKey signing_key, crypto::BoxKeyPair unblinding,
            shared::Study study, std::string document, std::string fingerprint);
+  shared::Status load_current_study();
 
   HubPaths paths_;
   storage::Database db_;
@@ -100,6 +108,20 @@ class HubState {
   std::unique_ptr<sync::Ledger> ledger_;
   std::unique_ptr<RandomizationStore> randomization_;
 };
+
+// One row of hub_study_versions: a version as loaded, by whom, when and why.
+struct StudyVersion {
+  int version = 0;
+  std::string study_id;
+  std::string document;  // empty when listed without documents
+  std::int64_t loaded_ms = 0;
+  std::string loaded_by;  // init's operator, then each amendment's signer
+  std::string reason;     // the amendment's reason; empty for version 1
+};
+// Inside the caller's transaction (init, an amendment).
+void store_study_version(storage::Database& db, const StudyVersion& v);
+// Every version, oldest first.
+std::vector<StudyVersion> study_versions(storage::Database& db, bool with_documents = false);
 
 // "irt.hub/<study id>": the origin line of the hub's checkpoints.
 std::string ledger_origin(const std::string& study_id);

@@ -84,27 +84,64 @@ int per_site_count(const shared::Study& study, const std::string& kit_type) {
 
 shared::Status migrate_kit_inventory(storage::Database& db) { return db.migrate("hub.kits", kMigrations); }
 
-shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
-                                    std::int64_t now_ms) {
-  if (study.kit_types.empty() || study.depots.empty()) return {};
-  // Kits per (kit type, depot): the depot's share serves the sites of its countries.
-  std::vector<std::pair<const shared::Depot*, std::size_t>> depot_sites;
-  for (const auto& d : study.depots) {
-    std::size_t served = 0;
-    for (const auto& s : study.sites)
-      if (depot_for(study, s.country) == &d) ++served;
-    depot_sites.push_back({&d, std::max<std::size_t>(served, 1)});
-  }
+namespace {
+
+// How many kits of each type each depot holds for the sites it serves.
+struct DepotStock {
+  const shared::Depot* depot;
+  std::string kit_type;
+  std::size_t count;
+};
+
+std::vector<DepotStock> depot_stock(const shared::Study& study) {
+  std::vector<DepotStock> out;
+  for (const auto& kt : study.kit_types)
+    for (const auto& d : study.depots) {
+      std::size_t served = 0;
+      for (const auto& s : study.sites)
+        if (depot_for(study, s.country) == &d) ++served;
+      out.push_back({&d, kt.id,
+                     std::max<std::size_t>(served, 1) *
+                         static_cast<std::size_t>(kKitsPerSiteMultiple * per_site_count(study, kt.id))});
+    }
+  return out;
+}
+
+// Generates a kit list for `stock` from a fresh recorded seed, places the
+// kits at their depots (kLots lots per depot and type, named with
+// `lot_prefix`) and audits it. With `digits` (an amendment: those of the
+// first list) a draw that repeats an existing kit number is redrawn from a
+// new seed, so every kit number stays unique.
+shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study& study,
+                                      const std::vector<DepotStock>& stock, int digits, const std::string& lot_prefix,
+                                      const std::string& why, const std::string& actor, std::int64_t now_ms) {
   std::vector<shared::KitTypeCount> counts;
   for (const auto& kt : study.kit_types) {
     std::size_t n = 0;
-    for (const auto& [d, served] : depot_sites)
-      n += served * static_cast<std::size_t>(kKitsPerSiteMultiple * per_site_count(study, kt.id));
-    counts.push_back({kt.id, n});
+    for (const auto& d : stock)
+      if (d.kit_type == kt.id) n += d.count;
+    if (n > 0) counts.push_back({kt.id, n});
   }
-  auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
-  sync::SeededSource source(seed);
-  auto list = shared::generate_kit_list(counts, source);
+  if (counts.empty()) return std::size_t{0};
+  crypto::Bytes seed;
+  shared::Result<shared::KitList> list = shared::make_error(shared::Errc::internal, "no kit list drawn");
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    crypto::secure_zero(seed.data(), seed.size());
+    seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
+    sync::SeededSource source(seed);
+    list = shared::generate_kit_list(counts, source, digits);
+    if (!list) break;
+    bool repeats = false;
+    auto exists = db.prepare("SELECT 1 FROM hub_kits WHERE kit_number = ?");
+    for (const auto& k : list->kits) {
+      exists.reset();
+      exists.bind(1, std::to_string(k.number));
+      if ((repeats = exists.step())) break;
+    }
+    if (!repeats) break;
+    list = shared::make_error(shared::Errc::exhausted, "kit numbers of " + std::to_string(list->digits) +
+                                                            " digits keep repeating existing ones");
+  }
   if (!list) {
     crypto::secure_zero(seed.data(), seed.size());
     return list.error();
@@ -121,30 +158,67 @@ shared::Status create_kit_inventory(storage::Database& db, const shared::Study& 
   auto ins = db.prepare(
       "INSERT INTO hub_kits(kit_number, list_id, kit_type, lot, expiry, custody_kind, custody_id, status) "
       "VALUES (?, ?, ?, ?, ?, 'depot', ?, ?)");
+  std::size_t depots = 0;
   for (const auto& kt : study.kit_types) {
     std::vector<std::uint64_t> numbers;  // this type's kits, in number order
     for (const auto& k : list->kits)
       if (k.kit_type == kt.id) numbers.push_back(k.number);
     std::size_t at = 0;
-    for (const auto& [depot, served] : depot_sites) {
-      const std::size_t n = served * static_cast<std::size_t>(kKitsPerSiteMultiple * per_site_count(study, kt.id));
+    for (const auto& d : stock) {
+      if (d.kit_type != kt.id || d.count == 0) continue;
+      ++depots;
+      const std::size_t n = d.count;
       for (std::size_t j = 0; j < n && at < numbers.size(); ++j, ++at) {
         const int lot = static_cast<int>(j * kLots / n);
         char lot_text[16];
         std::snprintf(lot_text, sizeof lot_text, "L%02d", lot + 1);
         ins.reset();
-        ins.bind_all(std::to_string(numbers[at]), list_id, kt.id, std::string(lot_text),
-                     shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays), depot->id,
+        ins.bind_all(std::to_string(numbers[at]), list_id, kt.id, lot_prefix + lot_text,
+                     shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays), d.depot->id,
                      to_string(KitStatus::available))
             .run();
       }
     }
   }
-  record_audit(db, {now_ms, actor, "kits.list_generated", study.id, "irt-hub init", "",
+  record_audit(db, {now_ms, actor, "kits.list_generated", study.id, why, "",
                     std::to_string(list->kits.size()) + " blinded kit numbers (" + std::to_string(list->digits) +
                         " digits) from a recorded seed, in " + std::to_string(kLots) + " lots at " +
                         std::to_string(study.depots.size()) + " depot(s), list hash " + hash.hex()});
+  return list->kits.size();
+}
+
+}  // namespace
+
+shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
+                                    std::int64_t now_ms) {
+  if (study.kit_types.empty() || study.depots.empty()) return {};
+  auto made = make_kits(db, study, depot_stock(study), 0, "", "irt-hub init", actor, now_ms);
+  if (!made) return made.error();
   return {};
+}
+
+shared::Result<std::size_t> extend_kit_inventory(storage::Database& db, const shared::Study& old,
+                                                 const shared::Study& neu, const std::string& actor,
+                                                 std::int64_t now_ms) {
+  auto had = depot_stock(old);
+  auto needed = depot_stock(neu);
+  for (auto& d : needed)
+    for (const auto& h : had)
+      if (h.depot->id == d.depot->id && h.kit_type == d.kit_type) d.count -= std::min(d.count, h.count);
+  int digits = 0;
+  {
+    auto first = db.prepare("SELECT digits FROM hub_kit_lists ORDER BY id LIMIT 1");
+    if (first.step()) digits = static_cast<int>(first.int64(0));
+  }
+  return make_kits(db, neu, needed, digits, "V" + std::to_string(neu.version) + "-",
+                   "study amendment to version " + std::to_string(neu.version), actor, now_ms);
+}
+
+std::size_t kits_at_nodes(storage::Database& db, const std::string& kit_type) {
+  auto st = db.prepare("SELECT count(*) FROM hub_kits WHERE kit_type = ? AND custody_kind = 'node'");
+  st.bind(1, kit_type);
+  st.step();
+  return static_cast<std::size_t>(st.int64(0));
 }
 
 std::optional<HubKit> find_kit(storage::Database& db, const std::string& number) {

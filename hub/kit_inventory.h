@@ -42,6 +42,19 @@ shared::Status migrate_kit_inventory(storage::Database& db);
 shared::Status create_kit_inventory(storage::Database& db, const shared::Study& study, const std::string& actor,
                                     std::int64_t now_ms);
 
+// An amendment (inside its transaction): kits for what version `neu` adds
+// over `old` (a site served by a depot, a new depot, a new kit type, a larger
+// initial shipment), per kit type and depot the difference of the stock
+// rule above, from a new kit list with its own recorded seed and hash, lots
+// named "V<version>-L01"..., numbers of the first list's length and never
+// one already used. Returns how many kits were made.
+shared::Result<std::size_t> extend_kit_inventory(storage::Database& db, const shared::Study& old,
+                                                 const shared::Study& neu, const std::string& actor,
+                                                 std::int64_t now_ms);
+
+// Kits of this type shipped to a node, whatever became of them since.
+std::size_t kits_at_nodes(storage::Database& db, const std::string& kit_type);
+
 struct HubKit {
   std::string number;
   std::string kit_type;

@@ -158,8 +158,10 @@ std::string generate_password() {
   return out;
 }
 
+}  // namespace
+
 // One line of standard input without its line end; on a terminal, prompted
-// on standard error and not echoed.
+// on standard error and not echoed (hub/commands.h).
 std::string read_secret_line(const std::string& prompt) {
   std::string line;
   termios saved{};
@@ -178,6 +180,8 @@ std::string read_secret_line(const std::string& prompt) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
 }
+
+namespace {
 
 // A new user's password: the next line of standard input, or on a terminal
 // one generated (`generated` set) to be shown once.

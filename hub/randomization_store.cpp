@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/bytes.h"
+#include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/minimization_streams.h"
 #include "hub/list_hash.h"
 #include "sync/seeded_source.h"
 
@@ -93,6 +95,9 @@ shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(sto
   crypto::secure_zero(seed.data(), seed.size());
   auto list = shared::generate_list(study, source, per_stratum);
   if (!list) return list.error();
+  // The list is the one recorded for this version; a later version that
+  // changed nothing in it (a visit window) runs on it unchanged.
+  list->study_version = static_cast<int>(st.int64(0));
   auto hash = randomization_list_hash(shared::encode_list_csv(*list));
   if (!recorded || !(hash == *recorded))
     return shared::make_error(shared::Errc::integrity,
@@ -100,6 +105,86 @@ shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(sto
                               "hash; the hub's database is damaged or was edited. Restore it from backup");
   return std::unique_ptr<RandomizationStore>(
       new RandomizationStore(db, std::make_unique<shared::RandomizationList>(std::move(list).value()), hash));
+}
+
+bool randomization_in_use(storage::Database& db) {
+  return any_slot_granted(db) || streams_granted(db) > 0 || any_allocation(db);
+}
+
+shared::Result<ListChange> amend_randomization(storage::Database& db, const RandomizationStore* current,
+                                               const shared::Study& neu, const std::string& actor,
+                                               std::int64_t now_ms) {
+  if (!has_randomization_list(neu)) {
+    if (current && randomization_in_use(db))
+      return shared::make_error(shared::Errc::conflict,
+                                "randomization.method: the randomization list is in use; its method cannot change "
+                                "mid-study. Keep the method of the current version");
+    return ListChange::unchanged;
+  }
+  if (!current) {
+    if (randomization_in_use(db))
+      return shared::make_error(shared::Errc::conflict,
+                                "randomization.method: minimization is in use; its method cannot change mid-study. "
+                                "Keep the method of the current version");
+    if (auto st = create_randomization(db, neu, actor, now_ms); !st) return st.error();
+    return ListChange::replaced;
+  }
+  const auto& old_list = current->list();
+  auto row = db.prepare("SELECT seed, slots_per_stratum FROM hub_randomization_lists WHERE study_version = ?");
+  row.bind(1, old_list.study_version);
+  if (!row.step())
+    return shared::make_error(shared::Errc::integrity, "the randomization list in use is not recorded; restore the "
+                                                       "data directory from backup");
+  auto seed = row.blob(0);
+  const auto per_stratum = static_cast<std::size_t>(row.int64(1));
+  struct Wipe {
+    storage::Blob& b;
+    ~Wipe() { crypto::secure_zero(b.data(), b.size()); }
+  } wipe{seed};
+  sync::SeededSource source(seed);
+  auto list = shared::generate_list(neu, source, per_stratum);
+  const std::string old_csv = shared::encode_list_csv(old_list);
+  const std::string new_csv = list ? shared::encode_list_csv(*list) : std::string();
+  if (list && new_csv == old_csv) return ListChange::unchanged;
+  const bool in_use = randomization_in_use(db);
+  // Randomness is drawn stratum by stratum in index order, so a version that
+  // only adds strata after the existing ones (a site appended to the first
+  // stratification factor) regenerates the list in use byte for byte, then
+  // the new strata: the same seed extends it.
+  if (list && new_csv.starts_with(old_csv)) {
+    auto hash = randomization_list_hash(new_csv);
+    db.prepare(
+          "INSERT INTO hub_randomization_lists(study_version, method, seed, slots_per_stratum, slots, list_hash, "
+          "list_csv, created_ms, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(neu.version, shared::to_string(neu.randomization.method), storage::BlobView(seed),
+                  static_cast<std::int64_t>(per_stratum), static_cast<std::int64_t>(list->slots.size()),
+                  storage::BlobView(hash.view()), new_csv, now_ms, actor)
+        .run();
+    // Who owns each slot carries over: the slots keep their stratum and number.
+    for (const char* table : {"hub_slice_slots", "hub_slice_strata", "hub_slice_lists"})
+      db.prepare(std::string("UPDATE ") + table + " SET study_version = ? WHERE study_version = ?")
+          .bind_all(neu.version, old_list.study_version)
+          .run();
+    record_audit(db, {now_ms, actor, "randomization.list_extended", neu.id, "study amendment", 
+                      "study version " + std::to_string(old_list.study_version) + ": " +
+                          std::to_string(old_list.slots.size()) + " slots in " +
+                          std::to_string(old_list.strata.count()) + " strata, list hash " +
+                          current->list_hash().hex(),
+                      "study version " + std::to_string(neu.version) + ": " + std::to_string(list->slots.size()) +
+                          " slots in " + std::to_string(list->strata.count()) +
+                          " strata from the recorded seed (the first " + std::to_string(old_list.strata.count()) +
+                          " unchanged), list hash " + hash.hex()});
+    return ListChange::extended;
+  }
+  if (in_use)
+    return shared::make_error(
+        shared::Errc::conflict,
+        "randomization: the amendment would change the randomization list in use (its arms, ratio, block sizes or "
+        "strata other than strata added after the existing ones); keep them as in version " +
+            std::to_string(old_list.study_version) + ", or add a site to the first stratification factor only");
+  // Nothing was granted from the list yet: the new version gets its own.
+  if (auto st = create_randomization(db, neu, actor, now_ms); !st) return st.error();
+  return ListChange::replaced;
 }
 
 shared::Result<std::string> randomization_seed_hex(storage::Database& db, int study_version) {

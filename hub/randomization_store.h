@@ -9,7 +9,9 @@
 // Minimization designs have no list: their random numbers come from streams
 // granted per node (hub/grants.h).
 //
-// RandomizationStore::load regenerates the list from the recorded seed and
+// RandomizationStore::load regenerates the latest recorded list (an amendment
+// may record a new one, amend_randomization) from its seed with the current
+// study and
 // refuses to run (integrity) when its hash differs from the recorded one. Who
 // owns each slot is in the rows of hub/slice_store.h, changed inside the
 // transaction that issues the matching directive, so slot ownership and
@@ -58,6 +60,24 @@ class RandomizationStore {
   crypto::Hash hash_;
   SliceStore slices_;
 };
+
+// Whether any slot was granted, any minimization stream issued or any
+// participant allocated: from then on the randomization cannot change.
+bool randomization_in_use(storage::Database& db);
+
+// An amendment to version `neu` (inside its transaction). The list in use
+// (`current`, nullptr for minimization) stays when the new version generates
+// it unchanged; it is extended, from its recorded seed, when the new version
+// only adds strata after the existing ones (every existing slot keeps its
+// stratum, number and arm, and its owner: the slice rows move to the new
+// version), recorded as the new version's list with its hash and audited; and
+// it is replaced by a list from a fresh seed only while nothing was granted.
+// conflict (nothing written) for any other change of a list in use, and for a
+// change of method once randomization is in use.
+enum class ListChange { unchanged, extended, replaced };
+shared::Result<ListChange> amend_randomization(storage::Database& db, const RandomizationStore* current,
+                                               const shared::Study& neu, const std::string& actor,
+                                               std::int64_t now_ms);
 
 // The recorded seed of the list (hex), for `irt-hub randlist verify` by an
 // unblinded statistician; not_found for a study without a list.

@@ -117,6 +117,8 @@ CREATE TABLE hub_slice_lists (
 
 shared::Status migrate_slices(storage::Database& db) { return db.migrate("hub.slices", kMigrations); }
 
+bool any_slot_granted(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_slice_slots LIMIT 1").step(); }
+
 std::size_t SliceStore::count(std::uint32_t stratum, const char* state) const {
   auto st = db_.prepare("SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND state = ?");
   st.bind_all(list_.study_version, i64(stratum), std::string(state));

@@ -28,6 +28,8 @@
 namespace irt::hub {
 
 shared::Status migrate_slices(storage::Database& db);
+// Whether any slot of any list was ever granted.
+bool any_slot_granted(storage::Database& db);
 
 class SliceStore {
  public:

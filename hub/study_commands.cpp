@@ -1,11 +1,20 @@
 // check-study and diff-study: validate a study configuration document and
-// compare two versions of it before an amendment is applied.
+// compare two versions of it before an amendment is applied; amend: make a
+// new version current (hub/amendments.h); study-versions: every version the
+// hub holds.
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
+#include "crypto/bytes.h"
+#include "hub/amendments.h"
+#include "hub/audit.h"
 #include "hub/commands.h"
 #include "shared/study.h"
 #include "shared/study_diff.h"
+#include "sync/hlc.h"
 
 namespace irt::hub {
 
@@ -143,6 +152,105 @@ int diff_study(const shared::Args& args) {
   return 0;
 }
 
+int fail(const shared::Args& args, const shared::Error& e) {
+  std::cerr << args.command_path() << ": " << e.message << "\n";
+  return shared::exit_code(e.code);
+}
+
+std::unique_ptr<HubState> open_or_report(const shared::Args& args, int& rc) {
+  auto hub = HubState::open(args.get("data"), args.find("db").value_or(""));
+  if (!hub) {
+    rc = fail(args, hub.error());
+    return nullptr;
+  }
+  return std::move(hub.value());
+}
+
+int amend_study(const shared::Args& args) {
+  const std::string file = args.get("study");
+  std::string document;
+  {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      std::cerr << file << ": cannot be read; check the path\n";
+      return kInvalid;
+    }
+    document = text.str();
+  }
+  int rc = 0;
+  auto hub = open_or_report(args, rc);
+  if (!hub) return rc;
+  auto plan = plan_amendment(*hub, document);
+  if (!plan.study) {
+    shared::StudyLoad load{std::nullopt, plan.errors};
+    report_errors(file, load);
+    return kInvalid;
+  }
+  const auto& old = hub->study();
+  std::cout << "study " << old.id << ": version " << old.version << " -> " << plan.study->version << " ("
+            << plan.changes.size() << (plan.changes.size() == 1 ? " change" : " changes") << ")\n";
+  for (const auto& c : plan.changes) std::cout << "  " << c << "\n";
+  if (!plan.refusals.empty()) {
+    for (const auto& r : plan.refusals) std::cerr << file << ": " << r << "\n";
+    std::cerr << args.command_path() << ": the amendment was refused (" << plan.refusals.size()
+              << (plan.refusals.size() == 1 ? " problem" : " problems") << "); nothing was changed\n";
+    return shared::exit_code(shared::Errc::conflict);
+  }
+  std::size_t nodes = 0;
+  for (const auto& n : hub->ledger().nodes()) nodes += n.status != sync::NodeStatus::revoked;
+  if (args.flag("dry-run")) {
+    std::cout << "verdict: acceptable; signed, it would become version " << plan.study->version << " and reach "
+              << nodes << (nodes == 1 ? " node" : " nodes") << " at their next sync (dry run: nothing was changed)\n";
+    return 0;
+  }
+  Signature signer{args.get("user"),
+                   read_secret_line("password of hub user " + args.get("user") + " (signature, approved): ")};
+  auto done = amend(*hub, document, args.get("reason"), signer, sync::system_millis());
+  crypto::secure_zero(signer.password.data(), signer.password.size());
+  if (!done) return fail(args, done.error());
+  std::cout << "study " << old.id << " is now at version " << done->new_version << " (was " << done->old_version
+            << "), approved by " << signer.user << "; study.config issued to " << done->directives
+            << (done->directives == 1 ? " node" : " nodes") << ", applied at their next sync\n";
+  if (done->list == ListChange::extended)
+    std::cout << "randomization list extended from its recorded seed for the strata this version adds\n";
+  if (done->list == ListChange::replaced) std::cout << "randomization list generated afresh (nothing was granted yet)\n";
+  if (done->kits_made) std::cout << done->kits_made << " kits made at the depots for what this version adds\n";
+  return 0;
+}
+
+int study_versions_command(const shared::Args& args) {
+  int rc = 0;
+  auto hub = open_or_report(args, rc);
+  if (!hub) return rc;
+  auto versions = study_versions(hub->db(), args.find("version").has_value());
+  if (auto v = args.find("version")) {
+    for (const auto& sv : versions)
+      if (std::to_string(sv.version) == *v) {
+        std::cout << sv.document;
+        if (!sv.document.empty() && sv.document.back() != '\n') std::cout << "\n";
+        return 0;
+      }
+    std::cerr << args.command_path() << ": the hub holds no version " << *v << " of the study; see "
+              << args.command_path() << " --data " << args.get("data") << "\n";
+    return 1;
+  }
+  if (args.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& sv : versions)
+      out.push_back({{"version", sv.version}, {"study_id", sv.study_id}, {"loaded", utc_text(sv.loaded_ms)},
+                     {"loaded_by", sv.loaded_by}, {"reason", sv.reason}, {"current", &sv == &versions.back()}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& sv : versions)
+    std::cout << "version " << sv.version << (&sv == &versions.back() ? " (current)" : "") << "  "
+              << utc_text(sv.loaded_ms) << "  by " << sv.loaded_by
+              << (sv.reason.empty() ? std::string() : "  reason: " + sv.reason) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::vector<shared::Command> study_commands() {
@@ -162,7 +270,29 @@ std::vector<shared::Command> study_commands() {
       .max_positional = 2,
       .run = diff_study,
   };
-  return {check, diff};
+  const shared::Option data{"data", "DIR", "the hub's data directory", true};
+  const shared::Option db{"db", "URL", "the hub's PostgreSQL database, as recorded in DIR/database.url", false};
+  shared::Command amend_cmd{
+      .name = "amend",
+      .summary = "Make a new version of the study current: validate it, refuse what cannot change mid-study, print "
+                 "the diff, and on the e-signature (password on the first line of standard input) store it and send "
+                 "it to every node",
+      .options = {data, db,
+                  {"study", "FILE", "the new version of the study configuration (JSON)", true},
+                  {"user", "NAME", "the hub user who approves it (holding manage_study); signs with the password", true},
+                  {"reason", "TEXT", "why, for the audit trail", true},
+                  {"dry-run", "", "print the diff and the verdict; change nothing", false}},
+      .run = amend_study,
+  };
+  shared::Command versions{
+      .name = "study-versions",
+      .summary = "List every version of the study the hub holds (when, by whom, why), or print one",
+      .options = {data, db,
+                  {"version", "N", "print version N's document", false},
+                  {"json", "", "print JSON", false}},
+      .run = study_versions_command,
+  };
+  return {check, diff, amend_cmd, versions};
 }
 
 }  // namespace irt::hub

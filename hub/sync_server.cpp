@@ -76,13 +76,22 @@ struct SyncServer::Impl {
 
   using Body = std::function<void(const httplib::Request&, httplib::Response&)>;
 
+  // An amendment made by `irt-hub amend` (another process) governs the next
+  // request: enrollment, grants and ingest read hub.study(). Called with `mutex` held.
+  void current_study() {
+    if (auto st = hub.refresh_study(); !st) throw std::runtime_error(st.error().message);
+  }
+
   // Serialises handlers and turns an escaped exception into a 500 that names
   // nothing internal; what failed goes to the log.
   httplib::Server::Handler guarded(Body body, bool lock_whole = true) {
     return [this, body = std::move(body), lock_whole](const httplib::Request& req, httplib::Response& res) {
       try {
         std::unique_lock lock(mutex, std::defer_lock);
-        if (lock_whole) lock.lock();
+        if (lock_whole) {
+          lock.lock();
+          current_study();
+        }
         body(req, res);
       } catch (const std::exception& e) {
         std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
@@ -168,6 +177,7 @@ struct SyncServer::Impl {
                                                              "base64; send the certificate issued at enrollment"));
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
     std::unique_lock lock(mutex);
+    current_study();
     // A stranger's malformed body is a certificate problem first.
     auto who = hub.ledger().authenticate(*cert, sync::system_millis());
     if (!who) return send_refusal(req, res, who.refusal());
