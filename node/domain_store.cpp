@@ -81,6 +81,12 @@ std::string DomainStore::stream_ad(std::uint64_t id) const {
 
 std::string DomainStore::allowances_ad() const { return "irt/node/" + node_id_ + "/cap_allowances"; }
 
+crypto::Bytes DomainStore::event_payload(nlohmann::json payload) const {
+  if (study_) payload["study_version"] = study_->version;
+  auto text = payload.dump();
+  return crypto::Bytes(text.begin(), text.end());
+}
+
 shared::Status DomainStore::load_study() {
   auto doc = log_.get_sealed("study");
   if (!doc) return doc.error();  // damaged is not "no study yet"

@@ -89,7 +89,13 @@ class DomainStore {
   const std::string& node_id() const { return node_id_; }
   const std::string& site_id() const { return site_id_; }
   const shared::Study* study() const { return study_ ? &*study_ : nullptr; }
+  const std::string& study_document() const { return study_doc_; }
   const shared::Strata* strata() const { return strata_ ? &*strata_ : nullptr; }
+  // The payload of a domain event this node records, with "study_version":
+  // the configuration version it acted under (absent before the first
+  // study.config). Every domain event's payload is made here
+  // (docs/sync-protocol.md, "Events").
+  crypto::Bytes event_payload(nlohmann::json payload) const;
 
   const std::map<std::int64_t, ParticipantRecord>& participants() const { return participants_; }
   const ParticipantRecord* find_participant(const std::string& number) const;

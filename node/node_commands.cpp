@@ -171,9 +171,8 @@ int note(const Args& args) {
   crypto::secure_zero(password.data(), password.size());
   if (!user) return fail(args, user.error());
   const nlohmann::json payload = shared::SiteNote{text, user->role, s.enrollment().site_id};
-  std::string p = payload.dump();
   storage::Transaction tx(s.db());
-  auto e = s.log().append(s.key(), user->name, std::string(shared::kSiteNoteEvent), crypto::Bytes(p.begin(), p.end()));
+  auto e = s.log().append(s.key(), user->name, std::string(shared::kSiteNoteEvent), s.domain().event_payload(payload));
   if (!e) return fail(args, e.error());
   tx.commit();
   std::cout << "recorded note as event " << e->body.seq << " by " << user->name << "\n";
@@ -209,7 +208,8 @@ int status(const Args& args) {
                       {"acked_seq", log.acked_seq()},
                       {"pending_events", log.pending_events()},
                       {"applied_directive_seq", log.applied_directive_seq()},
-                      {"has_study", s.domain().study() != nullptr}};
+                      {"has_study", s.domain().study() != nullptr},
+                      {"study_version", s.domain().study() ? s.domain().study()->version : 0}};
   // The node opened, so its study and trial records authenticate; what is
   // read only on demand is checked here, and damage is reported, never shown
   // as "none".

@@ -214,6 +214,23 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
                                 "the hub sent a study configuration this node cannot load (" +
                                     (loaded.errors.empty() ? std::string("unknown error") : loaded.errors.front()) +
                                     "); upgrade irt-node");
+    // Versions only move forward: a node that holds a version keeps it
+    // against an older one (a directive delayed or replayed), and the hub
+    // never sends one number with two contents.
+    if (const auto* held = domain_->study()) {
+      if (loaded.study->id != held->id)
+        return shared::make_error(shared::Errc::integrity,
+                                  "the hub sent a configuration of study " + loaded.study->id + ", but this node runs " +
+                                      held->id + "; check the hub URL this node was enrolled with");
+      if (loaded.study->version < held->version) return {};
+      if (loaded.study->version == held->version) {
+        if (doc == domain_->study_document()) return {};
+        return shared::make_error(shared::Errc::integrity,
+                                  "the hub sent study version " + std::to_string(held->version) +
+                                      " with a content other than the one this node holds; report it to the "
+                                      "central team (the hub keeps one document per version)");
+      }
+    }
     log_->put_sealed("study", crypto::Bytes(doc.begin(), doc.end()));
     return domain_->reload();
   }

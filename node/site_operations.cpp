@@ -240,8 +240,7 @@ std::string SiteOperations::seal_for_hub(const json& j) const {
 }
 
 shared::Result<std::uint64_t> SiteOperations::record(const Actor& a, std::string_view type, const json& payload) {
-  auto p = payload.dump();
-  auto e = state_.log().append(state_.key(), a.user, std::string(type), crypto::Bytes(p.begin(), p.end()));
+  auto e = state_.log().append(state_.key(), a.user, std::string(type), state_.domain().event_payload(payload));
   if (!e) return e.error();
   return e->body.seq;
 }

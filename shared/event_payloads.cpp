@@ -61,6 +61,9 @@ class Reader {
       fail("", "not a JSON object");
       j_ = json::object();
     }
+    // Every domain event may carry the configuration version it was recorded under.
+    if (auto v = integer<std::uint32_t>(kEventStudyVersionField, false); v && *v == 0)
+      fail(kEventStudyVersionField, "must be a study version from 1");
   }
   Reader(const json& object, std::string where, std::string_view type) : type_(type), prefix_(std::move(where)) {
     if (object.is_object()) j_ = object;
@@ -368,6 +371,12 @@ Result<SiteNote> parse_site_note(std::string_view text) {
   Reader r(text, kSiteNoteEvent);
   SiteNote v{r.text("text"), r.text("role"), r.text("site_id")};
   return r.done(std::move(v));
+}
+
+Result<std::optional<int>> parse_event_study_version(std::string_view text) {
+  Reader r(text, "event");
+  auto v = r.integer<std::uint32_t>(kEventStudyVersionField, false);
+  return r.done(v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt);
 }
 
 Result<Screened> parse_screened(std::string_view text) {

@@ -45,6 +45,13 @@ inline constexpr std::string_view kKitReturnedEvent = "kit.returned";
 inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
 inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
 
+// Every domain event's payload (all of the above but node.enrolled and
+// directive.applied, which the sync layer records) carries "study_version":
+// the study configuration version the node acted under, a whole number from 1.
+// Each parse_* checks it when present; an event recorded before the node's
+// first study.config has none.
+inline constexpr const char* kEventStudyVersionField = "study_version";
+
 // ---- statuses shared by node and hub
 //
 // Their names (to_string) are what the node's and the hub's databases store
@@ -257,6 +264,8 @@ void to_json(nlohmann::json& j, const SupplyShortage& v);
 void to_json(nlohmann::json& j, const ShortageSealed& v);
 
 // invalid_input naming the event type and the field, never a field's value.
+// The study version a domain event was recorded under; nullopt when it has none.
+Result<std::optional<int>> parse_event_study_version(std::string_view json_text);
 Result<NodeEnrolled> parse_node_enrolled(std::string_view json_text);
 Result<DirectiveApplied> parse_directive_applied(std::string_view json_text);
 Result<SiteNote> parse_site_note(std::string_view json_text);
