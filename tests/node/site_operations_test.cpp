@@ -785,3 +785,62 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                        "participant.transfer_requested", "shipment.received", "kit.quarantined",
                                        "supply.shortage"});
 }
+
+// ---- amendments: the study version a node acts under
+
+namespace {
+
+json study_config(const std::string& file) {
+  auto doc = test::read_file(test::source_path(file));
+  auto study = json::parse(doc);
+  return {{"study_id", study["id"]}, {"version", study["version"]}, {"document", doc}};
+}
+
+}  // namespace
+
+TEST_CASE("every domain event records the study version the node acted under, and a newer study.config switches it") {
+  Site s;
+  auto first = s.randomized();
+  CHECK(s.event(first.event_seq)["study_version"] == 1);
+  CHECK(s.event(first.event_seq - 1)["study_version"] == 1);  // the screening
+  REQUIRE(s.fixture.send(*s.state, "study.config", study_config("packaging/examples/study-blocks-v2.json")).ok());
+  CHECK(s.study().version == 2);
+  CHECK(s.study().find_site("103") != nullptr);
+  auto second = s.randomized();
+  CHECK(s.event(second.event_seq)["study_version"] == 2);
+  CHECK(shared::parse_randomized(s.event(second.event_seq).dump()).ok());
+}
+
+TEST_CASE("an older or equal study.config leaves the node on its version, another document under its version is refused") {
+  Site s;
+  REQUIRE(s.fixture.send(*s.state, "study.config", study_config("packaging/examples/study-blocks-v2.json")).ok());
+  REQUIRE(s.fixture.send(*s.state, "study.config", study_config("packaging/examples/study-blocks.json")).ok());
+  CHECK(s.study().version == 2);
+  REQUIRE(s.fixture.send(*s.state, "study.config", study_config("packaging/examples/study-blocks-v2.json")).ok());
+  CHECK(s.study().version == 2);
+  auto altered = study_config("packaging/examples/study-blocks-v2.json");
+  auto doc = json::parse(altered["document"].get<std::string>());
+  doc["name"] = "Another name";
+  altered["document"] = doc.dump();
+  auto refused = s.fixture.send(*s.state, "study.config", altered);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == shared::Errc::integrity);
+  CHECK(s.study().name != "Another name");
+}
+
+TEST_CASE("a visit window changed by an amendment governs the next dispensing") {
+  Site s;
+  auto o = s.randomized();
+  s.advance_days(61);  // V3: day 56, -3/+3 in version 1, -3/+5 in version 2
+  const node::DispenseRequest v3{"V3", "", "", "", "", {}};
+  auto refused = s.ops.dispense(kPharmacist, o.participant.number, v3);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("the window is days 53 to 59") != std::string::npos);
+  REQUIRE(s.fixture.send(*s.state, "study.config", study_config("packaging/examples/study-blocks-v2.json")).ok());
+  auto r = s.ops.dispense(kPharmacist, o.participant.number, v3);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  CHECK_FALSE(r->deviation);
+  auto e = s.event(r->event_seq);
+  CHECK(e["window"] == json::array({53, 61}));
+  CHECK(e["study_version"] == 2);
+}

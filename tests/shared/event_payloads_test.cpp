@@ -203,3 +203,16 @@ TEST_CASE("kit and participant statuses convert to their names and back") {
   CHECK_FALSE(parse_kit_status("in_transit").has_value());
   CHECK_FALSE(parse_participant_status("").has_value());
 }
+
+TEST_CASE("every event payload may carry the study version it was recorded under, a whole number from 1") {
+  const std::string base = R"({"participant":"101-001","reason":"moved","role":"investigator")";
+  auto with = irt::shared::parse_withdrawn(base + R"(,"study_version":2})");
+  CHECK(with.ok());
+  CHECK(irt::shared::parse_event_study_version(base + R"(,"study_version":2})").value() == std::optional<int>(2));
+  CHECK(irt::shared::parse_event_study_version(base + "}").value() == std::nullopt);
+  for (const char* bad : {R"("2")", "0", "-1", "1.5"}) {
+    auto r = irt::shared::parse_withdrawn(base + ",\"study_version\":" + bad + "}");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("participant.withdrawn.study_version") != std::string::npos);
+  }
+}
