@@ -352,7 +352,8 @@ TEST_CASE("a shortage is recorded with the participant - the visit and the opera
   auto seq = s.state->log().last_seq();
   REQUIRE(s.event_type(seq) == "supply.shortage");
   auto e = s.event(seq);
-  CHECK(e.size() == 4);
+  CHECK(e.size() == 5);
+  CHECK(e["study_version"] == 1);
   CHECK(e["participant"] == number);
   CHECK(e["visit"] == "V1");
   CHECK(e["operation"] == "randomize");
