@@ -277,6 +277,24 @@ jq -e '[.entries[] | select(.source == "node")] | length >= 2' <<<"$trail" >/dev
   fail "the hub's audit trail holds no site event of $first: $trail"
 hub_api "$monitor" POST /logout "{}" >/dev/null
 
+step "Amendment 2: a study manager signs it at the hub; each node moves to it at its next sync"
+add_user sam.manager study-manager "" study-manager-pass
+amendment=(--study "$here/packaging/examples/study-blocks-v2.json" --user sam.manager
+           --reason "Protocol amendment 1: site 103 joins, Week 8 window widened")
+hub amend "${amendment[@]}" --dry-run
+echo "study-manager-pass" | hub amend "${amendment[@]}"
+hub study-versions
+for site in 101 102; do
+  before=$("$node_bin" status --data "$work/node-$site" | jq -er .study_version)
+  ((before == 1)) || fail "site $site should still be on study version 1 before its sync, not $before"
+  "$node_bin" sync --data "$work/node-$site" >/dev/null
+  after=$("$node_bin" status --data "$work/node-$site" | jq -er .study_version)
+  ((after == 2)) || fail "site $site did not move to study version 2 at its sync (it is on $after)"
+  echo "site $site: study version $before before its sync, $after after"
+done
+hub invite --site 103 >/dev/null 2>&1 || fail "site 103, added by the amendment, cannot be invited"
+echo "site 103, added by the amendment, can be invited at once"
+
 step "Site 101's tablet is back online, its slice topped up by the hub"
 start_tablet 101
 coordinator=$(login 101 ana.coordinator coordinator-101-pass)
