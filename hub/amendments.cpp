@@ -58,6 +58,14 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
                       std::to_string(old.arms.size()) + " arms; an arm cannot be added mid-study");
 }
 
+// Where a factor's levels are written: "sites" and "countries" for the
+// derived factors, else the factor's own list.
+std::string levels_path(const std::string& factor) {
+  if (factor == shared::kSiteFactor) return "sites";
+  if (factor == shared::kCountryFactor) return "countries";
+  return "factors[" + factor + "].levels";
+}
+
 // The levels of each factor, stratification or minimization: an index into
 // them is recorded in slots, grants and baselines, so they may only grow at
 // the end (and, for strata, only in the first factor, so that no stratum is
@@ -81,8 +89,7 @@ void check_randomization(const Study& old, const Study& neu, std::vector<std::st
       auto after = shared::factor_levels(neu, a.strata[i]);
       if (!before || !after) continue;  // load_study checked them
       if (i == 0 ? is_prefix(*before, *after) : *before == *after) continue;
-      const std::string where = shared::is_derived_factor(a.strata[i]) ? a.strata[i] + "s" : "factors[" + a.strata[i] + "].levels";
-      out.push_back(where + ": the levels of stratification factor '" + a.strata[i] +
+      out.push_back(levels_path(a.strata[i]) + ": the levels of stratification factor '" + a.strata[i] +
                     "' change in a way that renumbers the strata of the list in use; " +
                     (i == 0 ? std::string("only add levels after the existing ones")
                             : std::string("only the first stratification factor (") + a.strata[0] +
@@ -100,7 +107,7 @@ void check_randomization(const Study& old, const Study& neu, std::vector<std::st
       auto before = shared::factor_levels(old, f.factor);
       auto after = shared::factor_levels(neu, f.factor);
       if (before && after && !is_prefix(*before, *after))
-        out.push_back("factors[" + f.factor + "].levels: the levels of minimization factor '" + f.factor +
+        out.push_back(levels_path(f.factor) + ": the levels of minimization factor '" + f.factor +
                       "' change; only add levels after the existing ones");
     }
   }

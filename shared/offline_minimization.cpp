@@ -99,9 +99,12 @@ OfflineMinimizer::OfflineMinimizer(MinimizationConfig config, double overall_wei
 Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const BaselineCells& baseline,
                                      std::uint64_t synced_participants, const std::vector<OwnAllocation>& own,
                                      std::vector<std::size_t> levels) {
+  // A factor may have fewer levels in the baseline than in the config: an
+  // amendment added levels at its end (a site) after the stream was granted,
+  // and no allocation there was in the baseline; those cells count zero.
   bool fits = baseline.size() == config.factors.size();
   for (std::size_t f = 0; fits && f < baseline.size(); ++f) {
-    fits = baseline[f].size() == config.factors[f].levels.size();
+    fits = baseline[f].size() <= config.factors[f].levels.size();
     for (std::size_t l = 0; fits && l < baseline[f].size(); ++l) fits = baseline[f][l].size() == config.allocation.size();
   }
   if (!fits)

@@ -86,7 +86,9 @@ struct OwnAllocation {
 // stream, the node's own allocations under that stream before the decision
 // (in any order) as own_unsynced, and the participant's `levels`. An own
 // allocation whose levels or arm the config does not know is left out.
-// integrity error when the baseline does not have the config's shape.
+// integrity error when the baseline does not have the config's shape, but
+// for levels missing at the end of a factor, which count zero (a stream
+// granted before an amendment added them).
 Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const BaselineCells& baseline,
                                      std::uint64_t synced_participants, const std::vector<OwnAllocation>& own,
                                      std::vector<std::size_t> levels);

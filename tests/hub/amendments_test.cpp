@@ -378,3 +378,34 @@ TEST_CASE("an amendment that leaves the list alone keeps it and its owners under
   REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
   CHECK((*reopened)->study().version == 2);
 }
+
+TEST_CASE("minimization: a site appended to a factor in use is accepted, and its first node gets a stream at once") {
+  HubFixture f("packaging/examples/study-minimization.json");
+  REQUIRE(hub::add_user(*f.hub, {"sm", "study-manager", {}, kManagerPassword}, crypto::kTest, "root", kHubNow).ok());
+  auto enroll = [&](const std::string& site) {
+    auto inv = hub::invite(*f.hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
+    REQUIRE_MESSAGE(inv.ok(), inv.error().message);
+    auto done = hub::enroll(*f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
+    REQUIRE_MESSAGE(done.ok(), done.refusal().message);
+    return done->certificate.node_id;
+  };
+  enroll("301");  // a stream granted: minimization is in use
+  auto doc = example("packaging/examples/study-minimization.json");
+  doc["version"] = 2;
+  doc["sites"].push_back({{"id", "303"}, {"name", "Klinikum Dresden"}, {"country", "DE"}});
+  auto done = hub::amend(*f.hub, doc.dump(), "site 303 joins", kManager, kHubNow);
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(done->list == hub::ListChange::unchanged);
+  auto n303 = enroll("303");
+  bool stream = false;
+  for (const auto& record : f.hub->outbox().after(n303, 0, 100))
+    stream = stream || sync::parse_directive(record)->body.type == "grant.minimization_stream";
+  CHECK(stream);
+  // Inserting a site before the others would renumber the levels recorded in the streams.
+  auto inserted = example("packaging/examples/study-minimization.json");
+  inserted["version"] = 3;
+  inserted["sites"] = json::array({doc["sites"][4], doc["sites"][0], doc["sites"][1], doc["sites"][2], doc["sites"][3]});
+  auto plan = hub::plan_amendment(*f.hub, inserted.dump());
+  REQUIRE(plan.study);
+  CHECK(has(plan.refusals, "sites: the levels of minimization factor 'site' change"));
+}

@@ -249,6 +249,25 @@ TEST_CASE("offline_inputs refuses a baseline that does not have the study's shap
   CHECK_FALSE(offline_inputs(config, missing_factor, 0, {}, {0, 0}).ok());
 }
 
+TEST_CASE("a baseline granted before an amendment added levels at a factor's end counts them zero") {
+  Study study = irt::test::minimization_study({{"A", "a", "T", 1}, {"B", "b", "T", 1}}, 2, 0.8);
+  auto config = *minimization_config(study);
+  MarginalTotals synced(config);
+  const std::vector<std::size_t> first_levels{0, 0};
+  for (int i = 0; i < 5; ++i) synced.add(first_levels, static_cast<std::size_t>(i % 2));
+  BaselineCells full = cells_of(config, synced);
+  REQUIRE(full[0].size() == 2);
+  auto before_amendment = full;
+  before_amendment[0].pop_back();  // the stream knew one level of factor 0; version 2 appended a second
+  auto a = offline_inputs(config, before_amendment, 5, {}, {0, 0});
+  auto b = offline_inputs(config, full, 5, {}, {0, 0});
+  REQUIRE_MESSAGE(a.ok(), a.error().message);
+  CHECK(a->baseline.raw() == b->baseline.raw());
+  auto longer = full;
+  longer[0].push_back(longer[0].back());  // more levels than the study has: not a stream of this study
+  CHECK_FALSE(offline_inputs(config, longer, 5, {}, {0, 0}).ok());
+}
+
 TEST_CASE("a decision with a closed arm records it, and replays only with the same open arms") {
   Study study = irt::test::minimization_study({{"A", "a", "T", 2}, {"B", "b", "T", 1}, {"C", "c", "T", 1}}, 2, 0.8);
   auto config = *minimization_config(study);
