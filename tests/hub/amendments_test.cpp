@@ -409,3 +409,20 @@ TEST_CASE("minimization: a site appended to a factor in use is accepted, and its
   REQUIRE(plan.study);
   CHECK(has(plan.refusals, "sites: the levels of minimization factor 'site' change"));
 }
+
+TEST_CASE("a depot and a country added by an amendment hold kits at once and supply the new site's first node") {
+  Hub h;
+  auto doc = version2();
+  doc["countries"].push_back({{"code", "IT"}, {"name", "Italy"}});
+  doc["depots"].push_back({{"id", "IT-01"}, {"name", "Milan depot"}, {"countries", {"IT"}}});
+  doc["supply"]["lead_times"].push_back({{"depot", "IT-01"}, {"country", "IT"}, {"days", 2}});
+  doc["sites"].push_back({{"id", "501"}, {"name", "Ospedale San Raffaele"}, {"country", "IT"}});
+  auto done = h.amend(doc);
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(done->kits_made == 80 + 80);  // EU-01 for 103, IT-01 for 501: 5 x 8 kits per type each
+  CHECK(hub::kits_held_by(h.hub->db(), "depot", "IT-01").size() == 80);
+  auto n501 = h.enroll("501");
+  auto kits = hub::kits_held_by(h.hub->db(), "node", n501);
+  REQUIRE(kits.size() == 12);
+  for (const auto& k : kits) CHECK(k.lot.rfind("V2-L", 0) == 0);  // made by the amendment
+}
