@@ -11,9 +11,11 @@
 #include "hub/enrollment.h"
 #include "hub/grants.h"
 #include "hub/kit_inventory.h"
+#include "hub/list_hash.h"
 #include "hub/randomization_store.h"
 #include "hub/users.h"
 #include "sync/directive.h"
+#include "sync/seeded_source.h"
 #include "tests/hub/hub_fixture.h"
 
 using namespace irt;
@@ -347,8 +349,28 @@ TEST_CASE("a site added by an amendment is invited and enrolled at once, with sl
   CHECK_FALSE(h.hub->randomization()->list_hash() == hash_before);
   // The list of version 2 regenerates from its recorded seed (reopen checks its hash).
   REQUIRE(hub::HubState::open(h.hub->paths().dir).ok());
-  auto audit = hub::audit_entries(h.hub->db(), {});
-  CHECK(std::any_of(audit.begin(), audit.end(), [](const auto& e) { return e.action == "randomization.list_extended"; }));
+  // Version 2's list is version 1's, byte for byte, then the new strata: both from the one recorded seed.
+  auto seed_hex = hub::randomization_seed_hex(h.hub->db(), 2);
+  REQUIRE(seed_hex.ok());
+  CHECK(*seed_hex == *hub::randomization_seed_hex(h.hub->db(), 1));
+  auto seed = sync::parse_seed_hex(*seed_hex);
+  REQUIRE(seed);
+  sync::SeededSource source(*seed);
+  auto again = shared::generate_list(h.hub->study(), source, hub::kSlotsPerStratum);
+  REQUIRE(again.ok());
+  const auto csv = shared::encode_list_csv(*again);
+  CHECK(hub::randomization_list_hash(csv) == h.hub->randomization()->list_hash());
+  auto lists = h.hub->db().prepare("SELECT list_csv FROM hub_randomization_lists ORDER BY study_version");
+  REQUIRE(lists.step());
+  CHECK(csv.starts_with(lists.text(0)));
+  REQUIRE(lists.step());
+  CHECK(lists.text(0) == csv);
+  bool audited = false;
+  for (const auto& e : hub::audit_entries(h.hub->db(), {})) {
+    audited = audited || e.action == "randomization.list_extended";
+    CHECK(e.new_value.find(*seed_hex) == std::string::npos);
+  }
+  CHECK(audited);
 
   auto n103 = h.enroll("103");
   CHECK(n103 == "103-N1");
