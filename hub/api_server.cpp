@@ -107,6 +107,25 @@ std::optional<std::string> ApiBody::optional_text(const std::string& name) {
   return s;
 }
 
+std::string ApiBody::document(const std::string& name) {
+  const json* v = field(name, true);
+  if (!v) return "";
+  std::string problem;
+  auto s = checked_string(*v, kMaxApiRequestBody, problem);
+  if (!s) fail(name, problem);
+  return s.value_or("");
+}
+
+std::optional<bool> ApiBody::optional_flag(const std::string& name) {
+  const json* v = field(name, false);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) {
+    fail(name, "must be true or false");
+    return std::nullopt;
+  }
+  return v->get<bool>();
+}
+
 std::vector<std::string> ApiBody::ids(const std::string& name) {
   const json* v = field(name, true);
   std::vector<std::string> out;
@@ -192,7 +211,7 @@ std::string ApiCall::query_value(const std::string& name) const {
 const std::vector<ApiRoute>& api_routes() {
   static const std::vector<ApiRoute> routes = [] {
     std::vector<ApiRoute> all;
-    for (auto group : {session_routes, user_routes, audit_routes})
+    for (auto group : {session_routes, user_routes, audit_routes, amendment_routes})
       for (auto& r : group()) all.push_back(std::move(r));
     return all;
   }();
@@ -233,6 +252,8 @@ struct ApiServer::Impl {
               httplib::Response& res) {
     try {
       std::unique_lock lock(mutex);
+      // An amendment made elsewhere (irt-hub amend, another process) governs this answer.
+      if (auto st = hub.refresh_study(); !st) throw std::runtime_error(st.error().message);
       auto now = sync::system_millis();
       ApiCall call{hub, std::nullopt, nullptr, "", {}, {}, ApiBody(json::object()), now, {}};
       call.without_lock = [&lock](const std::function<void()>& f) {

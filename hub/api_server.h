@@ -70,6 +70,9 @@ class ApiBody {
   std::string text(const std::string& field);  // free text: 1 to kMaxTextChars characters
   std::optional<std::string> optional_text(const std::string& field);
   std::vector<std::string> ids(const std::string& field);  // a required list of ids (may be empty)
+  // A required string up to the body's own limit (kMaxApiRequestBody): a document.
+  std::string document(const std::string& field);
+  std::optional<bool> optional_flag(const std::string& field);
   // The password of "signature": {"password": "..."}; "" when missing (error kept).
   std::string signature_password();
   // The first problem, or an unknown field: invalid_input naming the field.
@@ -125,6 +128,7 @@ const std::vector<ApiRoute>& api_routes();
 std::vector<ApiRoute> session_routes();  // /, login, logout, me, study: hub/api_routes.cpp
 std::vector<ApiRoute> user_routes();     // /api/v1/users...: hub/api_users.cpp
 std::vector<ApiRoute> audit_routes();    // /api/v1/audit: hub/api_audit.cpp
+std::vector<ApiRoute> amendment_routes();  // /api/v1/amendments, /api/v1/study/versions: hub/api_amendments.cpp
 
 class ApiServer {
  public:
