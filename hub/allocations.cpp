@@ -127,4 +127,11 @@ std::uint64_t allocations_matching(storage::Database& db, const std::map<std::st
   return n;
 }
 
+std::optional<std::pair<std::string, std::uint64_t>> allocation_event(storage::Database& db, const std::string& number) {
+  auto st = db.prepare("SELECT node_id, seq FROM hub_allocations WHERE participant = ?");
+  st.bind(1, number);
+  if (!st.step()) return std::nullopt;
+  return std::make_pair(st.text(0), static_cast<std::uint64_t>(st.int64(1)));
+}
+
 }  // namespace irt::hub

@@ -57,6 +57,8 @@ bool record_allocation(storage::Database& db, const Allocation& a);
 bool arm_has_allocations(storage::Database& db, const std::string& arm);
 bool site_has_participants(storage::Database& db, const std::string& site_id);
 bool any_allocation(storage::Database& db);
+// The node event that randomized the participant (node id, seq); nullopt before any.
+std::optional<std::pair<std::string, std::uint64_t>> allocation_event(storage::Database& db, const std::string& number);
 
 // The factor values recorded at the participant's screening; empty when none.
 std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number);

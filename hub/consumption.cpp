@@ -7,6 +7,7 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
+#include "hub/deviations.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
@@ -44,7 +45,16 @@ class Intake {
     ++report.alerts;
   }
 
+  // A deviation about the event being read (see hub/deviations.h).
+  void deviation(const char* kind, const std::string& subject, const std::string& summary,
+                 const std::string& unblinded = "") {
+    raise_deviation(hub_, {kind, node_, event_->body.seq, subject, event_->body.type, summary, unblinded}, now_);
+  }
+
   void kit(std::uint64_t seq, const std::string& number, KitStatus status, const std::string& participant) {
+    if (status == KitStatus::dispensed)
+      if (auto why = kit_decision_deviation(hub_, node_, number, event_->body.directive_seq))
+        deviation(deviation_kind::kKitAfterDecision, number, *why);
     if (auto problem = record_kit_event(db_, node_, number, status, participant))
       alert(seq, "kit.not_in_custody", *problem);
     else
@@ -55,6 +65,7 @@ class Intake {
   // that does not parse is kept (facts are never rejected) and raises
   // "event.unreadable" naming the event, its seq and the field.
   void event(const sync::SignedEvent& e) {
+    event_ = &e;
     const auto& type = e.body.type;
     const auto seq = e.body.seq;
     const std::string_view text(reinterpret_cast<const char*>(e.body.payload.data()), e.body.payload.size());
@@ -63,8 +74,12 @@ class Intake {
     } else if (type == shared::kRandomizedEvent) {
       if (auto p = read(type, seq, shared::parse_randomized(text))) randomized(seq, *p);
     } else if (type == shared::kDispensedEvent) {
-      if (auto p = read(type, seq, shared::parse_dispensed(text)))
+      if (auto p = read(type, seq, shared::parse_dispensed(text))) {
+        dispensed_at_visit(*p);
         for (const auto& k : p->kits) kit(seq, k, KitStatus::dispensed, p->participant);
+      }
+    } else if (type == shared::kUnblindedEvent) {
+      if (auto p = read(type, seq, shared::parse_unblinded(text))) code_break(seq, *p);
     } else if (type == shared::kKitReplacedEvent) {
       if (auto p = read(type, seq, shared::parse_kit_replaced(text))) {
         kit(seq, p->old_kit, p->condition, "");
@@ -90,8 +105,8 @@ class Intake {
   template <class T>
   std::optional<T> read(const std::string& type, std::uint64_t seq, shared::Result<T> parsed) {
     if (parsed) return std::move(parsed).value();
-    alert(seq, "event.unreadable", type + " event " + std::to_string(seq) + " of node " + node_ + " is unreadable (" +
-                                       parsed.error().message + "); the event is kept. Check the node's version");
+    unreadable(seq, type + " event " + std::to_string(seq) + " of node " + node_ + " is unreadable (" +
+                        parsed.error().message + "); the event is kept. Check the node's version");
     return std::nullopt;
   }
 
@@ -102,19 +117,52 @@ class Intake {
     auto box = crypto::from_base64(base64);
     auto plain = box ? crypto::open_sealed(hub_.unblinding_key(), *box) : std::nullopt;
     if (!plain) {
-      alert(seq, "event.unreadable", "the sealed part of " + type + " event " + std::to_string(seq) + " of node " +
-                                         node_ + " does not open with the hub's unblinding key; the event is kept. "
-                                         "Check the node's enrollment");
+      unreadable(seq, "the sealed part of " + type + " event " + std::to_string(seq) + " of node " + node_ +
+                          " does not open with the hub's unblinding key; the event is kept. Check the node's "
+                          "enrollment");
       return std::nullopt;
     }
     return read(type, seq, parse(std::string_view(reinterpret_cast<const char*>(plain->data()), plain->size())));
   }
 
+  void unreadable(std::uint64_t seq, const std::string& message) {
+    alert(seq, "event.unreadable", message);
+    deviation(deviation_kind::kEventUnreadable, "", message);
+  }
+
+  // A code break: who, when and why in the clear; the arm only in the part
+  // sealed for unblinded readers.
+  void code_break(std::uint64_t seq, const shared::Unblinded& p) {
+    auto sealed = open_sealed(std::string(shared::kUnblindedEvent), seq, p.sealed, shared::parse_arm_sealed);
+    const auto& sig = p.esignature;
+    std::string summary = "code break at site " + site_ + " (node " + node_ + "): participant " + p.participant +
+                          " unblinded by " + sig.signer + " (" + sig.role + ") at " + utc_text(sig.signed_ms) +
+                          "; reason: " + p.reason;
+    std::string arm;
+    if (sealed) {
+      const auto* a = hub_.study().find_arm(sealed->arm);
+      arm = "arm " + sealed->arm + (a ? " (" + a->name + ")" : std::string());
+    }
+    deviation(deviation_kind::kCodeBreak, p.participant, summary, arm);
+  }
+
+  // The hub's count of days since the participant's randomization when it
+  // holds both events' dates, else the node's.
+  void dispensed_at_visit(const shared::Dispensed& p) {
+    auto day = days_since_randomization(hub_, p.participant, event_->body.device_time_ms).value_or(p.day);
+    if (auto why = visit_window_deviation(hub_.study(), p, day))
+      deviation(deviation_kind::kVisitWindow, p.participant + "/" + p.visit, "site " + site_ + ": " + *why);
+  }
+
   void screened(std::uint64_t seq, const shared::Screened& p) {
     const auto& number = p.participant;
-    if (record_number_use(db_, node_, number))
+    if (record_number_use(db_, node_, number)) {
       ++report.numbers;
-    else
+      if (numbers_left(db_, node_) == 0)
+        deviation(deviation_kind::kNumbersExhausted, "",
+                  "site " + site_ + " (node " + node_ + ") used its last participant number (" + number +
+                      "); it cannot screen again until it syncs and receives a new range");
+    } else
       alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
                                            " with a number it was not granted; the event is kept. Check the "
                                            "site's number ranges");
@@ -156,7 +204,11 @@ class Intake {
   // participant, so the alert list does not pair a participant with an arm.
   void shortage(std::uint64_t seq, const shared::SupplyShortage& event) {
     auto sealed = open_sealed(std::string(shared::kSupplyShortageEvent), seq, event.sealed, shared::parse_shortage_sealed);
-    if (!sealed) return;
+    const auto& op = event.operation;
+    std::string doing = op == "randomize" ? "randomize a participant" : op == "replace" ? "replace a kit" : "dispense";
+    std::string summary = "site " + site_ + " (node " + node_ + ") could not " + doing + " at visit " + event.visit +
+                          " for want of kits";
+    if (!sealed) return deviation(deviation_kind::kSupplyShortage, "", summary);
     std::string missing;
     for (const auto& sh : sealed->shortages) {
       const auto* kt = hub_.study().find_kit_type(sh.kit_type);
@@ -164,8 +216,7 @@ class Intake {
                  (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " +
                  std::to_string(sh.dispensable) + " dispensable";
     }
-    const auto& op = event.operation;
-    std::string doing = op == "randomize" ? "randomize a participant" : op == "replace" ? "replace a kit" : "dispense";
+    deviation(deviation_kind::kSupplyShortage, "", summary, "short: " + missing);
     alert(seq, "supply.shortage", "site " + site_ + " (node " + node_ + ") could not " + doing + " at visit " +
                                       event.visit + " for want of kits: " + missing +
                                       "; ship kits of that type to the site");
@@ -184,6 +235,11 @@ class Intake {
       alert(seq, "slot.not_owned", st.error().message);
       return;
     }
+    if (store->slices().free_slots(node_, stratum) == 0)
+      deviation(deviation_kind::kSliceExhausted, std::to_string(stratum),
+                "site " + site_ + " (node " + node_ + ") used the last slot of its slice in stratum " +
+                    store->list().strata.label(stratum) +
+                    "; it cannot randomize there again until it syncs and receives more");
     const auto& list = store->list();
     const auto i = list.stratum_begin[stratum] + slot - 1;
     if (list.allocation.arms[list.slots[i].arm] != arm)
@@ -239,6 +295,7 @@ class Intake {
  private:
   HubState& hub_;
   storage::Database& db_;
+  const sync::SignedEvent* event_ = nullptr;  // the event being read
   std::string node_;
   std::string site_;
   std::int64_t now_;

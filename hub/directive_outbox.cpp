@@ -63,4 +63,17 @@ std::vector<std::vector<std::uint8_t>> DirectiveOutbox::after(const std::string&
   return out;
 }
 
+std::vector<std::pair<std::uint64_t, std::string>> DirectiveOutbox::payloads_of(const std::string& node_id,
+                                                                                 std::string_view type) {
+  auto st = db_.prepare("SELECT record FROM hub_directives WHERE node_id = ? AND type = ? ORDER BY seq");
+  st.bind_all(node_id, std::string(type));
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  while (st.step()) {
+    auto d = sync::parse_directive(st.blob(0));
+    if (!d) throw storage::StorageError("a stored directive of node " + node_id + " no longer parses; run 'irt-hub verify'");
+    out.emplace_back(d->body.seq, std::string(d->body.payload.begin(), d->body.payload.end()));
+  }
+  return out;
+}
+
 }  // namespace irt::hub

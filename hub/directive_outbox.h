@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "crypto/sign.h"
@@ -38,6 +39,8 @@ class DirectiveOutbox {
   // Records with seq > after, ascending, at most `limit`.
   std::vector<std::vector<std::uint8_t>> after(const std::string& node_id, std::uint64_t after, std::size_t limit);
   std::uint64_t last_seq(const std::string& node_id);
+  // The node's directives of `type`, as (seq, payload JSON), ascending.
+  std::vector<std::pair<std::uint64_t, std::string>> payloads_of(const std::string& node_id, std::string_view type);
 
  private:
   storage::Database& db_;

@@ -13,9 +13,11 @@
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
 #include "hub/consumption.h"
+#include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
+#include "hub/node_overview.h"
 #include "hub/number_ranges.h"
 #include "hub/push_order.h"
 #include "hub/randomization_store.h"
@@ -107,7 +109,8 @@ shared::Status migrate_all(storage::Database& db) {
   for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
-                     &migrate_cap_allowances, &migrate_push_order, &migrate_sessions})
+                     &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
+                     &migrate_node_contacts})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }
@@ -267,7 +270,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
   state->ledger_ = std::move(ledger.value());
   auto* raw = state.get();
   state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
-    record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value});
+    record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value, c.signature});
   });
   return state;
 }

@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "hub/consumption.h"
+#include "hub/deviations.h"
 #include "hub/grants.h"
+#include "hub/node_overview.h"
 #include "sync/protocol.h"
 
 namespace irt::hub {
@@ -32,12 +34,41 @@ void Ingest::appended(const sync::LedgerNode& node, const std::vector<sync::Sign
   } catch (const std::exception& e) {
     report_consumption_failure(node.node_id, e.what());
   }
+  if (!events.empty()) contained("recording the contact of node " + node.node_id, [&] {
+    record_push_contact(hub_.db(), node.node_id, events.back().body.seq, now_ms);
+  });
 }
 
-void Ingest::before_pull(const sync::LedgerNode& node, std::int64_t now_ms) {
-  if (node.status != sync::NodeStatus::active) return;
+void Ingest::equivocation(const sync::LedgerNode& node, std::uint64_t seq, const std::string& message,
+                          std::int64_t now_ms) {
+  contained("raising a deviation for node " + node.node_id, [&] {
+    raise_deviation(hub_, {deviation_kind::kEquivocation, node.node_id, seq, "", "", message + "; both events are "
+                           "kept as evidence and the node is frozen until 'irt-hub unfreeze'"}, now_ms);
+  });
+}
+
+// Runs `step` in a savepoint of its own: a failure is logged and undone
+// alone, never failing the push or pull around it.
+void Ingest::contained(const std::string& what, const std::function<void()>& step) {
+  try {
+    storage::Savepoint part(hub_.db());
+    step();
+    part.release();
+  } catch (const std::exception& e) {
+    std::cerr << "irt-hub: " << what << " failed: " << e.what() << "\n";
+  }
+}
+
+void Ingest::before_pull(const sync::PullRequest& pull, std::int64_t now_ms) {
+  const auto& node = pull.node;
   try {
     storage::Transaction tx(hub_.db());
+    contained("recording the contact of node " + node.node_id,
+              [&] { record_pull_contact(hub_.db(), node.node_id, pull.after, pull.time_ms, now_ms); });
+    if (node.status != sync::NodeStatus::active) {
+      tx.commit();
+      return;
+    }
     if (!consumption_recorded(node.node_id, now_ms)) return;
     auto granted = top_up_grants(hub_, node.node_id, now_ms);
     if (!granted) {
@@ -53,6 +84,7 @@ void Ingest::before_pull(const sync::LedgerNode& node, std::int64_t now_ms) {
 void Ingest::push_refused(const std::string& node_id, const sync::Refusal& r, std::uint64_t first,
                           std::int64_t now_ms) {
   namespace we = sync::wire_error;
+  if (r.code == we::kRevoked) revoked_attempt(node_id, first, now_ms);
   if (sync::retry_can_fix(r.code, r.http_status) || r.code == we::kBadSignature || r.code == we::kBrokenChain ||
       r.code == we::kEquivocation || r.code == we::kFrozen)
     return;
@@ -66,6 +98,20 @@ void Ingest::push_refused(const std::string& node_id, const sync::Refusal& r, st
     tx.commit();
   } catch (const std::exception& e) {
     std::cerr << "irt-hub: raising an alert for node " << node_id << " failed: " << e.what() << "\n";
+  }
+}
+
+void Ingest::revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms) {
+  try {
+    storage::Transaction tx(hub_.db());
+    raise_deviation(hub_, {deviation_kind::kRevokedNode, node_id, first, "", "",
+                           "node " + node_id + ", revoked, tried to push" +
+                               (first ? " events from seq " + std::to_string(first) : std::string()) +
+                               "; they were refused. Find the device and what it recorded since its revocation"},
+                    now_ms);
+    tx.commit();
+  } catch (const std::exception& e) {
+    std::cerr << "irt-hub: raising a deviation for node " << node_id << " failed: " << e.what() << "\n";
   }
 }
 

@@ -9,7 +9,8 @@
 //          recorded and acknowledged even if that fails; it is retried at the
 //          node's next push or pull, since the consumption cursor advances only
 //          with what it recorded.
-//   pull   before_pull(), for an active node, in one transaction: what its
+//   pull   before_pull(), in one transaction: the node's contact and clock
+//          skew (hub/node_overview.h), then for an active node what its
 //          events consumed not yet recorded, then top_up_grants
 //          (hub/grants.h). A failure is logged and rolls that transaction
 //          back; it never fails the pull.
@@ -18,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,7 +35,13 @@ class Ingest : public sync::AppendObserver {
   void appended(const sync::LedgerNode& node, const std::vector<sync::SignedEvent>& events,
                 std::int64_t now_ms) override;
 
-  void before_pull(const sync::LedgerNode& node, std::int64_t now_ms);
+  // Records the pull's contact (hub/node_overview.h) for any node it
+  // answers; the rest for an active node only.
+  void before_pull(const sync::PullRequest& pull, std::int64_t now_ms);
+
+  // A deviation (hub/deviations.h) in the ledger's transaction.
+  void equivocation(const sync::LedgerNode& node, std::uint64_t seq, const std::string& message,
+                    std::int64_t now_ms) override;
 
   // A push by an authenticated node was refused. A refusal that retrying
   // cannot fix leaves the node unable to sync until someone acts, so it
@@ -41,12 +49,15 @@ class Ingest : public sync::AppendObserver {
   // ("push.refused.<code>"), however often the node retries. Bad signatures,
   // broken chains and equivocation raise their own alerts in the ledger, and a
   // frozen node already has one. `first` is the batch's first seq (0: none).
+  // A revoked node's push also raises a deviation (one open per node).
   void push_refused(const std::string& node_id, const sync::Refusal& refusal, std::uint64_t first,
                     std::int64_t now_ms);
 
  private:
   bool consumption_recorded(const std::string& node_id, std::int64_t now_ms,
                             const std::vector<sync::SignedEvent>* fresh = nullptr);
+  void contained(const std::string& what, const std::function<void()>& step);
+  void revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms);
 
   HubState& hub_;
 };

@@ -325,4 +325,14 @@ std::size_t void_node_kits(storage::Database& db, const std::string& node_id) {
   return static_cast<std::size_t>(db.changes());
 }
 
+std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
+                                                        const std::string& custody_id) {
+  auto st = db.prepare(
+      "SELECT status, count(*) FROM hub_kits WHERE custody_kind = ? AND custody_id = ? GROUP BY status ORDER BY status");
+  st.bind_all(custody_kind, custody_id);
+  std::map<std::string, std::size_t> out;
+  while (st.step()) out[st.text(0)] = static_cast<std::size_t>(st.int64(1));
+  return out;
+}
+
 }  // namespace irt::hub

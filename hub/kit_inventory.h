@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +73,9 @@ struct HubKit {
 
 std::optional<HubKit> find_kit(storage::Database& db, const std::string& number);
 std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind, const std::string& custody_id);
+// How many kits a custodian holds, per status (never per kit type: a kit type can name an arm).
+std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
+                                                        const std::string& custody_id);
 
 // The initial shipment for a newly enrolled node: supply.initial_shipment
 // counts per kit type from the depot serving the site's country, earliest

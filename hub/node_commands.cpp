@@ -1,6 +1,6 @@
 // The irt-hub commands for the hub's state, its nodes and the sync server:
 // init, invite, fingerprint, user (add, list, disable, enable, passwd, sites), serve, revoke, unfreeze, verify, nodes,
-// audit, alerts. Each opens the data directory (HubState), does one thing, and
+// deviations, audit, alerts. Each opens the data directory (HubState), does one thing, and
 // reports failures as "irt-hub COMMAND: what was wrong; what to do" with the
 // exit code of the error's family (2 for bad input).
 #include <pthread.h>
@@ -24,9 +24,12 @@
 #include "hub/audit.h"
 #include "hub/audit_trail.h"
 #include "hub/commands.h"
+#include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
 #include "hub/hub_state.h"
+#include "hub/node_decisions.h"
+#include "hub/node_overview.h"
 #include "hub/sync_server.h"
 #include "hub/tuning.h"
 #include "hub/users.h"
@@ -370,12 +373,11 @@ int revoke(const Args& a) {
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
   const auto& id = a.get("node");
-  const auto actor = os_user();
-  const auto now = sync::system_millis();
-  GrantsVoided voided;
-  auto st = hub->ledger().revoke(id, a.get("reason"), actor, now,
-                                 [&] { voided = void_node_grants(*hub, id, actor, now); });
-  if (!st) return report(a, st.error());
+  auto signer = signature_of(a);
+  auto revoked = revoke_node(*hub, id, a.get("reason"), signer, sync::system_millis());
+  crypto::secure_zero(signer.password.data(), signer.password.size());
+  if (!revoked) return report(a, revoked.error());
+  const auto& voided = *revoked;
   auto node = hub->ledger().find_node(id);
   std::cout << "node " << id << " revoked; its pushes and pulls are refused from now on, and its "
             << (node ? node->acked_seq : 0) << " recorded events stay in the ledger\n"
@@ -384,6 +386,7 @@ int revoke(const Args& a) {
             << voided.kits << " kits in its custody marked lost with the node\n";
   if (voided.cap_places > 0)
     std::cout << voided.cap_places << " unused places under arm and cohort caps returned to the other nodes\n";
+  std::cout << "signed by " << signer.user << " (" << kNodeDecisionMeaning << ")\n";
   return 0;
 }
 
@@ -391,9 +394,12 @@ int unfreeze(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto st = hub->ledger().unfreeze(a.get("node"), a.get("reason"), os_user(), sync::system_millis());
+  auto signer = signature_of(a);
+  auto st = unfreeze_node(*hub, a.get("node"), a.get("reason"), signer, sync::system_millis());
+  crypto::secure_zero(signer.password.data(), signer.password.size());
   if (!st) return report(a, st.error());
-  std::cout << "node " << a.get("node") << " unfrozen; its open alerts are resolved with the reason given\n";
+  std::cout << "node " << a.get("node") << " unfrozen, signed by " << signer.user
+            << "; its open alerts are resolved with the reason given\n";
   return 0;
 }
 
@@ -417,34 +423,154 @@ int verify(const Args& a) {
 
 // ---- nodes, alerts
 
+std::string optional_utc(const std::optional<std::int64_t>& ms) { return ms ? utc_text(*ms) : "never"; }
+
+std::string skew_text(const std::optional<std::int64_t>& ms) {
+  if (!ms) return "-";
+  auto abs = *ms < 0 ? -*ms : *ms;
+  return (*ms < 0 ? "-" : "+") + std::to_string(abs / 1000) + "." + std::to_string(abs % 1000 / 100) + "s";
+}
+
+// One node in full, for --node.
+void print_node(const NodeOverview& o) {
+  const auto& n = o.node;
+  std::cout << "node " << n.node_id << " (" << n.kind << " node of site " << n.site_id << ")\n"
+            << "  status            " << sync::to_string(n.status)
+            << (n.status_reason.empty() ? "" : " (" + n.status_reason + ")") << "\n"
+            << "  enrolled          " << utc_text(n.enrolled_ms) << "\n"
+            << "  last contact      " << optional_utc(o.last_contact_ms) << " (push " << optional_utc(o.last_push_ms)
+            << ", pull " << optional_utc(o.last_pull_ms) << ")\n"
+            << "  events acked      " << n.acked_seq << ", chain head " << n.acked_hash.hex() << "\n"
+            << "  last receipt      "
+            << (o.receipt_seq ? "event " + std::to_string(*o.receipt_seq) + ", given " + optional_utc(o.last_push_ms)
+                              : std::string("none"))
+            << "\n"
+            << "  directives        " << o.directives_issued << " issued, last pull asked after "
+            << (o.directives_pulled_after ? std::to_string(*o.directives_pulled_after) : std::string("-")) << "\n"
+            << "  clock skew        " << skew_text(o.skew_ms)
+            << (o.skew_seen_ms ? " (node minus hub, seen " + utc_text(*o.skew_seen_ms) + ")" : std::string()) << "\n"
+            << "  numbers left      " << o.numbers_left << "\n";
+  for (const auto& s : o.slots_left)
+    std::cout << "  slots left        " << s.slots << " in stratum " << s.stratum + 1 << " (" << s.label << ")\n";
+  std::cout << "  kits in custody  ";
+  if (o.kits_by_status.empty()) std::cout << " none";
+  for (const auto& [status, count] : o.kits_by_status) std::cout << " " << status << " " << count;
+  std::cout << "\n  open deviations   " << o.open_deviations << "\n  open alerts       " << o.open_alerts.size() << "\n";
+  for (const auto& al : o.open_alerts)
+    std::cout << "    #" << al.id << " " << utc_text(al.created_ms) << " " << al.kind << ": " << al.message << "\n";
+}
+
 int nodes(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto all = hub->ledger().nodes();
+  auto all = node_overview(*hub, a.get_or("node", ""));
+  if (!all) return report(a, all.error());
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& n : all)
-      out.push_back({{"node_id", n.node_id},
-                     {"site_id", n.site_id},
-                     {"kind", n.kind},
-                     {"status", sync::to_string(n.status)},
-                     {"status_reason", n.status_reason},
-                     {"acked_seq", n.acked_seq},
-                     {"enrolled_ms", n.enrolled_ms},
-                     {"public_key", n.public_key.hex()}});
-    std::cout << out.dump(2) << "\n";
+    for (const auto& o : *all) out.push_back(to_json(o));
+    std::cout << (a.find("node") ? out[0] : out).dump(2) << "\n";
     return 0;
   }
-  if (all.empty()) {
+  if (a.find("node")) {
+    print_node(all->front());
+    return 0;
+  }
+  if (all->empty()) {
     std::cout << "no nodes enrolled; invite one with 'irt-hub invite --data DIR --site SITE'\n";
     return 0;
   }
-  std::printf("%-14s %-8s %-6s %-8s %10s  %s\n", "NODE", "SITE", "KIND", "STATUS", "ACKED", "ENROLLED");
-  for (const auto& n : all)
-    std::printf("%-14s %-8s %-6s %-8s %10llu  %s\n", n.node_id.c_str(), n.site_id.c_str(), n.kind.c_str(),
-                sync::to_string(n.status), static_cast<unsigned long long>(n.acked_seq),
-                utc_text(n.enrolled_ms).c_str());
+  std::printf("%-14s %-8s %-6s %-8s %8s %-20s %9s %7s %6s %6s %5s %4s\n", "NODE", "SITE", "KIND", "STATUS", "ACKED",
+              "LAST CONTACT", "SKEW", "SLOTS", "NUMS", "KITS", "ALRT", "DEV");
+  for (const auto& o : *all) {
+    const auto& n = o.node;
+    std::size_t slots = 0, kits = 0;
+    for (const auto& s : o.slots_left) slots += s.slots;
+    for (const auto& [status, count] : o.kits_by_status) kits += count;
+    std::printf("%-14s %-8s %-6s %-8s %8llu %-20s %9s %7zu %6llu %6zu %5zu %4zu\n", n.node_id.c_str(),
+                n.site_id.c_str(), n.kind.c_str(), sync::to_string(n.status),
+                static_cast<unsigned long long>(n.acked_seq), optional_utc(o.last_contact_ms).c_str(),
+                skew_text(o.skew_ms).c_str(), slots, static_cast<unsigned long long>(o.numbers_left), kits,
+                o.open_alerts.size(), o.open_deviations);
+  }
+  std::cout << "'irt-hub nodes --node ID' shows one node in full: slots per stratum, kits per status, alerts\n";
+  return 0;
+}
+
+// ---- deviations
+
+// The reader of unblinded parts, when --reader is given; exit code in rc on failure.
+std::optional<bool> unblinded_reader(const Args& a, HubState& hub, int& rc) {
+  if (!a.find("reader")) return false;
+  Signature reader{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")};
+  auto who = check_unblinded_reader(hub, reader);
+  crypto::secure_zero(reader.password.data(), reader.password.size());
+  if (!who) {
+    rc = report(a, who.error());
+    return std::nullopt;
+  }
+  return true;
+}
+
+nlohmann::json deviation_json(const Deviation& d) {
+  nlohmann::json j{{"id", d.id},
+                   {"kind", d.kind},
+                   {"node_id", d.node_id},
+                   {"seq", d.seq},
+                   {"site_id", d.site_id},
+                   {"event_type", d.event_type},
+                   {"summary", d.summary},
+                   {"raised", utc_text(d.raised_ms)},
+                   {"status", d.status},
+                   {"acknowledged_by", d.acknowledged_by.empty() ? nlohmann::json() : nlohmann::json(d.acknowledged_by)},
+                   {"acknowledged", d.acknowledged_ms ? nlohmann::json(utc_text(*d.acknowledged_ms)) : nlohmann::json()},
+                   {"comment", d.comment}};
+  if (d.unblinded) j["unblinded"] = *d.unblinded;
+  return j;
+}
+
+int deviations_list(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto unblinded = unblinded_reader(a, *hub, rc);
+  if (!unblinded) return rc;
+  auto list = deviations(*hub, a.flag("open"), *unblinded);
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : list) out.push_back(deviation_json(d));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (list.empty()) {
+    std::cout << (a.flag("open") ? "no open deviations\n" : "no deviations\n");
+    return 0;
+  }
+  for (const auto& d : list) {
+    std::cout << "#" << d.id << " " << utc_text(d.raised_ms) << " " << d.kind << " site " << d.site_id << " node "
+              << d.node_id << " seq " << d.seq << " [" << d.status << "]: " << d.summary;
+    if (d.unblinded) std::cout << " [unblinded: " << *d.unblinded << "]";
+    if (d.acknowledged_ms)
+      std::cout << " [acknowledged by " << d.acknowledged_by << " at " << utc_text(*d.acknowledged_ms) << ": "
+                << d.comment << "]";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int deviations_acknowledge(const Args& a) {
+  auto id = shared::parse_u64(a.get("id"));
+  if (!id || *id == 0 || *id > static_cast<std::uint64_t>(INT64_MAX))
+    return usage(a, "--id must be a deviation number from 'irt-hub deviations' (got '" + a.get("id") + "')");
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto signer = signature_of(a);
+  auto done = acknowledge_deviation(*hub, static_cast<std::int64_t>(*id), a.get("comment"), signer,
+                                    sync::system_millis());
+  crypto::secure_zero(signer.password.data(), signer.password.size());
+  if (!done) return report(a, done.error());
+  std::cout << "deviation #" << done->id << " acknowledged, signed by " << signer.user << " (reviewed)\n";
   return 0;
 }
 
@@ -584,22 +710,47 @@ std::vector<Command> node_commands() {
                              {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
                              {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false}},
                  .run = serve});
+  const Option node_signer{"user", "NAME", "the hub user signing the decision (manage_nodes); the password is the "
+                                           "first line of standard input", true};
   out.push_back({.name = "revoke",
-                 .summary = "Revoke a node: its later pushes and pulls are refused, its events stay in the ledger",
-                 .options = {kData, kDb, {"node", "ID", "the node id", true}, {"reason", "TEXT", "why, for the audit trail", true}},
+                 .summary = "Revoke a node (signed): its later pushes and pulls are refused, its events stay in the "
+                            "ledger",
+                 .options = {kData, kDb, {"node", "ID", "the node id", true}, node_signer,
+                             {"reason", "TEXT", "why, for the audit trail", true}},
                  .run = revoke});
   out.push_back({.name = "unfreeze",
-                 .summary = "Lift the freeze put on a node after equivocation, once the evidence is reviewed",
-                 .options = {kData, kDb, {"node", "ID", "the node id", true}, {"reason", "TEXT", "the decision, for the audit trail", true}},
+                 .summary = "Lift the freeze put on a node after equivocation, once the evidence is reviewed (signed)",
+                 .options = {kData, kDb, {"node", "ID", "the node id", true}, node_signer,
+                             {"reason", "TEXT", "the decision, for the audit trail", true}},
                  .run = unfreeze});
   out.push_back({.name = "verify",
                  .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
                  .options = {kData, kDb},
                  .run = verify});
   out.push_back({.name = "nodes",
-                 .summary = "List enrolled nodes: id, site, kind, status, acknowledged seq",
-                 .options = {kData, kDb, {"json", "", "print JSON", false}},
+                 .summary = "The enrolled nodes: status, last contact, events acknowledged, chain head, last receipt, "
+                            "clock skew, slots and numbers left, kits in custody by status, open alerts",
+                 .options = {kData, kDb, {"json", "", "print JSON", false},
+                             {"node", "ID", "show this node in full", false}},
                  .run = nodes});
+  Command devs{.name = "deviations",
+               .summary = "List the deviations raised from what nodes report (code breaks, visit windows, kits "
+                          "dispensed against a decision, exhausted slices, equivocation, ...)",
+               .options = {kData, kDb, {"json", "", "print JSON", false}, {"open", "", "only those not acknowledged", false},
+                           {"reader", "NAME",
+                            "a hub user with an unblinded role (view_unblinded), to see the arm of a code break; the "
+                            "password is the first line of standard input (default: the blinded view)",
+                            false}},
+               .run = deviations_list};
+  devs.subcommands.push_back(
+      {.name = "acknowledge",
+       .summary = "Acknowledge a deviation as reviewed (signed, manage_study), with a comment",
+       .options = {kData, kDb, {"id", "N", "the deviation's number", true},
+                   {"comment", "TEXT", "what was reviewed and decided, for the audit trail", true},
+                   {"user", "NAME", "the hub user signing (manage_study); the password is the first line of standard "
+                                    "input", true}},
+       .run = deviations_acknowledge});
+  out.push_back(std::move(devs));
   out.push_back({.name = "audit",
                  .summary = "Read the audit trail, oldest first: the hub's entries and the nodes' events, blinded as the "
                             "reading user's role requires (the reader needs view_audit)",

@@ -246,4 +246,14 @@ std::vector<shared::SlotVoid> SliceStore::revoke(const std::string& node) {
   return out;
 }
 
+std::map<std::uint32_t, std::size_t> SliceStore::free_slots_by_stratum(const std::string& node) const {
+  auto st = db_.prepare(
+      "SELECT stratum, SUM(CASE WHEN state = 'granted' THEN 1 ELSE 0 END) FROM hub_slice_slots "
+      "WHERE study_version = ? AND node_id = ? GROUP BY stratum ORDER BY stratum");
+  st.bind_all(list_.study_version, node);
+  std::map<std::uint32_t, std::size_t> out;
+  while (st.step()) out[static_cast<std::uint32_t>(st.int64(0))] = static_cast<std::size_t>(st.int64(1));
+  return out;
+}
+
 }  // namespace irt::hub

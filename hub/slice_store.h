@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ class SliceStore {
   std::vector<shared::SlotVoid> revoke(const std::string& node);
 
   std::size_t free_slots(const std::string& node, std::uint32_t stratum) const;
+  // Per stratum in which the node ever held a slot: how many it holds unused.
+  std::map<std::uint32_t, std::size_t> free_slots_by_stratum(const std::string& node) const;
   // The numbers of those free slots, in list order.
   std::vector<std::uint32_t> free_slot_numbers(const std::string& node, std::uint32_t stratum) const;
   std::size_t outstanding(std::uint32_t stratum) const;  // granted, not yet used, all nodes

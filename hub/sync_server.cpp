@@ -230,7 +230,7 @@ struct SyncServer::Impl {
     auto pull = hub.ledger().authenticate_pull(*cert, base64_header(req, sync::kSignatureHeader), req.body, now);
     if (!pull) return send_refusal(req, res, pull.refusal());
     const auto& node_id = pull->node.node_id;
-    ingest.before_pull(pull->node, now);
+    ingest.before_pull(*pull, now);
     auto records = hub.outbox().after(node_id, pull->after, pull->limit);
     res.status = 200;
     res.set_header("X-IRT-Last-Directive", std::to_string(hub.outbox().last_seq(node_id)));

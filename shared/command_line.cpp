@@ -104,6 +104,10 @@ int run_commands(const Command& root, int argc, char** argv) {
   std::string path = root.name;
   try {
     while (!cmd->subcommands.empty()) {
+      // A command that runs itself as well takes options where a subcommand's name would be.
+      if (cmd->run && (rest.empty() || (rest[0][0] == '-' && std::string(rest[0]) != "--help" &&
+                                         std::string(rest[0]) != "-h")))
+        break;
       if (rest.empty() || std::string(rest[0]) == "--help" || std::string(rest[0]) == "-h") {
         print_usage(*cmd, path, std::cout);
         return rest.empty() ? 2 : 0;

@@ -53,8 +53,8 @@ struct Command {
   std::string positional;              // e.g. "FILE" or "OLD NEW"; empty for none
   std::size_t min_positional = 0;
   std::size_t max_positional = 0;
-  std::function<int(const Args&)> run; // either run ...
-  std::vector<Command> subcommands;    // ... or subcommands
+  std::function<int(const Args&)> run; // run, subcommands, or both: then the command runs
+  std::vector<Command> subcommands;    // when its first argument is an option (or there is none)
 };
 
 // Runs the command named by argv[1..] and returns the process exit code.

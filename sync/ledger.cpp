@@ -418,6 +418,7 @@ Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_re
   pull.after = j["after"].get<std::uint64_t>();
   pull.limit = j.contains("limit") ? j["limit"].get<std::size_t>() : kDefaultPullLimit;
   pull.limit = std::clamp<std::size_t>(pull.limit, 1, kMaxBatchRecords);
+  if (j.contains("time_ms")) pull.time_ms = j["time_ms"].get<std::int64_t>();
   return pull;
 }
 
@@ -629,6 +630,7 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
                       std::to_string(e.body.seq) + " (equivocation)";
     record_problem(node, e.body.seq, "equivocation", msg,
                    {{"equivocation.recorded", stored.blob(1)}, {"equivocation.received", e.record}}, true, now_ms);
+    if (observer) observer->equivocation(node, e.body.seq, msg, now_ms);
     tx.commit();
     auto r = refuse(wire_error::kEquivocation,
                     msg + "; both events are kept as evidence and the node is frozen until an administrator "
@@ -769,7 +771,8 @@ shared::Result<Receipt> Ledger::receipt(const std::string& node_id, std::uint64_
 // ---- Admin decisions.
 
 shared::Status Ledger::revoke(const std::string& node_id, const std::string& reason, const std::string& actor,
-                              std::int64_t now_ms, const std::function<void()>& also) {
+                              std::int64_t now_ms, const std::function<void()>& also,
+                              const std::string& signature) {
   Transaction tx(db_);
   auto node = select_node(db_, node_id);
   if (!node)
@@ -781,14 +784,14 @@ shared::Status Ledger::revoke(const std::string& node_id, const std::string& rea
   auto up = db_.prepare(
       "UPDATE ledger_nodes SET status = 'revoked', status_reason = ?, status_changed_ms = ? WHERE node_id = ?");
   up.bind_all(reason, now_ms, node_id).run();
-  notify({now_ms, actor, "node.revoked", node_id, reason, to_string(node->status), "revoked"});
+  notify({now_ms, actor, "node.revoked", node_id, reason, to_string(node->status), "revoked", signature});
   if (also) also();
   tx.commit();
   return {};
 }
 
 shared::Status Ledger::unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
-                                std::int64_t now_ms) {
+                                std::int64_t now_ms, const std::string& signature) {
   Transaction tx(db_);
   auto node = select_node(db_, node_id);
   if (!node)
@@ -804,7 +807,7 @@ shared::Status Ledger::unfreeze(const std::string& node_id, const std::string& r
       "UPDATE ledger_alerts SET resolved_by = ?, resolved_ms = ?, resolution = ? "
       "WHERE node_id = ? AND resolved_ms IS NULL");
   resolve.bind_all(actor, now_ms, reason, node_id).run();
-  notify({now_ms, actor, "node.unfrozen", node_id, reason, "frozen", "active"});
+  notify({now_ms, actor, "node.unfrozen", node_id, reason, "frozen", "active", signature});
   tx.commit();
   return {};
 }

@@ -121,6 +121,7 @@ struct LedgerChange {
   std::string reason;
   std::string old_value;
   std::string new_value;
+  std::string signature;  // the meaning of the actor's e-signature ("approved"); empty when unsigned
 };
 using ChangeObserver = std::function<void(const LedgerChange&)>;
 
@@ -133,6 +134,13 @@ class AppendObserver {
  public:
   virtual ~AppendObserver() = default;
   virtual void appended(const LedgerNode& node, const std::vector<SignedEvent>& events, std::int64_t now_ms) = 0;
+  // An equivocation was caught in the push: called inside the transaction
+  // that keeps its evidence and freezes the node, before the commit, with the
+  // seq both events claim. The same containment rule applies.
+  virtual void equivocation(const LedgerNode& node, std::uint64_t seq, const std::string& message,
+                            std::int64_t now_ms) {
+    (void)node, (void)seq, (void)message, (void)now_ms;
+  }
 };
 
 // A pull that passed authenticate_pull: who asks, and for what.
@@ -140,6 +148,7 @@ struct PullRequest {
   LedgerNode node;
   std::uint64_t after = 0;  // directives with seq > after
   std::size_t limit = 0;    // at most this many, within [1, kMaxBatchRecords]
+  std::optional<std::int64_t> time_ms;  // the node's clock when it signed the request, if it sent one
 };
 
 struct VerifyReport {
@@ -229,11 +238,14 @@ class Ledger {
   // --- Admin decisions (audited through the observer).
   // `also` runs inside the revocation's transaction, before it commits (the
   // hub voids what the node held); an exception from it rolls everything back.
+  // `signature`: the meaning of the actor's e-signature, kept in the audit
+  // entry (hub/node_decisions.h checks it before calling).
   shared::Status revoke(const std::string& node_id, const std::string& reason, const std::string& actor,
-                        std::int64_t now_ms, const std::function<void()>& also = {});
+                        std::int64_t now_ms, const std::function<void()>& also = {},
+                        const std::string& signature = "");
   // After an equivocation: the node may push again; its open alerts are resolved with `reason`.
   shared::Status unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
-                          std::int64_t now_ms);
+                          std::int64_t now_ms, const std::string& signature = "");
 
   std::vector<Alert> alerts(bool open_only);
   // Raises an alert about an accepted event (a deviation found after ingest),

@@ -25,98 +25,23 @@
 #include "sync/directive.h"
 #include "sync/event.h"
 #include "tests/hub/hub_fixture.h"
+#include "tests/hub/test_node.h"
 
 using namespace irt;
 using nlohmann::json;
 using test::HubFixture;
 using test::kHubNow;
+using test::TestNode;
+using test::consume;
+using test::directives;
+using test::enroll;
+using test::from_slot;
+using test::screened;
+using test::seal;
 
 namespace {
 
 constexpr const char* kMinimizationStudy = "packaging/examples/study-minimization.json";
-
-// A node as the hub sees it: its key, certificate and chain of signed events.
-struct TestNode {
-  std::string id;
-  crypto::SigningKey key = crypto::SigningKey::generate();
-  crypto::Bytes certificate;
-  std::uint64_t seq = 0;
-  crypto::Hash prev;
-
-  // Signs the next event and pushes it into the hub's ledger.
-  // `payload` is one of the structs of shared/event_payloads.h, or deliberately malformed JSON.
-  void push(HubFixture& f, std::string_view type, const json& payload) {
-    sync::EventBody b;
-    b.node_id = id;
-    b.seq = ++seq;
-    b.prev_hash = prev;
-    b.hlc = seq;
-    b.device_time_ms = kHubNow;
-    b.actor = "coordinator.ana";
-    b.type = std::string(type);
-    auto text = payload.dump();
-    b.payload = crypto::Bytes(text.begin(), text.end());
-    auto e = sync::sign_event(std::move(b), key);
-    prev = e.hash;
-    auto ack = f.hub->ledger().ingest(certificate, {e.record}, kHubNow);
-    REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
-  }
-};
-
-TestNode enroll(HubFixture& f, const std::string& site) {
-  auto inv = hub::invite(*f.hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
-  REQUIRE(inv.ok());
-  TestNode n;
-  auto done = hub::enroll(*f.hub, {inv->token, n.key.public_key().hex(), ""}, kHubNow);
-  REQUIRE_MESSAGE(done.ok(), done.refusal().message);
-  n.id = done->certificate.node_id;
-  n.certificate = done->certificate.record;
-  return n;
-}
-
-// The node's directives of one type, after `after`, as JSON.
-std::vector<json> directives(HubFixture& f, const std::string& node, std::string_view type, std::uint64_t after = 0) {
-  std::vector<json> out;
-  for (const auto& r : f.hub->outbox().after(node, after, 1000)) {
-    auto d = sync::parse_directive(r);
-    REQUIRE(d.ok());
-    if (d->body.type == type) out.push_back(json::parse(crypto::to_string(d->body.payload)));
-  }
-  return out;
-}
-
-std::string seal(HubFixture& f, const json& j) {
-  auto text = j.dump();
-  return crypto::to_base64(crypto::seal_to(f.hub->unblinding_key().public_key(), crypto::as_bytes(text)));
-}
-
-shared::Screened screened(const std::string& number, const std::map<std::string, std::string>& factors) {
-  return {number, shared::ParticipantStatus::screened, factors, {"yes", "yes"}, "coordinator", ""};
-}
-
-// A randomization from a list slot, as a node records it.
-shared::Randomized from_slot(const std::string& number, const shared::SlotGrant& grant, std::size_t i,
-                             std::vector<std::string> kits, std::string sealed) {
-  shared::Randomized r;
-  r.participant = number;
-  r.randomization_number = shared::list_randomization_number(grant.stratum, grant.slots[i].slot);
-  r.visit = "V1";
-  r.kits = std::move(kits);
-  r.esignature = {"ana", "coordinator", kHubNow, "I confirm the randomization of participant " + number};
-  r.stratum = grant.stratum;
-  r.stratum_label = grant.stratum_label;
-  r.slot = grant.slots[i].slot;
-  r.sealed = std::move(sealed);
-  return r;
-}
-
-hub::ConsumptionReport consume(HubFixture& f, const std::string& node) {
-  storage::Transaction tx(f.hub->db());
-  auto r = hub::record_consumption(*f.hub, node, kHubNow);
-  REQUIRE_MESSAGE(r.ok(), r.error().message);
-  tx.commit();
-  return *r;
-}
 
 hub::GrantsIssued top_up(HubFixture& f, const std::string& node) {
   storage::Transaction tx(f.hub->db());

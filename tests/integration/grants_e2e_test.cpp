@@ -81,7 +81,9 @@ TEST_CASE("after enroll a node holds slots of its site, its own participant numb
   CHECK(hub_count(hub, "SELECT count(*) FROM hub_kits WHERE custody_kind = 'node' AND custody_id = ?", "101-N1") == 12);
 
   // Revocation voids what the node held, in the same command.
-  auto r = hub.cli({"revoke", "--node", "101-N1", "--reason", "tablet lost in transit"});
+  hub.add_user("admin.kim", "admin", "", "admin-password-123");
+  auto r = hub.cli({"revoke", "--node", "101-N1", "--reason", "tablet lost in transit", "--user", "admin.kim"},
+                   "admin-password-123\n");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("12 kits in its custody marked lost with the node") != std::string::npos);
   CHECK(hub_count(hub, "SELECT count(*) FROM hub_kits WHERE custody_id = ? AND status = 'lost_with_node'",

@@ -49,6 +49,13 @@ struct InitializedHub {
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     init_out = r.out;
   }
+  // A hub user who may sign node decisions (role admin: manage_nodes); returns the password.
+  std::string add_admin(const std::string& name = "admin.kim") const {
+    const std::string password = "admin-password-123";
+    auto r = hub({"user", "add", "--data", data, "--name", name, "--role", "admin"}, password + "\n");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return password;
+  }
   crypto::PublicKey hub_key() const {
     auto at = init_out.find("hub signing key: ");
     REQUIRE(at != std::string::npos);
@@ -400,16 +407,24 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(verify.out.find("6 events") != std::string::npos);
 
   // Revoked from the command line: pushes and pulls are refused from then on.
-  auto revoke = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "tablet lost"});
+  const auto password = h.add_admin();
+  auto unsigned_revoke = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "tablet lost", "--user",
+                              "admin.kim"}, "wrong-password\n");
+  CHECK(unsigned_revoke.exit_code != 0);
+  CHECK(unsigned_revoke.err.find("signature was refused") != std::string::npos);
+  CHECK(d.push(cli, 7, 7)->status == 200);  // nothing was revoked
+  auto revoke = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "tablet lost", "--user",
+                     "admin.kim"}, password + "\n");
   REQUIRE_MESSAGE(revoke.exit_code == 0, revoke.err);
-  auto after = d.push(cli, 7, 10);
+  auto after = d.push(cli, 8, 10);
   CHECK(after->status == 403);
   CHECK(error_code(after) == "node_revoked");
   CHECK(nlohmann::json::parse(after->body)["error"]["message"].get<std::string>().find("tablet lost") !=
         std::string::npos);
   auto pull_after = d.pull(cli, 0);
   CHECK(pull_after->status == 403);
-  auto twice = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "again"});
+  auto twice = hub({"revoke", "--data", h.data, "--node", "101-N1", "--reason", "again", "--user", "admin.kim"},
+                   password + "\n");
   CHECK(twice.exit_code == 1);
   CHECK(hub({"verify", "--data", h.data}).exit_code == 0);
   CHECK(s.stop() == 0);
@@ -445,12 +460,15 @@ TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreez
   CHECK(error_code(frozen) == "node_frozen");
   CHECK(d.pull(cli, 0)->status == 200);  // directives still reach a frozen node
 
-  auto unfreeze = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "seq 2 as first recorded"});
+  const auto password = h.add_admin();
+  auto unfreeze = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "seq 2 as first recorded",
+                       "--user", "admin.kim"}, password + "\n");
   REQUIRE_MESSAGE(unfreeze.exit_code == 0, unfreeze.err);
   CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out).empty());
   CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json", "--all"}).out).size() == 1);
   CHECK(d.push(cli, 4, 4)->status == 200);
-  auto not_frozen = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "again"});
+  auto not_frozen = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "again", "--user",
+                         "admin.kim"}, password + "\n");
   CHECK(not_frozen.exit_code == 1);
   CHECK(hub({"verify", "--data", h.data}).exit_code == 0);
   CHECK(s.stop() == 0);

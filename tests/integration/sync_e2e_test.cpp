@@ -456,7 +456,9 @@ TEST_CASE("a revoked node's pushes are refused while its earlier events stay in 
   auto s = node_status(a);
   auto id = s["node_id"].get<std::string>();
   CHECK(s["sync_refused"] == false);
-  auto r = c.hub.cli({"revoke", "--node", id, "--reason", "tablet reported stolen"});
+  c.hub.add_user("admin.kim", "admin", "", "admin-password-123");
+  auto r = c.hub.cli({"revoke", "--node", id, "--reason", "tablet reported stolen", "--user", "admin.kim"},
+                     "admin-password-123\n");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   append_notes(a, 1);
   for (int round = 0; round < 3; ++round) {

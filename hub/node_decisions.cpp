@@ -1,0 +1,34 @@
+#include "hub/node_decisions.h"
+
+namespace irt::hub {
+
+namespace {
+
+shared::Result<User> signer_of(HubState& hub, const std::string& reason, const Signature& signer) {
+  if (reason.empty())
+    return shared::make_error(shared::Errc::invalid_input, "give the reason for the audit trail (--reason TEXT)");
+  return check_signature(hub, signer, shared::Permission::manage_nodes);
+}
+
+}  // namespace
+
+shared::Result<GrantsVoided> revoke_node(HubState& hub, const std::string& node_id, const std::string& reason,
+                                         const Signature& signer, std::int64_t now_ms) {
+  auto who = signer_of(hub, reason, signer);
+  if (!who) return who.error();
+  GrantsVoided voided;
+  auto st = hub.ledger().revoke(node_id, reason, who->name, now_ms,
+                                [&] { voided = void_node_grants(hub, node_id, who->name, now_ms); },
+                                kNodeDecisionMeaning);
+  if (!st) return st.error();
+  return voided;
+}
+
+shared::Status unfreeze_node(HubState& hub, const std::string& node_id, const std::string& reason,
+                             const Signature& signer, std::int64_t now_ms) {
+  auto who = signer_of(hub, reason, signer);
+  if (!who) return who.error();
+  return hub.ledger().unfreeze(node_id, reason, who->name, now_ms, kNodeDecisionMeaning);
+}
+
+}  // namespace irt::hub

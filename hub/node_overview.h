@@ -1,0 +1,67 @@
+// The central team's view of its nodes, one function for `irt-hub nodes` and
+// the API: per node its site and kind, status, last contact, events
+// acknowledged and chain head, the last receipt it holds, the clock skew seen,
+// what it may still consume (slots per stratum, participant numbers), the kits
+// in its custody by status (never by kit type: a kit type can name an arm),
+// its open alerts and deviations.
+//
+// Contacts: the sync server records each node's last push (inside the
+// append's transaction: one row upserted per batch, so pushes stay as fast)
+// and last pull (inside the pull's top-up transaction). The skew is the
+// node's clock minus the hub's, read from the pull's signed time_ms at each
+// pull; a push carries no reading of the node's clock as it is now (its events
+// may have been recorded offline hours before), so pushes do not measure it.
+// Tables: hub_node_contacts. Thread-safety: as HubState.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hub/hub_state.h"
+#include "shared/result.h"
+#include "sync/ledger.h"
+
+namespace irt::hub {
+
+shared::Status migrate_node_contacts(storage::Database& db);
+
+// Inside the push's append transaction: the node's last event acknowledged in
+// that push is the one its receipt covers.
+void record_push_contact(storage::Database& db, const std::string& node_id, std::uint64_t receipt_seq,
+                         std::int64_t now_ms);
+// Inside a transaction the caller holds: a pull asking for directives after
+// `after`, signed at `node_time_ms` by the node's clock.
+void record_pull_contact(storage::Database& db, const std::string& node_id, std::uint64_t after,
+                         std::optional<std::int64_t> node_time_ms, std::int64_t now_ms);
+
+struct StratumLeft {
+  std::uint32_t stratum = 0;  // 0-based
+  std::string label;          // "site=101;sex=F"
+  std::size_t slots = 0;
+};
+
+struct NodeOverview {
+  sync::LedgerNode node;  // id, site, kind, status, acked seq, chain head
+  std::optional<std::int64_t> last_contact_ms, last_push_ms, last_pull_ms;
+  std::optional<std::uint64_t> receipt_seq;  // the event its last push's receipt covers
+  std::optional<std::uint64_t> directives_pulled_after;  // the directive cursor of its last pull
+  std::uint64_t directives_issued = 0;
+  std::optional<std::int64_t> skew_ms;  // node clock minus hub clock, at its last pull
+  std::optional<std::int64_t> skew_seen_ms;
+  std::vector<StratumLeft> slots_left;  // strata where it ever held slots; empty without a list
+  std::uint64_t numbers_left = 0;
+  std::map<std::string, std::size_t> kits_by_status;
+  std::vector<sync::Alert> open_alerts;
+  std::size_t open_deviations = 0;
+};
+
+// Every node, or the one named (not_found when there is none).
+shared::Result<std::vector<NodeOverview>> node_overview(HubState& hub, const std::string& only = "");
+nlohmann::json to_json(const NodeOverview& o);
+
+}  // namespace irt::hub
