@@ -149,6 +149,9 @@ add_user ana.coordinator coordinator 101 coordinator-101-pass
 add_user chen.pharmacist pharmacist 101 pharmacist-101-pass
 add_user ben.coordinator coordinator 102 coordinator-102-pass
 add_user mia.monitor monitor "" monitor-central-pass
+add_user lee.investigator investigator 101 investigator-101-pass
+add_user ines.manager study-manager "" manager-pass-123
+add_user uma.statistician unblinded-statistician "" statistician-pass-123
 fingerprint=$(hub fingerprint)
 echo "hub certificate fingerprint: $fingerprint"
 start_hub
@@ -213,6 +216,14 @@ jq -e '.arm.id as $arm | [.visits[].kits[] | .arm.id == $arm] | length == 2 and 
 show "the pharmacist checks V1 and V2 against the arm:" "$pharmacist_view" \
   '{arm: .arm.name, kits: [.visits[] | {visit, kit: .kits[0].kit, kit_type_name: .kits[0].kit_type_name}]}'
 
+step "Site 101, offline: an emergency code break for participant $first (the investigator, with an e-signature)"
+investigator=$(login 101 lee.investigator investigator-101-pass)
+code_break=$(api 101 "$investigator" POST "/participants/$first/unblind" \
+  '{"reason":"suspected anaphylaxis; the treating physician needs the allocation","signature_password":"investigator-101-pass"}')
+jq -e '.code_break == true and .arm.id' <<<"$code_break" >/dev/null || fail "the code break for $first gave no arm: $code_break"
+echo "the tablet shows the investigator the arm and tells the site the code break is reported to the central team"
+arm_name=$(jq -r '.arm.name' <<<"$pharmacist_view")
+
 step "Site 102, offline: the coordinator receives the shipment, screens and randomizes"
 ben=$(login 102 ben.coordinator coordinator-102-pass)
 receive_shipment 102 "$ben"
@@ -259,6 +270,23 @@ sqlite3 -readonly -header -column "$work/hub/hub.db" \
    FROM hub_allocations ORDER BY participant"
 at_hub=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT count(*) FROM hub_allocations")
 ((at_hub == ${#randomized[@]} + 1)) || fail "the hub recorded $at_hub randomizations, the sites made $((${#randomized[@]} + 1))"
+
+step "The code break and the early visit reach the central team as deviations"
+deviations=$(hub deviations --json --open)
+jq -e --arg p "$first" 'any(.[]; .kind == "code_break" and (.summary | contains($p)))' <<<"$deviations" >/dev/null ||
+  fail "the code break at site 101 is not a deviation at the hub: $deviations"
+jq -e 'any(.[]; .kind == "visit_window")' <<<"$deviations" >/dev/null ||
+  fail "the early V2 dispensing is not a deviation at the hub: $deviations"
+grep -qF "$arm_name" <<<"$deviations" && fail "the blinded list of deviations names the arm: $deviations"
+hub deviations --open
+echo "the same list for an unblinded reader (uma.statistician) shows the arm of the code break:"
+echo "statistician-pass-123" | hub deviations --open --reader uma.statistician | grep code_break
+id=$(jq -r 'first(.[] | select(.kind == "code_break")) | .id' <<<"$deviations")
+echo "manager-pass-123" | "$hub_bin" deviations acknowledge --data "$work/hub" --id "$id" --user ines.manager \
+  --comment "medical monitor informed; code break justified by the adverse event"
+echo "the site nodes as the central team sees them:"
+hub nodes --node 101-N1
+
 echo "signed tree head:"
 curl -sf "$hub_url/sync/v1/checkpoint"
 echo
