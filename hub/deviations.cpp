@@ -1,5 +1,6 @@
 #include "hub/deviations.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "crypto/seal.h"
