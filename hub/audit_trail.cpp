@@ -131,6 +131,10 @@ std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bo
   return out;
 }
 
+std::string readable_text(const shared::Study& study, const std::string& text, bool blinded) {
+  return blinded && names_any(text, revealing_words(study)) ? kWithheld : text;
+}
+
 json to_json(const TrailEntry& e) {
   json j{{"at", utc_text(e.at_ms)},
          {"source", e.source},

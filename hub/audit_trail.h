@@ -47,4 +47,8 @@ std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bo
 
 nlohmann::json to_json(const TrailEntry& e);
 
+// `text` as a reader may see it: for a blinded reader, a note that it was
+// withheld when it names an arm or a kit type (the rule the trail applies).
+std::string readable_text(const shared::Study& study, const std::string& text, bool blinded);
+
 }  // namespace irt::hub

@@ -219,4 +219,21 @@ std::optional<std::string> kit_decision_deviation(HubState& hub, const std::stri
   return std::nullopt;
 }
 
+nlohmann::json to_json(const Deviation& d) {
+  nlohmann::json j{{"id", d.id},
+                   {"kind", d.kind},
+                   {"node_id", d.node_id},
+                   {"seq", d.seq},
+                   {"site_id", d.site_id},
+                   {"event_type", d.event_type},
+                   {"summary", d.summary},
+                   {"raised", utc_text(d.raised_ms)},
+                   {"status", d.status},
+                   {"acknowledged_by", d.acknowledged_by.empty() ? nlohmann::json() : nlohmann::json(d.acknowledged_by)},
+                   {"acknowledged", d.acknowledged_ms ? nlohmann::json(utc_text(*d.acknowledged_ms)) : nlohmann::json()},
+                   {"comment", d.comment}};
+  if (d.unblinded) j["unblinded"] = *d.unblinded;
+  return j;
+}
+
 }  // namespace irt::hub

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,6 +101,8 @@ std::optional<std::int64_t> raise_deviation(HubState& hub, const NewDeviation& d
 // Oldest first.
 std::vector<Deviation> deviations(HubState& hub, bool open_only, bool unblinded);
 std::optional<Deviation> find_deviation(HubState& hub, std::int64_t id, bool unblinded);
+// For `irt-hub deviations --json` and the API; "unblinded" only when it was read so.
+nlohmann::json to_json(const Deviation& d);
 // Open deviations per node id.
 std::size_t open_deviations_of(storage::Database& db, const std::string& node_id);
 

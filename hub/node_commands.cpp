@@ -512,23 +512,6 @@ std::optional<bool> unblinded_reader(const Args& a, HubState& hub, int& rc) {
   return true;
 }
 
-nlohmann::json deviation_json(const Deviation& d) {
-  nlohmann::json j{{"id", d.id},
-                   {"kind", d.kind},
-                   {"node_id", d.node_id},
-                   {"seq", d.seq},
-                   {"site_id", d.site_id},
-                   {"event_type", d.event_type},
-                   {"summary", d.summary},
-                   {"raised", utc_text(d.raised_ms)},
-                   {"status", d.status},
-                   {"acknowledged_by", d.acknowledged_by.empty() ? nlohmann::json() : nlohmann::json(d.acknowledged_by)},
-                   {"acknowledged", d.acknowledged_ms ? nlohmann::json(utc_text(*d.acknowledged_ms)) : nlohmann::json()},
-                   {"comment", d.comment}};
-  if (d.unblinded) j["unblinded"] = *d.unblinded;
-  return j;
-}
-
 int deviations_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
@@ -538,7 +521,7 @@ int deviations_list(const Args& a) {
   auto list = deviations(*hub, a.flag("open"), *unblinded);
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& d : list) out.push_back(deviation_json(d));
+    for (const auto& d : list) out.push_back(to_json(d));
     std::cout << out.dump(2) << "\n";
     return 0;
   }
