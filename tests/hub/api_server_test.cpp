@@ -124,7 +124,11 @@ TEST_CASE("every role gets 403 naming the permission on each route it lacks, cha
         auto r = hub_call(api.port(), route.method, path, token, route.method == "POST" ? json::object() : json());
         CHECK_MESSAGE((r.status != 401 && r.status != 403 && r.status != 0), route.method << " " << path << ": "
                                                                                        << r.status << " " << r.text);
-        if (route.method == "GET") CHECK_MESSAGE(r.status == 200, route.method << " " << path << ": " << r.text);
+        // A GET answers, or names the object it does not hold (a node id that is a user's name).
+        bool parameter = route.path.find('{') != std::string::npos;
+        if (route.method == "GET")
+          CHECK_MESSAGE((r.status == 200 || (parameter && r.status == 404)), route.method << " " << path << ": "
+                                                                                        << r.text);
         ++allowed;
         continue;
       }

@@ -11,6 +11,7 @@
 #include "node/node_state.h"
 #include "node/site_operations.h"
 #include "tests/support/cluster.h"
+#include "tests/support/hub_api.h"
 #include "tests/support/node_api_client.h"
 
 using namespace irt;
@@ -118,8 +119,26 @@ TEST_CASE("a code break at a node becomes a deviation at the hub, blinded but fo
   REQUIRE(unblinded.size() == 1);
   CHECK(unblinded[0]["unblinded"].get<std::string>().find(arm_name) != std::string::npos);
 
-  // Acknowledged, signed; a second time refused.
+  // The same through the hub's API: blinded for the study manager; a wrong
+  // signature changes nothing.
   const auto id = std::to_string(d["id"].get<std::int64_t>());
+  auto manager = test::hub_login(hub.port(), "manager.ines", kPassword);
+  auto listed = test::hub_call(hub.port(), "GET", "/api/v1/deviations?open=true", manager);
+  REQUIRE_MESSAGE(listed.status == 200, listed.text);
+  CHECK(listed.body["deviations"] == blinded);
+  CHECK(listed.text.find(arm_name) == std::string::npos);
+  auto statistician = test::hub_login(hub.port(), "stat.uma", kPassword);
+  CHECK(test::hub_call(hub.port(), "GET", "/api/v1/deviations", statistician).status == 403);  // no view_audit
+  auto bad_sign = test::hub_call(hub.port(), "POST", "/api/v1/deviations/" + id + "/acknowledge", manager,
+                                 {{"comment", "reviewed"}, {"signature", {{"password", "not-the-password"}}}});
+  CHECK(bad_sign.status == 401);
+  CHECK(test::hub_call(hub.port(), "GET", "/api/v1/deviations?open=true", manager).body["deviations"].size() == 1);
+  auto api_node = test::hub_call(hub.port(), "GET", "/api/v1/nodes/101-N1", manager);
+  REQUIRE_MESSAGE(api_node.status == 200, api_node.text);
+  CHECK(api_node.body["node"]["node_id"] == "101-N1");
+  CHECK(api_node.body["node"]["kits_by_status"]["dispensed"] == 1);
+
+  // Acknowledged, signed; a second time refused.
   auto wrong = hub.cli({"deviations", "acknowledge", "--id", id, "--comment", "reviewed", "--user", "manager.ines"},
                        "not-the-password\n");
   CHECK(wrong.exit_code != 0);
@@ -132,6 +151,10 @@ TEST_CASE("a code break at a node becomes a deviation at the hub, blinded but fo
   CHECK(twice.exit_code != 0);
   CHECK(twice.err.find("already acknowledged") != std::string::npos);
   CHECK(cli_json(hub, {"deviations", "--json", "--open"}).empty());
+  auto api_twice = test::hub_call(hub.port(), "POST", "/api/v1/deviations/" + id + "/acknowledge", manager,
+                                  {{"comment", "again"}, {"signature", {{"password", kPassword}}}});
+  CHECK(api_twice.status == 409);
+  CHECK(api_twice.text.find("already acknowledged") != std::string::npos);
   auto all = cli_json(hub, {"deviations", "--json"});
   CHECK(all[0]["status"] == "acknowledged");
   CHECK(all[0]["acknowledged_by"] == "manager.ines");
