@@ -23,6 +23,9 @@ using nlohmann::json;
 
 namespace {
 
+// The largest permuted block a study may use; lists store block sizes in 16 bits.
+constexpr int kMaxBlockSize = 1000;
+
 // The only document format this build reads. A future incompatible layout gets
 // a new number, so an old hub refuses a new document instead of misreading it.
 constexpr int kFormat = 1;
@@ -686,6 +689,11 @@ class StudyReader {
           continue;
         }
         long long size = v.get<std::int64_t>();
+        if (size > kMaxBlockSize) {
+          p_.add(path, "block size " + std::to_string(size) + " is more than " + std::to_string(kMaxBlockSize) +
+                           "; blocks are a few times the ratio total (" + std::to_string(total) + ")");
+          continue;
+        }
         if (!seen.insert(size).second) {
           p_.add(path, "duplicate block size " + std::to_string(size) + "; list each size once");
           continue;

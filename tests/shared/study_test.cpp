@@ -237,6 +237,13 @@ TEST_CASE("a block size that cannot honour the ratio is refused") {
   expect_error(doc, "randomization.block_sizes[1]: block size 5 cannot honour the ratio 1:1; use a multiple of 2");
 }
 
+TEST_CASE("a block size over the limit is refused, since a list stores sizes in 16 bits") {
+  json doc = blocks();
+  doc["randomization"]["block_sizes"] = {4, 65538};
+  expect_error(doc, "randomization.block_sizes[1]: block size 65538 is more than 1000; blocks are a few times the "
+                    "ratio total (2)");
+}
+
 TEST_CASE("a block size must be a multiple of an unequal ratio's total") {
   json doc = minimization();
   doc["randomization"] = {{"method", "permuted_blocks"}, {"block_sizes", {4, 6}}};
