@@ -125,15 +125,17 @@ TEST_CASE("hub API sessions: login, logout, and the end of a session unused for 
   auto token = login.body["token"].get<std::string>();
   CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).body["user"] == "admin.ada");
 
-  age_sessions(hub, 119 * 1000);  // used 119 s ago: still open, and the use restarts its timer
+  // Margins of 20 s either side of the 2 minutes, so a slow machine between
+  // the ageing and the request cannot change the outcome.
+  age_sessions(hub, 100 * 1000);  // used 100 s ago: still open, and the use restarts its timer
   CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).status == 200);
-  age_sessions(hub, 119 * 1000);
+  age_sessions(hub, 100 * 1000);  // 200 s since login, 100 s since the last use
   CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).status == 200);
-  age_sessions(hub, 121 * 1000);  // unused for longer than 2 minutes: ended
+  age_sessions(hub, 140 * 1000);  // unused for longer than 2 minutes: ended
   auto expired = hub_call(hub.port(), "GET", "/api/v1/me", token);
   CHECK(expired.status == 401);
   CHECK(expired.body["error"]["message"].get<std::string>().find("unused for 2 minutes") != std::string::npos);
-  age_sessions(hub, -121 * 1000);  // an ended session stays ended
+  age_sessions(hub, -140 * 1000);  // an ended session stays ended
   CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).status == 401);
 
   auto second = hub_login(hub.port(), "admin.ada", kPassword);
