@@ -15,6 +15,7 @@
 #include "storage/database.h"
 #include "sync/event.h"
 #include "tests/support/cluster.h"
+#include "tests/support/site_session.h"
 
 using namespace irt;
 using nlohmann::json;
@@ -42,30 +43,17 @@ struct Randomized {
 
 // Receives what arrived, then screens and randomizes one participant (kits dispensed at V1), offline.
 Randomized randomize_one(NodeDir& n, const std::string& user, const std::string& site) {
-  auto state = open_node(n);
-  auto& s = *state;
-  node::SiteOperations ops(s);
-  auto password = node::check_password(node::find_user(s.log(), user), user, kPassword);
-  auto actor = ops.login(password);
-  REQUIRE_MESSAGE(actor.ok(), actor.error().message);
-  for (const auto& [id, shipment] : s.domain().shipments()) {
-    std::vector<node::KitReceipt> receipt;
-    for (const auto& [number, kit] : s.domain().kits())
-      if (kit.shipment == id && kit.status == shared::KitStatus::expected) receipt.push_back({number, "received"});
-    if (!receipt.empty()) REQUIRE(ops.receive_shipment(*actor, id, receipt, {}).ok());
-  }
-  node::ScreenRequest req;
-  req.factors = {{"diabetes", "no"}};
-  req.eligibility.assign(s.domain().study()->eligibility.size(), "yes");
-  auto screened = ops.screen(*actor, req);
-  REQUIRE_MESSAGE(screened.ok(), screened.error().message);
-  CHECK(screened->participant.number.rfind(site + "-", 0) == 0);
-  auto r = ops.randomize(*actor, screened->participant.number, password);
+  test::SiteSession session(n, user, kPassword);
+  auto& s = *session.state;
+  session.receive_all();
+  auto number = session.screen({{"diabetes", "no"}});
+  CHECK(number.rfind(site + "-", 0) == 0);
+  auto r = session.ops->randomize(session.actor, number, session.password);
   REQUIRE_MESSAGE(r.ok(), r.error().message);
   auto e = sync::parse_event(*s.log().record(r->event_seq));
   REQUIRE(e.ok());
   CHECK(e->body.type == "participant.randomized");
-  return {screened->participant.number, json::parse(crypto::to_string(e->body.payload)), r->kits};
+  return {number, json::parse(crypto::to_string(e->body.payload)), r->kits};
 }
 
 void sync_ok(NodeDir& n) {

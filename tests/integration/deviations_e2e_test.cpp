@@ -13,6 +13,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/hub_api.h"
 #include "tests/support/node_api_client.h"
+#include "tests/support/site_session.h"
 
 using namespace irt;
 using nlohmann::json;
@@ -26,27 +27,12 @@ const std::string kPassword = "site-101-password";
 // Receives the node's shipments, screens and randomizes one participant, in
 // the node's data directory; returns the participant's number.
 std::string randomize_one(NodeDir& n) {
-  auto state = node::NodeState::open(n.data(), test::kNodePassphrase);
-  REQUIRE_MESSAGE(state.ok(), state.error().message);
-  auto& s = **state;
-  node::SiteOperations ops(s);
-  auto password = node::check_password(node::find_user(s.log(), "coordinator.ana"), "coordinator.ana", kPassword);
-  auto actor = ops.login(password);
-  REQUIRE_MESSAGE(actor.ok(), actor.error().message);
-  for (const auto& [id, shipment] : s.domain().shipments()) {
-    std::vector<node::KitReceipt> receipt;
-    for (const auto& [number, kit] : s.domain().kits())
-      if (kit.shipment == id && kit.status == shared::KitStatus::expected) receipt.push_back({number, "received"});
-    if (!receipt.empty()) REQUIRE(ops.receive_shipment(*actor, id, receipt, {}).ok());
-  }
-  node::ScreenRequest req;
-  req.factors = {{"diabetes", "no"}};
-  req.eligibility.assign(s.domain().study()->eligibility.size(), "yes");
-  auto screened = ops.screen(*actor, req);
-  REQUIRE_MESSAGE(screened.ok(), screened.error().message);
-  auto r = ops.randomize(*actor, screened->participant.number, password);
+  test::SiteSession site(n, "coordinator.ana", kPassword);
+  site.receive_all();
+  auto number = site.screen({{"diabetes", "no"}});
+  auto r = site.ops->randomize(site.actor, number, site.password);
   REQUIRE_MESSAGE(r.ok(), r.error().message);
-  return screened->participant.number;
+  return number;
 }
 
 void sync_ok(NodeDir& n) {

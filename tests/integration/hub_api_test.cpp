@@ -14,6 +14,7 @@
 #include "node/site_operations.h"
 #include "shared/event_payloads.h"
 #include "tests/support/cluster.h"
+#include "tests/support/site_session.h"
 #include "tests/support/hub_api.h"
 
 using namespace irt;
@@ -49,32 +50,17 @@ void age_sessions(HubProcess& hub, std::int64_t ms) {
 // returns the numbers of those randomized. One refused for want of kits
 // records a supply shortage, which the hub's alert names by kit type.
 std::vector<std::string> randomize_at(NodeDir& dir, int n) {
-  auto state = node::NodeState::open(dir.data(), test::kNodePassphrase);
-  REQUIRE_MESSAGE(state.ok(), state.error().message);
-  auto& s = **state;
-  node::SiteOperations ops(s);
-  auto password = node::check_password(node::find_user(s.log(), kCoordinator), kCoordinator, kPassword);
-  auto actor = ops.login(password);
-  REQUIRE_MESSAGE(actor.ok(), actor.error().message);
-  for (const auto& [shipment, _] : s.domain().shipments()) {
-    std::vector<node::KitReceipt> receipt;
-    for (const auto& [number, kit] : s.domain().kits())
-      if (kit.status == shared::KitStatus::expected) receipt.push_back({number, "received"});
-    if (!receipt.empty()) REQUIRE(ops.receive_shipment(*actor, shipment, receipt, {}).ok());
-  }
+  test::SiteSession site(dir, kCoordinator, kPassword);
+  site.receive_all();
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) {
-    node::ScreenRequest req;
-    req.factors = {{"diabetes", i % 2 ? "yes" : "no"}};
-    req.eligibility.assign(s.domain().study()->eligibility.size(), "yes");
-    auto screened = ops.screen(*actor, req);
-    REQUIRE_MESSAGE(screened.ok(), screened.error().message);
-    auto done = ops.randomize(*actor, screened->participant.number, password);
+    auto number = site.screen({{"diabetes", i % 2 ? "yes" : "no"}});
+    auto done = site.ops->randomize(site.actor, number, site.password);
     if (!done) {
       CHECK_MESSAGE(done.error().code == shared::Errc::exhausted, done.error().message);
       continue;
     }
-    out.push_back(screened->participant.number);
+    out.push_back(number);
   }
   return out;
 }
