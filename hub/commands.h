@@ -2,9 +2,12 @@
 // file that owns that area (study_commands.cpp, ...). main.cpp assembles them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "hub/hub_state.h"
+#include "hub/users.h"
 #include "shared/command_line.h"
 
 namespace irt::hub {
@@ -16,5 +19,16 @@ std::vector<shared::Command> node_commands();  // init, invite, fingerprint, use
 // One line of standard input without its line end (a password for an
 // e-signature); on a terminal, prompted on standard error and not echoed.
 std::string read_secret_line(const std::string& prompt);
+
+// The hub user acting at the command line: named by `option` (--user for a
+// decision, --reader for a read), the password the first line of standard
+// input, an enabled user whose role holds `needed`. On refusal, prints why
+// and sets `exit_code`. The operating-system account running a command is
+// never an identity in the audit trail.
+std::optional<User> command_line_user(const shared::Args& a, HubState& hub, const std::string& option,
+                                      shared::Permission needed, int& exit_code);
+
+// The --reader option of a read command: who reads, holding `needed`.
+shared::Option reader_option(shared::Permission needed);
 
 }  // namespace irt::hub

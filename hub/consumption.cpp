@@ -75,7 +75,8 @@ class Intake {
       if (auto p = read(type, seq, shared::parse_randomized(text))) randomized(seq, *p);
     } else if (type == shared::kDispensedEvent) {
       if (auto p = read(type, seq, shared::parse_dispensed(text))) {
-        dispensed_at_visit(*p);
+        auto version = shared::parse_event_study_version(text);  // checked by parse_dispensed
+        dispensed_at_visit(*p, version ? *version : std::nullopt);
         for (const auto& k : p->kits) kit(seq, k, KitStatus::dispensed, p->participant);
       }
     } else if (type == shared::kUnblindedEvent) {
@@ -147,10 +148,12 @@ class Intake {
   }
 
   // The hub's count of days since the participant's randomization when it
-  // holds both events' dates, else the node's.
-  void dispensed_at_visit(const shared::Dispensed& p) {
+  // holds both events' dates, else the node's; the window of the study
+  // version the node acted under (a node offline through an amendment keeps
+  // its version's windows until its next sync).
+  void dispensed_at_visit(const shared::Dispensed& p, std::optional<int> study_version) {
     auto day = days_since_randomization(hub_, p.participant, event_->body.device_time_ms).value_or(p.day);
-    if (auto why = visit_window_deviation(hub_.study(), p, day))
+    if (auto why = visit_window_deviation(hub_.study_at(study_version), p, day))
       deviation(deviation_kind::kVisitWindow, p.participant + "/" + p.visit, "site " + site_ + ": " + *why);
   }
 

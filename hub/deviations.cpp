@@ -149,16 +149,6 @@ shared::Result<Deviation> acknowledge_deviation(HubState& hub, std::int64_t id, 
   return *d;
 }
 
-shared::Result<User> check_unblinded_reader(HubState& hub, const Signature& reader) {
-  auto who = check_signature(hub, reader, shared::Permission::view_unblinded);
-  if (!who) return who.error();
-  const auto* role = hub.study().find_role(who->role);
-  if (!role || role->blinded)
-    return make_error(Errc::forbidden, "hub user " + reader.user + " (role " + who->role +
-                                           ") is blinded; drop --reader to see the blinded view");
-  return who;
-}
-
 // ---- rules
 
 std::optional<std::string> visit_window_deviation(const shared::Study& study, const shared::Dispensed& d,

@@ -111,10 +111,6 @@ std::size_t open_deviations_of(storage::Database& db, const std::string& node_id
 shared::Result<Deviation> acknowledge_deviation(HubState& hub, std::int64_t id, const std::string& comment,
                                                 const Signature& signer, std::int64_t now_ms);
 
-// Who may read the unblinded part: a hub user whose signature checks and whose
-// role is unblinded and holds view_unblinded; forbidden otherwise.
-shared::Result<User> check_unblinded_reader(HubState& hub, const Signature& reader);
-
 // ---- the rules, for hub/consumption.h: each returns the deviation's summary
 // when the event deviates.
 

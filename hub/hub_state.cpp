@@ -304,6 +304,17 @@ shared::Status HubState::refresh_study() {
   return load_current_study();
 }
 
+const shared::Study& HubState::study_at(std::optional<int> version) {
+  if (!version || *version == study_.version) return study_;
+  if (auto it = earlier_versions_.find(*version); it != earlier_versions_.end()) return it->second;
+  auto st = db_.prepare("SELECT document FROM hub_study_versions WHERE version = ?");
+  st.bind(1, *version);
+  if (!st.step()) return study_;
+  auto load = shared::load_study(st.text(0));
+  if (!load.study) return study_;  // a stored version validated when it was loaded
+  return earlier_versions_.emplace(*version, std::move(*load.study)).first->second;
+}
+
 void store_study_version(storage::Database& db, const StudyVersion& v) {
   db.prepare(
         "INSERT INTO hub_study_versions(version, study_id, document, loaded_ms, loaded_by, reason) "

@@ -27,7 +27,9 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,11 @@ class HubState {
   // Loads the current study version (and its randomization list) when the
   // database holds a newer one than this state; one query when it does not.
   shared::Status refresh_study();
+  // The study as it was at `version` (versions never change once stored), for
+  // judging what a node did under the version it acted under; the current
+  // study for a version the hub does not hold (an event from before the
+  // node's first study.config carries none).
+  const shared::Study& study_at(std::optional<int> version);
 
  private:
   HubState(HubPaths paths, storage::Database db, crypto::SigningKey signing_key, crypto::BoxKeyPair unblinding,
@@ -107,6 +114,7 @@ class HubState {
   DirectiveOutbox outbox_;
   std::unique_ptr<sync::Ledger> ledger_;
   std::unique_ptr<RandomizationStore> randomization_;
+  std::map<int, shared::Study> earlier_versions_;  // study_at's cache
 };
 
 // One row of hub_study_versions: a version as loaded, by whom, when and why.

@@ -105,9 +105,9 @@ void Ingest::revoked_attempt(const std::string& node_id, std::uint64_t first, st
   try {
     storage::Transaction tx(hub_.db());
     raise_deviation(hub_, {deviation_kind::kRevokedNode, node_id, first, "", "",
-                           "node " + node_id + ", revoked, tried to push" +
-                               (first ? " events from seq " + std::to_string(first) : std::string()) +
-                               "; they were refused. Find the device and what it recorded since its revocation"},
+                           "node " + node_id + ", revoked, tried to " +
+                               (first ? "push events from seq " + std::to_string(first) : std::string("sync")) +
+                               "; it was refused. Find the device and what it recorded since its revocation"},
                     now_ms);
     tx.commit();
   } catch (const std::exception& e) {

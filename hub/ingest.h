@@ -53,6 +53,10 @@ class Ingest : public sync::AppendObserver {
   void push_refused(const std::string& node_id, const sync::Refusal& refusal, std::uint64_t first,
                     std::int64_t now_ms);
 
+  // A pull signed by a revoked node (sync::Ledger::authenticate_pull checks
+  // the signature first) raises the same deviation as its push.
+  void revoked_pull(const std::string& node_id, std::int64_t now_ms) { revoked_attempt(node_id, 0, now_ms); }
+
  private:
   bool consumption_recorded(const std::string& node_id, std::int64_t now_ms,
                             const std::vector<sync::SignedEvent>* fresh = nullptr);

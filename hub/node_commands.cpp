@@ -125,7 +125,9 @@ int invite_cmd(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto inv = invite(*hub, a.get("site"), a.get_or("kind", "site"), hours * 3600 * 1000, os_user(),
+  auto who = command_line_user(a, *hub, "user", shared::Permission::manage_nodes, rc);
+  if (!who) return rc;
+  auto inv = invite(*hub, a.get("site"), a.get_or("kind", "site"), hours * 3600 * 1000, who->name,
                     sync::system_millis());
   if (!inv) return report(a, inv.error());
   std::cout << inv->token << "\n";
@@ -184,6 +186,24 @@ std::string read_secret_line(const std::string& prompt) {
   return line;
 }
 
+std::optional<User> command_line_user(const Args& a, HubState& hub, const std::string& option,
+                                      shared::Permission needed, int& exit_code) {
+  Signature who{a.get(option), read_secret_line("password of hub user " + a.get(option) + ": ")};
+  auto user = check_signature(hub, who, needed);
+  crypto::secure_zero(who.password.data(), who.password.size());
+  if (user) return std::move(user).value();
+  std::cerr << a.command_path() << ": --" << option << " " << who.user << ": " << user.error().message << "\n";
+  exit_code = shared::exit_code(user.error().code);
+  return std::nullopt;
+}
+
+Option reader_option(shared::Permission needed) {
+  return {"reader", "NAME",
+          std::string("the hub user reading (the role needs ") + shared::to_string(needed) +
+              "); the password is the first line of standard input",
+          true};
+}
+
 namespace {
 
 // A new user's password: the next line of standard input, or on a terminal
@@ -210,19 +230,29 @@ std::string rosters_text(std::size_t n) {
   return "a fresh roster goes to " + std::to_string(n) + " node" + (n == 1 ? "" : "s");
 }
 
+// Added by a hub user holding manage_users (--user); only a hub's first
+// user, who must hold manage_users, is added without one, recorded as added
+// at setup by the operating-system account.
 int user_add(const Args& a) {
   NewUser u;
   u.name = a.get("name");
   u.role = a.get("role");
   if (auto s = a.find("sites")) u.sites = split_list(*s);
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  std::optional<User> who;
+  if (a.find("user")) {
+    who = command_line_user(a, *hub, "user", shared::Permission::manage_users, rc);
+    if (!who) return rc;
+  }
   bool generated = false;
   auto password = new_password(generated);
   if (!password) return usage(a, kNoNewPassword);
   u.password = std::move(*password);
-  int rc = 0;
-  auto hub = open_hub(a, rc);
-  if (!hub) return rc;
-  auto added = add_user(*hub, u, crypto::kInteractive, os_user(), sync::system_millis());
+  auto now = sync::system_millis();
+  auto added = who ? add_user(*hub, u, crypto::kInteractive, who->name, now)
+                   : add_first_user(*hub, u, crypto::kInteractive, "setup (OS account " + os_user() + ")", now);
   show_generated(u.name, u.password, generated, added.ok());
   if (!added) return report(a, added.error());
   std::cout << "user " << u.name << " added with role " << u.role;
@@ -235,6 +265,7 @@ int user_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
+  if (!command_line_user(a, *hub, "reader", shared::Permission::manage_users, rc)) return rc;
   auto users = all_users(hub->db());
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
@@ -464,8 +495,13 @@ int nodes(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
+  auto who = command_line_user(a, *hub, "reader", shared::Permission::manage_nodes, rc);
+  if (!who) return rc;
   auto all = node_overview(*hub, a.get_or("node", ""));
   if (!all) return report(a, all.error());
+  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(who->role));
+  for (auto& o : *all)
+    for (auto& al : o.open_alerts) al.message = readable_text(hub->study(), al.message, blinded);
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& o : *all) out.push_back(to_json(o));
@@ -499,26 +535,13 @@ int nodes(const Args& a) {
 
 // ---- deviations
 
-// The reader of unblinded parts, when --reader is given; exit code in rc on failure.
-std::optional<bool> unblinded_reader(const Args& a, HubState& hub, int& rc) {
-  if (!a.find("reader")) return false;
-  Signature reader{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")};
-  auto who = check_unblinded_reader(hub, reader);
-  crypto::secure_zero(reader.password.data(), reader.password.size());
-  if (!who) {
-    rc = report(a, who.error());
-    return std::nullopt;
-  }
-  return true;
-}
-
 int deviations_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto unblinded = unblinded_reader(a, *hub, rc);
-  if (!unblinded) return rc;
-  auto list = deviations(*hub, a.flag("open"), *unblinded);
+  auto who = command_line_user(a, *hub, "reader", shared::Permission::view_audit, rc);
+  if (!who) return rc;
+  auto list = deviations(*hub, a.flag("open"), !reads_blinded(hub->study(), hub->study().find_role(who->role)));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : list) out.push_back(to_json(d));
@@ -571,10 +594,8 @@ int audit(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  Signature reader{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")};
-  auto who = check_signature(*hub, reader, shared::Permission::view_audit);
-  crypto::secure_zero(reader.password.data(), reader.password.size());
-  if (!who) return report(a, who.error());
+  auto who = command_line_user(a, *hub, "reader", shared::Permission::view_audit, rc);
+  if (!who) return rc;
   auto entries = audit_trail(*hub, filter, reads_blinded(hub->study(), hub->study().find_role(who->role)));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
@@ -595,11 +616,17 @@ int audit(const Args& a) {
   return 0;
 }
 
+// As GET /api/v1/alerts: a message naming an arm or a kit type is withheld
+// from a blinded reader (hub/audit_trail.h readable_text).
 int alerts(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
+  auto who = command_line_user(a, *hub, "reader", shared::Permission::manage_nodes, rc);
+  if (!who) return rc;
   auto list = hub->ledger().alerts(!a.flag("all"));
+  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(who->role));
+  for (auto& al : list) al.message = readable_text(hub->study(), al.message, blinded);
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& al : list) {
@@ -639,6 +666,8 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "invite",
                  .summary = "Print a one-time enrollment token for a new node of a site",
                  .options = {kData, kDb,
+                             {"user", "NAME", "the hub user inviting (manage_nodes); the password is the first line "
+                                              "of standard input", true},
                              {"site", "SITE", "the site id the node will belong to", true},
                              {"kind", "KIND", "site (default) or nurse", false},
                              {"expires-hours", "N",
@@ -652,8 +681,11 @@ std::vector<Command> node_commands() {
   Command user{.name = "user", .summary = "Manage the users who log in on nodes and at the hub"};
   user.subcommands.push_back(
       {.name = "add",
-       .summary = "Add a user; the password is read from standard input (generated and shown once on a terminal)",
+       .summary = "Add a user: the signer's password is the first line of standard input, the new user's the "
+                  "second (generated and shown once on a terminal); a hub's first user, who must hold "
+                  "manage_users, is added without --user and with the new password only",
        .options = {kData, kDb,
+                   {"user", "NAME", "the hub user adding (manage_users); required once the hub has a user", false},
                    {"name", "NAME", "the login name", true},
                    {"role", "ROLE", "a role id of the study", true},
                    {"sites", "S1,S2", "the sites whose nodes the user may log in on", false}},
@@ -663,7 +695,8 @@ std::vector<Command> node_commands() {
   const Option name{"name", "NAME", "the user's login name", true};
   user.subcommands.push_back({.name = "list",
                               .summary = "List the hub's users: role, sites, enabled or disabled",
-                              .options = {kData, kDb, {"json", "", "print JSON", false}},
+                              .options = {kData, kDb, reader_option(shared::Permission::manage_users),
+                                          {"json", "", "print JSON", false}},
                               .run = user_list});
   user.subcommands.push_back(
       {.name = "disable",
@@ -713,17 +746,18 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "nodes",
                  .summary = "The enrolled nodes: status, last contact, events acknowledged, chain head, last receipt, "
                             "clock skew, slots and numbers left, kits in custody by status, open alerts",
-                 .options = {kData, kDb, {"json", "", "print JSON", false},
-                             {"node", "ID", "show this node in full", false}},
+                 .options = {kData, kDb, reader_option(shared::Permission::manage_nodes),
+                             {"json", "", "print JSON", false}, {"node", "ID", "show this node in full", false}},
                  .run = nodes});
   Command devs{.name = "deviations",
                .summary = "List the deviations raised from what nodes report (code breaks, visit windows, kits "
                           "dispensed against a decision, exhausted slices, equivocation, ...)",
-               .options = {kData, kDb, {"json", "", "print JSON", false}, {"open", "", "only those not acknowledged", false},
+               .options = {kData, kDb,
                            {"reader", "NAME",
-                            "a hub user with an unblinded role (view_unblinded), to see the arm of a code break; the "
-                            "password is the first line of standard input (default: the blinded view)",
-                            false}},
+                            "the hub user reading (the role needs view_audit; a reader of an unblinded role also "
+                            "sees the arm of a code break); the password is the first line of standard input",
+                            true},
+                           {"json", "", "print JSON", false}, {"open", "", "only those not acknowledged", false}},
                .run = deviations_list};
   devs.subcommands.push_back(
       {.name = "acknowledge",
@@ -747,7 +781,8 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "alerts",
                  .summary = "List open alerts (equivocation, bad signatures, broken chains, refused pushes, ingest "
                             "findings, supply shortages)",
-                 .options = {kData, kDb, {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
+                 .options = {kData, kDb, reader_option(shared::Permission::manage_nodes),
+                             {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
                  .run = alerts});
   return out;
 }

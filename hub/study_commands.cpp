@@ -224,6 +224,7 @@ int study_versions_command(const shared::Args& args) {
   int rc = 0;
   auto hub = open_or_report(args, rc);
   if (!hub) return rc;
+  if (!command_line_user(args, *hub, "reader", shared::Permission::manage_study, rc)) return rc;
   auto versions = study_versions(hub->db(), args.find("version").has_value());
   if (auto v = args.find("version")) {
     for (const auto& sv : versions)
@@ -287,7 +288,7 @@ std::vector<shared::Command> study_commands() {
   shared::Command versions{
       .name = "study-versions",
       .summary = "List every version of the study the hub holds (when, by whom, why), or print one",
-      .options = {data, db,
+      .options = {data, db, reader_option(shared::Permission::manage_study),
                   {"version", "N", "print version N's document", false},
                   {"json", "", "print JSON", false}},
       .run = study_versions_command,

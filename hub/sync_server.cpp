@@ -228,7 +228,11 @@ struct SyncServer::Impl {
       return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
                                                              "base64; send the certificate issued at enrollment"));
     auto pull = hub.ledger().authenticate_pull(*cert, base64_header(req, sync::kSignatureHeader), req.body, now);
-    if (!pull) return send_refusal(req, res, pull.refusal());
+    if (!pull) {
+      if (pull.refusal().code == we::kRevoked)
+        if (auto who = hub.ledger().authenticate(*cert, now)) ingest.revoked_pull(who->node_id, now);
+      return send_refusal(req, res, pull.refusal());
+    }
     const auto& node_id = pull->node.node_id;
     ingest.before_pull(*pull, now);
     auto records = hub.outbox().after(node_id, pull->after, pull->limit);

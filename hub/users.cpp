@@ -170,8 +170,10 @@ std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, con
 
 }  // namespace
 
-shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
-                                   const std::string& actor, std::int64_t now_ms) {
+namespace {
+
+shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
+                                      const std::string& actor, std::int64_t now_ms, bool first) {
   if (!valid_name(user.name))
     return make_error(Errc::invalid_input, "user name '" + user.name +
                                                "' must be 1-64 characters of letters, digits, '.', '_', "
@@ -184,6 +186,14 @@ shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const cry
     return make_error(Errc::invalid_input, "study " + study.id + " has no role '" + user.role +
                                                "'; use one of: " + joined(roles));
   }
+  if (first && !role->can(shared::Permission::manage_users)) {
+    std::vector<std::string> admins;
+    for (const auto& r : study.roles)
+      if (r.can(shared::Permission::manage_users)) admins.push_back(r.id);
+    return make_error(Errc::invalid_input, "the hub's first user adds every other, so the role needs manage_users; "
+                                           "use one of: " + (admins.empty() ? std::string("(none in this study)")
+                                                                            : joined(admins)));
+  }
   auto sites = check_sites(study, *role, user.sites);
   if (!sites) return sites.error();
   if (auto ok = check_password_rule(user.password); !ok) return ok.error();
@@ -192,6 +202,10 @@ shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const cry
 
   auto& db = hub.db();
   storage::Transaction tx(db);
+  if (first && db.prepare("SELECT 1 FROM hub_users LIMIT 1").step())
+    return make_error(Errc::unauthenticated, "the hub has users: name the hub user adding this one with --user "
+                                             "NAME (a role holding manage_users), the password on the first line "
+                                             "of standard input");
   if (find_user(db, user.name))
     return make_error(Errc::conflict, "user '" + user.name + "' already exists; choose another name");
   db.prepare("INSERT INTO hub_users(name, role, password_hash, created_ms, created_by) VALUES (?, ?, ?, ?, ?)")
@@ -210,11 +224,23 @@ shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const cry
   return out;
 }
 
+}  // namespace
+
+shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
+                                   const std::string& actor, std::int64_t now_ms) {
+  return insert_user(hub, user, cost, actor, now_ms, false);
+}
+
+shared::Result<UserAdded> add_first_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
+                                         const std::string& setup, std::int64_t now_ms) {
+  return insert_user(hub, user, cost, setup, now_ms, true);
+}
+
 shared::Result<User> check_signature(HubState& hub, const Signature& s, shared::Permission needed) {
   auto signer = find_user(hub.db(), s.user);
   if (!signer || !crypto::password_verify(signer->password_hash, s.password))
     return make_error(Errc::unauthenticated, "the signature was refused: unknown hub user or wrong password; check "
-                                             "--user and the password given on standard input");
+                                             "the user's name and the password given on standard input");
   if (signer->disabled)
     return make_error(Errc::forbidden, "hub user " + s.user + " is disabled and cannot sign; ask a study admin");
   const auto* role = hub.study().find_role(signer->role);

@@ -65,8 +65,14 @@ bool is_site_role(const shared::Role& role);
 // single-blind study, a role that dispenses too).
 bool reads_blinded(const shared::Study& study, const shared::Role* role);
 
+// `actor`: the hub user adding (the caller checked manage_users).
 shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
                                    const std::string& actor, std::int64_t now_ms);
+// A hub's first user, added at setup with no hub user to act (`setup` names
+// who did, for the audit trail): refused once the hub has a user, and for a
+// role without manage_users, since every later user is added by one.
+shared::Result<UserAdded> add_first_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
+                                         const std::string& setup, std::int64_t now_ms);
 
 // An electronic signature: the signing hub user re-enters the password.
 struct Signature {

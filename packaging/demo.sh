@@ -71,7 +71,9 @@ wait_for_http() {  # URL PID LOG: until URL answers, or fail if PID died
   fail "$1 did not answer within 30 s; see $3"
 }
 hub() { "$hub_bin" "$1" --data "$work/hub" "${@:2}"; }
-add_user() { echo "$4" | "$hub_bin" user add --data "$work/hub" --name "$1" --role "$2" --sites "$3"; }
+admin=ada.admin admin_pass=admin-pass-1234  # the hub's first user (role admin), who adds the others
+add_user() { printf '%s\n%s\n' "$admin_pass" "$4" | "$hub_bin" user add --data "$work/hub" --user "$admin" --name "$1" --role "$2" --sites "$3"; }
+as_admin() { echo "$admin_pass" | hub "$@"; }  # a hub command acting (--user) or reading (--reader) as the admin
 start_hub() {
   "$hub_bin" serve --data "$work/hub" --listen "127.0.0.1:$hub_port" --http >>"$work/hub.log" 2>&1 &
   hub_pid=$!
@@ -145,6 +147,7 @@ step "The study: check it, and see what amendment 2 changes"
 
 step "Set up the hub: keys, TLS identity, database, study, users"
 hub init --study "$here/packaging/examples/study-blocks.json"
+echo "$admin_pass" | "$hub_bin" user add --data "$work/hub" --name "$admin" --role admin
 add_user ana.coordinator coordinator 101 coordinator-101-pass
 add_user chen.pharmacist pharmacist 101 pharmacist-101-pass
 add_user ben.coordinator coordinator 102 coordinator-102-pass
@@ -159,7 +162,7 @@ start_hub
 step "Enroll a node at site 101 and one at site 102 (one-time tokens)"
 echo "(each node receives the study, its users, participant numbers, randomization slots and its initial shipment)"
 for site in 101 102; do
-  token=$(hub invite --site "$site" 2>/dev/null)
+  token=$(as_admin invite --site "$site" --user "$admin" 2>/dev/null)
   "$node_bin" enroll --data "$work/node-$site" --hub "$hub_url" --token "$token" \
     --hub-fingerprint "$fingerprint" --kdf-cost interactive
 done
@@ -260,8 +263,8 @@ step "What an inspector checks"
 "$node_bin" verify --data "$work/node-101"
 "$node_bin" verify --data "$work/node-102"
 hub verify
-hub nodes
-alerts=$(hub alerts --json)
+as_admin nodes --reader "$admin"
+alerts=$(as_admin alerts --json --reader "$admin")
 jq -e 'length == 0' <<<"$alerts" >/dev/null || fail "the hub raised alerts: $alerts"
 echo "no open alerts"
 echo "the randomizations made offline, as the hub recorded them:"
@@ -272,20 +275,20 @@ at_hub=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT count(*) FROM hub_allocati
 ((at_hub == ${#randomized[@]} + 1)) || fail "the hub recorded $at_hub randomizations, the sites made $((${#randomized[@]} + 1))"
 
 step "The code break and the early visit reach the central team as deviations"
-deviations=$(hub deviations --json --open)
+deviations=$(echo "manager-pass-123" | hub deviations --json --open --reader ines.manager)
 jq -e --arg p "$first" 'any(.[]; .kind == "code_break" and (.summary | contains($p)))' <<<"$deviations" >/dev/null ||
   fail "the code break at site 101 is not a deviation at the hub: $deviations"
 jq -e 'any(.[]; .kind == "visit_window")' <<<"$deviations" >/dev/null ||
   fail "the early V2 dispensing is not a deviation at the hub: $deviations"
 grep -qF "$arm_name" <<<"$deviations" && fail "the blinded list of deviations names the arm: $deviations"
-hub deviations --open
+echo "manager-pass-123" | hub deviations --open --reader ines.manager
 echo "the same list for an unblinded reader (uma.statistician) shows the arm of the code break:"
 echo "statistician-pass-123" | hub deviations --open --reader uma.statistician | grep code_break
 id=$(jq -r 'first(.[] | select(.kind == "code_break")) | .id' <<<"$deviations")
 echo "manager-pass-123" | "$hub_bin" deviations acknowledge --data "$work/hub" --id "$id" --user ines.manager \
   --comment "medical monitor informed; code break justified by the adverse event"
 echo "the site nodes as the central team sees them:"
-hub nodes --node 101-N1
+as_admin nodes --node 101-N1 --reader "$admin"
 
 echo "signed tree head:"
 curl -sf "$hub_url/sync/v1/checkpoint"
@@ -311,7 +314,7 @@ amendment=(--study "$here/packaging/examples/study-blocks-v2.json" --user sam.ma
            --reason "Protocol amendment 1: site 103 joins, Week 8 window widened")
 hub amend "${amendment[@]}" --dry-run
 echo "study-manager-pass" | hub amend "${amendment[@]}"
-hub study-versions
+echo "study-manager-pass" | hub study-versions --reader sam.manager
 for site in 101 102; do
   before=$("$node_bin" status --data "$work/node-$site" | jq -er .study_version)
   ((before == 1)) || fail "site $site should still be on study version 1 before its sync, not $before"
@@ -320,7 +323,7 @@ for site in 101 102; do
   ((after == 2)) || fail "site $site did not move to study version 2 at its sync (it is on $after)"
   echo "site $site: study version $before before its sync, $after after"
 done
-hub invite --site 103 >/dev/null 2>&1 || fail "site 103, added by the amendment, cannot be invited"
+as_admin invite --site 103 --user "$admin" >/dev/null 2>&1 || fail "site 103, added by the amendment, cannot be invited"
 echo "site 103, added by the amendment, can be invited at once"
 
 step "Site 101's tablet is back online, its slice topped up by the hub"

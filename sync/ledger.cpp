@@ -389,14 +389,15 @@ Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_re
   namespace we = wire_error;
   auto node = authenticate(certificate_record, now_ms);
   if (!node) return node.refusal();
-  if (node->status == NodeStatus::revoked)
-    return refuse(we::kRevoked, "node " + node->node_id + " was revoked (" + node->status_reason +
-                                    "); it receives no more directives. Enroll a new node");
   auto sig = signature ? crypto::Signature::from_view(*signature) : std::nullopt;
   std::string signed_text = std::string(kPullDomain) + std::string(body);
   if (!sig || !crypto::verify(node->public_key, crypto::as_bytes(signed_text), *sig))
     return refuse(we::kRequestSignature, "the X-IRT-Signature header is missing or does not verify: sign "
                                          "\"irt/pull/v1\\n\" followed by the exact body with the node key");
+  // After the signature: a revoked refusal means the revoked device itself asked.
+  if (node->status == NodeStatus::revoked)
+    return refuse(we::kRevoked, "node " + node->node_id + " was revoked (" + node->status_reason +
+                                    "); it receives no more directives. Enroll a new node");
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("node_id") || !j["node_id"].is_string() ||
       !j.contains("after") || !j["after"].is_number_unsigned() ||

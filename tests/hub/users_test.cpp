@@ -267,3 +267,25 @@ TEST_CASE("the audit trail filters by time, user and object") {
   CHECK(about_ada[0].action == "user.added");
   CHECK(hub::audit_entries(f.hub->db(), {kHubNow + kHour, "op", "jane"}).size() == 1);
 }
+
+TEST_CASE("a hub's first user is added at setup only while the hub has none, and must hold manage_users") {
+  HubFixture f;
+  auto coordinator = hub::add_first_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "setup",
+                                         kHubNow);
+  REQUIRE_FALSE(coordinator.ok());
+  CHECK(coordinator.error().code == shared::Errc::invalid_input);
+  CHECK(coordinator.error().message.find("manage_users") != std::string::npos);
+  CHECK(hub::all_users(f.hub->db()).empty());
+
+  REQUIRE(hub::add_first_user(*f.hub, user("ada", "admin", {}), crypto::kTest, "setup (OS account ops)", kHubNow).ok());
+  auto second = hub::add_first_user(*f.hub, user("bob", "admin", {}), crypto::kTest, "setup", kHubNow);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().message.find("--user") != std::string::npos);
+  auto users = hub::all_users(f.hub->db());
+  REQUIRE(users.size() == 1);
+  CHECK(users[0].name == "ada");
+  bool audited = false;
+  for (const auto& e : hub::audit_entries(f.hub->db()))
+    audited |= e.action == "user.added" && e.subject == "ada" && e.actor == "setup (OS account ops)";
+  CHECK(audited);
+}

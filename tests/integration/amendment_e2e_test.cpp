@@ -27,6 +27,15 @@ namespace {
 const std::string kPassword = "site-coordinator-password";
 const std::string kManagerPassword = "study-manager-password";
 
+// irt-hub study-versions read by the study manager (manage_study).
+test::CommandResult versions_as(HubProcess& hub, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"study-versions", "--reader", "manager.sam"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = hub.cli(args, kManagerPassword + "\n");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return r;
+}
+
 std::unique_ptr<node::NodeState> open_node(NodeDir& n) {
   auto state = node::NodeState::open(n.data(), test::kNodePassphrase);
   REQUIRE_MESSAGE(state.ok(), state.error().message);
@@ -94,7 +103,8 @@ TEST_CASE("an amendment adds a site that randomizes at once, and an offline node
   const std::vector<std::string> amend = {"amend", "--study", v2, "--user", "manager.sam", "--reason",
                                           "site 103 joins (protocol amendment 1)"};
   // Site 103 does not exist yet.
-  CHECK(hub.cli({"invite", "--site", "103", "--kind", "site"}).exit_code != 0);
+  CHECK(hub.cli({"invite", "--site", "103", "--user", test::kHubAdmin}, test::kHubAdminPassword + std::string("\n"))
+            .exit_code != 0);
   // A dry run prints the diff and the verdict, and changes nothing.
   auto dry = amend;
   dry.push_back("--dry-run");
@@ -103,21 +113,21 @@ TEST_CASE("an amendment adds a site that randomizes at once, and an offline node
   CHECK(planned.out.find("sites: added 103 (Hôpital Nord, Marseille, FR)") != std::string::npos);
   CHECK(planned.out.find("visits[V3].window_after: 3 -> 5") != std::string::npos);
   CHECK(planned.out.find("verdict: acceptable") != std::string::npos);
-  CHECK(hub.cli({"study-versions"}).out.find("version 2") == std::string::npos);
+  CHECK(versions_as(hub, {}).out.find("version 2") == std::string::npos);
   // A wrong password changes nothing either.
   auto unsigned_ = hub.cli(amend, "not the password\n");
   CHECK(unsigned_.exit_code != 0);
   CHECK(unsigned_.err.find("signature was refused") != std::string::npos);
-  CHECK(hub.cli({"study-versions"}).out.find("version 2") == std::string::npos);
+  CHECK(versions_as(hub, {}).out.find("version 2") == std::string::npos);
 
   auto done = hub.cli(amend, kManagerPassword + "\n");
   REQUIRE_MESSAGE(done.exit_code == 0, done.err);
   CHECK(done.out.find("is now at version 2 (was 1), approved by manager.sam; study.config issued to 1 node") !=
         std::string::npos);
-  auto versions = hub.cli({"study-versions"});
+  auto versions = versions_as(hub, {});
   CHECK(versions.out.find("version 2 (current)") != std::string::npos);
   CHECK(versions.out.find("by manager.sam  reason: site 103 joins (protocol amendment 1)") != std::string::npos);
-  CHECK(json::parse(hub.cli({"study-versions", "--version", "2"}).out)["version"] == 2);
+  CHECK(json::parse(versions_as(hub, {"--version", "2"}).out)["version"] == 2);
 
   // Node a has not synced: it keeps working under version 1.
   CHECK(study_version(a) == 1);

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "crypto/hash.h"
@@ -44,18 +45,25 @@ struct InitializedHub {
   test::TempDir dir;
   std::string data = (dir / "hub").string();
   std::string init_out;
-  InitializedHub() {
+  // With the hub's first user, admin.kim (role admin: manage_users, manage_nodes, view_audit), unless `bare`.
+  explicit InitializedHub(bool bare = false) {
     auto r = hub({"init", "--data", data, "--study", test::source_path(kStudy)});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     init_out = r.out;
+    if (bare) return;
+    auto admin = hub({"user", "add", "--data", data, "--name", "admin.kim", "--role", "admin"}, kAdminPassword + "\n");
+    REQUIRE_MESSAGE(admin.exit_code == 0, admin.err);
   }
-  // A hub user who may sign node decisions (role admin: manage_nodes); returns the password.
-  std::string add_admin(const std::string& name = "admin.kim") const {
-    const std::string password = "admin-password-123";
-    auto r = hub({"user", "add", "--data", data, "--name", name, "--role", "admin"}, password + "\n");
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return password;
+  static inline const std::string kAdminPassword = "admin-password-123";
+  // admin.kim's password, as the first line of standard input.
+  std::string add_admin() const { return kAdminPassword; }
+  // A command acting as admin.kim: --user (a decision) or --reader (a read); `more` follows the password.
+  CommandResult as_admin(std::vector<std::string> args, const std::string& option = "--user",
+                         const std::string& more = "") const {
+    args.insert(args.begin() + (args.at(0) == "user" ? 2 : 1), {"--data", data, option, "admin.kim"});
+    return hub(std::move(args), kAdminPassword + "\n" + more);
   }
+  CommandResult read(std::vector<std::string> args) const { return as_admin(std::move(args), "--reader"); }
   crypto::PublicKey hub_key() const {
     auto at = init_out.find("hub signing key: ");
     REQUIRE(at != std::string::npos);
@@ -128,7 +136,7 @@ struct Device {
 };
 
 std::string invite(const InitializedHub& h, const std::string& site = "101") {
-  auto r = hub({"invite", "--data", h.data, "--site", site});
+  auto r = h.as_admin({"invite", "--site", site});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   return trim(r.out);
 }
@@ -225,37 +233,95 @@ TEST_CASE("invite prints a fresh token and refuses an unknown site or a bad expi
   auto a = invite(h), b = invite(h);
   CHECK(a.size() == 32);
   CHECK(a != b);
-  auto unknown = hub({"invite", "--data", h.data, "--site", "999"});
+  auto unknown = h.as_admin({"invite", "--site", "999"});
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("999") != std::string::npos);
-  auto nurse = hub({"invite", "--data", h.data, "--site", "101", "--kind", "nurse"});
+  auto nurse = h.as_admin({"invite", "--site", "101", "--kind", "nurse"});
   CHECK(nurse.exit_code == 2);
-  auto hours = hub({"invite", "--data", h.data, "--site", "101", "--expires-hours", "-1"});
+  auto hours = h.as_admin({"invite", "--site", "101", "--expires-hours", "-1"});
   CHECK(hours.exit_code == 2);
-  auto no_hub = hub({"invite", "--data", (h.dir / "none").string(), "--site", "101"});
+  // Only a hub user holding manage_nodes invites, and the audit trail names that user.
+  auto anonymous = hub({"invite", "--data", h.data, "--site", "101"});
+  CHECK(anonymous.exit_code == 2);
+  CHECK(anonymous.err.find("--user") != std::string::npos);
+  auto wrong = hub({"invite", "--data", h.data, "--site", "101", "--user", "admin.kim"}, "not the password\n");
+  CHECK(wrong.exit_code != 0);
+  CHECK(wrong.out.empty());
+  REQUIRE(h.as_admin({"user", "add", "--name", "mona", "--role", "monitor"}, "--user", "monitor password 1\n")
+              .exit_code == 0);
+  auto monitor = hub({"invite", "--data", h.data, "--site", "101", "--user", "mona"}, "monitor password 1\n");
+  CHECK(monitor.exit_code != 0);
+  CHECK(monitor.err.find("manage_nodes") != std::string::npos);
+  CHECK(monitor.out.empty());
+  auto trail = h.read({"audit", "--json", "--object", "101"});
+  REQUIRE_MESSAGE(trail.exit_code == 0, trail.err);
+  std::size_t invited = 0;
+  for (const auto& e : nlohmann::json::parse(trail.out))
+    if (e["action"] == "enrollment.invited") {
+      ++invited;
+      CHECK(e["user"] == "admin.kim");
+    }
+  CHECK(invited == 2);
+  auto no_hub = hub({"invite", "--data", (h.dir / "none").string(), "--site", "101", "--user", "admin.kim"});
   CHECK(no_hub.exit_code == 1);
   CHECK(no_hub.err.find("irt-hub init") != std::string::npos);
 }
 
 TEST_CASE("user add reads the password from standard input and checks role and sites") {
   InitializedHub h;
-  auto ok = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101,102"},
-                "correct horse battery\n");
+  auto add = [&](std::vector<std::string> args, const std::string& password) {
+    args.insert(args.begin(), {"user", "add"});
+    return h.as_admin(std::move(args), "--user", password);
+  };
+  auto ok = add({"--name", "jane", "--role", "coordinator", "--sites", "101,102"}, "correct horse battery\n");
   CHECK_MESSAGE(ok.exit_code == 0, ok.err);
   CHECK(ok.out.find("jane") != std::string::npos);
   CHECK(ok.out.find("correct horse") == std::string::npos);
-  auto dup = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "monitor"}, "another long one\n");
+  auto dup = add({"--name", "jane", "--role", "monitor"}, "another long one\n");
   CHECK(dup.exit_code == 1);
-  auto role = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "pilot"}, "correct horse battery\n");
+  auto role = add({"--name", "bob", "--role", "pilot"}, "correct horse battery\n");
   CHECK(role.exit_code == 2);
-  auto site = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor", "--sites", "404"},
-                  "correct horse battery\n");
+  auto site = add({"--name", "bob", "--role", "monitor", "--sites", "404"}, "correct horse battery\n");
   CHECK(site.exit_code == 2);
-  auto empty = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor"});
+  auto empty = add({"--name", "bob", "--role", "monitor"}, "");
   CHECK(empty.exit_code == 2);
   CHECK(empty.err.find("standard input") != std::string::npos);
-  auto short_pw = hub({"user", "add", "--data", h.data, "--name", "bob", "--role", "monitor"}, "short\n");
+  auto short_pw = add({"--name", "bob", "--role", "monitor"}, "short\n");
   CHECK(short_pw.exit_code == 2);
+}
+
+TEST_CASE("a hub's first user is added at setup and must hold manage_users; every later one by such a user") {
+  InitializedHub h(/*bare=*/true);
+  auto coordinator = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101"},
+                         "correct horse battery\n");
+  CHECK(coordinator.exit_code == 2);
+  CHECK(coordinator.err.find("manage_users") != std::string::npos);
+  CHECK(coordinator.err.find("admin") != std::string::npos);  // names the roles that may
+  auto first = hub({"user", "add", "--data", h.data, "--name", "admin.kim", "--role", "admin"},
+                   h.kAdminPassword + "\n");
+  REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  auto unsigned_ = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "monitor"},
+                       "correct horse battery\n");
+  CHECK(unsigned_.exit_code != 0);
+  CHECK(unsigned_.err.find("--user") != std::string::npos);
+  auto signed_ = h.as_admin({"user", "add", "--name", "jane", "--role", "monitor"}, "--user", "correct horse battery\n");
+  REQUIRE_MESSAGE(signed_.exit_code == 0, signed_.err);
+  // Nobody without manage_users lists the users, nor adds one.
+  auto by_monitor = hub({"user", "add", "--data", h.data, "--user", "jane", "--name", "bob", "--role", "monitor"},
+                        "correct horse battery\nanother long password\n");
+  CHECK(by_monitor.exit_code != 0);
+  CHECK(by_monitor.err.find("manage_users") != std::string::npos);
+  CHECK(hub({"user", "list", "--data", h.data, "--reader", "jane"}, "correct horse battery\n").exit_code != 0);
+  auto list = h.read({"user", "list", "--json"});
+  REQUIRE_MESSAGE(list.exit_code == 0, list.err);
+  CHECK(nlohmann::json::parse(list.out).size() == 2);
+  // The trail names the setup for the first and the signer for the next.
+  auto trail = nlohmann::json::parse(h.read({"audit", "--json"}).out);
+  std::map<std::string, std::string> added_by;
+  for (const auto& e : trail)
+    if (e["action"] == "user.added") added_by[e["object"]] = e["user"];
+  CHECK(added_by["admin.kim"].rfind("setup (OS account ", 0) == 0);
+  CHECK(added_by["jane"] == "admin.kim");
 }
 
 TEST_CASE("serve refuses plain HTTP on a non-loopback address with exit 2") {
@@ -307,8 +373,8 @@ TEST_CASE("serve answers over HTTPS with its pinned certificate and stops cleanl
 
 TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP") {
   InitializedHub h;
-  REQUIRE(hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101"},
-              "correct horse battery\n")
+  REQUIRE(h.as_admin({"user", "add", "--name", "jane", "--role", "coordinator", "--sites", "101"}, "--user",
+                     "correct horse battery\n")
               .exit_code == 0);
   Serving s(h, false);
   httplib::Client cli("127.0.0.1", s.port);
@@ -396,7 +462,7 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(error_code(no_cert) == "certificate_invalid");
 
   // The CLI sees the node while the server runs, and the ledger verifies.
-  auto nodes = hub({"nodes", "--data", h.data, "--json"});
+  auto nodes = h.read({"nodes", "--json"});
   REQUIRE(nodes.exit_code == 0);
   auto list = nlohmann::json::parse(nodes.out);
   REQUIRE(list.size() == 1);
@@ -438,7 +504,7 @@ TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreez
   enroll(cli, invite(h), d);
   d.append(3);
   REQUIRE(d.push(cli, 1, 3)->status == 200);
-  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out).empty());
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json"}).out).empty());
 
   auto fork = d.make(2, d.log[0].hash, "another story");
   auto body = sync::encode_batch({fork.record});
@@ -447,12 +513,12 @@ TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreez
   CHECK(res->status == 409);
   CHECK(error_code(res) == "equivocation");
 
-  auto alerts = nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out);
+  auto alerts = nlohmann::json::parse(h.read({"alerts", "--json"}).out);
   REQUIRE(alerts.size() == 1);
   CHECK(alerts[0]["kind"] == "equivocation");
   CHECK(alerts[0]["node_id"] == "101-N1");
   CHECK(alerts[0]["seq"] == 2);
-  auto nodes = nlohmann::json::parse(hub({"nodes", "--data", h.data, "--json"}).out);
+  auto nodes = nlohmann::json::parse(h.read({"nodes", "--json"}).out);
   CHECK(nodes[0]["status"] == "frozen");
   d.append(1);
   auto frozen = d.push(cli, 4, 4);
@@ -464,8 +530,8 @@ TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreez
   auto unfreeze = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "seq 2 as first recorded",
                        "--user", "admin.kim"}, password + "\n");
   REQUIRE_MESSAGE(unfreeze.exit_code == 0, unfreeze.err);
-  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json"}).out).empty());
-  CHECK(nlohmann::json::parse(hub({"alerts", "--data", h.data, "--json", "--all"}).out).size() == 1);
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json"}).out).empty());
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json", "--all"}).out).size() == 1);
   CHECK(d.push(cli, 4, 4)->status == 200);
   auto not_frozen = hub({"unfreeze", "--data", h.data, "--node", "101-N1", "--reason", "again", "--user",
                          "admin.kim"}, password + "\n");

@@ -21,9 +21,9 @@ namespace {
 
 const std::string kStudy = "packaging/examples/study-blocks.json";
 
-CommandResult run_hub(std::vector<std::string> args) {
+CommandResult run_hub(std::vector<std::string> args, const std::string& stdin_text = "") {
   args.insert(args.begin(), IRT_HUB_BIN);
-  return test::run(args);
+  return test::run(args, stdin_text);
 }
 
 std::string trim(std::string s) {
@@ -45,7 +45,9 @@ TEST_CASE("init --db keeps the tables in PostgreSQL, records the URL 0600, and l
   REQUIRE(::stat((dir / "hub" / "database.url").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
 
-  CHECK(run_hub({"invite", "--data", data, "--site", "101"}).exit_code == 0);
+  const std::string pw = "admin password 12\n";
+  REQUIRE(run_hub({"user", "add", "--data", data, "--name", "ada", "--role", "admin"}, pw).exit_code == 0);
+  CHECK(run_hub({"invite", "--data", data, "--site", "101", "--user", "ada"}, pw).exit_code == 0);
   auto verify = run_hub({"verify", "--data", data});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
   auto db = pg.open();
@@ -122,7 +124,7 @@ TEST_CASE("the hub's commands take --db: the URL init recorded is accepted, anot
   REQUIRE_MESSAGE(init.exit_code == 0, init.err);
   auto verify = run_hub({"verify", "--data", data, "--db", pg.url()});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
-  auto nodes = run_hub({"nodes", "--data", data, "--db", other.url()});
+  auto nodes = run_hub({"nodes", "--data", data, "--db", other.url(), "--reader", "ada"});
   CHECK(nodes.exit_code == 2);
   CHECK(nodes.err.find("is not the database this hub was initialized with") != std::string::npos);
   CHECK(nodes.err.find("database.url") != std::string::npos);

@@ -56,7 +56,7 @@ std::pair<std::int64_t, std::int64_t> hub_counts(HubProcess& hub, const std::str
 }
 
 nlohmann::json alerts(HubProcess& hub) {
-  auto r = hub.cli({"alerts", "--json"});
+  auto r = hub.read_as_admin({"alerts", "--json"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   return nlohmann::json::parse(r.out);
 }
@@ -460,6 +460,19 @@ TEST_CASE("a revoked node's pushes are refused while its earlier events stay in 
   auto r = c.hub.cli({"revoke", "--node", id, "--reason", "tablet reported stolen", "--user", "admin.kim"},
                      "admin-password-123\n");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto revoked_deviations = [&] {
+    auto db = c.hub.database();
+    auto st = db.prepare("SELECT summary FROM hub_deviations WHERE kind = 'revoked_node' AND node_id = ?");
+    st.bind(1, id);
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.text(0));
+    return out;
+  };
+  // With nothing to push, the node only pulls: refused, and raised as a deviation.
+  CHECK(a.sync().exit_code != 0);
+  auto raised = revoked_deviations();
+  REQUIRE(raised.size() == 1);
+  CHECK(raised[0].find("tried to sync") != std::string::npos);
   append_notes(a, 1);
   for (int round = 0; round < 3; ++round) {
     auto refused = a.sync();
@@ -471,6 +484,7 @@ TEST_CASE("a revoked node's pushes are refused while its earlier events stay in 
   CHECK(after["sync_refused"] == true);
   CHECK_MESSAGE(after["sync_error"].get<std::string>().find("enroll a new node") != std::string::npos, after.dump());
   CHECK(count_alerts(c.hub, id, "push.refused.node_revoked") == 1);
+  CHECK(revoked_deviations().size() == 1);  // one open per node, pulls and pushes alike
   CHECK(hub_counts(c.hub, id).first == s["last_seq"].get<std::int64_t>());
   CHECK(c.hub.cli({"verify"}).exit_code == 0);
 }

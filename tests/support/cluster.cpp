@@ -24,6 +24,8 @@ HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(fr
   }
   auto r = cli(init);
   if (r.exit_code != 0) throw std::runtime_error("irt-hub init failed, " + describe(r));
+  auto admin = cli({"user", "add", "--name", kHubAdmin, "--role", "admin"}, std::string(kHubAdminPassword) + "\n");
+  if (admin.exit_code != 0) throw std::runtime_error("adding the hub's first user failed, " + describe(admin));
   auto fp = cli({"fingerprint"});
   if (fp.exit_code != 0) throw std::runtime_error("irt-hub fingerprint failed, " + describe(fp));
   fingerprint_ = trim(fp.out);
@@ -105,8 +107,13 @@ CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& 
   return run(argv, stdin_text);
 }
 
+CommandResult HubProcess::read_as_admin(std::vector<std::string> args) {
+  args.insert(args.end(), {"--reader", kHubAdmin});
+  return cli(std::move(args), std::string(kHubAdminPassword) + "\n");
+}
+
 std::string HubProcess::invite(const std::string& site, const std::string& kind) {
-  auto r = cli({"invite", "--site", site, "--kind", kind});
+  auto r = cli({"invite", "--site", site, "--kind", kind, "--user", kHubAdmin}, std::string(kHubAdminPassword) + "\n");
   if (r.exit_code != 0) throw std::runtime_error("irt-hub invite failed, " + describe(r));
   static const std::regex token(R"(\b([A-Za-z0-9]{26,})\b)");
   std::smatch m;
@@ -116,7 +123,8 @@ std::string HubProcess::invite(const std::string& site, const std::string& kind)
 
 void HubProcess::add_user(const std::string& name, const std::string& role, const std::string& sites,
                           const std::string& password) {
-  auto r = cli({"user", "add", "--name", name, "--role", role, "--sites", sites}, password + "\n");
+  auto r = cli({"user", "add", "--user", kHubAdmin, "--name", name, "--role", role, "--sites", sites},
+               std::string(kHubAdminPassword) + "\n" + password + "\n");
   if (r.exit_code != 0) throw std::runtime_error("irt-hub user add failed, " + describe(r));
 }
 

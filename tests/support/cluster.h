@@ -13,6 +13,10 @@
 namespace irt::test {
 
 inline constexpr const char* kNodePassphrase = "correct horse battery staple";
+// The hub's first user, added by HubProcess at init (role "admin": manage_users,
+// manage_nodes, view_audit); invite() and add_user() act as this user.
+inline constexpr const char* kHubAdmin = "hub.admin";
+inline constexpr const char* kHubAdminPassword = "hub admin password 1";
 
 class PostgresDatabase;
 
@@ -29,6 +33,8 @@ class HubProcess {
   bool running();
 
   CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
+  // A read command (nodes, alerts, deviations, audit, user list) as kHubAdmin: --reader and its password.
+  CommandResult read_as_admin(std::vector<std::string> args);
   std::string invite(const std::string& site, const std::string& kind = "site");
   void add_user(const std::string& name, const std::string& role, const std::string& sites,
                 const std::string& password);
@@ -79,6 +85,8 @@ class NodeDir {
   // `hub_url` when given (a proxy in front of the hub).
   NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url = "");
   CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
+  // A read command (nodes, alerts, deviations, audit, user list) as kHubAdmin: --reader and its password.
+  CommandResult read_as_admin(std::vector<std::string> args);
   CommandResult note(const std::string& user, const std::string& password, const std::string& text);
   CommandResult sync() { return cli({"sync"}); }
   CommandResult verify() { return cli({"verify"}); }
