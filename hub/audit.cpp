@@ -21,6 +21,21 @@ CREATE TABLE hub_audit (
     {2, R"sql(
 ALTER TABLE hub_audit ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Append-only in the database too: no statement changes or deletes a
+    // record, whatever program holds the connection.
+    {3, R"sql(
+CREATE TRIGGER hub_audit_no_update BEFORE UPDATE ON hub_audit
+BEGIN SELECT RAISE(ABORT, 'hub_audit is append-only: an audit record is never changed or deleted'); END;
+CREATE TRIGGER hub_audit_no_delete BEFORE DELETE ON hub_audit
+BEGIN SELECT RAISE(ABORT, 'hub_audit is append-only: an audit record is never changed or deleted'); END;
+)sql", {}, R"sql(
+CREATE FUNCTION hub_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hub_audit is append-only: an audit record is never changed or deleted'; END $$;
+CREATE TRIGGER hub_audit_no_change BEFORE UPDATE OR DELETE ON hub_audit
+  FOR EACH ROW EXECUTE FUNCTION hub_audit_append_only();
+CREATE TRIGGER hub_audit_no_truncate BEFORE TRUNCATE ON hub_audit
+  FOR EACH STATEMENT EXECUTE FUNCTION hub_audit_append_only();
+)sql"},
 };
 }  // namespace
 

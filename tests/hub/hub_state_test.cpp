@@ -169,3 +169,21 @@ TEST_CASE("a data directory whose database holds no hub is refused, and the data
   REQUIRE(db.ok());
   CHECK(db->tables().empty());
 }
+
+TEST_CASE("the hub's audit trail is append-only in the database: no statement changes or deletes a record") {
+  HubFixture f;
+  auto count = [&] {
+    auto st = f.hub->db().prepare("SELECT count(*), max(actor) FROM hub_audit");
+    REQUIRE(st.step());
+    return std::to_string(st.int64(0)) + " " + st.text(1);
+  };
+  const auto before = count();
+  CHECK(before.rfind("0 ", 0) != 0);  // init recorded itself
+  CHECK_THROWS_AS(f.hub->db().exec("UPDATE hub_audit SET actor = 'someone else'"), storage::StorageError);
+  CHECK_THROWS_AS(f.hub->db().exec("DELETE FROM hub_audit"), storage::StorageError);
+  if (f.hub->db().engine() == storage::Engine::postgresql)
+    CHECK_THROWS_AS(f.hub->db().exec("TRUNCATE hub_audit"), storage::StorageError);
+  CHECK(count() == before);
+  hub::record_audit(f.hub->db(), {test::kHubNow, "tester", "test.appended", "x", "", "", ""});
+  CHECK(count() != before);  // appending still works
+}
