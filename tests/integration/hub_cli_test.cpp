@@ -290,7 +290,7 @@ TEST_CASE("user add reads the password from standard input and checks role and s
   CHECK(short_pw.exit_code == 2);
 }
 
-TEST_CASE("a hub's first user is added at setup and must hold manage_users; every later one by such a user") {
+TEST_CASE("a hub's first user is added at setup and must hold manage_users, every later one by such a user") {
   InitializedHub h(/*bare=*/true);
   auto coordinator = hub({"user", "add", "--data", h.data, "--name", "jane", "--role", "coordinator", "--sites", "101"},
                          "correct horse battery\n");
