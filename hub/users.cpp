@@ -172,6 +172,12 @@ std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, con
 
 namespace {
 
+bool has_users(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_users LIMIT 1").step(); }
+
+const shared::Error kHasUsers{Errc::unauthenticated,
+                              "the hub has users: name the hub user adding this one with --user NAME (a role "
+                              "holding manage_users), the password on the first line of standard input"};
+
 shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,
                                       const std::string& actor, std::int64_t now_ms, bool first) {
   if (!valid_name(user.name))
@@ -186,6 +192,7 @@ shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const 
     return make_error(Errc::invalid_input, "study " + study.id + " has no role '" + user.role +
                                                "'; use one of: " + joined(roles));
   }
+  if (first && has_users(hub.db())) return kHasUsers;
   if (first && !role->can(shared::Permission::manage_users)) {
     std::vector<std::string> admins;
     for (const auto& r : study.roles)
@@ -202,10 +209,7 @@ shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const 
 
   auto& db = hub.db();
   storage::Transaction tx(db);
-  if (first && db.prepare("SELECT 1 FROM hub_users LIMIT 1").step())
-    return make_error(Errc::unauthenticated, "the hub has users: name the hub user adding this one with --user "
-                                             "NAME (a role holding manage_users), the password on the first line "
-                                             "of standard input");
+  if (first && has_users(db)) return kHasUsers;  // again under the write lock: two setups at once
   if (find_user(db, user.name))
     return make_error(Errc::conflict, "user '" + user.name + "' already exists; choose another name");
   db.prepare("INSERT INTO hub_users(name, role, password_hash, created_ms, created_by) VALUES (?, ?, ?, ?, ?)")
