@@ -16,6 +16,8 @@ std::vector<shared::Command> study_commands();          // check-study, diff-stu
 std::vector<shared::Command> randomization_commands();  // randlist, simulate
 std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, audit, alerts
 
+shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
+
 // One line of standard input without its line end (a password for an
 // e-signature); on a terminal, prompted on standard error and not echoed.
 std::string read_secret_line(const std::string& prompt);

@@ -290,7 +290,7 @@ std::vector<shared::Command> randomization_commands() {
                                      "bigstick:mti=3, minimization[:p=0.8]", false},
                   {"json", "", "print JSON", false}},
       .run = simulate_randomization};
-  shared::Command simulate{.name = "simulate", .summary = "Simulations", .subcommands = {sim}};
+  shared::Command simulate{.name = "simulate", .summary = "Simulations", .subcommands = {sim, simulate_supply_command()}};
   return {randlist, simulate};
 }
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "shared/identifier.h"
+#include "shared/supply_simulator.h"
 
 namespace irt::shared {
 
@@ -416,6 +417,31 @@ const T* find_by(const std::vector<T>& items, std::string T::*key, std::string_v
   for (const auto& i : items)
     if (i.*key == id) return &i;
   return nullptr;
+}
+
+constexpr Named<ResupplyStrategy> kResupplyStrategies[] = {
+    {ResupplyStrategy::min_max, "min_max"}, {ResupplyStrategy::predictive, "predictive"}};
+
+// The predictive strategy's settings, in the study's supply.resupply and in a
+// supply simulation scenario's strategy alike.
+PredictiveSettings read_predictive(Problems& p, const Fields& f) {
+  PredictiveSettings w;
+  auto trigger = f.integer("trigger_window_days", Need::required, 0, "a number of days, 0 to 365", 365);
+  auto resupply = f.integer("resupply_window_days", Need::required, 0, "a number of days, 0 to 365", 365);
+  auto min_buffer = f.integer("min_buffer", Need::required, 0, "a non-negative number of kits", 1000);
+  auto max_buffer = f.integer("max_buffer", Need::required, 0, "a non-negative number of kits", 1000);
+  if (trigger && resupply && *resupply < *trigger)
+    p.add(f.at("resupply_window_days"), "must be at least trigger_window_days (got " + std::to_string(*resupply) +
+                                            ", trigger_window_days " + std::to_string(*trigger) +
+                                            "); a resupply covers at least the window that triggers it");
+  if (min_buffer && max_buffer && *max_buffer < *min_buffer)
+    p.add(f.at("max_buffer"), "must be at least min_buffer (got " + std::to_string(*max_buffer) + ", min_buffer " +
+                                  std::to_string(*min_buffer) + "); a resupply fills above the level that triggers it");
+  w.trigger_window_days = trigger.value_or(0);
+  w.resupply_window_days = resupply.value_or(0);
+  w.min_buffer = min_buffer.value_or(0);
+  w.max_buffer = max_buffer.value_or(0);
+  return w;
 }
 
 // Builds a Study from a parsed document, reporting every problem. Each
@@ -987,7 +1013,7 @@ class StudyReader {
     if (!supply) return;
     Fields f(p_, *supply, "supply",
              {"lead_times", "do_not_dispense_days", "initial_shipment", "trigger_level", "max_level",
-              "predictive_horizon_days", "offline_days"});
+              "predictive_horizon_days", "offline_days", "resupply"});
     if (!f.is_object()) return;
     Supply& s = s_.supply;
     if (const json* leads = f.array("lead_times", Need::required, "depot-to-country lead times", 1)) {
@@ -1050,18 +1076,90 @@ class StudyReader {
         s.initial_shipment.push_back(sh);
       }
     }
-    auto trigger = f.integer("trigger_level", Need::required, 0, "a non-negative number of kits");
-    auto max = f.integer("max_level", Need::required, 1, "a positive number of kits");
+    // Either the old study-wide levels or a "resupply" object, never both.
+    const bool resupply = f.has("resupply");
+    for (const char* old : {"trigger_level", "max_level", "predictive_horizon_days"})
+      if (resupply && f.has(old))
+        p_.add(f.at(old), "cannot be given with supply.resupply; remove it and give the levels in supply.resupply");
+    const Need levels_need = resupply ? Need::optional : Need::required;
+    auto trigger = resupply ? std::nullopt
+                            : f.integer("trigger_level", levels_need, 0, "a non-negative number of kits (or supply.resupply)");
+    auto max = resupply ? std::nullopt : f.integer("max_level", levels_need, 1, "a positive number of kits (or supply.resupply)");
     s.trigger_level = trigger.value_or(0);
     s.max_level = max.value_or(0);
     if (trigger && max && *trigger >= *max)
       p_.add(f.at("trigger_level"), "must be below max_level (got " + std::to_string(*trigger) +
                                         ", max_level " + std::to_string(*max) +
                                         "); resupply triggers at trigger_level and fills up to max_level");
-    s.predictive_horizon_days =
-        f.integer("predictive_horizon_days", Need::optional, 0, "a non-negative number of days").value_or(0);
+    if (!resupply)
+      s.predictive_horizon_days =
+          f.integer("predictive_horizon_days", Need::optional, 0, "a non-negative number of days").value_or(0);
     s.offline_days = f.integer("offline_days", Need::optional, 1, "a positive number of days", 365)
                          .value_or(s.offline_days);
+    read_resupply(f);
+  }
+
+  // supply.resupply, or the old trigger_level / max_level as min/max levels for every kit type.
+  void read_resupply(const Fields& supply) {
+    Supply& s = s_.supply;
+    ResupplyParameters& r = s.resupply;
+    const json* doc = supply.find("resupply", Need::optional, "");
+    if (!doc) {
+      for (const auto& k : s_.kit_types) r.levels.push_back({k.id, 0, s.trigger_level, s.max_level});
+    } else {
+      Fields f(p_, *doc, supply.at("resupply"),
+               {"strategy", "levels", "trigger_window_days", "resupply_window_days", "min_buffer", "max_buffer",
+                "shipment_minimum"});
+      if (!f.is_object()) return;
+      auto strategy = f.choice("strategy", Need::required, kResupplyStrategies);
+      r.strategy = strategy.value_or(ResupplyStrategy::min_max);
+      r.shipment_minimum =
+          f.integer("shipment_minimum", Need::optional, 0, "a non-negative number of kits", 1000).value_or(1);
+      if (strategy == ResupplyStrategy::min_max) {
+        for (const char* k : {"trigger_window_days", "resupply_window_days", "min_buffer", "max_buffer"})
+          if (f.has(k)) p_.add(f.at(k), "belongs to the predictive strategy; remove it or use \"strategy\": \"predictive\"");
+        read_levels(f);
+      } else if (strategy == ResupplyStrategy::predictive) {
+        if (f.has("levels")) p_.add(f.at("levels"), "belongs to the min_max strategy; remove it or use \"strategy\": \"min_max\"");
+        r.predictive = read_predictive(p_, f);
+        for (const auto& k : s_.kit_types) r.levels.push_back({k.id, 0, 0, 0});
+      }
+      // The old fields stay meaningful for readers of them (kit_inventory sizes depots by max_level).
+      for (const auto& l : r.levels) {
+        s.max_level = std::max(s.max_level, l.up_to);
+        s.trigger_level = std::max(s.trigger_level, l.trigger);
+      }
+    }
+    for (auto& l : r.levels)
+      for (const auto& i : s.initial_shipment)
+        if (i.kit_type == l.kit_type) l.initial = i.count;
+  }
+
+  void read_levels(const Fields& f) {
+    ResupplyParameters& r = s_.supply.resupply;
+    const json* levels = f.array("levels", Need::required, "levels per kit type", 1);
+    if (!levels) return;
+    UniqueIds ids(p_, "kit type in levels");
+    for (std::size_t i = 0; i < levels->size(); ++i) {
+      Fields l(p_, (*levels)[i], item(f.at("levels"), i), {"kit_type", "trigger", "up_to"});
+      KitLevels k;
+      k.kit_type = l.id("kit_type");
+      auto trigger = l.integer("trigger", Need::required, 0, "a non-negative number of kits");
+      auto up_to = l.integer("up_to", Need::required, 1, "a positive number of kits");
+      if (!k.kit_type.empty() && !s_.find_kit_type(k.kit_type))
+        p_.add(l.at("kit_type"), unknown("kit type", k.kit_type, ids_of(s_.kit_types, &KitType::id)));
+      ids.check(k.kit_type, l.at("kit_type"));
+      if (trigger && up_to && *trigger >= *up_to)
+        p_.add(l.at("trigger"), "must be below up_to (got " + std::to_string(*trigger) + ", up_to " +
+                                    std::to_string(*up_to) + "); a review orders at the trigger, up to up_to");
+      k.trigger = trigger.value_or(0);
+      k.up_to = up_to.value_or(0);
+      r.levels.push_back(k);
+    }
+    for (const auto& kt : s_.kit_types)
+      if (!kt.id.empty() && !r.find_levels(kt.id))
+        p_.add(f.at("levels"), "no levels for kit type " + quote(kt.id) + "; add { \"kit_type\": " + quote(kt.id) +
+                                   ", \"trigger\": T, \"up_to\": U }");
   }
 
   void read_roles(const Fields& top) {
@@ -1246,5 +1344,218 @@ std::string to_string(Permission p) { return name_of(kPermissions, p); }
 std::string to_string(ImbalanceMeasure m) { return name_of(kMeasures, m); }
 std::string to_string(NodeKind k) { return name_of(kNodeKinds, k); }
 std::string to_string(CapScope s) { return name_of(kCapScopes, s); }
+std::string to_string(ResupplyStrategy s) { return name_of(kResupplyStrategies, s); }
+
+// ---- The supply simulation scenario (shared/supply_simulator.h) --------------
+// Read with the study's field reader, so that its problems read the same way.
+
+namespace {
+
+constexpr Named<SupplyAllocation> kAllocations[] = {
+    {SupplyAllocation::node_slices, "node_slices"}, {SupplyAllocation::central_list, "central_list"}};
+constexpr Named<SiteRule> kSiteRules[] = {{SiteRule::assigned_arm, "assigned_arm"}, {SiteRule::all_arms, "all_arms"}};
+constexpr Named<Arrivals> kArrivals[] = {{Arrivals::poisson, "poisson"}, {Arrivals::regular, "regular"}};
+
+class ScenarioReader {
+ public:
+  ScenarioReader(Problems& problems, const Study& study) : p_(problems), study_(study) {}
+
+  SupplyScenario read(const json& doc) {
+    Fields top(p_, doc, "",
+               {"participants", "sites", "arrivals", "allocation", "review_every_days", "lead_time_days", "strategy",
+                "site_rule", "dropout", "lots", "costs"});
+    if (!top.is_object()) return s_;
+    s_.participants = top.integer("participants", Need::required, 1, "a positive number of participants").value_or(0);
+    read_sites(top);
+    s_.arrivals = top.choice("arrivals", Need::optional, kArrivals).value_or(Arrivals::poisson);
+    s_.allocation = top.choice("allocation", Need::required, kAllocations).value_or(SupplyAllocation::node_slices);
+    s_.review_every_days = top.integer("review_every_days", Need::required, 1, "a number of days, 1 to 365", 365).value_or(7);
+    s_.lead_time_days = top.integer("lead_time_days", Need::required, 0, "a number of days, 0 to 365", 365).value_or(3);
+    read_strategies(top);
+    s_.site_rule = top.choice("site_rule", Need::required, kSiteRules).value_or(SiteRule::assigned_arm);
+    if (const json* d = top.find("dropout", Need::optional, "")) {
+      Fields f(p_, *d, "dropout", {"fraction", "by_day"});
+      s_.dropout_fraction = f.number("fraction", Need::required, "a fraction from 0 up to (not including) 1",
+                                     [](double x) { return x >= 0 && x < 1; }).value_or(0);
+      s_.dropout_by_day = f.integer("by_day", Need::required, 1, "a positive number of days").value_or(1);
+    }
+    if (const json* lots = top.array("lots", Need::optional, "lots, one per kit type", 0)) {
+      for (std::size_t i = 0; i < lots->size(); ++i) {
+        Fields f(p_, (*lots)[i], item("lots", i), {"kit_type", "expiry_day"});
+        std::string kit = kit_type(f, "kit_type");
+        auto day = f.integer("expiry_day", Need::required, 0, "a day number from 0 (the first site's activation)");
+        if (kit.empty() || !day) continue;
+        if (!s_.expiry_day.emplace(kit, *day).second)
+          p_.add(f.at("kit_type"), "a second lot of kit type " + quote(kit) + "; the simulation takes one lot per kit type");
+      }
+    }
+    if (const json* c = top.find("costs", Need::optional, "")) {
+      Fields f(p_, *c, "costs", {"kit", "shipment"});
+      auto non_negative = [](double x) { return x >= 0; };
+      s_.cost_per_kit = f.number("kit", Need::optional, "a non-negative number", non_negative).value_or(0);
+      s_.cost_per_shipment = f.number("shipment", Need::optional, "a non-negative number", non_negative).value_or(0);
+    }
+    return s_;
+  }
+
+ private:
+  std::string kit_type(const Fields& f, std::string_view key) {
+    std::string id = f.id(key);
+    if (!id.empty() && !study_.find_kit_type(id)) {
+      p_.add(f.at(key), unknown("kit type", id, ids_of(study_.kit_types, &KitType::id)));
+      return {};
+    }
+    return id;
+  }
+
+  void read_sites(const Fields& top) {
+    const json* sites = top.find("sites", Need::required, "an object with count, activation_days and rate_per_day, "
+                                                          "or a list of sites with their rates");
+    if (!sites) return;
+    if (sites->is_array()) {
+      if (sites->empty()) p_.add("sites", "must list at least 1 site (got 0)");
+      for (std::size_t i = 0; i < sites->size(); ++i) {
+        Fields f(p_, (*sites)[i], item("sites", i), {"activation_day", "rate_per_day"});
+        ScenarioSite site;
+        site.activation_day = f.integer("activation_day", Need::optional, 0, "a day number from 0").value_or(0);
+        site.rate_per_day = f.number("rate_per_day", Need::required, "a non-negative number of participants per day",
+                                     [](double x) { return x >= 0; }).value_or(0);
+        s_.sites.push_back(site);
+      }
+      return;
+    }
+    Fields f(p_, *sites, "sites", {"count", "activation_days", "rate_per_day"});
+    if (!f.is_object()) return;
+    s_.site_count = f.integer("count", Need::required, 1, "a positive number of sites").value_or(0);
+    if (const json* days = f.array("activation_days", Need::required, "activation days", 1))
+      for (std::size_t i = 0; i < days->size(); ++i) {
+        const json& d = (*days)[i];
+        if (!d.is_number_integer() || d.get<std::int64_t>() < 0 || d.get<std::int64_t>() > kMaxScenarioDay) {
+          p_.add(item(f.at("activation_days"), i), "must be a day number from 0 to " + std::to_string(kMaxScenarioDay) +
+                                                       " (got " + got(d) + ")");
+          continue;
+        }
+        s_.activation_days.push_back(static_cast<int>(d.get<std::int64_t>()));
+      }
+    if (const json* rate = f.find("rate_per_day", Need::required, "{\"gamma\": {\"shape\": S, \"rate\": R}}")) {
+      Fields r(p_, *rate, f.at("rate_per_day"), {"gamma"});
+      if (const json* g = r.find("gamma", Need::required, "{\"shape\": S, \"rate\": R}")) {
+        Fields gf(p_, *g, r.at("gamma"), {"shape", "rate"});
+        auto positive = [](double x) { return x > 0 && std::isfinite(x); };
+        s_.gamma_shape = gf.number("shape", Need::required, "a positive number", positive).value_or(1);
+        s_.gamma_rate = gf.number("rate", Need::required, "a positive number (per day: mean rate = shape / rate)",
+                                  positive).value_or(1);
+      }
+    }
+  }
+
+  void read_strategies(const Fields& top) {
+    const json* doc = top.find("strategy", Need::optional, "");
+    if (!doc) {
+      s_.strategies.push_back({"the study's: " + describe_strategy(study_.supply.resupply), study_.supply.resupply});
+      return;
+    }
+    if (!doc->is_array()) {
+      read_strategy(*doc, "strategy");
+      return;
+    }
+    if (doc->empty()) p_.add("strategy", "must list at least 1 strategy (got 0)");
+    for (std::size_t i = 0; i < doc->size(); ++i) read_strategy((*doc)[i], item("strategy", i));
+  }
+
+  void read_strategy(const json& doc, const std::string& path) {
+    Fields f(p_, doc, path,
+             {"kind", "name", "initial", "trigger", "up_to", "trigger_window_days", "resupply_window_days",
+              "min_buffer", "max_buffer", "shipment_minimum"});
+    if (!f.is_object()) return;
+    SupplyStrategy s;
+    auto kind = f.choice("kind", Need::required, kResupplyStrategies);
+    ResupplyParameters& r = s.parameters;
+    r.strategy = kind.value_or(ResupplyStrategy::min_max);
+    r.shipment_minimum =
+        f.integer("shipment_minimum", Need::optional, 0, "a non-negative number of kits", 1000).value_or(1);
+    if (kind == ResupplyStrategy::min_max) {
+      for (const char* k : {"trigger_window_days", "resupply_window_days", "min_buffer", "max_buffer"})
+        if (f.has(k)) p_.add(f.at(k), "belongs to the predictive kind; remove it or use \"kind\": \"predictive\"");
+      auto trigger = levels(f, "trigger", Need::required, 0);
+      auto up_to = levels(f, "up_to", Need::required, 1);
+      auto initial = levels(f, "initial", Need::optional, 0);
+      for (const auto& k : study_.kit_types) {
+        KitLevels l{k.id, 0, trigger.count(k.id) ? trigger[k.id] : 0, up_to.count(k.id) ? up_to[k.id] : 0};
+        l.initial = initial.count(k.id) ? initial[k.id] : l.up_to;
+        if (trigger.count(k.id) && up_to.count(k.id) && l.trigger >= l.up_to)
+          p_.add(f.at("trigger"), "must be below up_to for kit type " + quote(k.id) + " (got " +
+                                      std::to_string(l.trigger) + ", up_to " + std::to_string(l.up_to) +
+                                      "); a review orders at the trigger, up to up_to");
+        r.levels.push_back(l);
+      }
+    } else if (kind == ResupplyStrategy::predictive) {
+      for (const char* k : {"initial", "trigger", "up_to"})
+        if (f.has(k)) p_.add(f.at(k), "belongs to the min_max kind; remove it or use \"kind\": \"min_max\"");
+      r.predictive = read_predictive(p_, f);
+      for (const auto& k : study_.kit_types) r.levels.push_back({k.id, 0, 0, 0});
+    }
+    s.name = f.has("name") ? f.text("name") : describe_strategy(r);
+    s_.strategies.push_back(std::move(s));
+  }
+
+  // A level per kit type: one integer for every kit type, or {"KA": 2, "KB": 3} naming each.
+  std::map<std::string, int> levels(const Fields& f, std::string_view key, Need need, int min) {
+    std::map<std::string, int> out;
+    const std::string what = "an integer of at least " + std::to_string(min) + ", or one per kit type";
+    const json* v = f.find(key, need, what);
+    if (!v) return out;
+    auto valid = [&](const json& x) { return x.is_number_integer() && x.get<std::int64_t>() >= min && x.get<std::int64_t>() <= 100000; };
+    if (!v->is_object()) {
+      if (!valid(*v)) {
+        f.bad(key, what, *v);
+        return out;
+      }
+      for (const auto& k : study_.kit_types) out[k.id] = static_cast<int>(v->get<std::int64_t>());
+      return out;
+    }
+    for (const auto& [id, x] : v->items()) {
+      std::string path = child(f.at(key), key_in_path(id));
+      if (!study_.find_kit_type(id)) {
+        p_.add(path, unknown("kit type", id, ids_of(study_.kit_types, &KitType::id)));
+        continue;
+      }
+      if (!valid(x)) {
+        p_.add(path, "must be an integer of at least " + std::to_string(min) + " (got " + got(x) + ")");
+        continue;
+      }
+      out[id] = static_cast<int>(x.get<std::int64_t>());
+    }
+    for (const auto& k : study_.kit_types)
+      if (!out.count(k.id) && !v->contains(k.id))
+        p_.add(f.at(key), "no level for kit type " + quote(k.id) + "; add it, or give one number for every kit type");
+    return out;
+  }
+
+  static constexpr int kMaxScenarioDay = 36500;
+  Problems& p_;
+  const Study& study_;
+  SupplyScenario s_;
+};
+
+}  // namespace
+
+ScenarioLoad load_supply_scenario(std::string_view json_text, const Study& study) {
+  Problems problems;
+  std::optional<json> doc = parse(json_text, problems);
+  if (!doc) return ScenarioLoad{std::nullopt, problems.take()};
+  ScenarioReader reader(problems, study);
+  SupplyScenario scenario = reader.read(*doc);
+  if (!problems.empty()) return ScenarioLoad{std::nullopt, problems.take()};
+  return ScenarioLoad{std::move(scenario), {}};
+}
+
+ScenarioLoad load_supply_scenario_file(const std::string& file, const Study& study) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return ScenarioLoad{std::nullopt, {file + ": cannot be opened for reading; check the path"}};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_supply_scenario(text.str(), study);
+}
 
 }  // namespace irt::shared

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/resupply.h"
+
 namespace irt::shared {
 
 enum class Blinding { open, single, double_blind };
@@ -159,6 +161,11 @@ struct Supply {
   int max_level = 0;        // resupply up to this
   int predictive_horizon_days = 0;
   int offline_days = 14;    // longest expected offline period, for sizing node slices
+  // The resupply rule (docs/study-config.md, "supply.resupply"): from the
+  // document's "resupply" when it has one, else min/max at trigger_level and
+  // max_level for every kit type. Every kit type has levels; `initial` is the
+  // kit type's initial_shipment count (0 when it has none).
+  ResupplyParameters resupply;
 };
 
 enum class Permission {
@@ -221,5 +228,6 @@ std::string to_string(Permission p);
 std::string to_string(ImbalanceMeasure m);
 std::string to_string(NodeKind k);
 std::string to_string(CapScope s);
+std::string to_string(ResupplyStrategy s);
 
 }  // namespace irt::shared

@@ -255,6 +255,23 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.field("supply.max_level", sa.max_level, sb.max_level);
   d.field("supply.predictive_horizon_days", sa.predictive_horizon_days, sb.predictive_horizon_days);
   d.field("supply.offline_days", sa.offline_days, sb.offline_days);
+  d.field("supply.resupply.strategy", to_string(sa.resupply.strategy), to_string(sb.resupply.strategy));
+  d.field("supply.resupply.shipment_minimum", sa.resupply.shipment_minimum, sb.resupply.shipment_minimum);
+  d.entries<KitLevels>(
+      "supply.resupply.levels", sa.resupply.levels, sb.resupply.levels, [](const KitLevels& l) { return l.kit_type; },
+      [](const KitLevels& l) {
+        return l.kit_type + " (trigger " + std::to_string(l.trigger) + ", up to " + std::to_string(l.up_to) + ")";
+      },
+      [&d](const std::string& p, const KitLevels& a, const KitLevels& b) {
+        d.field(p + ".trigger", a.trigger, b.trigger);
+        d.field(p + ".up_to", a.up_to, b.up_to);
+      });
+  const PredictiveSettings& pa = sa.resupply.predictive;
+  const PredictiveSettings& pb = sb.resupply.predictive;
+  d.field("supply.resupply.trigger_window_days", pa.trigger_window_days, pb.trigger_window_days);
+  d.field("supply.resupply.resupply_window_days", pa.resupply_window_days, pb.resupply_window_days);
+  d.field("supply.resupply.min_buffer", pa.min_buffer, pb.min_buffer);
+  d.field("supply.resupply.max_buffer", pa.max_buffer, pb.max_buffer);
   d.field("session_idle_minutes", old.session_idle_minutes, neu.session_idle_minutes);
 
   d.entries<Role>(

@@ -90,3 +90,16 @@ TEST_CASE("the derived site factor is not reported twice when a site is added") 
   sh::Study b = load("study-blocks-v2.json");
   for (const auto& line : sh::diff_studies(a, b)) CHECK(line.rfind("factors", 0) == std::string::npos);
 }
+
+TEST_CASE("changed resupply settings are listed per kit type") {
+  sh::Study a = load("study-blocks.json");
+  sh::Study b = a;
+  b.supply.resupply.levels[1].up_to = 12;
+  b.supply.resupply.shipment_minimum = 2;
+  b.supply.resupply.predictive.min_buffer = 3;
+  CHECK(sh::diff_studies(a, b) == std::vector<std::string>{
+                                      "supply.resupply.shipment_minimum: 1 -> 2",
+                                      "supply.resupply.levels[PBO].up_to: 8 -> 12",
+                                      "supply.resupply.min_buffer: 1 -> 3",
+                                  });
+}

@@ -589,3 +589,130 @@ TEST_CASE("a file is loaded the same as its text") {
   REQUIRE(load.study.has_value());
   CHECK(load.study->id == "NRV-210");
 }
+
+// ---- Resupply settings -------------------------------------------------------
+
+namespace {
+
+json with_resupply(json resupply) {
+  json doc = blocks();
+  doc["supply"].erase("trigger_level");
+  doc["supply"].erase("max_level");
+  doc["supply"].erase("predictive_horizon_days");
+  doc["supply"]["resupply"] = std::move(resupply);
+  return doc;
+}
+
+json min_max_levels() {
+  return {{"strategy", "min_max"},
+          {"levels", {{{"kit_type", "VLC25"}, {"trigger", 2}, {"up_to", 5}}, {{"kit_type", "PBO"}, {"trigger", 3}, {"up_to", 7}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("the old study-wide levels become min/max levels for every kit type") {
+  sh::StudyLoad load = load_study(blocks().dump());
+  REQUIRE(load.study.has_value());
+  const auto& r = load.study->supply.resupply;
+  CHECK(r.strategy == sh::ResupplyStrategy::min_max);
+  CHECK(r.shipment_minimum == 1);
+  REQUIRE(r.levels.size() == 2);
+  CHECK(r.levels[0].kit_type == "VLC25");
+  CHECK(r.levels[0].initial == 6);
+  CHECK(r.levels[0].trigger == 3);
+  CHECK(r.levels[0].up_to == 8);
+  CHECK(r.levels[1].kit_type == "PBO");
+  CHECK(r.levels[1].trigger == 3);
+}
+
+TEST_CASE("min/max levels per kit type load with the initial shipment as initial level") {
+  json doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["shipment_minimum"] = 2;
+  sh::StudyLoad load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  const auto& s = load.study->supply;
+  REQUIRE(s.resupply.levels.size() == 2);
+  CHECK(s.resupply.levels[1].kit_type == "PBO");
+  CHECK(s.resupply.levels[1].initial == 6);
+  CHECK(s.resupply.levels[1].trigger == 3);
+  CHECK(s.resupply.levels[1].up_to == 7);
+  CHECK(s.resupply.shipment_minimum == 2);
+  CHECK(s.max_level == 7);  // the largest level, for those who size depots by it
+}
+
+TEST_CASE("predictive resupply settings load") {
+  json doc = with_resupply({{"strategy", "predictive"}, {"trigger_window_days", 14}, {"resupply_window_days", 42},
+                            {"min_buffer", 1}, {"max_buffer", 3}});
+  sh::StudyLoad load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  const auto& r = load.study->supply.resupply;
+  CHECK(r.strategy == sh::ResupplyStrategy::predictive);
+  CHECK(r.predictive.trigger_window_days == 14);
+  CHECK(r.predictive.resupply_window_days == 42);
+  CHECK(r.predictive.min_buffer == 1);
+  CHECK(r.predictive.max_buffer == 3);
+  CHECK(r.levels.size() == 2);
+}
+
+TEST_CASE("the old levels beside supply.resupply are refused") {
+  json doc = with_resupply(min_max_levels());
+  doc["supply"]["trigger_level"] = 3;
+  expect_error(doc, "supply.trigger_level: cannot be given with supply.resupply; remove it");
+}
+
+TEST_CASE("without supply.resupply the old levels are required") {
+  json doc = blocks();
+  doc["supply"].erase("max_level");
+  expect_error(doc, "supply.max_level: missing; add a positive number of kits (or supply.resupply)");
+}
+
+TEST_CASE("a min/max trigger at or above its up_to level is refused with its path") {
+  json doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["levels"][1]["trigger"] = 7;
+  expect_error(doc, "supply.resupply.levels[1].trigger: must be below up_to (got 7, up_to 7)");
+}
+
+TEST_CASE("min/max levels must cover every kit type once, and only known ones") {
+  json doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["levels"].erase(1);
+  expect_error(doc, "supply.resupply.levels: no levels for kit type \"PBO\"; add");
+  doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["levels"][1]["kit_type"] = "VLC50";
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rfind("supply.resupply.levels[1].kit_type: unknown kit type \"VLC50\"", 0) == 0);
+  CHECK(errors[1].rfind("supply.resupply.levels: no levels for kit type \"PBO\"", 0) == 0);
+  doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["levels"][1]["kit_type"] = "VLC25";
+  errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rfind("supply.resupply.levels[1].kit_type: duplicate kit type in levels \"VLC25\"", 0) == 0);
+}
+
+TEST_CASE("predictive windows and buffers are checked with their paths") {
+  json base = with_resupply({{"strategy", "predictive"}, {"trigger_window_days", 14}, {"resupply_window_days", 42},
+                             {"min_buffer", 1}, {"max_buffer", 3}});
+  json doc = base;
+  doc["supply"]["resupply"]["resupply_window_days"] = 7;
+  expect_error(doc, "supply.resupply.resupply_window_days: must be at least trigger_window_days (got 7, trigger_window_days 14)");
+  doc = base;
+  doc["supply"]["resupply"]["max_buffer"] = 0;
+  expect_error(doc, "supply.resupply.max_buffer: must be at least min_buffer (got 0, min_buffer 1)");
+  doc = base;
+  doc["supply"]["resupply"]["min_buffer"] = -1;
+  expect_error(doc, "supply.resupply.min_buffer: must be a non-negative number of kits (got -1)");
+  doc = base;
+  doc["supply"]["resupply"].erase("trigger_window_days");
+  expect_error(doc, "supply.resupply.trigger_window_days: missing");
+  doc = base;
+  doc["supply"]["resupply"]["levels"] = json::array();
+  expect_error(doc, "supply.resupply.levels: belongs to the min_max strategy");
+  doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["min_buffer"] = 1;
+  expect_error(doc, "supply.resupply.min_buffer: belongs to the predictive strategy");
+  doc = with_resupply(min_max_levels());
+  doc["supply"]["resupply"]["strategy"] = "just_in_time";
+  expect_error(doc, "supply.resupply.strategy: must be one of min_max, predictive (got string \"just_in_time\")");
+}
