@@ -92,7 +92,7 @@ int kits_for(double level) { return static_cast<int>(std::ceil(level - 1e-9)); }
 // while someone may still need it, or (predictive) with fewer kits than its
 // participants are due to take within the trigger window, makes the group
 // order even when the group's sums would not (another kit type's surplus hid
-// its shortfall).
+// its shortfall), and then brings every kit type up to its own target.
 void decide_group(const std::vector<KitPosition>& group, const ResupplyParameters& p, bool initial,
                   std::vector<ShipmentLine>& out) {
   int usable = 0;
@@ -104,11 +104,20 @@ void decide_group(const std::vector<KitPosition>& group, const ResupplyParameter
   }
   // min_max orders at or below the trigger (an integer), predictive below the need.
   bool order = p.strategy == ResupplyStrategy::min_max ? usable <= need : usable < need;
+  bool short_kit_type = false;
   for (const auto& k : group)
-    if (k.usable < k.due || (k.usable == 0 && k.wanted)) order = true;
-  if (!initial && !order) return;
+    if (k.usable < k.due || (k.usable == 0 && k.wanted)) short_kit_type = true;
+  if (!initial && !order && !short_kit_type) return;
   int minimum = std::max(0, p.shipment_minimum);
   int total = std::max(kits_for(target) - usable, minimum * static_cast<int>(group.size()));
+  // Ordered for a short kit type alone: that kit type is brought up to its own
+  // target, whatever the others hold. (When the group orders by its sums, the
+  // total stays the one that does not depend on the arms.)
+  if (short_kit_type && !order && !initial) {
+    int each = 0;
+    for (const auto& k : group) each += std::max(minimum, kits_for(k.target) - k.usable);
+    total = std::max(total, each);
+  }
   if (total <= 0) return;
   std::vector<int> counts(group.size(), minimum);
   for (int left = total - minimum * static_cast<int>(group.size()); left > 0; --left) {

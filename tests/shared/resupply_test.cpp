@@ -104,10 +104,10 @@ TEST_CASE("a kit type above its level still ships the minimum when its group ord
   in.stock = {{"A", "Study drug", 5, 0}, {"B", "Study drug", 0, 0}};
   // B is empty and nobody can need it any more (no slots, nothing scheduled): nothing.
   CHECK_SHIP(sh::decide_resupply(in, p));
-  // With a slot left, B empty makes the group order although it holds 5 > 2.
-  // Total 8 - 5 = 3, raised to the minimum of 2 each = 4.
+  // With a slot left, B empty makes the group order although it holds 5 > 2,
+  // and brings B up to its own level: A the minimum 2, B 4 - 0.
   in.slots_left = 1;
-  CHECK_SHIP(sh::decide_resupply(in, p), {"A", 2}, {"B", 2});
+  CHECK_SHIP(sh::decide_resupply(in, p), {"A", 2}, {"B", 4});
 }
 
 TEST_CASE("the initial order sends each kit type's initial level") {
@@ -168,8 +168,12 @@ TEST_CASE("predictive orders for a kit type whose participants are due more kits
   in.stock = {{"A", "Study drug", 1, 0}, {"B", "Study drug", 6, 0}};
   in.scheduled = {{3, "A", 2}};
   // Group need 2 + 0 <= 7 held; but A holds 1 of the 2 its participant is due.
-  // Total: target 2 - 7 held < 0, so the minimum of one each.
+  // The group's total (target 2 - 7 held) is below the minimum of one each, and
+  // A is brought up to its own target: 2 - 1 = 1; B gets the minimum.
   CHECK_SHIP(sh::decide_resupply(in, p), {"A", 1}, {"B", 1});
+  in.scheduled = {{3, "A", 4}};
+  // A is due 4 and holds 1: 3 for A, 1 for B, although the group holds 7 of a target of 4.
+  CHECK_SHIP(sh::decide_resupply(in, p), {"A", 3}, {"B", 1});
 }
 
 TEST_CASE("the predictive initial order is what a site with no stock would order") {
