@@ -42,13 +42,19 @@ json participant_summary(const ParticipantRecord& p, const DomainStore& store, b
             {"randomized_on", p.randomized_on},
             {"screened_on", p.screened_on},
             {"unblinded", p.unblinded}};
+  if (p.unblinded) {
+    j["unblinded_on"] = p.unblinded_on;
+    j["unblinded_by"] = p.unblinded_by;
+  }
   if (!p.transfer_to.empty()) j["transfer_requested_to"] = p.transfer_to;
   if (!blinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
   return j;
 }
 
-json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded, shared::Days today) {
+json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded, shared::Days today,
+                      bool code_break_reader) {
   json j = participant_summary(p, store, blinded);
+  if (blinded && code_break_reader && p.unblinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
   json factors = json::object();
   for (const auto& [k, v] : p.factors)
     if (!shared::is_derived_factor(k)) factors[k] = v;

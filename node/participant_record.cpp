@@ -38,6 +38,7 @@ void to_json(json& j, const ParticipantRecord& p) {
            {"replacements", repl},
            {"unblinded", p.unblinded},
            {"unblinded_on", p.unblinded_on},
+           {"unblinded_by", p.unblinded_by},
            {"withdrawal_reason", p.withdrawal_reason},
            {"transfer_to", p.transfer_to},
            {"transfer_reason", p.transfer_reason}};
@@ -69,6 +70,7 @@ void from_json(const json& j, ParticipantRecord& p) {
     p.replacements.push_back({r.at("visit"), r.at("old_kit"), r.at("new_kit"), r.at("reason"), r.at("date"), r.at("by")});
   j.at("unblinded").get_to(p.unblinded);
   j.at("unblinded_on").get_to(p.unblinded_on);
+  p.unblinded_by = j.value("unblinded_by", "");  // records of code breaks before it was kept have none
   j.at("withdrawal_reason").get_to(p.withdrawal_reason);
   j.at("transfer_to").get_to(p.transfer_to);
   j.at("transfer_reason").get_to(p.transfer_reason);

@@ -64,6 +64,7 @@ struct ParticipantRecord {
 
   bool unblinded = false;
   std::string unblinded_on;
+  std::string unblinded_by;  // the user who broke the code
   std::string withdrawal_reason;
   std::string transfer_to;
   std::string transfer_reason;

@@ -748,6 +748,7 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
   if (!signature) return signature.error();
   p.unblinded = true;
   p.unblinded_on = shared::format_date(today());
+  p.unblinded_by = a.user;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
     auto seq = record(a, shared::kUnblindedEvent,

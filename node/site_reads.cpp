@@ -66,7 +66,7 @@ shared::Result<json> SiteOperations::participant_view(const Actor& a, const std:
     return make_error(Errc::forbidden, "role " + a.role + " may not view participants; ask a colleague whose role may");
   auto p = participant(number);
   if (!p) return p.error();
-  return node::participant_view(**p, state_.domain(), blinded(a), today());
+  return node::participant_view(**p, state_.domain(), blinded(a), today(), can(a, Permission::unblind));
 }
 
 shared::Result<json> SiteOperations::inventory_view(const Actor& a, const InventoryQuery& q) const {
@@ -106,7 +106,7 @@ json SiteOperations::outcome_view(const Actor& a, const OperationOutcome& o) con
   json kits = json::array();
   for (const auto& k : o.kits)
     if (const auto* kit = store.find_kit(k)) kits.push_back(kit_view(*kit, store, hide));
-  json j = {{"participant", node::participant_view(o.participant, store, hide, today())},
+  json j = {{"participant", node::participant_view(o.participant, store, hide, today(), can(a, Permission::unblind))},
             {"kits", kits},
             {"event_seq", o.event_seq}};
   if (o.deviation) j["deviation"] = true;

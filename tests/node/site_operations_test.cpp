@@ -498,6 +498,30 @@ TEST_CASE("the code break is the investigator's - needs a reason and a signature
   CHECK(e.dump().find("\"arm\"") == std::string::npos);
 }
 
+TEST_CASE("after the code break the record shows the arm to roles that may break it - who broke it and when to all") {
+  Site s;
+  auto o = s.randomized();
+  const auto& number = o.participant.number;
+  auto before = s.ops.participant_view(kInvestigator, number);
+  REQUIRE(before.ok());
+  CHECK_FALSE(before->contains("arm"));
+  CHECK_FALSE(before->contains("unblinded_by"));
+  REQUIRE(s.ops.unblind(kInvestigator, number, "anaphylaxis", s.sig(kInvestigator)).ok());
+  auto investigator = s.ops.participant_view(kInvestigator, number);
+  REQUIRE(investigator.ok());
+  CHECK((*investigator)["arm"]["id"] == o.participant.arm);
+  CHECK((*investigator)["unblinded_by"] == kInvestigator.user);
+  CHECK((*investigator)["unblinded_on"] == shared::format_date(s.ops.today()));
+  CHECK_FALSE((*investigator)["visits"][0]["kits"][0].contains("kit_type"));  // the kits stay blinded
+  auto coordinator = s.ops.participant_view(kCoordinator, number);
+  REQUIRE(coordinator.ok());
+  CHECK_FALSE(coordinator->contains("arm"));
+  CHECK((*coordinator)["unblinded_by"] == kInvestigator.user);
+  // Kept across a restart.
+  auto reopened = s.fixture.open();
+  CHECK(reopened->domain().find_participant(number)->unblinded_by == kInvestigator.user);
+}
+
 TEST_CASE("a shipment is received kit by kit - damage needs a signature") {
   Site s;
   const auto& pending = s.fixture.pending_shipment();
