@@ -12,56 +12,74 @@ constexpr std::string_view kPage = R"HTML(<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>IRT site node</title>
 <style>
-:root { --ink:#1b2430; --muted:#5b6675; --line:#d5dbe3; --bg:#f4f6f9; --accent:#1f5fa8; --ok:#1d7a46; --bad:#b3261e; --warn:#9a6700; }
+:root { --ink:#1b2430; --muted:#4f5a68; --line:#c9d1dc; --bg:#f4f6f9; --accent:#1f5fa8; --ok:#17663a; --bad:#a8231b; --warn:#7f5500; }
 * { box-sizing: border-box; }
 body { margin:0; font: 18px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--ink); background:var(--bg); }
 header { position:sticky; top:0; z-index:5; display:flex; flex-wrap:wrap; gap:8px 16px; align-items:center; padding:10px 16px; background:#fff; border-bottom:1px solid var(--line); }
 header .site { font-weight:600; }
 .pill { display:inline-flex; align-items:center; gap:6px; padding:6px 12px; border-radius:999px; font-weight:600; font-size:16px; }
 .pill.online { background:#e3f4ea; color:var(--ok); }
-.pill.offline { background:#fdecea; color:var(--bad); }
+.pill.offline, .pill.down { background:#fdecea; color:var(--bad); }
 .pill.refused { background:#fff4d6; color:var(--warn); }
 .dot { width:12px; height:12px; border-radius:50%; background:currentColor; }
 .muted { color:var(--muted); font-size:16px; }
 .spacer { flex:1; }
 nav { display:flex; gap:8px; padding:10px 16px; background:#fff; border-bottom:1px solid var(--line); }
-nav button { flex:1; }
-main { max-width:768px; margin:0 auto; padding:16px; }
+nav button { flex:1; max-width:260px; }
+main { max-width:1120px; margin:0 auto; padding:16px; }
 button, .button { min-height:48px; min-width:48px; padding:10px 18px; font:inherit; font-weight:600; border-radius:10px; border:1px solid var(--line); background:#fff; color:var(--ink); cursor:pointer; }
 button.primary { background:var(--accent); border-color:var(--accent); color:#fff; }
 button.danger { background:var(--bad); border-color:var(--bad); color:#fff; }
+button.danger-outline { border-color:var(--bad); color:var(--bad); }
 button[aria-current="page"] { border-color:var(--accent); color:var(--accent); }
-button:disabled { opacity:.5; }
-label { display:block; margin:14px 0 6px; font-weight:600; }
-input, select, textarea { width:100%; min-height:48px; padding:10px 12px; font:inherit; border:1px solid var(--line); border-radius:10px; background:#fff; }
+button:disabled { opacity:.7; cursor:default; }
+label, legend { display:block; margin:14px 0 6px; font-weight:600; }
+fieldset { border:none; padding:0; margin:0; }
+input, select, textarea { width:100%; min-height:48px; padding:10px 12px; font:inherit; border:1px solid var(--line); border-radius:10px; background:#fff; color:var(--ink); }
+[aria-invalid="true"] { border-color:var(--bad); }
+.field-error { color:var(--bad); font-size:16px; margin:4px 0 0; }
 .card { background:#fff; border:1px solid var(--line); border-radius:12px; padding:14px 16px; margin:12px 0; }
 .row { display:flex; gap:12px; align-items:center; flex-wrap:wrap; }
-.list-item { display:flex; justify-content:space-between; align-items:center; width:100%; text-align:left; margin:8px 0; }
+.list-item { display:flex; justify-content:space-between; align-items:center; width:100%; text-align:left; margin:8px 0; gap:12px; }
 .badge { padding:3px 10px; border-radius:8px; background:#eef1f5; font-size:15px; font-weight:600; }
 .msg { padding:12px 14px; border-radius:10px; margin:12px 0; }
 .msg.error { background:#fdecea; color:var(--bad); }
 .msg.ok { background:#e3f4ea; color:var(--ok); }
+.banner { background:var(--bad); color:#fff; padding:12px 16px; font-weight:600; }
 .arm { background:#fff4d6; color:var(--warn); padding:8px 12px; border-radius:8px; font-weight:700; }
+.handout { background:#fff; border:3px solid var(--ok); border-radius:14px; padding:16px 20px; margin:0 0 16px; }
+.handout .lead { font-size:20px; font-weight:600; color:var(--ok); }
+.kit-big { font-size:44px; font-weight:800; letter-spacing:1px; line-height:1.15; margin:4px 0; }
+.rare { margin-top:64px; padding-top:16px; border-top:2px dashed var(--line); }
+.rare .row { gap:24px; }
 table { width:100%; border-collapse:collapse; background:#fff; }
 th, td { padding:10px 8px; border-bottom:1px solid var(--line); text-align:left; font-size:16px; }
-.yn { display:flex; gap:8px; } .yn button { flex:1; } .yn button.on { background:var(--accent); color:#fff; border-color:var(--accent); }
+.yn { display:flex; gap:8px; } .yn button { flex:1; } .yn button[aria-pressed="true"] { background:var(--accent); color:#fff; border-color:var(--accent); }
 dialog { border:none; border-radius:14px; padding:20px; width:min(560px, 92vw); }
 dialog::backdrop { background:rgba(0,0,0,.35); }
+dialog ul { padding-left:20px; }
 .hidden { display:none !important; }
+.sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px; }
+@media (min-width: 1000px) {
+  #participant-list { display:grid; grid-template-columns:1fr 1fr; gap:0 16px; }
+  #participant-list > p { grid-column:1 / -1; }
+  #screen-form { max-width:760px; }
+}
 </style>
 </head>
 <body>
+<div id="node-down" class="banner hidden" role="alert">The node program on this device is not running: nothing can be recorded and the sync state is unknown. Start the node again, then continue.</div>
 <header>
   <span class="site" id="site">IRT site node</span>
-  <span id="conn" class="pill offline" role="status"><span class="dot"></span><span id="conn-text">Offline</span></span>
-  <span class="muted">Last sync: <span id="last-sync">never</span></span>
+  <span id="conn" class="pill offline" role="status"><span class="dot"></span><span id="conn-text">Checking…</span></span>
+  <span class="muted" id="last-sync-box">Last sync: <span id="last-sync">never</span></span>
   <span class="muted" id="pending"></span>
   <span class="spacer"></span>
   <span id="who" class="muted"></span>
   <button id="logout" class="hidden">Log out</button>
 </header>
-<nav id="nav" class="hidden">
+<nav id="nav" class="hidden" aria-label="Screens">
   <button id="nav-participants" data-view="participants">Participants</button>
   <button id="nav-screen" data-view="screen">Screen</button>
   <button id="nav-inventory" data-view="inventory">Inventory</button>
@@ -79,25 +97,55 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
   </section>
   <section id="view-participants" class="hidden"><h1>Participants</h1><div id="participant-list"></div></section>
   <section id="view-participant" class="hidden"><div id="participant-detail"></div></section>
-  <section id="view-screen" class="hidden"><h1>Screen a participant</h1><form id="screen-form" class="card"></form></section>
+  <section id="view-screen" class="hidden"><h1>Screen a participant</h1><form id="screen-form" class="card" novalidate></form></section>
   <section id="view-inventory" class="hidden"><h1>Inventory</h1><div id="shipments"></div><div id="inventory"></div></section>
   <section id="view-status" class="hidden"><h1>Node status</h1><div id="status-detail" class="card"></div></section>
 </main>
-<dialog id="sign-dialog">
+<dialog id="sign-dialog" aria-labelledby="sign-title">
   <form method="dialog" id="sign-form">
     <h2 id="sign-title">Electronic signature</h2>
-    <p id="sign-meaning"></p>
-    <div id="sign-reason-box"><label for="sign-reason" id="sign-reason-label">Reason</label><textarea id="sign-reason" rows="2"></textarea></div>
+    <div id="sign-meaning"></div>
+    <div id="sign-reason-box"><label for="sign-reason" id="sign-reason-label">Reason</label><textarea id="sign-reason" rows="2"></textarea><p class="field-error hidden" id="sign-reason-error">Give the reason first.</p></div>
     <div id="sign-password-box"><label for="sign-password">Your password (signs this action)</label><input id="sign-password" type="password" autocomplete="current-password"></div>
     <div class="row" style="margin-top:16px"><button type="button" id="sign-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="sign-confirm" type="submit">Confirm</button></div>
   </form>
 </dialog>
 <script>
 "use strict";
-const S = { token: sessionStorage.getItem("irt-token"), me: JSON.parse(sessionStorage.getItem("irt-me") || "null"), study: null, status: null };
+const S = { token: sessionStorage.getItem("irt-token"), me: JSON.parse(sessionStorage.getItem("irt-me") || "null"), study: null, nodeDown: false };
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-const can = (p) => S.me && S.me.permissions.includes(p);
+const can = (p) => !!(S.me && S.me.permissions.includes(p));
+
+// Words as people read them, not as the API spells them.
+const WORDS = {
+  screened: "Screened", screen_failed: "Screen failure", randomized: "Randomized", withdrawn: "Withdrawn", completed: "Completed",
+  expected: "Expected", shipped: "Shipped", received: "Received", available: "Available", damaged: "Damaged", missing: "Missing",
+  lost: "Lost", quarantined: "Quarantined", rejected: "Rejected", dispensed: "Dispensed", returned: "Returned",
+  destroyed: "Destroyed", lost_with_node: "Lost with a tablet",
+};
+const word = (w) => WORDS[w] || String(w == null ? "" : w).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+function factorName(id) {
+  if (id === "site") return "Site"; if (id === "country") return "Country";
+  const f = S.study && S.study.factors.find((x) => x.id === id); return f ? f.name : id;
+}
+// "site=101;diabetes=yes" -> "Site 101 · Diabetes: yes"
+function stratumLabel(label) {
+  if (label === "all") return "All participants";
+  return String(label).split(";").map((kv) => { const [k, v] = kv.split("=");
+    return k === "site" || k === "country" ? factorName(k) + " " + v : factorName(k) + ": " + v; }).join(" · ");
+}
+// The API names fields ("factors.diabetes", "eligibility[2]"); people read their names.
+function humanize(msg) {
+  return String(msg || "")
+    .replace(/factors\.([A-Za-z0-9_-]+)/g, (m, id) => factorName(id))
+    .replace(/eligibility\[(\d+)\]/g, (m, i) => "Eligibility question " + (Number(i) + 1))
+    .replace(/\bscreen_failure_reason\b/g, "the screen failure reason")
+    .replace(/\bsignature_password\b/g, "your password")
+    .replace(/\boverride_reason\b/g, "the reason for the override")
+    .replace(/\b(with|using) POST \/api\/v1\/\S+/g, "")
+    .replace(/ with the idempotency key[^.;]*/gi, "");
+}
 
 // Each action sends a fresh Idempotency-Key and, when the node did not answer
 // (the answer may be what was lost), retries with the same key and body: the
@@ -125,8 +173,8 @@ async function api(method, path, body) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = (data && data.error) || { code: "internal", message: "HTTP " + res.status };
-    if (res.status === 401 && path !== "/login" && !/signature/.test(err.message)) { logout(true); }
-    throw err;
+    if (res.status === 401 && path !== "/login" && !/signature/.test(err.message)) { logout("Your session ended. Log in again."); }
+    throw { code: err.code, message: humanize(err.message) };
   }
   return data;
 }
@@ -142,52 +190,100 @@ function ago(ms) {
   if (s < 60) return s + " s ago"; if (s < 3600) return Math.round(s / 60) + " min ago";
   return new Date(ms).toLocaleString();
 }
-async function refreshStatus() {
+
+// The header: whether the node answers and reaches its hub, before login too.
+// The status poll does not keep a session alive (the node counts only what a person does).
+function nodeDown(down) {
+  S.nodeDown = down;
+  $("node-down").classList.toggle("hidden", !down);
+  $("last-sync-box").classList.toggle("hidden", down);
+  $("pending").classList.toggle("hidden", down);
+  if (down) { $("conn").className = "pill down"; $("conn-text").textContent = "Node not running"; $("conn").title = ""; }
+}
+async function poll() {
+  let c;
+  try { const r = await fetch("/api/v1/connection", { cache: "no-store" }); c = await r.json(); } catch (e) { nodeDown(true); return; }
+  nodeDown(false);
+  const state = c.sync_state || (c.online ? "online" : "offline");
+  $("conn").className = "pill " + state; $("conn").dataset.state = state;
+  $("conn-text").textContent = state === "refused" ? "Sync refused by the hub" : state === "online" ? "Online" : "Offline";
+  $("last-sync").textContent = ago(c.last_sync_ms);
   if (!S.token) return;
   try {
-    const st = await api("GET", "/status"); S.status = st;
-    const state = st.sync_state || (st.online ? "online" : "offline");
-    $("conn").className = "pill " + state;
-    $("conn-text").textContent = state === "refused" ? "Sync refused by the hub" : state === "online" ? "Online" : "Offline";
-    $("conn").title = state === "refused" ? st.sync_error : "";
-    $("last-sync").textContent = ago(st.last_sync_ms);
+    const st = await api("GET", "/status");
+    $("conn").title = st.sync_state === "refused" ? st.sync_error : "";
     $("pending").textContent = st.pending_events + " events to send";
     $("site").textContent = "Site " + st.site_id + " · " + st.study_id;
-  } catch (e) {
-    $("conn").className = "pill offline"; $("conn-text").textContent = "Node unreachable";
-  }
+  } catch (e) { /* a lost session logs out in api() */ }
 }
-function logout(expired) {
-  if (S.token && !expired) api("POST", "/logout").catch(() => {});
-  S.token = null; S.me = null; sessionStorage.removeItem("irt-token"); sessionStorage.removeItem("irt-me");
-  $("nav").classList.add("hidden"); $("logout").classList.add("hidden"); $("who").textContent = "";
-  view("login"); if (expired) show("Your session ended. Log in again.");
+
+// Logging out (by hand, when the session ended or after the idle time)
+// clears everything that was on screen: a shared tablet keeps nothing.
+function clearScreens() {
+  for (const id of ["participant-list", "participant-detail", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
+  const d = $("sign-dialog"); if (d.open) d.close();
+  $("sign-reason").value = ""; $("sign-password").value = ""; $("login-password").value = "";
+  $("site").textContent = "IRT site node"; $("pending").textContent = ""; $("who").textContent = "";
 }
-$("logout").onclick = () => logout(false);
+function logout(why) {
+  if (S.token && !why) api("POST", "/logout").catch(() => {});
+  else if (S.token) fetch("/api/v1/logout", { method: "POST", headers: { Authorization: "Bearer " + S.token } }).catch(() => {});
+  S.token = null; S.me = null; S.study = null; sessionStorage.removeItem("irt-token"); sessionStorage.removeItem("irt-me");
+  $("nav").classList.add("hidden"); $("logout").classList.add("hidden");
+  clearScreens(); view("login"); clearMessage();
+  if (why) show(why);
+}
+let lastUse = Date.now();
+for (const ev of ["pointerdown", "keydown", "wheel", "touchstart"]) addEventListener(ev, () => { lastUse = Date.now(); }, { capture: true, passive: true });
+setInterval(() => {
+  if (!S.token || !S.me || !S.me.idle_timeout_s) return;
+  const idle = S.me.idle_timeout_s;
+  if (Date.now() - lastUse > idle * 1000)
+    logout("Logged out after " + (idle % 60 ? idle + " seconds" : idle / 60 + " minutes") + " without use. Log in again to continue.");
+}, 1000);
+
+$("logout").onclick = () => logout(null);
 $("login-form").onsubmit = async (ev) => {
   ev.preventDefault(); clearMessage();
+  const user = $("login-user").value.trim(), password = $("login-password").value;
+  if (!user || !password) { show("Enter your user name and password."); return; }
   try {
-    const r = await api("POST", "/login", { user: $("login-user").value.trim(), password: $("login-password").value });
+    const r = await api("POST", "/login", { user, password });
     S.token = r.token; S.me = r; sessionStorage.setItem("irt-token", r.token); sessionStorage.setItem("irt-me", JSON.stringify(r));
-    $("login-password").value = ""; await start();
+    $("login-password").value = ""; lastUse = Date.now(); await start();
   } catch (e) { show(e.message); }
 };
 for (const b of document.querySelectorAll("nav button")) b.onclick = () => { clearMessage(); open(b.dataset.view); };
 
-// A critical action: asks the reason (when needed) and the password.
-function sign(title, meaning, opts) {
+// Asks before an action: a confirmation, and when needed a reason and the password (an e-signature).
+function ask(title, meaningHtml, opts) {
   return new Promise((resolve) => {
     const d = $("sign-dialog");
-    $("sign-title").textContent = title; $("sign-meaning").textContent = meaning || "";
+    $("sign-title").textContent = title; $("sign-meaning").innerHTML = meaningHtml || "";
     $("sign-reason-box").classList.toggle("hidden", !opts.reason); $("sign-reason-label").textContent = opts.reason || "";
+    $("sign-reason-error").classList.add("hidden");
     $("sign-password-box").classList.toggle("hidden", !opts.password);
     $("sign-reason").value = ""; $("sign-password").value = "";
+    $("sign-confirm").textContent = opts.confirm || "Confirm";
+    $("sign-confirm").className = opts.danger ? "danger" : "primary";
     $("sign-cancel").onclick = () => { d.close(); resolve(null); };
-    $("sign-form").onsubmit = (ev) => { ev.preventDefault(); const r = { reason: $("sign-reason").value, password: $("sign-password").value }; $("sign-password").value = ""; d.close(); resolve(r); };
-    d.showModal(); (opts.reason ? $("sign-reason") : $("sign-password")).focus();
+    d.oncancel = () => resolve(null);
+    $("sign-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      if (opts.reason && !$("sign-reason").value.trim()) { $("sign-reason-error").classList.remove("hidden"); $("sign-reason").focus(); return; }
+      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value }; $("sign-password").value = ""; d.close(); resolve(r);
+    };
+    $("sign-reason").oninput = () => $("sign-reason-error").classList.add("hidden");
+    d.showModal(); (opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
   });
 }
 
+const TABS = {
+  participants: () => can("view_participants") || can("dispense"),
+  screen: () => can("screen"),
+  inventory: () => can("view_inventory") || can("receive_shipment"),
+  status: () => true,
+};
 async function open(name, arg) {
   view(name);
   try {
@@ -201,13 +297,12 @@ async function open(name, arg) {
 
 async function renderParticipants() {
   const list = $("participant-list");
-  if (!can("view_participants") && !can("dispense")) { list.innerHTML = '<p class="muted">Your role does not view participants.</p>'; return; }
   const r = await api("GET", "/participants");
   list.innerHTML = r.participants.length ? "" : '<p class="muted">No participant yet.</p>';
   for (const p of r.participants.slice().reverse()) {
     const b = document.createElement("button"); b.className = "list-item card"; b.dataset.participant = p.participant;
     b.innerHTML = "<span><strong>" + esc(p.participant) + "</strong> " + (p.randomization_number ? '<span class="muted">' + esc(p.randomization_number) + "</span>" : "") +
-      (p.arm ? ' <span class="arm">' + esc(p.arm.name) + "</span>" : "") + '</span><span class="badge">' + esc(p.status) + (p.unblinded ? " · unblinded" : "") + "</span>";
+      (p.arm ? ' <span class="arm">' + esc(p.arm.name) + "</span>" : "") + '</span><span class="badge">' + esc(word(p.status)) + (p.unblinded ? " · code broken" : "") + "</span>";
     b.onclick = () => { clearMessage(); open("participant", p.participant); };
     list.appendChild(b);
   }
@@ -216,127 +311,168 @@ async function renderParticipants() {
 function kitLine(k) {
   return "<li><strong>" + esc(k.kit) + "</strong> · " + esc(k.label) + (k.kit_type_name ? " · " + esc(k.kit_type_name) : "") + " · expires " + esc(k.expiry) + "</li>";
 }
+// What to hand out, first and largest on the screen.
+function handout(id, kits, lines) {
+  return '<div class="handout" id="' + id + '" role="status"><div class="lead">Hand out ' + (kits.length === 1 ? "kit" : "kits") + "</div>" +
+    kits.map((k) => '<div class="kit-big">' + esc(k.kit) + "</div>").join("") + lines + "</div>";
+}
 
-async function renderParticipant(number) {
+async function renderParticipant(number, resultHtml) {
   const p = await api("GET", "/participants/" + encodeURIComponent(number));
   const el = $("participant-detail");
-  let h = '<h1>Participant <span id="p-number">' + esc(p.participant) + '</span></h1><div class="card">';
-  h += '<p>Status: <span class="badge" id="p-status">' + esc(p.status) + "</span>" + (p.unblinded ? ' <span class="badge">code broken</span>' : "") + "</p>";
+  let h = '<div id="result">' + (resultHtml || "") + '</div><h1>Participant <span id="p-number">' + esc(p.participant) + '</span></h1><div class="card">';
+  h += '<p>Status: <span class="badge" id="p-status">' + esc(word(p.status)) + "</span></p>";
   if (p.randomization_number) h += '<p>Randomization number: <strong id="p-randno">' + esc(p.randomization_number) + "</strong> on " + esc(p.randomized_on) + "</p>";
+  if (p.unblinded) h += '<p id="p-code-broken">Code broken on ' + esc(p.unblinded_on) + (p.unblinded_by ? " by " + esc(p.unblinded_by) : "") + "</p>";
   if (p.arm) h += '<p class="arm" id="p-arm">Arm: ' + esc(p.arm.name) + " (" + esc(p.arm.id) + ")</p>";
-  h += '<p class="muted">' + Object.entries(p.factors).map(([k, v]) => esc(k) + ": " + esc(v)).join(" · ") + "</p>";
+  const factors = Object.entries(p.factors);
+  if (factors.length) h += '<p class="muted" id="p-factors">' + factors.map(([k, v]) => esc(factorName(k)) + ": " + esc(v)).join(" · ") + "</p>";
   if (p.cohort) { const c = (S.study.cohorts || []).find((x) => x.id === p.cohort); h += '<p>Cohort: <span id="p-cohort">' + esc(c ? c.name + " (" + c.id + ")" : p.cohort) + "</span></p>"; }
-  if (p.screen_failure_reason) h += "<p>Screen failure: " + esc(p.screen_failure_reason) + "</p>";
+  if (p.screen_failure_reason) h += '<p id="p-failure">Screen failure: ' + esc(p.screen_failure_reason) + "</p>";
   if (p.withdrawal_reason) h += "<p>Withdrawn: " + esc(p.withdrawal_reason) + "</p>";
   h += "</div>";
-  if (p.visits.length) {
-    h += "<h2>Visits</h2>";
-    for (const v of p.visits) h += '<div class="card"><strong>' + esc(v.visit) + "</strong> on " + esc(v.date) + (v.deviation ? ' <span class="badge">deviation: ' + esc(v.deviation) + "</span>" : "") + '<ul class="kits">' + v.kits.map(kitLine).join("") + "</ul></div>";
-  }
   h += '<div class="row" id="actions">';
   if (p.status === "screened" && can("randomize")) h += '<button class="primary" id="action-randomize">Randomize</button>';
   if (p.status === "randomized" && can("dispense")) {
     const next = p.schedule.filter((v) => v.dispenses && !v.done);
-    if (next.length) h += '<select id="dispense-visit" style="width:auto">' + next.map((v) => '<option value="' + esc(v.visit) + '">' + esc(v.visit + " · " + v.name + " (" + v.window_from + " to " + v.window_to + ")") + "</option>").join("") + '</select><button class="primary" id="action-dispense">Dispense</button>';
+    if (next.length) h += '<select id="dispense-visit" aria-label="Visit to dispense" style="width:auto">' + next.map((v) => '<option value="' + esc(v.visit) + '">' + esc(v.name + " (" + v.window_from + " to " + v.window_to + ")") + "</option>").join("") + '</select><button class="primary" id="action-dispense">Dispense</button>';
   }
-  if (p.randomization_number && can("unblind")) h += '<button class="danger" id="action-unblind">Emergency unblinding</button>';
-  if ((p.status === "screened" || p.status === "randomized") && can("withdraw")) h += '<button id="action-withdraw">Withdraw</button>';
-  h += '</div><div id="result"></div>';
+  h += "</div>";
+  if (p.visits.length) {
+    const names = Object.fromEntries((S.study.visits || []).map((v) => [v.id, v.name]));
+    h += "<h2>Visits</h2>";
+    for (const v of p.visits) h += '<div class="card"><strong>' + esc(names[v.visit] || v.visit) + "</strong> on " + esc(v.date) + (v.deviation ? ' <span class="badge">deviation: ' + esc(v.deviation) + "</span>" : "") + '<ul class="kits">' + v.kits.map(kitLine).join("") + "</ul></div>";
+  }
+  // Withdrawal and the code break: away from the routine buttons, each asks first.
+  let rare = "";
+  if (p.randomization_number && can("unblind"))
+    rare += p.unblinded ? '<button id="action-unblind-done" disabled>Code broken on ' + esc(p.unblinded_on) + (p.unblinded_by ? " by " + esc(p.unblinded_by) : "") + "</button>"
+                        : '<button class="danger" id="action-unblind">Emergency unblinding…</button>';
+  if ((p.status === "screened" || p.status === "randomized") && can("withdraw")) rare += '<button class="danger-outline" id="action-withdraw">Withdraw from the study…</button>';
+  if (rare) h += '<section class="rare" id="rare-actions" aria-label="Rarely used actions"><h2>Rarely used</h2><div class="row">' + rare + "</div></section>";
   el.innerHTML = h;
   const act = (id, fn) => { const b = $(id); if (b) b.onclick = fn; };
+  const path = "/participants/" + encodeURIComponent(p.participant);
   act("action-randomize", async () => { clearMessage();
-    const s = await sign("Randomize", "I confirm the randomization of participant " + p.participant, { password: true }); if (!s) return;
+    const s = await ask("Randomize", "<p>I confirm the randomization of participant " + esc(p.participant) + ".</p>", { password: true, confirm: "Randomize" }); if (!s) return;
     try {
-      const r = await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/randomize", { signature_password: s.password });
-      await renderParticipant(p.participant);
-      $("result").innerHTML = '<div class="msg ok" id="randomize-result">Randomized: <strong>' + esc(r.randomization_number) + "</strong>. Hand out kit " + r.kits.map((k) => "<strong>" + esc(k.kit) + "</strong>").join(", ") + ".</div>";
+      const r = await api("POST", path + "/randomize", { signature_password: s.password });
+      await renderParticipant(p.participant, handout("randomize-result", r.kits,
+        '<p>Randomized: <strong id="randomize-number">' + esc(r.randomization_number) + "</strong> · participant " + esc(p.participant) + "</p>"));
     } catch (e) { show(e.message); }
   });
   act("action-dispense", async () => { clearMessage();
     const visit = $("dispense-visit").value; const sv = p.schedule.find((v) => v.visit === visit);
     let body = { visit };
     if (!sv.in_window_today) {
-      const s = await sign("Outside the visit window", "Visit " + visit + " is outside its window. Dispensing anyway is recorded as a protocol deviation.", { reason: "Reason for the override", password: true });
+      const s = await ask("Outside the visit window", "<p>" + esc(sv.name) + " is outside its window. Dispensing anyway is recorded as a protocol deviation.</p>", { reason: "Reason for the override", password: true });
       if (!s) return; body.override_reason = s.reason; body.signature_password = s.password;
     }
     try {
-      const r = await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/dispense", body);
-      await renderParticipant(p.participant);
-      $("result").innerHTML = '<div class="msg ok">Dispense kit ' + r.kits.map((k) => "<strong>" + esc(k.kit) + "</strong>").join(", ") + ".</div>";
+      const r = await api("POST", path + "/dispense", body);
+      await renderParticipant(p.participant, handout("dispense-result", r.kits, "<p>" + esc(sv.name) + " · participant " + esc(p.participant) + "</p>"));
     } catch (e) { show(e.message); }
   });
   act("action-unblind", async () => { clearMessage();
-    const s = await sign("Emergency unblinding", "I confirm the emergency unblinding of participant " + p.participant + ". This is recorded and reported to the central team.", { reason: "Medical reason", password: true });
+    const s = await ask("Emergency unblinding", "<p>I confirm the emergency unblinding of participant " + esc(p.participant) + ". This is recorded and reported to the central team.</p>", { reason: "Medical reason", password: true, confirm: "Break the code", danger: true });
     if (!s) return;
     try {
-      const r = await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/unblind", { reason: s.reason, signature_password: s.password });
-      await renderParticipant(p.participant);
-      $("result").innerHTML = '<div class="arm" id="unblind-result">Code broken: ' + esc(r.arm.name) + " (" + esc(r.arm.id) + ")</div>";
+      const r = await api("POST", path + "/unblind", { reason: s.reason, signature_password: s.password });
+      await renderParticipant(p.participant, '<div class="arm" id="unblind-result" role="status">Code broken: ' + esc(r.arm.name) + " (" + esc(r.arm.id) + ")</div>");
     } catch (e) { show(e.message); }
   });
   act("action-withdraw", async () => { clearMessage();
-    const s = await sign("Withdraw", "Withdraw participant " + p.participant + " from the study.", { reason: "Reason" }); if (!s) return;
-    try { await api("POST", "/participants/" + encodeURIComponent(p.participant) + "/withdraw", { reason: s.reason }); await renderParticipant(p.participant); show("Participant withdrawn.", true); }
+    const s = await ask("Withdraw from the study", "<p>Withdraw participant " + esc(p.participant) + " from the study. This cannot be undone here.</p>", { reason: "Reason", confirm: "Withdraw", danger: true }); if (!s) return;
+    try { await api("POST", path + "/withdraw", { reason: s.reason }); await renderParticipant(p.participant); show("Participant withdrawn.", true); }
     catch (e) { show(e.message); }
   });
 }
 
+// Screening: checked here first, with each message next to its field and
+// gone once the field is fixed; a participant number is used only after
+// the person confirms.
 function renderScreen() {
   const f = $("screen-form"); const st = S.study;
-  if (!can("screen")) { f.innerHTML = '<p class="muted">Your role does not screen participants.</p>'; return; }
   let h = "";
-  if ((st.cohorts || []).length) h += '<label for="cohort">Cohort</label><select id="cohort" name="cohort"><option value="">Choose…</option>' + st.cohorts.map((c) => '<option value="' + esc(c.id) + '">' + esc(c.name + " (" + c.id + ")") + "</option>").join("") + "</select>";
-  for (const fac of st.factors) {
-    h += '<label for="factor-' + esc(fac.id) + '">' + esc(fac.name) + (fac.required ? "" : " (optional)") + '</label><select id="factor-' + esc(fac.id) + '" name="factor-' + esc(fac.id) + '"><option value="">Choose…</option>' + fac.levels.map((l) => '<option value="' + esc(l) + '">' + esc(l) + "</option>").join("") + "</select>";
-  }
+  const field = (id, labelText, control) => '<label for="' + id + '">' + esc(labelText) + "</label>" + control + '<p class="field-error hidden" id="err-' + id + '"></p>';
+  if ((st.cohorts || []).length) h += field("cohort", "Cohort", '<select id="cohort" name="cohort" aria-describedby="err-cohort"><option value="">Choose…</option>' + st.cohorts.map((c) => '<option value="' + esc(c.id) + '">' + esc(c.name + " (" + c.id + ")") + "</option>").join("") + "</select>");
+  for (const fac of st.factors)
+    h += field("factor-" + fac.id, fac.name + (fac.required ? "" : " (optional)"), '<select id="factor-' + esc(fac.id) + '" aria-describedby="err-factor-' + esc(fac.id) + '"><option value="">Choose…</option>' + fac.levels.map((l) => '<option value="' + esc(l) + '">' + esc(l) + "</option>").join("") + "</select>");
   h += "<h2>Eligibility</h2>";
-  st.eligibility.forEach((q, i) => { h += '<label>' + esc(q) + '</label><div class="yn" id="elig-' + i + '" data-answer=""><button type="button" data-v="yes">Yes</button><button type="button" data-v="no">No</button></div>'; });
-  h += '<label for="screen-failure">Screen failure reason (only if not eligible)</label><input id="screen-failure">';
-  h += '<p><button class="primary" id="screen-submit" type="submit">Screen participant</button></p>';
+  st.eligibility.forEach((q, i) => { h += '<fieldset><legend id="q-' + i + '">' + esc(q) + '</legend><div class="yn" id="elig-' + i + '" data-answer="" aria-describedby="err-elig-' + i + '"><button type="button" data-v="yes" aria-pressed="false">Yes</button><button type="button" data-v="no" aria-pressed="false">No</button></div><p class="field-error hidden" id="err-elig-' + i + '"></p></fieldset>'; });
+  h += '<div id="failure-box" class="hidden">' + field("screen-failure", "Screen failure reason", '<textarea id="screen-failure" rows="2" aria-describedby="err-screen-failure"></textarea>') + "</div>";
+  h += '<p><button class="primary" id="screen-submit" type="submit">Screen participant…</button></p>';
   f.innerHTML = h;
-  for (const yn of f.querySelectorAll(".yn")) for (const b of yn.querySelectorAll("button")) b.onclick = () => { yn.dataset.answer = b.dataset.v; for (const o of yn.querySelectorAll("button")) o.classList.toggle("on", o === b); };
+  const setError = (id, text) => {
+    const e = $("err-" + id); e.textContent = text || ""; e.classList.toggle("hidden", !text);
+    if ($(id)) $(id).setAttribute("aria-invalid", text ? "true" : "false");
+  };
+  const anyNo = () => st.eligibility.some((q, i) => $("elig-" + i).dataset.answer === "no");
+  for (const yn of f.querySelectorAll(".yn")) for (const b of yn.querySelectorAll("button")) b.onclick = () => {
+    yn.dataset.answer = b.dataset.v; for (const o of yn.querySelectorAll("button")) o.setAttribute("aria-pressed", o === b ? "true" : "false");
+    setError(yn.id, "");
+    $("failure-box").classList.toggle("hidden", !anyNo());
+    if (!anyNo()) setError("screen-failure", "");
+  };
+  for (const c of f.querySelectorAll("select, textarea")) c.addEventListener(c.tagName === "SELECT" ? "change" : "input", () => { if (c.value.trim()) setError(c.id, ""); });
   f.onsubmit = async (ev) => {
     ev.preventDefault(); clearMessage();
+    const failing = anyNo();
+    // The reason counts only when an answer is no: a reason typed while every
+    // answer is yes never turns the participant into a screen failure.
+    const reason = failing ? $("screen-failure").value.trim() : "";
+    let first = null; const bad = (id, text) => { setError(id, text); first = first || id; };
+    if ((st.cohorts || []).length && !$("cohort").value) bad("cohort", "Choose the participant's cohort.");
+    if (!failing) for (const fac of st.factors) if (fac.required && !$("factor-" + fac.id).value) bad("factor-" + fac.id, "Choose " + fac.name.toLowerCase() + ": randomization needs it.");
+    st.eligibility.forEach((q, i) => { if (!$("elig-" + i).dataset.answer) bad("elig-" + i, "Answer yes or no."); });
+    if (failing && !reason) bad("screen-failure", "An answer is no: give the reason for the screen failure.");
+    if (first) { const c = $(first); (c.querySelector("button") || c).focus(); show("Some answers are missing; see the messages below each field."); return; }
     const factors = {}; for (const fac of st.factors) { const v = $("factor-" + fac.id).value; if (v) factors[fac.id] = v; }
     const eligibility = st.eligibility.map((q, i) => $("elig-" + i).dataset.answer);
-    if (eligibility.includes("")) { show("Answer every eligibility question with yes or no."); return; }
+    const summary = "<ul>" + st.factors.filter((fac) => factors[fac.id]).map((fac) => "<li>" + esc(fac.name) + ": " + esc(factors[fac.id]) + "</li>").join("") +
+      "<li>Eligibility: " + (failing ? "not eligible (" + esc(reason) + ")" : "every answer yes") + "</li></ul>";
+    const ok = await ask(failing ? "Record a screen failure?" : "Screen this participant?", summary +
+      "<p><strong>This uses the next participant number of this site; it cannot be given back.</strong></p>",
+      { confirm: failing ? "Record the screen failure" : "Screen and use a number" });
+    if (!ok) return;
     try {
-      const body = { factors, eligibility, screen_failure_reason: $("screen-failure").value };
+      const body = { factors, eligibility };
+      if (reason) body.screen_failure_reason = reason;
       if ((st.cohorts || []).length && $("cohort").value) body.cohort = $("cohort").value;
       const r = await api("POST", "/participants", body);
-      show("Screened participant " + r.participant.participant + " (" + r.participant.status + ").", true);
+      const text = (failing ? "Screen failure recorded for participant " : "Screened participant ") + r.participant.participant + ".";
       await open("participant", r.participant.participant);
-      show("Screened participant " + r.participant.participant + " (" + r.participant.status + ").", true);
+      show(text, true);
     } catch (e) { show(e.message); }
   };
 }
 
 async function renderInventory() {
-  if (!can("view_inventory")) { $("inventory").innerHTML = '<p class="muted">Your role does not view the inventory.</p>'; $("shipments").innerHTML = ""; return; }
-  const [inv, sh] = await Promise.all([api("GET", "/inventory"), api("GET", "/shipments")]);
+  const [inv, sh] = await Promise.all([can("view_inventory") ? api("GET", "/inventory") : null, api("GET", "/shipments")]);
   let h = "";
   for (const s of sh.shipments.filter((s) => !s.received)) {
-    h += '<div class="card"><strong>Shipment ' + esc(s.shipment) + "</strong> to receive (" + s.kits.length + ' kits)<table><tr><th>Kit</th><th>Label</th><th>Condition</th></tr>';
-    for (const k of s.kits.filter((k) => k.status === "expected")) h += "<tr><td>" + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select data-kit="' + esc(k.kit) + '"><option>received</option><option>damaged</option><option>missing</option></select></td></tr>';
+    h += '<div class="card"><h2>Shipment ' + esc(s.shipment) + " to receive (" + s.kits.length + ' kits)</h2><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">Condition</th></tr>';
+    for (const k of s.kits.filter((k) => k.status === "expected")) h += "<tr><td>" + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select aria-label="Condition of kit ' + esc(k.kit) + '" data-kit="' + esc(k.kit) + '"><option value="received">Received</option><option value="damaged">Damaged</option><option value="missing">Missing</option></select></td></tr>';
     h += '</table><p><button class="primary" data-receive="' + esc(s.shipment) + '">Record receipt</button></p></div>';
   }
   $("shipments").innerHTML = can("receive_shipment") ? h : "";
   for (const b of document.querySelectorAll("[data-receive]")) b.onclick = async () => {
     const card = b.closest(".card"); const kits = [...card.querySelectorAll("select[data-kit]")].map((s) => ({ kit: s.dataset.kit, condition: s.value }));
     const body = { kits };
-    if (kits.some((k) => k.condition === "damaged")) { const s = await sign("Report damaged kits", "Damaged kits are recorded with your signature.", { password: true }); if (!s) return; body.signature_password = s.password; }
+    if (kits.some((k) => k.condition === "damaged")) { const s = await ask("Report damaged kits", "<p>Damaged kits are recorded with your signature.</p>", { password: true }); if (!s) return; body.signature_password = s.password; }
     try { await api("POST", "/shipments/" + encodeURIComponent(b.dataset.receive) + "/receive", body); show("Receipt recorded.", true); await renderInventory(); } catch (e) { show(e.message); }
   };
+  if (!inv) { $("inventory").innerHTML = ""; return; }
   const unblinded = inv.kits.some((k) => k.kit_type);
-  let t = '<p class="muted">Today ' + esc(inv.today) + " · kits within " + inv.do_not_dispense_days + ' days of expiry are not dispensed</p><table id="inventory-table"><tr><th>Kit</th><th>Label</th>' + (unblinded ? "<th>Kit type</th><th>Arm</th><th>Lot</th>" : "") + "<th>Status</th><th>Expiry</th><th></th></tr>";
+  let t = '<p class="muted">Today ' + esc(inv.today) + " · kits within " + inv.do_not_dispense_days + ' days of expiry are not dispensed</p><table id="inventory-table"><tr><th scope="col">Kit</th><th scope="col">Label</th>' + (unblinded ? '<th scope="col">Kit type</th><th scope="col">Arm</th><th scope="col">Lot</th>' : "") + '<th scope="col">Status</th><th scope="col">Expiry</th><th scope="col"><span class="sr-only">Action</span></th></tr>';
   for (const k of inv.kits) {
     t += "<tr><td>" + esc(k.kit) + "</td><td>" + esc(k.label) + "</td>" + (unblinded ? "<td>" + esc(k.kit_type_name) + '</td><td class="arm-cell">' + esc(k.arm ? k.arm.name : "") + "</td><td>" + esc(k.lot) + "</td>" : "") +
-      "<td>" + esc(k.status) + (k.participant ? " · " + esc(k.participant) : "") + "</td><td>" + esc(k.expiry) + "</td><td>" +
+      "<td>" + esc(word(k.status)) + (k.participant ? " · " + esc(k.participant) : "") + "</td><td>" + esc(k.expiry) + "</td><td>" +
       (k.status === "available" && can("report_excursion") ? '<button data-quarantine="' + esc(k.kit) + '">Quarantine</button>' : "") + "</td></tr>";
   }
   $("inventory").innerHTML = t + "</table>";
   for (const b of document.querySelectorAll("[data-quarantine]")) b.onclick = async () => {
-    const s = await sign("Temperature excursion", "Kit " + b.dataset.quarantine + " stays quarantined until the hub releases or rejects it.", { reason: "What happened (temperature, duration)" }); if (!s) return;
+    const s = await ask("Temperature excursion", "<p>Kit " + esc(b.dataset.quarantine) + " stays quarantined until the hub releases or rejects it.</p>", { reason: "What happened (temperature, duration)", confirm: "Quarantine" }); if (!s) return;
     try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.quarantine) + "/quarantine", { reason: s.reason }); show("Kit quarantined.", true); await renderInventory(); } catch (e) { show(e.message); }
   };
 }
@@ -344,18 +480,21 @@ async function renderInventory() {
 async function renderStatus() {
   const st = await api("GET", "/status"); let h = "<p>Node <strong>" + esc(st.node_id) + "</strong>, site " + esc(st.site_id) + ", study " + esc(st.study_id) + "</p>";
   h += "<p>" + (st.sync_state === "refused" ? '<strong id="sync-refused">' + esc(st.sync_error) + "</strong>" : st.online ? "Online" : "Offline: everything is kept and sent at the next sync") + ". Last sync " + esc(ago(st.last_sync_ms)) + ". Events waiting: " + st.pending_events + ".</p>";
-  h += "<h2>Randomization slots left</h2><ul>" + st.slots_left.map((s) => "<li>" + esc(s.stratum) + ": " + s.free + "</li>").join("") + "</ul>";
-  h += "<p>Participant numbers left: " + st.numbers_left + "</p><h2>Kits by status</h2><ul>" + Object.entries(st.kits).map(([k, v]) => "<li>" + esc(k) + ": " + v + "</li>").join("") + "</ul>";
+  h += '<h2>Randomization slots left</h2><ul id="slots">' + st.slots_left.map((s) => "<li>" + esc(stratumLabel(s.stratum)) + ": " + s.free + "</li>").join("") + "</ul>";
+  h += "<p>Participant numbers left: " + st.numbers_left + '</p><h2>Kits by status</h2><ul id="kit-counts">' + Object.entries(st.kits).map(([k, v]) => "<li>" + esc(word(k)) + ": " + v + "</li>").join("") + "</ul>";
   $("status-detail").innerHTML = h;
 }
 
 async function start() {
   try { S.study = await api("GET", "/study"); } catch (e) { show(e.message); return; }
   $("nav").classList.remove("hidden"); $("logout").classList.remove("hidden");
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("hidden", !TABS[b.dataset.view]());
   $("who").textContent = S.me.user + " · " + S.me.role + (S.me.blinded ? "" : " (unblinded)");
-  await refreshStatus(); await open("participants");
+  await poll();
+  await open(Object.keys(TABS).find((t) => TABS[t]()));
 }
-setInterval(refreshStatus, 5000);
+setInterval(poll, 3000);
+poll();
 if (S.token) start(); else view("login");
 </script>
 </body>
