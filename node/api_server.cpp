@@ -406,6 +406,39 @@ struct ApiServer::Impl {
             return outcome(*o, a);
           });
 
+    // ---- visits
+    route("GET", R"(/api/v1/participants/([^/]+)/dispense-preview)", false,
+          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            auto kits = ops.dispense_preview(a, param(req, 1), req.get_param_value("visit"));
+            if (!kits) return kits.error();
+            json list = json::array();
+            for (const auto& k : *kits) list.push_back(ops.kit_answer(a, k, 0)["kit"]);
+            return json{{"participant", param(req, 1)}, {"visit", req.get_param_value("visit")}, {"kits", list}};
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/visits/([^/]+))", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto result = b.text("outcome"), reason = b.text("reason");
+            if (!b.ok()) return b.error();
+            if (result != "done" && result != "missed")
+              return make_error(Errc::invalid_input, "outcome: use done (a visit that dispenses nothing) or missed "
+                                                     "(with a reason)");
+            auto o = ops.record_visit(a, param(req, 1), param(req, 2), result == "missed", reason);
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+    route("GET", "/api/v1/visits/due", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      int days = 7;
+      if (req.has_param("days")) {
+        try {
+          days = std::stoi(req.get_param_value("days"));
+        } catch (const std::exception&) {
+          return make_error(Errc::invalid_input, "days: use 0 to 366 (default 7)");
+        }
+      }
+      return ops.visits_due_view(a, days);
+    });
+
     // ---- inventory
     route("GET", "/api/v1/inventory", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
       return ops.inventory_view(a, {req.get_param_value("status"), req.get_param_value("kit"),

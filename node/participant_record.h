@@ -29,6 +29,7 @@ struct VisitRecord {
   std::vector<std::string> kits;    // kit numbers dispensed
   std::string deviation;            // window override reason; empty when inside the window
   std::string by;
+  std::string missed_reason;        // non-empty: the visit did not happen (no kits)
 };
 
 struct KitReplacement {

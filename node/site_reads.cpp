@@ -100,6 +100,26 @@ shared::Result<json> SiteOperations::shipments_view(const Actor& a) const {
   return json{{"shipments", list}};
 }
 
+shared::Result<json> SiteOperations::visits_due_view(const Actor& a, int days) const {
+  if (!can(a, Permission::view_participants) && !can(a, Permission::dispense))
+    return make_error(Errc::forbidden, "role " + a.role + " may not view participants; ask a colleague whose role may");
+  if (days < 0 || days > 366) return make_error(Errc::invalid_input, "days: use 0 to 366 (default 7)");
+  auto horizon = shared::format_date(today() + days);
+  json list = json::array();
+  for (const auto& [id, p] : state_.domain().participants()) {
+    if (p.status != ParticipantStatus::randomized) continue;
+    for (auto v : visit_schedule(p, state_.domain(), today())) {
+      const auto state = v["state"].get<std::string>();
+      if (state == "overdue" || state == "due" || (state == "upcoming" && v["window_from"].get<std::string>() <= horizon)) {
+        v["participant"] = p.number;
+        v["randomization_number"] = p.randomization_number;
+        list.push_back(v);
+      }
+    }
+  }
+  return json{{"today", shared::format_date(today())}, {"days", days}, {"visits", list}};
+}
+
 json SiteOperations::outcome_view(const Actor& a, const OperationOutcome& o) const {
   const auto& store = state_.domain();
   bool hide = blinded(a);

@@ -50,6 +50,15 @@ input, select, textarea { width:100%; min-height:48px; padding:10px 12px; font:i
 .handout { background:#fff; border:3px solid var(--ok); border-radius:14px; padding:16px 20px; margin:0 0 16px; }
 .handout .lead { font-size:20px; font-weight:600; color:var(--ok); }
 .kit-big { font-size:44px; font-weight:800; letter-spacing:1px; line-height:1.15; margin:4px 0; }
+.timeline { list-style:none; padding:0; margin:8px 0; }
+.timeline li { display:flex; flex-wrap:wrap; gap:4px 12px; align-items:center; padding:10px 12px; border-left:4px solid var(--line); background:#fff; margin:0 0 6px; border-radius:0 10px 10px 0; }
+.timeline .tl-name { font-weight:700; min-width:180px; }
+.timeline li.st-done { border-left-color:var(--ok); } .timeline li.st-due { border-left-color:var(--accent); background:#eef4fc; }
+.timeline li.st-overdue, .timeline li.st-missed { border-left-color:var(--bad); }
+.state { padding:3px 10px; border-radius:8px; font-size:15px; font-weight:700; background:#eef1f5; }
+.state.st-done { background:#e3f4ea; color:var(--ok); } .state.st-due { background:var(--accent); color:#fff; }
+.state.st-overdue, .state.st-missed { background:#fdecea; color:var(--bad); }
+.due-group h2 { margin-top:24px; }
 .rare { margin-top:64px; padding-top:16px; border-top:2px dashed var(--line); }
 .rare .row { gap:24px; }
 table { width:100%; border-collapse:collapse; background:#fff; }
@@ -81,6 +90,7 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
 </header>
 <nav id="nav" class="hidden" aria-label="Screens">
   <button id="nav-participants" data-view="participants">Participants</button>
+  <button id="nav-visits" data-view="visits">Visits</button>
   <button id="nav-screen" data-view="screen">Screen</button>
   <button id="nav-inventory" data-view="inventory">Inventory</button>
   <button id="nav-status" data-view="status">Status</button>
@@ -97,6 +107,7 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
   </section>
   <section id="view-participants" class="hidden"><h1>Participants</h1><div id="participant-list"></div></section>
   <section id="view-participant" class="hidden"><div id="participant-detail"></div></section>
+  <section id="view-visits" class="hidden"><h1>Visits to plan</h1><div id="due"></div></section>
   <section id="view-screen" class="hidden"><h1>Screen a participant</h1><form id="screen-form" class="card" novalidate></form></section>
   <section id="view-inventory" class="hidden"><h1>Inventory</h1><div id="shipments"></div><div id="inventory"></div></section>
   <section id="view-status" class="hidden"><h1>Node status</h1><div id="status-detail" class="card"></div></section>
@@ -105,6 +116,7 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
   <form method="dialog" id="sign-form">
     <h2 id="sign-title">Electronic signature</h2>
     <div id="sign-meaning"></div>
+    <div id="sign-choice-box"><label for="sign-choice" id="sign-choice-label">Visit</label><select id="sign-choice"></select></div>
     <div id="sign-reason-box"><label for="sign-reason" id="sign-reason-label">Reason</label><textarea id="sign-reason" rows="2"></textarea><p class="field-error hidden" id="sign-reason-error">Give the reason first.</p></div>
     <div id="sign-password-box"><label for="sign-password">Your password (signs this action)</label><input id="sign-password" type="password" autocomplete="current-password"></div>
     <div class="row" style="margin-top:16px"><button type="button" id="sign-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="sign-confirm" type="submit">Confirm</button></div>
@@ -123,6 +135,7 @@ const WORDS = {
   expected: "Expected", shipped: "Shipped", received: "Received", available: "Available", damaged: "Damaged", missing: "Missing",
   lost: "Lost", quarantined: "Quarantined", rejected: "Rejected", dispensed: "Dispensed", returned: "Returned",
   destroyed: "Destroyed", lost_with_node: "Lost with a tablet",
+  done: "Done", due: "Due", overdue: "Overdue", upcoming: "Upcoming", not_planned: "Not planned",
 };
 const word = (w) => WORDS[w] || String(w == null ? "" : w).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 function factorName(id) {
@@ -220,7 +233,7 @@ async function poll() {
 // Logging out (by hand, when the session ended or after the idle time)
 // clears everything that was on screen: a shared tablet keeps nothing.
 function clearScreens() {
-  for (const id of ["participant-list", "participant-detail", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
+  for (const id of ["participant-list", "participant-detail", "due", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
   const d = $("sign-dialog"); if (d.open) d.close();
   $("sign-reason").value = ""; $("sign-password").value = ""; $("login-password").value = "";
   $("site").textContent = "IRT site node"; $("pending").textContent = ""; $("who").textContent = "";
@@ -260,6 +273,8 @@ function ask(title, meaningHtml, opts) {
   return new Promise((resolve) => {
     const d = $("sign-dialog");
     $("sign-title").textContent = title; $("sign-meaning").innerHTML = meaningHtml || "";
+    $("sign-choice-box").classList.toggle("hidden", !opts.choices);
+    if (opts.choices) { $("sign-choice-label").textContent = opts.choiceLabel || "Choose"; $("sign-choice").innerHTML = opts.choices.map(([v, t]) => '<option value="' + esc(v) + '">' + esc(t) + "</option>").join(""); }
     $("sign-reason-box").classList.toggle("hidden", !opts.reason); $("sign-reason-label").textContent = opts.reason || "";
     $("sign-reason-error").classList.add("hidden");
     $("sign-password-box").classList.toggle("hidden", !opts.password);
@@ -271,7 +286,7 @@ function ask(title, meaningHtml, opts) {
     $("sign-form").onsubmit = (ev) => {
       ev.preventDefault();
       if (opts.reason && !$("sign-reason").value.trim()) { $("sign-reason-error").classList.remove("hidden"); $("sign-reason").focus(); return; }
-      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value }; $("sign-password").value = ""; d.close(); resolve(r);
+      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value, choice: $("sign-choice").value }; $("sign-password").value = ""; d.close(); resolve(r);
     };
     $("sign-reason").oninput = () => $("sign-reason-error").classList.add("hidden");
     d.showModal(); (opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
@@ -280,15 +295,18 @@ function ask(title, meaningHtml, opts) {
 
 const TABS = {
   participants: () => can("view_participants") || can("dispense"),
+  visits: () => can("view_participants") || can("dispense"),
   screen: () => can("screen"),
   inventory: () => can("view_inventory") || can("receive_shipment"),
   status: () => true,
 };
 async function open(name, arg) {
+  if (name === "participant") $("participant-detail").innerHTML = "";  // never another participant's record while loading
   view(name);
   try {
     if (name === "participants") await renderParticipants();
     if (name === "participant") await renderParticipant(arg);
+    if (name === "visits") await renderVisits();
     if (name === "screen") renderScreen();
     if (name === "inventory") await renderInventory();
     if (name === "status") await renderStatus();
@@ -317,6 +335,33 @@ function handout(id, kits, lines) {
     kits.map((k) => '<div class="kit-big">' + esc(k.kit) + "</div>").join("") + lines + "</div>";
 }
 
+// Each visit after randomization: done, missed, due (window open), overdue, upcoming.
+function timeline(p) {
+  return '<ol class="timeline" id="schedule">' + p.schedule.map((v) => {
+    const rec = p.visits.find((x) => x.visit === v.visit);
+    const kits = rec && rec.kits.length ? " · kits " + rec.kits.map((k) => k.kit + (k.kit_type_name ? " (" + k.kit_type_name + ")" : "")).join(", ") : "";
+    const detail = v.state === "done" ? "on " + v.date + kits + (rec && rec.deviation ? " · deviation: " + rec.deviation : "")
+      : v.state === "missed" ? "on " + v.date + ": " + v.missed_reason
+      : "window " + v.window_from + " to " + v.window_to;
+    return '<li class="st-' + esc(v.state) + '" data-visit="' + esc(v.visit) + '"><span class="tl-name">' + esc(v.name) + '</span><span class="state st-' + esc(v.state) + '">' + esc(word(v.state)) + '</span><span class="muted">' + esc(detail) + "</span></li>";
+  }).join("") + "</ol>";
+}
+
+// The site's visits to plan, offline too: overdue, due now, window opening this week.
+async function renderVisits() {
+  const r = await api("GET", "/visits/due?days=7");
+  const groups = [["overdue", "Overdue", "overdue"], ["today", "Due today (window open)", "due"], ["week", "This week (window opens)", "upcoming"]];
+  let h = '<p class="muted">Today ' + esc(r.today) + "</p>";
+  for (const [id, title, state] of groups) {
+    const list = r.visits.filter((v) => v.state === state).sort((a, b) => (a.window_to < b.window_to ? -1 : 1));
+    h += '<section class="due-group" aria-labelledby="due-title-' + id + '"><h2 id="due-title-' + id + '">' + title + " (" + list.length + ')</h2><div id="due-' + id + '">' +
+      (list.length ? list.map((v) => '<button class="list-item card" data-due-participant="' + esc(v.participant) + '"><span><strong>' + esc(v.participant) + "</strong> " + esc(v.name) + '</span><span class="muted">' +
+        esc(state === "overdue" ? "window closed " + v.window_to : state === "due" ? "until " + v.window_to : "from " + v.window_from) + "</span></button>").join("") : '<p class="muted">None.</p>') + "</div></section>";
+  }
+  $("due").innerHTML = h;
+  for (const b of document.querySelectorAll("[data-due-participant]")) b.onclick = () => { clearMessage(); open("participant", b.dataset.dueParticipant); };
+}
+
 async function renderParticipant(number, resultHtml) {
   const p = await api("GET", "/participants/" + encodeURIComponent(number));
   const el = $("participant-detail");
@@ -331,18 +376,20 @@ async function renderParticipant(number, resultHtml) {
   if (p.screen_failure_reason) h += '<p id="p-failure">Screen failure: ' + esc(p.screen_failure_reason) + "</p>";
   if (p.withdrawal_reason) h += "<p>Withdrawn: " + esc(p.withdrawal_reason) + "</p>";
   h += "</div>";
+  // The visit that comes next is offered; another one only out of order, with a reason.
+  const pending = p.schedule.filter((v) => !v.done && !v.randomization);
+  const next = pending[0];
+  const others = pending.filter((v) => v !== next && v.dispenses);
   h += '<div class="row" id="actions">';
   if (p.status === "screened" && can("randomize")) h += '<button class="primary" id="action-randomize">Randomize</button>';
-  if (p.status === "randomized" && can("dispense")) {
-    const next = p.schedule.filter((v) => v.dispenses && !v.done);
-    if (next.length) h += '<select id="dispense-visit" aria-label="Visit to dispense" style="width:auto">' + next.map((v) => '<option value="' + esc(v.visit) + '">' + esc(v.name + " (" + v.window_from + " to " + v.window_to + ")") + "</option>").join("") + '</select><button class="primary" id="action-dispense">Dispense</button>';
+  if (p.status === "randomized" && can("dispense") && next) {
+    h += next.dispenses ? '<button class="primary" id="action-dispense">Dispense ' + esc(next.name) + "</button>"
+                        : '<button class="primary" id="action-visit-done">Record ' + esc(next.name) + " as done</button>";
+    h += '<button id="action-visit-missed">' + esc(next.name) + " missed…</button>";
+    if (others.length) h += '<button id="action-out-of-order">Another visit (out of order)…</button>';
   }
   h += "</div>";
-  if (p.visits.length) {
-    const names = Object.fromEntries((S.study.visits || []).map((v) => [v.id, v.name]));
-    h += "<h2>Visits</h2>";
-    for (const v of p.visits) h += '<div class="card"><strong>' + esc(names[v.visit] || v.visit) + "</strong> on " + esc(v.date) + (v.deviation ? ' <span class="badge">deviation: ' + esc(v.deviation) + "</span>" : "") + '<ul class="kits">' + v.kits.map(kitLine).join("") + "</ul></div>";
-  }
+  if (p.schedule.length) h += "<h2>Visit schedule</h2>" + timeline(p);
   // Withdrawal and the code break: away from the routine buttons, each asks first.
   let rare = "";
   if (p.randomization_number && can("unblind"))
@@ -361,17 +408,41 @@ async function renderParticipant(number, resultHtml) {
         '<p>Randomized: <strong id="randomize-number">' + esc(r.randomization_number) + "</strong> · participant " + esc(p.participant) + "</p>"));
     } catch (e) { show(e.message); }
   });
-  act("action-dispense", async () => { clearMessage();
-    const visit = $("dispense-visit").value; const sv = p.schedule.find((v) => v.visit === visit);
-    let body = { visit };
-    if (!sv.in_window_today) {
-      const s = await ask("Outside the visit window", "<p>" + esc(sv.name) + " is outside its window. Dispensing anyway is recorded as a protocol deviation.</p>", { reason: "Reason for the override", password: true });
-      if (!s) return; body.override_reason = s.reason; body.signature_password = s.password;
-    }
+  // Dispensing asks first, showing the kits to hand out.
+  const dispense = async (sv, order) => {
+    let preview;
+    try { preview = await api("GET", path + "/dispense-preview?visit=" + encodeURIComponent(sv.visit)); } catch (e) { show(e.message); return; }
+    const outside = !sv.in_window_today;
+    const s = await ask("Dispense " + sv.name, '<p>Hand out to participant ' + esc(p.participant) + ':</p><div id="confirm-kits">' +
+      preview.kits.map((k) => '<div class="kit-big">' + esc(k.kit) + "</div>").join("") + "</div>" +
+      (outside ? "<p><strong>" + esc(sv.name) + " is outside its window (" + esc(sv.window_from) + " to " + esc(sv.window_to) + "): dispensing is recorded as a protocol deviation.</strong></p>" : ""),
+      { reason: outside && !order ? "Reason for dispensing outside the window" : "", password: outside, confirm: "Dispense " + (preview.kits.length === 1 ? "this kit" : "these kits") });
+    if (!s) return;
+    const body = { visit: sv.visit };
+    if (outside) { body.override_reason = order ? "out of order: " + order : s.reason; body.signature_password = s.password; }
     try {
       const r = await api("POST", path + "/dispense", body);
       await renderParticipant(p.participant, handout("dispense-result", r.kits, "<p>" + esc(sv.name) + " · participant " + esc(p.participant) + "</p>"));
     } catch (e) { show(e.message); }
+  };
+  act("action-dispense", () => { clearMessage(); return dispense(next); });
+  act("action-out-of-order", async () => { clearMessage();
+    const s = await ask("Another visit, out of order", "<p>The next visit is " + esc(next.name) + ". Dispensing another visit first is an exception; say why.</p>",
+      { choices: others.map((v) => [v.visit, v.name + " (" + v.window_from + " to " + v.window_to + ")"]), choiceLabel: "Visit", reason: "Why out of order", confirm: "Continue" });
+    if (!s) return;
+    await dispense(others.find((v) => v.visit === s.choice), s.reason);
+  });
+  act("action-visit-done", async () => { clearMessage();
+    const s = await ask("Record " + next.name + " as done", "<p>" + esc(next.name) + " of participant " + esc(p.participant) + " took place today. No kits are dispensed at this visit.</p>", { confirm: "Record as done" });
+    if (!s) return;
+    try { await api("POST", path + "/visits/" + encodeURIComponent(next.visit), { outcome: "done" }); await renderParticipant(p.participant); show(next.name + " recorded as done.", true); }
+    catch (e) { show(e.message); }
+  });
+  act("action-visit-missed", async () => { clearMessage();
+    const s = await ask(next.name + " missed", "<p>Record that " + esc(next.name) + " of participant " + esc(p.participant) + " did not take place." + (next.dispenses ? " Its kits are then not dispensed." : "") + "</p>", { reason: "Why it was missed", confirm: "Record as missed", danger: true });
+    if (!s) return;
+    try { await api("POST", path + "/visits/" + encodeURIComponent(next.visit), { outcome: "missed", reason: s.reason }); await renderParticipant(p.participant); show(next.name + " recorded as missed.", true); }
+    catch (e) { show(e.message); }
   });
   act("action-unblind", async () => { clearMessage();
     const s = await ask("Emergency unblinding", "<p>I confirm the emergency unblinding of participant " + esc(p.participant) + ". This is recorded and reported to the central team.</p>", { reason: "Medical reason", password: true, confirm: "Break the code", danger: true });

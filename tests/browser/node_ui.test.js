@@ -81,7 +81,10 @@ async function scenario(viewport) {
   fs.mkdirSync(dir, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "irt-browser-"));
   const data = path.join(work, "node");
-  const summary = JSON.parse(execFileSync(fixtureBin, ["--data", data]).toString());
+  // Three participants randomized 30, 40 and 23 days ago: Week 4 (days 25 to 31)
+  // is due for the first, overdue for the second, opening this week for the third.
+  const summary = JSON.parse(execFileSync(fixtureBin, ["--data", data, "--kits-per-type", "12", "--randomized-days-ago", "30",
+                                                       "--randomized-days-ago", "40", "--randomized-days-ago", "23"]).toString());
   const port = await freePort();
   const logPath = path.join(dir, "irt-node.log");
   fs.writeFileSync(logPath, "");
@@ -136,7 +139,7 @@ async function scenario(viewport) {
     async function openParticipant(number) {
       await page.click("#nav-participants");
       await page.click(`[data-participant="${number}"]`);
-      await page.waitForSelector("#p-number");
+      await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, number);
     }
     const participantCount = () => page.evaluate(async () => {
       const r = await fetch("/api/v1/participants", { headers: { Authorization: "Bearer " + sessionStorage.getItem("irt-token") } });
@@ -156,9 +159,9 @@ async function scenario(viewport) {
     // ---- Tabs only for what the role may do.
     const tabsOf = {};
     for (const user of ["carla", "paul", "mona"]) { await login(user); tabsOf[user] = await tabs(); await logout(); }
-    assert.deepEqual(tabsOf.carla, ["participants", "screen", "inventory", "status"]);
-    assert.deepEqual(tabsOf.paul, ["participants", "inventory", "status"], "the pharmacist does not screen");
-    assert.deepEqual(tabsOf.mona, ["participants", "inventory", "status"], "the monitor only reads");
+    assert.deepEqual(tabsOf.carla, ["participants", "visits", "screen", "inventory", "status"]);
+    assert.deepEqual(tabsOf.paul, ["participants", "visits", "inventory", "status"], "the pharmacist does not screen");
+    assert.deepEqual(tabsOf.mona, ["participants", "visits", "inventory", "status"], "the monitor only reads");
 
     // ---- Screening: messages for people, cleared when fixed.
     await login("carla");
@@ -301,6 +304,85 @@ async function scenario(viewport) {
     await assertBlind("nurse (inventory)");
     await logout();
 
+    // ---- Visits, as the nurse: the site's list, the timeline, the due visit first,
+    // confirmation with the kits, out of order with a reason, missed, done without kits.
+    await login("nadia");
+    assert.deepEqual(await tabs(), ["participants", "visits", "screen", "inventory", "status"]);
+    await page.click("#nav-visits");
+    await page.waitForSelector("#due-overdue");
+    const dueIn = (id) => page.$$eval("#due-" + id + " [data-due-participant]", (bs) => bs.map((b) => b.textContent));
+    assert.match((await dueIn("overdue"))[0], /^101-002 Week 4window closed \d{4}-\d\d-\d\d$/);
+    assert.match((await dueIn("today")).join("|"), /^101-001 Week 4until \d{4}-\d\d-\d\d$/);
+    assert.match((await dueIn("week")).join("|"), /^101-003 Week 4from \d{4}-\d\d-\d\d$/);
+    await assertBlind("nurse (visits to plan)");
+    await checkLayout("visits to plan");
+    await shot("6-nurse-visits-due");
+    await page.click("#due-today [data-due-participant='101-001']");
+    await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, "101-001");
+    await page.waitForSelector("#schedule");
+    const stateOf = async () => Object.fromEntries(await page.$$eval("#schedule li", (lis) => lis.map((l) => [l.dataset.visit, l.querySelector(".state").textContent])));
+    assert.deepEqual(await stateOf(), { V1: "Done", V2: "Due", V3: "Upcoming", V4: "Upcoming", V5: "Upcoming" });
+    assert.deepEqual(await page.$$eval("#schedule .tl-name", (n) => n.map((x) => x.textContent)),
+                     ["Randomization", "Week 4", "Week 8", "Week 16", "Week 24, end of treatment"]);
+    assert.equal(await page.textContent("#action-dispense"), "Dispense Week 4", "the due visit is offered");
+    await shot("7-nurse-timeline");
+    await page.click("#action-dispense");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    const offered = await page.$$eval("#confirm-kits .kit-big", (ks) => ks.map((k) => k.textContent));
+    assert.equal(offered.length, 1);
+    await shot("8-nurse-dispense-confirm");
+    await page.click("#sign-cancel");
+    assert.deepEqual((await stateOf()).V2, "Due", "cancelled: nothing dispensed");
+    await page.click("#action-dispense");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#dispense-result");
+    assert.deepEqual(await page.$$eval("#dispense-result .kit-big", (ks) => ks.map((k) => k.textContent)), offered, "the kits confirmed are the kits handed out");
+    assert.equal((await stateOf()).V2, "Done");
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), new RegExp("kits " + offered[0]));
+    await assertBlind("nurse (dispensed)");
+    // Week 16 before Week 8: only through the out-of-order path, with a reason and a signature.
+    assert.equal(await page.textContent("#action-dispense"), "Dispense Week 8");
+    await page.click("#action-out-of-order");
+    await page.selectOption("#sign-choice", "V4");
+    await page.click("#sign-confirm");
+    assert.ok(await visible("#sign-reason-error"), "out of order needs a reason");
+    await page.fill("#sign-reason", "travels abroad for four months");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    assert.equal((await page.$$eval("#confirm-kits .kit-big", (ks) => ks.length)), 2);
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V4] .state").textContent === "Done");
+    assert.equal(await page.$$eval("#dispense-result .kit-big", (ks) => ks.length), 2);
+    assert.match(await page.textContent("#schedule li[data-visit=V4]"), /deviation: out of order: travels abroad for four months/);
+    // The overdue participant: each visit missed with its reason, then the last one (no kits) done.
+    await page.click("#nav-visits");
+    await page.click("#due-overdue [data-due-participant='101-002']");
+    await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, "101-002");
+    await page.waitForSelector("#schedule");
+    assert.equal((await stateOf()).V2, "Overdue");
+    for (const [visit, name] of [["V2", "Week 4"], ["V3", "Week 8"], ["V4", "Week 16"]]) {
+      assert.equal(await page.textContent("#action-visit-missed"), name + " missed…");
+      await page.click("#action-visit-missed");
+      await page.fill("#sign-reason", "in hospital");
+      await page.click("#sign-confirm");
+      await page.waitForFunction((v) => document.querySelector("#schedule li[data-visit=" + v + "] .state").textContent === "Missed", visit);
+    }
+    assert.equal(await page.textContent("#action-visit-done"), "Record Week 24, end of treatment as done");
+    await page.click("#action-visit-done");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V5] .state").textContent === "Done");
+    assert.deepEqual(await stateOf(), { V1: "Done", V2: "Missed", V3: "Missed", V4: "Missed", V5: "Done" });
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), /in hospital/);
+    await assertBlind("nurse (visits recorded)");
+    await checkLayout("timeline");
+    await shot("9-nurse-visits-recorded");
+    await page.click("#nav-visits");
+    await page.waitForSelector("#due-overdue");
+    assert.deepEqual(await dueIn("overdue"), [], "recorded visits leave the list");
+    await logout();
+
     // ---- The investigator breaks the code, then sees the arm again from the record.
     await login("ines");
     await openParticipant(number);
@@ -319,7 +401,7 @@ async function scenario(viewport) {
     assert.equal(await page.$("#action-unblind"), null, "no button to break the code again");
     assert.match(await page.textContent("#action-unblind-done"), /^Code broken on \d{4}-\d\d-\d\d by ines$/);
     assert.ok(await page.isDisabled("#action-unblind-done"));
-    await shot("6-investigator-code-broken");
+    await shot("10-investigator-code-broken");
     await logout();
     // The coordinator sees that the code was broken, never the arm.
     await login("carla");
@@ -335,7 +417,7 @@ async function scenario(viewport) {
     const cells = await page.$$eval("#inventory-table .arm-cell", (tds) => tds.map((t) => t.textContent));
     assert.ok(cells.some((c) => /Velcardin|Placebo/.test(c)), "pharmacist sees arms: " + cells.join(","));
     await checkLayout("pharmacist inventory");
-    await shot("7-pharmacist-inventory");
+    await shot("11-pharmacist-inventory");
     await page.click("#nav-participants");
     await page.waitForSelector(`[data-participant="${number}"] .arm`);
 
@@ -344,7 +426,7 @@ async function scenario(viewport) {
     await page.waitForSelector("#node-down:not(.hidden)", { timeout: 10000 });
     assert.equal(await page.textContent("#conn-text"), "Node not running");
     assert.ok(!(await visible("#last-sync-box")), "no last sync while the node is stopped");
-    await shot("8-node-stopped");
+    await shot("12-node-stopped");
 
     // ---- Restarted with a short idle time: an idle tablet logs out and clears the screen.
     node = new Node(data, summary.passphrase, port, logPath, ["--session-idle", String(IDLE_SECONDS)]);
@@ -375,7 +457,7 @@ async function scenario(viewport) {
     assert.equal(await page.$("#inventory-table"), null);
     assert.equal(await page.evaluate(() => sessionStorage.getItem("irt-token")), null);
     assert.equal(await get("/inventory", token), 401, "the idle session is closed at the node too");
-    await shot("9-idle-logged-out");
+    await shot("13-idle-logged-out");
     console.log("browser: " + viewport.width + "x" + viewport.height + " passed; screenshots in " + dir);
   } finally {
     if (context) await context.close().catch(() => {});
