@@ -18,7 +18,8 @@
 // - the node stopped: the page says so and shows no live "last sync";
 // - with a short idle time (irt-node serve --session-idle): the status poll
 //   keeps no session alive and an idle tablet logs out and clears the screen.
-// Screenshots go to OUT_DIR/<width>x<height>/.
+// Every screen with a screenshot passes axe-core with no critical violation.
+// Screenshots and axe results (accessibility.json) go to OUT_DIR/<width>x<height>/.
 // Usage: node node_ui.test.js IRT_NODE_BIN FIXTURE_BIN OUT_DIR
 "use strict";
 const assert = require("node:assert/strict");
@@ -28,6 +29,8 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
+// axe-core, the accessibility checker, from tests/browser's package-lock.json.
+const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 const [nodeBin, fixtureBin, outDir] = process.argv.slice(2);
 if (!nodeBin || !fixtureBin || !outDir) {
@@ -102,7 +105,18 @@ async function scenario(viewport) {
     });
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(10000);
-    const shot = (name) => page.screenshot({ path: path.join(dir, name + ".png"), fullPage: true });
+    // Every screen with a screenshot is also checked by axe-core: no critical
+    // violation; the others are written next to the screenshot.
+    const accessibility = {};
+    async function shot(name) {
+      await page.screenshot({ path: path.join(dir, name + ".png"), fullPage: true });
+      if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(AXE_SOURCE);
+      const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) })));
+      accessibility[name] = violations;
+      const critical = violations.filter((v) => v.impact === "critical");
+      assert.deepEqual(critical, [], name + ": critical accessibility violations");
+    }
     const visible = (sel) => page.isVisible(sel);
 
     // Nothing wider than the screen, touch targets at least 44 px high.
@@ -458,6 +472,10 @@ async function scenario(viewport) {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("irt-token")), null);
     assert.equal(await get("/inventory", token), 401, "the idle session is closed at the node too");
     await shot("13-idle-logged-out");
+    fs.writeFileSync(path.join(dir, "accessibility.json"), JSON.stringify(accessibility, null, 1));
+    const others = Object.entries(accessibility).flatMap(([screen, vs]) => vs.map((v) => screen + ": " + v.impact + " " + v.id));
+    console.log("browser: axe-core checked " + Object.keys(accessibility).length + " screens: no critical violation" +
+                (others.length ? "; others: " + others.join(", ") : "; no other violation"));
     console.log("browser: " + viewport.width + "x" + viewport.height + " passed; screenshots in " + dir);
   } finally {
     if (context) await context.close().catch(() => {});
