@@ -50,6 +50,10 @@ input, select, textarea { width:100%; min-height:48px; padding:10px 12px; font:i
 .handout { background:#fff; border:3px solid var(--ok); border-radius:14px; padding:16px 20px; margin:0 0 16px; }
 .handout .lead { font-size:20px; font-weight:600; color:var(--ok); }
 .kit-big { font-size:44px; font-weight:800; letter-spacing:1px; line-height:1.15; margin:4px 0; }
+tr.scanned td { background:#e3f4ea; }
+.table-wrap { overflow-x:auto; max-width:100%; }
+.kit-actions { flex-wrap:nowrap; }
+#filters > div { flex:1; min-width:180px; }
 .timeline { list-style:none; padding:0; margin:8px 0; }
 .timeline li { display:flex; flex-wrap:wrap; gap:4px 12px; align-items:center; padding:10px 12px; border-left:4px solid var(--line); background:#fff; margin:0 0 6px; border-radius:0 10px 10px 0; }
 .timeline .tl-name { font-weight:700; min-width:180px; }
@@ -117,6 +121,7 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
     <h2 id="sign-title">Electronic signature</h2>
     <div id="sign-meaning"></div>
     <div id="sign-choice-box"><label for="sign-choice" id="sign-choice-label">Visit</label><select id="sign-choice"></select></div>
+    <div id="sign-text-box"><label for="sign-text" id="sign-text-label">Value</label><input id="sign-text"></div>
     <div id="sign-reason-box"><label for="sign-reason" id="sign-reason-label">Reason</label><textarea id="sign-reason" rows="2"></textarea><p class="field-error hidden" id="sign-reason-error">Give the reason first.</p></div>
     <div id="sign-password-box"><label for="sign-password">Your password (signs this action)</label><input id="sign-password" type="password" autocomplete="current-password"></div>
     <div class="row" style="margin-top:16px"><button type="button" id="sign-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="sign-confirm" type="submit">Confirm</button></div>
@@ -275,6 +280,7 @@ function ask(title, meaningHtml, opts) {
     $("sign-title").textContent = title; $("sign-meaning").innerHTML = meaningHtml || "";
     $("sign-choice-box").classList.toggle("hidden", !opts.choices);
     if (opts.choices) { $("sign-choice-label").textContent = opts.choiceLabel || "Choose"; $("sign-choice").innerHTML = opts.choices.map(([v, t]) => '<option value="' + esc(v) + '">' + esc(t) + "</option>").join(""); }
+    $("sign-text-box").classList.toggle("hidden", !opts.text); $("sign-text-label").textContent = opts.text || ""; $("sign-text").type = opts.textType || "text"; $("sign-text").value = "";
     $("sign-reason-box").classList.toggle("hidden", !opts.reason); $("sign-reason-label").textContent = opts.reason || "";
     $("sign-reason-error").classList.add("hidden");
     $("sign-password-box").classList.toggle("hidden", !opts.password);
@@ -286,10 +292,10 @@ function ask(title, meaningHtml, opts) {
     $("sign-form").onsubmit = (ev) => {
       ev.preventDefault();
       if (opts.reason && !$("sign-reason").value.trim()) { $("sign-reason-error").classList.remove("hidden"); $("sign-reason").focus(); return; }
-      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value, choice: $("sign-choice").value }; $("sign-password").value = ""; d.close(); resolve(r);
+      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value, choice: $("sign-choice").value, text: $("sign-text").value.trim() }; $("sign-password").value = ""; d.close(); resolve(r);
     };
     $("sign-reason").oninput = () => $("sign-reason-error").classList.add("hidden");
-    d.showModal(); (opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
+    d.showModal(); (opts.text ? $("sign-text") : opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
   });
 }
 
@@ -518,33 +524,107 @@ function renderScreen() {
   };
 }
 
+// Shipment receipt: a scanner types like a keyboard (the number, then Enter);
+// each scanned kit shows as received at once; the rest can be received in
+// one action; received shipments stay listed below.
 async function renderInventory() {
   const [inv, sh] = await Promise.all([can("view_inventory") ? api("GET", "/inventory") : null, api("GET", "/shipments")]);
   let h = "";
   for (const s of sh.shipments.filter((s) => !s.received)) {
-    h += '<div class="card"><h2>Shipment ' + esc(s.shipment) + " to receive (" + s.kits.length + ' kits)</h2><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">Condition</th></tr>';
-    for (const k of s.kits.filter((k) => k.status === "expected")) h += "<tr><td>" + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select aria-label="Condition of kit ' + esc(k.kit) + '" data-kit="' + esc(k.kit) + '"><option value="received">Received</option><option value="damaged">Damaged</option><option value="missing">Missing</option></select></td></tr>';
-    h += '</table><p><button class="primary" data-receive="' + esc(s.shipment) + '">Record receipt</button></p></div>';
+    const expected = s.kits.filter((k) => k.status === "expected");
+    h += '<div class="card" data-shipment="' + esc(s.shipment) + '"><h2>Shipment ' + esc(s.shipment) + ' to receive</h2><p class="muted" aria-live="polite"><span data-checked>0</span> of ' + expected.length + " kits checked</p>" +
+      '<label for="scan-' + esc(s.shipment) + '">Scan or type a kit number</label><input id="scan-' + esc(s.shipment) + '" data-scan autocomplete="off" autocapitalize="none">' +
+      '<p class="field-error hidden" data-scan-error role="alert"></p><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">Condition</th></tr>';
+    for (const k of expected) h += '<tr data-row="' + esc(k.kit) + '"><td>' + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select aria-label="Condition of kit ' + esc(k.kit) + '" data-kit="' + esc(k.kit) + '"><option value="">Not checked</option><option value="received">Received</option><option value="damaged">Damaged</option><option value="missing">Missing</option></select></td></tr>';
+    h += '</table><div class="row" style="margin-top:12px"><button data-receive-all>Receive all remaining</button><span class="spacer"></span><button class="primary" data-receive>Record receipt</button></div></div>';
   }
+  const history = sh.shipments.filter((s) => s.received);
+  if (history.length) h += '<h2>Shipments received</h2><table id="shipment-history"><tr><th scope="col">Shipment</th><th scope="col">Shipped on</th><th scope="col">Kits</th></tr>' +
+    history.map((s) => "<tr><td>" + esc(s.shipment) + "</td><td>" + esc(s.shipped_on) + "</td><td>" + Object.entries(s.kits_by_status).map(([st, n]) => esc(word(st)) + " " + n).join(" · ") + "</td></tr>").join("") + "</table>";
   $("shipments").innerHTML = can("receive_shipment") ? h : "";
-  for (const b of document.querySelectorAll("[data-receive]")) b.onclick = async () => {
-    const card = b.closest(".card"); const kits = [...card.querySelectorAll("select[data-kit]")].map((s) => ({ kit: s.dataset.kit, condition: s.value }));
-    const body = { kits };
-    if (kits.some((k) => k.condition === "damaged")) { const s = await ask("Report damaged kits", "<p>Damaged kits are recorded with your signature.</p>", { password: true }); if (!s) return; body.signature_password = s.password; }
-    try { await api("POST", "/shipments/" + encodeURIComponent(b.dataset.receive) + "/receive", body); show("Receipt recorded.", true); await renderInventory(); } catch (e) { show(e.message); }
-  };
-  if (!inv) { $("inventory").innerHTML = ""; return; }
-  const unblinded = inv.kits.some((k) => k.kit_type);
-  let t = '<p class="muted">Today ' + esc(inv.today) + " · kits within " + inv.do_not_dispense_days + ' days of expiry are not dispensed</p><table id="inventory-table"><tr><th scope="col">Kit</th><th scope="col">Label</th>' + (unblinded ? '<th scope="col">Kit type</th><th scope="col">Arm</th><th scope="col">Lot</th>' : "") + '<th scope="col">Status</th><th scope="col">Expiry</th><th scope="col"><span class="sr-only">Action</span></th></tr>';
-  for (const k of inv.kits) {
-    t += "<tr><td>" + esc(k.kit) + "</td><td>" + esc(k.label) + "</td>" + (unblinded ? "<td>" + esc(k.kit_type_name) + '</td><td class="arm-cell">' + esc(k.arm ? k.arm.name : "") + "</td><td>" + esc(k.lot) + "</td>" : "") +
-      "<td>" + esc(word(k.status)) + (k.participant ? " · " + esc(k.participant) : "") + "</td><td>" + esc(k.expiry) + "</td><td>" +
-      (k.status === "available" && can("report_excursion") ? '<button data-quarantine="' + esc(k.kit) + '">Quarantine</button>' : "") + "</td></tr>";
+  for (const card of document.querySelectorAll("[data-shipment]")) {
+    const selects = [...card.querySelectorAll("select[data-kit]")];
+    const count = () => { card.querySelector("[data-checked]").textContent = selects.filter((x) => x.value).length; };
+    for (const sel of selects) sel.onchange = () => { sel.closest("tr").classList.toggle("scanned", !!sel.value); count(); };
+    const scan = card.querySelector("[data-scan]"), scanError = card.querySelector("[data-scan-error]");
+    scan.onkeydown = (ev) => {
+      if (ev.key !== "Enter") return;
+      ev.preventDefault();
+      const number = scan.value.trim(); if (!number) return;
+      const sel = selects.find((x) => x.dataset.kit === number);
+      scanError.classList.toggle("hidden", !!sel);
+      if (!sel) { scanError.textContent = "Kit " + number + " is not expected in shipment " + card.dataset.shipment + "; check the number on the label."; scan.select(); return; }
+      if (!sel.value) sel.value = "received";
+      sel.onchange(); scan.value = ""; scan.focus();
+    };
+    const record = async () => {
+      const kits = selects.filter((x) => x.value).map((x) => ({ kit: x.dataset.kit, condition: x.value }));
+      if (!kits.length) { show("Scan the kits of the shipment, or mark their condition, first."); return; }
+      const body = { kits };
+      if (kits.some((k) => k.condition === "damaged")) { const s = await ask("Report damaged kits", "<p>Damaged kits are recorded with your signature.</p>", { password: true }); if (!s) return; body.signature_password = s.password; }
+      try {
+        await api("POST", "/shipments/" + encodeURIComponent(card.dataset.shipment) + "/receive", body);
+        const n = (c) => kits.filter((k) => k.condition === c).length;
+        await renderInventory();
+        show("Receipt of shipment " + card.dataset.shipment + " recorded: " + n("received") + " received, " + n("damaged") + " damaged, " + n("missing") + " missing.", true);
+      } catch (e) { show(e.message); }
+    };
+    card.querySelector("[data-receive]").onclick = record;
+    card.querySelector("[data-receive-all]").onclick = () => { for (const x of selects) if (!x.value) { x.value = "received"; x.closest("tr").classList.add("scanned"); } count(); return record(); };
   }
-  $("inventory").innerHTML = t + "</table>";
-  for (const b of document.querySelectorAll("[data-quarantine]")) b.onclick = async () => {
-    const s = await ask("Temperature excursion", "<p>Kit " + esc(b.dataset.quarantine) + " stays quarantined until the hub releases or rejects it.</p>", { reason: "What happened (temperature, duration)", confirm: "Quarantine" }); if (!s) return;
-    try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.quarantine) + "/quarantine", { reason: s.reason }); show("Kit quarantined.", true); await renderInventory(); } catch (e) { show(e.message); }
+  if (!inv) { $("inventory").innerHTML = ""; return; }
+  renderKits(inv);
+}
+
+// The site's kits: totals by status (and by kit type for unblinded roles),
+// filters, and per kit or in bulk what the role may do.
+function renderKits(inv) {
+  const unblinded = inv.kits.some((k) => k.kit_type);
+  const statuses = Object.keys(inv.by_status);
+  let h = '<h2>Kits on site</h2><div class="row" id="totals">' + statuses.map((s) => '<span class="badge">' + esc(word(s)) + ": " + inv.by_status[s] + "</span>").join("") + "</div>";
+  if (unblinded) {
+    const types = {};
+    for (const k of inv.kits) { const t = (types[k.kit_type_name] = types[k.kit_type_name] || {}); t[k.status] = (t[k.status] || 0) + 1; }
+    h += '<table id="totals-by-type"><tr><th scope="col">Kit type</th>' + statuses.map((s) => '<th scope="col">' + esc(word(s)) + "</th>").join("") + "</tr>" +
+      Object.entries(types).map(([t, c]) => "<tr><td>" + esc(t) + "</td>" + statuses.map((s) => "<td>" + (c[s] || 0) + "</td>").join("") + "</tr>").join("") + "</table>";
+  }
+  h += '<div class="row" id="filters"><div><label for="filter-status">Status</label><select id="filter-status"><option value="">All</option>' + statuses.map((s) => '<option value="' + esc(s) + '">' + esc(word(s)) + "</option>").join("") + "</select></div>" +
+    '<div><label for="filter-kit">Kit number</label><input id="filter-kit" autocomplete="off"></div><div><label for="filter-expiry">Expiring before</label><input id="filter-expiry" type="date"></div></div>';
+  const bulk = can("report_excursion");
+  if (bulk) h += '<div class="row" style="margin:12px 0"><button id="quarantine-selected" disabled>Quarantine selected (0)…</button></div>';
+  h += '<p class="muted">Today ' + esc(inv.today) + " · kits within " + inv.do_not_dispense_days + ' days of expiry are not dispensed</p><div class="table-wrap"><table id="inventory-table"><tr>' + (bulk ? '<th scope="col"><span class="sr-only">Select</span></th>' : "") + '<th scope="col">Kit</th>' + (unblinded ? '<th scope="col">Kit type</th><th scope="col">Arm</th><th scope="col">Lot</th>' : '<th scope="col">Label</th>') + '<th scope="col">Status</th><th scope="col">Expiry</th><th scope="col"><span class="sr-only">Action</span></th></tr>';
+  for (const k of inv.kits) {
+    const actions = (k.status === "dispensed" && can("return_kits") ? '<button data-return="' + esc(k.kit) + '">Return…</button>' : "") +
+      (["returned", "damaged", "rejected", "available"].includes(k.status) && can("destroy_kits") ? '<button data-destroy="' + esc(k.kit) + '">Destroy…</button>' : "");
+    h += '<tr data-kit-row="' + esc(k.kit) + '" data-status="' + esc(k.status) + '" data-expiry="' + esc(k.expiry) + '">' +
+      (bulk ? "<td>" + (k.status === "available" ? '<input type="checkbox" style="width:28px;min-height:28px" aria-label="Select kit ' + esc(k.kit) + '" data-select="' + esc(k.kit) + '">' : "") + "</td>" : "") +
+      "<td>" + esc(k.kit) + "</td>" + (unblinded ? "<td>" + esc(k.kit_type_name) + '</td><td class="arm-cell">' + esc(k.arm ? k.arm.name : "") + "</td><td>" + esc(k.lot) + "</td>" : "<td>" + esc(k.label) + "</td>") +
+      "<td>" + esc(word(k.status)) + (k.participant ? " · " + esc(k.participant) : "") + (k.units_returned != null ? " · " + k.units_returned + " units back" : "") + "</td><td>" + esc(k.expiry) + '</td><td><div class="row kit-actions">' + actions + "</div></td></tr>";
+  }
+  $("inventory").innerHTML = h + "</table></div>";
+  const filter = () => {
+    const st = $("filter-status").value, kit = $("filter-kit").value.trim(), before = $("filter-expiry").value;
+    for (const r of document.querySelectorAll("[data-kit-row]"))
+      r.classList.toggle("hidden", (st && r.dataset.status !== st) || (kit && !r.dataset.kitRow.includes(kit)) || (before && !(r.dataset.expiry < before)));
+  };
+  for (const id of ["filter-status", "filter-kit", "filter-expiry"]) $(id).addEventListener("input", filter);
+  const selected = () => [...document.querySelectorAll("[data-select]:checked")].map((c) => c.dataset.select);
+  for (const c of document.querySelectorAll("[data-select]")) c.onchange = () => { const n = selected().length; $("quarantine-selected").disabled = !n; $("quarantine-selected").textContent = "Quarantine selected (" + n + ")…"; };
+  if (bulk) $("quarantine-selected").onclick = async () => {
+    const kits = selected();
+    const s = await ask("Temperature excursion", "<p>Kits " + kits.map(esc).join(", ") + " stay quarantined until the hub releases or rejects them.</p>", { reason: "What happened (temperature, duration)", confirm: "Quarantine " + kits.length + (kits.length === 1 ? " kit" : " kits") }); if (!s) return;
+    let done = 0;
+    try { for (const k of kits) { await api("POST", "/kits/" + encodeURIComponent(k) + "/quarantine", { reason: s.reason }); done++; } await renderInventory(); show(done + " kits quarantined.", true); }
+    catch (e) { await renderInventory(); show(done + " of " + kits.length + " kits quarantined; then: " + e.message); }
+  };
+  for (const b of document.querySelectorAll("[data-return]")) b.onclick = async () => {
+    const s = await ask("Return kit " + b.dataset.return, "<p>The participant brought kit " + esc(b.dataset.return) + " back.</p>", { text: "Units returned (count what is left)", textType: "number", confirm: "Record the return" }); if (!s) return;
+    if (!/^\d+$/.test(s.text)) { show("Units returned: give a whole number, 0 if nothing is left."); return; }
+    try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.return) + "/return", { units_returned: Number(s.text) }); await renderInventory(); show("Kit " + b.dataset.return + " returned.", true); } catch (e) { show(e.message); }
+  };
+  for (const b of document.querySelectorAll("[data-destroy]")) b.onclick = async () => {
+    const s = await ask("Destroy kit " + b.dataset.destroy, "<p>Kit " + esc(b.dataset.destroy) + " is destroyed at the site. This cannot be undone.</p>", { reason: "Reason and method", password: true, confirm: "Destroy", danger: true }); if (!s) return;
+    try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.destroy) + "/destroy", { reason: s.reason, signature_password: s.password }); await renderInventory(); show("Kit " + b.dataset.destroy + " destroyed.", true); } catch (e) { show(e.message); }
   };
 }
 

@@ -301,11 +301,56 @@ async function scenario(viewport) {
     assert.ok(counts.some((c) => /^Available: \d+$/.test(c)) && counts.every((c) => !c.includes("_")), "kit statuses: " + counts.join(" | "));
     await assertBlind("coordinator (status)");
     await shot("4-coordinator-status");
+    // ---- Inventory as the coordinator: the pending shipment scanned in, the
+    // rest received in one action, kept in the history; totals, filters, bulk quarantine, a return.
     await page.click("#nav-inventory");
     await page.waitForSelector("#inventory-table");
-    await assertBlind("coordinator (inventory)");
+    const pending = summary.pending_shipment;
+    const card = `[data-shipment="${pending.id}"]`;
+    await page.fill(card + " [data-scan]", "999999");
+    await page.press(card + " [data-scan]", "Enter");
+    assert.match(await page.textContent(card + " [data-scan-error]"), /Kit 999999 is not expected in shipment/);
+    await page.fill(card + " [data-scan]", pending.kits[0]);
+    await page.press(card + " [data-scan]", "Enter");
+    assert.ok(!(await visible(card + " [data-scan-error]")), "the scan message clears");
+    assert.equal(await page.inputValue(`${card} select[data-kit="${pending.kits[0]}"]`), "received");
+    assert.ok(await page.$(`${card} tr.scanned[data-row="${pending.kits[0]}"]`), "the scanned kit shows as received");
+    assert.equal(await page.textContent(card + " [data-checked]"), "1");
+    assert.equal(await page.inputValue(`${card} [data-scan]`), "", "the field is ready for the next scan");
+    await shot("5-coordinator-receipt-scanning");
+    await page.click(card + " [data-receive-all]");
+    await page.waitForFunction((n) => /Receipt of shipment .* recorded/.test(document.querySelector("#message").textContent), pending.id);
+    assert.equal(await page.textContent("#message"), "Receipt of shipment " + pending.id + " recorded: " + pending.kits.length + " received, 0 damaged, 0 missing.");
+    assert.equal(await page.$(card), null);
+    assert.match(await page.textContent("#shipment-history"), new RegExp(pending.id + ".*Available " + pending.kits.length));
+    const totals = await page.$$eval("#totals .badge", (bs) => bs.map((b) => b.textContent));
+    assert.ok(totals.some((t) => /^Available: \d+$/.test(t)) && totals.some((t) => /^Dispensed: \d+$/.test(t)), "totals: " + totals.join(" | "));
+    assert.equal(await page.$("#totals-by-type"), null, "no totals by kit type for a blinded role");
+    await page.selectOption("#filter-status", "dispensed");
+    const shownStatuses = await page.$$eval("[data-kit-row]:not(.hidden)", (rs) => rs.map((r) => r.dataset.status));
+    assert.ok(shownStatuses.length > 0 && shownStatuses.every((x) => x === "dispensed"), "status filter: " + shownStatuses.join(","));
+    await page.selectOption("#filter-status", "");
+    await page.fill("#filter-kit", pending.kits[1]);
+    assert.deepEqual(await page.$$eval("[data-kit-row]:not(.hidden)", (rs) => rs.map((r) => r.dataset.kitRow)), [pending.kits[1]]);
+    await page.fill("#filter-kit", "");
+    await page.check(`[data-select="${pending.kits[0]}"]`);
+    await page.check(`[data-select="${pending.kits[1]}"]`);
+    assert.equal(await page.textContent("#quarantine-selected"), "Quarantine selected (2)…");
     await checkLayout("inventory");
+    await assertBlind("coordinator (inventory)");
     await shot("5-coordinator-inventory");
+    await page.click("#quarantine-selected");
+    await page.fill("#sign-reason", "fridge at 12 C for 5 hours");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#message").textContent === "2 kits quarantined.");
+    for (const k of pending.kits.slice(0, 2)) assert.equal(await page.getAttribute(`[data-kit-row="${k}"]`, "data-status"), "quarantined");
+    // The randomized participant's kit comes back with 25 units.
+    await page.click(`[data-return="${kit}"]`);
+    await page.fill("#sign-text", "25");
+    await page.click("#sign-confirm");
+    await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "returned", kit);
+    assert.match(await page.textContent(`[data-kit-row="${kit}"]`), /Returned · 101-\d{3} · 25 units back/);
+    await assertBlind("coordinator (inventory after the return)");
     await logout();
 
     // ---- The nurse is blinded too.
@@ -430,8 +475,16 @@ async function scenario(viewport) {
     await page.waitForSelector("#inventory-table");
     const cells = await page.$$eval("#inventory-table .arm-cell", (tds) => tds.map((t) => t.textContent));
     assert.ok(cells.some((c) => /Velcardin|Placebo/.test(c)), "pharmacist sees arms: " + cells.join(","));
+    assert.ok(await page.$("#totals-by-type"), "the unblinded pharmacist sees totals by kit type");
+    assert.match(await page.textContent("#totals-by-type"), /Velcardin|Placebo/);
     await checkLayout("pharmacist inventory");
     await shot("11-pharmacist-inventory");
+    // The returned kit is destroyed, with the pharmacist's signature.
+    await page.click(`[data-destroy="${kit}"]`);
+    await page.fill("#sign-reason", "incinerated with the site's returns");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "destroyed", kit);
     await page.click("#nav-participants");
     await page.waitForSelector(`[data-participant="${number}"] .arm`);
 
