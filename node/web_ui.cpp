@@ -381,6 +381,7 @@ async function renderParticipant(number, resultHtml) {
   if (p.cohort) { const c = (S.study.cohorts || []).find((x) => x.id === p.cohort); h += '<p>Cohort: <span id="p-cohort">' + esc(c ? c.name + " (" + c.id + ")" : p.cohort) + "</span></p>"; }
   if (p.screen_failure_reason) h += '<p id="p-failure">Screen failure: ' + esc(p.screen_failure_reason) + "</p>";
   if (p.withdrawal_reason) h += "<p>Withdrawn: " + esc(p.withdrawal_reason) + "</p>";
+  if (p.transfer_requested_to) h += '<p id="p-transfer">Transfer to site ' + esc(p.transfer_requested_to) + " requested" + (p.transfer_reason ? ": " + esc(p.transfer_reason) : "") + "</p>";
   h += "</div>";
   // The visit that comes next is offered; another one only out of order, with a reason.
   const pending = p.schedule.filter((v) => !v.done && !v.randomization);
@@ -394,6 +395,8 @@ async function renderParticipant(number, resultHtml) {
     h += '<button id="action-visit-missed">' + esc(next.name) + " missed…</button>";
     if (others.length) h += '<button id="action-out-of-order">Another visit (out of order)…</button>';
   }
+  const handedOut = p.visits.flatMap((v) => v.kits.filter((k) => k.status === "dispensed").map((k) => [v.visit, k.kit]));
+  if (p.status === "randomized" && can("dispense") && handedOut.length) h += '<button id="action-replace">Replace a damaged or lost kit…</button>';
   h += "</div>";
   if (p.schedule.length) h += "<h2>Visit schedule</h2>" + timeline(p);
   // Withdrawal and the code break: away from the routine buttons, each asks first.
@@ -401,6 +404,8 @@ async function renderParticipant(number, resultHtml) {
   if (p.randomization_number && can("unblind"))
     rare += p.unblinded ? '<button id="action-unblind-done" disabled>Code broken on ' + esc(p.unblinded_on) + (p.unblinded_by ? " by " + esc(p.unblinded_by) : "") + "</button>"
                         : '<button class="danger" id="action-unblind">Emergency unblinding…</button>';
+  if (p.status === "randomized" && can("withdraw")) rare += '<button id="action-complete">Record study completion…</button>';
+  if ((p.status === "screened" || p.status === "randomized") && can("withdraw") && !p.transfer_requested_to) rare += '<button id="action-transfer">Request a transfer…</button>';
   if ((p.status === "screened" || p.status === "randomized") && can("withdraw")) rare += '<button class="danger-outline" id="action-withdraw">Withdraw from the study…</button>';
   if (rare) h += '<section class="rare" id="rare-actions" aria-label="Rarely used actions"><h2>Rarely used</h2><div class="row">' + rare + "</div></section>";
   el.innerHTML = h;
@@ -437,6 +442,28 @@ async function renderParticipant(number, resultHtml) {
       { choices: others.map((v) => [v.visit, v.name + " (" + v.window_from + " to " + v.window_to + ")"]), choiceLabel: "Visit", reason: "Why out of order", confirm: "Continue" });
     if (!s) return;
     await dispense(others.find((v) => v.visit === s.choice), s.reason);
+  });
+  act("action-replace", async () => { clearMessage();
+    const visitName = (id) => (p.schedule.find((v) => v.visit === id) || { name: id }).name;
+    const s = await ask("Replace a kit", "<p>The kit is recorded as damaged or lost and a new one of the same kind is handed out.</p>",
+      { choices: handedOut.flatMap(([v, k]) => ["damaged", "lost"].map((c) => [v + "|" + k + "|" + c, "Kit " + k + " (" + visitName(v) + ") " + c])), choiceLabel: "Kit and what happened",
+        reason: "What happened", password: true, confirm: "Replace the kit" });
+    if (!s) return;
+    const [visit, kit, condition] = s.choice.split("|");
+    try {
+      const r = await api("POST", path + "/dispense", { visit, replace_kit: kit, replace_condition: condition, reason: s.reason, signature_password: s.password });
+      await renderParticipant(p.participant, handout("replace-result", r.kits, "<p>Replaces kit " + esc(kit) + " (" + esc(condition) + ") · participant " + esc(p.participant) + "</p>"));
+    } catch (e) { show(e.message); }
+  });
+  act("action-complete", async () => { clearMessage();
+    const s = await ask("Record study completion", "<p>Participant " + esc(p.participant) + " completed the study: no further visits or kits.</p>", { confirm: "Record completion" });
+    if (!s) return;
+    try { await api("POST", path + "/complete", {}); await renderParticipant(p.participant); show("Study completion recorded.", true); } catch (e) { show(e.message); }
+  });
+  act("action-transfer", async () => { clearMessage();
+    const s = await ask("Request a transfer", "<p>The central team moves participant " + esc(p.participant) + " to the other site once the request reaches the hub.</p>", { text: "Site to transfer to (site number)", reason: "Reason", confirm: "Request the transfer" });
+    if (!s) return;
+    try { await api("POST", path + "/transfer", { to_site: s.text, reason: s.reason }); await renderParticipant(p.participant); show("Transfer to site " + s.text + " requested.", true); } catch (e) { show(e.message); }
   });
   act("action-visit-done", async () => { clearMessage();
     const s = await ask("Record " + next.name + " as done", "<p>" + esc(next.name) + " of participant " + esc(p.participant) + " took place today. No kits are dispensed at this visit.</p>", { confirm: "Record as done" });

@@ -415,6 +415,17 @@ async function scenario(viewport) {
     await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V4] .state").textContent === "Done");
     assert.equal(await page.$$eval("#dispense-result .kit-big", (ks) => ks.length), 2);
     assert.match(await page.textContent("#schedule li[data-visit=V4]"), /deviation: out of order: travels abroad for four months/);
+    // The Week 4 kit broke: replaced with a reason and a signature, the new kit first and largest.
+    await page.click("#action-replace");
+    await page.selectOption("#sign-choice", "V2|" + offered[0] + "|damaged");
+    await page.fill("#sign-reason", "bottle dropped and cracked");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#replace-result");
+    const replacement = await page.textContent("#replace-result .kit-big");
+    assert.notEqual(replacement, offered[0]);
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), new RegExp("kits " + replacement));
+    await assertBlind("nurse (kit replaced)");
     // The overdue participant: each visit missed with its reason, then the last one (no kits) done.
     await page.click("#nav-visits");
     await page.click("#due-overdue [data-due-participant='101-002']");
@@ -467,6 +478,21 @@ async function scenario(viewport) {
     await openParticipant(number);
     assert.match(await page.textContent("#p-code-broken"), /^Code broken on \d{4}-\d\d-\d\d by ines$/);
     await assertBlind("coordinator after the code break");
+    // A transfer request, then study completion of another participant.
+    await page.click("#action-transfer");
+    await page.fill("#sign-text", "102");
+    await page.fill("#sign-reason", "moves to Paris");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#p-transfer");
+    assert.equal(await page.textContent("#p-transfer"), "Transfer to site 102 requested: moves to Paris");
+    assert.equal(await page.$("#action-transfer"), null, "one transfer request at a time");
+    await openParticipant("101-003");
+    await page.click("#action-complete");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#p-status").textContent === "Completed");
+    assert.equal(await page.$("#action-dispense"), null, "no dispensing after completion");
+    assert.ok((await page.$$eval("#schedule .state", (ss) => ss.map((x) => x.textContent))).includes("Not planned"));
+    await assertBlind("coordinator (completion)");
     await logout();
 
     // ---- The pharmacist is unblinded: arms in the inventory and on the participant.
