@@ -96,7 +96,8 @@ struct ApiServer::Impl {
   Sessions sessions;
   httplib::Server server;
 
-  Impl(NodeState& s, SyncService* y) : state(s), mutex(s.mutex()), sync(y), ops(s) {}
+  Impl(NodeState& s, SyncService* y, std::int64_t idle_ms)
+      : state(s), mutex(s.mutex()), sync(y), ops(s), sessions(irt::sync::system_millis, idle_ms) {}
 
   using Handler = std::function<shared::Result<json>(const httplib::Request&, const Actor&)>;
   using SigningHandler =
@@ -127,9 +128,20 @@ struct ApiServer::Impl {
     return check_password(std::move(entry), user, password);
   }
 
-  void route(const char* method, const std::string& pattern, bool mutating, Handler handler) {
+  void route(const char* method, const std::string& pattern, bool mutating, Handler handler,
+             Sessions::Use use = Sessions::Use::person) {
     add_route(method, pattern, mutating, false, [handler](const httplib::Request& req, const Actor& a,
-                                                          const PasswordCheck&) { return handler(req, a); });
+                                                          const PasswordCheck&) { return handler(req, a); }, use);
+  }
+
+  // A read that a page repeats on its own: it does not keep the session alive.
+  void poll_route(const std::string& pattern, Handler handler) {
+    route("GET", pattern, false, std::move(handler), Sessions::Use::poll);
+  }
+
+  std::string idle_time() const {
+    auto ms = sessions.idle_ms();
+    return ms % 60000 == 0 ? std::to_string(ms / 60000) + " minutes" : std::to_string(ms / 1000) + " seconds";
   }
 
   // A POST that needs the actor's e-signature: the body's signature_password is
@@ -140,17 +152,17 @@ struct ApiServer::Impl {
 
   // Authenticated route: the bearer token names the actor; every handler runs
   // under the node's lock. A mutating route pokes the sync service afterwards.
-  void add_route(const char* method, const std::string& pattern, bool mutating, bool signs, SigningHandler handler) {
-    auto wrapped = [this, mutating, signs, handler](const httplib::Request& req, httplib::Response& res) {
+  void add_route(const char* method, const std::string& pattern, bool mutating, bool signs, SigningHandler handler,
+                 Sessions::Use use = Sessions::Use::person) {
+    auto wrapped = [this, mutating, signs, handler, use](const httplib::Request& req, httplib::Response& res) {
       try {
         auto auth = req.get_header_value("Authorization");
         std::optional<Actor> actor;
-        if (auth.rfind("Bearer ", 0) == 0) actor = sessions.touch(auth.substr(7));
+        if (auth.rfind("Bearer ", 0) == 0) actor = sessions.touch(auth.substr(7), use);
         if (!actor) {
-          send_error(res, make_error(Errc::unauthenticated,
-                                     "no valid session (missing, unknown or idle for " +
-                                         std::to_string(kSessionIdleMs / 60000) +
-                                         " minutes); log in again with POST /api/v1/login"));
+          send_error(res, make_error(Errc::unauthenticated, "no valid session (missing, unknown or idle for " +
+                                                                idle_time() +
+                                                                "); log in again with POST /api/v1/login"));
           return;
         }
         if (auto bad = bad_param(req)) {
@@ -276,7 +288,7 @@ struct ApiServer::Impl {
         }
         if (!actor) return send_error(res, actor.error());
         answer["token"] = sessions.open(*actor);
-        answer["idle_timeout_s"] = kSessionIdleMs / 1000;
+        answer["idle_timeout_s"] = sessions.idle_ms() / 1000;
         send(res, 200, answer);
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on login: " << e.what() << "\n";
@@ -289,7 +301,12 @@ struct ApiServer::Impl {
       send(res, 200, {{"logged_out", true}});
     });
 
-    route("GET", "/api/v1/status", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
+    // Before login too (the login page's pill): whether the node reaches its hub, nothing else.
+    server.Get("/api/v1/connection", [this](const httplib::Request&, httplib::Response& res) {
+      auto st = sync ? sync->status() : SyncStatus{};
+      send(res, 200, {{"online", st.online}, {"sync_state", to_string(st.state)}, {"last_sync_ms", st.last_sync_ms}});
+    });
+    poll_route("/api/v1/status", [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
       return ops.status_view(a, sync ? sync->status() : SyncStatus{});
     });
     route("GET", "/api/v1/study", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
@@ -389,6 +406,39 @@ struct ApiServer::Impl {
             return outcome(*o, a);
           });
 
+    // ---- visits
+    route("GET", R"(/api/v1/participants/([^/]+)/dispense-preview)", false,
+          [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            auto kits = ops.dispense_preview(a, param(req, 1), req.get_param_value("visit"));
+            if (!kits) return kits.error();
+            json list = json::array();
+            for (const auto& k : *kits) list.push_back(ops.kit_answer(a, k, 0)["kit"]);
+            return json{{"participant", param(req, 1)}, {"visit", req.get_param_value("visit")}, {"kits", list}};
+          });
+    route("POST", R"(/api/v1/participants/([^/]+)/visits/([^/]+))", true,
+          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            Body b(req.body);
+            auto result = b.text("outcome"), reason = b.text("reason");
+            if (!b.ok()) return b.error();
+            if (result != "done" && result != "missed")
+              return make_error(Errc::invalid_input, "outcome: use done (a visit that dispenses nothing) or missed "
+                                                     "(with a reason)");
+            auto o = ops.record_visit(a, param(req, 1), param(req, 2), result == "missed", reason);
+            if (!o) return o.error();
+            return outcome(*o, a);
+          });
+    route("GET", "/api/v1/visits/due", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      int days = 7;
+      if (req.has_param("days")) {
+        try {
+          days = std::stoi(req.get_param_value("days"));
+        } catch (const std::exception&) {
+          return make_error(Errc::invalid_input, "days: use 0 to 366 (default 7)");
+        }
+      }
+      return ops.visits_due_view(a, days);
+    });
+
     // ---- inventory
     route("GET", "/api/v1/inventory", false, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
       return ops.inventory_view(a, {req.get_param_value("status"), req.get_param_value("kit"),
@@ -452,7 +502,8 @@ struct ApiServer::Impl {
   }
 };
 
-ApiServer::ApiServer(NodeState& state, SyncService* sync) : impl_(std::make_unique<Impl>(state, sync)) {
+ApiServer::ApiServer(NodeState& state, SyncService* sync, std::int64_t session_idle_ms)
+    : impl_(std::make_unique<Impl>(state, sync, session_idle_ms)) {
   impl_->install();
 }
 

@@ -18,6 +18,7 @@
 
 #include "node/node_state.h"
 #include "node/sync_service.h"
+#include "node/tuning.h"
 #include "shared/result.h"
 
 namespace irt::node {
@@ -25,7 +26,8 @@ namespace irt::node {
 class ApiServer {
  public:
   // `sync` may be null (no background sync): status then reports offline.
-  ApiServer(NodeState& state, SyncService* sync);
+  // A login session ends after `session_idle_ms` without a person's request.
+  ApiServer(NodeState& state, SyncService* sync, std::int64_t session_idle_ms = kSessionIdleMs);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

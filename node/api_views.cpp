@@ -42,13 +42,19 @@ json participant_summary(const ParticipantRecord& p, const DomainStore& store, b
             {"randomized_on", p.randomized_on},
             {"screened_on", p.screened_on},
             {"unblinded", p.unblinded}};
+  if (p.unblinded) {
+    j["unblinded_on"] = p.unblinded_on;
+    j["unblinded_by"] = p.unblinded_by;
+  }
   if (!p.transfer_to.empty()) j["transfer_requested_to"] = p.transfer_to;
   if (!blinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
   return j;
 }
 
-json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded, shared::Days today) {
+json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded, shared::Days today,
+                      bool code_break_reader) {
   json j = participant_summary(p, store, blinded);
+  if (blinded && code_break_reader && p.unblinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
   json factors = json::object();
   for (const auto& [k, v] : p.factors)
     if (!shared::is_derived_factor(k)) factors[k] = v;
@@ -68,6 +74,7 @@ json participant_view(const ParticipantRecord& p, const DomainStore& store, bool
     }
     json entry = {{"visit", v.visit}, {"date", v.date}, {"kits", kits}, {"by", v.by}};
     if (!v.deviation.empty()) entry["deviation"] = v.deviation;
+    if (!v.missed_reason.empty()) entry["missed_reason"] = v.missed_reason;
     visits.push_back(entry);
   }
   j["visits"] = visits;
@@ -76,24 +83,38 @@ json participant_view(const ParticipantRecord& p, const DomainStore& store, bool
     replacements.push_back({{"visit", r.visit}, {"old_kit", r.old_kit}, {"new_kit", r.new_kit}, {"reason", r.reason},
                             {"date", r.date}, {"by", r.by}});
   j["replacements"] = replacements;
-  // The schedule from randomization: each dispensing visit's window in dates.
+  j["schedule"] = visit_schedule(p, store, today);
+  return j;
+}
+
+json visit_schedule(const ParticipantRecord& p, const DomainStore& store, shared::Days today) {
   json schedule = json::array();
   auto randomized = shared::parse_date(p.randomized_on);
-  if (randomized && store.study()) {
-    for (const auto& v : store.study()->visits) {
-      if (v.day < 0) continue;
-      auto from = *randomized + v.day - v.window_before, to = *randomized + v.day + v.window_after;
-      schedule.push_back({{"visit", v.id},
-                          {"name", v.name},
-                          {"window_from", shared::format_date(from)},
-                          {"window_to", shared::format_date(to)},
-                          {"in_window_today", today >= from && today <= to},
-                          {"dispenses", !v.dispense.empty()},
-                          {"done", p.find_visit(v.id) != nullptr}});
-    }
+  if (!randomized || !store.study()) return schedule;
+  for (const auto& v : store.study()->visits) {
+    if (v.day < 0) continue;
+    auto from = *randomized + v.day - v.window_before, to = *randomized + v.day + v.window_after;
+    const auto* rec = p.find_visit(v.id);
+    std::string state = rec ? (rec->missed_reason.empty() ? "done" : "missed")
+                        : p.status != ParticipantStatus::randomized ? "not_planned"
+                        : today > to                                ? "overdue"
+                        : today >= from                             ? "due"
+                                                                    : "upcoming";
+    json entry = {{"visit", v.id},
+                  {"name", v.name},
+                  {"target", shared::format_date(*randomized + v.day)},
+                  {"window_from", shared::format_date(from)},
+                  {"window_to", shared::format_date(to)},
+                  {"in_window_today", today >= from && today <= to},
+                  {"dispenses", !v.dispense.empty()},
+                  {"randomization", v.randomization},
+                  {"done", rec != nullptr},
+                  {"state", state}};
+    if (rec) entry["date"] = rec->date;
+    if (rec && !rec->missed_reason.empty()) entry["missed_reason"] = rec->missed_reason;
+    schedule.push_back(entry);
   }
-  j["schedule"] = schedule;
-  return j;
+  return schedule;
 }
 
 json study_view(const DomainStore& store, bool blinded) {

@@ -15,9 +15,16 @@
 
 namespace irt::node {
 
+// `code_break_reader`: the reader may break the code (Permission::unblind);
+// once this participant's code is broken such a reader sees the arm again
+// from the record, blinded or not (the kits stay blinded).
 nlohmann::json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded,
-                                shared::Days today);
+                                shared::Days today, bool code_break_reader = false);
 nlohmann::json participant_summary(const ParticipantRecord& p, const DomainStore& store, bool blinded);
+// The visits after randomization with their windows in dates and their state
+// today: done, missed, due (window open), overdue (window passed), upcoming,
+// or not_planned (the participant is no longer on treatment). No arm in it.
+nlohmann::json visit_schedule(const ParticipantRecord& p, const DomainStore& store, shared::Days today);
 nlohmann::json kit_view(const KitRecord& k, const DomainStore& store, bool blinded);
 // What the screening form and the visit list need: factors, eligibility
 // questions, visits and windows, roles; arms and kit types only when unblinded.

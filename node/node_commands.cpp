@@ -265,6 +265,17 @@ int serve(const Args& args) {
       return fail(args, shared::make_error(shared::Errc::invalid_input, "--sync-interval takes seconds, e.g. 30"));
     }
   }
+  std::int64_t session_idle_ms = kSessionIdleMs;
+  if (auto v = args.find("session-idle")) {
+    try {
+      session_idle_ms = std::stoll(*v) * 1000;
+    } catch (const std::exception&) {
+      session_idle_ms = 0;
+    }
+    if (session_idle_ms <= 0)
+      return fail(args, shared::make_error(shared::Errc::invalid_input,
+                                           "--session-idle takes whole seconds above 0, e.g. 900 (got " + *v + ")"));
+  }
   // From here on the service thread and the API's threads share the node,
   // each holding s.mutex() while it uses it; the round takes it itself, never
   // across a request to the hub.
@@ -292,7 +303,7 @@ int serve(const Args& args) {
     if (port <= 0 || port > 65535)
       return fail(args, shared::make_error(shared::Errc::invalid_input,
                                            "--listen takes HOST:PORT, e.g. 127.0.0.1:8080 (got " + *listen + ")"));
-    api = std::make_unique<ApiServer>(s, &service);
+    api = std::make_unique<ApiServer>(s, &service, session_idle_ms);
     if (auto st = api->bind(listen->substr(0, colon), port); !st) return fail(args, st.error());
   }
   std::signal(SIGTERM, on_signal);
@@ -366,7 +377,9 @@ std::vector<Command> node_commands() {
               .options = {kDataOption, kPassphraseFileOption,
                           {"sync-interval", "SECONDS", "time between rounds while online (default 30)", false},
                           {"listen", "HOST:PORT",
-                           "serve the web UI and the /api/v1 JSON API there (e.g. 127.0.0.1:8080)", false}},
+                           "serve the web UI and the /api/v1 JSON API there (e.g. 127.0.0.1:8080)", false},
+                          {"session-idle", "SECONDS",
+                           "log a web UI or API session out after this long without use (default 900)", false}},
               .run = serve},
   };
 }

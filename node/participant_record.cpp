@@ -13,7 +13,8 @@ const VisitRecord* ParticipantRecord::find_visit(const std::string& id) const {
 void to_json(json& j, const ParticipantRecord& p) {
   json visits = json::array();
   for (const auto& v : p.visits)
-    visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation}, {"by", v.by}});
+    visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation}, {"by", v.by},
+                      {"missed_reason", v.missed_reason}});
   json repl = json::array();
   for (const auto& r : p.replacements)
     repl.push_back({{"visit", r.visit}, {"old_kit", r.old_kit}, {"new_kit", r.new_kit}, {"reason", r.reason},
@@ -38,6 +39,7 @@ void to_json(json& j, const ParticipantRecord& p) {
            {"replacements", repl},
            {"unblinded", p.unblinded},
            {"unblinded_on", p.unblinded_on},
+           {"unblinded_by", p.unblinded_by},
            {"withdrawal_reason", p.withdrawal_reason},
            {"transfer_to", p.transfer_to},
            {"transfer_reason", p.transfer_reason}};
@@ -63,12 +65,13 @@ void from_json(const json& j, ParticipantRecord& p) {
   p.visits.clear();
   for (const auto& v : j.at("visits"))
     p.visits.push_back({v.at("visit"), v.at("date"), v.at("kits").get<std::vector<std::string>>(), v.at("deviation"),
-                        v.at("by")});
+                        v.at("by"), v.value("missed_reason", "")});
   p.replacements.clear();
   for (const auto& r : j.at("replacements"))
     p.replacements.push_back({r.at("visit"), r.at("old_kit"), r.at("new_kit"), r.at("reason"), r.at("date"), r.at("by")});
   j.at("unblinded").get_to(p.unblinded);
   j.at("unblinded_on").get_to(p.unblinded_on);
+  p.unblinded_by = j.value("unblinded_by", "");  // records of code breaks before it was kept have none
   j.at("withdrawal_reason").get_to(p.withdrawal_reason);
   j.at("transfer_to").get_to(p.transfer_to);
   j.at("transfer_reason").get_to(p.transfer_reason);

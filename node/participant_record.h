@@ -29,6 +29,7 @@ struct VisitRecord {
   std::vector<std::string> kits;    // kit numbers dispensed
   std::string deviation;            // window override reason; empty when inside the window
   std::string by;
+  std::string missed_reason;        // non-empty: the visit did not happen (no kits)
 };
 
 struct KitReplacement {
@@ -64,6 +65,7 @@ struct ParticipantRecord {
 
   bool unblinded = false;
   std::string unblinded_on;
+  std::string unblinded_by;  // the user who broke the code
   std::string withdrawal_reason;
   std::string transfer_to;
   std::string transfer_reason;

@@ -9,21 +9,21 @@ std::string Sessions::open(const Actor& actor) {
   std::lock_guard lock(mutex_);
   auto now = clock_();
   for (auto it = sessions_.begin(); it != sessions_.end();)  // forget the idle ones
-    it = now - it->second.last_used_ms > kSessionIdleMs ? sessions_.erase(it) : std::next(it);
+    it = now - it->second.last_used_ms > idle_ms_ ? sessions_.erase(it) : std::next(it);
   sessions_[token] = {actor, now};
   return token;
 }
 
-std::optional<Actor> Sessions::touch(const std::string& token) {
+std::optional<Actor> Sessions::touch(const std::string& token, Use use) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return std::nullopt;
   auto now = clock_();
-  if (now - it->second.last_used_ms > kSessionIdleMs) {
+  if (now - it->second.last_used_ms > idle_ms_) {
     sessions_.erase(it);
     return std::nullopt;
   }
-  it->second.last_used_ms = now;
+  if (use == Use::person) it->second.last_used_ms = now;
   return it->second.actor;
 }
 

@@ -1,7 +1,10 @@
 // Login sessions of the node's local API: random bearer tokens (32 bytes from
 // the system's generator, hex), held only in memory, so a restart logs
 // everyone out. A session expires after kSessionIdleMs (node/tuning.h, 15
-// minutes) idle; every authenticated request moves its idle timer. Tokens never reach a log or an error message.
+// minutes, or the idle time `irt-node serve --session-idle` sets) idle; every
+// authenticated request moves its idle timer except the ones a page makes on
+// its own (the status poll: Use::poll), so an unattended tablet logs out.
+// Tokens never reach a log or an error message.
 // Thread-safety: every method may be called from any thread (one mutex).
 #pragma once
 
@@ -20,12 +23,17 @@ namespace irt::node {
 
 class Sessions {
  public:
-  explicit Sessions(sync::WallClock clock = sync::system_millis) : clock_(std::move(clock)) {}
+  explicit Sessions(sync::WallClock clock = sync::system_millis, std::int64_t idle_ms = kSessionIdleMs)
+      : clock_(std::move(clock)), idle_ms_(idle_ms) {}
 
+  // What a request does to the session's idle timer.
+  enum class Use { person, poll };
+  std::int64_t idle_ms() const { return idle_ms_; }
   std::string open(const Actor& actor);
-  // The session's actor, its idle timer restarted; nullopt when the token is
-  // unknown or the session has been idle too long (it is then forgotten).
-  std::optional<Actor> touch(const std::string& token);
+  // The session's actor, its idle timer restarted unless `use` is a poll;
+  // nullopt when the token is unknown or the session has been idle too long
+  // (it is then forgotten).
+  std::optional<Actor> touch(const std::string& token, Use use = Use::person);
   void close(const std::string& token);
   std::size_t size();
 
@@ -35,6 +43,7 @@ class Sessions {
     std::int64_t last_used_ms = 0;
   };
   sync::WallClock clock_;
+  std::int64_t idle_ms_;
   std::mutex mutex_;
   std::map<std::string, Session> sessions_;  // by token
 };

@@ -614,6 +614,9 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   if (visit->randomization)
     return make_error(Errc::conflict, "visit " + visit->id + "'s kits are dispensed at randomization; use " +
                                           (dispensing.empty() ? std::string("a later visit") : join(dispensing)));
+  if (done && !done->missed_reason.empty())
+    return make_error(Errc::conflict, "visit " + visit->id + " of participant " + number + " was recorded as missed on " +
+                                          done->date + "; dispense at the next visit");
   if (done)
     return make_error(Errc::conflict, "visit " + visit->id + " was already dispensed to participant " + number +
                                           " (kits " + join(done->kits) +
@@ -685,6 +688,66 @@ shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const 
   });
 }
 
+shared::Result<OperationOutcome> SiteOperations::record_visit(const Actor& a, const std::string& number,
+                                                              const std::string& visit_id, bool missed,
+                                                              const std::string& reason_in) {
+  if (auto st = require(a, Permission::dispense, "recording a visit"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  ParticipantRecord p = **pr;
+  if (p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
+                                          "; visits are recorded only for randomized participants on treatment");
+  std::vector<std::string> later;
+  for (const auto& v : (*sr)->visits)
+    if (v.day >= 0 && !v.randomization) later.push_back(v.id);
+  const auto* visit = (*sr)->find_visit(visit_id);
+  if (!visit || visit->day < 0 || visit->randomization)
+    return make_error(Errc::not_found, "visit '" + visit_id + "' is not a visit after randomization; use one of " +
+                                           join(later));
+  if (const auto* done = p.find_visit(visit->id))
+    return make_error(Errc::conflict, "visit " + visit->id + " of participant " + number + " was already recorded on " +
+                                          done->date + (done->missed_reason.empty() ? "" : " as missed"));
+  std::string reason = trimmed(reason_in);
+  if (missed && reason.empty()) return missing_reason("reason", "say why visit " + visit->id + " was missed");
+  if (!missed && !visit->dispense.empty())
+    return make_error(Errc::invalid_input, "visit " + visit->id + " dispenses kits: it is recorded by dispensing; if "
+                                           "it did not happen, record it as missed with the reason");
+  p.visits.push_back({visit->id, shared::format_date(today()), {}, "", a.user, missed ? reason : ""});
+  return transact([&]() -> shared::Result<OperationOutcome> {
+    store().save_participant(p);
+    auto seq = record(a, shared::kVisitRecordedEvent,
+                      shared::VisitRecorded{number, visit->id, missed ? "missed" : "done", missed ? reason : "", a.role});
+    if (!seq) return seq.error();
+    return OperationOutcome{p, {}, *seq, false};
+  });
+}
+
+shared::Result<std::vector<std::string>> SiteOperations::dispense_preview(const Actor& a, const std::string& number,
+                                                                          const std::string& visit_id) const {
+  if (auto st = require(a, Permission::dispense, "dispensing"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  auto pr = participant(number);
+  if (!pr) return pr.error();
+  const auto& p = **pr;
+  if (p.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
+                                          "; kits are dispensed only to randomized participants on treatment");
+  const auto* visit = (*sr)->find_visit(visit_id);
+  if (!visit || visit->dispense.empty() || visit->randomization)
+    return make_error(Errc::not_found, "visit '" + visit_id + "' is not a visit that dispenses after randomization");
+  if (p.find_visit(visit->id))
+    return make_error(Errc::conflict, "visit " + visit->id + " of participant " + number + " is already recorded");
+  auto picked = pick_for_visit(**sr, *visit, p.arm);
+  if (!picked.shortages.empty())
+    return make_error(Errc::exhausted, "the site's stock cannot cover visit " + visit->id + " of participant " + number +
+                                           " now; dispensing would be refused and the supply team alerted");
+  return picked.kits;
+}
+
 shared::Result<OperationOutcome> SiteOperations::complete(const Actor& a, const std::string& number) {
   if (auto st = require(a, Permission::withdraw, "completion"); !st) return st.error();
   auto pr = participant(number);
@@ -748,6 +811,7 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
   if (!signature) return signature.error();
   p.unblinded = true;
   p.unblinded_on = shared::format_date(today());
+  p.unblinded_by = a.user;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
     auto seq = record(a, shared::kUnblindedEvent,

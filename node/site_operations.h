@@ -124,6 +124,9 @@ class SiteOperations {
   shared::Result<nlohmann::json> inventory_view(const Actor& a, const InventoryQuery& q) const;
   // view_inventory or receive_shipment.
   shared::Result<nlohmann::json> shipments_view(const Actor& a) const;
+  // view_participants or dispense: the visits of participants on treatment
+  // that are overdue, due (window open today) or open within `days` days.
+  shared::Result<nlohmann::json> visits_due_view(const Actor& a, int days) const;
   // The answers of the changing routes, for the actor who made the change.
   nlohmann::json outcome_view(const Actor& a, const OperationOutcome& o) const;
   nlohmann::json kit_answer(const Actor& a, const std::string& kit, std::uint64_t event_seq) const;
@@ -139,6 +142,17 @@ class SiteOperations {
   shared::Result<OperationOutcome> complete(const Actor& a, const std::string& participant);
   shared::Result<OperationOutcome> request_transfer(const Actor& a, const std::string& participant,
                                                     const std::string& to_site, const std::string& reason);
+  // A scheduled visit recorded without dispensing (Permission::dispense): as
+  // done when it dispenses nothing, or as missed with `missed_reason` (then
+  // nothing is dispensed for it). One record per visit.
+  shared::Result<OperationOutcome> record_visit(const Actor& a, const std::string& participant,
+                                                const std::string& visit, bool missed,
+                                                const std::string& missed_reason);
+  // The kits dispensing `visit` would hand out now, changing nothing: the
+  // same checks and the same pick as dispense(); a shortage is refused with
+  // the one blinded message and not recorded (dispensing records it).
+  shared::Result<std::vector<std::string>> dispense_preview(const Actor& a, const std::string& participant,
+                                                           const std::string& visit) const;
   // The code break: the returned participant carries the arm, whatever the role.
   shared::Result<OperationOutcome> unblind(const Actor& a, const std::string& participant, const std::string& reason,
                                            const PasswordCheck& signature);

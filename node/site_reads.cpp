@@ -66,7 +66,7 @@ shared::Result<json> SiteOperations::participant_view(const Actor& a, const std:
     return make_error(Errc::forbidden, "role " + a.role + " may not view participants; ask a colleague whose role may");
   auto p = participant(number);
   if (!p) return p.error();
-  return node::participant_view(**p, state_.domain(), blinded(a), today());
+  return node::participant_view(**p, state_.domain(), blinded(a), today(), can(a, Permission::unblind));
 }
 
 shared::Result<json> SiteOperations::inventory_view(const Actor& a, const InventoryQuery& q) const {
@@ -100,13 +100,33 @@ shared::Result<json> SiteOperations::shipments_view(const Actor& a) const {
   return json{{"shipments", list}};
 }
 
+shared::Result<json> SiteOperations::visits_due_view(const Actor& a, int days) const {
+  if (!can(a, Permission::view_participants) && !can(a, Permission::dispense))
+    return make_error(Errc::forbidden, "role " + a.role + " may not view participants; ask a colleague whose role may");
+  if (days < 0 || days > 366) return make_error(Errc::invalid_input, "days: use 0 to 366 (default 7)");
+  auto horizon = shared::format_date(today() + days);
+  json list = json::array();
+  for (const auto& [id, p] : state_.domain().participants()) {
+    if (p.status != ParticipantStatus::randomized) continue;
+    for (auto v : visit_schedule(p, state_.domain(), today())) {
+      const auto state = v["state"].get<std::string>();
+      if (state == "overdue" || state == "due" || (state == "upcoming" && v["window_from"].get<std::string>() <= horizon)) {
+        v["participant"] = p.number;
+        v["randomization_number"] = p.randomization_number;
+        list.push_back(v);
+      }
+    }
+  }
+  return json{{"today", shared::format_date(today())}, {"days", days}, {"visits", list}};
+}
+
 json SiteOperations::outcome_view(const Actor& a, const OperationOutcome& o) const {
   const auto& store = state_.domain();
   bool hide = blinded(a);
   json kits = json::array();
   for (const auto& k : o.kits)
     if (const auto* kit = store.find_kit(k)) kits.push_back(kit_view(*kit, store, hide));
-  json j = {{"participant", node::participant_view(o.participant, store, hide, today())},
+  json j = {{"participant", node::participant_view(o.participant, store, hide, today(), can(a, Permission::unblind))},
             {"kits", kits},
             {"event_seq", o.event_seq}};
   if (o.deviation) j["deviation"] = true;

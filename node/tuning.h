@@ -13,8 +13,9 @@
 namespace irt::node {
 
 // ---- The local API (node/api_server.h, node/sessions.h).
-// A session ends after 15 idle minutes; every authenticated request restarts
-// its timer.
+// A session ends after 15 idle minutes (`irt-node serve --session-idle`
+// sets another time); every authenticated request but the status poll
+// restarts its timer.
 inline constexpr std::int64_t kSessionIdleMs = 15 * 60 * 1000;
 // The largest request body the API reads (a 413 beyond). Well above what any
 // request within the field limits needs, so an over-long field is refused by

@@ -563,4 +563,21 @@ Result<ShortageSealed> parse_shortage_sealed(std::string_view text) {
   return r.done(std::move(v));
 }
 
+void to_json(json& j, const VisitRecorded& v) {
+  j = json{{"participant", v.participant}, {"visit", v.visit}, {"outcome", v.outcome}, {"role", v.role}};
+  if (!v.reason.empty()) j["reason"] = v.reason;
+}
+
+Result<VisitRecorded> parse_visit_recorded(std::string_view text) {
+  Reader r(text, kVisitRecordedEvent);
+  VisitRecorded v;
+  v.participant = r.text("participant");
+  v.visit = r.text("visit");
+  v.outcome = r.text("outcome");
+  if (r.ok() && v.outcome != "done" && v.outcome != "missed") r.fail("outcome", "must be done or missed");
+  v.reason = r.text("reason", v.outcome == "missed");
+  v.role = r.text("role");
+  return r.done(std::move(v));
+}
+
 }  // namespace irt::shared

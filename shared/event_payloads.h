@@ -44,6 +44,7 @@ inline constexpr std::string_view kKitQuarantinedEvent = "kit.quarantined";
 inline constexpr std::string_view kKitReturnedEvent = "kit.returned";
 inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
 inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
+inline constexpr std::string_view kVisitRecordedEvent = "visit.recorded";
 
 // Every domain event's payload (all of the above but node.enrolled and
 // directive.applied, which the sync layer records) carries "study_version":
@@ -241,6 +242,16 @@ struct ShortageSealed {
   std::vector<KitShortage> shortages;
 };
 
+// A scheduled visit recorded without dispensing: "done" (a visit that
+// dispenses nothing) or "missed" (with the reason).
+struct VisitRecorded {
+  std::string participant;
+  std::string visit;
+  std::string outcome;  // "done" or "missed"
+  std::string reason;   // why it was missed; empty when done
+  std::string role;
+};
+
 void to_json(nlohmann::json& j, const ESignature& v);
 void to_json(nlohmann::json& j, const NodeEnrolled& v);
 void to_json(nlohmann::json& j, const DirectiveApplied& v);
@@ -262,6 +273,7 @@ void to_json(nlohmann::json& j, const KitReturned& v);
 void to_json(nlohmann::json& j, const KitDestroyed& v);
 void to_json(nlohmann::json& j, const SupplyShortage& v);
 void to_json(nlohmann::json& j, const ShortageSealed& v);
+void to_json(nlohmann::json& j, const VisitRecorded& v);
 
 // invalid_input naming the event type and the field, never a field's value.
 // The study version a domain event was recorded under; nullopt when it has none.
@@ -288,5 +300,6 @@ Result<KitReturned> parse_kit_returned(std::string_view json_text);
 Result<KitDestroyed> parse_kit_destroyed(std::string_view json_text);
 Result<SupplyShortage> parse_supply_shortage(std::string_view json_text);
 Result<ShortageSealed> parse_shortage_sealed(std::string_view json_text);
+Result<VisitRecorded> parse_visit_recorded(std::string_view json_text);
 
 }  // namespace irt::shared

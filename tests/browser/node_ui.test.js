@@ -1,9 +1,25 @@
-// The node's web UI in Debian's headless Chromium, driven by Playwright:
-// a coordinator logs in, screens (the answer lost once: the retry with the
-// same Idempotency-Key creates one participant), randomizes and sees kit
-// numbers but no arm; an investigator breaks the code and sees the arm; a
-// pharmacist sees arms in the inventory. A real irt-node serves a data directory prepared by
-// irt-test-node-fixture (no hub: the node is offline and must say so).
+// The node's web UI in Debian's headless Chromium, driven by Playwright, at a
+// 1280x900 laptop and an 800x1200 portrait tablet. Each viewport gets its own
+// real irt-node serving a data directory prepared by irt-test-node-fixture (no
+// hub: the node is offline and must say so, before login too). Per flow:
+// - tabs only for what each role may do;
+// - screening: messages for people next to their fields that clear when fixed;
+//   a failure reason typed and then every answer set to yes screens the
+//   participant (no screen failure); a participant number is used only after
+//   a confirmation; the answer lost once (the retry with the same
+//   Idempotency-Key creates one participant);
+// - randomization: the kit first and largest; withdrawal and the code break
+//   spaced from routine actions and confirmed;
+// - code break: the investigator sees the arm again from the record and the
+//   button reads "Code broken on DATE by NAME"; the coordinator still sees no arm;
+// - stratum labels and status words as people read them;
+// - blinded roles (coordinator, nurse, investigator before the break) never
+//   have an arm or a treatment in the page;
+// - the node stopped: the page says so and shows no live "last sync";
+// - with a short idle time (irt-node serve --session-idle): the status poll
+//   keeps no session alive and an idle tablet logs out and clears the screen.
+// Every screen with a screenshot passes axe-core with no critical violation.
+// Screenshots and axe results (accessibility.json) go to OUT_DIR/<width>x<height>/.
 // Usage: node node_ui.test.js IRT_NODE_BIN FIXTURE_BIN OUT_DIR
 "use strict";
 const assert = require("node:assert/strict");
@@ -13,6 +29,8 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
+// axe-core, the accessibility checker, from tests/browser's package-lock.json.
+const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 const [nodeBin, fixtureBin, outDir] = process.argv.slice(2);
 if (!nodeBin || !fixtureBin || !outDir) {
@@ -21,6 +39,8 @@ if (!nodeBin || !fixtureBin || !outDir) {
 }
 const CHROMIUM = process.env.IRT_CHROMIUM || "/usr/bin/chromium";
 const FORBIDDEN_FOR_BLINDED = ["Velcardin", "Placebo", "VLC25", "PBO"];
+const VIEWPORTS = [{ width: 1280, height: 900 }, { width: 800, height: 1200 }];
+const IDLE_SECONDS = 5;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -39,31 +59,86 @@ async function waitForHttp(url, ms) {
   throw new Error("irt-node did not answer at " + url);
 }
 
-async function main() {
-  process.exitCode = 1;  // until every check has passed, whatever ends the run
-  fs.mkdirSync(outDir, { recursive: true });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One real irt-node on `data`, stopped with SIGTERM.
+class Node {
+  constructor(data, passphrase, port, logPath, extra) {
+    this.base = "http://127.0.0.1:" + port + "/";
+    const log = fs.openSync(logPath, "a");
+    this.proc = spawn(nodeBin, ["serve", "--data", data, "--listen", "127.0.0.1:" + port, ...extra],
+                      { env: { ...process.env, IRT_PASSPHRASE: passphrase }, stdio: ["ignore", log, log] });
+  }
+  async stop() {
+    // A node that already exited (it failed to start) sends no second "exit":
+    // waiting for one would drain the event loop and end the run with status 0.
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGTERM");
+    await exited;
+  }
+}
+
+async function scenario(viewport) {
+  const dir = path.join(outDir, viewport.width + "x" + viewport.height);
+  fs.mkdirSync(dir, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "irt-browser-"));
   const data = path.join(work, "node");
-  const summary = JSON.parse(execFileSync(fixtureBin, ["--data", data]).toString());
+  // Three participants randomized 30, 40 and 23 days ago: Week 4 (days 25 to 31)
+  // is due for the first, overdue for the second, opening this week for the third.
+  const summary = JSON.parse(execFileSync(fixtureBin, ["--data", data, "--kits-per-type", "12", "--randomized-days-ago", "30",
+                                                       "--randomized-days-ago", "40", "--randomized-days-ago", "23"]).toString());
   const port = await freePort();
-  const base = "http://127.0.0.1:" + port + "/";
-  const log = fs.openSync(path.join(outDir, "irt-node.log"), "w");
-  const node = spawn(nodeBin, ["serve", "--data", data, "--listen", "127.0.0.1:" + port],
-                     { env: { ...process.env, IRT_PASSPHRASE: summary.passphrase }, stdio: ["ignore", log, log] });
+  const logPath = path.join(dir, "irt-node.log");
+  fs.writeFileSync(logPath, "");
+  let node = new Node(data, summary.passphrase, port, logPath, []);
+  const base = node.base;
   let context;
   try {
     await waitForHttp(base, 15000);
     context = await chromium.launchPersistentContext(path.join(work, "chromium-profile"), {
       executablePath: CHROMIUM,
       headless: true,
-      viewport: { width: 768, height: 1024 },
+      viewport,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(10000);
-    const shot = (name) => page.screenshot({ path: path.join(outDir, name + ".png"), fullPage: true });
+    // Every screen with a screenshot is also checked by axe-core: no critical
+    // violation; the others are written next to the screenshot.
+    const accessibility = {};
+    async function shot(name) {
+      await page.screenshot({ path: path.join(dir, name + ".png"), fullPage: true });
+      if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(AXE_SOURCE);
+      const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) })));
+      accessibility[name] = violations;
+      const critical = violations.filter((v) => v.impact === "critical");
+      assert.deepEqual(critical, [], name + ": critical accessibility violations");
+    }
+    const visible = (sel) => page.isVisible(sel);
 
+    // Nothing wider than the screen, touch targets at least 44 px high.
+    async function checkLayout(where) {
+      assert.ok(await page.evaluate((w) => document.documentElement.scrollWidth <= w, viewport.width),
+                where + ": page wider than " + viewport.width + " px");
+      const small = await page.evaluate(() => [...document.querySelectorAll("button")]
+        .filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 44).map((b) => b.textContent));
+      assert.deepEqual(small, [], where + ": buttons under 44 px");
+    }
+    // What a blinded role has in the page: no arm, kit type or treatment, in the markup or the text.
+    async function assertBlind(who) {
+      const html = await page.content();
+      const text = await page.evaluate(() => document.body.innerText);
+      for (const w of FORBIDDEN_FOR_BLINDED) {
+        assert.ok(!html.includes(w) && !text.includes(w), who + " sees " + w);
+      }
+      assert.equal(await page.$(".arm, #p-arm, .arm-cell"), null, who + " sees an arm element");
+    }
+    async function tabs() {
+      return page.$$eval("nav button", (bs) => bs.filter((b) => b.offsetParent !== null).map((b) => b.dataset.view));
+    }
     async function login(user) {
       await page.goto(base);
       await page.fill("#login-user", user);
@@ -75,19 +150,66 @@ async function main() {
       await page.click("#logout");
       await page.waitForSelector("#view-login:not(.hidden)");
     }
-
-    // The coordinator: offline, screens, randomizes, sees kit numbers and no arm.
-    await login("carla");
-    await page.waitForFunction(() => document.querySelector("#conn-text").textContent === "Offline");
-    assert.equal(await page.textContent("#last-sync"), "never");
+    async function openParticipant(number) {
+      await page.click("#nav-participants");
+      await page.click(`[data-participant="${number}"]`);
+      await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, number);
+    }
     const participantCount = () => page.evaluate(async () => {
       const r = await fetch("/api/v1/participants", { headers: { Authorization: "Bearer " + sessionStorage.getItem("irt-token") } });
       return (await r.json()).participants.length;
     });
-    const screenedBefore = await participantCount();
+
+    // ---- The login page: the pill says what the node answers, before anyone logs in.
+    await page.goto(base);
+    await page.waitForSelector("#conn[data-state]");
+    const connection = await (await fetch(base + "api/v1/connection")).json();
+    assert.equal(connection.sync_state, "offline", "no hub: the node is offline");
+    assert.equal(await page.textContent("#conn-text"), "Offline");
+    assert.equal(await page.textContent("#last-sync"), "never");
+    assert.ok(await visible("#last-sync-box"));
+    await shot("0-login");
+
+    // ---- Tabs only for what the role may do.
+    const tabsOf = {};
+    for (const user of ["carla", "paul", "mona"]) { await login(user); tabsOf[user] = await tabs(); await logout(); }
+    assert.deepEqual(tabsOf.carla, ["participants", "visits", "screen", "inventory", "status"]);
+    assert.deepEqual(tabsOf.paul, ["participants", "visits", "inventory", "status"], "the pharmacist does not screen");
+    assert.deepEqual(tabsOf.mona, ["participants", "visits", "inventory", "status"], "the monitor only reads");
+
+    // ---- Screening: messages for people, cleared when fixed.
+    await login("carla");
+    assert.equal(await page.textContent("#conn-text"), "Offline");
     await page.click("#nav-screen");
+    await page.click("#screen-submit");
+    assert.ok(await visible("#err-factor-diabetes"), "a missing required factor is shown at its field");
+    assert.match(await page.textContent("#err-factor-diabetes"), /^Choose type 2 diabetes at screening/);
+    for (let i = 0; i < 5; i++) assert.equal(await page.textContent("#err-elig-" + i), "Answer yes or no.");
+    const formText = await page.evaluate(() => document.body.innerText);
+    assert.ok(!/factors\.|eligibility\[|screen_failure_reason/.test(formText), "API field names on screen: " + formText);
+    assert.equal(await page.getAttribute("#factor-diabetes", "aria-invalid"), "true");
+    await checkLayout("screening form");
+    await shot("1-screen-validation");
     await page.selectOption("#factor-diabetes", "no");
+    assert.ok(!(await visible("#err-factor-diabetes")), "the message clears once the factor is chosen");
     for (let i = 0; i < 5; i++) await page.click("#elig-" + i + " button[data-v=yes]");
+    for (let i = 0; i < 5; i++) assert.ok(!(await visible("#err-elig-" + i)), "answered question " + i + " keeps its message");
+    // A no shows the reason field; typing a reason and then answering yes
+    // must not turn the participant into a screen failure.
+    assert.ok(!(await visible("#screen-failure")), "no reason field while every answer is yes");
+    await page.click("#elig-2 button[data-v=no]");
+    await page.fill("#screen-failure", "LVEF 45%");
+    await page.click("#elig-2 button[data-v=yes]");
+    assert.ok(!(await visible("#screen-failure")));
+    // The confirmation comes before a number is used; cancelling uses none.
+    const screenedBefore = await participantCount();
+    await page.click("#screen-submit");
+    await page.waitForSelector("#sign-dialog[open]");
+    assert.match(await page.textContent("#sign-meaning"), /uses the next participant number/);
+    assert.match(await page.textContent("#sign-meaning"), /Type 2 diabetes at screening: no/);
+    await shot("2-screen-confirm");
+    await page.click("#sign-cancel");
+    assert.equal(await participantCount(), screenedBefore, "cancelled: no participant number used");
     // The screen request reaches the node but its answer is lost on the way
     // back: the UI retries with the same Idempotency-Key and the node applies it once.
     const keys = [];
@@ -96,84 +218,357 @@ async function main() {
       const req = route.request();
       if (req.method() !== "POST") return route.continue();
       keys.push(req.headers()["idempotency-key"]);
+      assert.equal(JSON.parse(req.postData()).screen_failure_reason, undefined, "the stale reason is not sent");
       if (lost) return route.continue();
       lost = true;
       await route.fetch();
       return route.abort("connectionreset");
     });
     await page.click("#screen-submit");
+    await page.click("#sign-confirm");
     await page.waitForSelector("#p-number");
     await page.unroute("**/api/v1/participants");
     const number = await page.textContent("#p-number");
     assert.match(number, /^101-\d{3}$/);
+    assert.equal(await page.textContent("#p-status"), "Screened", "every answer yes: screened, not a screen failure");
     assert.equal(keys.length, 2, "one retry after the lost answer");
     assert.match(keys[0], /^[0-9a-f]{32}$/);
     assert.equal(keys[1], keys[0], "the retry carries the same Idempotency-Key");
     assert.equal(await participantCount(), screenedBefore + 1, "the retried screening created one participant");
+    assert.equal(await page.textContent("#p-factors"), "Type 2 diabetes at screening: no");
+
+    // A real screen failure: a no and its reason; the status reads as people say it.
+    await page.click("#nav-screen");
+    await page.selectOption("#factor-diabetes", "yes");
+    for (let i = 0; i < 5; i++) await page.click("#elig-" + i + " button[data-v=" + (i === 2 ? "no" : "yes") + "]");
+    await page.click("#screen-submit");
+    assert.match(await page.textContent("#err-screen-failure"), /give the reason/);
+    await page.fill("#screen-failure", "LVEF 45% on the screening echo");
+    assert.ok(!(await visible("#err-screen-failure")), "the reason's message clears once typed");
+    await page.click("#screen-submit");
+    assert.equal(await page.textContent("#sign-title"), "Record a screen failure?");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#p-status") && document.querySelector("#p-status").textContent === "Screen failure");
+    assert.match(await page.textContent("#p-failure"), /LVEF 45%/);
+
+    // ---- Randomization: the kit to hand out first and largest.
+    await openParticipant(number);
     const randomizeKeys = [];
     page.on("request", (r) => { if (r.url().endsWith("/randomize")) randomizeKeys.push(r.headers()["idempotency-key"]); });
     await page.click("#action-randomize");
     await page.fill("#sign-password", summary.password);
     await page.click("#sign-confirm");
     await page.waitForSelector("#randomize-result");
-    const result = await page.textContent("#randomize-result");
     assert.equal(randomizeKeys.length, 1);
-    assert.match(randomizeKeys[0], /^[0-9a-f]{32}$/);
     assert.notEqual(randomizeKeys[0], keys[0], "each action has its own key");
-    assert.match(result, /Randomized: R\d\d-\d{4}/);
-    const kit = summary.first_shipment.kits.find((k) => result.includes(k));
-    assert.ok(kit, "the randomization shows a kit number of the site's stock: " + result);
+    assert.match(await page.textContent("#randomize-number"), /^R\d\d-\d{4}$/);
+    const kit = (await page.textContent("#randomize-result .kit-big")).trim();
+    assert.ok(summary.first_shipment.kits.includes(kit), "the kit to hand out is of the site's stock: " + kit);
+    const layout = await page.evaluate(() => {
+      const detail = document.querySelector("#participant-detail");
+      const kitSize = parseFloat(getComputedStyle(document.querySelector(".kit-big")).fontSize);
+      const larger = [...document.querySelectorAll("body *")].filter((e) => e.offsetParent !== null && e.childElementCount === 0 &&
+        e.textContent.trim() && !e.closest(".kit-big") && parseFloat(getComputedStyle(e).fontSize) >= kitSize).map((e) => e.textContent);
+      const actions = document.querySelector("#actions").getBoundingClientRect();
+      const rare = document.querySelector("#rare-actions").getBoundingClientRect();
+      return { firstShown: detail.firstElementChild.firstElementChild.className, larger, gap: rare.top - actions.bottom,
+               kitTop: document.querySelector(".kit-big").getBoundingClientRect().top };
+    });
+    assert.equal(layout.firstShown, "handout", "the kit comes first on the participant's screen");
+    assert.deepEqual(layout.larger, [], "nothing else is as large as the kit number");
+    assert.ok(layout.kitTop < viewport.height / 2, "the kit is in the top half of the screen");
+    assert.ok(layout.gap >= 64, "withdrawal is spaced from routine actions: " + layout.gap + " px");
     assert.equal(await page.$("#p-arm"), null);
-    const coordinatorPage = await page.content();
-    for (const w of FORBIDDEN_FOR_BLINDED) assert.ok(!coordinatorPage.includes(w), "coordinator sees " + w);
-    // Tablet layout: nothing wider than the screen, touch targets at least 44 px high.
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 768), "page wider than 768 px");
-    const small = await page.evaluate(() => [...document.querySelectorAll("button")]
-      .filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 44).map((b) => b.textContent));
-    assert.deepEqual(small, []);
-    await shot("1-coordinator-randomized");
+    await assertBlind("coordinator (randomized)");
+    await checkLayout("randomization result");
+    await shot("3-coordinator-randomized");
+    // Withdrawal asks first; cancelling changes nothing.
+    await page.click("#action-withdraw");
+    await page.waitForSelector("#sign-dialog[open]");
+    assert.equal(await page.textContent("#sign-confirm"), "Withdraw");
+    await page.click("#sign-confirm");
+    assert.ok(await visible("#sign-reason-error"), "withdrawal needs a reason");
+    await page.click("#sign-cancel");
+    assert.equal(await page.textContent("#p-status"), "Randomized");
+
+    // ---- Status: stratum labels and kit status words as people read them.
+    await page.click("#nav-status");
+    await page.waitForSelector("#slots li");
+    const slots = await page.$$eval("#slots li", (lis) => lis.map((l) => l.textContent));
+    assert.ok(slots.some((s) => /^Site 101 · Type 2 diabetes at screening: (yes|no): \d+$/.test(s)), "stratum labels: " + slots.join(" | "));
+    assert.ok(slots.every((s) => !/[=;]/.test(s)), "raw stratum label: " + slots.join(" | "));
+    const counts = await page.$$eval("#kit-counts li", (lis) => lis.map((l) => l.textContent));
+    assert.ok(counts.some((c) => /^Available: \d+$/.test(c)) && counts.every((c) => !c.includes("_")), "kit statuses: " + counts.join(" | "));
+    await assertBlind("coordinator (status)");
+    await shot("4-coordinator-status");
+    // ---- Inventory as the coordinator: the pending shipment scanned in, the
+    // rest received in one action, kept in the history; totals, filters, bulk quarantine, a return.
     await page.click("#nav-inventory");
     await page.waitForSelector("#inventory-table");
-    const blindInventory = await page.content();
-    for (const w of FORBIDDEN_FOR_BLINDED) assert.ok(!blindInventory.includes(w), "coordinator inventory shows " + w);
-    await shot("2-coordinator-inventory");
+    const pending = summary.pending_shipment;
+    const card = `[data-shipment="${pending.id}"]`;
+    await page.fill(card + " [data-scan]", "999999");
+    await page.press(card + " [data-scan]", "Enter");
+    assert.match(await page.textContent(card + " [data-scan-error]"), /Kit 999999 is not expected in shipment/);
+    await page.fill(card + " [data-scan]", pending.kits[0]);
+    await page.press(card + " [data-scan]", "Enter");
+    assert.ok(!(await visible(card + " [data-scan-error]")), "the scan message clears");
+    assert.equal(await page.inputValue(`${card} select[data-kit="${pending.kits[0]}"]`), "received");
+    assert.ok(await page.$(`${card} tr.scanned[data-row="${pending.kits[0]}"]`), "the scanned kit shows as received");
+    assert.equal(await page.textContent(card + " [data-checked]"), "1");
+    assert.equal(await page.inputValue(`${card} [data-scan]`), "", "the field is ready for the next scan");
+    await shot("5-coordinator-receipt-scanning");
+    await page.click(card + " [data-receive-all]");
+    await page.waitForFunction((n) => /Receipt of shipment .* recorded/.test(document.querySelector("#message").textContent), pending.id);
+    assert.equal(await page.textContent("#message"), "Receipt of shipment " + pending.id + " recorded: " + pending.kits.length + " received, 0 damaged, 0 missing.");
+    assert.equal(await page.$(card), null);
+    assert.match(await page.textContent("#shipment-history"), new RegExp(pending.id + ".*Available " + pending.kits.length));
+    const totals = await page.$$eval("#totals .badge", (bs) => bs.map((b) => b.textContent));
+    assert.ok(totals.some((t) => /^Available: \d+$/.test(t)) && totals.some((t) => /^Dispensed: \d+$/.test(t)), "totals: " + totals.join(" | "));
+    assert.equal(await page.$("#totals-by-type"), null, "no totals by kit type for a blinded role");
+    await page.selectOption("#filter-status", "dispensed");
+    const shownStatuses = await page.$$eval("[data-kit-row]:not(.hidden)", (rs) => rs.map((r) => r.dataset.status));
+    assert.ok(shownStatuses.length > 0 && shownStatuses.every((x) => x === "dispensed"), "status filter: " + shownStatuses.join(","));
+    await page.selectOption("#filter-status", "");
+    await page.fill("#filter-kit", pending.kits[1]);
+    assert.deepEqual(await page.$$eval("[data-kit-row]:not(.hidden)", (rs) => rs.map((r) => r.dataset.kitRow)), [pending.kits[1]]);
+    await page.fill("#filter-kit", "");
+    await page.check(`[data-select="${pending.kits[0]}"]`);
+    await page.check(`[data-select="${pending.kits[1]}"]`);
+    assert.equal(await page.textContent("#quarantine-selected"), "Quarantine selected (2)…");
+    await checkLayout("inventory");
+    await assertBlind("coordinator (inventory)");
+    await shot("5-coordinator-inventory");
+    await page.click("#quarantine-selected");
+    await page.fill("#sign-reason", "fridge at 12 C for 5 hours");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#message").textContent === "2 kits quarantined.");
+    for (const k of pending.kits.slice(0, 2)) assert.equal(await page.getAttribute(`[data-kit-row="${k}"]`, "data-status"), "quarantined");
+    // The randomized participant's kit comes back with 25 units.
+    await page.click(`[data-return="${kit}"]`);
+    await page.fill("#sign-text", "25");
+    await page.click("#sign-confirm");
+    await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "returned", kit);
+    assert.match(await page.textContent(`[data-kit-row="${kit}"]`), /Returned · 101-\d{3} · 25 units back/);
+    await assertBlind("coordinator (inventory after the return)");
     await logout();
 
-    // The investigator breaks the code and sees the arm.
+    // ---- The nurse is blinded too.
+    await login("nadia");
+    await openParticipant(number);
+    await assertBlind("nurse (participant)");
+    assert.equal(await page.$("#action-unblind"), null, "the nurse may not break the code");
+    await page.click("#nav-inventory");
+    await page.waitForSelector("#inventory-table");
+    await assertBlind("nurse (inventory)");
+    await logout();
+
+    // ---- Visits, as the nurse: the site's list, the timeline, the due visit first,
+    // confirmation with the kits, out of order with a reason, missed, done without kits.
+    await login("nadia");
+    assert.deepEqual(await tabs(), ["participants", "visits", "screen", "inventory", "status"]);
+    await page.click("#nav-visits");
+    await page.waitForSelector("#due-overdue");
+    const dueIn = (id) => page.$$eval("#due-" + id + " [data-due-participant]", (bs) => bs.map((b) => b.textContent));
+    assert.match((await dueIn("overdue"))[0], /^101-002 Week 4window closed \d{4}-\d\d-\d\d$/);
+    assert.match((await dueIn("today")).join("|"), /^101-001 Week 4until \d{4}-\d\d-\d\d$/);
+    assert.match((await dueIn("week")).join("|"), /^101-003 Week 4from \d{4}-\d\d-\d\d$/);
+    await assertBlind("nurse (visits to plan)");
+    await checkLayout("visits to plan");
+    await shot("6-nurse-visits-due");
+    await page.click("#due-today [data-due-participant='101-001']");
+    await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, "101-001");
+    await page.waitForSelector("#schedule");
+    const stateOf = async () => Object.fromEntries(await page.$$eval("#schedule li", (lis) => lis.map((l) => [l.dataset.visit, l.querySelector(".state").textContent])));
+    assert.deepEqual(await stateOf(), { V1: "Done", V2: "Due", V3: "Upcoming", V4: "Upcoming", V5: "Upcoming" });
+    assert.deepEqual(await page.$$eval("#schedule .tl-name", (n) => n.map((x) => x.textContent)),
+                     ["Randomization", "Week 4", "Week 8", "Week 16", "Week 24, end of treatment"]);
+    assert.equal(await page.textContent("#action-dispense"), "Dispense Week 4", "the due visit is offered");
+    await shot("7-nurse-timeline");
+    await page.click("#action-dispense");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    const offered = await page.$$eval("#confirm-kits .kit-big", (ks) => ks.map((k) => k.textContent));
+    assert.equal(offered.length, 1);
+    await shot("8-nurse-dispense-confirm");
+    await page.click("#sign-cancel");
+    assert.deepEqual((await stateOf()).V2, "Due", "cancelled: nothing dispensed");
+    await page.click("#action-dispense");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#dispense-result");
+    assert.deepEqual(await page.$$eval("#dispense-result .kit-big", (ks) => ks.map((k) => k.textContent)), offered, "the kits confirmed are the kits handed out");
+    assert.equal((await stateOf()).V2, "Done");
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), new RegExp("kits " + offered[0]));
+    await assertBlind("nurse (dispensed)");
+    // Week 16 before Week 8: only through the out-of-order path, with a reason and a signature.
+    assert.equal(await page.textContent("#action-dispense"), "Dispense Week 8");
+    await page.click("#action-out-of-order");
+    await page.selectOption("#sign-choice", "V4");
+    await page.click("#sign-confirm");
+    assert.ok(await visible("#sign-reason-error"), "out of order needs a reason");
+    await page.fill("#sign-reason", "travels abroad for four months");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#sign-dialog[open] #confirm-kits .kit-big");
+    assert.equal((await page.$$eval("#confirm-kits .kit-big", (ks) => ks.length)), 2);
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V4] .state").textContent === "Done");
+    assert.equal(await page.$$eval("#dispense-result .kit-big", (ks) => ks.length), 2);
+    assert.match(await page.textContent("#schedule li[data-visit=V4]"), /deviation: out of order: travels abroad for four months/);
+    // The Week 4 kit broke: replaced with a reason and a signature, the new kit first and largest.
+    await page.click("#action-replace");
+    await page.selectOption("#sign-choice", "V2|" + offered[0] + "|damaged");
+    await page.fill("#sign-reason", "bottle dropped and cracked");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#replace-result");
+    const replacement = await page.textContent("#replace-result .kit-big");
+    assert.notEqual(replacement, offered[0]);
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), new RegExp("kits " + replacement));
+    await assertBlind("nurse (kit replaced)");
+    // The overdue participant: each visit missed with its reason, then the last one (no kits) done.
+    await page.click("#nav-visits");
+    await page.click("#due-overdue [data-due-participant='101-002']");
+    await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, "101-002");
+    await page.waitForSelector("#schedule");
+    assert.equal((await stateOf()).V2, "Overdue");
+    for (const [visit, name] of [["V2", "Week 4"], ["V3", "Week 8"], ["V4", "Week 16"]]) {
+      assert.equal(await page.textContent("#action-visit-missed"), name + " missed…");
+      await page.click("#action-visit-missed");
+      await page.fill("#sign-reason", "in hospital");
+      await page.click("#sign-confirm");
+      await page.waitForFunction((v) => document.querySelector("#schedule li[data-visit=" + v + "] .state").textContent === "Missed", visit);
+    }
+    assert.equal(await page.textContent("#action-visit-done"), "Record Week 24, end of treatment as done");
+    await page.click("#action-visit-done");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V5] .state").textContent === "Done");
+    assert.deepEqual(await stateOf(), { V1: "Done", V2: "Missed", V3: "Missed", V4: "Missed", V5: "Done" });
+    assert.match(await page.textContent("#schedule li[data-visit=V2]"), /in hospital/);
+    await assertBlind("nurse (visits recorded)");
+    await checkLayout("timeline");
+    await shot("9-nurse-visits-recorded");
+    await page.click("#nav-visits");
+    await page.waitForSelector("#due-overdue");
+    assert.deepEqual(await dueIn("overdue"), [], "recorded visits leave the list");
+    await logout();
+
+    // ---- The investigator breaks the code, then sees the arm again from the record.
     await login("ines");
-    await page.click(`[data-participant="${number}"]`);
+    await openParticipant(number);
+    await assertBlind("investigator before the code break");
     await page.click("#action-unblind");
+    assert.equal(await page.textContent("#sign-confirm"), "Break the code");
     await page.fill("#sign-reason", "anaphylaxis, treating physician needs the allocation");
     await page.fill("#sign-password", summary.password);
     await page.click("#sign-confirm");
     await page.waitForSelector("#unblind-result");
     const broken = await page.textContent("#unblind-result");
     assert.match(broken, /Code broken: (Velcardin 25 mg once daily|Placebo once daily)/);
-    await shot("3-investigator-code-break");
+    await openParticipant(number);  // later, from the record: no second break
+    assert.equal(await page.$("#unblind-result"), null);
+    assert.match(await page.textContent("#p-arm"), /Velcardin 25 mg once daily|Placebo once daily/);
+    assert.equal(await page.$("#action-unblind"), null, "no button to break the code again");
+    assert.match(await page.textContent("#action-unblind-done"), /^Code broken on \d{4}-\d\d-\d\d by ines$/);
+    assert.ok(await page.isDisabled("#action-unblind-done"));
+    await shot("10-investigator-code-broken");
+    await logout();
+    // The coordinator sees that the code was broken, never the arm.
+    await login("carla");
+    await openParticipant(number);
+    assert.match(await page.textContent("#p-code-broken"), /^Code broken on \d{4}-\d\d-\d\d by ines$/);
+    await assertBlind("coordinator after the code break");
+    // A transfer request, then study completion of another participant.
+    await page.click("#action-transfer");
+    await page.fill("#sign-text", "102");
+    await page.fill("#sign-reason", "moves to Paris");
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#p-transfer");
+    assert.equal(await page.textContent("#p-transfer"), "Transfer to site 102 requested: moves to Paris");
+    assert.equal(await page.$("#action-transfer"), null, "one transfer request at a time");
+    await openParticipant("101-003");
+    await page.click("#action-complete");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#p-status").textContent === "Completed");
+    assert.equal(await page.$("#action-dispense"), null, "no dispensing after completion");
+    assert.ok((await page.$$eval("#schedule .state", (ss) => ss.map((x) => x.textContent))).includes("Not planned"));
+    await assertBlind("coordinator (completion)");
     await logout();
 
-    // The pharmacist is unblinded: arms in the inventory and on the participant.
+    // ---- The pharmacist is unblinded: arms in the inventory and on the participant.
     await login("paul");
     await page.click("#nav-inventory");
     await page.waitForSelector("#inventory-table");
     const cells = await page.$$eval("#inventory-table .arm-cell", (tds) => tds.map((t) => t.textContent));
     assert.ok(cells.some((c) => /Velcardin|Placebo/.test(c)), "pharmacist sees arms: " + cells.join(","));
+    assert.ok(await page.$("#totals-by-type"), "the unblinded pharmacist sees totals by kit type");
+    assert.match(await page.textContent("#totals-by-type"), /Velcardin|Placebo/);
+    await checkLayout("pharmacist inventory");
+    await shot("11-pharmacist-inventory");
+    // The returned kit is destroyed, with the pharmacist's signature.
+    await page.click(`[data-destroy="${kit}"]`);
+    await page.fill("#sign-reason", "incinerated with the site's returns");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "destroyed", kit);
     await page.click("#nav-participants");
     await page.waitForSelector(`[data-participant="${number}"] .arm`);
-    await shot("4-pharmacist-participants");
-    console.log("browser: node web UI passed; screenshots in " + outDir);
-    process.exitCode = 0;
+
+    // ---- The node stops: the page says so and shows no live "last sync".
+    await node.stop();
+    await page.waitForSelector("#node-down:not(.hidden)", { timeout: 10000 });
+    assert.equal(await page.textContent("#conn-text"), "Node not running");
+    assert.ok(!(await visible("#last-sync-box")), "no last sync while the node is stopped");
+    await shot("12-node-stopped");
+
+    // ---- Restarted with a short idle time: an idle tablet logs out and clears the screen.
+    node = new Node(data, summary.passphrase, port, logPath, ["--session-idle", String(IDLE_SECONDS)]);
+    await waitForHttp(base, 15000);
+    await page.waitForSelector("#node-down", { state: "hidden", timeout: 10000 });
+    // The node: the status poll alone does not keep a session alive, a person's request does.
+    const apiLogin = async () => (await (await fetch(base + "api/v1/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: "mona", password: summary.password }) })).json()).token;
+    const get = (p, token) => fetch(base + "api/v1" + p, { headers: { Authorization: "Bearer " + token } }).then((r) => r.status);
+    const polled = await apiLogin(), used = await apiLogin();
+    const polls = [];
+    for (let i = 0; i < IDLE_SECONDS + 3; i++) {
+      polls.push(await get("/status", polled));
+      assert.equal(await get("/participants", used), 200, "a person's requests keep the session");
+      await sleep(1000);
+    }
+    assert.equal(polls[0], 200);
+    assert.equal(polls[polls.length - 1], 401, "the status poll kept the session alive: " + polls.join(","));
+    assert.equal(await get("/participants", polled), 401);
+    // The page: the pharmacist's arms are on screen, then nobody touches the tablet.
+    await login("paul");
+    const token = await page.evaluate(() => sessionStorage.getItem("irt-token"));
+    await page.click("#nav-inventory");
+    await page.waitForSelector("#inventory-table .arm-cell");
+    await page.waitForSelector("#view-login:not(.hidden)", { timeout: (IDLE_SECONDS + 6) * 1000 });
+    assert.match(await page.textContent("#message"), new RegExp("Logged out after " + IDLE_SECONDS + " seconds without use"));
+    for (const w of FORBIDDEN_FOR_BLINDED) assert.ok(!(await page.content()).includes(w), "still on screen after the idle logout: " + w);
+    assert.equal(await page.$("#inventory-table"), null);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("irt-token")), null);
+    assert.equal(await get("/inventory", token), 401, "the idle session is closed at the node too");
+    await shot("13-idle-logged-out");
+    fs.writeFileSync(path.join(dir, "accessibility.json"), JSON.stringify(accessibility, null, 1));
+    const others = Object.entries(accessibility).flatMap(([screen, vs]) => vs.map((v) => screen + ": " + v.impact + " " + v.id));
+    console.log("browser: axe-core checked " + Object.keys(accessibility).length + " screens: no critical violation" +
+                (others.length ? "; others: " + others.join(", ") : "; no other violation"));
+    console.log("browser: " + viewport.width + "x" + viewport.height + " passed; screenshots in " + dir);
   } finally {
     if (context) await context.close().catch(() => {});
-    // A node that already exited (it failed to start) sends no second "exit":
-    // waiting for one would drain the event loop and end the run with status 0.
-    if (node.exitCode === null && node.signalCode === null) {
-      const exited = new Promise((r) => node.once("exit", r));
-      node.kill("SIGTERM");
-      await exited;
-    }
+    await node.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+async function main() {
+  process.exitCode = 1;  // until every check has passed, whatever ends the run
+  fs.mkdirSync(outDir, { recursive: true });
+  for (const viewport of VIEWPORTS) await scenario(viewport);
+  console.log("browser: node web UI passed at " + VIEWPORTS.map((v) => v.width + "x" + v.height).join(" and "));
+  process.exitCode = 0;
 }
 
 main().catch((e) => { console.error("browser: node web UI FAILED:", e && e.stack ? e.stack : e); process.exit(1); });

@@ -31,3 +31,18 @@ TEST_CASE("tokens are random - unknown and closed tokens are refused") {
   CHECK_FALSE(sessions.touch(a).has_value());
   CHECK(sessions.touch(b).has_value());
 }
+
+TEST_CASE("a poll (the page's status request) does not restart the idle timer - and the idle time is the server's") {
+  std::int64_t now = 1'000'000;
+  node::Sessions sessions([&] { return now; }, 5'000);
+  CHECK(sessions.idle_ms() == 5'000);
+  auto polled = sessions.open({"paul", "pharmacist"});
+  auto used = sessions.open({"carla", "coordinator"});
+  for (int i = 0; i < 4; ++i) {
+    now += 1'500;
+    CHECK(sessions.touch(polled, node::Sessions::Use::poll).has_value() == (i < 3));
+    CHECK(sessions.touch(used).has_value());
+  }
+  CHECK_FALSE(sessions.touch(polled).has_value());
+  CHECK(sessions.touch(used, node::Sessions::Use::poll).has_value());
+}

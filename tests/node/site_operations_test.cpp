@@ -498,6 +498,100 @@ TEST_CASE("the code break is the investigator's - needs a reason and a signature
   CHECK(e.dump().find("\"arm\"") == std::string::npos);
 }
 
+TEST_CASE("after the code break the record shows the arm to roles that may break it - who broke it and when to all") {
+  Site s;
+  auto o = s.randomized();
+  const auto& number = o.participant.number;
+  auto before = s.ops.participant_view(kInvestigator, number);
+  REQUIRE(before.ok());
+  CHECK_FALSE(before->contains("arm"));
+  CHECK_FALSE(before->contains("unblinded_by"));
+  REQUIRE(s.ops.unblind(kInvestigator, number, "anaphylaxis", s.sig(kInvestigator)).ok());
+  auto investigator = s.ops.participant_view(kInvestigator, number);
+  REQUIRE(investigator.ok());
+  CHECK((*investigator)["arm"]["id"] == o.participant.arm);
+  CHECK((*investigator)["unblinded_by"] == kInvestigator.user);
+  CHECK((*investigator)["unblinded_on"] == shared::format_date(s.ops.today()));
+  CHECK_FALSE((*investigator)["visits"][0]["kits"][0].contains("kit_type"));  // the kits stay blinded
+  auto coordinator = s.ops.participant_view(kCoordinator, number);
+  REQUIRE(coordinator.ok());
+  CHECK_FALSE(coordinator->contains("arm"));
+  CHECK((*coordinator)["unblinded_by"] == kInvestigator.user);
+  // Kept across a restart.
+  auto reopened = s.fixture.open();
+  CHECK(reopened->domain().find_participant(number)->unblinded_by == kInvestigator.user);
+}
+
+TEST_CASE("the schedule says upcoming - due - overdue - missed - done: visits without kits are done, a missed one has a reason") {
+  Site s;
+  auto o = s.randomized();
+  const auto number = o.participant.number;
+  auto state_of = [&](const std::string& visit) {
+    auto view = s.ops.participant_view(kNurse, number);
+    REQUIRE(view.ok());
+    for (const auto& e : (*view)["schedule"])
+      if (e["visit"] == visit) return e["state"].get<std::string>();
+    return std::string("(not in the schedule)");
+  };
+  auto due_list = [&](const Actor& a) {
+    std::vector<std::string> out;
+    auto due = s.ops.visits_due_view(a, 7);
+    REQUIRE(due.ok());
+    CHECK(due->dump().find("\"arm\"") == std::string::npos);
+    for (const auto& v : (*due)["visits"]) out.push_back(v["participant"].get<std::string>() + " " + v["visit"].get<std::string>() + " " + v["state"].get<std::string>());
+    return out;
+  };
+  CHECK(state_of("V1") == "done");
+  CHECK(state_of("V2") == "upcoming");
+  CHECK(due_list(kNurse).empty());
+  s.advance_days(21);  // V2's window opens on day 25: within the week
+  CHECK(due_list(kNurse) == std::vector<std::string>{number + " V2 upcoming"});
+  s.advance_days(7);
+  CHECK(state_of("V2") == "due");
+  CHECK(due_list(kNurse) == std::vector<std::string>{number + " V2 due"});
+  s.advance_days(4);
+  CHECK(state_of("V2") == "overdue");
+  CHECK(due_list(kPharmacist) == std::vector<std::string>{number + " V2 overdue"});
+  CHECK(s.ops.visits_due_view({"mona", "monitor"}, 7).ok());
+
+  // A visit that dispenses is done by dispensing; missed needs the reason.
+  CHECK(s.ops.record_visit(kNurse, number, "V2", false, "").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.record_visit(kNurse, number, "V2", true, " ").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.record_visit(kNurse, number, "V9", true, "x").error().code == shared::Errc::not_found);
+  CHECK(s.ops.record_visit(kNurse, number, "V1", true, "x").error().code == shared::Errc::not_found);
+  CHECK(s.ops.record_visit({"mona", "monitor"}, number, "V2", true, "x").error().code == shared::Errc::forbidden);
+  auto before = s.state->log().last_seq();
+  auto missed = s.ops.record_visit(kNurse, number, "V2", true, "in hospital");
+  REQUIRE(missed.ok());
+  CHECK(s.state->log().last_seq() == before + 1);
+  CHECK(s.event_type(missed->event_seq) == "visit.recorded");
+  CHECK(s.event(missed->event_seq)["reason"] == "in hospital");
+  CHECK(state_of("V2") == "missed");
+  CHECK(due_list(kNurse).empty());
+  CHECK(s.ops.record_visit(kNurse, number, "V2", true, "again").error().code == shared::Errc::conflict);
+  auto late = s.ops.dispense(kCoordinator, number, {"V2", "late", "", "", "", s.sig(kCoordinator)});
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.error().message.find("recorded as missed") != std::string::npos);
+  REQUIRE(s.ops.record_visit(kNurse, number, "V5", false, "").ok());
+  CHECK(state_of("V5") == "done");
+
+  // The preview names the kits dispensing then hands out, and changes nothing.
+  s.advance_days(24);  // day 56: V3
+  before = s.state->log().last_seq();
+  auto preview = s.ops.dispense_preview(kNurse, number, "V3");
+  REQUIRE(preview.ok());
+  CHECK(preview->size() == 2);
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.ops.dispense_preview(kNurse, number, "V2").error().code == shared::Errc::conflict);
+  auto d = s.ops.dispense(kNurse, number, {"V3", "", "", "", "", {}});
+  REQUIRE(d.ok());
+  CHECK(d->kits == *preview);
+
+  // Once off treatment nothing is planned.
+  REQUIRE(s.ops.withdraw(kCoordinator, number, "moved").ok());
+  CHECK(state_of("V4") == "not_planned");
+}
+
 TEST_CASE("a shipment is received kit by kit - damage needs a signature") {
   Site s;
   const auto& pending = s.fixture.pending_shipment();
@@ -738,6 +832,7 @@ std::string read_back(Site& s, const std::string& type, const std::string& text)
   if (type == kKitQuarantinedEvent) return problem_of(parse_kit_quarantined(text));
   if (type == kKitReturnedEvent) return problem_of(parse_kit_returned(text));
   if (type == kKitDestroyedEvent) return problem_of(parse_kit_destroyed(text));
+  if (type == kVisitRecordedEvent) return problem_of(parse_visit_recorded(text));
   return "no parser for this event type";
 }
 
@@ -757,6 +852,8 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
   REQUIRE(s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", s.sig(kInvestigator)).ok());
   REQUIRE(s.ops.return_kit(kCoordinator, v2->kits[0], 4).ok());
   REQUIRE(s.ops.destroy_kit(kPharmacist, v2->kits[0], "returned", s.sig(kPharmacist)).ok());
+  REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V3", true, "in hospital").ok());
+  REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V5", false, "").ok());
   REQUIRE(s.ops.complete(kCoordinator, o.participant.number).ok());
   REQUIRE(s.ops.withdraw(kCoordinator, s.screen(), "moved abroad").ok());
   REQUIRE(s.ops.request_transfer(kCoordinator, s.screen(), "102", "moves to Paris").ok());
@@ -784,7 +881,7 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                        "kit.replaced", "participant.unblinded", "kit.returned", "kit.destroyed",
                                        "participant.completed", "participant.withdrawn",
                                        "participant.transfer_requested", "shipment.received", "kit.quarantined",
-                                       "supply.shortage"});
+                                       "supply.shortage", "visit.recorded"});
 }
 
 // ---- amendments: the study version a node acts under

@@ -163,6 +163,18 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
     auto r = ops.receive_shipment({"carla", "coordinator"}, first_.shipment_id, receipts, {});
     if (!r) throw std::runtime_error("fixture receipt: " + r.error().message);
   }
+  for (int days : options_.randomized_days_ago) {
+    node::SiteOperations past(state, [days] { return sync::system_millis() - std::int64_t{days} * 86'400'000; });
+    const node::Actor carla{"carla", "coordinator"};
+    const auto& first_factor = study.factors.front();
+    std::map<std::string, std::string> factors;
+    if (first_factor.id != "site" && first_factor.id != "country") factors[first_factor.id] = first_factor.levels.back();
+    auto screened = past.screen(carla, {factors, std::vector<std::string>(study.eligibility.size(), "yes"), ""});
+    if (!screened) throw std::runtime_error("fixture screening: " + screened.error().message);
+    auto signature = node::check_password(node::find_user(state.log(), "carla"), "carla", kFixturePassword);
+    auto r = past.randomize(carla, screened->participant.number, signature);
+    if (!r) throw std::runtime_error("fixture randomization: " + r.error().message);
+  }
 }
 
 std::unique_ptr<node::NodeState> NodeFixture::open() const {

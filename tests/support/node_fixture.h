@@ -41,6 +41,9 @@ struct NodeFixtureOptions {
   int pending_kits_per_type = 2;          // a second shipment, announced and not yet received
   std::uint64_t cap_allowance = 100;      // granted per capped arm and cohort
   std::string hub_url = "http://127.0.0.1:1";  // nothing listens: the node is offline
+  // Participants screened and randomized by the coordinator this many days
+  // ago (their visits are then due, overdue or upcoming today).
+  std::vector<int> randomized_days_ago;
 };
 
 class NodeFixture {
