@@ -330,12 +330,17 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
 
 // ---- randomize
 
+int SiteOperations::do_not_dispense_days(const shared::Study& s, const std::string& kit_type) const {
+  return s.expiry_windows(kit_type, s.country_of(state_.enrollment().site_id)).do_not_dispense_days;
+}
+
 SiteOperations::VisitPick SiteOperations::pick_for_visit(const shared::Study& s, const shared::Visit& visit,
                                                         const std::string& arm) const {
   VisitPick out;
   for (const auto& d : visit.dispense) {
     if (d.arm != arm) continue;
-    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), s.supply.do_not_dispense_days, out.kits);
+    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), do_not_dispense_days(s, d.kit_type),
+                          out.kits);
     if (static_cast<int>(pick.kits.size()) < d.count)
       out.shortages.push_back({d.kit_type, d.count, pick.usable});
     else
@@ -372,10 +377,10 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
       const auto* kt = s ? s->find_kit_type(sh.kit_type) : nullptr;
       missing += (missing.empty() ? "" : ", ") + std::to_string(sh.needed) + " of '" +
                  (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " + std::to_string(sh.dispensable) +
-                 " dispensable";
+                 " dispensable (kits within " + std::to_string(s ? do_not_dispense_days(*s, sh.kit_type) : 0) +
+                 " days of expiry do not count)";
     }
-    message += " (" + missing + "; expired, quarantined and damaged kits and kits within " +
-               std::to_string(s ? s->supply.do_not_dispense_days : 0) + " days of expiry do not count)";
+    message += " (" + missing + "; expired, quarantined and damaged kits do not count either)";
   }
   if (operation == "randomize") message += ", so the participant is not randomized";
   return make_error(Errc::exhausted, message + "; nothing was changed; the shortage is recorded and the supply team "
@@ -584,7 +589,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                            "I confirm that kit " + r.replace_kit + " of participant " + number + " is " + condition +
                                " and is replaced");
     if (!signature) return signature.error();
-    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
+    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), do_not_dispense_days(s, old->kit_type));
     if (pick.kits.empty())
       return refuse_shortage(a, "replace", number, visit->id, {{old->kit_type, 1, pick.usable}}, r.replace_kit);
     std::string new_kit = pick.kits.front();
