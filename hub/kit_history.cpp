@@ -6,6 +6,8 @@ namespace irt::hub {
 
 namespace {
 
+constexpr const char* kLotWithheld = "(withheld: names the kit's lot)";
+
 // True when `text` holds `word` whole (not inside a longer id: "L01" is not in "V2-L01").
 bool names_word(const std::string& text, const std::string& word) {
   auto id_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; };
@@ -22,7 +24,7 @@ bool names_word(const std::string& text, const std::string& word) {
 // or a node event's payload lists the kit's number.
 bool about(const TrailEntry& e, const HubKit& k) {
   if (e.object == k.number) return true;
-  if (!k.shipment_id.empty() && e.object == k.shipment_id) return true;
+  if (!k.shipment_id.empty() && (e.object == k.shipment_id || names_word(e.new_value, k.shipment_id))) return true;
   if (e.source == "hub" && e.object == k.lot && e.action.rfind("lot.", 0) == 0) return true;
   // The kit list it came from (generated or imported) names its lots.
   if (e.source == "hub" && e.action.rfind("kits.", 0) == 0 && names_word(e.new_value, k.lot)) return true;
@@ -39,8 +41,15 @@ shared::Result<KitHistory> kit_history(HubState& hub, const std::string& kit, bo
   h.kit = *k;
   for (auto& e : audit_trail(hub, {}, blinded))
     if (about(e, *k)) {
-      // The lot's own entries keep what happened, not which lot.
-      if (blinded && e.object == k->lot) e.object = "(the kit's lot)";
+      // A blinded reader learns what happened, not which lot: an imported lot
+      // may hold one kit type. Text naming the lot is withheld whole (listing
+      // the other lots would name it by elimination).
+      if (blinded && e.object == k->lot) e.object = kLotWithheld;
+      if (blinded && (names_word(e.reason, k->lot) || names_word(e.old_value, k->lot) ||
+                      names_word(e.new_value, k->lot))) {
+        e.reason = e.old_value = e.new_value = kLotWithheld;
+        e.withheld = true;
+      }
       h.entries.push_back(std::move(e));
     }
   if (blinded) h.kit.kit_type.clear(), h.kit.lot.clear();
