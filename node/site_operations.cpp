@@ -1,6 +1,7 @@
 #include "node/site_operations.h"
 
 #include <algorithm>
+#include <set>
 #include <cstdio>
 #include <optional>
 
@@ -372,15 +373,21 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
   std::string message = what + " at visit " + visit + " in this site's custody";
   if (!blinded(a)) {
     const auto* s = store().study();
-    std::string missing;
+    std::string missing, windows;
+    std::set<int> days;
     for (const auto& sh : shortages) {
       const auto* kt = s ? s->find_kit_type(sh.kit_type) : nullptr;
       missing += (missing.empty() ? "" : ", ") + std::to_string(sh.needed) + " of '" +
                  (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " + std::to_string(sh.dispensable) +
-                 " dispensable (kits within " + std::to_string(s ? do_not_dispense_days(*s, sh.kit_type) : 0) +
-                 " days of expiry do not count)";
+                 " dispensable";
+      const int d = s ? do_not_dispense_days(*s, sh.kit_type) : 0;
+      days.insert(d);
+      windows += (windows.empty() ? "" : ", ") + sh.kit_type + ": " + std::to_string(d);
     }
-    message += " (" + missing + "; expired, quarantined and damaged kits do not count either)";
+    // One window for every short kit type (the usual case) reads as one number.
+    message += " (" + missing + "; expired, quarantined and damaged kits and kits within " +
+               (days.size() == 1 ? std::to_string(*days.begin()) : "their type's (" + windows + ")") +
+               " days of expiry do not count)";
   }
   if (operation == "randomize") message += ", so the participant is not randomized";
   return make_error(Errc::exhausted, message + "; nothing was changed; the shortage is recorded and the supply team "
