@@ -4,11 +4,7 @@
 // "irt-hub COMMAND: what was wrong; what to do" with the exit code of the
 // error's family. Signed commands take --user and the password as the first
 // line of standard input.
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -44,12 +40,6 @@ int report(const Args& a, const shared::Error& e) {
   return shared::exit_code(e.code);
 }
 
-std::string os_user() {
-  if (const passwd* pw = getpwuid(geteuid()); pw && pw->pw_name) return pw->pw_name;
-  if (const char* u = std::getenv("USER")) return u;
-  return "uid " + std::to_string(geteuid());
-}
-
 std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
   auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
   if (!hub) {
@@ -81,17 +71,11 @@ int signed_change(const Args& a, F&& change) {
   return rc;
 }
 
-// Whether the reader reads blinded: without --reader, yes; with it, as the
-// reader's role says (the password is the first line of standard input).
+// Whether the --reader reads blinded (their role decides); nullopt with
+// `rc` set when the reader is refused.
 std::optional<bool> reads_blinded_cli(const Args& a, HubState& hub, shared::Permission needed, int& rc) {
-  if (!a.find("reader")) return true;
-  Signature reader{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")};
-  auto who = check_signature(hub, reader, needed);
-  crypto::secure_zero(reader.password.data(), reader.password.size());
-  if (!who) {
-    rc = report(a, who.error());
-    return std::nullopt;
-  }
+  auto who = command_line_user(a, hub, "reader", needed, rc);
+  if (!who) return std::nullopt;
   return reads_blinded(hub.study(), hub.study().find_role(who->role));
 }
 
@@ -107,9 +91,11 @@ int lot_add(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
+  auto who = command_line_user(a, *hub, "user", shared::Permission::manage_supply, rc);
+  if (!who) return rc;
   auto& db = hub->db();
   storage::Transaction tx(db);
-  if (auto st = add_lot(db, a.get("lot"), a.get("expiry"), a.get_or("reason", "irt-hub lot add"), os_user(),
+  if (auto st = add_lot(db, a.get("lot"), a.get("expiry"), a.get_or("reason", "irt-hub lot add"), who->name,
                         sync::system_millis());
       !st)
     return report(a, st.error());
@@ -177,7 +163,9 @@ int kits_import(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto done = import_kit_list_file(*hub, a.get("file"), os_user(), sync::system_millis());
+  auto who = command_line_user(a, *hub, "user", shared::Permission::manage_supply, rc);
+  if (!who) return rc;
+  auto done = import_kit_list_file(*hub, a.get("file"), who->name, sync::system_millis());
   if (!done) return report(a, done.error());
   std::cout << done->kits << " kits imported from " << a.get("file") << " (hash " << done->hash_hex
             << "); all or nothing, audited\n";
@@ -188,7 +176,9 @@ int kits_generate(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto done = generate_kit_list(*hub, os_user(), sync::system_millis());
+  auto who = command_line_user(a, *hub, "user", shared::Permission::manage_supply, rc);
+  if (!who) return rc;
+  auto done = generate_kit_list(*hub, who->name, sync::system_millis());
   if (!done) return report(a, done.error());
   std::cout << *done << " blinded kit numbers generated from a recorded seed and placed at the depots\n";
   return 0;
@@ -247,15 +237,13 @@ std::vector<Command> supply_commands() {
   lots.subcommands.push_back(
       {.name = "add",
        .summary = "Add a lot with its expiry date (the last day of use, UTC end of day)",
-       .options = {kData, kDb, lot, {"expiry", "YYYY-MM-DD", "the lot's expiry date", true},
+       .options = {kData, kDb, lot, {"expiry", "YYYY-MM-DD", "the lot's expiry date", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true},
                    {"reason", "TEXT", "why, for the audit trail", false}},
        .run = lot_add});
   lots.subcommands.push_back(
       {.name = "list",
        .summary = "List the lots: expiry, kits, countries released in (kit types to unblinded readers only)",
-       .options = {kData, kDb, kJson,
-                   {"reader", "NAME", "a hub user with manage_supply, to see each lot's kit types if the role is "
-                                      "unblinded; the password is the first line of standard input", false}},
+       .options = {kData, kDb, kJson, reader_option(shared::Permission::manage_supply)},
        .run = lot_list});
   lots.subcommands.push_back(
       {.name = "release",
@@ -279,12 +267,12 @@ std::vector<Command> supply_commands() {
   kits.subcommands.push_back(
       {.name = "import",
        .summary = "Import a kit list CSV (kit_number,kit_type,lot,depot): all or nothing, audited with its hash",
-       .options = {kData, kDb, {"file", "FILE", "the CSV file", true}},
+       .options = {kData, kDb, {"file", "FILE", "the CSV file", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
        .run = kits_import});
   kits.subcommands.push_back(
       {.name = "generate",
        .summary = "Generate blinded kit numbers for the study's depots (studies that let the system number kits)",
-       .options = {kData, kDb},
+       .options = {kData, kDb, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
        .run = kits_generate});
   out.push_back(std::move(kits));
 
@@ -292,9 +280,7 @@ std::vector<Command> supply_commands() {
   kit.subcommands.push_back(
       {.name = "history",
        .summary = "A kit's chain of custody: hub entries and node events naming it, oldest first",
-       .options = {kData, kDb, kJson,
-                   {"reader", "NAME", "a hub user with view_inventory; an unblinded role also sees the kit type "
-                                      "and lot; the password is the first line of standard input", false}},
+       .options = {kData, kDb, kJson, reader_option(shared::Permission::view_inventory)},
        .positional = "KIT",
        .min_positional = 1,
        .max_positional = 1,

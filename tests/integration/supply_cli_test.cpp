@@ -15,6 +15,7 @@ namespace {
 
 const std::string kStudy = "packaging/examples/study-blocks.json";
 const std::string kPassword = "supply-password-123";
+const std::string kAdmin = "admin-password-123";
 
 test::CommandResult hub(std::vector<std::string> args, const std::string& stdin_text = "") {
   args.insert(args.begin(), IRT_HUB_BIN);
@@ -27,8 +28,20 @@ struct Hub {
   explicit Hub(const std::string& study = test::source_path(kStudy)) {
     auto r = hub({"init", "--data", data, "--study", study});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    auto u = hub({"user", "add", "--data", data, "--name", "sam", "--role", "supply-manager"}, kPassword + "\n");
+    // The first user holds manage_users and adds the supply manager, who acts in the tests.
+    auto admin = hub({"user", "add", "--data", data, "--name", "ada", "--role", "admin"}, kAdmin + "\n");
+    REQUIRE_MESSAGE(admin.exit_code == 0, admin.err);
+    auto u = hub({"user", "add", "--data", data, "--name", "sam", "--role", "supply-manager", "--user", "ada"},
+                 kAdmin + "\n" + kPassword + "\n");
     REQUIRE_MESSAGE(u.exit_code == 0, u.err);
+    auto m = hub({"user", "add", "--data", data, "--name", "mo", "--role", "monitor", "--user", "ada"},
+                 kAdmin + "\n" + kPassword + "\n");
+    REQUIRE_MESSAGE(m.exit_code == 0, m.err);
+  }
+  // Runs an irt-hub command acting or reading as `who` (--user or --reader) with the shared password.
+  test::CommandResult as(const std::string& who, std::vector<std::string> args, const std::string& option = "--user") const {
+    args.insert(args.end(), {"--data", data, option, who});
+    return hub(std::move(args), kPassword + "\n");
   }
 };
 
@@ -36,9 +49,9 @@ struct Hub {
 
 TEST_CASE("lot add, release and relabel from the command line, signed, with lot list showing each step") {
   Hub h;
-  auto added = hub({"lot", "add", "--data", h.data, "--lot", "X-1", "--expiry", "2029-01-31"});
+  auto added = h.as("sam", {"lot", "add", "--lot", "X-1", "--expiry", "2029-01-31"});
   REQUIRE_MESSAGE(added.exit_code == 0, added.err);
-  auto bad = hub({"lot", "add", "--data", h.data, "--lot", "X-2", "--expiry", "2029-02-30"});
+  auto bad = h.as("sam", {"lot", "add", "--lot", "X-2", "--expiry", "2029-02-30"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("expiry: use a date YYYY-MM-DD") != std::string::npos);
 
@@ -56,13 +69,16 @@ TEST_CASE("lot add, release and relabel from the command line, signed, with lot 
                         kPassword + "\n");
   REQUIRE_MESSAGE(relabelled.exit_code == 0, relabelled.err);
 
-  auto list = hub({"lot", "list", "--data", h.data, "--json"});
-  REQUIRE(list.exit_code == 0);
+  auto monitor = h.as("mo", {"lot", "list", "--json"}, "--reader");  // no manage_supply
+  CHECK(monitor.exit_code == 1);
+  CHECK(monitor.err.find("manage_supply") != std::string::npos);
+  auto list = h.as("sam", {"lot", "list", "--json"}, "--reader");
+  REQUIRE_MESSAGE(list.exit_code == 0, list.err);
   auto lots = json::parse(list.out);
   REQUIRE(lots.size() == 4);
   bool found = false;
   for (const auto& l : lots) {
-    CHECK_FALSE(l.contains("kit_types"));  // no reader: the blinded view
+    CHECK(l.contains("kit_types"));  // an unblinded reader
     if (l["lot"] == "X-1") {
       found = true;
       CHECK(l["expiry"] == "2029-06-30");
@@ -70,29 +86,28 @@ TEST_CASE("lot add, release and relabel from the command line, signed, with lot 
     }
   }
   CHECK(found);
-  auto unblinded = hub({"lot", "list", "--data", h.data, "--json", "--reader", "sam"}, kPassword + "\n");
-  REQUIRE(unblinded.exit_code == 0);
-  CHECK(json::parse(unblinded.out)[0].contains("kit_types"));
+  auto unsigned_add = hub({"lot", "add", "--data", h.data, "--lot", "X-3", "--expiry", "2029-01-31"});
+  CHECK(unsigned_add.exit_code == 2);  // --user is required
 }
 
 TEST_CASE("kits import refuses a bad file with line numbers and exit 2, then imports a good one, and kit history shows it") {
   Hub h;
-  REQUIRE(hub({"lot", "add", "--data", h.data, "--lot", "X-1", "--expiry", "2029-01-31"}).exit_code == 0);
+  REQUIRE(h.as("sam", {"lot", "add", "--lot", "X-1", "--expiry", "2029-01-31"}).exit_code == 0);
   auto bad = h.dir / "bad.csv";
   test::write_file(bad, "kit_number,kit_type,lot,depot\n900001,VLC25,X-1,EU-01\n900001,PBO,X-1,EU-01\n900002,PBO,NOPE,EU-01\n");
-  auto refused = hub({"kits", "import", "--data", h.data, "--file", bad.string()});
+  auto refused = h.as("sam", {"kits", "import", "--file", bad.string()});
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("bad.csv line 3: kit 900001 appears twice") != std::string::npos);
   CHECK(refused.err.find("bad.csv line 4: unknown lot \"NOPE\"") != std::string::npos);
-  CHECK(hub({"kit", "history", "--data", h.data, "900001"}).exit_code == 1);  // nothing imported
+  CHECK(h.as("mo", {"kit", "history", "900001"}, "--reader").exit_code == 1);  // nothing imported
 
   auto good = h.dir / "good.csv";
   test::write_file(good, "kit_number,kit_type,lot,depot\n900001,VLC25,X-1,EU-01\n900002,PBO,X-1,EU-01\n");
-  auto imported = hub({"kits", "import", "--data", h.data, "--file", good.string()});
+  auto imported = h.as("sam", {"kits", "import", "--file", good.string()});
   REQUIRE_MESSAGE(imported.exit_code == 0, imported.err);
   CHECK(imported.out.find("2 kits imported") != std::string::npos);
 
-  auto history = hub({"kit", "history", "--data", h.data, "900001", "--json"});
+  auto history = h.as("mo", {"kit", "history", "900001", "--json"}, "--reader");
   REQUIRE_MESSAGE(history.exit_code == 0, history.err);
   auto j = json::parse(history.out);
   CHECK(j["kit"]["status"] == "available");
@@ -103,7 +118,7 @@ TEST_CASE("kits import refuses a bad file with line numbers and exit 2, then imp
   for (const auto& e : j["history"]) actions.push_back(e["action"]);
   CHECK(actions == std::vector<std::string>{"lot.added", "kits.imported"});
 
-  CHECK(hub({"kits", "generate", "--data", h.data}).exit_code == 1);  // the hub holds kits: conflict
+  CHECK(h.as("sam", {"kits", "generate"}).exit_code == 1);  // the hub holds kits: conflict
 }
 
 TEST_CASE("init loads the lots and kit list beside the study, and a manual-activation study needs site activate") {
@@ -114,7 +129,7 @@ TEST_CASE("init loads the lots and kit list beside the study, and a manual-activ
   test::write_file(dir / "trial.lots.csv", "lot,expiry,released_in\nA-1,2030-06-30,FR BE\n");
   test::write_file(dir / "trial.kits.csv", "kit_number,kit_type,lot,depot\n7001,VLC25,A-1,EU-01\n7002,PBO,A-1,EU-01\n");
   Hub h((dir / "trial.json").string());
-  auto list = hub({"lot", "list", "--data", h.data, "--json"});
+  auto list = h.as("sam", {"lot", "list", "--json"}, "--reader");
   REQUIRE(list.exit_code == 0);
   auto lots = json::parse(list.out);
   REQUIRE(lots.size() == 1);
