@@ -111,3 +111,23 @@ TEST_CASE("a site is activated over the API, signed, once") {
   CHECK(test::hub_call(api.port(), "POST", "/api/v1/sites/102/activate", sam, body).status == 409);
   CHECK(test::hub_call(api.port(), "POST", "/api/v1/sites/999/activate", sam, body).status == 404);
 }
+
+TEST_CASE("a blinded reader of the lots gets no kit types") {
+  test::TempDir dir;
+  auto study = json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
+  for (auto& r : study["roles"])
+    if (r["id"] == "study-manager") r["permissions"].push_back("manage_supply");  // blinded, may read lots
+  test::write_file(dir / "study.json", study.dump());
+  HubFixture f((dir / "study.json").string());
+  test::HubApiServer api(*f.hub);
+  add(f, "stu", "study-manager");
+  add(f, "sam", "supply-manager");
+  auto blinded = test::hub_call(api.port(), "GET", "/api/v1/lots", test::hub_login(api.port(), "stu", kPassword));
+  REQUIRE_MESSAGE(blinded.status == 200, blinded.text);
+  REQUIRE(blinded.body["lots"].size() == 3);
+  for (const auto& l : blinded.body["lots"]) CHECK_FALSE(l.contains("kit_types"));
+  for (const auto& kt : f.hub->study().kit_types) CHECK(blinded.text.find(kt.id) == std::string::npos);
+  auto open = test::hub_call(api.port(), "GET", "/api/v1/lots", test::hub_login(api.port(), "sam", kPassword));
+  REQUIRE(open.status == 200);
+  CHECK(open.body["lots"][0]["kit_types"].size() == 2);
+}
