@@ -130,6 +130,7 @@ std::vector<ApiRoute> user_routes();     // /api/v1/users...: hub/api_users.cpp
 std::vector<ApiRoute> audit_routes();    // /api/v1/audit: hub/api_audit.cpp
 std::vector<ApiRoute> amendment_routes();  // /api/v1/amendments, /api/v1/study/versions: hub/api_amendments.cpp
 std::vector<ApiRoute> node_routes();     // /api/v1/nodes..., alerts, deviations...: hub/api_nodes.cpp
+std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history, sites/{site}/activate: hub/api_supply.cpp
 
 class ApiServer {
  public:

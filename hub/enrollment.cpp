@@ -1,4 +1,5 @@
 #include "hub/enrollment.h"
+#include "hub/site_activation.h"
 
 #include <nlohmann/json.hpp>
 
@@ -166,6 +167,7 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
                                    "enrollment");
   if (auto problem = site_problem(hub.study(), site_id, kind))
     return refuse(we::kBadRequest, "the token's site can no longer take this node: " + *problem);
+  if (auto problem = site_activation_problem(db, hub.study(), site_id)) return refuse(we::kBadRequest, *problem);
 
   sync::NodeCertificate c;
   c.node_id = hub.ledger().next_node_id(site_id);
@@ -184,6 +186,7 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   if (db.changes() != 1)
     return refuse(we::kTokenInvalid, "this enrollment token was used a moment ago; ask for a new one");
 
+  activate_site_at_enrollment(db, site_id, cert.node_id, now_ms);
   Enrolled out;
   hub.outbox().issue(cert.node_id, kStudyConfigDirective, study_config_payload(hub), now_ms);
   hub.outbox().issue(cert.node_id, kRosterDirective, roster_payload(db, site_id), now_ms);

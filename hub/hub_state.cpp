@@ -16,6 +16,9 @@
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/kit_inventory.h"
+#include "hub/kit_lists.h"
+#include "hub/lots.h"
+#include "hub/site_activation.h"
 #include "hub/minimization_streams.h"
 #include "hub/node_overview.h"
 #include "hub/number_ranges.h"
@@ -110,14 +113,14 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
-                     &migrate_node_contacts})
+                     &migrate_node_contacts, &migrate_lots, &migrate_site_activations})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }
 
 // Steps of create() that may fail; the caller removes DIR if any does.
 shared::Status populate(const HubPaths& p, const std::string& document, const shared::Study& study,
-                        const std::string& actor, std::int64_t now_ms) {
+                        const std::string& actor, std::int64_t now_ms, const InitialKits& kits) {
   for (const auto& sub : {p.signing_key.parent_path(), p.tls_key.parent_path()})
     if (::mkdir(sub.c_str(), 0700) != 0) return io_error("create", sub);
   auto signing = crypto::SigningKey::generate();
@@ -147,7 +150,13 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
   record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
                      "study " + study.id + " version " + std::to_string(study.version)});
   if (auto st = create_randomization(*db, study, actor, now_ms); !st) return st;
-  if (auto st = create_kit_inventory(*db, study, actor, now_ms); !st) return st;
+  if (kits.given()) {
+    if (auto lots = load_lots(*db, study, kits.lots_csv, kits.lots_name, actor, now_ms); !lots) return lots.error();
+    if (auto imported = import_kit_list(*db, study, kits.kits_csv, kits.kits_name, actor, now_ms); !imported)
+      return imported.error();
+  } else if (auto st = create_kit_inventory(*db, study, actor, now_ms); !st) {
+    return st;
+  }
   auto ledger = sync::Ledger::open(*db, signing, ledger_origin(study.id));
   if (!ledger) return ledger.error();
   tx.commit();
@@ -186,7 +195,7 @@ HubState::~HubState() = default;
 
 shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, const std::string& study_document,
                                                            const std::string& actor, std::int64_t now_ms,
-                                                           const std::string& db) {
+                                                           const std::string& db, const InitialKits& kits) {
   if (!db.empty() && !storage::Database::is_postgresql_url(db))
     return shared::make_error(shared::Errc::invalid_input, "--db must be a postgresql:// URL (got '" + db +
                                                                "'); leave it out to keep the hub in DIR/hub.db");
@@ -209,7 +218,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
   auto paths = HubPaths::of(dir, db);
   shared::Status st;
   try {
-    st = populate(paths, study_document, *load.study, actor, now_ms);
+    st = populate(paths, study_document, *load.study, actor, now_ms, kits);
   } catch (const std::exception& e) {
     st = shared::make_error(shared::Errc::internal, std::string("init failed: ") + e.what());
   }

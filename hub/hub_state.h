@@ -60,6 +60,14 @@ struct HubPaths {
   bool postgresql() const { return storage::Database::is_postgresql_url(location); }
 };
 
+// The lots and kit list a study ships with (hub/kit_lists.h): CSV texts and
+// the file names they are audited under. Without them init generates kits.
+struct InitialKits {
+  std::string lots_csv, lots_name;
+  std::string kits_csv, kits_name;
+  bool given() const { return !kits_name.empty(); }
+};
+
 class HubState {
  public:
   // init: makes DIR, the keys, the TLS identity and the database, stores
@@ -71,7 +79,8 @@ class HubState {
   static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
                                                           const std::string& study_document,
                                                           const std::string& actor, std::int64_t now_ms,
-                                                          const std::string& db = "");
+                                                          const std::string& db = "",
+                                                          const InitialKits& kits = {});
   // `db` (--db): empty, or the PostgreSQL URL init recorded in DIR/database.url;
   // any other is refused (the keys in DIR go with the database init made
   // beside them), as is a database that holds no hub. A database that moved

@@ -7,6 +7,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "hub/audit.h"
+#include "hub/lots.h"
 #include "sync/seeded_source.h"
 #include "shared/civil_date.h"
 #include "shared/kit_numbers.h"
@@ -78,6 +79,31 @@ int per_site_count(const shared::Study& study, const std::string& kit_type) {
   for (const auto& s : study.supply.initial_shipment)
     if (s.kit_type == kit_type) initial += s.count;
   return std::max({initial, study.supply.max_level, 1});
+}
+
+// Why a depot's available kits of a type cannot ship to `country`: their lots
+// not released there, or inside the do-not-ship window (expiring on or before
+// `last_excluded`). Lots only: never the kit type, which can name an arm.
+std::string unshippable_lots(storage::Database& db, const std::string& depot, const std::string& kit_type,
+                             const std::string& country, shared::Days last_excluded) {
+  auto st = db.prepare(
+      "SELECT DISTINCT lot, expiry FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
+      "AND kit_type = ? ORDER BY lot");
+  st.bind_all(depot, to_string(KitStatus::available), kit_type);
+  const std::string cutoff = shared::format_date(last_excluded);
+  std::string unreleased, too_close;
+  while (st.step()) {
+    const std::string lot = st.text(0);
+    if (!lot_released(db, lot, country))
+      unreleased += (unreleased.empty() ? "" : ", ") + lot;
+    else if (st.text(1) <= cutoff)
+      too_close += (too_close.empty() ? "" : ", ") + lot + " (expiry " + st.text(1) + ")";
+  }
+  std::string out;
+  if (!unreleased.empty()) out += "; lot(s) " + unreleased + " not released in " + country;
+  if (!too_close.empty())
+    out += "; lot(s) " + too_close + " inside the do-not-ship window (expiring on or before " + cutoff + ")";
+  return out;
 }
 
 }  // namespace
@@ -155,6 +181,22 @@ shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study
   auto list_id = db.last_insert_rowid();
 
   const auto today = shared::day_of_millis(now_ms);
+  // The lots of generated kits are the system's own: made here, released in every study country.
+  std::vector<std::string> countries;
+  for (const auto& c : study.countries) countries.push_back(c.code);
+  auto lot_row = db.prepare(
+      "INSERT INTO hub_lots(lot_id, expiry, created_ms, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (lot_id) DO NOTHING");
+  std::string lot_names;
+  for (int lot = 0; lot < kLots; ++lot) {
+    char lot_text[16];
+    std::snprintf(lot_text, sizeof lot_text, "L%02d", lot + 1);
+    lot_names += (lot_names.empty() ? "" : ", ") + lot_prefix + lot_text;
+    lot_row.reset();
+    lot_row.bind_all(lot_prefix + lot_text, shared::format_date(today + kShelfLifeDays + lot * kLotExpiryStepDays),
+                     now_ms, actor)
+        .run();
+    release_generated_lot(db, lot_prefix + lot_text, countries, now_ms, actor);
+  }
   auto ins = db.prepare(
       "INSERT INTO hub_kits(kit_number, list_id, kit_type, lot, expiry, custody_kind, custody_id, status) "
       "VALUES (?, ?, ?, ?, ?, 'depot', ?, ?)");
@@ -182,7 +224,8 @@ shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study
   }
   record_audit(db, {now_ms, actor, "kits.list_generated", study.id, why, "",
                     std::to_string(list->kits.size()) + " blinded kit numbers (" + std::to_string(list->digits) +
-                        " digits) from a recorded seed, in " + std::to_string(kLots) + " lots at " +
+                        " digits) from a recorded seed, in " + std::to_string(kLots) + " lots (" + lot_names +
+                        ") at " +
                         std::to_string(study.depots.size()) + " depot(s), list hash " + hash.hex()});
   return list->kits.size();
 }
@@ -260,16 +303,23 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
   shipment.kind = "initial";
   shipment.shipped_on = shared::format_date(shared::day_of_millis(now_ms));
 
+  // Only kits of lots released in the site's country, outside their kit
+  // type's do-not-ship window there (expiry - today > do_not_ship_days).
+  const auto today = shared::day_of_millis(now_ms);
   auto pick = db.prepare(std::string("SELECT ") + kKitColumns +
                          " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
-                         "AND kit_type = ? ORDER BY expiry, kit_number LIMIT ?");
+                         "AND kit_type = ? AND expiry > ? "
+                         "AND lot IN (SELECT lot_id FROM hub_lot_releases WHERE country = ?) "
+                         "ORDER BY expiry, kit_number LIMIT ?");
   auto move = db.prepare(
       "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
       "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
   for (const auto& line : study.supply.initial_shipment) {
     if (line.count <= 0) continue;
     pick.reset();
-    pick.bind_all(depot->id, to_string(KitStatus::available), line.kit_type, line.count);
+    const int dns = study.expiry_windows(line.kit_type, site->country).do_not_ship_days;
+    pick.bind_all(depot->id, to_string(KitStatus::available), line.kit_type, shared::format_date(today + dns),
+                  site->country, line.count);
     std::size_t found = 0;
     while (pick.step()) {
       auto k = kit_row(pick);
@@ -278,8 +328,11 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
     }
     if (found < static_cast<std::size_t>(line.count))
       return shared::make_error(shared::Errc::exhausted,
-                                "depot " + depot->id + " lacks kits for the initial shipment of site " + site_id +
-                                    "; nothing was shipped. Add kits to the depot, then ship again");
+                                "depot " + depot->id + " lacks shippable kits for the initial shipment of site " +
+                                    site_id + " (" + site->country + ")" +
+                                    unshippable_lots(db, depot->id, line.kit_type, site->country, today + dns) +
+                                    "; nothing was shipped. Add kits to the depot or release a lot in " +
+                                    site->country + " (irt-hub lot release), then ship again");
   }
   for (const auto& k : shipment.kits) {
     move.reset();

@@ -1,7 +1,9 @@
 // The hub's kits: the blinded kit list made at init, where each kit is (its
 // custody: a depot or one node) and what became of it.
 //
-// At `irt-hub init` (create_kit_inventory, inside init's transaction) the hub
+// At `irt-hub init` of a study that ships no kit list (hub/kit_lists.h: init
+// imports NAME.kits.csv beside the study instead), and by `irt-hub kits
+// generate` (create_kit_inventory, inside the caller's transaction) the hub
 // draws a random 32-byte seed and generates one kit list (shared::
 // generate_kit_list) for the study's kit types, records the seed and the
 // list's hash (BLAKE2b-256 under "irt/kitlist/v1" over encode_kit_csv), and
@@ -11,10 +13,13 @@
 // type are split into kLots lots in number order; lot i (from 0) expires
 // kShelfLifeDays + i x kLotExpiryStepDays after the init date. Lots are shared
 // by all kit types, so neither a lot nor an expiry date says which arm a kit
-// treats.
+// treats. Those lots are made in hub_lots (hub/lots.h) and released in every
+// study country.
 //
 // Every kit has exactly one custody at a time (hub_kits.custody_kind and
-// custody_id); only ship_initial moves kits from a depot to a node, and
+// custody_id); only ship_initial moves kits from a depot to a node (only
+// kits of lots released in the site's country, outside the kit type's
+// do-not-ship window there: shared::Study::expiry_windows), and
 // void_node_kits marks a revoked node's unused kits lost with the node (never
 // to be shipped again). Ingest records what nodes report (record_kit_event).
 // All functions run inside a transaction the caller holds, which also holds

@@ -24,6 +24,7 @@
 #include "hub/audit.h"
 #include "hub/audit_trail.h"
 #include "hub/commands.h"
+#include "hub/kit_lists.h"
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
@@ -102,7 +103,19 @@ int init(const Args& a) {
               << (load.errors.size() == 1 ? " problem" : " problems") << "; fix the study file, nothing was created\n";
     return 2;
   }
-  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis(), a.find("db").value_or(""));
+  // The lots and kit list beside the study (FILE.lots.csv, FILE.kits.csv), if it ships them.
+  InitialKits kits;
+  if (std::ifstream k(kits_file_beside(file), std::ios::binary); k) {
+    std::ifstream l(lots_file_beside(file), std::ios::binary);
+    if (!l) return usage(a, kits_file_beside(file).string() + " needs its lots file " +
+                                lots_file_beside(file).string() + "; add it, or remove the kit list to generate kits");
+    std::stringstream lt, kt;
+    lt << l.rdbuf();
+    kt << k.rdbuf();
+    kits = {lt.str(), lots_file_beside(file).filename().string(), kt.str(),
+            kits_file_beside(file).filename().string()};
+  }
+  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis(), a.find("db").value_or(""), kits);
   if (!hub) return report(a, hub.error());
   const auto& h = *hub.value();
   std::cout << "hub initialized in " << dir << " for study " << h.study().id << " version " << h.study().version

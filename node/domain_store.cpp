@@ -153,6 +153,7 @@ shared::Status DomainStore::reload() {
         k.visit = j.at("visit");
         k.units_returned = j.at("units_returned");
         k.note = j.at("note");
+        k.relabel = j.value("relabel", std::string());
         kits_.emplace(k.number, std::move(k));
       }
     }
@@ -252,6 +253,7 @@ const KitRecord* DomainStore::find_kit(const std::string& number) const {
 void DomainStore::save_kit(const KitRecord& k) {
   json j = {{"kit_type", k.kit_type}, {"lot", k.lot}, {"visit", k.visit}, {"units_returned", k.units_returned},
             {"note", k.note}};
+  if (!k.relabel.empty()) j["relabel"] = k.relabel;
   auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(kit_ad(k)));
   db_.prepare("INSERT INTO node_kits(kit_number, shipment_id, status, expiry, participant, sealed) "
               "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(kit_number) DO UPDATE SET shipment_id = excluded.shipment_id, "
@@ -471,6 +473,22 @@ shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, boo
     auto k = it->second;
     k.status = release ? KitStatus::available : KitStatus::rejected;
     k.note = (release ? "released by the hub: " : "rejected by the hub: ") + d.reason;
+    save_kit(k);
+  }
+  return {};
+}
+
+shared::Status DomainStore::apply_kit_relabel(const shared::KitRelabel& r) {
+  for (const auto& number : r.kits) {
+    auto it = kits_.find(number);
+    // A kit dispensed, destroyed or gone meanwhile keeps the label it had.
+    if (it == kits_.end()) continue;
+    auto k = it->second;
+    if (k.status != KitStatus::expected && k.status != KitStatus::received && k.status != KitStatus::available &&
+        k.status != KitStatus::quarantined)
+      continue;
+    k.expiry = r.expiry;
+    k.relabel = r.expiry;
     save_kit(k);
   }
   return {};

@@ -140,6 +140,9 @@ class DomainStore {
   shared::Status apply_cap_allowance(const shared::CapAllowanceGrant& g);
   shared::Status apply_shipment(const shared::Shipment& s);
   shared::Status apply_kit_decision(const shared::KitDecision& d, bool release);
+  // kits.relabel: the named kits still in hand take the lot's new expiry and
+  // are marked for relabelling (KitRecord::relabel).
+  shared::Status apply_kit_relabel(const shared::KitRelabel& r);
 
  private:
   DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,

@@ -35,6 +35,7 @@ struct KitRecord {
   std::string visit;              // visit at which it was dispensed
   int units_returned = -1;        // -1: not returned
   std::string note;               // quarantine, damage or destruction reason
+  std::string relabel;            // the lot was relabelled at the hub: print this expiry on the kit
 };
 
 // True when `kit` may be dispensed today (see the header comment).

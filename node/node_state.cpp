@@ -267,6 +267,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     return k ? domain_->apply_kit_decision(*k, d.body.type == shared::kKitsReleaseDirective)
              : shared::Status(k.error());
   }
+  if (d.body.type == shared::kKitsRelabelDirective) {
+    auto r = shared::parse_kit_relabel(payload);
+    return r ? domain_->apply_kit_relabel(*r) : shared::Status(r.error());
+  }
   return shared::make_error(shared::Errc::invalid_input, "hub directive " + std::to_string(d.body.seq) +
                                                              " has type '" + d.body.type +
                                                              "', which this version of irt-node does not know; "

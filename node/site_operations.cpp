@@ -1,6 +1,7 @@
 #include "node/site_operations.h"
 
 #include <algorithm>
+#include <set>
 #include <cstdio>
 #include <optional>
 
@@ -330,12 +331,17 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
 
 // ---- randomize
 
+int SiteOperations::do_not_dispense_days(const shared::Study& s, const std::string& kit_type) const {
+  return s.expiry_windows(kit_type, s.country_of(state_.enrollment().site_id)).do_not_dispense_days;
+}
+
 SiteOperations::VisitPick SiteOperations::pick_for_visit(const shared::Study& s, const shared::Visit& visit,
                                                         const std::string& arm) const {
   VisitPick out;
   for (const auto& d : visit.dispense) {
     if (d.arm != arm) continue;
-    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), s.supply.do_not_dispense_days, out.kits);
+    auto pick = pick_kits(state_.domain().kits(), d.kit_type, d.count, today(), do_not_dispense_days(s, d.kit_type),
+                          out.kits);
     if (static_cast<int>(pick.kits.size()) < d.count)
       out.shortages.push_back({d.kit_type, d.count, pick.usable});
     else
@@ -367,15 +373,21 @@ shared::Error SiteOperations::refuse_shortage(const Actor& a, const std::string&
   std::string message = what + " at visit " + visit + " in this site's custody";
   if (!blinded(a)) {
     const auto* s = store().study();
-    std::string missing;
+    std::string missing, windows;
+    std::set<int> days;
     for (const auto& sh : shortages) {
       const auto* kt = s ? s->find_kit_type(sh.kit_type) : nullptr;
       missing += (missing.empty() ? "" : ", ") + std::to_string(sh.needed) + " of '" +
                  (kt ? kt->name : sh.kit_type) + "' (" + sh.kit_type + ") needed, " + std::to_string(sh.dispensable) +
                  " dispensable";
+      const int d = s ? do_not_dispense_days(*s, sh.kit_type) : 0;
+      days.insert(d);
+      windows += (windows.empty() ? "" : ", ") + sh.kit_type + ": " + std::to_string(d);
     }
+    // One window for every short kit type (the usual case) reads as one number.
     message += " (" + missing + "; expired, quarantined and damaged kits and kits within " +
-               std::to_string(s ? s->supply.do_not_dispense_days : 0) + " days of expiry do not count)";
+               (days.size() == 1 ? std::to_string(*days.begin()) : "their type's (" + windows + ")") +
+               " days of expiry do not count)";
   }
   if (operation == "randomize") message += ", so the participant is not randomized";
   return make_error(Errc::exhausted, message + "; nothing was changed; the shortage is recorded and the supply team "
@@ -584,7 +596,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
                            "I confirm that kit " + r.replace_kit + " of participant " + number + " is " + condition +
                                " and is replaced");
     if (!signature) return signature.error();
-    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), s.supply.do_not_dispense_days);
+    auto pick = pick_kits(store().kits(), old->kit_type, 1, today(), do_not_dispense_days(s, old->kit_type));
     if (pick.kits.empty())
       return refuse_shortage(a, "replace", number, visit->id, {{old->kit_type, 1, pick.usable}}, r.replace_kit);
     std::string new_kit = pick.kits.front();

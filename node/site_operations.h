@@ -184,6 +184,8 @@ class SiteOperations {
   static shared::Error signature_refused();
 
   shared::Days today() const;
+  // The do-not-dispense window of `kit_type` in this node's country (shared::Study::expiry_windows).
+  int do_not_dispense_days(const shared::Study& s, const std::string& kit_type) const;
   DomainStore& store() { return state_.domain(); }
   NodeState& state() { return state_; }
 

@@ -207,4 +207,28 @@ Result<KitDecision> parse_kit_decision(std::string_view text) {
   return d;
 }
 
+void to_json(json& j, const KitRelabel& r) {
+  j = json{{"lot", r.lot}, {"expiry", r.expiry}, {"kits", r.kits}, {"reason", r.reason}};
+}
+
+Result<KitRelabel> parse_kit_relabel(std::string_view text) {
+  auto j = parse_object(text, "kits.relabel");
+  if (!j) return j.error();
+  KitRelabel r;
+  try {
+    r.lot = j->at("lot").get<std::string>();
+    r.expiry = j->at("expiry").get<std::string>();
+    r.kits = j->at("kits").get<std::vector<std::string>>();
+    r.reason = j->value("reason", std::string());
+  } catch (const json::exception& e) {
+    return bad("kits.relabel", std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  if (r.lot.empty()) return bad("kits.relabel.lot", "empty");
+  if (!parse_date(r.expiry)) return bad("kits.relabel.expiry", "not a date YYYY-MM-DD");
+  if (r.kits.empty()) return bad("kits.relabel.kits", "empty");
+  for (const auto& k : r.kits)
+    if (!is_digits(k)) return bad("kits.relabel.kits", "each must be a kit number");
+  return r;
+}
+
 }  // namespace irt::shared

@@ -11,6 +11,7 @@
 //                               capped arm or cohort (arm ids included)
 //   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
 //   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
+//   "kits.relabel"              KitRelabel: a lot's new expiry for the node's kits of it
 //
 // Slot arms and kit types reveal the allocation: they travel only inside the
 // signed directive over TLS, and the node stores them encrypted. Parse errors
@@ -38,6 +39,7 @@ inline constexpr std::string_view kGrantCapAllowanceDirective = "grant.cap_allow
 inline constexpr std::string_view kShipmentDirective = "shipment";
 inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
+inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
 
 struct GrantSlots {
   int study_version = 0;             // the study version whose list the slots come from
@@ -114,5 +116,16 @@ Result<MinimizationStreamGrant> parse_minimization_stream(std::string_view json_
 Result<CapAllowanceGrant> parse_cap_allowance(std::string_view json_text);
 Result<Shipment> parse_shipment(std::string_view json_text);
 Result<KitDecision> parse_kit_decision(std::string_view json_text);
+
+// A lot relabelled at the hub (hub/lots.h): the node's kits of it take the
+// new expiry and are marked for relabelling at the site.
+struct KitRelabel {
+  std::string lot;
+  std::string expiry;             // "YYYY-MM-DD", the new last day of use
+  std::vector<std::string> kits;  // the node's kits of the lot
+  std::string reason;
+};
+void to_json(nlohmann::json& j, const KitRelabel& r);
+Result<KitRelabel> parse_kit_relabel(std::string_view json_text);
 
 }  // namespace irt::shared

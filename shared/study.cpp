@@ -63,6 +63,8 @@ constexpr Named<ImbalanceMeasure> kMeasures[] = {
     {ImbalanceMeasure::standard_deviation, "standard_deviation"},
 };
 constexpr Named<NodeKind> kNodeKinds[] = {{NodeKind::site, "site"}, {NodeKind::nurse, "nurse_tablet"}};
+// "site_activation": false = at the first node's enrollment, true = by hand.
+constexpr Named<bool> kSiteActivations[] = {{false, "at_first_enrollment"}, {true, "manual"}};
 constexpr Named<CapScope> kCapScopes[] = {
     {CapScope::stratum, "stratum"}, {CapScope::arm, "arm"}, {CapScope::cohort, "cohort"}};
 constexpr Named<Permission> kPermissions[] = {
@@ -456,7 +458,7 @@ class StudyReader {
     Fields top(p_, doc, "",
                {"format", "id", "name", "version", "blinding", "arms", "factors", "cohorts", "randomization", "caps",
                 "countries", "sites", "depots", "kit_types", "visits", "supply", "roles", "eligibility",
-                "session_idle_minutes"});
+                "session_idle_minutes", "site_activation"});
     if (!top.is_object()) return s_;
     if (const json* f = top.find("format", Need::optional, "")) {
       if (!f->is_number_integer() || f->get<std::int64_t>() != kFormat)
@@ -480,12 +482,15 @@ class StudyReader {
     read_kit_types(top);
     read_visits(top);
     read_supply(top);
+    read_expiry_windows();
     read_roles(top);
     s_.eligibility = top.strings("eligibility", Need::optional, "questions", "a non-empty question", 0,
                                  [](const std::string& q) { return !q.empty(); });
     s_.session_idle_minutes =
         top.integer("session_idle_minutes", Need::optional, 1, "a whole number of minutes from 1 to 1440", 1440)
             .value_or(s_.session_idle_minutes);
+    s_.manual_site_activation =
+        top.choice("site_activation", Need::optional, kSiteActivations).value_or(false);
     return s_;
   }
 
@@ -862,7 +867,8 @@ class StudyReader {
     UniqueIds ids(p_, "kit type id");
     for (std::size_t i = 0; i < kits->size(); ++i) {
       Fields f(p_, (*kits)[i], item("kit_types", i),
-               {"id", "name", "blinded_label", "arm", "units_per_kit", "storage"});
+               {"id", "name", "blinded_label", "arm", "units_per_kit", "storage", "expiry_windows"});
+      expiry_docs_.push_back({f.find("expiry_windows", Need::optional, ""), f.at("expiry_windows")});
       KitType k;
       k.id = f.id("id");
       k.name = f.text("name");
@@ -1004,6 +1010,73 @@ class StudyReader {
         p_.add(f.at("dispense"), "arm " + quote(first->first) + " receives " + std::to_string(first->second) +
                                      " kit(s) and arm " + quote(it->first) + " " + std::to_string(it->second) +
                                      "; in a blinded study every arm receives the same number of kits");
+        break;
+      }
+  }
+
+  // kit_types[i].expiry_windows, once supply.do_not_dispense_days (the
+  // default) is known: {"do_not_ship_days", "do_not_count_days",
+  // "do_not_dispense_days", "countries": {"DE": {...}}}; an absent number
+  // takes the kit type's value (for a country) or the default.
+  void read_expiry_windows() {
+    const int d = s_.supply.do_not_dispense_days;
+    const ExpiryWindows fallback{d, d, d};
+    auto read_windows = [&](const Fields& f, const ExpiryWindows& base) {
+      ExpiryWindows w = base;
+      auto days = [&](const char* key, int& out) {
+        if (auto v = f.integer(key, Need::optional, 0, "a non-negative number of days", 3650)) out = *v;
+      };
+      days("do_not_ship_days", w.do_not_ship_days);
+      days("do_not_count_days", w.do_not_count_days);
+      days("do_not_dispense_days", w.do_not_dispense_days);
+      if (w.do_not_ship_days < w.do_not_count_days)
+        p_.add(f.at("do_not_ship_days"), "must be at least do_not_count_days (got " +
+                                             std::to_string(w.do_not_ship_days) + " < " +
+                                             std::to_string(w.do_not_count_days) +
+                                             "); a kit stops being shipped before it stops counting as stock");
+      else if (w.do_not_count_days < w.do_not_dispense_days)
+        p_.add(f.at("do_not_count_days"), "must be at least do_not_dispense_days (got " +
+                                              std::to_string(w.do_not_count_days) + " < " +
+                                              std::to_string(w.do_not_dispense_days) +
+                                              "); a kit that can no longer be dispensed must not count as stock");
+      return w;
+    };
+    for (std::size_t i = 0; i < s_.kit_types.size() && i < expiry_docs_.size(); ++i) {
+      KitType& k = s_.kit_types[i];
+      k.expiry = fallback;
+      const auto& [doc, path] = expiry_docs_[i];
+      if (!doc) continue;
+      Fields f(p_, *doc, path, {"do_not_ship_days", "do_not_count_days", "do_not_dispense_days", "countries"});
+      if (!f.is_object()) continue;
+      k.expiry = read_windows(f, fallback);
+      const json* countries = f.find("countries", Need::optional, "");
+      if (!countries) continue;
+      if (!countries->is_object()) {
+        f.bad("countries", "an object of country codes to windows", *countries);
+        continue;
+      }
+      for (const auto& [code, windows] : countries->items()) {
+        const std::string at = child(f.at("countries"), key_in_path(code));
+        if (!contains_id(s_.countries, &Country::code, code)) {
+          p_.add(at, unknown("country", code, ids_of(s_.countries, &Country::code)));
+          continue;
+        }
+        Fields c(p_, windows, at, {"do_not_ship_days", "do_not_count_days", "do_not_dispense_days"});
+        if (c.is_object()) k.country_expiry[code] = read_windows(c, k.expiry);
+      }
+    }
+    if (s_.blinding == Blinding::open) return;
+    // A blinded role sees kit labels and which kits are dispensed; kit types
+    // that share a label but not their windows would tell the arms apart.
+    for (std::size_t i = 0; i < s_.kit_types.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j) {
+        const auto& a = s_.kit_types[j];
+        const auto& b = s_.kit_types[i];
+        if (a.blinded_label.empty() || a.blinded_label != b.blinded_label) continue;
+        if (a.expiry == b.expiry && a.country_expiry == b.country_expiry) continue;
+        p_.add(item("kit_types", i) + ".expiry_windows",
+               "differ from those of kit type " + quote(a.id) + ", which carries the same blinded label " +
+                   quote(a.blinded_label) + "; in a blinded study they would reveal the arm, so give both the same windows");
         break;
       }
   }
@@ -1198,6 +1271,7 @@ class StudyReader {
 
   Problems& p_;
   Study s_;
+  std::vector<std::pair<const json*, std::string>> expiry_docs_;  // kit_types[i].expiry_windows and its path
   bool ratios_valid_ = true;
   bool last_day_valid_ = false;
   bool has_randomization_visit_ = false;
@@ -1313,6 +1387,18 @@ const KitType* Study::find_kit_type(std::string_view id) const { return find_by(
 const Role* Study::find_role(std::string_view id) const { return find_by(roles, &Role::id, id); }
 const Visit* Study::find_visit(std::string_view id) const { return find_by(visits, &Visit::id, id); }
 const Factor* Study::find_factor(std::string_view id) const { return find_by(factors, &Factor::id, id); }
+
+ExpiryWindows Study::expiry_windows(std::string_view kit_type, std::string_view country) const {
+  const KitType* k = find_kit_type(kit_type);
+  if (!k) return {supply.do_not_dispense_days, supply.do_not_dispense_days, supply.do_not_dispense_days};
+  auto it = k->country_expiry.find(std::string(country));
+  return it == k->country_expiry.end() ? k->expiry : it->second;
+}
+
+std::string Study::country_of(std::string_view site_id) const {
+  const Site* s = find_site(site_id);
+  return s ? s->country : std::string();
+}
 
 StudyLoad load_study(std::string_view json_text) {
   Problems problems;

@@ -117,6 +117,18 @@ struct Storage {
   std::string description;  // "refrigerated, protect from light"
 };
 
+// Days before a kit's expiry date (shared/civil_date.h: expiry is the last
+// day of use) inside which the kit is never shipped (do_not_ship_days), no
+// longer counted as usable stock (do_not_count_days) and never dispensed
+// (do_not_dispense_days): a kit with expiry E is inside a window of N days
+// on day D when E - D <= N. load_study checks DNS >= DNC >= DND.
+struct ExpiryWindows {
+  int do_not_ship_days = 0;
+  int do_not_count_days = 0;
+  int do_not_dispense_days = 0;
+  bool operator==(const ExpiryWindows&) const = default;
+};
+
 struct KitType {
   std::string id;
   std::string name;           // unblinded name ("Drug X 10 mg, 28 tablets")
@@ -124,6 +136,9 @@ struct KitType {
   std::string arm;            // Arm::id this kit type treats
   int units_per_kit = 1;
   Storage storage;
+  // kit_types[i].expiry_windows; absent: all three are supply.do_not_dispense_days.
+  ExpiryWindows expiry;
+  std::map<std::string, ExpiryWindows> country_expiry;  // Country::code -> its exception
 };
 
 struct VisitDispense {
@@ -155,7 +170,9 @@ struct InitialShipment {
 
 struct Supply {
   std::vector<LeadTime> lead_times;
-  int do_not_dispense_days = 0;  // a kit this close to expiry is never dispensed
+  // The default of every kit type's expiry windows (ExpiryWindows); what a
+  // kit type or country sets in kit_types[i].expiry_windows wins.
+  int do_not_dispense_days = 0;
   std::vector<InitialShipment> initial_shipment;  // per site
   int trigger_level = 0;    // resupply when a kit type's stock at a site falls to this
   int max_level = 0;        // resupply up to this
@@ -200,6 +217,9 @@ struct Study {
   Supply supply;
   std::vector<Role> roles;
   std::vector<std::string> eligibility;  // questions; each must be answered "yes" to randomize
+  // "site_activation": "at_first_enrollment" (default; the first node's
+  // enrollment activates its site) or "manual" (irt-hub site activate).
+  bool manual_site_activation = false;
   int session_idle_minutes = 15;          // a hub API session ends after this long unused (1 to 1440)
 
   const Arm* find_arm(std::string_view id) const;
@@ -209,6 +229,11 @@ struct Study {
   const Role* find_role(std::string_view id) const;
   const Visit* find_visit(std::string_view id) const;
   const Factor* find_factor(std::string_view id) const;  // includes the derived "site" / "country"
+  // The windows for kits of `kit_type` in `country` (a country exception
+  // wins over the kit type's own); the study default for an unknown kit type.
+  ExpiryWindows expiry_windows(std::string_view kit_type, std::string_view country) const;
+  // The country of a site, empty when the site is unknown.
+  std::string country_of(std::string_view site_id) const;
 };
 
 // The outcome of loading a document: a Study, or every problem found, each as

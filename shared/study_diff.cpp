@@ -222,6 +222,21 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
         d.field(p + ".storage.min_celsius", a.storage.min_celsius, b.storage.min_celsius);
         d.field(p + ".storage.max_celsius", a.storage.max_celsius, b.storage.max_celsius);
         d.field(p + ".storage.description", a.storage.description, b.storage.description);
+        auto windows = [&d](const std::string& w, const ExpiryWindows& x, const ExpiryWindows& y) {
+          d.field(w + ".do_not_ship_days", x.do_not_ship_days, y.do_not_ship_days);
+          d.field(w + ".do_not_count_days", x.do_not_count_days, y.do_not_count_days);
+          d.field(w + ".do_not_dispense_days", x.do_not_dispense_days, y.do_not_dispense_days);
+        };
+        windows(p + ".expiry_windows", a.expiry, b.expiry);
+        for (const auto& [country, w] : a.country_expiry) {
+          auto it = b.country_expiry.find(country);
+          if (it == b.country_expiry.end())
+            d.line(p + ".expiry_windows.countries: removed " + country);
+          else
+            windows(p + ".expiry_windows.countries." + country, w, it->second);
+        }
+        for (const auto& [country, w] : b.country_expiry)
+          if (!a.country_expiry.count(country)) d.line(p + ".expiry_windows.countries: added " + country);
       });
 
   d.entries<Visit>(
@@ -273,6 +288,8 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.field("supply.resupply.min_buffer", pa.min_buffer, pb.min_buffer);
   d.field("supply.resupply.max_buffer", pa.max_buffer, pb.max_buffer);
   d.field("session_idle_minutes", old.session_idle_minutes, neu.session_idle_minutes);
+  d.field("site_activation", std::string(old.manual_site_activation ? "manual" : "at_first_enrollment"),
+          std::string(neu.manual_site_activation ? "manual" : "at_first_enrollment"));
 
   d.entries<Role>(
       "roles", old.roles, neu.roles, [](const Role& r) { return r.id; },

@@ -942,3 +942,63 @@ TEST_CASE("a visit window changed by an amendment governs the next dispensing") 
   CHECK(e["window"] == json::array({53, 61}));
   CHECK(e["study_version"] == 2);
 }
+
+// ---- expiry windows per kit type and country, relabelling
+
+TEST_CASE("dispensing keeps out of the do-not-dispense window of the kit type in the node's country") {
+  auto study = json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
+  test::TempDir dir;
+  auto with_exception = [&](const std::string& country) {
+    for (auto& kt : study["kit_types"])
+      kt["expiry_windows"] = {{"countries", {{country, {{"do_not_ship_days", 3650}, {"do_not_count_days", 3650},
+                                                        {"do_not_dispense_days", 3650}}}}}};
+    auto file = dir / ("study-" + country + ".json");
+    test::write_file(file, study.dump());
+    return file.string();
+  };
+  {
+    test::NodeFixtureOptions o;
+    o.study_file = with_exception("BE");  // another country's exception: site 101 (FR) dispenses as usual
+    Site s(o);
+    CHECK(s.ops.randomize(kCoordinator, s.screen(), s.sig(kCoordinator)).ok());
+  }
+  const auto file = with_exception("FR");  // every kit at site 101 is inside its window
+  test::NodeFixtureOptions o;
+  o.study_file = file;
+  Site s(o);
+  auto number = s.screen();
+  auto before = s.state->log().last_seq();
+  auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::exhausted);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::screened);
+  CHECK(s.state->log().last_seq() == before + 1);  // the shortage fact only
+  CHECK(r.error().message.find("3650") == std::string::npos);  // a blinded role reads no window either
+}
+
+TEST_CASE("a kits.relabel directive gives the kits the lot's new expiry and marks them for relabelling") {
+  Site s;
+  // The kit inside the do-not-dispense window: relabelled to a far date it may be dispensed again.
+  std::string near;
+  for (const auto& [number, k] : s.state->domain().kits())
+    if (k.status == node::KitStatus::available && !node::dispensable(k, s.ops.today(), s.study().supply.do_not_dispense_days) &&
+        shared::parse_date(k.expiry) && *shared::parse_date(k.expiry) >= s.ops.today())
+      near = number;
+  REQUIRE_FALSE(near.empty());
+  const auto lot = s.state->domain().find_kit(near)->lot;
+  const auto far = shared::format_date(s.ops.today() + 400);
+  REQUIRE(s.fixture.send(*s.state, "kits.relabel", shared::KitRelabel{lot, far, {near}, "stability data"}).ok());
+  const auto* k = s.state->domain().find_kit(near);
+  CHECK(k->expiry == far);
+  CHECK(k->relabel == far);
+  CHECK(node::dispensable(*k, s.ops.today(), s.study().supply.do_not_dispense_days));
+  auto view = s.ops.inventory_view(kCoordinator, {.kit = near});
+  REQUIRE(view.ok());
+  CHECK((*view)["kits"][0]["relabel_expiry"] == far);
+  // It survives a reload from the database.
+  REQUIRE(s.state->domain().reload().ok());
+  CHECK(s.state->domain().find_kit(near)->relabel == far);
+  CHECK(s.fixture.send(*s.state, "kits.relabel", json{{"lot", lot}, {"expiry", "soon"}, {"kits", {near}}})
+            .error()
+            .code == shared::Errc::invalid_input);
+}

@@ -715,4 +715,80 @@ TEST_CASE("predictive windows and buffers are checked with their paths") {
   doc = with_resupply(min_max_levels());
   doc["supply"]["resupply"]["strategy"] = "just_in_time";
   expect_error(doc, "supply.resupply.strategy: must be one of min_max, predictive (got string \"just_in_time\")");
+
+// ---- Expiry windows and site activation --------------------------------------
+
+namespace {
+json windows(int ship, int count, int dispense) {
+  return {{"do_not_ship_days", ship}, {"do_not_count_days", count}, {"do_not_dispense_days", dispense}};
+}
+}  // namespace
+
+TEST_CASE("without expiry windows every kit type takes supply.do_not_dispense_days for all three") {
+  auto load = load_study(blocks().dump());
+  REQUIRE(load.study);
+  const auto w = load.study->expiry_windows("PBO", "FR");
+  CHECK(w.do_not_ship_days == 70);
+  CHECK(w.do_not_count_days == 70);
+  CHECK(w.do_not_dispense_days == 70);
+  CHECK_FALSE(load.study->manual_site_activation);
+}
+
+TEST_CASE("expiry windows per kit type with a country exception that inherits what it leaves out") {
+  auto doc = blocks();
+  for (int i : {0, 1}) {
+    doc["kit_types"][i]["expiry_windows"] = windows(120, 90, 60);
+    doc["kit_types"][i]["expiry_windows"]["countries"] = {{"BE", {{"do_not_ship_days", 150}}}};
+  }
+  doc["site_activation"] = "manual";
+  auto load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study);
+  const auto& s = *load.study;
+  CHECK(s.expiry_windows("VLC25", "FR") == sh::ExpiryWindows{120, 90, 60});
+  CHECK(s.expiry_windows("VLC25", "BE") == sh::ExpiryWindows{150, 90, 60});
+  CHECK(s.manual_site_activation);
+}
+
+TEST_CASE("do-not-ship below do-not-count is refused at its path") {
+  auto doc = blocks();
+  for (int i : {0, 1}) doc["kit_types"][i]["expiry_windows"] = windows(30, 60, 10);
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rfind("kit_types[0].expiry_windows.do_not_ship_days: must be at least do_not_count_days (got 30 < 60)",
+                        0) == 0);
+  CHECK(errors[1].rfind("kit_types[1].expiry_windows.do_not_ship_days:", 0) == 0);
+}
+
+TEST_CASE("do-not-count below do-not-dispense in a country exception is refused at its path") {
+  auto doc = blocks();
+  for (int i : {0, 1}) {
+    doc["kit_types"][i]["expiry_windows"] = windows(90, 60, 30);
+    doc["kit_types"][i]["expiry_windows"]["countries"] = {{"FR", {{"do_not_dispense_days", 75}}}};
+  }
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0] == "kit_types[0].expiry_windows.countries.FR.do_not_count_days: must be at least "
+                     "do_not_dispense_days (got 60 < 75); a kit that can no longer be dispensed must not count as "
+                     "stock");
+}
+
+TEST_CASE("an expiry exception for a country the study does not have is refused") {
+  auto doc = blocks();
+  for (int i : {0, 1}) doc["kit_types"][i]["expiry_windows"] = {{"countries", {{"DE", windows(1, 1, 1)}}}};
+  auto errors = errors_of(doc);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rfind("kit_types[0].expiry_windows.countries.DE: unknown country", 0) == 0);
+}
+
+TEST_CASE("in a blinded study kit types that share a label must share their expiry windows") {
+  auto doc = blocks();
+  doc["kit_types"][0]["expiry_windows"] = windows(90, 60, 30);
+  expect_error(doc, "kit_types[1].expiry_windows: differ from those of kit type \"VLC25\"");
+}
+
+TEST_CASE("site_activation takes at_first_enrollment or manual") {
+  auto doc = blocks();
+  doc["site_activation"] = "by_fax";
+  expect_error(doc, "site_activation:");
 }
