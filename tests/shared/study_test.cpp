@@ -715,6 +715,7 @@ TEST_CASE("predictive windows and buffers are checked with their paths") {
   doc = with_resupply(min_max_levels());
   doc["supply"]["resupply"]["strategy"] = "just_in_time";
   expect_error(doc, "supply.resupply.strategy: must be one of min_max, predictive (got string \"just_in_time\")");
+}
 
 // ---- Expiry windows and site activation --------------------------------------
 
