@@ -210,6 +210,13 @@ std::optional<User> command_line_user(const Args& a, HubState& hub, const std::s
   return std::nullopt;
 }
 
+namespace {
+// Whether what `reader` reads is blinded (hub/users.h reads_blinded).
+bool blinded_reader(const HubState& hub, const User& reader) {
+  return reads_blinded(hub.study(), hub.study().find_role(reader.role));
+}
+}  // namespace
+
 Option reader_option(shared::Permission needed) {
   return {"reader", "NAME",
           std::string("the hub user reading (the role needs ") + shared::to_string(needed) +
@@ -512,7 +519,7 @@ int nodes(const Args& a) {
   if (!who) return rc;
   auto all = node_overview(*hub, a.get_or("node", ""));
   if (!all) return report(a, all.error());
-  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(who->role));
+  const bool blinded = blinded_reader(*hub, *who);
   for (auto& o : *all)
     for (auto& al : o.open_alerts) al.message = readable_text(hub->study(), al.message, blinded);
   if (a.flag("json")) {
@@ -554,7 +561,7 @@ int deviations_list(const Args& a) {
   if (!hub) return rc;
   auto who = command_line_user(a, *hub, "reader", shared::Permission::view_audit, rc);
   if (!who) return rc;
-  auto list = deviations(*hub, a.flag("open"), !reads_blinded(hub->study(), hub->study().find_role(who->role)));
+  auto list = deviations(*hub, a.flag("open"), !blinded_reader(*hub, *who));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : list) out.push_back(to_json(d));
@@ -609,7 +616,7 @@ int audit(const Args& a) {
   if (!hub) return rc;
   auto who = command_line_user(a, *hub, "reader", shared::Permission::view_audit, rc);
   if (!who) return rc;
-  auto entries = audit_trail(*hub, filter, reads_blinded(hub->study(), hub->study().find_role(who->role)));
+  auto entries = audit_trail(*hub, filter, blinded_reader(*hub, *who));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : entries) out.push_back(to_json(e));
@@ -638,7 +645,7 @@ int alerts(const Args& a) {
   auto who = command_line_user(a, *hub, "reader", shared::Permission::manage_nodes, rc);
   if (!who) return rc;
   auto list = hub->ledger().alerts(!a.flag("all"));
-  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(who->role));
+  const bool blinded = blinded_reader(*hub, *who);
   for (auto& al : list) al.message = readable_text(hub->study(), al.message, blinded);
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
