@@ -15,6 +15,7 @@
 #include "hub/consumption.h"
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
+#include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/node_overview.h"
@@ -110,7 +111,7 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
-                     &migrate_node_contacts})
+                     &migrate_node_contacts, &migrate_kit_decisions})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

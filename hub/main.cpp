@@ -15,5 +15,6 @@ int main(int argc, char** argv) {
   for (auto& c : irt::hub::study_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::randomization_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::node_commands()) root.subcommands.push_back(std::move(c));
+  for (auto& c : irt::hub::kit_decision_commands()) root.subcommands.push_back(std::move(c));
   return irt::shared::run_commands(root, argc, argv);
 }

@@ -35,6 +35,7 @@ struct KitRecord {
   std::string visit;              // visit at which it was dispensed
   int units_returned = -1;        // -1: not returned
   std::string note;               // quarantine, damage or destruction reason
+  std::string location;           // storage location (a fridge), set at receipt or by a move; "" not said
 };
 
 // True when `kit` may be dispensed today (see the header comment).
