@@ -285,9 +285,9 @@ TEST_CASE("an excursion at a site is decided at the hub, applied at the node, an
   REQUIRE_MESSAGE(destroyed.exit_code == 0, destroyed.err);
 
   // Every kit shipped to the site and placed at the depot is accounted for.
-  auto r = hub.cli({"reconcile", "--site", "101", "--json"});
-  REQUIRE_MESSAGE(r.exit_code == 0, r.out + r.err);
-  auto site = json::parse(r.out).at(0);
+  auto reconciled = hub.cli({"reconcile", "--site", "101", "--json"});
+  REQUIRE_MESSAGE(reconciled.exit_code == 0, reconciled.out << reconciled.err);
+  auto site = json::parse(reconciled.out).at(0);
   CHECK(site["balanced"] == true);
   CHECK(site["unaccounted"] == 0);
   CHECK(site["differences"].empty());
@@ -298,11 +298,11 @@ TEST_CASE("an excursion at a site is decided at the hub, applied at the node, an
   std::size_t sum = 0;
   for (const auto& [column, n] : acc.items()) sum += n.get<std::size_t>();
   CHECK(site["shipped"] == sum);
-  CHECK(r.out.find("VLC25") == std::string::npos);
+  CHECK(reconciled.out.find("VLC25") == std::string::npos);
   for (const auto& k : site["kits"])
     if (k["kit"] == v2_kits[0]) CHECK(k["status"] == "destroyed");
   auto all = hub.cli({"reconcile"});
-  CHECK_MESSAGE(all.exit_code == 0, all.out + all.err);
+  CHECK_MESSAGE(all.exit_code == 0, all.out << all.err);
   CHECK(all.out.find("depot EU-01") != std::string::npos);
   CHECK(all.out.find("[balanced]") != std::string::npos);
   auto api = test::hub_call(hub.port(), "GET", "/api/v1/reconciliation?depot=EU-01", manager);
