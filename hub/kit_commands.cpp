@@ -2,7 +2,7 @@
 // quarantine (list, release, reject), kits destroy (at a depot) and reconcile
 // (hub/kit_decisions.h, hub/reconcile.h). Signed commands take --user NAME
 // and the password as the first line of standard input (a witness's as the
-// second line).
+// second line); reads take --reader with view_inventory the same way.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -52,18 +52,11 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-// The reader's view: blinded unless --reader names a user who may read the
-// inventory and whose role reads the allocation; nullopt (rc set) when refused.
+// Whether the reader (--reader, holding view_inventory) reads kit types:
+// nullopt (rc set) when refused.
 std::optional<bool> unblinded_reader(const Args& a, HubState& hub, int& rc) {
-  if (!a.find("reader")) return false;
-  Signed reader{{a.get("reader"), read_secret_line("password of hub user " + a.get("reader") + ": ")}};
-  auto who = check_signature(hub, reader.who, shared::Permission::view_inventory);
-  if (!who && who.error().code == shared::Errc::forbidden)
-    who = check_signature(hub, reader.who, shared::Permission::manage_supply);
-  if (!who) {
-    rc = report(a, who.error());
-    return std::nullopt;
-  }
+  auto who = command_line_user(a, hub, "reader", shared::Permission::view_inventory, rc);
+  if (!who) return std::nullopt;
   return !reads_blinded(hub.study(), hub.study().find_role(who->role));
 }
 
@@ -184,10 +177,8 @@ int reconcile_cmd(const Args& a) {
 
 std::vector<Command> kit_decision_commands() {
   std::vector<Command> out;
-  const Option reader{"reader", "NAME",
-                      "a hub user reading the inventory (view_inventory or manage_supply); an unblinded role also sees "
-                      "kit types; the password is the first line of standard input (default: the blinded view)",
-                      false};
+  // A reader whose role reads the allocation also sees kit types.
+  const Option reader = reader_option(shared::Permission::view_inventory);
   const Option signer{"user", "NAME", "the hub user signing (release_quarantine); the password is the first line of "
                                       "standard input", true};
   const Option kits{"kit", "K", "a kit number; repeat --kit for several kits", true};

@@ -343,15 +343,15 @@ api 101 "$pharmacist" POST /kits/location "{\"kits\":$fridge,\"location\":\"FRID
 excursion=$(api 101 "$pharmacist" POST /excursions \
   '{"location":"FRIDGE-1","minimum_celsius":6.5,"maximum_celsius":13.5,"duration_minutes":95,"reason":"fridge door left ajar"}')
 show "excursion reported for FRIDGE-1, quarantined:" "$excursion" '.quarantined'
+add_user sol.supply supply-manager "" supply-pass-123
 quarantined=""
 for _ in $(seq 100); do  # the tablet syncs every 5 s
-  quarantined=$(hub quarantine --json)
+  quarantined=$(echo "supply-pass-123" | hub quarantine --json --reader sol.supply)
   [ "$(jq length <<<"$quarantined")" = 2 ] && break
   sleep 0.3
 done
 [ "$(jq length <<<"$quarantined")" = 2 ] || fail "the hub did not learn of the excursion: $quarantined"
-hub quarantine
-add_user sol.supply supply-manager "" supply-pass-123
+echo "supply-pass-123" | hub quarantine --reader sol.supply
 release=(--data "$work/hub" --reason "excursion within the stability data" --user sol.supply)
 for kit in $(jq -r '.[]' <<<"$fridge"); do release+=(--kit "$kit"); done
 echo "supply-pass-123" | "$hub_bin" quarantine release "${release[@]}"
