@@ -211,7 +211,8 @@ std::string ApiCall::query_value(const std::string& name) const {
 const std::vector<ApiRoute>& api_routes() {
   static const std::vector<ApiRoute> routes = [] {
     std::vector<ApiRoute> all;
-    for (auto group : {session_routes, user_routes, audit_routes, amendment_routes, node_routes, supply_routes})
+    for (auto group : {session_routes, user_routes, audit_routes, amendment_routes, node_routes, supply_routes,
+                       kit_decision_routes})
       for (auto& r : group()) all.push_back(std::move(r));
     return all;
   }();

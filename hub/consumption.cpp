@@ -8,6 +8,7 @@
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
 #include "hub/deviations.h"
+#include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
@@ -61,6 +62,18 @@ class Intake {
       ++report.kits;
   }
 
+  // A kit the node quarantined, with why (hub/kit_decisions.h). A kit the hub
+  // rejected stays rejected: the node reported it before it applied the
+  // rejection, which takes quarantined kits too.
+  void quarantined(std::uint64_t seq, const std::string& number, const QuarantineReport& why) {
+    record_quarantine(db_, node_, seq, number, why, event_->body.device_time_ms);
+    if (rejected_at_hub(db_, number)) {
+      ++report.kits;
+      return;
+    }
+    kit(seq, number, KitStatus::quarantined, "");
+  }
+
   // Every payload is read through its parser in shared/event_payloads.h. One
   // that does not parse is kept (facts are never rejected) and raises
   // "event.unreadable" naming the event, its seq and the field.
@@ -90,13 +103,21 @@ class Intake {
       if (auto p = read(type, seq, shared::parse_shipment_received(text)))
         for (const auto& k : p->kits) kit(seq, k.kit, k.condition, "");
     } else if (type == shared::kKitQuarantinedEvent) {
-      if (auto p = read(type, seq, shared::parse_kit_quarantined(text))) kit(seq, p->kit, KitStatus::quarantined, "");
+      if (auto p = read(type, seq, shared::parse_kit_quarantined(text)))
+        quarantined(seq, p->kit, {"", p->temperature_celsius, p->temperature_celsius, std::nullopt, p->reason});
     } else if (type == shared::kKitReturnedEvent) {
-      if (auto p = read(type, seq, shared::parse_kit_returned(text))) kit(seq, p->kit, KitStatus::returned, "");
+      if (auto p = read(type, seq, shared::parse_kit_returned(text))) {
+        kit(seq, p->kit, KitStatus::returned, "");
+        record_return(db_, node_, seq, *p);
+      }
     } else if (type == shared::kKitDestroyedEvent) {
       if (auto p = read(type, seq, shared::parse_kit_destroyed(text))) kit(seq, p->kit, KitStatus::destroyed, "");
     } else if (type == shared::kSupplyShortageEvent) {
       if (auto p = read(type, seq, shared::parse_supply_shortage(text))) shortage(seq, *p);
+    } else if (type == shared::kTemperatureExcursionEvent) {
+      if (auto p = read(type, seq, shared::parse_temperature_excursion(text)))
+        for (const auto& k : p->kits)
+          quarantined(seq, k, {p->location, p->minimum_celsius, p->maximum_celsius, p->duration_minutes, p->reason});
     }
   }
 

@@ -15,6 +15,7 @@
 #include "hub/consumption.h"
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
+#include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "hub/kit_lists.h"
 #include "hub/lots.h"
@@ -113,7 +114,8 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
-                     &migrate_node_contacts, &migrate_lots, &migrate_site_activations})
+                     &migrate_node_contacts, &migrate_lots, &migrate_site_activations,
+                     &migrate_kit_decisions})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

@@ -388,4 +388,23 @@ std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, c
   return out;
 }
 
+void set_kit_status(storage::Database& db, const std::string& number, KitStatus status) {
+  db.prepare("UPDATE hub_kits SET status = ? WHERE kit_number = ?").bind_all(to_string(status), number).run();
+  if (db.changes() != 1) throw storage::StorageError("kit " + number + " is not in hub_kits");
+}
+
+std::vector<HubKit> all_kits(storage::Database& db) {
+  auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits ORDER BY kit_number");
+  std::vector<HubKit> out;
+  while (st.step()) out.push_back(kit_row(st));
+  return out;
+}
+
+std::map<std::string, std::string> shipment_depots(storage::Database& db) {
+  auto st = db.prepare("SELECT shipment_id, depot_id FROM hub_shipments");
+  std::map<std::string, std::string> out;
+  while (st.step()) out[st.text(0)] = st.text(1);
+  return out;
+}
+
 }  // namespace irt::hub

@@ -99,4 +99,14 @@ std::optional<std::string> record_kit_event(storage::Database& db, const std::st
 // Revocation: the node's kits not yet dispensed become lost_with_node. Returns how many.
 std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
 
+// ---- for the quarantine decisions, destructions and reconciliation
+// (hub/kit_decisions.h, hub/reconcile.h)
+
+// Sets a kit's status; the caller checked the old one and audits the change.
+void set_kit_status(storage::Database& db, const std::string& number, shared::KitStatus status);
+// Every kit, by number.
+std::vector<HubKit> all_kits(storage::Database& db);
+// Shipment id -> the depot it left from.
+std::map<std::string, std::string> shipment_depots(storage::Database& db);
+
 }  // namespace irt::hub

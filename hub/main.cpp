@@ -1,5 +1,6 @@
 #include <sodium.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "hub/commands.h"
@@ -15,6 +16,17 @@ int main(int argc, char** argv) {
   for (auto& c : irt::hub::study_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::randomization_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::node_commands()) root.subcommands.push_back(std::move(c));
-  for (auto& c : irt::hub::supply_commands()) root.subcommands.push_back(std::move(c));
+  // Supply commands come from two files; a group both name (kits) is one command.
+  for (auto* group : {&irt::hub::supply_commands, &irt::hub::kit_decision_commands})
+    for (auto& c : (*group)()) {
+      auto same = std::find_if(root.subcommands.begin(), root.subcommands.end(),
+                               [&](const irt::shared::Command& o) { return o.name == c.name; });
+      if (same == root.subcommands.end()) {
+        root.subcommands.push_back(std::move(c));
+        continue;
+      }
+      same->summary += "; " + c.summary;
+      for (auto& sub : c.subcommands) same->subcommands.push_back(std::move(sub));
+    }
   return irt::shared::run_commands(root, argc, argv);
 }

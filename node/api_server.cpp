@@ -102,6 +102,10 @@ struct ApiServer::Impl {
   using Handler = std::function<shared::Result<json>(const httplib::Request&, const Actor&)>;
   using SigningHandler =
       std::function<shared::Result<json>(const httplib::Request&, const Actor&, const PasswordCheck&)>;
+  // A signing route with a witness: the second check is of the body's
+  // "witness" and "witness_password", made like the signer's without the lock.
+  using WitnessedHandler = std::function<shared::Result<json>(const httplib::Request&, const Actor&,
+                                                              const PasswordCheck&, const PasswordCheck&)>;
 
   void send(httplib::Response& res, int status, const json& body) {
     res.status = status;
@@ -130,8 +134,12 @@ struct ApiServer::Impl {
 
   void route(const char* method, const std::string& pattern, bool mutating, Handler handler,
              Sessions::Use use = Sessions::Use::person) {
-    add_route(method, pattern, mutating, false, [handler](const httplib::Request& req, const Actor& a,
-                                                          const PasswordCheck&) { return handler(req, a); }, use);
+    add_route(
+        method, pattern, mutating, false,
+        [handler](const httplib::Request& req, const Actor& a, const PasswordCheck&, const PasswordCheck&) {
+          return handler(req, a);
+        },
+        use);
   }
 
   // A read that a page repeats on its own: it does not keep the session alive.
@@ -147,12 +155,19 @@ struct ApiServer::Impl {
   // A POST that needs the actor's e-signature: the body's signature_password is
   // checked before the node's lock is taken, and the handler gets the check.
   void signing_route(const std::string& pattern, SigningHandler handler) {
+    add_route("POST", pattern, true, true,
+              [handler](const httplib::Request& req, const Actor& a, const PasswordCheck& sig, const PasswordCheck&) {
+                return handler(req, a, sig);
+              });
+  }
+
+  void witnessed_route(const std::string& pattern, WitnessedHandler handler) {
     add_route("POST", pattern, true, true, std::move(handler));
   }
 
   // Authenticated route: the bearer token names the actor; every handler runs
   // under the node's lock. A mutating route pokes the sync service afterwards.
-  void add_route(const char* method, const std::string& pattern, bool mutating, bool signs, SigningHandler handler,
+  void add_route(const char* method, const std::string& pattern, bool mutating, bool signs, WitnessedHandler handler,
                  Sessions::Use use = Sessions::Use::person) {
     auto wrapped = [this, mutating, signs, handler, use](const httplib::Request& req, httplib::Response& res) {
       try {
@@ -169,20 +184,26 @@ struct ApiServer::Impl {
           send_error(res, *bad);
           return;
         }
-        PasswordCheck signature;
+        PasswordCheck signature, witness;
         if (signs) {
           Body b(req.body);
           auto password = b.text("signature_password");
+          auto witness_name = b.text("witness");
+          auto witness_password = b.text("witness_password");
           if (!b.ok()) return send_error(res, b.error());
           signature = check_without_lock(actor->user, password);
+          if (!witness_name.empty()) witness = check_without_lock(witness_name, witness_password);
         }
+        const SigningHandler bound = [&](const httplib::Request& r, const Actor& a, const PasswordCheck& sig) {
+          return handler(r, a, sig, witness);
+        };
         shared::Result<json> result = json();
         bool recorded = false;  // a refusal may record a fact too (a supply shortage) for the hub
         bool replayed = false;
         {
           std::lock_guard lock(mutex);
           auto before = state.log().last_seq();
-          result = mutating ? run_once(handler, req, *actor, signature, replayed) : handler(req, *actor, signature);
+          result = mutating ? run_once(bound, req, *actor, signature, replayed) : bound(req, *actor, signature);
           recorded = state.log().last_seq() != before;
         }
         if (!result)
@@ -232,7 +253,8 @@ struct ApiServer::Impl {
                                                  " printable ASCII characters without spaces (e.g. a UUID), a new "
                                                  "one for each action and the same one when retrying it");
     auto body = json::parse(req.body, nullptr, false);
-    if (body.is_object() && body.contains("signature_password")) body["signature_password"] = "(given)";
+    for (const char* secret : {"signature_password", "witness_password"})
+      if (body.is_object() && body.contains(secret)) body[secret] = "(given)";
     auto identity = body.is_discarded() ? req.body : body.dump(-1, ' ', false, json::error_handler_t::replace);
     RequestIdentity request{a.user, key, req.method + " " + req.path,
                             crypto::hash_domain("irt/node/request-body/v1", crypto::as_bytes(identity))};
@@ -461,8 +483,9 @@ struct ApiServer::Impl {
                 }
                 receipts.push_back({k["kit"].get<std::string>(), k.value("condition", std::string("received"))});
               }
+            auto location = b.text("location");
             if (!b.ok()) return b.error();
-            auto seq = ops.receive_shipment(a, param(req, 1), receipts, sig);
+            auto seq = ops.receive_shipment(a, param(req, 1), receipts, sig, location);
             if (!seq) return seq.error();
             return ops.shipment_answer(a, param(req, 1), *seq);
           });
@@ -483,22 +506,64 @@ struct ApiServer::Impl {
           [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
             Body b(req.body);
             auto units = b.number("units_returned");
+            auto visit = b.text("visit");
             if (!b.ok()) return b.error();
             if (!units || *units != static_cast<double>(static_cast<int>(*units)))
               return make_error(Errc::invalid_input, "units_returned is required: the whole units brought back");
-            auto seq = ops.return_kit(a, param(req, 1), static_cast<int>(*units));
+            auto seq = ops.return_kit(a, param(req, 1), static_cast<int>(*units), visit);
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });
-    signing_route(R"(/api/v1/kits/([^/]+)/destroy)",
-          [this, kit_answer](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
+    witnessed_route(R"(/api/v1/kits/([^/]+)/destroy)",
+          [this, kit_answer](const httplib::Request& req, const Actor& a, const PasswordCheck& sig,
+                             const PasswordCheck& witness) -> shared::Result<json> {
             Body b(req.body);
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
-            auto seq = ops.destroy_kit(a, param(req, 1), reason, sig);
+            auto seq = ops.destroy_kit(a, param(req, 1), reason, sig, witness);
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });
+    // Kits by number in a body: a list of strings, or the refusal naming the field.
+    auto kit_list = [](Body& b, const char* field) {
+      std::vector<std::string> out;
+      const auto& v = b.raw(field);
+      if (v.is_null()) return out;
+      if (!v.is_array()) return b.fail(field, "a list of kit numbers"), out;
+      for (const auto& k : v) {
+        if (!k.is_string()) return b.fail(field, "a list of kit numbers"), out;
+        out.push_back(k.get<std::string>());
+      }
+      return out;
+    };
+    route("POST", "/api/v1/excursions", true, [this, kit_list](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      Body b(req.body);
+      ExcursionReport r;
+      r.kits = kit_list(b, "kits");
+      r.location = b.text("location");
+      r.minimum_celsius = b.number("minimum_celsius");
+      r.maximum_celsius = b.number("maximum_celsius");
+      auto minutes = b.number("duration_minutes");
+      r.reason = b.text("reason");
+      if (!b.ok()) return b.error();
+      if (minutes) {
+        if (*minutes != static_cast<double>(static_cast<std::int64_t>(*minutes)))
+          return make_error(Errc::invalid_input, "duration_minutes: must be whole minutes");
+        r.duration_minutes = static_cast<std::int64_t>(*minutes);
+      }
+      auto done = ops.report_excursion(a, r);
+      if (!done) return done.error();
+      return json{{"quarantined", done->kits}, {"event_seq", done->event_seq}};
+    });
+    route("POST", "/api/v1/kits/location", true, [this, kit_list](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      Body b(req.body);
+      auto kits = kit_list(b, "kits");
+      auto location = b.text("location");
+      if (!b.ok()) return b.error();
+      auto seq = ops.store_kits(a, kits, location);
+      if (!seq) return seq.error();
+      return json{{"kits", kits}, {"location", location}, {"event_seq", *seq}};
+    });
   }
 };
 

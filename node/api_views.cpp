@@ -26,6 +26,7 @@ json kit_view(const KitRecord& k, const DomainStore& store, bool blinded) {
   if (k.units_returned >= 0) j["units_returned"] = k.units_returned;
   if (!k.note.empty()) j["note"] = k.note;
   if (!k.relabel.empty()) j["relabel_expiry"] = k.relabel;  // the lot's new expiry, to print on the kit
+  if (!k.location.empty()) j["location"] = k.location;
   if (!blinded) {
     const auto* kt = store.study() ? store.study()->find_kit_type(k.kit_type) : nullptr;
     j["kit_type"] = k.kit_type;

@@ -154,6 +154,7 @@ shared::Status DomainStore::reload() {
         k.units_returned = j.at("units_returned");
         k.note = j.at("note");
         k.relabel = j.value("relabel", std::string());
+        k.location = j.value("location", "");  // absent in rows written before storage locations
         kits_.emplace(k.number, std::move(k));
       }
     }
@@ -252,7 +253,7 @@ const KitRecord* DomainStore::find_kit(const std::string& number) const {
 
 void DomainStore::save_kit(const KitRecord& k) {
   json j = {{"kit_type", k.kit_type}, {"lot", k.lot}, {"visit", k.visit}, {"units_returned", k.units_returned},
-            {"note", k.note}};
+            {"note", k.note}, {"location", k.location}};
   if (!k.relabel.empty()) j["relabel"] = k.relabel;
   auto sealed = crypto::aead_seal(key_, crypto::as_bytes(j.dump()), crypto::as_bytes(kit_ad(k)));
   db_.prepare("INSERT INTO node_kits(kit_number, shipment_id, status, expiry, participant, sealed) "
@@ -468,8 +469,11 @@ shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, boo
   for (const auto& number : d.kits) {
     auto it = kits_.find(number);
     // A kit used while the decision was on its way stays as recorded: the hub
-    // sees the fact and raises a deviation.
-    if (it == kits_.end() || it->second.status != KitStatus::quarantined) continue;
+    // sees the fact and raises a deviation. A rejection also takes kits in
+    // stock (a recall, an excursion the courier reported): never dispensed again.
+    if (it == kits_.end()) continue;
+    const auto status = it->second.status;
+    if (status != KitStatus::quarantined && !(!release && status == KitStatus::available)) continue;
     auto k = it->second;
     k.status = release ? KitStatus::available : KitStatus::rejected;
     k.note = (release ? "released by the hub: " : "rejected by the hub: ") + d.reason;

@@ -36,6 +36,7 @@ struct KitRecord {
   int units_returned = -1;        // -1: not returned
   std::string note;               // quarantine, damage or destruction reason
   std::string relabel;            // the lot was relabelled at the hub: print this expiry on the kit
+  std::string location;           // storage location (a fridge), set at receipt or by a move; "" not said
 };
 
 // True when `kit` may be dispensed today (see the header comment).

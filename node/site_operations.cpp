@@ -837,7 +837,8 @@ shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const s
 
 shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, const std::string& shipment,
                                                                const std::vector<KitReceipt>& kits,
-                                                               const PasswordCheck& password) {
+                                                               const PasswordCheck& password,
+                                                               const std::string& location_in) {
   if (auto st = require(a, Permission::receive_shipment, "shipment receipt"); !st) return st.error();
   if (!store().shipments().count(shipment))
     return make_error(Errc::not_found, "shipment " + shipment +
@@ -864,6 +865,8 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
       return make_error(Errc::invalid_input, "kit " + k.kit + ": condition must be received, damaged or missing (got '" +
                                                  k.condition + "')");
   }
+  auto location = storage_location(location_in, false);
+  if (!location) return location.error();
   std::optional<shared::ESignature> signature;
   if (damaged > 0) {
     if (!password.given) return missing_signature("reporting damaged kits");
@@ -874,11 +877,12 @@ shared::Result<std::uint64_t> SiteOperations::receive_shipment(const Actor& a, c
     signature = *sig;
   }
   return transact([&]() -> shared::Result<std::uint64_t> {
-    shared::ShipmentReceived event{shipment, {}, signature};
+    shared::ShipmentReceived event{shipment, {}, signature, *location};
     for (const auto& k : kits) {
       const auto condition = *shared::parse_kit_status(k.condition);  // received, damaged or missing: checked above
       auto kit = *store().find_kit(k.kit);
       kit.status = condition == KitStatus::received ? KitStatus::available : condition;
+      if (condition == KitStatus::received) kit.location = *location;
       store().save_kit(kit);
       event.kits.push_back({k.kit, condition});
     }
@@ -906,32 +910,43 @@ shared::Result<std::uint64_t> SiteOperations::quarantine(const Actor& a, const s
   });
 }
 
-shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const std::string& number, int units) {
+shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const std::string& number, int units,
+                                                         const std::string& visit) {
   if (auto st = require(a, Permission::return_kits, "kit return"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
-  if (kit->status != KitStatus::dispensed)
+  // A rejected kit goes back to the depot unused: no participant, no units.
+  const bool unused = kit->status == KitStatus::rejected;
+  if (kit->status != KitStatus::dispensed && !unused)
     return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
-                                          "; only a dispensed kit is returned");
+                                          "; only a dispensed kit (brought back by its participant) or a kit the hub "
+                                          "rejected is returned");
   const auto* kt = (*sr)->find_kit_type(kit->kit_type);
-  int max_units = kt ? kt->units_per_kit : 0;
+  int max_units = unused ? 0 : kt ? kt->units_per_kit : 0;
   if (units < 0 || units > max_units)
-    return make_error(Errc::invalid_input, "units_returned must be 0 to " + std::to_string(max_units) +
-                                               " (the units in one kit)");
+    return make_error(Errc::invalid_input, unused ? "units_returned must be 0: kit " + number +
+                                                        " was rejected in stock and goes back unused"
+                                                  : "units_returned must be 0 to " + std::to_string(max_units) +
+                                                        " (the units in one kit)");
+  if (!visit.empty() && (unused || !(*sr)->find_visit(visit)))
+    return make_error(Errc::invalid_input, unused ? "visit: a kit returned unused was not brought back at a visit; "
+                                                    "leave visit out"
+                                                  : "visit: '" + visit + "' is not a visit of this study");
   const auto* p = store().participant_by_id(kit->participant);
   return transact([&]() -> shared::Result<std::uint64_t> {
     auto k = *kit;
     k.status = KitStatus::returned;
     k.units_returned = units;
     store().save_kit(k);
-    return record(a, shared::kKitReturnedEvent, shared::KitReturned{number, p ? p->number : "", units});
+    return record(a, shared::kKitReturnedEvent, shared::KitReturned{number, p ? p->number : "", units, visit});
   });
 }
 
 shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const std::string& number,
-                                                          const std::string& reason_in, const PasswordCheck& password) {
+                                                          const std::string& reason_in, const PasswordCheck& password,
+                                                          const PasswordCheck& witness) {
   if (auto st = require(a, Permission::destroy_kits, "kit destruction"); !st) return st.error();
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
@@ -943,14 +958,136 @@ shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const 
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why kit " + number + " is destroyed");
   if (!password.given) return missing_signature("destroying a kit");
+  if (!witness.given)
+    return make_error(Errc::invalid_input, "destroying a kit needs a witness: another user of this site whose role may "
+                                           "destroy or return kits, with their name in witness and their password in "
+                                           "witness_password");
   auto signature = esign(a, password, "I confirm the destruction of kit " + number);
   if (!signature) return signature.error();
+  auto seen_by = witness_signature(a, witness, "I witnessed the destruction of kit " + number);
+  if (!seen_by) return seen_by.error();
   return transact([&]() -> shared::Result<std::uint64_t> {
     auto k = *kit;
     k.status = KitStatus::destroyed;
     k.note = reason;
     store().save_kit(k);
-    return record(a, shared::kKitDestroyedEvent, shared::KitDestroyed{number, reason, *signature});
+    return record(a, shared::kKitDestroyedEvent, shared::KitDestroyed{number, reason, *signature, *seen_by});
+  });
+}
+
+// ---- excursions, storage locations, witnesses
+
+shared::Result<std::string> SiteOperations::storage_location(const std::string& given, bool required) {
+  std::string location = trimmed(given);
+  if (location.empty()) {
+    if (required) return missing_reason("location", "the storage location (a fridge's name, e.g. FRIDGE-1)");
+    return std::string();
+  }
+  if (location.size() > kMaxLocationChars)
+    return make_error(Errc::invalid_input, "location: at most " + std::to_string(kMaxLocationChars) +
+                                               " characters (a fridge's name, e.g. FRIDGE-1)");
+  return location;
+}
+
+shared::Result<shared::ESignature> SiteOperations::witness_signature(const Actor& a, const PasswordCheck& witness,
+                                                                      const std::string& meaning) {
+  auto w = confirm(state_.log(), state_.enrollment().site_id, witness);
+  if (!w)
+    return make_error(Errc::unauthenticated, "the witness's signature does not verify: check the witness's user name "
+                                             "and password; nothing was changed");
+  if (w->name == a.user)
+    return make_error(Errc::invalid_input, "the witness must be another person than " + a.user +
+                                               "; ask a colleague to witness and sign");
+  const auto* s = state_.domain().study();
+  const auto* role = s ? s->find_role(w->role) : nullptr;
+  if (!role || !(role->can(Permission::destroy_kits) || role->can(Permission::return_kits)))
+    return make_error(Errc::forbidden, "witness " + w->name + " (role " + w->role +
+                                           ") may not witness a destruction: the witness's role must "
+                                           "be allowed to destroy or return kits");
+  return shared::ESignature{w->name, w->role, clock_(), meaning};
+}
+
+shared::Result<ExcursionOutcome> SiteOperations::report_excursion(const Actor& a, const ExcursionReport& r) {
+  if (auto st = require(a, Permission::report_excursion, "temperature excursion"); !st) return st.error();
+  if (r.kits.empty() == trimmed(r.location).empty())
+    return make_error(Errc::invalid_input, "name the kits (kits) or their storage location (location), one of the two");
+  auto location = storage_location(r.location, false);
+  if (!location) return location.error();
+  if (!r.minimum_celsius || !r.maximum_celsius)
+    return missing_reason(!r.minimum_celsius ? "minimum_celsius" : "maximum_celsius",
+                          "the lowest and highest temperature the logger recorded, in degrees Celsius");
+  if (*r.maximum_celsius < *r.minimum_celsius)
+    return make_error(Errc::invalid_input, "maximum_celsius is below minimum_celsius; check the logger's readings");
+  if (!r.duration_minutes || *r.duration_minutes < 1)
+    return make_error(Errc::invalid_input, "duration_minutes is required: the whole minutes the kits were outside "
+                                           "their storage range, from 1");
+  std::string reason = trimmed(r.reason);
+  if (reason.empty()) return missing_reason("reason", "describe the temperature excursion");
+  ExcursionOutcome out;
+  if (location->empty()) {
+    for (const auto& number : r.kits) {
+      const auto* kit = store().find_kit(number);
+      if (!kit)
+        return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number; "
+                                                             "nothing was quarantined");
+      if (std::find(out.kits.begin(), out.kits.end(), number) != out.kits.end())
+        return make_error(Errc::invalid_input, "kit " + number + " is listed twice; list each kit once");
+      if (kit->status != KitStatus::available)
+        return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+                                              "; only kits available in stock are quarantined; nothing was "
+                                              "quarantined");
+      out.kits.push_back(number);
+    }
+  } else {
+    for (const auto& [number, kit] : store().kits())
+      if (kit.status == KitStatus::available && kit.location == *location) out.kits.push_back(number);
+    if (out.kits.empty())
+      return make_error(Errc::not_found, "no kit in stock is stored at " + *location +
+                                             "; check the location's name (kits get one at receipt or with POST "
+                                             "/api/v1/kits/location)");
+  }
+  auto seq = transact([&]() -> shared::Result<std::uint64_t> {
+    for (const auto& number : out.kits) {
+      auto k = *store().find_kit(number);
+      k.status = KitStatus::quarantined;
+      k.note = reason;
+      store().save_kit(k);
+    }
+    return record(a, shared::kTemperatureExcursionEvent,
+                  shared::TemperatureExcursion{out.kits, *location, *r.minimum_celsius, *r.maximum_celsius,
+                                               *r.duration_minutes, reason});
+  });
+  if (!seq) return seq.error();
+  out.event_seq = *seq;
+  return out;
+}
+
+shared::Result<std::uint64_t> SiteOperations::store_kits(const Actor& a, const std::vector<std::string>& kits,
+                                                         const std::string& location_in) {
+  if (auto st = require(a, Permission::receive_shipment, "storing kits"); !st) return st.error();
+  auto location = storage_location(location_in, true);
+  if (!location) return location.error();
+  if (kits.empty()) return make_error(Errc::invalid_input, "kits: list the kits put in " + *location);
+  std::vector<std::string> seen;
+  for (const auto& number : kits) {
+    const auto* kit = store().find_kit(number);
+    if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
+    if (std::find(seen.begin(), seen.end(), number) != seen.end())
+      return make_error(Errc::invalid_input, "kit " + number + " is listed twice; list each kit once");
+    seen.push_back(number);
+    if (kit->status != KitStatus::available && kit->status != KitStatus::quarantined &&
+        kit->status != KitStatus::rejected)
+      return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+                                            "; only kits in stock (available, quarantined or rejected) are stored; "
+                                            "nothing was moved");
+  }
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    for (const auto& number : kits) {
+      auto k = *store().find_kit(number);
+      k.location = *location;
+      store().save_kit(k);
+    }
+    return record(a, shared::kKitsStoredEvent, shared::KitsStored{kits, *location});
   });
 }
 

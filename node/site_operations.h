@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,24 @@ struct DispenseRequest {
 struct KitReceipt {
   std::string kit;
   std::string condition;  // "received", "damaged", "missing"
+};
+
+// A temperature excursion (docs/openapi.yaml, POST /api/v1/excursions): the
+// kits listed, or every kit in stock at `location`; exactly one of the two.
+inline constexpr std::size_t kMaxLocationChars = 64;
+
+struct ExcursionReport {
+  std::vector<std::string> kits;
+  std::string location;
+  std::optional<double> minimum_celsius;
+  std::optional<double> maximum_celsius;
+  std::optional<std::int64_t> duration_minutes;
+  std::string reason;
+};
+
+struct ExcursionOutcome {
+  std::vector<std::string> kits;  // quarantined by this report
+  std::uint64_t event_seq = 0;
 };
 
 struct OperationOutcome {
@@ -157,14 +176,26 @@ class SiteOperations {
   shared::Result<OperationOutcome> unblind(const Actor& a, const std::string& participant, const std::string& reason,
                                            const PasswordCheck& signature);
 
+  // `location`: where the kits received in good condition are stored ("" not said).
   shared::Result<std::uint64_t> receive_shipment(const Actor& a, const std::string& shipment,
                                                  const std::vector<KitReceipt>& kits,
-                                                 const PasswordCheck& signature);
+                                                 const PasswordCheck& signature, const std::string& location = "");
   shared::Result<std::uint64_t> quarantine(const Actor& a, const std::string& kit, const std::string& reason,
                                            const std::optional<double>& temperature_celsius);
-  shared::Result<std::uint64_t> return_kit(const Actor& a, const std::string& kit, int units_returned);
+  // A dispensed kit the participant brings back (units_returned: the units
+  // left in it, for compliance; `visit`: the visit it came back at, optional),
+  // or a rejected kit the site sends back unused (units 0, no visit).
+  shared::Result<std::uint64_t> return_kit(const Actor& a, const std::string& kit, int units_returned,
+                                           const std::string& visit = "");
+  // Signed by the actor and by a witness: another user of the site whose
+  // role may destroy or return kits, with their own password.
   shared::Result<std::uint64_t> destroy_kit(const Actor& a, const std::string& kit, const std::string& reason,
-                                            const PasswordCheck& signature);
+                                            const PasswordCheck& signature, const PasswordCheck& witness = {});
+  // Every kit of the report quarantined at once, in one "kit.excursion" event
+  // (report_excursion); kits put in a storage location ("kit.stored").
+  shared::Result<ExcursionOutcome> report_excursion(const Actor& a, const ExcursionReport& r);
+  shared::Result<std::uint64_t> store_kits(const Actor& a, const std::vector<std::string>& kits,
+                                           const std::string& location);
 
   // Runs `run` (one operation and the answer built from it) at most once per
   // (user, Idempotency-Key): the first time, in one transaction with the
@@ -218,6 +249,11 @@ class SiteOperations {
   shared::Status check_cohort_allowance(const ParticipantRecord& p) const;
   std::vector<bool> open_arms(const shared::MinimizationConfig& config) const;
   static shared::Error arms_closed();
+  // A storage location as given, trimmed: at most kMaxLocationChars; "" allowed unless required.
+  static shared::Result<std::string> storage_location(const std::string& given, bool required);
+  // The witness's signature: another roster user of the site, whose role may destroy or return kits.
+  shared::Result<shared::ESignature> witness_signature(const Actor& a, const PasswordCheck& witness,
+                                                       const std::string& meaning);
   // Runs `change` in one transaction (a savepoint when once() already holds
   // one); on any failure the in-memory mirror is reloaded.
   template <class F>

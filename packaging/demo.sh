@@ -335,6 +335,36 @@ echo "free slots for participants without diabetes: $slots_before at enrollment,
 status=$(api 101 "$coordinator" GET /status)
 show "site 101:" "$status" '{online, pending_events, kits}'
 
+step "A fridge fails at site 101: its kits are quarantined on the tablet, then released at the hub"
+pharmacist=$(login 101 chen.pharmacist pharmacist-101-pass)
+fridge=$(api 101 "$pharmacist" GET "/inventory?status=available" | jq -c '[.kits[0:2][].kit]')
+[ "$(jq length <<<"$fridge")" = 2 ] || fail "site 101 has fewer than 2 kits in stock: $fridge"
+api 101 "$pharmacist" POST /kits/location "{\"kits\":$fridge,\"location\":\"FRIDGE-1\"}" >/dev/null
+excursion=$(api 101 "$pharmacist" POST /excursions \
+  '{"location":"FRIDGE-1","minimum_celsius":6.5,"maximum_celsius":13.5,"duration_minutes":95,"reason":"fridge door left ajar"}')
+show "excursion reported for FRIDGE-1, quarantined:" "$excursion" '.quarantined'
+add_user sol.supply supply-manager "" supply-pass-123
+quarantined=""
+for _ in $(seq 100); do  # the tablet syncs every 5 s
+  quarantined=$(echo "supply-pass-123" | hub quarantine --json --reader sol.supply)
+  [ "$(jq length <<<"$quarantined")" = 2 ] && break
+  sleep 0.3
+done
+[ "$(jq length <<<"$quarantined")" = 2 ] || fail "the hub did not learn of the excursion: $quarantined"
+echo "supply-pass-123" | hub quarantine --reader sol.supply
+release=(--data "$work/hub" --reason "excursion within the stability data" --user sol.supply)
+for kit in $(jq -r '.[]' <<<"$fridge"); do release+=(--kit "$kit"); done
+echo "supply-pass-123" | "$hub_bin" quarantine release "${release[@]}"
+kit=$(jq -r '.[0]' <<<"$fridge")
+status=""
+for _ in $(seq 100); do
+  status=$(api 101 "$pharmacist" GET "/inventory?kit=$kit" | jq -r '.kits[0].status')
+  [ "$status" = available ] && break
+  sleep 0.3
+done
+[ "$status" = available ] || fail "site 101 did not apply the hub's release of kit $kit (it is $status)"
+echo "site 101's tablet applied the release at its sync: kit $kit is $status again"
+
 step "Done in $((SECONDS - started)) s: data in $work (hub log: $work/hub.log)"
 ((wait_at_end)) || exit 0
 cat <<EOF

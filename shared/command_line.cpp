@@ -25,6 +25,11 @@ std::string Args::get_or(const std::string& name, const std::string& fallback) c
 
 bool Args::flag(const std::string& name) const { return values_.count(name) != 0; }
 
+std::vector<std::string> Args::all(const std::string& name) const {
+  auto it = every_.find(name);
+  return it == every_.end() ? std::vector<std::string>{} : it->second;
+}
+
 namespace {
 
 void print_usage(const Command& cmd, const std::string& path, std::ostream& out) {
@@ -78,10 +83,12 @@ struct ArgsParser {
           args.values_[name] = "";
         } else if (inline_value) {
           args.values_[name] = *inline_value;
+          args.every_[name].push_back(*inline_value);
         } else {
           if (i + 1 >= argv.size())
             throw UsageError("--" + name + " needs a value (" + opt->value_name + ")");
           args.values_[name] = argv[++i];
+          args.every_[name].push_back(argv[i]);
         }
       } else {
         args.positional_.push_back(a);

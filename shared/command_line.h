@@ -36,12 +36,16 @@ class Args {
   std::optional<std::string> find(const std::string& name) const;
   std::string get_or(const std::string& name, const std::string& fallback) const;
   bool flag(const std::string& name) const;
+  // Every value of an option given more than once (`--kit A --kit B`), in
+  // order; get() and find() answer the last.
+  std::vector<std::string> all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
   const std::string& command_path() const { return path_; }  // "irt-hub user add"
 
  private:
   friend struct ArgsParser;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> every_;
   std::vector<std::string> positional_;
   std::string path_;
 };

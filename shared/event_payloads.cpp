@@ -326,6 +326,7 @@ void to_json(json& j, const ShipmentReceived& v) {
   for (const auto& k : v.kits) kits.push_back({{"kit", k.kit}, {"condition", to_string(k.condition)}});
   j = json{{"shipment", v.shipment}, {"kits", kits}};
   if (v.esignature) j["esignature"] = *v.esignature;
+  if (!v.location.empty()) j["location"] = v.location;
 }
 void to_json(json& j, const KitQuarantined& v) {
   j = json{{"kit", v.kit}, {"reason", v.reason}};
@@ -333,10 +334,21 @@ void to_json(json& j, const KitQuarantined& v) {
 }
 void to_json(json& j, const KitReturned& v) {
   j = json{{"kit", v.kit}, {"participant", v.participant}, {"units_returned", v.units_returned}};
+  if (!v.visit.empty()) j["visit"] = v.visit;
 }
 void to_json(json& j, const KitDestroyed& v) {
   j = json{{"kit", v.kit}, {"reason", v.reason}, {"esignature", v.esignature}};
+  if (v.witness) j["witness"] = *v.witness;
 }
+void to_json(json& j, const TemperatureExcursion& v) {
+  j = json{{"kits", v.kits},
+           {"minimum_celsius", v.minimum_celsius},
+           {"maximum_celsius", v.maximum_celsius},
+           {"duration_minutes", v.duration_minutes},
+           {"reason", v.reason}};
+  if (!v.location.empty()) j["location"] = v.location;
+}
+void to_json(json& j, const KitsStored& v) { j = json{{"kits", v.kits}, {"location", v.location}}; }
 
 void to_json(json& j, const SupplyShortage& v) {
   j = json{{"participant", v.participant}, {"visit", v.visit}, {"operation", v.operation}, {"sealed", v.sealed}};
@@ -513,6 +525,7 @@ Result<ShipmentReceived> parse_shipment_received(std::string_view text) {
     return KitCondition{k.text("kit"), k.one_of("condition", {KitStatus::received, KitStatus::damaged, KitStatus::missing})};
   });
   v.esignature = esignature_of(r, false);
+  v.location = r.text("location", false);
   return r.done(std::move(v));
 }
 
@@ -528,6 +541,7 @@ Result<KitReturned> parse_kit_returned(std::string_view text) {
   v.kit = r.text("kit");
   v.participant = r.text("participant", false);
   v.units_returned = r.integer<std::int64_t>("units_returned").value_or(0);
+  v.visit = r.text("visit", false);
   return r.done(std::move(v));
 }
 
@@ -537,6 +551,7 @@ Result<KitDestroyed> parse_kit_destroyed(std::string_view text) {
   v.kit = r.text("kit");
   v.reason = r.text("reason");
   v.esignature = esignature_of(r, true).value_or(ESignature{});
+  v.witness = r.object("witness", false, read_esignature);
   return r.done(std::move(v));
 }
 
@@ -577,6 +592,33 @@ Result<VisitRecorded> parse_visit_recorded(std::string_view text) {
   if (r.ok() && v.outcome != "done" && v.outcome != "missed") r.fail("outcome", "must be done or missed");
   v.reason = r.text("reason", v.outcome == "missed");
   v.role = r.text("role");
+  return r.done(std::move(v));
+}
+
+Result<TemperatureExcursion> parse_temperature_excursion(std::string_view text) {
+  Reader r(text, kTemperatureExcursionEvent);
+  TemperatureExcursion v;
+  v.kits = r.texts("kits");
+  if (r.ok() && v.kits.empty()) r.fail("kits", "must list at least one kit");
+  v.location = r.text("location", false);
+  auto low = r.number("minimum_celsius"), high = r.number("maximum_celsius");
+  if (r.ok() && (!low || !high)) r.fail(!low ? "minimum_celsius" : "maximum_celsius", "is missing");
+  v.minimum_celsius = low.value_or(0);
+  v.maximum_celsius = high.value_or(0);
+  if (r.ok() && v.maximum_celsius < v.minimum_celsius) r.fail("maximum_celsius", "must not be below minimum_celsius");
+  v.duration_minutes = r.integer<std::int64_t>("duration_minutes").value_or(0);
+  if (r.ok() && v.duration_minutes < 1) r.fail("duration_minutes", "must be a whole number of minutes from 1");
+  v.reason = r.text("reason");
+  return r.done(std::move(v));
+}
+
+Result<KitsStored> parse_kits_stored(std::string_view text) {
+  Reader r(text, kKitsStoredEvent);
+  KitsStored v;
+  v.kits = r.texts("kits");
+  if (r.ok() && v.kits.empty()) r.fail("kits", "must list at least one kit");
+  v.location = r.text("location");
+  if (r.ok() && v.location.empty()) r.fail("location", "must not be empty");
   return r.done(std::move(v));
 }
 

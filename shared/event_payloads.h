@@ -45,6 +45,8 @@ inline constexpr std::string_view kKitReturnedEvent = "kit.returned";
 inline constexpr std::string_view kKitDestroyedEvent = "kit.destroyed";
 inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
 inline constexpr std::string_view kVisitRecordedEvent = "visit.recorded";
+inline constexpr std::string_view kTemperatureExcursionEvent = "kit.excursion";
+inline constexpr std::string_view kKitsStoredEvent = "kit.stored";
 
 // Every domain event's payload (all of the above but node.enrolled and
 // directive.applied, which the sync layer records) carries "study_version":
@@ -204,6 +206,7 @@ struct ShipmentReceived {
   std::string shipment;
   std::vector<KitCondition> kits;
   std::optional<ESignature> esignature;  // present when a kit arrived damaged
+  std::string location;                  // where the received kits are stored ("" absent: not said)
 };
 
 struct KitQuarantined {
@@ -216,12 +219,16 @@ struct KitReturned {
   std::string kit;
   std::string participant;  // "" when the kit's participant is not known at the node
   std::int64_t units_returned = 0;
+  // The visit at which the participant brought the kit back ("" absent: not
+  // said, or a kit the site returns unused, such as a rejected one).
+  std::string visit;
 };
 
 struct KitDestroyed {
   std::string kit;
   std::string reason;
   ESignature esignature;
+  std::optional<ESignature> witness;  // the second person who saw it done (absent in events before witnesses)
 };
 
 // A randomization, dispensing or replacement refused for want of kits: the
@@ -252,6 +259,27 @@ struct VisitRecorded {
   std::string role;
 };
 
+// A temperature excursion reported at the site: every kit it concerns is
+// quarantined at once, in one event. The kits were listed one by one, or are
+// every kit in stock at a storage location (a fridge) when `location` is set.
+// Readings: the lowest and highest temperature seen and how long the kits
+// were outside their storage range.
+struct TemperatureExcursion {
+  std::vector<std::string> kits;  // non-empty
+  std::string location;           // "" (absent) when the kits were listed
+  double minimum_celsius = 0;
+  double maximum_celsius = 0;     // >= minimum_celsius
+  std::int64_t duration_minutes = 0;  // >= 1
+  std::string reason;             // what happened
+};
+
+// Kits put in a storage location (a fridge, a cupboard): where an excursion
+// "for a location" finds them.
+struct KitsStored {
+  std::vector<std::string> kits;  // non-empty
+  std::string location;           // non-empty
+};
+
 void to_json(nlohmann::json& j, const ESignature& v);
 void to_json(nlohmann::json& j, const NodeEnrolled& v);
 void to_json(nlohmann::json& j, const DirectiveApplied& v);
@@ -274,6 +302,8 @@ void to_json(nlohmann::json& j, const KitDestroyed& v);
 void to_json(nlohmann::json& j, const SupplyShortage& v);
 void to_json(nlohmann::json& j, const ShortageSealed& v);
 void to_json(nlohmann::json& j, const VisitRecorded& v);
+void to_json(nlohmann::json& j, const TemperatureExcursion& v);
+void to_json(nlohmann::json& j, const KitsStored& v);
 
 // invalid_input naming the event type and the field, never a field's value.
 // The study version a domain event was recorded under; nullopt when it has none.
@@ -301,5 +331,7 @@ Result<KitDestroyed> parse_kit_destroyed(std::string_view json_text);
 Result<SupplyShortage> parse_supply_shortage(std::string_view json_text);
 Result<ShortageSealed> parse_shortage_sealed(std::string_view json_text);
 Result<VisitRecorded> parse_visit_recorded(std::string_view json_text);
+Result<TemperatureExcursion> parse_temperature_excursion(std::string_view json_text);
+Result<KitsStored> parse_kits_stored(std::string_view json_text);
 
 }  // namespace irt::shared

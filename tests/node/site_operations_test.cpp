@@ -634,17 +634,181 @@ TEST_CASE("a quarantined kit is not dispensed until the hub releases it - a reje
   CHECK(reopened->domain().kits().at(stock[1]).status == shared::KitStatus::rejected);
 }
 
-TEST_CASE("returns record units - destruction needs the pharmacist's signature") {
+TEST_CASE("returns record units - destruction needs the pharmacist's signature and a witness's") {
   Site s;
   auto o = s.randomized();
   auto kit = o.kits[0];
   CHECK(s.ops.return_kit(kCoordinator, kit, 31).error().code == shared::Errc::invalid_input);
-  REQUIRE(s.ops.return_kit(kCoordinator, kit, 4).ok());
+  CHECK(s.ops.return_kit(kCoordinator, kit, 4, "V99").error().code == shared::Errc::invalid_input);
+  auto returned = s.ops.return_kit(kCoordinator, kit, 4, "V2");
+  REQUIRE(returned.ok());
   CHECK(s.state->domain().kits().at(kit).units_returned == 4);
-  CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", s.sig(kCoordinator)).error().code == shared::Errc::forbidden);
-  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", {}).error().code == shared::Errc::invalid_input);
-  REQUIRE(s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist)).ok());
+  auto e = s.event(*returned);
+  CHECK(e["units_returned"] == 4);
+  CHECK(e["visit"] == "V2");
+  CHECK(e["participant"] == o.participant.number);
+  const auto before = s.state->log().last_seq();
+  CHECK(s.ops.destroy_kit(kCoordinator, kit, "returned", s.sig(kCoordinator), s.sig(kPharmacist)).error().code ==
+        shared::Errc::forbidden);
+  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", {}, s.sig(kCoordinator)).error().code ==
+        shared::Errc::invalid_input);
+  auto alone = s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist));
+  CHECK(alone.error().code == shared::Errc::invalid_input);
+  CHECK(alone.error().message.find("witness") != std::string::npos);
+  auto self = s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist), s.sig(kPharmacist));
+  CHECK(self.error().message.find("another person") != std::string::npos);
+  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist), s.sig(kCoordinator, "not-the-password"))
+            .error()
+            .code == shared::Errc::unauthenticated);
+  // A nurse may neither destroy nor return kits: not a witness.
+  CHECK(s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist), s.sig(kNurse)).error().code ==
+        shared::Errc::forbidden);
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.state->domain().kits().at(kit).status == shared::KitStatus::returned);
+  auto destroyed = s.ops.destroy_kit(kPharmacist, kit, "returned", s.sig(kPharmacist), s.sig(kCoordinator));
+  REQUIRE(destroyed.ok());
   CHECK(s.state->domain().kits().at(kit).status == shared::KitStatus::destroyed);
+  auto d = s.event(*destroyed);
+  CHECK(d["esignature"]["signer"] == "paul");
+  CHECK(d["witness"]["signer"] == "carla");
+  CHECK(d["witness"]["role"] == "coordinator");
+  CHECK(d["witness"]["meaning"].get<std::string>().find("witnessed") != std::string::npos);
+}
+
+TEST_CASE("a dispensed kit is never destroyed at the site") {
+  Site s;
+  auto o = s.randomized();
+  const auto before = s.state->log().last_seq();
+  auto r = s.ops.destroy_kit(kPharmacist, o.kits[0], "spilled", s.sig(kPharmacist), s.sig(kCoordinator));
+  CHECK(r.error().code == shared::Errc::conflict);
+  CHECK(r.error().message.find("dispensed") != std::string::npos);
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.state->domain().kits().at(o.kits[0]).status == shared::KitStatus::dispensed);
+}
+
+namespace {
+
+std::vector<std::string> in_stock(const Site& s) {
+  std::vector<std::string> stock;
+  for (const auto& [n, k] : s.state->domain().kits())
+    if (k.status == shared::KitStatus::available) stock.push_back(n);
+  return stock;
+}
+
+node::ExcursionReport excursion(std::vector<std::string> kits, std::string location = "") {
+  return {std::move(kits), std::move(location), 9.0, 31.5, 140, "fridge door left open"};
+}
+
+}  // namespace
+
+TEST_CASE("an excursion for a storage location quarantines every kit in stock there at once, in one event") {
+  Site s;
+  auto stock = in_stock(s);
+  REQUIRE(stock.size() >= 4);
+  CHECK(s.ops.store_kits(kNurse, {stock[0]}, "FRIDGE-1").error().code == shared::Errc::forbidden);
+  CHECK(s.ops.store_kits(kCoordinator, {stock[0]}, " ").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.store_kits(kCoordinator, {stock[0], "999"}, "FRIDGE-1").error().code == shared::Errc::not_found);
+  auto stored = s.ops.store_kits(kCoordinator, {stock[0], stock[1], stock[2]}, "FRIDGE-1");
+  REQUIRE(stored.ok());
+  CHECK(s.event_type(*stored) == "kit.stored");
+  REQUIRE(s.ops.store_kits(kCoordinator, {stock[2]}, "FRIDGE-2").ok());  // moved
+  CHECK(s.state->domain().kits().at(stock[2]).location == "FRIDGE-2");
+
+  auto r = s.ops.report_excursion(kNurse, excursion({}, "FRIDGE-1"));
+  REQUIRE_MESSAGE(r.ok(), r.error().message);
+  CHECK(r->kits == std::vector<std::string>{stock[0], stock[1]});
+  const auto& kits = s.state->domain().kits();
+  CHECK(kits.at(stock[0]).status == shared::KitStatus::quarantined);
+  CHECK(kits.at(stock[1]).status == shared::KitStatus::quarantined);
+  CHECK(kits.at(stock[2]).status == shared::KitStatus::available);
+  CHECK(kits.at(stock[0]).note == "fridge door left open");
+  CHECK(s.event_type(r->event_seq) == "kit.excursion");
+  auto e = s.event(r->event_seq);
+  CHECK(e["kits"] == json{stock[0], stock[1]});
+  CHECK(e["location"] == "FRIDGE-1");
+  CHECK(e["minimum_celsius"] == 9.0);
+  CHECK(e["maximum_celsius"] == 31.5);
+  CHECK(e["duration_minutes"] == 140);
+  CHECK(s.event(r->event_seq - 1)["kits"] == json{stock[2]});  // one event per report, the move before it
+  // Survives a restart, location included.
+  auto reopened = s.fixture.open();
+  CHECK(reopened->domain().kits().at(stock[0]).status == shared::KitStatus::quarantined);
+  CHECK(reopened->domain().kits().at(stock[2]).location == "FRIDGE-2");
+  // The fridge holds nothing in stock any more.
+  CHECK(s.ops.report_excursion(kNurse, excursion({}, "FRIDGE-1")).error().code == shared::Errc::not_found);
+}
+
+TEST_CASE("an excursion for listed kits quarantines them all or none, and refuses what it cannot record") {
+  Site s;
+  auto o = s.randomized();
+  auto stock = in_stock(s);
+  const auto before = s.state->log().last_seq();
+  auto refused = [&](const node::ExcursionReport& r, shared::Errc code, const std::string& words) {
+    auto result = s.ops.report_excursion(kNurse, r);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == code);
+    CHECK_MESSAGE(result.error().message.find(words) != std::string::npos, result.error().message);
+  };
+  refused(excursion({}), shared::Errc::invalid_input, "one of the two");
+  refused(excursion({stock[0]}, "FRIDGE-1"), shared::Errc::invalid_input, "one of the two");
+  refused(excursion({stock[0], o.kits[0]}), shared::Errc::conflict, "dispensed");
+  refused(excursion({stock[0], "424242"}), shared::Errc::not_found, "424242");
+  refused(excursion({stock[0], stock[0]}), shared::Errc::invalid_input, "twice");
+  auto low_high = excursion({stock[0]});
+  low_high.maximum_celsius = 2.0;
+  refused(low_high, shared::Errc::invalid_input, "below minimum_celsius");
+  auto no_time = excursion({stock[0]});
+  no_time.duration_minutes.reset();
+  refused(no_time, shared::Errc::invalid_input, "duration_minutes");
+  auto no_reading = excursion({stock[0]});
+  no_reading.minimum_celsius.reset();
+  refused(no_reading, shared::Errc::invalid_input, "minimum_celsius");
+  auto no_reason = excursion({stock[0]});
+  no_reason.reason = " ";
+  refused(no_reason, shared::Errc::invalid_input, "reason");
+  CHECK(s.ops.report_excursion(kInvestigator, excursion({stock[0]})).error().code == shared::Errc::forbidden);
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.state->domain().kits().at(stock[0]).status == shared::KitStatus::available);
+
+  auto r = s.ops.report_excursion(kNurse, excursion({stock[0], stock[1]}));
+  REQUIRE(r.ok());
+  CHECK(r->kits.size() == 2);
+  CHECK_FALSE(s.event(r->event_seq).contains("location"));
+  // A quarantined kit is never dispensed; quarantining it again is refused.
+  CHECK_FALSE(node::dispensable(s.state->domain().kits().at(stock[1]), s.ops.today(), 0));
+  refused(excursion({stock[1]}), shared::Errc::conflict, "quarantined");
+}
+
+TEST_CASE("kits received into a storage location are found there by an excursion") {
+  Site s;
+  const auto& pending = s.fixture.pending_shipment();
+  std::vector<node::KitReceipt> receipts;
+  for (const auto& k : pending.kits) receipts.push_back({k.kit_number, "received"});
+  auto r = s.ops.receive_shipment(kCoordinator, pending.shipment_id, receipts, {}, " FRIDGE-3 ");
+  REQUIRE(r.ok());
+  CHECK(s.event(*r)["location"] == "FRIDGE-3");
+  auto q = s.ops.report_excursion(kCoordinator, excursion({}, "FRIDGE-3"));
+  REQUIRE(q.ok());
+  CHECK(q->kits.size() == pending.kits.size());
+}
+
+TEST_CASE("the hub's rejection takes kits in stock too, its release only quarantined ones, and a rejected kit goes back "
+          "unused or is destroyed") {
+  Site s;
+  auto stock = in_stock(s);
+  REQUIRE(s.fixture.send(*s.state, "kits.reject", shared::KitDecision{1, {stock[0]}, "lot recalled"}).ok());
+  REQUIRE(s.fixture.send(*s.state, "kits.release", shared::KitDecision{2, {stock[1]}, "never quarantined"}).ok());
+  const auto& kits = s.state->domain().kits();
+  CHECK(kits.at(stock[0]).status == shared::KitStatus::rejected);
+  CHECK(kits.at(stock[1]).status == shared::KitStatus::available);
+  CHECK(s.ops.quarantine(kCoordinator, stock[0], "fridge", 30.0).error().code == shared::Errc::conflict);
+  CHECK(s.ops.return_kit(kCoordinator, stock[0], 3).error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.return_kit(kCoordinator, stock[0], 0, "V2").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.return_kit(kCoordinator, stock[1], 0).error().code == shared::Errc::conflict);
+  auto back = s.ops.return_kit(kCoordinator, stock[0], 0);
+  REQUIRE(back.ok());
+  CHECK(kits.at(stock[0]).status == shared::KitStatus::returned);
+  CHECK(s.event(*back)["participant"] == "");
 }
 
 TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
@@ -833,6 +997,8 @@ std::string read_back(Site& s, const std::string& type, const std::string& text)
   if (type == kKitReturnedEvent) return problem_of(parse_kit_returned(text));
   if (type == kKitDestroyedEvent) return problem_of(parse_kit_destroyed(text));
   if (type == kVisitRecordedEvent) return problem_of(parse_visit_recorded(text));
+  if (type == kTemperatureExcursionEvent) return problem_of(parse_temperature_excursion(text));
+  if (type == kKitsStoredEvent) return problem_of(parse_kits_stored(text));
   return "no parser for this event type";
 }
 
@@ -851,7 +1017,12 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
               .ok());
   REQUIRE(s.ops.unblind(kInvestigator, o.participant.number, "anaphylaxis", s.sig(kInvestigator)).ok());
   REQUIRE(s.ops.return_kit(kCoordinator, v2->kits[0], 4).ok());
-  REQUIRE(s.ops.destroy_kit(kPharmacist, v2->kits[0], "returned", s.sig(kPharmacist)).ok());
+  REQUIRE(s.ops.destroy_kit(kPharmacist, v2->kits[0], "returned", s.sig(kPharmacist), s.sig(kCoordinator)).ok());
+  {
+    auto more = in_stock(s);
+    REQUIRE(s.ops.store_kits(kCoordinator, {more[0]}, "FRIDGE-1").ok());
+    REQUIRE(s.ops.report_excursion(kCoordinator, excursion({}, "FRIDGE-1")).ok());
+  }
   REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V3", true, "in hospital").ok());
   REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V5", false, "").ok());
   REQUIRE(s.ops.complete(kCoordinator, o.participant.number).ok());
@@ -881,7 +1052,7 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                        "kit.replaced", "participant.unblinded", "kit.returned", "kit.destroyed",
                                        "participant.completed", "participant.withdrawn",
                                        "participant.transfer_requested", "shipment.received", "kit.quarantined",
-                                       "supply.shortage", "visit.recorded"});
+                                       "supply.shortage", "visit.recorded", "kit.stored", "kit.excursion"});
 }
 
 // ---- amendments: the study version a node acts under

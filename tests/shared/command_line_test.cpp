@@ -58,3 +58,19 @@ TEST_CASE("--help on any command exits 0 without running it") {
   CHECK(run(sample(&seen), {"user", "add", "--help"}) == 0);
   CHECK(seen.empty());
 }
+
+TEST_CASE("an option given several times keeps every value in order, the last for get") {
+  std::vector<std::string> kits;
+  std::string last;
+  Command cmd{.name = "release", .summary = "release kits",
+              .options = {{"kit", "K", "a kit", true}},
+              .run = [&](const Args& a) {
+                kits = a.all("kit");
+                last = a.get("kit");
+                return 0;
+              }};
+  Command root{.name = "tool", .summary = "a tool", .subcommands = {cmd}};
+  CHECK(run(root, {"release", "--kit", "100001", "--kit=100002", "--kit", "100003"}) == 0);
+  CHECK(kits == std::vector<std::string>{"100001", "100002", "100003"});
+  CHECK(last == "100003");
+}

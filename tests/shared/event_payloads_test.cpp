@@ -216,3 +216,45 @@ TEST_CASE("every event payload may carry the study version it was recorded under
     CHECK(r.error().message.find("participant.withdrawn.study_version") != std::string::npos);
   }
 }
+
+TEST_CASE("a temperature excursion carries its kits, location and readings, and refuses readings that cannot be") {
+  TemperatureExcursion fridge{{"100001", "100002"}, "FRIDGE-1", 9.5, 14.0, 95, "door left open overnight"};
+  auto back = round_trip(fridge, parse_temperature_excursion);
+  CHECK(back.location == "FRIDGE-1");
+  CHECK(back.duration_minutes == 95);
+  TemperatureExcursion listed{{"100003"}, "", 2.0, 30.5, 20, "courier box opened late"};
+  CHECK_FALSE(json(listed).contains("location"));
+  round_trip(listed, parse_temperature_excursion);
+  json j = fridge;
+  j["kits"] = json::array();
+  CHECK(problem(parse_temperature_excursion, j) == "kit.excursion.kits: must list at least one kit");
+  j = fridge;
+  j["maximum_celsius"] = 1.0;
+  CHECK(problem(parse_temperature_excursion, j) == "kit.excursion.maximum_celsius: must not be below minimum_celsius");
+  j = fridge;
+  j["duration_minutes"] = 0;
+  CHECK(problem(parse_temperature_excursion, j) == "kit.excursion.duration_minutes: must be a whole number of minutes "
+                                                   "from 1");
+  j = fridge;
+  j.erase("minimum_celsius");
+  CHECK(problem(parse_temperature_excursion, j) == "kit.excursion.minimum_celsius: is missing");
+  round_trip(KitsStored{{"100001"}, "FRIDGE-1"}, parse_kits_stored);
+  CHECK(problem(parse_kits_stored, json{{"kits", {"100001"}}, {"location", ""}}) ==
+        "kit.stored.location: must not be empty");
+}
+
+TEST_CASE("the fields added to receipts, returns and destructions are optional, so older events still read") {
+  auto received = round_trip(ShipmentReceived{"SHP-1", {{"100001", KitStatus::received}}, {}, "FRIDGE-2"},
+                             parse_shipment_received);
+  CHECK(received.location == "FRIDGE-2");
+  CHECK(parse_shipment_received(json{{"shipment", "SHP-1"}, {"kits", json::array()}}.dump())->location.empty());
+  auto returned = round_trip(KitReturned{"100001", "101-001", 3, "V3"}, parse_kit_returned);
+  CHECK(returned.visit == "V3");
+  CHECK(parse_kit_returned(json(KitReturned{"100001", "101-001", 3}).dump())->visit.empty());
+  auto witnessed = round_trip(KitDestroyed{"100001", "expired", signature(), signature()}, parse_kit_destroyed);
+  CHECK(witnessed.witness.has_value());
+  CHECK_FALSE(parse_kit_destroyed(json(KitDestroyed{"100001", "expired", signature()}).dump())->witness.has_value());
+  json bad = KitDestroyed{"100001", "expired", signature(), signature()};
+  bad["witness"].erase("signer");
+  CHECK(problem(parse_kit_destroyed, bad) == "kit.destroyed.witness.signer: is missing");
+}

@@ -97,7 +97,8 @@ CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& 
   std::vector<std::string> argv = {IRT_HUB_BIN};
   argv.push_back(args.at(0));
   std::size_t first_option = 1;
-  if (args.at(0) == "user" || (args.at(0) == "deviations" && args.size() > 1 && args[1][0] != '-')) {  // "user add"
+  const bool nested = args.at(0) == "deviations" || args.at(0) == "quarantine" || args.at(0) == "kits";
+  if (args.at(0) == "user" || (nested && args.size() > 1 && args[1][0] != '-')) {  // "user add"
     argv.push_back(args.at(1));
     first_option = 2;
   }
