@@ -2,6 +2,7 @@
 // file that owns that area (study_commands.cpp, ...). main.cpp assembles them.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,5 +35,26 @@ std::optional<User> command_line_user(const shared::Args& a, HubState& hub, cons
 
 // The --reader option of a read command: who reads, holding `needed`.
 shared::Option reader_option(shared::Permission needed);
+
+// The --reader (reader_option), holding `needed`: whether their role reads
+// blinded (hub/users.h reads_blinded). nullopt, `exit_code` set, when refused.
+std::optional<bool> reader_reads_blinded(const shared::Args& a, HubState& hub, shared::Permission needed,
+                                         int& exit_code);
+
+// Options and steps every command file shares.
+inline const shared::Option kData{"data", "DIR", "the hub's data directory", true};
+inline const shared::Option kDb{
+    "db", "URL",
+    "the hub's PostgreSQL database, postgresql://USER@HOST:PORT/NAME: init records it in DIR/database.url "
+    "(default: DIR/hub.db, SQLite); the other commands read it there and refuse a different one",
+    false};
+inline const shared::Option kJson{"json", "", "print JSON", false};
+
+// Prints "<command>: <message>" on standard error; returns the error's exit code.
+int report(const shared::Args& a, const shared::Error& e);
+// The hub of --data (and --db); nullptr with `exit_code` set (and printed) when it cannot be opened.
+std::unique_ptr<HubState> open_hub(const shared::Args& a, int& exit_code);
+// "a, b,c" -> {"a", "b", "c"}: items trimmed, empty ones dropped.
+std::vector<std::string> split_list(const std::string& s);
 
 }  // namespace irt::hub

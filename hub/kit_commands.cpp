@@ -23,24 +23,6 @@ using shared::Args;
 using shared::Command;
 using shared::Option;
 
-const Option kData{"data", "DIR", "the hub's data directory", true};
-const Option kDb{"db", "URL", "the hub's PostgreSQL database (default: as recorded by init in DIR)", false};
-const Option kJson{"json", "", "print JSON", false};
-
-int report(const Args& a, const shared::Error& e) {
-  std::cerr << a.command_path() << ": " << e.message << "\n";
-  return shared::exit_code(e.code);
-}
-
-std::unique_ptr<HubState> open_hub(const Args& a, int& rc) {
-  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
-  if (!hub) {
-    rc = report(a, hub.error());
-    return nullptr;
-  }
-  return std::move(hub.value());
-}
-
 struct Signed {
   Signature who;
   ~Signed() { crypto::secure_zero(who.password.data(), who.password.size()); }
@@ -50,14 +32,6 @@ std::string joined(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
   return out;
-}
-
-// Whether the reader (--reader, holding view_inventory) reads kit types:
-// nullopt (rc set) when refused.
-std::optional<bool> unblinded_reader(const Args& a, HubState& hub, int& rc) {
-  auto who = command_line_user(a, hub, "reader", shared::Permission::view_inventory, rc);
-  if (!who) return std::nullopt;
-  return !reads_blinded(hub.study(), hub.study().find_role(who->role));
 }
 
 std::string reading(const std::optional<double>& v) {
@@ -72,9 +46,10 @@ int quarantine_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto unblinded = unblinded_reader(a, *hub, rc);
-  if (!unblinded) return rc;
-  auto kits = quarantined_kits(*hub, *unblinded);
+  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
+  if (!blinded) return rc;
+  const bool unblinded = !*blinded;
+  auto kits = quarantined_kits(*hub, unblinded);
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& k : kits) out.push_back(to_json(k));
@@ -143,9 +118,10 @@ int reconcile_cmd(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto unblinded = unblinded_reader(a, *hub, rc);
-  if (!unblinded) return rc;
-  auto all = reconcile(*hub, a.get_or("site", ""), a.get_or("depot", ""), *unblinded);
+  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
+  if (!blinded) return rc;
+  const bool unblinded = !*blinded;
+  auto all = reconcile(*hub, a.get_or("site", ""), a.get_or("depot", ""), unblinded);
   if (!all) return report(a, all.error());
   bool balanced = true;
   for (const auto& r : *all) balanced = balanced && r.balanced();

@@ -45,17 +45,6 @@ using shared::Args;
 using shared::Command;
 using shared::Option;
 
-const Option kData{"data", "DIR", "the hub's data directory", true};
-const Option kDb{"db", "URL",
-                 "the hub's PostgreSQL database, postgresql://USER@HOST:PORT/NAME: init records it in "
-                 "DIR/database.url (default: DIR/hub.db, SQLite); the other commands read it there and refuse a "
-                 "different one",
-                 false};
-
-int report(const Args& a, const shared::Error& e) {
-  std::cerr << a.command_path() << ": " << e.message << "\n";
-  return shared::exit_code(e.code);
-}
 
 int usage(const Args& a, const std::string& message) {
   std::cerr << a.command_path() << ": " << message << "\n";
@@ -69,24 +58,7 @@ std::string os_user() {
   return "uid " + std::to_string(geteuid());
 }
 
-std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
-  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
-  if (!hub) {
-    exit_code = report(a, hub.error());
-    return nullptr;
-  }
-  return std::move(hub.value());
-}
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
-}
 
 // ---- init
 
@@ -178,6 +150,30 @@ std::string generate_password() {
 
 }  // namespace
 
+int report(const Args& a, const shared::Error& e) {
+  std::cerr << a.command_path() << ": " << e.message << "\n";
+  return shared::exit_code(e.code);
+}
+
+std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
+  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
+  if (!hub) {
+    exit_code = report(a, hub.error());
+    return nullptr;
+  }
+  return std::move(hub.value());
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
 // One line of standard input without its line end; on a terminal, prompted
 // on standard error and not echoed (hub/commands.h).
 std::string read_secret_line(const std::string& prompt) {
@@ -216,6 +212,12 @@ bool blinded_reader(const HubState& hub, const User& reader) {
   return reads_blinded(hub.study(), hub.study().find_role(reader.role));
 }
 }  // namespace
+
+std::optional<bool> reader_reads_blinded(const Args& a, HubState& hub, shared::Permission needed, int& exit_code) {
+  auto who = command_line_user(a, hub, "reader", needed, exit_code);
+  if (!who) return std::nullopt;
+  return blinded_reader(hub, *who);
+}
 
 Option reader_option(shared::Permission needed) {
   return {"reader", "NAME",

@@ -29,35 +29,7 @@ using shared::Args;
 using shared::Command;
 using shared::Option;
 
-const Option kData{"data", "DIR", "the hub's data directory", true};
-const Option kDb{"db", "URL", "the hub's PostgreSQL database (default: as recorded in DIR/database.url, else DIR/hub.db)",
-                 false};
-const Option kJson{"json", "", "print JSON", false};
 const Option kReason{"reason", "TEXT", "why, for the audit trail", true};
-
-int report(const Args& a, const shared::Error& e) {
-  std::cerr << a.command_path() << ": " << e.message << "\n";
-  return shared::exit_code(e.code);
-}
-
-std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
-  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
-  if (!hub) {
-    exit_code = report(a, hub.error());
-    return nullptr;
-  }
-  return std::move(hub.value());
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
-}
 
 // Runs a signed change: --user and the password from standard input, wiped after use.
 template <class F>
@@ -69,14 +41,6 @@ int signed_change(const Args& a, F&& change) {
   rc = change(*hub, signer);
   crypto::secure_zero(signer.password.data(), signer.password.size());
   return rc;
-}
-
-// Whether the --reader reads blinded (their role decides); nullopt with
-// `rc` set when the reader is refused.
-std::optional<bool> reads_blinded_cli(const Args& a, HubState& hub, shared::Permission needed, int& rc) {
-  auto who = command_line_user(a, hub, "reader", needed, rc);
-  if (!who) return std::nullopt;
-  return reads_blinded(hub.study(), hub.study().find_role(who->role));
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -115,7 +79,7 @@ int lot_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto blinded = reads_blinded_cli(a, *hub, shared::Permission::manage_supply, rc);
+  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::manage_supply, rc);
   if (!blinded) return rc;
   auto lots = list_lots(hub->db());
   if (a.flag("json")) {
@@ -190,7 +154,7 @@ int kit_history_command(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto blinded = reads_blinded_cli(a, *hub, shared::Permission::view_inventory, rc);
+  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
   if (!blinded) return rc;
   auto h = kit_history(*hub, a.positional().at(0), *blinded);
   if (!h) return report(a, h.error());
