@@ -124,6 +124,7 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
     <div id="sign-text-box"><label for="sign-text" id="sign-text-label">Value</label><input id="sign-text"></div>
     <div id="sign-reason-box"><label for="sign-reason" id="sign-reason-label">Reason</label><textarea id="sign-reason" rows="2"></textarea><p class="field-error hidden" id="sign-reason-error">Give the reason first.</p></div>
     <div id="sign-password-box"><label for="sign-password">Your password (signs this action)</label><input id="sign-password" type="password" autocomplete="current-password"></div>
+    <div id="sign-witness-box"><label for="sign-witness">Witness: another user of this site</label><input id="sign-witness" autocomplete="off"><p class="field-error hidden" id="sign-witness-error">Name the witness and give the witness's password.</p><label for="sign-witness-password">Witness's password (the witness types it)</label><input id="sign-witness-password" type="password" autocomplete="off"></div>
     <div class="row" style="margin-top:16px"><button type="button" id="sign-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="sign-confirm" type="submit">Confirm</button></div>
   </form>
 </dialog>
@@ -240,7 +241,7 @@ async function poll() {
 function clearScreens() {
   for (const id of ["participant-list", "participant-detail", "due", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
   const d = $("sign-dialog"); if (d.open) d.close();
-  $("sign-reason").value = ""; $("sign-password").value = ""; $("login-password").value = "";
+  $("sign-reason").value = ""; $("sign-password").value = ""; $("sign-witness-password").value = ""; $("login-password").value = "";
   $("site").textContent = "IRT site node"; $("pending").textContent = ""; $("who").textContent = "";
 }
 function logout(why) {
@@ -284,7 +285,8 @@ function ask(title, meaningHtml, opts) {
     $("sign-reason-box").classList.toggle("hidden", !opts.reason); $("sign-reason-label").textContent = opts.reason || "";
     $("sign-reason-error").classList.add("hidden");
     $("sign-password-box").classList.toggle("hidden", !opts.password);
-    $("sign-reason").value = ""; $("sign-password").value = "";
+    $("sign-witness-box").classList.toggle("hidden", !opts.witness); $("sign-witness-error").classList.add("hidden");
+    $("sign-reason").value = ""; $("sign-password").value = ""; $("sign-witness").value = ""; $("sign-witness-password").value = "";
     $("sign-confirm").textContent = opts.confirm || "Confirm";
     $("sign-confirm").className = opts.danger ? "danger" : "primary";
     $("sign-cancel").onclick = () => { d.close(); resolve(null); };
@@ -292,9 +294,12 @@ function ask(title, meaningHtml, opts) {
     $("sign-form").onsubmit = (ev) => {
       ev.preventDefault();
       if (opts.reason && !$("sign-reason").value.trim()) { $("sign-reason-error").classList.remove("hidden"); $("sign-reason").focus(); return; }
-      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value, choice: $("sign-choice").value, text: $("sign-text").value.trim() }; $("sign-password").value = ""; d.close(); resolve(r);
+      if (opts.witness && (!$("sign-witness").value.trim() || !$("sign-witness-password").value)) { $("sign-witness-error").classList.remove("hidden"); $("sign-witness").focus(); return; }
+      const r = { reason: $("sign-reason").value.trim(), password: $("sign-password").value, choice: $("sign-choice").value, text: $("sign-text").value.trim(), witness: $("sign-witness").value.trim(), witnessPassword: $("sign-witness-password").value };
+      $("sign-password").value = ""; $("sign-witness-password").value = ""; d.close(); resolve(r);
     };
     $("sign-reason").oninput = () => $("sign-reason-error").classList.add("hidden");
+    $("sign-witness").oninput = $("sign-witness-password").oninput = () => $("sign-witness-error").classList.add("hidden");
     d.showModal(); (opts.text ? $("sign-text") : opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
   });
 }
@@ -650,8 +655,8 @@ function renderKits(inv) {
     try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.return) + "/return", { units_returned: Number(s.text) }); await renderInventory(); show("Kit " + b.dataset.return + " returned.", true); } catch (e) { show(e.message); }
   };
   for (const b of document.querySelectorAll("[data-destroy]")) b.onclick = async () => {
-    const s = await ask("Destroy kit " + b.dataset.destroy, "<p>Kit " + esc(b.dataset.destroy) + " is destroyed at the site. This cannot be undone.</p>", { reason: "Reason and method", password: true, confirm: "Destroy", danger: true }); if (!s) return;
-    try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.destroy) + "/destroy", { reason: s.reason, signature_password: s.password }); await renderInventory(); show("Kit " + b.dataset.destroy + " destroyed.", true); } catch (e) { show(e.message); }
+    const s = await ask("Destroy kit " + b.dataset.destroy, "<p>Kit " + esc(b.dataset.destroy) + " is destroyed at the site, before a witness who signs too. This cannot be undone.</p>", { reason: "Reason and method", password: true, witness: true, confirm: "Destroy", danger: true }); if (!s) return;
+    try { await api("POST", "/kits/" + encodeURIComponent(b.dataset.destroy) + "/destroy", { reason: s.reason, signature_password: s.password, witness: s.witness, witness_password: s.witnessPassword }); await renderInventory(); show("Kit " + b.dataset.destroy + " destroyed.", true); } catch (e) { show(e.message); }
   };
 }
 

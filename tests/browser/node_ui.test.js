@@ -505,10 +505,15 @@ async function scenario(viewport) {
     assert.match(await page.textContent("#totals-by-type"), /Velcardin|Placebo/);
     await checkLayout("pharmacist inventory");
     await shot("11-pharmacist-inventory");
-    // The returned kit is destroyed, with the pharmacist's signature.
+    // The returned kit is destroyed, with the pharmacist's signature and a witness's.
     await page.click(`[data-destroy="${kit}"]`);
     await page.fill("#sign-reason", "incinerated with the site's returns");
     await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForSelector("#sign-witness-error:not(.hidden)");  // no witness named: the dialog stays open
+    await page.fill("#sign-witness", "carla");
+    await page.fill("#sign-witness-password", summary.password);
+    await shot("11b-destroy-with-witness");
     await page.click("#sign-confirm");
     await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "destroyed", kit);
     await page.click("#nav-participants");
