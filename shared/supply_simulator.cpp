@@ -131,8 +131,8 @@ class Run {
       auto e = sc.expiry_day.find(k.id);
       expiry_.push_back(e == sc.expiry_day.end() ? std::nullopt : std::optional<int>(e->second));
     }
-    const int window = study.supply.do_not_dispense_days;
-    do_not_ship_ = do_not_count_ = do_not_dispense_ = window;
+    // The simulated sites have no country: each kit type's own windows.
+    for (const auto& k : study.kit_types) windows_.push_back(study.expiry_windows(k.id, ""));
     lambda_ = sc.dropout_fraction > 0 ? -std::log(1.0 - sc.dropout_fraction) / sc.dropout_by_day : 0;
   }
 
@@ -204,7 +204,7 @@ class Run {
   ResupplyInput input_for(const Site& s, int day) const {
     ResupplyInput in;
     for (std::size_t k = 0; k < study_.kit_types.size(); ++k) {
-      bool counts = outside(k, day, do_not_count_);
+      bool counts = outside(k, day, windows_[k].do_not_count_days);
       int transit = 0;
       for (const auto& t : s.transit)
         if (t.type == k) transit += t.count;
@@ -231,7 +231,7 @@ class Run {
     int total = 0;
     for (const auto& l : lines) {
       std::size_t k = type_index(l.kit_type);
-      if (!outside(k, day, do_not_ship_) || l.count <= 0) continue;
+      if (!outside(k, day, windows_[k].do_not_ship_days) || l.count <= 0) continue;
       if (arrives == day)
         s.on_hand[k] += l.count;
       else
@@ -258,7 +258,7 @@ class Run {
 
   bool has_kits(const Site& s, const std::vector<Kits>& kits, int day) const {
     for (const auto& k : kits)
-      if (!outside(k.type, day, do_not_dispense_) || s.on_hand[k.type] < k.count) return false;
+      if (!outside(k.type, day, windows_[k.type].do_not_dispense_days) || s.on_hand[k.type] < k.count) return false;
     return true;
   }
 
@@ -390,7 +390,7 @@ class Run {
         int held = s.on_hand[k];
         for (const auto& t : s.transit)
           if (t.type == k) held += t.count;
-        (outside(k, end, do_not_dispense_) ? m.kits_left_at_sites : m.kits_expired) += held;
+        (outside(k, end, windows_[k].do_not_dispense_days) ? m.kits_left_at_sites : m.kits_expired) += held;
       }
     double unused = shipped_ - dispensed_;
     m.overage_percent = dispensed_ > 0 ? 100.0 * unused / dispensed_ : 0;
@@ -412,7 +412,7 @@ class Run {
   std::vector<DispensingVisit> at_randomization_;  // the visit at day 0, when it dispenses
   std::vector<DispensingVisit> visits_;            // the dispensing visits after day 0
   std::vector<std::optional<int>> expiry_;
-  int do_not_ship_ = 0, do_not_count_ = 0, do_not_dispense_ = 0;
+  std::vector<ExpiryWindows> windows_;  // per kit type
   double lambda_ = 0;
   std::vector<Site> sites_;
   std::vector<Participant> participants_;

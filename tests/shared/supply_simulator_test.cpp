@@ -174,6 +174,39 @@ TEST_CASE("a site out of kits loses the arriving participant and counts a stocko
   CHECK(mean_of(result, 0, "days_to_last_randomization") == 60);
 }
 
+TEST_CASE("each kit type's own do-not-ship, do-not-count and do-not-dispense windows apply") {
+  // One kit at randomization, blocks of 2, arrivals on days 10 and 20, both
+  // lots expire on day 28; windows: do-not-ship 20, do-not-count 10,
+  // do-not-dispense 5 (the study's supply.do_not_dispense_days, 30, is only
+  // the default). Min/max 0/1 per kit type:
+  //   day 0   28 - 0 > 20: the initial one of each is shipped
+  //   day 10  first participant (28 - 10 > 5)     held: one kit of the other arm
+  //   day 14  review: a kit type is empty, an order is due, but 28 - 14 <= 20: nothing shipped
+  //   day 20  second participant, the other arm (28 - 20 > 5): dispensed; the run ends
+  // Had every window been 30, nothing would ever ship; had do-not-ship been 5,
+  // day 14 would ship two more kits.
+  json s = study_with_visits(1);
+  s["randomization"]["block_sizes"] = {2};
+  for (auto& k : s["kit_types"])
+    k["expiry_windows"] = {{"do_not_ship_days", 20}, {"do_not_count_days", 10}, {"do_not_dispense_days", 5}};
+  sh::Study study = study_of(s);
+  json sc = {{"participants", 2},
+             {"sites", {{{"activation_day", 0}, {"rate_per_day", 0.1}}}},
+             {"arrivals", "regular"},
+             {"allocation", "node_slices"},
+             {"review_every_days", 7},
+             {"lead_time_days", 3},
+             {"strategy", {{"kind", "min_max"}, {"initial", 1}, {"trigger", 0}, {"up_to", 1}}},
+             {"site_rule", "assigned_arm"},
+             {"lots", {{{"kit_type", "KA"}, {"expiry_day", 28}}, {{"kit_type", "KB"}, {"expiry_day", 28}}}}};
+  auto result = simulate(study, scenario_of(sc, study), 2);
+  CHECK(mean_of(result, 0, "kits_shipped") == 2);
+  CHECK(mean_of(result, 0, "shipments") == 1);
+  CHECK(mean_of(result, 0, "kits_dispensed") == 2);
+  CHECK(mean_of(result, 0, "participants_lost_percent") == 0);
+  CHECK(mean_of(result, 0, "stockouts_per_1000_visits") == 0);
+}
+
 TEST_CASE("dispensed kits under dropout match the sum over visits of the survival probability") {
   json sc = {{"participants", 60},
              {"sites", {{{"activation_day", 0}, {"rate_per_day", 2.0}}}},
