@@ -371,9 +371,10 @@ std::optional<std::string> record_kit_event(storage::Database& db, const std::st
 }
 
 std::size_t void_node_kits(storage::Database& db, const std::string& node_id) {
-  db.prepare("UPDATE hub_kits SET status = ? WHERE custody_kind = 'node' AND custody_id = ? AND status IN (?, ?, ?)")
+  db.prepare("UPDATE hub_kits SET status = ? WHERE custody_kind = 'node' AND custody_id = ? AND status IN (?, ?, ?, ?, ?)")
       .bind_all(to_string(KitStatus::lost_with_node), node_id, to_string(KitStatus::shipped),
-                to_string(KitStatus::received), to_string(KitStatus::quarantined))
+                to_string(KitStatus::received), to_string(KitStatus::available), to_string(KitStatus::quarantined),
+                to_string(KitStatus::rejected))
       .run();
   return static_cast<std::size_t>(db.changes());
 }

@@ -96,7 +96,8 @@ std::optional<std::string> record_kit_event(storage::Database& db, const std::st
                                             const std::string& kit, shared::KitStatus status,
                                             const std::string& participant);
 
-// Revocation: the node's kits not yet dispensed become lost_with_node. Returns how many.
+// Revocation: the node's kits in hand and never used (shipped, received, available,
+// quarantined, rejected) become lost_with_node. Returns how many.
 std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
 
 // ---- for the quarantine decisions, destructions and reconciliation
