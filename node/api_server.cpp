@@ -331,6 +331,14 @@ struct ApiServer::Impl {
     poll_route("/api/v1/status", [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
       return ops.status_view(a, sync ? sync->status() : SyncStatus{});
     });
+    // "Sync now": a round at once, even while offline; the page watches
+    // /status until sync_rounds passes the answer's `rounds`.
+    route("POST", "/api/v1/sync", false, [this](const httplib::Request&, const Actor&) -> shared::Result<json> {
+      if (!sync) return make_error(Errc::conflict, "this node runs without sync; start it with 'irt-node serve'");
+      auto rounds = sync->status().rounds;
+      sync->sync_now();
+      return json{{"requested", true}, {"rounds", rounds}};
+    });
     route("GET", "/api/v1/study", false, [this](const httplib::Request&, const Actor& a) -> shared::Result<json> {
       return ops.study_view(a);
     });

@@ -38,6 +38,7 @@ json SiteOperations::status_view(const Actor& a, const SyncStatus& sync) const {
             {"sync_error", sync.last_error},
             {"last_sync_ms", sync.last_sync_ms},
             {"sync_failures", sync.consecutive_failures},
+            {"sync_rounds", sync.rounds},
             {"pending_events", log.pending_events()},
             {"last_seq", log.last_seq()},
             {"slots_left", slots},

@@ -50,10 +50,14 @@ void SyncService::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SyncService::poke() {
-  boost::asio::post(io_, [this] {
+void SyncService::poke() { round_now(false); }
+
+void SyncService::sync_now() { round_now(true); }
+
+void SyncService::round_now(bool even_offline) {
+  boost::asio::post(io_, [this, even_offline] {
     std::lock_guard lock(mutex_);
-    if (status_.state == SyncState::online || status_.rounds == 0) {
+    if (even_offline || status_.state == SyncState::online || status_.rounds == 0) {
       timer_.cancel();
       timer_.expires_after(std::chrono::milliseconds(0));
       timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -61,6 +61,9 @@ class SyncService {
   void start();
   void stop();
   void poke();
+  // A round now whatever the state (a person pressed "Sync now"); the result
+  // shows in status() once `rounds` has grown.
+  void sync_now();
   SyncStatus status() const;
 
   // The delay after `failures` consecutive failures, before jitter.
@@ -68,6 +71,7 @@ class SyncService {
 
  private:
   void schedule(std::chrono::milliseconds delay);
+  void round_now(bool even_offline);
   void run_round();
 
   Round round_;

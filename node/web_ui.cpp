@@ -665,7 +665,30 @@ async function renderStatus() {
   h += "<p>" + (st.sync_state === "refused" ? '<strong id="sync-refused">' + esc(st.sync_error) + "</strong>" : st.online ? "Online" : "Offline: everything is kept and sent at the next sync") + ". Last sync " + esc(ago(st.last_sync_ms)) + ". Events waiting: " + st.pending_events + ".</p>";
   h += '<h2>Randomization slots left</h2><ul id="slots">' + st.slots_left.map((s) => "<li>" + esc(stratumLabel(s.stratum)) + ": " + s.free + "</li>").join("") + "</ul>";
   h += "<p>Participant numbers left: " + st.numbers_left + '</p><h2>Kits by status</h2><ul id="kit-counts">' + Object.entries(st.kits).map(([k, v]) => "<li>" + esc(word(k)) + ": " + v + "</li>").join("") + "</ul>";
+  h += '<div class="row"><button id="sync-now">Sync now</button><span id="sync-result" role="status"></span></div>';
   $("status-detail").innerHTML = h;
+  $("sync-now").onclick = syncNow;
+}
+
+// Sync now: asks the node for a round, then watches the status until that round is over (at most 30 s).
+async function syncNow() {
+  const b = $("sync-now"), out = $("sync-result"); b.disabled = true; out.textContent = "Syncing…";
+  try {
+    const asked = await api("POST", "/sync");
+    let st = null;
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      st = await api("GET", "/status");
+      if (st.sync_rounds > asked.rounds) break;
+      st = null;
+    }
+    await renderStatus();
+    const r = $("sync-result");
+    if (!st) r.textContent = "The sync is still running (a slow link); its result will show here and in the header.";
+    else if (st.sync_state === "online" && !st.sync_error) r.textContent = "Synced" + (st.pending_events ? "; " + st.pending_events + " events still wait for the hub." : ": nothing waits for the hub.");
+    else r.textContent = (st.sync_state === "refused" ? "The hub refused the sync: " : "Not synced: ") + (st.sync_error || "the hub could not be reached; everything is kept and sent at the next sync");
+    r.dataset.state = st ? st.sync_state : "running";
+  } catch (e) { show(e.message); b.disabled = false; out.textContent = ""; }
 }
 
 async function start() {

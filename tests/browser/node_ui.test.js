@@ -299,6 +299,10 @@ async function scenario(viewport) {
     assert.ok(slots.every((s) => !/[=;]/.test(s)), "raw stratum label: " + slots.join(" | "));
     const counts = await page.$$eval("#kit-counts li", (lis) => lis.map((l) => l.textContent));
     assert.ok(counts.some((c) => /^Available: \d+$/.test(c)) && counts.every((c) => !c.includes("_")), "kit statuses: " + counts.join(" | "));
+    // Sync now: with no hub the round runs at once and says the hub could not be reached.
+    await page.click("#sync-now");
+    await page.waitForFunction(() => (document.querySelector("#sync-result") || {}).dataset?.state === "offline", null, { timeout: 40000 });
+    assert.match(await page.textContent("#sync-result"), /^Not synced: cannot reach the hub .*everything is kept/);
     await assertBlind("coordinator (status)");
     await shot("4-coordinator-status");
     // ---- Inventory as the coordinator: the pending shipment scanned in, the

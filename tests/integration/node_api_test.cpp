@@ -58,6 +58,7 @@ class NodeServer {
     st.erase("sync_error");
     st.erase("last_sync_ms");
     st.erase("sync_failures");
+    st.erase("sync_rounds");
     return {{"status", st}, {"inventory", call("GET", "/api/v1/inventory", token).body},
             {"participants", call("GET", "/api/v1/participants", token).body}};
   }
@@ -697,4 +698,29 @@ TEST_CASE("node API: the node's database and its WAL and SHM files are private t
     }
   }
   ::umask(old);
+}
+
+TEST_CASE("node API: Sync now runs a round at once while offline, sooner than the node's backoff would") {
+  NodeServer n;
+  auto token = n.login("carla");
+  auto rounds = [&] { return n.call("GET", "/api/v1/status", token).body["sync_rounds"].get<int>(); };
+  // No hub: each round fails and the next waits longer (1 s, 2 s, 4 s, 8 s, each x0.5 to x1.5).
+  // After three rounds the schedule alone runs at most two more in the next 6 s.
+  for (int i = 0; i < 200 && rounds() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(rounds() >= 3);
+  for (int press = 0; press < 4; ++press) {
+    auto asked = n.call("POST", "/api/v1/sync", token);
+    REQUIRE(asked.status == 200);
+    const int before = asked.body["rounds"].get<int>();
+    int now = before;
+    for (int i = 0; i < 30 && now == before; ++i) {  // at most 1.5 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      now = rounds();
+    }
+    CHECK_MESSAGE(now > before, "press " << press << ": no round within 1.5 s");
+  }
+  auto st = n.call("GET", "/api/v1/status", token).body;
+  CHECK(st["sync_state"] == "offline");
+  CHECK_FALSE(st["sync_error"].get<std::string>().empty());
+  CHECK(n.call("POST", "/api/v1/sync").status == 401);
 }
