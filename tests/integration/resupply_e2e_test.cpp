@@ -35,7 +35,7 @@ std::unique_ptr<node::NodeState> open_node(NodeDir& n) {
 }
 
 // Logs in as the coordinator; receives every expected kit when `receive`;
-// then randomizes `count` participants (each takes one kit at V1).
+// then randomizes `count` participants (each takes one kit at V1), in both strata.
 void at_site(NodeDir& n, bool receive, int count) {
   auto s = open_node(n);
   node::SiteOperations ops(*s);
@@ -53,7 +53,7 @@ void at_site(NodeDir& n, bool receive, int count) {
     }
   for (int i = 0; i < count; ++i) {
     node::ScreenRequest req;
-    req.factors = {{"diabetes", "no"}};
+    req.factors = {{"diabetes", s->domain().numbers_left() % 2 ? "yes" : "no"}};  // both strata's slots
     req.eligibility.assign(5, "yes");
     auto screened = ops.screen(*actor, req);
     REQUIRE_MESSAGE(screened.ok(), screened.error().message);
