@@ -1,5 +1,6 @@
 // The lots, kit history and site activation routes of the hub's API
-// (hub/lots.h, hub/kit_history.h, hub/site_activation.h). Lots are
+// (hub/lots.h, hub/kit_history.h, hub/site_activation.h) and the on-demand
+// resupply review (hub/resupply_runner.h, manage_supply). Lots are
 // manage_supply, their release release_quarantine (the quality release of
 // stock), a kit's history view_inventory. A blinded reader never gets a
 // lot's kit types nor a kit's type or lot (docs/supply.md).
@@ -7,6 +8,7 @@
 #include "hub/audit.h"
 #include "hub/kit_history.h"
 #include "hub/lots.h"
+#include "hub/resupply_runner.h"
 #include "hub/site_activation.h"
 
 namespace irt::hub {
@@ -81,6 +83,29 @@ shared::Result<json> site_activate(ApiCall& c) {
   return json{{"site", c.param("site")}, {"status", "active"}, {"signed_by", signer->user}};
 }
 
+// One site's review: counts only for a blinded reader (a kit type can name an arm).
+json review_view(const SiteReview& r, bool blinded) {
+  json j = {{"site", r.site_id}, {"node", r.node_id}, {"summary", describe(r)}};
+  if (r.shipment) j["shipment"] = {{"shipment_id", r.shipment->shipment_id}, {"kits", r.shipment->kits.size()}};
+  if (!r.problem.empty()) j["problem"] = r.problem;
+  if (!blinded) {
+    json order = json::object();
+    for (const auto& l : r.order) order[l.kit_type] = l.count;
+    j["order"] = order;
+  }
+  return j;
+}
+
+shared::Result<json> supply_run(ApiCall& c) {
+  auto site = c.body.optional_text("site");
+  if (auto st = c.body.finish(); !st) return st.error();
+  auto reviews = run_resupply(c.hub, site, c.user->name, c.now_ms);
+  if (!reviews) return reviews.error();
+  json out = json::array();
+  for (const auto& r : *reviews) out.push_back(review_view(r, c.blinded()));
+  return json{{"reviews", out}};
+}
+
 }  // namespace
 
 std::vector<ApiRoute> supply_routes() {
@@ -91,6 +116,7 @@ std::vector<ApiRoute> supply_routes() {
       {"POST", "/api/v1/lots/{lot}/relabel", Permission::manage_supply, lot_relabel},
       {"GET", "/api/v1/kits/{kit}/history", Permission::view_inventory, history},
       {"POST", "/api/v1/sites/{site}/activate", Permission::manage_supply, site_activate},
+      {"POST", "/api/v1/supply/run", Permission::manage_supply, supply_run},
   };
 }
 

@@ -15,7 +15,7 @@ namespace irt::hub {
 
 std::vector<shared::Command> study_commands();          // check-study, diff-study, amend, study-versions
 std::vector<shared::Command> randomization_commands();  // randlist, simulate
-std::vector<shared::Command> supply_commands();  // lot, kits, kit history, site activate
+std::vector<shared::Command> supply_commands();  // lot, kits, kit history, site activate, supply run
 std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, audit, alerts
 std::vector<shared::Command> kit_decision_commands();  // quarantine, kits destroy, reconcile: hub/kit_commands.cpp
 

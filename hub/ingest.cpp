@@ -6,6 +6,7 @@
 #include "hub/deviations.h"
 #include "hub/grants.h"
 #include "hub/node_overview.h"
+#include "hub/resupply_runner.h"
 #include "sync/protocol.h"
 
 namespace irt::hub {
@@ -75,6 +76,8 @@ void Ingest::before_pull(const sync::PullRequest& pull, std::int64_t now_ms) {
       std::cerr << "irt-hub: topping up node " << node.node_id << " failed: " << granted.error().message << "\n";
       return;
     }
+    contained("reviewing the resupply of node " + node.node_id + "'s site",
+              [&] { review_after_sync(hub_, node.node_id, now_ms); });
     tx.commit();
   } catch (const std::exception& e) {
     report_consumption_failure(node.node_id, e.what());

@@ -12,8 +12,10 @@
 //   pull   before_pull(), in one transaction: the node's contact and clock
 //          skew (hub/node_overview.h), then for an active node what its
 //          events consumed not yet recorded, then top_up_grants
-//          (hub/grants.h). A failure is logged and rolls that transaction
-//          back; it never fails the pull.
+//          (hub/grants.h), then the resupply review of its site
+//          (hub/resupply_runner.h, in a savepoint of its own: a failure
+//          there is logged and undone alone). A failure is logged and rolls
+//          that transaction back; it never fails the pull.
 //
 // Thread-safety: as HubState; the sync server serialises calls.
 #pragma once

@@ -281,9 +281,10 @@ std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custo
   return out;
 }
 
-shared::Result<shared::Shipment> ship_initial(storage::Database& db, const shared::Study& study,
-                                              const std::string& node_id, const std::string& site_id,
-                                              const std::string& actor, std::int64_t now_ms) {
+shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::Study& study,
+                                           const std::string& node_id, const std::string& site_id,
+                                           const std::string& kind, const std::vector<shared::ShipmentLine>& lines,
+                                           const std::string& reason, const std::string& actor, std::int64_t now_ms) {
   const auto* site = study.find_site(site_id);
   const auto* depot = site ? depot_for(study, site->country) : nullptr;
   if (!depot)
@@ -300,7 +301,7 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
   std::snprintf(id, sizeof id, "SHP-%06lld", static_cast<long long>(next));
   shared::Shipment shipment;
   shipment.shipment_id = id;
-  shipment.kind = "initial";
+  shipment.kind = kind;
   shipment.shipped_on = shared::format_date(shared::day_of_millis(now_ms));
 
   // Only kits of lots released in the site's country, outside their kit
@@ -314,7 +315,7 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
   auto move = db.prepare(
       "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
       "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
-  for (const auto& line : study.supply.initial_shipment) {
+  for (const auto& line : lines) {
     if (line.count <= 0) continue;
     pick.reset();
     const int dns = study.expiry_windows(line.kit_type, site->country).do_not_ship_days;
@@ -328,12 +329,14 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
     }
     if (found < static_cast<std::size_t>(line.count))
       return shared::make_error(shared::Errc::exhausted,
-                                "depot " + depot->id + " lacks shippable kits for the initial shipment of site " +
+                                "depot " + depot->id + " lacks shippable kits for the " + kind + " shipment of site " +
                                     site_id + " (" + site->country + ")" +
                                     unshippable_lots(db, depot->id, line.kit_type, site->country, today + dns) +
                                     "; nothing was shipped. Add kits to the depot or release a lot in " +
                                     site->country + " (irt-hub lot release), then ship again");
   }
+  if (shipment.kits.empty())
+    return shared::make_error(shared::Errc::invalid_input, "a shipment needs at least one kit; nothing was shipped");
   for (const auto& k : shipment.kits) {
     move.reset();
     move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
@@ -348,12 +351,28 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
       .bind_all(next, shipment.shipment_id, node_id, site_id, depot->id, shipment.kind, shipment.shipped_on,
                 static_cast<std::int64_t>(shipment.kits.size()), now_ms)
       .run();
-  // The count of kits is not arm-revealing (the composition is the study's
-  // per-site initial shipment); kit types stay out of the trail.
-  record_audit(db, {now_ms, actor, "shipment.sent", node_id, "initial shipment at enrollment", "",
+  // The count of kits is not arm-revealing (the blind-safe composition of
+  // shared/resupply.h); kit types stay out of the trail.
+  record_audit(db, {now_ms, actor, "shipment.sent", node_id, reason, "",
                     shipment.shipment_id + ": " + std::to_string(shipment.kits.size()) + " kits from depot " +
                         depot->id + " to node " + node_id + " of site " + site_id});
   return shipment;
+}
+
+std::vector<shared::SiteStock> study_stock(const shared::Study& study) {
+  std::vector<shared::SiteStock> out;
+  for (const auto& kt : study.kit_types) out.push_back({kt.id, kt.blinded_label, 0, 0});
+  return out;
+}
+
+shared::Result<shared::Shipment> ship_initial(storage::Database& db, const shared::Study& study,
+                                              const std::string& node_id, const std::string& site_id,
+                                              const std::string& actor, std::int64_t now_ms) {
+  shared::ResupplyInput input;
+  input.stock = study_stock(study);
+  input.per_new_participant = shared::kits_per_new_participant(study);
+  auto lines = shared::initial_order(input, study.supply.resupply);
+  return ship_kits(db, study, node_id, site_id, "initial", lines, "initial shipment at enrollment", actor, now_ms);
 }
 
 std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,

@@ -17,7 +17,7 @@
 // study country.
 //
 // Every kit has exactly one custody at a time (hub_kits.custody_kind and
-// custody_id); only ship_initial moves kits from a depot to a node (only
+// custody_id); only ship_kits moves kits from a depot to a node (only
 // kits of lots released in the site's country, outside the kit type's
 // do-not-ship window there: shared::Study::expiry_windows), and
 // void_node_kits marks a revoked node's unused kits lost with the node (never
@@ -38,6 +38,7 @@
 #include "hub/tuning.h"  // kLots, kShelfLifeDays, kLotExpiryStepDays, kKitsPerSiteMultiple
 #include "shared/directive_payloads.h"
 #include "shared/event_payloads.h"
+#include "shared/resupply.h"
 #include "shared/result.h"
 #include "shared/study.h"
 #include "storage/database.h"
@@ -82,10 +83,25 @@ std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custo
 std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
                                                         const std::string& custody_id);
 
-// The initial shipment for a newly enrolled node: supply.initial_shipment
-// counts per kit type from the depot serving the site's country, earliest
-// expiry first, custody moved to the node, audited. not_found when no depot
-// serves the country; exhausted (nothing moved) when the depot lacks kits.
+// The one picking rule, for every shipment to a site: `lines` (kits per kit
+// type) from the depot serving the site's country, per kit type the
+// earliest-expiring kits of lots released in that country and outside the kit
+// type's do-not-ship window there, custody moved to the node (status
+// shipped), recorded in hub_shipments as `kind` and audited "shipment.sent"
+// with `reason` (kit count, depot, node; never the kit types). not_found when
+// no depot serves the country; exhausted (nothing moved) when the depot lacks
+// shippable kits, naming the lots held back and why; invalid_input for no kits.
+shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::Study& study,
+                                           const std::string& node_id, const std::string& site_id,
+                                           const std::string& kind, const std::vector<shared::ShipmentLine>& lines,
+                                           const std::string& reason, const std::string& actor, std::int64_t now_ms);
+
+// Every kit type of the study with its blinded label and no stock: the
+// ResupplyInput::stock a site starts from.
+std::vector<shared::SiteStock> study_stock(const shared::Study& study);
+
+// The initial shipment for a newly enrolled node: shared::initial_order (the
+// study's initial levels, composed by the blind-safe rule), shipped by ship_kits.
 shared::Result<shared::Shipment> ship_initial(storage::Database& db, const shared::Study& study,
                                               const std::string& node_id, const std::string& site_id,
                                               const std::string& actor, std::int64_t now_ms);

@@ -31,6 +31,7 @@
 #include "hub/hub_state.h"
 #include "hub/node_decisions.h"
 #include "hub/node_overview.h"
+#include "hub/resupply_runner.h"
 #include "hub/sync_server.h"
 #include "hub/tuning.h"
 #include "hub/users.h"
@@ -392,6 +393,20 @@ int serve(const Args& a) {
   auto api_hub = open_hub(a, rc);
   if (!api_hub) return rc;
   ApiServer api(*api_hub, server.http());
+  // Scheduled resupply, with a database connection of its own.
+  long every = 0;
+  {
+    const std::string text = a.get_or("resupply-every", std::to_string(kResupplyEverySeconds));
+    auto [end, e] = std::from_chars(text.data(), text.data() + text.size(), every);
+    if (e != std::errc() || end != text.data() + text.size() || every < 0)
+      return usage(a, "--resupply-every must be a number of seconds, 0 to turn the schedule off (got '" + text + "')");
+  }
+  std::unique_ptr<ResupplySchedule> schedule;
+  if (every > 0) {
+    auto schedule_hub = open_hub(a, rc);
+    if (!schedule_hub) return rc;
+    schedule = std::make_unique<ResupplySchedule>(std::move(schedule_hub), std::chrono::seconds(every));
+  }
   if (auto st = server.bind(host, port); !st) return report(a, st.error());
   std::cout << "irt-hub: listening on " << (plain ? "http" : "https") << "://" << host << ":" << port << std::endl;
 
@@ -746,7 +761,11 @@ std::vector<Command> node_commands() {
                             "HTTPS until SIGTERM or SIGINT",
                  .options = {kData, kDb,
                              {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
-                             {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false}},
+                             {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false},
+                             {"resupply-every", "SECONDS",
+                              "review every active site's resupply this often (default " +
+                                  std::to_string(kResupplyEverySeconds) + "; 0: only after syncs and on demand)",
+                              false}},
                  .run = serve});
   const Option node_signer{"user", "NAME", "the hub user signing the decision (manage_nodes); the password is the "
                                            "first line of standard input", true};

@@ -1,5 +1,5 @@
 // The irt-hub commands for lots and kits: lot (add, list, release, relabel),
-// kits (import, generate), kit history, site activate. Each opens the data
+// kits (import, generate), kit history, site activate, supply run. Each opens the data
 // directory, does one thing, and reports failures as
 // "irt-hub COMMAND: what was wrong; what to do" with the exit code of the
 // error's family. Signed commands take --user and the password as the first
@@ -17,6 +17,7 @@
 #include "hub/kit_history.h"
 #include "hub/kit_lists.h"
 #include "hub/lots.h"
+#include "hub/resupply_runner.h"
 #include "hub/site_activation.h"
 #include "hub/users.h"
 #include "sync/hlc.h"
@@ -178,6 +179,27 @@ int kit_history_command(const Args& a) {
   return 0;
 }
 
+// ---- supply run
+
+int supply_run(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto who = command_line_user(a, *hub, "user", shared::Permission::manage_supply, rc);
+  if (!who) return rc;
+  auto site = a.find("site");
+  auto reviews = run_resupply(*hub, site ? std::optional<std::string>(*site) : std::nullopt, who->name,
+                              sync::system_millis());
+  if (!reviews) return report(a, reviews.error());
+  if (reviews->empty()) std::cout << "no active site to review\n";
+  bool short_of_stock = false;
+  for (const auto& r : *reviews) {
+    std::cout << describe(r) << "\n";
+    short_of_stock = short_of_stock || !r.problem.empty();
+  }
+  return short_of_stock ? shared::exit_code(shared::Errc::exhausted) : 0;
+}
+
 // ---- site activate
 
 int site_activate(const Args& a) {
@@ -261,6 +283,16 @@ std::vector<Command> supply_commands() {
                    {"reason", "TEXT", "why, for the audit trail", false}},
        .run = site_activate});
   out.push_back(std::move(site));
+
+  Command supply{.name = "supply", .summary = "Live resupply: review sites now and ship what is due"};
+  supply.subcommands.push_back(
+      {.name = "run",
+       .summary = "Review every active site (or one) and ship what the study's resupply rule orders",
+       .options = {kData, kDb, {"site", "S", "only this site", false},
+                   {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of "
+                                    "standard input", true}},
+       .run = supply_run});
+  out.push_back(std::move(supply));
   return out;
 }
 

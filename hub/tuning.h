@@ -31,6 +31,10 @@ inline constexpr int kShelfLifeDays = 730;      // two years from init for the f
 inline constexpr int kLotExpiryStepDays = 91;   // each later lot keeps about three months longer
 inline constexpr int kKitsPerSiteMultiple = 5;  // kits made per served site, in initial shipments' worth
 
+// ---- Live resupply (hub/resupply_runner.h): `irt-hub serve` reviews every
+// active site this often unless --resupply-every says otherwise.
+inline constexpr long kResupplyEverySeconds = 3600;
+
 // ---- Enrollment (hub/enrollment.h): a token is valid 72 hours unless
 // `irt-hub invite --expires-hours` says otherwise (at most 30 days); a node's
 // certificate two years. A device description is at most 200 bytes.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on loopback: a hub and two site tablets; the network
 # goes down and both sites keep screening, randomizing and dispensing; the
-# network comes back, everything reconciles, and an inspector checks it.
+# network comes back, everything reconciles, and an inspector checks it; back
+# online, site 101 randomizes down to its trigger and the hub resupplies it.
 # Called by 'packaging/dev.sh demo [--no-wait]' with the build directory.
 # At the end the hub and site 101's tablet keep running for a look in a
 # browser until Ctrl-C; --no-wait stops them and exits instead (CTest runs
@@ -364,6 +365,24 @@ for _ in $(seq 100); do
 done
 [ "$status" = available ] || fail "site 101 did not apply the hub's release of kit $kit (it is $status)"
 echo "site 101's tablet applied the release at its sync: kit $kit is $status again"
+
+step "Resupply: site 101 randomizes down to its trigger; the hub ships more at the tablet's next sync"
+resupplies() { api 101 "$coordinator" GET /shipments | jq '[.shipments[] | select(.kind == "resupply")] | length'; }
+for i in $(seq 8); do
+  (($(resupplies) == 0)) || break
+  diabetes=$( ((i % 2)) && echo yes || echo no)
+  participant=$(screen 101 "$coordinator" "$diabetes")
+  randomize 101 "$coordinator" coordinator-101-pass "$participant"
+  for _ in $(seq 20); do (($(resupplies) == 0)) || break; sleep 0.5; done  # the tablet syncs every 5 s
+done
+shipments=$(api 101 "$coordinator" GET /shipments)
+assert_blinded "$shipments" "the coordinator's list of shipments"
+jq -e 'any(.shipments[]; .kind == "resupply")' <<<"$shipments" >/dev/null ||
+  fail "site 101 reached its trigger but no resupply arrived: $shipments"
+show "site 101's resupply, announced to the site (kit numbers and labels only):" "$shipments" \
+  '[.shipments[] | select(.kind == "resupply") | {shipment, kind, shipped_on, kits: (.kits | length)}]'
+sqlite3 -readonly -header -column "$work/hub/hub.db" \
+  "SELECT shipment_id, kind, node_id, depot_id, kits, shipped_on FROM hub_shipments ORDER BY id"
 
 step "Done in $((SECONDS - started)) s: data in $work (hub log: $work/hub.log)"
 ((wait_at_end)) || exit 0

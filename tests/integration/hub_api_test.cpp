@@ -316,7 +316,9 @@ TEST_CASE("blinding crawl: as each blinded role, every GET route of the table an
   hub.add_user(kCoordinator, "coordinator", "101", kPassword);
   NodeDir node(hub, "101");
   // More participants than the site has kits for: the hub's supply alert then names a kit type.
-  // Each sync tops the node's slots up; its kits only come with the initial shipment.
+  // Each sync tops the node's slots up; the depot is emptied after the initial
+  // shipment, so no resupply comes (and the failed resupply raises its own alert).
+  hub.database().prepare("DELETE FROM hub_kits WHERE custody_kind = 'depot'").run();
   std::vector<std::string> participants;
   bool shortage = false;
   for (int round = 0; round < 6 && !shortage; ++round) {

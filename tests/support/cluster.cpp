@@ -41,10 +41,11 @@ storage::Database HubProcess::database() const {
   return std::move(db).value();
 }
 
-void HubProcess::start() {
+void HubProcess::start(const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {IRT_HUB_BIN, "serve", "--data", data().string(), "--listen",
                                    "127.0.0.1:" + std::to_string(port_)};
   if (!tls_) argv.push_back("--http");
+  argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Process>(argv, std::vector<std::string>{}, log_file());
   if (!wait_for_port(port_, 15000)) throw std::runtime_error("irt-hub serve did not start; see " + log_file().string());
 }
@@ -97,8 +98,9 @@ CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& 
   std::vector<std::string> argv = {IRT_HUB_BIN};
   argv.push_back(args.at(0));
   std::size_t first_option = 1;
-  const bool nested = args.at(0) == "deviations" || args.at(0) == "quarantine" || args.at(0) == "kits";
-  if (args.at(0) == "user" || (nested && args.size() > 1 && args[1][0] != '-')) {  // "user add"
+  const bool nested = args.at(0) == "deviations" || args.at(0) == "quarantine" || args.at(0) == "kits" ||
+                      args.at(0) == "supply" || args.at(0) == "lot";
+  if (args.at(0) == "user" || (nested && args.size() > 1 && args[1][0] != '-')) {  // "user add", "supply run"
     argv.push_back(args.at(1));
     first_option = 2;
   }

@@ -27,7 +27,7 @@ class HubProcess {
   // tables in a fresh database of the PostgreSQL test cluster (irt-hub init --db).
   explicit HubProcess(const std::string& study = "packaging/examples/study-blocks.json", bool tls = false);
   ~HubProcess();
-  void start();
+  void start(const std::vector<std::string>& extra = {});  // extra: more `irt-hub serve` options
   void stop();       // SIGTERM and wait
   void kill_hard();  // SIGKILL
   bool running();
