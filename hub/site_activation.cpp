@@ -36,6 +36,13 @@ bool site_active(storage::Database& db, const std::string& site_id) {
   return st.step();
 }
 
+std::optional<std::int64_t> site_activated_ms(storage::Database& db, const std::string& site_id) {
+  auto st = db.prepare("SELECT activated_ms FROM hub_site_activations WHERE site_id = ?");
+  st.bind(1, site_id);
+  if (!st.step()) return std::nullopt;
+  return st.int64(0);
+}
+
 std::optional<std::string> site_activation_problem(storage::Database& db, const shared::Study& study,
                                                    const std::string& site_id) {
   if (!study.manual_site_activation || site_active(db, site_id)) return std::nullopt;

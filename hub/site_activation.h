@@ -23,6 +23,8 @@ namespace irt::hub {
 shared::Status migrate_site_activations(storage::Database& db);
 
 bool site_active(storage::Database& db, const std::string& site_id);
+// When the site was activated (milliseconds since the epoch); nullopt while it is not.
+std::optional<std::int64_t> site_activated_ms(storage::Database& db, const std::string& site_id);
 
 // Why a node of `site_id` may not be enrolled now: the study activates sites
 // by hand and this one is not yet; nullopt otherwise.
