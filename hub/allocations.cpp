@@ -127,6 +127,24 @@ std::uint64_t allocations_matching(storage::Database& db, const std::map<std::st
   return n;
 }
 
+std::vector<SiteAllocation> site_allocations(storage::Database& db, const std::string& site_id) {
+  auto st = db.prepare(
+      "SELECT a.participant, a.arm FROM hub_allocations a JOIN hub_participants p ON p.number = a.participant "
+      "WHERE p.site_id = ? ORDER BY a.participant");
+  st.bind(1, site_id);
+  std::vector<SiteAllocation> out;
+  while (st.step()) out.push_back({st.text(0), st.text(1)});
+  return out;
+}
+
+std::uint64_t site_allocation_count(storage::Database& db, const std::string& site_id) {
+  auto st = db.prepare(
+      "SELECT count(*) FROM hub_allocations a JOIN hub_participants p ON p.number = a.participant WHERE p.site_id = ?");
+  st.bind(1, site_id);
+  st.step();
+  return static_cast<std::uint64_t>(st.int64(0));
+}
+
 std::optional<std::pair<std::string, std::uint64_t>> allocation_event(storage::Database& db, const std::string& number) {
   auto st = db.prepare("SELECT node_id, seq FROM hub_allocations WHERE participant = ?");
   st.bind(1, number);

@@ -72,6 +72,15 @@ std::vector<shared::OwnAllocation> stream_allocations(storage::Database& db, con
 std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
                                                                    const shared::MinimizationConfig& config);
 
+// The allocations of participants screened at `site_id`, in participant order
+// (unblinded: the arm is there).
+struct SiteAllocation {
+  std::string participant;
+  std::string arm;
+};
+std::vector<SiteAllocation> site_allocations(storage::Database& db, const std::string& site_id);
+std::uint64_t site_allocation_count(storage::Database& db, const std::string& site_id);
+
 // Allocations the hub knows whose participant's factors match all of `levels`
 // (factor id -> level), for caps.
 std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels);

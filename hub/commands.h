@@ -20,6 +20,7 @@ std::vector<shared::Command> node_commands();  // init, invite, fingerprint, use
 std::vector<shared::Command> kit_decision_commands();  // quarantine, kits destroy, reconcile: hub/kit_commands.cpp
 
 shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
+shared::Command forecast_command();                     // forecast (hub/forecast_commands.cpp)
 
 // One line of standard input without its line end (a password for an
 // e-signature); on a terminal, prompted on standard error and not echoed.

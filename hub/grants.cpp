@@ -9,6 +9,7 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
+#include "hub/forecast.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
@@ -24,6 +25,18 @@ namespace {
 using nlohmann::json;
 
 double offline_days(const shared::Study& s) { return static_cast<double>(s.supply.offline_days); }
+
+// The participants per day a node of the site is granted for: the site's
+// estimated rate (hub/forecast.h). Each node of a site gets the whole of it,
+// since any one of them may be the one randomizing while the others are offline.
+double forecast_per_day(HubState& hub, const std::string& site_id, std::int64_t now_ms) {
+  return site_rate(hub, site_id, now_ms).estimate.mean();
+}
+
+// The slots, allowance or stream a node should hold: the forecast over the longest offline period.
+std::size_t grant_target(HubState& hub, const std::string& site_id, std::int64_t now_ms) {
+  return shared::grant_target_slots(forecast_per_day(hub, site_id, now_ms), offline_days(hub.study()));
+}
 
 std::string country_of(const shared::Study& study, const std::string& site_id) {
   const auto* site = study.find_site(site_id);
@@ -129,7 +142,7 @@ shared::Result<std::uint64_t> grant_slots(HubState& hub, RandomizationStore& sto
                                           GrantsIssued& out) {
   const auto strata = site_strata(store.list(), hub.study(), site_id);
   if (strata.empty()) return std::uint64_t{0};
-  const double forecast = kNodeForecastPerDay / static_cast<double>(strata.size());
+  const double forecast = forecast_per_day(hub, site_id, now_ms) / static_cast<double>(strata.size());
   const std::size_t target = shared::grant_target_slots(forecast, offline_days(hub.study()));
   shared::GrantSlots g;
   g.study_version = store.list().study_version;
@@ -220,7 +233,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
   const double share = node_share(hub, site_id);
   const std::uint64_t grants_before = streams_granted(hub.db());  // picks the arm this node leans against
   auto baseline = shared::offline_baseline(*config, totals, share, grants_before);
-  std::uint64_t allowance = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
+  std::uint64_t allowance = grant_target(hub, site_id, now_ms);
   long room = allowance_headroom(hub, node_id, site_id);
   if (room <= 0) return std::uint64_t{0};
   allowance = std::min<std::uint64_t>(allowance, static_cast<std::uint64_t>(room));
@@ -259,7 +272,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
 
 shared::Status grant_allowances(HubState& hub, const std::string& node_id, const std::string& site_id, bool initial,
                                 std::int64_t now_ms, GrantsIssued& out) {
-  const auto target = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
+  const auto target = grant_target(hub, site_id, now_ms);
   AllowanceSizing sizing{target, initial ? target : target / kTopUpDivisor, node_share(hub, site_id)};
   auto r = grant_cap_allowances(hub, node_id, sizing, now_ms);
   if (!r) return r.error();
@@ -311,7 +324,7 @@ shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& nod
     if (!r) return r.error();
   } else {
     auto current = newest_stream(hub.db(), node_id);
-    const auto target = shared::grant_target_slots(kNodeForecastPerDay, offline_days(hub.study()));
+    const auto target = grant_target(hub, node->site_id, now_ms);
     auto config = shared::minimization_config(hub.study());
     if (!config) return config.error();
     const auto allocated = allocation_totals(hub.db(), *config).second;

@@ -25,8 +25,9 @@
 //                   lost_with_node; none is ever granted again; its unused cap
 //                   allowance voided, which returns it to the other nodes
 //
-// The forecast is kNodeForecastPerDay participants per day per node, split
-// evenly over the node's strata. A node's share of enrollment (for the
+// The forecast is the site's estimated rate (hub/forecast.h site_rate: the
+// study's expected rate, else kNodeForecastPerDay, updated by the site's
+// enrollment), for each node of the site, split evenly over the node's strata. A node's share of enrollment (for the
 // baseline) is 1 / (active sites) / (active nodes of its site).
 // Every grant is capped by the stratum caps it can count against: a cap over
 // stratification factors bounds the slots outstanding and used in its strata;
@@ -45,7 +46,7 @@
 #include <string>
 
 #include "hub/hub_state.h"
-#include "hub/tuning.h"  // kNumbersPerRange, kNodeForecastPerDay, kTopUpDivisor
+#include "hub/tuning.h"  // kNumbersPerRange, kTopUpDivisor
 #include "shared/result.h"
 
 namespace irt::hub {

@@ -68,12 +68,6 @@ HubKit kit_row(const storage::Statement& st) {
   return {st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), *status, st.text(7), st.text(8)};
 }
 
-const shared::Depot* depot_for(const shared::Study& study, const std::string& country) {
-  for (const auto& d : study.depots)
-    if (std::find(d.countries.begin(), d.countries.end(), country) != d.countries.end()) return &d;
-  return nullptr;
-}
-
 int per_site_count(const shared::Study& study, const std::string& kit_type) {
   int initial = 0;
   for (const auto& s : study.supply.initial_shipment)
@@ -269,6 +263,12 @@ std::optional<HubKit> find_kit(storage::Database& db, const std::string& number)
   st.bind(1, number);
   if (!st.step()) return std::nullopt;
   return kit_row(st);
+}
+
+const shared::Depot* depot_for(const shared::Study& study, const std::string& country) {
+  for (const auto& d : study.depots)
+    if (std::find(d.countries.begin(), d.countries.end(), country) != d.countries.end()) return &d;
+  return nullptr;
 }
 
 std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind,

@@ -83,6 +83,9 @@ std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custo
 std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
                                                         const std::string& custody_id);
 
+// The depot that supplies a country's sites: the first of the study's depots serving it; nullptr when none does.
+const shared::Depot* depot_for(const shared::Study& study, const std::string& country);
+
 // The one picking rule, for every shipment to a site: `lines` (kits per kit
 // type) from the depot serving the site's country, per kit type the
 // earliest-expiring kits of lots released in that country and outside the kit

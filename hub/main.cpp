@@ -28,5 +28,6 @@ int main(int argc, char** argv) {
       same->summary += "; " + c.summary;
       for (auto& sub : c.subcommands) same->subcommands.push_back(std::move(sub));
     }
+  root.subcommands.push_back(irt::hub::forecast_command());
   return irt::shared::run_commands(root, argc, argv);
 }

@@ -14,8 +14,9 @@
 namespace irt::hub {
 
 // ---- Grants (hub/grants.h). A node gets participant numbers kNumbersPerRange
-// at a time; its slot and allowance targets follow from a forecast of
-// kNodeForecastPerDay participants per day; a top-up is due when what is left
+// at a time; its slot and allowance targets follow from its site's estimated
+// rate (hub/forecast.h), whose prior is kNodeForecastPerDay participants per day
+// when the study states no expected rate; a top-up is due when what is left
 // falls below target / kTopUpDivisor.
 inline constexpr std::uint32_t kNumbersPerRange = 100;
 inline constexpr double kNodeForecastPerDay = 0.5;

@@ -31,6 +31,9 @@ constexpr int kMaxBlockSize = 1000;
 // a new number, so an old hub refuses a new document instead of misreading it.
 constexpr int kFormat = 1;
 
+// The largest expected enrollment rate a study may state, per site and day.
+constexpr int kMaxExpectedRate = 1000;
+
 // Longest document value quoted back in a message; keeps messages one line.
 constexpr std::size_t kMaxQuoted = 60;
 
@@ -458,7 +461,7 @@ class StudyReader {
     Fields top(p_, doc, "",
                {"format", "id", "name", "version", "blinding", "arms", "factors", "cohorts", "randomization", "caps",
                 "countries", "sites", "depots", "kit_types", "visits", "supply", "roles", "eligibility",
-                "session_idle_minutes", "site_activation"});
+                "session_idle_minutes", "site_activation", "enrollment"});
     if (!top.is_object()) return s_;
     if (const json* f = top.find("format", Need::optional, "")) {
       if (!f->is_number_integer() || f->get<std::int64_t>() != kFormat)
@@ -491,6 +494,7 @@ class StudyReader {
             .value_or(s_.session_idle_minutes);
     s_.manual_site_activation =
         top.choice("site_activation", Need::optional, kSiteActivations).value_or(false);
+    read_enrollment(top);
     return s_;
   }
 
@@ -569,10 +573,11 @@ class StudyReader {
     if (!countries) return;
     UniqueIds ids(p_, "country code");
     for (std::size_t i = 0; i < countries->size(); ++i) {
-      Fields f(p_, (*countries)[i], item("countries", i), {"code", "name"});
+      Fields f(p_, (*countries)[i], item("countries", i), {"code", "name", "expected_rate_per_day", "activation_date"});
       Country c;
       c.code = f.country_code("code");
       c.name = f.text("name");
+      c.expected = read_expected(f);
       ids.check(c.code, f.at("code"));
       s_.countries.push_back(c);
     }
@@ -589,10 +594,12 @@ class StudyReader {
     if (!sites) return;
     UniqueIds ids(p_, "site id");
     for (std::size_t i = 0; i < sites->size(); ++i) {
-      Fields f(p_, (*sites)[i], item("sites", i), {"id", "name", "country", "active", "node_kinds"});
+      Fields f(p_, (*sites)[i], item("sites", i),
+               {"id", "name", "country", "active", "node_kinds", "expected_rate_per_day", "activation_date"});
       Site site;
       site.id = f.id("id");
       site.name = f.text("name");
+      site.expected = read_expected(f);
       site.country = f.country_code("country");
       check_country(site.country, f.at("country"));
       site.active = f.boolean("active", Need::optional).value_or(true);
@@ -607,6 +614,36 @@ class StudyReader {
       ids.check(site.id, f.at("id"));
       s_.sites.push_back(site);
     }
+  }
+
+  // A site's or country's expected enrollment (docs/study-config.md, "enrollment").
+  ExpectedEnrollment read_expected(const Fields& f) {
+    ExpectedEnrollment e;
+    e.rate_per_day = expected_rate(f);
+    if (const json* v = f.find("activation_date", Need::optional, "")) {
+      e.activation_date = v->is_string() ? parse_date(v->get_ref<const std::string&>()) : std::nullopt;
+      if (!e.activation_date) f.bad("activation_date", "a date \"YYYY-MM-DD\" (the planned activation)", *v);
+    }
+    return e;
+  }
+
+  static std::optional<double> expected_rate(const Fields& f) {
+    return f.number("expected_rate_per_day", Need::optional,
+                    "a positive number of participants per day, at most " + std::to_string(kMaxExpectedRate),
+                    [](double r) { return r > 0 && r <= kMaxExpectedRate; });
+  }
+
+  void read_enrollment(const Fields& top) {
+    const json* doc = top.find("enrollment", Need::optional, "");
+    if (!doc) return;
+    Fields f(p_, *doc, "enrollment", {"target_participants", "expected_rate_per_day", "prior_weight_days"});
+    s_.enrollment.target_participants =
+        f.integer("target_participants", Need::optional, 1, "a positive number of participants").value_or(0);
+    s_.enrollment.expected_rate_per_day = expected_rate(f);
+    s_.enrollment.prior_weight_days =
+        f.number("prior_weight_days", Need::optional, "a number of days above 0, at most 3650",
+                 [](double d) { return d > 0 && d <= 3650; })
+            .value_or(s_.enrollment.prior_weight_days);
   }
 
   void read_depots(const Fields& top) {
@@ -1398,6 +1435,18 @@ ExpiryWindows Study::expiry_windows(std::string_view kit_type, std::string_view 
 std::string Study::country_of(std::string_view site_id) const {
   const Site* s = find_site(site_id);
   return s ? s->country : std::string();
+}
+
+ExpectedEnrollment Study::expected_enrollment(std::string_view site_id) const {
+  ExpectedEnrollment out;
+  const Site* site = find_site(site_id);
+  if (!site) return out;
+  out = site->expected;
+  const Country* country = find_by(countries, &Country::code, site->country);
+  if (country && !out.rate_per_day) out.rate_per_day = country->expected.rate_per_day;
+  if (country && !out.activation_date) out.activation_date = country->expected.activation_date;
+  if (!out.rate_per_day) out.rate_per_day = enrollment.expected_rate_per_day;
+  return out;
 }
 
 StudyLoad load_study(std::string_view json_text) {

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/civil_date.h"
 #include "shared/resupply.h"
 
 namespace irt::shared {
@@ -90,9 +91,18 @@ struct Cohort {
   std::string name;
 };
 
+// The enrollment a site is expected to have, for the forecast (shared/forecast.h):
+// its randomizations per day and the day it is planned to start. A site's own
+// values win over its country's, the country's over the study's "enrollment".
+struct ExpectedEnrollment {
+  std::optional<double> rate_per_day;  // "expected_rate_per_day", > 0
+  std::optional<Days> activation_date;  // "activation_date", "YYYY-MM-DD"
+};
+
 struct Country {
   std::string code;  // ISO 3166-1 alpha-2
   std::string name;
+  ExpectedEnrollment expected;  // for each of its sites
 };
 
 enum class NodeKind { site, nurse };
@@ -103,6 +113,7 @@ struct Site {
   std::string country;   // Country::code
   bool active = true;
   std::vector<NodeKind> node_kinds{NodeKind::site};
+  ExpectedEnrollment expected;
 };
 
 struct Depot {
@@ -199,6 +210,17 @@ struct Role {
   bool can(Permission p) const;
 };
 
+// "enrollment" (docs/study-config.md): the participants the study will
+// randomize (0: not stated, no completion date is forecast), the expected rate
+// per site when neither the site nor its country gives one (nullopt: the
+// hub's default, kNodeForecastPerDay), and how many days of observation the
+// expected rate weighs against a site's actual enrollment.
+struct Enrollment {
+  int target_participants = 0;
+  std::optional<double> expected_rate_per_day;
+  double prior_weight_days = 28;
+};
+
 struct Study {
   std::string id;
   std::string name;
@@ -221,6 +243,7 @@ struct Study {
   // enrollment activates its site) or "manual" (irt-hub site activate).
   bool manual_site_activation = false;
   int session_idle_minutes = 15;          // a hub API session ends after this long unused (1 to 1440)
+  Enrollment enrollment;
 
   const Arm* find_arm(std::string_view id) const;
   const Cohort* find_cohort(std::string_view id) const;
@@ -234,6 +257,9 @@ struct Study {
   ExpiryWindows expiry_windows(std::string_view kit_type, std::string_view country) const;
   // The country of a site, empty when the site is unknown.
   std::string country_of(std::string_view site_id) const;
+  // A site's expected enrollment: each value from the site, else its
+  // country, else (the rate) the study's "enrollment".
+  ExpectedEnrollment expected_enrollment(std::string_view site_id) const;
 };
 
 // The outcome of loading a document: a Study, or every problem found, each as

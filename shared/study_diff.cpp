@@ -50,6 +50,10 @@ std::string show(const std::vector<VisitDispense>& v) {
   return list(s);
 }
 
+std::string show(const std::optional<double>& v) { return v ? show(*v) : "(none)"; }
+std::string show(const std::optional<Days>& v) { return v ? format_date(*v) : "(none)"; }
+bool same(const std::optional<double>& a, const std::optional<double>& b) { return a == b; }
+
 std::string show(Method m) { return to_string(m); }
 std::string show(Blinding b) { return to_string(b); }
 std::string show(ImbalanceMeasure m) { return to_string(m); }
@@ -191,7 +195,11 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.entries<Country>(
       "countries", old.countries, neu.countries, [](const Country& c) { return c.code; },
       [](const Country& c) { return c.code + " (" + c.name + ")"; },
-      [&d](const std::string& p, const Country& a, const Country& b) { d.field(p + ".name", a.name, b.name); });
+      [&d](const std::string& p, const Country& a, const Country& b) {
+        d.field(p + ".name", a.name, b.name);
+        d.field(p + ".expected_rate_per_day", a.expected.rate_per_day, b.expected.rate_per_day);
+        d.field(p + ".activation_date", a.expected.activation_date, b.expected.activation_date);
+      });
 
   d.entries<Site>(
       "sites", old.sites, neu.sites, [](const Site& s) { return s.id; },
@@ -201,6 +209,8 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
         d.field(p + ".country", a.country, b.country);
         d.field(p + ".active", a.active, b.active);
         d.field(p + ".node_kinds", a.node_kinds, b.node_kinds);
+        d.field(p + ".expected_rate_per_day", a.expected.rate_per_day, b.expected.rate_per_day);
+        d.field(p + ".activation_date", a.expected.activation_date, b.expected.activation_date);
       });
 
   d.entries<Depot>(
@@ -288,6 +298,10 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.field("supply.resupply.min_buffer", pa.min_buffer, pb.min_buffer);
   d.field("supply.resupply.max_buffer", pa.max_buffer, pb.max_buffer);
   d.field("session_idle_minutes", old.session_idle_minutes, neu.session_idle_minutes);
+  d.field("enrollment.target_participants", old.enrollment.target_participants, neu.enrollment.target_participants);
+  d.field("enrollment.expected_rate_per_day", old.enrollment.expected_rate_per_day,
+          neu.enrollment.expected_rate_per_day);
+  d.field("enrollment.prior_weight_days", old.enrollment.prior_weight_days, neu.enrollment.prior_weight_days);
   d.field("site_activation", std::string(old.manual_site_activation ? "manual" : "at_first_enrollment"),
           std::string(neu.manual_site_activation ? "manual" : "at_first_enrollment"));
 

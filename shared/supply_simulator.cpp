@@ -7,6 +7,8 @@
 #include <numbers>
 #include <thread>
 
+#include "shared/forecast.h"
+
 namespace irt::shared {
 
 RunSources::~RunSources() = default;
@@ -51,27 +53,8 @@ namespace {
 constexpr int kMaxDays = 30 * 365;
 
 // Draws. Every one goes through shared/random_source.h, so a run depends on
-// its source's bytes only.
+// its source's bytes only (the gamma variate is shared/forecast.h's).
 double exponential(RandomSource& s, double rate) { return -std::log(1.0 - unit(s)) / rate; }
-
-double normal(RandomSource& s) {
-  double u1 = 1.0 - unit(s);
-  double u2 = unit(s);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-}
-
-// Marsaglia and Tsang's method, with the usual boost for shape < 1.
-double gamma_draw(RandomSource& s, double shape) {
-  if (shape < 1.0) return gamma_draw(s, shape + 1.0) * std::pow(1.0 - unit(s), 1.0 / shape);
-  const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
-  for (;;) {
-    double x = normal(s), v = 1.0 + c * x;
-    if (v <= 0) continue;
-    v = v * v * v;
-    double u = unit(s);
-    if (u < 1.0 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
-  }
-}
 
 struct Kits {
   std::size_t type = 0;  // index into Study::kit_types
@@ -171,7 +154,7 @@ class Run {
     } else {
       for (int i = 0; i < sc_.site_count; ++i) {
         int day = sc_.activation_days[uniform(src_, sc_.activation_days.size())];
-        add_site(day, gamma_draw(src_, sc_.gamma_shape) / sc_.gamma_rate, false);
+        add_site(day, gamma_variate(src_, sc_.gamma_shape) / sc_.gamma_rate, false);
       }
     }
   }

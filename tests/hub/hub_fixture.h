@@ -30,9 +30,15 @@ struct HubFixture {
   std::unique_ptr<PostgresSchema> pg = hub_postgres();  // outlives the hub, which holds a connection to it
   std::unique_ptr<hub::HubState> hub;
 
-  explicit HubFixture(const std::string& study = "packaging/examples/study-blocks.json") {
-    auto created =
-        hub::HubState::create(dir / "hub", read_file(source_path(study)), "tester", kHubNow, pg ? pg->url() : "");
+  // A study document given whole (an example changed by the test).
+  struct StudyText {
+    std::string text;
+  };
+
+  explicit HubFixture(const std::string& study = "packaging/examples/study-blocks.json")
+      : HubFixture(StudyText{read_file(source_path(study))}) {}
+  explicit HubFixture(const StudyText& study) {
+    auto created = hub::HubState::create(dir / "hub", study.text, "tester", kHubNow, pg ? pg->url() : "");
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
   }

@@ -103,3 +103,16 @@ TEST_CASE("changed resupply settings are listed per kit type") {
                                       "supply.resupply.min_buffer: 1 -> 3",
                                   });
 }
+
+TEST_CASE("a changed expected enrollment is shown with old and new values") {
+  sh::Study a = load("study-blocks.json");
+  sh::Study b = a;
+  b.sites[0].expected.rate_per_day = 0.25;
+  b.countries[1].expected.activation_date = sh::parse_date("2026-03-01");
+  b.enrollment.target_participants = 300;
+  CHECK(sh::diff_studies(a, b) == std::vector<std::string>{
+                                      "countries[BE].activation_date: (none) -> 2026-03-01",
+                                      "sites[101].expected_rate_per_day: (none) -> 0.25",
+                                      "enrollment.target_participants: 0 -> 300",
+                                  });
+}

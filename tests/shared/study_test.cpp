@@ -793,3 +793,55 @@ TEST_CASE("site_activation takes at_first_enrollment or manual") {
   doc["site_activation"] = "by_fax";
   expect_error(doc, "site_activation:");
 }
+
+// ---- Expected enrollment ----------------------------------------------------
+
+TEST_CASE("expected enrollment: a site's own rate and date win over its country's, the country's over the study's") {
+  auto doc = blocks();
+  doc["enrollment"] = {{"target_participants", 120}, {"expected_rate_per_day", 0.02}, {"prior_weight_days", 14}};
+  doc["countries"][0]["expected_rate_per_day"] = 0.05;  // FR
+  doc["countries"][0]["activation_date"] = "2026-03-01";
+  doc["sites"][0]["expected_rate_per_day"] = 0.1;       // 101, in FR
+  doc["sites"][1]["activation_date"] = "2026-02-01";    // 102, in FR
+  auto load = load_study(doc.dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  const auto& s = *load.study;
+  CHECK(s.enrollment.target_participants == 120);
+  CHECK(s.enrollment.prior_weight_days == 14);
+  auto e101 = s.expected_enrollment("101");
+  CHECK(*e101.rate_per_day == 0.1);
+  CHECK(*e101.activation_date == *sh::parse_date("2026-03-01"));
+  auto e102 = s.expected_enrollment("102");
+  CHECK(*e102.rate_per_day == 0.05);
+  CHECK(*e102.activation_date == *sh::parse_date("2026-02-01"));
+  auto e201 = s.expected_enrollment("201");  // BE states nothing
+  CHECK(*e201.rate_per_day == 0.02);
+  CHECK_FALSE(e201.activation_date.has_value());
+}
+
+TEST_CASE("expected enrollment is optional: without it no rate, no target and a prior weight of 28 days") {
+  auto load = load_study(blocks().dump());
+  REQUIRE(load.study.has_value());
+  CHECK_FALSE(load.study->expected_enrollment("101").rate_per_day.has_value());
+  CHECK(load.study->enrollment.target_participants == 0);
+  CHECK(load.study->enrollment.prior_weight_days == 28);
+}
+
+TEST_CASE("expected enrollment values out of range are named by their path") {
+  auto doc = blocks();
+  doc["sites"][1]["expected_rate_per_day"] = 0;
+  expect_error(doc, "sites[1].expected_rate_per_day: must be a positive number of participants per day, at most 1000 (got 0)");
+  doc = blocks();
+  doc["countries"][1]["activation_date"] = "2026-02-30";
+  expect_error(doc, "countries[1].activation_date: must be a date \"YYYY-MM-DD\" (the planned activation) (got string \"2026-02-30\")");
+  doc = blocks();
+  doc["enrollment"] = {{"prior_weight_days", 0}};
+  expect_error(doc, "enrollment.prior_weight_days: must be a number of days above 0, at most 3650 (got 0)");
+  doc = blocks();
+  doc["enrollment"] = {{"target_participants", -3}};
+  expect_error(doc, "enrollment.target_participants: must be a positive number of participants (got -3)");
+  doc = blocks();
+  doc["enrollment"] = {{"target", 3}};
+  expect_error(doc, "enrollment.target: unknown key");
+}
