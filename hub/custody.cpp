@@ -67,7 +67,7 @@ HandoverDecision decide_handover(HubState& hub, const std::string& from_node, st
   std::string problem = receiver_problem(hub, from_node, request.to_node);
   std::vector<HubKit> moved;
   if (problem.empty()) {
-    auto m = move_node_kits(db, from_node, request.to_node, request.kits, shipment_id);
+    auto m = move_node_kits(db, from_node, request.to_node, request.kits);
     if (m) moved = std::move(m).value();
     else problem = m.error().message;
   }

@@ -409,8 +409,7 @@ std::map<std::string, std::string> shipment_depots(storage::Database& db) {
 }
 
 shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
-                                                   const std::string& to_node, const std::vector<std::string>& kits,
-                                                   const std::string& shipment_id) {
+                                                   const std::string& to_node, const std::vector<std::string>& kits) {
   std::vector<HubKit> moved;
   for (const auto& number : kits) {
     auto k = find_kit(db, number);
@@ -422,14 +421,13 @@ shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const 
                                                             " at node " + from_node + ", not in its stock");
     moved.push_back(*k);
   }
-  auto move = db.prepare("UPDATE hub_kits SET custody_id = ?, status = ?, shipment_id = ? "
+  auto move = db.prepare("UPDATE hub_kits SET custody_id = ?, status = ? "
                          "WHERE kit_number = ? AND custody_kind = 'node' AND custody_id = ?");
   for (auto& k : moved) {
     move.reset();
-    move.bind_all(to_node, to_string(KitStatus::shipped), shipment_id, k.number, from_node).run();
+    move.bind_all(to_node, to_string(KitStatus::shipped), k.number, from_node).run();
     k.custody_id = to_node;
     k.status = KitStatus::shipped;
-    k.shipment_id = shipment_id;
   }
   return moved;
 }

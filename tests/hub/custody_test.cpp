@@ -73,7 +73,7 @@ TEST_CASE("a handover to a nurse's tablet moves custody by directives to both no
     CHECK(held->custody_kind == "node");
     CHECK(held->custody_id == tablet.id);
     CHECK(held->status == KitStatus::shipped);
-    CHECK(held->shipment_id == shipment_id);
+    CHECK(held->shipment_id == ship.shipment_id);  // the depot's shipment, that reconciliation counts it against
   }
   // The giving node: the kits left it.
   auto answer = last_answer(f, site);

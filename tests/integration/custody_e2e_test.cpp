@@ -162,4 +162,17 @@ TEST_CASE("a nurse's tablet takes kits from its site node and hands one back, cu
   CHECK(hops[0].find(shipment) != std::string::npos);
   CHECK(hops[1].find("node " + tablet_id + " -> node " + site_id) == 0);
   CHECK_FALSE(test::reveals(history, {"NRV10", "NRV05", "NRVPBO"}, {"Neurovance", "Placebo"}));
+
+  // Accountability: the kits moved between the site's nodes are still the
+  // site's, counted against the depot shipment that brought them.
+  auto rec = hub.cli({"reconcile", "--json", "--reader", "monitor.mo"}, kPassword + "\n");
+  REQUIRE_MESSAGE(rec.exit_code == 0, (rec.out + rec.err));
+  std::size_t site_kits = 0, depot_shipped = 0;
+  for (const auto& r : json::parse(rec.out)) {
+    CHECK_MESSAGE(r["balanced"] == true, r.dump());
+    if (r["kind"] == "site" && r["id"] == "402") site_kits = r["shipped"];
+    if (r["kind"] == "depot") depot_shipped += r["accounted"].value("shipped", std::size_t{0});
+  }
+  CHECK(site_kits == 28);  // the initial shipments of both nodes
+  CHECK(depot_shipped == 28);
 }
