@@ -7,6 +7,7 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
+#include "hub/custody.h"
 #include "hub/deviations.h"
 #include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
@@ -118,6 +119,9 @@ class Intake {
       if (auto p = read(type, seq, shared::parse_temperature_excursion(text)))
         for (const auto& k : p->kits)
           quarantined(seq, k, {p->location, p->minimum_celsius, p->maximum_celsius, p->duration_minutes, p->reason});
+    } else if (type == shared::kKitHandoverRequestedEvent) {
+      if (auto p = read(type, seq, shared::parse_kit_handover_requested(text)))
+        report.kits += decide_handover(hub_, node_, seq, *p, now_).moved ? p->kits.size() : 0;
     }
   }
 

@@ -13,6 +13,7 @@
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
 #include "hub/consumption.h"
+#include "hub/custody.h"
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/kit_decisions.h"
@@ -115,7 +116,8 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
                      &migrate_node_contacts, &migrate_lots, &migrate_site_activations,
-                     &migrate_kit_decisions})
+                     &migrate_kit_decisions,
+                     &migrate_custody})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

@@ -427,4 +427,29 @@ std::map<std::string, std::string> shipment_depots(storage::Database& db) {
   return out;
 }
 
+shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
+                                                   const std::string& to_node, const std::vector<std::string>& kits) {
+  std::vector<HubKit> moved;
+  for (const auto& number : kits) {
+    auto k = find_kit(db, number);
+    if (!k || k->custody_kind != "node" || k->custody_id != from_node)
+      return shared::make_error(shared::Errc::conflict, "kit " + number + " is not in the custody of node " +
+                                                            from_node + " at the hub");
+    if (k->status != KitStatus::received && k->status != KitStatus::available)
+      return shared::make_error(shared::Errc::conflict, "kit " + number + " is " + to_string(k->status) +
+                                                            " at node " + from_node + ", not in its stock");
+    moved.push_back(*k);
+  }
+  auto move = db.prepare("UPDATE hub_kits SET custody_id = ?, status = ? "
+                         "WHERE kit_number = ? AND custody_kind = 'node' AND custody_id = ?");
+  for (auto& k : moved) {
+    move.reset();
+    move.bind_all(to_node, to_string(KitStatus::shipped), k.number, from_node).run();
+    k.custody_id = to_node;
+    k.status = KitStatus::shipped;
+  }
+  return moved;
+}
+
 }  // namespace irt::hub
+

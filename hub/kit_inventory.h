@@ -129,4 +129,15 @@ std::vector<HubKit> all_kits(storage::Database& db);
 // Shipment id -> the depot it left from.
 std::map<std::string, std::string> shipment_depots(storage::Database& db);
 
+// A handover between two nodes of one site (hub/custody.h): the kits, each
+// held by `from_node` in stock there (received, or available after a
+// release), move to `to_node` as shipped. They keep the shipment that brought
+// them from their depot (shipment_id), which reconciliation counts them
+// against. Returns them (kit type, lot and expiry for the receiving node's
+// shipment), or a conflict naming the first kit `from_node` does not hold in
+// stock; then nothing moved.
+shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
+                                                   const std::string& to_node, const std::vector<std::string>& kits);
+
 }  // namespace irt::hub
+

@@ -572,6 +572,28 @@ struct ApiServer::Impl {
       if (!seq) return seq.error();
       return json{{"kits", kits}, {"location", location}, {"event_seq", *seq}};
     });
+    route("POST", "/api/v1/kits/handover", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      Body b(req.body);
+      auto to_node = b.text("to_node");
+      auto reason = b.text("reason");
+      std::vector<std::string> kits;
+      const auto& listed = b.raw("kits");
+      if (!listed.is_array()) b.fail("kits", "a list of kit numbers");
+      else
+        for (const auto& k : listed) {
+          if (!k.is_string()) {
+            b.fail("kits", "a list of kit numbers");
+            break;
+          }
+          kits.push_back(k.get<std::string>());
+        }
+      if (!b.ok()) return b.error();
+      auto seq = ops.hand_over_kits(a, to_node, kits, reason);
+      if (!seq) return seq.error();
+      json answer = {{"to_node", to_node}, {"kits", json::array()}, {"event_seq", *seq}};
+      for (const auto& k : kits) answer["kits"].push_back(ops.kit_answer(a, k, *seq)["kit"]);
+      return answer;
+    });
   }
 };
 

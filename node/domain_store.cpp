@@ -498,4 +498,22 @@ shared::Status DomainStore::apply_kit_relabel(const shared::KitRelabel& r) {
   return {};
 }
 
+shared::Status DomainStore::apply_kit_handover(const shared::KitHandover& h) {
+  for (const auto& number : h.kits) {
+    auto it = kits_.find(number);
+    if (it == kits_.end() || it->second.status != KitStatus::shipped) continue;
+    if (h.outcome == "moved") {
+      db_.prepare("DELETE FROM node_kits WHERE kit_number = ?").bind_all(number).run();
+      kits_.erase(it);
+      continue;
+    }
+    auto k = it->second;
+    k.status = KitStatus::available;
+    k.note = "handover to node " + h.to_node + " refused by the hub: " + h.reason;
+    save_kit(k);
+  }
+  return {};
+}
+
 }  // namespace irt::node
+

@@ -143,6 +143,12 @@ class DomainStore {
   // kits.relabel: the named kits still in hand take the lot's new expiry and
   // are marked for relabelling (KitRecord::relabel).
   shared::Status apply_kit_relabel(const shared::KitRelabel& r);
+  // kits.handover: the hub's answer to this node's handover of kits to another
+  // node of its site. "moved": the named kits still in transit leave this
+  // node's records (the other node holds them now, and may hand them back as
+  // a new shipment); "refused": they return to stock, available, with the
+  // hub's reason as their note. A kit in any other status is left as it is.
+  shared::Status apply_kit_handover(const shared::KitHandover& h);
 
  private:
   DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,

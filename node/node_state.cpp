@@ -271,6 +271,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto r = shared::parse_kit_relabel(payload);
     return r ? domain_->apply_kit_relabel(*r) : shared::Status(r.error());
   }
+  if (d.body.type == shared::kKitsHandoverDirective) {
+    auto h = shared::parse_kit_handover(payload);
+    return h ? domain_->apply_kit_handover(*h) : shared::Status(h.error());
+  }
   return shared::make_error(shared::Errc::invalid_input, "hub directive " + std::to_string(d.body.seq) +
                                                              " has type '" + d.body.type +
                                                              "', which this version of irt-node does not know; "

@@ -40,6 +40,16 @@ std::string trimmed(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// A kit's status as a refusal names it: a kit handed to another node says
+// where it is going, a kit announced by a shipment that it must be received first.
+std::string kit_state(const KitRecord& k) {
+  if (k.status == KitStatus::shipped)
+    return k.note + " (handed over: the hub moves its custody at the next sync)";
+  if (k.status == KitStatus::expected)
+    return "expected: its shipment " + k.shipment + " is not yet received at this node (receive it first)";
+  return to_string(k.status);
+}
+
 shared::Error missing_reason(const std::string& field, const std::string& what) {
   return make_error(Errc::invalid_input, field + " is required: " + what);
 }
@@ -897,7 +907,7 @@ shared::Result<std::uint64_t> SiteOperations::quarantine(const Actor& a, const s
   const auto* kit = store().find_kit(number);
   if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
   if (kit->status != KitStatus::available)
-    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+    return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
                                           "; only kits available in stock are quarantined");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "describe the temperature excursion");
@@ -920,7 +930,7 @@ shared::Result<std::uint64_t> SiteOperations::return_kit(const Actor& a, const s
   // A rejected kit goes back to the depot unused: no participant, no units.
   const bool unused = kit->status == KitStatus::rejected;
   if (kit->status != KitStatus::dispensed && !unused)
-    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+    return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
                                           "; only a dispensed kit (brought back by its participant) or a kit the hub "
                                           "rejected is returned");
   const auto* kt = (*sr)->find_kit_type(kit->kit_type);
@@ -953,7 +963,7 @@ shared::Result<std::uint64_t> SiteOperations::destroy_kit(const Actor& a, const 
   static constexpr KitStatus kDestroyable[] = {KitStatus::returned, KitStatus::damaged, KitStatus::rejected,
                                                KitStatus::available};
   if (std::find(std::begin(kDestroyable), std::end(kDestroyable), kit->status) == std::end(kDestroyable))
-    return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+    return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
                                           "; only returned, damaged, rejected or stock kits are destroyed");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why kit " + number + " is destroyed");
@@ -1033,7 +1043,7 @@ shared::Result<ExcursionOutcome> SiteOperations::report_excursion(const Actor& a
       if (std::find(out.kits.begin(), out.kits.end(), number) != out.kits.end())
         return make_error(Errc::invalid_input, "kit " + number + " is listed twice; list each kit once");
       if (kit->status != KitStatus::available)
-        return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+        return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
                                               "; only kits available in stock are quarantined; nothing was "
                                               "quarantined");
       out.kits.push_back(number);
@@ -1077,7 +1087,7 @@ shared::Result<std::uint64_t> SiteOperations::store_kits(const Actor& a, const s
     seen.push_back(number);
     if (kit->status != KitStatus::available && kit->status != KitStatus::quarantined &&
         kit->status != KitStatus::rejected)
-      return make_error(Errc::conflict, "kit " + number + " is " + to_string(kit->status) +
+      return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
                                             "; only kits in stock (available, quarantined or rejected) are stored; "
                                             "nothing was moved");
   }
@@ -1091,4 +1101,41 @@ shared::Result<std::uint64_t> SiteOperations::store_kits(const Actor& a, const s
   });
 }
 
+shared::Result<std::uint64_t> SiteOperations::hand_over_kits(const Actor& a, const std::string& to_node_in,
+                                                             const std::vector<std::string>& kits,
+                                                             const std::string& reason_in) {
+  if (auto st = require(a, Permission::dispense, "handing kits to another node"); !st) return st.error();
+  const std::string to_node = trimmed(to_node_in);
+  if (to_node.empty())
+    return make_error(Errc::invalid_input, "to_node: name the node of this site that takes the kits (its node id)");
+  if (to_node == state_.enrollment().node_id)
+    return make_error(Errc::invalid_input, "to_node: '" + to_node + "' is this node; name another node of site " +
+                                               state_.enrollment().site_id);
+  if (kits.empty()) return make_error(Errc::invalid_input, "kits: list the kit numbers handed over");
+  std::vector<std::string> seen;
+  for (const auto& number : kits) {
+    if (std::find(seen.begin(), seen.end(), number) != seen.end())
+      return make_error(Errc::invalid_input, "kit " + number + " is listed twice; list each kit once");
+    seen.push_back(number);
+    const auto* kit = store().find_kit(number);
+    if (!kit)
+      return make_error(Errc::not_found, "kit " + number + " is not in this node's custody; check the number; "
+                                                            "nothing was handed over");
+    if (kit->status != KitStatus::available)
+      return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
+                                            "; only kits available in stock are handed over; nothing was handed over");
+  }
+  const std::string reason = trimmed(reason_in);
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    for (const auto& number : kits) {
+      auto k = *store().find_kit(number);
+      k.status = KitStatus::shipped;
+      k.note = "in transit to node " + to_node;
+      store().save_kit(k);
+    }
+    return record(a, shared::kKitHandoverRequestedEvent, shared::KitHandoverRequested{to_node, kits, reason, a.role});
+  });
+}
+
 }  // namespace irt::node
+

@@ -196,6 +196,15 @@ class SiteOperations {
   shared::Result<ExcursionOutcome> report_excursion(const Actor& a, const ExcursionReport& r);
   shared::Result<std::uint64_t> store_kits(const Actor& a, const std::vector<std::string>& kits,
                                            const std::string& location);
+  // Hands kits of this node's stock (available) to another node of its site,
+  // a nurse's tablet or the site node (Permission::dispense): at once the
+  // kits are "shipped", in transit to that node, and never dispensed,
+  // quarantined, returned or destroyed here; a kit.handover_requested event
+  // records it. At the next sync the hub moves their custody (a kits.handover
+  // directive here, a "handover" shipment the other node receives kit by kit)
+  // or refuses, and the kits come back into stock. All or nothing.
+  shared::Result<std::uint64_t> hand_over_kits(const Actor& a, const std::string& to_node,
+                                               const std::vector<std::string>& kits, const std::string& reason);
 
   // Runs `run` (one operation and the answer built from it) at most once per
   // (user, Idempotency-Key): the first time, in one transaction with the

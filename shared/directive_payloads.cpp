@@ -231,4 +231,30 @@ Result<KitRelabel> parse_kit_relabel(std::string_view text) {
   return r;
 }
 
+void to_json(json& j, const KitHandover& h) {
+  j = json{{"request_seq", h.request_seq}, {"to_node", h.to_node}, {"kits", h.kits}, {"outcome", h.outcome},
+           {"reason", h.reason}};
+}
+
+Result<KitHandover> parse_kit_handover(std::string_view text) {
+  auto j = parse_object(text, "kits.handover");
+  if (!j) return j.error();
+  KitHandover h;
+  try {
+    h.request_seq = j->at("request_seq").get<std::uint64_t>();
+    h.to_node = j->at("to_node").get<std::string>();
+    h.kits = j->at("kits").get<std::vector<std::string>>();
+    h.outcome = j->at("outcome").get<std::string>();
+    h.reason = j->value("reason", std::string());
+  } catch (const json::exception& e) {
+    return bad("kits.handover", std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  if (h.kits.empty()) return bad("kits.handover.kits", "empty");
+  for (const auto& k : h.kits)
+    if (!is_digits(k)) return bad("kits.handover.kits", "each must be a kit number");
+  if (h.outcome != "moved" && h.outcome != "refused") return bad("kits.handover.outcome", "must be moved or refused");
+  return h;
+}
+
 }  // namespace irt::shared
+

@@ -12,6 +12,9 @@
 //   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
 //   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
 //   "kits.relabel"              KitRelabel: a lot's new expiry for the node's kits of it
+//   "kits.handover"             KitHandover: the hub's answer to a node's handover of kits to
+//                               another node of its site (the receiving node gets a "shipment"
+//                               of kind "handover")
 //
 // Slot arms and kit types reveal the allocation: they travel only inside the
 // signed directive over TLS, and the node stores them encrypted. Parse errors
@@ -40,6 +43,7 @@ inline constexpr std::string_view kShipmentDirective = "shipment";
 inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
 inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
+inline constexpr std::string_view kKitsHandoverDirective = "kits.handover";
 
 struct GrantSlots {
   int study_version = 0;             // the study version whose list the slots come from
@@ -127,5 +131,19 @@ struct KitRelabel {
 };
 void to_json(nlohmann::json& j, const KitRelabel& r);
 Result<KitRelabel> parse_kit_relabel(std::string_view json_text);
+
+// The hub's answer to a kit.handover_requested event (the node's event seq
+// `request_seq`): "moved" (custody is now `to_node`'s: the kits leave this
+// node's records) or "refused" (the kits come back into this node's stock;
+// `reason` says why).
+struct KitHandover {
+  std::uint64_t request_seq = 0;
+  std::string to_node;
+  std::vector<std::string> kits;
+  std::string outcome;  // "moved" or "refused"
+  std::string reason;
+};
+void to_json(nlohmann::json& j, const KitHandover& h);
+Result<KitHandover> parse_kit_handover(std::string_view json_text);
 
 }  // namespace irt::shared

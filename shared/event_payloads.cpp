@@ -622,4 +622,19 @@ Result<KitsStored> parse_kits_stored(std::string_view text) {
   return r.done(std::move(v));
 }
 
+void to_json(json& j, const KitHandoverRequested& v) {
+  j = json{{"to_node", v.to_node}, {"kits", v.kits}, {"reason", v.reason}, {"role", v.role}};
+}
+
+Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view text) {
+  Reader r(text, kKitHandoverRequestedEvent);
+  KitHandoverRequested v;
+  v.to_node = r.text("to_node");
+  v.kits = r.texts("kits");
+  if (r.ok() && v.kits.empty()) r.fail("kits", "must list at least one kit");
+  v.reason = r.text("reason", false);
+  v.role = r.text("role");
+  return r.done(std::move(v));
+}
+
 }  // namespace irt::shared

@@ -47,6 +47,7 @@ inline constexpr std::string_view kSupplyShortageEvent = "supply.shortage";
 inline constexpr std::string_view kVisitRecordedEvent = "visit.recorded";
 inline constexpr std::string_view kTemperatureExcursionEvent = "kit.excursion";
 inline constexpr std::string_view kKitsStoredEvent = "kit.stored";
+inline constexpr std::string_view kKitHandoverRequestedEvent = "kit.handover_requested";
 
 // Every domain event's payload (all of the above but node.enrolled and
 // directive.applied, which the sync layer records) carries "study_version":
@@ -333,5 +334,18 @@ Result<ShortageSealed> parse_shortage_sealed(std::string_view json_text);
 Result<VisitRecorded> parse_visit_recorded(std::string_view json_text);
 Result<TemperatureExcursion> parse_temperature_excursion(std::string_view json_text);
 Result<KitsStored> parse_kits_stored(std::string_view json_text);
+
+// A node hands kits in its stock to another node of its site (a site node to
+// one of its nurse tablets, a tablet back to its site node). The kits leave
+// the node's stock at once ("in transit to node N"); the hub moves their
+// custody at the next sync (docs/supply.md, "Custody between nodes").
+struct KitHandoverRequested {
+  std::string to_node;
+  std::vector<std::string> kits;  // kit numbers, each once
+  std::string reason;             // may be empty
+  std::string role;
+};
+void to_json(nlohmann::json& j, const KitHandoverRequested& v);
+Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view json_text);
 
 }  // namespace irt::shared

@@ -183,6 +183,15 @@ void check_reads(const std::string& blinding, const std::set<std::string>& seein
     CHECK(at(c, {"participant", "arm", "name"}).is_string() == carla_sees);
   }
   CHECK(kit_shows_treatment(at(v2.body, {"kits", 0})) == (seeing.count("pharmacist") > 0));
+  // A kit handed to a nurse's tablet: the answer and the inventory that shows it in transit follow the same rule.
+  auto stock = n.call("GET", "/api/v1/inventory?status=available", paul);
+  REQUIRE(stock.status == 200);
+  REQUIRE_FALSE(stock.body["kits"].empty());
+  auto handed = n.call("POST", "/api/v1/kits/handover", carla,
+                       {{"to_node", "101-N2"}, {"kits", {stock.body["kits"][0]["kit"]}}, {"reason", "home visit"}});
+  REQUIRE_MESSAGE(handed.status == 200, handed.body.dump());
+  CHECK_MESSAGE(secrets.revealed_by(handed.body) == carla_sees, blinding << " handover answer: " << handed.body.dump());
+  CHECK(kit_shows_treatment(at(handed.body, {"kits", 0})) == carla_sees);
 
   const std::map<std::string, std::string> routes = {{"status", "/api/v1/status"},
                                                      {"study", "/api/v1/study"},

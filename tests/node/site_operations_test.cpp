@@ -995,6 +995,7 @@ std::string read_back(Site& s, const std::string& type, const std::string& text)
   if (type == kShipmentReceivedEvent) return problem_of(parse_shipment_received(text));
   if (type == kKitQuarantinedEvent) return problem_of(parse_kit_quarantined(text));
   if (type == kKitReturnedEvent) return problem_of(parse_kit_returned(text));
+  if (type == kKitHandoverRequestedEvent) return problem_of(parse_kit_handover_requested(text));
   if (type == kKitDestroyedEvent) return problem_of(parse_kit_destroyed(text));
   if (type == kVisitRecordedEvent) return problem_of(parse_visit_recorded(text));
   if (type == kTemperatureExcursionEvent) return problem_of(parse_temperature_excursion(text));
@@ -1034,6 +1035,10 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                  s.sig(kCoordinator))
               .ok());
   REQUIRE(s.ops.quarantine(kPharmacist, pending.kits[0].kit_number, "fridge at 31 C for 3 h", 31.0).ok());
+  std::string spare;
+  for (const auto& [number, k] : s.state->domain().kits())
+    if (k.status == shared::KitStatus::available) spare = number;
+  REQUIRE(s.ops.hand_over_kits(kCoordinator, "101-N2", {spare}, "home visits").ok());
   s.leave_dispensable("A", 0);
   (void)s.refused_randomization();
 
@@ -1052,7 +1057,8 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                        "kit.replaced", "participant.unblinded", "kit.returned", "kit.destroyed",
                                        "participant.completed", "participant.withdrawn",
                                        "participant.transfer_requested", "shipment.received", "kit.quarantined",
-                                       "supply.shortage", "visit.recorded", "kit.stored", "kit.excursion"});
+                                       "supply.shortage", "visit.recorded", "kit.stored", "kit.excursion",
+                                       "kit.handover_requested"});
 }
 
 // ---- amendments: the study version a node acts under
@@ -1172,4 +1178,84 @@ TEST_CASE("a kits.relabel directive gives the kits the lot's new expiry and mark
   CHECK(s.fixture.send(*s.state, "kits.relabel", json{{"lot", lot}, {"expiry", "soon"}, {"kits", {near}}})
             .error()
             .code == shared::Errc::invalid_input);
+}
+
+// ---- custody between two nodes of the site
+
+TEST_CASE("kits handed to another node leave the stock at once: never dispensed, quarantined or destroyed here") {
+  Site s;
+  std::vector<std::string> stock;
+  for (const auto& [number, k] : s.state->domain().kits())
+    if (node::dispensable(k, s.ops.today(), s.study().supply.do_not_dispense_days)) stock.push_back(number);
+  REQUIRE(stock.size() >= 4);
+  const auto before = s.state->log().last_seq();
+
+  // Refusals change nothing and name the problem.
+  CHECK(s.ops.hand_over_kits({"mona", "monitor"}, "101-N2", stock, "").error().code == shared::Errc::forbidden);
+  CHECK(s.ops.hand_over_kits(kNurse, "", stock, "").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.hand_over_kits(kNurse, s.fixture.node_id(), stock, "").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.hand_over_kits(kNurse, "101-N2", {}, "").error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.hand_over_kits(kNurse, "101-N2", {stock[0], stock[0]}, "").error().code == shared::Errc::invalid_input);
+  auto unknown = s.ops.hand_over_kits(kNurse, "101-N2", {stock[0], "999999"}, "");
+  CHECK(unknown.error().code == shared::Errc::not_found);
+  CHECK(unknown.error().message.find("kit 999999") != std::string::npos);
+  auto pending = s.ops.hand_over_kits(kNurse, "101-N2", {s.fixture.pending_shipment().kits[0].kit_number}, "");
+  CHECK(pending.error().code == shared::Errc::conflict);
+  CHECK(pending.error().message.find("is expected: its shipment " + s.fixture.pending_shipment().shipment_id +
+                                     " is not yet received") != std::string::npos);
+  CHECK(s.state->log().last_seq() == before);
+  for (const auto& n : stock) CHECK(s.state->domain().find_kit(n)->status == shared::KitStatus::available);
+
+  // Every dispensable kit goes to the nurse's tablet.
+  auto seq = s.ops.hand_over_kits(kCoordinator, "101-N2", stock, "home visits this week");
+  REQUIRE_MESSAGE(seq.ok(), seq.error().message);
+  CHECK(s.event_type(*seq) == "kit.handover_requested");
+  auto event = s.event(*seq);
+  CHECK(event["to_node"] == "101-N2");
+  CHECK(event["kits"] == stock);
+  CHECK(event["reason"] == "home visits this week");
+  CHECK(event["role"] == "coordinator");
+  CHECK(event.dump().find("kit_type") == std::string::npos);
+  for (const auto& n : stock) CHECK(s.state->domain().find_kit(n)->status == shared::KitStatus::shipped);
+
+  // In transit: no dispensing from them (the blinded shortage refusal), and
+  // every operation that names one of them says where it is.
+  auto refused = s.refused_randomization();
+  CHECK(refused.second.code == shared::Errc::exhausted);
+  for (const auto& message : {s.ops.quarantine(kPharmacist, stock[0], "fridge at 31 C", 31.0).error().message,
+                              s.ops.destroy_kit(kPharmacist, stock[0], "broken", s.sig(kPharmacist)).error().message,
+                              s.ops.hand_over_kits(kCoordinator, "101-N3", {stock[0]}, "").error().message}) {
+    CAPTURE(message);
+    CHECK(message.find("kit " + stock[0] + " is in transit to node 101-N2") != std::string::npos);
+  }
+
+  // The hub refuses the handover of the first kit: it is back in stock, with the reason.
+  REQUIRE(s.fixture.send(*s.state, "kits.handover",
+                         shared::KitHandover{*seq, "101-N2", {stock[0]}, "refused", "node 101-N2 is revoked"})
+              .ok());
+  CHECK(s.state->domain().find_kit(stock[0])->status == shared::KitStatus::available);
+  CHECK(s.state->domain().find_kit(stock[0])->note.find("node 101-N2 is revoked") != std::string::npos);
+  // It moves the others: they leave this node's records, also after a restart.
+  std::vector<std::string> moved(stock.begin() + 1, stock.end());
+  REQUIRE(s.fixture.send(*s.state, "kits.handover", shared::KitHandover{*seq, "101-N2", moved, "moved", ""}).ok());
+  for (const auto& n : moved) CHECK(s.state->domain().find_kit(n) == nullptr);
+  CHECK(s.fixture.open()->domain().find_kit(moved[0]) == nullptr);
+  CHECK(s.fixture.send(*s.state, "kits.handover", json{{"request_seq", 1}, {"to_node", "x"}, {"kits", {stock[0]}},
+                                                       {"outcome", "lost"}})
+            .error()
+            .code == shared::Errc::invalid_input);
+
+  // The tablet hands one back: it comes as a shipment to receive before it counts as stock.
+  const auto* gone = s.fixture.first_shipment().kits.data();
+  for (const auto& k : s.fixture.first_shipment().kits)
+    if (k.kit_number == moved[0]) gone = &k;
+  REQUIRE(s.fixture.send(*s.state, "shipment",
+                         shared::Shipment{"HND-101-N2-4", "handover", "2026-01-02", {*gone}})
+              .ok());
+  CHECK(s.state->domain().find_kit(moved[0])->status == shared::KitStatus::expected);
+  auto expected = s.ops.quarantine(kPharmacist, moved[0], "fridge at 31 C", 31.0);
+  CHECK(expected.error().message.find("kit " + moved[0] + " is expected: its shipment HND-101-N2-4 is not yet received") !=
+        std::string::npos);
+  REQUIRE(s.ops.receive_shipment(kCoordinator, "HND-101-N2-4", {{moved[0], "received"}}, {}).ok());
+  CHECK(s.state->domain().find_kit(moved[0])->status == shared::KitStatus::available);
 }

@@ -88,3 +88,23 @@ TEST_CASE("civil dates convert both ways and refuse impossible days") {
   CHECK(format_date(*parse_date("2031-12-31") + 1) == "2032-01-01");
   CHECK(day_of_millis(-1) == -1);
 }
+
+TEST_CASE("a kits.handover answer round-trips, and a malformed one is refused naming the field") {
+  KitHandover h{42, "402-N2", {"4821907", "5133068"}, "moved", ""};
+  nlohmann::json j = h;
+  auto back = parse_kit_handover(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->request_seq == 42);
+  CHECK(back->to_node == "402-N2");
+  CHECK(back->kits == h.kits);
+  CHECK(back->outcome == "moved");
+  j["outcome"] = "lost";
+  CHECK(parse_kit_handover(j.dump()).error().message.find("kits.handover.outcome") != std::string::npos);
+  j["outcome"] = "refused";
+  j["kits"] = nlohmann::json::array();
+  CHECK(parse_kit_handover(j.dump()).error().message.find("kits.handover.kits") != std::string::npos);
+  j["kits"] = {"A1"};
+  CHECK_FALSE(parse_kit_handover(j.dump()).ok());
+  j.erase("request_seq");
+  CHECK_FALSE(parse_kit_handover(j.dump()).ok());
+}

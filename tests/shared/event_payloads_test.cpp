@@ -69,6 +69,8 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   round_trip(SupplyShortage{"101-001", "V2", "dispense", "", "c2VhbGVk"}, parse_supply_shortage);
   round_trip(SupplyShortage{"101-001", "V2", "replace", "100002", "c2VhbGVk"}, parse_supply_shortage);
   round_trip(ShortageSealed{{{"KA", 2, 1}}}, parse_shortage_sealed);
+  round_trip(KitHandoverRequested{"402-N2", {"100001", "100002"}, "home visits", "coordinator"},
+             parse_kit_handover_requested);
 }
 
 TEST_CASE("a payload that is not an object, or lacks or mistypes a field, is refused naming the event and the field") {
@@ -150,6 +152,12 @@ TEST_CASE("every parser names the event and the field that is missing or of the 
   check_field(parse_supply_shortage, SupplyShortage{"101-001", "V2", "dispense", "", "c2VhbGVk"}, "supply.shortage",
               "operation");
   check_field(parse_shortage_sealed, ShortageSealed{{{"KA", 2, 1}}}, "supply.shortage sealed part", "shortages");
+  const json handover = KitHandoverRequested{"402-N2", {"100001"}, "", "coordinator"};
+  check_field(parse_kit_handover_requested, handover, "kit.handover_requested", "to_node");
+  check_field(parse_kit_handover_requested, handover, "kit.handover_requested", "kits");
+  CHECK(problem(parse_kit_handover_requested,
+                json{{"to_node", "402-N2"}, {"kits", json::array()}, {"role", "nurse"}}) ==
+        "kit.handover_requested.kits: must list at least one kit");
 }
 
 TEST_CASE("a malformed decision record in a sealed part is refused naming the nested field") {

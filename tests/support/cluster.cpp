@@ -131,8 +131,8 @@ void HubProcess::add_user(const std::string& name, const std::string& role, cons
   if (r.exit_code != 0) throw std::runtime_error("irt-hub user add failed, " + describe(r));
 }
 
-NodeDir::NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url) {
-  std::string token = hub.invite(site);
+NodeDir::NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url, const std::string& kind) {
+  std::string token = hub.invite(site, kind);
   enrolled_ = cli({"enroll", "--hub", hub_url.empty() ? hub.url() : hub_url, "--token", token, "--hub-fingerprint",
                    hub.fingerprint(), "--kdf-cost", "min"});
   if (enrolled_.exit_code != 0) throw std::runtime_error("irt-node enroll failed, " + describe(enrolled_));
