@@ -16,17 +16,6 @@ using shared::KitStatus;
 
 namespace {
 
-TestNode enroll_kind(HubFixture& f, const std::string& site, const std::string& kind) {
-  auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
-  REQUIRE_MESSAGE(inv.ok(), inv.error().message);
-  TestNode n;
-  auto done = hub::enroll(*f.hub, {inv->token, n.key.public_key().hex(), ""}, kHubNow);
-  REQUIRE_MESSAGE(done.ok(), done.refusal().message);
-  n.id = done->certificate.node_id;
-  n.certificate = done->certificate.record;
-  return n;
-}
-
 shared::Shipment first_shipment(HubFixture& f, const TestNode& n) {
   auto s = shared::parse_shipment(directives(f, n.id, shared::kShipmentDirective).at(0).dump());
   REQUIRE(s.ok());
@@ -59,7 +48,7 @@ shared::KitHandover last_answer(HubFixture& f, const TestNode& n) {
 TEST_CASE("a handover to a nurse's tablet moves custody by directives to both nodes, and back, each hop audited") {
   HubFixture f("packaging/examples/study-minimization.json");
   auto site = enroll(f, "402");
-  auto tablet = enroll_kind(f, "402", "nurse");
+  auto tablet = enroll(f, "402", "nurse");
   const auto ship = first_shipment(f, site);
   const std::vector<std::string> kits = {ship.kits[0].kit_number, ship.kits[1].kit_number};
   receive(f, site, ship, kits);
@@ -132,7 +121,7 @@ TEST_CASE("a handover to a nurse's tablet moves custody by directives to both no
 TEST_CASE("a handover the hub cannot carry out is refused whole, with the reason, and decided once") {
   HubFixture f("packaging/examples/study-minimization.json");
   auto site = enroll(f, "402");
-  auto tablet = enroll_kind(f, "402", "nurse");
+  auto tablet = enroll(f, "402", "nurse");
   auto elsewhere = enroll(f, "401");
   const auto ship = first_shipment(f, site);
   const std::vector<std::string> kits = {ship.kits[0].kit_number, ship.kits[1].kit_number};

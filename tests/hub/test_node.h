@@ -56,9 +56,10 @@ struct TestNode {
   }
 };
 
-inline TestNode enroll(HubFixture& f, const std::string& site) {
-  auto inv = hub::invite(*f.hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
-  REQUIRE(inv.ok());
+// A node of `kind` ("site" or "nurse") enrolled at `site`.
+inline TestNode enroll(HubFixture& f, const std::string& site, const std::string& kind = "site") {
+  auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
+  REQUIRE_MESSAGE(inv.ok(), inv.error().message);
   TestNode n;
   auto done = hub::enroll(*f.hub, {inv->token, n.key.public_key().hex(), ""}, kHubNow);
   REQUIRE_MESSAGE(done.ok(), done.refusal().message);
