@@ -124,20 +124,28 @@ SiteReview review_site(HubState& hub, const std::string& site_id, const std::str
   }
   auto& db = hub.db();
   std::optional<shared::Shipment> shipped;
+  bool shortage = false;
   {
     storage::Savepoint part(db);  // a refused pick leaves nothing behind
     auto s = ship_kits(db, hub.study(), r.node_id, site_id, "resupply", r.order, "resupply review of site " + site_id,
                        actor, now_ms);
     if (!s) {
       r.problem = s.error().message;
+      shortage = s.error().code == shared::Errc::exhausted;
     } else {
       shipped = std::move(s).value();
       part.release();
     }
   }
   if (!shipped) {
+    // The alert is read by every node manager: a shortage names no lot, since
+    // the lots held back are those of the short kit type (one lot per kit
+    // type in many vendors' lists); `supply run` tells a supply manager which.
+    const std::string why = shortage ? "the depot lacks shippable kits for the order; 'irt-hub supply run --site " +
+                                           site_id + "' (manage_supply) names the lots held back and why"
+                                     : r.problem;
     hub.ledger().raise_node_alert(r.node_id, "supply.resupply_failed", std::nullopt,
-                                  "resupply of site " + site_id + " could not ship: " + r.problem, now_ms);
+                                  "resupply of site " + site_id + " could not ship: " + why, now_ms);
     return r;
   }
   nlohmann::json payload = *shipped;

@@ -196,7 +196,12 @@ TEST_CASE("kits inside do-not-count are not usable stock, and nothing ships from
   CHECK(hub::kits_held_by(s.db(), "node", s.node.id).size() == held);
   bool alerted = false;
   for (const auto& a : s.f->hub->ledger().alerts(false))
-    if (a.kind == "supply.resupply_failed" && a.node_id == s.node.id) alerted = true;
+    if (a.kind == "supply.resupply_failed" && a.node_id == s.node.id) {
+      alerted = true;
+      // Every node manager reads it: no lot of the short kit type is named.
+      CHECK(a.message == "resupply of site 101 could not ship: the depot lacks shippable kits for the order; "
+                         "'irt-hub supply run --site 101' (manage_supply) names the lots held back and why");
+    }
   CHECK(alerted);
 
   // A lot not released in the site's country never ships there.
