@@ -454,6 +454,8 @@ async function scenario(viewport) {
     await shot("9-nurse-visits-recorded");
     await page.click("#nav-visits");
     await page.waitForSelector("#due-overdue");
+    // The view keeps its last list until the new answer is drawn: wait for it, then check.
+    await page.waitForFunction(() => document.querySelectorAll("#due-overdue [data-due-participant]").length === 0, null, { timeout: 10000 }).catch(() => {});
     assert.deepEqual(await dueIn("overdue"), [], "recorded visits leave the list");
     await logout();
 
