@@ -75,16 +75,31 @@ bool site_has_participants(storage::Database& db, const std::string& site_id) {
 
 bool any_allocation(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_allocations LIMIT 1").step(); }
 
+namespace {
+std::map<std::string, std::string> factors_of(const std::string& text) {
+  std::map<std::string, std::string> out;
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_object())
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  return out;
+}
+}  // namespace
+
 std::map<std::string, std::string> participant_factors(storage::Database& db, const std::string& number) {
   auto st = db.prepare("SELECT factors FROM hub_participants WHERE number = ?");
   st.bind(1, number);
-  std::map<std::string, std::string> out;
-  if (st.step()) {
-    auto j = json::parse(st.text(0), nullptr, false);
-    if (j.is_object())
-      for (auto it = j.begin(); it != j.end(); ++it)
-        if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
+  return st.step() ? factors_of(st.text(0)) : std::map<std::string, std::string>{};
+}
+
+std::vector<AllocatedParticipant> allocated_participants(storage::Database& db) {
+  auto st = db.prepare(
+      "SELECT a.participant, p.site_id, p.factors, a.arm, a.node_id, a.seq FROM hub_allocations a "
+      "JOIN hub_participants p ON p.number = a.participant ORDER BY a.participant");
+  std::vector<AllocatedParticipant> out;
+  while (st.step())
+    out.push_back({st.text(0), st.text(1), factors_of(st.text(2)), st.text(3), st.text(4),
+                   static_cast<std::uint64_t>(st.int64(5))});
   return out;
 }
 

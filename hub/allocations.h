@@ -79,6 +79,18 @@ struct SiteAllocation {
   std::string arm;
 };
 std::vector<SiteAllocation> site_allocations(storage::Database& db, const std::string& site_id);
+
+// Every allocation with where its participant was screened and the factor
+// values recorded then, in participant order (unblinded: the arm is there).
+struct AllocatedParticipant {
+  std::string participant;
+  std::string site_id;
+  std::map<std::string, std::string> factors;
+  std::string arm;
+  std::string node_id;
+  std::uint64_t seq = 0;  // the node's randomization event
+};
+std::vector<AllocatedParticipant> allocated_participants(storage::Database& db);
 std::uint64_t site_allocation_count(storage::Database& db, const std::string& site_id);
 
 // Allocations the hub knows whose participant's factors match all of `levels`

@@ -39,7 +39,9 @@ shared::Result<json> overview(ApiCall& c, const std::string& only) {
   json out = json::array();
   for (auto& o : *all) {
     for (auto& a : o.open_alerts) a.message = readable_text(c.hub.study(), a.message, c.blinded());
-    out.push_back(to_json(o));
+    auto j = to_json(o);
+    j.update(to_json(sync_state(o, c.hub.study(), c.now_ms)));
+    out.push_back(j);
   }
   return out;
 }
@@ -47,7 +49,7 @@ shared::Result<json> overview(ApiCall& c, const std::string& only) {
 shared::Result<json> nodes(ApiCall& c) {
   auto all = overview(c, "");
   if (!all) return all.error();
-  return json{{"nodes", *all}};
+  return json{{"nodes", *all}, {"offline_days", c.hub.study().supply.offline_days}};
 }
 
 shared::Result<json> node(ApiCall& c) {

@@ -1,4 +1,4 @@
-// The API's own routes: the index at /, login and logout, the session's user
+// The API's own routes: the index at /api/v1, login and logout, the session's user
 // (/api/v1/me) and the current study (/api/v1/study), blinded as the reader's role requires.
 #include <algorithm>
 
@@ -79,7 +79,8 @@ shared::Result<json> index(ApiCall& c) {
               {"login", "POST /api/v1/login {\"user\", \"password\"}, then Authorization: Bearer TOKEN"},
               {"documentation", "docs/openapi-hub.yaml"},
               {"sync", "/sync/v1 (docs/sync-protocol.md)"},
-              {"health", "/healthz"}};
+              {"health", "/healthz"},
+              {"dashboard", "/"}};
 }
 
 // Unknown user, wrong password and disabled user get one answer; the audit
@@ -130,7 +131,7 @@ shared::Result<json> logout(ApiCall& c) {
 
 std::vector<ApiRoute> session_routes() {
   return {
-      {"GET", "/", std::nullopt, index, true},
+      {"GET", "/api/v1", std::nullopt, index, true},
       {"POST", "/api/v1/login", std::nullopt, login, true},
       {"POST", "/api/v1/logout", std::nullopt, logout},
       {"GET", "/api/v1/me", std::nullopt, [](ApiCall& c) -> shared::Result<json> { return me_view(c); }},

@@ -7,6 +7,7 @@
 
 #include "hub/sessions.h"
 #include "hub/tuning.h"
+#include "hub/web_ui.h"
 #include "sync/field_limits.h"
 #include "sync/hlc.h"
 
@@ -212,7 +213,7 @@ const std::vector<ApiRoute>& api_routes() {
   static const std::vector<ApiRoute> routes = [] {
     std::vector<ApiRoute> all;
     for (auto group : {session_routes, user_routes, audit_routes, amendment_routes, node_routes, supply_routes,
-                       kit_decision_routes, forecast_routes})
+                       kit_decision_routes, forecast_routes, dashboard_routes})
       for (auto& r : group()) all.push_back(std::move(r));
     return all;
   }();
@@ -308,6 +309,7 @@ struct ApiServer::Impl {
   }
 
   void mount() {
+    mount_web_ui(server);
     std::vector<std::pair<std::regex, std::string>> known;  // every route's pattern and method
     for (const auto& route : api_routes()) {
       auto [pattern, names] = compile_path(route.path);

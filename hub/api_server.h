@@ -118,14 +118,14 @@ struct ApiRoute {
   std::string path;    // "/api/v1/users/{name}/disable": each {name} is one path segment
   std::optional<shared::Permission> permission;  // none: any logged-in user
   ApiHandler handler;
-  bool open = false;  // no session needed (GET /, POST /api/v1/login)
+  bool open = false;  // no session needed (GET /api/v1, POST /api/v1/login)
 };
 
 // Every route of the API, in the order they are matched.
 const std::vector<ApiRoute>& api_routes();
 
 // The groups api_routes() assembles, one per module.
-std::vector<ApiRoute> session_routes();  // /, login, logout, me, study: hub/api_routes.cpp
+std::vector<ApiRoute> session_routes();  // /api/v1, login, logout, me, study: hub/api_routes.cpp
 std::vector<ApiRoute> user_routes();     // /api/v1/users...: hub/api_users.cpp
 std::vector<ApiRoute> audit_routes();    // /api/v1/audit: hub/api_audit.cpp
 std::vector<ApiRoute> amendment_routes();  // /api/v1/amendments, /api/v1/study/versions: hub/api_amendments.cpp
@@ -133,11 +133,13 @@ std::vector<ApiRoute> node_routes();     // /api/v1/nodes..., alerts, deviations
 std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history, sites/{site}/activate: hub/api_supply.cpp
 std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconciliation: hub/api_kit_decisions.cpp
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp
+std::vector<ApiRoute> dashboard_routes();  // /api/v1/dashboard/...: hub/api_dashboard.cpp
 
 class ApiServer {
  public:
   // Mounts every route of api_routes() on `server` (the sync server's,
-  // SyncServer::http()), using `hub` (a HubState of its own) for every request.
+  // SyncServer::http()), using `hub` (a HubState of its own) for every request,
+  // and the dashboard that reads them at "/" (hub/web_ui.h).
   ApiServer(HubState& hub, httplib::Server& server);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

@@ -174,11 +174,18 @@ std::optional<std::int64_t> days_since_randomization(HubState& hub, const std::s
                                                      std::int64_t at_ms) {
   auto where = allocation_event(hub.db(), participant);
   if (!where) return std::nullopt;
-  auto records = hub.ledger().records_after(where->first, where->second - 1, 1);
+  auto randomized = event_device_time_ms(hub, where->first, where->second);
+  if (!randomized) return std::nullopt;
+  return shared::day_of_millis(at_ms) - shared::day_of_millis(*randomized);
+}
+
+std::optional<std::int64_t> event_device_time_ms(HubState& hub, const std::string& node_id, std::uint64_t seq) {
+  if (seq == 0) return std::nullopt;
+  auto records = hub.ledger().records_after(node_id, seq - 1, 1);
   if (records.empty()) return std::nullopt;
   auto e = sync::parse_event(records.front());
   if (!e) return std::nullopt;
-  return shared::day_of_millis(at_ms) - shared::day_of_millis(e->body.device_time_ms);
+  return e->body.device_time_ms;
 }
 
 std::optional<std::string> kit_decision_deviation(HubState& hub, const std::string& node_id, const std::string& kit,

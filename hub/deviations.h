@@ -124,6 +124,9 @@ std::optional<std::string> visit_window_deviation(const shared::Study& study, co
 // `at_ms`, or nullopt when the hub holds no randomization for it.
 std::optional<std::int64_t> days_since_randomization(HubState& hub, const std::string& participant,
                                                      std::int64_t at_ms);
+// When a node event was recorded, by the node's clock (its device time);
+// nullopt when the hub holds no such event.
+std::optional<std::int64_t> event_device_time_ms(HubState& hub, const std::string& node_id, std::uint64_t seq);
 // A kit a node dispensed although the hub had rejected it (a kits.reject
 // directive to that node naming it, not followed by a kits.release) or it stood
 // quarantined at the hub; `directive_seq` is the cursor the event carries.

@@ -145,3 +145,24 @@ nlohmann::json to_json(const NodeOverview& o) {
 }
 
 }  // namespace irt::hub
+
+namespace irt::hub {
+
+SyncState sync_state(const NodeOverview& o, const shared::Study& study, std::int64_t now_ms) {
+  SyncState s;
+  if (o.last_contact_ms) s.since_contact_s = std::max<std::int64_t>(0, (now_ms - *o.last_contact_ms) / 1000);
+  auto pulled = o.directives_pulled_after.value_or(0);
+  s.directives_pending = o.directives_issued > pulled ? o.directives_issued - pulled : 0;
+  const std::int64_t since = now_ms - o.last_contact_ms.value_or(o.node.enrolled_ms);
+  s.overdue = o.node.status != sync::NodeStatus::revoked &&
+              since > static_cast<std::int64_t>(study.supply.offline_days) * 24 * 3600 * 1000;
+  return s;
+}
+
+nlohmann::json to_json(const SyncState& s) {
+  return {{"since_contact_s", s.since_contact_s ? nlohmann::json(*s.since_contact_s) : nlohmann::json()},
+          {"directives_pending", s.directives_pending},
+          {"sync_overdue", s.overdue}};
+}
+
+}  // namespace irt::hub

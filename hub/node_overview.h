@@ -64,4 +64,17 @@ struct NodeOverview {
 shared::Result<std::vector<NodeOverview>> node_overview(HubState& hub, const std::string& only = "");
 nlohmann::json to_json(const NodeOverview& o);
 
+// How current the hub's picture of a node is at `now_ms`: seconds since its
+// last contact (null before any), the directives it has not pulled yet, and
+// whether it has been silent for longer than the study's expected offline
+// period (supply.offline_days; a node never heard from counts from its
+// enrollment). A revoked node is never overdue.
+struct SyncState {
+  std::optional<std::int64_t> since_contact_s;
+  std::uint64_t directives_pending = 0;
+  bool overdue = false;
+};
+SyncState sync_state(const NodeOverview& o, const shared::Study& study, std::int64_t now_ms);
+nlohmann::json to_json(const SyncState& s);
+
 }  // namespace irt::hub

@@ -4,9 +4,9 @@
 # network comes back, everything reconciles, and an inspector checks it; back
 # online, site 101 randomizes down to its trigger and the hub resupplies it.
 # Called by 'packaging/dev.sh demo [--no-wait]' with the build directory.
-# At the end the hub and site 101's tablet keep running for a look in a
-# browser until Ctrl-C; --no-wait stops them and exits instead (CTest runs
-# that). Every check is an assertion: any failed step exits non-zero.
+# It ends by printing the hub dashboard's URL: the hub (its dashboard at /)
+# and site 101's tablet keep running for a look in a browser until Ctrl-C;
+# --no-wait stops them and exits instead (CTest runs that). Every check is an assertion: any failed step exits non-zero.
 # Data stays in ${IRT_DEMO_DIR:-/tmp/irt-demo}; the ports are the first free
 # ones from ${IRT_DEMO_PORT:-18443} on ('random': from a random port below
 # Linux's ephemeral range, so that demos run side by side rarely meet).
@@ -384,10 +384,28 @@ show "site 101's resupply, announced to the site (kit numbers and labels only):"
 sqlite3 -readonly -header -column "$work/hub/hub.db" \
   "SELECT shipment_id, kind, node_id, depot_id, kits, shipped_on FROM hub_shipments ORDER BY id"
 
+step "The central team's dashboard reads the same API: blinded for the study manager, not for the statistician"
+curl -sf "$hub_url/" | grep -q '/web/app.js' || fail "the hub serves no dashboard at $hub_url/"
+manager=$(hub_api "" POST /login '{"user":"ines.manager","password":"manager-pass-123"}' | jq -er .token)
+enrollment=$(hub_api "$manager" GET /dashboard/enrollment)
+assert_blinded "$enrollment" "the dashboard's enrollment, read by the blinded study manager"
+show "enrollment:" "$enrollment" '{randomized, by_site: (.actual.site | map_values(map(select(. != null)) | last))}'
+assert_blinded "$(hub_api "$manager" GET /dashboard/inventory)" "the dashboard's inventory, read by the blinded study manager"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $manager" "$hub_url/api/v1/dashboard/allocation")
+[ "$code" = 403 ] || fail "the blinded study manager got the allocation balance (HTTP $code)"
+statistician=$(hub_api "" POST /login '{"user":"uma.statistician","password":"statistician-pass-123"}' | jq -er .token)
+show "allocation balance (unblinded statistician):" "$(hub_api "$statistician" GET /dashboard/allocation)" \
+  '{overall, strata: [.strata[] | {stratum, counts}]}'
+
 step "Done in $((SECONDS - started)) s: data in $work (hub log: $work/hub.log)"
+echo "The hub's dashboard: $hub_url/"
 ((wait_at_end)) || exit 0
 cat <<EOF
-The hub and site 101's tablet are running. Open http://127.0.0.1:${tablet_port[101]}/ and log in as
+The hub and site 101's tablet are running.
+Open the hub's dashboard at $hub_url/ and log in as
+  ines.manager / manager-pass-123              (study manager, blinded: enrollment, inventory, nodes, deviations)
+  uma.statistician / statistician-pass-123     (unblinded: the allocation balance too)
+Open site 101's tablet at http://127.0.0.1:${tablet_port[101]}/ and log in as
   ana.coordinator / coordinator-101-pass   (blinded: kit numbers and labels, never an arm)
   chen.pharmacist / pharmacist-101-pass    (unblinded: arms and kit types in the inventory)
 Press Ctrl-C to stop.

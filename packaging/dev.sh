@@ -4,7 +4,8 @@
 #   build  configure and build the plain build (build/) and the sanitizer build (build-asan/)
 #   test   deps + build, then every test in build/ and the unit tests in build-asan/
 #   demo   deps + build, then the main job: a hub and site tablets on loopback, offline and back
-#          (packaging/demo.sh); they keep running for a look in a browser until Ctrl-C, or with
+#          (packaging/demo.sh); it ends by printing the hub dashboard's and a tablet's URLs, and
+#          they keep running for a look in a browser until Ctrl-C, or with
 #          'demo --no-wait' the demo stops and exits (CTest runs that: label demo)
 #   bench  deps + build, then the benchmarks, each printing its figure, limit and ratio
 set -euo pipefail
@@ -14,7 +15,7 @@ jobs=${IRT_JOBS:-2}
 
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
-              openssl curl jq chromium libpq-dev postgresql)
+              openssl curl jq chromium libpq-dev postgresql libjs-chart.js)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";

@@ -309,7 +309,7 @@ TEST_CASE("bodies are checked field by field, and every refusal is JSON with the
   CHECK(r.body["error"]["code"] == "unauthenticated");
   r = hub_call(api.port(), "GET", "/api/v1/me", "0000");
   CHECK(r.status == 401);
-  r = hub_call(api.port(), "GET", "/");
+  r = hub_call(api.port(), "GET", "/api/v1");
   CHECK(r.status == 200);
   CHECK(r.body["api"] == "/api/v1");
   CHECK(r.body["documentation"] == "docs/openapi-hub.yaml");

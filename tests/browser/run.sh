@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CTest entry for the node web UI browser test: IRT_NODE_BIN FIXTURE_BIN OUT_DIR.
+# CTest entry for a browser test: TEST.js and its arguments (node_ui.test.js:
+# IRT_NODE_BIN FIXTURE_BIN OUT_DIR; hub_ui.test.js: IRT_HUB_BIN IRT_NODE_BIN SOURCE_DIR OUT_DIR).
 # Needs Debian's chromium and `npm ci` in this folder (packaging/dev.sh deps and test do both).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,4 +21,6 @@ if [ ! -x "${IRT_CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "browser test: /usr/bin/chromium is missing; install Debian's chromium (packaging/dev.sh deps does)" >&2
   exit 1
 fi
-exec node "$here/node_ui.test.js" "$@"
+test=${1:?usage: run.sh TEST.js ARGS...}
+shift
+exec node "$here/$test" "$@"
