@@ -25,6 +25,7 @@
 #include "hub/forecast.h"
 #include "hub/kit_inventory.h"
 #include "hub/node_overview.h"
+#include "shared/block_list.h"
 #include "shared/civil_date.h"
 #include "shared/command_line.h"
 
@@ -45,11 +46,22 @@ bool in_stock(KitStatus s) {
          s == KitStatus::available || s == KitStatus::quarantined;
 }
 
-// "diabetes=yes;sex=F" from the factor values recorded at screening; "all" when the study stratifies by none.
-std::string stratum_label(const std::map<std::string, std::string>& factors) {
+// The participant's stratum as the study's randomization defines it
+// ("site=101;diabetes=yes", shared/block_list.h), from the factor values
+// recorded at screening; for a study without strata, those values but the
+// site and country (shown apart); "all" when there are none.
+std::string stratum_label(const std::optional<shared::Strata>& strata, const std::map<std::string, std::string>& factors) {
+  if (strata && !strata->factors.empty())
+    if (auto index = strata->index_of(factors)) return strata->label(*index);
   std::string out;
-  for (const auto& [factor, level] : factors) out += (out.empty() ? "" : ";") + factor + "=" + level;
+  for (const auto& [factor, level] : factors)
+    if (factor != "site" && factor != "country") out += (out.empty() ? "" : ";") + factor + "=" + level;
   return out.empty() ? "all" : out;
+}
+
+std::optional<shared::Strata> study_strata(const shared::Study& study) {
+  auto s = shared::strata_of(study);
+  return s ? std::optional<shared::Strata>(std::move(*s)) : std::nullopt;
 }
 
 // Every node's last contact, and whether it is silent for longer than the study expects.
@@ -92,12 +104,13 @@ shared::Result<json> enrollment(ApiCall& c) {
     std::map<std::string, std::string> group;  // "site" -> "101", "country" -> "FR", "stratum" -> label
   };
   std::vector<Randomized> all;
+  const auto strata = study_strata(study);
   shared::Days first = today;
   for (const auto& a : allocated_participants(c.hub.db())) {
     auto at = event_device_time_ms(c.hub, a.node_id, a.seq);
     auto day = std::min(today, at ? shared::day_of_millis(*at) : today);
     const auto* site = study.find_site(a.site_id);
-    all.push_back({day, {{"site", a.site_id}, {"country", site ? site->country : ""}, {"stratum", stratum_label(a.factors)}}});
+    all.push_back({day, {{"site", a.site_id}, {"country", site ? site->country : ""}, {"stratum", stratum_label(strata, a.factors)}}});
     first = std::min(first, day);
   }
 
@@ -124,6 +137,8 @@ shared::Result<json> enrollment(ApiCall& c) {
       for (const auto& s : study.sites) keys.insert(s.id);
     else if (by == "country")
       for (const auto& s : study.sites) keys.insert(s.country);
+    else if (strata && !strata->factors.empty())
+      for (std::size_t i = 0; i < strata->count(); ++i) keys.insert(strata->label(i));
     for (const auto& r : all) keys.insert(r.group.at(by));
     json groups = json::object();
     for (const auto& k : keys)
@@ -173,11 +188,12 @@ shared::Result<json> allocation(ApiCall& c) {
     zero[a.id] = 0;
   }
   json overall = zero;
+  const auto strata_of_study = study_strata(study);
   std::map<std::string, json> strata, sites;
   for (const auto& a : allocated_participants(c.hub.db())) {
     auto add = [&](json& counts) { counts[a.arm] = counts.value(a.arm, 0) + 1; };
     add(overall);
-    auto& s = strata.try_emplace(stratum_label(a.factors), zero).first->second;
+    auto& s = strata.try_emplace(stratum_label(strata_of_study, a.factors), zero).first->second;
     add(s);
     add(sites.try_emplace(a.site_id, zero).first->second);
   }

@@ -9,6 +9,10 @@ const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&":
 const can = (p) => !!(S.me && S.me.permissions.includes(p));
 const COLORS = ["#1f5fa8", "#c0392b", "#17663a", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b", "#2c3e50", "#e84393"];
 const color = (i) => COLORS[i % COLORS.length];
+// One colour per kit status in every plot (statuses not listed take the others in turn).
+const STATUS_ORDER = ["available", "expected", "shipped", "received", "quarantined", "dispensed", "damaged", "missing", "lost",
+                      "rejected", "returned", "destroyed", "lost_with_node"];
+const statusColor = (s) => color(STATUS_ORDER.indexOf(s) < 0 ? STATUS_ORDER.length : STATUS_ORDER.indexOf(s));
 
 const PAGES = [
   { id: "enrollment", title: "Enrollment", allowed: () => can("view_participants"), load: loadEnrollment },
@@ -213,14 +217,14 @@ async function loadInventory() {
   chart("chart-custodians", {
     type: "bar",
     data: { labels: d.custodians.map(label),
-            datasets: d.statuses.map((s, i) => ({ label: s.replace(/_/g, " "), data: d.custodians.map((c) => c.by_status[s] || 0), backgroundColor: color(i) })) },
+            datasets: d.statuses.map((s) => ({ label: s.replace(/_/g, " "), data: d.custodians.map((c) => c.by_status[s] || 0), backgroundColor: statusColor(s) })) },
     options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "kits" } } } },
   });
   const monthStatuses = [...new Set(d.expiry_months.flatMap((m) => Object.keys(m.by_status)))];
   chart("chart-expiry", {
     type: "bar",
     data: { labels: d.expiry_months.map((m) => m.month),
-            datasets: monthStatuses.map((s, i) => ({ label: s.replace(/_/g, " "), data: d.expiry_months.map((m) => m.by_status[s] || 0), backgroundColor: color(i) })) },
+            datasets: monthStatuses.map((s) => ({ label: s.replace(/_/g, " "), data: d.expiry_months.map((m) => m.by_status[s] || 0), backgroundColor: statusColor(s) })) },
     options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "kits in stock" } } } },
   });
   $("inventory-table").innerHTML = "<p>" + d.at_risk + " kits in all are at risk of passing their last dispensable day before they are likely to be used (forecast of " + esc(d.today) + ").</p>" +

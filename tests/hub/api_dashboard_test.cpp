@@ -55,7 +55,9 @@ std::vector<std::string> randomize(HubFixture& f, TestNode& node, const std::str
   for (std::size_t i = 0; i < n; ++i) {
     char number[32];
     std::snprintf(number, sizeof number, "%s-%03d", site.c_str(), ++numbered);
-    node.push(f, shared::kScreenedEvent, test::screened(number, {{"diabetes", diabetes}}));
+    // As a node records them: the derived site and country with the study's factors.
+    node.push(f, shared::kScreenedEvent,
+              test::screened(number, {{"site", site}, {"country", "FR"}, {"diabetes", diabetes}}));
     node.push(f, shared::kRandomizedEvent,
               test::from_slot(number, *grant, i, {}, test::seal(f, shared::RandomizedSealed{grant->slots[i].arm, {}, {}})));
     arms.push_back(grant->slots[i].arm);
@@ -122,8 +124,9 @@ TEST_CASE("enrollment: cumulative randomizations per day by site, country and st
   CHECK(last_actual(d["actual"]["site"]["201"]) == 0);  // a site of the study without participants yet
   CHECK(last_actual(d["actual"]["country"]["FR"]) == 5);
   CHECK(last_actual(d["actual"]["country"]["BE"]) == 0);
-  CHECK(last_actual(d["actual"]["stratum"]["diabetes=yes"]) == 3);
-  CHECK(last_actual(d["actual"]["stratum"]["diabetes=no"]) == 2);
+  // The study's strata (site x diabetes), every one of them, randomized or not.
+  CHECK(last_actual(d["actual"]["stratum"]["site=101;diabetes=yes"]) == 3);
+  CHECK(last_actual(d["actual"]["stratum"]["site=102;diabetes=no"]) == 2);
   // The forecast starts from today's count and grows at the sites' estimated rates.
   CHECK(d["forecast"][days - 2].is_null());
   CHECK(d["forecast"][days - 1] == 5);
@@ -161,8 +164,8 @@ TEST_CASE("allocation balance: per arm overall, by stratum and by site for an un
     for (const auto& [arm, n] : st["counts"].items()) strata_total += n.get<int>();
   CHECK(strata_total == 5);
   REQUIRE(d["strata"].size() == 2);
-  CHECK(d["strata"][0]["stratum"] == "diabetes=no");
-  CHECK(d["strata"][0]["counts"]["A"].get<int>() + d["strata"][0]["counts"]["B"].get<int>() == 2);
+  CHECK(d["strata"][0]["stratum"] == "site=101;diabetes=yes");
+  CHECK(d["strata"][0]["counts"]["A"].get<int>() + d["strata"][0]["counts"]["B"].get<int>() == 3);
   REQUIRE(d["sites"].size() == 2);
   CHECK(d["sites"][0]["site"] == "101");
   CHECK(d["sites"][0]["counts"]["A"].get<int>() + d["sites"][0]["counts"]["B"].get<int>() == 3);
