@@ -248,7 +248,7 @@ async function loadNodes() {
     { title: "Events received", cell: (n) => esc(n.acked_seq), num: true },
     { title: "Directives pending", cell: (n) => esc(n.directives_pending), num: true },
     { title: "Last receipt", cell: (n) => (n.last_receipt && n.last_receipt.seq != null ? "event " + esc(n.last_receipt.seq) + "<br><span class=\"muted\">" + esc(n.last_receipt.at || "") + "</span>" : "none") },
-    { title: "Clock skew", cell: (n) => (n.clock_skew_ms == null ? "unknown" : esc((n.clock_skew_ms / 1000).toFixed(1)) + " s"), num: true },
+    { title: "Clock skew", cell: (n) => (n.clock_skew_ms == null ? "unknown" : esc((n.clock_skew_ms / 1000).toFixed(1).replace(/^-0\.0$/, "0.0")) + " s"), num: true },
     { title: "Slots left", cell: (n) => esc(n.slots_left.map((s) => s.label + ": " + s.slots).join("; ") || "none") },
     { title: "Numbers left", cell: (n) => esc(n.numbers_left), num: true },
     { title: "Kits", cell: (n) => esc(Object.entries(n.kits_by_status).map(([k, v]) => k.replace(/_/g, " ") + " " + v).join(", ")) },
