@@ -131,5 +131,5 @@ TEST_CASE("past its lease a node randomizes no more until it syncs, and a shorte
   REQUIRE_MESSAGE(audit.exit_code == 0, audit.err);
   CHECK(audit.out.find("lease.shortened") != std::string::npos);
   auto verified = hub.cli({"verify"});
-  CHECK_MESSAGE(verified.exit_code == 0, verified.out + verified.err);
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
 }
