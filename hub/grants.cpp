@@ -11,6 +11,7 @@
 #include "hub/cap_allowances.h"
 #include "hub/forecast.h"
 #include "hub/kit_inventory.h"
+#include "hub/leases.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
@@ -307,6 +308,10 @@ shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::s
     // The node can still screen and randomize; the central team ships by hand.
     record_audit(hub.db(), {now_ms, "hub", "shipment.not_sent", node_id, shipment.error().message, "", ""});
   }
+  if (renew_lease(hub, node_id, now_ms)) {  // the node's first lease
+    ++out.leases;
+    ++out.directives;
+  }
   return out;
 }
 
@@ -335,6 +340,10 @@ shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& nod
       auto r = grant_stream(hub, node_id, node->site_id, now_ms, out);
       if (!r) return r.error();
     }
+  }
+  if (renew_lease(hub, node_id, now_ms)) {
+    ++out.leases;
+    ++out.directives;
   }
   return out;
 }

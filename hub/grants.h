@@ -17,10 +17,12 @@
 //                                  arm and cohort, targeted like the stream's
 //                                  (hub/cap_allowances.h)
 //                   shipment       supply.initial_shipment (hub/kit_inventory.h)
+//                   grant.lease    randomization until offline_days from now (hub/leases.h)
 //   at a pull       the same grants again when the node's free slots in a
 //                   stratum, its unused numbers or its remaining allowance fall
 //                   below half their target, and a new stream whenever other
-//                   allocations made the node's baseline stale
+//                   allocations made the node's baseline stale, and the lease renewed
+//                   (hub/leases.h renew_lease)
 //   at revocation   its free slots, unused numbers and stream voided, its kits
 //                   lost_with_node; none is ever granted again; its unused cap
 //                   allowance voided, which returns it to the other nodes
@@ -37,7 +39,7 @@
 // the ownership records and the audit entries commit together.
 // Tables: none of its own. It decides what to grant; the records are kept by
 // the modules that own them: number_ranges.h, slice_store.h,
-// minimization_streams.h, cap_allowances.h, kit_inventory.h, and
+// minimization_streams.h, cap_allowances.h, kit_inventory.h, leases.h, and
 // allocations.h (read).
 // Thread-safety: as HubState.
 #pragma once
@@ -58,6 +60,7 @@ struct GrantsIssued {
   std::uint64_t kits = 0;
   std::uint64_t streams = 0;
   std::uint64_t cap_allowances = 0;  // grant.cap_allowance directives
+  std::uint64_t leases = 0;          // grant.lease directives
 };
 
 // At enrollment, after "study.config" and "roster".

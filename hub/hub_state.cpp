@@ -19,6 +19,7 @@
 #include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "hub/kit_lists.h"
+#include "hub/leases.h"
 #include "hub/lots.h"
 #include "hub/site_activation.h"
 #include "hub/minimization_streams.h"
@@ -117,7 +118,7 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
                      &migrate_node_contacts, &migrate_lots, &migrate_site_activations,
                      &migrate_kit_decisions,
-                     &migrate_custody})
+                     &migrate_custody, &migrate_leases})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

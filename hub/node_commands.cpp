@@ -517,6 +517,8 @@ void print_node(const NodeOverview& o) {
             << (o.directives_pulled_after ? std::to_string(*o.directives_pulled_after) : std::string("-")) << "\n"
             << "  clock skew        " << skew_text(o.skew_ms)
             << (o.skew_seen_ms ? " (node minus hub, seen " + utc_text(*o.skew_seen_ms) + ")" : std::string()) << "\n"
+            << "  lease             "
+            << (o.lease_until_ms ? "randomizes until " + utc_text(*o.lease_until_ms) : std::string("none")) << "\n"
             << "  numbers left      " << o.numbers_left << "\n";
   for (const auto& s : o.slots_left)
     std::cout << "  slots left        " << s.slots << " in stratum " << s.stratum + 1 << " (" << s.label << ")\n";

@@ -3,6 +3,7 @@
 #include "hub/audit.h"
 #include "hub/deviations.h"
 #include "hub/kit_inventory.h"
+#include "hub/leases.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
 
@@ -100,6 +101,7 @@ shared::Result<std::vector<NodeOverview>> node_overview(HubState& hub, const std
         o.slots_left.push_back({stratum, strata.label(stratum), left});
     }
     o.numbers_left = numbers_left(db, n.node_id);
+    if (auto lease = current_lease(db, n.node_id)) o.lease_until_ms = lease->until_ms;
     o.kits_by_status = kit_counts_by_status(db, "node", n.node_id);
     for (const auto& a : alerts)
       if (a.node_id == n.node_id) o.open_alerts.push_back(a);
@@ -137,6 +139,7 @@ nlohmann::json to_json(const NodeOverview& o) {
           {"directives_pulled_after", or_null(o.directives_pulled_after)},
           {"clock_skew_ms", or_null(o.skew_ms)},
           {"clock_skew_seen", utc_or_null(o.skew_seen_ms)},
+          {"randomization_lease_until", utc_or_null(o.lease_until_ms)},
           {"slots_left", slots},
           {"numbers_left", o.numbers_left},
           {"kits_by_status", o.kits_by_status},

@@ -53,6 +53,7 @@ struct NodeOverview {
   std::uint64_t directives_issued = 0;
   std::optional<std::int64_t> skew_ms;  // node clock minus hub clock, at its last pull
   std::optional<std::int64_t> skew_seen_ms;
+  std::optional<std::int64_t> lease_until_ms;  // the end of the newest lease granted (hub/leases.h)
   std::vector<StratumLeft> slots_left;  // strata where it ever held slots; empty without a list
   std::uint64_t numbers_left = 0;
   std::map<std::string, std::size_t> kits_by_status;

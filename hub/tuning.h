@@ -22,6 +22,12 @@ inline constexpr std::uint32_t kNumbersPerRange = 100;
 inline constexpr double kNodeForecastPerDay = 0.5;
 inline constexpr std::size_t kTopUpDivisor = 2;
 
+// ---- Leases (hub/leases.h): a pull renews a node's lease when the renewal
+// moves its end by at least this much, so a node syncing every few minutes
+// gets one lease directive an hour; the lease may thus end up to this much
+// before offline_days after the node's last sync, never after.
+inline constexpr std::int64_t kLeaseRenewStepMs = 3600LL * 1000;
+
 // ---- What `irt-hub init` generates (hub/randomization_store.h,
 // hub/kit_inventory.h). Slots per stratum: generous for a site-stratified study
 // (a site rarely randomizes 500 participants in one stratum); when a stratum's

@@ -35,6 +35,9 @@ const std::vector<storage::Migration> kMigrations = {
     )"},
 };
 
+// The sealed key (sync/node_log.h put_sealed) of the lease held.
+constexpr const char* kLeaseKey = "lease";
+
 shared::Error damaged(const std::string& what) {
   return make_error(Errc::integrity, "node data is damaged (" + what +
                                          " does not authenticate: edited, moved or corrupted); restore the data "
@@ -111,6 +114,14 @@ shared::Status DomainStore::load_study() {
 
 shared::Status DomainStore::reload() {
   if (auto st = load_study(); !st) return st;
+  lease_.reset();
+  if (auto held = log_.get_sealed(kLeaseKey); !held) {
+    return held.error();
+  } else if (*held) {
+    auto lease = shared::parse_lease(crypto::to_string(**held));
+    if (!lease) return damaged("the randomization lease");
+    lease_ = *lease;
+  }
   participants_.clear();
   by_number_.clear();
   kits_.clear();
@@ -433,6 +444,15 @@ shared::Status DomainStore::apply_cap_allowance(const shared::CapAllowanceGrant&
   // Each total replaces the one held: the hub's count is the authority.
   for (const auto& a : g.allowances) allowances_[{a.scope, a.id}] = a.granted;
   save_allowances();
+  return {};
+}
+
+shared::Status DomainStore::apply_lease(const shared::RandomizationLease& l) {
+  if (lease_ && l.lease_id <= lease_->lease_id) return {};
+  nlohmann::json j = l;
+  auto text = j.dump();
+  log_.put_sealed(kLeaseKey, crypto::Bytes(text.begin(), text.end()));
+  lease_ = l;
   return {};
 }
 

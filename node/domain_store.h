@@ -133,6 +133,10 @@ class DomainStore {
 
   const std::map<std::string, ShipmentRecord>& shipments() const { return shipments_; }
 
+  // The randomization lease the hub granted ("grant.lease"); nullopt before
+  // the first (a node of a hub without leases randomizes as before).
+  const std::optional<shared::RandomizationLease>& lease() const { return lease_; }
+
   // Hub directives (inside NodeLog::apply_directive's transaction).
   shared::Status apply_grant_slots(const shared::GrantSlots& g);
   shared::Status apply_number_range(const shared::NumberRangeGrant& g);
@@ -149,6 +153,9 @@ class DomainStore {
   // a new shipment); "refused": they return to stock, available, with the
   // hub's reason as their note. A kit in any other status is left as it is.
   shared::Status apply_kit_handover(const shared::KitHandover& h);
+  // grant.lease: replaces the lease held when its id is greater; an older one
+  // (a directive replayed) is ignored. Kept sealed beside the log.
+  shared::Status apply_lease(const shared::RandomizationLease& l);
 
  private:
   DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,
@@ -180,6 +187,7 @@ class DomainStore {
   std::optional<StreamState> stream_;
   std::map<std::pair<shared::CapScope, std::string>, std::uint64_t> allowances_;  // granted in all, per cap
   std::map<std::string, ShipmentRecord> shipments_;
+  std::optional<shared::RandomizationLease> lease_;
 };
 
 }  // namespace irt::node

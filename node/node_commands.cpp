@@ -15,6 +15,7 @@
 #include "node/roster.h"
 #include "node/sync_service.h"
 #include "node/tuning.h"
+#include "shared/civil_date.h"
 #include "shared/event_payloads.h"
 #include "sync/batch.h"
 #include "sync/certificate.h"
@@ -210,6 +211,7 @@ int status(const Args& args) {
                       {"applied_directive_seq", log.applied_directive_seq()},
                       {"has_study", s.domain().study() != nullptr},
                       {"study_version", s.domain().study() ? s.domain().study()->version : 0}};
+  if (const auto& lease = s.domain().lease()) j["randomization_lease_until"] = shared::utc_text(lease->until_ms);
   // The node opened, so its study and trial records authenticate; what is
   // read only on demand is checked here, and damage is reported, never shown
   // as "none".

@@ -271,6 +271,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto r = shared::parse_kit_relabel(payload);
     return r ? domain_->apply_kit_relabel(*r) : shared::Status(r.error());
   }
+  if (d.body.type == shared::kGrantLeaseDirective) {
+    auto l = shared::parse_lease(payload);
+    return l ? domain_->apply_lease(*l) : shared::Status(l.error());
+  }
   if (d.body.type == shared::kKitsHandoverDirective) {
     auto h = shared::parse_kit_handover(payload);
     return h ? domain_->apply_kit_handover(*h) : shared::Status(h.error());

@@ -7,6 +7,7 @@
 
 #include "crypto/seal.h"
 #include "node/roster.h"
+#include "shared/civil_date.h"
 #include "shared/event_payloads.h"
 #include "shared/minimization.h"
 #include "shared/numbering.h"
@@ -420,6 +421,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) +
                                           " and cannot be randomized; only a screened, eligible participant can");
   if (auto st = check_cohort_allowance(p); !st) return st.error();
+  if (auto st = check_lease(number); !st) return st.error();
   if (!password.given) return missing_signature("randomization");
   // Signed before anything that depends on the allocation or the stock.
   auto signature = esign(a, password, "I confirm the randomization of participant " + number);
@@ -535,6 +537,20 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     if (!seq) return seq.error();
     return OperationOutcome{p, kits, *seq, false};
   });
+}
+
+// ---- the lease (docs/randomization.md, "The lease")
+
+shared::Status SiteOperations::check_lease(const std::string& number) const {
+  const auto& lease = state_.domain().lease();
+  if (!lease || clock_() < lease->until_ms) return {};
+  return make_error(Errc::exhausted,
+                    "this node may not randomize until it syncs: its randomization lease ended at " +
+                        shared::utc_text(lease->until_ms) +
+                        " (a node randomizes offline only for a limited time after its last sync, so that changes "
+                        "to the study's design reach it); participant " + number +
+                        " was not randomized and nothing was changed; sync with the hub, then randomize again. "
+                        "Dispensing, visits and every other action go on as usual");
 }
 
 // ---- caps (docs/randomization.md, "Caps")

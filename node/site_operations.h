@@ -256,6 +256,8 @@ class SiteOperations {
   // this node; the arms minimization may choose (in config order); the refusal
   // when none is open.
   shared::Status check_cohort_allowance(const ParticipantRecord& p) const;
+  // The refusal when the node's lease (DomainStore::lease) has ended by its clock.
+  shared::Status check_lease(const std::string& number) const;
   std::vector<bool> open_arms(const shared::MinimizationConfig& config) const;
   static shared::Error arms_closed();
   // A storage location as given, trimmed: at most kMaxLocationChars; "" allowed unless required.

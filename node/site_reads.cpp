@@ -47,6 +47,8 @@ json SiteOperations::status_view(const Actor& a, const SyncStatus& sync) const {
             {"user", a.user},
             {"role", a.role}};
   if (const auto* st = store.stream()) j["minimization_allowance_left"] = st->grant.allowance - st->decisions;
+  // When the node may randomize until (hub/leases.h); null before the first lease.
+  j["randomization_lease_until_ms"] = store.lease() ? json(store.lease()->until_ms) : json(nullptr);
   return j;
 }
 

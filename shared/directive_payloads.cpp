@@ -256,5 +256,27 @@ Result<KitHandover> parse_kit_handover(std::string_view text) {
   return h;
 }
 
-}  // namespace irt::shared
+void to_json(json& j, const RandomizationLease& l) {
+  j = json{{"lease_id", l.lease_id}, {"until_ms", l.until_ms}, {"reason", l.reason}};
+}
 
+Result<RandomizationLease> parse_lease(std::string_view text) {
+  auto j = parse_object(text, "grant.lease");
+  if (!j) return j.error();
+  RandomizationLease l;
+  try {
+    const auto& id = j->at("lease_id");
+    if (!id.is_number_unsigned() || id.get<std::uint64_t>() == 0)
+      return bad("grant.lease.lease_id", "must be an integer >= 1");
+    l.lease_id = id.get<std::uint64_t>();
+    const auto& until = j->at("until_ms");
+    if (!until.is_number_integer()) return bad("grant.lease.until_ms", "must be an integer (Unix milliseconds)");
+    l.until_ms = until.get<std::int64_t>();
+    l.reason = j->value("reason", std::string());
+  } catch (const json::exception& e) {
+    return bad("grant.lease", std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  return l;
+}
+
+}  // namespace irt::shared

@@ -12,6 +12,8 @@
 //   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
 //   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
 //   "kits.relabel"              KitRelabel: a lot's new expiry for the node's kits of it
+//   "grant.lease"               RandomizationLease: until when the node may randomize from what it
+//                               holds (docs/randomization.md, "The lease")
 //   "kits.handover"             KitHandover: the hub's answer to a node's handover of kits to
 //                               another node of its site (the receiving node gets a "shipment"
 //                               of kind "handover")
@@ -44,6 +46,7 @@ inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
 inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
 inline constexpr std::string_view kKitsHandoverDirective = "kits.handover";
+inline constexpr std::string_view kGrantLeaseDirective = "grant.lease";
 
 struct GrantSlots {
   int study_version = 0;             // the study version whose list the slots come from
@@ -145,5 +148,17 @@ struct KitHandover {
 };
 void to_json(nlohmann::json& j, const KitHandover& h);
 Result<KitHandover> parse_kit_handover(std::string_view json_text);
+
+// The node may randomize (from its slots or its minimization stream) while
+// its clock reads before `until_ms`; after it, randomization waits for a sync,
+// and every other action goes on. A lease replaces the one held when its
+// `lease_id` is greater (ids grow per node at the hub).
+struct RandomizationLease {
+  std::uint64_t lease_id = 0;
+  std::int64_t until_ms = 0;  // Unix milliseconds
+  std::string reason;         // the hub's reason: renewed at a sync, or a shortening's reason
+};
+void to_json(nlohmann::json& j, const RandomizationLease& l);
+Result<RandomizationLease> parse_lease(std::string_view json_text);
 
 }  // namespace irt::shared

@@ -111,10 +111,10 @@ TEST_CASE("enrolling signs a certificate, records the node and issues the first 
   CHECK(node->public_key == key.public_key());
   CHECK(node->status == sync::NodeStatus::active);
 
-  // study.config, roster, then the grants (tests/hub/grants_test.cpp): numbers, slots, shipment.
+  // study.config, roster, then the grants (tests/hub/grants_test.cpp): numbers, slots, shipment, lease.
   auto records = f.hub->outbox().after("101-N1", 0, 10);
-  REQUIRE(records.size() == 5);
-  CHECK(done->directives == 5);
+  REQUIRE(records.size() == 6);
+  CHECK(done->directives == 6);
   auto config = sync::parse_directive(records[0]);
   auto roster = sync::parse_directive(records[1]);
   REQUIRE(config.ok());
@@ -146,7 +146,7 @@ TEST_CASE("a token works once: the second enrollment is refused and creates noth
   REQUIRE(inv.ok());
   REQUIRE(hub::enroll(*f.hub, request(inv->token, crypto::SigningKey::generate()), kHubNow).ok());
   const auto directives = count(f.hub->db(), "hub_directives");  // study, roster and the grants
-  CHECK(directives == 5);
+  CHECK(directives == 6);
   auto again = hub::enroll(*f.hub, request(inv->token, crypto::SigningKey::generate()), kHubNow);
   REQUIRE_FALSE(again.ok());
   CHECK(again.refusal().code == sync::wire_error::kTokenInvalid);

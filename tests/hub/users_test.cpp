@@ -47,9 +47,9 @@ TEST_CASE("adding a user sends a fresh roster to the nodes of the user's sites o
   auto added = hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow);
   REQUIRE_MESSAGE(added.ok(), added.error().message);
   CHECK(added->rosters_issued == 1);
-  // Enrollment issued 5 directives (configuration, roster, 3 grants); a's roster is the 6th.
-  CHECK(f.hub->outbox().last_seq(a) == 6);
-  CHECK(f.hub->outbox().last_seq(b) == 5);
+  // Enrollment issued 6 directives (configuration, roster, 3 grants, the lease); a's roster is the 7th.
+  CHECK(f.hub->outbox().last_seq(a) == 7);
+  CHECK(f.hub->outbox().last_seq(b) == 6);
 
   auto roster = last_roster(f, a);
   REQUIRE(roster["users"].size() == 1);
@@ -74,7 +74,7 @@ TEST_CASE("a revoked node receives no roster") {
   auto added = hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow);
   REQUIRE(added.ok());
   CHECK(added->rosters_issued == 0);
-  CHECK(f.hub->outbox().last_seq(a) == 5);
+  CHECK(f.hub->outbox().last_seq(a) == 6);
 }
 
 TEST_CASE("a user with an unknown role or site, a short password or a taken name is refused") {

@@ -1259,3 +1259,71 @@ TEST_CASE("kits handed to another node leave the stock at once: never dispensed,
   REQUIRE(s.ops.receive_shipment(kCoordinator, "HND-101-N2-4", {{moved[0], "received"}}, {}).ok());
   CHECK(s.state->domain().find_kit(moved[0])->status == shared::KitStatus::available);
 }
+
+// ---- the lease (docs/randomization.md, "The lease")
+
+namespace {
+
+void grant_lease(Site& s, std::uint64_t id, std::int64_t until_ms) {
+  shared::RandomizationLease l{id, until_ms, "renewed at sync"};
+  REQUIRE(s.fixture.send(*s.state, std::string(shared::kGrantLeaseDirective), json(l)).ok());
+}
+
+}  // namespace
+
+TEST_CASE("once its lease has ended the node refuses randomization asking for a sync, and changes nothing") {
+  Site s;
+  const auto until = s.now + 86400000;
+  grant_lease(s, 1, until);
+  s.randomized();  // inside the lease
+  s.now = until;   // the lease ends at its time
+  auto number = s.screen();  // screening goes on
+  const auto seq = s.state->log().last_seq();
+  const auto free = s.state->domain().free_slots_by_stratum();
+  auto r = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == shared::Errc::exhausted);
+  CHECK(r.error().message.find("may not randomize until it syncs") != std::string::npos);
+  CHECK(r.error().message.find(shared::utc_text(until)) != std::string::npos);
+  CHECK(r.error().message.find("sync with the hub, then randomize again") != std::string::npos);
+  for (const auto& arm : s.study().arms) CHECK(r.error().message.find(arm.name) == std::string::npos);
+  CHECK(s.state->log().last_seq() == seq);
+  CHECK(s.state->domain().free_slots_by_stratum() == free);
+  CHECK(s.state->domain().find_participant(number)->status == node::ParticipantStatus::screened);
+  // Refused before the signature: a wrong password is not what the user hears about first.
+  CHECK(s.ops.randomize(kCoordinator, number, s.sig(kCoordinator, "wrong")).error().code == shared::Errc::exhausted);
+  // A renewed lease (the next sync) lets it randomize again; a replayed older one changes nothing.
+  grant_lease(s, 2, until + 14 * 86400000LL);
+  grant_lease(s, 1, until);
+  CHECK(s.state->domain().lease()->lease_id == 2);
+  auto again = s.ops.randomize(kCoordinator, number, s.sig(kCoordinator));
+  REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.error().message));
+  // The lease is kept across a reload.
+  REQUIRE(s.state->domain().reload().ok());
+  CHECK(s.state->domain().lease()->until_ms == until + 14 * 86400000LL);
+}
+
+TEST_CASE("after the lease ends dispensing, visits, code breaks, withdrawal and kit handling go on") {
+  Site s;
+  auto [a, b] = s.one_per_arm();
+  grant_lease(s, 1, s.now + 86400000);
+  s.advance_days(27);  // the lease ended 26 days ago; visit V2 is due
+  auto dispensed = s.ops.dispense(kPharmacist, a.participant.number, {"V2", "", "", "", "", {}});
+  REQUIRE_MESSAGE(dispensed.ok(), (dispensed.ok() ? "" : dispensed.error().message));
+  CHECK(dispensed->kits.size() == 1);
+  REQUIRE(s.ops.unblind(kInvestigator, b.participant.number, "anaphylaxis", s.sig(kInvestigator)).ok());
+  REQUIRE(s.ops.withdraw(kCoordinator, b.participant.number, "moved abroad").ok());
+  s.receive_pending();
+  auto kit = s.fixture.pending_shipment().kits.front().kit_number;
+  REQUIRE(s.ops.quarantine(kPharmacist, kit, "fridge at 31 C for 3 h", 31.0).ok());
+  REQUIRE(s.ops.request_transfer(kCoordinator, s.screen(), "102", "moves to Paris").ok());
+  // Only randomization waits for the sync.
+  CHECK(s.ops.randomize(kCoordinator, s.screen(), s.sig(kCoordinator)).error().code == shared::Errc::exhausted);
+}
+
+TEST_CASE("a node that holds no lease (a hub without leases) randomizes as before") {
+  Site s;
+  CHECK_FALSE(s.state->domain().lease().has_value());
+  s.advance_days(20);
+  s.randomized();
+}

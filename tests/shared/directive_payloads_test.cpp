@@ -108,3 +108,19 @@ TEST_CASE("a kits.handover answer round-trips, and a malformed one is refused na
   j.erase("request_seq");
   CHECK_FALSE(parse_kit_handover(j.dump()).ok());
 }
+
+TEST_CASE("a lease round-trips, and a lease without an id or with a time that is not an integer is refused") {
+  RandomizationLease l{2, 1768435200000, "renewed at sync"};
+  nlohmann::json j = l;
+  CHECK(j.dump() == R"({"lease_id":2,"reason":"renewed at sync","until_ms":1768435200000})");
+  auto back = parse_lease(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->lease_id == 2);
+  CHECK(back->until_ms == 1768435200000);
+  CHECK(back->reason == "renewed at sync");
+  CHECK(parse_lease(R"({"lease_id":0,"until_ms":1})").error().message.find("grant.lease.lease_id") == 0);
+  CHECK(parse_lease(R"({"until_ms":1})").error().message.find("grant.lease") == 0);
+  CHECK(parse_lease(R"({"lease_id":1,"until_ms":"tomorrow"})").error().message.find("grant.lease.until_ms") == 0);
+  CHECK(parse_lease(R"({"lease_id":1,"until_ms":1.5})").error().code == Errc::invalid_input);
+  CHECK(parse_lease("[]").error().code == Errc::invalid_input);
+}
