@@ -213,7 +213,7 @@ const std::vector<ApiRoute>& api_routes() {
   static const std::vector<ApiRoute> routes = [] {
     std::vector<ApiRoute> all;
     for (auto group : {session_routes, user_routes, audit_routes, amendment_routes, node_routes, supply_routes,
-                       kit_decision_routes, forecast_routes, dashboard_routes})
+                       kit_decision_routes, forecast_routes, dashboard_routes, export_routes})
       for (auto& r : group()) all.push_back(std::move(r));
     return all;
   }();
@@ -257,7 +257,7 @@ struct ApiServer::Impl {
       // An amendment made elsewhere (irt-hub amend, another process) governs this answer.
       if (auto st = hub.refresh_study(); !st) throw std::runtime_error(st.error().message);
       auto now = sync::system_millis();
-      ApiCall call{hub, std::nullopt, nullptr, "", {}, {}, ApiBody(json::object()), now, {}};
+      ApiCall call{hub, std::nullopt, nullptr, "", {}, {}, ApiBody(json::object()), now, {}, std::nullopt};
       call.without_lock = [&lock](const std::function<void()>& f) {
         struct Relock {
           std::unique_lock<std::mutex>& l;
@@ -300,6 +300,13 @@ struct ApiServer::Impl {
       }
       auto answer = route.handler(call);
       if (!answer) return refuse(req, res, answer.error());
+      if (call.file) {
+        res.status = 200;
+        res.set_content(std::move(call.file->body), call.file->content_type);
+        res.set_header("Content-Disposition", "attachment; filename=\"" + call.file->filename + "\"");
+        res.set_header("Cache-Control", "no-store");
+        return;
+      }
       send(res, 200, *answer);
     } catch (const std::exception& e) {
       std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";

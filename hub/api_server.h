@@ -87,6 +87,14 @@ class ApiBody {
   std::optional<shared::Error> error_;
 };
 
+// A file a handler answers instead of JSON (an export): sent with its
+// content type and as an attachment named `filename`.
+struct ApiFile {
+  std::string content_type;
+  std::string filename;
+  std::string body;
+};
+
 // What a handler is given.
 struct ApiCall {
   HubState& hub;
@@ -99,6 +107,8 @@ struct ApiCall {
   std::int64_t now_ms = 0;
   // Runs `f` with the server's mutex released (a password hash), then takes it again.
   std::function<void(const std::function<void()>&)> without_lock;
+  // Set by a handler that answers a file; its JSON answer is then not sent.
+  std::optional<ApiFile> file;
 
   // True when the reader must not see an arm, a kit type that maps to one, or
   // anything that reveals either (hub/users.h reads_blinded).
@@ -134,6 +144,7 @@ std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history,
 std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconciliation: hub/api_kit_decisions.cpp
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp
 std::vector<ApiRoute> dashboard_routes();  // /api/v1/dashboard/...: hub/api_dashboard.cpp
+std::vector<ApiRoute> export_routes();    // /api/v1/exports/{what}: hub/api_exports.cpp
 
 class ApiServer {
  public:

@@ -20,6 +20,8 @@ std::vector<shared::Command> node_commands();  // init, invite, fingerprint, use
 std::vector<shared::Command> kit_decision_commands();
 std::vector<shared::Command> lease_commands();  // lease shorten: hub/lease_commands.cpp  // quarantine, kits destroy, reconcile: hub/kit_commands.cpp
 
+std::vector<shared::Command> export_commands();  // export: hub/export_commands.cpp
+
 shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
 shared::Command forecast_command();                     // forecast (hub/forecast_commands.cpp)
 

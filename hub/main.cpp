@@ -30,5 +30,6 @@ int main(int argc, char** argv) {
       for (auto& sub : c.subcommands) same->subcommands.push_back(std::move(sub));
     }
   root.subcommands.push_back(irt::hub::forecast_command());
+  for (auto& c : irt::hub::export_commands()) root.subcommands.push_back(std::move(c));
   return irt::shared::run_commands(root, argc, argv);
 }

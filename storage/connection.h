@@ -46,6 +46,9 @@ class Connection {
   // serializes writers across processes (database.h, Transaction).
   virtual void begin(Durability durability) = 0;
   virtual void end(bool commit, Durability durability) = 0;  // commit or roll back what begin() opened
+  // Opens a read-only snapshot that takes no writer lock (ReadSnapshot);
+  // end(false, Durability::full) closes it.
+  virtual void begin_read() = 0;
   // Holds (true) or lets go of (false) the lock that makes processes sharing
   // the database migrate one at a time; SQLite's BEGIN IMMEDIATE already does.
   virtual void lock_migrations(bool hold) = 0;

@@ -165,6 +165,10 @@ void Transaction::commit() {
   done_ = true;
 }
 
+ReadSnapshot::ReadSnapshot(Database& db) : db_(&db) { db_->connection().begin_read(); }
+
+ReadSnapshot::~ReadSnapshot() { db_->connection().end(false, Durability::full); }
+
 Savepoint::Savepoint(Database& db) : db_(&db) { db_->exec("SAVEPOINT part"); }
 
 Savepoint::~Savepoint() {

@@ -19,6 +19,9 @@
 // - Transaction: the database's one writer (BEGIN IMMEDIATE on SQLite, an
 //   advisory lock on PostgreSQL); rolls back unless commit() was called, so an
 //   exception thrown inside leaves nothing half-written.
+// - ReadSnapshot: a read-only view of the database as it was at its start
+//   (SQLite's WAL read transaction; PostgreSQL REPEATABLE READ READ ONLY),
+//   taking no writer lock, so writers go on while a long read runs.
 // - Migrations: numbered, per component, recorded in table schema_version. A
 //   file whose schema is newer than the binary knows is refused, unchanged.
 //
@@ -199,6 +202,24 @@ class Transaction {
   Database* db_;
   Durability durability_;
   bool done_ = false;
+};
+
+// A consistent read of many statements that never holds the writer lock: an
+// export or a report reads every table as of one moment while nodes' pushes
+// and other writers commit beside it. SQLite (WAL) pins the snapshot at
+// begin with a first read; PostgreSQL: BEGIN ISOLATION LEVEL REPEATABLE READ,
+// READ ONLY. Writing inside it fails (PostgreSQL refuses; SQLite would
+// need the write lock, which a snapshot never takes). Ends with a rollback;
+// it does not nest inside a Transaction or another snapshot.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Database& db);
+  ~ReadSnapshot();
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  Database* db_;
 };
 
 // A part of an open transaction that can be undone on its own (SAVEPOINT):

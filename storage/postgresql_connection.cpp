@@ -249,6 +249,13 @@ class PgConnection final : public Connection {
          "SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
   }
 
+  // No advisory lock: writers go on. REPEATABLE READ gives every statement
+  // the snapshot of the first one; READ ONLY refuses a write by mistake.
+  void begin_read() override {
+    if (in_transaction()) throw StorageError("cannot begin a read snapshot inside a transaction");
+    exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
+  }
+
   void end(bool commit, Durability) override {
     if (!commit) {
       if (in_transaction()) try {

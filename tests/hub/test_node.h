@@ -37,7 +37,9 @@ struct TestNode {
 
   // Signs the next event and pushes it into the hub's ledger.
   // `payload` is one of the structs of shared/event_payloads.h, or deliberately malformed JSON.
-  void push(HubFixture& f, std::string_view type, const json& payload) {
+  void push(HubFixture& f, std::string_view type, const json& payload) { push(*f.hub, type, payload); }
+  // The same into any HubState of the hub (another connection to its database).
+  void push(hub::HubState& hub, std::string_view type, const json& payload) {
     sync::EventBody b;
     b.node_id = id;
     b.seq = ++seq;
@@ -51,7 +53,7 @@ struct TestNode {
     b.payload = crypto::Bytes(text.begin(), text.end());
     auto e = sync::sign_event(std::move(b), key);
     prev = e.hash;
-    auto ack = f.hub->ledger().ingest(certificate, {e.record}, kHubNow);
+    auto ack = hub.ledger().ingest(certificate, {e.record}, kHubNow);
     REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
   }
 };

@@ -528,3 +528,34 @@ TEST_CASE("a migration inside a transaction and one outside it, on two connectio
     CHECK(db.schema_version("outside14") == 1);
   });
 }
+
+TEST_CASE("a read snapshot sees the database as at its start and holds no writer back, on both engines") {
+  on_both_engines([](Store& store) {
+    auto reader = store.open();
+    auto writer = store.open();
+    REQUIRE(reader.migrate("notes", kV1).ok());
+    reader.exec("INSERT INTO notes(body) VALUES ('before')");
+    {
+      irt::storage::ReadSnapshot snapshot(reader);
+      CHECK(count_notes(reader) == 1);
+      // A writer commits while the snapshot is open: it takes the writer lock
+      // at once (a snapshot holds none), and the reader does not see its row.
+      Transaction tx(writer);
+      writer.exec("INSERT INTO notes(body) VALUES ('during')");
+      tx.commit();
+      CHECK(count_notes(writer) == 2);
+      CHECK(count_notes(reader) == 1);
+      CHECK(bodies(reader) == "before");
+    }
+    CHECK_FALSE(reader.in_transaction());
+    CHECK(count_notes(reader) == 2);
+  });
+}
+
+TEST_CASE("a read snapshot does not nest inside a transaction") {
+  on_both_engines([](Store& store) {
+    auto db = store.open();
+    Transaction tx(db);
+    CHECK_THROWS_AS(irt::storage::ReadSnapshot{db}, irt::storage::StorageError);
+  });
+}
