@@ -133,6 +133,7 @@ std::vector<ApiRoute> node_routes();     // /api/v1/nodes..., alerts, deviations
 std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history, sites/{site}/activate: hub/api_supply.cpp
 std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconciliation: hub/api_kit_decisions.cpp
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp
+std::vector<ApiRoute> transfer_routes();  // /api/v1/transfers...: hub/api_transfers.cpp
 
 class ApiServer {
  public:
