@@ -92,7 +92,7 @@ TEST_CASE("a participant transferred to another site is served there with its vi
   auto approved = hub.cli({"transfer", "approve", "--participant", moving, "--reason", "agreed by both sites",
                            "--user", "manager.ines"},
                           kPassword + "\n");
-  REQUIRE_MESSAGE(approved.exit_code == 0, approved.out + approved.err);
+  REQUIRE_MESSAGE(approved.exit_code == 0, (approved.out + approved.err));
   CHECK(approved.out.find("approved, signed by manager.ines") != std::string::npos);
   CHECK(approved.out.find("1 dispensed kits moved") != std::string::npos);
   auto twice = hub.cli({"transfer", "approve", "--participant", moving, "--reason", "again", "--user", "manager.ines"},
@@ -205,9 +205,9 @@ TEST_CASE("a participant transferred to another site is served there with its vi
   }
   CHECK(hub.read_as_admin({"alerts"}).out.find("kit.not_in_custody") == std::string::npos);
   auto verify = hub.cli({"verify"});
-  CHECK_MESSAGE(verify.exit_code == 0, verify.out + verify.err);
+  CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
   auto rec = hub.cli({"reconcile", "--json", "--reader", "monitor.mo"}, kPassword + "\n");
-  REQUIRE_MESSAGE(rec.exit_code == 0, rec.out + rec.err);
+  REQUIRE_MESSAGE(rec.exit_code == 0, (rec.out + rec.err));
   auto history = hub.cli({"transfer", "list", "--json", "--reader", "monitor.mo"}, kPassword + "\n");
   REQUIRE_MESSAGE(history.exit_code == 0, history.err);
   auto all = json::parse(history.out);
