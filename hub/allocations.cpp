@@ -65,6 +65,21 @@ bool record_allocation(storage::Database& db, const Allocation& a) {
   return db.changes() != 0;
 }
 
+std::optional<std::pair<std::string, std::string>> participant_home(storage::Database& db, const std::string& number) {
+  auto st = db.prepare("SELECT node_id, site_id FROM hub_participants WHERE number = ?");
+  st.bind(1, number);
+  if (!st.step()) return std::nullopt;
+  return std::make_pair(st.text(0), st.text(1));
+}
+
+bool move_participant(storage::Database& db, const std::string& number, const std::string& node_id,
+                      const std::string& site_id) {
+  db.prepare("UPDATE hub_participants SET node_id = ?, site_id = ? WHERE number = ?")
+      .bind_all(node_id, site_id, number)
+      .run();
+  return db.changes() == 1;
+}
+
 bool arm_has_allocations(storage::Database& db, const std::string& arm) {
   return db.prepare("SELECT 1 FROM hub_allocations WHERE arm = ? LIMIT 1").bind_all(arm).step();
 }

@@ -51,6 +51,13 @@ struct Allocation {
 // false (nothing recorded) when the participant was allocated before.
 bool record_allocation(storage::Database& db, const Allocation& a);
 
+// Where the participant is served now: its node and site after a transfer
+// (hub/transfers.h). The allocation keeps the node that made it. nullopt /
+// false when the hub holds no screening of it.
+std::optional<std::pair<std::string, std::string>> participant_home(storage::Database& db, const std::string& number);
+bool move_participant(storage::Database& db, const std::string& number, const std::string& node_id,
+                      const std::string& site_id);
+
 // Whether any participant is allocated to the arm; whether the site has
 // screened anyone (amendments keep such arms and sites, hub/amendments.h);
 // whether anyone is allocated at all.

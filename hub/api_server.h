@@ -145,6 +145,7 @@ std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconcil
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp
 std::vector<ApiRoute> dashboard_routes();  // /api/v1/dashboard/...: hub/api_dashboard.cpp
 std::vector<ApiRoute> export_routes();    // /api/v1/exports/{what}: hub/api_exports.cpp
+std::vector<ApiRoute> transfer_routes();  // /api/v1/transfers...: hub/api_transfers.cpp
 
 class ApiServer {
  public:

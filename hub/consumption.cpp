@@ -14,6 +14,7 @@
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
+#include "hub/transfers.h"
 #include "hub/tuning.h"
 #include "sync/seeded_source.h"
 #include "shared/event_payloads.h"
@@ -119,6 +120,9 @@ class Intake {
       if (auto p = read(type, seq, shared::parse_temperature_excursion(text)))
         for (const auto& k : p->kits)
           quarantined(seq, k, {p->location, p->minimum_celsius, p->maximum_celsius, p->duration_minutes, p->reason});
+    } else if (type == shared::kTransferRequestedEvent) {
+      if (auto p = read(type, seq, shared::parse_transfer_requested(text)))
+        record_transfer_request(hub_, node_, seq, *p, e.body.actor, e.body.device_time_ms);
     } else if (type == shared::kKitHandoverRequestedEvent) {
       if (auto p = read(type, seq, shared::parse_kit_handover_requested(text)))
         report.kits += decide_handover(hub_, node_, seq, *p, now_).moved ? p->kits.size() : 0;

@@ -14,6 +14,7 @@
 #include "hub/cap_allowances.h"
 #include "hub/consumption.h"
 #include "hub/custody.h"
+#include "hub/transfers.h"
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/kit_decisions.h"
@@ -118,7 +119,7 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
                      &migrate_node_contacts, &migrate_lots, &migrate_site_activations,
                      &migrate_kit_decisions,
-                     &migrate_custody, &migrate_leases})
+                     &migrate_custody, &migrate_leases, &migrate_transfers})
     if (auto st = step(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }

@@ -460,5 +460,22 @@ shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const 
   return moved;
 }
 
-}  // namespace irt::hub
+std::vector<HubKit> move_participant_kits(storage::Database& db, const std::string& from_node,
+                                          const std::string& to_node, const std::string& participant) {
+  auto st = db.prepare(std::string("SELECT ") + kKitColumns +
+                       " FROM hub_kits WHERE custody_kind = 'node' AND custody_id = ? AND participant = ? "
+                       "AND status = ? ORDER BY kit_number");
+  st.bind_all(from_node, participant, to_string(KitStatus::dispensed));
+  std::vector<HubKit> moved;
+  while (st.step()) moved.push_back(kit_row(st));
+  auto move = db.prepare("UPDATE hub_kits SET custody_id = ? WHERE kit_number = ? AND custody_kind = 'node' "
+                         "AND custody_id = ?");
+  for (auto& k : moved) {
+    move.reset();
+    move.bind_all(to_node, k.number, from_node).run();
+    k.custody_id = to_node;
+  }
+  return moved;
+}
 
+}  // namespace irt::hub

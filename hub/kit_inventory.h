@@ -146,5 +146,11 @@ std::map<std::string, std::string> shipment_depots(storage::Database& db);
 shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
                                                    const std::string& to_node, const std::vector<std::string>& kits);
 
+// A participant transferred to another site (hub/transfers.h): the kits
+// dispensed to it that `from_node` holds (dispensed, not returned) move with
+// it to `to_node`, still dispensed, keeping their depot shipment. Returns them.
+std::vector<HubKit> move_participant_kits(storage::Database& db, const std::string& from_node,
+                                          const std::string& to_node, const std::string& participant);
+
 }  // namespace irt::hub
 

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
       same->summary += "; " + c.summary;
       for (auto& sub : c.subcommands) same->subcommands.push_back(std::move(sub));
     }
+  for (auto& c : irt::hub::transfer_commands()) root.subcommands.push_back(std::move(c));
   root.subcommands.push_back(irt::hub::forecast_command());
   for (auto& c : irt::hub::export_commands()) root.subcommands.push_back(std::move(c));
   return irt::shared::run_commands(root, argc, argv);

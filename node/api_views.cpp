@@ -48,15 +48,22 @@ json participant_summary(const ParticipantRecord& p, const DomainStore& store, b
     j["unblinded_on"] = p.unblinded_on;
     j["unblinded_by"] = p.unblinded_by;
   }
-  if (!p.transfer_to.empty()) j["transfer_requested_to"] = p.transfer_to;
-  if (!blinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
+  // A participant that moved away is served at its new site: this node
+  // answers where it went, and no arm, whoever asks.
+  const bool moved = p.status == ParticipantStatus::transferred;
+  if (moved) j["transferred_to"] = p.transfer_to;
+  else if (!p.transfer_to.empty()) j["transfer_requested_to"] = p.transfer_to;
+  if (!p.transfer_decision.empty()) j["transfer_decision"] = p.transfer_decision;
+  if (!p.transferred_from.empty()) j["transferred_from"] = p.transferred_from;
+  if (!blinded && !moved && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
   return j;
 }
 
 json participant_view(const ParticipantRecord& p, const DomainStore& store, bool blinded, shared::Days today,
                       bool code_break_reader) {
   json j = participant_summary(p, store, blinded);
-  if (blinded && code_break_reader && p.unblinded && !p.arm.empty()) j["arm"] = arm_json(p.arm, store);
+  if (blinded && code_break_reader && p.unblinded && !p.arm.empty() && p.status != ParticipantStatus::transferred)
+    j["arm"] = arm_json(p.arm, store);
   json factors = json::object();
   for (const auto& [k, v] : p.factors)
     if (!shared::is_derived_factor(k)) factors[k] = v;

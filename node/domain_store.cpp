@@ -349,7 +349,7 @@ std::optional<std::uint64_t> DomainStore::allowance_left(shared::CapScope scope,
   auto it = allowances_.find({scope, id});
   std::uint64_t granted = it == allowances_.end() ? 0 : it->second, used = 0;
   for (const auto& [row, p] : participants_)
-    if (!p.arm.empty() && (scope == shared::CapScope::arm ? p.arm : p.cohort) == id) ++used;
+    if (!p.arm.empty() && p.transferred_from.empty() && (scope == shared::CapScope::arm ? p.arm : p.cohort) == id) ++used;
   return granted > used ? granted - used : 0;
 }
 
@@ -535,5 +535,76 @@ shared::Status DomainStore::apply_kit_handover(const shared::KitHandover& h) {
   return {};
 }
 
-}  // namespace irt::node
+shared::Status DomainStore::apply_participant_transfer(const shared::ParticipantTransferDecision& d) {
+  auto it = by_number_.find(d.participant);
+  if (it == by_number_.end()) return {};  // nothing here to move or keep
+  auto p = participants_.at(it->second);
+  if (d.outcome == "rejected") {
+    p.transfer_decision = "transfer to site " + d.to_site + " rejected by " + d.decided_by + ": " + d.reason;
+    p.transfer_to.clear();
+    p.transfer_reason.clear();
+    save_participant(p);
+    return {};
+  }
+  // The facts recorded here stay; only who serves the participant changes.
+  p.status = ParticipantStatus::transferred;
+  p.transfer_to = d.to_site;
+  p.transfer_decision = "moved to site " + d.to_site + " (node " + d.to_node + "), approved by " + d.decided_by +
+                        ": " + d.reason;
+  save_participant(p);
+  for (const auto& number : d.kits) {
+    auto k = kits_.find(number);
+    if (k == kits_.end() || k->second.participant != p.id) continue;
+    db_.prepare("DELETE FROM node_kits WHERE kit_number = ?").bind_all(number).run();
+    kits_.erase(k);
+  }
+  return {};
+}
 
+shared::Status DomainStore::apply_participant_transfer_in(const shared::ParticipantTransferIn& t) {
+  if (auto st = load_study(); !st) return st;
+  // A participant that left this node and comes back takes its record anew;
+  // one it still serves is already here (a directive applied once more).
+  if (by_number_.count(t.participant) &&
+      participants_.at(by_number_.at(t.participant)).status != ParticipantStatus::transferred)
+    return {};
+  ParticipantRecord p;
+  if (by_number_.count(t.participant)) p.id = by_number_.at(t.participant);
+  p.number = t.participant;
+  p.status = t.status;
+  p.factors = t.factors;
+  p.eligibility = t.eligibility;
+  p.cohort = t.cohort;
+  p.screened_on = t.screened_on;
+  p.screened_by = t.screened_by;
+  p.randomization_number = t.randomization_number;
+  p.randomized_on = t.randomized_on;
+  p.randomized_by = t.randomized_by;
+  p.arm = t.arm;
+  p.stratum = t.stratum.value_or(0);
+  for (const auto& v : t.visits) p.visits.push_back({v.visit, v.date, v.kits, v.deviation, v.by, v.missed_reason});
+  p.unblinded = t.unblinded;
+  p.unblinded_on = t.unblinded_on;
+  p.unblinded_by = t.unblinded_by;
+  p.transfer_reason = t.reason;
+  p.transfer_decision = "transferred from site " + t.from_site + " (node " + t.from_node + ")";
+  p.transferred_from = t.from_site;
+  p.study_version = t.study_version;
+  save_participant(p);
+  for (const auto& k : t.kits) {
+    KitRecord rec;
+    rec.number = k.kit_number;
+    rec.shipment = "TRF-" + std::to_string(t.transfer_id);
+    rec.status = KitStatus::dispensed;
+    rec.expiry = k.expiry;
+    rec.participant = p.id;
+    rec.kit_type = k.kit_type;
+    rec.lot = k.lot;
+    rec.visit = k.visit;
+    rec.note = "dispensed at site " + t.from_site + ", came with participant " + t.participant;
+    save_kit(rec);
+  }
+  return {};
+}
+
+}  // namespace irt::node

@@ -156,6 +156,16 @@ class DomainStore {
   // grant.lease: replaces the lease held when its id is greater; an older one
   // (a directive replayed) is ignored. Kept sealed beside the log.
   shared::Status apply_lease(const shared::RandomizationLease& l);
+  // participant.transfer: the hub's decision on this node's transfer request.
+  // "approved": the participant becomes "transferred" (this node no longer
+  // serves it; its record stays, for the site's files) and the kits dispensed
+  // to it leave this node's records with it; "rejected": it stays, the request
+  // is cleared and the decision shown.
+  shared::Status apply_participant_transfer(const shared::ParticipantTransferDecision& d);
+  // participant.transfer_in: a participant moved here, with its record, visits
+  // and dispensed kits. It is served here from now on; it does not count
+  // against this node's cap allowances (the node that randomized it does).
+  shared::Status apply_participant_transfer_in(const shared::ParticipantTransferIn& t);
 
  private:
   DomainStore(storage::Database& db, sync::NodeLog& log, const crypto::AeadKey& key, std::string node_id,

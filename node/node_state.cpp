@@ -279,6 +279,14 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto h = shared::parse_kit_handover(payload);
     return h ? domain_->apply_kit_handover(*h) : shared::Status(h.error());
   }
+  if (d.body.type == shared::kParticipantTransferDirective) {
+    auto t = shared::parse_participant_transfer(payload);
+    return t ? domain_->apply_participant_transfer(*t) : shared::Status(t.error());
+  }
+  if (d.body.type == shared::kParticipantTransferInDirective) {
+    auto t = shared::parse_participant_transfer_in(payload);
+    return t ? domain_->apply_participant_transfer_in(*t) : shared::Status(t.error());
+  }
   return shared::make_error(shared::Errc::invalid_input, "hub directive " + std::to_string(d.body.seq) +
                                                              " has type '" + d.body.type +
                                                              "', which this version of irt-node does not know; "

@@ -42,7 +42,10 @@ void to_json(json& j, const ParticipantRecord& p) {
            {"unblinded_by", p.unblinded_by},
            {"withdrawal_reason", p.withdrawal_reason},
            {"transfer_to", p.transfer_to},
-           {"transfer_reason", p.transfer_reason}};
+           {"transfer_reason", p.transfer_reason},
+           {"transfer_decision", p.transfer_decision},
+           {"transferred_from", p.transferred_from},
+           {"study_version", p.study_version}};
 }
 
 void from_json(const json& j, ParticipantRecord& p) {
@@ -75,6 +78,10 @@ void from_json(const json& j, ParticipantRecord& p) {
   j.at("withdrawal_reason").get_to(p.withdrawal_reason);
   j.at("transfer_to").get_to(p.transfer_to);
   j.at("transfer_reason").get_to(p.transfer_reason);
+  // Absent in records written before transfers were decided.
+  p.transfer_decision = j.value("transfer_decision", "");
+  p.transferred_from = j.value("transferred_from", "");
+  p.study_version = j.value("study_version", 0);
 }
 
 }  // namespace irt::node

@@ -67,8 +67,11 @@ struct ParticipantRecord {
   std::string unblinded_on;
   std::string unblinded_by;  // the user who broke the code
   std::string withdrawal_reason;
-  std::string transfer_to;
+  std::string transfer_to;         // the site a transfer was requested to (kept once it moved there)
   std::string transfer_reason;
+  std::string transfer_decision;   // the hub's decision on the last request, as the site reads it
+  std::string transferred_from;    // the site it came from, when a transfer brought it here
+  int study_version = 0;           // the design version it was randomized under, when a transfer brought it; 0: this node's events say
 
   const VisitRecord* find_visit(const std::string& id) const;
 };

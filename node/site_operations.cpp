@@ -234,6 +234,14 @@ shared::Result<const ParticipantRecord*> SiteOperations::participant(const std::
   return p;
 }
 
+shared::Result<const ParticipantRecord*> SiteOperations::serving(const std::string& number) const {
+  auto p = participant(number);
+  if (!p || (*p)->status != ParticipantStatus::transferred) return p;
+  return make_error(Errc::conflict, "participant " + number + " moved to site " + (*p)->transfer_to +
+                                        " (transfer approved at the hub) and is served by that site's node now; "
+                                        "nothing was changed");
+}
+
 shared::Error SiteOperations::signature_refused() {
   return make_error(Errc::unauthenticated,
                     "the electronic signature did not verify: re-enter your own password to sign; nothing was changed");
@@ -411,7 +419,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
   auto sr = study();
   if (!sr) return sr.error();
   const auto& s = **sr;
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.status == ParticipantStatus::randomized || !p.randomization_number.empty())
@@ -584,7 +592,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   auto sr = study();
   if (!sr) return sr.error();
   const auto& s = **sr;
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.status != ParticipantStatus::randomized)
@@ -709,7 +717,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
 shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const std::string& number,
                                                           const std::string& reason_in) {
   if (auto st = require(a, Permission::withdraw, "withdrawal"); !st) return st.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.status != ParticipantStatus::screened && p.status != ParticipantStatus::randomized)
@@ -732,7 +740,7 @@ shared::Result<OperationOutcome> SiteOperations::record_visit(const Actor& a, co
   if (auto st = require(a, Permission::dispense, "recording a visit"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.status != ParticipantStatus::randomized)
@@ -768,7 +776,7 @@ shared::Result<std::vector<std::string>> SiteOperations::dispense_preview(const 
   if (auto st = require(a, Permission::dispense, "dispensing"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   const auto& p = **pr;
   if (p.status != ParticipantStatus::randomized)
@@ -788,7 +796,7 @@ shared::Result<std::vector<std::string>> SiteOperations::dispense_preview(const 
 
 shared::Result<OperationOutcome> SiteOperations::complete(const Actor& a, const std::string& number) {
   if (auto st = require(a, Permission::withdraw, "completion"); !st) return st.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.status != ParticipantStatus::randomized)
@@ -809,7 +817,7 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
   if (auto st = require(a, Permission::withdraw, "transfer request"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   const auto* site = (*sr)->find_site(to_site);
@@ -836,7 +844,7 @@ shared::Result<OperationOutcome> SiteOperations::request_transfer(const Actor& a
 shared::Result<OperationOutcome> SiteOperations::unblind(const Actor& a, const std::string& number,
                                                          const std::string& reason_in, const PasswordCheck& password) {
   if (auto st = require(a, Permission::unblind, "code break"); !st) return st.error();
-  auto pr = participant(number);
+  auto pr = serving(number);
   if (!pr) return pr.error();
   ParticipantRecord p = **pr;
   if (p.arm.empty())

@@ -233,6 +233,9 @@ class SiteOperations {
   shared::Status require(const Actor& a, shared::Permission p, const char* doing) const;
   shared::Result<const shared::Study*> study() const;
   shared::Result<const ParticipantRecord*> participant(const std::string& number) const;
+  // The participant, when this node serves it: refused (conflict, naming its
+  // new site) once a transfer moved it away.
+  shared::Result<const ParticipantRecord*> serving(const std::string& number) const;
   shared::Result<shared::ESignature> esign(const Actor& a, const PasswordCheck& signature, const std::string& meaning);
   std::string seal_for_hub(const nlohmann::json& j) const;
   // Appends an event; `payload` is one of the structs of shared/event_payloads.h.

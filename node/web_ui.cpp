@@ -387,6 +387,7 @@ async function renderParticipant(number, resultHtml) {
   if (p.screen_failure_reason) h += '<p id="p-failure">Screen failure: ' + esc(p.screen_failure_reason) + "</p>";
   if (p.withdrawal_reason) h += "<p>Withdrawn: " + esc(p.withdrawal_reason) + "</p>";
   if (p.transfer_requested_to) h += '<p id="p-transfer">Transfer to site ' + esc(p.transfer_requested_to) + " requested" + (p.transfer_reason ? ": " + esc(p.transfer_reason) : "") + "</p>";
+  if (p.transfer_decision) h += '<p id="p-transfer-decision">' + esc(p.transfer_decision.charAt(0).toUpperCase() + p.transfer_decision.slice(1)) + "</p>";
   h += "</div>";
   // The visit that comes next is offered; another one only out of order, with a reason.
   const pending = p.schedule.filter((v) => !v.done && !v.randomization);

@@ -277,6 +277,121 @@ Result<RandomizationLease> parse_lease(std::string_view text) {
     return bad("grant.lease", std::string("missing or mistyped field (") + e.what() + ")");
   }
   return l;
+void to_json(json& j, const ParticipantTransferDecision& d) {
+  j = json{{"transfer_id", d.transfer_id}, {"request_seq", d.request_seq}, {"participant", d.participant},
+           {"to_site", d.to_site}, {"outcome", d.outcome}, {"to_node", d.to_node}, {"kits", d.kits},
+           {"reason", d.reason}, {"decided_by", d.decided_by}};
+}
+
+Result<ParticipantTransferDecision> parse_participant_transfer(std::string_view text) {
+  const std::string what(kParticipantTransferDirective);
+  auto j = parse_object(text, what);
+  if (!j) return j.error();
+  ParticipantTransferDecision d;
+  try {
+    d.transfer_id = j->at("transfer_id").get<std::uint64_t>();
+    d.request_seq = j->at("request_seq").get<std::uint64_t>();
+    d.participant = j->at("participant").get<std::string>();
+    d.to_site = j->at("to_site").get<std::string>();
+    d.outcome = j->at("outcome").get<std::string>();
+    d.to_node = j->at("to_node").get<std::string>();
+    d.kits = j->at("kits").get<std::vector<std::string>>();
+    d.reason = j->at("reason").get<std::string>();
+    d.decided_by = j->at("decided_by").get<std::string>();
+  } catch (const json::exception& e) {
+    return bad(what, std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  if (d.participant.empty()) return bad(what + ".participant", "empty");
+  if (d.outcome != "approved" && d.outcome != "rejected") return bad(what + ".outcome", "must be approved or rejected");
+  if (d.outcome == "approved" && d.to_node.empty()) return bad(what + ".to_node", "empty for an approval");
+  for (const auto& k : d.kits)
+    if (!is_digits(k)) return bad(what + ".kits", "each must be a kit number");
+  return d;
+}
+
+void to_json(json& j, const ParticipantTransferIn& t) {
+  json visits = json::array();
+  for (const auto& v : t.visits)
+    visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation},
+                      {"missed_reason", v.missed_reason}, {"by", v.by}});
+  json kits = json::array();
+  for (const auto& k : t.kits)
+    kits.push_back({{"kit_number", k.kit_number}, {"kit_type", k.kit_type}, {"lot", k.lot}, {"expiry", k.expiry},
+                    {"visit", k.visit}});
+  j = json{{"transfer_id", t.transfer_id},
+           {"participant", t.participant},
+           {"from_site", t.from_site},
+           {"from_node", t.from_node},
+           {"status", t.status},
+           {"factors", t.factors},
+           {"eligibility", t.eligibility},
+           {"cohort", t.cohort},
+           {"screened_on", t.screened_on},
+           {"screened_by", t.screened_by},
+           {"study_version", t.study_version},
+           {"randomization_number", t.randomization_number},
+           {"randomized_on", t.randomized_on},
+           {"randomized_by", t.randomized_by},
+           {"arm", t.arm},
+           {"stratum", t.stratum ? json(*t.stratum) : json()},
+           {"visits", visits},
+           {"kits", kits},
+           {"unblinded", t.unblinded},
+           {"unblinded_on", t.unblinded_on},
+           {"unblinded_by", t.unblinded_by},
+           {"reason", t.reason}};
+}
+
+Result<ParticipantTransferIn> parse_participant_transfer_in(std::string_view text) {
+  const std::string what(kParticipantTransferInDirective);
+  auto j = parse_object(text, what);
+  if (!j) return j.error();
+  ParticipantTransferIn t;
+  try {
+    t.transfer_id = j->at("transfer_id").get<std::uint64_t>();
+    t.participant = j->at("participant").get<std::string>();
+    t.from_site = j->at("from_site").get<std::string>();
+    t.from_node = j->at("from_node").get<std::string>();
+    auto status = parse_participant_status(j->at("status").get<std::string>());
+    if (!status || (*status != ParticipantStatus::screened && *status != ParticipantStatus::randomized))
+      return bad(what + ".status", "must be screened or randomized");
+    t.status = *status;
+    t.factors = j->at("factors").get<std::map<std::string, std::string>>();
+    t.eligibility = j->at("eligibility").get<std::vector<std::string>>();
+    t.cohort = j->at("cohort").get<std::string>();
+    t.screened_on = j->at("screened_on").get<std::string>();
+    t.screened_by = j->at("screened_by").get<std::string>();
+    t.study_version = j->at("study_version").get<int>();
+    t.randomization_number = j->at("randomization_number").get<std::string>();
+    t.randomized_on = j->at("randomized_on").get<std::string>();
+    t.randomized_by = j->at("randomized_by").get<std::string>();
+    t.arm = j->at("arm").get<std::string>();
+    if (!j->at("stratum").is_null()) t.stratum = j->at("stratum").get<std::uint32_t>();
+    for (const auto& v : j->at("visits"))
+      t.visits.push_back({v.at("visit").get<std::string>(), v.at("date").get<std::string>(),
+                          v.at("kits").get<std::vector<std::string>>(), v.at("deviation").get<std::string>(),
+                          v.at("missed_reason").get<std::string>(), v.at("by").get<std::string>()});
+    for (const auto& k : j->at("kits"))
+      t.kits.push_back({k.at("kit_number").get<std::string>(), k.at("kit_type").get<std::string>(),
+                        k.at("lot").get<std::string>(), k.at("expiry").get<std::string>(),
+                        k.at("visit").get<std::string>()});
+    t.unblinded = j->at("unblinded").get<bool>();
+    t.unblinded_on = j->at("unblinded_on").get<std::string>();
+    t.unblinded_by = j->at("unblinded_by").get<std::string>();
+    t.reason = j->at("reason").get<std::string>();
+  } catch (const json::exception& e) {
+    return bad(what, std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  if (t.participant.empty()) return bad(what + ".participant", "empty");
+  if ((t.status == ParticipantStatus::randomized) == t.arm.empty())
+    return bad(what + ".arm", "must be given exactly for a randomized participant");
+  for (std::size_t i = 0; i < t.kits.size(); ++i) {
+    const auto& k = t.kits[i];
+    const std::string where = what + ".kits[" + std::to_string(i) + "]";
+    if (!is_digits(k.kit_number)) return bad(where + ".kit_number", "must be a kit number");
+    if (!parse_date(k.expiry)) return bad(where + ".expiry", "not a date YYYY-MM-DD");
+  }
+  return t;
 }
 
 }  // namespace irt::shared

@@ -17,6 +17,10 @@
 //   "kits.handover"             KitHandover: the hub's answer to a node's handover of kits to
 //                               another node of its site (the receiving node gets a "shipment"
 //                               of kind "handover")
+//   "participant.transfer"      ParticipantTransferDecision: the hub's decision on a node's request to
+//                               move a participant to another site (approved: it left this node)
+//   "participant.transfer_in"   ParticipantTransferIn: a participant moved to this node, with its
+//                               record (arm included), its visits done and its kits dispensed
 //
 // Slot arms and kit types reveal the allocation: they travel only inside the
 // signed directive over TLS, and the node stores them encrypted. Parse errors
@@ -25,12 +29,15 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "shared/event_payloads.h"
 #include "shared/result.h"
 #include "shared/slot_slice.h"
 #include "shared/study.h"
@@ -47,6 +54,8 @@ inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
 inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
 inline constexpr std::string_view kKitsHandoverDirective = "kits.handover";
 inline constexpr std::string_view kGrantLeaseDirective = "grant.lease";
+inline constexpr std::string_view kParticipantTransferDirective = "participant.transfer";
+inline constexpr std::string_view kParticipantTransferInDirective = "participant.transfer_in";
 
 struct GrantSlots {
   int study_version = 0;             // the study version whose list the slots come from
@@ -160,5 +169,64 @@ struct RandomizationLease {
 };
 void to_json(nlohmann::json& j, const RandomizationLease& l);
 Result<RandomizationLease> parse_lease(std::string_view json_text);
+// The hub's decision on a participant.transfer_requested event (the node's
+// event seq `request_seq`), to the node that asked: "approved" (the
+// participant is served by `to_node` of `to_site` from now on; `kits`, the
+// kits dispensed to it, left this node's custody with it) or "rejected" (it
+// stays here; `reason` says why).
+struct ParticipantTransferDecision {
+  std::uint64_t transfer_id = 0;
+  std::uint64_t request_seq = 0;
+  std::string participant;
+  std::string to_site;
+  std::string outcome;  // "approved" or "rejected"
+  std::string to_node;  // approved only
+  std::vector<std::string> kits;
+  std::string reason;
+  std::string decided_by;
+};
+void to_json(nlohmann::json& j, const ParticipantTransferDecision& d);
+Result<ParticipantTransferDecision> parse_participant_transfer(std::string_view json_text);
+
+// A participant moved to the node receiving it, as the hub rebuilt its record
+// from the facts its nodes recorded. `arm` reveals the allocation: the node
+// stores it encrypted and never shows it to a blinded role.
+struct TransferredVisit {
+  std::string visit;
+  std::string date;  // "YYYY-MM-DD"
+  std::vector<std::string> kits;
+  std::string deviation;      // window override reason
+  std::string missed_reason;  // non-empty: missed
+  std::string by;
+};
+struct TransferredKit {
+  std::string kit_number;
+  std::string kit_type;  // reveals the allocation
+  std::string lot;
+  std::string expiry;
+  std::string visit;     // the visit it was dispensed at
+};
+struct ParticipantTransferIn {
+  std::uint64_t transfer_id = 0;
+  std::string participant;
+  std::string from_site;
+  std::string from_node;
+  ParticipantStatus status = ParticipantStatus::screened;  // screened or randomized
+  std::map<std::string, std::string> factors;
+  std::vector<std::string> eligibility;
+  std::string cohort;
+  std::string screened_on, screened_by;
+  int study_version = 0;  // the design version it was randomized (else screened) under; 0 unknown
+  std::string randomization_number, randomized_on, randomized_by;
+  std::string arm;  // "" before randomization
+  std::optional<std::uint32_t> stratum;
+  std::vector<TransferredVisit> visits;
+  std::vector<TransferredKit> kits;  // dispensed to it and not returned
+  bool unblinded = false;
+  std::string unblinded_on, unblinded_by;
+  std::string reason;  // why it moved (the request's reason)
+};
+void to_json(nlohmann::json& j, const ParticipantTransferIn& t);
+Result<ParticipantTransferIn> parse_participant_transfer_in(std::string_view json_text);
 
 }  // namespace irt::shared

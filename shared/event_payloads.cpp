@@ -12,12 +12,13 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<ParticipantStatus, const char*>, 5> kParticipantStatusNames = {{
+constexpr std::array<std::pair<ParticipantStatus, const char*>, 6> kParticipantStatusNames = {{
     {ParticipantStatus::screened, "screened"},
     {ParticipantStatus::screen_failed, "screen_failed"},
     {ParticipantStatus::randomized, "randomized"},
     {ParticipantStatus::withdrawn, "withdrawn"},
     {ParticipantStatus::completed, "completed"},
+    {ParticipantStatus::transferred, "transferred"},
 }};
 
 constexpr std::array<std::pair<KitStatus, const char*>, 13> kKitStatusNames = {{

@@ -61,7 +61,9 @@ inline constexpr const char* kEventStudyVersionField = "study_version";
 // Their names (to_string) are what the node's and the hub's databases store
 // and what payloads carry: never rename one.
 
-enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, completed };
+// transferred: at the node the participant left, after the hub approved its
+// transfer to another site (it is served there now).
+enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, completed, transferred };
 
 // A kit's status. At the node: expected (announced by a shipment), then
 // available, damaged or missing at receipt; quarantined, then available or

@@ -123,4 +123,68 @@ TEST_CASE("a lease round-trips, and a lease without an id or with a time that is
   CHECK(parse_lease(R"({"lease_id":1,"until_ms":"tomorrow"})").error().message.find("grant.lease.until_ms") == 0);
   CHECK(parse_lease(R"({"lease_id":1,"until_ms":1.5})").error().code == Errc::invalid_input);
   CHECK(parse_lease("[]").error().code == Errc::invalid_input);
+TEST_CASE("a participant.transfer decision round-trips, and a malformed one is refused naming the field") {
+  ParticipantTransferDecision d{3, 57, "101-004", "102", "approved", "102-N1", {"4821907"}, "agreed", "manager.ines"};
+  nlohmann::json j = d;
+  auto back = parse_participant_transfer(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->transfer_id == 3);
+  CHECK(back->request_seq == 57);
+  CHECK(back->participant == "101-004");
+  CHECK(back->to_node == "102-N1");
+  CHECK(back->kits == d.kits);
+  CHECK(back->decided_by == "manager.ines");
+  j["to_node"] = "";
+  CHECK(parse_participant_transfer(j.dump()).error().message.find("participant.transfer.to_node") != std::string::npos);
+  j["outcome"] = "rejected";
+  CHECK(parse_participant_transfer(j.dump()).ok());
+  j["outcome"] = "maybe";
+  CHECK(parse_participant_transfer(j.dump()).error().message.find("participant.transfer.outcome") != std::string::npos);
+  j["outcome"] = "rejected";
+  j["kits"] = {"A1"};
+  CHECK_FALSE(parse_participant_transfer(j.dump()).ok());
+}
+
+TEST_CASE("a participant.transfer_in record round-trips, and names the field it refuses, never a value") {
+  ParticipantTransferIn t;
+  t.transfer_id = 3;
+  t.participant = "101-004";
+  t.from_site = "101";
+  t.from_node = "101-N1";
+  t.status = ParticipantStatus::randomized;
+  t.factors = {{"diabetes", "yes"}};
+  t.eligibility = {"yes", "yes"};
+  t.screened_on = "2026-03-02";
+  t.study_version = 2;
+  t.randomization_number = "R01-0003";
+  t.randomized_on = "2026-03-16";
+  t.arm = "A";
+  t.stratum = 1;
+  t.visits = {{"V1", "2026-03-16", {"4821907"}, "", "", "ana"}, {"V2", "2026-04-13", {}, "", "ill", "ana"}};
+  t.kits = {{"4821907", "VLC25", "L01", "2027-12-31", "V1"}};
+  nlohmann::json j = t;
+  auto back = parse_participant_transfer_in(j.dump());
+  REQUIRE(back.ok());
+  CHECK(back->arm == "A");
+  CHECK(back->stratum == 1u);
+  CHECK(back->study_version == 2);
+  REQUIRE(back->visits.size() == 2);
+  CHECK(back->visits[1].missed_reason == "ill");
+  REQUIRE(back->kits.size() == 1);
+  CHECK(back->kits[0].kit_type == "VLC25");
+  CHECK(back->kits[0].visit == "V1");
+
+  auto bad = j;
+  bad["arm"] = "";
+  auto refused = parse_participant_transfer_in(bad.dump());
+  CHECK(refused.error().message.find("participant.transfer_in.arm") != std::string::npos);
+  bad = j;
+  bad["status"] = "withdrawn";
+  CHECK(parse_participant_transfer_in(bad.dump()).error().message.find("participant.transfer_in.status") !=
+        std::string::npos);
+  bad = j;
+  bad["kits"][0]["expiry"] = "VLC25";
+  refused = parse_participant_transfer_in(bad.dump());
+  CHECK(refused.error().message.find("participant.transfer_in.kits[0].expiry") != std::string::npos);
+  CHECK(refused.error().message.find("VLC25") == std::string::npos);
 }

@@ -206,7 +206,7 @@ TEST_CASE("kit and participant statuses convert to their names and back") {
   CHECK(std::string(to_string(KitStatus::lost_with_node)) == "lost_with_node");
   CHECK(std::string(to_string(ParticipantStatus::screen_failed)) == "screen_failed");
   for (auto s : {ParticipantStatus::screened, ParticipantStatus::screen_failed, ParticipantStatus::randomized,
-                 ParticipantStatus::withdrawn, ParticipantStatus::completed})
+                 ParticipantStatus::withdrawn, ParticipantStatus::completed, ParticipantStatus::transferred})
     CHECK(parse_participant_status(to_string(s)) == s);
   CHECK_FALSE(parse_kit_status("in_transit").has_value());
   CHECK_FALSE(parse_participant_status("").has_value());
