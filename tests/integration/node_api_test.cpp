@@ -200,7 +200,15 @@ TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with
   CHECK((u.body["arm"]["id"] == "A" || u.body["arm"]["id"] == "B"));
   refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/withdraw", json::object(), "reason is required");
   refused(n, carla, 404, "POST", "/api/v1/participants/101-998/withdraw", {{"reason", "x"}}, "not known");
-  CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla, {{"reason", "moved"}}).status == 200);
+  // Withdrawal is signed: a wrong password is refused and records nothing.
+  refused(n, carla, 401, "POST", "/api/v1/participants/" + number + "/withdraw",
+          {{"reason", "moved"}, {"signature_password", "not my password"}}, "electronic signature did not verify");
+  refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/withdraw", {{"reason", "moved"}},
+          "withdrawal needs your electronic signature");
+  CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "randomized");
+  CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla,
+               {{"reason", "moved"}, {"signature_password", test::kFixturePassword}})
+            .status == 200);
   CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "withdrawn");
 
   // Inventory: receipt, quarantine, returns.
@@ -312,7 +320,7 @@ TEST_CASE("node API: every text, id and list field over its limit is a 400 namin
   // Characters, not bytes: 2000 two-byte characters are within the limit.
   std::string accented;
   for (int i = 0; i < 2000; ++i) accented += "\xc3\xa9";
-  auto ok = n.call("POST", p + "/withdraw", carla, {{"reason", accented}});
+  auto ok = n.call("POST", p + "/withdraw", carla, {{"reason", accented}, {"signature_password", test::kFixturePassword}});
   CHECK_MESSAGE(ok.status == 200, ok.body.dump());
 }
 

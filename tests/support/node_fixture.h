@@ -44,6 +44,9 @@ struct NodeFixtureOptions {
   // Participants screened and randomized by the coordinator this many days
   // ago (their visits are then due, overdue or upcoming today).
   std::vector<int> randomized_days_ago;
+  // Then a kits.relabel directive for this many kits in stock of one lot
+  // (a new expiry 500 days ahead), as the hub sends when a lot is relabelled.
+  int relabel_kits = 0;
 };
 
 class NodeFixture {
@@ -64,6 +67,8 @@ class NodeFixture {
   const shared::Shipment& pending_shipment() const { return pending_; }
   std::string expired_kit;      // of the first shipment, received
   std::string near_expiry_kit;  // inside the do-not-dispense window, received
+  std::vector<std::string> relabel_kits;  // marked for relabelling (NodeFixtureOptions::relabel_kits)
+  std::string relabel_expiry;
   // For programs: node id, users, passwords, shipments (kit numbers only, no kit types).
   nlohmann::json summary() const;
 
