@@ -736,11 +736,11 @@ function renderKits(inv) {
     const s = await ask("Store kits", "<p>" + kitsText(kits) + " are put in a storage location (a fridge, a cupboard), so an excursion there finds them.</p>", { text: "Storage location (for example FRIDGE-1)", confirm: "Store " + plural(kits.length) }); if (!s) return;
     try { await api("POST", "/kits/location", { kits, location: s.text }); await renderInventory(); show(plural(kits.length) + " stored in " + s.text + ".", true); } catch (e) { show(e.message); }
   };
-  // Custody to a nurse's tablet: the kits are in transit at once and never dispensed here.
+  // Custody to a nurse's tablet (or back to the site node): the kits are in transit at once and never dispensed here.
   if ($("handover-selected")) $("handover-selected").onclick = async () => {
     const kits = selected();
-    const s = await ask("Hand over kits to a nurse's tablet", "<p>" + kitsText(kits) + " leave this tablet's stock at once: in transit, never dispensed here. The tablet that takes them receives them after the hub moves their custody at the next sync.</p>",
-      { text: "Tablet that takes the kits (its node id, for example 101-N2)", reason: "What for (for example home visits this week)", confirm: "Hand over " + plural(kits.length) }); if (!s) return;
+    const s = await ask("Hand over kits to another node of the site", "<p>" + kitsText(kits) + " leave this tablet's stock at once: in transit, never dispensed here. The tablet that takes them receives them after the hub moves their custody at the next sync.</p>",
+      { text: "Node that takes the kits: a nurse's tablet, or the site node (its node id, for example 101-N2)", reason: "What for (for example home visits this week)", confirm: "Hand over " + plural(kits.length) }); if (!s) return;
     try { await api("POST", "/kits/handover", { to_node: s.text, kits, reason: s.reason }); await renderInventory(); show(plural(kits.length) + " handed over to " + s.text + ": in transit until the hub moves their custody.", true); } catch (e) { show(e.message); }
   };
   for (const b of document.querySelectorAll("[data-return]")) b.onclick = async () => {

@@ -135,7 +135,7 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
   auto today = shared::day_of_millis(now);
   std::map<std::string, int> used;
   first_ = {"SHP-0001", "initial", shared::format_date(today - 3), {}};
-  pending_ = {"SHP-0002", "initial", shared::format_date(today - 1), {}};
+  pending_ = {"SHP-0002", options_.pending_kind, shared::format_date(today - 1), {}};
   int lot_index = 0;
   std::map<std::string, std::string> lots;
   for (const auto& kt : study.kit_types) lots[kt.id] = "24L" + std::to_string(101 + 17 * lot_index++);

@@ -39,6 +39,7 @@ struct NodeFixtureOptions {
   bool expired_and_near_expiry = true;    // one expired kit and one inside the do-not-dispense window per type
   bool receive_first_shipment = true;     // recorded as received by the coordinator
   int pending_kits_per_type = 2;          // a second shipment, announced and not yet received
+  std::string pending_kind = "initial";   // its kind: "handover" as the hub sends kits another node of the site handed over
   std::uint64_t cap_allowance = 100;      // granted per capped arm and cohort
   std::string hub_url = "http://127.0.0.1:1";  // nothing listens: the node is offline
   // Participants screened and randomized by the coordinator this many days
