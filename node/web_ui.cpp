@@ -213,7 +213,7 @@ async function api(method, path, body) {
   }
   return data;
 }
-function show(text, ok) { const m = $("message"); m.textContent = text; m.className = "msg " + (ok ? "ok" : "error"); m.scrollIntoView({ block: "nearest" }); }
+function show(text, ok) { const m = $("message"); m.textContent = String(text).replace(/^./, (c) => c.toUpperCase()); m.className = "msg " + (ok ? "ok" : "error"); m.scrollIntoView({ block: "nearest" }); }
 function clearMessage() { $("message").className = "msg hidden"; }
 function view(name) {
   for (const s of document.querySelectorAll("main > section")) s.classList.toggle("hidden", s.id !== "view-" + name);

@@ -555,7 +555,7 @@ async function scenario(viewport) {
     await page.fill("#sign-reason", "moves abroad, stops treatment");
     await page.fill("#sign-password", "not my password");
     await page.click("#sign-confirm");
-    await page.waitForFunction(() => /electronic signature did not verify/.test(document.querySelector("#message").textContent));
+    await page.waitForFunction(() => /^The electronic signature did not verify/.test(document.querySelector("#message").textContent));
     assert.match(await page.textContent("#message"), /re-enter your own password to sign; nothing was changed/);
     assert.equal(await page.textContent("#p-status"), "Randomized");
     assert.ok(await visible("#logout"), "a refused signature does not end the session");
