@@ -324,6 +324,30 @@ TEST_CASE("node API: every text, id and list field over its limit is a 400 namin
   CHECK_MESSAGE(ok.status == 200, ok.body.dump());
 }
 
+TEST_CASE("node API: a kit the hub asked to relabel is confirmed once, by a role that handles the stock") {
+  test::NodeFixtureOptions o;
+  o.relabel_kits = 2;
+  NodeServer n(o);
+  const auto& kits = n.fixture().relabel_kits;
+  REQUIRE(kits.size() == 2);
+  auto paul = n.login("paul"), nadia = n.login("nadia");
+  auto listed = [&] {
+    std::vector<std::string> out;
+    for (const auto& k : n.call("GET", "/api/v1/inventory", paul).body["kits"])
+      if (k.contains("relabel_expiry")) out.push_back(k["kit"]);
+    return out;
+  };
+  CHECK(listed().size() == 2);
+  refused(n, nadia, 403, "POST", "/api/v1/kits/" + kits[0] + "/relabelled", json::object(), "may not");
+  auto done = n.call("POST", "/api/v1/kits/" + kits[0] + "/relabelled", paul, json::object());
+  REQUIRE_MESSAGE(done.status == 200, done.body.dump());
+  CHECK(done.body["kit"]["kit"] == kits[0]);
+  CHECK(done.body["kit"]["expiry"] == n.fixture().relabel_expiry);
+  CHECK_FALSE(done.body["kit"].contains("relabel_expiry"));
+  CHECK(listed() == std::vector<std::string>{kits[1]});
+  refused(n, paul, 409, "POST", "/api/v1/kits/" + kits[0] + "/relabelled", json::object(), "no new label to print");
+}
+
 TEST_CASE("node API: a body over 1 MiB is a 413 with a JSON error and changes nothing") {
   NodeServer n;
   auto carla = n.login("carla");
