@@ -333,7 +333,8 @@ TEST_CASE("node API: a kit the hub asked to relabel is confirmed once, by a role
   auto paul = n.login("paul"), nadia = n.login("nadia");
   auto listed = [&] {
     std::vector<std::string> out;
-    for (const auto& k : n.call("GET", "/api/v1/inventory", paul).body["kits"])
+    auto inventory = n.call("GET", "/api/v1/inventory", paul).body;
+    for (const auto& k : inventory["kits"])
       if (k.contains("relabel_expiry")) out.push_back(k["kit"]);
     return out;
   };
