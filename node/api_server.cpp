@@ -411,12 +411,12 @@ struct ApiServer::Impl {
             if (!o) return o.error();
             return ops.code_break_answer(*o);
           });
-    route("POST", R"(/api/v1/participants/([^/]+)/withdraw)", true,
-          [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route(R"(/api/v1/participants/([^/]+)/withdraw)",
+          [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
-            auto o = ops.withdraw(a, param(req, 1), reason);
+            auto o = ops.withdraw(a, param(req, 1), reason, sig);
             if (!o) return o.error();
             return outcome(*o, a);
           });
@@ -529,6 +529,12 @@ struct ApiServer::Impl {
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
             auto seq = ops.destroy_kit(a, param(req, 1), reason, sig, witness);
+            if (!seq) return seq.error();
+            return kit_answer(param(req, 1), *seq, a);
+          });
+    route("POST", R"(/api/v1/kits/([^/]+)/relabelled)", true,
+          [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+            auto seq = ops.confirm_relabel(a, param(req, 1));
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });

@@ -715,7 +715,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
 // ---- participation
 
 shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const std::string& number,
-                                                          const std::string& reason_in) {
+                                                          const std::string& reason_in, const PasswordCheck& password) {
   if (auto st = require(a, Permission::withdraw, "withdrawal"); !st) return st.error();
   auto pr = serving(number);
   if (!pr) return pr.error();
@@ -724,11 +724,14 @@ shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const 
     return make_error(Errc::conflict, "participant " + number + " is " + to_string(p.status) + " and cannot be withdrawn");
   std::string reason = trimmed(reason_in);
   if (reason.empty()) return missing_reason("reason", "say why participant " + number + " is withdrawn");
+  if (!password.given) return missing_signature("withdrawal");
+  auto signature = esign(a, password, "I confirm the withdrawal of participant " + number + " from the study");
+  if (!signature) return signature.error();
   p.status = ParticipantStatus::withdrawn;
   p.withdrawal_reason = reason;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
-    auto seq = record(a, shared::kWithdrawnEvent, shared::Withdrawn{number, reason, a.role});
+    auto seq = record(a, shared::kWithdrawnEvent, shared::Withdrawn{number, reason, a.role, *signature});
     if (!seq) return seq.error();
     return OperationOutcome{p, {}, *seq, false};
   });
@@ -1122,6 +1125,22 @@ shared::Result<std::uint64_t> SiteOperations::store_kits(const Actor& a, const s
       store().save_kit(k);
     }
     return record(a, shared::kKitsStoredEvent, shared::KitsStored{kits, *location});
+  });
+}
+
+shared::Result<std::uint64_t> SiteOperations::confirm_relabel(const Actor& a, const std::string& number) {
+  if (auto st = require(a, Permission::receive_shipment, "relabelling kits"); !st) return st.error();
+  const auto* kit = store().find_kit(number);
+  if (!kit) return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number");
+  if (kit->relabel.empty())
+    return make_error(Errc::conflict, "kit " + number + " has no new label to print: the hub asked for no relabelling "
+                                      "of it, or it was already confirmed");
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    auto k = *kit;
+    const std::string expiry = k.relabel;
+    k.relabel.clear();
+    store().save_kit(k);
+    return record(a, shared::kKitRelabelledEvent, shared::KitRelabelled{number, expiry, a.role});
   });
 }
 

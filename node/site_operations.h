@@ -22,9 +22,9 @@
 // "supply.shortage" event (kit types and counts sealed to the hub) in its own
 // transaction, so the hub alerts the supply team, and nothing else changes.
 //
-// Critical actions (randomize, code break, dispensing outside a visit window,
-// reporting damage, destroying a kit) need the actor's password again
-// (`signature_password`). The caller checks it against the roster before it
+// Critical actions (randomize, code break, withdrawal, dispensing outside a
+// visit window, replacing a kit, reporting damage, destroying a kit) need the
+// actor's password again (`signature_password`). The caller checks it against the roster before it
 // takes the node's lock (node/roster.h: find_user, then check_password with no
 // lock held) and hands the operation the PasswordCheck; the operation confirms
 // it where it needs the signature, so refusals come in the same order as ever.
@@ -157,7 +157,9 @@ class SiteOperations {
   shared::Result<OperationOutcome> randomize(const Actor& a, const std::string& participant,
                                              const PasswordCheck& signature);
   shared::Result<OperationOutcome> dispense(const Actor& a, const std::string& participant, const DispenseRequest& r);
-  shared::Result<OperationOutcome> withdraw(const Actor& a, const std::string& participant, const std::string& reason);
+  // Signed (signature_password): withdrawal ends the participant's treatment here.
+  shared::Result<OperationOutcome> withdraw(const Actor& a, const std::string& participant, const std::string& reason,
+                                            const PasswordCheck& signature);
   shared::Result<OperationOutcome> complete(const Actor& a, const std::string& participant);
   shared::Result<OperationOutcome> request_transfer(const Actor& a, const std::string& participant,
                                                     const std::string& to_site, const std::string& reason);
@@ -203,6 +205,10 @@ class SiteOperations {
   // records it. At the next sync the hub moves their custody (a kits.handover
   // directive here, a "handover" shipment the other node receives kit by kit)
   // or refuses, and the kits come back into stock. All or nothing.
+  // A kit the hub asked to relabel (kits.relabel: KitRecord::relabel holds the
+  // new expiry) now carries the new label (receive_shipment): recorded as a
+  // kit.relabelled event, and the kit leaves the list of kits to relabel.
+  shared::Result<std::uint64_t> confirm_relabel(const Actor& a, const std::string& kit);
   shared::Result<std::uint64_t> hand_over_kits(const Actor& a, const std::string& to_node,
                                                const std::vector<std::string>& kits, const std::string& reason);
 

@@ -128,6 +128,20 @@ h1 { font-size:24px; margin:8px 0 12px; } h2 { font-size:20px; margin:18px 0 8px
     <div class="row" style="margin-top:16px"><button type="button" id="sign-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="sign-confirm" type="submit">Confirm</button></div>
   </form>
 </dialog>
+<dialog id="excursion-dialog" aria-labelledby="exc-title">
+  <form method="dialog" id="exc-form" novalidate>
+    <h2 id="exc-title">Temperature excursion</h2>
+    <div id="exc-meaning"></div>
+    <div id="exc-location-box"><label for="exc-location">Storage location (every kit in stock there)</label><select id="exc-location" aria-describedby="exc-err-location"></select><p class="field-error hidden" id="exc-err-location"></p></div>
+    <p class="muted">The readings of the temperature logger, in °C.</p>
+    <div class="row"><div style="flex:1;min-width:140px"><label for="exc-min">Lowest temperature (°C)</label><input id="exc-min" inputmode="decimal" autocomplete="off" aria-describedby="exc-err-min"></div>
+    <div style="flex:1;min-width:140px"><label for="exc-max">Highest temperature (°C)</label><input id="exc-max" inputmode="decimal" autocomplete="off" aria-describedby="exc-err-max"></div></div>
+    <p class="field-error hidden" id="exc-err-min"></p><p class="field-error hidden" id="exc-err-max"></p>
+    <label for="exc-duration">How long outside the allowed range (minutes)</label><input id="exc-duration" inputmode="numeric" autocomplete="off" aria-describedby="exc-err-duration"><p class="field-error hidden" id="exc-err-duration"></p>
+    <label for="exc-reason">What happened</label><textarea id="exc-reason" rows="2" aria-describedby="exc-err-reason"></textarea><p class="field-error hidden" id="exc-err-reason"></p>
+    <div class="row" style="margin-top:16px"><button type="button" id="exc-cancel">Cancel</button><span class="spacer"></span><button class="primary" id="exc-confirm" type="submit">Quarantine</button></div>
+  </form>
+</dialog>
 <script>
 "use strict";
 const S = { token: sessionStorage.getItem("irt-token"), me: JSON.parse(sessionStorage.getItem("irt-me") || "null"), study: null, nodeDown: false };
@@ -162,6 +176,8 @@ function humanize(msg) {
     .replace(/\bscreen_failure_reason\b/g, "the screen failure reason")
     .replace(/\bsignature_password\b/g, "your password")
     .replace(/\boverride_reason\b/g, "the reason for the override")
+    .replace(/\bminimum_celsius\b/g, "the lowest temperature").replace(/\bmaximum_celsius\b/g, "the highest temperature")
+    .replace(/\bduration_minutes\b/g, "the duration").replace(/\bto_node\b/g, "the tablet")
     .replace(/\b(with|using) POST \/api\/v1\/\S+/g, "")
     .replace(/ with the idempotency key[^.;]*/gi, "");
 }
@@ -197,7 +213,7 @@ async function api(method, path, body) {
   }
   return data;
 }
-function show(text, ok) { const m = $("message"); m.textContent = text; m.className = "msg " + (ok ? "ok" : "error"); m.scrollIntoView({ block: "nearest" }); }
+function show(text, ok) { const m = $("message"); m.textContent = String(text).replace(/^./, (c) => c.toUpperCase()); m.className = "msg " + (ok ? "ok" : "error"); m.scrollIntoView({ block: "nearest" }); }
 function clearMessage() { $("message").className = "msg hidden"; }
 function view(name) {
   for (const s of document.querySelectorAll("main > section")) s.classList.toggle("hidden", s.id !== "view-" + name);
@@ -240,7 +256,7 @@ async function poll() {
 // clears everything that was on screen: a shared tablet keeps nothing.
 function clearScreens() {
   for (const id of ["participant-list", "participant-detail", "due", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
-  const d = $("sign-dialog"); if (d.open) d.close();
+  for (const id of ["sign-dialog", "excursion-dialog"]) { const d = $(id); if (d.open) d.close(); }
   $("sign-reason").value = ""; $("sign-password").value = ""; $("sign-witness-password").value = ""; $("login-password").value = "";
   $("site").textContent = "IRT site node"; $("pending").textContent = ""; $("who").textContent = "";
 }
@@ -301,6 +317,44 @@ function ask(title, meaningHtml, opts) {
     $("sign-reason").oninput = () => $("sign-reason-error").classList.add("hidden");
     $("sign-witness").oninput = $("sign-witness-password").oninput = () => $("sign-witness-error").classList.add("hidden");
     d.showModal(); (opts.text ? $("sign-text") : opts.reason ? $("sign-reason") : opts.password ? $("sign-password") : $("sign-confirm")).focus();
+  });
+}
+
+// A temperature excursion: the logger's readings, checked here with messages
+// for people (the node checks them again). Resolves with the readings or null.
+function askExcursion(meaningHtml, locations, count) {
+  return new Promise((resolve) => {
+    const d = $("excursion-dialog");
+    $("exc-meaning").innerHTML = meaningHtml;
+    $("exc-location-box").classList.toggle("hidden", !locations);
+    if (locations) $("exc-location").innerHTML = '<option value="">Choose…</option>' + locations.map((l) => '<option value="' + esc(l) + '">' + esc(l) + "</option>").join("");
+    for (const id of ["min", "max", "duration", "reason"]) $("exc-" + id).value = "";
+    const fields = ["location", "min", "max", "duration", "reason"];
+    const setError = (id, text) => {
+      const e = $("exc-err-" + id); e.textContent = text || ""; e.classList.toggle("hidden", !text);
+      $("exc-" + id).setAttribute("aria-invalid", text ? "true" : "false");
+    };
+    for (const id of fields) { setError(id, ""); $("exc-" + id).oninput = $("exc-" + id).onchange = () => setError(id, ""); }
+    $("exc-confirm").textContent = locations ? "Quarantine every kit there" : "Quarantine " + count + (count === 1 ? " kit" : " kits");
+    $("exc-cancel").onclick = () => { d.close(); resolve(null); };
+    d.oncancel = () => resolve(null);
+    const celsius = (id) => { const t = $("exc-" + id).value.trim().replace(",", "."); return /^[-+]?\d+(\.\d+)?$/.test(t) ? Number(t) : null; };
+    $("exc-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      const min = celsius("min"), max = celsius("max"), dur = $("exc-duration").value.trim(), reason = $("exc-reason").value.trim();
+      const bad = [];
+      if (locations && !$("exc-location").value) bad.push(["location", "Choose the storage location whose kits were exposed."]);
+      if (min === null) bad.push(["min", "Lowest temperature: give the logger's lowest reading in °C, for example 2 or -1.5."]);
+      if (max === null) bad.push(["max", "Highest temperature: give the logger's highest reading in °C, for example 12.5."]);
+      if (min !== null && max !== null && max < min) bad.push(["max", "The highest temperature is below the lowest: check the logger's readings."]);
+      if (!/^\d+$/.test(dur) || Number(dur) < 1) bad.push(["duration", "Give how long the kits were outside the range, in whole minutes (1 or more)."]);
+      if (!reason) bad.push(["reason", "Say what happened, for example: fridge door left open overnight."]);
+      for (const [id, text] of bad) setError(id, text);
+      if (bad.length) { $("exc-" + bad[0][0]).focus(); return; }
+      d.close();
+      resolve({ location: locations ? $("exc-location").value : "", minimum_celsius: min, maximum_celsius: max, duration_minutes: Number(dur), reason });
+    };
+    d.showModal(); (locations ? $("exc-location") : $("exc-min")).focus();
   });
 }
 
@@ -492,8 +546,8 @@ async function renderParticipant(number, resultHtml) {
     } catch (e) { show(e.message); }
   });
   act("action-withdraw", async () => { clearMessage();
-    const s = await ask("Withdraw from the study", "<p>Withdraw participant " + esc(p.participant) + " from the study. This cannot be undone here.</p>", { reason: "Reason", confirm: "Withdraw", danger: true }); if (!s) return;
-    try { await api("POST", path + "/withdraw", { reason: s.reason }); await renderParticipant(p.participant); show("Participant withdrawn.", true); }
+    const s = await ask("Withdraw from the study", "<p>I confirm the withdrawal of participant " + esc(p.participant) + " from the study. This cannot be undone here.</p>", { reason: "Reason", password: true, confirm: "Withdraw", danger: true }); if (!s) return;
+    try { await api("POST", path + "/withdraw", { reason: s.reason, signature_password: s.password }); await renderParticipant(p.participant); show("Participant withdrawn.", true); }
     catch (e) { show(e.message); }
   });
 }
@@ -565,7 +619,9 @@ async function renderInventory() {
   let h = "";
   for (const s of sh.shipments.filter((s) => !s.received)) {
     const expected = s.kits.filter((k) => k.status === "expected");
-    h += '<div class="card" data-shipment="' + esc(s.shipment) + '"><h2>Shipment ' + esc(s.shipment) + ' to receive</h2><p class="muted" aria-live="polite"><span data-checked>0</span> of ' + expected.length + " kits checked</p>" +
+    // Kits another node of the site handed to this one arrive as a "handover" shipment.
+    const title = s.kind === "handover" ? "Kits handed over to this tablet (" + esc(s.shipment) + ") to receive" : "Shipment " + esc(s.shipment) + " to receive";
+    h += '<div class="card" data-shipment="' + esc(s.shipment) + '" data-kind="' + esc(s.kind) + '"><h2>' + title + '</h2><p class="muted" aria-live="polite"><span data-checked>0</span> of ' + expected.length + " kits checked</p>" +
       '<label for="scan-' + esc(s.shipment) + '">Scan or type a kit number</label><input id="scan-' + esc(s.shipment) + '" data-scan autocomplete="off" autocapitalize="none">' +
       '<p class="field-error hidden" data-scan-error role="alert"></p><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">Condition</th></tr>';
     for (const k of expected) h += '<tr data-row="' + esc(k.kit) + '"><td>' + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select aria-label="Condition of kit ' + esc(k.kit) + '" data-kit="' + esc(k.kit) + '"><option value="">Not checked</option><option value="received">Received</option><option value="damaged">Damaged</option><option value="missing">Missing</option></select></td></tr>';
@@ -623,8 +679,12 @@ function renderKits(inv) {
   }
   h += '<div class="row" id="filters"><div><label for="filter-status">Status</label><select id="filter-status"><option value="">All</option>' + statuses.map((s) => '<option value="' + esc(s) + '">' + esc(word(s)) + "</option>").join("") + "</select></div>" +
     '<div><label for="filter-kit">Kit number</label><input id="filter-kit" autocomplete="off"></div><div><label for="filter-expiry">Expiring before</label><input id="filter-expiry" type="date"></div></div>';
-  const bulk = can("report_excursion");
-  if (bulk) h += '<div class="row" style="margin:12px 0"><button id="quarantine-selected" disabled>Quarantine selected (0)…</button></div>';
+  // Kits in stock selected in the table: an excursion, a storage location, a nurse's tablet.
+  const locations = [...new Set(inv.kits.filter((k) => k.location && k.status === "available").map((k) => k.location))].sort();
+  const bulkActions = [["report_excursion", "quarantine-selected", "Excursion: quarantine selected"], ["receive_shipment", "store-selected", "Store selected"], ["dispense", "handover-selected", "Hand over selected"]].filter(([p]) => can(p));
+  const bulk = bulkActions.length > 0;
+  if (bulk) h += '<div class="row" style="margin:12px 0" id="bulk-actions">' + bulkActions.map(([p, id, text]) => '<button id="' + id + '" data-label="' + esc(text) + '" disabled>' + esc(text) + " (0)…</button>").join("") +
+    (can("report_excursion") && locations.length ? '<button id="excursion-location">Excursion at a storage location…</button>' : "") + "</div>";
   h += '<p class="muted">Today ' + esc(inv.today) + " · kits within " + inv.do_not_dispense_days + ' days of expiry are not dispensed</p><div class="table-wrap"><table id="inventory-table"><tr>' + (bulk ? '<th scope="col"><span class="sr-only">Select</span></th>' : "") + '<th scope="col">Kit</th>' + (unblinded ? '<th scope="col">Kit type</th><th scope="col">Arm</th><th scope="col">Lot</th>' : '<th scope="col">Label</th>') + '<th scope="col">Status</th><th scope="col">Expiry</th><th scope="col"><span class="sr-only">Action</span></th></tr>';
   for (const k of inv.kits) {
     const actions = (k.status === "dispensed" && can("return_kits") ? '<button data-return="' + esc(k.kit) + '">Return…</button>' : "") +
@@ -632,9 +692,19 @@ function renderKits(inv) {
     h += '<tr data-kit-row="' + esc(k.kit) + '" data-status="' + esc(k.status) + '" data-expiry="' + esc(k.expiry) + '">' +
       (bulk ? "<td>" + (k.status === "available" ? '<input type="checkbox" style="width:28px;min-height:28px" aria-label="Select kit ' + esc(k.kit) + '" data-select="' + esc(k.kit) + '">' : "") + "</td>" : "") +
       "<td>" + esc(k.kit) + "</td>" + (unblinded ? "<td>" + esc(k.kit_type_name) + '</td><td class="arm-cell">' + esc(k.arm ? k.arm.name : "") + "</td><td>" + esc(k.lot) + "</td>" : "<td>" + esc(k.label) + "</td>") +
-      "<td>" + esc(word(k.status)) + (k.participant ? " · " + esc(k.participant) : "") + (k.units_returned != null ? " · " + k.units_returned + " units back" : "") + "</td><td>" + esc(k.expiry) + '</td><td><div class="row kit-actions">' + actions + "</div></td></tr>";
+      "<td>" + esc(k.status === "shipped" && k.note ? k.note.replace(/^./, (c) => c.toUpperCase()) : word(k.status)) + (k.participant ? " · " + esc(k.participant) : "") + (k.units_returned != null ? " · " + k.units_returned + " units back" : "") + (k.location ? " · " + esc(k.location) : "") + "</td><td>" + esc(k.expiry) + '</td><td><div class="row kit-actions">' + actions + "</div></td></tr>";
   }
-  $("inventory").innerHTML = h + "</table></div>";
+  // Kits whose lot the hub relabelled: the new expiry to print, confirmed kit by kit.
+  const relabel = can("receive_shipment") ? inv.kits.filter((k) => k.relabel_expiry) : [];
+  const relabelCard = relabel.length ? '<div class="card" id="relabel"><h2>Kits to relabel (' + relabel.length + ")</h2><p>The hub changed the expiry of these kits' lot. Print the new expiry on each kit's label, then confirm it.</p>" +
+    '<div class="table-wrap"><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">New expiry to print</th><th scope="col"><span class="sr-only">Action</span></th></tr>' +
+    relabel.map((k) => '<tr data-relabel-row="' + esc(k.kit) + '"><td>' + esc(k.kit) + "</td><td>" + esc(k.label) + "</td><td><strong>" + esc(k.relabel_expiry) + '</strong></td><td><button data-relabel="' + esc(k.kit) + '" data-expiry="' + esc(k.relabel_expiry) + '">Relabelled…</button></td></tr>').join("") + "</table></div></div>" : "";
+  $("inventory").innerHTML = relabelCard + h + "</table></div>";
+  for (const b of document.querySelectorAll("[data-relabel]")) b.onclick = async () => {
+    const kit = b.dataset.relabel, expiry = b.dataset.expiry;
+    const s = await ask("Kit " + kit + " relabelled", "<p>I confirm that kit " + esc(kit) + " now carries the new expiry <strong>" + esc(expiry) + "</strong> on its label.</p>", { confirm: "Confirm relabelled" }); if (!s) return;
+    try { await api("POST", "/kits/" + encodeURIComponent(kit) + "/relabelled", {}); await renderInventory(); show("Kit " + kit + " relabelled: new expiry " + expiry + ".", true); } catch (e) { show(e.message); }
+  };
   const filter = () => {
     const st = $("filter-status").value, kit = $("filter-kit").value.trim(), before = $("filter-expiry").value;
     for (const r of document.querySelectorAll("[data-kit-row]"))
@@ -642,13 +712,37 @@ function renderKits(inv) {
   };
   for (const id of ["filter-status", "filter-kit", "filter-expiry"]) $(id).addEventListener("input", filter);
   const selected = () => [...document.querySelectorAll("[data-select]:checked")].map((c) => c.dataset.select);
-  for (const c of document.querySelectorAll("[data-select]")) c.onchange = () => { const n = selected().length; $("quarantine-selected").disabled = !n; $("quarantine-selected").textContent = "Quarantine selected (" + n + ")…"; };
-  if (bulk) $("quarantine-selected").onclick = async () => {
+  for (const c of document.querySelectorAll("[data-select]")) c.onchange = () => {
+    const n = selected().length;
+    for (const [, id] of bulkActions) { $(id).disabled = !n; $(id).textContent = $(id).dataset.label + " (" + n + ")…"; }
+  };
+  const kitsText = (kits) => (kits.length === 1 ? "Kit " : "Kits ") + kits.map(esc).join(", ");
+  const plural = (n) => n + (n === 1 ? " kit" : " kits");
+  // One report quarantines every kit at once, offline: one kit.excursion event.
+  const excursion = async (body, meaning) => {
+    try { const r = await api("POST", "/excursions", body); await renderInventory(); show(plural(r.quarantined.length) + " quarantined: " + r.quarantined.join(", ") + ". They stay quarantined until the hub releases or rejects them.", true); }
+    catch (e) { show(e.message); }
+  };
+  if ($("quarantine-selected")) $("quarantine-selected").onclick = async () => {
     const kits = selected();
-    const s = await ask("Temperature excursion", "<p>Kits " + kits.map(esc).join(", ") + " stay quarantined until the hub releases or rejects them.</p>", { reason: "What happened (temperature, duration)", confirm: "Quarantine " + kits.length + (kits.length === 1 ? " kit" : " kits") }); if (!s) return;
-    let done = 0;
-    try { for (const k of kits) { await api("POST", "/kits/" + encodeURIComponent(k) + "/quarantine", { reason: s.reason }); done++; } await renderInventory(); show(done + " kits quarantined.", true); }
-    catch (e) { await renderInventory(); show(done + " of " + kits.length + " kits quarantined; then: " + e.message); }
+    const r = await askExcursion("<p>" + kitsText(kits) + " are quarantined at once and stay quarantined until the hub releases or rejects them.</p>", null, kits.length); if (!r) return;
+    await excursion({ kits, minimum_celsius: r.minimum_celsius, maximum_celsius: r.maximum_celsius, duration_minutes: r.duration_minutes, reason: r.reason });
+  };
+  if ($("excursion-location")) $("excursion-location").onclick = async () => {
+    const r = await askExcursion("<p>Every kit in stock at the location is quarantined at once and stays quarantined until the hub releases or rejects it.</p>", locations); if (!r) return;
+    await excursion({ location: r.location, minimum_celsius: r.minimum_celsius, maximum_celsius: r.maximum_celsius, duration_minutes: r.duration_minutes, reason: r.reason });
+  };
+  if ($("store-selected")) $("store-selected").onclick = async () => {
+    const kits = selected();
+    const s = await ask("Store kits", "<p>" + kitsText(kits) + " are put in a storage location (a fridge, a cupboard), so an excursion there finds them.</p>", { text: "Storage location (for example FRIDGE-1)", confirm: "Store " + plural(kits.length) }); if (!s) return;
+    try { await api("POST", "/kits/location", { kits, location: s.text }); await renderInventory(); show(plural(kits.length) + " stored in " + s.text + ".", true); } catch (e) { show(e.message); }
+  };
+  // Custody to a nurse's tablet (or back to the site node): the kits are in transit at once and never dispensed here.
+  if ($("handover-selected")) $("handover-selected").onclick = async () => {
+    const kits = selected();
+    const s = await ask("Hand over kits to another node of the site", "<p>" + kitsText(kits) + " leave this tablet's stock at once: in transit, never dispensed here. The tablet that takes them receives them after the hub moves their custody at the next sync.</p>",
+      { text: "Node that takes the kits: a nurse's tablet, or the site node (its node id, for example 101-N2)", reason: "What for (for example home visits this week)", confirm: "Hand over " + plural(kits.length) }); if (!s) return;
+    try { await api("POST", "/kits/handover", { to_node: s.text, kits, reason: s.reason }); await renderInventory(); show(plural(kits.length) + " handed over to " + s.text + ": in transit until the hub moves their custody.", true); } catch (e) { show(e.message); }
   };
   for (const b of document.querySelectorAll("[data-return]")) b.onclick = async () => {
     const s = await ask("Return kit " + b.dataset.return, "<p>The participant brought kit " + esc(b.dataset.return) + " back.</p>", { text: "Units returned (count what is left)", textType: "number", confirm: "Record the return" }); if (!s) return;

@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "shared/civil_date.h"
+
 namespace irt::shared {
 
 namespace {
@@ -312,6 +314,7 @@ void to_json(json& j, const KitReplaced& v) {
 void to_json(json& j, const KitTypesSealed& v) { j = json{{"kit_types", v.kit_types}}; }
 void to_json(json& j, const Withdrawn& v) {
   j = json{{"participant", v.participant}, {"reason", v.reason}, {"role", v.role}};
+  if (v.esignature) j["esignature"] = *v.esignature;
 }
 void to_json(json& j, const Completed& v) { j = json{{"participant", v.participant}, {"role", v.role}}; }
 void to_json(json& j, const TransferRequested& v) {
@@ -486,7 +489,7 @@ Result<KitTypesSealed> parse_kit_types_sealed(std::string_view text) {
 
 Result<Withdrawn> parse_withdrawn(std::string_view text) {
   Reader r(text, kWithdrawnEvent);
-  Withdrawn v{r.text("participant"), r.text("reason"), r.text("role")};
+  Withdrawn v{r.text("participant"), r.text("reason"), r.text("role"), esignature_of(r, false)};
   return r.done(std::move(v));
 }
 
@@ -625,6 +628,15 @@ Result<KitsStored> parse_kits_stored(std::string_view text) {
 
 void to_json(json& j, const KitHandoverRequested& v) {
   j = json{{"to_node", v.to_node}, {"kits", v.kits}, {"reason", v.reason}, {"role", v.role}};
+}
+
+void to_json(json& j, const KitRelabelled& v) { j = json{{"kit", v.kit}, {"expiry", v.expiry}, {"role", v.role}}; }
+
+Result<KitRelabelled> parse_kit_relabelled(std::string_view text) {
+  Reader r(text, kKitRelabelledEvent);
+  KitRelabelled v{r.text("kit"), r.text("expiry"), r.text("role")};
+  if (r.ok() && !parse_date(v.expiry)) r.fail("expiry", "must be a date YYYY-MM-DD");
+  return r.done(std::move(v));
 }
 
 Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view text) {

@@ -48,6 +48,7 @@ inline constexpr std::string_view kVisitRecordedEvent = "visit.recorded";
 inline constexpr std::string_view kTemperatureExcursionEvent = "kit.excursion";
 inline constexpr std::string_view kKitsStoredEvent = "kit.stored";
 inline constexpr std::string_view kKitHandoverRequestedEvent = "kit.handover_requested";
+inline constexpr std::string_view kKitRelabelledEvent = "kit.relabelled";
 
 // Every domain event's payload (all of the above but node.enrolled and
 // directive.applied, which the sync layer records) carries "study_version":
@@ -181,6 +182,7 @@ struct Withdrawn {
   std::string participant;
   std::string reason;
   std::string role;
+  std::optional<ESignature> esignature;  // absent in events before withdrawals were signed
 };
 
 struct Completed {
@@ -349,5 +351,15 @@ struct KitHandoverRequested {
 };
 void to_json(nlohmann::json& j, const KitHandoverRequested& v);
 Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view json_text);
+
+// A kit the hub asked to relabel (the kits.relabel directive: its lot's new
+// expiry) now carries the new label: the site confirms it kit by kit.
+struct KitRelabelled {
+  std::string kit;
+  std::string expiry;  // YYYY-MM-DD, the expiry printed on the new label
+  std::string role;
+};
+void to_json(nlohmann::json& j, const KitRelabelled& v);
+Result<KitRelabelled> parse_kit_relabelled(std::string_view json_text);
 
 }  // namespace irt::shared

@@ -15,6 +15,13 @@
 // - stratum labels and status words as people read them;
 // - blinded roles (coordinator, nurse, investigator before the break) never
 //   have an arm or a treatment in the page;
+// - withdrawal signed: a wrong password refused with a clear message, nothing recorded;
+// - excursion: for selected kits and for every kit of a storage location, the
+//   logger's readings checked with messages for people, the kits quarantined at once;
+// - relabel: the kits the hub asked to relabel with the new expiry, confirmed kit by kit;
+// - handover to a nurse's tablet: the kit in transit at once and refused for another
+//   handover; the portrait tablet receives its pending kits as a handover shipment
+//   (one node per viewport: the other node of the site is not started);
 // - the node stopped: the page says so and shows no live "last sync";
 // - with a short idle time (irt-node serve --session-idle): the status poll
 //   keeps no session alive and an idle tablet logs out and clears the screen.
@@ -39,7 +46,9 @@ if (!nodeBin || !fixtureBin || !outDir) {
 }
 const CHROMIUM = process.env.IRT_CHROMIUM || "/usr/bin/chromium";
 const FORBIDDEN_FOR_BLINDED = ["Velcardin", "Placebo", "VLC25", "PBO"];
-const VIEWPORTS = [{ width: 1280, height: 900 }, { width: 800, height: 1200 }];
+// The portrait tablet is a nurse's: its pending shipment is kits the site node
+// handed over to it (a "handover" shipment, as the hub sends it).
+const VIEWPORTS = [{ width: 1280, height: 900, pendingKind: "initial" }, { width: 800, height: 1200, pendingKind: "handover" }];
 const IDLE_SECONDS = 5;
 
 function freePort() {
@@ -80,6 +89,8 @@ class Node {
 }
 
 async function scenario(viewport) {
+  const started = Date.now();
+  let flowsMs = 0;  // the steps of the withdrawal, excursion, storage, relabel and handover flows
   const dir = path.join(outDir, viewport.width + "x" + viewport.height);
   fs.mkdirSync(dir, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "irt-browser-"));
@@ -87,7 +98,8 @@ async function scenario(viewport) {
   // Three participants randomized 30, 40 and 23 days ago: Week 4 (days 25 to 31)
   // is due for the first, overdue for the second, opening this week for the third.
   const summary = JSON.parse(execFileSync(fixtureBin, ["--data", data, "--kits-per-type", "12", "--randomized-days-ago", "30",
-                                                       "--randomized-days-ago", "40", "--randomized-days-ago", "23"]).toString());
+                                                       "--randomized-days-ago", "40", "--randomized-days-ago", "23",
+                                                       "--relabel-kits", "2", "--pending-kind", viewport.pendingKind]).toString());
   const port = await freePort();
   const logPath = path.join(dir, "irt-node.log");
   fs.writeFileSync(logPath, "");
@@ -99,7 +111,7 @@ async function scenario(viewport) {
     context = await chromium.launchPersistentContext(path.join(work, "chromium-profile"), {
       executablePath: CHROMIUM,
       headless: true,
-      viewport,
+      viewport: { width: viewport.width, height: viewport.height },
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
@@ -311,6 +323,8 @@ async function scenario(viewport) {
     await page.waitForSelector("#inventory-table");
     const pending = summary.pending_shipment;
     const card = `[data-shipment="${pending.id}"]`;
+    assert.equal(await page.textContent(card + " h2"), viewport.pendingKind === "handover"
+      ? "Kits handed over to this tablet (" + pending.id + ") to receive" : "Shipment " + pending.id + " to receive");
     await page.fill(card + " [data-scan]", "999999");
     await page.press(card + " [data-scan]", "Enter");
     assert.match(await page.textContent(card + " [data-scan-error]"), /Kit 999999 is not expected in shipment/);
@@ -337,17 +351,60 @@ async function scenario(viewport) {
     await page.fill("#filter-kit", pending.kits[1]);
     assert.deepEqual(await page.$$eval("[data-kit-row]:not(.hidden)", (rs) => rs.map((r) => r.dataset.kitRow)), [pending.kits[1]]);
     await page.fill("#filter-kit", "");
+    assert.ok(pending.kits.length >= 4);
     await page.check(`[data-select="${pending.kits[0]}"]`);
     await page.check(`[data-select="${pending.kits[1]}"]`);
-    assert.equal(await page.textContent("#quarantine-selected"), "Quarantine selected (2)…");
+    assert.equal(await page.textContent("#quarantine-selected"), "Excursion: quarantine selected (2)…");
     await checkLayout("inventory");
     await assertBlind("coordinator (inventory)");
     await shot("5-coordinator-inventory");
+    // An excursion for the selected kits: the logger's readings, checked with messages for people.
+    let flowStart = Date.now();
+    const excErrors = () => page.$$eval("#exc-form .field-error:not(.hidden)", (es) => Object.fromEntries(es.map((e) => [e.id, e.textContent])));
     await page.click("#quarantine-selected");
-    await page.fill("#sign-reason", "fridge at 12 C for 5 hours");
-    await page.click("#sign-confirm");
-    await page.waitForFunction(() => document.querySelector("#message").textContent === "2 kits quarantined.");
+    await page.waitForSelector("#excursion-dialog[open]");
+    assert.equal(await page.textContent("#exc-confirm"), "Quarantine 2 kits");
+    await page.click("#exc-confirm");
+    assert.deepEqual(Object.keys(await excErrors()), ["exc-err-min", "exc-err-max", "exc-err-duration", "exc-err-reason"]);
+    assert.match((await excErrors())["exc-err-min"], /^Lowest temperature: give the logger's lowest reading in °C/);
+    await page.fill("#exc-min", "8");
+    await page.fill("#exc-max", "2,5");
+    await page.fill("#exc-duration", "5 hours");
+    await page.fill("#exc-reason", "fridge door left open overnight");
+    await page.click("#exc-confirm");
+    assert.deepEqual(await excErrors(), { "exc-err-max": "The highest temperature is below the lowest: check the logger's readings.",
+                                          "exc-err-duration": "Give how long the kits were outside the range, in whole minutes (1 or more)." });
+    assert.equal(await page.getAttribute("#exc-duration", "aria-invalid"), "true");
+    await checkLayout("excursion dialog");
+    await shot("5b-excursion-validation");
+    await page.fill("#exc-max", "12.5");
+    await page.fill("#exc-duration", "300");
+    assert.deepEqual(await excErrors(), {}, "the messages clear once the fields are fixed");
+    await page.click("#exc-confirm");
+    await page.waitForFunction(() => /^2 kits quarantined: /.test(document.querySelector("#message").textContent));
     for (const k of pending.kits.slice(0, 2)) assert.equal(await page.getAttribute(`[data-kit-row="${k}"]`, "data-status"), "quarantined");
+    // Two kits put in a fridge, then an excursion of that fridge quarantines every kit in stock there.
+    await page.check(`[data-select="${pending.kits[2]}"]`);
+    await page.check(`[data-select="${pending.kits[3]}"]`);
+    await page.click("#store-selected");
+    await page.fill("#sign-text", "FRIDGE-1");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#message").textContent === "2 kits stored in FRIDGE-1.");
+    assert.match(await page.textContent(`[data-kit-row="${pending.kits[2]}"]`), /Available · FRIDGE-1/);
+    await page.click("#excursion-location");
+    await page.waitForSelector("#excursion-dialog[open]");
+    await page.fill("#exc-min", "-3");
+    await page.fill("#exc-max", "4");
+    await page.fill("#exc-duration", "45");
+    await page.fill("#exc-reason", "fridge froze");
+    await page.click("#exc-confirm");
+    assert.equal(await page.textContent("#exc-err-location"), "Choose the storage location whose kits were exposed.");
+    await page.selectOption("#exc-location", "FRIDGE-1");
+    await shot("5c-excursion-location");
+    await page.click("#exc-confirm");
+    await page.waitForFunction(() => /^2 kits quarantined: /.test(document.querySelector("#message").textContent));
+    for (const k of pending.kits.slice(2, 4)) assert.equal(await page.getAttribute(`[data-kit-row="${k}"]`, "data-status"), "quarantined");
+    flowsMs += Date.now() - flowStart;
     // The randomized participant's kit comes back with 25 units.
     await page.click(`[data-return="${kit}"]`);
     await page.fill("#sign-text", "25");
@@ -492,6 +549,24 @@ async function scenario(viewport) {
     await page.waitForSelector("#p-transfer");
     assert.equal(await page.textContent("#p-transfer"), "Transfer to site 102 requested: moves to Paris");
     assert.equal(await page.$("#action-transfer"), null, "one transfer request at a time");
+    // Withdrawal is signed: a wrong password is refused with a clear message and records nothing.
+    flowStart = Date.now();
+    await page.click("#action-withdraw");
+    await page.fill("#sign-reason", "moves abroad, stops treatment");
+    await page.fill("#sign-password", "not my password");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => /^The electronic signature did not verify/.test(document.querySelector("#message").textContent));
+    assert.match(await page.textContent("#message"), /re-enter your own password to sign; nothing was changed/);
+    assert.equal(await page.textContent("#p-status"), "Randomized");
+    assert.ok(await visible("#logout"), "a refused signature does not end the session");
+    await shot("10b-withdraw-signature-refused");
+    await page.click("#action-withdraw");
+    await page.fill("#sign-reason", "moves abroad, stops treatment");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => document.querySelector("#p-status").textContent === "Withdrawn");
+    assert.equal(await page.$("#action-withdraw"), null);
+    flowsMs += Date.now() - flowStart;
     await openParticipant("101-003");
     await page.click("#action-complete");
     await page.click("#sign-confirm");
@@ -511,6 +586,39 @@ async function scenario(viewport) {
     assert.match(await page.textContent("#totals-by-type"), /Velcardin|Placebo/);
     await checkLayout("pharmacist inventory");
     await shot("11-pharmacist-inventory");
+    // Kits the hub asked to relabel: the new expiry shown, each confirmed as relabelled.
+    flowStart = Date.now();
+    assert.deepEqual(await page.$$eval("[data-relabel-row]", (rs) => rs.map((r) => r.dataset.relabelRow)), summary.relabel_kits);
+    assert.match(await page.textContent(`[data-relabel-row="${summary.relabel_kits[0]}"]`), new RegExp(summary.relabel_expiry));
+    await page.click(`[data-relabel="${summary.relabel_kits[0]}"]`);
+    assert.match(await page.textContent("#sign-meaning"), new RegExp("kit " + summary.relabel_kits[0] + " now carries the new expiry " + summary.relabel_expiry));
+    await page.click("#sign-confirm");
+    await page.waitForFunction((t) => document.querySelector("#message").textContent === t,
+                               "Kit " + summary.relabel_kits[0] + " relabelled: new expiry " + summary.relabel_expiry + ".");
+    assert.deepEqual(await page.$$eval("[data-relabel-row]", (rs) => rs.map((r) => r.dataset.relabelRow)), summary.relabel_kits.slice(1));
+    assert.equal(await page.textContent(`[data-kit-row="${summary.relabel_kits[0]}"] td:nth-child(7)`), summary.relabel_expiry);
+    await shot("11c-relabel");
+    // Custody to a nurse's tablet: the kit is in transit at once, never dispensed or handed over again here.
+    const handed = await page.$eval("[data-select]", (c) => c.dataset.select);
+    await page.check(`[data-select="${handed}"]`);
+    await page.click("#handover-selected");
+    await page.fill("#sign-text", "101-N2");
+    await page.fill("#sign-reason", "home visits this week");
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => /^1 kit handed over to 101-N2: in transit/.test(document.querySelector("#message").textContent));
+    assert.equal(await page.getAttribute(`[data-kit-row="${handed}"]`, "data-status"), "shipped");
+    assert.match(await page.textContent(`[data-kit-row="${handed}"]`), /In transit to node 101-N2/);
+    assert.equal(await page.$(`[data-select="${handed}"]`), null, "a kit in transit cannot be selected again");
+    const again = await page.evaluate(async (k) => {
+      const r = await fetch("/api/v1/kits/handover", { method: "POST", headers: { "Content-Type": "application/json", Authorization: "Bearer " + sessionStorage.getItem("irt-token") },
+                                                        body: JSON.stringify({ to_node: "101-N2", kits: [k] }) });
+      return { status: r.status, message: (await r.json()).error.message };
+    }, handed);
+    assert.equal(again.status, 409);
+    assert.match(again.message, new RegExp("kit " + handed + " is in transit to node 101-N2 \\(handed over: the hub moves its custody at the next sync\\)"));
+    await checkLayout("handover");
+    await shot("11d-handover-in-transit");
+    flowsMs += Date.now() - flowStart;
     // The returned kit is destroyed, with the pharmacist's signature and a witness's.
     await page.click(`[data-destroy="${kit}"]`);
     await page.fill("#sign-reason", "incinerated with the site's returns");
@@ -566,7 +674,8 @@ async function scenario(viewport) {
     const others = Object.entries(accessibility).flatMap(([screen, vs]) => vs.map((v) => screen + ": " + v.impact + " " + v.id));
     console.log("browser: axe-core checked " + Object.keys(accessibility).length + " screens: no critical violation" +
                 (others.length ? "; others: " + others.join(", ") : "; no other violation"));
-    console.log("browser: " + viewport.width + "x" + viewport.height + " passed; screenshots in " + dir);
+    console.log("browser: " + viewport.width + "x" + viewport.height + " passed in " + ((Date.now() - started) / 1000).toFixed(1) +
+                " s (withdrawal, excursion, storage, relabel and handover steps " + (flowsMs / 1000).toFixed(1) + " s); screenshots in " + dir);
   } finally {
     if (context) await context.close().catch(() => {});
     await node.stop();

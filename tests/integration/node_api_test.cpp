@@ -200,7 +200,15 @@ TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with
   CHECK((u.body["arm"]["id"] == "A" || u.body["arm"]["id"] == "B"));
   refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/withdraw", json::object(), "reason is required");
   refused(n, carla, 404, "POST", "/api/v1/participants/101-998/withdraw", {{"reason", "x"}}, "not known");
-  CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla, {{"reason", "moved"}}).status == 200);
+  // Withdrawal is signed: a wrong password is refused and records nothing.
+  refused(n, carla, 401, "POST", "/api/v1/participants/" + number + "/withdraw",
+          {{"reason", "moved"}, {"signature_password", "not my password"}}, "electronic signature did not verify");
+  refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/withdraw", {{"reason", "moved"}},
+          "withdrawal needs your electronic signature");
+  CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "randomized");
+  CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla,
+               {{"reason", "moved"}, {"signature_password", test::kFixturePassword}})
+            .status == 200);
   CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "withdrawn");
 
   // Inventory: receipt, quarantine, returns.
@@ -312,8 +320,33 @@ TEST_CASE("node API: every text, id and list field over its limit is a 400 namin
   // Characters, not bytes: 2000 two-byte characters are within the limit.
   std::string accented;
   for (int i = 0; i < 2000; ++i) accented += "\xc3\xa9";
-  auto ok = n.call("POST", p + "/withdraw", carla, {{"reason", accented}});
+  auto ok = n.call("POST", p + "/withdraw", carla, {{"reason", accented}, {"signature_password", test::kFixturePassword}});
   CHECK_MESSAGE(ok.status == 200, ok.body.dump());
+}
+
+TEST_CASE("node API: a kit the hub asked to relabel is confirmed once, by a role that handles the stock") {
+  test::NodeFixtureOptions o;
+  o.relabel_kits = 2;
+  NodeServer n(o);
+  const auto& kits = n.fixture().relabel_kits;
+  REQUIRE(kits.size() == 2);
+  auto paul = n.login("paul"), nadia = n.login("nadia");
+  auto listed = [&] {
+    std::vector<std::string> out;
+    auto inventory = n.call("GET", "/api/v1/inventory", paul).body;
+    for (const auto& k : inventory["kits"])
+      if (k.contains("relabel_expiry")) out.push_back(k["kit"]);
+    return out;
+  };
+  CHECK(listed().size() == 2);
+  refused(n, nadia, 403, "POST", "/api/v1/kits/" + kits[0] + "/relabelled", json::object(), "may not");
+  auto done = n.call("POST", "/api/v1/kits/" + kits[0] + "/relabelled", paul, json::object());
+  REQUIRE_MESSAGE(done.status == 200, done.body.dump());
+  CHECK(done.body["kit"]["kit"] == kits[0]);
+  CHECK(done.body["kit"]["expiry"] == n.fixture().relabel_expiry);
+  CHECK_FALSE(done.body["kit"].contains("relabel_expiry"));
+  CHECK(listed() == std::vector<std::string>{kits[1]});
+  refused(n, paul, 409, "POST", "/api/v1/kits/" + kits[0] + "/relabelled", json::object(), "no new label to print");
 }
 
 TEST_CASE("node API: a body over 1 MiB is a 413 with a JSON error and changes nothing") {

@@ -588,7 +588,7 @@ TEST_CASE("the schedule says upcoming - due - overdue - missed - done: visits wi
   CHECK(d->kits == *preview);
 
   // Once off treatment nothing is planned.
-  REQUIRE(s.ops.withdraw(kCoordinator, number, "moved").ok());
+  REQUIRE(s.ops.withdraw(kCoordinator, number, "moved", s.sig(kCoordinator)).ok());
   CHECK(state_of("V4") == "not_planned");
 }
 
@@ -816,8 +816,9 @@ TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
   auto a = s.randomized();
   auto b = s.randomized();
   auto c = s.screen();
-  CHECK(s.ops.withdraw(kCoordinator, a.participant.number, "").error().code == shared::Errc::invalid_input);
-  REQUIRE(s.ops.withdraw(kCoordinator, a.participant.number, "moved abroad").ok());
+  CHECK(s.ops.withdraw(kCoordinator, a.participant.number, "", s.sig(kCoordinator)).error().code ==
+        shared::Errc::invalid_input);
+  REQUIRE(s.ops.withdraw(kCoordinator, a.participant.number, "moved abroad", s.sig(kCoordinator)).ok());
   CHECK(s.ops.dispense(kCoordinator, a.participant.number, {"V2", "x", "", "", "", s.sig(kCoordinator)}).error().code ==
         shared::Errc::conflict);
   REQUIRE(s.ops.complete(kCoordinator, b.participant.number).ok());
@@ -825,7 +826,40 @@ TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
   CHECK(s.ops.request_transfer(kCoordinator, c, "102", "").error().code == shared::Errc::invalid_input);
   REQUIRE(s.ops.request_transfer(kCoordinator, c, "102", "moves to Paris").ok());
   CHECK(s.state->domain().find_participant(c)->transfer_to == "102");
-  CHECK(s.ops.withdraw(kCoordinator, "101-999", "x").error().code == shared::Errc::not_found);
+  CHECK(s.ops.withdraw(kCoordinator, "101-999", "x", s.sig(kCoordinator)).error().code == shared::Errc::not_found);
+}
+
+TEST_CASE("withdrawal is signed - a wrong or missing password records nothing") {
+  Site s;
+  auto a = s.randomized();
+  const auto number = a.participant.number;
+  auto before = s.state->log().last_seq();
+  auto wrong = s.ops.withdraw(kCoordinator, number, "moved abroad", s.sig(kCoordinator, "wrong"));
+  REQUIRE(!wrong.ok());
+  CHECK(wrong.error().code == shared::Errc::unauthenticated);
+  CHECK(wrong.error().message.find("electronic signature did not verify") != std::string::npos);
+  auto missing = s.ops.withdraw(kCoordinator, number, "moved abroad", {});
+  REQUIRE(!missing.ok());
+  CHECK(missing.error().code == shared::Errc::invalid_input);
+  CHECK(missing.error().message.find("withdrawal needs your electronic signature") != std::string::npos);
+  // Another user's password is not the actor's signature.
+  CHECK(s.ops.withdraw(kCoordinator, number, "moved abroad", s.sig(kPharmacist)).error().code ==
+        shared::Errc::unauthenticated);
+  CHECK(s.state->log().last_seq() == before);
+  CHECK(s.state->domain().find_participant(number)->status == shared::ParticipantStatus::randomized);
+
+  auto done = s.ops.withdraw(kCoordinator, number, "moved abroad", s.sig(kCoordinator));
+  REQUIRE(done.ok());
+  auto e = s.event(done->event_seq);
+  CHECK(e["reason"] == "moved abroad");
+  CHECK(e["esignature"]["signer"] == kCoordinator.user);
+  CHECK(e["esignature"]["role"] == kCoordinator.role);
+  CHECK(e["esignature"]["meaning"] == "I confirm the withdrawal of participant " + number + " from the study");
+  CHECK(e["esignature"]["signed_ms"].get<std::int64_t>() == s.now);
+  auto parsed = shared::parse_withdrawn(e.dump());
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->esignature);
+  CHECK(parsed->esignature->signer == kCoordinator.user);
 }
 
 TEST_CASE("everything survives a restart and the log verifies") {
@@ -1000,6 +1034,7 @@ std::string read_back(Site& s, const std::string& type, const std::string& text)
   if (type == kVisitRecordedEvent) return problem_of(parse_visit_recorded(text));
   if (type == kTemperatureExcursionEvent) return problem_of(parse_temperature_excursion(text));
   if (type == kKitsStoredEvent) return problem_of(parse_kits_stored(text));
+  if (type == kKitRelabelledEvent) return problem_of(parse_kit_relabelled(text));
   return "no parser for this event type";
 }
 
@@ -1027,7 +1062,7 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
   REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V3", true, "in hospital").ok());
   REQUIRE(s.ops.record_visit(kCoordinator, o.participant.number, "V5", false, "").ok());
   REQUIRE(s.ops.complete(kCoordinator, o.participant.number).ok());
-  REQUIRE(s.ops.withdraw(kCoordinator, s.screen(), "moved abroad").ok());
+  REQUIRE(s.ops.withdraw(kCoordinator, s.screen(), "moved abroad", s.sig(kCoordinator)).ok());
   REQUIRE(s.ops.request_transfer(kCoordinator, s.screen(), "102", "moves to Paris").ok());
   const auto& pending = s.fixture.pending_shipment();
   REQUIRE(s.ops.receive_shipment(kCoordinator, pending.shipment_id,
@@ -1039,6 +1074,14 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
   for (const auto& [number, k] : s.state->domain().kits())
     if (k.status == shared::KitStatus::available) spare = number;
   REQUIRE(s.ops.hand_over_kits(kCoordinator, "101-N2", {spare}, "home visits").ok());
+  {
+    auto more = in_stock(s);
+    const auto lot = s.state->domain().find_kit(more[0])->lot;
+    REQUIRE(s.fixture.send(*s.state, "kits.relabel",
+                           shared::KitRelabel{lot, shared::format_date(s.ops.today() + 500), {more[0]}, "stability"})
+                .ok());
+    REQUIRE(s.ops.confirm_relabel(kPharmacist, more[0]).ok());
+  }
   s.leave_dispensable("A", 0);
   (void)s.refused_randomization();
 
@@ -1058,7 +1101,7 @@ TEST_CASE("every event the node writes reads back through shared/event_payloads.
                                        "participant.completed", "participant.withdrawn",
                                        "participant.transfer_requested", "shipment.received", "kit.quarantined",
                                        "supply.shortage", "visit.recorded", "kit.stored", "kit.excursion",
-                                       "kit.handover_requested"});
+                                       "kit.handover_requested", "kit.relabelled"});
 }
 
 // ---- amendments: the study version a node acts under
@@ -1178,6 +1221,43 @@ TEST_CASE("a kits.relabel directive gives the kits the lot's new expiry and mark
   CHECK(s.fixture.send(*s.state, "kits.relabel", json{{"lot", lot}, {"expiry", "soon"}, {"kits", {near}}})
             .error()
             .code == shared::Errc::invalid_input);
+}
+
+TEST_CASE("a relabelled kit is confirmed kit by kit: a kit.relabelled event, and it leaves the list to relabel") {
+  Site s;
+  std::vector<std::string> stock = in_stock(s);
+  REQUIRE(stock.size() >= 2);
+  const auto lot = s.state->domain().find_kit(stock[0])->lot;
+  const auto far = shared::format_date(s.ops.today() + 500);
+  REQUIRE(s.fixture.send(*s.state, "kits.relabel", shared::KitRelabel{lot, far, {stock[0]}, "stability data"}).ok());
+  const auto before = s.state->log().last_seq();
+  // Only roles that handle the stock; only kits the hub asked for; nothing recorded on a refusal.
+  CHECK(s.ops.confirm_relabel(kNurse, stock[0]).error().code == shared::Errc::forbidden);
+  CHECK(s.ops.confirm_relabel(kPharmacist, "999999").error().code == shared::Errc::not_found);
+  auto other = s.ops.confirm_relabel(kPharmacist, stock[1]);
+  REQUIRE(!other.ok());
+  CHECK(other.error().code == shared::Errc::conflict);
+  CHECK(other.error().message.find("no new label to print") != std::string::npos);
+  CHECK(s.state->log().last_seq() == before);
+
+  auto done = s.ops.confirm_relabel(kPharmacist, stock[0]);
+  REQUIRE(done.ok());
+  CHECK(s.event_type(*done) == "kit.relabelled");
+  auto e = s.event(*done);
+  CHECK(e["kit"] == stock[0]);
+  CHECK(e["expiry"] == far);
+  CHECK(e["role"] == "pharmacist");
+  CHECK(shared::parse_kit_relabelled(e.dump()).ok());
+  const auto* k = s.state->domain().find_kit(stock[0]);
+  CHECK(k->relabel.empty());
+  CHECK(k->expiry == far);  // the new expiry stays
+  auto view = s.ops.inventory_view(kPharmacist, {.kit = stock[0]});
+  REQUIRE(view.ok());
+  CHECK_FALSE((*view)["kits"][0].contains("relabel_expiry"));
+  REQUIRE(s.state->domain().reload().ok());
+  CHECK(s.state->domain().find_kit(stock[0])->relabel.empty());
+  // Confirmed once: a second confirmation is refused.
+  CHECK(s.ops.confirm_relabel(kPharmacist, stock[0]).error().code == shared::Errc::conflict);
 }
 
 // ---- custody between two nodes of the site

@@ -56,6 +56,11 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
              parse_kit_replaced);
   round_trip(KitTypesSealed{{{"100004", "KA"}}}, parse_kit_types_sealed);
   round_trip(Withdrawn{"101-001", "moved away", "coordinator"}, parse_withdrawn);
+  auto signed_withdrawal = round_trip(
+      Withdrawn{"101-001", "moved away", "coordinator", ESignature{"carla", "coordinator", 1700000000000, "I confirm"}},
+      parse_withdrawn);
+  REQUIRE(signed_withdrawal.esignature);
+  CHECK(signed_withdrawal.esignature->signer == "carla");
   round_trip(Completed{"101-001", "coordinator"}, parse_completed);
   round_trip(TransferRequested{"101-001", "102", "moved", "coordinator"}, parse_transfer_requested);
   round_trip(Unblinded{"101-001", "anaphylaxis", signature(), "c2VhbGVk"}, parse_unblinded);
@@ -247,6 +252,9 @@ TEST_CASE("a temperature excursion carries its kits, location and readings, and 
   j.erase("minimum_celsius");
   CHECK(problem(parse_temperature_excursion, j) == "kit.excursion.minimum_celsius: is missing");
   round_trip(KitsStored{{"100001"}, "FRIDGE-1"}, parse_kits_stored);
+  round_trip(KitRelabelled{"100001", "2027-06-30", "pharmacist"}, parse_kit_relabelled);
+  CHECK(problem(parse_kit_relabelled, json{{"kit", "100001"}, {"expiry", "soon"}, {"role", "pharmacist"}}) ==
+        "kit.relabelled.expiry: must be a date YYYY-MM-DD");
   CHECK(problem(parse_kits_stored, json{{"kits", {"100001"}}, {"location", ""}}) ==
         "kit.stored.location: must not be empty");
 }

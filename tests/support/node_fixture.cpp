@@ -135,7 +135,7 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
   auto today = shared::day_of_millis(now);
   std::map<std::string, int> used;
   first_ = {"SHP-0001", "initial", shared::format_date(today - 3), {}};
-  pending_ = {"SHP-0002", "initial", shared::format_date(today - 1), {}};
+  pending_ = {"SHP-0002", options_.pending_kind, shared::format_date(today - 1), {}};
   int lot_index = 0;
   std::map<std::string, std::string> lots;
   for (const auto& kt : study.kit_types) lots[kt.id] = "24L" + std::to_string(101 + 17 * lot_index++);
@@ -175,6 +175,18 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
     auto r = past.randomize(carla, screened->participant.number, signature);
     if (!r) throw std::runtime_error("fixture randomization: " + r.error().message);
   }
+  if (options_.relabel_kits > 0) {
+    shared::KitRelabel relabel{first_.kits.front().lot, shared::format_date(today + 500), {}, "stability data"};
+    for (const auto& k : first_.kits) {
+      const auto* kit = state.domain().find_kit(k.kit_number);
+      if (k.lot == relabel.lot && kit && kit->status == node::KitStatus::available && k.kit_number != expired_kit &&
+          k.kit_number != near_expiry_kit && static_cast<int>(relabel.kits.size()) < options_.relabel_kits)
+        relabel.kits.push_back(k.kit_number);
+    }
+    check(send(state, std::string(shared::kKitsRelabelDirective), relabel), "relabel");
+    relabel_kits = relabel.kits;
+    relabel_expiry = relabel.expiry;
+  }
 }
 
 std::unique_ptr<node::NodeState> NodeFixture::open() const {
@@ -209,7 +221,9 @@ nlohmann::json NodeFixture::summary() const {
           {"first_shipment", {{"id", first_.shipment_id}, {"kits", numbers(first_)}}},
           {"pending_shipment", {{"id", pending_.shipment_id}, {"kits", numbers(pending_)}}},
           {"expired_kit", expired_kit},
-          {"near_expiry_kit", near_expiry_kit}};
+          {"near_expiry_kit", near_expiry_kit},
+          {"relabel_kits", relabel_kits},
+          {"relabel_expiry", relabel_expiry}};
 }
 
 }  // namespace irt::test

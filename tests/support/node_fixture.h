@@ -39,11 +39,15 @@ struct NodeFixtureOptions {
   bool expired_and_near_expiry = true;    // one expired kit and one inside the do-not-dispense window per type
   bool receive_first_shipment = true;     // recorded as received by the coordinator
   int pending_kits_per_type = 2;          // a second shipment, announced and not yet received
+  std::string pending_kind = "initial";   // its kind: "handover" as the hub sends kits another node of the site handed over
   std::uint64_t cap_allowance = 100;      // granted per capped arm and cohort
   std::string hub_url = "http://127.0.0.1:1";  // nothing listens: the node is offline
   // Participants screened and randomized by the coordinator this many days
   // ago (their visits are then due, overdue or upcoming today).
   std::vector<int> randomized_days_ago;
+  // Then a kits.relabel directive for this many kits in stock of one lot
+  // (a new expiry 500 days ahead), as the hub sends when a lot is relabelled.
+  int relabel_kits = 0;
 };
 
 class NodeFixture {
@@ -64,6 +68,8 @@ class NodeFixture {
   const shared::Shipment& pending_shipment() const { return pending_; }
   std::string expired_kit;      // of the first shipment, received
   std::string near_expiry_kit;  // inside the do-not-dispense window, received
+  std::vector<std::string> relabel_kits;  // marked for relabelling (NodeFixtureOptions::relabel_kits)
+  std::string relabel_expiry;
   // For programs: node id, users, passwords, shipments (kit numbers only, no kit types).
   nlohmann::json summary() const;
 

@@ -19,9 +19,11 @@ int main(int argc, char** argv) {
     else if (a == "--numbers") o.numbers = static_cast<std::uint32_t>(std::stoul(v));
     else if (a == "--kits-per-type") o.kits_per_type = std::stoi(v);
     else if (a == "--randomized-days-ago") o.randomized_days_ago.push_back(std::stoi(v));
+    else if (a == "--relabel-kits") o.relabel_kits = std::stoi(v);
+    else if (a == "--pending-kind") o.pending_kind = v;
     else {
       std::cerr << "irt-test-node-fixture: unknown option " << a
-                << "; use --data DIR [--study FILE] [--slots N] [--numbers N] [--kits-per-type N] [--randomized-days-ago N]...\n";
+                << "; use --data DIR [--study FILE] [--slots N] [--numbers N] [--kits-per-type N] [--randomized-days-ago N]... [--relabel-kits N] [--pending-kind KIND]\n";
       return 2;
     }
   }
