@@ -1392,7 +1392,7 @@ TEST_CASE("after the lease ends dispensing, visits, code breaks, withdrawal and 
   REQUIRE_MESSAGE(dispensed.ok(), (dispensed.ok() ? "" : dispensed.error().message));
   CHECK(dispensed->kits.size() == 1);
   REQUIRE(s.ops.unblind(kInvestigator, b.participant.number, "anaphylaxis", s.sig(kInvestigator)).ok());
-  REQUIRE(s.ops.withdraw(kCoordinator, b.participant.number, "moved abroad").ok());
+  REQUIRE(s.ops.withdraw(kCoordinator, b.participant.number, "moved abroad", s.sig(kCoordinator)).ok());
   s.receive_pending();
   auto kit = s.fixture.pending_shipment().kits.front().kit_number;
   REQUIRE(s.ops.quarantine(kPharmacist, kit, "fridge at 31 C for 3 h", 31.0).ok());
