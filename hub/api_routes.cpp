@@ -90,14 +90,19 @@ shared::Result<json> login(ApiCall& c) {
   auto password = c.body.text("password");
   if (auto st = c.body.finish(); !st) return st.error();
   auto& db = c.hub.db();
+  if (c.guard)
+    if (auto st = c.guard->check(name, c.source, c.now_ms); !st) {
+      record_audit(db, {c.now_ms, name, "hub.login_failed", name, "too many failed sign-ins", "", "", ""});
+      return st.error();
+    }
   auto user = find_user(db, name);
+  const auto decoy = user ? "" : decoy_hash(db);
   bool matches = false;
-  // An unknown user costs the same hash as a known one: the answer's time does not tell which.
-  c.without_lock([&] {
-    static const std::string kNoUserHash = crypto::password_hash("no such user", crypto::kInteractive);
-    bool ok = crypto::password_verify(user ? user->password_hash : kNoUserHash, password);
-    matches = user && ok;
-  });
+  c.without_lock([&] { matches = password_matches(user, decoy, password); });
+  if (c.guard) {
+    if (matches) c.guard->succeeded(name);
+    else c.guard->failed(name, c.source, c.now_ms);
+  }
   const auto* role = user ? c.hub.study().find_role(user->role) : nullptr;
   std::string why = !user ? "unknown user" : !matches ? "wrong password" : user->disabled ? "user disabled"
                     : !role ? "role " + user->role + " is not in the current study" : "";

@@ -187,13 +187,21 @@ bool ApiCall::blinded() const { return reads_blinded(hub.study(), role); }
 shared::Result<Signature> ApiCall::signature(shared::Permission needed) {
   Signature s{user ? user->name : "", body.signature_password()};
   if (auto st = body.finish(); !st) return st.error();
+  if (guard)
+    if (auto st = guard->check(s.user, source, now_ms); !st) return st.error();
   auto signer = check_signature(hub, s, needed);
   if (!signer) {
-    if (signer.error().code == Errc::unauthenticated)
-      return make_error(Errc::unauthenticated, "the signature was refused: wrong password; sign with your own "
-                                               "password; nothing was changed");
-    return signer.error();
+    if (signer.error().code != Errc::unauthenticated) return signer.error();
+    if (guard) guard->failed(s.user, source, now_ms);
+    if (!session_id.empty() && wrong_signature(hub.db(), session_id))
+      return make_error(Errc::unauthenticated, "the signature was refused: wrong password; after " +
+                                                   std::to_string(shared::kMaxWrongSignatures) +
+                                                   " wrong e-signatures this session has ended; nothing was "
+                                                   "changed; log in again");
+    return make_error(Errc::unauthenticated, "the signature was refused: wrong password; sign with your own "
+                                             "password; nothing was changed");
   }
+  if (guard) guard->succeeded(s.user);
   return s;
 }
 
@@ -226,6 +234,7 @@ struct ApiServer::Impl {
   HubState& hub;
   httplib::Server& server;
   std::mutex mutex;
+  shared::SignInGuard guard;
 
   Impl(HubState& h, httplib::Server& s) : hub(h), server(s) {}
 
@@ -257,7 +266,8 @@ struct ApiServer::Impl {
       // An amendment made elsewhere (irt-hub amend, another process) governs this answer.
       if (auto st = hub.refresh_study(); !st) throw std::runtime_error(st.error().message);
       auto now = sync::system_millis();
-      ApiCall call{hub, std::nullopt, nullptr, "", {}, {}, ApiBody(json::object()), now, {}, std::nullopt};
+      ApiCall call{hub, std::nullopt, nullptr, "", {}, {}, ApiBody(json::object()), now, {}, std::nullopt, &guard,
+                   req.remote_addr};
       call.without_lock = [&lock](const std::function<void()>& f) {
         struct Relock {
           std::unique_lock<std::mutex>& l;

@@ -49,6 +49,7 @@
 #include "hub/hub_state.h"
 #include "hub/users.h"
 #include "shared/result.h"
+#include "shared/sign_in_guard.h"
 #include "shared/study.h"
 
 namespace httplib {
@@ -109,13 +110,18 @@ struct ApiCall {
   std::function<void(const std::function<void()>&)> without_lock;
   // Set by a handler that answers a file; its JSON answer is then not sent.
   std::optional<ApiFile> file;
+  // Failed logins and e-signatures of this server process (shared/sign_in_guard.h),
+  // and the address the request came from.
+  shared::SignInGuard* guard = nullptr;
+  std::string source;
 
   // True when the reader must not see an arm, a kit type that maps to one, or
   // anything that reveals either (hub/users.h reads_blinded).
   bool blinded() const;
   // The body's "signature" of the session's own user, checked: the signer,
   // for the hub function that records it. invalid_input when absent,
-  // unauthenticated for a wrong password, forbidden for a role without `needed`.
+  // unauthenticated for a wrong password (the kMaxWrongSignatures-th ends the
+  // session), rate_limited after repeated failures, forbidden for a role without `needed`.
   shared::Result<Signature> signature(shared::Permission needed);
   std::string param(const std::string& name) const;
   std::string query_value(const std::string& name) const;

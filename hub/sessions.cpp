@@ -17,6 +17,7 @@ CREATE TABLE hub_sessions (
 );
 CREATE INDEX hub_sessions_by_user ON hub_sessions(user_name);
 )sql"},
+    {2, "ALTER TABLE hub_sessions ADD COLUMN wrong_signatures INTEGER NOT NULL DEFAULT 0;"},
 };
 }  // namespace
 
@@ -51,7 +52,7 @@ std::optional<Session> touch_session(storage::Database& db, const std::string& t
     s.created_ms = st.int64(1);
     s.last_used_ms = st.int64(2);
   }
-  if (now_ms - s.last_used_ms > idle_ms) {
+  if (now_ms - s.last_used_ms > idle_ms || now_ms - s.created_ms > shared::kSessionLifetimeMs) {
     end_session(db, s.id);
     return std::nullopt;
   }
@@ -64,6 +65,15 @@ std::optional<Session> touch_session(storage::Database& db, const std::string& t
     s.last_used_ms = now_ms;
   }
   return s;
+}
+
+bool wrong_signature(storage::Database& db, const std::string& id) {
+  db.prepare("UPDATE hub_sessions SET wrong_signatures = wrong_signatures + 1 WHERE id = ?").bind(1, id).run();
+  auto st = db.prepare("SELECT wrong_signatures FROM hub_sessions WHERE id = ?");
+  st.bind(1, id);
+  if (!st.step() || st.int64(0) < shared::kMaxWrongSignatures) return false;
+  end_session(db, id);
+  return true;
 }
 
 void end_session(storage::Database& db, const std::string& id) {

@@ -4,7 +4,9 @@
 // across every `irt-hub serve` process of one database and across restarts.
 //
 // A session ends when it has been unused for the study's
-// session_idle_minutes (docs/study-config.md, 15 by default), at logout, when
+// session_idle_minutes (docs/study-config.md, 15 by default), a working day
+// (kSessionLifetimeMs, shared/sign_in_guard.h) after its login however busy, at its
+// kMaxWrongSignatures-th wrong e-signature, at logout, when
 // its user is disabled or loses its role (checked at each request by the API),
 // and when its user's password changes (every other session of the user:
 // hub/users.h). Ending is deleting the row; an ended session never comes back.
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "shared/sign_in_guard.h"
 #include "shared/study.h"
 #include "storage/database.h"
 
@@ -43,10 +46,13 @@ struct Session {
 };
 
 // The session of `token` with its idle timer restarted, or nullopt when it is
-// unknown or has been unused for longer than `idle_ms` (it is then ended).
+// unknown, has been unused for longer than `idle_ms` or has lived
+// kSessionLifetimeMs (it is then ended).
 std::optional<Session> touch_session(storage::Database& db, const std::string& token, std::int64_t idle_ms,
                                      std::int64_t now_ms);
 void end_session(storage::Database& db, const std::string& id);
+// Counts a wrong e-signature given in session `id`; true when that ended it.
+bool wrong_signature(storage::Database& db, const std::string& id);
 // Ends every session of `user` but the one whose id is `keep` (none when
 // empty); returns how many ended. Callers inside a transaction end them with
 // the change that requires it.

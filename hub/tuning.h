@@ -73,6 +73,7 @@ inline constexpr std::size_t kMaxSyncRequestBody = sync::kMaxBatchBytes + 64 * 1
 // database's writer (a session may thus end up to that much early). A request
 // body is at most kMaxApiRequestBody: the largest one (a user's sites) is far smaller.
 inline constexpr std::int64_t kSessionTouchMs = 10 * 1000;
+// A session's lifetime and its wrong e-signatures: shared/sign_in_guard.h.
 inline constexpr std::size_t kMaxApiRequestBody = 64 * 1024;
 
 }  // namespace irt::hub

@@ -101,6 +101,13 @@ shared::Result<RosterChange> set_user_sites(HubState& hub, const std::string& na
                                             std::int64_t now_ms);
 
 std::optional<User> find_user(storage::Database& db, const std::string& name);
+// Whether `password` is `user`'s. For an unknown user (none) it is checked
+// against another user's hash, of the same Argon2id cost, and never matches:
+// the answer takes as long as a wrong password and does not tell which names
+// exist. Runs Argon2id: the API calls it without its lock.
+bool password_matches(const std::optional<User>& user, const std::string& decoy_hash, const std::string& password);
+// A hash to check an unknown user's password against (empty before any user).
+std::string decoy_hash(storage::Database& db);
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id);
 std::vector<User> all_users(storage::Database& db);
 

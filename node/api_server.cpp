@@ -9,6 +9,7 @@
 #include "node/site_operations.h"
 #include "node/tuning.h"
 #include "node/web_ui.h"
+#include "shared/sign_in_guard.h"
 
 namespace irt::node {
 
@@ -94,6 +95,7 @@ struct ApiServer::Impl {
   SyncService* sync;
   SiteOperations ops;
   Sessions sessions;
+  shared::SignInGuard guard;
   httplib::Server server;
 
   Impl(NodeState& s, SyncService* y, std::int64_t idle_ms)
@@ -121,15 +123,25 @@ struct ApiServer::Impl {
     send(res, shared::http_status(e.code), error_json(e));
   }
 
-  // Checks `password` of `user` against the roster: reads the entry under the
-  // node's lock, runs Argon2id without it (node/roster.h).
-  PasswordCheck check_without_lock(const std::string& user, const std::string& password) {
+  // Checks `password` of `user` against the roster: reads the entry (or a
+  // decoy for an unknown user) under the node's lock, runs Argon2id without
+  // it (node/roster.h). Failed checks slow and then lock the user and the
+  // source address (shared/sign_in_guard.h): rate_limited, nothing checked.
+  shared::Result<PasswordCheck> check_without_lock(const std::string& user, const std::string& password,
+                                                   const std::string& source) {
+    if (password.empty()) return check_password(std::nullopt, user, password);
+    if (auto st = guard.check(user, source, irt::sync::system_millis()); !st) return st.error();
     std::optional<RosterUser> entry;
-    if (!password.empty()) {
+    std::string decoy;
+    {
       std::lock_guard lock(mutex);
       entry = find_user(state.log(), user);
+      if (!entry) decoy = decoy_hash(state.log());
     }
-    return check_password(std::move(entry), user, password);
+    auto c = check_password(std::move(entry), user, password, decoy);
+    if (c.matches) guard.succeeded(user);
+    else guard.failed(user, source, irt::sync::system_millis());
+    return c;
   }
 
   void route(const char* method, const std::string& pattern, bool mutating, Handler handler,
@@ -191,8 +203,20 @@ struct ApiServer::Impl {
           auto witness_name = b.text("witness");
           auto witness_password = b.text("witness_password");
           if (!b.ok()) return send_error(res, b.error());
-          signature = check_without_lock(actor->user, password);
-          if (!witness_name.empty()) witness = check_without_lock(witness_name, witness_password);
+          auto own = check_without_lock(actor->user, password, req.remote_addr);
+          if (!own) return send_error(res, own.error());
+          signature = *own;
+          if (signature.given && !signature.matches && sessions.wrong_signature(auth.substr(7)))
+            return send_error(res, make_error(Errc::unauthenticated,
+                                              "the signature was refused: wrong password; after " +
+                                                  std::to_string(shared::kMaxWrongSignatures) +
+                                                  " wrong e-signatures this session has ended; nothing was "
+                                                  "recorded; log in again"));
+          if (!witness_name.empty()) {
+            auto theirs = check_without_lock(witness_name, witness_password, req.remote_addr);
+            if (!theirs) return send_error(res, theirs.error());
+            witness = *theirs;
+          }
         }
         const SigningHandler bound = [&](const httplib::Request& r, const Actor& a, const PasswordCheck& sig) {
           return handler(r, a, sig, witness);
@@ -300,12 +324,13 @@ struct ApiServer::Impl {
         if (!b.ok()) return send_error(res, b.error());
         if (user.empty() || password.empty())
           return send_error(res, make_error(Errc::invalid_input, "give user and password"));
-        auto check = check_without_lock(user, password);
+        auto check = check_without_lock(user, password, req.remote_addr);
+        if (!check) return send_error(res, check.error());
         shared::Result<Actor> actor = make_error(Errc::internal, "");
         json answer;
         {
           std::lock_guard lock(mutex);
-          actor = ops.login(check);
+          actor = ops.login(*check);
           if (actor) answer = ops.session_view(*actor);
         }
         if (!actor) return send_error(res, actor.error());

@@ -77,6 +77,26 @@ void print_round(const sync::RoundReport& r) {
 
 // ---- enroll
 
+// The one-time token never appears on the command line, where `ps` shows it:
+// it is the first line of --token-file, or of standard input
+// (`irt-hub invite ... | irt-node enroll ...`).
+shared::Result<std::string> read_token(const Args& args) {
+  std::string token;
+  if (auto file = args.find("token-file")) {
+    std::ifstream in(*file);
+    if (!in) return shared::make_error(shared::Errc::invalid_input, "cannot read token file " + *file);
+    std::getline(in, token);
+  } else {
+    std::getline(std::cin, token);
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return shared::make_error(shared::Errc::invalid_input,
+                              "no enrollment token: give the token 'irt-hub invite' printed on standard input "
+                              "(irt-hub invite ... | irt-node enroll ...) or in --token-file FILE");
+  return token;
+}
+
 shared::Result<Enrollment> request_enrollment(const Args& args, const crypto::SigningKey& key) {
   Enrollment e;
   e.hub_url = args.get("hub");
@@ -90,7 +110,9 @@ shared::Result<Enrollment> request_enrollment(const Args& args, const crypto::Si
   auto& transport = *made;
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
-  nlohmann::json req = {{"token", args.get("token")}, {"node_public_key", key.public_key().hex()}, {"device", host}};
+  auto token = read_token(args);
+  if (!token) return token.error();
+  nlohmann::json req = {{"token", *token}, {"node_public_key", key.public_key().hex()}, {"device", host}};
   auto response = transport->post(sync::kEnrollPath, "application/json", req.dump(), {});
   if (!response) return response.error();
   if (response->status != 200) return sync::refusal_error(*response);
@@ -305,8 +327,15 @@ int serve(const Args& args) {
     if (port <= 0 || port > 65535)
       return fail(args, shared::make_error(shared::Errc::invalid_input,
                                            "--listen takes HOST:PORT, e.g. 127.0.0.1:8080 (got " + *listen + ")"));
+    const std::string host = listen->substr(0, colon);
+    if (!sync::is_loopback_host(host) && !args.flag("insecure-http"))
+      return fail(args, shared::make_error(
+                            shared::Errc::invalid_input,
+                            "--listen " + *listen +
+                                " would serve participant data in clear HTTP beyond this machine; listen on "
+                                "127.0.0.1, or pass --insecure-http only on a network you trust"));
     api = std::make_unique<ApiServer>(s, &service, session_idle_ms);
-    if (auto st = api->bind(listen->substr(0, colon), port); !st) return fail(args, st.error());
+    if (auto st = api->bind(host, port); !st) return fail(args, st.error());
   }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
@@ -348,7 +377,10 @@ std::vector<Command> node_commands() {
               .summary = "enroll this device as a node of the hub, with a one-time token",
               .options = {kDataOption,
                           {"hub", "URL", "the hub's address, https://HOST:PORT (http:// on loopback only)", true},
-                          {"token", "TOKEN", "the one-time enrollment token from 'irt-hub invite'", true},
+                          {"token-file", "FILE",
+                           "read the one-time enrollment token from 'irt-hub invite' from FILE (default: the first "
+                           "line of standard input; never on the command line)",
+                           false},
                           {"hub-fingerprint", "HEX", "the hub certificate's SHA-256, from 'irt-hub fingerprint'", true},
                           kPassphraseFileOption,
                           {"kdf-cost", "LEVEL", "Argon2id cost: moderate (default), interactive, min (tests only)",
@@ -379,7 +411,13 @@ std::vector<Command> node_commands() {
               .options = {kDataOption, kPassphraseFileOption,
                           {"sync-interval", "SECONDS", "time between rounds while online (default 30)", false},
                           {"listen", "HOST:PORT",
-                           "serve the web UI and the /api/v1 JSON API there (e.g. 127.0.0.1:8080)", false},
+                           "serve the web UI and the /api/v1 JSON API there (e.g. 127.0.0.1:8080; an address "
+                           "other than loopback needs --insecure-http)",
+                           false},
+                          {"insecure-http", "",
+                           "allow --listen on an address other than loopback, in clear HTTP: only on a network "
+                           "you trust",
+                           false},
                           {"session-idle", "SECONDS",
                            "log a web UI or API session out after this long without use (default 900)", false}},
               .run = serve},

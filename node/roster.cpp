@@ -75,8 +75,15 @@ std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name)
   return found ? *found : std::nullopt;  // confirm() reports the damage
 }
 
-PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password) {
+std::string decoy_hash(sync::NodeLog& log) {
+  auto users = load_roster(log);
+  return users && !users->empty() ? users->front().password_hash : "";
+}
+
+PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password,
+                             const std::string& decoy) {
   PasswordCheck c{name, std::move(entry), !password.empty(), false};
+  if (!c.entry && c.given && !decoy.empty()) (void)crypto::password_verify(decoy, password);
   c.matches = c.entry && c.given && crypto::password_verify(c.entry->password_hash, password);
   return c;
 }
@@ -100,7 +107,8 @@ shared::Result<RosterUser> confirm(sync::NodeLog& log, const std::string& site_i
 
 shared::Result<RosterUser> authenticate(sync::NodeLog& log, const std::string& site_id, const std::string& name,
                                         const std::string& password) {
-  return confirm(log, site_id, check_password(find_user(log, name), name, password));
+  auto entry = find_user(log, name);
+  return confirm(log, site_id, check_password(entry, name, password, entry ? "" : decoy_hash(log)));
 }
 
 }  // namespace irt::node

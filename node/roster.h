@@ -43,8 +43,16 @@ struct PasswordCheck {
   bool matches = false;
 };
 
-// Runs Argon2id: call it with no lock held.
-PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password);
+// A real entry's hash, of the same Argon2id cost as every other (empty before
+// the first roster): an unknown user's password is checked against it, so
+// the answer takes as long as for a wrong password and does not tell which
+// names exist.
+std::string decoy_hash(sync::NodeLog& log);
+
+// Runs Argon2id: call it with no lock held. Without an entry the password is
+// checked against `decoy` (decoy_hash) and never matches.
+PasswordCheck check_password(std::optional<RosterUser> entry, const std::string& name, const std::string& password,
+                             const std::string& decoy = "");
 
 // The user as the roster holds it now, if the password matched and the entry
 // still has the hash it was checked against. The same refusal for an unknown user and a wrong

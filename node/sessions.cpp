@@ -9,8 +9,8 @@ std::string Sessions::open(const Actor& actor) {
   std::lock_guard lock(mutex_);
   auto now = clock_();
   for (auto it = sessions_.begin(); it != sessions_.end();)  // forget the idle ones
-    it = now - it->second.last_used_ms > idle_ms_ ? sessions_.erase(it) : std::next(it);
-  sessions_[token] = {actor, now};
+    it = expired(it->second, now) ? sessions_.erase(it) : std::next(it);
+  sessions_[token] = {actor, now, now, 0};
   return token;
 }
 
@@ -19,7 +19,7 @@ std::optional<Actor> Sessions::touch(const std::string& token, Use use) {
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return std::nullopt;
   auto now = clock_();
-  if (now - it->second.last_used_ms > idle_ms_) {
+  if (expired(it->second, now)) {
     sessions_.erase(it);
     return std::nullopt;
   }
@@ -30,6 +30,15 @@ std::optional<Actor> Sessions::touch(const std::string& token, Use use) {
 void Sessions::close(const std::string& token) {
   std::lock_guard lock(mutex_);
   sessions_.erase(token);
+}
+
+bool Sessions::wrong_signature(const std::string& token) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(token);
+  if (it == sessions_.end()) return false;
+  if (++it->second.wrong_signatures < shared::kMaxWrongSignatures) return false;
+  sessions_.erase(it);
+  return true;
 }
 
 std::size_t Sessions::size() {

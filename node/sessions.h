@@ -4,6 +4,8 @@
 // minutes, or the idle time `irt-node serve --session-idle` sets) idle; every
 // authenticated request moves its idle timer except the ones a page makes on
 // its own (the status poll: Use::poll), so an unattended tablet logs out.
+// Whatever its use, a session ends kSessionLifetimeMs after login, and at the
+// kMaxWrongSignatures-th wrong e-signature given in it (shared/sign_in_guard.h).
 // Tokens never reach a log or an error message.
 // Thread-safety: every method may be called from any thread (one mutex).
 #pragma once
@@ -17,6 +19,7 @@
 
 #include "node/site_operations.h"
 #include "node/tuning.h"
+#include "shared/sign_in_guard.h"
 #include "sync/hlc.h"
 
 namespace irt::node {
@@ -35,13 +38,20 @@ class Sessions {
   // (it is then forgotten).
   std::optional<Actor> touch(const std::string& token, Use use = Use::person);
   void close(const std::string& token);
+  // Counts a wrong e-signature given in the session; true when that ended it.
+  bool wrong_signature(const std::string& token);
   std::size_t size();
 
  private:
   struct Session {
     Actor actor;
     std::int64_t last_used_ms = 0;
+    std::int64_t opened_ms = 0;
+    int wrong_signatures = 0;
   };
+  bool expired(const Session& s, std::int64_t now) const {
+    return now - s.last_used_ms > idle_ms_ || now - s.opened_ms > shared::kSessionLifetimeMs;
+  }
   sync::WallClock clock_;
   std::int64_t idle_ms_;
   std::mutex mutex_;

@@ -17,6 +17,7 @@ namespace irt::node {
 // sets another time); every authenticated request but the status poll
 // restarts its timer.
 inline constexpr std::int64_t kSessionIdleMs = 15 * 60 * 1000;
+// A session's lifetime and its wrong e-signatures: shared/sign_in_guard.h.
 // The largest request body the API reads (a 413 beyond). Well above what any
 // request within the field limits needs, so an over-long field is refused by
 // name (check_request_fields) rather than as an oversized body.

@@ -164,7 +164,7 @@ step "Enroll a node at site 101 and one at site 102 (one-time tokens)"
 echo "(each node receives the study, its users, participant numbers, randomization slots and its initial shipment)"
 for site in 101 102; do
   token=$(as_admin invite --site "$site" --user "$admin" 2>/dev/null)
-  "$node_bin" enroll --data "$work/node-$site" --hub "$hub_url" --token "$token" \
+  echo "$token" | "$node_bin" enroll --data "$work/node-$site" --hub "$hub_url" \
     --hub-fingerprint "$fingerprint" --kdf-cost interactive
 done
 

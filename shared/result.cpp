@@ -14,11 +14,12 @@ struct ErrcRow {
   int http;
   int exit;
 };
-constexpr std::array<ErrcRow, 9> kErrcTable = {{
+constexpr std::array<ErrcRow, 10> kErrcTable = {{
     {Errc::invalid_input, "invalid_input", 400, 2},
     {Errc::not_found, "not_found", 404, 1},
     {Errc::unauthenticated, "unauthenticated", 401, 1},
     {Errc::forbidden, "forbidden", 403, 1},
+    {Errc::rate_limited, "rate_limited", 429, 1},
     {Errc::conflict, "conflict", 409, 1},
     {Errc::exhausted, "exhausted", 409, 1},
     {Errc::unavailable, "unavailable", 503, 3},

@@ -24,6 +24,7 @@ enum class Errc : int {
   not_found = 200,        // the thing named does not exist
   unauthenticated = 300,  // no valid session or signature
   forbidden = 310,        // the actor's role may not do this
+  rate_limited = 320,     // too many failed sign-ins for this user or source: wait
   conflict = 400,         // the current state does not allow it (already done, wrong status)
   exhausted = 410,        // a slice, a number range or a kit type ran out: sync to get more
   unavailable = 500,      // the other side cannot be reached; retry later

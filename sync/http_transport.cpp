@@ -108,7 +108,18 @@ shared::Result<std::unique_ptr<Transport>> make_http_transport(const HttpTranspo
                               "the https hub URL " + options.base_url +
                                   " needs the hub's certificate fingerprint: the 64 hex digits printed by "
                                   "'irt-hub fingerprint'");
+  if (!url->tls && !is_loopback_host(url->host))
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the hub URL " + options.base_url +
+                                  " is plain http:// to a host that is not loopback; use https:// with the hub's "
+                                  "fingerprint (http:// only to 127.0.0.1, ::1 or localhost)");
   return std::unique_ptr<Transport>(std::make_unique<HttpTransport>(options, std::move(url).value()));
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  static const std::regex v4(R"(^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$)");
+  return std::regex_match(host.begin(), host.end(), v4);
 }
 
 std::string describe_refusal(const HttpResponse& r) {

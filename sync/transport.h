@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "shared/result.h"
 #include "sync/tuning.h"
@@ -40,9 +41,14 @@ struct HttpTransportOptions {
   int read_timeout_s = kHubReadTimeoutSeconds;        // also the write timeout: silence while sending
 };
 
-// invalid_input for a URL that is not http(s)://host[:port], and for an
-// https URL without a fingerprint of 64 hex digits.
+// invalid_input for a URL that is not http(s)://host[:port], for an https URL
+// without a fingerprint of 64 hex digits, and for plain http to a host that is
+// not loopback (participant data never crosses a network in clear).
 shared::Result<std::unique_ptr<Transport>> make_http_transport(const HttpTransportOptions& options);
+
+// True for 127.0.0.0/8, ::1 (bare or in brackets) and "localhost": the only
+// hosts plain HTTP may be used with, for the hub and for the node's web UI.
+bool is_loopback_host(std::string_view host);
 
 // Turns a refusal body {"error":{"code","message"}} into a readable line.
 std::string describe_refusal(const HttpResponse& r);

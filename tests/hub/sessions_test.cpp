@@ -26,6 +26,30 @@ TEST_CASE("a session ends once unused for the idle time, counted from its last u
 
 }
 
+TEST_CASE("a session in constant use ends a working day after its login") {
+  HubFixture f;
+  auto& db = f.hub->db();
+  const auto idle = hub::session_idle_ms(f.hub->study());
+  auto s = hub::open_session(db, "ada", kHubNow);
+  for (std::int64_t used = idle / 2; used <= shared::kSessionLifetimeMs; used += idle / 2)
+    REQUIRE(hub::touch_session(db, s.token, idle, kHubNow + used));
+  CHECK_FALSE(hub::touch_session(db, s.token, idle, kHubNow + shared::kSessionLifetimeMs + 1));
+}
+
+TEST_CASE("the third wrong e-signature given in a session ends it, and only that session") {
+  HubFixture f;
+  auto& db = f.hub->db();
+  const auto idle = hub::session_idle_ms(f.hub->study());
+  auto a = hub::open_session(db, "ada", kHubNow);
+  auto b = hub::open_session(db, "ada", kHubNow);
+  CHECK_FALSE(hub::wrong_signature(db, a.id));
+  CHECK_FALSE(hub::wrong_signature(db, a.id));
+  CHECK(hub::touch_session(db, a.token, idle, kHubNow));
+  CHECK(hub::wrong_signature(db, a.id));
+  CHECK_FALSE(hub::touch_session(db, a.token, idle, kHubNow));
+  CHECK(hub::touch_session(db, b.token, idle, kHubNow));
+}
+
 TEST_CASE("ending a user's sessions keeps only the one named, and no other user's") {
   HubFixture f;
   auto& db = f.hub->db();

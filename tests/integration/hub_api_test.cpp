@@ -147,6 +147,50 @@ TEST_CASE("hub API sessions last the default 15 minutes when the study sets none
   CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).status == 401);
 }
 
+TEST_CASE("hub sign-in defences: a wrong e-signature thrice ends the session, failed logins slow the user") {
+  HubProcess hub;
+  hub.add_user("admin.ada", "admin", "", kPassword);
+  hub.add_user("monitor.mo", "monitor", "", kPassword);
+  auto users = [&] {
+    auto st = hub.database().prepare("SELECT COUNT(*) FROM hub_users");
+    st.step();
+    return st.int64(0);
+  };
+  const auto before = users();
+
+  // A session whose user gives a wrong e-signature three times ends; nothing was changed.
+  auto token = hub_login(hub.port(), "admin.ada", kPassword);
+  const json add = {{"name", "nurse.nia"}, {"role", "monitor"}, {"sites", json::array()}, {"password", kPassword},
+                    {"signature", {{"password", "a guessed password"}}}};
+  for (int i = 1; i <= 2; ++i) {
+    auto r = hub_call(hub.port(), "POST", "/api/v1/users", token, add);
+    CHECK(r.status == 401);
+    CHECK(r.body["error"]["message"].get<std::string>().find("sign with your own password") != std::string::npos);
+  }
+  auto third = hub_call(hub.port(), "POST", "/api/v1/users", token, add);
+  CHECK(third.status == 401);
+  CHECK(third.body["error"]["message"].get<std::string>().find("this session has ended") != std::string::npos);
+  CHECK(hub_call(hub.port(), "GET", "/api/v1/me", token).status == 401);
+  CHECK(users() == before);
+
+  // Logins: an unknown user and a wrong password get one answer; after three
+  // failures in a row even the right password waits, and says for how long.
+  auto login = [&](const std::string& user, const std::string& password) {
+    return hub_call(hub.port(), "POST", "/api/v1/login", "", {{"user", user}, {"password", password}});
+  };
+  auto unknown = login("nobody.here", "whatever password");
+  auto wrong = login("monitor.mo", "not the password");
+  CHECK(unknown.status == 401);
+  CHECK(unknown.body["error"]["message"] == wrong.body["error"]["message"]);
+  CHECK(login("monitor.mo", "still not it").status == 401);
+  CHECK(login("monitor.mo", "nor this").status == 401);
+  auto slowed = login("monitor.mo", kPassword);
+  CHECK(slowed.status == 429);
+  CHECK(slowed.body["error"]["code"] == "rate_limited");
+  CHECK(slowed.body["error"]["message"].get<std::string>().find("try again in 1 s") != std::string::npos);
+  CHECK(slowed.body["error"]["message"].get<std::string>().find("monitor.mo") == std::string::npos);
+}
+
 TEST_CASE("two hub processes on one database accept each other's sessions and logouts") {
   HubProcess hub;
   hub.add_user("admin.ada", "admin", "", kPassword);

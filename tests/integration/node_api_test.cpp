@@ -123,6 +123,33 @@ TEST_CASE("node API: a call without a valid token answers 401 and a wrong passwo
   CHECK(n.call("GET", "/api/v1/status", token).status == 401);
 }
 
+TEST_CASE("node API: failed logins slow the user down, a wrong e-signature thrice ends the session") {
+  NodeServer n;
+  // A wrong e-signature twice is refused; the third ends the session, nothing recorded.
+  auto carla = n.login("carla");
+  auto number = n.screen(carla);
+  const auto path = "/api/v1/participants/" + number + "/randomize";
+  for (int i = 1; i <= 2; ++i)
+    refused(n, carla, 401, "POST", path, {{"signature_password", "guess " + std::to_string(i)}},
+            "electronic signature did not verify");
+  auto before = n.snapshot(n.login("paul"));
+  auto third = n.call("POST", path, carla, {{"signature_password", "guess 3"}});
+  CHECK(third.status == 401);
+  CHECK(third.body["error"]["message"].get<std::string>().find("this session has ended") != std::string::npos);
+  CHECK(n.call("GET", "/api/v1/status", carla).status == 401);
+  CHECK(n.snapshot(n.login("paul")) == before);
+
+  // Logins: after three failures in a row even the right password waits, and
+  // the refusal says for how long without saying whether the user exists.
+  for (const char* guess : {"one", "two", "three"})
+    CHECK(n.call("POST", "/api/v1/login", "", {{"user", "mona"}, {"password", guess}}).status == 401);
+  auto slowed = n.call("POST", "/api/v1/login", "", {{"user", "mona"}, {"password", test::kFixturePassword}});
+  CHECK(slowed.status == 429);
+  CHECK(slowed.body["error"]["code"] == "rate_limited");
+  CHECK(slowed.body["error"]["message"].get<std::string>().find("try again in 1 s") != std::string::npos);
+  CHECK(n.call("POST", "/api/v1/login", "", {{"user", "paul"}, {"password", test::kFixturePassword}}).status == 200);
+}
+
 TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with every bad input a 4xx that changes nothing") {
   NodeServer n;
   auto carla = n.login("carla");

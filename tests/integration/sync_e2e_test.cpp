@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -592,12 +593,37 @@ TEST_CASE("over HTTPS a node enrolls with the right fingerprint and is refused w
   test::TempDir dir;
   std::string wrong = hub.fingerprint();
   wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
-  auto r = test::run({IRT_NODE_BIN, "enroll", "--data", (dir / "node").string(), "--hub", hub.url(), "--token",
-                      hub.invite("101"), "--hub-fingerprint", wrong, "--kdf-cost", "min"},
-                     "", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  auto r = test::run({IRT_NODE_BIN, "enroll", "--data", (dir / "node").string(), "--hub", hub.url(),
+                      "--hub-fingerprint", wrong, "--kdf-cost", "min"},
+                     hub.invite("101") + "\n", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
   CHECK(r.exit_code != 0);
   CHECK(r.err.find("fingerprint") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "node"));
+}
+
+TEST_CASE("the enrollment token is read from standard input or a file, never from the command line") {
+  HubProcess hub;
+  test::TempDir dir;
+  auto enroll = [&](const std::string& sub, std::vector<std::string> extra, const std::string& in) {
+    std::vector<std::string> argv = {IRT_NODE_BIN, "enroll", "--data", (dir / sub).string(), "--hub", hub.url(),
+                                     "--hub-fingerprint", hub.fingerprint(), "--kdf-cost", "min"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::run(argv, in, {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+  };
+  auto on_argv = enroll("argv", {"--token", hub.invite("101")}, "");
+  CHECK(on_argv.exit_code == 2);
+  CHECK(on_argv.err.find("--token") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "argv"));
+  auto none = enroll("none", {}, "");
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("no enrollment token") != std::string::npos);
+  CHECK(none.err.find("--token-file") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "none"));
+  std::filesystem::create_directories(dir / "secrets");
+  const auto file = dir / "secrets" / "token";
+  std::ofstream(file) << hub.invite("101") << "\n";
+  auto from_file = enroll("file", {"--token-file", file.string()}, "");
+  CHECK_MESSAGE(from_file.exit_code == 0, from_file.err);
 }
 
 TEST_CASE("a used, expired or unknown token creates nothing") {
@@ -605,9 +631,9 @@ TEST_CASE("a used, expired or unknown token creates nothing") {
   std::string token = hub.invite("101");
   test::TempDir dir;
   auto enroll = [&](const std::string& t, const std::string& sub) {
-    return test::run({IRT_NODE_BIN, "enroll", "--data", (dir / sub).string(), "--hub", hub.url(), "--token", t,
+    return test::run({IRT_NODE_BIN, "enroll", "--data", (dir / sub).string(), "--hub", hub.url(),
                       "--hub-fingerprint", hub.fingerprint(), "--kdf-cost", "min"},
-                     "", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
+                     t + "\n", {std::string("IRT_PASSPHRASE=") + test::kNodePassphrase});
   };
   CHECK(enroll(token, "first").exit_code == 0);
   auto used = enroll(token, "second");

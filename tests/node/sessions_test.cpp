@@ -46,3 +46,29 @@ TEST_CASE("a poll (the page's status request) does not restart the idle timer - 
   CHECK_FALSE(sessions.touch(polled).has_value());
   CHECK(sessions.touch(used, node::Sessions::Use::poll).has_value());
 }
+
+TEST_CASE("a session in constant use ends a working day after its login") {
+  std::int64_t now = 1'000'000;
+  node::Sessions sessions([&] { return now; });
+  auto token = sessions.open({"carla", "coordinator"});
+  const std::int64_t step = node::kSessionIdleMs / 2;
+  for (std::int64_t used = step; used <= shared::kSessionLifetimeMs; used += step) {
+    now = 1'000'000 + used;
+    REQUIRE(sessions.touch(token).has_value());
+  }
+  now = 1'000'000 + shared::kSessionLifetimeMs + 1;
+  CHECK_FALSE(sessions.touch(token).has_value());
+}
+
+TEST_CASE("the third wrong e-signature given in a session ends it, and only that session") {
+  node::Sessions sessions;
+  auto a = sessions.open({"carla", "coordinator"});
+  auto b = sessions.open({"carla", "coordinator"});
+  CHECK_FALSE(sessions.wrong_signature(a));
+  CHECK_FALSE(sessions.wrong_signature(a));
+  CHECK(sessions.touch(a).has_value());
+  CHECK(sessions.wrong_signature(a));
+  CHECK_FALSE(sessions.touch(a).has_value());
+  CHECK(sessions.touch(b).has_value());
+  CHECK_FALSE(sessions.wrong_signature("unknown"));
+}

@@ -133,8 +133,9 @@ void HubProcess::add_user(const std::string& name, const std::string& role, cons
 
 NodeDir::NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url, const std::string& kind) {
   std::string token = hub.invite(site, kind);
-  enrolled_ = cli({"enroll", "--hub", hub_url.empty() ? hub.url() : hub_url, "--token", token, "--hub-fingerprint",
-                   hub.fingerprint(), "--kdf-cost", "min"});
+  enrolled_ = cli({"enroll", "--hub", hub_url.empty() ? hub.url() : hub_url, "--hub-fingerprint", hub.fingerprint(),
+                   "--kdf-cost", "min"},
+                  token + "\n");
   if (enrolled_.exit_code != 0) throw std::runtime_error("irt-node enroll failed, " + describe(enrolled_));
 }
 
