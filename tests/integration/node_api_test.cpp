@@ -172,7 +172,7 @@ TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with
   auto number = n.screen(carla);
 
   // Randomization.
-  refused(n, carla, 404, "POST", "/api/v1/participants/101-999/randomize", {{"signature_password", "x"}},
+  refused(n, carla, 404, "POST", "/api/v1/participants/101-999/randomize", {{"signature_password", test::kFixturePassword}},
           "not known at this node");
   refused(n, carla, 400, "POST", "/api/v1/participants/" + number + "/randomize", json::object(),
           "electronic signature");
