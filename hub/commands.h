@@ -18,6 +18,7 @@ std::vector<shared::Command> randomization_commands();  // randlist, simulate
 std::vector<shared::Command> supply_commands();  // lot, kits, kit history, site activate, supply run
 std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, audit, alerts
 std::vector<shared::Command> kit_decision_commands();  // quarantine, kits destroy, reconcile: hub/kit_commands.cpp
+std::vector<shared::Command> shipment_commands();  // shipment list|show|approve|ship|deliver|lose|cancel
 
 shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
 shared::Command forecast_command();                     // forecast (hub/forecast_commands.cpp)

@@ -54,6 +54,14 @@ CREATE TABLE hub_kits (
 ) WITHOUT ROWID;
 CREATE INDEX hub_kits_custody ON hub_kits(custody_kind, custody_id, status, kit_type, expiry);
 )sql"},
+    // The shipment lifecycle (hub/shipments.h): shipments made before it had left their depot.
+    {2, R"sql(
+ALTER TABLE hub_shipments ADD COLUMN status TEXT NOT NULL DEFAULT 'shipped';
+ALTER TABLE hub_shipments ADD COLUMN courier TEXT NOT NULL DEFAULT '';
+ALTER TABLE hub_shipments ADD COLUMN tracking TEXT NOT NULL DEFAULT '';
+ALTER TABLE hub_shipments ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX hub_kits_shipment ON hub_kits(shipment_id);
+)sql"},
 };
 
 constexpr const char* kKitColumns =
@@ -337,25 +345,39 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   }
   if (shipment.kits.empty())
     return shared::make_error(shared::Errc::invalid_input, "a shipment needs at least one kit; nothing was shipped");
+  // A study that wants shipments approved keeps the kits at the depot,
+  // reserved for the shipment, until it is shipped (hub/shipments.h).
+  const bool approval = study.supply.shipment_approval;
+  auto reserve = db.prepare("UPDATE hub_kits SET status = ?, shipment_id = ? "
+                            "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
   for (const auto& k : shipment.kits) {
-    move.reset();
-    move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
-                  to_string(KitStatus::available))
-        .run();
+    if (approval) {
+      reserve.reset();
+      reserve.bind_all(to_string(KitStatus::reserved), shipment.shipment_id, k.kit_number,
+                       to_string(KitStatus::available))
+          .run();
+    } else {
+      move.reset();
+      move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
+                    to_string(KitStatus::available))
+          .run();
+    }
     if (db.changes() != 1)
       throw storage::StorageError("kit " + k.kit_number + " left the depot while it was being shipped");
   }
+  if (approval) shipment.shipped_on.clear();
   db.prepare(
-        "INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        "INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms, "
+        "status, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(next, shipment.shipment_id, node_id, site_id, depot->id, shipment.kind, shipment.shipped_on,
-                static_cast<std::int64_t>(shipment.kits.size()), now_ms)
+                static_cast<std::int64_t>(shipment.kits.size()), now_ms, approval ? "requested" : "shipped", now_ms)
       .run();
   // The count of kits is not arm-revealing (the blind-safe composition of
   // shared/resupply.h); kit types stay out of the trail.
-  record_audit(db, {now_ms, actor, "shipment.sent", node_id, reason, "",
+  record_audit(db, {now_ms, actor, approval ? "shipment.requested" : "shipment.sent", node_id, reason, "",
                     shipment.shipment_id + ": " + std::to_string(shipment.kits.size()) + " kits from depot " +
-                        depot->id + " to node " + node_id + " of site " + site_id});
+                        depot->id + " to node " + node_id + " of site " + site_id +
+                        (approval ? ", reserved at the depot until approved and shipped" : "")});
   return shipment;
 }
 
@@ -415,6 +437,14 @@ void set_kit_status(storage::Database& db, const std::string& number, KitStatus 
 
 std::vector<HubKit> all_kits(storage::Database& db) {
   auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits ORDER BY kit_number");
+  std::vector<HubKit> out;
+  while (st.step()) out.push_back(kit_row(st));
+  return out;
+}
+
+std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id) {
+  auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits WHERE shipment_id = ? ORDER BY kit_number");
+  st.bind(1, shipment_id);
   std::vector<HubKit> out;
   while (st.step()) out.push_back(kit_row(st));
   return out;

@@ -69,9 +69,10 @@ enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, c
 // returned; destroyed. At the hub: available at a depot; shipped to a node,
 // then what the node reports (received, damaged, missing, quarantined,
 // dispensed, lost, returned, destroyed); lost_with_node when the node is
-// revoked.
+// revoked; reserved at a depot for a shipment not yet shipped (requested or
+// approved, docs/supply.md "Shipment lifecycle").
 enum class KitStatus { expected, shipped, received, available, damaged, missing, lost, quarantined, rejected, dispensed,
-                       returned, destroyed, lost_with_node };
+                       returned, destroyed, lost_with_node, reserved };
 
 const char* to_string(ParticipantStatus s);
 const char* to_string(KitStatus s);
