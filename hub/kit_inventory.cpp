@@ -8,6 +8,7 @@
 #include "crypto/hash.h"
 #include "hub/audit.h"
 #include "hub/lots.h"
+#include "hub/shipments.h"
 #include "sync/seeded_source.h"
 #include "shared/civil_date.h"
 #include "shared/kit_numbers.h"
@@ -90,7 +91,7 @@ std::string unshippable_lots(storage::Database& db, const std::string& depot, co
                              const std::string& country, shared::Days last_excluded) {
   auto st = db.prepare(
       "SELECT DISTINCT lot, expiry FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
-      "AND kit_type = ? ORDER BY lot");
+      "AND kit_type = ? AND shipment_id = '' ORDER BY lot");
   st.bind_all(depot, to_string(KitStatus::available), kit_type);
   const std::string cutoff = shared::format_date(last_excluded);
   std::string unreleased, too_close;
@@ -317,12 +318,12 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   const auto today = shared::day_of_millis(now_ms);
   auto pick = db.prepare(std::string("SELECT ") + kKitColumns +
                          " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
-                         "AND kit_type = ? AND expiry > ? "
+                         "AND kit_type = ? AND expiry > ? AND shipment_id = '' "
                          "AND lot IN (SELECT lot_id FROM hub_lot_releases WHERE country = ?) "
                          "ORDER BY expiry, kit_number LIMIT ?");
   auto move = db.prepare(
       "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
-      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
+      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
   for (const auto& line : lines) {
     if (line.count <= 0) continue;
     pick.reset();
@@ -346,16 +347,15 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   if (shipment.kits.empty())
     return shared::make_error(shared::Errc::invalid_input, "a shipment needs at least one kit; nothing was shipped");
   // A study that wants shipments approved keeps the kits at the depot,
-  // reserved for the shipment, until it is shipped (hub/shipments.h).
-  const bool approval = study.supply.shipment_approval;
-  auto reserve = db.prepare("UPDATE hub_kits SET status = ?, shipment_id = ? "
-                            "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
+  // available and reserved for the shipment (its id on them), until it is
+  // shipped (hub/shipments.h).
+  const bool approval = shipments_need_approval(db);
+  auto reserve = db.prepare("UPDATE hub_kits SET shipment_id = ? "
+                            "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
   for (const auto& k : shipment.kits) {
     if (approval) {
       reserve.reset();
-      reserve.bind_all(to_string(KitStatus::reserved), shipment.shipment_id, k.kit_number,
-                       to_string(KitStatus::available))
-          .run();
+      reserve.bind_all(shipment.shipment_id, k.kit_number, to_string(KitStatus::available)).run();
     } else {
       move.reset();
       move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
@@ -437,14 +437,6 @@ void set_kit_status(storage::Database& db, const std::string& number, KitStatus 
 
 std::vector<HubKit> all_kits(storage::Database& db) {
   auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits ORDER BY kit_number");
-  std::vector<HubKit> out;
-  while (st.step()) out.push_back(kit_row(st));
-  return out;
-}
-
-std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id) {
-  auto st = db.prepare(std::string("SELECT ") + kKitColumns + " FROM hub_kits WHERE shipment_id = ? ORDER BY kit_number");
-  st.bind(1, shipment_id);
   std::vector<HubKit> out;
   while (st.step()) out.push_back(kit_row(st));
   return out;

@@ -91,10 +91,7 @@ const shared::Depot* depot_for(const shared::Study& study, const std::string& co
 // earliest-expiring kits of lots released in that country and outside the kit
 // type's do-not-ship window there, custody moved to the node (status
 // shipped), recorded in hub_shipments as `kind` and audited "shipment.sent"
-// with `reason` (kit count, depot, node; never the kit types). When the study
-// wants shipments approved (Supply::shipment_approval) the kits stay at the
-// depot "reserved" for a shipment "requested", audited "shipment.requested",
-// and shipped_on is empty: hub/shipments.h takes it on. not_found when
+// with `reason` (kit count, depot, node; never the kit types). not_found when
 // no depot serves the country; exhausted (nothing moved) when the depot lacks
 // shippable kits, naming the lots held back and why; invalid_input for no kits.
 shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::Study& study,
@@ -129,8 +126,6 @@ std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
 void set_kit_status(storage::Database& db, const std::string& number, shared::KitStatus status);
 // Every kit, by number.
 std::vector<HubKit> all_kits(storage::Database& db);
-// The kits that went (or are reserved to go) in a shipment, by number.
-std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id);
 // Shipment id -> the depot it left from.
 std::map<std::string, std::string> shipment_depots(storage::Database& db);
 

@@ -30,7 +30,6 @@ const char* site_column(KitStatus s) {
 const char* depot_column(KitStatus s) {
   switch (s) {
     case KitStatus::available: return "on_hand";
-    case KitStatus::reserved: return "reserved";
     case KitStatus::quarantined: return "quarantined";
     case KitStatus::rejected: return "rejected";
     case KitStatus::destroyed: return "destroyed";

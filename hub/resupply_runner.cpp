@@ -55,8 +55,9 @@ int count_kits(storage::Database& db, const std::vector<sync::LedgerNode>& nodes
   return total;
 }
 
-// Kits of the type reserved at a depot for shipments to the nodes not yet
-// shipped (hub/shipments.h): on their way as much as shipped ones.
+// Kits of the type reserved at a depot (available, named by a shipment) for
+// shipments to the nodes not yet shipped (hub/shipments.h): on their way as
+// much as shipped ones.
 int count_reserved(storage::Database& db, const std::vector<sync::LedgerNode>& nodes, const std::string& kit_type,
                    const std::string& expiring_after) {
   int total = 0;
@@ -65,7 +66,7 @@ int count_reserved(storage::Database& db, const std::vector<sync::LedgerNode>& n
       "WHERE k.custody_kind = 'depot' AND k.status = ? AND s.node_id = ? AND k.kit_type = ? AND k.expiry > ?");
   for (const auto& n : nodes) {
     st.reset();
-    st.bind_all(to_string(KitStatus::reserved), n.node_id, kit_type, expiring_after);
+    st.bind_all(to_string(KitStatus::available), n.node_id, kit_type, expiring_after);
     st.step();
     total += static_cast<int>(st.int64(0));
   }

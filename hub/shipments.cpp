@@ -79,6 +79,30 @@ shared::Shipment directive_of(const ShipmentRecord& s, const std::vector<HubKit>
 
 }  // namespace
 
+bool shipments_need_approval(storage::Database& db) {
+  auto st = db.prepare("SELECT document FROM hub_study_versions ORDER BY version DESC LIMIT 1");
+  if (!st.step()) return false;
+  auto doc = json::parse(st.text(0), nullptr, false);
+  if (doc.is_discarded() || !doc.contains("supply") || !doc["supply"].is_object()) return false;
+  const auto& supply = doc["supply"];
+  return supply.contains("shipment_approval") && supply["shipment_approval"].is_boolean() &&
+         supply["shipment_approval"].get<bool>();
+}
+
+std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id) {
+  auto st = db.prepare("SELECT kit_number FROM hub_kits WHERE shipment_id = ? ORDER BY kit_number");
+  st.bind(1, shipment_id);
+  std::vector<HubKit> out;
+  while (st.step())
+    if (auto k = find_kit(db, st.text(0))) out.push_back(std::move(*k));
+  return out;
+}
+
+std::string shown_status(const HubKit& k) {
+  if (k.custody_kind == "depot" && k.status == KitStatus::available && !k.shipment_id.empty()) return "reserved";
+  return shared::to_string(k.status);
+}
+
 const char* to_string(ShipmentStep step) {
   switch (step) {
     case ShipmentStep::approve: return "approve";
@@ -117,7 +141,7 @@ json to_json(const ShipmentRecord& s) {
 json kits_json(const std::vector<HubKit>& kits, bool unblinded) {
   json out = json::array();
   for (const auto& k : kits) {
-    json j{{"kit", k.number}, {"status", shared::to_string(k.status)}};
+    json j{{"kit", k.number}, {"status", shown_status(k)}};
     if (unblinded) {
       j["kit_type"] = k.kit_type;
       j["lot"] = k.lot;
@@ -173,14 +197,21 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
     const std::string country = site ? site->country : "";
     const auto today = shared::day_of_millis(now_ms);
     auto kits = kits_of_shipment(db, shipment_id);
-    for (const auto& k : kits)
+    for (const auto& k : kits) {
+      // A reserved kit rejected or destroyed at the depot while it waited.
+      if (k.custody_kind != "depot" || k.status != KitStatus::available)
+        return make_error(Errc::conflict, "shipment " + shipment_id + " cannot ship: kit " + k.number + " is " +
+                                              shared::to_string(k.status) + " at " + k.custody_kind + " " +
+                                              k.custody_id + "; cancel it and let resupply pick again. Nothing was "
+                                              "changed");
       if (auto why = unshippable(db, hub.study(), k, country, today); !why.empty())
         return make_error(Errc::conflict, "shipment " + shipment_id + " cannot ship: " + why +
                                               "; cancel it and let resupply pick again. Nothing was changed");
+    }
     db.prepare("UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ? "
                "WHERE shipment_id = ? AND custody_kind = 'depot' AND status = ?")
         .bind_all(s->node_id, shared::to_string(KitStatus::shipped), shipment_id,
-                  shared::to_string(KitStatus::reserved))
+                  shared::to_string(KitStatus::available))
         .run();
     done.kits = static_cast<std::size_t>(db.changes());
     s->shipped_on = shared::format_date(today);
@@ -203,15 +234,15 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
     details = ", " + std::to_string(done.kits) + " kits not received became missing";
   } else if (request.step == ShipmentStep::cancel) {
     auto kits = kits_of_shipment(db, shipment_id);
-    db.prepare("UPDATE hub_kits SET status = ?, shipment_id = '' WHERE shipment_id = ? AND custody_kind = 'depot' "
-               "AND status = ?")
-        .bind_all(shared::to_string(KitStatus::available), shipment_id, shared::to_string(KitStatus::reserved))
+    db.prepare("UPDATE hub_kits SET shipment_id = '' WHERE shipment_id = ? AND custody_kind = 'depot'")
+        .bind(1, shipment_id)
         .run();
     done.kits = static_cast<std::size_t>(db.changes());
     // The kits no longer name the shipment: each keeps the hop in its own history.
     for (const auto& k : kits)
       record_audit(db, {now_ms, who->name, "kit.unreserved", k.number, request.reason,
-                        "reserved for shipment " + shipment_id, "available at depot " + s->depot_id});
+                        "reserved for shipment " + shipment_id,
+                        std::string(shared::to_string(k.status)) + " at depot " + s->depot_id + ", no longer reserved"});
     details = ", " + std::to_string(done.kits) + " kits available at depot " + s->depot_id + " again";
   }
   set_status(db, shipment_id, rule.to, now_ms);

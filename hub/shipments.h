@@ -1,9 +1,11 @@
 // The lifecycle of a shipment from a depot to a site's node (docs/supply.md,
 // "Shipment lifecycle"):
 //
-//   requested  made by resupply or the initial shipment of a study whose
-//              shipments need approval (Supply::shipment_approval): its kits
-//              stay at the depot, "reserved" for it
+//   requested  made by resupply or the initial shipment (hub/kit_inventory.h
+//              ship_kits) of a study whose shipments need approval
+//              (supply.shipment_approval): its kits stay at the depot,
+//              available and reserved for it (their shipment_id names it, so
+//              no other pick takes them), shown "reserved"
 //   approved   a supply manager approved it (signed, "approved")
 //   shipped    the depot handed it to a courier (courier, tracking number):
 //              its kits move to the node "shipped" and the node gets the
@@ -53,10 +55,18 @@ struct ShipmentRecord {
   std::int64_t updated_ms = 0;
 };
 
+// The current study's supply.shipment_approval (docs/study-config.md), read
+// from its document as the hub stores it (hub_study_versions).
+bool shipments_need_approval(storage::Database& db);
+
 std::optional<ShipmentRecord> find_shipment(storage::Database& db, const std::string& shipment_id);
 // Every shipment, oldest first; only those in `status` when given.
 std::vector<ShipmentRecord> list_shipments(storage::Database& db, const std::string& status = "");
-// Its kits: kits_of_shipment (hub/kit_inventory.h).
+// The kits that went, or are reserved to go, in a shipment, by number.
+std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id);
+// A kit's status as readers see it: "reserved" for a kit available at a
+// depot that a shipment not yet shipped holds, else its status.
+std::string shown_status(const HubKit& k);
 
 // Counts, ids and states only: what every reader may see.
 nlohmann::json to_json(const ShipmentRecord& s);

@@ -20,7 +20,7 @@ constexpr std::array<std::pair<ParticipantStatus, const char*>, 5> kParticipantS
     {ParticipantStatus::completed, "completed"},
 }};
 
-constexpr std::array<std::pair<KitStatus, const char*>, 14> kKitStatusNames = {{
+constexpr std::array<std::pair<KitStatus, const char*>, 13> kKitStatusNames = {{
     {KitStatus::expected, "expected"},
     {KitStatus::shipped, "shipped"},
     {KitStatus::received, "received"},
@@ -34,7 +34,6 @@ constexpr std::array<std::pair<KitStatus, const char*>, 14> kKitStatusNames = {{
     {KitStatus::returned, "returned"},
     {KitStatus::destroyed, "destroyed"},
     {KitStatus::lost_with_node, "lost_with_node"},
-    {KitStatus::reserved, "reserved"},
 }};
 
 template <class Enum, std::size_t N>

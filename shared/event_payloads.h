@@ -69,10 +69,9 @@ enum class ParticipantStatus { screened, screen_failed, randomized, withdrawn, c
 // returned; destroyed. At the hub: available at a depot; shipped to a node,
 // then what the node reports (received, damaged, missing, quarantined,
 // dispensed, lost, returned, destroyed); lost_with_node when the node is
-// revoked; reserved at a depot for a shipment not yet shipped (requested or
-// approved, docs/supply.md "Shipment lifecycle").
+// revoked.
 enum class KitStatus { expected, shipped, received, available, damaged, missing, lost, quarantined, rejected, dispensed,
-                       returned, destroyed, lost_with_node, reserved };
+                       returned, destroyed, lost_with_node };
 
 const char* to_string(ParticipantStatus s);
 const char* to_string(KitStatus s);

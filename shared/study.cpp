@@ -1206,7 +1206,8 @@ class StudyReader {
           f.integer("predictive_horizon_days", Need::optional, 0, "a non-negative number of days").value_or(0);
     s.offline_days = f.integer("offline_days", Need::optional, 1, "a positive number of days", 365)
                          .value_or(s.offline_days);
-    s.shipment_approval = f.boolean("shipment_approval", Need::optional).value_or(false);
+    // Read by the hub from the study's document (hub/shipments.h shipments_need_approval).
+    f.boolean("shipment_approval", Need::optional);
     read_resupply(f);
   }
 

@@ -189,10 +189,6 @@ struct Supply {
   int max_level = 0;        // resupply up to this
   int predictive_horizon_days = 0;
   int offline_days = 14;    // longest expected offline period, for sizing node slices
-  // Shipments to sites wait for a supply manager's approval and the depot's
-  // dispatch (requested -> approved -> shipped) instead of shipping at once
-  // (docs/supply.md, "Shipment lifecycle").
-  bool shipment_approval = false;
   // The resupply rule (docs/study-config.md, "supply.resupply"): from the
   // document's "resupply" when it has one, else min/max at trigger_level and
   // max_level for every kit type. Every kit type has levels; `initial` is the

@@ -280,7 +280,6 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.field("supply.max_level", sa.max_level, sb.max_level);
   d.field("supply.predictive_horizon_days", sa.predictive_horizon_days, sb.predictive_horizon_days);
   d.field("supply.offline_days", sa.offline_days, sb.offline_days);
-  d.field("supply.shipment_approval", sa.shipment_approval, sb.shipment_approval);
   d.field("supply.resupply.strategy", to_string(sa.resupply.strategy), to_string(sb.resupply.strategy));
   d.field("supply.resupply.shipment_minimum", sa.resupply.shipment_minimum, sb.resupply.shipment_minimum);
   d.entries<KitLevels>(

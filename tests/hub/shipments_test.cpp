@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "hub/audit.h"
 #include "hub/kit_inventory.h"
@@ -96,7 +97,8 @@ TEST_CASE("with approval, the initial shipment waits requested at the depot unti
   REQUIRE(kits.size() >= 6);
   for (const auto& k : kits) {
     CHECK(k.custody_kind == "depot");
-    CHECK(k.status == KitStatus::reserved);
+    CHECK(k.status == KitStatus::available);
+    CHECK(hub::shown_status(k) == "reserved");
   }
   // The node hears of nothing before the depot ships.
   CHECK(directives(s.f, s.node.id, shared::kShipmentDirective).empty());
@@ -182,6 +184,26 @@ TEST_CASE("a requested shipment counts as on its way: resupply orders nothing mo
   CHECK(hub::list_shipments(s.db()).size() == 1);
 }
 
+TEST_CASE("kits reserved for a requested shipment are never picked for another one") {
+  Site s(true);
+  std::set<std::string> first;
+  for (const auto& k : s.kits()) first.insert(k.number);
+  auto other = enroll(s.f, "102");
+  auto all = hub::list_shipments(s.db());
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].node_id == other.id);
+  auto second = hub::kits_of_shipment(s.db(), all[1].shipment_id);
+  REQUIRE_FALSE(second.empty());
+  for (const auto& k : second) CHECK_MESSAGE(!first.count(k.number), k.number);
+  // A reserved kit rejected at the depot while it waits stops the shipment from shipping.
+  REQUIRE(s.step(hub::ShipmentStep::approve).ok());
+  hub::set_kit_status(s.db(), *first.begin(), KitStatus::rejected);
+  auto refused = s.step(hub::ShipmentStep::ship, "", "DHL", "TRK-1");
+  check_refused(s, refused, shared::Errc::conflict, "kit " + *first.begin() + " is rejected", s.audit_count(),
+                "approved");
+  CHECK(directives(s.f, s.node.id, shared::kShipmentDirective).empty());
+}
+
 TEST_CASE("a shipment cancelled before shipping puts its kits back in the depot's stock") {
   Site s(true);
   auto kits = s.kits();
@@ -196,6 +218,7 @@ TEST_CASE("a shipment cancelled before shipping puts its kits back in the depot'
     CHECK(now->custody_kind == "depot");
     CHECK(now->status == KitStatus::available);
     CHECK(now->shipment_id.empty());
+    CHECK(hub::shown_status(*now) == "available");
   }
   CHECK(hub::kits_of_shipment(s.db(), s.shipment).empty());
   CHECK(directives(s.f, s.node.id, shared::kShipmentDirective).empty());
