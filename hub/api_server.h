@@ -148,6 +148,7 @@ std::vector<ApiRoute> amendment_routes();  // /api/v1/amendments, /api/v1/study/
 std::vector<ApiRoute> node_routes();     // /api/v1/nodes..., alerts, deviations...: hub/api_nodes.cpp
 std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history, sites/{site}/activate: hub/api_supply.cpp
 std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconciliation: hub/api_kit_decisions.cpp
+std::vector<ApiRoute> shipment_routes();      // /api/v1/shipments...: hub/api_shipments.cpp
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp
 std::vector<ApiRoute> dashboard_routes();  // /api/v1/dashboard/...: hub/api_dashboard.cpp
 std::vector<ApiRoute> export_routes();    // /api/v1/exports/{what}: hub/api_exports.cpp

@@ -21,6 +21,7 @@ std::vector<shared::Command> kit_decision_commands();  // quarantine, kits destr
 std::vector<shared::Command> lease_commands();         // lease shorten: hub/lease_commands.cpp
 std::vector<shared::Command> export_commands();        // export: hub/export_commands.cpp
 std::vector<shared::Command> transfer_commands();      // transfer list|approve|reject: hub/transfer_commands.cpp
+std::vector<shared::Command> shipment_commands();      // shipment list|show|approve|ship|deliver|lose|cancel
 
 shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
 shared::Command forecast_command();                     // forecast (hub/forecast_commands.cpp)

@@ -13,6 +13,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
+#include "hub/shipments.h"
 #include "hub/randomization_store.h"
 #include "hub/transfers.h"
 #include "hub/tuning.h"
@@ -102,8 +103,10 @@ class Intake {
         kit(seq, p->new_kit, KitStatus::dispensed, p->participant);
       }
     } else if (type == shared::kShipmentReceivedEvent) {
-      if (auto p = read(type, seq, shared::parse_shipment_received(text)))
+      if (auto p = read(type, seq, shared::parse_shipment_received(text))) {
         for (const auto& k : p->kits) kit(seq, k.kit, k.condition, "");
+        note_receipt(db_, p->shipment, now_);
+      }
     } else if (type == shared::kKitQuarantinedEvent) {
       if (auto p = read(type, seq, shared::parse_kit_quarantined(text)))
         quarantined(seq, p->kit, {"", p->temperature_celsius, p->temperature_celsius, std::nullopt, p->reason});

@@ -15,6 +15,7 @@
 #include "hub/minimization_streams.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
+#include "hub/shipments.h"
 #include "shared/directive_payloads.h"
 #include "shared/numbering.h"
 #include "shared/offline_minimization.h"
@@ -300,10 +301,8 @@ shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::s
   }
   auto shipment = ship_initial(hub.db(), hub.study(), node_id, site_id, "hub", now_ms);
   if (shipment) {
-    json payload = *shipment;
-    hub.outbox().issue(node_id, shared::kShipmentDirective, payload.dump(), now_ms);
     out.kits += shipment->kits.size();
-    ++out.directives;
+    if (send_if_shipped(hub, *shipment, now_ms)) ++out.directives;
   } else {
     // The node can still screen and randomize; the central team ships by hand.
     record_audit(hub.db(), {now_ms, "hub", "shipment.not_sent", node_id, shipment.error().message, "", ""});

@@ -8,6 +8,7 @@
 #include "crypto/hash.h"
 #include "hub/audit.h"
 #include "hub/lots.h"
+#include "hub/shipments.h"
 #include "sync/seeded_source.h"
 #include "shared/civil_date.h"
 #include "shared/kit_numbers.h"
@@ -54,6 +55,14 @@ CREATE TABLE hub_kits (
 ) WITHOUT ROWID;
 CREATE INDEX hub_kits_custody ON hub_kits(custody_kind, custody_id, status, kit_type, expiry);
 )sql"},
+    // The shipment lifecycle (hub/shipments.h): shipments made before it had left their depot.
+    {2, R"sql(
+ALTER TABLE hub_shipments ADD COLUMN status TEXT NOT NULL DEFAULT 'shipped';
+ALTER TABLE hub_shipments ADD COLUMN courier TEXT NOT NULL DEFAULT '';
+ALTER TABLE hub_shipments ADD COLUMN tracking TEXT NOT NULL DEFAULT '';
+ALTER TABLE hub_shipments ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX hub_kits_shipment ON hub_kits(shipment_id);
+)sql"},
 };
 
 constexpr const char* kKitColumns =
@@ -82,7 +91,7 @@ std::string unshippable_lots(storage::Database& db, const std::string& depot, co
                              const std::string& country, shared::Days last_excluded) {
   auto st = db.prepare(
       "SELECT DISTINCT lot, expiry FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
-      "AND kit_type = ? ORDER BY lot");
+      "AND kit_type = ? AND shipment_id = '' ORDER BY lot");
   st.bind_all(depot, to_string(KitStatus::available), kit_type);
   const std::string cutoff = shared::format_date(last_excluded);
   std::string unreleased, too_close;
@@ -309,12 +318,12 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   const auto today = shared::day_of_millis(now_ms);
   auto pick = db.prepare(std::string("SELECT ") + kKitColumns +
                          " FROM hub_kits WHERE custody_kind = 'depot' AND custody_id = ? AND status = ? "
-                         "AND kit_type = ? AND expiry > ? "
+                         "AND kit_type = ? AND expiry > ? AND shipment_id = '' "
                          "AND lot IN (SELECT lot_id FROM hub_lot_releases WHERE country = ?) "
                          "ORDER BY expiry, kit_number LIMIT ?");
   auto move = db.prepare(
       "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
-      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ?");
+      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
   for (const auto& line : lines) {
     if (line.count <= 0) continue;
     pick.reset();
@@ -337,25 +346,38 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   }
   if (shipment.kits.empty())
     return shared::make_error(shared::Errc::invalid_input, "a shipment needs at least one kit; nothing was shipped");
+  // A study that wants shipments approved keeps the kits at the depot,
+  // available and reserved for the shipment (its id on them), until it is
+  // shipped (hub/shipments.h).
+  const bool approval = shipments_need_approval(db);
+  auto reserve = db.prepare("UPDATE hub_kits SET shipment_id = ? "
+                            "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
   for (const auto& k : shipment.kits) {
-    move.reset();
-    move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
-                  to_string(KitStatus::available))
-        .run();
+    if (approval) {
+      reserve.reset();
+      reserve.bind_all(shipment.shipment_id, k.kit_number, to_string(KitStatus::available)).run();
+    } else {
+      move.reset();
+      move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
+                    to_string(KitStatus::available))
+          .run();
+    }
     if (db.changes() != 1)
       throw storage::StorageError("kit " + k.kit_number + " left the depot while it was being shipped");
   }
+  if (approval) shipment.shipped_on.clear();
   db.prepare(
-        "INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        "INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms, "
+        "status, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(next, shipment.shipment_id, node_id, site_id, depot->id, shipment.kind, shipment.shipped_on,
-                static_cast<std::int64_t>(shipment.kits.size()), now_ms)
+                static_cast<std::int64_t>(shipment.kits.size()), now_ms, approval ? "requested" : "shipped", now_ms)
       .run();
   // The count of kits is not arm-revealing (the blind-safe composition of
   // shared/resupply.h); kit types stay out of the trail.
-  record_audit(db, {now_ms, actor, "shipment.sent", node_id, reason, "",
+  record_audit(db, {now_ms, actor, approval ? "shipment.requested" : "shipment.sent", node_id, reason, "",
                     shipment.shipment_id + ": " + std::to_string(shipment.kits.size()) + " kits from depot " +
-                        depot->id + " to node " + node_id + " of site " + site_id});
+                        depot->id + " to node " + node_id + " of site " + site_id +
+                        (approval ? ", reserved at the depot until approved and shipped" : "")});
   return shipment;
 }
 

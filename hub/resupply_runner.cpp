@@ -8,6 +8,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
 #include "hub/randomization_store.h"
+#include "hub/shipments.h"
 #include "hub/site_activation.h"
 #include "shared/civil_date.h"
 #include "sync/hlc.h"
@@ -54,6 +55,24 @@ int count_kits(storage::Database& db, const std::vector<sync::LedgerNode>& nodes
   return total;
 }
 
+// Kits of the type reserved at a depot (available, named by a shipment) for
+// shipments to the nodes not yet shipped (hub/shipments.h): on their way as
+// much as shipped ones.
+int count_reserved(storage::Database& db, const std::vector<sync::LedgerNode>& nodes, const std::string& kit_type,
+                   const std::string& expiring_after) {
+  int total = 0;
+  auto st = db.prepare(
+      "SELECT count(*) FROM hub_kits k JOIN hub_shipments s ON s.shipment_id = k.shipment_id "
+      "WHERE k.custody_kind = 'depot' AND k.status = ? AND s.node_id = ? AND k.kit_type = ? AND k.expiry > ?");
+  for (const auto& n : nodes) {
+    st.reset();
+    st.bind_all(to_string(KitStatus::available), n.node_id, kit_type, expiring_after);
+    st.step();
+    total += static_cast<int>(st.int64(0));
+  }
+  return total;
+}
+
 int slots_left(HubState& hub, const std::vector<sync::LedgerNode>& nodes) {
   std::size_t left = 0;
   for (const auto& n : nodes) {
@@ -82,7 +101,8 @@ shared::ResupplyInput resupply_input(HubState& hub, const std::string& site_id, 
     const int dnc = study.expiry_windows(s.kit_type, country).do_not_count_days;
     const auto counted_after = shared::format_date(today + dnc);
     s.usable = count_kits(db, nodes, s.kit_type, KitStatus::received, KitStatus::available, counted_after);
-    s.in_transit = count_kits(db, nodes, s.kit_type, KitStatus::shipped, KitStatus::shipped, counted_after);
+    s.in_transit = count_kits(db, nodes, s.kit_type, KitStatus::shipped, KitStatus::shipped, counted_after) +
+                   count_reserved(db, nodes, s.kit_type, counted_after);
   }
 
   // The allocated participants' visits to come.
@@ -148,8 +168,7 @@ SiteReview review_site(HubState& hub, const std::string& site_id, const std::str
                                   "resupply of site " + site_id + " could not ship: " + why, now_ms);
     return r;
   }
-  nlohmann::json payload = *shipped;
-  hub.outbox().issue(r.node_id, shared::kShipmentDirective, payload.dump(), now_ms);
+  send_if_shipped(hub, *shipped, now_ms);
   r.shipment = std::move(shipped);
   return r;
 }

@@ -1123,7 +1123,7 @@ class StudyReader {
     if (!supply) return;
     Fields f(p_, *supply, "supply",
              {"lead_times", "do_not_dispense_days", "initial_shipment", "trigger_level", "max_level",
-              "predictive_horizon_days", "offline_days", "resupply"});
+              "predictive_horizon_days", "offline_days", "resupply", "shipment_approval"});
     if (!f.is_object()) return;
     Supply& s = s_.supply;
     if (const json* leads = f.array("lead_times", Need::required, "depot-to-country lead times", 1)) {
@@ -1206,6 +1206,8 @@ class StudyReader {
           f.integer("predictive_horizon_days", Need::optional, 0, "a non-negative number of days").value_or(0);
     s.offline_days = f.integer("offline_days", Need::optional, 1, "a positive number of days", 365)
                          .value_or(s.offline_days);
+    // Read by the hub from the study's document (hub/shipments.h shipments_need_approval).
+    f.boolean("shipment_approval", Need::optional);
     read_resupply(f);
   }
 

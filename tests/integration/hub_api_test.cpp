@@ -379,7 +379,7 @@ TEST_CASE("blinding crawl: as each blinded role, every GET route of the table an
 
   auto node_list = hub.read_as_admin({"nodes", "--json"});
   REQUIRE(node_list.exit_code == 0);
-  std::vector<std::string> values = {kCoordinator, "101"};
+  std::vector<std::string> values = {kCoordinator, "101", "SHP-000001"};  // SHP-000001: the initial shipment
   for (const auto& n : json::parse(node_list.out)) values.push_back(n["node_id"]);
   values.insert(values.end(), participants.begin(), participants.end());
 

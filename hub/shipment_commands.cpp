@@ -1,0 +1,146 @@
+// The irt-hub shipment commands (hub/shipments.h): list and show (--reader
+// with view_inventory; kit types, lots and expiry dates only for a reader
+// whose role reads the allocation) and the signed steps approve, ship,
+// deliver, lose and cancel (--user with manage_supply, the password as the
+// first line of standard input).
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "crypto/bytes.h"
+#include "hub/audit.h"
+#include "hub/commands.h"
+#include "hub/shipments.h"
+#include "sync/hlc.h"
+
+namespace irt::hub {
+
+namespace {
+
+using shared::Args;
+using shared::Command;
+using shared::Option;
+
+void print(const ShipmentRecord& s) {
+  std::cout << s.shipment_id << "  " << s.status << "  " << s.kind << "  " << s.kits << " kits  depot " << s.depot_id
+            << " -> node " << s.node_id << " (site " << s.site_id << ")";
+  if (!s.shipped_on.empty()) std::cout << "  shipped " << s.shipped_on;
+  if (!s.courier.empty()) std::cout << " by " << s.courier << ", tracking " << s.tracking;
+  std::cout << "\n";
+}
+
+int list_cmd(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  if (!reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc)) return rc;
+  auto all = list_shipments(hub->db(), a.get_or("status", ""));
+  if (a.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : all) out.push_back(to_json(s));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (all.empty()) std::cout << "no shipment\n";
+  for (const auto& s : all) print(s);
+  return 0;
+}
+
+int show_cmd(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
+  if (!blinded) return rc;
+  auto s = find_shipment(hub->db(), a.get("shipment"));
+  if (!s)
+    return report(a, shared::Error{shared::Errc::not_found, "shipment " + a.get("shipment") +
+                                                                " is not a shipment from a depot at this hub; "
+                                                                "'irt-hub shipment list' shows them"});
+  auto kits = kits_json(kits_of_shipment(hub->db(), s->shipment_id), !*blinded);
+  if (a.flag("json")) {
+    auto j = to_json(*s);
+    j["kit_list"] = kits;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  print(*s);
+  for (const auto& k : kits) {
+    std::cout << "  kit " << k["kit"].get<std::string>() << "  " << k["status"].get<std::string>();
+    if (k.contains("kit_type"))
+      std::cout << "  [" << k["kit_type"].get<std::string>() << ", lot " << k["lot"].get<std::string>() << ", expiry "
+                << k["expiry"].get<std::string>() << "]";
+    std::cout << "\n";
+  }
+  for (const auto& e : audit_entries(hub->db(), {std::nullopt, "", s->shipment_id}))
+    std::cout << "  " << utc_text(e.at_ms) << "  " << e.action << " by " << e.actor << ": " << e.new_value << "\n";
+  return 0;
+}
+
+int step_cmd(const Args& a, ShipmentStep step) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  ShipmentStepRequest request{step, a.get_or("reason", ""), a.get_or("courier", ""), a.get_or("tracking", "")};
+  Signature who{a.get("user"), read_secret_line("password of hub user " + a.get("user") + " (signature): ")};
+  auto done = step_shipment(*hub, a.get("shipment"), request, who, sync::system_millis());
+  crypto::secure_zero(who.password.data(), who.password.size());
+  if (!done) return report(a, done.error());
+  std::cout << done->shipment.shipment_id << " " << done->shipment.status << ", signed by " << done->signed_by;
+  if (done->kits) std::cout << "; " << done->kits << " kits moved";
+  if (done->directive_seq)
+    std::cout << "; shipment directive #" << *done->directive_seq << " to node " << done->shipment.node_id;
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
+
+std::vector<Command> shipment_commands() {
+  const Option reader = reader_option(shared::Permission::view_inventory);
+  const Option id{"shipment", "ID", "the shipment (SHP-...)", true};
+  const Option signer{"user", "NAME", "the hub user signing (manage_supply); the password is the first line of "
+                                      "standard input", true};
+  Command c{.name = "shipment",
+            .summary = "Shipments from depots to sites: list, show, and the signed steps approve, ship, deliver, "
+                       "lose, cancel"};
+  c.subcommands.push_back({.name = "list",
+                           .summary = "List the shipments with their state (requested, approved, shipped, delivered, "
+                                      "receiving, closed, lost, cancelled)",
+                           .options = {kData, kDb, {"status", "S", "only shipments in this state", false}, kJson,
+                                       reader},
+                           .run = list_cmd});
+  c.subcommands.push_back({.name = "show",
+                           .summary = "One shipment: its kits and every step it took",
+                           .options = {kData, kDb, id, kJson, reader},
+                           .run = show_cmd});
+  const Option reason{"reason", "TEXT", "why, for the audit trail", false};
+  const Option needed_reason{"reason", "TEXT", "why, for the audit trail", true};
+  c.subcommands.push_back({.name = "approve",
+                           .summary = "Approve a requested shipment (signed, approved)",
+                           .options = {kData, kDb, id, reason, signer},
+                           .run = [](const Args& a) { return step_cmd(a, ShipmentStep::approve); }});
+  c.subcommands.push_back(
+      {.name = "ship",
+       .summary = "The depot hands an approved shipment to a courier (signed): its kits leave the depot and the node "
+                  "is told at its next sync",
+       .options = {kData, kDb, id, {"courier", "NAME", "the courier", true},
+                   {"tracking", "NUMBER", "the courier's tracking number", true}, reason, signer},
+       .run = [](const Args& a) { return step_cmd(a, ShipmentStep::ship); }});
+  c.subcommands.push_back({.name = "deliver",
+                           .summary = "Record that a shipped shipment was delivered to the site (signed)",
+                           .options = {kData, kDb, id, reason, signer},
+                           .run = [](const Args& a) { return step_cmd(a, ShipmentStep::deliver); }});
+  c.subcommands.push_back({.name = "lose",
+                           .summary = "Declare a shipment lost (signed): its kits the node has not reported become "
+                                      "missing",
+                           .options = {kData, kDb, id, needed_reason, signer},
+                           .run = [](const Args& a) { return step_cmd(a, ShipmentStep::lose); }});
+  c.subcommands.push_back({.name = "cancel",
+                           .summary = "Cancel a shipment before it ships (signed): its kits are available at the "
+                                      "depot again",
+                           .options = {kData, kDb, id, needed_reason, signer},
+                           .run = [](const Args& a) { return step_cmd(a, ShipmentStep::cancel); }});
+  return {std::move(c)};
+}
+
+}  // namespace irt::hub
