@@ -277,6 +277,8 @@ Result<RandomizationLease> parse_lease(std::string_view text) {
     return bad("grant.lease", std::string("missing or mistyped field (") + e.what() + ")");
   }
   return l;
+}
+
 void to_json(json& j, const ParticipantTransferDecision& d) {
   j = json{{"transfer_id", d.transfer_id}, {"request_seq", d.request_seq}, {"participant", d.participant},
            {"to_site", d.to_site}, {"outcome", d.outcome}, {"to_node", d.to_node}, {"kits", d.kits},

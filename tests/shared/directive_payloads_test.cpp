@@ -123,6 +123,8 @@ TEST_CASE("a lease round-trips, and a lease without an id or with a time that is
   CHECK(parse_lease(R"({"lease_id":1,"until_ms":"tomorrow"})").error().message.find("grant.lease.until_ms") == 0);
   CHECK(parse_lease(R"({"lease_id":1,"until_ms":1.5})").error().code == Errc::invalid_input);
   CHECK(parse_lease("[]").error().code == Errc::invalid_input);
+}
+
 TEST_CASE("a participant.transfer decision round-trips, and a malformed one is refused naming the field") {
   ParticipantTransferDecision d{3, 57, "101-004", "102", "approved", "102-N1", {"4821907"}, "agreed", "manager.ines"};
   nlohmann::json j = d;
