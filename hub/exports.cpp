@@ -9,6 +9,7 @@
 #include "hub/deviations.h"
 #include "hub/kit_inventory.h"
 #include "hub/odm.h"
+#include "hub/shipments.h"
 #include "hub/tuning.h"
 #include "shared/event_payloads.h"
 #include "sync/event.h"
@@ -167,14 +168,15 @@ ExportTable inventory_table(HubState& hub, bool unblinded) {
 // A shipment's kit count is blind-safe (shared/resupply.h composes it so);
 // its count per kit type is not.
 ExportTable shipments_table(HubState& hub, bool unblinded) {
-  ExportTable t{{"shipment_id", "kind", "depot_id", "site_id", "node_id", "shipped_on", "kits", "created_at"}, {}};
+  ExportTable t{{"shipment_id", "kind", "status", "depot_id", "site_id", "node_id", "shipped_on", "kits", "created_at"},
+                {}};
   if (unblinded) t.columns.push_back("kit_types");
   std::map<std::string, std::map<std::string, int>> per_type;
   if (unblinded)
     for (const auto& k : all_kits(hub.db()))
       if (!k.shipment_id.empty()) ++per_type[k.shipment_id][k.kit_type];
-  for (const auto& s : all_shipments(hub.db())) {
-    json row{{"shipment_id", s.shipment_id}, {"kind", s.kind},         {"depot_id", s.depot_id},
+  for (const auto& s : list_shipments(hub.db())) {
+    json row{{"shipment_id", s.shipment_id}, {"kind", s.kind},         {"status", s.status}, {"depot_id", s.depot_id},
              {"site_id", s.site_id},         {"node_id", s.node_id},   {"shipped_on", s.shipped_on},
              {"kits", s.kits},               {"created_at", time_or_null(s.created_ms)}};
     if (unblinded) row["kit_types"] = json(per_type[s.shipment_id]);

@@ -442,15 +442,6 @@ std::vector<HubKit> all_kits(storage::Database& db) {
   return out;
 }
 
-std::vector<ShipmentRecord> all_shipments(storage::Database& db) {
-  std::vector<ShipmentRecord> out;
-  auto st = db.prepare(
-      "SELECT shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms FROM hub_shipments ORDER BY id");
-  while (st.step())
-    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.int64(6), st.int64(7)});
-  return out;
-}
-
 std::map<std::string, std::string> shipment_depots(storage::Database& db) {
   auto st = db.prepare("SELECT shipment_id, depot_id FROM hub_shipments");
   std::map<std::string, std::string> out;

@@ -126,13 +126,6 @@ std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
 void set_kit_status(storage::Database& db, const std::string& number, shared::KitStatus status);
 // Every kit, by number.
 std::vector<HubKit> all_kits(storage::Database& db);
-// Every shipment recorded, oldest first (exports, hub/exports.h).
-struct ShipmentRecord {
-  std::string shipment_id, node_id, site_id, depot_id, kind, shipped_on;
-  std::int64_t kits = 0;
-  std::int64_t created_ms = 0;
-};
-std::vector<ShipmentRecord> all_shipments(storage::Database& db);
 // Shipment id -> the depot it left from.
 std::map<std::string, std::string> shipment_depots(storage::Database& db);
 
