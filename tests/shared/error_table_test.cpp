@@ -13,7 +13,7 @@ using namespace irt;
 
 TEST_CASE("every error code maps to the number, HTTP status and exit code docs/errors.md gives it") {
   auto rows = test::markdown_table(test::read_file(test::source_path("docs/errors.md")), "| code | number | HTTP | exit |");
-  REQUIRE(rows.size() == 9);
+  REQUIRE(rows.size() == 10);
   std::set<int> numbers;
   for (const auto& r : rows) {
     CAPTURE(r[0]);
@@ -26,13 +26,14 @@ TEST_CASE("every error code maps to the number, HTTP status and exit code docs/e
     CHECK(shared::exit_code(*code) == std::stoi(r[3]));
     numbers.insert(std::stoi(r[1]));
   }
-  CHECK(numbers.size() == rows.size());  // nine distinct codes: the whole enum
+  CHECK(numbers.size() == rows.size());  // ten distinct codes: the whole enum
 }
 
 TEST_CASE("an HTTP status without a known code falls back to the family the table gives that status") {
   CHECK(shared::errc_for_http_status(404) == shared::Errc::not_found);
   CHECK(shared::errc_for_http_status(409) == shared::Errc::conflict);  // not exhausted: the first with 409
   CHECK(shared::errc_for_http_status(422) == shared::Errc::integrity);
+  CHECK(shared::errc_for_http_status(429) == shared::Errc::rate_limited);
   CHECK(shared::errc_for_http_status(413) == shared::Errc::invalid_input);
   CHECK(shared::errc_for_http_status(502) == shared::Errc::internal);
   CHECK_FALSE(shared::errc_from_name("no_such_code").has_value());
