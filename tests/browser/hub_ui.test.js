@@ -118,7 +118,8 @@ async function seed(work) {
   for (const [site, coordinator, participants] of [["101", "ana.coordinator", ["no", "yes", "no", "yes"]], ["102", "ben.coordinator", ["yes", "no"]]]) {
     const nodeData = path.join(work, "node-" + site);
     const token = run(hubBin, ["invite", "--data", hubData, "--site", site, "--user", ADMIN.name], ADMIN.password + "\n").trim();
-    run(nodeBin, ["enroll", "--data", nodeData, "--hub", hubUrl, "--token", token, "--hub-fingerprint", fingerprint, "--kdf-cost", "interactive"]);
+    run(nodeBin, ["enroll", "--data", nodeData, "--hub", hubUrl, "--hub-fingerprint", fingerprint, "--kdf-cost", "interactive"],
+        token + "\n");
     const port = await freePort();
     const base = "http://127.0.0.1:" + port;
     const node = new Server(nodeBin, ["serve", "--data", nodeData, "--listen", "127.0.0.1:" + port, "--sync-interval", "3600"],

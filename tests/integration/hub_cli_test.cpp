@@ -388,19 +388,19 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(enrolled["hub_unblinding_key"].get<std::string>().size() == 64);
 
   // Pull: the study configuration, then the roster with jane, then the grants
-  // (numbers, slots, initial shipment: tests/hub/grants_test.cpp).
+  // (numbers, slots, initial shipment: tests/hub/grants_test.cpp), then the lease.
   auto pulled = d.pull(cli, 0);
   REQUIRE(pulled);
   REQUIRE_MESSAGE(pulled->status == 200, pulled->body);
   auto records = sync::decode_batch(crypto::as_bytes(pulled->body));
   REQUIRE(records.ok());
-  REQUIRE(records->size() == 5);
+  REQUIRE(records->size() == 6);
   auto roster = sync::parse_directive((*records)[1]);
   REQUIRE(roster.ok());
   CHECK(sync::verify_directive(*roster, h.hub_key()));
   CHECK(roster->body.type == "roster");
   CHECK(nlohmann::json::parse(crypto::to_string(roster->body.payload))["users"][0]["name"] == "jane");
-  auto none = d.pull(cli, 5);
+  auto none = d.pull(cli, 6);
   REQUIRE(none);
   CHECK(sync::decode_batch(crypto::as_bytes(none->body))->empty());
   auto stranger = crypto::SigningKey::generate();

@@ -184,7 +184,7 @@ TEST_CASE("while a sync round is stuck behind a stalled link the node screens - 
         site.status().body.value("last_seq", -1));
 }
 
-TEST_CASE("while wrong logins run Argon2id the node's status answers") {
+TEST_CASE("while logins run Argon2id the node's status answers") {
   Site site;
   std::vector<double> quiet;
   for (int i = 0; i < 30; ++i) quiet.push_back(site.status().ms);
@@ -207,7 +207,9 @@ TEST_CASE("while wrong logins run Argon2id the node's status answers") {
   login.join();
   CHECK(before_login >= 50);
 
-  // Four loops of wrong logins: every status is still answered.
+  // Four loops of logins: every status is still answered. (Right passwords:
+  // wrong ones in a row are slowed and then locked without Argon2id being
+  // run at all, shared/sign_in_guard.h, so they would not load the node.)
   constexpr int kLoops = 4;
   std::atomic<bool> stop{false};
   std::atomic<int> logins{0}, not_refused{0};
@@ -215,7 +217,7 @@ TEST_CASE("while wrong logins run Argon2id the node's status answers") {
   for (int i = 0; i < kLoops; ++i)
     loops.emplace_back([&] {
       while (!stop) {
-        if (site.login("not-the-password").status != 401) ++not_refused;
+        if (site.login(kPassword).status != 200) ++not_refused;
         ++logins;
       }
     });
@@ -235,7 +237,7 @@ TEST_CASE("while wrong logins run Argon2id the node's status answers") {
   CHECK(not_refused == 0);
   MESSAGE("status median " << median(quiet) << " ms quiet; " << before_login
                            << " statuses answered during one wrong login; with " << kLoops
-                           << " wrong-login loops median " << median(burst) << " ms, max "
+                           << " login loops median " << median(burst) << " ms, max "
                            << *std::max_element(burst.begin(), burst.end()) << " ms, " << logins.load()
                            << " logins");
 }

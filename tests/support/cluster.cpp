@@ -98,9 +98,8 @@ CommandResult HubProcess::cli(std::vector<std::string> args, const std::string& 
   std::vector<std::string> argv = {IRT_HUB_BIN};
   argv.push_back(args.at(0));
   std::size_t first_option = 1;
-  const bool nested = args.at(0) == "deviations" || args.at(0) == "quarantine" || args.at(0) == "kits" ||
-                      args.at(0) == "supply" || args.at(0) == "lot";
-  if (args.at(0) == "user" || (nested && args.size() > 1 && args[1][0] != '-')) {  // "user add", "supply run"
+  // A second word that is not an option names a subcommand ("user add", "lease shorten", "kit history").
+  if (args.size() > 1 && !args[1].empty() && args[1][0] != '-') {
     argv.push_back(args.at(1));
     first_option = 2;
   }

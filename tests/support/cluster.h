@@ -32,6 +32,7 @@ class HubProcess {
   void kill_hard();  // SIGKILL
   bool running();
 
+  // `irt-hub ARGS` with --data after the command (after its subcommand when ARGS[1] is not an option).
   CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
   // A read command (nodes, alerts, deviations, audit, user list) as kHubAdmin: --reader and its password.
   CommandResult read_as_admin(std::vector<std::string> args);
@@ -84,6 +85,7 @@ class NodeDir {
   // Enrolls a node of `site` with the hub (the hub must be running), or with
   // `hub_url` when given (a proxy in front of the hub); `kind` "nurse" for a nurse's tablet.
   NodeDir(HubProcess& hub, const std::string& site, const std::string& hub_url = "", const std::string& kind = "site");
+  // `irt-hub ARGS` with --data after the command (after its subcommand when ARGS[1] is not an option).
   CommandResult cli(std::vector<std::string> args, const std::string& stdin_text = "");
   // A read command (nodes, alerts, deviations, audit, user list) as kHubAdmin: --reader and its password.
   CommandResult read_as_admin(std::vector<std::string> args);
