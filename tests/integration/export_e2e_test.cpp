@@ -12,11 +12,13 @@
 
 #include "hub/users.h"
 #include "shared/study.h"
+#include "tests/support/export_blinding.h"
 #include "tests/support/cluster.h"
 #include "tests/support/hub_api.h"
 #include "tests/support/site_session.h"
 
 using namespace irt;
+using test::revealing;
 using nlohmann::json;
 using test::hub_call;
 using test::hub_login;
@@ -44,30 +46,6 @@ std::vector<std::string> randomize_at(NodeDir& dir, int n) {
   return out;
 }
 
-bool word_in(const std::string& s, const std::string& w) {
-  for (auto at = s.find(w); at != std::string::npos; at = s.find(w, at + 1)) {
-    bool starts = at == 0 || !std::isalnum(static_cast<unsigned char>(s[at - 1]));
-    bool ends = at + w.size() == s.size() || !std::isalnum(static_cast<unsigned char>(s[at + w.size()]));
-    if (starts && ends) return true;
-  }
-  return false;
-}
-
-// What in an export's text names the allocation: an arm's name or id as a
-// whole value, a kit type's id or name, a column or item for either.
-std::string revealing(const shared::Study& study, const std::string& text) {
-  for (const auto& a : study.arms) {
-    if (word_in(text, a.name)) return a.name;
-    for (const auto& whole : {"\"" + a.id + "\"", "," + a.id + ",", "," + a.id + "\r", "Value=\"" + a.id + "\""})
-      if (text.find(whole) != std::string::npos) return "arm " + a.id;
-  }
-  for (const auto& k : study.kit_types)
-    if (word_in(text, k.id) || word_in(text, k.name)) return k.id;
-  for (const auto* column : {"arm", "arm_name", "kit_type", "kit_types", "IT.ARM", "IT.KITTYPE", "CL.ARM"})
-    if (word_in(text, column)) return column;
-  if (text.find("allocation\"") != std::string::npos) return "allocation";
-  return "";
-}
 
 std::string read(const std::filesystem::path& p) { return test::read_file(p); }
 
