@@ -114,7 +114,10 @@ shared::Result<json> enrollment(ApiCall& c) {
     first = std::min(first, day);
   }
 
-  // One date a day from the first randomization to today, then one a week.
+  // One date a day from the day before the first randomization (zero, so that a
+  // first day's randomizations draw a rising line, not a lone point) to today,
+  // then one a week.
+  --first;
   json dates = json::array();
   for (auto d = first; d <= today; ++d) dates.push_back(shared::format_date(d));
   const std::size_t actual_days = dates.size();

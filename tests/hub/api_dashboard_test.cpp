@@ -109,14 +109,16 @@ TEST_CASE("enrollment: cumulative randomizations per day by site, country and st
   REQUIRE_MESSAGE(r.status == 200, r.text);
   const auto& d = r.body;
   CHECK(d["randomized"] == 5);
-  // One date a day from the randomizations' day (the events' device time) to today, then 12 weeks.
-  CHECK(d["dates"][0] == shared::format_date(shared::day_of_millis(kHubNow)));
+  // One date a day from the day before the randomizations' day (the events' device
+  // time; nobody randomized yet) to today, then 12 weeks.
+  CHECK(d["dates"][0] == shared::format_date(shared::day_of_millis(kHubNow) - 1));
   const auto today = shared::day_of_millis(sync::system_millis());
-  const auto days = static_cast<std::size_t>(today - shared::day_of_millis(kHubNow) + 1);
+  const auto days = static_cast<std::size_t>(today - shared::day_of_millis(kHubNow) + 2);
   REQUIRE(d["dates"].size() == days + 12);
   CHECK(d["dates"][days - 1] == shared::format_date(today));
   CHECK(d["dates"][days] == shared::format_date(today + 7));
-  CHECK(d["actual"]["overall"][0] == 5);
+  CHECK(d["actual"]["overall"][0] == 0);
+  CHECK(d["actual"]["overall"][1] == 5);
   CHECK(last_actual(d["actual"]["overall"]) == 5);
   CHECK(d["actual"]["overall"][days].is_null());
   CHECK(last_actual(d["actual"]["site"]["101"]) == 3);

@@ -3,11 +3,13 @@
 // with a witness) and hub/reconcile.h (drug accountability per site and depot).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
 #include "hub/deviations.h"
 #include "hub/kit_decisions.h"
+#include "hub/kit_history.h"
 #include "hub/kit_inventory.h"
 #include "hub/node_decisions.h"
 #include "hub/reconcile.h"
@@ -16,6 +18,7 @@
 #include "shared/event_payloads.h"
 #include "tests/hub/hub_fixture.h"
 #include "tests/hub/test_node.h"
+#include "tests/support/export_blinding.h"
 
 using namespace irt;
 using nlohmann::json;
@@ -320,4 +323,40 @@ TEST_CASE("a kit lost with a revoked node, or reported by a node that does not h
   bool named = false;
   for (const auto& d : r->at(0).differences) named = named || d.find("revoked") != std::string::npos;
   CHECK(named);
+}
+
+TEST_CASE("a dispensed, returned and destroyed kit's history reads whole to a blinded reader, without its kit type") {
+  Site s;
+  const auto& k = s.kits;
+  shared::Dispensed d;
+  d.participant = "101-001";
+  d.visit = "V1";
+  d.kits = {k[0].number};
+  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
+  s.node.push(s.f, shared::kDispensedEvent, d);
+  s.node.push(s.f, shared::kKitReturnedEvent, shared::KitReturned{k[0].number, "101-001", 7, "V2"});
+  s.node.push(s.f, shared::kKitDestroyedEvent,
+              shared::KitDestroyed{k[0].number, "returned", {"paul", "pharmacist", kHubNow, "destroyed"},
+                                   shared::ESignature{"carla", "coordinator", kHubNow, "witnessed"}});
+  consume(s.f, s.node.id);
+
+  for (bool blinded : {true, false}) {
+    auto h = hub::kit_history(*s.f.hub, k[0].number, blinded);
+    REQUIRE(h.ok());
+    std::vector<std::string> actions;
+    for (const auto& e : h->entries) actions.push_back(e.action);
+    auto has = [&](const std::string& a) { return std::find(actions.begin(), actions.end(), a) != actions.end(); };
+    INFO("blinded: " << blinded);
+    CHECK(has("shipment.received"));
+    CHECK(has("kit.dispensed"));
+    CHECK(has("kit.returned"));
+    CHECK(has("kit.destroyed"));
+    // Its list and its shipment, though their text names kit types a blinded reader may not read.
+    CHECK(actions.size() >= 6);
+    if (blinded) {
+      const auto text = hub::to_json(*h, true).dump();
+      CHECK(test::revealing(s.f.hub->study(), text) == "");
+      CHECK_FALSE(test::word_in(text, k[0].lot));
+    }
+  }
 }
