@@ -55,6 +55,10 @@ bool record_screening(storage::Database& db, const Screening& s) {
   return db.changes() != 0;
 }
 
+void record_participant_status(storage::Database& db, const std::string& number, shared::ParticipantStatus status) {
+  db.prepare("UPDATE hub_participants SET status = ? WHERE number = ?").bind_all(shared::to_string(status), number).run();
+}
+
 bool record_allocation(storage::Database& db, const Allocation& a) {
   db.prepare(
         "INSERT INTO hub_allocations(participant, node_id, seq, randomization_number, stratum, slot, stream_id, "
@@ -159,11 +163,13 @@ std::uint64_t allocations_matching(storage::Database& db, const std::map<std::st
 
 std::vector<SiteAllocation> site_allocations(storage::Database& db, const std::string& site_id) {
   auto st = db.prepare(
-      "SELECT a.participant, a.arm FROM hub_allocations a JOIN hub_participants p ON p.number = a.participant "
+      "SELECT a.participant, a.arm, p.status FROM hub_allocations a JOIN hub_participants p ON p.number = a.participant "
       "WHERE p.site_id = ? ORDER BY a.participant");
   st.bind(1, site_id);
   std::vector<SiteAllocation> out;
-  while (st.step()) out.push_back({st.text(0), st.text(1)});
+  const auto withdrawn = shared::to_string(shared::ParticipantStatus::withdrawn);
+  const auto completed = shared::to_string(shared::ParticipantStatus::completed);
+  while (st.step()) out.push_back({st.text(0), st.text(1), st.text(2) != withdrawn && st.text(2) != completed});
   return out;
 }
 

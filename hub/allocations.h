@@ -51,6 +51,10 @@ struct Allocation {
 // false (nothing recorded) when the participant was allocated before.
 bool record_allocation(storage::Database& db, const Allocation& a);
 
+// A participant's withdrawal or completion, as its node recorded it: the
+// hub's supply planning stops counting its visits to come.
+void record_participant_status(storage::Database& db, const std::string& number, shared::ParticipantStatus status);
+
 // Where the participant is served now: its node and site after a transfer
 // (hub/transfers.h). The allocation keeps the node that made it. nullopt /
 // false when the hub holds no screening of it.
@@ -84,6 +88,7 @@ std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Data
 struct SiteAllocation {
   std::string participant;
   std::string arm;
+  bool on_study = true;  // false once withdrawn or completed: no visits to come
 };
 std::vector<SiteAllocation> site_allocations(storage::Database& db, const std::string& site_id);
 

@@ -95,6 +95,12 @@ class Intake {
         dispensed_at_visit(*p, version ? *version : std::nullopt);
         for (const auto& k : p->kits) kit(seq, k, KitStatus::dispensed, p->participant);
       }
+    } else if (type == shared::kWithdrawnEvent) {
+      if (auto p = read(type, seq, shared::parse_withdrawn(text)))
+        record_participant_status(db_, p->participant, shared::ParticipantStatus::withdrawn);
+    } else if (type == shared::kCompletedEvent) {
+      if (auto p = read(type, seq, shared::parse_completed(text)))
+        record_participant_status(db_, p->participant, shared::ParticipantStatus::completed);
     } else if (type == shared::kUnblindedEvent) {
       if (auto p = read(type, seq, shared::parse_unblinded(text))) code_break(seq, *p);
     } else if (type == shared::kKitReplacedEvent) {

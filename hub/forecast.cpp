@@ -165,7 +165,8 @@ shared::Result<Forecast> forecast(HubState& hub, int weeks, std::int64_t now_ms)
     }
     w.out.starts = shared::format_date(today + static_cast<shared::Days>(starts));
     for (const auto& a : site_allocations(db, s.id))
-      schedule_of(study, a.arm, days_since_randomization(hub, a.participant, now_ms).value_or(0), w.demand.scheduled);
+      if (a.on_study)
+        schedule_of(study, a.arm, days_since_randomization(hub, a.participant, now_ms).value_or(0), w.demand.scheduled);
     w.demand.rate_per_day = w.out.rate.estimate.mean();
     w.demand.starts_in_days = starts;
     w.demand.per_new_participant = per_new;

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "hub/allocations.h"
 #include "hub/deviations.h"
 #include "hub/kit_inventory.h"
 #include "hub/minimization_streams.h"
@@ -106,13 +107,8 @@ shared::ResupplyInput resupply_input(HubState& hub, const std::string& site_id, 
   }
 
   // The allocated participants' visits to come.
-  auto st = db.prepare(
-      "SELECT a.participant, a.arm FROM hub_allocations a JOIN hub_participants p ON p.number = a.participant "
-      "WHERE p.site_id = ? ORDER BY a.participant");
-  st.bind(1, site_id);
-  std::vector<std::pair<std::string, std::string>> allocated;
-  while (st.step()) allocated.emplace_back(st.text(0), st.text(1));
-  for (const auto& [participant, arm] : allocated) {
+  for (const auto& [participant, arm, on_study] : site_allocations(db, site_id)) {
+    if (!on_study) continue;
     auto since = days_since_randomization(hub, participant, now_ms);
     if (!since) continue;
     for (const auto& v : study.visits) {

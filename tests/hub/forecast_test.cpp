@@ -217,6 +217,31 @@ TEST_CASE("the forecast of a small hub with known enrollment: weekly kits, compl
   CHECK(fc->depots[0].stock.kits == hub::kits_held_by(f.hub->db(), "depot", "EU-01").size());
 }
 
+TEST_CASE("a withdrawn or completed participant's visits to come are no longer demand") {
+  // As above: one site, two participants randomized on day 0, their V2 falls in week 3.
+  auto study = blocks_study();
+  study["sites"][1]["active"] = false;
+  study["sites"][2]["active"] = false;
+  study["enrollment"] = {{"expected_rate_per_day", 0.5}};
+  HubFixture f(text(study));
+  auto a = test::enroll(f, "101");
+  int numbered = 0;
+  randomize(f, a, "101", slot_grants(f, a.id).at(0), 0, 3, numbered);
+  const std::int64_t now = kHubNow + 7 * kDay;
+  auto week3 = [&] {
+    auto fc = hub::forecast(*f.hub, 4, now);
+    REQUIRE_MESSAGE(fc.ok(), fc.error().message);
+    return fc->sites.at(0).weeks.at(2).total - fc->sites.at(0).weeks.at(0).total;  // the V2 kits alone
+  };
+  CHECK(week3() == doctest::Approx(3));
+  a.push(f, shared::kWithdrawnEvent, shared::Withdrawn{"101-001", "moved away", "investigator", std::nullopt});
+  test::consume(f, a.id);
+  CHECK(week3() == doctest::Approx(2));
+  a.push(f, shared::kCompletedEvent, shared::Completed{"101-002", "investigator"});
+  test::consume(f, a.id);
+  CHECK(week3() == doctest::Approx(1));
+}
+
 TEST_CASE("a blinded reader's forecast names no kit type, an unblinded one's does") {
   auto study = blocks_study();
   study["enrollment"] = {{"target_participants", 30}};
