@@ -234,6 +234,22 @@ async function loadInventory() {
            { title: "First at risk", cell: (c) => esc(c.first_at_risk || "") },
            { title: "By status", cell: (c) => esc(Object.entries(c.by_status).map(([k, v]) => k.replace(/_/g, " ") + " " + v).join(", ")) }],
           d.custodians);
+  await loadNeeds();
+}
+
+// The forecast's kits needed per week (GET /api/v1/forecast): each site's
+// scheduled visits and expected randomizations, and each depot's sites.
+// Kit types only when the API sends them (unblinded readers).
+async function loadNeeds() {
+  const f = await api("GET", "/forecast?weeks=8");
+  $("needs-note").textContent = "Scheduled visits of participants on study plus the randomizations expected at each site's estimated rate, from " +
+    f.today + "; a depot's row is what its sites need.";
+  const rows = f.sites.map((s) => ({ name: "Site " + s.site, weeks: s.weeks }))
+    .concat(f.depots.map((d) => ({ name: "Depot " + d.depot, weeks: d.weeks })));
+  const perType = (w) => (w.per_kit_type ? "<br><span class=\"muted\">" + esc(Object.entries(w.per_kit_type).map(([k, v]) => k + " " + v).join(", ")) + "</span>" : "");
+  const weeks = rows.length ? rows[0].weeks : [];
+  $("needs-table").innerHTML = table([{ title: "Site or depot", cell: (r) => esc(r.name) }].concat(
+    weeks.map((w, i) => ({ title: "Week of " + w.from, cell: (r) => esc(r.weeks[i].kits) + perType(r.weeks[i]), num: true }))), rows);
 }
 
 async function loadNodes() {

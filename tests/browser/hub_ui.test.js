@@ -265,6 +265,14 @@ async function scenario(viewport, hubUrl, profile) {
     const expiry = await waitForChart("chart-expiry");
     assert.deepEqual(expiry.labels, inventory.expiry_months.map((m) => m.month));
     assert.match(await page.textContent("#inventory-table"), /at risk of passing their last dispensable day/);
+    // The kits needed per week, as GET /api/v1/forecast gives them: totals only for a blinded reader.
+    await page.waitForSelector("#needs-table table");
+    const needs = fetched.find((f) => f.url.includes("/api/v1/forecast?")).body;
+    const needRows = await page.$$eval("#needs-table tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    assert.equal(needRows.length, needs.sites.length + needs.depots.length);
+    assert.equal(needRows[0][0], "Site " + needs.sites[0].site);
+    assert.equal(needRows[0][1], String(needs.sites[0].weeks[0].kits));
+    assert.ok(!("per_kit_type" in needs.sites[0].weeks[0]), "a blinded reader's forecast has no kit types");
     await shot("3-inventory");
 
     await visit("nodes");
