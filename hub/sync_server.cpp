@@ -178,8 +178,11 @@ struct SyncServer::Impl {
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
     std::unique_lock lock(mutex);
     current_study();
-    // A stranger's malformed body is a certificate problem first.
-    auto who = hub.ledger().authenticate(*cert, sync::system_millis());
+    // A stranger's malformed body is a certificate problem first. A request
+    // that does not prove the node's key stores nothing and raises no alert.
+    auto who = hub.ledger().authenticate_request(*cert, sync::kPushDomain, base64_header(req, sync::kSignatureHeader),
+                                                 req.get_header_value(sync::kTimeHeader), req.body,
+                                                 sync::system_millis());
     if (!who) return send_refusal(req, res, who.refusal());
     const std::string node_id = who->node_id;
     if (!batch) return refuse_push(req, res, node_id, refuse(we::kBadRequest, batch.error().message), 0);
@@ -242,11 +245,25 @@ struct SyncServer::Impl {
     res.set_content(std::string(batch.begin(), batch.end()), "application/octet-stream");
   }
 
+  // A node's receipt for one of its own events: the request is signed like a
+  // push, over "node=ID&seq=N", so nobody else can list nodes or count events.
   void proof(const httplib::Request& req, httplib::Response& res) {
     auto seq = req.has_param("seq") ? shared::parse_u64(req.get_param_value("seq")) : std::nullopt;
     if (!req.has_param("node") || !seq)
       return send_refusal(req, res, refuse(we::kBadRequest, "give ?node=ID&seq=N (N a positive integer)"));
-    auto receipt = hub.ledger().receipt(req.get_param_value("node"), *seq);
+    const auto node = req.get_param_value("node");
+    auto cert = base64_header(req, sync::kCertificateHeader);
+    if (!cert)
+      return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
+                                                             "base64; send the certificate issued at enrollment"));
+    auto who = hub.ledger().authenticate_request(*cert, sync::kProofDomain, base64_header(req, sync::kSignatureHeader),
+                                                 req.get_header_value(sync::kTimeHeader),
+                                                 "node=" + node + "&seq=" + std::to_string(*seq), sync::system_millis());
+    if (!who) return send_refusal(req, res, who.refusal());
+    if (who->node_id != node)
+      return send_refusal(req, res, refuse(we::kWrongNode, "node " + who->node_id + " asked for a receipt of node " +
+                                                               node + "'s event; a node reads only its own receipts"));
+    auto receipt = hub.ledger().receipt(node, *seq);
     if (!receipt) return send_refusal(req, res, refuse(we::kNotFound, receipt.error().message));
     res.status = 200;
     res.set_content(sync::receipt_to_json(*receipt), "application/json");

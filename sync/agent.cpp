@@ -90,7 +90,15 @@ shared::Status SyncAgent::push(RoundReport& report) {
     Transport* via = nullptr;
     std::future<shared::Result<HttpResponse>> answer;
   };
-  const std::map<std::string, std::string> headers = {{kCertificateHeader, crypto::to_base64(id_.certificate)}};
+  // Each batch is signed with the node key and the node's clock (a push
+  // proves possession of the key, as a pull does).
+  auto signed_headers = [this](const std::string& body) {
+    const auto now = system_millis();
+    auto sig = key_.sign(crypto::as_bytes(request_signing_text(kPushDomain, now, body)));
+    return std::map<std::string, std::string>{{kCertificateHeader, crypto::to_base64(id_.certificate)},
+                                              {kTimeHeader, std::to_string(now)},
+                                              {kSignatureHeader, crypto::to_base64(sig.view())}};
+  };
   std::vector<Transport*> idle = {&transport_};
   if (second_) idle.push_back(second_);
   // No request outlives this call: a std::async future waits for its task
@@ -114,7 +122,9 @@ shared::Status SyncAgent::push(RoundReport& report) {
       if (records.empty()) break;
       InFlight f{next, records.size(), idle.back(), {}};
       idle.pop_back();
-      f.answer = std::async(std::launch::async, [via = f.via, body = as_string(encode_batch(records)), &headers] {
+      auto body = as_string(encode_batch(records));
+      auto headers = signed_headers(body);
+      f.answer = std::async(std::launch::async, [via = f.via, headers = std::move(headers), body = std::move(body)] {
         return via->post(kPushPath, "application/octet-stream", body, headers);
       });
       next += records.size();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/civil_date.h"
+#include "shared/command_line.h"
 #include "sync/batch.h"
 #include "sync/checkpoint.h"
 #include "sync/event.h"
@@ -381,6 +382,30 @@ Refusable<LedgerNode> Ledger::authenticate(crypto::ByteView certificate_record, 
                                               " does not match the key and site enrolled for that node; "
                                               "use the certificate the hub issued to this device at enrollment");
   return std::move(*node);
+}
+
+Refusable<LedgerNode> Ledger::authenticate_request(crypto::ByteView certificate_record, std::string_view domain,
+                                                   const std::optional<crypto::Bytes>& signature,
+                                                   std::string_view time_ms, std::string_view content,
+                                                   std::int64_t now_ms) {
+  namespace we = wire_error;
+  auto node = authenticate(certificate_record, now_ms);
+  if (!node) return node.refusal();
+  auto parsed = shared::parse_u64(time_ms);
+  std::optional<std::int64_t> time;
+  if (parsed && *parsed <= static_cast<std::uint64_t>(INT64_MAX)) time = static_cast<std::int64_t>(*parsed);
+  if (!time)
+    return refuse(we::kRequestSignature, "the X-IRT-Time header is missing or not a whole number of milliseconds; "
+                                         "send the device's clock with the request it signs");
+  auto sig = signature ? crypto::Signature::from_view(*signature) : std::nullopt;
+  if (!sig || !crypto::verify(node->public_key, crypto::as_bytes(request_signing_text(domain, *time, content)), *sig))
+    return refuse(we::kRequestSignature, "the X-IRT-Signature header is missing or does not verify: sign the "
+                                         "request as docs/sync-protocol.md says (domain, X-IRT-Time, the body's "
+                                         "hash) with the node key");
+  if (*time < now_ms - kPullClockSkewMs || *time > now_ms + kPullClockSkewMs)
+    return refuse(we::kBadRequest, "the request's X-IRT-Time is more than a day away from the hub's clock (" +
+                                       shared::utc_text(now_ms) + "); set the device's clock and retry");
+  return node;
 }
 
 Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_record,

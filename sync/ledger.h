@@ -206,6 +206,17 @@ class Ledger {
                                            const std::optional<crypto::Bytes>& signature, std::string_view body,
                                            std::int64_t now_ms);
 
+  // --- A push or a proof request (docs/sync-protocol.md): authenticate, then
+  // refuses a request whose X-IRT-Signature does not verify under the node's
+  // enrolled key over request_signing_text(domain, time_ms, content), or whose
+  // time is missing or further than kPullClockSkewMs from `now_ms`. A refusal
+  // here blames no node: whoever asked did not prove they hold its key.
+  // `signature` is the decoded header, nullopt when absent or not base64;
+  // `time_ms` the X-IRT-Time header's text.
+  Refusable<LedgerNode> authenticate_request(crypto::ByteView certificate_record, std::string_view domain,
+                                             const std::optional<crypto::Bytes>& signature, std::string_view time_ms,
+                                             std::string_view content, std::int64_t now_ms);
+
   // --- Push: authenticate, check_batch, append.
   Refusable<PushAck> ingest(crypto::ByteView certificate_record, const std::vector<crypto::Bytes>& records,
                             std::int64_t now_ms);

@@ -4,6 +4,11 @@
 
 namespace irt::sync {
 
+std::string request_signing_text(std::string_view domain, std::int64_t time_ms, std::string_view content) {
+  auto digest = crypto::hash_domain("irt/request/v1", crypto::as_bytes(content));
+  return std::string(domain) + std::to_string(time_ms) + "\n" + digest.hex();
+}
+
 std::string receipt_to_json(const Receipt& r) {
   nlohmann::json j;
   j["node_id"] = r.node_id;

@@ -6,7 +6,10 @@
 //                             -> 200 JSON {"node_id","site_id","kind","certificate"(base64),
 //                                          "hub_public_key"(hex),"hub_unblinding_key"(hex),
 //                                          "study_id","ledger_origin"}
-//   POST /sync/v1/push        header X-IRT-Certificate: base64(certificate record)
+//   POST /sync/v1/push        header X-IRT-Certificate: base64(certificate record),
+//                             header X-IRT-Time: the node's clock in ms since the epoch,
+//                             header X-IRT-Signature: base64(Ed25519(node key,
+//                               request_signing_text("irt/push/v1\n", time, body)))
 //                             body: batch of event records (sync/batch.h), contiguous seqs
 //                             -> 200 JSON {"acked_seq","appended","already_recorded","receipt"}
 //   POST /sync/v1/pull        header X-IRT-Certificate, header X-IRT-Signature:
@@ -14,7 +17,10 @@
 //                             body JSON {"node_id","after","time_ms","limit"}
 //                             -> 200 body: batch of directive records (seq > after, ascending)
 //   GET  /sync/v1/checkpoint  -> 200 text/plain: the latest signed tree head (sync/checkpoint.h)
-//   GET  /sync/v1/proof?node=ID&seq=N -> 200 JSON receipt (below)
+//   GET  /sync/v1/proof?node=ID&seq=N -> 200 JSON receipt (below); for the node's own
+//                             events only: X-IRT-Certificate, X-IRT-Time and X-IRT-Signature
+//                             as a push's, over request_signing_text("irt/proof/v1\n", time,
+//                             "node=ID&seq=N")
 //
 // Every refusal is a 4xx/5xx with JSON {"error":{"code","message",...}}; the
 // codes below are stable and tests match on them. A receipt:
@@ -23,6 +29,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/hash.h"
@@ -39,6 +46,15 @@ inline constexpr const char* kProofPath = "/sync/v1/proof";
 inline constexpr const char* kCertificateHeader = "X-IRT-Certificate";
 inline constexpr const char* kSignatureHeader = "X-IRT-Signature";
 inline constexpr const char* kPullDomain = "irt/pull/v1\n";
+inline constexpr const char* kTimeHeader = "X-IRT-Time";
+inline constexpr const char* kPushDomain = "irt/push/v1\n";
+inline constexpr const char* kProofDomain = "irt/proof/v1\n";
+
+// What a push or a proof request signs: domain || decimal time_ms || "\n" ||
+// hex(BLAKE2b-256 under domain "irt/request/v1" of the content). The time
+// bounds a replay to kPullClockSkewMs; a replayed push re-sends records the
+// hub already holds, which it answers as already recorded.
+std::string request_signing_text(std::string_view domain, std::int64_t time_ms, std::string_view content);
 inline constexpr const char* kCheckpointKeyName = "irt-hub";
 
 // Error codes carried in {"error":{"code":...}} by /sync/v1 refusals.
@@ -53,7 +69,7 @@ inline constexpr const char* kGap = "sequence_gap";                  // 409: car
 inline constexpr const char* kEquivocation = "equivocation";         // 409: same seq, different event
 inline constexpr const char* kBadSignature = "bad_signature";        // 422: an event's signature fails
 inline constexpr const char* kBrokenChain = "broken_chain";          // 422: prev_hash does not link
-inline constexpr const char* kRequestSignature = "request_signature";// 401: pull signature fails
+inline constexpr const char* kRequestSignature = "request_signature";// 401: request signature fails
 inline constexpr const char* kNotFound = "not_found";                // 404
 inline constexpr const char* kInternal = "internal";                 // 500
 }  // namespace wire_error

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "crypto/hash.h"
@@ -19,8 +20,10 @@
 #include "sync/checkpoint.h"
 #include "sync/directive.h"
 #include "sync/event.h"
+#include "sync/hlc.h"
 #include "sync/merkle.h"
 #include "sync/protocol.h"
+#include "tests/support/sync_requests.h"
 #include "tests/support/test_support.h"
 
 using namespace irt;
@@ -115,11 +118,28 @@ struct Device {
   httplib::Headers cert_header() const {
     return {{sync::kCertificateHeader, crypto::to_base64(certificate)}};
   }
-  httplib::Result push(httplib::Client& cli, std::uint64_t from, std::uint64_t to) const {
+  // The headers of a push or proof request over `content`, signed by `signer`
+  // (the node's key by default) at `time_ms` (now by default).
+  httplib::Headers signed_headers(const char* domain, const std::string& content,
+                                  const crypto::SigningKey* signer = nullptr,
+                                  std::optional<std::int64_t> time_ms = std::nullopt) const {
+    return test::signed_request_headers(certificate, signer ? *signer : key, domain, content, time_ms);
+  }
+  std::string batch(std::uint64_t from, std::uint64_t to) const {
     std::vector<crypto::Bytes> records;
     for (auto s = from; s <= to; ++s) records.push_back(log[s - 1].record);
     auto body = sync::encode_batch(records);
-    return cli.Post(sync::kPushPath, cert_header(), std::string(body.begin(), body.end()), "application/octet-stream");
+    return std::string(body.begin(), body.end());
+  }
+  httplib::Result push_body(httplib::Client& cli, const std::string& body) const {
+    return cli.Post(sync::kPushPath, signed_headers(sync::kPushDomain, body), body, "application/octet-stream");
+  }
+  httplib::Result push(httplib::Client& cli, std::uint64_t from, std::uint64_t to) const {
+    return push_body(cli, batch(from, to));
+  }
+  httplib::Result proof(httplib::Client& cli, const std::string& node, std::uint64_t seq) const {
+    const std::string query = "node=" + node + "&seq=" + std::to_string(seq);
+    return cli.Get(std::string(sync::kProofPath) + "?" + query, signed_headers(sync::kProofDomain, query));
   }
   httplib::Result pull(httplib::Client& cli, std::uint64_t after, const crypto::SigningKey* signer = nullptr) const {
     std::string body = nlohmann::json{{"node_id", node_id}, {"after", after},
@@ -429,7 +449,7 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(error_code(gap) == "sequence_gap");
   CHECK(nlohmann::json::parse(gap->body)["error"]["expected_seq"] == 7);
 
-  auto proof = cli.Get(std::string(sync::kProofPath) + "?node=101-N1&seq=3");
+  auto proof = d.proof(cli, "101-N1", 3);
   REQUIRE(proof);
   REQUIRE(proof->status == 200);
   auto r3 = sync::receipt_from_json(proof->body);
@@ -438,7 +458,7 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   REQUIRE(cp3);
   CHECK(sync::verify_inclusion(sync::merkle_leaf_hash(d.log[2].record), r3->leaf_index, r3->tree_size, r3->proof,
                                cp3->root));
-  auto missing = cli.Get(std::string(sync::kProofPath) + "?node=101-N1&seq=99");
+  auto missing = d.proof(cli, "101-N1", 99);
   CHECK(missing->status == 404);
   CHECK(error_code(missing) == "not_found");
 
@@ -446,7 +466,7 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
                               "application/json");
   CHECK(token_again->status == 401);
   CHECK(error_code(token_again) == "token_invalid");
-  auto junk = cli.Post(sync::kPushPath, d.cert_header(), "junk", "application/octet-stream");
+  auto junk = d.push_body(cli, "junk");
   CHECK(junk->status == 400);
   CHECK(error_code(junk) == "bad_request");
   auto huge = cli.Post(sync::kPushPath, d.cert_header(), std::string(sync::kMaxBatchBytes + 100 * 1024, 'x'),
@@ -496,6 +516,61 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(s.stop() == 0);
 }
 
+TEST_CASE("a push or proof request that does not prove the node's key is refused, stores nothing and blames no one") {
+  InitializedHub h;
+  Serving s(h, false);
+  httplib::Client cli("127.0.0.1", s.port);
+  Device d;
+  enroll(cli, invite(h), d);
+  d.append(3);
+  const auto body = d.batch(1, 3);
+  // The certificate alone (it is not a secret): refused.
+  auto bare = cli.Post(sync::kPushPath, d.cert_header(), body, "application/octet-stream");
+  CHECK(bare->status == 401);
+  CHECK(error_code(bare) == "request_signature");
+  // A stranger's key, a signature over another body, a time two days off.
+  auto stranger = crypto::SigningKey::generate();
+  auto forged = cli.Post(sync::kPushPath, d.signed_headers(sync::kPushDomain, body, &stranger), body,
+                         "application/octet-stream");
+  CHECK(forged->status == 401);
+  CHECK(error_code(forged) == "request_signature");
+  auto swapped = cli.Post(sync::kPushPath, d.signed_headers(sync::kPushDomain, d.batch(1, 2)), body,
+                          "application/octet-stream");
+  CHECK(swapped->status == 401);
+  auto stale = cli.Post(sync::kPushPath,
+                        d.signed_headers(sync::kPushDomain, body, nullptr, sync::system_millis() - 48LL * 3600 * 1000),
+                        body, "application/octet-stream");
+  CHECK(stale->status == 400);
+  CHECK(nlohmann::json::parse(stale->body)["error"]["message"].get<std::string>().find("clock") != std::string::npos);
+  // Records with zeroed signatures under a forged request: no evidence, no alert.
+  auto zeroed = d.log;
+  for (auto& e : zeroed) std::fill(e.record.end() - 64, e.record.end(), std::uint8_t{0});
+  auto junk_body = sync::encode_batch({zeroed[0].record});
+  auto junk = cli.Post(sync::kPushPath, d.cert_header(), std::string(junk_body.begin(), junk_body.end()),
+                       "application/octet-stream");
+  CHECK(junk->status == 401);
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json"}).out).empty());
+  auto nodes = nlohmann::json::parse(h.read({"nodes", "--json"}).out);
+  CHECK(nodes[0]["acked_seq"] == 0);
+
+  // The node's own signed push is taken; a replay of it is answered as already recorded.
+  auto headers = d.signed_headers(sync::kPushDomain, body);
+  REQUIRE(cli.Post(sync::kPushPath, headers, body, "application/octet-stream")->status == 200);
+  auto replay = cli.Post(sync::kPushPath, headers, body, "application/octet-stream");
+  CHECK(nlohmann::json::parse(replay->body)["already_recorded"] == 3);
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json"}).out).empty());
+
+  // Receipts: the node's own, signed; nobody else's, and not unsigned.
+  CHECK(d.proof(cli, d.node_id, 2)->status == 200);
+  auto anonymous = cli.Get(std::string(sync::kProofPath) + "?node=" + d.node_id + "&seq=2");
+  CHECK(anonymous->status == 401);
+  Device other;
+  enroll(cli, invite(h, "102"), other);
+  auto nosy = other.proof(cli, d.node_id, 2);
+  CHECK(nosy->status == 401);
+  CHECK(error_code(nosy) == "wrong_node");
+}
+
 TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreeze lifts it") {
   InitializedHub h;
   Serving s(h, false);
@@ -508,8 +583,7 @@ TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreez
 
   auto fork = d.make(2, d.log[0].hash, "another story");
   auto body = sync::encode_batch({fork.record});
-  auto res = cli.Post(sync::kPushPath, d.cert_header(), std::string(body.begin(), body.end()),
-                      "application/octet-stream");
+  auto res = d.push_body(cli, std::string(body.begin(), body.end()));
   CHECK(res->status == 409);
   CHECK(error_code(res) == "equivocation");
 

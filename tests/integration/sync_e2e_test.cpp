@@ -17,6 +17,7 @@
 #include "sync/protocol.h"
 #include "tests/support/cluster.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/sync_requests.h"
 
 using namespace irt;
 using test::HubProcess;
@@ -304,9 +305,9 @@ TEST_CASE("a push that overtakes the one before it waits for it, and alone it is
   auto id = (*state)->enrollment().node_id;
   auto first = crypto::to_string(sync::encode_batch(log.records_after(acked, 30, 1 << 20)));
   auto second = crypto::to_string(sync::encode_batch(log.records_after(acked + 30, 30, 1 << 20)));
-  httplib::Headers h = {{sync::kCertificateHeader, crypto::to_base64((*state)->enrollment().certificate)}};
   auto post = [&](const std::string& body) {
     httplib::Client http("127.0.0.1", c.hub.port());
+    auto h = test::signed_request_headers((*state)->enrollment().certificate, (*state)->key(), sync::kPushDomain, body);
     return http.Post(sync::kPushPath, h, body, "application/octet-stream");
   };
   auto before = hub_counts(c.hub, id);
@@ -419,7 +420,7 @@ TEST_CASE("equivocation: two different events with one sequence are kept, alerte
   CHECK(frozen.err.find("frozen") != std::string::npos);
 }
 
-TEST_CASE("a replayed batch changes nothing, and another node's certificate is refused") {
+TEST_CASE("a replayed batch changes nothing, and another node's records are refused") {
   Cluster c;
   NodeDir a(c.hub, "101");
   NodeDir b(c.hub, "102");
@@ -430,9 +431,10 @@ TEST_CASE("a replayed batch changes nothing, and another node's certificate is r
   REQUIRE(state_b.ok());
   auto batch = sync::encode_batch((*state_a)->log().records_after(0, 100, 1 << 20));
   httplib::Client http("127.0.0.1", c.hub.port());
-  auto send = [&](const node::NodeState& cert_of) {
-    httplib::Headers h = {{sync::kCertificateHeader, crypto::to_base64(cert_of.enrollment().certificate)}};
-    return http.Post(sync::kPushPath, h, crypto::to_string(batch), "application/octet-stream");
+  auto send = [&](const node::NodeState& as) {  // signed by that node: the certificate and the key are its
+    const auto body = crypto::to_string(batch);
+    auto h = test::signed_request_headers(as.enrollment().certificate, as.key(), sync::kPushDomain, body);
+    return http.Post(sync::kPushPath, h, body, "application/octet-stream");
   };
   auto id = (*state_a)->enrollment().node_id;
   auto before = hub_counts(c.hub, id);
