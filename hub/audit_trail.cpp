@@ -89,15 +89,14 @@ TrailEntry node_entry(HubState& hub, const sync::LedgerNode& node, const sync::S
 
 }  // namespace
 
-std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bool blinded,
-                                    const std::function<bool(const TrailEntry&)>& keep) {
+std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bool blinded) {
   std::vector<TrailEntry> out;
   auto words = blinded ? revealing_words(hub.study()) : std::vector<std::string>{};
   // The hub's entries: the object filter is the audit's own.
   for (auto& a : audit_entries(hub.db(), filter)) {
     TrailEntry t{a.at_ms, "hub", a.actor, a.action, a.subject, a.reason, a.old_value, a.new_value, a.signature};
     t.details = json::object();
-    if (!keep || keep(t)) out.push_back(std::move(t));
+    out.push_back(std::move(t));
   }
   // The nodes' events: every event of every node, filtered here.
   for (const auto& node : hub.ledger().nodes()) {
@@ -112,7 +111,7 @@ std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bo
         if (!filter.actor.empty() && e->body.actor != filter.actor) continue;
         auto t = node_entry(hub, node, *e, blinded);
         if (!filter.subject.empty() && t.object != filter.subject && t.node_id != filter.subject) continue;
-        if (!keep || keep(t)) out.push_back(std::move(t));
+        out.push_back(std::move(t));
       }
       if (records.size() < kConsumptionChunk) break;
     }

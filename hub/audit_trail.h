@@ -15,7 +15,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -43,11 +42,8 @@ struct TrailEntry {
 };
 
 // Filters as AuditFilter: since (at_ms), user (the actor), object (the
-// object, or a node event's node id). `keep`, when given, chooses entries
-// before the text a blinded reader may not read is withheld from them (a kit's
-// history finds a dispensing by the kit numbers its details list). Oldest first.
-std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bool blinded,
-                                    const std::function<bool(const TrailEntry&)>& keep = {});
+// object, or a node event's node id). Oldest first.
+std::vector<TrailEntry> audit_trail(HubState& hub, const AuditFilter& filter, bool blinded);
 
 nlohmann::json to_json(const TrailEntry& e);
 

@@ -39,22 +39,19 @@ shared::Result<KitHistory> kit_history(HubState& hub, const std::string& kit, bo
   if (!k) return shared::make_error(shared::Errc::not_found, "no kit " + kit + " at this hub; check the number");
   KitHistory h;
   h.kit = *k;
-  for (auto& e : audit_trail(hub, {}, blinded, [&](const TrailEntry& e) { return about(e, *k); })) {
-    // A blinded reader learns what happened, not which lot: an imported lot
-    // may hold one kit type. Text naming the lot is withheld whole (listing
-    // the other lots would name it by elimination).
-    if (blinded && e.object == k->lot) e.object = kLotWithheld;
-    if (blinded && (names_word(e.reason, k->lot) || names_word(e.old_value, k->lot) ||
-                    names_word(e.new_value, k->lot))) {
-      e.reason = e.old_value = e.new_value = kLotWithheld;
-      e.withheld = true;
+  for (auto& e : audit_trail(hub, {}, blinded))
+    if (about(e, *k)) {
+      // A blinded reader learns what happened, not which lot: an imported lot
+      // may hold one kit type. Text naming the lot is withheld whole (listing
+      // the other lots would name it by elimination).
+      if (blinded && e.object == k->lot) e.object = kLotWithheld;
+      if (blinded && (names_word(e.reason, k->lot) || names_word(e.old_value, k->lot) ||
+                      names_word(e.new_value, k->lot))) {
+        e.reason = e.old_value = e.new_value = kLotWithheld;
+        e.withheld = true;
+      }
+      h.entries.push_back(std::move(e));
     }
-    if (blinded && names_word(e.details.dump(), k->lot)) {
-      e.details = {{"withheld", kLotWithheld}};
-      e.withheld = true;
-    }
-    h.entries.push_back(std::move(e));
-  }
   if (blinded) h.kit.kit_type.clear(), h.kit.lot.clear();
   return h;
 }

@@ -107,7 +107,8 @@ shared::ResupplyInput resupply_input(HubState& hub, const std::string& site_id, 
   }
 
   // The allocated participants' visits to come.
-  for (const auto& [participant, arm, on_study] : site_allocations(db, site_id)) {
+  const auto allocated = site_allocations(db, site_id);
+  for (const auto& [participant, arm, on_study] : allocated) {
     if (!on_study) continue;
     auto since = days_since_randomization(hub, participant, now_ms);
     if (!since) continue;

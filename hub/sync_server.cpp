@@ -248,9 +248,10 @@ struct SyncServer::Impl {
   // A node's receipt for one of its own events: the request is signed like a
   // push, over "node=ID&seq=N", so nobody else can list nodes or count events.
   void proof(const httplib::Request& req, httplib::Response& res) {
-    auto seq = req.has_param("seq") ? shared::parse_u64(req.get_param_value("seq")) : std::nullopt;
-    if (!req.has_param("node") || !seq)
+    auto parsed = req.has_param("seq") ? shared::parse_u64(req.get_param_value("seq")) : std::nullopt;
+    if (!req.has_param("node") || !parsed)
       return send_refusal(req, res, refuse(we::kBadRequest, "give ?node=ID&seq=N (N a positive integer)"));
+    const std::uint64_t seq = *parsed;
     const auto node = req.get_param_value("node");
     auto cert = base64_header(req, sync::kCertificateHeader);
     if (!cert)
@@ -258,12 +259,12 @@ struct SyncServer::Impl {
                                                              "base64; send the certificate issued at enrollment"));
     auto who = hub.ledger().authenticate_request(*cert, sync::kProofDomain, base64_header(req, sync::kSignatureHeader),
                                                  req.get_header_value(sync::kTimeHeader),
-                                                 "node=" + node + "&seq=" + std::to_string(*seq), sync::system_millis());
+                                                 "node=" + node + "&seq=" + std::to_string(seq), sync::system_millis());
     if (!who) return send_refusal(req, res, who.refusal());
     if (who->node_id != node)
       return send_refusal(req, res, refuse(we::kWrongNode, "node " + who->node_id + " asked for a receipt of node " +
                                                                node + "'s event; a node reads only its own receipts"));
-    auto receipt = hub.ledger().receipt(node, *seq);
+    auto receipt = hub.ledger().receipt(node, seq);
     if (!receipt) return send_refusal(req, res, refuse(we::kNotFound, receipt.error().message));
     res.status = 200;
     res.set_content(sync::receipt_to_json(*receipt), "application/json");

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/support/cluster.h"
 #include "tests/support/site_session.h"
@@ -210,6 +211,18 @@ TEST_CASE("the chain of custody from import to destruction reconciles to zero") 
   CHECK(depot["placed"] == 42);
   CHECK(depot["accounted"]["shipped"] == s101["shipped"]);
   CHECK(rec.out.find("VLC25") == std::string::npos);  // a blinded monitor reads no kit type
+
+  // A kit's whole chain, as the blinded monitor reads it: received, dispensed at
+  // randomization, returned, destroyed.
+  auto history = hub.cli({"kit", "history", dispensed[0], "--json", "--reader", "monitor.mo"}, kPassword + "\n");
+  REQUIRE_MESSAGE(history.exit_code == 0, (history.out + history.err));
+  const auto read = json::parse(history.out);
+  std::set<std::string> actions;
+  for (const auto& e : read["history"]) actions.insert(e["action"].get<std::string>());
+  CHECK(actions.count("kits.imported") == 1);  // its vendor list, its lot withheld
+  for (const std::string a : {"shipment.received", "participant.randomized", "kit.returned", "kit.destroyed"})
+    CHECK_MESSAGE(actions.count(a) == 1, a);
+  CHECK(history.out.find("VLC25") == std::string::npos);
 
   // The hub's ledger verifies.
   auto verified = hub.cli({"verify"});
