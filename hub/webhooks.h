@@ -1,4 +1,4 @@
-// EDC webhooks (docs/webhooks.md): the hub POSTs a blinded JSON message to
+// EDC webhooks (docs/exports.md, "EDC webhooks"): the hub POSTs a blinded JSON message to
 // each subscribed URL when it ingests a participant randomized, kit dispensed,
 // participant withdrawn or completed, or code break event.
 //
