@@ -224,6 +224,7 @@ const std::vector<ApiRoute>& api_routes() {
                        kit_decision_routes, forecast_routes, dashboard_routes, export_routes, transfer_routes,
                        shipment_routes})
       for (auto& r : group()) all.push_back(std::move(r));
+    for (auto& r : webhook_routes()) all.push_back(std::move(r));
     return all;
   }();
   return routes;

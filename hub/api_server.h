@@ -153,6 +153,7 @@ std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.
 std::vector<ApiRoute> dashboard_routes();  // /api/v1/dashboard/...: hub/api_dashboard.cpp
 std::vector<ApiRoute> export_routes();    // /api/v1/exports/{what}: hub/api_exports.cpp
 std::vector<ApiRoute> transfer_routes();  // /api/v1/transfers...: hub/api_transfers.cpp
+std::vector<ApiRoute> webhook_routes();   // /api/v1/webhooks...: hub/api_webhooks.cpp
 
 class ApiServer {
  public:

@@ -32,6 +32,7 @@
 #include "hub/slice_store.h"
 #include "hub/tls_identity.h"
 #include "hub/users.h"
+#include "hub/webhooks.h"
 
 namespace irt::hub {
 
@@ -121,6 +122,7 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_kit_decisions,
                      &migrate_custody, &migrate_leases, &migrate_transfers})
     if (auto st = step(db); !st) return st;
+  if (auto st = migrate_webhooks(db); !st) return st;
   return db.migrate("hub.study", kStudyMigrations);
 }
 

@@ -7,6 +7,7 @@
 #include "hub/grants.h"
 #include "hub/node_overview.h"
 #include "hub/resupply_runner.h"
+#include "hub/webhooks.h"
 #include "sync/protocol.h"
 
 namespace irt::hub {
@@ -38,6 +39,9 @@ void Ingest::appended(const sync::LedgerNode& node, const std::vector<sync::Sign
   if (!events.empty()) contained("recording the contact of node " + node.node_id, [&] {
     record_push_contact(hub_.db(), node.node_id, events.back().body.seq, now_ms);
   });
+  // Not contained: the events commit with their webhook deliveries or the
+  // push fails and the node sends them again (hub/webhooks.h).
+  record_webhook_deliveries(hub_, node, events, now_ms);
 }
 
 void Ingest::equivocation(const sync::LedgerNode& node, std::uint64_t seq, const std::string& message,

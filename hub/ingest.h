@@ -8,7 +8,9 @@
 //          (hub/consumption.h) in a savepoint of its own, so the events are
 //          recorded and acknowledged even if that fails; it is retried at the
 //          node's next push or pull, since the consumption cursor advances only
-//          with what it recorded.
+//          with what it recorded. Then the EDC webhooks' deliveries
+//          (hub/webhooks.h), not contained: a failure there fails the push,
+//          so no event commits without its deliveries.
 //   pull   before_pull(), in one transaction: the node's contact and clock
 //          skew (hub/node_overview.h), then for an active node what its
 //          events consumed not yet recorded, then top_up_grants

@@ -32,6 +32,7 @@
 #include "hub/node_decisions.h"
 #include "hub/node_overview.h"
 #include "hub/resupply_runner.h"
+#include "hub/webhooks.h"
 #include "hub/sync_server.h"
 #include "hub/tuning.h"
 #include "hub/users.h"
@@ -407,6 +408,10 @@ int serve(const Args& a) {
     if (!schedule_hub) return rc;
     schedule = std::make_unique<ResupplySchedule>(std::move(schedule_hub), std::chrono::seconds(every));
   }
+  // EDC webhook deliveries (hub/webhooks.h), with a database connection of their own.
+  auto webhook_hub = open_hub(a, rc);
+  if (!webhook_hub) return rc;
+  WebhookWorker webhook_worker(std::move(webhook_hub), WebhookTiming::from_environment());
   if (auto st = server.bind(host, port); !st) return report(a, st.error());
   std::cout << "irt-hub: listening on " << (plain ? "http" : "https") << "://" << host << ":" << port << std::endl;
 

@@ -76,4 +76,19 @@ inline constexpr std::int64_t kSessionTouchMs = 10 * 1000;
 // A session's lifetime and its wrong e-signatures: shared/sign_in_guard.h.
 inline constexpr std::size_t kMaxApiRequestBody = 64 * 1024;
 
+// ---- EDC webhooks (hub/webhooks.h). A failed delivery is retried after a
+// delay drawn uniformly between 0 and kWebhookRetryFirstMs doubled at each
+// failure, at most kWebhookRetryCapMs (full jitter: receivers that fail
+// together do not all get their retries at the same moment); an attempt
+// gives up after kWebhookTimeoutSeconds of silence (connect, each read and
+// write), so a stalled receiver cannot hold the worker. The worker looks for
+// due deliveries every kWebhookPollMs, and claims one for kWebhookClaimMs past
+// its timeout so another serve process on the same database leaves it alone.
+inline constexpr std::int64_t kWebhookRetryFirstMs = 1000;
+inline constexpr std::int64_t kWebhookRetryCapMs = 10 * 60 * 1000;
+inline constexpr int kWebhookTimeoutSeconds = 10;
+inline constexpr std::int64_t kWebhookPollMs = 500;
+inline constexpr std::int64_t kWebhookClaimMs = 5000;
+inline constexpr std::size_t kMaxWebhookSecretBytes = 1024;
+
 }  // namespace irt::hub

@@ -22,6 +22,8 @@ const PAGES = [
   { id: "deviations", title: "Deviations and alerts", allowed: () => can("view_audit") || can("manage_nodes"), load: loadDeviations },
   { id: "audit", title: "Audit trail", allowed: () => can("view_audit"), load: loadAudit },
   { id: "users", title: "Users", allowed: () => can("manage_users"), load: loadUsers },
+  { id: "exports", title: "Exports", allowed: () => can("export_data"), load: loadExports },
+  { id: "webhooks", title: "Webhooks", allowed: () => can("manage_nodes"), load: loadWebhooks },
 ];
 
 class ApiError extends Error {
@@ -364,6 +366,104 @@ async function loadUsers() {
   ], d.users);
 }
 
+// An export as a file: fetched with the session's token (a header, so not a
+// plain link), saved under the name the hub gives it (study, what, format).
+async function download(method, path, body, signed, fallbackName) {
+  const headers = { Authorization: "Bearer " + S.token };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch("/api/v1" + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!r.ok) {
+    let err = null;
+    try { err = (await r.json()).error; } catch (e) { err = null; }
+    err = err || { code: "internal", message: "the hub answered " + r.status };
+    if (r.status === 401 && !signed) endSession("Your session ended; log in again.");
+    throw new ApiError(r.status, err.code, err.message);
+  }
+  const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+  const name = named ? named[1] : fallbackName;
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url; a.download = name; a.classList.add("hidden");
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return name;
+}
+
+const extension = (format) => (format === "odm" ? "xml" : format);
+
+async function loadExports() {
+  // The unblinded randomizations: offered to a role that reads unblinded; the API refuses anyone else.
+  $("export-unblinded-box").classList.toggle("hidden", S.me.blinded || !can("view_unblinded"));
+}
+
+async function exportBlinded(ev) {
+  ev.preventDefault();
+  message("");
+  const what = $("export-what").value, format = $("export-format").value;
+  try {
+    const name = await download("GET", "/exports/" + encodeURIComponent(what) + "?format=" + encodeURIComponent(format), undefined, false,
+      what + "." + extension(format));
+    message("Downloaded " + name + " (blinded).", "ok");
+  } catch (e) { if (e.status !== 401) message("Export: " + e.message); }
+}
+
+function askUnblindedExport(ev) {
+  ev.preventDefault();
+  $("export-reason").value = ""; $("export-password").value = "";
+  $("export-error").classList.add("hidden");
+  $("export-dialog").showModal();
+  $("export-reason").focus();
+}
+
+async function exportUnblinded(ev) {
+  ev.preventDefault();
+  const reason = $("export-reason").value.trim(), password = $("export-password").value;
+  const format = $("export-unblinded-format").value;
+  const error = $("export-error");
+  if (!reason || !password) {
+    error.textContent = !reason ? "Write why the export is unblinded first." : "Sign with your password.";
+    error.classList.remove("hidden");
+    return;
+  }
+  let name;
+  try {
+    name = await download("POST", "/exports/randomizations", { format, reason, signature: { password } }, true,
+      "randomizations-unblinded." + extension(format));
+  } catch (e) {
+    error.textContent = e.message;
+    error.classList.remove("hidden");
+    return;
+  }
+  $("export-password").value = "";
+  $("export-dialog").close();
+  message("Downloaded " + name + " (unblinded, signed and recorded in the audit trail).", "ok");
+}
+
+async function loadWebhooks() {
+  const w = await api("GET", "/webhooks?all=true");
+  $("webhooks-table").innerHTML = table([
+    { title: "Id", cell: (x) => esc(x.id), num: true },
+    { title: "Name", cell: (x) => esc(x.name) },
+    { title: "URL", cell: (x) => esc(x.url) },
+    { title: "Events", cell: (x) => esc(x.events.join(", ")) },
+    { title: "Added", cell: (x) => esc(x.created) + " by " + esc(x.created_by) },
+    { title: "Status", cell: (x) => (x.active ? "<span class=\"badge ok\">active</span>" : "<span class=\"badge\">removed " + esc(x.removed) + "</span>") },
+  ], w.webhooks);
+  const d = await api("GET", "/webhooks/deliveries");
+  const badge = { delivered: "ok", pending: "bad" };
+  $("deliveries-table").innerHTML = table([
+    { title: "Delivery", cell: (x) => "<code>" + esc(x.id) + "</code>" },
+    { title: "Webhook", cell: (x) => esc(x.webhook_id), num: true },
+    { title: "Event", cell: (x) => esc(x.kind) + "<br><span class=\"muted\">" + esc(x.event_id) + "</span>" },
+    { title: "Status", cell: (x) => "<span class=\"badge " + (badge[x.status] || "") + "\">" + esc(x.status) + "</span>" + (x.delivered ? "<br><span class=\"muted\">" + esc(x.delivered) + "</span>" : "") },
+    { title: "Attempts", cell: (x) => esc(x.attempts), num: true },
+    { title: "Last answer", cell: (x) => esc(x.last_status == null ? "" : "HTTP " + x.last_status) + (x.last_error ? "<br><span class=\"muted\">" + esc(x.last_error) + "</span>" : "") },
+    { title: "Next attempt", cell: (x) => esc(x.next_attempt || "") },
+  ], d.deliveries);
+}
+
 // ---- wiring
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -388,5 +488,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); openPage("audit"); });
   $("sign-form").addEventListener("submit", signAndAcknowledge);
   $("sign-cancel").addEventListener("click", () => $("sign-dialog").close());
+  $("export-form").addEventListener("submit", exportBlinded);
+  $("export-unblinded-form").addEventListener("submit", askUnblindedExport);
+  $("export-dialog-form").addEventListener("submit", exportUnblinded);
+  $("export-cancel").addEventListener("click", () => $("export-dialog").close());
+  $("webhooks-refresh").addEventListener("click", () => openPage("webhooks"));
   if (S.token) start(); else show("login");
 });

@@ -16,6 +16,12 @@
 //   with a comment and an e-signature;
 // - the unblinded statistician: the allocation page, its plot per arm and
 //   stratum from the API's numbers, arm names on screen;
+// - exports: the manager downloads a blinded export from the Exports page
+//   (fetch + Blob, the file named after the study, what and format) and the
+//   file holds no arm; the statistician downloads the unblinded
+//   randomizations after a reason and an e-signature, and that file does;
+// - webhooks: the manager's Webhooks page lists the EDC subscription added
+//   at seeding (to a receiver that is down) and its pending deliveries;
 // - nothing wider than the screen; every screen with a screenshot passes
 //   axe-core with no critical violation.
 // Screenshots and axe results (accessibility.json) go to OUT_DIR/hub/<width>x<height>/.
@@ -115,6 +121,12 @@ async function seed(work) {
   const hubUrl = "http://127.0.0.1:" + hubPort;
   const hub = new Server(hubBin, ["serve", "--data", hubData, "--listen", "127.0.0.1:" + hubPort, "--http"], path.join(outDir, "irt-hub.log"));
   await hub.waitFor(hubUrl + "/healthz");
+  // An EDC webhook to a receiver that is down: its deliveries stay pending, with their attempts.
+  const secretFile = path.join(work, "edc.secret");
+  fs.writeFileSync(secretFile, "browser test shared secret\n");
+  run(hubBin, ["webhook", "add", "--data", hubData, "--url", "http://127.0.0.1:" + (await freePort()) + "/edc", "--events",
+               "participant.randomized,kit.dispensed", "--secret-file", secretFile, "--name", "edc", "--user", ADMIN.name],
+      ADMIN.password + "\n");
   for (const [site, coordinator, participants] of [["101", "ana.coordinator", ["no", "yes", "no", "yes"]], ["102", "ben.coordinator", ["yes", "no"]]]) {
     const nodeData = path.join(work, "node-" + site);
     const token = run(hubBin, ["invite", "--data", hubData, "--site", site, "--user", ADMIN.name], ADMIN.password + "\n").trim();
@@ -167,7 +179,7 @@ async function scenario(viewport, hubUrl, profile) {
   const dir = path.join(outDir, viewport.width + "x" + viewport.height);
   fs.mkdirSync(dir, { recursive: true });
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport,
+    executablePath: CHROMIUM, headless: true, viewport, acceptDownloads: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
@@ -231,7 +243,8 @@ async function scenario(viewport, hubUrl, profile) {
 
     // ---- The blinded study manager.
     await login("ines.manager");
-    assert.deepEqual(await pagesOf(), ["enrollment", "inventory", "nodes", "deviations", "audit", "users"], "the manager's pages");
+    assert.deepEqual(await pagesOf(), ["enrollment", "inventory", "nodes", "deviations", "audit", "users", "exports", "webhooks"],
+                     "the manager's pages");
     const enrollment = await waitForChart("chart-enrollment");
     const api = fetched.find((f) => f.url.endsWith("/api/v1/dashboard/enrollment")).body;
     assert.equal(api.randomized, 6);
@@ -316,8 +329,34 @@ async function scenario(viewport, hubUrl, profile) {
     assert.match(await page.textContent("#users-table"), /uma\.statistician/);
     await shot("8-users");
 
+    // A blinded export, downloaded as a file: no arm in it.
+    await visit("exports");
+    assert.ok(await page.isHidden("#export-unblinded-box"), "the manager is offered an unblinded export");
+    for (const format of ["csv", "json"]) {
+      await page.selectOption("#export-what", "randomizations");
+      await page.selectOption("#export-format", format);
+      const [file] = await Promise.all([page.waitForEvent("download"), page.click("#export-download")]);
+      assert.equal(file.suggestedFilename(), study.id + "-randomizations." + format);
+      const text = fs.readFileSync(await file.path(), "utf8");
+      assert.ok(text.includes("101-"), "the export lists the participants: " + text.slice(0, 200));
+      for (const w of FORBIDDEN_WORDS) assert.ok(!text.includes(w), "the manager's export holds " + w);
+      for (const a of study.arms) assert.ok(!new RegExp("[\",]" + a.id + "[\",\r\n]").test(text), "the manager's export holds arm " + a.id);
+      await page.waitForFunction(() => /Downloaded .* \(blinded\)/.test(document.getElementById("message").textContent));
+    }
+    await shot("10-exports-manager");
+
+    // The EDC webhook and its deliveries, pending while the receiver is down.
+    await visit("webhooks");
+    await page.waitForSelector("#deliveries-table table");
+    const hooks = await page.textContent("#webhooks-table");
+    assert.ok(hooks.includes("edc") && hooks.includes("participant.randomized"), hooks);
+    assert.ok(!hooks.includes("browser test shared secret"));
+    const deliveries = await page.textContent("#deliveries-table");
+    assert.ok(deliveries.includes("participant.randomized") && deliveries.includes("kit.dispensed") && deliveries.includes("pending"), deliveries);
+    await shot("11-webhooks");
+
     // Nothing the manager's pages fetched or show names an allocation.
-    assert.ok(fetched.length >= 8, "the pages fetched " + fetched.length + " answers");
+    assert.ok(fetched.length >= 10, "the pages fetched " + fetched.length + " answers");
     for (const f of fetched) assert.deepEqual(leaks(f.body, f.url, []), [], "the blinded manager received an allocation");
     const html = await page.content();
     for (const w of FORBIDDEN_WORDS) assert.ok(!html.includes(w), "the manager's page shows " + w);
@@ -333,7 +372,7 @@ async function scenario(viewport, hubUrl, profile) {
 
     // ---- The unblinded statistician.
     await login("uma.statistician");
-    assert.deepEqual(await pagesOf(), ["enrollment", "allocation", "deviations", "audit"], "the statistician's pages");
+    assert.deepEqual(await pagesOf(), ["enrollment", "allocation", "deviations", "audit", "exports"], "the statistician's pages");
     await visit("allocation");
     const allocation = await waitForChart("chart-allocation");
     const balance = fetched.find((f) => f.url.endsWith("/api/v1/dashboard/allocation")).body;
@@ -344,6 +383,28 @@ async function scenario(viewport, hubUrl, profile) {
     assert.ok(leaks(balance, "allocation", []).length > 0, "the statistician receives the allocation");
     assert.match(await page.textContent("#allocation-table"), /Velcardin/);
     await shot("9-allocation-statistician");
+
+    // The unblinded randomizations: a reason and the statistician's signature, then the file, with arms.
+    await visit("exports");
+    await page.waitForSelector("#export-unblinded-box:not(.hidden)");
+    await page.selectOption("#export-unblinded-format", "csv");
+    await page.click("#export-unblinded");
+    await page.waitForSelector("#export-dialog[open]");
+    await page.click("#export-confirm");
+    assert.equal(await page.textContent("#export-error"), "Write why the export is unblinded first.");
+    await page.fill("#export-reason", "interim analysis for the DMC");
+    if (viewport === VIEWPORTS[0]) {  // one wrong signature in the run, well under the sign-in guard's limit
+      await page.fill("#export-password", "not my password");
+      await page.click("#export-confirm");
+      await page.waitForFunction(() => /wrong password/.test(document.getElementById("export-error").textContent));
+    }
+    await shot("12-unblinded-export-dialog");
+    await page.fill("#export-password", password("uma.statistician"));
+    const [unblinded] = await Promise.all([page.waitForEvent("download"), page.click("#export-confirm")]);
+    assert.equal(unblinded.suggestedFilename(), study.id + "-randomizations-unblinded.csv");
+    const unblindedText = fs.readFileSync(await unblinded.path(), "utf8");
+    assert.ok(study.arms.some((a) => unblindedText.includes(a.name) || unblindedText.includes("," + a.id + ",")), unblindedText.slice(0, 300));
+    await page.waitForFunction(() => /unblinded, signed/.test(document.getElementById("message").textContent));
 
     assert.deepEqual(problems, [], "console errors");
     fs.writeFileSync(path.join(dir, "accessibility.json"), JSON.stringify(accessibility, null, 1));

@@ -40,6 +40,12 @@ struct TestNode {
   void push(HubFixture& f, std::string_view type, const json& payload) { push(*f.hub, type, payload); }
   // The same into any HubState of the hub (another connection to its database).
   void push(hub::HubState& hub, std::string_view type, const json& payload) {
+    auto e = next_event(type, payload);
+    auto ack = hub.ledger().ingest(certificate, {e.record}, kHubNow);
+    REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
+  }
+  // The node's next signed event.
+  sync::SignedEvent next_event(std::string_view type, const json& payload) {
     sync::EventBody b;
     b.node_id = id;
     b.seq = ++seq;
@@ -53,8 +59,27 @@ struct TestNode {
     b.payload = crypto::Bytes(text.begin(), text.end());
     auto e = sync::sign_event(std::move(b), key);
     prev = e.hash;
-    auto ack = hub.ledger().ingest(certificate, {e.record}, kHubNow);
-    REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
+    return e;
+  }
+  // The same through an observer of the append, as the sync server pushes
+  // (hub::Ingest): what it throws escapes, the batch rolled back, and the
+  // node's chain stays where it was.
+  void push_observed(hub::HubState& hub, std::string_view type, const json& payload, sync::AppendObserver& observer) {
+    const auto saved_seq = seq;
+    const auto saved_prev = prev;
+    auto e = next_event(type, payload);
+    auto node = hub.ledger().find_node(id);
+    REQUIRE(node);
+    auto checked = hub.ledger().check_batch(*node, {e.record});
+    REQUIRE_MESSAGE(checked.ok(), checked.refusal().message);
+    try {
+      auto ack = hub.ledger().append(*node, std::move(checked.value()), kHubNow, &observer);
+      REQUIRE_MESSAGE(ack.ok(), ack.refusal().message);
+    } catch (...) {
+      seq = saved_seq;
+      prev = saved_prev;
+      throw;
+    }
   }
 };
 
