@@ -132,8 +132,11 @@ class Intake {
         report.kits += decide_handover(hub_, node_, seq, *p, now_).moved ? p->kits.size() : 0;
     } else if (type == shared::kKitsReturnShippedEvent) {
       if (auto p = read(type, seq, shared::parse_kits_return_shipped(text))) {
+        // One alert per event (the ledger keeps one per node, event and kind), naming every kit.
+        std::string problems;
         for (const auto& problem : record_return_shipment(hub_, node_, seq, *p, now_))
-          alert(seq, "kit.not_in_custody", problem);
+          problems += (problems.empty() ? "" : "; ") + problem;
+        if (!problems.empty()) alert(seq, "kit.not_in_custody", problems);
         if (auto s = find_shipment(db_, return_shipment_id(node_, seq))) report.kits += s->kits;
       }
     }
