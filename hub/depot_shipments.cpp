@@ -43,18 +43,24 @@ bool in_transit_to(const HubKit& k, const ShipmentRecord& s) {
          k.shipment_id == s.shipment_id;
 }
 
-std::string next_id(storage::Database& db, const char* prefix) {
+// The next row id of hub_shipments: ship_kits numbers its rows itself, so every insert does.
+std::int64_t next_row(storage::Database& db) {
   auto st = db.prepare("SELECT coalesce(max(id), 0) + 1 FROM hub_shipments");
   st.step();
+  return st.int64(0);
+}
+
+std::string next_id(storage::Database& db, const char* prefix) {
   char id[32];
-  std::snprintf(id, sizeof id, "%s-%06lld", prefix, static_cast<long long>(st.int64(0)));
+  std::snprintf(id, sizeof id, "%s-%06lld", prefix, static_cast<long long>(next_row(db)));
   return id;
 }
 
 void insert_shipment(storage::Database& db, const ShipmentRecord& s) {
-  db.prepare("INSERT INTO hub_shipments(shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, created_ms, "
-             "status, courier, tracking, updated_ms, to_depot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(s.shipment_id, s.node_id, s.site_id, s.depot_id, s.kind, s.shipped_on,
+  db.prepare("INSERT INTO hub_shipments(id, shipment_id, node_id, site_id, depot_id, kind, shipped_on, kits, "
+             "created_ms, status, courier, tracking, updated_ms, to_depot) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(next_row(db), s.shipment_id, s.node_id, s.site_id, s.depot_id, s.kind, s.shipped_on,
                 static_cast<std::int64_t>(s.kits), s.created_ms, s.status, s.courier, s.tracking, s.updated_ms,
                 s.to_depot)
       .run();
