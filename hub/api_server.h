@@ -74,6 +74,8 @@ class ApiBody {
   // A required string up to the body's own limit (kMaxApiRequestBody): a document.
   std::string document(const std::string& field);
   std::optional<bool> optional_flag(const std::string& field);
+  // Any optional field as given (nullptr when absent), for a shape the others do not read.
+  const nlohmann::json* optional_value(const std::string& field) { return this->field(field, false); }
   // The password of "signature": {"password": "..."}; "" when missing (error kept).
   std::string signature_password();
   // The first problem, or an unknown field: invalid_input naming the field.

@@ -3,6 +3,7 @@
 // reader whose role reads the allocation) and the signed steps of the
 // lifecycle (manage_supply).
 #include "hub/api_server.h"
+#include "hub/depot_shipments.h"
 #include "hub/shipments.h"
 
 namespace irt::hub {
@@ -28,6 +29,53 @@ shared::Result<json> show(ApiCall& c) {
   return json{{"shipment", j}};
 }
 
+// A depot's step is signed with manage_supply, or by a depot user with
+// manage_depot (bound to the depot: checked by hub/depot_shipments.h).
+Permission depot_step(const ApiCall& c) {
+  return c.role && !c.role->can(Permission::manage_supply) && c.role->can(Permission::manage_depot)
+             ? Permission::manage_depot
+             : Permission::manage_supply;
+}
+
+shared::Result<json> transfer(ApiCall& c) {
+  TransferRequest request;
+  request.from_depot = c.body.id("from_depot");
+  request.to_depot = c.body.id("to_depot");
+  if (c.body.value().contains("kits")) request.kits = c.body.ids("kits");
+  request.kit_type = c.body.value().contains("kit_type") ? c.body.id("kit_type") : "";
+  if (const auto* n = c.body.optional_value("count")) request.count = n->is_number_integer() ? n->get<int>() : -1;
+  request.reason = c.body.optional_text("reason").value_or("");
+  auto signer = c.signature(depot_step(c));
+  if (!signer) return signer.error();
+  auto done = request_transfer(c.hub, request, *signer, c.now_ms);
+  if (!done) return done.error();
+  return json{{"shipment", to_json(*done)}, {"signed_by", signer->user}};
+}
+
+shared::Result<json> receive(ApiCall& c) {
+  std::vector<DepotReceipt> kits;
+  const auto* given = c.body.optional_value("kits");
+  const json listed = given ? *given : json();
+  if (!listed.is_array() || listed.empty())
+    return shared::make_error(shared::Errc::invalid_input,
+                              "kits: a list of {\"kit\": K, \"condition\": received|damaged|missing}");
+  for (const auto& k : listed) {
+    auto condition = k.is_object() && k.value("condition", "received").size()
+                         ? shared::parse_kit_status(k.value("condition", "received"))
+                         : std::nullopt;
+    if (!k.is_object() || !k.contains("kit") || !k["kit"].is_string() || !condition)
+      return shared::make_error(shared::Errc::invalid_input,
+                                "kits: each is {\"kit\": K, \"condition\": received|damaged|missing}");
+    kits.push_back({k["kit"].get<std::string>(), *condition});
+  }
+  auto reason = c.body.optional_text("reason").value_or("");
+  auto signer = c.signature(depot_step(c));
+  if (!signer) return signer.error();
+  auto done = receive_at_depot(c.hub, c.param("shipment"), kits, reason, *signer, c.now_ms);
+  if (!done) return done.error();
+  return json{{"shipment", to_json(done->shipment)}, {"kits_reported", done->kits}, {"signed_by", done->signed_by}};
+}
+
 shared::Result<json> step(ApiCall& c, ShipmentStep step) {
   ShipmentStepRequest request{step, "", "", ""};
   if (step == ShipmentStep::ship) {
@@ -36,7 +84,7 @@ shared::Result<json> step(ApiCall& c, ShipmentStep step) {
   }
   request.reason = step == ShipmentStep::lose || step == ShipmentStep::cancel ? c.body.text("reason")
                                                                               : c.body.optional_text("reason").value_or("");
-  auto signer = c.signature(Permission::manage_supply);
+  auto signer = c.signature(step == ShipmentStep::approve ? Permission::manage_supply : depot_step(c));
   if (!signer) return signer.error();
   auto done = step_shipment(c.hub, c.param("shipment"), request, *signer, c.now_ms);
   if (!done) return done.error();
@@ -52,10 +100,14 @@ std::vector<ApiRoute> shipment_routes() {
       {"GET", "/api/v1/shipments", Permission::view_inventory, list},
       {"GET", "/api/v1/shipments/{shipment}", Permission::view_inventory, show},
   };
+  // Depot users sign these too: the role check is the signature's (depot_step).
+  out.push_back({"POST", "/api/v1/shipments/transfers", std::nullopt, transfer});
   for (auto s : {ShipmentStep::approve, ShipmentStep::ship, ShipmentStep::deliver, ShipmentStep::lose,
                  ShipmentStep::cancel})
-    out.push_back({"POST", "/api/v1/shipments/{shipment}/" + std::string(to_string(s)), Permission::manage_supply,
+    out.push_back({"POST", "/api/v1/shipments/{shipment}/" + std::string(to_string(s)),
+                   s == ShipmentStep::approve ? std::optional(Permission::manage_supply) : std::nullopt,
                    [s](ApiCall& c) { return step(c, s); }});
+  out.push_back({"POST", "/api/v1/shipments/{shipment}/receive", std::nullopt, receive});
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
 #include "hub/custody.h"
+#include "hub/depot_shipments.h"
 #include "hub/deviations.h"
 #include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
@@ -135,6 +136,15 @@ class Intake {
     } else if (type == shared::kKitHandoverRequestedEvent) {
       if (auto p = read(type, seq, shared::parse_kit_handover_requested(text)))
         report.kits += decide_handover(hub_, node_, seq, *p, now_).moved ? p->kits.size() : 0;
+    } else if (type == shared::kKitsReturnShippedEvent) {
+      if (auto p = read(type, seq, shared::parse_kits_return_shipped(text))) {
+        // One alert per event (the ledger keeps one per node, event and kind), naming every kit.
+        std::string problems;
+        for (const auto& problem : record_return_shipment(hub_, node_, seq, *p, now_))
+          problems += (problems.empty() ? "" : "; ") + problem;
+        if (!problems.empty()) alert(seq, "kit.not_in_custody", problems);
+        if (auto s = find_shipment(db_, return_shipment_id(node_, seq))) report.kits += s->kits;
+      }
     }
   }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "hub/audit.h"
+#include "hub/depot_shipments.h"
 #include "hub/kit_inventory.h"
 #include "shared/directive_payloads.h"
 
@@ -241,6 +242,12 @@ shared::Result<KitDecisionDone> destroy_depot_kits(HubState& hub, const std::str
     seen_by = check_signature(hub, witness, shared::Permission::manage_supply);
   if (!seen_by)
     return make_error(seen_by.error().code, "the witness's signature was refused: " + seen_by.error().message);
+  // A depot user destroys and witnesses at its own depots only.
+  for (const auto* u : {&*who, &*seen_by}) {
+    const auto* role = hub.study().find_role(u->role);
+    if (role && is_depot_role(*role))
+      if (auto st = acts_for_depot(hub, *u, depot); !st) return st.error();
+  }
   auto& db = hub.db();
   storage::Transaction tx(db);
   std::vector<HubKit> found;
@@ -250,10 +257,11 @@ shared::Result<KitDecisionDone> destroy_depot_kits(HubState& hub, const std::str
       return make_error(Errc::not_found, "kit " + number + " is not at depot " + depot +
                                              "; check the number (a kit at a site is destroyed at its node); nothing "
                                              "was destroyed");
-    if (k->status != KitStatus::rejected && k->status != KitStatus::available && k->status != KitStatus::quarantined)
+    if (k->status != KitStatus::rejected && k->status != KitStatus::available && k->status != KitStatus::quarantined &&
+        k->status != KitStatus::returned && k->status != KitStatus::damaged)
       return make_error(Errc::conflict, "kit " + number + " is " + to_string(k->status) +
-                                            ": only a rejected, quarantined or available kit is destroyed; nothing "
-                                            "was destroyed");
+                                            ": only a rejected, quarantined, returned, damaged or available kit is "
+                                            "destroyed; nothing was destroyed");
     found.push_back(std::move(*k));
   }
   KitDecisionDone done;

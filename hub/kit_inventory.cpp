@@ -63,6 +63,18 @@ ALTER TABLE hub_shipments ADD COLUMN tracking TEXT NOT NULL DEFAULT '';
 ALTER TABLE hub_shipments ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX hub_kits_shipment ON hub_kits(shipment_id);
 )sql"},
+    // Depot-to-depot transfers and site-to-depot returns (hub/depot_shipments.h):
+    // the receiving depot, and every kit that travelled in one with its receipt.
+    {3, R"sql(
+ALTER TABLE hub_shipments ADD COLUMN to_depot TEXT NOT NULL DEFAULT '';
+CREATE TABLE hub_shipment_kits (
+  shipment_id TEXT NOT NULL,
+  kit_number TEXT NOT NULL,
+  outcome TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (shipment_id, kit_number)
+);
+CREATE INDEX hub_shipment_kits_kit ON hub_shipment_kits(kit_number);
+)sql"},
 };
 
 constexpr const char* kKitColumns =

@@ -732,7 +732,9 @@ std::vector<Command> node_commands() {
                    {"user", "NAME", "the hub user adding (manage_users); required once the hub has a user", false},
                    {"name", "NAME", "the login name", true},
                    {"role", "ROLE", "a role id of the study", true},
-                   {"sites", "S1,S2", "the sites whose nodes the user may log in on", false}},
+                   {"sites", "S1,S2",
+                    "the sites whose nodes the user may log in on (a depot role, manage_depot: the depots it acts for)",
+                    false}},
        .run = user_add});
   const Option signer{"user", "NAME", "the hub user signing the change (manage_users); the password is the "
                                        "first line of standard input", true};

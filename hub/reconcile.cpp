@@ -1,5 +1,8 @@
 #include "hub/reconcile.h"
 
+#include <set>
+
+#include "hub/depot_shipments.h"
 #include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 
@@ -33,6 +36,10 @@ const char* depot_column(KitStatus s) {
     case KitStatus::quarantined: return "quarantined";
     case KitStatus::rejected: return "rejected";
     case KitStatus::destroyed: return "destroyed";
+    case KitStatus::shipped: return "in_transit";  // a transfer or a return on its way here
+    case KitStatus::returned: return "returned";
+    case KitStatus::missing: return "missing";
+    case KitStatus::damaged: return "damaged";
     default: return nullptr;
   }
 }
@@ -92,19 +99,36 @@ shared::Result<std::vector<Reconciliation>> reconcile(HubState& hub, const std::
     }
     return it->second;
   };
+  // What left by a transfer or went back in a return (hub/depot_shipments.h),
+  // counted once for each depot and site it left.
+  const auto flows = depot_flows(db);
+  auto count_out = [&](const std::string& kind, const std::string& id, const char* column) {
+    if (!at.count(kind + ":" + id)) return;
+    auto& r = entry(kind, id);
+    ++r.received;
+    ++r.accounted[column];
+  };
   for (const auto& k : all_kits(db)) {
+    std::set<std::string> depots_done, sites_done;
     if (k.custody_kind == "node") {
       const auto& s = site_of_node(k.custody_id);
+      sites_done.insert(s);
       if (at.count("site:" + s)) add(entry("site", s), k, site_column(k.status), unblinded, db);
       auto d = from.find(k.shipment_id);
-      if (d != from.end() && at.count("depot:" + d->second)) {
-        auto& r = entry("depot", d->second);
-        ++r.received;
-        ++r.accounted["shipped"];
+      if (d != from.end() && !d->second.empty()) {
+        depots_done.insert(d->second);
+        count_out("depot", d->second, "shipped");
       }
-    } else if (at.count("depot:" + k.custody_id)) {
-      add(entry("depot", k.custody_id), k, depot_column(k.status), unblinded, db);
+    } else {
+      depots_done.insert(k.custody_id);
+      if (at.count("depot:" + k.custody_id)) add(entry("depot", k.custody_id), k, depot_column(k.status), unblinded, db);
     }
+    if (auto t = flows.transferred_from.find(k.number); t != flows.transferred_from.end())
+      for (const auto& d : t->second)
+        if (depots_done.insert(d).second) count_out("depot", d, "transferred_out");
+    if (auto ret = flows.returned_from.find(k.number); ret != flows.returned_from.end())
+      for (const auto& node : ret->second)
+        if (const auto& s = site_of_node(node); sites_done.insert(s).second) count_out("site", s, "returned_to_depot");
   }
   for (const auto& alert : hub.ledger().alerts(true)) {
     if (alert.kind != "kit.not_in_custody") continue;

@@ -5,8 +5,12 @@
 //   site   shipped = in transit + on hand + quarantined + rejected + dispensed
 //          + returned + destroyed + missing + damaged + lost
 //          (every kit shipped to one of the site's nodes, by its status at the hub)
-//   depot  placed = shipped + on hand + quarantined + rejected + destroyed
-//          (every kit placed at the depot: held there, or shipped from it)
+//          + returned to depot (sent back in a return shipment, since held by a depot)
+//   depot  placed = shipped + transferred out + in transit + on hand + returned
+//          + quarantined + rejected + destroyed + missing + damaged
+//          (every kit placed at the depot or brought to it by a transfer or a
+//          return: held there, in transit to it, shipped to a site from it,
+//          or gone on to another depot by a transfer; hub/depot_shipments.h)
 //
 // A kit in any other status (lost with a revoked node, a status its custodian
 // cannot hold) is a difference, and so is a kit a node of the site reported

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "hub/audit.h"
+#include "hub/depot_shipments.h"
 #include "hub/lots.h"
 #include "shared/civil_date.h"
 
@@ -17,11 +18,11 @@ using shared::make_error;
 
 constexpr const char* kColumns =
     "shipment_id, kind, node_id, site_id, depot_id, status, shipped_on, courier, tracking, kits, created_ms, "
-    "updated_ms";
+    "updated_ms, to_depot";
 
 ShipmentRecord shipment_row(const storage::Statement& st) {
   return {st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5),
-          st.text(6), st.text(7), st.text(8), static_cast<std::size_t>(st.int64(9)), st.int64(10), st.int64(11)};
+          st.text(6), st.text(7), st.text(8), static_cast<std::size_t>(st.int64(9)), st.int64(10), st.int64(11), st.text(12)};
 }
 
 // The one table of the lifecycle: which states each step leaves, where it leads.
@@ -51,7 +52,7 @@ std::string steps_allowed(const std::string& status) {
       out += (out.empty() ? "" : ", ") + std::string(to_string(r.step));
   if (!out.empty()) return "the steps allowed now are: " + out;
   if (status == "shipped" || status == "delivered" || status == "receiving")
-    return "the node receives it kit by kit";
+    return "its receiver (the node, or a transfer's or return's depot) receives it kit by kit";
   return "no step is allowed any more";
 }
 
@@ -90,8 +91,9 @@ bool shipments_need_approval(storage::Database& db) {
 }
 
 std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id) {
-  auto st = db.prepare("SELECT kit_number FROM hub_kits WHERE shipment_id = ? ORDER BY kit_number");
-  st.bind(1, shipment_id);
+  auto st = db.prepare("SELECT kit_number FROM hub_kits WHERE shipment_id = ? UNION "
+                       "SELECT kit_number FROM hub_shipment_kits WHERE shipment_id = ? ORDER BY kit_number");
+  st.bind_all(shipment_id, shipment_id);
   std::vector<HubKit> out;
   while (st.step())
     if (auto k = find_kit(db, st.text(0))) out.push_back(std::move(*k));
@@ -135,7 +137,7 @@ json to_json(const ShipmentRecord& s) {
               {"site_id", s.site_id},         {"depot_id", s.depot_id}, {"status", s.status},
               {"shipped_on", s.shipped_on},   {"courier", s.courier},   {"tracking", s.tracking},
               {"kits", s.kits},               {"created", utc_text(s.created_ms)},
-              {"updated", utc_text(s.updated_ms)}};
+              {"updated", utc_text(s.updated_ms)}, {"to_depot", s.to_depot}};
 }
 
 json kits_json(const std::vector<HubKit>& kits, bool unblinded) {
@@ -171,15 +173,20 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
   if (request.step == ShipmentStep::ship && (request.courier.empty() || request.tracking.empty()))
     return make_error(Errc::invalid_input, "courier and tracking: name the courier and the tracking number of "
                                            "shipment " + shipment_id);
-  auto who = check_signature(hub, signer, shared::Permission::manage_supply);
+  auto known = find_shipment(hub.db(), shipment_id);
+  if (!known)
+    return make_error(Errc::not_found, "shipment " + shipment_id +
+                                           " is not a shipment from a depot at this hub; 'irt-hub shipment list' "
+                                           "shows them");
+  // Approval is the supply manager's; the other steps the acting depot's too (hub/depot_shipments.h).
+  auto who = request.step == ShipmentStep::approve
+                 ? check_signature(hub, signer, shared::Permission::manage_supply)
+                 : check_depot_signature(hub, signer, acting_depot(*known));
   if (!who) return who.error();
   auto& db = hub.db();
   storage::Transaction tx(db);
   auto s = find_shipment(db, shipment_id);
-  if (!s)
-    return make_error(Errc::not_found, "shipment " + shipment_id +
-                                           " is not a shipment from a depot at this hub; 'irt-hub shipment list' "
-                                           "shows them");
+  const bool between_depots = s->kind == "transfer" || s->kind == "return";
   if (std::find(rule.from.begin(), rule.from.end(), s->status) == rule.from.end())
     return make_error(Errc::conflict, "shipment " + shipment_id + " is " + s->status + " and cannot take the step " +
                                           step + "; " + steps_allowed(s->status) + ". Nothing was changed");
@@ -188,7 +195,21 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
   done.signed_by = who->name;
   std::string details;
   const std::string old_status = s->status;
-  if (request.step == ShipmentStep::ship) {
+  if (between_depots && (request.step == ShipmentStep::ship || request.step == ShipmentStep::lose)) {
+    auto moved = move_depot_shipment(hub, *s, request.step, now_ms);
+    if (!moved) return moved.error();
+    done.kits = *moved;
+    if (request.step == ShipmentStep::ship) {
+      s->shipped_on = shared::format_date(shared::day_of_millis(now_ms));
+      db.prepare("UPDATE hub_shipments SET courier = ?, tracking = ?, shipped_on = ? WHERE shipment_id = ?")
+          .bind_all(request.courier, request.tracking, s->shipped_on, shipment_id)
+          .run();
+      details = ", courier " + request.courier + ", tracking " + request.tracking + ", " +
+                std::to_string(done.kits) + " kits to depot " + s->to_depot;
+    } else {
+      details = ", " + std::to_string(done.kits) + " kits not received became missing";
+    }
+  } else if (request.step == ShipmentStep::ship) {
     auto node = hub.ledger().find_node(s->node_id);
     if (!node || node->status != sync::NodeStatus::active)
       return make_error(Errc::conflict, "shipment " + shipment_id + " cannot ship: node " + s->node_id +

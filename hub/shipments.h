@@ -42,7 +42,7 @@ namespace irt::hub {
 
 struct ShipmentRecord {
   std::string shipment_id;
-  std::string kind;  // "initial", "resupply"
+  std::string kind;  // "initial", "resupply"; "transfer" (node and site empty), "return" (depot_id empty)
   std::string node_id;
   std::string site_id;
   std::string depot_id;
@@ -53,6 +53,7 @@ struct ShipmentRecord {
   std::size_t kits = 0;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  std::string to_depot;  // a transfer's or return's receiving depot (hub/depot_shipments.h); else ""
 };
 
 // The current study's supply.shipment_approval (docs/study-config.md), read
@@ -62,7 +63,8 @@ bool shipments_need_approval(storage::Database& db);
 std::optional<ShipmentRecord> find_shipment(storage::Database& db, const std::string& shipment_id);
 // Every shipment, oldest first; only those in `status` when given.
 std::vector<ShipmentRecord> list_shipments(storage::Database& db, const std::string& status = "");
-// The kits that went, or are reserved to go, in a shipment, by number.
+// The kits that went, or are reserved to go, in a shipment, by number (with
+// those a transfer or return carried, wherever they are now).
 std::vector<HubKit> kits_of_shipment(storage::Database& db, const std::string& shipment_id);
 // A kit's status as readers see it: "reserved" for a kit available at a
 // depot that a shipment not yet shipped holds, else its status.

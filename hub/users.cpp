@@ -1,5 +1,6 @@
 #include "hub/users.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -137,6 +138,19 @@ shared::Status check_password_rule(const std::string& password) {
 shared::Result<std::set<std::string>> check_sites(const shared::Study& study, const shared::Role& role,
                                                   const std::vector<std::string>& sites) {
   std::set<std::string> out;
+  if (role.can(shared::Permission::manage_depot)) {
+    // A depot role (hub/depot_shipments.h): its user is bound to depots.
+    for (const auto& s : sites) {
+      if (std::none_of(study.depots.begin(), study.depots.end(), [&](const shared::Depot& d) { return d.id == s; }))
+        return make_error(Errc::invalid_input, "study " + study.id + " has no depot '" + s + "'; role " + role.id +
+                                                   " works at depots: give the depot ids of the study file");
+      out.insert(s);
+    }
+    if (out.empty())
+      return make_error(Errc::invalid_input, "role " + role.id + " works at depots; give the user's depots "
+                                                                 "(--sites D1,D2)");
+    return out;
+  }
   for (const auto& s : sites) {
     if (!study.find_site(s))
       return make_error(Errc::invalid_input,

@@ -33,7 +33,7 @@ shared::Status migrate_users(storage::Database& db);
 struct User {
   std::string name;
   std::string role;
-  std::vector<std::string> sites;
+  std::vector<std::string> sites;  // for a depot role (manage_depot): the depots it acts for
   std::string password_hash;
   std::int64_t created_ms = 0;
   bool disabled = false;

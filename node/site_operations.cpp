@@ -44,6 +44,7 @@ std::string trimmed(const std::string& s) {
 // A kit's status as a refusal names it: a kit handed to another node says
 // where it is going, a kit announced by a shipment that it must be received first.
 std::string kit_state(const KitRecord& k) {
+  if (k.status == KitStatus::shipped && k.note.rfind("sent back to depot", 0) == 0) return k.note;
   if (k.status == KitStatus::shipped)
     return k.note + " (handed over: the hub moves its custody at the next sync)";
   if (k.status == KitStatus::expected)
@@ -1177,6 +1178,54 @@ shared::Result<std::uint64_t> SiteOperations::hand_over_kits(const Actor& a, con
       store().save_kit(k);
     }
     return record(a, shared::kKitHandoverRequestedEvent, shared::KitHandoverRequested{to_node, kits, reason, a.role});
+  });
+}
+
+shared::Result<std::uint64_t> SiteOperations::ship_return(const Actor& a, const ReturnShipment& r) {
+  if (auto st = require(a, Permission::return_kits, "sending kits back to a depot"); !st) return st.error();
+  auto sr = study();
+  if (!sr) return sr.error();
+  const std::string depot = trimmed(r.depot);
+  std::string depots;
+  bool known = false;
+  for (const auto& d : (*sr)->depots) {
+    depots += (depots.empty() ? "" : ", ") + d.id;
+    known = known || d.id == depot;
+  }
+  if (!known)
+    return make_error(Errc::invalid_input, "depot: '" + depot + "' is not a depot of the study; use one of: " + depots);
+  if (r.kits.empty()) return make_error(Errc::invalid_input, "kits: list the kit numbers sent back");
+  const auto today_text = shared::format_date(today());
+  std::vector<std::string> seen;
+  for (const auto& number : r.kits) {
+    if (std::find(seen.begin(), seen.end(), number) != seen.end())
+      return make_error(Errc::invalid_input, "kit " + number + " is listed twice; list each kit once");
+    seen.push_back(number);
+    const auto* kit = store().find_kit(number);
+    if (!kit)
+      return make_error(Errc::not_found, "kit " + number + " is not in this site's custody; check the number; "
+                                                            "nothing was sent back");
+    const bool expired = kit->status == KitStatus::available && kit->expiry < today_text;
+    if (kit->status == KitStatus::dispensed)
+      return make_error(Errc::conflict, "kit " + number + " is dispensed to a participant; record its return "
+                                                          "first (POST /api/v1/kits/" + number + "/return); nothing "
+                                                          "was sent back");
+    if (kit->status != KitStatus::returned && kit->status != KitStatus::rejected &&
+        kit->status != KitStatus::damaged && !expired)
+      return make_error(Errc::conflict, "kit " + number + " is " + kit_state(*kit) +
+                                            "; only returned, rejected, damaged or expired unused kits go back to a "
+                                            "depot; nothing was sent back");
+  }
+  return transact([&]() -> shared::Result<std::uint64_t> {
+    for (const auto& number : r.kits) {
+      auto k = *store().find_kit(number);
+      k.status = KitStatus::shipped;
+      k.note = "sent back to depot " + depot + " (return shipment)";
+      store().save_kit(k);
+    }
+    return record(a, shared::kKitsReturnShippedEvent,
+                  shared::KitsReturnShipped{depot, r.kits, trimmed(r.reason), trimmed(r.courier), trimmed(r.tracking),
+                                            a.role});
   });
 }
 

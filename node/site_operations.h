@@ -211,6 +211,18 @@ class SiteOperations {
   shared::Result<std::uint64_t> confirm_relabel(const Actor& a, const std::string& kit);
   shared::Result<std::uint64_t> hand_over_kits(const Actor& a, const std::string& to_node,
                                                const std::vector<std::string>& kits, const std::string& reason);
+  // A return shipment to a depot of the study (Permission::return_kits): kits
+  // returned by participants, rejected, damaged, or unused and expired, at
+  // once "shipped" here ("sent back to depot D") and never used again; a
+  // kit.return_shipped event records it, and the hub moves them to the depot
+  // at the next sync. A kit not held here, dispensed, or in stock and
+  // usable refuses the whole shipment.
+  struct ReturnShipment {
+    std::string depot;
+    std::vector<std::string> kits;
+    std::string reason, courier, tracking;  // optional
+  };
+  shared::Result<std::uint64_t> ship_return(const Actor& a, const ReturnShipment& r);
 
   // Runs `run` (one operation and the answer built from it) at most once per
   // (user, Idempotency-Key): the first time, in one transaction with the

@@ -650,4 +650,22 @@ Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view text)
   return r.done(std::move(v));
 }
 
+void to_json(json& j, const KitsReturnShipped& v) {
+  j = json{{"depot", v.depot},     {"kits", v.kits},         {"reason", v.reason},
+           {"courier", v.courier}, {"tracking", v.tracking}, {"role", v.role}};
+}
+
+Result<KitsReturnShipped> parse_kits_return_shipped(std::string_view text) {
+  Reader r(text, kKitsReturnShippedEvent);
+  KitsReturnShipped v;
+  v.depot = r.text("depot");
+  v.kits = r.texts("kits");
+  if (r.ok() && v.kits.empty()) r.fail("kits", "must list at least one kit");
+  v.reason = r.text("reason", false);
+  v.courier = r.text("courier", false);
+  v.tracking = r.text("tracking", false);
+  v.role = r.text("role");
+  return r.done(std::move(v));
+}
+
 }  // namespace irt::shared

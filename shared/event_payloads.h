@@ -49,6 +49,7 @@ inline constexpr std::string_view kTemperatureExcursionEvent = "kit.excursion";
 inline constexpr std::string_view kKitsStoredEvent = "kit.stored";
 inline constexpr std::string_view kKitHandoverRequestedEvent = "kit.handover_requested";
 inline constexpr std::string_view kKitRelabelledEvent = "kit.relabelled";
+inline constexpr std::string_view kKitsReturnShippedEvent = "kit.return_shipped";
 
 // Every domain event's payload (all of the above but node.enrolled and
 // directive.applied, which the sync layer records) carries "study_version":
@@ -361,5 +362,21 @@ struct KitRelabelled {
 };
 void to_json(nlohmann::json& j, const KitRelabelled& v);
 Result<KitRelabelled> parse_kit_relabelled(std::string_view json_text);
+
+// A site's return shipment to a depot (docs/supply.md, "Returns to a depot"):
+// kits returned by participants, rejected, damaged or expired leave the
+// node's stock at once ("in transit to depot D"); the hub moves their custody
+// to the depot at the next sync (shipment RET-<node>-<event seq>), where a
+// depot user receives them kit by kit.
+struct KitsReturnShipped {
+  std::string depot;              // a depot of the study
+  std::vector<std::string> kits;  // kit numbers, each once
+  std::string reason;             // may be empty
+  std::string courier;            // may be empty
+  std::string tracking;           // may be empty
+  std::string role;
+};
+void to_json(nlohmann::json& j, const KitsReturnShipped& v);
+Result<KitsReturnShipped> parse_kits_return_shipped(std::string_view json_text);
 
 }  // namespace irt::shared

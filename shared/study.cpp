@@ -90,6 +90,7 @@ constexpr Named<Permission> kPermissions[] = {
     {Permission::manage_supply, "manage_supply"},
     {Permission::release_quarantine, "release_quarantine"},
     {Permission::export_data, "export_data"},
+    {Permission::manage_depot, "manage_depot"},
 };
 
 template <class E, std::size_t N>

@@ -200,6 +200,9 @@ enum class Permission {
   screen, randomize, dispense, unblind, view_unblinded, receive_shipment, report_excursion,
   return_kits, destroy_kits, withdraw, view_participants, view_inventory, view_audit,
   manage_users, manage_nodes, manage_study, manage_supply, release_quarantine, export_data,
+  // The depot's steps at the hub (docs/supply.md, "Depot users"): a role holding it is a depot role,
+  // whose users are bound to depots instead of sites.
+  manage_depot,
 };
 
 struct Role {

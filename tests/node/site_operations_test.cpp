@@ -1383,6 +1383,50 @@ TEST_CASE("once its lease has ended the node refuses randomization asking for a 
   CHECK(s.state->domain().lease()->until_ms == until + 14 * 86400000LL);
 }
 
+TEST_CASE("a return shipment to a depot takes rejected, returned, damaged or expired kits, all or nothing") {
+  Site s;
+  const auto dispensed = s.randomized().kits.at(0);
+  std::vector<std::string> stock;
+  for (const auto& [number, k] : s.state->domain().kits())
+    if (node::dispensable(k, s.ops.today(), s.study().supply.do_not_dispense_days)) stock.push_back(number);
+  REQUIRE(stock.size() >= 3);
+  REQUIRE(s.fixture.send(*s.state, "kits.reject", shared::KitDecision{1, {stock[0], stock[1]}, "lot recalled"}).ok());
+  const std::string depot = s.study().depots.at(0).id;
+  const auto before = s.state->log().last_seq();
+  using R = SiteOperations::ReturnShipment;
+
+  // Refusals change nothing and name the problem.
+  CHECK(s.ops.ship_return(kNurse, R{depot, {stock[0]}, "", "", ""}).error().code == shared::Errc::forbidden);
+  CHECK(s.ops.ship_return(kCoordinator, R{"XX", {stock[0]}, "", "", ""}).error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.ship_return(kCoordinator, R{depot, {}, "", "", ""}).error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[0]}, "", "", ""}).error().code ==
+        shared::Errc::invalid_input);
+  auto unknown = s.ops.ship_return(kCoordinator, R{depot, {stock[0], "999999"}, "", "", ""});
+  CHECK(unknown.error().code == shared::Errc::not_found);
+  auto usable = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[2]}, "", "", ""});
+  CHECK(usable.error().code == shared::Errc::conflict);
+  CHECK(usable.error().message.find("kit " + stock[2] + " is available") != std::string::npos);
+  auto given = s.ops.ship_return(kCoordinator, R{depot, {stock[0], dispensed}, "", "", ""});
+  CHECK(given.error().code == shared::Errc::conflict);
+  CHECK(given.error().message.find("kit " + dispensed + " is dispensed") != std::string::npos);
+  CHECK(s.state->domain().find_kit(stock[0])->status == shared::KitStatus::rejected);
+  CHECK(s.state->log().last_seq() == before);
+
+  auto seq = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[1]}, "recall", "DHL", "R-1"});
+  REQUIRE_MESSAGE(seq.ok(), seq.error().message);
+  CHECK(s.event_type(*seq) == "kit.return_shipped");
+  auto event = s.event(*seq);
+  CHECK(event["depot"] == depot);
+  CHECK(event["kits"] == std::vector<std::string>{stock[0], stock[1]});
+  CHECK(event["tracking"] == "R-1");
+  CHECK(event.dump().find("kit_type") == std::string::npos);
+  for (const auto& n : {stock[0], stock[1]}) CHECK(s.state->domain().find_kit(n)->status == shared::KitStatus::shipped);
+  // On its way: not sent twice, never destroyed here.
+  auto twice = s.ops.ship_return(kCoordinator, R{depot, {stock[0]}, "", "", ""});
+  CHECK(twice.error().message.find("sent back to depot " + depot) != std::string::npos);
+  CHECK(s.ops.destroy_kit(kPharmacist, stock[0], "broken", s.sig(kPharmacist)).error().code == shared::Errc::conflict);
+}
+
 TEST_CASE("after the lease ends dispensing, visits, code breaks, withdrawal and kit handling go on") {
   Site s;
   auto [a, b] = s.one_per_arm();
