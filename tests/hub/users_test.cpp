@@ -6,6 +6,7 @@
 
 #include "hub/audit.h"
 #include "hub/enrollment.h"
+#include "hub/node_decisions.h"
 #include "hub/users.h"
 #include "sync/directive.h"
 #include "tests/hub/hub_fixture.h"
@@ -17,8 +18,8 @@ using test::kHubNow;
 
 namespace {
 
-std::string enroll(HubFixture& f, const std::string& site) {
-  auto inv = hub::invite(*f.hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
+std::string enroll(HubFixture& f, const std::string& site, const std::string& kind = "site") {
+  auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   auto done = hub::enroll(*f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
   REQUIRE(done.ok());
@@ -75,6 +76,42 @@ TEST_CASE("a revoked node receives no roster") {
   REQUIRE(added.ok());
   CHECK(added->rosters_issued == 0);
   CHECK(f.hub->outbox().last_seq(a) == 6);
+}
+
+TEST_CASE("a site's roster lists its nodes not revoked, sent again to the others at each enrollment and revocation") {
+  HubFixture f;
+  auto site_node = enroll(f, "101");
+  auto other_site = enroll(f, "102");
+  auto nodes_of = [&](const std::string& node_id) {
+    std::vector<std::string> out;
+    for (const auto& n : last_roster(f, node_id)["nodes"]) out.push_back(n["node_id"].get<std::string>() + ":" + n["kind"].get<std::string>());
+    return out;
+  };
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site"});
+  const auto before = f.hub->outbox().last_seq(site_node);
+  auto tablet = enroll(f, "101", "nurse");
+  // The site node hears of the tablet at once, the other site hears nothing.
+  CHECK(f.hub->outbox().last_seq(site_node) == before + 1);
+  CHECK(f.hub->outbox().last_seq(other_site) == 6);
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site", tablet + ":nurse"});
+  // The tablet's own roster, issued at its enrollment, lists both too.
+  auto tablet_directives = f.hub->outbox().after(tablet, 0, 100);
+  REQUIRE(tablet_directives.size() >= 2);
+  auto tablet_roster = sync::parse_directive(tablet_directives[1]);
+  REQUIRE(tablet_roster.ok());
+  CHECK(tablet_roster->body.type == "roster");
+  CHECK(nlohmann::json::parse(crypto::to_string(tablet_roster->body.payload))["nodes"].size() == 2);
+  bool audited = false;
+  for (const auto& e : hub::audit_entries(f.hub->db()))
+    if (e.action == "directive.issued" && e.subject == site_node && e.reason.find(tablet + " enrolled") != std::string::npos)
+      audited = true;
+  CHECK(audited);
+
+  // Revoked, the tablet leaves the site node's list.
+  REQUIRE(hub::add_user(*f.hub, user("kim", "admin", {}), crypto::kTest, "admin", kHubNow).ok());
+  auto revoked = hub::revoke_node(*f.hub, tablet, "tablet lost", {"kim", "a long enough password"}, kHubNow);
+  REQUIRE_MESSAGE(revoked.ok(), revoked.error().message);
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site"});
 }
 
 TEST_CASE("a user with an unknown role or site, a short password or a taken name is refused") {
