@@ -35,10 +35,10 @@
 const assert = require("node:assert/strict");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
-const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
+const { freePort, sleep } = require("./processes.js");
 // axe-core, the accessibility checker, from tests/browser's package-lock.json.
 const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
@@ -54,14 +54,6 @@ const FORBIDDEN_FOR_BLINDED = ["Velcardin", "Placebo", "VLC25", "PBO"];
 const VIEWPORTS = [{ width: 1280, height: 900, pendingKind: "initial" }, { width: 800, height: 1200, pendingKind: "handover" }];
 const IDLE_SECONDS = 5;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on("error", reject);
-  });
-}
-
 async function waitForHttp(url, ms) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -70,8 +62,6 @@ async function waitForHttp(url, ms) {
   }
   throw new Error("irt-node did not answer at " + url);
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One real irt-node on `data`, stopped with SIGTERM.
 class Node {

@@ -1,6 +1,6 @@
 // What the browser tests share to run real processes: a free loopback port,
 // an irt-hub or irt-node `serve` stopped with SIGTERM, and JSON calls to an
-// /api/v1 (the hub's or a node's).
+// /api/v1 (the hub's or a node's). Used by hub_ui, node_ui and node_handover.test.js.
 "use strict";
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
