@@ -634,7 +634,7 @@ async function renderStatus() {
 
 // Sync now: asks the node for a round, then watches the status until that round is over (at most 30 s).
 async function syncNow() {
-  const b = $("sync-now"), out = $("sync-result"); b.disabled = true; out.textContent = "Syncing…";
+  const b = $("sync-now"), out = $("sync-result"); b.disabled = true; out.textContent = "Syncing…"; delete out.dataset.state;
   try {
     const asked = await api("POST", "/sync");
     let st = null;

@@ -136,7 +136,12 @@ async function scenario(browserArgs, viewport) {
       await page.click("#nav-inventory");
       await page.waitForSelector("#inventory-table");
     }
-    const message = (page) => page.textContent("#message");
+    // The inventory is drawn again after each answer: wait (up to 10 s) until none of `kits` is listed.
+    async function gone(page, kits, what) {
+      await page.waitForFunction((ks) => document.querySelector("#inventory-table") &&
+        ks.every((k) => !document.querySelector(`[data-kit-row="${k}"]`)), kits, { timeout: 10000 })
+        .catch(() => assert.fail(what + ": still listed"));
+    }
     const rowStatus = (page, kit) => page.$eval(`[data-kit-row="${kit}"]`, (r) => r.dataset.status).catch(() => null);
     // Hands `kits` over from the page's inventory, choosing `to` from the list; returns the options offered.
     async function handOver(page, kits, to, reason) {
@@ -178,7 +183,7 @@ async function scenario(browserArgs, viewport) {
     // The site node syncs: the hub moves custody, the kits leave its stock.
     await syncNow(sitePage);
     await inventory(sitePage);
-    for (const k of taken) assert.equal(await rowStatus(sitePage, k), null, "kit " + k + " left the site node");
+    await gone(sitePage, taken, "the kits handed over left the site node");
 
     // ---- The tablet syncs; the nurse receives the kits by scanning them.
     await login(tabletPage, tablet.base, NURSE);
@@ -213,7 +218,7 @@ async function scenario(browserArgs, viewport) {
     assert.equal(await rowStatus(tabletPage, back), "shipped");
     await syncNow(tabletPage);
     await inventory(tabletPage);
-    assert.equal(await rowStatus(tabletPage, back), null, "the kit left the tablet");
+    await gone(tabletPage, [back], "the kit handed back left the tablet");
     await assertBlind(tabletPage, "nurse (kit handed back)");
 
     await sitePage.bringToFront();
