@@ -1,3 +1,8 @@
+// The node's tablet UI (node/web_ui.h): it shows what the node's own /api/v1
+// answers the logged-in user, offline too. Tabs follow the user's permissions;
+// blinding is the API's. Loaded as a file under a Content-Security-Policy with
+// no inline script or style: handlers are set from here, never as attributes,
+// and markup written here carries classes, never style attributes.
 "use strict";
 const S = { token: sessionStorage.getItem("irt-token"), me: JSON.parse(sessionStorage.getItem("irt-me") || "null"), study: null, nodeDown: false };
 const $ = (id) => document.getElementById(id);
