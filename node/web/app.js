@@ -228,6 +228,8 @@ const TABS = {
 async function open(name, arg) {
   if (name === "participant") $("participant-detail").innerHTML = "";  // never another participant's record while loading
   view(name);
+  const section = $("view-" + name);
+  section.setAttribute("aria-busy", "true");  // until its answer is drawn
   try {
     if (name === "participants") await renderParticipants();
     if (name === "participant") await renderParticipant(arg);
@@ -236,6 +238,7 @@ async function open(name, arg) {
     if (name === "inventory") await renderInventory();
     if (name === "status") await renderStatus();
   } catch (e) { show(e.message); }
+  section.removeAttribute("aria-busy");
 }
 
 async function renderParticipants() {
@@ -475,8 +478,12 @@ function renderScreen() {
 // Shipment receipt: a scanner types like a keyboard (the number, then Enter);
 // each scanned kit shows as received at once; the rest can be received in
 // one action; received shipments stay listed below.
+// Two draws may overlap (the tab opened, then an action's redraw): only the last asked is drawn.
+let inventoryDraws = 0;
 async function renderInventory() {
+  const draw = ++inventoryDraws;
   const [inv, sh] = await Promise.all([can("view_inventory") ? api("GET", "/inventory") : null, api("GET", "/shipments")]);
+  if (draw !== inventoryDraws) return;
   let h = "";
   for (const s of sh.shipments.filter((s) => !s.received)) {
     const expected = s.kits.filter((k) => k.status === "expected");

@@ -134,7 +134,7 @@ async function scenario(browserArgs, viewport) {
     }
     async function inventory(page) {
       await page.click("#nav-inventory");
-      await page.waitForSelector("#inventory-table");
+      await page.waitForSelector("#view-inventory:not([aria-busy]) #inventory-table");
     }
     // The inventory is drawn again after each answer: wait (up to 10 s) until none of `kits` is listed.
     async function gone(page, kits, what) {
