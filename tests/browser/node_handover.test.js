@@ -5,7 +5,8 @@
 // enroll), both served (irt-node serve). Per viewport, on a fresh hub:
 // - the site node's pharmacist receives the initial shipment and syncs;
 // - hands three kits over to the tablet, chosen from the list of the site's
-//   nodes the hub sent (no node id typed); the kits are in transit at once;
+//   nodes the hub sent (no node id typed); the kits are in transit at once
+//   (or already moved: a node also syncs right after a local action);
 // - the site node syncs (the hub moves custody: the kits leave its stock);
 // - the tablet syncs, and its nurse (blinded) receives the kits as a handover
 //   shipment by scanning their numbers; the page shows no arm or treatment;
@@ -177,8 +178,11 @@ async function scenario(browserArgs, viewport) {
     await shot(sitePage, "1-site-hand-over-choose-tablet");
     await sitePage.click("#sign-confirm");
     await sitePage.waitForFunction((t) => document.querySelector("#message").textContent.startsWith("3 kits handed over to " + t + ": in transit"), tablet.id);
-    for (const k of taken) assert.equal(await rowStatus(sitePage, k), "shipped");
-    assert.match(await sitePage.textContent(`[data-kit-row="${taken[0]}"]`), new RegExp("In transit to node " + tablet.id));
+    // In transit at once; the node also syncs right after a local action, so the
+    // hub may already have moved them (then they are no longer listed here).
+    for (const k of taken) assert.ok(["shipped", null].includes(await rowStatus(sitePage, k)), "kit " + k + " in transit or moved");
+    if (await rowStatus(sitePage, taken[0]))
+      assert.match(await sitePage.textContent(`[data-kit-row="${taken[0]}"]`), new RegExp("In transit to node " + tablet.id));
     await shot(sitePage, "2-site-kits-in-transit");
     // The site node syncs: the hub moves custody, the kits leave its stock.
     await syncNow(sitePage);
@@ -215,7 +219,7 @@ async function scenario(browserArgs, viewport) {
     await shot(tabletPage, "5-tablet-hand-back-choose-site-node");
     await tabletPage.click("#sign-confirm");
     await tabletPage.waitForFunction((t) => document.querySelector("#message").textContent.startsWith("1 kit handed over to " + t + ": in transit"), site.id);
-    assert.equal(await rowStatus(tabletPage, back), "shipped");
+    assert.ok(["shipped", null].includes(await rowStatus(tabletPage, back)), "in transit or already moved");
     await syncNow(tabletPage);
     await inventory(tabletPage);
     await gone(tabletPage, [back], "the kit handed back left the tablet");
