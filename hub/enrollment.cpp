@@ -189,8 +189,11 @@ sync::Refusable<Enrolled> enroll(HubState& hub, const EnrollRequest& request, st
   activate_site_at_enrollment(db, site_id, cert.node_id, now_ms);
   Enrolled out;
   hub.outbox().issue(cert.node_id, kStudyConfigDirective, study_config_payload(hub), now_ms);
-  hub.outbox().issue(cert.node_id, kRosterDirective, roster_payload(db, site_id), now_ms);
+  hub.outbox().issue(cert.node_id, kRosterDirective, roster_payload(hub, site_id), now_ms);
   out.directives = 2;
+  // The site's other nodes learn of the new one (kits may be handed over to it).
+  issue_rosters(hub, {site_id}, "node " + cert.node_id + " enrolled",
+                "enrollment token #" + std::to_string(token_id), now_ms, cert.node_id);
   auto grants = issue_enrollment_grants(hub, cert.node_id, site_id, now_ms);
   if (!grants)
     return refuse(we::kInternal, "the hub could not prepare the new node's grants (" + grants.error().message +

@@ -18,7 +18,14 @@ shared::Result<GrantsVoided> revoke_node(HubState& hub, const std::string& node_
   if (!who) return who.error();
   GrantsVoided voided;
   auto st = hub.ledger().revoke(node_id, reason, who->name, now_ms,
-                                [&] { voided = void_node_grants(hub, node_id, who->name, now_ms); },
+                                [&] {
+                                  voided = void_node_grants(hub, node_id, who->name, now_ms);
+                                  // The site's other nodes no longer offer it for a handover.
+                                  for (const auto& n : hub.ledger().nodes())
+                                    if (n.node_id == node_id)
+                                      issue_rosters(hub, {n.site_id}, "node " + node_id + " revoked", who->name,
+                                                    now_ms);
+                                },
                                 kNodeDecisionMeaning);
   if (!st) return st.error();
   return voided;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include <optional>
 #include <set>
 
@@ -91,14 +93,22 @@ std::vector<User> all_users(storage::Database& db) {
                       nullptr);
 }
 
-std::string roster_payload(storage::Database& db, const std::string& site_id) {
+std::string roster_payload(HubState& hub, const std::string& site_id) {
   nlohmann::json users = nlohmann::json::array();
-  for (const auto& u : users_of_site(db, site_id))
+  for (const auto& u : users_of_site(hub.db(), site_id))
     if (!u.disabled)
       users.push_back({{"name", u.name}, {"role", u.role}, {"sites", u.sites}, {"password_hash", u.password_hash}});
+  auto ledger_nodes = hub.ledger().nodes();
+  std::sort(ledger_nodes.begin(), ledger_nodes.end(),
+            [](const auto& x, const auto& y) { return x.node_id < y.node_id; });
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : ledger_nodes)
+    if (n.site_id == site_id && n.status != sync::NodeStatus::revoked)
+      nodes.push_back({{"node_id", n.node_id}, {"kind", n.kind}});
   nlohmann::json payload;
   payload["site_id"] = site_id;
   payload["users"] = std::move(users);
+  payload["nodes"] = std::move(nodes);
   return payload.dump();
 }
 
@@ -163,16 +173,16 @@ shared::Result<std::set<std::string>> check_sites(const shared::Study& study, co
   return out;
 }
 
-// A fresh roster to every node (not revoked) of each of `sites`, inside the
-// caller's transaction.
+}  // namespace
+
 std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, const std::string& why,
-                          const std::string& actor, std::int64_t now_ms) {
+                          const std::string& actor, std::int64_t now_ms, const std::string& except_node) {
   auto& db = hub.db();
   std::size_t issued = 0;
   for (const auto& s : sites) {
-    std::string payload = roster_payload(db, s);
+    std::string payload = roster_payload(hub, s);
     for (const auto& node : hub.ledger().nodes()) {
-      if (node.site_id != s || node.status == sync::NodeStatus::revoked) continue;
+      if (node.site_id != s || node.status == sync::NodeStatus::revoked || node.node_id == except_node) continue;
       auto seq = hub.outbox().issue(node.node_id, kRosterDirective, payload, now_ms);
       record_audit(db, {now_ms, actor, "directive.issued", node.node_id, "roster changed: " + why, "",
                         "roster directive seq " + std::to_string(seq)});
@@ -181,8 +191,6 @@ std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, con
   }
   return issued;
 }
-
-}  // namespace
 
 namespace {
 

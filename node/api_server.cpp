@@ -297,12 +297,7 @@ struct ApiServer::Impl {
     // cpp-httplib closes a kept-alive connection after 5 requests by default,
     // so a browser reconnects (a TCP handshake and a new worker) every fifth call.
     server.set_keep_alive_max_count(kKeepAliveRequests);
-    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(std::string(web_ui_page()), "text/html; charset=utf-8");
-      res.set_header("Cache-Control", "no-store");
-      res.set_header("Content-Security-Policy",
-                     "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'");
-    });
+    mount_web_ui(server);
     server.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;

@@ -73,6 +73,10 @@ json participant_view(const ParticipantRecord& p, const DomainStore& store, bool
   j["screened_by"] = p.screened_by;
   if (!p.screen_failure_reason.empty()) j["screen_failure_reason"] = p.screen_failure_reason;
   if (!p.withdrawal_reason.empty()) j["withdrawal_reason"] = p.withdrawal_reason;
+  if (!p.withdrawn_on.empty()) {
+    j["withdrawn_on"] = p.withdrawn_on;
+    j["withdrawn_by"] = p.withdrawn_by;
+  }
   if (!p.transfer_reason.empty()) j["transfer_reason"] = p.transfer_reason;
   json visits = json::array();
   for (const auto& v : p.visits) {

@@ -41,6 +41,8 @@ void to_json(json& j, const ParticipantRecord& p) {
            {"unblinded_on", p.unblinded_on},
            {"unblinded_by", p.unblinded_by},
            {"withdrawal_reason", p.withdrawal_reason},
+           {"withdrawn_on", p.withdrawn_on},
+           {"withdrawn_by", p.withdrawn_by},
            {"transfer_to", p.transfer_to},
            {"transfer_reason", p.transfer_reason},
            {"transfer_decision", p.transfer_decision},
@@ -76,6 +78,9 @@ void from_json(const json& j, ParticipantRecord& p) {
   j.at("unblinded_on").get_to(p.unblinded_on);
   p.unblinded_by = j.value("unblinded_by", "");  // records of code breaks before it was kept have none
   j.at("withdrawal_reason").get_to(p.withdrawal_reason);
+  // Absent in records of withdrawals before their signer was kept.
+  p.withdrawn_on = j.value("withdrawn_on", "");
+  p.withdrawn_by = j.value("withdrawn_by", "");
   j.at("transfer_to").get_to(p.transfer_to);
   j.at("transfer_reason").get_to(p.transfer_reason);
   // Absent in records written before transfers were decided.

@@ -67,6 +67,8 @@ struct ParticipantRecord {
   std::string unblinded_on;
   std::string unblinded_by;  // the user who broke the code
   std::string withdrawal_reason;
+  std::string withdrawn_on;  // the date of the signed withdrawal
+  std::string withdrawn_by;  // the user who signed it
   std::string transfer_to;         // the site a transfer was requested to (kept once it moved there)
   std::string transfer_reason;
   std::string transfer_decision;   // the hub's decision on the last request, as the site reads it

@@ -10,8 +10,13 @@ namespace irt::node {
 
 namespace {
 
-std::vector<RosterUser> parse_roster(const std::string& text) {
-  std::vector<RosterUser> out;
+struct Roster {
+  std::vector<RosterUser> users;
+  std::vector<SiteNode> nodes;
+};
+
+Roster parse_roster(const std::string& text) {
+  Roster out;
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.contains("users")) return out;
   for (const auto& u : j["users"]) {
@@ -21,8 +26,12 @@ std::vector<RosterUser> parse_roster(const std::string& text) {
     r.password_hash = u.value("password_hash", "");
     if (u.contains("sites"))
       for (const auto& s : u["sites"]) r.sites.push_back(s.get<std::string>());
-    out.push_back(std::move(r));
+    out.users.push_back(std::move(r));
   }
+  // Absent in rosters from a hub that did not list the site's nodes yet.
+  if (j.contains("nodes") && j["nodes"].is_array())
+    for (const auto& n : j["nodes"])
+      if (n.is_object()) out.nodes.push_back({n.value("node_id", ""), n.value("kind", "")});
   return out;
 }
 
@@ -33,32 +42,32 @@ std::vector<RosterUser> parse_roster(const std::string& text) {
 struct ParsedRoster {
   std::mutex mutex;
   std::string text;
-  std::vector<RosterUser> users;
+  Roster roster;
 };
 ParsedRoster& parsed() {
   static ParsedRoster p;
   return p;
 }
 
-// Calls use(users) with the node's roster; a roster that fails authentication
+// Calls use(roster) with the node's roster; a roster that fails authentication
 // is returned as its error, never read as empty.
 template <class F>
-auto with_roster(sync::NodeLog& log, F&& use) -> shared::Result<decltype(use(std::vector<RosterUser>{}))> {
+auto with_roster(sync::NodeLog& log, F&& use) -> shared::Result<decltype(use(Roster{}))> {
   auto bytes = log.get_sealed("roster");
   if (!bytes) return bytes.error();
   std::string text = *bytes ? crypto::to_string(**bytes) : std::string();
   auto& p = parsed();
   std::lock_guard lock(p.mutex);
   if (text != p.text) {
-    p.users = parse_roster(text);
+    p.roster = parse_roster(text);
     p.text = std::move(text);
   }
-  return use(p.users);
+  return use(p.roster);
 }
 
 shared::Result<std::optional<RosterUser>> find_in_roster(sync::NodeLog& log, const std::string& name) {
-  return with_roster(log, [&](const std::vector<RosterUser>& users) -> std::optional<RosterUser> {
-    for (const auto& u : users)
+  return with_roster(log, [&](const Roster& roster) -> std::optional<RosterUser> {
+    for (const auto& u : roster.users)
       if (u.name == name) return u;
     return std::nullopt;
   });
@@ -67,7 +76,11 @@ shared::Result<std::optional<RosterUser>> find_in_roster(sync::NodeLog& log, con
 }  // namespace
 
 shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log) {
-  return with_roster(log, [](const std::vector<RosterUser>& users) { return users; });
+  return with_roster(log, [](const Roster& roster) { return roster.users; });
+}
+
+shared::Result<std::vector<SiteNode>> load_site_nodes(sync::NodeLog& log) {
+  return with_roster(log, [](const Roster& roster) { return roster.nodes; });
 }
 
 std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name) {

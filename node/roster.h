@@ -1,6 +1,6 @@
 // The users who may act on this node, from the hub's latest "roster" directive
 // (names, roles, sites, Argon2id password hashes), so staff log in with no
-// network. Only users whose sites include this node's site are accepted.
+// network; and the site's other nodes, to hand kits over to offline. Only users whose sites include this node's site are accepted.
 //
 // A password is checked in three steps so that no lock is held across
 // Argon2id, which is slow on purpose: find_user under the lock that guards the
@@ -28,9 +28,18 @@ struct RosterUser {
   std::string password_hash;
 };
 
+// A node of this node's site, as the hub's roster lists them (docs/sync-protocol.md).
+struct SiteNode {
+  std::string node_id;
+  std::string kind;  // "site" or "nurse"
+};
+
 // Empty before the first roster directive; integrity when the stored roster
 // does not authenticate (sync/node_log.h, get_sealed).
 shared::Result<std::vector<RosterUser>> load_roster(sync::NodeLog& log);
+// The site's nodes not revoked (this one among them) from the same roster:
+// empty before the first roster, and from a hub whose rosters did not list them.
+shared::Result<std::vector<SiteNode>> load_site_nodes(sync::NodeLog& log);
 // None for a user the roster does not hold, and when the roster cannot be
 // read: confirm() then answers with the damage.
 std::optional<RosterUser> find_user(sync::NodeLog& log, const std::string& name);

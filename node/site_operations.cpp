@@ -730,6 +730,8 @@ shared::Result<OperationOutcome> SiteOperations::withdraw(const Actor& a, const 
   if (!signature) return signature.error();
   p.status = ParticipantStatus::withdrawn;
   p.withdrawal_reason = reason;
+  p.withdrawn_on = shared::format_date(today());
+  p.withdrawn_by = a.user;
   return transact([&]() -> shared::Result<OperationOutcome> {
     store().save_participant(p);
     auto seq = record(a, shared::kWithdrawnEvent, shared::Withdrawn{number, reason, a.role, *signature});

@@ -46,6 +46,13 @@ json SiteOperations::status_view(const Actor& a, const SyncStatus& sync) const {
             {"kits", kits},
             {"user", a.user},
             {"role", a.role}};
+  // The site's other nodes (a nurse's tablet, the site node) kits may be handed
+  // over to, from the latest roster: empty offline before the first sync.
+  json others = json::array();
+  if (auto nodes = load_site_nodes(log))
+    for (const auto& n : *nodes)
+      if (n.node_id != state_.enrollment().node_id) others.push_back({{"node_id", n.node_id}, {"kind", n.kind}});
+  j["site_nodes"] = others;
   if (const auto* st = store.stream()) j["minimization_allowance_left"] = st->grant.allowance - st->decisions;
   // When the node may randomize until (hub/leases.h); null before the first lease.
   j["randomization_lease_until_ms"] = store.lease() ? json(store.lease()->until_ms) : json(nullptr);

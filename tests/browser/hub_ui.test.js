@@ -28,12 +28,12 @@
 // Usage: node hub_ui.test.js IRT_HUB_BIN IRT_NODE_BIN SOURCE_DIR OUT_DIR
 "use strict";
 const assert = require("node:assert/strict");
-const { spawn, execFileSync } = require("node:child_process");
+const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
-const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
+const { freePort, Server, call, ok } = require("./processes.js");
 const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 const [hubBin, nodeBin, sourceDir, outRoot] = process.argv.slice(2);
@@ -61,51 +61,8 @@ const study = JSON.parse(fs.readFileSync(STUDY, "utf8"));
 const FORBIDDEN_WORDS = [...study.arms.map((a) => a.name), ...study.kit_types.flatMap((k) => [k.name, k.id]), "Placebo"];
 const FORBIDDEN_KEYS = ["arm", "arms", "kit_type", "kit_types", "allocation"];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on("error", reject);
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const env = { ...process.env, IRT_PASSPHRASE: PASSPHRASE };
 const run = (bin, args, input) => execFileSync(bin, args, { env, input: input || "", stdio: ["pipe", "pipe", "pipe"] }).toString();
-
-class Server {  // a real irt-hub or irt-node serve, stopped with SIGTERM
-  constructor(bin, args, logPath) {
-    const log = fs.openSync(logPath, "a");
-    this.proc = spawn(bin, args, { env, stdio: ["ignore", log, log] });
-  }
-  async waitFor(url) {
-    const until = Date.now() + 20000;
-    while (Date.now() < until) {
-      if (this.proc.exitCode !== null) throw new Error("the process behind " + url + " exited");
-      try { await fetch(url); return; } catch (e) { /* not yet */ }
-      await sleep(100);
-    }
-    throw new Error(url + " did not answer");
-  }
-  async stop() {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once("exit", r));
-    this.proc.kill("SIGTERM");
-    await exited;
-  }
-}
-
-async function call(base, method, p, token, body) {
-  const headers = { "Content-Type": "application/json" };
-  if (token) headers.Authorization = "Bearer " + token;
-  const r = await fetch(base + "/api/v1" + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  return { status: r.status, headers: r.headers, text, json: (() => { try { return JSON.parse(text); } catch (e) { return null; } })() };
-}
-async function ok(base, method, p, token, body) {
-  const r = await call(base, method, p, token, body);
-  assert.ok(r.status >= 200 && r.status < 300, method + " " + p + " answered " + r.status + ": " + r.text);
-  return r.json;
-}
 
 // The hub with two nodes that pushed: 101 randomizes 4 (one of them back
 // early for V2, a deviation), 102 randomizes 2.
@@ -119,7 +76,7 @@ async function seed(work) {
   const fingerprint = run(hubBin, ["fingerprint", "--data", hubData]).trim();
   const hubPort = await freePort();
   const hubUrl = "http://127.0.0.1:" + hubPort;
-  const hub = new Server(hubBin, ["serve", "--data", hubData, "--listen", "127.0.0.1:" + hubPort, "--http"], path.join(outDir, "irt-hub.log"));
+  const hub = new Server(hubBin, ["serve", "--data", hubData, "--listen", "127.0.0.1:" + hubPort, "--http"], path.join(outDir, "irt-hub.log"), env);
   await hub.waitFor(hubUrl + "/healthz");
   // An EDC webhook to a receiver that is down: its deliveries stay pending, with their attempts.
   const secretFile = path.join(work, "edc.secret");
@@ -135,7 +92,7 @@ async function seed(work) {
     const port = await freePort();
     const base = "http://127.0.0.1:" + port;
     const node = new Server(nodeBin, ["serve", "--data", nodeData, "--listen", "127.0.0.1:" + port, "--sync-interval", "3600"],
-                            path.join(outDir, "irt-node-" + site + ".log"));
+                            path.join(outDir, "irt-node-" + site + ".log"), env);
     try {
       await node.waitFor(base + "/");
       const t = (await ok(base, "POST", "/login", "", { user: coordinator, password: password(coordinator) })).token;

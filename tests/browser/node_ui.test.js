@@ -26,16 +26,19 @@
 // - with a short idle time (irt-node serve --session-idle): the status poll
 //   keeps no session alive and an idle tablet logs out and clears the screen.
 // Every screen with a screenshot passes axe-core with no critical violation.
+// The page's files come with a Content-Security-Policy without 'unsafe-inline'
+// or 'unsafe-eval', and the browser reports no violation of it (neither a
+// securitypolicyviolation event nor a "Refused to ..." console message) on any screen.
 // Screenshots and axe results (accessibility.json) go to OUT_DIR/<width>x<height>/.
 // Usage: node node_ui.test.js IRT_NODE_BIN FIXTURE_BIN OUT_DIR
 "use strict";
 const assert = require("node:assert/strict");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
-const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
+const { freePort, sleep } = require("./processes.js");
 // axe-core, the accessibility checker, from tests/browser's package-lock.json.
 const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
@@ -51,14 +54,6 @@ const FORBIDDEN_FOR_BLINDED = ["Velcardin", "Placebo", "VLC25", "PBO"];
 const VIEWPORTS = [{ width: 1280, height: 900, pendingKind: "initial" }, { width: 800, height: 1200, pendingKind: "handover" }];
 const IDLE_SECONDS = 5;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on("error", reject);
-  });
-}
-
 async function waitForHttp(url, ms) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -67,8 +62,6 @@ async function waitForHttp(url, ms) {
   }
   throw new Error("irt-node did not answer at " + url);
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One real irt-node on `data`, stopped with SIGTERM.
 class Node {
@@ -115,8 +108,23 @@ async function scenario(viewport) {
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
+    // Every CSP violation the browser reports, by event and on the console.
+    const cspViolations = [];
+    await context.exposeFunction("irtCspViolation", (v) => cspViolations.push(v));
+    await context.addInitScript(() => document.addEventListener("securitypolicyviolation",
+      (e) => window.irtCspViolation(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber)));
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(10000);
+    page.on("console", (m) => { if (/Content Security Policy|Refused to (execute|apply|load|connect)/i.test(m.text())) cspViolations.push("console: " + m.text()); });
+    page.on("pageerror", (e) => cspViolations.push("page error: " + e.message));
+    for (const file of ["", "web/app.js", "web/app.css"]) {
+      const r = await fetch(base + file);
+      assert.equal(r.status, 200, file);
+      const csp = r.headers.get("content-security-policy") || "";
+      assert.ok(!/unsafe-inline|unsafe-eval/.test(csp) && /script-src 'self'/.test(csp) && /style-src 'self'/.test(csp) &&
+                /frame-ancestors 'none'/.test(csp), "CSP of /" + file + ": " + csp);
+      assert.equal(r.headers.get("x-content-type-options"), "nosniff");
+    }
     // Every screen with a screenshot is also checked by axe-core: no critical
     // violation; the others are written next to the screenshot.
     const accessibility = {};
@@ -324,7 +332,7 @@ async function scenario(viewport) {
     const pending = summary.pending_shipment;
     const card = `[data-shipment="${pending.id}"]`;
     assert.equal(await page.textContent(card + " h2"), viewport.pendingKind === "handover"
-      ? "Kits handed over to this tablet (" + pending.id + ") to receive" : "Shipment " + pending.id + " to receive");
+      ? "Kits handed over to this node (" + pending.id + ") to receive" : "Shipment " + pending.id + " to receive");
     await page.fill(card + " [data-scan]", "999999");
     await page.press(card + " [data-scan]", "Enter");
     assert.match(await page.textContent(card + " [data-scan-error]"), /Kit 999999 is not expected in shipment/);
@@ -566,6 +574,9 @@ async function scenario(viewport) {
     await page.click("#sign-confirm");
     await page.waitForFunction(() => document.querySelector("#p-status").textContent === "Withdrawn");
     assert.equal(await page.$("#action-withdraw"), null);
+    // The record says who signed the withdrawal, when, and why.
+    assert.match(await page.textContent("#p-withdrawn"), /^Withdrawn on \d{4}-\d\d-\d\d by carla: moves abroad, stops treatment$/);
+    await shot("10c-withdrawn-signed");
     flowsMs += Date.now() - flowStart;
     await openParticipant("101-003");
     await page.click("#action-complete");
@@ -602,6 +613,9 @@ async function scenario(viewport) {
     const handed = await page.$eval("[data-select]", (c) => c.dataset.select);
     await page.check(`[data-select="${handed}"]`);
     await page.click("#handover-selected");
+    // Offline before its first sync the node has no list of the site's nodes: the node id is typed.
+    await page.waitForSelector("#sign-dialog[open]");
+    assert.ok(!(await visible("#sign-choice")), "no list of the site's nodes before the first sync");
     await page.fill("#sign-text", "101-N2");
     await page.fill("#sign-reason", "home visits this week");
     await page.click("#sign-confirm");
@@ -670,6 +684,7 @@ async function scenario(viewport) {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("irt-token")), null);
     assert.equal(await get("/inventory", token), 401, "the idle session is closed at the node too");
     await shot("13-idle-logged-out");
+    assert.deepEqual(cspViolations, [], "the browser reported Content-Security-Policy violations or page errors");
     fs.writeFileSync(path.join(dir, "accessibility.json"), JSON.stringify(accessibility, null, 1));
     const others = Object.entries(accessibility).flatMap(([screen, vs]) => vs.map((v) => screen + ": " + v.impact + " " + v.id));
     console.log("browser: axe-core checked " + Object.keys(accessibility).length + " screens: no critical violation" +

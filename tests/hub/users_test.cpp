@@ -6,6 +6,7 @@
 
 #include "hub/audit.h"
 #include "hub/enrollment.h"
+#include "hub/node_decisions.h"
 #include "hub/users.h"
 #include "sync/directive.h"
 #include "tests/hub/hub_fixture.h"
@@ -17,8 +18,8 @@ using test::kHubNow;
 
 namespace {
 
-std::string enroll(HubFixture& f, const std::string& site) {
-  auto inv = hub::invite(*f.hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
+std::string enroll(HubFixture& f, const std::string& site, const std::string& kind = "site") {
+  auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   auto done = hub::enroll(*f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
   REQUIRE(done.ok());
@@ -75,6 +76,46 @@ TEST_CASE("a revoked node receives no roster") {
   REQUIRE(added.ok());
   CHECK(added->rosters_issued == 0);
   CHECK(f.hub->outbox().last_seq(a) == 6);
+}
+
+TEST_CASE("a site's roster lists its nodes not revoked, sent again to the others at each enrollment and revocation") {
+  HubFixture f("packaging/examples/study-minimization.json");  // site 402 has nurses' tablets
+  auto site_node = enroll(f, "402");
+  auto other_site = enroll(f, "401");
+  // The site's nodes in `node_id`'s latest roster, as "id:kind".
+  auto nodes_of = [&](const std::string& node_id) {
+    std::vector<std::string> out;
+    nlohmann::json roster;
+    for (const auto& r : f.hub->outbox().after(node_id, 0, 100)) {
+      auto d = sync::parse_directive(r);
+      REQUIRE(d.ok());
+      if (d->body.type == "roster") roster = nlohmann::json::parse(crypto::to_string(d->body.payload));
+    }
+    for (const auto& n : roster["nodes"]) out.push_back(n["node_id"].get<std::string>() + ":" + n["kind"].get<std::string>());
+    return out;
+  };
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site"});
+  const auto before = f.hub->outbox().last_seq(site_node);
+  const auto other_before = f.hub->outbox().last_seq(other_site);
+  auto tablet = enroll(f, "402", "nurse");
+  // The site node hears of the tablet at once, the other site hears nothing.
+  CHECK(f.hub->outbox().last_seq(site_node) == before + 1);
+  CHECK(f.hub->outbox().last_seq(other_site) == other_before);
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site", tablet + ":nurse"});
+  // The tablet's own roster, issued at its enrollment, lists both too.
+  CHECK(nodes_of(tablet) == std::vector<std::string>{site_node + ":site", tablet + ":nurse"});
+  CHECK(nodes_of(other_site) == std::vector<std::string>{other_site + ":site"});
+  bool audited = false;
+  for (const auto& e : hub::audit_entries(f.hub->db()))
+    if (e.action == "directive.issued" && e.subject == site_node && e.reason.find(tablet + " enrolled") != std::string::npos)
+      audited = true;
+  CHECK(audited);
+
+  // Revoked, the tablet leaves the site node's list.
+  REQUIRE(hub::add_user(*f.hub, user("kim", "admin", {}), crypto::kTest, "admin", kHubNow).ok());
+  auto revoked = hub::revoke_node(*f.hub, tablet, "tablet lost", {"kim", "a long enough password"}, kHubNow);
+  REQUIRE_MESSAGE(revoked.ok(), revoked.error().message);
+  CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site"});
 }
 
 TEST_CASE("a user with an unknown role or site, a short password or a taken name is refused") {

@@ -74,6 +74,9 @@ TEST_CASE("a nurse's tablet takes kits from its site node and hands one back, cu
     auto login = test::api_call(port, "POST", "/api/v1/login", "", {{"user", "coordinator.ana"}, {"password", kPassword}});
     REQUIRE(login.status == 200);
     const std::string token = login.body["token"];
+    // The hub's roster told the site node of its tablet (enrolled after it): the UI offers it.
+    auto st = test::api_call(port, "GET", "/api/v1/status", token);
+    CHECK(st.body["site_nodes"] == json::array({{{"node_id", tablet_id}, {"kind", "nurse"}}}));
     auto bad = test::api_call(port, "POST", "/api/v1/kits/handover", token, {{"to_node", tablet_id}, {"kits", "x"}});
     CHECK(bad.status == 400);
     auto h = test::api_call(port, "POST", "/api/v1/kits/handover", token,

@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#include "shared/web_assets.h"
 #include "tests/support/node_api_client.h"
 #include "tests/support/node_fixture.h"
 #include "tests/support/test_support.h"
@@ -73,6 +74,7 @@ class NodeServer {
                 {{"signature_password", test::kFixturePassword}});
   }
   test::NodeFixture& fixture() { return fixture_; }
+  int port() const { return port_; }
   const std::filesystem::path& tmp() const { return tmp_.path(); }
 
  private:
@@ -107,6 +109,38 @@ json anonymous(const json& j, std::vector<std::string> own) {
 using test::reveals;
 
 }  // namespace
+
+TEST_CASE("node API: the tablet UI is served as files under a CSP with no inline script or style, no framing") {
+  NodeServer n;
+  httplib::Client c("127.0.0.1", n.port());
+  auto page = c.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  CHECK(page->body.find("<script src=\"/web/app.js\"") != std::string::npos);
+  CHECK(page->body.find("<script>") == std::string::npos);
+  CHECK(page->body.find("<style>") == std::string::npos);
+  for (const std::string file : {"/", "/web/app.js", "/web/app.css"}) {
+    CAPTURE(file);
+    auto r = c.Get(file);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    // No inline style or handler attribute anywhere, including in the markup the script writes.
+    CHECK(r->body.find("style=") == std::string::npos);
+    CHECK(r->body.find(" onclick=") == std::string::npos);
+    auto csp = r->get_header_value("Content-Security-Policy");
+    CHECK(csp == shared::kWebContentSecurityPolicy);
+    CHECK(csp.find("unsafe-inline") == std::string::npos);
+    CHECK(csp.find("unsafe-eval") == std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(r->get_header_value("X-Content-Type-Options") == "nosniff");
+    CHECK(r->get_header_value("Referrer-Policy") == "no-referrer");
+    CHECK(r->get_header_value("Cache-Control") == "no-store");
+  }
+  CHECK(c.Get("/web/app.css")->get_header_value("Content-Type") == "text/css; charset=utf-8");
+  CHECK(c.Get("/web/index.html")->status == 404);
+  CHECK(c.Get("/web/nothing.js")->status == 404);
+}
 
 TEST_CASE("node API: a call without a valid token answers 401 and a wrong password is refused") {
   NodeServer n;
@@ -236,7 +270,11 @@ TEST_CASE("node API: screen - randomize - dispense - withdraw - inventory - with
   CHECK(n.call("POST", "/api/v1/participants/" + number + "/withdraw", carla,
                {{"reason", "moved"}, {"signature_password", test::kFixturePassword}})
             .status == 200);
-  CHECK(n.call("GET", "/api/v1/participants/" + number, carla).body["status"] == "withdrawn");
+  auto withdrawn = n.call("GET", "/api/v1/participants/" + number, carla).body;
+  CHECK(withdrawn["status"] == "withdrawn");
+  CHECK(withdrawn["withdrawal_reason"] == "moved");
+  CHECK(withdrawn["withdrawn_by"] == "carla");
+  CHECK(withdrawn["withdrawn_on"].get<std::string>().size() == 10);  // YYYY-MM-DD
 
   // Inventory: receipt, quarantine, returns.
   const auto& pending = n.fixture().pending_shipment();
