@@ -113,6 +113,6 @@ TEST_CASE("a changed expected enrollment is shown with old and new values") {
   CHECK(sh::diff_studies(a, b) == std::vector<std::string>{
                                       "countries[BE].activation_date: (none) -> 2026-03-01",
                                       "sites[101].expected_rate_per_day: (none) -> 0.25",
-                                      "enrollment.target_participants: 0 -> 300",
+                                      "enrollment.target_participants: 120 -> 300",
                                   });
 }
