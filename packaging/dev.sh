@@ -95,7 +95,7 @@ run_tests() {
   # they run the same C++ (the plain build runs them on both engines), and the
   # storage tests run the PostgreSQL connection under the sanitizers.
   echo "== $SECONDS s: sanitizer build: unit tests"
-  ctest --test-dir build-asan -L unit -E '^hub-postgresql: ' --output-on-failure -j "$jobs"
+  ctest --test-dir build-asan -L unit -E '^hub-postgresql:' --output-on-failure -j "$jobs"
   echo "== $SECONDS s: plain build: every test"
   ctest --test-dir build --output-on-failure -j "$jobs"
   echo "== $SECONDS s: done"
