@@ -385,7 +385,10 @@ sqlite3 -readonly -header -column "$work/hub/hub.db" \
   "SELECT shipment_id, kind, node_id, depot_id, kits, shipped_on FROM hub_shipments ORDER BY id"
 
 step "The central team's dashboard reads the same API: blinded for the study manager, not for the statistician"
-curl -sf "$hub_url/" | grep -q '/web/app.js' || fail "the hub serves no dashboard at $hub_url/"
+# Read whole, then searched: 'curl | grep -q' fails under pipefail when grep
+# stops reading before curl has written the page (curl then exits 23).
+dashboard_page=$(curl -sf "$hub_url/") || fail "the hub serves no dashboard at $hub_url/"
+grep -q '/web/app.js' <<<"$dashboard_page" || fail "the hub's page at $hub_url/ does not load the dashboard's script"
 manager=$(hub_api "" POST /login '{"user":"ines.manager","password":"manager-pass-123"}' | jq -er .token)
 enrollment=$(hub_api "$manager" GET /dashboard/enrollment)
 assert_blinded "$enrollment" "the dashboard's enrollment, read by the blinded study manager"
