@@ -41,6 +41,12 @@ std::optional<crypto::Bytes> base64_header(const httplib::Request& req, const ch
   return crypto::from_base64(req.get_header_value(name));
 }
 
+// The refusal of a push, pull or proof request without a readable certificate.
+Refusal missing_certificate() {
+  return refuse(sync::wire_error::kCertificate,
+                "the X-IRT-Certificate header is missing or not base64; send the certificate issued at enrollment");
+}
+
 }  // namespace
 
 bool is_loopback_host(const std::string& host) {
@@ -173,8 +179,7 @@ struct SyncServer::Impl {
   void push(const httplib::Request& req, httplib::Response& res) {
     auto cert = base64_header(req, sync::kCertificateHeader);
     if (!cert)
-      return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
-                                                             "base64; send the certificate issued at enrollment"));
+      return send_refusal(req, res, missing_certificate());
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
     std::unique_lock lock(mutex);
     current_study();
@@ -228,8 +233,7 @@ struct SyncServer::Impl {
     auto now = sync::system_millis();
     auto cert = base64_header(req, sync::kCertificateHeader);
     if (!cert)
-      return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
-                                                             "base64; send the certificate issued at enrollment"));
+      return send_refusal(req, res, missing_certificate());
     auto pull = hub.ledger().authenticate_pull(*cert, base64_header(req, sync::kSignatureHeader), req.body, now);
     if (!pull) {
       if (pull.refusal().code == we::kRevoked)
@@ -255,8 +259,7 @@ struct SyncServer::Impl {
     const auto node = req.get_param_value("node");
     auto cert = base64_header(req, sync::kCertificateHeader);
     if (!cert)
-      return send_refusal(req, res, refuse(we::kCertificate, "the X-IRT-Certificate header is missing or not "
-                                                             "base64; send the certificate issued at enrollment"));
+      return send_refusal(req, res, missing_certificate());
     auto who = hub.ledger().authenticate_request(*cert, sync::kProofDomain, base64_header(req, sync::kSignatureHeader),
                                                  req.get_header_value(sync::kTimeHeader),
                                                  "node=" + node + "&seq=" + std::to_string(seq), sync::system_millis());
