@@ -16,4 +16,6 @@ function(irt_embed_web_files out_cpp header namespace)
                              -DNAMESPACE=${namespace} -P ${IRT_EMBED_SCRIPT}
                      DEPENDS ${paths} ${IRT_EMBED_SCRIPT}
                      COMMENT "Embedding the web files of ${header}" VERBATIM)
+  # Compiled on its own: a changed page recompiles only the byte arrays.
+  set_source_files_properties(${out_cpp} PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()

@@ -8,7 +8,7 @@
 namespace irt::crypto {
 
 namespace {
-constexpr unsigned char kNonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {'L', 'i', 'b', 's', 'o', 'd',
+constexpr unsigned char kStreamNonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {'L', 'i', 'b', 's', 'o', 'd',
                                                                           'i', 'u', 'm', 'D', 'R', 'G'};
 constexpr std::uint32_t kBlock = 64;
 }  // namespace
@@ -22,7 +22,7 @@ void DeterministicStream::refill() {
   if (next_block_ > UINT32_MAX - sizeof(buffer_) / kBlock)
     throw std::length_error("deterministic stream exhausted (256 GiB from one seed)");
   std::fill(buffer_.begin(), buffer_.end(), std::uint8_t{0});
-  crypto_stream_chacha20_ietf_xor_ic(buffer_.data(), buffer_.data(), buffer_.size(), kNonce, next_block_,
+  crypto_stream_chacha20_ietf_xor_ic(buffer_.data(), buffer_.data(), buffer_.size(), kStreamNonce, next_block_,
                                      key_.data());
   next_block_ += static_cast<std::uint32_t>(sizeof(buffer_) / kBlock);
   used_ = 0;

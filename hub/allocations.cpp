@@ -11,7 +11,7 @@ using nlohmann::json;
 
 // Migration 1 was part of the earlier "hub.consumption" component; IF NOT
 // EXISTS keeps it a no-op on a hub made then.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kAllocationsMigrations = {
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS hub_participants (
   number TEXT PRIMARY KEY,
@@ -45,7 +45,7 @@ std::optional<std::size_t> arm_index(const shared::MinimizationConfig& config, c
 
 }  // namespace
 
-shared::Status migrate_allocations(storage::Database& db) { return db.migrate("hub.allocations", kMigrations); }
+shared::Status migrate_allocations(storage::Database& db) { return db.migrate("hub.allocations", kAllocationsMigrations); }
 
 bool record_screening(storage::Database& db, const Screening& s) {
   db.prepare("INSERT INTO hub_participants(number, node_id, site_id, factors, status, seq) VALUES (?, ?, ?, ?, ?, ?) "

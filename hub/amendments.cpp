@@ -10,6 +10,7 @@
 #include "hub/kit_inventory.h"
 #include "shared/block_list.h"
 #include "shared/study_diff.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -18,12 +19,6 @@ namespace {
 using shared::Errc;
 using shared::make_error;
 using shared::Study;
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out.empty() ? "(none)" : out;
-}
 
 bool is_prefix(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   return a.size() <= b.size() && std::equal(a.begin(), a.end(), b.begin());
@@ -82,7 +77,7 @@ void check_randomization(const Study& old, const Study& neu, std::vector<std::st
   }
   if (a.block_sizes != b.block_sizes) out.push_back("randomization.block_sizes: changed" + keep);
   if (a.strata != b.strata) {
-    out.push_back("randomization.strata: changed from " + joined(a.strata) + " to " + joined(b.strata) + keep);
+    out.push_back("randomization.strata: changed from " + shared::join(a.strata, ", ", "(none)") + " to " + shared::join(b.strata, ", ", "(none)") + keep);
   } else {
     for (std::size_t i = 0; i < a.strata.size(); ++i) {
       auto before = shared::factor_levels(old, a.strata[i]);

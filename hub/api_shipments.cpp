@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 using shared::Permission;
 
-shared::Result<json> list(ApiCall& c) {
+shared::Result<json> shipment_list(ApiCall& c) {
   json out = json::array();
   for (const auto& s : list_shipments(c.hub.db(), c.query_value("status"))) out.push_back(to_json(s));
   return json{{"shipments", out}};
@@ -97,7 +97,7 @@ shared::Result<json> step(ApiCall& c, ShipmentStep step) {
 
 std::vector<ApiRoute> shipment_routes() {
   std::vector<ApiRoute> out = {
-      {"GET", "/api/v1/shipments", Permission::view_inventory, list},
+      {"GET", "/api/v1/shipments", Permission::view_inventory, shipment_list},
       {"GET", "/api/v1/shipments/{shipment}", Permission::view_inventory, show},
   };
   // Depot users sign these too: the role check is the signature's (depot_step).

@@ -27,7 +27,7 @@ shared::Result<json> changed(ApiCall& c, const shared::Result<RosterChange>& r, 
               {"rosters_issued", r->rosters_issued}};
 }
 
-shared::Result<json> list(ApiCall& c) {
+shared::Result<json> list_users(ApiCall& c) {
   json out = json::array();
   for (const auto& u : all_users(c.hub.db())) out.push_back(user_view(u));
   return json{{"users", out}};
@@ -77,7 +77,7 @@ shared::Result<json> sites(ApiCall& c) {
 std::vector<ApiRoute> user_routes() {
   const auto p = Permission::manage_users;
   return {
-      {"GET", "/api/v1/users", p, list},
+      {"GET", "/api/v1/users", p, list_users},
       {"POST", "/api/v1/users", p, add},
       {"POST", "/api/v1/users/{name}/disable", p, set_disabled(true)},
       {"POST", "/api/v1/users/{name}/enable", p, set_disabled(false)},

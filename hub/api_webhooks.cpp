@@ -11,7 +11,7 @@ namespace {
 
 using nlohmann::json;
 
-shared::Result<json> list(ApiCall& c) {
+shared::Result<json> list_webhooks(ApiCall& c) {
   json out = json::array();
   for (const auto& w : webhooks(c.hub.db(), c.query_value("all") == "true")) out.push_back(to_json(w));
   return json{{"webhooks", out}};
@@ -26,7 +26,7 @@ shared::Result<json> deliveries(ApiCall& c) {
 }  // namespace
 
 std::vector<ApiRoute> webhook_routes() {
-  return {{"GET", "/api/v1/webhooks", shared::Permission::manage_nodes, list},
+  return {{"GET", "/api/v1/webhooks", shared::Permission::manage_nodes, list_webhooks},
           {"GET", "/api/v1/webhooks/deliveries", shared::Permission::manage_nodes, deliveries}};
 }
 

@@ -5,7 +5,7 @@
 namespace irt::hub {
 
 namespace {
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kAuditMigrations = {
     {1, R"sql(
 CREATE TABLE hub_audit (
   id INTEGER PRIMARY KEY,
@@ -39,7 +39,7 @@ CREATE TRIGGER hub_audit_no_truncate BEFORE TRUNCATE ON hub_audit
 };
 }  // namespace
 
-shared::Status migrate_audit(storage::Database& db) { return db.migrate("hub.audit", kMigrations); }
+shared::Status migrate_audit(storage::Database& db) { return db.migrate("hub.audit", kAuditMigrations); }
 
 void record_audit(storage::Database& db, const AuditEntry& e) {
   auto st = db.prepare(

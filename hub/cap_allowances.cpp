@@ -21,7 +21,7 @@ using shared::CapTracker;
 // hub_cap_uses: every participant the hub learnt of, its cohort from the
 // screening and its arm once randomized (NULL before), and the node that
 // randomized it.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kCapAllowancesMigrations = {
     {1, R"sql(
 CREATE TABLE hub_cap_allowances (
   node_id TEXT NOT NULL,
@@ -123,7 +123,7 @@ class Outstanding {
 
 }  // namespace
 
-shared::Status migrate_cap_allowances(storage::Database& db) { return db.migrate("hub.cap_allowances", kMigrations); }
+shared::Status migrate_cap_allowances(storage::Database& db) { return db.migrate("hub.cap_allowances", kCapAllowancesMigrations); }
 
 bool has_allowance_caps(const shared::Study& study) { return !allowance_caps(study).empty(); }
 

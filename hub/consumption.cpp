@@ -30,7 +30,7 @@ namespace {
 using nlohmann::json;
 using shared::KitStatus;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kConsumptionMigrations = {
     {1, R"sql(
 CREATE TABLE hub_consumption_cursor (
   node_id TEXT PRIMARY KEY,
@@ -354,7 +354,7 @@ class Intake {
 
 }  // namespace
 
-shared::Status migrate_consumption(storage::Database& db) { return db.migrate("hub.consumption", kMigrations); }
+shared::Status migrate_consumption(storage::Database& db) { return db.migrate("hub.consumption", kConsumptionMigrations); }
 
 shared::Result<ConsumptionReport> record_consumption(HubState& hub, const std::string& node_id, std::int64_t now_ms,
                                                      const std::vector<sync::SignedEvent>* fresh) {

@@ -11,7 +11,7 @@ namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kCustodyMigrations = {
     {1, R"sql(
 CREATE TABLE hub_kit_handovers (
   id INTEGER PRIMARY KEY,
@@ -50,7 +50,7 @@ void keep(storage::Database& db, const HandoverRecord& r) {
 
 }  // namespace
 
-shared::Status migrate_custody(storage::Database& db) { return db.migrate("hub.custody", kMigrations); }
+shared::Status migrate_custody(storage::Database& db) { return db.migrate("hub.custody", kCustodyMigrations); }
 
 HandoverDecision decide_handover(HubState& hub, const std::string& from_node, std::uint64_t request_seq,
                                  const shared::KitHandoverRequested& request, std::int64_t now_ms) {

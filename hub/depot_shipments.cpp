@@ -8,6 +8,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/lots.h"
 #include "shared/civil_date.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -25,17 +26,11 @@ const shared::Depot* find_depot(const shared::Study& study, const std::string& i
   return nullptr;
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 shared::Error unknown_depot(const shared::Study& study, const std::string& id, const std::string& option) {
   std::vector<std::string> ids;
   for (const auto& d : study.depots) ids.push_back(d.id);
   return {Errc::not_found, "depot '" + id + "' is not a depot of study " + study.id + "; check " + option +
-                               " (the depots are: " + joined(ids) + ")"};
+                               " (the depots are: " + shared::join(ids) + ")"};
 }
 
 bool in_transit_to(const HubKit& k, const ShipmentRecord& s) {
@@ -84,7 +79,7 @@ std::string untransferable(storage::Database& db, const HubKit& k, const std::st
                                     [&](const std::string& c) { return lot_released(db, k.lot, c); });
   if (!released)
     return "kit " + k.number + ": its lot " + k.lot + " is not released in any country depot " + to.id + " serves (" +
-           joined(to.countries) + ")";
+           shared::join(to.countries) + ")";
   return "";
 }
 
@@ -98,7 +93,7 @@ shared::Status acts_for_depot(HubState& hub, const User& user, const std::string
   if (role && is_depot_role(*role) && std::find(user.sites.begin(), user.sites.end(), depot) != user.sites.end())
     return {};
   if (role && is_depot_role(*role))
-    return make_error(Errc::forbidden, "hub user " + user.name + " acts for depot(s) " + joined(user.sites) +
+    return make_error(Errc::forbidden, "hub user " + user.name + " acts for depot(s) " + shared::join(user.sites) +
                                            ", not for depot " + depot + "; a user of depot " + depot +
                                            " or a supply manager signs this step. Nothing was changed");
   return make_error(Errc::forbidden, "hub user " + user.name + " (role " + user.role + ") does not act for depot " +

@@ -18,7 +18,7 @@ namespace {
 using shared::Errc;
 using shared::make_error;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kDeviationsMigrations = {
     {1, R"sql(
 CREATE TABLE hub_deviations (
   id INTEGER PRIMARY KEY,
@@ -71,7 +71,7 @@ Deviation read_row(HubState& hub, const storage::Statement& st, bool unblinded) 
 
 }  // namespace
 
-shared::Status migrate_deviations(storage::Database& db) { return db.migrate("hub.deviations", kMigrations); }
+shared::Status migrate_deviations(storage::Database& db) { return db.migrate("hub.deviations", kDeviationsMigrations); }
 
 std::optional<std::int64_t> raise_deviation(HubState& hub, const NewDeviation& d, std::int64_t now_ms) {
   auto& db = hub.db();

@@ -6,7 +6,7 @@
 namespace irt::hub {
 
 namespace {
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kDirectiveOutboxMigrations = {
     {1, R"sql(
 CREATE TABLE hub_directives (
   node_id TEXT NOT NULL,
@@ -21,7 +21,7 @@ CREATE TABLE hub_directives (
 };
 }  // namespace
 
-shared::Status DirectiveOutbox::migrate(storage::Database& db) { return db.migrate("hub.directives", kMigrations); }
+shared::Status DirectiveOutbox::migrate(storage::Database& db) { return db.migrate("hub.directives", kDirectiveOutboxMigrations); }
 
 std::uint64_t DirectiveOutbox::last_seq(const std::string& node_id) {
   auto st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM hub_directives WHERE node_id = ?");

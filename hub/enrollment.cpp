@@ -18,7 +18,7 @@ namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kEnrollmentMigrations = {
     {1, R"sql(
 CREATE TABLE hub_enrollment_tokens (
   id INTEGER PRIMARY KEY,
@@ -100,7 +100,7 @@ std::optional<std::string> site_problem(const shared::Study& study, const std::s
 
 }  // namespace
 
-shared::Status migrate_enrollment(storage::Database& db) { return db.migrate("hub.enrollment", kMigrations); }
+shared::Status migrate_enrollment(storage::Database& db) { return db.migrate("hub.enrollment", kEnrollmentMigrations); }
 
 shared::Result<Invitation> invite(HubState& hub, const std::string& site_id, const std::string& kind,
                                   std::int64_t valid_ms, const std::string& actor, std::int64_t now_ms) {

@@ -30,7 +30,7 @@ constexpr const char* kFormatNames[] = {"csv", "json", "odm"};
 json time_or_null(std::int64_t ms) { return ms ? json(utc_text(ms)) : json(nullptr); }
 json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
-void report(ExportProgress* p, std::string_view step, std::size_t done, std::size_t total) {
+void report_progress(ExportProgress* p, std::string_view step, std::size_t done, std::size_t total) {
   if (p) p->advanced(step, done, total);
 }
 
@@ -39,7 +39,7 @@ template <class Visit>
 void each_node_event(HubState& hub, ExportProgress* progress, Visit visit) {
   auto nodes = hub.ledger().nodes();
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    report(progress, "reading node events", i, nodes.size());
+    report_progress(progress, "reading node events", i, nodes.size());
     const auto& node = nodes[i];
     for (std::uint64_t after = 0;;) {
       auto records = hub.ledger().records_after(node.node_id, after, kConsumptionChunk);
@@ -52,7 +52,7 @@ void each_node_event(HubState& hub, ExportProgress* progress, Visit visit) {
       if (records.size() < kConsumptionChunk) break;
     }
   }
-  report(progress, "reading node events", nodes.size(), nodes.size());
+  report_progress(progress, "reading node events", nodes.size(), nodes.size());
 }
 
 template <class T>
@@ -407,13 +407,13 @@ shared::Result<std::string> export_text(HubState& hub, const ExportRequest& requ
     text = odm_document(hub.study(), records, request.what, request.unblinded, now_ms);
   } else {
     auto table = export_table(hub, request.what, request.unblinded, progress);
-    report(progress, "writing rows", 0, table.rows.size());
+    report_progress(progress, "writing rows", 0, table.rows.size());
     if (request.format == ExportFormat::csv)
       text = to_csv(table);
     else
       text = to_json(table, hub.study(), request.what, request.unblinded, now_ms).dump(1, ' ', false,
                                                                                         json::error_handler_t::replace);
-    report(progress, "writing rows", table.rows.size(), table.rows.size());
+    report_progress(progress, "writing rows", table.rows.size(), table.rows.size());
   }
   return text;
 }

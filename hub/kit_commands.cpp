@@ -14,6 +14,7 @@
 #include "hub/reconcile.h"
 #include "hub/users.h"
 #include "sync/hlc.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -27,12 +28,6 @@ struct Signed {
   Signature who;
   ~Signed() { crypto::secure_zero(who.password.data(), who.password.size()); }
 };
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
-  return out;
-}
 
 std::string reading(const std::optional<double>& v) {
   if (!v) return "?";
@@ -86,7 +81,7 @@ int quarantine_decide(const Args& a, bool release) {
   auto done = decide_kits(*hub, release, a.all("kit"), a.get("reason"), signer.who, sync::system_millis());
   if (!done) return report(a, done.error());
   std::cout << (release ? "released" : "rejected") << " " << done->kits.size()
-            << (done->kits.size() == 1 ? " kit" : " kits") << " (" << joined(done->kits) << "), decision "
+            << (done->kits.size() == 1 ? " kit" : " kits") << " (" << shared::join(done->kits, " ") << "), decision "
             << done->decision_id << ", approved by " << done->signed_by;
   for (const auto& [node, seq] : done->directives)
     std::cout << "; " << (release ? "kits.release" : "kits.reject") << " #" << seq << " to node " << node;
@@ -105,7 +100,7 @@ int kits_destroy(const Args& a) {
                                  sync::system_millis());
   if (!done) return report(a, done.error());
   std::cout << "destroyed " << done->kits.size() << (done->kits.size() == 1 ? " kit" : " kits") << " at depot "
-            << a.get("depot") << " (" << joined(done->kits) << "), decision " << done->decision_id << ", by "
+            << a.get("depot") << " (" << shared::join(done->kits, " ") << "), decision " << done->decision_id << ", by "
             << done->signed_by << ", witnessed by " << a.get("witness") << "\n";
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "hub/depot_shipments.h"
 #include "hub/kit_inventory.h"
 #include "shared/directive_payloads.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -18,7 +19,7 @@ using shared::KitStatus;
 using shared::make_error;
 using shared::to_string;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kKitDecisionsMigrations = {
     {1, R"sql(
 CREATE TABLE hub_kit_quarantines (
   node_id TEXT NOT NULL,
@@ -53,12 +54,6 @@ CREATE TABLE hub_kit_returns (
 )sql"},
 };
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 // The kits of a request: at least one, each once.
 shared::Status check_list(const std::vector<std::string>& kits, const std::string& reason) {
   if (kits.empty()) return make_error(Errc::invalid_input, "name at least one kit (--kit K, or \"kits\")");
@@ -82,7 +77,7 @@ std::int64_t new_decision(storage::Database& db, const std::string& decision, st
 
 }  // namespace
 
-shared::Status migrate_kit_decisions(storage::Database& db) { return db.migrate("hub.kit_decisions", kMigrations); }
+shared::Status migrate_kit_decisions(storage::Database& db) { return db.migrate("hub.kit_decisions", kKitDecisionsMigrations); }
 
 void record_quarantine(storage::Database& db, const std::string& node_id, std::uint64_t seq, const std::string& kit,
                        const QuarantineReport& r, std::int64_t reported_ms) {
@@ -218,7 +213,7 @@ shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const s
     record_audit(db, {now_ms, who->name, "directive.issued", node,
                       "kits " + decision + " decision " + std::to_string(done.decision_id), "",
                       std::string(release ? shared::kKitsReleaseDirective : shared::kKitsRejectDirective) + " #" +
-                          std::to_string(seq) + ": " + joined(numbers)});
+                          std::to_string(seq) + ": " + shared::join(numbers)});
   }
   tx.commit();
   return done;

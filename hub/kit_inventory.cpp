@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kKitListHashDomain = "irt/kitlist/v1";
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kKitInventoryMigrations = {
     {1, R"sql(
 CREATE TABLE hub_kit_lists (
   id INTEGER PRIMARY KEY,
@@ -123,7 +123,7 @@ std::string unshippable_lots(storage::Database& db, const std::string& depot, co
 
 }  // namespace
 
-shared::Status migrate_kit_inventory(storage::Database& db) { return db.migrate("hub.kits", kMigrations); }
+shared::Status migrate_kit_inventory(storage::Database& db) { return db.migrate("hub.kits", kKitInventoryMigrations); }
 
 namespace {
 

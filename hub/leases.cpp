@@ -10,7 +10,7 @@ namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kLeasesMigrations = {
     {1, R"sql(
 CREATE TABLE hub_leases (
   node_id TEXT NOT NULL,
@@ -52,7 +52,7 @@ void grant_lease(HubState& hub, const std::string& node_id, std::int64_t until_m
 
 }  // namespace
 
-shared::Status migrate_leases(storage::Database& db) { return db.migrate("hub.leases", kMigrations); }
+shared::Status migrate_leases(storage::Database& db) { return db.migrate("hub.leases", kLeasesMigrations); }
 
 std::optional<shared::RandomizationLease> current_lease(storage::Database& db, const std::string& node_id) {
   auto st = db.prepare("SELECT lease_id, until_ms, reason FROM hub_leases WHERE node_id = ? "

@@ -19,7 +19,7 @@ namespace {
 using shared::Errc;
 using shared::make_error;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kLotsMigrations = {
     {1, R"sql(
 CREATE TABLE hub_lots (
   lot_id TEXT PRIMARY KEY,
@@ -52,7 +52,7 @@ shared::Status check_date(const std::string& expiry) {
 
 }  // namespace
 
-shared::Status migrate_lots(storage::Database& db) { return db.migrate("hub.lots", kMigrations); }
+shared::Status migrate_lots(storage::Database& db) { return db.migrate("hub.lots", kLotsMigrations); }
 
 shared::Status add_lot(storage::Database& db, const std::string& id, const std::string& expiry,
                        const std::string& reason, const std::string& actor, std::int64_t now_ms) {

@@ -9,7 +9,7 @@ namespace {
 // Every stream granted. `baseline` is the directive's baseline as JSON
 // ([factor][level][arm] numbers). Migration 1 was part of the earlier
 // "hub.grants" component; IF NOT EXISTS keeps it a no-op on a hub made then.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kMinimizationStreamsMigrations = {
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS hub_minimization_streams (
   node_id TEXT NOT NULL,
@@ -26,7 +26,6 @@ CREATE TABLE IF NOT EXISTS hub_minimization_streams (
 )sql"},
 };
 
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 // The stored baseline, or an empty one when it is not [[[number...]...]...].
 shared::BaselineCells parse_baseline(const std::string& text) {
@@ -51,7 +50,7 @@ shared::BaselineCells parse_baseline(const std::string& text) {
 }  // namespace
 
 shared::Status migrate_minimization_streams(storage::Database& db) {
-  return db.migrate("hub.minimization_streams", kMigrations);
+  return db.migrate("hub.minimization_streams", kMinimizationStreamsMigrations);
 }
 
 std::uint64_t next_stream_id(storage::Database& db, const std::string& node_id) {
@@ -72,7 +71,7 @@ void record_stream_grant(storage::Database& db, const std::string& node_id,
   nlohmann::json baseline_json = g.baseline;
   db.prepare("INSERT INTO hub_minimization_streams(node_id, stream_id, seed, allowance, synced_participants, "
              "baseline, issued_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(node_id, i64(g.stream_id), storage::BlobView(seed), i64(g.allowance), i64(g.synced_participants),
+      .bind_all(node_id, storage::sql_int(g.stream_id), storage::BlobView(seed), storage::sql_int(g.allowance), storage::sql_int(g.synced_participants),
                 baseline_json.dump(), now_ms)
       .run();
 }
@@ -82,7 +81,7 @@ std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::s
   auto st = db.prepare(
       "SELECT seed, allowance, used, synced_participants, baseline, voided_ms FROM hub_minimization_streams "
       "WHERE node_id = ? AND stream_id = ?");
-  st.bind_all(node_id, i64(stream_id));
+  st.bind_all(node_id, storage::sql_int(stream_id));
   if (!st.step()) return std::nullopt;
   StreamGrantRecord r;
   r.stream_id = stream_id;
@@ -108,7 +107,7 @@ void record_stream_use(storage::Database& db, const std::string& node_id, std::u
                        std::uint64_t decision_sequence) {
   db.prepare("UPDATE hub_minimization_streams SET used = CASE WHEN used > ? THEN used ELSE ? END "
              "WHERE node_id = ? AND stream_id = ?")
-      .bind_all(i64(decision_sequence), i64(decision_sequence), node_id, i64(stream_id))
+      .bind_all(storage::sql_int(decision_sequence), storage::sql_int(decision_sequence), node_id, storage::sql_int(stream_id))
       .run();
 }
 

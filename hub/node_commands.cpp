@@ -478,7 +478,7 @@ int unfreeze(const Args& a) {
 
 // ---- verify
 
-int verify(const Args& a) {
+int verify_ledger(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
@@ -792,7 +792,7 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "verify",
                  .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
                  .options = {kData, kDb},
-                 .run = verify});
+                 .run = verify_ledger});
   out.push_back({.name = "nodes",
                  .summary = "The enrolled nodes: status, last contact, events acknowledged, chain head, last receipt, "
                             "clock skew, slots and numbers left, kits in custody by status, open alerts",

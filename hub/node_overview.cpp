@@ -11,7 +11,7 @@ namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kNodeOverviewMigrations = {
     {1, R"sql(
 CREATE TABLE hub_node_contacts (
   node_id TEXT PRIMARY KEY,
@@ -38,7 +38,7 @@ nlohmann::json utc_or_null(const std::optional<std::int64_t>& ms) {
 
 }  // namespace
 
-shared::Status migrate_node_contacts(storage::Database& db) { return db.migrate("hub.node_contacts", kMigrations); }
+shared::Status migrate_node_contacts(storage::Database& db) { return db.migrate("hub.node_contacts", kNodeOverviewMigrations); }
 
 void record_push_contact(storage::Database& db, const std::string& node_id, std::uint64_t receipt_seq,
                          std::int64_t now_ms) {

@@ -12,7 +12,7 @@ namespace {
 // highest number the node reported using (0: none); a node uses its ranges in
 // order. Migration 1 was part of the earlier "hub.grants" component; IF NOT
 // EXISTS keeps it a no-op on a hub made then.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kNumberRangesMigrations = {
     {1, R"sql(
 CREATE TABLE IF NOT EXISTS hub_number_ranges (
   id INTEGER PRIMARY KEY,
@@ -31,7 +31,6 @@ CREATE TABLE IF NOT EXISTS hub_number_ranges (
 )sql"},
 };
 
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 int digits_of(std::uint32_t n) {
   int d = 1;
@@ -44,7 +43,7 @@ int digits_of(std::uint32_t n) {
 
 }  // namespace
 
-shared::Status migrate_number_ranges(storage::Database& db) { return db.migrate("hub.number_ranges", kMigrations); }
+shared::Status migrate_number_ranges(storage::Database& db) { return db.migrate("hub.number_ranges", kNumberRangesMigrations); }
 
 shared::NumberRangeGrant grant_number_range(storage::Database& db, const std::string& node_id,
                                             const std::string& site_id, std::uint32_t count, std::int64_t now_ms) {
@@ -89,7 +88,7 @@ bool record_number_use(storage::Database& db, const std::string& node_id, const 
   const auto n = parsed->n;
   db.prepare("UPDATE hub_number_ranges SET used_through = CASE WHEN used_through > ? THEN used_through ELSE ? END "
              "WHERE node_id = ? AND site_id = ? AND first <= ? AND last >= ?")
-      .bind_all(i64(n), i64(n), node_id, parsed->prefix, i64(n), i64(n))
+      .bind_all(storage::sql_int(n), storage::sql_int(n), node_id, parsed->prefix, storage::sql_int(n), storage::sql_int(n))
       .run();
   return db.changes() == 1;
 }

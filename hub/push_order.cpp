@@ -12,7 +12,7 @@ namespace {
 // clock of the process that registered it: processes behind one load balancer
 // keep their clocks in step (NTP); a skew only shortens or lengthens how long
 // a dead process's row is honoured, never past the limit of the waiter.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kPushOrderMigrations = {
     {1, R"sql(
 CREATE TABLE hub_pushes_in_progress (
   id INTEGER PRIMARY KEY,
@@ -26,7 +26,7 @@ CREATE INDEX hub_pushes_in_progress_node ON hub_pushes_in_progress(node_id, firs
 
 }  // namespace
 
-shared::Status migrate_push_order(storage::Database& db) { return db.migrate("hub.push_order", kMigrations); }
+shared::Status migrate_push_order(storage::Database& db) { return db.migrate("hub.push_order", kPushOrderMigrations); }
 
 PushOrder::Ticket::Ticket(PushOrder& order, const std::string& node_id, std::uint64_t first) : order_(order) {
   auto& db = order_.db_;

@@ -92,7 +92,7 @@ int generate(const shared::Args& args) {
   return 0;
 }
 
-int verify(const shared::Args& args) {
+int verify_list(const shared::Args& args) {
   auto study = load_or_report(args.get("study"));
   if (!study) return kInvalid;
   auto seed = seed_or_report(args.get("seed"));
@@ -273,7 +273,7 @@ std::vector<shared::Command> randomization_commands() {
                   {"seed", "HEX", "the seed recorded for the list", true},
                   {"list", "FILE.csv", "the list to check", true},
                   {"per-stratum", "N", "slots per stratum it was generated with (default: from the file)", false}},
-      .run = verify};
+      .run = verify_list};
   shared::Command randlist{.name = "randlist",
                            .summary = "Randomization lists: generate from a seed, verify by regeneration",
                            .subcommands = {gen, ver}};

@@ -17,7 +17,7 @@ namespace {
 // unblinded artefact, like the seed); list_hash identifies it.
 // hub_slice_ledgers held who owns each slot as one JSON document; migration 1
 // of hub/slice_store.cpp turns it into rows and drops it.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kRandomizationStoreMigrations = {
     {1, R"sql(
 CREATE TABLE hub_randomization_lists (
   study_version INTEGER PRIMARY KEY,
@@ -40,7 +40,7 @@ CREATE TABLE hub_slice_ledgers (
 
 }  // namespace
 
-shared::Status migrate_randomization(storage::Database& db) { return db.migrate("hub.randomization", kMigrations); }
+shared::Status migrate_randomization(storage::Database& db) { return db.migrate("hub.randomization", kRandomizationStoreMigrations); }
 
 bool has_randomization_list(const shared::Study& study) {
   return study.randomization.method != shared::Method::minimization;

@@ -7,7 +7,7 @@
 namespace irt::hub {
 
 namespace {
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kSessionsMigrations = {
     {1, R"sql(
 CREATE TABLE hub_sessions (
   id TEXT PRIMARY KEY,
@@ -21,7 +21,7 @@ CREATE INDEX hub_sessions_by_user ON hub_sessions(user_name);
 };
 }  // namespace
 
-shared::Status migrate_sessions(storage::Database& db) { return db.migrate("hub.sessions", kMigrations); }
+shared::Status migrate_sessions(storage::Database& db) { return db.migrate("hub.sessions", kSessionsMigrations); }
 
 std::int64_t session_idle_ms(const shared::Study& study) {
   return static_cast<std::int64_t>(study.session_idle_minutes) * 60 * 1000;

@@ -6,7 +6,7 @@ namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kSiteActivationMigrations = {
     {1, R"sql(
 CREATE TABLE hub_site_activations (
   site_id TEXT PRIMARY KEY,
@@ -27,7 +27,7 @@ void record(storage::Database& db, const std::string& site_id, const std::string
 }  // namespace
 
 shared::Status migrate_site_activations(storage::Database& db) {
-  return db.migrate("hub.site_activations", kMigrations);
+  return db.migrate("hub.site_activations", kSiteActivationMigrations);
 }
 
 bool site_active(storage::Database& db, const std::string& site_id) {

@@ -8,7 +8,6 @@ namespace irt::hub {
 
 namespace {
 
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 // The document hub_slice_ledgers held (shared::SliceLedger::state_json):
 // "states", one letter per slot of the list in list order (u ungranted,
@@ -88,7 +87,7 @@ void convert_slice_documents(storage::Database& db) {
 // 'voided' (never to be used or granted again; node_id is the node it was
 // taken from, or NULL for the rest of a block a cap cut). `stratum` is the
 // list's 0-based stratum index, `slot` 1-based within it, as in the list.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kSliceStoreMigrations = {
     {1, R"sql(
 CREATE TABLE hub_slice_slots (
   study_version INTEGER NOT NULL,
@@ -115,13 +114,13 @@ CREATE TABLE hub_slice_lists (
 
 }  // namespace
 
-shared::Status migrate_slices(storage::Database& db) { return db.migrate("hub.slices", kMigrations); }
+shared::Status migrate_slices(storage::Database& db) { return db.migrate("hub.slices", kSliceStoreMigrations); }
 
 bool any_slot_granted(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_slice_slots LIMIT 1").step(); }
 
 std::size_t SliceStore::count(std::uint32_t stratum, const char* state) const {
   auto st = db_.prepare("SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND state = ?");
-  st.bind_all(list_.study_version, i64(stratum), std::string(state));
+  st.bind_all(list_.study_version, storage::sql_int(stratum), std::string(state));
   st.step();
   return static_cast<std::size_t>(st.int64(0));
 }
@@ -130,7 +129,7 @@ std::vector<std::uint32_t> SliceStore::free_slot_numbers(const std::string& node
   auto st = db_.prepare(
       "SELECT slot FROM hub_slice_slots WHERE study_version = ? AND node_id = ? AND stratum = ? AND state = 'granted' "
       "ORDER BY slot");
-  st.bind_all(list_.study_version, node, i64(stratum));
+  st.bind_all(list_.study_version, node, storage::sql_int(stratum));
   std::vector<std::uint32_t> out;
   while (st.step()) out.push_back(static_cast<std::uint32_t>(st.int64(0)));
   return out;
@@ -143,14 +142,14 @@ std::size_t SliceStore::free_slots(const std::string& node, std::uint32_t stratu
   auto st = db_.prepare(
       "SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND node_id = ? AND stratum = ? "
       "AND state = 'granted'");
-  st.bind_all(list_.study_version, node, i64(stratum));
+  st.bind_all(list_.study_version, node, storage::sql_int(stratum));
   st.step();
   return static_cast<std::size_t>(st.int64(0));
 }
 
 SliceStore::State SliceStore::state(std::uint32_t stratum, std::uint32_t slot) const {
   auto st = db_.prepare("SELECT state FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
-  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  st.bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot));
   if (!st.step()) return State::ungranted;
   auto s = st.text(0);
   return s == "granted" ? State::granted : s == "used" ? State::used : State::voided;
@@ -158,7 +157,7 @@ SliceStore::State SliceStore::state(std::uint32_t stratum, std::uint32_t slot) c
 
 std::optional<std::string> SliceStore::owner(std::uint32_t stratum, std::uint32_t slot) const {
   auto st = db_.prepare("SELECT node_id FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
-  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  st.bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot));
   if (!st.step() || st.is_null(0)) return std::nullopt;
   return st.text(0);
 }
@@ -168,7 +167,7 @@ shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std
   std::size_t next = 0;
   {
     auto st = db_.prepare("SELECT next_ungranted FROM hub_slice_strata WHERE study_version = ? AND stratum = ?");
-    st.bind_all(list_.study_version, i64(stratum));
+    st.bind_all(list_.study_version, storage::sql_int(stratum));
     if (st.step()) next = static_cast<std::size_t>(st.int64(0));
   }
   auto walk = shared::walk_grant(list_, stratum, next,
@@ -183,18 +182,18 @@ shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std
       "INSERT INTO hub_slice_slots(study_version, stratum, slot, state, node_id) VALUES (?, ?, ?, ?, ?)");
   for (auto i : walk->granted) {
     ins.reset();
-    ins.bind_all(list_.study_version, i64(stratum), i64(list_.slots[i].slot), std::string("granted"), node).run();
+    ins.bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(list_.slots[i].slot), std::string("granted"), node).run();
   }
   for (auto i : walk->voided) {
     ins.reset();
-    ins.bind_all(list_.study_version, i64(stratum), i64(list_.slots[i].slot), std::string("voided"),
+    ins.bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(list_.slots[i].slot), std::string("voided"),
                  std::optional<std::string>())
         .run();
   }
   db_.prepare(
          "INSERT INTO hub_slice_strata(study_version, stratum, next_ungranted) VALUES (?, ?, ?) "
          "ON CONFLICT(study_version, stratum) DO UPDATE SET next_ungranted = excluded.next_ungranted")
-      .bind_all(list_.study_version, i64(stratum), i64(walk->next_ungranted))
+      .bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(walk->next_ungranted))
       .run();
   {
     auto st = db_.prepare("SELECT next_grant_id FROM hub_slice_lists WHERE study_version = ?");
@@ -204,7 +203,7 @@ shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std
   db_.prepare(
          "INSERT INTO hub_slice_lists(study_version, next_grant_id) VALUES (?, ?) "
          "ON CONFLICT(study_version) DO UPDATE SET next_grant_id = excluded.next_grant_id")
-      .bind_all(list_.study_version, i64(g.grant_id + 1))
+      .bind_all(list_.study_version, storage::sql_int(g.grant_id + 1))
       .run();
   g.slots = std::move(walk->slots);
   return g;
@@ -214,12 +213,12 @@ shared::Status SliceStore::record_use(const std::string& node, std::uint32_t str
   db_.prepare(
          "UPDATE hub_slice_slots SET state = 'used' WHERE study_version = ? AND stratum = ? AND slot = ? "
          "AND node_id = ? AND state = 'granted'")
-      .bind_all(list_.study_version, i64(stratum), i64(slot), node)
+      .bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot), node)
       .run();
   if (db_.changes() == 1) return {};
   auto st = db_.prepare(
       "SELECT state, node_id FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND slot = ?");
-  st.bind_all(list_.study_version, i64(stratum), i64(slot));
+  st.bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot));
   bool owned = st.step() && !st.is_null(1) && st.text(1) == node;
   return shared::check_slot_use(node, stratum, slot, owned, owned ? st.text(0) : std::string());
 }

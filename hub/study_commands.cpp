@@ -15,6 +15,7 @@
 #include "shared/study.h"
 #include "shared/study_diff.h"
 #include "sync/hlc.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -48,12 +49,6 @@ std::string blinding_text(shared::Blinding b) {
   return shared::to_string(b);
 }
 
-std::string joined(const std::vector<std::string>& items, const std::string& sep = ", ") {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out.empty() ? "(none)" : out;
-}
-
 void print_summary(const shared::Study& s, std::ostream& out) {
   out << "study " << s.id << " version " << s.version << ": " << s.name << "\n";
   out << "blinding: " << blinding_text(s.blinding) << "\n";
@@ -63,7 +58,7 @@ void print_summary(const shared::Study& s, std::ostream& out) {
     ratio.push_back(std::to_string(a.ratio));
     arms.push_back(a.id + " " + a.name);
   }
-  out << "arms: " << s.arms.size() << ", ratio " << joined(ratio, ":") << " (" << joined(arms) << ")\n";
+  out << "arms: " << s.arms.size() << ", ratio " << shared::join(ratio, ":", "(none)") << " (" << shared::join(arms, ", ", "(none)") << ")\n";
 
   const auto& r = s.randomization;
   out << "randomization: " << shared::to_string(r.method);
@@ -71,7 +66,7 @@ void print_summary(const shared::Study& s, std::ostream& out) {
     case shared::Method::permuted_blocks: {
       std::vector<std::string> sizes;
       for (int b : r.block_sizes) sizes.push_back(std::to_string(b));
-      out << ", block sizes " << joined(sizes) << ", strata " << joined(r.strata);
+      out << ", block sizes " << shared::join(sizes, ", ", "(none)") << ", strata " << shared::join(r.strata, ", ", "(none)");
       break;
     }
     case shared::Method::minimization: {
@@ -82,7 +77,7 @@ void print_summary(const shared::Study& s, std::ostream& out) {
         if (!w.empty() && w.back() == '.') w.pop_back();
         factors.push_back(f.factor + " x" + w);
       }
-      out << " over " << joined(factors) << ", measure " << shared::to_string(r.measure) << ", p "
+      out << " over " << shared::join(factors, ", ", "(none)") << ", measure " << shared::to_string(r.measure) << ", p "
           << r.preferred_probability << ", first " << r.initial_random << " at random";
       break;
     }
@@ -106,7 +101,7 @@ void print_summary(const shared::Study& s, std::ostream& out) {
 
   std::vector<std::string> kits;
   for (const auto& k : s.kit_types) kits.push_back(k.id + " (arm " + k.arm + ")");
-  out << "kit types: " << joined(kits) << "\n";
+  out << "kit types: " << shared::join(kits, ", ", "(none)") << "\n";
 
   std::vector<std::string> visits;
   for (const auto& v : s.visits) {
@@ -117,7 +112,7 @@ void print_summary(const shared::Study& s, std::ostream& out) {
     if (!v.dispense.empty()) text += " dispensing";
     visits.push_back(text);
   }
-  out << "visits: " << joined(visits, "; ") << "\n";
+  out << "visits: " << shared::join(visits, "; ", "(none)") << "\n";
   out << "roles: " << s.roles.size() << "; eligibility questions: " << s.eligibility.size() << "\n";
   out << "valid\n";
 }

@@ -21,6 +21,7 @@
 #include "hub/site_activation.h"
 #include "hub/users.h"
 #include "sync/hlc.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -42,12 +43,6 @@ int signed_change(const Args& a, F&& change) {
   rc = change(*hub, signer);
   crypto::secure_zero(signer.password.data(), signer.password.size());
   return rc;
-}
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out.empty() ? "-" : out;
 }
 
 // ---- lot
@@ -95,8 +90,8 @@ int lot_list(const Args& a) {
   }
   std::printf("%-16s %-10s %6s  %-20s%s\n", "LOT", "EXPIRY", "KITS", "RELEASED IN", *blinded ? "" : "  KIT TYPES");
   for (const auto& l : lots)
-    std::printf("%-16s %-10s %6zu  %-20s%s\n", l.id.c_str(), l.expiry.c_str(), l.kits, joined(l.released_in).c_str(),
-                *blinded ? "" : ("  " + joined(l.kit_types)).c_str());
+    std::printf("%-16s %-10s %6zu  %-20s%s\n", l.id.c_str(), l.expiry.c_str(), l.kits, shared::join(l.released_in, ",", "-").c_str(),
+                *blinded ? "" : ("  " + shared::join(l.kit_types, ",", "-")).c_str());
   return 0;
 }
 
@@ -105,7 +100,7 @@ int lot_release(const Args& a) {
     auto countries = split_list(a.get("countries"));
     if (auto st = release_lot(hub, a.get("lot"), countries, a.get("reason"), s, sync::system_millis()); !st)
       return report(a, st.error());
-    std::cout << "lot " << a.get("lot") << " released in " << joined(countries) << ", signed by " << s.user
+    std::cout << "lot " << a.get("lot") << " released in " << shared::join(countries, ",", "-") << ", signed by " << s.user
               << " (approved)\n";
     return 0;
   });

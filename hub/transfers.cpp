@@ -11,6 +11,7 @@
 #include "shared/civil_date.h"
 #include "shared/directive_payloads.h"
 #include "sync/event.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -21,7 +22,7 @@ using shared::Errc;
 using shared::make_error;
 using shared::ParticipantStatus;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kTransfersMigrations = {
     {1, R"sql(
 CREATE TABLE hub_participant_transfers (
   id INTEGER PRIMARY KEY,
@@ -187,15 +188,9 @@ shared::ParticipantTransferIn base_record(storage::Database& db, const std::stri
   return t;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 }  // namespace
 
-shared::Status migrate_transfers(storage::Database& db) { return db.migrate("hub.transfers", kMigrations); }
+shared::Status migrate_transfers(storage::Database& db) { return db.migrate("hub.transfers", kTransfersMigrations); }
 
 void record_transfer_request(HubState& hub, const std::string& node_id, std::uint64_t seq,
                              const shared::TransferRequested& r, const std::string& requested_by,
@@ -339,7 +334,7 @@ shared::Result<TransferDone> decide_transfer(HubState& hub, const std::string& p
     record_audit(db, {now_ms, who->name, "directive.issued", node, "participant transfer " + std::to_string(t.id), "",
                       std::string(node == t.from_node ? shared::kParticipantTransferDirective
                                                       : shared::kParticipantTransferInDirective) +
-                          " #" + std::to_string(s) + (answer.kits.empty() || node != t.from_node ? "" : ": kits " + joined(answer.kits))});
+                          " #" + std::to_string(s) + (answer.kits.empty() || node != t.from_node ? "" : ": kits " + shared::join(answer.kits))});
   tx.commit();
   done.transfer = t;
   return done;

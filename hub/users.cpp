@@ -10,12 +10,13 @@
 
 #include "hub/audit.h"
 #include "hub/sessions.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kUsersMigrations = {
     {1, R"sql(
 CREATE TABLE hub_users (
   name TEXT PRIMARY KEY,
@@ -63,15 +64,9 @@ std::vector<User> select_users(storage::Database& db, const std::string& sql, co
   return out;
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 }  // namespace
 
-shared::Status migrate_users(storage::Database& db) { return db.migrate("hub.users", kMigrations); }
+shared::Status migrate_users(storage::Database& db) { return db.migrate("hub.users", kUsersMigrations); }
 
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id) {
   return select_users(db,
@@ -212,7 +207,7 @@ shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const 
     std::vector<std::string> roles;
     for (const auto& r : study.roles) roles.push_back(r.id);
     return make_error(Errc::invalid_input, "study " + study.id + " has no role '" + user.role +
-                                               "'; use one of: " + joined(roles));
+                                               "'; use one of: " + shared::join(roles, ","));
   }
   if (first && has_users(hub.db())) return kHasUsers;
   if (first && !role->can(shared::Permission::manage_users)) {
@@ -221,7 +216,7 @@ shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const 
       if (r.can(shared::Permission::manage_users)) admins.push_back(r.id);
     return make_error(Errc::invalid_input, "the hub's first user adds every other, so the role needs manage_users; "
                                            "use one of: " + (admins.empty() ? std::string("(none in this study)")
-                                                                            : joined(admins)));
+                                                                            : shared::join(admins, ",")));
   }
   auto sites = check_sites(study, *role, user.sites);
   if (!sites) return sites.error();
@@ -244,7 +239,7 @@ shared::Result<UserAdded> insert_user(HubState& hub, const NewUser& user, const 
   }
   std::vector<std::string> site_list(sites->begin(), sites->end());
   record_audit(db, {now_ms, actor, "user.added", user.name, "irt-hub user add", "",
-                    "role " + user.role + ", sites " + (site_list.empty() ? "(none)" : joined(site_list))});
+                    "role " + user.role + ", sites " + (site_list.empty() ? "(none)" : shared::join(site_list, ","))});
   UserAdded out{issue_rosters(hub, *sites, "user " + user.name + " added", actor, now_ms)};
   tx.commit();
   return out;
@@ -373,8 +368,8 @@ shared::Result<RosterChange> set_user_sites(HubState& hub, const std::string& na
       ins.bind_all(name, s).run();
     }
     std::vector<std::string> now(checked->begin(), checked->end());
-    return std::pair<std::string, std::string>(u.sites.empty() ? "(none)" : joined(u.sites),
-                                               now.empty() ? "(none)" : joined(now));
+    return std::pair<std::string, std::string>(u.sites.empty() ? "(none)" : shared::join(u.sites, ","),
+                                               now.empty() ? "(none)" : shared::join(now, ","));
   });
 }
 

@@ -26,7 +26,7 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kWebhooksMigrations = {
     {1, R"sql(
 CREATE TABLE hub_webhooks (
   id INTEGER PRIMARY KEY,
@@ -230,7 +230,7 @@ const std::vector<std::string>& webhook_event_kinds() {
   return kinds;
 }
 
-shared::Status migrate_webhooks(storage::Database& db) { return db.migrate("hub.webhooks", kMigrations); }
+shared::Status migrate_webhooks(storage::Database& db) { return db.migrate("hub.webhooks", kWebhooksMigrations); }
 
 json to_json(const Webhook& w) {
   json j = {{"id", w.id}, {"name", w.name}, {"url", w.url}, {"events", w.events}, {"created_by", w.created_by},

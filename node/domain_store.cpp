@@ -14,7 +14,7 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kDomainStoreMigrations = {
     {1, R"(
       CREATE TABLE node_participants (id INTEGER PRIMARY KEY, lookup BLOB NOT NULL UNIQUE,
                                       status TEXT NOT NULL, sealed BLOB NOT NULL);
@@ -56,7 +56,7 @@ DomainStore::DomainStore(storage::Database& db, sync::NodeLog& log, const crypto
 shared::Result<std::unique_ptr<DomainStore>> DomainStore::open(storage::Database& db, sync::NodeLog& log,
                                                                const crypto::AeadKey& data_key, std::string node_id,
                                                                std::string site_id) {
-  if (auto st = db.migrate("node_domain", kMigrations); !st) return st.error();
+  if (auto st = db.migrate("node_domain", kDomainStoreMigrations); !st) return st.error();
   std::unique_ptr<DomainStore> store(new DomainStore(db, log, data_key, std::move(node_id), std::move(site_id)));
   if (auto st = store->reload(); !st) return st.error();
   return store;

@@ -6,7 +6,7 @@ namespace irt::node {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kRequestMemoryMigrations = {
     {1, R"(
       CREATE TABLE node_requests (id BLOB PRIMARY KEY, created_ms INTEGER NOT NULL, sealed BLOB NOT NULL);
       CREATE INDEX node_requests_by_age ON node_requests(created_ms);
@@ -24,7 +24,7 @@ bool RequestMemory::valid_key(const std::string& key) {
 
 shared::Result<RequestMemory> RequestMemory::open(storage::Database& db, const crypto::AeadKey& data_key,
                                                   std::string node_id) {
-  if (auto st = db.migrate("node_requests", kMigrations); !st) return st.error();
+  if (auto st = db.migrate("node_requests", kRequestMemoryMigrations); !st) return st.error();
   return RequestMemory(db, data_key, std::move(node_id));
 }
 

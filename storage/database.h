@@ -70,6 +70,9 @@ struct StorageError : std::runtime_error {
 using Blob = std::vector<std::uint8_t>;
 using BlobView = std::span<const std::uint8_t>;
 
+// SQL integers are signed 64-bit; ids and counters held as uint64_t are bound through this.
+inline std::int64_t sql_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
 class Statement {
  public:
   explicit Statement(std::unique_ptr<detail::Cursor> cursor);

@@ -5,12 +5,12 @@
 namespace irt::sync {
 
 namespace {
-constexpr std::uint8_t kMagic[4] = {'I', 'R', 'T', 'B'};
+constexpr std::uint8_t kBatchMagic[4] = {'I', 'R', 'T', 'B'};
 }
 
 crypto::Bytes encode_batch(const std::vector<crypto::Bytes>& records) {
   Writer w;
-  w.raw(kMagic).u8(1).u32(static_cast<std::uint32_t>(records.size()));
+  w.raw(kBatchMagic).u8(1).u32(static_cast<std::uint32_t>(records.size()));
   for (const auto& r : records) w.blob32(r);
   return w.take();
 }
@@ -20,7 +20,7 @@ shared::Result<std::vector<crypto::Bytes>> decode_batch(crypto::ByteView body) {
     return shared::make_error(shared::Errc::invalid_input, "batch larger than 8 MiB; send smaller batches");
   Reader r(body);
   auto magic = r.raw(4);
-  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kMagic) || r.u8() != 1)
+  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kBatchMagic) || r.u8() != 1)
     return shared::make_error(shared::Errc::invalid_input, "body is not a version 1 batch");
   std::uint32_t count = r.u32();
   if (count > kMaxBatchRecords)

@@ -6,13 +6,13 @@
 namespace irt::sync {
 
 namespace {
-constexpr std::uint8_t kMagic[4] = {'I', 'R', 'T', 'C'};
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kCertificateMagic[4] = {'I', 'R', 'T', 'C'};
+constexpr std::uint8_t kCertificateVersion = 1;
 }  // namespace
 
 NodeCertificate sign_certificate(NodeCertificate cert, const crypto::SigningKey& hub_key) {
   Writer w;
-  w.raw(kMagic).u8(kVersion).str16(cert.node_id).str16(cert.site_id).str16(cert.kind).raw(cert.node_key.view());
+  w.raw(kCertificateMagic).u8(kCertificateVersion).str16(cert.node_id).str16(cert.site_id).str16(cert.kind).raw(cert.node_key.view());
   w.u64(cert.serial).i64(cert.valid_from_ms).i64(cert.valid_until_ms);
   auto sig = hub_key.sign(w.bytes());
   w.raw(sig.view());
@@ -24,7 +24,7 @@ shared::Result<NodeCertificate> parse_certificate(crypto::ByteView record) {
   Reader r(record);
   NodeCertificate c;
   auto magic = r.raw(4);
-  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kMagic) || r.u8() != kVersion)
+  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kCertificateMagic) || r.u8() != kCertificateVersion)
     return shared::make_error(shared::Errc::unauthenticated, "the node certificate is not a version 1 certificate");
   c.node_id = r.str16(kMaxIdLength);
   c.site_id = r.str16(kMaxIdLength);

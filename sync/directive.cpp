@@ -6,12 +6,12 @@
 namespace irt::sync {
 
 namespace {
-constexpr std::uint8_t kMagic[4] = {'I', 'R', 'T', 'D'};
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kDirectiveMagic[4] = {'I', 'R', 'T', 'D'};
+constexpr std::uint8_t kDirectiveVersion = 1;
 
 Bytes encode_body(const DirectiveBody& b) {
   Writer w;
-  w.raw(kMagic).u8(kVersion).str16(b.node_id).u64(b.seq).u64(b.hlc).i64(b.issued_ms).str16(b.type).blob32(b.payload);
+  w.raw(kDirectiveMagic).u8(kDirectiveVersion).str16(b.node_id).u64(b.seq).u64(b.hlc).i64(b.issued_ms).str16(b.type).blob32(b.payload);
   return w.take();
 }
 }  // namespace
@@ -29,9 +29,9 @@ shared::Result<SignedDirective> parse_directive(ByteView record) {
   Reader r(record);
   SignedDirective d;
   auto magic = r.raw(4);
-  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kMagic))
+  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kDirectiveMagic))
     return shared::make_error(shared::Errc::invalid_input, "not a directive record (bad magic)");
-  if (r.u8() != kVersion)
+  if (r.u8() != kDirectiveVersion)
     return shared::make_error(shared::Errc::invalid_input,
                               "directive record version is not 1; upgrade this node to apply it");
   auto& b = d.body;

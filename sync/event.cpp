@@ -5,13 +5,13 @@
 namespace irt::sync {
 
 namespace {
-constexpr std::uint8_t kMagic[4] = {'I', 'R', 'T', 'E'};
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kEventMagic[4] = {'I', 'R', 'T', 'E'};
+constexpr std::uint8_t kEventVersion = 1;
 constexpr const char* kDomain = "irt/event/v1";
 
 Bytes encode_body(const EventBody& b) {
   Writer w;
-  w.raw(kMagic).u8(kVersion).str16(b.node_id).u64(b.seq).raw(b.prev_hash.view()).u64(b.hlc).i64(b.device_time_ms);
+  w.raw(kEventMagic).u8(kEventVersion).str16(b.node_id).u64(b.seq).raw(b.prev_hash.view()).u64(b.hlc).i64(b.device_time_ms);
   w.str16(b.actor).str16(b.type).u64(b.directive_seq).blob32(b.payload);
   return w.take();
 }
@@ -44,9 +44,9 @@ shared::Result<SignedEvent> parse_event(ByteView record, EventLimits limits) {
   Reader r(record);
   SignedEvent e;
   auto magic = r.raw(4);
-  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kMagic))
+  if (!r.ok() || !std::equal(magic.begin(), magic.end(), kEventMagic))
     return shared::make_error(shared::Errc::invalid_input, "not an event record (bad magic)");
-  if (r.u8() != kVersion)
+  if (r.u8() != kEventVersion)
     return shared::make_error(shared::Errc::invalid_input,
                               "event record version is not 1; upgrade the hub before syncing this node");
   // Sizes are read in full and checked afterwards, so an oversized field is

@@ -32,7 +32,7 @@ using storage::Transaction;
 // The move to version 2 carries every event: one whose leaf row is missing
 // fails the NOT NULL on leaf_hash, so the migration rolls back and the file
 // is left as it was, for 'irt-hub verify' to name the damage.
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kLedgerMigrations = {
     {1, R"sql(
 CREATE TABLE ledger_nodes (
   node_id TEXT PRIMARY KEY,
@@ -294,11 +294,11 @@ Ledger::~Ledger() = default;
 shared::Result<std::unique_ptr<Ledger>> Ledger::open(storage::Database& db, const crypto::SigningKey& hub_key,
                                                      std::string origin, Options options) {
   try {
-    if (auto st = db.migrate("ledger", kMigrations); !st) return st.error();
+    if (auto st = db.migrate("ledger", kLedgerMigrations); !st) return st.error();
   } catch (const storage::StorageError& e) {
     return shared::make_error(shared::Errc::integrity,
                               "the ledger in " + db.label() + " could not be brought to schema version " +
-                                  std::to_string(kMigrations.back().version) + " (" + e.what() +
+                                  std::to_string(kLedgerMigrations.back().version) + " (" + e.what() +
                                   "); nothing was changed. Run 'irt-hub verify' with the release that wrote it");
   }
   std::unique_ptr<Ledger> ledger(new Ledger(db, hub_key, std::move(origin), options));

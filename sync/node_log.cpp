@@ -9,7 +9,7 @@ namespace irt::sync {
 
 namespace {
 
-const std::vector<storage::Migration> kMigrations = {
+const std::vector<storage::Migration> kNodeLogMigrations = {
     {1, R"(
       CREATE TABLE node_events (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, sealed BLOB NOT NULL,
                                 recorded_ms INTEGER NOT NULL);
@@ -48,7 +48,7 @@ shared::Result<NodeLog> NodeLog::open(storage::Database& db, const crypto::AeadK
   // Version 2 seals the chain head of a log written before heads existed (and
   // the empty head of a new log), in the migration's own transaction: a file
   // at version 2 without a head has lost it.
-  auto migrations = kMigrations;
+  auto migrations = kNodeLogMigrations;
   migrations.push_back({2, "", [&log](storage::Database&) { log.seal_head(log.last_row()); }});
   if (auto st = db.migrate("node_log", migrations); !st) return st.error();
   return log;
