@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one entry point on a Debian 12 machine.
 #   deps   install what is missing (apt-get; as root or through sudo); idempotent
-#   build  configure and build the plain build (build/) and the sanitizer build (build-asan/)
-#   test   deps + build, then every test in build/ and the unit tests in build-asan/
+#   build  configure and build the plain build (build/: the programs, the integration tests, the benchmarks)
+#   test   deps + build, then the sanitizer build (build-asan/: the unit tests), then the unit
+#          tests there and the integration, browser and demo tests in build/
 #   demo   deps + build, then the main job: a hub and site tablets on loopback, offline and back
 #          (packaging/demo.sh); it ends by printing the hub dashboard's and a tablet's URLs, and
 #          they keep running for a look in a browser until Ctrl-C, or with
@@ -53,7 +54,8 @@ configure_and_build() { # dir, extra cmake args...
 # -g costs 40 % more compile time at -O2, and the test run waits for it.
 build() {
   echo "== $SECONDS s: plain build"
-  configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+  configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+    -DIRT_UNIT_TESTS=OFF
 }
 
 # CTest runs 'dev.sh demo --no-wait' inside build/ (tests/CMakeLists.txt) with
@@ -91,11 +93,10 @@ browser_deps() {  # Playwright for tests/browser, pinned by its package-lock.jso
 run_tests() {
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  # The hub's unit tests run under the sanitizers on SQLite only: on PostgreSQL
-  # they run the same C++ (the plain build runs them on both engines), and the
-  # storage tests run the PostgreSQL connection under the sanitizers.
+  # The unit tests run once, under the sanitizers (the hub's on both engines);
+  # the plain build has none (IRT_UNIT_TESTS=OFF above).
   echo "== $SECONDS s: sanitizer build: unit tests"
-  ctest --test-dir build-asan -L unit -E '^hub-postgresql:' --output-on-failure -j "$jobs"
+  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
   echo "== $SECONDS s: plain build: every test"
   ctest --test-dir build --output-on-failure -j "$jobs"
   echo "== $SECONDS s: done"
