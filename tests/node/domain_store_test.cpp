@@ -7,10 +7,9 @@
 #include "tests/support/test_support.h"
 
 using namespace irt;
+using test::kCoordinator;
 
 namespace {
-
-const node::Actor kCoordinator{"carla", "coordinator"};
 
 // Every file SQLite may have written for the database: main file, WAL, journal.
 std::string raw_files(const std::filesystem::path& dir) {

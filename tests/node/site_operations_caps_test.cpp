@@ -17,10 +17,9 @@ using namespace irt;
 using node::Actor;
 using nlohmann::json;
 using shared::CapScope;
+using test::kCoordinator;
 
 namespace {
-
-const Actor kCoordinator{"carla", "coordinator"};
 
 // A study file of the examples with extra caps, written for one test.
 struct CappedSite {

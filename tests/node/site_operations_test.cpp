@@ -15,14 +15,14 @@
 using namespace irt;
 using node::Actor;
 using node::SiteOperations;
+using test::kCoordinator;
+using test::kInvestigator;
+using test::kNurse;
+using test::kPharmacist;
 using nlohmann::json;
 
 namespace {
 
-const Actor kCoordinator{"carla", "coordinator"};
-const Actor kInvestigator{"ines", "investigator"};
-const Actor kPharmacist{"paul", "pharmacist"};
-const Actor kNurse{"nadia", "nurse"};
 const std::string kPassword = test::kFixturePassword;
 
 struct Site {

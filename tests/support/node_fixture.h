@@ -22,6 +22,7 @@
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "node/node_state.h"
+#include "node/site_operations.h"
 #include "shared/directive_payloads.h"
 #include "sync/directive.h"
 
@@ -29,6 +30,11 @@ namespace irt::test {
 
 inline constexpr const char* kFixturePassphrase = "correct horse battery staple";
 inline constexpr const char* kFixturePassword = "Site-pass-2024";
+// The fixture's site staff, as the node's operations take them.
+inline const node::Actor kCoordinator{"carla", "coordinator"};
+inline const node::Actor kInvestigator{"ines", "investigator"};
+inline const node::Actor kPharmacist{"paul", "pharmacist"};
+inline const node::Actor kNurse{"nadia", "nurse"};
 
 struct NodeFixtureOptions {
   std::string study_file = "packaging/examples/study-blocks.json";

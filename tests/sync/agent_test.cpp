@@ -58,7 +58,7 @@ struct Hub final : sync::Transport {
   shared::Result<sync::HttpResponse> get(const std::string&) override { return sync::HttpResponse{404, "", ""}; }
 };
 
-struct Fixture {
+struct AgentFixture {
   test::TempDir dir;
   storage::Database db = std::move(storage::Database::open(dir / "node.db").value());
   crypto::AeadKey data_key = crypto::AeadKey::generate();
@@ -81,7 +81,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("a round holds the host's lock while it applies a directive and never while a request is on the wire") {
-  Fixture f;
+  AgentFixture f;
   f.serve_directive(1);
   auto round = f.agent.run_round();  // pull, apply, push the "directive.applied" event: refused
   REQUIRE_FALSE(round.ok());
@@ -95,7 +95,7 @@ TEST_CASE("a round holds the host's lock while it applies a directive and never 
 }
 
 TEST_CASE("a directive that fails to apply is rolled back and the host restores its state before the lock is released") {
-  Fixture f;
+  AgentFixture f;
   f.host.verdict = shared::make_error(shared::Errc::invalid_input, "cannot apply");
   f.serve_directive(1);
   auto round = f.agent.run_round();

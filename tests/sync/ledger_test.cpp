@@ -55,14 +55,14 @@ struct FakeNode {
   }
 };
 
-struct Fixture {
+struct LedgerFixture {
   irt::test::TempDir dir;
   storage::Database db = storage::Database::open(dir / "hub.db").value();
   crypto::SigningKey hub_key = crypto::SigningKey::generate();
   std::unique_ptr<Ledger> ledger = Ledger::open(db, hub_key, "irt.hub/TEST-1", {.verify_threads = 2}).value();
   std::vector<LedgerChange> changes;
 
-  Fixture() {
+  LedgerFixture() {
     ledger->set_observer([this](const LedgerChange& c) { changes.push_back(c); });
   }
 
@@ -92,7 +92,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("enrolled nodes get site-scoped ids and increasing serials") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   auto b = f.enroll("101");
   auto c = f.enroll("102");
@@ -107,7 +107,7 @@ TEST_CASE("enrolled nodes get site-scoped ids and increasing serials") {
 }
 
 TEST_CASE("a pushed batch is appended, acknowledged and receipted against a signed checkpoint") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(5);
   auto r = f.push(n, 1, 5);
@@ -132,7 +132,7 @@ TEST_CASE("a pushed batch is appended, acknowledged and receipted against a sign
 }
 
 TEST_CASE("receipts for every leaf equal the reference RFC 6962 proofs as the tree grows") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   auto b = f.enroll("102");
   a.append(40);
@@ -168,7 +168,7 @@ TEST_CASE("receipts for every leaf equal the reference RFC 6962 proofs as the tr
 }
 
 TEST_CASE("re-sending recorded events is acknowledged again and appends nothing") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(6);
   REQUIRE(f.push(n, 1, 4).ok());
@@ -188,7 +188,7 @@ TEST_CASE("re-sending recorded events is acknowledged again and appends nothing"
 }
 
 TEST_CASE("an empty push answers the acknowledged sequence") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(2);
   REQUIRE(f.push(n, 1, 2).ok());
@@ -199,7 +199,7 @@ TEST_CASE("an empty push answers the acknowledged sequence") {
 }
 
 TEST_CASE("a push with a gap is refused with the expected sequence") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(8);
   REQUIRE(f.push(n, 1, 3).ok());
@@ -213,7 +213,7 @@ TEST_CASE("a push with a gap is refused with the expected sequence") {
 }
 
 TEST_CASE("a batch that is not contiguous is refused as a bad request") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(4);
   std::vector<crypto::Bytes> records{n.log[0].record, n.log[2].record};
@@ -224,7 +224,7 @@ TEST_CASE("a batch that is not contiguous is refused as a bad request") {
 }
 
 TEST_CASE("two different events with the same seq are equivocation: evidence, alert, frozen") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(3);
   REQUIRE(f.push(n, 1, 3).ok());
@@ -296,7 +296,7 @@ TEST_CASE("the equivocation evidence survives although the push is refused") {
 }
 
 TEST_CASE("an event whose signature fails is refused and kept as evidence with an alert") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(3);
   auto records = n.records(1, 3);
@@ -321,7 +321,7 @@ TEST_CASE("an event whose signature fails is refused and kept as evidence with a
 }
 
 TEST_CASE("an event signed by another key is a bad signature") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   FakeNode impostor;
   impostor.id = n.id;
@@ -332,7 +332,7 @@ TEST_CASE("an event signed by another key is a bad signature") {
 }
 
 TEST_CASE("an event whose prev_hash does not link is a broken chain") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(2);
   REQUIRE(f.push(n, 1, 2).ok());
@@ -354,7 +354,7 @@ TEST_CASE("an event whose prev_hash does not link is a broken chain") {
 }
 
 TEST_CASE("events of another node or a certificate with another key are refused as wrong node") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   auto b = f.enroll("101");
   b.append(1);
@@ -375,7 +375,7 @@ TEST_CASE("events of another node or a certificate with another key are refused 
 }
 
 TEST_CASE("a certificate from another hub, an expired one or an unknown node is refused") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(1);
   auto other_hub = crypto::SigningKey::generate();
@@ -401,7 +401,7 @@ TEST_CASE("a certificate from another hub, an expired one or an unknown node is 
 }
 
 TEST_CASE("a revoked node's pushes are refused and its earlier events stay in the ledger") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(3);
   REQUIRE(f.push(n, 1, 2).ok());
@@ -425,7 +425,7 @@ TEST_CASE("a revoked node's pushes are refused and its earlier events stay in th
 }
 
 TEST_CASE("a receipt for an event the hub does not hold is not found") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   auto r = f.ledger->receipt(n.id, 1);
   REQUIRE_FALSE(r.ok());
@@ -433,7 +433,7 @@ TEST_CASE("a receipt for an event the hub does not hold is not found") {
 }
 
 TEST_CASE("a second ledger on the same file catches up before answering proofs") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(9);
   REQUIRE(f.push(n, 1, 4).ok());
@@ -450,7 +450,7 @@ TEST_CASE("a second ledger on the same file catches up before answering proofs")
 }
 
 TEST_CASE("verify_all accepts an intact ledger") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   auto b = f.enroll("102");
   a.append(12);
@@ -467,7 +467,7 @@ TEST_CASE("verify_all accepts an intact ledger") {
 }
 
 TEST_CASE("a version 1 ledger, events and leaves in two tables, opens as version 2 with nothing lost") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   auto b = f.enroll("102");
   a.append(9);
@@ -517,7 +517,7 @@ COMMIT;
 }
 
 TEST_CASE("a version 1 ledger with an event whose leaf is missing is not migrated and loses nothing") {
-  Fixture f;
+  LedgerFixture f;
   auto a = f.enroll("101");
   a.append(3);
   REQUIRE(f.push(a, 1, 3).ok());
@@ -545,7 +545,7 @@ COMMIT;
 }
 
 TEST_CASE("verify_all names the node and seq of a byte flipped in a stored record") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(6);
   REQUIRE(f.push(n, 1, 6).ok());
@@ -566,7 +566,7 @@ TEST_CASE("verify_all names the node and seq of a byte flipped in a stored recor
 }
 
 TEST_CASE("verify_all catches a removed event, a changed leaf and a forged checkpoint") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(5);
   REQUIRE(f.push(n, 1, 5).ok());
@@ -617,7 +617,7 @@ TEST_CASE("verify_all catches a removed event, a changed leaf and a forged check
 }
 
 TEST_CASE("a record whose seq was altered after signing is a bad signature, not a gap") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   n.append(3);
   REQUIRE(f.push(n, 1, 1).ok());
@@ -641,7 +641,7 @@ std::optional<crypto::Bytes> pull_signature(const FakeNode& n, const std::string
 }  // namespace
 
 TEST_CASE("a pull signed by the node over its body is authenticated, with its limit clamped") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   std::string body = R"({"node_id":")" + n.id + R"(","after":3,"time_ms":)" + std::to_string(kNow) + R"(,"limit":9999})";
   auto pull = f.ledger->authenticate_pull(n.cert.record, pull_signature(n, body), body, kNow);
@@ -656,7 +656,7 @@ TEST_CASE("a pull signed by the node over its body is authenticated, with its li
 }
 
 TEST_CASE("a pull is refused for a bad signature, another node's body, a far clock or a revoked node") {
-  Fixture f;
+  LedgerFixture f;
   auto n = f.enroll("101");
   auto other = f.enroll("101");
   std::string body = R"({"node_id":")" + n.id + R"(","after":0})";

@@ -9,7 +9,7 @@ using sync::NodeLog;
 
 namespace {
 
-struct Fixture {
+struct LogFixture {
   test::TempDir dir;
   storage::Database db = std::move(storage::Database::open(dir / "node.db").value());
   crypto::AeadKey data_key = crypto::AeadKey::generate();
@@ -56,7 +56,7 @@ bool blames_alteration(const shared::Status& st) {
 }  // namespace
 
 TEST_CASE("appended events chain by hash and the whole log verifies") {
-  Fixture f;
+  LogFixture f;
   auto e1 = f.note("one");
   auto e2 = f.note("two");
   CHECK(e1.body.seq == 1);
@@ -68,7 +68,7 @@ TEST_CASE("appended events chain by hash and the whole log verifies") {
 }
 
 TEST_CASE("a flipped byte in a stored row is named by its sequence") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   f.note("two");
   f.note("three");
@@ -79,7 +79,7 @@ TEST_CASE("a flipped byte in a stored row is named by its sequence") {
 }
 
 TEST_CASE("an edited payload re-encrypted with the data key fails its signature") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   auto e2 = f.note("fridge at 5C");
   auto forged = e2.record;
@@ -93,7 +93,7 @@ TEST_CASE("an edited payload re-encrypted with the data key fails its signature"
 }
 
 TEST_CASE("a forged signature, a moved row and a broken previous hash are each named") {
-  Fixture f;
+  LogFixture f;
   auto e1 = f.note("one");
   auto e2 = f.note("two");
   SUBCASE("signature") {
@@ -118,7 +118,7 @@ TEST_CASE("a forged signature, a moved row and a broken previous hash are each n
 }
 
 TEST_CASE("an event larger than the hub accepts is refused at append and nothing is written") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   auto hlc = f.log.last_hlc();
   struct Case {
@@ -155,7 +155,7 @@ TEST_CASE("an event larger than the hub accepts is refused at append and nothing
 }
 
 TEST_CASE("verify names an oversized record this node signed as such, never as malformed or altered") {
-  Fixture f;
+  LogFixture f;
   auto e1 = f.note("one");
   // What a version without the append limit wrote: signed by this node, chained, too large for the hub.
   sync::EventBody body{.node_id = "101-N1", .seq = 2, .prev_hash = e1.hash, .hlc = e1.body.hlc + 1,
@@ -179,7 +179,7 @@ TEST_CASE("verify names an oversized record this node signed as such, never as m
 }
 
 TEST_CASE("a row rewritten with the data key into something that is not an event is named as altered") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   auto e2 = f.note("two");
   auto cut = e2.record;
@@ -192,7 +192,7 @@ TEST_CASE("a row rewritten with the data key into something that is not an event
 }
 
 TEST_CASE("a directive is applied exactly once and only in order") {
-  Fixture f;
+  LogFixture f;
   int applied = 0;
   auto apply = [&](const sync::SignedDirective&) {
     ++applied;
@@ -211,7 +211,7 @@ TEST_CASE("a directive is applied exactly once and only in order") {
 }
 
 TEST_CASE("a failing directive applier leaves no trace") {
-  Fixture f;
+  LogFixture f;
   auto refuse = [](const sync::SignedDirective&) {
     return shared::Status(shared::make_error(shared::Errc::invalid_input, "no"));
   };
@@ -221,7 +221,7 @@ TEST_CASE("a failing directive applier leaves no trace") {
 }
 
 TEST_CASE("events record the last applied directive sequence") {
-  Fixture f;
+  LogFixture f;
   auto ok = [](const sync::SignedDirective&) { return shared::Status{}; };
   REQUIRE(f.log.apply_directive(f.directive(1), f.key, ok).ok());
   auto e = f.note("after the roster");
@@ -229,7 +229,7 @@ TEST_CASE("events record the last applied directive sequence") {
 }
 
 TEST_CASE("nothing written to the log is readable in the database file") {
-  Fixture f;
+  LogFixture f;
   f.note("participant 101-004 seen at home");
   f.log.put_sealed("roster", crypto::Bytes{'s', 'e', 'c', 'r', 'e', 't', '-', 'r', 'o', 's', 't', 'e', 'r'});
   f.db.exec("PRAGMA wal_checkpoint(FULL)");
@@ -241,7 +241,7 @@ TEST_CASE("nothing written to the log is readable in the database file") {
 }
 
 TEST_CASE("deleting the last events is named by verify and by the end-of-log check") {
-  Fixture f;
+  LogFixture f;
   for (const char* t : {"one", "two", "three", "four", "five"}) f.note(t);
   REQUIRE(f.log.verify(f.key.public_key()).ok());
   f.db.exec("DELETE FROM node_events WHERE seq > 3");
@@ -254,7 +254,7 @@ TEST_CASE("deleting the last events is named by verify and by the end-of-log che
 }
 
 TEST_CASE("a sealed head that is edited or deleted is named") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   f.note("two");
   f.db.exec("UPDATE node_sealed SET sealed = (SELECT sealed FROM node_sealed WHERE key = 'chain_head') || x'00' "
@@ -269,7 +269,7 @@ TEST_CASE("a sealed head that is edited or deleted is named") {
 }
 
 TEST_CASE("an acknowledged cursor ahead of the log is damage, and pending never wraps") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   f.note("two");
   storage::Transaction tx(f.db);
@@ -289,7 +289,7 @@ TEST_CASE("an acknowledged cursor ahead of the log is damage, and pending never 
 }
 
 TEST_CASE("a log written before sealed heads gets its head on first open and verifies") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   f.note("two");
   // What a version 1 file looks like: the same tables, no head.
@@ -304,7 +304,7 @@ TEST_CASE("a log written before sealed heads gets its head on first open and ver
 }
 
 TEST_CASE("a sealed value that does not authenticate is an integrity error naming its key, never absent") {
-  Fixture f;
+  LogFixture f;
   CHECK_FALSE(f.log.get_sealed("roster").value().has_value());  // never written: absent
   f.log.put_sealed("roster", crypto::Bytes{'{', '}'});
   REQUIRE(f.log.get_sealed("roster").value().has_value());
@@ -330,7 +330,7 @@ TEST_CASE("a sealed value that does not authenticate is an integrity error namin
 }
 
 TEST_CASE("a kept receipt that does not authenticate is an integrity error naming its event") {
-  Fixture f;
+  LogFixture f;
   f.note("one");
   sync::Receipt receipt{"101-N1", 1, 0, 1, {}, "checkpoint text"};
   {
