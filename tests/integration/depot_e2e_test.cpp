@@ -1,6 +1,7 @@
 // End to end, real hub and node processes over loopback, on both hub engines:
 // depots as actors. A site sends rejected kits back to its depot through the
-// node's API, syncs, the depot's user receives them at the hub and destroys
+// node's API, syncs, the depot's user receives them at the hub (the node
+// learns it at its next sync: they leave its records) and destroys
 // them with a witness, and `irt-hub reconcile` balances the site and the
 // depot; a transfer between two depots is shipped, received with one kit
 // missing, and reconciled; `irt-hub kit history` shows every hop.
@@ -126,6 +127,14 @@ TEST_CASE("depots as actors: a site's return received and destroyed at the depot
   CHECK_MESSAGE(other.err.find("not for depot DE-FRA") != std::string::npos, other.err);
   cli_ok(hub, {"shipment", "receive", "--shipment", shipment, "--kits", stock[0] + "," + stock[1], "--user", "fra.op"},
          "closed at depot DE-FRA");
+  // The site learns it at its next sync: the kits sent back leave its records, none stays in transit.
+  sync_ok(site);
+  {
+    test::SiteSession s(site, "coordinator.ana", kPassword);
+    CHECK_FALSE(s.state->domain().find_kit(stock[0]));
+    CHECK_FALSE(s.state->domain().find_kit(stock[1]));
+    for (const auto& [number, k] : s.state->domain().kits()) CHECK_MESSAGE(k.status != shared::KitStatus::shipped, number);
+  }
   cli_ok(hub, {"kits", "destroy", "--depot", "DE-FRA", "--kit", stock[0], "--kit", stock[1], "--reason",
                "recalled batch", "--user", "fra.op", "--witness", "supply.sue"},
          "destroyed 2 kits", kPassword + "\n" + kPassword + "\n");
