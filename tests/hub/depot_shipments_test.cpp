@@ -392,4 +392,9 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   CHECK(accounts.body["custodians"][0]["id"] == "AT-VIE");
   auto all = hub_call(api.port(), "GET", "/api/v1/reconciliation", hub_login(api.port(), "supply.sam", kPassword));
   CHECK(all.body["custodians"].size() > 2);
+  // The dashboard's stock by custodian likewise.
+  auto stock = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", vie);
+  REQUIRE_MESSAGE(stock.status == 200, stock.text);
+  REQUIRE(stock.body["custodians"].size() == 1);
+  CHECK(stock.body["custodians"][0]["id"] == "AT-VIE");
 }
