@@ -17,7 +17,9 @@ using shared::Permission;
 
 shared::Result<json> quarantine_list(ApiCall& c) {
   json out = json::array();
-  for (const auto& k : quarantined_kits(c.hub, !c.blinded())) out.push_back(to_json(k));
+  const auto depots = c.user ? depots_seen_by(c.hub, *c.user) : std::nullopt;
+  for (const auto& k : quarantined_kits(c.hub, !c.blinded()))
+    if (custodian_seen(depots, k.custody_kind, k.custody_id)) out.push_back(to_json(k));
   return json{{"kits", out}};
 }
 

@@ -392,6 +392,14 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   CHECK(accounts.body["custodians"][0]["id"] == "AT-VIE");
   auto all = hub_call(api.port(), "GET", "/api/v1/reconciliation", hub_login(api.port(), "supply.sam", kPassword));
   CHECK(all.body["custodians"].size() > 2);
+  // The quarantined kits likewise: one at the site, none at its depot.
+  const auto initial_kit = hub::kits_of_shipment(d.db(), initial.shipment_id).at(0).number;
+  d.db().prepare("UPDATE hub_kits SET status = 'quarantined' WHERE kit_number = ?").bind(1, initial_kit).run();
+  auto q_vie = hub_call(api.port(), "GET", "/api/v1/quarantine", vie);
+  REQUIRE_MESSAGE(q_vie.status == 200, q_vie.text);
+  CHECK(q_vie.body["kits"].empty());
+  auto q_sam = hub_call(api.port(), "GET", "/api/v1/quarantine", hub_login(api.port(), "supply.sam", kPassword));
+  CHECK(q_sam.body["kits"].size() == 1);
   // The dashboard's stock by custodian likewise.
   auto stock = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", vie);
   REQUIRE_MESSAGE(stock.status == 200, stock.text);
