@@ -12,7 +12,8 @@
 //   and by site.
 // - GET /api/v1/dashboard/inventory (view_inventory): kits per depot and per
 //   site by status, kits in stock by expiry month and status, and the kits at
-//   risk of passing do-not-dispense before use (hub/forecast.h); never by kit type.
+//   risk of passing do-not-dispense before use (hub/forecast.h); never by kit type;
+//   a depot user's own depots only.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -21,6 +22,7 @@
 #include "hub/allocations.h"
 #include "hub/api_server.h"
 #include "hub/audit.h"
+#include "hub/depot_shipments.h"
 #include "hub/deviations.h"
 #include "hub/forecast.h"
 #include "hub/kit_inventory.h"
@@ -245,9 +247,12 @@ shared::Result<json> inventory(ApiCall& c) {
 
   std::map<std::string, std::map<std::string, std::size_t>> months;  // "YYYY-MM" -> status -> kits in stock
   std::set<std::string> statuses;
+  // A depot user sees its own depots' stock only (hub/depot_shipments.h).
+  const auto depots = c.user ? depots_seen_by(c.hub, *c.user) : std::nullopt;
   for (const auto& k : all_kits(c.hub.db())) {
     std::pair<std::string, std::string> key = k.custody_kind == "depot" ? std::pair{std::string("depot"), k.custody_id}
                                                                         : std::pair{std::string("site"), node_site[k.custody_id]};
+    if (!custodian_seen(depots, key.first, key.second)) continue;
     auto it = index.find(key);
     if (it == index.end()) {  // a site or depot an amendment removed
       index[key] = custodians.size();
@@ -266,6 +271,7 @@ shared::Result<json> inventory(ApiCall& c) {
   json out_custodians = json::array();
   std::size_t at_risk = 0;
   for (const auto& h : custodians) {
+    if (!custodian_seen(depots, h.kind, h.id)) continue;
     json j = {{"kind", h.kind}, {"id", h.id}, {"name", h.name}, {"by_status", h.by_status}, {"in_stock", h.in_stock},
               {"at_risk", h.risk ? h.risk->at_risk : 0},
               {"first_at_risk", h.risk && h.risk->first_at_risk ? json(*h.risk->first_at_risk) : json()}};

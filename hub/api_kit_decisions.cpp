@@ -4,6 +4,7 @@
 // release and rejection of kits (release_quarantine), hub/kit_decisions.h and
 // hub/reconcile.h.
 #include "hub/api_server.h"
+#include "hub/depot_shipments.h"
 #include "hub/kit_decisions.h"
 #include "hub/reconcile.h"
 
@@ -16,7 +17,9 @@ using shared::Permission;
 
 shared::Result<json> quarantine_list(ApiCall& c) {
   json out = json::array();
-  for (const auto& k : quarantined_kits(c.hub, !c.blinded())) out.push_back(to_json(k));
+  const auto depots = c.user ? depots_seen_by(c.hub, *c.user) : std::nullopt;
+  for (const auto& k : quarantined_kits(c.hub, !c.blinded()))
+    if (custodian_seen(depots, k.custody_kind, k.custody_id)) out.push_back(to_json(k));
   return json{{"kits", out}};
 }
 
@@ -42,9 +45,12 @@ shared::Result<json> reconciliation(ApiCall& c) {
     return shared::make_error(shared::Errc::invalid_input, "give site or depot, not both");
   auto all = reconcile(c.hub, site, depot, !c.blinded());
   if (!all) return all.error();
+  // A depot user accounts for its own depots only.
+  const auto depots = c.user ? depots_seen_by(c.hub, *c.user) : std::nullopt;
   json out = json::array();
   bool balanced = true;
   for (const auto& r : *all) {
+    if (!custodian_seen(depots, r.kind, r.id)) continue;
     out.push_back(to_json(r));
     balanced = balanced && r.balanced();
   }

@@ -13,14 +13,23 @@ namespace {
 using nlohmann::json;
 using shared::Permission;
 
+// A depot user sees only its depots' shipments (hub/depot_shipments.h depots_seen_by).
+std::optional<std::vector<std::string>> shipments_seen_in(ApiCall& c) {
+  return c.user ? depots_seen_by(c.hub, *c.user) : std::optional<std::vector<std::string>>();
+}
+
 shared::Result<json> shipment_list(ApiCall& c) {
   json out = json::array();
-  for (const auto& s : list_shipments(c.hub.db(), c.query_value("status"))) out.push_back(to_json(s));
+  const auto depots = shipments_seen_in(c);
+  for (const auto& s : list_shipments(c.hub.db(), c.query_value("status")))
+    if (shipment_seen(depots, s)) out.push_back(to_json(s));
   return json{{"shipments", out}};
 }
 
 shared::Result<json> show(ApiCall& c) {
   auto s = find_shipment(c.hub.db(), c.param("shipment"));
+  // Another depot's shipment is answered as unknown: nothing of it is named.
+  if (s && !shipment_seen(shipments_seen_in(c), *s)) s.reset();
   if (!s)
     return shared::make_error(shared::Errc::not_found, "shipment " + c.param("shipment") +
                                                            " is not a shipment from a depot at this hub");

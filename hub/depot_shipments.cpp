@@ -8,6 +8,7 @@
 #include "hub/kit_inventory.h"
 #include "hub/lots.h"
 #include "shared/civil_date.h"
+#include "shared/directive_payloads.h"
 #include "shared/text.h"
 
 namespace irt::hub {
@@ -83,6 +84,20 @@ std::string untransferable(storage::Database& db, const HubKit& k, const std::st
   return "";
 }
 
+// A return shipment's node learns how the depot found its kits
+// (kits.at_depot): they leave its records. Inside the caller's transaction.
+void tell_returning_node(HubState& hub, const ShipmentRecord& s, const std::vector<shared::KitCondition>& kits,
+                         const std::string& by, std::int64_t now_ms) {
+  if (s.kind != "return" || s.node_id.empty() || kits.empty()) return;
+  nlohmann::json payload = shared::KitsAtDepot{s.shipment_id, s.to_depot, kits};
+  auto seq = hub.outbox().issue(s.node_id, shared::kKitsAtDepotDirective, payload.dump(), now_ms);
+  std::vector<std::string> numbers;
+  for (const auto& k : kits) numbers.push_back(k.kit + " " + to_string(k.condition));
+  record_audit(hub.db(), {now_ms, by, "directive.issued", s.node_id, "return " + s.shipment_id + " at depot " + s.to_depot,
+                          "", std::string(shared::kKitsAtDepotDirective) + " #" + std::to_string(seq) + ": " +
+                                  shared::join(numbers)});
+}
+
 }  // namespace
 
 bool is_depot_role(const shared::Role& role) { return role.can(Permission::manage_depot); }
@@ -98,6 +113,21 @@ shared::Status acts_for_depot(HubState& hub, const User& user, const std::string
                                            " or a supply manager signs this step. Nothing was changed");
   return make_error(Errc::forbidden, "hub user " + user.name + " (role " + user.role + ") does not act for depot " +
                                          depot + ": it needs manage_depot for that depot, or manage_supply");
+}
+
+std::optional<std::vector<std::string>> depots_seen_by(HubState& hub, const User& reader) {
+  const auto* role = hub.study().find_role(reader.role);
+  if (!role || !is_depot_role(*role) || role->can(Permission::manage_supply)) return std::nullopt;
+  return reader.sites;
+}
+
+bool custodian_seen(const std::optional<std::vector<std::string>>& depots, const std::string& kind,
+                    const std::string& id) {
+  return !depots || (kind == "depot" && std::find(depots->begin(), depots->end(), id) != depots->end());
+}
+
+bool shipment_seen(const std::optional<std::vector<std::string>>& depots, const ShipmentRecord& s) {
+  return custodian_seen(depots, "depot", s.depot_id) || custodian_seen(depots, "depot", s.to_depot);
 }
 
 shared::Result<User> check_depot_signature(HubState& hub, const Signature& s, const std::string& depot) {
@@ -219,6 +249,7 @@ shared::Result<std::size_t> move_depot_shipment(HubState& hub, const ShipmentRec
       ++moved;
     }
   } else if (step == ShipmentStep::lose) {
+    std::vector<shared::KitCondition> gone;
     for (const auto& k : kits_of_shipment(db, s.shipment_id)) {
       if (!in_transit_to(k, s)) continue;
       set_kit_status(db, k.number, KitStatus::missing);
@@ -227,8 +258,10 @@ shared::Result<std::size_t> move_depot_shipment(HubState& hub, const ShipmentRec
           .run();
       record_audit(db, {now_ms, "hub", "kit.missing", k.number, "shipment " + s.shipment_id + " declared lost",
                         "in transit to depot " + s.to_depot, "missing at depot " + s.to_depot});
+      gone.push_back({k.number, KitStatus::missing});
       ++moved;
     }
+    tell_returning_node(hub, s, gone, "hub", now_ms);
   }
   return moved;
 }
@@ -297,6 +330,9 @@ shared::Result<DepotReceiptDone> receive_at_depot(HubState& hub, const std::stri
                       std::string(to_string(condition)) + ": " + to_string(now_status) + " at depot " + s->to_depot,
                       "performed"});
   }
+  std::vector<shared::KitCondition> reported;
+  for (std::size_t i = 0; i < found.size(); ++i) reported.push_back({found[i].number, kits[i].condition});
+  tell_returning_node(hub, *s, reported, who->name, now_ms);
   std::size_t unreported = 0;
   for (const auto& l : shipment_kits(db, shipment_id)) unreported += l.outcome.empty() ? 1 : 0;
   const std::string to = unreported == 0 ? "closed" : "receiving";

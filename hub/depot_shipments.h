@@ -18,7 +18,10 @@
 //               the node holds to the depot, "shipped", in transit; the
 //               depot's user receives them kit by kit: received ones are
 //               "returned" at the depot (then destroyed there with a witness,
-//               hub/kit_decisions.h), the others missing.
+//               hub/kit_decisions.h), the others missing. Each receipt,
+//               and a loss, sends the node a "kits.at_depot" directive
+//               naming the kits and how the depot found them: they leave
+//               the node's records.
 //
 // Every kit that travels in a transfer or a return is listed in
 // hub_shipment_kits with what its receipt said; each hop is an audit entry
@@ -49,6 +52,17 @@ bool is_depot_role(const shared::Role& role);
 // depot, a depot role for the depots the user is bound to; forbidden otherwise,
 // naming the depot and the user's depots.
 shared::Status acts_for_depot(HubState& hub, const User& user, const std::string& depot);
+
+// The depots a reader of shipments and depot stock sees: nullopt for every
+// depot (any role but a depot role), else the depot user's own depots.
+std::optional<std::vector<std::string>> depots_seen_by(HubState& hub, const User& reader);
+// Whether a reader that sees `depots` (depots_seen_by) sees shipment `s`: its
+// origin or its destination is one of them.
+bool shipment_seen(const std::optional<std::vector<std::string>>& depots, const ShipmentRecord& s);
+// Whether such a reader sees custodian `kind` ("site", "depot") `id` in a
+// reconciliation or a stock list: a depot user its own depots only.
+bool custodian_seen(const std::optional<std::vector<std::string>>& depots, const std::string& kind,
+                    const std::string& id);
 
 // A signature for a depot's step: of a user holding manage_supply, or a depot
 // user of `depot`.

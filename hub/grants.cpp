@@ -299,13 +299,18 @@ shared::Result<GrantsIssued> issue_enrollment_grants(HubState& hub, const std::s
     auto r = grant_stream(hub, node_id, site_id, now_ms, out);
     if (!r) return r.error();
   }
-  auto shipment = ship_initial(hub.db(), hub.study(), node_id, site_id, "hub", now_ms);
-  if (shipment) {
-    out.kits += shipment->kits.size();
-    if (send_if_shipped(hub, *shipment, now_ms)) ++out.directives;
-  } else {
-    // The node can still screen and randomize; the central team ships by hand.
-    record_audit(hub.db(), {now_ms, "hub", "shipment.not_sent", node_id, shipment.error().message, "", ""});
+  // A nurse's tablet is not a stock point of its own: it takes kits by custody
+  // transfer from its site node, and resupply reviews the site as a whole.
+  auto node = hub.ledger().find_node(node_id);
+  if (!node || node->kind == "site") {
+    auto shipment = ship_initial(hub.db(), hub.study(), node_id, site_id, "hub", now_ms);
+    if (shipment) {
+      out.kits += shipment->kits.size();
+      if (send_if_shipped(hub, *shipment, now_ms)) ++out.directives;
+    } else {
+      // The node can still screen and randomize; the central team ships by hand.
+      record_audit(hub.db(), {now_ms, "hub", "shipment.not_sent", node_id, shipment.error().message, "", ""});
+    }
   }
   if (renew_lease(hub, node_id, now_ms)) {  // the node's first lease
     ++out.leases;

@@ -16,7 +16,9 @@
 //                   grant.cap_allowance (arm or cohort caps) an allowance per capped
 //                                  arm and cohort, targeted like the stream's
 //                                  (hub/cap_allowances.h)
-//                   shipment       supply.initial_shipment (hub/kit_inventory.h)
+//                   shipment       supply.initial_shipment (hub/kit_inventory.h), to a
+//                                  site node only: a nurse's tablet takes kits from its
+//                                  site node by custody transfer (hub/custody.h)
 //                   grant.lease    randomization until offline_days from now (hub/leases.h)
 //   at a pull       the same grants again when the node's free slots in a
 //                   stratum, its unused numbers or its remaining allowance fall

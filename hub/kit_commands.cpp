@@ -9,6 +9,7 @@
 #include "crypto/bytes.h"
 #include "hub/audit.h"
 #include "hub/commands.h"
+#include "hub/depot_shipments.h"
 #include "hub/hub_state.h"
 #include "hub/kit_decisions.h"
 #include "hub/reconcile.h"
@@ -41,10 +42,13 @@ int quarantine_list(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
-  if (!blinded) return rc;
-  const bool unblinded = !*blinded;
+  auto reader = command_line_user(a, *hub, "reader", shared::Permission::view_inventory, rc);
+  if (!reader) return rc;
+  const bool unblinded = !reads_blinded(hub->study(), hub->study().find_role(reader->role));
   auto kits = quarantined_kits(*hub, unblinded);
+  // A depot user sees its own depots' kits only.
+  const auto depots = depots_seen_by(*hub, *reader);
+  std::erase_if(kits, [&](const QuarantinedKit& k) { return !custodian_seen(depots, k.custody_kind, k.custody_id); });
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& k : kits) out.push_back(to_json(k));
@@ -113,11 +117,14 @@ int reconcile_cmd(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
-  if (!blinded) return rc;
-  const bool unblinded = !*blinded;
+  auto reader = command_line_user(a, *hub, "reader", shared::Permission::view_inventory, rc);
+  if (!reader) return rc;
+  const bool unblinded = !reads_blinded(hub->study(), hub->study().find_role(reader->role));
   auto all = reconcile(*hub, a.get_or("site", ""), a.get_or("depot", ""), unblinded);
   if (!all) return report(a, all.error());
+  // A depot user accounts for its own depots only.
+  const auto depots = depots_seen_by(*hub, *reader);
+  std::erase_if(*all, [&](const Reconciliation& r) { return !custodian_seen(depots, r.kind, r.id); });
   bool balanced = true;
   for (const auto& r : *all) balanced = balanced && r.balanced();
   if (a.flag("json")) {

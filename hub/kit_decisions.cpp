@@ -184,6 +184,15 @@ shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const s
                                             "reported it, sync that node first); nothing was changed");
     if (!release && k->status == KitStatus::rejected)
       return make_error(Errc::conflict, "kit " + number + " was already rejected; nothing was changed");
+    // In transit between custodians (to a site, a depot or a nurse's tablet),
+    // a kit is in nobody's hands to set aside: it is decided once received.
+    if (!release && k->status == KitStatus::shipped)
+      return make_error(Errc::conflict,
+                        "kit " + number + " is in transit" +
+                            (k->shipment_id.empty() ? "" : " (shipment " + k->shipment_id + ")") + " to " +
+                            k->custody_kind + " " + k->custody_id +
+                            "; reject it after its receipt there (the receiver reports it received, then the hub "
+                            "rejects it). Nothing was changed");
     if (!release && k->status != KitStatus::quarantined && !in_stock)
       return make_error(Errc::conflict, "kit " + number + " is " + to_string(k->status) +
                                             ": only a kit quarantined or in stock is rejected; nothing was changed");

@@ -35,8 +35,13 @@ int list_cmd(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  if (!reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc)) return rc;
-  auto all = list_shipments(hub->db(), a.get_or("status", ""));
+  auto reader = command_line_user(a, *hub, "reader", shared::Permission::view_inventory, rc);
+  if (!reader) return rc;
+  // A depot user sees only its depots' shipments.
+  const auto depots = depots_seen_by(*hub, *reader);
+  std::vector<ShipmentRecord> all;
+  for (auto& s : list_shipments(hub->db(), a.get_or("status", "")))
+    if (shipment_seen(depots, s)) all.push_back(std::move(s));
   if (a.flag("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : all) out.push_back(to_json(s));
@@ -52,14 +57,17 @@ int show_cmd(const Args& a) {
   int rc = 0;
   auto hub = open_hub(a, rc);
   if (!hub) return rc;
-  auto blinded = reader_reads_blinded(a, *hub, shared::Permission::view_inventory, rc);
-  if (!blinded) return rc;
+  auto reader = command_line_user(a, *hub, "reader", shared::Permission::view_inventory, rc);
+  if (!reader) return rc;
+  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(reader->role));
   auto s = find_shipment(hub->db(), a.get("shipment"));
+  // Another depot's shipment is answered as unknown: nothing of it is named.
+  if (s && !shipment_seen(depots_seen_by(*hub, *reader), *s)) s.reset();
   if (!s)
     return report(a, shared::Error{shared::Errc::not_found, "shipment " + a.get("shipment") +
                                                                 " is not a shipment from a depot at this hub; "
                                                                 "'irt-hub shipment list' shows them"});
-  auto kits = kits_json(kits_of_shipment(hub->db(), s->shipment_id), !*blinded);
+  auto kits = kits_json(kits_of_shipment(hub->db(), s->shipment_id), !blinded);
   if (a.flag("json")) {
     auto j = to_json(*s);
     j["kit_list"] = kits;

@@ -535,6 +535,16 @@ shared::Status DomainStore::apply_kit_handover(const shared::KitHandover& h) {
   return {};
 }
 
+shared::Status DomainStore::apply_kits_at_depot(const shared::KitsAtDepot& d) {
+  for (const auto& k : d.kits) {
+    auto it = kits_.find(k.kit);
+    if (it == kits_.end() || it->second.status != KitStatus::shipped) continue;
+    db_.prepare("DELETE FROM node_kits WHERE kit_number = ?").bind_all(k.kit).run();
+    kits_.erase(it);
+  }
+  return {};
+}
+
 shared::Status DomainStore::apply_participant_transfer(const shared::ParticipantTransferDecision& d) {
   auto it = by_number_.find(d.participant);
   if (it == by_number_.end()) return {};  // nothing here to move or keep

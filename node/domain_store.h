@@ -153,6 +153,10 @@ class DomainStore {
   // a new shipment); "refused": they return to stock, available, with the
   // hub's reason as their note. A kit in any other status is left as it is.
   shared::Status apply_kit_handover(const shared::KitHandover& h);
+  // kits.at_depot: the depot's report of this node's return shipment. The
+  // named kits still "shipped" (sent back) leave this node's records: their
+  // custody ended at the depot. A kit in any other status is left as it is.
+  shared::Status apply_kits_at_depot(const shared::KitsAtDepot& d);
   // grant.lease: replaces the lease held when its id is greater; an older one
   // (a directive replayed) is ignored. Kept sealed beside the log.
   shared::Status apply_lease(const shared::RandomizationLease& l);

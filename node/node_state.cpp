@@ -279,6 +279,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto h = shared::parse_kit_handover(payload);
     return h ? domain_->apply_kit_handover(*h) : shared::Status(h.error());
   }
+  if (d.body.type == shared::kKitsAtDepotDirective) {
+    auto k = shared::parse_kits_at_depot(payload);
+    return k ? domain_->apply_kits_at_depot(*k) : shared::Status(k.error());
+  }
   if (d.body.type == shared::kParticipantTransferDirective) {
     auto t = shared::parse_participant_transfer(payload);
     return t ? domain_->apply_participant_transfer(*t) : shared::Status(t.error());

@@ -256,6 +256,37 @@ Result<KitHandover> parse_kit_handover(std::string_view text) {
   return h;
 }
 
+void to_json(json& j, const KitsAtDepot& d) {
+  json kits = json::array();
+  for (const auto& k : d.kits) kits.push_back({{"kit", k.kit}, {"condition", to_string(k.condition)}});
+  j = json{{"shipment_id", d.shipment_id}, {"depot", d.depot}, {"kits", kits}};
+}
+
+Result<KitsAtDepot> parse_kits_at_depot(std::string_view text) {
+  auto j = parse_object(text, "kits.at_depot");
+  if (!j) return j.error();
+  KitsAtDepot d;
+  try {
+    d.shipment_id = j->at("shipment_id").get<std::string>();
+    d.depot = j->at("depot").get<std::string>();
+    for (const auto& k : j->at("kits")) {
+      auto condition = parse_kit_status(k.at("condition").get<std::string>());
+      if (!condition || (*condition != KitStatus::received && *condition != KitStatus::damaged &&
+                         *condition != KitStatus::missing))
+        return bad("kits.at_depot.kits[].condition", "must be received, damaged or missing");
+      d.kits.push_back({k.at("kit").get<std::string>(), *condition});
+    }
+  } catch (const json::exception& e) {
+    return bad("kits.at_depot", std::string("missing or mistyped field (") + e.what() + ")");
+  }
+  if (d.shipment_id.empty()) return bad("kits.at_depot.shipment_id", "empty");
+  if (d.depot.empty()) return bad("kits.at_depot.depot", "empty");
+  if (d.kits.empty()) return bad("kits.at_depot.kits", "empty");
+  for (const auto& k : d.kits)
+    if (!is_digits(k.kit)) return bad("kits.at_depot.kits[].kit", "each must be a kit number");
+  return d;
+}
+
 void to_json(json& j, const RandomizationLease& l) {
   j = json{{"lease_id", l.lease_id}, {"until_ms", l.until_ms}, {"reason", l.reason}};
 }

@@ -17,6 +17,8 @@
 //   "kits.handover"             KitHandover: the hub's answer to a node's handover of kits to
 //                               another node of its site (the receiving node gets a "shipment"
 //                               of kind "handover")
+//   "kits.at_depot"             KitsAtDepot: kits the node sent back to a depot, as the depot
+//                               reported them (received, damaged, missing): they leave the node's records
 //   "participant.transfer"      ParticipantTransferDecision: the hub's decision on a node's request to
 //                               move a participant to another site (approved: it left this node)
 //   "participant.transfer_in"   ParticipantTransferIn: a participant moved to this node, with its
@@ -53,6 +55,7 @@ inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
 inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
 inline constexpr std::string_view kKitsHandoverDirective = "kits.handover";
+inline constexpr std::string_view kKitsAtDepotDirective = "kits.at_depot";
 inline constexpr std::string_view kGrantLeaseDirective = "grant.lease";
 inline constexpr std::string_view kParticipantTransferDirective = "participant.transfer";
 inline constexpr std::string_view kParticipantTransferInDirective = "participant.transfer_in";
@@ -157,6 +160,18 @@ struct KitHandover {
 };
 void to_json(nlohmann::json& j, const KitHandover& h);
 Result<KitHandover> parse_kit_handover(std::string_view json_text);
+
+// The depot's report of kits a node sent back in return shipment
+// `shipment_id` ("RET-<node>-<event seq>"): each received, damaged or missing
+// at `depot`. The node's custody of them ends there: they leave its records,
+// and their fate stays in the hub's kit history.
+struct KitsAtDepot {
+  std::string shipment_id;
+  std::string depot;
+  std::vector<KitCondition> kits;  // condition: received, damaged or missing
+};
+void to_json(nlohmann::json& j, const KitsAtDepot& d);
+Result<KitsAtDepot> parse_kits_at_depot(std::string_view json_text);
 
 // The node may randomize (from its slots or its minimization stream) while
 // its clock reads before `until_ms`; after it, randomization waits for a sync,

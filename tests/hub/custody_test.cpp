@@ -7,6 +7,7 @@
 
 #include "hub/kit_history.h"
 #include "hub/kit_inventory.h"
+#include "hub/shipments.h"
 #include "shared/directive_payloads.h"
 #include "tests/hub/test_node.h"
 
@@ -155,4 +156,23 @@ TEST_CASE("a handover the hub cannot carry out is refused whole, with the reason
   CHECK_FALSE(again.moved);
   CHECK(directives(f, site.id, shared::kKitsHandoverDirective).size() == sent);
   CHECK(hub::handovers(f.hub->db()).size() == 4);
+}
+
+TEST_CASE("a nurse's tablet gets no initial shipment of its own: only its site node's shipment exists") {
+  HubFixture f("packaging/examples/study-minimization.json");
+  auto site = enroll(f, "402");
+  auto tablet = enroll(f, "402", "nurse");
+  CHECK(directives(f, site.id, shared::kShipmentDirective).size() == 1);
+  CHECK(directives(f, tablet.id, shared::kShipmentDirective).empty());
+  std::vector<std::string> to_nodes;
+  for (const auto& s : hub::list_shipments(f.hub->db())) to_nodes.push_back(s.node_id);
+  CHECK(to_nodes == std::vector<std::string>{site.id});
+  CHECK(hub::kits_held_by(f.hub->db(), "node", tablet.id).empty());
+  // A tablet enrolled first waits for the site node: the site's stock arrives with the site node.
+  HubFixture g("packaging/examples/study-minimization.json");
+  auto tablet_first = enroll(g, "402", "nurse");
+  CHECK(directives(g, tablet_first.id, shared::kShipmentDirective).empty());
+  CHECK(hub::list_shipments(g.hub->db()).empty());
+  auto site_later = enroll(g, "402");
+  CHECK(directives(g, site_later.id, shared::kShipmentDirective).size() == 1);
 }

@@ -127,6 +127,12 @@ TEST_CASE("a transfer between depots: reserved, shipped in transit, received kit
   refused(hub::destroy_depot_kits(*d.f.hub, "AT-VIE", {kits[0]}, "test", d.sign("vie.op"), d.sign("supply.sam"),
                                   kHubNow),
           Errc::conflict, "shipped");
+  // Nor rejected in transit: decided once received, and the refusal says so.
+  auto in_transit = hub::decide_kits(*d.f.hub, false, {kits[0]}, "recall", d.sign("supply.sam"), kHubNow);
+  refused(in_transit, Errc::conflict, "after its receipt");
+  CHECK(in_transit.error().message.find(t->shipment_id) != std::string::npos);
+  CHECK(in_transit.error().message.find(type) == std::string::npos);
+  CHECK(d.status(kits[0]) == KitStatus::shipped);
 
   // Received by the receiving depot only, kit by kit.
   refused(hub::receive_at_depot(*d.f.hub, t->shipment_id, {{kits[0], KitStatus::received}}, "", d.sign("fra.op"),
@@ -266,6 +272,17 @@ TEST_CASE("a site's return shipment: in transit to the depot, received there, de
   CHECK(got->shipment.status == "closed");
   CHECK(d.status(kits[0]) == KitStatus::returned);
   CHECK(d.custodian(kits[1]) == "depot:DE-FRA");
+  // The node learns how the depot found them: one directive, the kits the receipt named.
+  auto told = directives(d.f, node.id, shared::kKitsAtDepotDirective);
+  REQUIRE(told.size() == 1);
+  auto at_depot = shared::parse_kits_at_depot(told[0].dump());
+  REQUIRE_MESSAGE(at_depot.ok(), at_depot.error().message);
+  CHECK(at_depot->shipment_id == id);
+  CHECK(at_depot->depot == "DE-FRA");
+  REQUIRE(at_depot->kits.size() == 2);
+  CHECK(at_depot->kits[0].kit == kits[0]);
+  CHECK(at_depot->kits[1].condition == KitStatus::received);
+  CHECK(told[0].dump().find(sent->kits[0].kit_type) == std::string::npos);
 
   // Destroyed at the depot by its own user with a witness; the other depot's user may not.
   refused(hub::destroy_depot_kits(*d.f.hub, "DE-FRA", {kits[0]}, "returned", d.sign("vie.op"), d.sign("supply.sam"),
@@ -336,4 +353,56 @@ TEST_CASE("depot steps over the API: a blinded depot user's answers hold no kit 
                         {{"kits", json::array({json{{"kit", kits[0]}}})}, {"signature", sign}});
   CHECK(again.status == 409);
   CHECK(again.text.find(type) == std::string::npos);
+}
+
+TEST_CASE("a depot user lists and reads only shipments from or to its depots, and reconciles only its depots") {
+  Depots d;
+  auto site = enroll(d.f, "301");  // its initial shipment leaves DE-FRA
+  const auto initial = hub::list_shipments(d.db()).at(0);
+  REQUIRE(initial.depot_id == "DE-FRA");
+  auto t = hub::request_transfer(*d.f.hub, {"AT-VIE", "DE-FRA", d.stock("AT-VIE", 1), "", 0, ""}, d.sign("vie.op"),
+                                 kHubNow);
+  REQUIRE_MESSAGE(t.ok(), t.error().message);
+  HubApiServer api(*d.f.hub);
+  auto ids = [&](const std::string& user) {
+    auto r = hub_call(api.port(), "GET", "/api/v1/shipments", hub_login(api.port(), user, kPassword));
+    REQUIRE_MESSAGE(r.status == 200, r.text);
+    std::vector<std::string> out;
+    for (const auto& s : r.body["shipments"]) out.push_back(s["shipment_id"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto both = std::vector<std::string>{initial.shipment_id, t->shipment_id};
+  std::sort(both.begin(), both.end());
+  CHECK(ids("supply.sam") == both);
+  CHECK(ids("fra.op") == both);                                         // from DE-FRA, and to it
+  CHECK(ids("vie.op") == std::vector<std::string>{t->shipment_id});    // not DE-FRA's shipment to the site
+
+  // Another depot's shipment is unknown to it, named by nothing but the id asked.
+  auto vie = hub_login(api.port(), "vie.op", kPassword);
+  auto other = hub_call(api.port(), "GET", "/api/v1/shipments/" + initial.shipment_id, vie);
+  CHECK(other.status == 404);
+  for (const auto& leak : {std::string("DE-FRA"), site.id, std::string("301")})
+    CHECK_MESSAGE(other.text.find(leak) == std::string::npos, other.text);
+  CHECK(hub_call(api.port(), "GET", "/api/v1/shipments/" + t->shipment_id, vie).status == 200);
+
+  auto accounts = hub_call(api.port(), "GET", "/api/v1/reconciliation", vie);
+  REQUIRE_MESSAGE(accounts.status == 200, accounts.text);
+  REQUIRE(accounts.body["custodians"].size() == 1);
+  CHECK(accounts.body["custodians"][0]["id"] == "AT-VIE");
+  auto all = hub_call(api.port(), "GET", "/api/v1/reconciliation", hub_login(api.port(), "supply.sam", kPassword));
+  CHECK(all.body["custodians"].size() > 2);
+  // The quarantined kits likewise: one at the site, none at its depot.
+  const auto initial_kit = hub::kits_of_shipment(d.db(), initial.shipment_id).at(0).number;
+  d.db().prepare("UPDATE hub_kits SET status = 'quarantined' WHERE kit_number = ?").bind(1, initial_kit).run();
+  auto q_vie = hub_call(api.port(), "GET", "/api/v1/quarantine", vie);
+  REQUIRE_MESSAGE(q_vie.status == 200, q_vie.text);
+  CHECK(q_vie.body["kits"].empty());
+  auto q_sam = hub_call(api.port(), "GET", "/api/v1/quarantine", hub_login(api.port(), "supply.sam", kPassword));
+  CHECK(q_sam.body["kits"].size() == 1);
+  // The dashboard's stock by custodian likewise.
+  auto stock = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", vie);
+  REQUIRE_MESSAGE(stock.status == 200, stock.text);
+  REQUIRE(stock.body["custodians"].size() == 1);
+  CHECK(stock.body["custodians"][0]["id"] == "AT-VIE");
 }

@@ -1,9 +1,11 @@
 // End to end, real hub and node processes over loopback, on both hub engines:
 // depots as actors. A site sends rejected kits back to its depot through the
-// node's API, syncs, the depot's user receives them at the hub and destroys
+// node's API, syncs, the depot's user receives them at the hub (the node
+// learns it at its next sync: they leave its records) and destroys
 // them with a witness, and `irt-hub reconcile` balances the site and the
 // depot; a transfer between two depots is shipped, received with one kit
-// missing, and reconciled; `irt-hub kit history` shows every hop.
+// missing, and reconciled; `irt-hub kit history` shows every hop; each depot's
+// user lists only its own depots' shipments.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -126,6 +128,14 @@ TEST_CASE("depots as actors: a site's return received and destroyed at the depot
   CHECK_MESSAGE(other.err.find("not for depot DE-FRA") != std::string::npos, other.err);
   cli_ok(hub, {"shipment", "receive", "--shipment", shipment, "--kits", stock[0] + "," + stock[1], "--user", "fra.op"},
          "closed at depot DE-FRA");
+  // The site learns it at its next sync: the kits sent back leave its records, none stays in transit.
+  sync_ok(site);
+  {
+    test::SiteSession s(site, "coordinator.ana", kPassword);
+    CHECK_FALSE(s.state->domain().find_kit(stock[0]));
+    CHECK_FALSE(s.state->domain().find_kit(stock[1]));
+    for (const auto& [number, k] : s.state->domain().kits()) CHECK_MESSAGE(k.status != shared::KitStatus::shipped, number);
+  }
   cli_ok(hub, {"kits", "destroy", "--depot", "DE-FRA", "--kit", stock[0], "--kit", stock[1], "--reason",
                "recalled batch", "--user", "fra.op", "--witness", "supply.sue"},
          "destroyed 2 kits", kPassword + "\n" + kPassword + "\n");
@@ -160,6 +170,14 @@ TEST_CASE("depots as actors: a site's return received and destroyed at the depot
   auto twice = hub.cli({"shipment", "receive", "--shipment", transfer, "--kit", moving[0], "--user", "vie.op"},
                        kPassword + "\n");
   CHECK(twice.exit_code != 0);
+  // A depot user lists only its depots' shipments: AT-VIE's user sees the transfer, not the site's return.
+  auto listed = cli_ok(hub, {"shipment", "list", "--reader", "vie.op"}, transfer);
+  CHECK(listed.find(shipment) == std::string::npos);
+  CHECK(cli_ok(hub, {"shipment", "list", "--reader", "fra.op"}).find(shipment) != std::string::npos);
+  auto hidden = hub.cli({"shipment", "show", "--shipment", shipment, "--reader", "vie.op"}, kPassword + "\n");
+  CHECK(hidden.exit_code != 0);
+  CHECK(hidden.err.find("not a shipment") != std::string::npos);
+  CHECK_MESSAGE(hidden.err.find("DE-FRA") == std::string::npos, hidden.err);  // named by nothing but the id asked
   for (const auto& depot : {"DE-FRA", "AT-VIE"}) {
     auto r = reconcile(hub, "--depot", depot);
     CHECK_MESSAGE(r["balanced"] == true, r.dump());

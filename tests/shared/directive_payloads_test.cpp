@@ -109,6 +109,26 @@ TEST_CASE("a kits.handover answer round-trips, and a malformed one is refused na
   CHECK_FALSE(parse_kit_handover(j.dump()).ok());
 }
 
+TEST_CASE("a kits.at_depot report round-trips, and a condition other than received, damaged or missing is refused") {
+  KitsAtDepot d{"RET-301-N1-57", "DE-FRA", {{"4821907", KitStatus::received}, {"5133068", KitStatus::missing}}};
+  nlohmann::json j = d;
+  auto back = parse_kits_at_depot(j.dump());
+  REQUIRE_MESSAGE(back.ok(), back.error().message);
+  CHECK(back->shipment_id == "RET-301-N1-57");
+  CHECK(back->depot == "DE-FRA");
+  REQUIRE(back->kits.size() == 2);
+  CHECK(back->kits[1].kit == "5133068");
+  CHECK(back->kits[1].condition == KitStatus::missing);
+  j["kits"][0]["condition"] = "dispensed";
+  CHECK(parse_kits_at_depot(j.dump()).error().message.find("kits.at_depot.kits[].condition") == 0);
+  j["kits"] = nlohmann::json::array();
+  CHECK(parse_kits_at_depot(j.dump()).error().message.find("kits.at_depot.kits") == 0);
+  j["kits"] = {{{"kit", "A1"}, {"condition", "received"}}};
+  CHECK_FALSE(parse_kits_at_depot(j.dump()).ok());
+  j.erase("depot");
+  CHECK_FALSE(parse_kits_at_depot(j.dump()).ok());
+}
+
 TEST_CASE("a lease round-trips, and a lease without an id or with a time that is not an integer is refused") {
   RandomizationLease l{2, 1768435200000, "renewed at sync"};
   nlohmann::json j = l;
