@@ -227,6 +227,7 @@ const TABS = {
 };
 async function open(name, arg) {
   if (name === "participant") $("participant-detail").innerHTML = "";  // never another participant's record while loading
+  if (name === "return") $("return-detail").innerHTML = "";  // never a list of kits already sent back
   view(name);
   const section = $("view-" + name);
   section.setAttribute("aria-busy", "true");  // until its answer is drawn
