@@ -6,6 +6,7 @@
 #include "hub/ingest.h"
 #include "hub/node_decisions.h"
 #include "hub/users.h"
+#include "shared/slot_slice.h"  // tests/hub/test_node.h uses it
 #include "tests/hub/test_node.h"
 
 using namespace irt;
