@@ -7,6 +7,7 @@
 #include "hub/grants.h"
 #include "hub/node_overview.h"
 #include "hub/resupply_runner.h"
+#include "hub/users.h"
 #include "hub/webhooks.h"
 #include "sync/protocol.h"
 
@@ -49,6 +50,12 @@ void Ingest::equivocation(const sync::LedgerNode& node, std::uint64_t seq, const
   contained("raising a deviation for node " + node.node_id, [&] {
     raise_deviation(hub_, {deviation_kind::kEquivocation, node.node_id, seq, "", "", message + "; both events are "
                            "kept as evidence and the node is frozen until 'irt-hub unfreeze'"}, now_ms);
+  });
+  // The site's other nodes no longer offer the frozen node for a handover.
+  contained("sending node " + node.node_id + "'s site a roster without it", [&] {
+    issue_rosters(hub_, {node.site_id}, "node " + node.node_id + " frozen (equivocation at seq " +
+                                            std::to_string(seq) + ")",
+                  "hub", now_ms);
   });
 }
 

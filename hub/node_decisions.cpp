@@ -35,7 +35,11 @@ shared::Status unfreeze_node(HubState& hub, const std::string& node_id, const st
                              const Signature& signer, std::int64_t now_ms) {
   auto who = signer_of(hub, reason, signer);
   if (!who) return who.error();
-  return hub.ledger().unfreeze(node_id, reason, who->name, now_ms, kNodeDecisionMeaning);
+  // The site's nodes offer it again for a handover (a frozen node is left out of the roster).
+  auto site = hub.ledger().find_node(node_id);
+  return hub.ledger().unfreeze(node_id, reason, who->name, now_ms, kNodeDecisionMeaning, [&] {
+    if (site) issue_rosters(hub, {site->site_id}, "node " + node_id + " unfrozen", who->name, now_ms);
+  });
 }
 
 }  // namespace irt::hub

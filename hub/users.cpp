@@ -98,7 +98,7 @@ std::string roster_payload(HubState& hub, const std::string& site_id) {
             [](const auto& x, const auto& y) { return x.node_id < y.node_id; });
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : ledger_nodes)
-    if (n.site_id == site_id && n.status != sync::NodeStatus::revoked)
+    if (n.site_id == site_id && n.status == sync::NodeStatus::active)
       nodes.push_back({{"node_id", n.node_id}, {"kind", n.kind}});
   nlohmann::json payload;
   payload["site_id"] = site_id;

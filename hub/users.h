@@ -114,13 +114,14 @@ std::vector<User> all_users(storage::Database& db);
 
 // {"site_id":..., "users":[{"name","role","sites":[...],"password_hash"}],
 // "nodes":[{"node_id","kind"}]}: the roster directive's payload for a site (its
-// enabled users, ordered by name; its nodes not revoked, ordered by id, so a
-// node offers the others as where kits may be handed over).
+// enabled users, ordered by name; its active nodes, ordered by id, so a node
+// offers the others as where kits may be handed over: neither a revoked node
+// nor one frozen after an equivocation).
 std::string roster_payload(HubState& hub, const std::string& site_id);
 // A fresh roster to every node (not revoked) of each of `sites` but
 // `except_node`, inside the caller's transaction, each audited; how many.
 // Issued when a user of the site changes and when a node of the site is
-// enrolled or revoked.
+// enrolled, revoked, frozen (hub/ingest.h) or unfrozen (hub/node_decisions.h).
 std::size_t issue_rosters(HubState& hub, const std::set<std::string>& sites, const std::string& why,
                           const std::string& actor, std::int64_t now_ms, const std::string& except_node = "");
 

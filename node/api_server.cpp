@@ -621,7 +621,8 @@ struct ApiServer::Impl {
       return answer;
     });
     // A return shipment to a depot (SiteOperations::ship_return); the hub names it RET-<node>-<event seq>.
-    route("POST", "/api/v1/shipments/returns", true, [this, kit_list](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+    signing_route("/api/v1/shipments/returns", [this, kit_list](const httplib::Request& req, const Actor& a,
+                                                                 const PasswordCheck& sig) -> shared::Result<json> {
       Body b(req.body);
       SiteOperations::ReturnShipment r;
       r.depot = b.text("depot");
@@ -630,14 +631,9 @@ struct ApiServer::Impl {
       r.courier = b.text("courier");
       r.tracking = b.text("tracking");
       if (!b.ok()) return b.error();
-      auto seq = ops.ship_return(a, r);
+      auto seq = ops.ship_return(a, r, sig);
       if (!seq) return seq.error();
-      json answer = {{"depot", r.depot},
-                     {"shipment", "RET-" + state.enrollment().node_id + "-" + std::to_string(*seq)},
-                     {"kits", json::array()},
-                     {"event_seq", *seq}};
-      for (const auto& k : r.kits) answer["kits"].push_back(ops.kit_answer(a, k, *seq)["kit"]);
-      return answer;
+      return ops.shipment_answer(a, return_shipment_id(state.enrollment().node_id, *seq), *seq);
     });
   }
 };

@@ -153,9 +153,17 @@ json study_view(const DomainStore& store, bool blinded) {
                       {"dispenses", !v.dispense.empty()}});
   json cohorts = json::array();
   for (const auto& c : s->cohorts) cohorts.push_back({{"id", c.id}, {"name", c.name}});
+  // Where kits may be sent back: the depots serving the site's country first.
+  const auto* site = s->find_site(store.site_id());
+  json depots = json::array();
+  for (bool serving : {true, false})
+    for (const auto& d : s->depots)
+      if ((site && std::find(d.countries.begin(), d.countries.end(), site->country) != d.countries.end()) == serving)
+        depots.push_back({{"id", d.id}, {"name", d.name}, {"serves_site", serving}});
   json j = {{"id", s->id},          {"name", s->name},       {"version", s->version},
             {"site", store.site_id()}, {"factors", factors},  {"eligibility", s->eligibility},
-            {"visits", visits},     {"blinding", shared::to_string(s->blinding)}, {"cohorts", cohorts}};
+            {"visits", visits},     {"blinding", shared::to_string(s->blinding)}, {"cohorts", cohorts},
+            {"depots", depots}};
   if (!blinded) {
     json arms = json::array();
     for (const auto& a : s->arms) arms.push_back({{"id", a.id}, {"name", a.name}});
@@ -176,12 +184,20 @@ json shipment_view(const ShipmentRecord& s, const DomainStore& store, bool blind
     ++counts[shared::to_string(k.status)];
     kits.push_back(kit_view(k, store, blinded));
   }
-  return {{"shipment", s.id},
-          {"kind", s.kind},
-          {"shipped_on", s.shipped_on},
-          {"received", counts[shared::to_string(KitStatus::expected)] == 0},
-          {"kits_by_status", counts},
-          {"kits", kits}};
+  json j = {{"shipment", s.id},
+            {"kind", s.kind},
+            {"shipped_on", s.shipped_on},
+            {"received", counts.count(shared::to_string(KitStatus::expected)) == 0},
+            {"kits_by_status", counts},
+            {"kits", kits}};
+  // A return shipment this node sent: in transit to the depot as far as the
+  // node knows (the depot's receipt is recorded at the hub).
+  if (s.kind == kReturnShipmentKind) {
+    j["depot"] = s.depot;
+    j["courier"] = s.courier;
+    j["tracking"] = s.tracking;
+  }
+  return j;
 }
 
 }  // namespace irt::node

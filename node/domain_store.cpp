@@ -33,6 +33,12 @@ const std::vector<storage::Migration> kDomainStoreMigrations = {
     {2, R"(
       CREATE TABLE node_cap_allowances (id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
     )"},
+    // Return shipments this node sent (kind "return"): where to, by which courier, with which tracking number.
+    {3, R"(
+      ALTER TABLE node_shipments ADD COLUMN depot TEXT NOT NULL DEFAULT '';
+      ALTER TABLE node_shipments ADD COLUMN courier TEXT NOT NULL DEFAULT '';
+      ALTER TABLE node_shipments ADD COLUMN tracking TEXT NOT NULL DEFAULT '';
+    )"},
 };
 
 // The sealed key (sync/node_log.h put_sealed) of the lease held.
@@ -223,8 +229,10 @@ shared::Status DomainStore::reload() {
       }
     }
     {
-      auto st = db_.prepare("SELECT shipment_id, kind, shipped_on, announced_ms FROM node_shipments");
-      while (st.step()) shipments_[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3)};
+      auto st = db_.prepare(
+          "SELECT shipment_id, kind, shipped_on, announced_ms, depot, courier, tracking FROM node_shipments");
+      while (st.step())
+        shipments_[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3), st.text(4), st.text(5), st.text(6)};
     }
   } catch (const json::exception&) {
     return damaged("a stored record");
@@ -454,6 +462,18 @@ shared::Status DomainStore::apply_lease(const shared::RandomizationLease& l) {
   log_.put_sealed(kLeaseKey, crypto::Bytes(text.begin(), text.end()));
   lease_ = l;
   return {};
+}
+
+std::string return_shipment_id(const std::string& node_id, std::uint64_t event_seq) {
+  return "RET-" + node_id + "-" + std::to_string(event_seq);
+}
+
+void DomainStore::save_return_shipment(const ShipmentRecord& s) {
+  db_.prepare("INSERT INTO node_shipments(shipment_id, kind, shipped_on, announced_ms, depot, courier, tracking) "
+              "VALUES(?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(s.id, s.kind, s.shipped_on, s.announced_ms, s.depot, s.courier, s.tracking)
+      .run();
+  shipments_[s.id] = s;
 }
 
 shared::Status DomainStore::apply_shipment(const shared::Shipment& s) {

@@ -12,7 +12,8 @@
 // the row's identity plus its clear columns ("irt/node/<node>/kit/<number>/
 // <shipment>/<status>/<expiry>/<participant>"), so a row moved, swapped or
 // with an edited status fails to open and the store refuses to load. Clear
-// columns hold only opaque ids, statuses, kit numbers and expiry dates.
+// columns hold only opaque ids, statuses, kit numbers and expiry dates (and a
+// return shipment's depot, courier and tracking number: no allocation there).
 // Participants are found by a keyed BLAKE2b tag of their number.
 //
 // Durability: every save_* writes inside the caller's storage::Transaction
@@ -69,12 +70,23 @@ struct StreamState {
   std::uint64_t decisions = 0;  // allocations made from it
 };
 
+// A shipment to this node (from a depot, or a handover from another node of
+// the site), or a return shipment this node sent to a depot (kind "return":
+// depot, courier and tracking set; its kits name it as their shipment).
 struct ShipmentRecord {
   std::string id;
   std::string kind;
   std::string shipped_on;
   std::int64_t announced_ms = 0;
+  std::string depot;
+  std::string courier;
+  std::string tracking;
 };
+
+inline constexpr const char* kReturnShipmentKind = "return";
+// The id the hub gives the return shipment of the node's event `event_seq`
+// (kit.return_shipped): "RET-<node>-<seq>".
+std::string return_shipment_id(const std::string& node_id, std::uint64_t event_seq);
 
 class DomainStore {
  public:
@@ -132,6 +144,8 @@ class DomainStore {
   const SlotRecord* next_open_slot(std::uint32_t stratum) const;
 
   const std::map<std::string, ShipmentRecord>& shipments() const { return shipments_; }
+  // A return shipment this node sends (SiteOperations::ship_return), inside its transaction.
+  void save_return_shipment(const ShipmentRecord& s);
 
   // The randomization lease the hub granted ("grant.lease"); nullopt before
   // the first (a node of a hub without leases randomizes as before).

@@ -1183,7 +1183,8 @@ shared::Result<std::uint64_t> SiteOperations::hand_over_kits(const Actor& a, con
   });
 }
 
-shared::Result<std::uint64_t> SiteOperations::ship_return(const Actor& a, const ReturnShipment& r) {
+shared::Result<std::uint64_t> SiteOperations::ship_return(const Actor& a, const ReturnShipment& r,
+                                                          const PasswordCheck& password) {
   if (auto st = require(a, Permission::return_kits, "sending kits back to a depot"); !st) return st.error();
   auto sr = study();
   if (!sr) return sr.error();
@@ -1218,16 +1219,28 @@ shared::Result<std::uint64_t> SiteOperations::ship_return(const Actor& a, const 
                                             "; only returned, rejected, damaged or expired unused kits go back to a "
                                             "depot; nothing was sent back");
   }
+  if (!password.given) return missing_signature("sending kits back to a depot");
+  std::string listed;
+  for (const auto& number : r.kits) listed += (listed.empty() ? "" : ", ") + number;
+  auto signature = esign(a, password, "I confirm the return of kits " + listed + " to depot " + depot);
+  if (!signature) return signature.error();
+  const std::string courier = trimmed(r.courier), tracking = trimmed(r.tracking);
   return transact([&]() -> shared::Result<std::uint64_t> {
+    auto seq = record(a, shared::kKitsReturnShippedEvent,
+                      shared::KitsReturnShipped{depot, r.kits, trimmed(r.reason), courier, tracking, a.role,
+                                                *signature});
+    if (!seq) return seq;
+    // The node lists the return shipment under the id the hub gives it.
+    const auto id = return_shipment_id(state_.enrollment().node_id, *seq);
+    store().save_return_shipment({id, kReturnShipmentKind, today_text, clock_(), depot, courier, tracking});
     for (const auto& number : r.kits) {
       auto k = *store().find_kit(number);
       k.status = KitStatus::shipped;
-      k.note = "sent back to depot " + depot + " (return shipment)";
+      k.shipment = id;
+      k.note = "sent back to depot " + depot + " (return shipment " + id + ")";
       store().save_kit(k);
     }
-    return record(a, shared::kKitsReturnShippedEvent,
-                  shared::KitsReturnShipped{depot, r.kits, trimmed(r.reason), trimmed(r.courier), trimmed(r.tracking),
-                                            a.role});
+    return seq;
   });
 }
 

@@ -216,13 +216,16 @@ class SiteOperations {
   // once "shipped" here ("sent back to depot D") and never used again; a
   // kit.return_shipped event records it, and the hub moves them to the depot
   // at the next sync. A kit not held here, dispensed, or in stock and
-  // usable refuses the whole shipment.
+  // usable refuses the whole shipment. Signed by the sender (its e-signature
+  // is in the event). The node keeps the return shipment
+  // (DomainStore::save_return_shipment) under the hub's id, RET-<node>-<seq>,
+  // and its kits name it.
   struct ReturnShipment {
     std::string depot;
     std::vector<std::string> kits;
     std::string reason, courier, tracking;  // optional
   };
-  shared::Result<std::uint64_t> ship_return(const Actor& a, const ReturnShipment& r);
+  shared::Result<std::uint64_t> ship_return(const Actor& a, const ReturnShipment& r, const PasswordCheck& password);
 
   // Runs `run` (one operation and the answer built from it) at most once per
   // (user, Idempotency-Key): the first time, in one transaction with the

@@ -653,6 +653,7 @@ Result<KitHandoverRequested> parse_kit_handover_requested(std::string_view text)
 void to_json(json& j, const KitsReturnShipped& v) {
   j = json{{"depot", v.depot},     {"kits", v.kits},         {"reason", v.reason},
            {"courier", v.courier}, {"tracking", v.tracking}, {"role", v.role}};
+  if (v.esignature) j["esignature"] = *v.esignature;
 }
 
 Result<KitsReturnShipped> parse_kits_return_shipped(std::string_view text) {
@@ -665,6 +666,7 @@ Result<KitsReturnShipped> parse_kits_return_shipped(std::string_view text) {
   v.courier = r.text("courier", false);
   v.tracking = r.text("tracking", false);
   v.role = r.text("role");
+  v.esignature = esignature_of(r, false);
   return r.done(std::move(v));
 }
 

@@ -375,6 +375,7 @@ struct KitsReturnShipped {
   std::string courier;            // may be empty
   std::string tracking;           // may be empty
   std::string role;
+  std::optional<ESignature> esignature;  // absent in events before returns were signed
 };
 void to_json(nlohmann::json& j, const KitsReturnShipped& v);
 Result<KitsReturnShipped> parse_kits_return_shipped(std::string_view json_text);

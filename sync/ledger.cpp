@@ -817,7 +817,8 @@ shared::Status Ledger::revoke(const std::string& node_id, const std::string& rea
 }
 
 shared::Status Ledger::unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
-                                std::int64_t now_ms, const std::string& signature) {
+                                std::int64_t now_ms, const std::string& signature,
+                                const std::function<void()>& also) {
   Transaction tx(db_);
   auto node = select_node(db_, node_id);
   if (!node)
@@ -834,6 +835,7 @@ shared::Status Ledger::unfreeze(const std::string& node_id, const std::string& r
       "WHERE node_id = ? AND resolved_ms IS NULL");
   resolve.bind_all(actor, now_ms, reason, node_id).run();
   notify({now_ms, actor, "node.unfrozen", node_id, reason, "frozen", "active", signature});
+  if (also) also();
   tx.commit();
   return {};
 }

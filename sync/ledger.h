@@ -255,8 +255,10 @@ class Ledger {
                         std::int64_t now_ms, const std::function<void()>& also = {},
                         const std::string& signature = "");
   // After an equivocation: the node may push again; its open alerts are resolved with `reason`.
+  // `also` runs inside the same transaction, before it commits, as for revoke.
   shared::Status unfreeze(const std::string& node_id, const std::string& reason, const std::string& actor,
-                          std::int64_t now_ms, const std::string& signature = "");
+                          std::int64_t now_ms, const std::string& signature = "",
+                          const std::function<void()>& also = {});
 
   std::vector<Alert> alerts(bool open_only);
   // Raises an alert about an accepted event (a deviation found after ingest),

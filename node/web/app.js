@@ -38,7 +38,7 @@ function humanize(msg) {
     .replace(/\boverride_reason\b/g, "the reason for the override")
     .replace(/\bminimum_celsius\b/g, "the lowest temperature").replace(/\bmaximum_celsius\b/g, "the highest temperature")
     .replace(/\bduration_minutes\b/g, "the duration").replace(/\bto_node\b/g, "the tablet")
-    .replace(/\b(with|using) POST \/api\/v1\/\S+/g, "")
+    .replace(/\b(with|using) POST \/api\/v1\/\S+/g, "").replace(/ \(POST \/api\/v1\/[^)]*\)/g, "")
     .replace(/ with the idempotency key[^.;]*/gi, "");
 }
 
@@ -115,7 +115,7 @@ async function poll() {
 // Logging out (by hand, when the session ended or after the idle time)
 // clears everything that was on screen: a shared tablet keeps nothing.
 function clearScreens() {
-  for (const id of ["participant-list", "participant-detail", "due", "screen-form", "shipments", "inventory", "status-detail"]) $(id).innerHTML = "";
+  for (const id of ["participant-list", "participant-detail", "due", "screen-form", "shipments", "inventory", "return-detail", "status-detail"]) $(id).innerHTML = "";
   for (const id of ["sign-dialog", "excursion-dialog"]) { const d = $(id); if (d.open) d.close(); }
   $("sign-reason").value = ""; $("sign-password").value = ""; $("sign-witness-password").value = ""; $("login-password").value = "";
   $("site").textContent = "IRT site node"; $("pending").textContent = ""; $("who").textContent = "";
@@ -227,6 +227,7 @@ const TABS = {
 };
 async function open(name, arg) {
   if (name === "participant") $("participant-detail").innerHTML = "";  // never another participant's record while loading
+  if (name === "return") $("return-detail").innerHTML = "";  // never a list of kits already sent back
   view(name);
   const section = $("view-" + name);
   section.setAttribute("aria-busy", "true");  // until its answer is drawn
@@ -236,6 +237,7 @@ async function open(name, arg) {
     if (name === "visits") await renderVisits();
     if (name === "screen") renderScreen();
     if (name === "inventory") await renderInventory();
+    if (name === "return") await renderReturn();
     if (name === "status") await renderStatus();
   } catch (e) { show(e.message); }
   section.removeAttribute("aria-busy");
@@ -496,10 +498,15 @@ async function renderInventory() {
     for (const k of expected) h += '<tr data-row="' + esc(k.kit) + '"><td>' + esc(k.kit) + "</td><td>" + esc(k.label) + '</td><td><select aria-label="Condition of kit ' + esc(k.kit) + '" data-kit="' + esc(k.kit) + '"><option value="">Not checked</option><option value="received">Received</option><option value="damaged">Damaged</option><option value="missing">Missing</option></select></td></tr>';
     h += '</table><div class="row receipt-actions"><button data-receive-all>Receive all remaining</button><span class="spacer"></span><button class="primary" data-receive>Record receipt</button></div></div>';
   }
+  if (!can("receive_shipment")) h = "";
+  // Received shipments, and the return shipments this node sent (in transit to
+  // their depot as far as the node knows: the depot's receipt is recorded at the hub).
   const history = sh.shipments.filter((s) => s.received);
-  if (history.length) h += '<h2>Shipments received</h2><table id="shipment-history"><tr><th scope="col">Shipment</th><th scope="col">Shipped on</th><th scope="col">Kits</th></tr>' +
-    history.map((s) => "<tr><td>" + esc(s.shipment) + "</td><td>" + esc(s.shipped_on) + "</td><td>" + Object.entries(s.kits_by_status).map(([st, n]) => esc(word(st)) + " " + n).join(" · ") + "</td></tr>").join("") + "</table>";
-  $("shipments").innerHTML = can("receive_shipment") ? h : "";
+  if (history.length && (can("receive_shipment") || can("return_kits"))) h += '<h2>Shipment history</h2><div class="table-wrap"><table id="shipment-history"><tr><th scope="col">Shipment</th><th scope="col">Sent on</th><th scope="col">Kits</th></tr>' +
+    history.map((s) => '<tr data-history="' + esc(s.shipment) + '"><td>' + esc(s.shipment) + "</td><td>" + esc(s.shipped_on) + "</td><td>" + (s.kind === "return"
+      ? "In transit to depot " + esc(depotName(s.depot)) + " · " + plural(s.kits.length) + (s.courier ? " · " + esc(s.courier) : "") + (s.tracking ? " · tracking " + esc(s.tracking) : "")
+      : Object.entries(s.kits_by_status).map(([st, n]) => esc(word(st)) + " " + n).join(" · ")) + "</td></tr>").join("") + "</table></div>";
+  $("shipments").innerHTML = h;
   for (const card of document.querySelectorAll("[data-shipment]")) {
     const selects = [...card.querySelectorAll("select[data-kit]")];
     const count = () => { card.querySelector("[data-checked]").textContent = selects.filter((x) => x.value).length; };
@@ -534,6 +541,78 @@ async function renderInventory() {
   renderKits(inv);
 }
 
+const kitsText = (kits) => (kits.length === 1 ? "Kit " : "Kits ") + kits.map(esc).join(", ");
+const plural = (n) => n + (n === 1 ? " kit" : " kits");
+function depotName(id) { const d = ((S.study && S.study.depots) || []).find((x) => x.id === id); return d ? d.name + " (" + d.id + ")" : id; }
+// What may go back to a depot (the node checks it again): kits returned by
+// participants, rejected by the hub, damaged, or unused and expired.
+const returnable = (inv) => inv.kits.filter((k) => ["returned", "rejected", "damaged"].includes(k.status) || (k.status === "available" && k.expiry < inv.today));
+const returnWhy = (k) => (k.status === "available" ? "Expired on " + k.expiry : word(k.status) + (k.participant ? " · " + k.participant : "") + (k.units_returned != null ? " · " + k.units_returned + " units back" : ""));
+
+// A return shipment to a depot: the kits chosen from the list or scanned (a
+// scanner types like a keyboard), the depot, courier and tracking number,
+// signed with the password; then it shows in the shipment history.
+async function renderReturn() {
+  const inv = await api("GET", "/inventory");
+  const kits = returnable(inv), unblinded = inv.kits.some((k) => k.kit_type);
+  const depots = (S.study && S.study.depots) || [];
+  let h = '<p><button id="return-back">Back to the inventory</button></p>';
+  h += '<p class="muted">Kits returned by participants, rejected by the hub, damaged, or unused and expired go back to a depot. Today ' + esc(inv.today) + ".</p>";
+  if (!kits.length) { $("return-detail").innerHTML = h + '<p id="return-none" class="card">No kit of this site may be sent back now.</p>'; $("return-back").onclick = () => open("inventory"); return; }
+  h += '<div class="card"><label for="return-scan">Scan or type a kit number</label><input id="return-scan" autocomplete="off" autocapitalize="none" aria-describedby="return-scan-error">' +
+    '<p class="field-error hidden" id="return-scan-error" role="alert"></p><p class="muted" aria-live="polite"><span id="return-count">0</span> of ' + kits.length + " kits chosen</p>" +
+    '<div class="table-wrap"><table id="return-table"><tr><th scope="col"><span class="sr-only">Choose</span></th><th scope="col">Kit</th>' + (unblinded ? '<th scope="col">Kit type</th><th scope="col">Lot</th>' : '<th scope="col">Label</th>') + '<th scope="col">Why it goes back</th></tr>' +
+    kits.map((k) => '<tr data-return-row="' + esc(k.kit) + '"><td><input type="checkbox" class="select-kit" aria-label="Send back kit ' + esc(k.kit) + '" data-return-select="' + esc(k.kit) + '"></td><td>' + esc(k.kit) + "</td>" +
+      (unblinded ? "<td>" + esc(k.kit_type_name) + "</td><td>" + esc(k.lot) + "</td>" : "<td>" + esc(k.label) + "</td>") + "<td>" + esc(returnWhy(k)) + "</td></tr>").join("") + "</table></div></div>";
+  h += '<div class="card"><label for="return-depot">Depot</label><select id="return-depot">' + depots.map((d) => '<option value="' + esc(d.id) + '">' + esc(d.name + " (" + d.id + ")") + "</option>").join("") + "</select>" +
+    '<div class="row"><div class="reading"><label for="return-courier">Courier (optional)</label><input id="return-courier" autocomplete="off"></div>' +
+    '<div class="reading"><label for="return-tracking">Tracking number (optional)</label><input id="return-tracking" autocomplete="off" autocapitalize="none"></div></div>' +
+    '<label for="return-reason">Note for the depot (optional)</label><input id="return-reason" autocomplete="off">' +
+    '<p class="receipt-actions"><button class="primary" id="return-send" disabled>Send 0 kits back…</button></p></div>';
+  $("return-detail").innerHTML = h;
+  $("return-back").onclick = () => { clearMessage(); open("inventory"); };
+  const boxes = [...document.querySelectorAll("[data-return-select]")];
+  const chosen = () => boxes.filter((b) => b.checked).map((b) => b.dataset.returnSelect);
+  const update = () => {
+    for (const b of boxes) b.closest("tr").classList.toggle("scanned", b.checked);
+    const n = chosen().length;
+    $("return-count").textContent = n; $("return-send").disabled = !n; $("return-send").textContent = "Send " + plural(n) + " back…";
+  };
+  for (const b of boxes) b.onchange = update;
+  const scan = $("return-scan"), scanError = $("return-scan-error");
+  scan.onkeydown = (ev) => {
+    if (ev.key !== "Enter") return;
+    ev.preventDefault();
+    const number = scan.value.trim(); if (!number) return;
+    const box = boxes.find((b) => b.dataset.returnSelect === number);
+    if (!box) {
+      const k = inv.kits.find((x) => x.kit === number);
+      scanError.textContent = k ? "Kit " + number + " is " + word(k.status).toLowerCase() + (k.status === "available" ? " and not expired" : "") + ": only returned, rejected, damaged or expired kits go back to a depot."
+                                : "Kit " + number + " is not held at this site; check the number on the label.";
+      scanError.classList.remove("hidden"); scan.setAttribute("aria-invalid", "true"); scan.select(); return;
+    }
+    scanError.classList.add("hidden"); scan.setAttribute("aria-invalid", "false");
+    box.checked = true; update(); scan.value = ""; scan.focus();
+  };
+  scan.oninput = () => { scanError.classList.add("hidden"); scan.setAttribute("aria-invalid", "false"); };
+  $("return-send").onclick = async () => {
+    clearMessage();
+    const list = chosen(), depot = $("return-depot").value;
+    const courier = $("return-courier").value.trim(), tracking = $("return-tracking").value.trim(), reason = $("return-reason").value.trim();
+    if (!list.length) { show("Choose the kits to send back first."); return; }
+    if (!depot) { show("Choose the depot the kits go to."); return; }
+    const s = await ask("Send kits back to " + depotName(depot), "<p>" + kitsText(list) + " leave this site's stock at once, in transit to depot " + esc(depotName(depot)) +
+      (courier ? " with " + esc(courier) : "") + (tracking ? " (tracking " + esc(tracking) + ")" : "") + ". They are never dispensed here again.</p>", { password: true, confirm: "Sign and send " + plural(list.length) });
+    if (!s) return;
+    if (!s.password) { show("Enter your password: it signs the return."); return; }
+    try {
+      const r = await api("POST", "/shipments/returns", { depot, kits: list, courier, tracking, reason, signature_password: s.password });
+      await open("inventory");
+      show("Return shipment " + r.shipment + " sent: " + plural(list.length) + " in transit to depot " + depotName(depot) + ".", true);
+    } catch (e) { show(e.message); }
+  };
+}
+
 // The site's kits: totals by status (and by kit type for unblinded roles),
 // filters, and per kit or in bulk what the role may do.
 function renderKits(inv) {
@@ -546,6 +625,7 @@ function renderKits(inv) {
     h += '<table id="totals-by-type"><tr><th scope="col">Kit type</th>' + statuses.map((s) => '<th scope="col">' + esc(word(s)) + "</th>").join("") + "</tr>" +
       Object.entries(types).map(([t, c]) => "<tr><td>" + esc(t) + "</td>" + statuses.map((s) => "<td>" + (c[s] || 0) + "</td>").join("") + "</tr>").join("") + "</table>";
   }
+  if (can("return_kits")) h += '<div class="row" id="return-actions"><button id="return-open">Send kits back to a depot (' + returnable(inv).length + ")…</button></div>";
   h += '<div class="row" id="filters"><div><label for="filter-status">Status</label><select id="filter-status"><option value="">All</option>' + statuses.map((s) => '<option value="' + esc(s) + '">' + esc(word(s)) + "</option>").join("") + "</select></div>" +
     '<div><label for="filter-kit">Kit number</label><input id="filter-kit" autocomplete="off"></div><div><label for="filter-expiry">Expiring before</label><input id="filter-expiry" type="date"></div></div>';
   // Kits in stock selected in the table: an excursion, a storage location, a nurse's tablet.
@@ -569,6 +649,7 @@ function renderKits(inv) {
     '<div class="table-wrap"><table><tr><th scope="col">Kit</th><th scope="col">Label</th><th scope="col">New expiry to print</th><th scope="col"><span class="sr-only">Action</span></th></tr>' +
     relabel.map((k) => '<tr data-relabel-row="' + esc(k.kit) + '"><td>' + esc(k.kit) + "</td><td>" + esc(k.label) + "</td><td><strong>" + esc(k.relabel_expiry) + '</strong></td><td><button data-relabel="' + esc(k.kit) + '" data-expiry="' + esc(k.relabel_expiry) + '">Relabelled…</button></td></tr>').join("") + "</table></div></div>" : "";
   $("inventory").innerHTML = relabelCard + h + "</table></div>";
+  if ($("return-open")) $("return-open").onclick = () => { clearMessage(); open("return"); };
   for (const b of document.querySelectorAll("[data-relabel]")) b.onclick = async () => {
     const kit = b.dataset.relabel, expiry = b.dataset.expiry;
     const s = await ask("Kit " + kit + " relabelled", "<p>I confirm that kit " + esc(kit) + " now carries the new expiry <strong>" + esc(expiry) + "</strong> on its label.</p>", { confirm: "Confirm relabelled" }); if (!s) return;
@@ -585,8 +666,6 @@ function renderKits(inv) {
     const n = selected().length;
     for (const [, id] of bulkActions) { $(id).disabled = !n; $(id).textContent = $(id).dataset.label + " (" + n + ")…"; }
   };
-  const kitsText = (kits) => (kits.length === 1 ? "Kit " : "Kits ") + kits.map(esc).join(", ");
-  const plural = (n) => n + (n === 1 ? " kit" : " kits");
   // One report quarantines every kit at once, offline: one kit.excursion event.
   const excursion = async (body, meaning) => {
     try { const r = await api("POST", "/excursions", body); await renderInventory(); show(plural(r.quarantined.length) + " quarantined: " + r.quarantined.join(", ") + ". They stay quarantined until the hub releases or rejects them.", true); }

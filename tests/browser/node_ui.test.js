@@ -19,6 +19,10 @@
 // - excursion: for selected kits and for every kit of a storage location, the
 //   logger's readings checked with messages for people, the kits quarantined at once;
 // - relabel: the kits the hub asked to relabel with the new expiry, confirmed kit by kit;
+// - return shipment to a depot: the blinded coordinator's list of kits that may go
+//   back holds no kit type; the pharmacist scans one kit, ticks another, signs, and
+//   sees RET-... in the shipment history as in transit to the depot, the two kits
+//   no longer in the list;
 // - handover to a nurse's tablet: the kit in transit at once and refused for another
 //   handover; the portrait tablet receives its pending kits as a handover shipment
 //   (one node per viewport: the other node of the site is not started);
@@ -83,7 +87,7 @@ class Node {
 
 async function scenario(viewport) {
   const started = Date.now();
-  let flowsMs = 0;  // the steps of the withdrawal, excursion, storage, relabel and handover flows
+  let flowsMs = 0;  // the steps of the withdrawal, excursion, storage, relabel, handover and return flows
   const dir = path.join(outDir, viewport.width + "x" + viewport.height);
   fs.mkdirSync(dir, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "irt-browser-"));
@@ -174,6 +178,11 @@ async function scenario(viewport) {
       await page.click("#nav-participants");
       await page.click(`[data-participant="${number}"]`);
       await page.waitForFunction((n) => document.querySelector("#p-number") && document.querySelector("#p-number").textContent === n, number);
+    }
+    const returnList = () => page.$$eval("[data-return-row]", (rs) => rs.map((r) => r.dataset.returnRow));
+    async function openReturn() {
+      await page.click("#return-open");
+      await page.waitForSelector("#return-table");
     }
     const participantCount = () => page.evaluate(async () => {
       const r = await fetch("/api/v1/participants", { headers: { Authorization: "Bearer " + sessionStorage.getItem("irt-token") } });
@@ -420,6 +429,14 @@ async function scenario(viewport) {
     await page.waitForFunction((k) => document.querySelector(`[data-kit-row="${k}"]`).dataset.status === "returned", kit);
     assert.match(await page.textContent(`[data-kit-row="${kit}"]`), /Returned · 101-\d{3} · 25 units back/);
     await assertBlind("coordinator (inventory after the return)");
+    // What may go back to a depot, as the blinded coordinator sees it: numbers and labels, no kit type.
+    await openReturn();
+    const blindList = await returnList();
+    assert.ok(blindList.includes(kit) && blindList.includes(summary.expired_kit), "returnable: " + blindList.join(","));
+    assert.ok(!blindList.includes(summary.near_expiry_kit), "a kit in stock, not expired, may not go back");
+    await assertBlind("coordinator (return shipment)");
+    await checkLayout("return shipment (coordinator)");
+    await shot("5d-coordinator-return-kits");
     await logout();
 
     // ---- The nurse is blinded too.
@@ -633,6 +650,41 @@ async function scenario(viewport) {
     await checkLayout("handover");
     await shot("11d-handover-in-transit");
     flowsMs += Date.now() - flowStart;
+    // A return shipment to the depot: one kit scanned, one ticked, signed; then in the history, in transit.
+    flowStart = Date.now();
+    await openReturn();
+    assert.match(await page.textContent("#return-table"), /Velcardin|Placebo/, "the unblinded pharmacist sees kit types");
+    await page.fill("#return-scan", pending.kits[0]);
+    await page.press("#return-scan", "Enter");
+    assert.equal(await page.textContent("#return-scan-error"), "Kit " + pending.kits[0] + " is quarantined: only returned, rejected, damaged or expired kits go back to a depot.");
+    await page.fill("#return-scan", summary.expired_kit);
+    assert.ok(!(await visible("#return-scan-error")), "the scan message clears");
+    await page.press("#return-scan", "Enter");
+    assert.ok(await page.isChecked(`[data-return-select="${summary.expired_kit}"]`), "the scanned kit is ticked");
+    await page.check(`[data-return-select="${offered[0]}"]`);
+    assert.equal(await page.textContent("#return-send"), "Send 2 kits back…");
+    assert.equal(await page.inputValue("#return-depot"), "EU-01");
+    await page.fill("#return-courier", "DHL");
+    await page.fill("#return-tracking", "JD0146");
+    await checkLayout("return shipment");
+    await shot("11e-pharmacist-return-kits");
+    await page.click("#return-send");
+    await page.waitForSelector("#sign-dialog[open]");
+    await page.fill("#sign-password", summary.password);
+    await page.click("#sign-confirm");
+    await page.waitForFunction(() => /^Return shipment RET-/.test(document.querySelector("#message").textContent));
+    const sent = await page.textContent("#message");
+    assert.match(sent, /^Return shipment RET-\S+ sent: 2 kits in transit to depot Central depot Eindhoven \(EU-01\)\.$/);
+    const ret = sent.split(" ")[2];
+    assert.equal(await page.textContent(`[data-history="${ret}"] td:nth-child(3)`), "In transit to depot Central depot Eindhoven (EU-01) · 2 kits · DHL · tracking JD0146");
+    for (const k of [summary.expired_kit, offered[0]]) assert.equal(await page.getAttribute(`[data-kit-row="${k}"]`, "data-status"), "shipped");
+    await shot("11f-return-in-transit");
+    await openReturn();
+    const left = await returnList();
+    assert.ok(!left.includes(summary.expired_kit) && !left.includes(offered[0]) && left.includes(kit), "returnable after the return: " + left.join(","));
+    await page.click("#return-back");
+    await page.waitForSelector("#inventory-table");
+    flowsMs += Date.now() - flowStart;
     // The returned kit is destroyed, with the pharmacist's signature and a witness's.
     await page.click(`[data-destroy="${kit}"]`);
     await page.fill("#sign-reason", "incinerated with the site's returns");
@@ -690,7 +742,7 @@ async function scenario(viewport) {
     console.log("browser: axe-core checked " + Object.keys(accessibility).length + " screens: no critical violation" +
                 (others.length ? "; others: " + others.join(", ") : "; no other violation"));
     console.log("browser: " + viewport.width + "x" + viewport.height + " passed in " + ((Date.now() - started) / 1000).toFixed(1) +
-                " s (withdrawal, excursion, storage, relabel and handover steps " + (flowsMs / 1000).toFixed(1) + " s); screenshots in " + dir);
+                " s (withdrawal, excursion, storage, relabel, handover and return steps " + (flowsMs / 1000).toFixed(1) + " s); screenshots in " + dir);
   } finally {
     if (context) await context.close().catch(() => {});
     await node.stop();

@@ -106,7 +106,7 @@ TEST_CASE("depots as actors: a site's return received and destroyed at the depot
     CHECK(unknown.status == 400);
     auto r = test::api_call(port, "POST", "/api/v1/shipments/returns", token,
                             {{"depot", "DE-FRA"}, {"kits", {stock[0], stock[1]}}, {"reason", "recall"},
-                             {"courier", "DHL"}, {"tracking", "RET-TRK-1"}});
+                             {"courier", "DHL"}, {"tracking", "RET-TRK-1"}, {"signature_password", kPassword}});
     REQUIRE_MESSAGE(r.status == 200, r.body.dump());
     shipment = r.body["shipment"];
     CHECK(r.body["kits"].size() == 2);

@@ -1396,23 +1396,34 @@ TEST_CASE("a return shipment to a depot takes rejected, returned, damaged or exp
   using R = SiteOperations::ReturnShipment;
 
   // Refusals change nothing and name the problem.
-  CHECK(s.ops.ship_return(kNurse, R{depot, {stock[0]}, "", "", ""}).error().code == shared::Errc::forbidden);
-  CHECK(s.ops.ship_return(kCoordinator, R{"XX", {stock[0]}, "", "", ""}).error().code == shared::Errc::invalid_input);
-  CHECK(s.ops.ship_return(kCoordinator, R{depot, {}, "", "", ""}).error().code == shared::Errc::invalid_input);
-  CHECK(s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[0]}, "", "", ""}).error().code ==
+  const auto signer = s.sig(kCoordinator);
+  CHECK(s.ops.ship_return(kNurse, R{depot, {stock[0]}, "", "", ""}, s.sig(kNurse)).error().code ==
+        shared::Errc::forbidden);
+  CHECK(s.ops.ship_return(kCoordinator, R{"XX", {stock[0]}, "", "", ""}, signer).error().code ==
         shared::Errc::invalid_input);
-  auto unknown = s.ops.ship_return(kCoordinator, R{depot, {stock[0], "999999"}, "", "", ""});
+  CHECK(s.ops.ship_return(kCoordinator, R{depot, {}, "", "", ""}, signer).error().code == shared::Errc::invalid_input);
+  CHECK(s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[0]}, "", "", ""}, signer).error().code ==
+        shared::Errc::invalid_input);
+  auto unknown = s.ops.ship_return(kCoordinator, R{depot, {stock[0], "999999"}, "", "", ""}, signer);
   CHECK(unknown.error().code == shared::Errc::not_found);
-  auto usable = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[2]}, "", "", ""});
+  auto usable = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[2]}, "", "", ""}, signer);
   CHECK(usable.error().code == shared::Errc::conflict);
   CHECK(usable.error().message.find("kit " + stock[2] + " is available") != std::string::npos);
-  auto given = s.ops.ship_return(kCoordinator, R{depot, {stock[0], dispensed}, "", "", ""});
+  auto given = s.ops.ship_return(kCoordinator, R{depot, {stock[0], dispensed}, "", "", ""}, signer);
   CHECK(given.error().code == shared::Errc::conflict);
   CHECK(given.error().message.find("kit " + dispensed + " is dispensed") != std::string::npos);
   CHECK(s.state->domain().find_kit(stock[0])->status == shared::KitStatus::rejected);
   CHECK(s.state->log().last_seq() == before);
 
-  auto seq = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[1]}, "recall", "DHL", "R-1"});
+  // Signed by the sender: without a signature, or with a wrong password, nothing is sent.
+  auto unsigned_return = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[1]}, "", "", ""}, {});
+  CHECK(unsigned_return.error().code == shared::Errc::invalid_input);
+  CHECK(unsigned_return.error().message.find("signature_password") != std::string::npos);
+  CHECK(s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[1]}, "", "", ""}, s.sig(kCoordinator, "wrong"))
+            .error().code == shared::Errc::unauthenticated);
+  CHECK(s.state->log().last_seq() == before);
+
+  auto seq = s.ops.ship_return(kCoordinator, R{depot, {stock[0], stock[1]}, "recall", "DHL", "R-1"}, signer);
   REQUIRE_MESSAGE(seq.ok(), seq.error().message);
   CHECK(s.event_type(*seq) == "kit.return_shipped");
   auto event = s.event(*seq);
@@ -1420,9 +1431,23 @@ TEST_CASE("a return shipment to a depot takes rejected, returned, damaged or exp
   CHECK(event["kits"] == std::vector<std::string>{stock[0], stock[1]});
   CHECK(event["tracking"] == "R-1");
   CHECK(event.dump().find("kit_type") == std::string::npos);
-  for (const auto& n : {stock[0], stock[1]}) CHECK(s.state->domain().find_kit(n)->status == shared::KitStatus::shipped);
+  CHECK(event["esignature"]["meaning"] ==
+        "I confirm the return of kits " + stock[0] + ", " + stock[1] + " to depot " + depot);
+  // The node lists the return shipment under the hub's id; its kits name it.
+  const auto id = node::return_shipment_id(s.state->enrollment().node_id, *seq);
+  REQUIRE(s.state->domain().shipments().count(id) == 1);
+  const auto& shipped = s.state->domain().shipments().at(id);
+  CHECK(shipped.kind == "return");
+  CHECK(shipped.depot == depot);
+  CHECK(shipped.tracking == "R-1");
+  for (const auto& n : {stock[0], stock[1]}) {
+    CHECK(s.state->domain().find_kit(n)->status == shared::KitStatus::shipped);
+    CHECK(s.state->domain().find_kit(n)->shipment == id);
+  }
+  REQUIRE(s.state->domain().reload().ok());  // kept, and its rows still authenticate
+  CHECK(s.state->domain().shipments().at(id).courier == "DHL");
   // On its way: not sent twice, never destroyed here.
-  auto twice = s.ops.ship_return(kCoordinator, R{depot, {stock[0]}, "", "", ""});
+  auto twice = s.ops.ship_return(kCoordinator, R{depot, {stock[0]}, "", "", ""}, signer);
   CHECK(twice.error().message.find("sent back to depot " + depot) != std::string::npos);
   CHECK(s.ops.destroy_kit(kPharmacist, stock[0], "broken", s.sig(kPharmacist)).error().code == shared::Errc::conflict);
 }
