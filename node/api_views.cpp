@@ -190,12 +190,13 @@ json shipment_view(const ShipmentRecord& s, const DomainStore& store, bool blind
             {"received", counts.count(shared::to_string(KitStatus::expected)) == 0},
             {"kits_by_status", counts},
             {"kits", kits}};
-  // A return shipment this node sent: in transit to the depot as far as the
-  // node knows (the depot's receipt is recorded at the hub).
+  // A return shipment this node sent: its kits still in transit are listed,
+  // and what the depot reported of the others (kits.at_depot) is counted.
   if (s.kind == kReturnShipmentKind) {
     j["depot"] = s.depot;
     j["courier"] = s.courier;
     j["tracking"] = s.tracking;
+    j["at_depot"] = s.at_depot;
   }
   return j;
 }

@@ -39,6 +39,10 @@ const std::vector<storage::Migration> kDomainStoreMigrations = {
       ALTER TABLE node_shipments ADD COLUMN courier TEXT NOT NULL DEFAULT '';
       ALTER TABLE node_shipments ADD COLUMN tracking TEXT NOT NULL DEFAULT '';
     )"},
+    // What the depot reported of a return shipment's kits (kits.at_depot): {"received": n, "missing": m, ...}.
+    {4, R"(
+      ALTER TABLE node_shipments ADD COLUMN at_depot TEXT NOT NULL DEFAULT '{}';
+    )"},
 };
 
 // The sealed key (sync/node_log.h put_sealed) of the lease held.
@@ -230,9 +234,10 @@ shared::Status DomainStore::reload() {
     }
     {
       auto st = db_.prepare(
-          "SELECT shipment_id, kind, shipped_on, announced_ms, depot, courier, tracking FROM node_shipments");
+          "SELECT shipment_id, kind, shipped_on, announced_ms, depot, courier, tracking, at_depot FROM node_shipments");
       while (st.step())
-        shipments_[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3), st.text(4), st.text(5), st.text(6)};
+        shipments_[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3), st.text(4), st.text(5), st.text(6),
+                                  json::parse(st.text(7)).get<std::map<std::string, int>>()};
     }
   } catch (const json::exception&) {
     return damaged("a stored record");
@@ -556,12 +561,19 @@ shared::Status DomainStore::apply_kit_handover(const shared::KitHandover& h) {
 }
 
 shared::Status DomainStore::apply_kits_at_depot(const shared::KitsAtDepot& d) {
+  auto shipment = shipments_.find(d.shipment_id);
   for (const auto& k : d.kits) {
     auto it = kits_.find(k.kit);
     if (it == kits_.end() || it->second.status != KitStatus::shipped) continue;
     db_.prepare("DELETE FROM node_kits WHERE kit_number = ?").bind_all(k.kit).run();
     kits_.erase(it);
+    if (shipment != shipments_.end()) ++shipment->second.at_depot[shared::to_string(k.condition)];
   }
+  // The return shipment keeps what the depot found, for the site's shipment history.
+  if (shipment != shipments_.end())
+    db_.prepare("UPDATE node_shipments SET at_depot = ? WHERE shipment_id = ?")
+        .bind_all(json(shipment->second.at_depot).dump(), d.shipment_id)
+        .run();
   return {};
 }
 

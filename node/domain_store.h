@@ -81,6 +81,7 @@ struct ShipmentRecord {
   std::string depot;
   std::string courier;
   std::string tracking;
+  std::map<std::string, int> at_depot;  // a return shipment's kits as the depot found them: condition -> count
 };
 
 inline constexpr const char* kReturnShipmentKind = "return";

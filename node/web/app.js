@@ -504,7 +504,7 @@ async function renderInventory() {
   const history = sh.shipments.filter((s) => s.received);
   if (history.length && (can("receive_shipment") || can("return_kits"))) h += '<h2>Shipment history</h2><div class="table-wrap"><table id="shipment-history"><tr><th scope="col">Shipment</th><th scope="col">Sent on</th><th scope="col">Kits</th></tr>' +
     history.map((s) => '<tr data-history="' + esc(s.shipment) + '"><td>' + esc(s.shipment) + "</td><td>" + esc(s.shipped_on) + "</td><td>" + (s.kind === "return"
-      ? "In transit to depot " + esc(depotName(s.depot)) + " · " + plural(s.kits.length) + (s.courier ? " · " + esc(s.courier) : "") + (s.tracking ? " · tracking " + esc(s.tracking) : "")
+      ? returnState(s) + (s.courier ? " · " + esc(s.courier) : "") + (s.tracking ? " · tracking " + esc(s.tracking) : "")
       : Object.entries(s.kits_by_status).map(([st, n]) => esc(word(st)) + " " + n).join(" · ")) + "</td></tr>").join("") + "</table></div>";
   $("shipments").innerHTML = h;
   for (const card of document.querySelectorAll("[data-shipment]")) {
@@ -543,6 +543,15 @@ async function renderInventory() {
 
 const kitsText = (kits) => (kits.length === 1 ? "Kit " : "Kits ") + kits.map(esc).join(", ");
 const plural = (n) => n + (n === 1 ? " kit" : " kits");
+// A return shipment as far as the node knows: its kits still in transit, and
+// what the depot reported of the others (GET /api/v1/shipments at_depot).
+function returnState(s) {
+  const parts = [];
+  if (s.kits.length) parts.push("In transit to depot " + esc(depotName(s.depot)) + " · " + plural(s.kits.length));
+  const reported = Object.entries(s.at_depot || {}).map(([st, n]) => esc(word(st)) + " " + n);
+  if (reported.length) parts.push("At depot " + esc(depotName(s.depot)) + ": " + reported.join(" · "));
+  return parts.join(" · ");
+}
 function depotName(id) { const d = ((S.study && S.study.depots) || []).find((x) => x.id === id); return d ? d.name + " (" + d.id + ")" : id; }
 // What may go back to a depot (the node checks it again): kits returned by
 // participants, rejected by the hub, damaged, or unused and expired.

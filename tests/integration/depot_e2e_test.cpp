@@ -135,6 +135,10 @@ TEST_CASE("depots as actors: a site's return received and destroyed at the depot
     CHECK_FALSE(s.state->domain().find_kit(stock[0]));
     CHECK_FALSE(s.state->domain().find_kit(stock[1]));
     for (const auto& [number, k] : s.state->domain().kits()) CHECK_MESSAGE(k.status != shared::KitStatus::shipped, number);
+    // The return shipment keeps what the depot found.
+    auto ret = s.state->domain().shipments().find(shipment);
+    REQUIRE(ret != s.state->domain().shipments().end());
+    CHECK(ret->second.at_depot == std::map<std::string, int>{{"received", 2}});
   }
   cli_ok(hub, {"kits", "destroy", "--depot", "DE-FRA", "--kit", stock[0], "--kit", stock[1], "--reason",
                "recalled batch", "--user", "fra.op", "--witness", "supply.sue"},
