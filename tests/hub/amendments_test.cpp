@@ -27,15 +27,15 @@ using test::kHubNow;
 namespace {
 
 const std::string kManagerPassword = "manager password 1";
-const hub::Signature kManager{"sm", kManagerPassword};
+const hub::Signature kStudyManager{"sm", kManagerPassword};
 
-json example(const std::string& file = "packaging/examples/study-blocks.json") {
+json example_study(const std::string& file = "packaging/examples/study-blocks.json") {
   return json::parse(test::read_file(test::source_path(file)));
 }
-json version2() { return example("packaging/examples/study-blocks-v2.json"); }
+json version2() { return example_study("packaging/examples/study-blocks-v2.json"); }
 
-struct Hub : HubFixture {
-  Hub() {
+struct AmendmentsHub : HubFixture {
+  AmendmentsHub() {
     auto sm = hub::add_user(*hub, {"sm", "study-manager", {}, kManagerPassword}, crypto::kTest, "root", kHubNow);
     REQUIRE_MESSAGE(sm.ok(), sm.error().message);
     auto admin = hub::add_user(*hub, {"ada", "admin", {}, "admin password 1"}, crypto::kTest, "root", kHubNow);
@@ -48,7 +48,7 @@ struct Hub : HubFixture {
     REQUIRE_MESSAGE(done.ok(), done.refusal().message);
     return done->certificate.node_id;
   }
-  shared::Result<hub::Amended> amend(const json& doc, const hub::Signature& s = kManager) {
+  shared::Result<hub::Amended> amend(const json& doc, const hub::Signature& s = kStudyManager) {
     return hub::amend(*hub, doc.dump(), "site 103 joins", s, kHubNow + kHour);
   }
   std::vector<std::string> refusals(const json& doc) {
@@ -77,7 +77,7 @@ bool has(const std::vector<std::string>& lines, const std::string& start) {
 }
 
 // A participant screened and allocated at a site, as ingest records them.
-void allocate(Hub& h, const std::string& number, const std::string& site, const std::string& arm) {
+void allocate(AmendmentsHub& h, const std::string& number, const std::string& site, const std::string& arm) {
   storage::Transaction tx(h.hub->db());
   hub::record_screening(h.hub->db(), {number, site + "-N1", site, "{}", shared::ParticipantStatus::randomized, 1});
   hub::Allocation a;
@@ -93,7 +93,7 @@ void allocate(Hub& h, const std::string& number, const std::string& site, const 
 }  // namespace
 
 TEST_CASE("an amendment stores the version with its reason, makes it current and every version stays readable") {
-  Hub h;
+  AmendmentsHub h;
   auto done = h.amend(version2());
   REQUIRE_MESSAGE(done.ok(), done.error().message);
   CHECK(done->old_version == 1);
@@ -118,7 +118,7 @@ TEST_CASE("an amendment stores the version with its reason, makes it current and
 }
 
 TEST_CASE("an amendment is one audit entry naming the versions, the reason and the signer, with no arm in it") {
-  Hub h;
+  AmendmentsHub h;
   REQUIRE(h.amend(version2()).ok());
   auto entries = hub::audit_entries(h.hub->db(), {.subject = "VLC-301"});
   const hub::AuditEntry* amended = nullptr;
@@ -138,7 +138,7 @@ TEST_CASE("an amendment is one audit entry naming the versions, the reason and t
 }
 
 TEST_CASE("an amendment issues a study.config directive with the new document to every node not revoked") {
-  Hub h;
+  AmendmentsHub h;
   auto a = h.enroll("101");
   auto b = h.enroll("102");
   auto c = h.enroll("201");
@@ -161,7 +161,7 @@ TEST_CASE("an amendment issues a study.config directive with the new document to
 }
 
 TEST_CASE("a planned amendment (--dry-run) lists the changes and changes nothing") {
-  Hub h;
+  AmendmentsHub h;
   h.enroll("101");
   auto before = h.footprint();
   auto plan = hub::plan_amendment(*h.hub, version2().dump());
@@ -174,7 +174,7 @@ TEST_CASE("a planned amendment (--dry-run) lists the changes and changes nothing
 }
 
 TEST_CASE("a wrong signature, or a signer without manage_study, changes nothing") {
-  Hub h;
+  AmendmentsHub h;
   h.enroll("101");
   auto before = h.footprint();
   auto wrong = h.amend(version2(), {"sm", "not the password"});
@@ -184,7 +184,7 @@ TEST_CASE("a wrong signature, or a signer without manage_study, changes nothing"
   REQUIRE_FALSE(admin.ok());
   CHECK(admin.error().code == shared::Errc::forbidden);
   CHECK(admin.error().message.find("manage_study") != std::string::npos);
-  auto no_reason = hub::amend(*h.hub, version2().dump(), "  ", kManager, kHubNow);
+  auto no_reason = hub::amend(*h.hub, version2().dump(), "  ", kStudyManager, kHubNow);
   REQUIRE_FALSE(no_reason.ok());
   CHECK(no_reason.error().code == shared::Errc::invalid_input);
   CHECK(h.footprint() == before);
@@ -192,7 +192,7 @@ TEST_CASE("a wrong signature, or a signer without manage_study, changes nothing"
 }
 
 TEST_CASE("a document that does not load is refused with every problem and its path") {
-  Hub h;
+  AmendmentsHub h;
   auto doc = version2();
   doc["arms"][0]["ratio"] = 0;
   doc["sites"][3]["country"] = "XX";
@@ -206,7 +206,7 @@ TEST_CASE("a document that does not load is refused with every problem and its p
 }
 
 TEST_CASE("another study id, or a version other than the next, is refused and changes nothing") {
-  Hub h;
+  AmendmentsHub h;
   auto before = h.footprint();
   auto other = version2();
   other["id"] = "OTHER-1";
@@ -214,7 +214,7 @@ TEST_CASE("another study id, or a version other than the next, is refused and ch
   auto skip = version2();
   skip["version"] = 3;
   CHECK(has(h.refusals(skip), "version: must be 2 (the hub's current version is 1, got 3)"));
-  auto same = example();
+  auto same = example_study();
   CHECK(has(h.refusals(same), "version: must be 2"));
   auto done = h.amend(skip);
   REQUIRE_FALSE(done.ok());
@@ -223,7 +223,7 @@ TEST_CASE("another study id, or a version other than the next, is refused and ch
 }
 
 TEST_CASE("an arm with allocations keeps its name and ratio, and no arm is added or removed once in use") {
-  Hub h;
+  AmendmentsHub h;
   allocate(h, "101-001", "101", "A");
   auto renamed = version2();
   renamed["arms"][0]["name"] = "Velcardin 50 mg";
@@ -239,7 +239,7 @@ TEST_CASE("an arm with allocations keeps its name and ratio, and no arm is added
 }
 
 TEST_CASE("the method, block sizes and strata of a list in use cannot change, strata only grow at the end") {
-  Hub h;
+  AmendmentsHub h;
   h.enroll("101");  // slots granted: the list is in use
   auto blocks = version2();
   blocks["randomization"]["block_sizes"] = {4};
@@ -260,7 +260,7 @@ TEST_CASE("the method, block sizes and strata of a list in use cannot change, st
   inserted["sites"].insert(inserted["sites"].begin(), site103);
   CHECK(has(h.refusals(inserted), "sites: the levels of stratification factor 'site'"));
   // Before any grant the same changes are allowed: the version gets a new list.
-  Hub fresh;
+  AmendmentsHub fresh;
   CHECK(fresh.refusals(blocks).empty());
   auto done = fresh.amend(blocks);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
@@ -270,7 +270,7 @@ TEST_CASE("the method, block sizes and strata of a list in use cannot change, st
 
 TEST_CASE("a kit type with kits at sites is neither removed nor mapped to another arm") {
   // Version 1 with a second kit type for arm A that goes out in the initial shipment.
-  auto v1 = example();
+  auto v1 = example_study();
   v1["kit_types"].push_back(v1["kit_types"][0]);
   v1["kit_types"][2]["id"] = "VLC25S";
   v1["supply"]["initial_shipment"].push_back({{"kit_type", "VLC25S"}, {"count", 1}});
@@ -296,13 +296,13 @@ TEST_CASE("a kit type with kits at sites is neither removed nor mapped to anothe
   plan = hub::plan_amendment(*f.hub, remapped.dump());
   REQUIRE(plan.study);
   CHECK(has(plan.refusals, "kit_types[VLC25S].arm: changed"));
-  auto done = hub::amend(*f.hub, remapped.dump(), "remap", kManager, kHubNow);
+  auto done = hub::amend(*f.hub, remapped.dump(), "remap", kStudyManager, kHubNow);
   REQUIRE_FALSE(done.ok());
   CHECK(done.error().message.find("kit_types[VLC25S].arm") != std::string::npos);
 }
 
 TEST_CASE("a site or country holding nodes or participants is not removed nor moved") {
-  Hub h;
+  AmendmentsHub h;
   h.enroll("201");
   allocate(h, "102-001", "102", "A");
   auto no_be = version2();
@@ -324,7 +324,7 @@ TEST_CASE("a site or country holding nodes or participants is not removed nor mo
 }
 
 TEST_CASE("a site added by an amendment is invited and enrolled at once, with slots of its strata, numbers and kits") {
-  Hub h;
+  AmendmentsHub h;
   auto a = h.enroll("101");
   auto& store = *h.hub->randomization();
   const auto strata_before = store.list().strata.count();
@@ -385,9 +385,9 @@ TEST_CASE("a site added by an amendment is invited and enrolled at once, with sl
 }
 
 TEST_CASE("an amendment that leaves the list alone keeps it and its owners under the version it was made for") {
-  Hub h;
+  AmendmentsHub h;
   auto a = h.enroll("101");
-  auto doc = example();
+  auto doc = example_study();
   doc["version"] = 2;
   doc["visits"][3]["window_after"] = 5;
   auto done = h.amend(doc);
@@ -412,10 +412,10 @@ TEST_CASE("minimization: a site appended to a factor in use is accepted, and its
     return done->certificate.node_id;
   };
   enroll("301");  // a stream granted: minimization is in use
-  auto doc = example("packaging/examples/study-minimization.json");
+  auto doc = example_study("packaging/examples/study-minimization.json");
   doc["version"] = 2;
   doc["sites"].push_back({{"id", "303"}, {"name", "Klinikum Dresden"}, {"country", "DE"}});
-  auto done = hub::amend(*f.hub, doc.dump(), "site 303 joins", kManager, kHubNow);
+  auto done = hub::amend(*f.hub, doc.dump(), "site 303 joins", kStudyManager, kHubNow);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
   CHECK(done->list == hub::ListChange::unchanged);
   auto n303 = enroll("303");
@@ -424,7 +424,7 @@ TEST_CASE("minimization: a site appended to a factor in use is accepted, and its
     stream = stream || sync::parse_directive(record)->body.type == "grant.minimization_stream";
   CHECK(stream);
   // Inserting a site before the others would renumber the levels recorded in the streams.
-  auto inserted = example("packaging/examples/study-minimization.json");
+  auto inserted = example_study("packaging/examples/study-minimization.json");
   inserted["version"] = 3;
   inserted["sites"] = json::array({doc["sites"][4], doc["sites"][0], doc["sites"][1], doc["sites"][2], doc["sites"][3]});
   auto plan = hub::plan_amendment(*f.hub, inserted.dump());
@@ -433,7 +433,7 @@ TEST_CASE("minimization: a site appended to a factor in use is accepted, and its
 }
 
 TEST_CASE("a depot and a country added by an amendment hold kits at once and supply the new site's first node") {
-  Hub h;
+  AmendmentsHub h;
   auto doc = version2();
   doc["countries"].push_back({{"code", "IT"}, {"name", "Italy"}});
   doc["depots"].push_back({{"id", "IT-01"}, {"name", "Milan depot"}, {"countries", {"IT"}}});

@@ -19,15 +19,13 @@ using test::kHubNow;
 
 namespace {
 
-const std::string kPassword = "a long enough password";
-
 struct Api {
   HubFixture f;
   HubApiServer api{*f.hub};
   std::string token;
   Api() {
-    REQUIRE(hub::add_user(*f.hub, {"sam", "study-manager", {}, kPassword}, crypto::kTest, "tester", kHubNow).ok());
-    token = hub_login(api.port(), "sam", kPassword);
+    REQUIRE(hub::add_user(*f.hub, {"sam", "study-manager", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow).ok());
+    token = hub_login(api.port(), "sam", test::kUserPassword);
   }
   test::HubReply post(const json& body) { return hub_call(api.port(), "POST", "/api/v1/amendments", token, body); }
   json versions() {
@@ -58,7 +56,7 @@ TEST_CASE("POST /api/v1/amendments signed makes the version current, and GET /ap
   Api a;
   auto inv = hub::invite(*a.f.hub, "101", "site", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(hub::enroll(*a.f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow).ok());
-  auto r = a.post({{"document", v2_text()}, {"reason", "site 103 joins"}, {"signature", {{"password", kPassword}}}});
+  auto r = a.post({{"document", v2_text()}, {"reason", "site 103 joins"}, {"signature", {{"password", test::kUserPassword}}}});
   REQUIRE_MESSAGE(r.status == 200, r.text);
   CHECK(r.body["approved_by"] == "sam");
   CHECK(r.body["directives"] == 1);
@@ -76,12 +74,12 @@ TEST_CASE("POST /api/v1/amendments refuses a wrong signature, a missing reason a
   Api a;
   auto wrong = a.post({{"document", v2_text()}, {"reason", "r"}, {"signature", {{"password", "not my password"}}}});
   CHECK(wrong.status == 401);
-  auto no_reason = a.post({{"document", v2_text()}, {"signature", {{"password", kPassword}}}});
+  auto no_reason = a.post({{"document", v2_text()}, {"signature", {{"password", test::kUserPassword}}}});
   CHECK(no_reason.status == 400);
   CHECK(no_reason.body["error"]["message"].get<std::string>().find("reason") != std::string::npos);
   auto doc = json::parse(v2_text());
   doc["version"] = 3;
-  auto skipped = a.post({{"document", doc.dump()}, {"reason", "r"}, {"signature", {{"password", kPassword}}}});
+  auto skipped = a.post({{"document", doc.dump()}, {"reason", "r"}, {"signature", {{"password", test::kUserPassword}}}});
   CHECK(skipped.status == 409);
   CHECK(skipped.body["error"]["message"].get<std::string>().find("version: must be 2") != std::string::npos);
   auto broken = a.post({{"document", "{\"id\": 1}"}, {"dry_run", true}});
@@ -104,7 +102,7 @@ TEST_CASE("the API answers with a version amended by another process") {
   Api a;
   auto other = hub::HubState::open(a.f.hub->paths().dir);
   REQUIRE(other.ok());
-  REQUIRE(hub::add_user(**other, {"sm2", "study-manager", {}, kPassword}, crypto::kTest, "tester", kHubNow).ok());
-  REQUIRE(hub::amend(**other, v2_text(), "site 103 joins", {"sm2", kPassword}, kHubNow).ok());
+  REQUIRE(hub::add_user(**other, {"sm2", "study-manager", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow).ok());
+  REQUIRE(hub::amend(**other, v2_text(), "site 103 joins", {"sm2", test::kUserPassword}, kHubNow).ok());
   CHECK(hub_call(a.api.port(), "GET", "/api/v1/study", a.token).body["version"] == 2);
 }

@@ -29,15 +29,8 @@ using test::TestNode;
 
 namespace {
 
-const std::string kPassword = "a long enough password";
-
-void add(HubFixture& f, const std::string& name, const std::string& role) {
-  auto added = hub::add_user(*f.hub, {name, role, {}, kPassword}, crypto::kTest, "tester", kHubNow);
-  REQUIRE_MESSAGE(added.ok(), added.error().message);
-}
-
 // Screens and randomizes `n` participants at the node's site from its first slot grant; returns their arms.
-std::vector<std::string> randomize(HubFixture& f, TestNode& node, const std::string& site, const std::string& diabetes,
+std::vector<std::string> randomize_seeded(HubFixture& f, TestNode& node, const std::string& site, const std::string& diabetes,
                                    std::size_t n, int& numbered) {
   const shared::SlotGrant* grant = nullptr;
   std::vector<shared::SlotGrant> grants;
@@ -90,12 +83,12 @@ struct Seeded {
     a = test::enroll(f, "101");
     b = test::enroll(f, "102");
     int numbered = 0;
-    for (auto& arm : randomize(f, a, "101", "yes", 3, numbered)) arms.push_back(arm);
+    for (auto& arm : randomize_seeded(f, a, "101", "yes", 3, numbered)) arms.push_back(arm);
     int numbered_b = 0;
-    for (auto& arm : randomize(f, b, "102", "no", 2, numbered_b)) arms.push_back(arm);
-    add(f, "ines.manager", "study-manager");
-    add(f, "uma.statistician", "unblinded-statistician");
-    add(f, "sol.supply", "supply-manager");
+    for (auto& arm : randomize_seeded(f, b, "102", "no", 2, numbered_b)) arms.push_back(arm);
+    f.add_user("ines.manager", "study-manager");
+    f.add_user("uma.statistician", "unblinded-statistician");
+    f.add_user("sol.supply", "supply-manager");
   }
 };
 
@@ -105,7 +98,7 @@ TEST_CASE("enrollment: cumulative randomizations per day by site, country and st
   Seeded s;
   HubApiServer api(*s.f.hub);
   auto r = hub_call(api.port(), "GET", "/api/v1/dashboard/enrollment",
-                    hub_login(api.port(), "ines.manager", kPassword));
+                    hub_login(api.port(), "ines.manager", test::kUserPassword));
   REQUIRE_MESSAGE(r.status == 200, r.text);
   const auto& d = r.body;
   CHECK(d["randomized"] == 5);
@@ -139,7 +132,7 @@ TEST_CASE("enrollment: cumulative randomizations per day by site, country and st
   CHECK_FALSE(names_an_arm(r.text, s.f.hub->study()));
 
   auto bad = hub_call(api.port(), "GET", "/api/v1/dashboard/enrollment?weeks=0",
-                      hub_login(api.port(), "ines.manager", kPassword));
+                      hub_login(api.port(), "ines.manager", test::kUserPassword));
   CHECK(bad.status == 400);
   CHECK(bad.body["error"]["message"].get<std::string>().find("weeks must be") != std::string::npos);
 }
@@ -148,12 +141,12 @@ TEST_CASE("allocation balance: per arm overall, by stratum and by site for an un
   Seeded s;
   HubApiServer api(*s.f.hub);
   auto blinded = hub_call(api.port(), "GET", "/api/v1/dashboard/allocation",
-                          hub_login(api.port(), "ines.manager", kPassword));
+                          hub_login(api.port(), "ines.manager", test::kUserPassword));
   CHECK(blinded.status == 403);
   CHECK_FALSE(names_an_arm(blinded.text, s.f.hub->study()));
 
   auto r = hub_call(api.port(), "GET", "/api/v1/dashboard/allocation",
-                    hub_login(api.port(), "uma.statistician", kPassword));
+                    hub_login(api.port(), "uma.statistician", test::kUserPassword));
   REQUIRE_MESSAGE(r.status == 200, r.text);
   const auto& d = r.body;
   REQUIRE(d["arms"].size() == 2);
@@ -178,7 +171,7 @@ TEST_CASE("inventory: every kit counted once by custodian and status, stock by e
   HubApiServer api(*s.f.hub);
   for (const std::string user : {"ines.manager", "sol.supply"}) {
     CAPTURE(user);
-    auto r = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", hub_login(api.port(), user, kPassword));
+    auto r = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", hub_login(api.port(), user, test::kUserPassword));
     REQUIRE_MESSAGE(r.status == 200, r.text);
     const auto& d = r.body;
     CHECK_FALSE(names_an_arm(r.text, s.f.hub->study()));
@@ -216,7 +209,7 @@ TEST_CASE("nodes: seconds since contact, directives not pulled, and silent longe
     hub::record_push_contact(s.f.hub->db(), s.b.id, 4, sync::system_millis());
     tx.commit();
   }
-  auto r = hub_call(api.port(), "GET", "/api/v1/nodes", hub_login(api.port(), "ines.manager", kPassword));
+  auto r = hub_call(api.port(), "GET", "/api/v1/nodes", hub_login(api.port(), "ines.manager", test::kUserPassword));
   REQUIRE_MESSAGE(r.status == 200, r.text);
   CHECK(r.body["offline_days"] == 14);
   REQUIRE(r.body["nodes"].size() == 2);

@@ -25,14 +25,12 @@ using test::kHubNow;
 
 namespace {
 
-const std::string kPassword = "a long enough password";
-
-void add(HubFixture& f, const std::string& name, const std::string& role) {
+void add_staff(HubFixture& f, const std::string& name, const std::string& role) {
   const auto* r = f.hub->study().find_role(role);
   REQUIRE(r);
   std::vector<std::string> sites;
   if (hub::is_site_role(*r)) sites = {"101"};
-  auto added = hub::add_user(*f.hub, {name, role, sites, kPassword}, crypto::kTest, "tester", kHubNow);
+  auto added = hub::add_user(*f.hub, {name, role, sites, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
   REQUIRE_MESSAGE(added.ok(), added.error().message);
 }
 
@@ -105,15 +103,15 @@ TEST_CASE("the route table and docs/openapi-hub.yaml name the same paths, method
 TEST_CASE("every role gets 403 naming the permission on each route it lacks, changing nothing, and passes the others") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "target.user", "monitor");
+  add_staff(f, "target.user", "monitor");
   const auto& study = f.hub->study();
   REQUIRE(study.roles.size() >= 10);
   int denied = 0, allowed = 0;
   for (const auto& role : study.roles) {
     CAPTURE(role.id);
     const std::string name = "as." + role.id;
-    add(f, name, role.id);
-    auto token = hub_login(api.port(), name, kPassword);
+    add_staff(f, name, role.id);
+    auto token = hub_login(api.port(), name, test::kUserPassword);
     for (const auto& route : hub::api_routes()) {
       if (route.open || route.path == "/api/v1/logout") continue;
       CAPTURE(route.path);
@@ -134,7 +132,7 @@ TEST_CASE("every role gets 403 naming the permission on each route it lacks, cha
       }
       // A body that would do the action, signed by the caller: the role alone refuses it.
       json body = {{"reason", "matrix"}, {"sites", json::array({"101"})}, {"password", "another long password"},
-                   {"name", "new.user"},  {"role", "monitor"},            {"signature", {{"password", kPassword}}}};
+                   {"name", "new.user"},  {"role", "monitor"},            {"signature", {{"password", test::kUserPassword}}}};
       auto before = snapshot(f);
       auto r = hub_call(api.port(), route.method, path, token, route.method == "POST" ? body : json());
       CHECK_MESSAGE(r.status == 403, route.method << " " << path << ": " << r.status << " " << r.text);
@@ -155,12 +153,12 @@ TEST_CASE("every role gets 403 naming the permission on each route it lacks, cha
 TEST_CASE("login answers the user, role, blinding and permissions, and refuses a wrong password and an unknown user alike") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "ada", "admin");
-  add(f, "sam", "supply-manager");
-  add(f, "off", "monitor");
-  REQUIRE(hub::set_user_disabled(*f.hub, "off", true, "left", {"ada", kPassword}, kHubNow).ok());
+  add_staff(f, "ada", "admin");
+  add_staff(f, "sam", "supply-manager");
+  add_staff(f, "off", "monitor");
+  REQUIRE(hub::set_user_disabled(*f.hub, "off", true, "left", {"ada", test::kUserPassword}, kHubNow).ok());
 
-  auto ok = hub_call(api.port(), "POST", "/api/v1/login", "", {{"user", "ada"}, {"password", kPassword}});
+  auto ok = hub_call(api.port(), "POST", "/api/v1/login", "", {{"user", "ada"}, {"password", test::kUserPassword}});
   REQUIRE(ok.status == 200);
   CHECK(ok.body["token"].get<std::string>().size() == 64);
   CHECK(ok.body["user"] == "ada");
@@ -168,7 +166,7 @@ TEST_CASE("login answers the user, role, blinding and permissions, and refuses a
   CHECK(ok.body["blinded"] == true);
   CHECK(ok.body["permissions"] == json::array({"manage_users", "manage_nodes", "view_audit"}));
   CHECK(ok.body["expires_after_idle_s"] == 900);
-  auto sam = hub_call(api.port(), "POST", "/api/v1/login", "", {{"user", "sam"}, {"password", kPassword}});
+  auto sam = hub_call(api.port(), "POST", "/api/v1/login", "", {{"user", "sam"}, {"password", test::kUserPassword}});
   CHECK(sam.body["blinded"] == false);
 
   // The table keeps the token's SHA-256, never the token.
@@ -180,7 +178,7 @@ TEST_CASE("login answers the user, role, blinding and permissions, and refuses a
 
   std::set<std::string> messages;
   for (auto [user, password] : std::vector<std::pair<std::string, std::string>>{
-           {"ada", "not the password"}, {"nobody", kPassword}, {"off", kPassword}}) {
+           {"ada", "not the password"}, {"nobody", test::kUserPassword}, {"off", test::kUserPassword}}) {
     auto r = hub_call(api.port(), "POST", "/api/v1/login", "", {{"user", user}, {"password", password}});
     CHECK(r.status == 401);
     CHECK(r.body["error"]["code"] == "unauthenticated");
@@ -194,7 +192,7 @@ TEST_CASE("login answers the user, role, blinding and permissions, and refuses a
     if (e.action == "hub.login") ++logins;
     if (e.action == "hub.login_failed") ++failed;
     for (const auto& text : {e.reason, e.old_value, e.new_value}) {
-      CHECK(text.find(kPassword) == std::string::npos);
+      CHECK(text.find(test::kUserPassword) == std::string::npos);
       CHECK(text.find("not the password") == std::string::npos);
       CHECK(text.find(token) == std::string::npos);
     }
@@ -206,24 +204,24 @@ TEST_CASE("login answers the user, role, blinding and permissions, and refuses a
 TEST_CASE("a disabled user's token is refused at once, and a new password ends the user's other sessions") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "ada", "admin");
-  add(f, "bob", "monitor");
-  auto ada = hub_login(api.port(), "ada", kPassword);
-  auto bob1 = hub_login(api.port(), "bob", kPassword), bob2 = hub_login(api.port(), "bob", kPassword);
+  add_staff(f, "ada", "admin");
+  add_staff(f, "bob", "monitor");
+  auto ada = hub_login(api.port(), "ada", test::kUserPassword);
+  auto bob1 = hub_login(api.port(), "bob", test::kUserPassword), bob2 = hub_login(api.port(), "bob", test::kUserPassword);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", bob1).status == 200);
 
   // Bob's password, set by ada: both of bob's sessions end, ada's stays.
   auto pw = hub_call(api.port(), "POST", "/api/v1/users/bob/password", ada,
-                     {{"password", "bob's new password"}, {"signature", {{"password", kPassword}}}});
+                     {{"password", "bob's new password"}, {"signature", {{"password", test::kUserPassword}}}});
   REQUIRE_MESSAGE(pw.status == 200, pw.text);
   CHECK(pw.text.find("bob's new password") == std::string::npos);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", bob1).status == 401);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", bob2).status == 401);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", ada).status == 200);
   // Ada's own password, through her session: her other session ends, this one stays.
-  auto ada2 = hub_login(api.port(), "ada", kPassword);
+  auto ada2 = hub_login(api.port(), "ada", test::kUserPassword);
   auto own = hub_call(api.port(), "POST", "/api/v1/users/ada/password", ada,
-                      {{"password", "ada's new password"}, {"signature", {{"password", kPassword}}}});
+                      {{"password", "ada's new password"}, {"signature", {{"password", test::kUserPassword}}}});
   REQUIRE_MESSAGE(own.status == 200, own.text);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", ada).status == 200);
   CHECK(hub_call(api.port(), "GET", "/api/v1/me", ada2).status == 401);
@@ -239,9 +237,9 @@ TEST_CASE("a disabled user's token is refused at once, and a new password ends t
 TEST_CASE("a signed route refuses a missing or wrong signature and changes nothing") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "ada", "admin");
-  add(f, "bob", "monitor");
-  auto ada = hub_login(api.port(), "ada", kPassword);
+  add_staff(f, "ada", "admin");
+  add_staff(f, "bob", "monitor");
+  auto ada = hub_login(api.port(), "ada", test::kUserPassword);
   auto before = snapshot(f);
   auto none = hub_call(api.port(), "POST", "/api/v1/users/bob/disable", ada, {{"reason", "left"}});
   CHECK(none.status == 400);
@@ -253,7 +251,7 @@ TEST_CASE("a signed route refuses a missing or wrong signature and changes nothi
   CHECK(snapshot(f) == before);
 
   auto done = hub_call(api.port(), "POST", "/api/v1/users/bob/disable", ada,
-                       {{"reason", "left the team"}, {"signature", {{"password", kPassword}}}});
+                       {{"reason", "left the team"}, {"signature", {{"password", test::kUserPassword}}}});
   REQUIRE_MESSAGE(done.status == 200, done.text);
   CHECK(done.body["user"]["status"] == "disabled");
   CHECK(done.body["signed_by"] == "ada");
@@ -267,20 +265,20 @@ TEST_CASE("a signed route refuses a missing or wrong signature and changes nothi
 TEST_CASE("bodies are checked field by field, and every refusal is JSON with the status of its family") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "ada", "admin");
-  auto ada = hub_login(api.port(), "ada", kPassword);
+  add_staff(f, "ada", "admin");
+  auto ada = hub_login(api.port(), "ada", test::kUserPassword);
   auto message = [](const test::HubReply& r) { return r.body["error"]["message"].get<std::string>(); };
 
   auto r = hub_call(api.port(), "POST", "/api/v1/users", ada,
-                    {{"name", "x.y"}, {"role", "monitor"}, {"sites", {"101", 7}}, {"password", kPassword}});
+                    {{"name", "x.y"}, {"role", "monitor"}, {"sites", {"101", 7}}, {"password", test::kUserPassword}});
   CHECK(r.status == 400);
   CHECK(message(r) == "sites[1]: must be a string");
   r = hub_call(api.port(), "POST", "/api/v1/users", ada,
-               {{"name", "x.y"}, {"role", "monitor"}, {"sites", json::array()}, {"password", kPassword}, {"admin", true}});
+               {{"name", "x.y"}, {"role", "monitor"}, {"sites", json::array()}, {"password", test::kUserPassword}, {"admin", true}});
   CHECK(r.status == 400);
   CHECK(message(r).rfind("admin: unknown field", 0) == 0);
   r = hub_call(api.port(), "POST", "/api/v1/users", ada,
-               {{"name", std::string(65, 'n')}, {"role", "monitor"}, {"sites", json::array()}, {"password", kPassword}});
+               {{"name", std::string(65, 'n')}, {"role", "monitor"}, {"sites", json::array()}, {"password", test::kUserPassword}});
   CHECK(message(r) == "name: at most 64 characters (got 65); shorten it");
   r = hub_call(api.port(), "POST", "/api/v1/users", ada, json::array({1, 2}));
   CHECK(r.status == 400);
@@ -290,11 +288,11 @@ TEST_CASE("bodies are checked field by field, and every refusal is JSON with the
   CHECK(r.body["error"]["code"] == "invalid_input");
   // The conflict family: a taken name.
   r = hub_call(api.port(), "POST", "/api/v1/users", ada,
-               {{"name", "ada"}, {"role", "monitor"}, {"sites", json::array()}, {"password", kPassword}});
+               {{"name", "ada"}, {"role", "monitor"}, {"sites", json::array()}, {"password", test::kUserPassword}});
   CHECK(r.status == 409);
   CHECK(r.body["error"]["code"] == "conflict");
   r = hub_call(api.port(), "POST", "/api/v1/users/nobody/enable", ada,
-               {{"reason", "x"}, {"signature", {{"password", kPassword}}}});
+               {{"reason", "x"}, {"signature", {{"password", test::kUserPassword}}}});
   CHECK(r.status == 404);
   CHECK(r.body["error"]["code"] == "not_found");
 
@@ -318,10 +316,10 @@ TEST_CASE("bodies are checked field by field, and every refusal is JSON with the
 TEST_CASE("GET /api/v1/study names arms and kit types to unblinded readers only") {
   HubFixture f;
   HubApiServer api(*f.hub);
-  add(f, "mon", "monitor");
-  add(f, "sam", "supply-manager");
-  auto blinded = hub_call(api.port(), "GET", "/api/v1/study", hub_login(api.port(), "mon", kPassword));
-  auto unblinded = hub_call(api.port(), "GET", "/api/v1/study", hub_login(api.port(), "sam", kPassword));
+  add_staff(f, "mon", "monitor");
+  add_staff(f, "sam", "supply-manager");
+  auto blinded = hub_call(api.port(), "GET", "/api/v1/study", hub_login(api.port(), "mon", test::kUserPassword));
+  auto unblinded = hub_call(api.port(), "GET", "/api/v1/study", hub_login(api.port(), "sam", test::kUserPassword));
   REQUIRE(blinded.status == 200);
   REQUIRE(unblinded.status == 200);
   CHECK(blinded.body["id"] == "VLC-301");

@@ -111,7 +111,7 @@ struct Node {
   }
 };
 
-Node enroll(hub::HubState& h, const std::string& site) {
+Node enroll_capped(hub::HubState& h, const std::string& site) {
   auto inv = hub::invite(h, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   Node n;
@@ -207,7 +207,7 @@ TEST_CASE("enrollment grants each node an allowance per capped arm and cohort, a
   CappedHub c;
   auto& h = c.hub();
   std::vector<Node> nodes;
-  for (const char* site : {"101", "102", "201", "101"}) nodes.push_back(enroll(h, site));
+  for (const char* site : {"101", "102", "201", "101"}) nodes.push_back(enroll_capped(h, site));
   std::uint64_t arm_total = 0, cohort_total = 0;
   for (const auto& n : nodes) {
     arm_total += granted(h, n.id, CapScope::arm, "B");
@@ -228,8 +228,8 @@ TEST_CASE("enrollment grants each node an allowance per capped arm and cohort, a
 TEST_CASE("top-ups after use never take used and outstanding past a cap, and the cap is reached") {
   CappedHub c;
   auto& h = c.hub();
-  auto a = enroll(h, "101");
-  auto b = enroll(h, "102");
+  auto a = enroll_capped(h, "101");
+  auto b = enroll_capped(h, "102");
   // Each node randomizes into B what it holds, then syncs; rounds until the cap is reached.
   for (int round = 0; round < 10; ++round) {
     for (auto* n : {&a, &b}) {
@@ -253,8 +253,8 @@ TEST_CASE("top-ups after use never take used and outstanding past a cap, and the
 TEST_CASE("revocation voids a node's unused allowance, which returns to the other nodes") {
   CappedHub c(6, 100);
   auto& h = c.hub();
-  auto a = enroll(h, "101");
-  auto b = enroll(h, "102");
+  auto a = enroll_capped(h, "101");
+  auto b = enroll_capped(h, "102");
   const long held_by_b = hub::allowance_left(h, b.id, CapScope::arm, "B");
   REQUIRE(held_by_b > 0);
   const long before = standing(h, CapScope::arm, "B").outstanding;
@@ -281,7 +281,7 @@ TEST_CASE("revocation voids a node's unused allowance, which returns to the othe
 TEST_CASE("randomizations that exceed a cap raise one alert naming the cohort and no arm") {
   CappedHub c(2, 2);
   auto& h = c.hub();
-  auto a = enroll(h, "101");
+  auto a = enroll_capped(h, "101");
   // Events of a node that ignored its allowances: three B participants in pk.
   for (int i = 0; i < 3; ++i) a.randomize(h, "B", "pk");
   sync_node(h, a.id);

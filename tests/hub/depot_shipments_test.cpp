@@ -27,8 +27,6 @@ using shared::KitStatus;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-
 // The minimization example (depots DE-FRA and AT-VIE) with a blinded depot role.
 HubFixture::StudyText depot_study() {
   auto doc = json::parse(read_file(source_path("packaging/examples/study-minimization.json")));
@@ -42,15 +40,15 @@ HubFixture::StudyText depot_study() {
 struct Depots {
   HubFixture f{depot_study()};
   Depots() {
-    for (const hub::NewUser& u : {hub::NewUser{"fra.op", "depot-operator", {"DE-FRA"}, kPassword},
-                                  hub::NewUser{"vie.op", "depot-operator", {"AT-VIE"}, kPassword},
-                                  hub::NewUser{"supply.sam", "supply-manager", {}, kPassword}}) {
+    for (const hub::NewUser& u : {hub::NewUser{"fra.op", "depot-operator", {"DE-FRA"}, test::kUserPassword},
+                                  hub::NewUser{"vie.op", "depot-operator", {"AT-VIE"}, test::kUserPassword},
+                                  hub::NewUser{"supply.sam", "supply-manager", {}, test::kUserPassword}}) {
       auto r = hub::add_user(*f.hub, u, crypto::kTest, "tester", kHubNow);
       REQUIRE_MESSAGE(r.ok(), r.error().message);
     }
   }
   storage::Database& db() { return f.hub->db(); }
-  hub::Signature sign(const std::string& user) { return {user, kPassword}; }
+  hub::Signature sign(const std::string& user) { return {user, test::kUserPassword}; }
   // The first `n` kits in a depot's stock, by number.
   std::vector<std::string> stock(const std::string& depot, std::size_t n) {
     std::vector<std::string> out;
@@ -82,9 +80,9 @@ void refused(const shared::Result<T>& r, Errc code, const std::string& says) {
 
 TEST_CASE("a depot role's users are bound to depots of the study") {
   Depots d;
-  auto none = hub::add_user(*d.f.hub, {"x.op", "depot-operator", {}, kPassword}, crypto::kTest, "tester", kHubNow);
+  auto none = hub::add_user(*d.f.hub, {"x.op", "depot-operator", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
   refused(none, Errc::invalid_input, "works at depots");
-  auto site = hub::add_user(*d.f.hub, {"y.op", "depot-operator", {"301"}, kPassword}, crypto::kTest, "tester", kHubNow);
+  auto site = hub::add_user(*d.f.hub, {"y.op", "depot-operator", {"301"}, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
   refused(site, Errc::invalid_input, "no depot '301'");
   CHECK_FALSE(hub::find_user(d.db(), "x.op"));
   CHECK(hub::reads_blinded(d.f.hub->study(), d.f.hub->study().find_role("depot-operator")));
@@ -315,11 +313,11 @@ TEST_CASE("a site's return shipment: in transit to the depot, received there, de
 TEST_CASE("depot steps over the API: a blinded depot user's answers hold no kit type, another depot's shipment refused") {
   Depots d;
   HubApiServer api(*d.f.hub);
-  auto fra = hub_login(api.port(), "fra.op", kPassword);
-  auto vie = hub_login(api.port(), "vie.op", kPassword);
+  auto fra = hub_login(api.port(), "fra.op", test::kUserPassword);
+  auto vie = hub_login(api.port(), "vie.op", test::kUserPassword);
   const auto kits = d.stock("DE-FRA", 2);
   const auto type = hub::find_kit(d.db(), kits[0])->kit_type;
-  const json sign = {{"password", kPassword}};
+  const json sign = {{"password", test::kUserPassword}};
 
   auto by_type = hub_call(api.port(), "POST", "/api/v1/shipments/transfers", fra,
                           {{"from_depot", "DE-FRA"}, {"to_depot", "AT-VIE"}, {"kit_type", type}, {"count", 2},
@@ -365,7 +363,7 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   REQUIRE_MESSAGE(t.ok(), t.error().message);
   HubApiServer api(*d.f.hub);
   auto ids = [&](const std::string& user) {
-    auto r = hub_call(api.port(), "GET", "/api/v1/shipments", hub_login(api.port(), user, kPassword));
+    auto r = hub_call(api.port(), "GET", "/api/v1/shipments", hub_login(api.port(), user, test::kUserPassword));
     REQUIRE_MESSAGE(r.status == 200, r.text);
     std::vector<std::string> out;
     for (const auto& s : r.body["shipments"]) out.push_back(s["shipment_id"]);
@@ -379,7 +377,7 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   CHECK(ids("vie.op") == std::vector<std::string>{t->shipment_id});    // not DE-FRA's shipment to the site
 
   // Another depot's shipment is unknown to it, named by nothing but the id asked.
-  auto vie = hub_login(api.port(), "vie.op", kPassword);
+  auto vie = hub_login(api.port(), "vie.op", test::kUserPassword);
   auto other = hub_call(api.port(), "GET", "/api/v1/shipments/" + initial.shipment_id, vie);
   CHECK(other.status == 404);
   for (const auto& leak : {std::string("DE-FRA"), site.id, std::string("301")})
@@ -390,7 +388,7 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   REQUIRE_MESSAGE(accounts.status == 200, accounts.text);
   REQUIRE(accounts.body["custodians"].size() == 1);
   CHECK(accounts.body["custodians"][0]["id"] == "AT-VIE");
-  auto all = hub_call(api.port(), "GET", "/api/v1/reconciliation", hub_login(api.port(), "supply.sam", kPassword));
+  auto all = hub_call(api.port(), "GET", "/api/v1/reconciliation", hub_login(api.port(), "supply.sam", test::kUserPassword));
   CHECK(all.body["custodians"].size() > 2);
   // The quarantined kits likewise: one at the site, none at its depot.
   const auto initial_kit = hub::kits_of_shipment(d.db(), initial.shipment_id).at(0).number;
@@ -398,7 +396,7 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   auto q_vie = hub_call(api.port(), "GET", "/api/v1/quarantine", vie);
   REQUIRE_MESSAGE(q_vie.status == 200, q_vie.text);
   CHECK(q_vie.body["kits"].empty());
-  auto q_sam = hub_call(api.port(), "GET", "/api/v1/quarantine", hub_login(api.port(), "supply.sam", kPassword));
+  auto q_sam = hub_call(api.port(), "GET", "/api/v1/quarantine", hub_login(api.port(), "supply.sam", test::kUserPassword));
   CHECK(q_sam.body["kits"].size() == 1);
   // The dashboard's stock by custodian likewise.
   auto stock = hub_call(api.port(), "GET", "/api/v1/dashboard/inventory", vie);

@@ -34,18 +34,11 @@ using test::seal;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-
 std::vector<hub::Deviation> of_kind(HubFixture& f, const std::string& kind, bool unblinded = false) {
   std::vector<hub::Deviation> out;
   for (auto& d : hub::deviations(*f.hub, false, unblinded))
     if (d.kind == kind) out.push_back(std::move(d));
   return out;
-}
-
-void add_user(HubFixture& f, const std::string& name, const std::string& role, std::vector<std::string> sites = {}) {
-  auto r = hub::add_user(*f.hub, {name, role, std::move(sites), kPassword}, crypto::kTest, "tester", kHubNow);
-  REQUIRE_MESSAGE(r.ok(), r.error().message);
 }
 
 shared::Unblinded code_break(HubFixture& f, const std::string& participant, const std::string& arm) {
@@ -143,12 +136,12 @@ TEST_CASE("a dispensing outside the study's visit window raises a deviation, one
 
 TEST_CASE("a dispensing is judged by the visit window of the study version the node acted under") {
   HubFixture f;
-  add_user(f, "sm", "study-manager");
+  f.add_user("sm", "study-manager");
   auto a = enroll(f, "101");
   auto v2 = json::parse(test::read_file(test::source_path("packaging/examples/study-blocks-v2.json")));
   for (auto& v : v2["visits"])
     if (v["id"] == "V2") v["window_after"] = 12;  // V2 now runs to day 40
-  auto amended = hub::amend(*f.hub, v2.dump(), "wider week 4 window", {"sm", kPassword}, kHubNow);
+  auto amended = hub::amend(*f.hub, v2.dump(), "wider week 4 window", {"sm", test::kUserPassword}, kHubNow);
   REQUIRE_MESSAGE(amended.ok(), amended.error().message);
   auto under = [](int version) {
     json j = dispensed("101-001", "V2", 40);
@@ -320,25 +313,25 @@ TEST_CASE("acknowledging a deviation takes a manage_study signature and a commen
   auto a = enroll(f, "101");
   a.push(f, shared::kUnblindedEvent, code_break(f, "101-001", "A"));
   consume(f, a.id);
-  add_user(f, "manager.ines", "study-manager");
-  add_user(f, "monitor.tom", "monitor");
+  f.add_user("manager.ines", "study-manager");
+  f.add_user("monitor.tom", "monitor");
   auto id = hub::deviations(*f.hub, true, false).at(0).id;
 
   auto wrong = hub::acknowledge_deviation(*f.hub, id, "reviewed", {"manager.ines", "not the password"}, kHubNow);
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().code == shared::Errc::unauthenticated);
-  auto monitor = hub::acknowledge_deviation(*f.hub, id, "reviewed", {"monitor.tom", kPassword}, kHubNow);
+  auto monitor = hub::acknowledge_deviation(*f.hub, id, "reviewed", {"monitor.tom", test::kUserPassword}, kHubNow);
   REQUIRE_FALSE(monitor.ok());
   CHECK(monitor.error().code == shared::Errc::forbidden);
   CHECK(monitor.error().message.find("manage_study") != std::string::npos);
-  auto no_comment = hub::acknowledge_deviation(*f.hub, id, "", {"manager.ines", kPassword}, kHubNow);
+  auto no_comment = hub::acknowledge_deviation(*f.hub, id, "", {"manager.ines", test::kUserPassword}, kHubNow);
   CHECK(no_comment.error().code == shared::Errc::invalid_input);
-  auto unknown = hub::acknowledge_deviation(*f.hub, id + 100, "x", {"manager.ines", kPassword}, kHubNow);
+  auto unknown = hub::acknowledge_deviation(*f.hub, id + 100, "x", {"manager.ines", test::kUserPassword}, kHubNow);
   CHECK(unknown.error().code == shared::Errc::not_found);
   CHECK(hub::deviations(*f.hub, true, false).size() == 1);
 
   auto done = hub::acknowledge_deviation(*f.hub, id, "medical monitor informed; code break justified",
-                                         {"manager.ines", kPassword}, kHubNow + 1000);
+                                         {"manager.ines", test::kUserPassword}, kHubNow + 1000);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
   CHECK(done->status == "acknowledged");
   CHECK(hub::deviations(*f.hub, true, false).empty());
@@ -346,7 +339,7 @@ TEST_CASE("acknowledging a deviation takes a manage_study signature and a commen
   CHECK(stored->acknowledged_by == "manager.ines");
   CHECK(stored->comment == "medical monitor informed; code break justified");
 
-  auto twice = hub::acknowledge_deviation(*f.hub, id, "again", {"manager.ines", kPassword}, kHubNow + 2000);
+  auto twice = hub::acknowledge_deviation(*f.hub, id, "again", {"manager.ines", test::kUserPassword}, kHubNow + 2000);
   REQUIRE_FALSE(twice.ok());
   CHECK(twice.error().code == shared::Errc::conflict);
   CHECK(twice.error().message.find("already acknowledged by manager.ines") != std::string::npos);
@@ -367,14 +360,14 @@ TEST_CASE("acknowledging a deviation takes a manage_study signature and a commen
 TEST_CASE("revoke and unfreeze take a manage_nodes signature that the audit entry keeps") {
   HubFixture f;
   auto a = enroll(f, "101");
-  add_user(f, "admin.kim", "admin");
-  add_user(f, "monitor.tom", "monitor");
-  auto refused = hub::revoke_node(*f.hub, a.id, "tablet lost", {"monitor.tom", kPassword}, kHubNow);
+  f.add_user("admin.kim", "admin");
+  f.add_user("monitor.tom", "monitor");
+  auto refused = hub::revoke_node(*f.hub, a.id, "tablet lost", {"monitor.tom", test::kUserPassword}, kHubNow);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == shared::Errc::forbidden);
   CHECK(f.hub->ledger().find_node(a.id)->status == sync::NodeStatus::active);
   CHECK_FALSE(hub::revoke_node(*f.hub, a.id, "tablet lost", {"admin.kim", "wrong"}, kHubNow).ok());
-  auto done = hub::revoke_node(*f.hub, a.id, "tablet lost", {"admin.kim", kPassword}, kHubNow);
+  auto done = hub::revoke_node(*f.hub, a.id, "tablet lost", {"admin.kim", test::kUserPassword}, kHubNow);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
   CHECK(done->kits > 0);
   CHECK(f.hub->ledger().find_node(a.id)->status == sync::NodeStatus::revoked);
@@ -387,9 +380,9 @@ TEST_CASE("revoke and unfreeze take a manage_nodes signature that the audit entr
       CHECK(e.reason == "tablet lost");
     }
   CHECK(audited);
-  auto not_frozen = hub::unfreeze_node(*f.hub, a.id, "reviewed", {"admin.kim", kPassword}, kHubNow);
+  auto not_frozen = hub::unfreeze_node(*f.hub, a.id, "reviewed", {"admin.kim", test::kUserPassword}, kHubNow);
   CHECK(not_frozen.error().code == shared::Errc::conflict);
-  CHECK(hub::unfreeze_node(*f.hub, a.id, "reviewed", {"monitor.tom", kPassword}, kHubNow).error().code ==
+  CHECK(hub::unfreeze_node(*f.hub, a.id, "reviewed", {"monitor.tom", test::kUserPassword}, kHubNow).error().code ==
         shared::Errc::forbidden);
 }
 

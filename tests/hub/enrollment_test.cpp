@@ -20,7 +20,7 @@ hub::EnrollRequest request(const std::string& token, const crypto::SigningKey& k
   return {token, key.public_key().hex(), "test tablet"};
 }
 
-std::int64_t count(storage::Database& db, const std::string& table) {
+std::int64_t table_rows(storage::Database& db, const std::string& table) {
   auto st = db.prepare("SELECT count(*) FROM " + table);
   st.step();
   return st.int64(0);
@@ -69,7 +69,7 @@ TEST_CASE("an invitation for an unknown site or a kind the site does not allow i
   CHECK(nurse.error().message.find("nurse") != std::string::npos);
   auto odd = hub::invite(*f.hub, "101", "drone", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE_FALSE(odd.ok());
-  CHECK(count(f.hub->db(), "hub_enrollment_tokens") == 0);
+  CHECK(table_rows(f.hub->db(), "hub_enrollment_tokens") == 0);
 }
 
 TEST_CASE("a site that allows nurse tablets gets nurse invitations") {
@@ -145,7 +145,7 @@ TEST_CASE("a token works once: the second enrollment is refused and creates noth
   auto inv = hub::invite(*f.hub, "101", "site", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   REQUIRE(hub::enroll(*f.hub, request(inv->token, crypto::SigningKey::generate()), kHubNow).ok());
-  const auto directives = count(f.hub->db(), "hub_directives");  // study, roster and the grants
+  const auto directives = table_rows(f.hub->db(), "hub_directives");  // study, roster and the grants
   CHECK(directives == 6);
   auto again = hub::enroll(*f.hub, request(inv->token, crypto::SigningKey::generate()), kHubNow);
   REQUIRE_FALSE(again.ok());
@@ -153,7 +153,7 @@ TEST_CASE("a token works once: the second enrollment is refused and creates noth
   CHECK(again.refusal().http_status == 401);
   CHECK(again.refusal().message.find("already used") != std::string::npos);
   CHECK(f.hub->ledger().nodes().size() == 1);
-  CHECK(count(f.hub->db(), "hub_directives") == directives);
+  CHECK(table_rows(f.hub->db(), "hub_directives") == directives);
 }
 
 TEST_CASE("an expired token is refused and creates nothing") {
@@ -165,7 +165,7 @@ TEST_CASE("an expired token is refused and creates nothing") {
   CHECK(late.refusal().code == sync::wire_error::kTokenInvalid);
   CHECK(late.refusal().message.find("expired") != std::string::npos);
   CHECK(f.hub->ledger().nodes().empty());
-  CHECK(count(f.hub->db(), "hub_directives") == 0);
+  CHECK(table_rows(f.hub->db(), "hub_directives") == 0);
 }
 
 TEST_CASE("an unknown or malformed token is refused and creates nothing") {

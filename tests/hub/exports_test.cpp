@@ -40,16 +40,10 @@ using test::seal;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-constexpr hub::ExportKind kAllKinds[] = {hub::ExportKind::participants, hub::ExportKind::randomizations,
+constexpr hub::ExportKind kExportKinds[] = {hub::ExportKind::participants, hub::ExportKind::randomizations,
                                          hub::ExportKind::dispensations, hub::ExportKind::inventory,
                                          hub::ExportKind::shipments,     hub::ExportKind::audit,
                                          hub::ExportKind::deviations};
-
-void add_user(HubFixture& f, const std::string& name, const std::string& role) {
-  auto r = hub::add_user(*f.hub, {name, role, {}, kPassword}, crypto::kTest, "tester", kHubNow);
-  REQUIRE_MESSAGE(r.ok(), r.error().message);
-}
 
 // A kit of the node's stock that treats `arm` (the example study: A takes VLC25, B PBO).
 std::string kit_for(HubFixture& f, const std::string& node, const std::string& arm, std::set<std::string>& used) {
@@ -244,7 +238,7 @@ TEST_CASE("every blinded export, in each format, holds no arm and no kit type, a
   consume(t.f, t.node.id);
   const auto& study = t.f.hub->study();
   int checked = 0;
-  for (auto what : kAllKinds)
+  for (auto what : kExportKinds)
     for (auto format : {hub::ExportFormat::csv, hub::ExportFormat::json, hub::ExportFormat::odm}) {
       CAPTURE(hub::to_string(what));
       CAPTURE(hub::to_string(format));
@@ -280,9 +274,9 @@ TEST_CASE("every blinded export, in each format, holds no arm and no kit type, a
 
 TEST_CASE("an unblinded export needs the signature of a role that reads unblinded, a reason, and is audited first") {
   Trial t;
-  add_user(t.f, "stat.sue", "unblinded-statistician");
-  add_user(t.f, "manager.max", "study-manager");  // export_data, but blinded
-  add_user(t.f, "monitor.mo", "monitor");         // no export_data
+  t.f.add_user("stat.sue", "unblinded-statistician");
+  t.f.add_user("manager.max", "study-manager");  // export_data, but blinded
+  t.f.add_user("monitor.mo", "monitor");         // no export_data
   const hub::ExportRequest request{hub::ExportKind::randomizations, hub::ExportFormat::csv, true};
   auto audited = [&] {
     std::size_t n = 0;
@@ -291,22 +285,22 @@ TEST_CASE("an unblinded export needs the signature of a role that reads unblinde
     return n;
   };
 
-  auto blinded_role = hub::authorize_unblinded_export(*t.f.hub, {"manager.max", kPassword}, request, "DSMB", kHubNow);
+  auto blinded_role = hub::authorize_unblinded_export(*t.f.hub, {"manager.max", test::kUserPassword}, request, "DSMB", kHubNow);
   REQUIRE_FALSE(blinded_role.ok());
   CHECK(blinded_role.error().code == shared::Errc::forbidden);
   CHECK(blinded_role.error().message.find("reads blinded") != std::string::npos);
-  auto no_permission = hub::authorize_unblinded_export(*t.f.hub, {"monitor.mo", kPassword}, request, "DSMB", kHubNow);
+  auto no_permission = hub::authorize_unblinded_export(*t.f.hub, {"monitor.mo", test::kUserPassword}, request, "DSMB", kHubNow);
   REQUIRE_FALSE(no_permission.ok());
   CHECK(no_permission.error().code == shared::Errc::forbidden);
   auto wrong = hub::authorize_unblinded_export(*t.f.hub, {"stat.sue", "not the password"}, request, "DSMB", kHubNow);
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().code == shared::Errc::unauthenticated);
-  auto no_reason = hub::authorize_unblinded_export(*t.f.hub, {"stat.sue", kPassword}, request, "  ", kHubNow);
+  auto no_reason = hub::authorize_unblinded_export(*t.f.hub, {"stat.sue", test::kUserPassword}, request, "  ", kHubNow);
   REQUIRE_FALSE(no_reason.ok());
   CHECK(no_reason.error().code == shared::Errc::invalid_input);
   CHECK(audited() == 0);
 
-  auto ok = hub::authorize_unblinded_export(*t.f.hub, {"stat.sue", kPassword}, request,
+  auto ok = hub::authorize_unblinded_export(*t.f.hub, {"stat.sue", test::kUserPassword}, request,
                                             "DSMB interim analysis 1", kHubNow + 1000);
   REQUIRE_MESSAGE(ok.ok(), ok.error().message);
   REQUIRE(audited() == 1);

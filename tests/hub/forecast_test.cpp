@@ -47,7 +47,7 @@ std::vector<shared::SlotGrant> slot_grants(HubFixture& f, const std::string& nod
 }
 
 // Screens and randomizes one participant per slot of `grant`, from slot `from`, `n` of them, with no kit.
-void randomize(HubFixture& f, TestNode& node, const std::string& site, const shared::SlotGrant& grant,
+void randomize_in(HubFixture& f, TestNode& node, const std::string& site, const shared::SlotGrant& grant,
                std::size_t from, std::size_t n, int& numbered) {
   for (std::size_t i = from; i < from + n; ++i) {
     char number[32];
@@ -59,7 +59,7 @@ void randomize(HubFixture& f, TestNode& node, const std::string& site, const sha
   test::consume(f, node.id);
 }
 
-hub::GrantsIssued top_up(HubFixture& f, const std::string& node, std::int64_t now_ms) {
+hub::GrantsIssued top_up_at(HubFixture& f, const std::string& node, std::int64_t now_ms) {
   storage::Transaction tx(f.hub->db());
   auto r = hub::top_up_grants(*f.hub, node, now_ms);
   REQUIRE_MESSAGE(r.ok(), r.error().message);
@@ -83,7 +83,7 @@ TEST_CASE("a site's rate is the study's expected rate before enrollment and foll
   auto a = test::enroll(f, "101");  // activates the site at kHubNow
   auto grants = slot_grants(f, a.id);
   int numbered = 0;
-  randomize(f, a, "101", grants.at(0), 0, 3, numbered);
+  randomize_in(f, a, "101", grants.at(0), 0, 3, numbered);
   auto after = hub::site_rate(*f.hub, "101", kHubNow + 10 * kDay);
   CHECK(after.randomized == 3);
   CHECK(after.days_active == doctest::Approx(10));
@@ -128,14 +128,14 @@ TEST_CASE("a fast-enrolling site gets larger grants than a slow one after a few 
   std::size_t fast_used = 0, slow_used = 0;
   for (int sync = 1; sync <= 2; ++sync) {
     CAPTURE(sync);
-    randomize(f, fast, "101", fast_grant, 0, fast_grant.slots.size(), fast_numbers);
-    randomize(f, slow, "102", slow_grant, 0, slow_grant.slots.size(), slow_numbers);
+    randomize_in(f, fast, "101", fast_grant, 0, fast_grant.slots.size(), fast_numbers);
+    randomize_in(f, slow, "102", slow_grant, 0, slow_grant.slots.size(), slow_numbers);
     fast_used += fast_grant.slots.size();
     slow_used += slow_grant.slots.size();
     const auto fast_before = f.hub->outbox().last_seq(fast.id), slow_before = f.hub->outbox().last_seq(slow.id);
     const std::int64_t fast_now = kHubNow + sync * kDay, slow_now = kHubNow + sync * 30 * kDay;
-    top_up(f, fast.id, fast_now);
-    top_up(f, slow.id, slow_now);
+    top_up_at(f, fast.id, fast_now);
+    top_up_at(f, slow.id, slow_now);
     const double fast_rate = hub::site_rate(*f.hub, "101", fast_now).estimate.mean();
     const double slow_rate = hub::site_rate(*f.hub, "102", slow_now).estimate.mean();
     CHECK(fast_rate == doctest::Approx((14.0 + static_cast<double>(fast_used)) / (28 + sync)));
@@ -165,7 +165,7 @@ TEST_CASE("the forecast of a small hub with known enrollment: weekly kits, compl
   auto a = test::enroll(f, "101");
   int numbered = 0;
   auto grants = slot_grants(f, a.id);
-  randomize(f, a, "101", grants.at(0), 0, 2, numbered);  // on day 0 (the events' device time)
+  randomize_in(f, a, "101", grants.at(0), 0, 2, numbered);  // on day 0 (the events' device time)
 
   const std::int64_t now = kHubNow + 7 * kDay;  // today = day 7 after both randomizations
   auto fc = hub::forecast(*f.hub, 4, now);
@@ -226,7 +226,7 @@ TEST_CASE("a withdrawn or completed participant's visits to come are no longer d
   HubFixture f(text(study));
   auto a = test::enroll(f, "101");
   int numbered = 0;
-  randomize(f, a, "101", slot_grants(f, a.id).at(0), 0, 3, numbered);
+  randomize_in(f, a, "101", slot_grants(f, a.id).at(0), 0, 3, numbered);
   const std::int64_t now = kHubNow + 7 * kDay;
   auto week3 = [&] {
     auto fc = hub::forecast(*f.hub, 4, now);

@@ -43,7 +43,7 @@ namespace {
 
 constexpr const char* kMinimizationStudy = "packaging/examples/study-minimization.json";
 
-hub::GrantsIssued top_up(HubFixture& f, const std::string& node) {
+hub::GrantsIssued top_up_grants(HubFixture& f, const std::string& node) {
   storage::Transaction tx(f.hub->db());
   auto r = hub::top_up_grants(*f.hub, node, kHubNow);
   REQUIRE_MESSAGE(r.ok(), r.error().message);
@@ -77,7 +77,7 @@ std::set<std::pair<std::uint32_t, std::uint32_t>> granted_slots(HubFixture& f, c
   return out;
 }
 
-std::int64_t count(HubFixture& f, const std::string& sql, const std::string& arg) {
+std::int64_t count_where(HubFixture& f, const std::string& sql, const std::string& arg) {
   auto st = f.hub->db().prepare(sql);
   st.bind(1, arg);
   REQUIRE(st.step());
@@ -209,7 +209,7 @@ TEST_CASE("enrollment grants whole blocks of the node's site only, disjoint numb
   std::string latest_shipped;
   for (const auto& n : shipped) latest_shipped = std::max(latest_shipped, hub::find_kit(f.hub->db(), n)->expiry);
   for (const auto& k : hub::kits_held_by(f.hub->db(), "depot", "EU-01")) CHECK(k.expiry >= latest_shipped);
-  CHECK(count(f, "SELECT count(*) FROM hub_kits WHERE custody_kind = ?", "node") == 36);
+  CHECK(count_where(f, "SELECT count(*) FROM hub_kits WHERE custody_kind = ?", "node") == 36);
 }
 
 TEST_CASE("the hub records a node's slot and number use from its events and tops it up below half the target") {
@@ -253,7 +253,7 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
   CHECK(consume(f, a.id).events == 0);
 
   const auto before = f.hub->outbox().last_seq(a.id);
-  auto issued = top_up(f, a.id);
+  auto issued = top_up_grants(f, a.id);
   CHECK(issued.numbers == hub::kNumbersPerRange);  // 40 left < 50
   CHECK(issued.directives == 2);
   auto more = directives(f, a.id, shared::kGrantSlotsDirective, before);
@@ -270,7 +270,7 @@ TEST_CASE("the hub records a node's slot and number use from its events and tops
   CHECK(range2->first == 101);
 
   // Nothing more is due right after a top-up.
-  auto again = top_up(f, a.id);
+  auto again = top_up_grants(f, a.id);
   CHECK(again.directives == 0);
 }
 
@@ -360,12 +360,12 @@ TEST_CASE("revocation voids the node's slots, numbers and kits, and none is gran
   for (const auto& [stratum, slot] : slots_a)
     CHECK(f.hub->randomization()->slices().state(stratum, slot) == shared::SliceLedger::State::voided);
   CHECK(hub::numbers_left(f.hub->db(), a.id) == 0);
-  CHECK(count(f, "SELECT count(*) FROM hub_kits WHERE custody_id = ? AND status = 'lost_with_node'", a.id) == 12);
+  CHECK(count_where(f, "SELECT count(*) FROM hub_kits WHERE custody_id = ? AND status = 'lost_with_node'", a.id) == 12);
   bool audited = false;
   for (const auto& e : hub::audit_entries(f.hub->db())) audited = audited || e.action == "grant.slots_voided";
   CHECK(audited);
   // A revoked node gets no top-up.
-  CHECK(top_up(f, a.id).directives == 0);
+  CHECK(top_up_grants(f, a.id).directives == 0);
 
   // The state survives a reopen of the hub (another process).
   auto dir = f.hub->paths().dir;
@@ -450,7 +450,7 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
 
   // Allocations changed the study-wide totals: the next pull brings a fresh stream with a baseline.
   auto before = f.hub->outbox().last_seq(a.id);
-  CHECK(top_up(f, a.id).streams == 1);
+  CHECK(top_up_grants(f, a.id).streams == 1);
   auto next = shared::parse_minimization_stream(
       directives(f, a.id, shared::kGrantMinimizationStreamDirective, before).at(0).dump());
   REQUIRE(next.ok());
@@ -461,7 +461,7 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
   for (const auto& level : next->baseline[0])
     for (double v : level) total += v;
   CHECK(total > 0);
-  CHECK(top_up(f, a.id).streams == 0);
+  CHECK(top_up_grants(f, a.id).streams == 0);
 
   auto voided = revoke(f, a.id);
   CHECK(voided.streams == 2);

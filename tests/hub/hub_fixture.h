@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "crypto/password.h"
 #include "hub/hub_state.h"
+#include "hub/users.h"
 #include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
@@ -19,6 +22,8 @@ namespace irt::test {
 
 inline constexpr std::int64_t kHubNow = 1767225600000;  // 2026-01-01T00:00:00Z
 inline constexpr std::int64_t kHour = 3600 * 1000;
+// The password of the users HubFixture::add_user adds.
+inline const std::string kUserPassword = "a long enough password";
 
 // A fresh PostgreSQL schema when the run puts the hub there, else nullptr (SQLite).
 inline std::unique_ptr<PostgresSchema> hub_postgres() {
@@ -41,6 +46,12 @@ struct HubFixture {
     auto created = hub::HubState::create(dir / "hub", study.text, "tester", kHubNow, pg ? pg->url() : "");
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
+  }
+
+  // A hub user with the password kUserPassword, added by "tester".
+  void add_user(const std::string& name, const std::string& role, std::vector<std::string> sites = {}) {
+    auto r = hub::add_user(*hub, {name, role, std::move(sites), kUserPassword}, crypto::kTest, "tester", kHubNow);
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
   }
 };
 

@@ -32,32 +32,25 @@ using test::TestNode;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-
-void add_user(HubFixture& f, const std::string& name, const std::string& role) {
-  auto r = hub::add_user(*f.hub, {name, role, {}, kPassword}, crypto::kTest, "tester", kHubNow);
-  REQUIRE_MESSAGE(r.ok(), r.error().message);
-}
-
 // A site node whose first shipment was received in good condition.
-struct Site {
+struct DecisionSite {
   HubFixture f;
   TestNode node;
   std::vector<hub::HubKit> kits;
 
-  Site() : node(enroll(f, "101")) {
+  DecisionSite() : node(enroll(f, "101")) {
     kits = hub::kits_held_by(f.hub->db(), "node", node.id);
     REQUIRE(kits.size() >= 6);
     shared::ShipmentReceived r{kits[0].shipment_id, {}, {}, "FRIDGE-1"};
     for (const auto& k : kits) r.kits.push_back({k.number, KitStatus::received});
     node.push(f, shared::kShipmentReceivedEvent, r);
     consume(f, node.id);
-    add_user(f, "supply.sam", "supply-manager");
-    add_user(f, "supply.sue", "supply-manager");
-    add_user(f, "manager.ines", "study-manager");
+    f.add_user("supply.sam", "supply-manager");
+    f.add_user("supply.sue", "supply-manager");
+    f.add_user("manager.ines", "study-manager");
   }
   KitStatus status(const std::string& kit) { return hub::find_kit(f.hub->db(), kit)->status; }
-  hub::Signature sam(const std::string& password = kPassword) { return {"supply.sam", password}; }
+  hub::Signature sam(const std::string& password = test::kUserPassword) { return {"supply.sam", password}; }
   void excursion(std::vector<std::string> numbers) {
     node.push(f, shared::kTemperatureExcursionEvent,
               shared::TemperatureExcursion{std::move(numbers), "FRIDGE-1", 8.5, 27.25, 190, "power cut"});
@@ -69,7 +62,7 @@ struct Site {
 }  // namespace
 
 TEST_CASE("an excursion a node reports quarantines its kits at the hub, listed with the readings, blinded by role") {
-  Site s;
+  DecisionSite s;
   s.excursion({s.kits[0].number, s.kits[1].number});
   CHECK(s.status(s.kits[0].number) == KitStatus::quarantined);
   CHECK(s.status(s.kits[2].number) == KitStatus::received);
@@ -103,13 +96,13 @@ TEST_CASE("an excursion a node reports quarantines its kits at the hub, listed w
 }
 
 TEST_CASE("a release and a rejection are signed, audited with old and new status, and travel as directives") {
-  Site s;
+  DecisionSite s;
   const auto a = s.kits[0].number, b = s.kits[1].number;
   s.excursion({a, b});
   const auto audited = s.audit_count();
   CHECK(hub::decide_kits(*s.f.hub, true, {a}, "within stability", s.sam("wrong-password-here"), kHubNow).error().code ==
         shared::Errc::unauthenticated);
-  CHECK(hub::decide_kits(*s.f.hub, true, {a}, "within stability", {"manager.ines", kPassword}, kHubNow).error().code ==
+  CHECK(hub::decide_kits(*s.f.hub, true, {a}, "within stability", {"manager.ines", test::kUserPassword}, kHubNow).error().code ==
         shared::Errc::forbidden);
   CHECK(hub::decide_kits(*s.f.hub, true, {a}, "", s.sam(), kHubNow).error().code == shared::Errc::invalid_input);
   CHECK(hub::decide_kits(*s.f.hub, true, {a, a}, "x", s.sam(), kHubNow).error().code == shared::Errc::invalid_input);
@@ -154,7 +147,7 @@ TEST_CASE("a release and a rejection are signed, audited with old and new status
 }
 
 TEST_CASE("releasing a kit that is not quarantined, or rejecting one twice, is refused with nothing changed") {
-  Site s;
+  DecisionSite s;
   const auto a = s.kits[0].number, b = s.kits[1].number, c = s.kits[2].number;
   s.excursion({a});
   s.excursion({c});
@@ -181,7 +174,7 @@ TEST_CASE("releasing a kit that is not quarantined, or rejecting one twice, is r
 }
 
 TEST_CASE("a kit rejected at the hub and dispensed by its node before it pulled the decision is kept and a deviation") {
-  Site s;
+  DecisionSite s;
   const auto a = s.kits[0].number;
   auto rejected = hub::decide_kits(*s.f.hub, false, {a}, "lot recalled by the manufacturer", s.sam(), kHubNow);
   REQUIRE(rejected.ok());
@@ -209,13 +202,13 @@ TEST_CASE("a kit rejected at the hub and dispensed by its node before it pulled 
 }
 
 TEST_CASE("kits are destroyed at a depot by one supply user and witnessed by another, audited") {
-  Site s;
+  DecisionSite s;
   auto depot = hub::kits_held_by(s.f.hub->db(), "depot", "EU-01");
   REQUIRE(depot.size() >= 2);
   const auto a = depot[0].number, b = depot[1].number;
   REQUIRE(hub::decide_kits(*s.f.hub, false, {a}, "damaged crate", s.sam(), kHubNow).ok());
   CHECK(s.status(a) == KitStatus::rejected);
-  const hub::Signature sue{"supply.sue", kPassword};
+  const hub::Signature sue{"supply.sue", test::kUserPassword};
   const auto audited = s.audit_count();
   auto self = hub::destroy_depot_kits(*s.f.hub, "EU-01", {a}, "rejected", s.sam(), s.sam(), kHubNow);
   CHECK(self.error().message.find("another person") != std::string::npos);
@@ -223,7 +216,7 @@ TEST_CASE("kits are destroyed at a depot by one supply user and witnessed by ano
                                              kHubNow);
   CHECK(bad_witness.error().code == shared::Errc::unauthenticated);
   CHECK(bad_witness.error().message.find("witness") != std::string::npos);
-  CHECK(hub::destroy_depot_kits(*s.f.hub, "EU-01", {a}, "rejected", s.sam(), {"manager.ines", kPassword}, kHubNow)
+  CHECK(hub::destroy_depot_kits(*s.f.hub, "EU-01", {a}, "rejected", s.sam(), {"manager.ines", test::kUserPassword}, kHubNow)
             .error()
             .code == shared::Errc::forbidden);
   CHECK(hub::destroy_depot_kits(*s.f.hub, "EU-01", {s.kits[0].number}, "x", s.sam(), sue, kHubNow).error().code ==
@@ -247,7 +240,7 @@ TEST_CASE("kits are destroyed at a depot by one supply user and witnessed by ano
 }
 
 TEST_CASE("the reconciliation balances every kit shipped to a site and placed at a depot, by status only") {
-  Site s;
+  DecisionSite s;
   const auto& k = s.kits;
   // dispensed, returned with units, destroyed, quarantined, rejected, the rest on hand
   shared::Dispensed d;
@@ -304,7 +297,7 @@ TEST_CASE("the reconciliation balances every kit shipped to a site and placed at
 }
 
 TEST_CASE("a kit lost with a revoked node, or reported by a node that does not hold it, unbalances its site") {
-  Site s;
+  DecisionSite s;
   // Node B of the same site reports a kit it never held.
   auto b = enroll(s.f, "101");
   b.push(s.f, shared::kKitReturnedEvent, shared::KitReturned{s.kits[0].number, "", 0});
@@ -315,7 +308,7 @@ TEST_CASE("a kit lost with a revoked node, or reported by a node that does not h
   REQUIRE(r->at(0).differences.size() == 1);
   CHECK(r->at(0).differences[0].find(s.kits[0].number) != std::string::npos);
 
-  auto revoked = hub::revoke_node(*s.f.hub, s.node.id, "tablet stolen", {"manager.ines", kPassword}, kHubNow);
+  auto revoked = hub::revoke_node(*s.f.hub, s.node.id, "tablet stolen", {"manager.ines", test::kUserPassword}, kHubNow);
   REQUIRE_MESSAGE(revoked.ok(), revoked.error().message);
   r = hub::reconcile(*s.f.hub, "101", "", false);
   REQUIRE(r.ok());
@@ -326,7 +319,7 @@ TEST_CASE("a kit lost with a revoked node, or reported by a node that does not h
 }
 
 TEST_CASE("a dispensed, returned and destroyed kit's history reads whole to a blinded reader, without its kit type") {
-  Site s;
+  DecisionSite s;
   const auto& k = s.kits;
   shared::Dispensed d;
   d.participant = "101-001";

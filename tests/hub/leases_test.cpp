@@ -22,14 +22,14 @@ using test::kHubNow;
 
 namespace {
 
-const hub::Signature kManager{"sm", "manager password 1"};
-const hub::Signature kAdmin{"ada", "admin password 1"};
+const hub::Signature kLeaseManager{"sm", "manager password 1"};
+const hub::Signature kLeaseAdmin{"ada", "admin password 1"};
 constexpr std::int64_t kOfflineDays = 14;  // the example study's supply.offline_days
 
-struct Hub : HubFixture {
-  Hub() {
-    REQUIRE(hub::add_user(*hub, {"sm", "study-manager", {}, kManager.password}, crypto::kTest, "root", kHubNow).ok());
-    REQUIRE(hub::add_user(*hub, {"ada", "admin", {}, kAdmin.password}, crypto::kTest, "root", kHubNow).ok());
+struct LeasesHub : HubFixture {
+  LeasesHub() {
+    REQUIRE(hub::add_user(*hub, {"sm", "study-manager", {}, kLeaseManager.password}, crypto::kTest, "root", kHubNow).ok());
+    REQUIRE(hub::add_user(*hub, {"ada", "admin", {}, kLeaseAdmin.password}, crypto::kTest, "root", kHubNow).ok());
   }
   std::vector<shared::RandomizationLease> leases(const std::string& node) {
     std::vector<shared::RandomizationLease> out;
@@ -52,7 +52,7 @@ struct Hub : HubFixture {
 }  // namespace
 
 TEST_CASE("a node's first lease, granted at enrollment, ends offline_days later") {
-  Hub f;
+  LeasesHub f;
   CHECK(f.hub->study().supply.offline_days == kOfflineDays);
   auto node = test::enroll(f, "101");
   auto leases = f.leases(node.id);
@@ -63,7 +63,7 @@ TEST_CASE("a node's first lease, granted at enrollment, ends offline_days later"
 }
 
 TEST_CASE("a pull renews the lease from the pull's time once it moves by the renewal step, never later") {
-  Hub f;
+  LeasesHub f;
   auto node = test::enroll(f, "101");
   // A node syncing every few minutes is not sent a lease every time.
   CHECK(f.pull(node.id, kHubNow + 10 * 60 * 1000).leases == 0);
@@ -89,12 +89,12 @@ TEST_CASE("a pull renews the lease from the pull's time once it moves by the ren
 }
 
 TEST_CASE("shortening the leases gives every node holding a longer one a shorter lease at once, signed and audited") {
-  Hub f;
+  LeasesHub f;
   auto a = test::enroll(f, "101");
   auto b = test::enroll(f, "102");
   const auto now = kHubNow + kHour;
   const auto until = kHubNow + 2 * hub::kMillisPerDay;
-  auto r = hub::shorten_leases(*f.hub, until, "arm B closed for harm", kManager, now);
+  auto r = hub::shorten_leases(*f.hub, until, "arm B closed for harm", kLeaseManager, now);
   REQUIRE_MESSAGE(r.ok(), r.error().message);
   CHECK(r->nodes == std::vector<std::string>{a.id, b.id});
   for (const auto& n : {a.id, b.id}) {
@@ -119,7 +119,7 @@ TEST_CASE("shortening the leases gives every node holding a longer one a shorter
   auto c = test::enroll(f, "101");
   CHECK(f.leases(c.id).back().until_ms == until);
   // A second, later bound shortens nobody; an earlier one shortens everyone again.
-  auto later = hub::shorten_leases(*f.hub, until + hub::kMillisPerDay, "review", kManager, now);
+  auto later = hub::shorten_leases(*f.hub, until + hub::kMillisPerDay, "review", kLeaseManager, now);
   REQUIRE(later.ok());
   CHECK(later->nodes.empty());
   CHECK(hub::lease_bound(f.hub->db(), now) == until);
@@ -130,15 +130,15 @@ TEST_CASE("shortening the leases gives every node holding a longer one a shorter
 }
 
 TEST_CASE("a lease shortening needs a reason, a time to come and a signer holding manage_study") {
-  Hub f;
+  LeasesHub f;
   auto a = test::enroll(f, "101");
   const auto now = kHubNow + kHour;
-  auto no_reason = hub::shorten_leases(*f.hub, now + kHour, "", kManager, now);
+  auto no_reason = hub::shorten_leases(*f.hub, now + kHour, "", kLeaseManager, now);
   CHECK(no_reason.error().code == shared::Errc::invalid_input);
-  auto past = hub::shorten_leases(*f.hub, now, "harm", kManager, now);
+  auto past = hub::shorten_leases(*f.hub, now, "harm", kLeaseManager, now);
   CHECK(past.error().code == shared::Errc::invalid_input);
   CHECK(past.error().message.find("is not after now") != std::string::npos);
-  auto admin = hub::shorten_leases(*f.hub, now + kHour, "harm", kAdmin, now);
+  auto admin = hub::shorten_leases(*f.hub, now + kHour, "harm", kLeaseAdmin, now);
   CHECK(admin.error().code == shared::Errc::forbidden);
   auto wrong = hub::shorten_leases(*f.hub, now + kHour, "harm", {"sm", "not the password"}, now);
   CHECK_FALSE(wrong.ok());
@@ -147,11 +147,11 @@ TEST_CASE("a lease shortening needs a reason, a time to come and a signer holdin
 }
 
 TEST_CASE("a shortening gives a revoked node no lease") {
-  Hub f;
+  LeasesHub f;
   auto a = test::enroll(f, "101");
   auto b = test::enroll(f, "102");
   REQUIRE(f.hub->ledger().revoke(a.id, "lost", "ada", kHubNow, [&] { hub::void_node_grants(*f.hub, a.id, "ada", kHubNow); }).ok());
-  auto r = hub::shorten_leases(*f.hub, kHubNow + hub::kMillisPerDay, "harm", kManager, kHubNow + 1);
+  auto r = hub::shorten_leases(*f.hub, kHubNow + hub::kMillisPerDay, "harm", kLeaseManager, kHubNow + 1);
   REQUIRE(r.ok());
   CHECK(r->nodes == std::vector<std::string>{b.id});
   CHECK(f.leases(a.id).size() == 1);

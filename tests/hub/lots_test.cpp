@@ -27,9 +27,9 @@ namespace {
 
 const std::string kSupplyPassword = "supply password 1";
 const hub::Signature kSupply{"sam", kSupplyPassword};
-const hub::Signature kManager{"max", "manager password 1"};  // study-manager: neither manage_supply nor release_quarantine
+const hub::Signature kBlindedManager{"max", "manager password 1"};  // study-manager: neither manage_supply nor release_quarantine
 
-json example() { return json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json"))); }
+json blocks_study() { return json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json"))); }
 
 // Lots L-BE (released in BE only) and L-ALL (FR and BE), two kits of each
 // type in each, all at depot EU-01.
@@ -40,12 +40,12 @@ const char* kKits =
     "2001,VLC25,L-ALL,EU-01\n2002,PBO,L-ALL,EU-01\n2003,VLC25,L-ALL,EU-01\n2004,PBO,L-ALL,EU-01\n";
 
 // A hub made by init from a study document and, when given, its lots and kit list.
-struct Hub {
+struct LotsHub {
   test::TempDir dir;
   std::unique_ptr<test::PostgresSchema> pg = test::hub_postgres();
   std::unique_ptr<hub::HubState> hub;
 
-  explicit Hub(const json& study = example(), const hub::InitialKits& kits = {}) {
+  explicit LotsHub(const json& study = blocks_study(), const hub::InitialKits& kits = {}) {
     auto created = hub::HubState::create(dir / "hub", study.dump(), "tester", kHubNow, pg ? pg->url() : "", kits);
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
@@ -96,7 +96,7 @@ hub::InitialKits example_kits(const std::string& kits = kKits) { return {kLots, 
 
 // The example study with one initial kit of each type per site.
 json one_each() {
-  auto s = example();
+  auto s = blocks_study();
   s["supply"]["initial_shipment"] = json::array({{{"kit_type", "VLC25"}, {"count", 1}}, {{"kit_type", "PBO"}, {"count", 1}}});
   s["supply"]["trigger_level"] = 0;
   s["supply"]["max_level"] = 1;
@@ -106,7 +106,7 @@ json one_each() {
 }  // namespace
 
 TEST_CASE("init makes the lots of generated kits, released in every study country") {
-  Hub h;
+  LotsHub h;
   auto lots = hub::list_lots(h.db());
   REQUIRE(lots.size() == 3);
   for (const auto& l : lots) {
@@ -118,7 +118,7 @@ TEST_CASE("init makes the lots of generated kits, released in every study countr
 }
 
 TEST_CASE("a kit ships only to a country where its lot is released, and a release opens it, signed and audited") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   // Site 101 is in France: only lot L-ALL may go there, whatever expires first.
   auto fr = h.ship("101");
   REQUIRE_MESSAGE(fr.ok(), fr.error().message);
@@ -140,7 +140,7 @@ TEST_CASE("a kit ships only to a country where its lot is released, and a releas
   CHECK(h.at_nodes() == before);
 
   // Releasing needs release_quarantine, a reason and a right password; each refusal changes nothing.
-  CHECK(hub::release_lot(*h.hub, "L-BE", {"FR"}, "QP release", kManager, kHubNow).error().code ==
+  CHECK(hub::release_lot(*h.hub, "L-BE", {"FR"}, "QP release", kBlindedManager, kHubNow).error().code ==
         shared::Errc::forbidden);
   CHECK(hub::release_lot(*h.hub, "L-BE", {"FR"}, "QP release", {"sam", "wrong"}, kHubNow).error().code ==
         shared::Errc::unauthenticated);
@@ -173,7 +173,7 @@ TEST_CASE("a kit inside its kit type's do-not-ship window in the site's country 
                                              {"do_not_dispense_days", 70},
                                              {"countries", {{"BE", {{"do_not_ship_days", 600}}}}}};
   study["kit_types"][0]["expiry_windows"] = study["kit_types"][1]["expiry_windows"];  // one label, one window
-  Hub h(study, example_kits());
+  LotsHub h(study, example_kits());
   CHECK(h.hub->study().expiry_windows("PBO", "BE").do_not_ship_days == 600);
   CHECK(h.hub->study().expiry_windows("PBO", "BE").do_not_dispense_days == 70);  // inherited from the kit type
   CHECK(h.hub->study().expiry_windows("PBO", "FR").do_not_ship_days == 90);
@@ -195,11 +195,11 @@ TEST_CASE("a kit inside its kit type's do-not-ship window in the site's country 
 }
 
 TEST_CASE("a relabel changes the lot's expiry and tells each node holding its kits, signed and audited") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   auto node = h.enroll("101");  // its initial shipment: one kit of each type from lot L-ALL
   CHECK(h.count("SELECT count(*) FROM hub_kits WHERE custody_id = '" + node + "' AND lot = 'L-ALL'") == 2);
 
-  CHECK(hub::relabel_lot(*h.hub, "L-ALL", "2028-06-30", "stability data", kManager, kHubNow).error().code ==
+  CHECK(hub::relabel_lot(*h.hub, "L-ALL", "2028-06-30", "stability data", kBlindedManager, kHubNow).error().code ==
         shared::Errc::forbidden);
   CHECK(hub::relabel_lot(*h.hub, "L-ALL", "2028-06-31", "stability data", kSupply, kHubNow).error().code ==
         shared::Errc::invalid_input);
@@ -230,7 +230,7 @@ TEST_CASE("a relabel changes the lot's expiry and tells each node holding its ki
 }
 
 TEST_CASE("a kit list with bad lines is refused whole, each problem with its line number") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   const auto kits = h.count("SELECT count(*) FROM hub_kits");
   const std::string bad =
       "kit_number,kit_type,lot,depot\n"
@@ -262,7 +262,7 @@ TEST_CASE("a kit list with bad lines is refused whole, each problem with its lin
 }
 
 TEST_CASE("a kit list is imported whole at its depots, with its lot's expiry, audited with the file's hash") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   const std::string csv = "kit_number,kit_type,lot,depot\n3001,VLC25,L-ALL,EU-01\n3002,PBO,L-ALL,EU-01\n";
   storage::Transaction tx(h.db());
   auto r = hub::import_kit_list(h.db(), h.hub->study(), csv, "vendor.csv", "tester", kHubNow);
@@ -283,7 +283,7 @@ TEST_CASE("a kit list is imported whole at its depots, with its lot's expiry, au
 }
 
 TEST_CASE("kits generate refuses a hub that holds kits, and numbers kits for one that has none") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   CHECK(hub::generate_kit_list(*h.hub, "tester", kHubNow).error().code == shared::Errc::conflict);
   h.db().prepare("DELETE FROM hub_kits").run();
   auto made = hub::generate_kit_list(*h.hub, "tester", kHubNow);
@@ -293,7 +293,7 @@ TEST_CASE("kits generate refuses a hub that holds kits, and numbers kits for one
 }
 
 TEST_CASE("a site is activated by its first node's enrollment, audited once") {
-  Hub h;
+  LotsHub h;
   CHECK_FALSE(hub::site_active(h.db(), "101"));
   h.enroll("101");
   h.enroll("101");
@@ -302,9 +302,9 @@ TEST_CASE("a site is activated by its first node's enrollment, audited once") {
 }
 
 TEST_CASE("a study that activates sites by hand refuses a node of an inactive site until it is activated, signed") {
-  auto study = example();
+  auto study = blocks_study();
   study["site_activation"] = "manual";
-  Hub h(study);
+  LotsHub h(study);
   auto inv = hub::invite(*h.hub, "101", "site", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   auto key = crypto::SigningKey::generate();
@@ -312,7 +312,7 @@ TEST_CASE("a study that activates sites by hand refuses a node of an inactive si
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.refusal().message.find("site 101 is not activated yet") != std::string::npos);
   CHECK(h.hub->ledger().nodes().empty());
-  CHECK(hub::activate_site(*h.hub, "101", "site initiation visit done", kManager, kHubNow).error().code ==
+  CHECK(hub::activate_site(*h.hub, "101", "site initiation visit done", kBlindedManager, kHubNow).error().code ==
         shared::Errc::forbidden);
   CHECK(hub::activate_site(*h.hub, "999", "x", kSupply, kHubNow).error().code == shared::Errc::not_found);
   REQUIRE(hub::activate_site(*h.hub, "101", "site initiation visit done", kSupply, kHubNow).ok());
@@ -326,7 +326,7 @@ TEST_CASE("a study that activates sites by hand refuses a node of an inactive si
 }
 
 TEST_CASE("a kit's history runs from its list through its shipment, and a blinded reader sees neither type nor lot") {
-  Hub h(one_each(), example_kits());
+  LotsHub h(one_each(), example_kits());
   auto node = h.enroll("101");
   REQUIRE(hub::relabel_lot(*h.hub, "L-ALL", "2028-06-30", "stability data", kSupply, kHubNow).ok());
   auto k = hub::find_kit(h.db(), "2001");

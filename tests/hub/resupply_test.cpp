@@ -22,16 +22,16 @@ using test::TestNode;
 
 namespace {
 
-json example() { return json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json"))); }
+json resupply_study() { return json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json"))); }
 
 // A hub on `study` (written beside it) with one node of site 101, its initial shipment received.
-struct Site {
+struct ResupplySite {
   test::TempDir dir;
   std::unique_ptr<HubFixture> f;
   TestNode node;
   int participants = 0;
 
-  explicit Site(const json& study = example()) {
+  explicit ResupplySite(const json& study = resupply_study()) {
     auto file = dir / "study.json";
     test::write_file(file, study.dump());
     f = std::make_unique<HubFixture>(file.string());
@@ -84,7 +84,7 @@ struct Site {
 using Seen = std::vector<std::pair<int, std::map<std::string, int>>>;
 
 Seen shipments_seen(const json& study, const std::string& arms) {
-  Site s(study);
+  ResupplySite s(study);
   Seen seen;
   for (std::size_t i = 0; i < arms.size(); ++i) {
     s.dispense(arms[i] == 'A' ? "VLC25" : "PBO");
@@ -108,15 +108,15 @@ TEST_CASE("the shipments a site receives are the same whichever arm its particip
   const std::vector<std::string> sequences = {"AABBAABBAABBAABB", "ABABBABAABBABAAB", "BBAABBAABBAABBAA",
                                               "ABBABAABBAABABBA"};
   const std::string label = "Study drug, 30 tablets";
-  auto first = shipments_seen(example(), sequences[0]);
+  auto first = shipments_seen(resupply_study(), sequences[0]);
   // At 6 of 12 kits left the group is at its trigger (3 + 3) and orders up to 8 + 8;
   // ten dispensings later again.
   CHECK(first == Seen{{6, {{label, 10}}}, {16, {{label, 10}}}});
   for (std::size_t i = 1; i < sequences.size(); ++i)
-    CHECK_MESSAGE(shipments_seen(example(), sequences[i]) == first, sequences[i]);
+    CHECK_MESSAGE(shipments_seen(resupply_study(), sequences[i]) == first, sequences[i]);
 
   // Every shipment holds both kit types, whatever the split.
-  Site s;
+  ResupplySite s;
   for (char arm : std::string("AABBAA")) s.dispense(arm == 'A' ? "VLC25" : "PBO");
   auto r = s.review();
   REQUIRE(r.shipment);
@@ -125,14 +125,14 @@ TEST_CASE("the shipments a site receives are the same whichever arm its particip
   CHECK(types == std::set<std::string>{"PBO", "VLC25"});
 
   // The same site in an open study with a label per kit type decides each on its own: the arms show.
-  auto labelled = example();
+  auto labelled = resupply_study();
   labelled["blinding"] = "open";
   labelled["kit_types"][1]["blinded_label"] = "Study drug B, 30 tablets";
   CHECK(shipments_seen(labelled, sequences[0]) != shipments_seen(labelled, sequences[2]));
 }
 
 TEST_CASE("a review counts usable stock and stock in transit, and ships nothing until the trigger") {
-  Site s;
+  ResupplySite s;
   auto in = hub::resupply_input(*s.f->hub, "101", kHubNow);
   REQUIRE(in.stock.size() == 2);
   for (const auto& k : in.stock) {
@@ -169,10 +169,10 @@ TEST_CASE("a review counts usable stock and stock in transit, and ships nothing 
 }
 
 TEST_CASE("kits inside do-not-count are not usable stock, and nothing ships from expired or unreleased stock") {
-  auto study = example();
+  auto study = resupply_study();
   for (auto& kt : study["kit_types"])
     kt["expiry_windows"] = {{"do_not_ship_days", 90}, {"do_not_count_days", 80}, {"do_not_dispense_days", 70}};
-  Site s(study);
+  ResupplySite s(study);
   const auto before = hub::kits_held_by(s.db(), "node", s.node.id).size();
   // Generated lots expire 730, 821 and 912 days after init: on day 700 the
   // node's first-lot kits are inside do-not-count (and the first lot inside do-not-ship).
@@ -205,7 +205,7 @@ TEST_CASE("kits inside do-not-count are not usable stock, and nothing ships from
   CHECK(alerted);
 
   // A lot not released in the site's country never ships there.
-  Site fr;
+  ResupplySite fr;
   fr.db().prepare("DELETE FROM hub_lot_releases WHERE country = 'FR'").run();
   for (char arm : std::string("AABBAB")) fr.dispense(arm == 'A' ? "VLC25" : "PBO");
   auto unreleased = fr.review();
@@ -215,7 +215,7 @@ TEST_CASE("kits inside do-not-count are not usable stock, and nothing ships from
 }
 
 TEST_CASE("supply run reviews only active sites, and refuses an unknown or inactive site with nothing changed") {
-  Site s;
+  ResupplySite s;
   auto all = hub::run_resupply(*s.f->hub, std::nullopt, "tester", kHubNow);
   REQUIRE(all.ok());
   REQUIRE(all->size() == 1);  // 101 only: 102 and 201 have no node yet

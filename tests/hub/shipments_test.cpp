@@ -32,8 +32,6 @@ using test::TestNode;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-
 // The example study, with shipments needing approval when `approval`.
 HubFixture::StudyText study(bool approval) {
   auto doc = json::parse(test::read_file(test::source_path("packaging/examples/study-blocks.json")));
@@ -41,18 +39,18 @@ HubFixture::StudyText study(bool approval) {
   return {doc.dump()};
 }
 
-struct Site {
+struct ShipmentSite {
   HubFixture f;
   TestNode node;
   std::string shipment;
 
-  explicit Site(bool approval) : f(study(approval)), node(enroll(f, "101")) {
+  explicit ShipmentSite(bool approval) : f(study(approval)), node(enroll(f, "101")) {
     auto all = hub::list_shipments(db());
     REQUIRE(all.size() == 1);
     shipment = all[0].shipment_id;
-    auto r = hub::add_user(*f.hub, {"supply.sam", "supply-manager", {}, kPassword}, crypto::kTest, "tester", kHubNow);
+    auto r = hub::add_user(*f.hub, {"supply.sam", "supply-manager", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
     REQUIRE_MESSAGE(r.ok(), r.error().message);
-    auto m = hub::add_user(*f.hub, {"monitor.mo", "monitor", {}, kPassword}, crypto::kTest, "tester", kHubNow);
+    auto m = hub::add_user(*f.hub, {"monitor.mo", "monitor", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
     REQUIRE_MESSAGE(m.ok(), m.error().message);
   }
   storage::Database& db() { return f.hub->db(); }
@@ -60,7 +58,7 @@ struct Site {
   std::vector<hub::HubKit> kits() { return hub::kits_of_shipment(db(), shipment); }
   shared::Result<hub::ShipmentStepDone> step(hub::ShipmentStep s, std::string reason = "", std::string courier = "",
                                              std::string tracking = "", std::string user = "supply.sam",
-                                             std::string password = kPassword) {
+                                             std::string password = test::kUserPassword) {
     return hub::step_shipment(*f.hub, shipment, {s, reason, courier, tracking}, {user, password}, kHubNow);
   }
   // The node reports these kits of the shipment in this condition.
@@ -79,7 +77,7 @@ struct Site {
 };
 
 // A refused step: the error names the shipment and its state, and nothing changed.
-void check_refused(Site& s, const shared::Result<hub::ShipmentStepDone>& r, shared::Errc code,
+void check_refused(ShipmentSite& s, const shared::Result<hub::ShipmentStepDone>& r, shared::Errc code,
                    const std::string& says, std::size_t audit_before, const std::string& status_before) {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == code);
@@ -91,7 +89,7 @@ void check_refused(Site& s, const shared::Result<hub::ShipmentStepDone>& r, shar
 }  // namespace
 
 TEST_CASE("with approval, the initial shipment waits requested at the depot until approved and shipped") {
-  Site s(true);
+  ShipmentSite s(true);
   CHECK(s.status() == "requested");
   auto kits = s.kits();
   REQUIRE(kits.size() >= 6);
@@ -177,7 +175,7 @@ TEST_CASE("with approval, the initial shipment waits requested at the depot unti
 }
 
 TEST_CASE("a requested shipment counts as on its way: resupply orders nothing more for the site") {
-  Site s(true);
+  ShipmentSite s(true);
   storage::Transaction tx(s.db());
   auto r = hub::review_site(*s.f.hub, "101", "tester", kHubNow);
   CHECK(r.order.empty());
@@ -185,7 +183,7 @@ TEST_CASE("a requested shipment counts as on its way: resupply orders nothing mo
 }
 
 TEST_CASE("kits reserved for a requested shipment are never picked for another one") {
-  Site s(true);
+  ShipmentSite s(true);
   std::set<std::string> first;
   for (const auto& k : s.kits()) first.insert(k.number);
   auto other = enroll(s.f, "102");
@@ -205,7 +203,7 @@ TEST_CASE("kits reserved for a requested shipment are never picked for another o
 }
 
 TEST_CASE("a shipment cancelled before shipping puts its kits back in the depot's stock") {
-  Site s(true);
+  ShipmentSite s(true);
   auto kits = s.kits();
   auto before = s.audit_count();
   check_refused(s, s.step(hub::ShipmentStep::cancel, ""), shared::Errc::invalid_input, "reason", before, "requested");
@@ -227,7 +225,7 @@ TEST_CASE("a shipment cancelled before shipping puts its kits back in the depot'
 }
 
 TEST_CASE("without approval a shipment ships at once, and declared lost its unreported kits become missing") {
-  Site s(false);
+  ShipmentSite s(false);
   CHECK(s.status() == "shipped");
   CHECK(directives(s.f, s.node.id, shared::kShipmentDirective).size() == 1);
   check_refused(s, s.step(hub::ShipmentStep::approve), shared::Errc::conflict, "is shipped", s.audit_count(),
@@ -252,16 +250,16 @@ TEST_CASE("without approval a shipment ships at once, and declared lost its unre
 }
 
 TEST_CASE("a step on a shipment the hub does not know is refused as not found") {
-  Site s(false);
+  ShipmentSite s(false);
   auto r = hub::step_shipment(*s.f.hub, "SHP-999999", {hub::ShipmentStep::deliver, "", "", ""},
-                              {"supply.sam", kPassword}, kHubNow);
+                              {"supply.sam", test::kUserPassword}, kHubNow);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::not_found);
   CHECK(r.error().message.find("SHP-999999") != std::string::npos);
 }
 
 TEST_CASE("a shipment's kit list names kit types, lots and expiry dates only to an unblinded reader") {
-  Site s(false);
+  ShipmentSite s(false);
   auto kits = s.kits();
   auto blinded = hub::kits_json(kits, false);
   auto unblinded = hub::kits_json(kits, true);
@@ -276,10 +274,10 @@ TEST_CASE("a shipment's kit list names kit types, lots and expiry dates only to 
 }
 
 TEST_CASE("shipments over the API: steps signed with manage_supply, kit types only to unblinded readers") {
-  Site s(true);
+  ShipmentSite s(true);
   test::HubApiServer api(*s.f.hub);
-  auto sam = test::hub_login(api.port(), "supply.sam", kPassword);
-  auto mo = test::hub_login(api.port(), "monitor.mo", kPassword);
+  auto sam = test::hub_login(api.port(), "supply.sam", test::kUserPassword);
+  auto mo = test::hub_login(api.port(), "monitor.mo", test::kUserPassword);
   const std::string base = "/api/v1/shipments/" + s.shipment;
 
   auto listed = test::hub_call(api.port(), "GET", "/api/v1/shipments?status=requested", mo);
@@ -298,9 +296,9 @@ TEST_CASE("shipments over the API: steps signed with manage_supply, kit types on
   CHECK(unblinded.body["shipment"]["kit_list"][0].contains("kit_type"));
 
   // The monitor may not take a step; a step out of turn is 409 and changes nothing.
-  json sign = {{"signature", {{"password", kPassword}}}};
+  json sign = {{"signature", {{"password", test::kUserPassword}}}};
   CHECK(test::hub_call(api.port(), "POST", base + "/approve", mo, sign).status == 403);
-  json ship = {{"courier", "DHL"}, {"tracking", "TRK-7"}, {"signature", {{"password", kPassword}}}};
+  json ship = {{"courier", "DHL"}, {"tracking", "TRK-7"}, {"signature", {{"password", test::kUserPassword}}}};
   auto early = test::hub_call(api.port(), "POST", base + "/ship", sam, ship);
   CHECK(early.status == 409);
   CHECK(early.body["error"]["message"].get<std::string>().find("approve, cancel") != std::string::npos);

@@ -19,8 +19,6 @@ using shared::KitStatus;
 
 namespace {
 
-const std::string kPassword = "a-long-enough-password";
-
 struct Sites {
   HubFixture f;
   TestNode a = enroll(f, "101");
@@ -41,7 +39,7 @@ struct Sites {
     const std::vector<std::pair<std::string, std::string>> users = {{"manager.ines", "study-manager"},
                                                                      {"supply.sam", "supply-manager"}};
     for (const auto& [name, role] : users) {
-      auto r = hub::add_user(*f.hub, {name, role, {}, kPassword}, crypto::kTest, "tester", kHubNow);
+      auto r = hub::add_user(*f.hub, {name, role, {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow);
       REQUIRE_MESSAGE(r.ok(), r.error().message);
     }
   }
@@ -67,7 +65,7 @@ struct Sites {
   }
 
   shared::Result<hub::TransferDone> decide(bool approve, const std::string& user = "manager.ines",
-                                           const std::string& password = kPassword) {
+                                           const std::string& password = test::kUserPassword) {
     return hub::decide_transfer(*f.hub, "101-001", approve, "agreed with both investigators", {user, password},
                                 kHubNow);
   }

@@ -18,7 +18,7 @@ using test::kHubNow;
 
 namespace {
 
-std::string enroll(HubFixture& f, const std::string& site, const std::string& kind = "site") {
+std::string enroll_node(HubFixture& f, const std::string& site, const std::string& kind = "site") {
   auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
   auto done = hub::enroll(*f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
@@ -43,8 +43,8 @@ nlohmann::json last_roster(HubFixture& f, const std::string& node_id) {
 
 TEST_CASE("adding a user sends a fresh roster to the nodes of the user's sites only") {
   HubFixture f;
-  auto a = enroll(f, "101");
-  auto b = enroll(f, "102");
+  auto a = enroll_node(f, "101");
+  auto b = enroll_node(f, "102");
   auto added = hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow);
   REQUIRE_MESSAGE(added.ok(), added.error().message);
   CHECK(added->rosters_issued == 1);
@@ -70,7 +70,7 @@ TEST_CASE("adding a user sends a fresh roster to the nodes of the user's sites o
 
 TEST_CASE("a revoked node receives no roster") {
   HubFixture f;
-  auto a = enroll(f, "101");
+  auto a = enroll_node(f, "101");
   REQUIRE(f.hub->ledger().revoke(a, "lost", "admin", kHubNow).ok());
   auto added = hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow);
   REQUIRE(added.ok());
@@ -80,8 +80,8 @@ TEST_CASE("a revoked node receives no roster") {
 
 TEST_CASE("a site's roster lists its nodes not revoked, sent again to the others at each enrollment and revocation") {
   HubFixture f("packaging/examples/study-minimization.json");  // site 402 has nurses' tablets
-  auto site_node = enroll(f, "402");
-  auto other_site = enroll(f, "401");
+  auto site_node = enroll_node(f, "402");
+  auto other_site = enroll_node(f, "401");
   // The site's nodes in `node_id`'s latest roster, as "id:kind".
   auto nodes_of = [&](const std::string& node_id) {
     std::vector<std::string> out;
@@ -97,7 +97,7 @@ TEST_CASE("a site's roster lists its nodes not revoked, sent again to the others
   CHECK(nodes_of(site_node) == std::vector<std::string>{site_node + ":site"});
   const auto before = f.hub->outbox().last_seq(site_node);
   const auto other_before = f.hub->outbox().last_seq(other_site);
-  auto tablet = enroll(f, "402", "nurse");
+  auto tablet = enroll_node(f, "402", "nurse");
   // The site node hears of the tablet at once, the other site hears nothing.
   CHECK(f.hub->outbox().last_seq(site_node) == before + 1);
   CHECK(f.hub->outbox().last_seq(other_site) == other_before);
@@ -162,10 +162,10 @@ TEST_CASE("the audit trail records a new user without the password or its hash")
 namespace {
 
 // An admin (manage_users, no site) who signs the changes below.
-const hub::Signature kAdmin{"ada", "the admin's own password"};
+const hub::Signature kUsersAdmin{"ada", "the admin's own password"};
 
 void add_admin(HubFixture& f) {
-  REQUIRE(hub::add_user(*f.hub, {"ada", "admin", {}, kAdmin.password}, crypto::kTest, "operator", kHubNow).ok());
+  REQUIRE(hub::add_user(*f.hub, {"ada", "admin", {}, kUsersAdmin.password}, crypto::kTest, "operator", kHubNow).ok());
 }
 
 std::vector<std::string> roster_names(HubFixture& f, const std::string& node_id) {
@@ -190,14 +190,14 @@ TEST_CASE("a site role needs a site, a central role does not") {
 
 TEST_CASE("a disabled user leaves the rosters of the user's sites and comes back when enabled, each change signed") {
   HubFixture f;
-  auto a = enroll(f, "101");
-  auto b = enroll(f, "102");
+  auto a = enroll_node(f, "101");
+  auto b = enroll_node(f, "102");
   add_admin(f);
   REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
   REQUIRE(hub::add_user(*f.hub, user("omar", "investigator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
   auto before_b = f.hub->outbox().last_seq(b);
 
-  auto off = hub::set_user_disabled(*f.hub, "jane", true, "left the study", kAdmin, kHubNow + kHour);
+  auto off = hub::set_user_disabled(*f.hub, "jane", true, "left the study", kUsersAdmin, kHubNow + kHour);
   REQUIRE_MESSAGE(off.ok(), off.error().message);
   CHECK(off->rosters_issued == 1);
   CHECK(roster_names(f, a) == std::vector<std::string>{"omar"});
@@ -205,11 +205,11 @@ TEST_CASE("a disabled user leaves the rosters of the user's sites and comes back
   auto listed = hub::all_users(f.hub->db());
   CHECK(std::count_if(listed.begin(), listed.end(), [](const auto& u) { return u.disabled; }) == 1);
 
-  auto again = hub::set_user_disabled(*f.hub, "jane", true, "again", kAdmin, kHubNow + kHour);
+  auto again = hub::set_user_disabled(*f.hub, "jane", true, "again", kUsersAdmin, kHubNow + kHour);
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == shared::Errc::conflict);
 
-  REQUIRE(hub::set_user_disabled(*f.hub, "jane", false, "back from leave", kAdmin, kHubNow + 2 * kHour).ok());
+  REQUIRE(hub::set_user_disabled(*f.hub, "jane", false, "back from leave", kUsersAdmin, kHubNow + 2 * kHour).ok());
   CHECK(roster_names(f, a) == std::vector<std::string>{"jane", "omar"});
 
   int signed_entries = 0;
@@ -226,7 +226,7 @@ TEST_CASE("a disabled user leaves the rosters of the user's sites and comes back
 
 TEST_CASE("a change to a user is refused without a valid signature of a user who may manage users") {
   HubFixture f;
-  enroll(f, "101");
+  enroll_node(f, "101");
   add_admin(f);
   REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
   REQUIRE(hub::add_user(*f.hub, user("mo", "monitor", {}), crypto::kTest, "admin", kHubNow).ok());
@@ -242,18 +242,18 @@ TEST_CASE("a change to a user is refused without a valid signature of a user who
   REQUIRE_FALSE(monitor.ok());
   CHECK(monitor.error().code == shared::Errc::forbidden);
   CHECK(monitor.error().message.find("manage_users") != std::string::npos);
-  auto no_reason = hub::set_user_disabled(*f.hub, "jane", true, "", kAdmin, kHubNow);
+  auto no_reason = hub::set_user_disabled(*f.hub, "jane", true, "", kUsersAdmin, kHubNow);
   REQUIRE_FALSE(no_reason.ok());
-  auto self = hub::set_user_disabled(*f.hub, "ada", true, "r", kAdmin, kHubNow);
+  auto self = hub::set_user_disabled(*f.hub, "ada", true, "r", kUsersAdmin, kHubNow);
   REQUIRE_FALSE(self.ok());
-  auto missing = hub::set_user_disabled(*f.hub, "zed", true, "r", kAdmin, kHubNow);
+  auto missing = hub::set_user_disabled(*f.hub, "zed", true, "r", kUsersAdmin, kHubNow);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == shared::Errc::not_found);
   CHECK(hub::audit_entries(f.hub->db()).size() == audit_size);  // nothing recorded
 
   // A disabled signer signs nothing.
   REQUIRE(hub::add_user(*f.hub, {"bea", "admin", {}, "bea's long password"}, crypto::kTest, "op", kHubNow).ok());
-  REQUIRE(hub::set_user_disabled(*f.hub, "bea", true, "left", kAdmin, kHubNow).ok());
+  REQUIRE(hub::set_user_disabled(*f.hub, "bea", true, "left", kUsersAdmin, kHubNow).ok());
   auto disabled = hub::set_user_disabled(*f.hub, "jane", true, "r", {"bea", "bea's long password"}, kHubNow);
   REQUIRE_FALSE(disabled.ok());
   CHECK(disabled.error().code == shared::Errc::forbidden);
@@ -261,25 +261,25 @@ TEST_CASE("a change to a user is refused without a valid signature of a user who
 
 TEST_CASE("a new password and new sites reach the rosters of the old and the new sites") {
   HubFixture f;
-  auto a = enroll(f, "101");
-  auto b = enroll(f, "102");
+  auto a = enroll_node(f, "101");
+  auto b = enroll_node(f, "102");
   add_admin(f);
   REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "admin", kHubNow).ok());
 
-  auto pw = hub::set_user_password(*f.hub, "jane", "a brand new password", crypto::kTest, kAdmin, kHubNow);
+  auto pw = hub::set_user_password(*f.hub, "jane", "a brand new password", crypto::kTest, kUsersAdmin, kHubNow);
   REQUIRE_MESSAGE(pw.ok(), pw.error().message);
   auto hash = last_roster(f, a)["users"][0]["password_hash"].get<std::string>();
   CHECK(crypto::password_verify(hash, "a brand new password"));
-  CHECK_FALSE(hub::set_user_password(*f.hub, "jane", "short", crypto::kTest, kAdmin, kHubNow).ok());
+  CHECK_FALSE(hub::set_user_password(*f.hub, "jane", "short", crypto::kTest, kUsersAdmin, kHubNow).ok());
 
-  auto moved = hub::set_user_sites(*f.hub, "jane", {"102"}, kAdmin, kHubNow);
+  auto moved = hub::set_user_sites(*f.hub, "jane", {"102"}, kUsersAdmin, kHubNow);
   REQUIRE_MESSAGE(moved.ok(), moved.error().message);
   CHECK(moved->rosters_issued == 2);  // 101 loses her, 102 gains her
   CHECK(roster_names(f, a).empty());
   CHECK(roster_names(f, b) == std::vector<std::string>{"jane"});
-  auto none = hub::set_user_sites(*f.hub, "jane", {}, kAdmin, kHubNow);
+  auto none = hub::set_user_sites(*f.hub, "jane", {}, kUsersAdmin, kHubNow);
   REQUIRE_FALSE(none.ok());  // a coordinator needs a site
-  CHECK_FALSE(hub::set_user_sites(*f.hub, "jane", {"999"}, kAdmin, kHubNow).ok());
+  CHECK_FALSE(hub::set_user_sites(*f.hub, "jane", {"999"}, kUsersAdmin, kHubNow).ok());
 
   for (const auto& e : hub::audit_entries(f.hub->db())) {
     CHECK(e.old_value.find("a brand new password") == std::string::npos);
@@ -295,7 +295,7 @@ TEST_CASE("the audit trail filters by time, user and object") {
   HubFixture f;
   add_admin(f);
   REQUIRE(hub::add_user(*f.hub, user("jane", "coordinator", {"101"}), crypto::kTest, "op", kHubNow + kHour).ok());
-  REQUIRE(hub::set_user_disabled(*f.hub, "jane", true, "left", kAdmin, kHubNow + 2 * kHour).ok());
+  REQUIRE(hub::set_user_disabled(*f.hub, "jane", true, "left", kUsersAdmin, kHubNow + 2 * kHour).ok());
   auto all = hub::audit_entries(f.hub->db());
   auto since = hub::audit_entries(f.hub->db(), {kHubNow + kHour, "", ""});
   CHECK(since.size() == 2);  // jane added, jane disabled (no node: no roster)

@@ -27,23 +27,23 @@ using nlohmann::json;
 namespace {
 
 const std::string kSecret = "edc shared secret";
-const std::vector<std::string> kAllKinds = {"participant.randomized", "kit.dispensed", "participant.withdrawn",
+const std::vector<std::string> kWebhookKinds = {"participant.randomized", "kit.dispensed", "participant.withdrawn",
                                             "participant.completed", "participant.unblinded"};
 
-std::int64_t count(storage::Database& db, const std::string& sql) {
+std::int64_t count_rows(storage::Database& db, const std::string& sql) {
   auto st = db.prepare(sql);
   REQUIRE(st.step());
   return st.int64(0);
 }
 
-hub::Webhook add(HubFixture& f, const std::string& url, const std::vector<std::string>& kinds) {
+hub::Webhook add_webhook(HubFixture& f, const std::string& url, const std::vector<std::string>& kinds) {
   auto w = hub::add_webhook(*f.hub, {"", url, kinds, kSecret}, "admin", kHubNow);
   REQUIRE_MESSAGE(w.ok(), w.error().message);
   return *w;
 }
 
 // A node at site 101 with its kits, and a randomization of participant 101-001 as it records it.
-struct Site {
+struct WebhookSite {
   HubFixture f;
   TestNode a = enroll(f, "101");
   std::vector<hub::HubKit> kits = hub::kits_held_by(f.hub->db(), "node", a.id);
@@ -123,7 +123,7 @@ TEST_CASE("a webhook with a bad URL, an unknown or repeated kind, no kind or an 
 
 TEST_CASE("adding and removing a webhook is audited, and neither the list nor the trail holds its secret") {
   HubFixture f;
-  auto w = add(f, "https://edc.example.org/hook", {"kit.dispensed", "participant.randomized"});
+  auto w = add_webhook(f, "https://edc.example.org/hook", {"kit.dispensed", "participant.randomized"});
   CHECK(w.name == "edc.example.org");
   auto listed = hub::webhooks(f.hub->db());
   REQUIRE(listed.size() == 1);
@@ -147,13 +147,13 @@ TEST_CASE("adding and removing a webhook is audited, and neither the list nor th
 }
 
 TEST_CASE("an ingested event gets one blinded delivery per webhook subscribed to its kind, in the append") {
-  Site s;
-  auto both = add(s.f, "https://edc.example.org/hook", kAllKinds);
-  add(s.f, "https://other.example.org/hook", {"kit.dispensed"});
+  WebhookSite s;
+  auto both = add_webhook(s.f, "https://edc.example.org/hook", kWebhookKinds);
+  add_webhook(s.f, "https://other.example.org/hook", {"kit.dispensed"});
   auto& db = s.f.hub->db();
   s.a.push_observed(*s.f.hub, shared::kScreenedEvent, screened("101-001", {{"site", "101"}, {"diabetes", "yes"}}),
                     s.ingest);
-  CHECK(count(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // not a kind anyone subscribes to
+  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // not a kind anyone subscribes to
   auto r = s.randomized();
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, s.ingest);
   auto deliveries = hub::webhook_deliveries(db);
@@ -187,7 +187,7 @@ TEST_CASE("an ingested event gets one blinded delivery per webhook subscribed to
                     shared::Dispensed{"101-001", "V2", {s.kits.at(1).number}, 28, 25, 31, "", std::nullopt,
                                       seal(s.f, shared::KitTypesSealed{{{s.kits.at(1).number, "VLC25"}}})},
                     s.ingest);
-  CHECK(count(db, "SELECT count(*) FROM hub_webhook_deliveries WHERE kind = 'kit.dispensed'") == 2);
+  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries WHERE kind = 'kit.dispensed'") == 2);
   s.a.push_observed(*s.f.hub, shared::kUnblindedEvent,
                     shared::Unblinded{"101-001", "serious adverse event",
                                       {"dr.ines", "investigator", kHubNow + 5000, "code break"},
@@ -212,29 +212,29 @@ struct FailingAfterIngest : sync::AppendObserver {
   void appended(const sync::LedgerNode& node, const std::vector<sync::SignedEvent>& events,
                 std::int64_t now_ms) override {
     ingest.appended(node, events, now_ms);
-    written = count(db, "SELECT count(*) FROM hub_webhook_deliveries");
+    written = count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries");
     throw std::runtime_error("disk full");
   }
 };
 }  // namespace
 
 TEST_CASE("an append that fails leaves no delivery, and the node's retry writes it once") {
-  Site s;
-  add(s.f, "https://edc.example.org/hook", kAllKinds);
+  WebhookSite s;
+  add_webhook(s.f, "https://edc.example.org/hook", kWebhookKinds);
   auto& db = s.f.hub->db();
   FailingAfterIngest failing(s.ingest, db);
   auto r = s.randomized();
   CHECK_THROWS_WITH(s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, failing), "disk full");
   CHECK(failing.written == 1);  // written inside the append's transaction ...
-  CHECK(count(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // ... and rolled back with it
+  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // ... and rolled back with it
   CHECK(s.f.hub->ledger().acked_seq(s.a.id) == 0u);
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, s.ingest);
-  CHECK(count(db, "SELECT count(*) FROM hub_webhook_deliveries") == 1);
+  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 1);
 }
 
 TEST_CASE("removing a webhook cancels its pending deliveries and stops new ones") {
-  Site s;
-  auto w = add(s.f, "https://edc.example.org/hook", kAllKinds);
+  WebhookSite s;
+  auto w = add_webhook(s.f, "https://edc.example.org/hook", kWebhookKinds);
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, s.randomized(), s.ingest);
   REQUIRE(hub::remove_webhook(*s.f.hub, w.id, "admin", kHubNow).ok());
   auto d = hub::webhook_deliveries(s.f.hub->db());
@@ -248,7 +248,7 @@ TEST_CASE("removing a webhook cancels its pending deliveries and stops new ones"
 }
 
 TEST_CASE("a pass posts each due delivery signed, retries a failure later and marks a 2xx delivered") {
-  Site s;
+  WebhookSite s;
   // A receiver on loopback: 503 to the first request, then 200.
   httplib::Server receiver;
   std::mutex m;
@@ -262,7 +262,7 @@ TEST_CASE("a pass posts each due delivery signed, retries a failure later and ma
   });
   const int port = receiver.bind_to_any_port("127.0.0.1");
   std::thread serving([&] { receiver.listen_after_bind(); });
-  add(s.f, "http://127.0.0.1:" + std::to_string(port) + "/hook", kAllKinds);
+  add_webhook(s.f, "http://127.0.0.1:" + std::to_string(port) + "/hook", kWebhookKinds);
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, s.randomized(), s.ingest);
   const hub::WebhookTiming timing{std::chrono::milliseconds(1000), std::chrono::milliseconds(60000),
                                   std::chrono::seconds(5)};
@@ -301,7 +301,7 @@ TEST_CASE("a pass posts each due delivery signed, retries a failure later and ma
 }
 
 TEST_CASE("an attempt to a receiver that does not answer in time fails and is retried") {
-  Site s;
+  WebhookSite s;
   // A receiver that stalls until the test is done with it.
   std::promise<void> release;
   auto released = release.get_future().share();
@@ -312,7 +312,7 @@ TEST_CASE("an attempt to a receiver that does not answer in time fails and is re
   });
   const int port = receiver.bind_to_any_port("127.0.0.1");
   std::thread serving([&] { receiver.listen_after_bind(); });
-  add(s.f, "http://127.0.0.1:" + std::to_string(port) + "/hook", kAllKinds);
+  add_webhook(s.f, "http://127.0.0.1:" + std::to_string(port) + "/hook", kWebhookKinds);
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, s.randomized(), s.ingest);
   const hub::WebhookTiming timing{std::chrono::milliseconds(1000), std::chrono::milliseconds(60000),
                                   std::chrono::seconds(1)};
