@@ -65,11 +65,6 @@ Randomized randomize_one(NodeDir& n, const std::string& user, const std::string&
   return {number, json::parse(crypto::to_string(e->body.payload)), r->kits};
 }
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 // The study version of each participant.randomized event the hub holds from a node, in order.
 std::vector<int> hub_randomization_versions(HubProcess& hub, const std::string& node_id) {
   auto db = hub.database();

@@ -87,11 +87,6 @@ int offline_round(Site& site, int most) {
   return done;
 }
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 }  // namespace
 
 TEST_CASE("an arm cap reached by two offline nodes with list slots is never exceeded") {

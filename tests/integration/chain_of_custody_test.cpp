@@ -24,11 +24,6 @@ namespace {
 
 const std::string kPassword = "chain-of-custody-password";
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 void cli_ok(HubProcess& hub, std::vector<std::string> args, const std::string& expect = "") {
   auto r = hub.cli(std::move(args), kPassword + "\n");
   REQUIRE_MESSAGE(r.exit_code == 0, (r.out + r.err));

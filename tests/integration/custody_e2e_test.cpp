@@ -21,11 +21,6 @@ namespace {
 const std::string kPassword = "site-402-password";
 const std::string kStudy = "packaging/examples/study-minimization.json";
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 std::vector<std::string> stock(test::SiteSession& s) {
   std::vector<std::string> out;
   for (const auto& [number, k] : s.state->domain().kits())

@@ -23,11 +23,6 @@ namespace {
 
 const std::string kPassword = "depot-e2e-password";
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 std::string cli_ok(HubProcess& hub, std::vector<std::string> args, const std::string& expect = "",
                    const std::string& stdin_text = kPassword + "\n") {
   auto r = hub.cli(std::move(args), stdin_text);

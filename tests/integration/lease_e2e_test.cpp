@@ -28,11 +28,6 @@ const std::string kPassword = "site-coordinator-password";
 const std::string kManagerPassword = "study-manager-password";
 constexpr std::int64_t kDay = 86400000;
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 std::int64_t lease_until(NodeDir& n) {
   auto state = node::NodeState::open(n.data(), test::kNodePassphrase);
   REQUIRE_MESSAGE(state.ok(), state.error().message);

@@ -28,11 +28,6 @@ namespace {
 
 const std::string kPassword = "site-101-password";
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 json cli_json(HubProcess& hub, std::vector<std::string> args, const std::string& stdin_text = "") {
   auto r = hub.cli(std::move(args), stdin_text);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);

@@ -27,11 +27,6 @@ const std::string kPassword = "transfer-test-password";
 const std::set<std::string> kAllocationWords = {"VLC25", "PBO"};
 const std::vector<std::string> kAllocationFragments = {"Velcardin", "Placebo"};
 
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
 std::string randomize(test::SiteSession& s) {
   auto number = s.screen({{"diabetes", "yes"}});
   auto r = s.ops->randomize(s.actor, number, s.password);

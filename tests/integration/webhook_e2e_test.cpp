@@ -98,11 +98,6 @@ bool eventually(F done) {
   return done();
 }
 
-void sync_ok(NodeDir& n) {
-  auto s = n.sync();
-  REQUIRE_MESSAGE(s.exit_code == 0, s.err);
-}
-
 // Whether `signature` (the X-IRT-Signature header) verifies over `body` with `secret`.
 bool verifies(const std::string& signature, const std::string& body, const std::string& secret) {
   if (signature.rfind("t=", 0) != 0 || signature.find(",v1=") == std::string::npos) return false;

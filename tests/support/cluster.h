@@ -100,4 +100,7 @@ class NodeDir {
   CommandResult enrolled_;
 };
 
+// A sync of `n` that must succeed (a doctest REQUIRE, with the node's error).
+void sync_ok(NodeDir& n);
+
 }  // namespace irt::test
