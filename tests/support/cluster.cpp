@@ -1,7 +1,5 @@
 #include "tests/support/cluster.h"
 
-#include <doctest/doctest.h>
-
 #include "tests/support/postgres_database.h"
 
 #include <regex>
@@ -148,11 +146,6 @@ CommandResult NodeDir::cli(std::vector<std::string> args, const std::string& std
 
 CommandResult NodeDir::note(const std::string& user, const std::string& password, const std::string& text) {
   return cli({"note", "--user", user, "--text", text}, password + "\n");
-}
-
-void sync_ok(NodeDir& n) {
-  auto r = n.sync();
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
 }
 
 }  // namespace irt::test

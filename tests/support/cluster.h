@@ -3,6 +3,8 @@
 // chosen at run time, stopped (or killed) by the test.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,6 +103,10 @@ class NodeDir {
 };
 
 // A sync of `n` that must succeed (a doctest REQUIRE, with the node's error).
-void sync_ok(NodeDir& n);
+// (The benchmarks, which share this header, build with DOCTEST_CONFIG_DISABLE.)
+inline void sync_ok(NodeDir& n) {
+  auto r = n.sync();
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+}
 
 }  // namespace irt::test
