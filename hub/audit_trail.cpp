@@ -65,6 +65,10 @@ TrailEntry node_entry(HubState& hub, const sync::LedgerNode& node, const sync::S
     if (t.object = text_of(payload, key); !t.object.empty()) break;
   for (const char* key : {"reason", "screen_failure_reason", "deviation_reason", "text"})
     if (t.reason = text_of(payload, key); !t.reason.empty()) break;
+  // A dispensing's reasons are one level down: outside the window, out of order.
+  for (auto [key, label] : {std::pair{"deviation", "outside the visit window: "}, {"out_of_order", "out of order: "}})
+    if (auto o = payload.find(key); o != payload.end() && o->is_object())
+      t.reason += (t.reason.empty() ? "" : "; ") + std::string(label) + text_of(*o, "reason");
   if (auto s = payload.find("esignature"); s != payload.end() && s->is_object())
     t.signature = text_of(*s, "signer") + " (" + text_of(*s, "role") + "), " + text_of(*s, "meaning") + ", " +
                   (s->contains("signed_ms") && (*s)["signed_ms"].is_number_integer()

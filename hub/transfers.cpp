@@ -146,7 +146,7 @@ class Rebuild {
     } else if (type == shared::kDispensedEvent) {
       auto d = shared::parse_dispensed(text);
       if (!d || d->participant != p_.participant) return;
-      p_.visits.push_back({d->visit, date, d->kits, d->deviation_reason, "", e.body.actor});
+      p_.visits.push_back({d->visit, date, d->kits, d->deviation_reason, "", e.body.actor, d->order_reason});
     } else if (type == shared::kVisitRecordedEvent) {
       auto v = shared::parse_visit_recorded(text);
       if (!v || v->participant != p_.participant) return;

@@ -414,8 +414,8 @@ struct ApiServer::Impl {
     signing_route(R"(/api/v1/participants/([^/]+)/dispense)",
           [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
             Body b(req.body);
-            DispenseRequest r{b.text("visit"),  b.text("override_reason"), b.text("replace_kit"),
-                              b.text("replace_condition"), b.text("reason"), sig};
+            DispenseRequest r{b.text("visit"),       b.text("override_reason"), b.text("replace_kit"),
+                              b.text("replace_condition"), b.text("reason"), sig, b.text("order_reason")};
             if (!b.ok()) return b.error();
             if (r.visit.empty()) return make_error(Errc::invalid_input, "visit is required: the visit id, e.g. V2");
             auto o = ops.dispense(a, param(req, 1), r);

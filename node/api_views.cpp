@@ -88,6 +88,7 @@ json participant_view(const ParticipantRecord& p, const DomainStore& store, bool
     json entry = {{"visit", v.visit}, {"date", v.date}, {"kits", kits}, {"by", v.by}};
     if (!v.deviation.empty()) entry["deviation"] = v.deviation;
     if (!v.missed_reason.empty()) entry["missed_reason"] = v.missed_reason;
+    if (!v.order_reason.empty()) entry["order_reason"] = v.order_reason;
     visits.push_back(entry);
   }
   j["visits"] = visits;

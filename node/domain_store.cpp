@@ -624,7 +624,7 @@ shared::Status DomainStore::apply_participant_transfer_in(const shared::Particip
   p.randomized_by = t.randomized_by;
   p.arm = t.arm;
   p.stratum = t.stratum.value_or(0);
-  for (const auto& v : t.visits) p.visits.push_back({v.visit, v.date, v.kits, v.deviation, v.by, v.missed_reason});
+  for (const auto& v : t.visits) p.visits.push_back({v.visit, v.date, v.kits, v.deviation, v.by, v.missed_reason, v.order_reason});
   p.unblinded = t.unblinded;
   p.unblinded_on = t.unblinded_on;
   p.unblinded_by = t.unblinded_by;

@@ -14,7 +14,7 @@ void to_json(json& j, const ParticipantRecord& p) {
   json visits = json::array();
   for (const auto& v : p.visits)
     visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation}, {"by", v.by},
-                      {"missed_reason", v.missed_reason}});
+                      {"missed_reason", v.missed_reason}, {"order_reason", v.order_reason}});
   json repl = json::array();
   for (const auto& r : p.replacements)
     repl.push_back({{"visit", r.visit}, {"old_kit", r.old_kit}, {"new_kit", r.new_kit}, {"reason", r.reason},
@@ -70,7 +70,7 @@ void from_json(const json& j, ParticipantRecord& p) {
   p.visits.clear();
   for (const auto& v : j.at("visits"))
     p.visits.push_back({v.at("visit"), v.at("date"), v.at("kits").get<std::vector<std::string>>(), v.at("deviation"),
-                        v.at("by"), v.value("missed_reason", "")});
+                        v.at("by"), v.value("missed_reason", ""), v.value("order_reason", "")});
   p.replacements.clear();
   for (const auto& r : j.at("replacements"))
     p.replacements.push_back({r.at("visit"), r.at("old_kit"), r.at("new_kit"), r.at("reason"), r.at("date"), r.at("by")});

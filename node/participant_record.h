@@ -30,6 +30,7 @@ struct VisitRecord {
   std::string deviation;            // window override reason; empty when inside the window
   std::string by;
   std::string missed_reason;        // non-empty: the visit did not happen (no kits)
+  std::string order_reason;         // non-empty: dispensed before an earlier visit was done or missed
 };
 
 struct KitReplacement {

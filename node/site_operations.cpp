@@ -668,6 +668,18 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
     return make_error(Errc::conflict, "visit " + visit->id + " was already dispensed to participant " + number +
                                           " (kits " + join(done->kits) +
                                           "); to replace a lost or damaged kit give replace_kit and a reason");
+  // Out of order: an earlier visit of the schedule is neither done nor missed.
+  std::vector<std::string> skipped;
+  for (const auto& v : s.visits) {
+    if (&v == visit) break;
+    if (v.day >= 0 && !v.randomization && !p.find_visit(v.id)) skipped.push_back(v.id);
+  }
+  std::string order_reason = skipped.empty() ? "" : trimmed(r.order_reason);
+  if (!skipped.empty() && order_reason.empty())
+    return missing_reason("order_reason", "visit " + join(skipped) + " of participant " + number +
+                                              " comes before " + visit->id + " and is neither done nor recorded "
+                                              "as missed; record it first, or say why " + visit->id +
+                                              " is dispensed out of order");
   auto randomized = shared::parse_date(p.randomized_on);
   auto offset = today() - (randomized ? *randomized : today());
   auto lo = visit->day - visit->window_before, hi = visit->day + visit->window_after;
@@ -693,7 +705,7 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
   auto picked = pick_for_visit(s, *visit, p.arm);
   if (!picked.shortages.empty()) return refuse_shortage(a, "dispense", number, visit->id, picked.shortages);
   auto kits = std::move(picked.kits);
-  p.visits.push_back({visit->id, today_text, kits, deviation ? override_reason : "", a.user});
+  p.visits.push_back({visit->id, today_text, kits, deviation ? override_reason : "", a.user, "", order_reason});
   return transact([&]() -> shared::Result<OperationOutcome> {
     shared::KitTypesSealed sealed;
     for (const auto& k : kits) {
@@ -705,8 +717,8 @@ shared::Result<OperationOutcome> SiteOperations::dispense(const Actor& a, const 
       store().save_kit(kit);
     }
     store().save_participant(p);
-    const shared::Dispensed event{number, visit->id, kits, offset, lo, hi, deviation ? override_reason : "",
-                                  signature, seal_for_hub(sealed)};
+    const shared::Dispensed event{number,    visit->id, kits, offset, lo, hi, deviation ? override_reason : "",
+                                  signature, seal_for_hub(sealed), order_reason};
     auto seq = record(a, shared::kDispensedEvent, event);
     if (!seq) return seq.error();
     return OperationOutcome{p, kits, *seq, deviation};

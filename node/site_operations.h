@@ -71,6 +71,7 @@ struct DispenseRequest {
   std::string replace_condition;  // "damaged" or "lost"
   std::string reason;             // why the kit is replaced
   PasswordCheck signature;        // of the actor's signature_password
+  std::string order_reason;       // dispensing before an earlier visit was done or recorded as missed
 };
 
 struct KitReceipt {

@@ -346,7 +346,7 @@ void to_json(json& j, const ParticipantTransferIn& t) {
   json visits = json::array();
   for (const auto& v : t.visits)
     visits.push_back({{"visit", v.visit}, {"date", v.date}, {"kits", v.kits}, {"deviation", v.deviation},
-                      {"missed_reason", v.missed_reason}, {"by", v.by}});
+                      {"missed_reason", v.missed_reason}, {"by", v.by}, {"order_reason", v.order_reason}});
   json kits = json::array();
   for (const auto& k : t.kits)
     kits.push_back({{"kit_number", k.kit_number}, {"kit_type", k.kit_type}, {"lot", k.lot}, {"expiry", k.expiry},
@@ -403,7 +403,8 @@ Result<ParticipantTransferIn> parse_participant_transfer_in(std::string_view tex
     for (const auto& v : j->at("visits"))
       t.visits.push_back({v.at("visit").get<std::string>(), v.at("date").get<std::string>(),
                           v.at("kits").get<std::vector<std::string>>(), v.at("deviation").get<std::string>(),
-                          v.at("missed_reason").get<std::string>(), v.at("by").get<std::string>()});
+                          v.at("missed_reason").get<std::string>(), v.at("by").get<std::string>(),
+                          v.value("order_reason", "")});
     for (const auto& k : j->at("kits"))
       t.kits.push_back({k.at("kit_number").get<std::string>(), k.at("kit_type").get<std::string>(),
                         k.at("lot").get<std::string>(), k.at("expiry").get<std::string>(),

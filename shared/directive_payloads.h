@@ -213,6 +213,7 @@ struct TransferredVisit {
   std::string deviation;      // window override reason
   std::string missed_reason;  // non-empty: missed
   std::string by;
+  std::string order_reason;  // non-empty: dispensed before an earlier visit
 };
 struct TransferredKit {
   std::string kit_number;

@@ -304,6 +304,7 @@ void to_json(json& j, const Dispensed& v) {
            {"window", {v.window_from, v.window_to}}, {"sealed", v.sealed}};
   if (!v.deviation_reason.empty())
     j["deviation"] = {{"kind", "visit_window_override"}, {"reason", v.deviation_reason}};
+  if (!v.order_reason.empty()) j["out_of_order"] = {{"reason", v.order_reason}};
   if (v.esignature) j["esignature"] = *v.esignature;
 }
 void to_json(json& j, const KitReplaced& v) {
@@ -462,6 +463,7 @@ Result<Dispensed> parse_dispensed(std::string_view text) {
   }
   auto deviation = r.object("deviation", false, [](Reader& d) { return d.text("reason"); });
   v.deviation_reason = deviation.value_or("");
+  v.order_reason = r.object("out_of_order", false, [](Reader& o) { return o.text("reason"); }).value_or("");
   v.esignature = esignature_of(r, !v.deviation_reason.empty());
   v.sealed = r.text("sealed");
   return r.done(std::move(v));

@@ -163,6 +163,7 @@ struct Dispensed {
   std::string deviation_reason;            // non-empty: dispensed outside the window (a protocol deviation)
   std::optional<ESignature> esignature;    // present with a deviation
   std::string sealed;                      // KitTypesSealed
+  std::string order_reason;                // non-empty: dispensed before an earlier visit was done or missed
 };
 
 struct KitReplaced {

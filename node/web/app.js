@@ -270,7 +270,8 @@ function timeline(p) {
   return '<ol class="timeline" id="schedule">' + p.schedule.map((v) => {
     const rec = p.visits.find((x) => x.visit === v.visit);
     const kits = rec && rec.kits.length ? " · kits " + rec.kits.map((k) => k.kit + (k.kit_type_name ? " (" + k.kit_type_name + ")" : "")).join(", ") : "";
-    const detail = v.state === "done" ? "on " + v.date + kits + (rec && rec.deviation ? " · deviation: " + rec.deviation : "")
+    const detail = v.state === "done" ? "on " + v.date + kits + (rec && rec.order_reason ? " · out of order: " + rec.order_reason : "") +
+        (rec && rec.deviation ? " · deviation: outside the window" + (rec.deviation === rec.order_reason ? "" : ": " + rec.deviation) : "")
       : v.state === "missed" ? "on " + v.date + ": " + v.missed_reason
       : "window " + v.window_from + " to " + v.window_to;
     return '<li class="st-' + esc(v.state) + '" data-visit="' + esc(v.visit) + '"><span class="tl-name">' + esc(v.name) + '</span><span class="state st-' + esc(v.state) + '">' + esc(word(v.state)) + '</span><span class="muted">' + esc(detail) + "</span></li>";
@@ -356,7 +357,8 @@ async function renderParticipant(number, resultHtml) {
       { reason: outside && !order ? "Reason for dispensing outside the window" : "", password: outside, confirm: "Dispense " + (preview.kits.length === 1 ? "this kit" : "these kits") });
     if (!s) return;
     const body = { visit: sv.visit };
-    if (outside) { body.override_reason = order ? "out of order: " + order : s.reason; body.signature_password = s.password; }
+    if (order) body.order_reason = order;
+    if (outside) { body.override_reason = order || s.reason; body.signature_password = s.password; }
     try {
       const r = await api("POST", path + "/dispense", body);
       await renderParticipant(p.participant, handout("dispense-result", r.kits, "<p>" + esc(sv.name) + " · participant " + esc(p.participant) + "</p>"));

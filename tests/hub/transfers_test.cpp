@@ -8,6 +8,7 @@
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/audit_trail.h"
 #include "hub/kit_inventory.h"
 #include "hub/users.h"
 #include "shared/directive_payloads.h"
@@ -169,7 +170,8 @@ TEST_CASE("an approved transfer moves the participant's record, visits and dispe
   auto c = enroll(s.f, "201");
   s.b.push(s.f, shared::kDispensedEvent,
            shared::Dispensed{"101-001", "V3", {s.kits_b[0].number}, 56, 53, 59, "", std::nullopt,
-                             seal(s.f, shared::KitTypesSealed{{{s.kits_b[0].number, s.kits_b[0].kit_type}}})});
+                             seal(s.f, shared::KitTypesSealed{{{s.kits_b[0].number, s.kits_b[0].kit_type}}}),
+                             "V2 postponed"});
   s.request(s.b, "201");
   REQUIRE(s.decide(true).ok());
   auto onward = last(s.f, c.id, shared::kParticipantTransferInDirective, shared::parse_participant_transfer_in);
@@ -177,6 +179,12 @@ TEST_CASE("an approved transfer moves the participant's record, visits and dispe
   CHECK(onward.arm == s.arm);
   REQUIRE(onward.visits.size() == 3);
   CHECK(onward.visits[2].visit == "V3");
+  CHECK(onward.visits[2].order_reason == "V2 postponed");
+  // The audit trail gives the reason of a visit dispensed out of order.
+  auto trail = hub::audit_trail(*s.f.hub, {}, true);
+  auto v3 = std::find_if(trail.rbegin(), trail.rend(), [](const auto& e) { return e.action == shared::kDispensedEvent; });
+  REQUIRE(v3 != trail.rend());
+  CHECK(v3->reason == "out of order: V2 postponed");
   CHECK(onward.kits.size() == 3);
   CHECK(hub::find_kit(s.f.hub->db(), s.kits_a[0].number)->custody_id == c.id);
 }

@@ -552,9 +552,9 @@ TEST_CASE("node API: blinded roles get the same answers for participants of eith
       auto path = "/api/v1/participants/" + p.number;
       auto before = n.snapshot(token);
       auto wrong = n.call("POST", path + "/dispense", token,
-                          {{"visit", "V3"}, {"override_reason", "patient travels"}, {"signature_password", "nope"}});
+                          {{"visit", "V3"}, {"override_reason", "patient travels"}, {"order_reason", "V2 postponed"}, {"signature_password", "nope"}});
       auto refused = n.call("POST", path + "/dispense", token,
-                            {{"visit", "V3"}, {"override_reason", "patient travels"},
+                            {{"visit", "V3"}, {"override_reason", "patient travels"}, {"order_reason", "V2 postponed"},
                              {"signature_password", test::kFixturePassword}});
       auto after = n.snapshot(token);
       CHECK(after["status"]["last_seq"] == before["status"]["last_seq"].get<int>() + 1);

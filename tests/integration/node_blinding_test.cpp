@@ -224,7 +224,7 @@ void check_reads(const std::string& blinding, const std::set<std::string>& seein
     }
     // A refusal: V3 needs two kits of the first participant's arm, and at most one is left.
     auto refusal = n.call("POST", "/api/v1/participants/" + numbers[0] + "/dispense", token,
-                          {{"visit", "V3"}, {"override_reason", "patient travels"},
+                          {{"visit", "V3"}, {"override_reason", "patient travels"}, {"order_reason", "V2 postponed"},
                            {"signature_password", test::kFixturePassword}});
     INFO(blinding << " " << role << " V3 -> " << refusal.status << " " << refusal.body.dump());
     if (kDispensers.count(role)) {

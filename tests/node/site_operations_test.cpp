@@ -23,6 +23,9 @@ using nlohmann::json;
 
 namespace {
 
+// V3 dispensed while V2 is neither done nor missed: out of order, with a reason.
+constexpr const char* kV3First = "V2 postponed";
+
 const std::string kPassword = test::kFixturePassword;
 
 struct Site {
@@ -297,7 +300,7 @@ TEST_CASE("a kit shortage refuses every blinded role alike whatever the particip
   Site s;
   auto [pa, pb] = s.one_per_arm();
   s.advance_days(56);  // V3: two kits per arm
-  const node::DispenseRequest v3{"V3", "", "", "", "", {}};
+  const node::DispenseRequest v3{"V3", "", "", "", "", {}, kV3First};
   std::set<std::string> seen;
   auto refuse_all = [&](const node::OperationOutcome& o) {
     const auto& number = o.participant.number;
@@ -331,12 +334,12 @@ TEST_CASE("the unblinded pharmacist reads which kit type is short and by how man
   auto [pa, pb] = s.one_per_arm();
   s.advance_days(56);
   s.leave_dispensable("A", 1);
-  auto r = s.ops.dispense(kPharmacist, pa.participant.number, {"V3", "", "", "", "", {}});
+  auto r = s.ops.dispense(kPharmacist, pa.participant.number, {"V3", "", "", "", "", {}, kV3First});
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::exhausted);
   CHECK(r.error().message.find("(2 of 'Velcardin 25 mg, 30 tablets' (VLC25) needed, 1 dispensable; expired") !=
         std::string::npos);
-  CHECK(s.ops.dispense(kPharmacist, pb.participant.number, {"V3", "", "", "", "", {}}).ok());
+  CHECK(s.ops.dispense(kPharmacist, pb.participant.number, {"V3", "", "", "", "", {}, kV3First}).ok());
 }
 
 TEST_CASE("a shortage is recorded with the participant - the visit and the operation in clear - the kits sealed") {
@@ -453,6 +456,36 @@ TEST_CASE("outside the window dispensing needs an override reason and a signatur
   auto e = s.event(r->event_seq);
   CHECK(e["deviation"]["reason"] == "patient travels");
   CHECK(e["esignature"]["meaning"].get<std::string>().find("outside its window") != std::string::npos);
+}
+
+TEST_CASE("a visit dispensed before an earlier one is done or missed needs a reason - kept in the record and the event") {
+  Site s;
+  auto o = s.randomized();
+  const auto number = o.participant.number;
+  s.advance_days(56);  // inside V3's window; V2 (day 28) was neither dispensed nor recorded as missed
+  auto last = s.state->log().last_seq();
+  auto refused = s.ops.dispense(kPharmacist, number, {"V3", "", "", "", "", {}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == shared::Errc::invalid_input);
+  CHECK(refused.error().message.find("visit V2 of participant " + number + " comes before V3 and is neither done nor "
+                                     "recorded as missed") != std::string::npos);
+  CHECK(s.ops.dispense(kPharmacist, number, {"V3", "", "", "", "", {}, "  "}).error().code ==
+        shared::Errc::invalid_input);
+  CHECK(s.state->log().last_seq() == last);
+  auto r = s.ops.dispense(kPharmacist, number, {"V3", "", "", "", "", {}, "V2 postponed: participant in hospital"});
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  CHECK_FALSE(r->deviation);
+  CHECK(s.event(r->event_seq)["out_of_order"]["reason"] == "V2 postponed: participant in hospital");
+  CHECK(s.event(r->event_seq).count("deviation") == 0);
+  auto view = s.ops.participant_view(kNurse, number);
+  REQUIRE(view.ok());
+  CHECK((*view)["visits"].back()["order_reason"] == "V2 postponed: participant in hospital");
+  // Once V2 is recorded as missed, V4 is in order again: no reason asked.
+  REQUIRE(s.ops.record_visit(kNurse, number, "V2", true, "participant in hospital").ok());
+  s.advance_days(56);  // day 112: V4's target
+  auto v4 = s.ops.dispense(kPharmacist, number, {"V4", "", "", "", "", {}});
+  REQUIRE_MESSAGE(v4.ok(), (v4.ok() ? "" : v4.error().message));
+  CHECK(s.event(v4->event_seq).count("out_of_order") == 0);
 }
 
 TEST_CASE("a visit not in the schedule is refused with the visits that dispense") {
@@ -961,7 +994,7 @@ TEST_CASE("once: what a refusal records of its own (a supply shortage) is kept, 
   node::RequestIdentity request{"carla", "k-2", "POST /api/v1/participants/" + pa.participant.number + "/dispense",
                                 crypto::hash_domain("t", {})};
   auto dispense = [&]() -> shared::Result<json> {
-    auto o = s.ops.dispense(kCoordinator, pa.participant.number, {"V3", "", "", "", "", {}});
+    auto o = s.ops.dispense(kCoordinator, pa.participant.number, {"V3", "", "", "", "", {}, kV3First});
     if (!o) return o.error();
     return json{{"event_seq", o->event_seq}};
   };
@@ -1150,6 +1183,7 @@ TEST_CASE("a visit window changed by an amendment governs the next dispensing") 
   Site s;
   auto o = s.randomized();
   s.advance_days(61);  // V3: day 56, -3/+3 in version 1, -3/+5 in version 2
+  REQUIRE(s.ops.record_visit(kNurse, o.participant.number, "V2", true, "participant travelled").ok());
   const node::DispenseRequest v3{"V3", "", "", "", "", {}};
   auto refused = s.ops.dispense(kPharmacist, o.participant.number, v3);
   REQUIRE_FALSE(refused.ok());

@@ -52,6 +52,10 @@ TEST_CASE("every event payload survives to_json and its parser unchanged") {
   round_trip(Dispensed{"101-001", "V2", {"100002"}, 31, 28, 35, "", {}, "c2VhbGVk"}, parse_dispensed);
   round_trip(Dispensed{"101-001", "V3", {"100003"}, 90, 56, 63, "patient travelling", signature(), "c2VhbGVk"},
              parse_dispensed);
+  CHECK(round_trip(Dispensed{"101-001", "V4", {"100005"}, 84, 77, 91, "", {}, "c2VhbGVk",
+                             "V3 postponed: participant in hospital"},
+                   parse_dispensed)
+            .order_reason == "V3 postponed: participant in hospital");
   round_trip(KitReplaced{"101-001", "V2", "100002", "100004", KitStatus::lost, "dropped", signature(), "c2VhbGVk"},
              parse_kit_replaced);
   round_trip(KitTypesSealed{{{"100004", "KA"}}}, parse_kit_types_sealed);
