@@ -30,6 +30,14 @@ bool is_digits(const std::string& s) {
   return true;
 }
 
+// A list of kit numbers: each all digits, and none at all only where allowed.
+Status check_kit_numbers(const std::vector<std::string>& kits, const std::string& where, bool may_be_empty = false) {
+  if (kits.empty() && !may_be_empty) return bad(where, "empty");
+  for (const auto& k : kits)
+    if (!is_digits(k)) return bad(where, "each must be a kit number");
+  return {};
+}
+
 }  // namespace
 
 void to_json(json& j, const GrantSlots& g) {
@@ -201,9 +209,7 @@ Result<KitDecision> parse_kit_decision(std::string_view text) {
   } catch (const json::exception& e) {
     return bad("kits decision", std::string("missing or mistyped field (") + e.what() + ")");
   }
-  if (d.kits.empty()) return bad("kits decision.kits", "empty");
-  for (const auto& k : d.kits)
-    if (!is_digits(k)) return bad("kits decision.kits", "each must be a kit number");
+  if (auto st = check_kit_numbers(d.kits, "kits decision.kits"); !st) return st.error();
   return d;
 }
 
@@ -225,9 +231,7 @@ Result<KitRelabel> parse_kit_relabel(std::string_view text) {
   }
   if (r.lot.empty()) return bad("kits.relabel.lot", "empty");
   if (!parse_date(r.expiry)) return bad("kits.relabel.expiry", "not a date YYYY-MM-DD");
-  if (r.kits.empty()) return bad("kits.relabel.kits", "empty");
-  for (const auto& k : r.kits)
-    if (!is_digits(k)) return bad("kits.relabel.kits", "each must be a kit number");
+  if (auto st = check_kit_numbers(r.kits, "kits.relabel.kits"); !st) return st.error();
   return r;
 }
 
@@ -249,9 +253,7 @@ Result<KitHandover> parse_kit_handover(std::string_view text) {
   } catch (const json::exception& e) {
     return bad("kits.handover", std::string("missing or mistyped field (") + e.what() + ")");
   }
-  if (h.kits.empty()) return bad("kits.handover.kits", "empty");
-  for (const auto& k : h.kits)
-    if (!is_digits(k)) return bad("kits.handover.kits", "each must be a kit number");
+  if (auto st = check_kit_numbers(h.kits, "kits.handover.kits"); !st) return st.error();
   if (h.outcome != "moved" && h.outcome != "refused") return bad("kits.handover.outcome", "must be moved or refused");
   return h;
 }
@@ -337,8 +339,7 @@ Result<ParticipantTransferDecision> parse_participant_transfer(std::string_view 
   if (d.participant.empty()) return bad(what + ".participant", "empty");
   if (d.outcome != "approved" && d.outcome != "rejected") return bad(what + ".outcome", "must be approved or rejected");
   if (d.outcome == "approved" && d.to_node.empty()) return bad(what + ".to_node", "empty for an approval");
-  for (const auto& k : d.kits)
-    if (!is_digits(k)) return bad(what + ".kits", "each must be a kit number");
+  if (auto st = check_kit_numbers(d.kits, what + ".kits", true); !st) return st.error();
   return d;
 }
 
