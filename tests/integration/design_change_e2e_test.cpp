@@ -32,33 +32,33 @@ namespace {
 const std::string kSitePassword = "site-coordinator-password";
 const std::string kStudyManagerPassword = "study-manager-password";
 
+// Version 1 of an example (with kits enough for every test participant),
+// version 2 closing `arm`, and a version 3 that would reopen it.
 struct DesignFiles {
   test::TempDir dir;
   std::string v1, v2, v3_reopened;
-};
 
-// Version 1 of an example (with kits enough for every test participant),
-// version 2 closing `arm`, and a version 3 that would reopen it.
-DesignFiles close_arm_versions(const std::string& example, const std::string& arm) {
-  DesignFiles f;
-  auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
-  for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
-  auto write = [&](const std::string& name, const json& d) {
-    auto path = (f.dir / name).string();
+  DesignFiles(const std::string& example, const std::string& arm) {
+    auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
+    for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
+    v1 = write("v1.json", doc);
+    doc["version"] = 2;
+    for (auto& a : doc["arms"])
+      if (a["id"] == arm) a["closed"] = true;
+    v2 = write("v2.json", doc);
+    doc["version"] = 3;
+    for (auto& a : doc["arms"])
+      if (a["id"] == arm) a["closed"] = false;
+    v3_reopened = write("v3.json", doc);
+  }
+
+ private:
+  std::string write(const std::string& name, const json& d) {
+    auto path = (dir / name).string();
     test::write_file(path, d.dump(2));
     return path;
-  };
-  f.v1 = write("v1.json", doc);
-  doc["version"] = 2;
-  for (auto& a : doc["arms"])
-    if (a["id"] == arm) a["closed"] = true;
-  f.v2 = write("v2.json", doc);
-  doc["version"] = 3;
-  for (auto& a : doc["arms"])
-    if (a["id"] == arm) a["closed"] = false;
-  f.v3_reopened = write("v3.json", doc);
-  return f;
-}
+  }
+};
 
 std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
   auto db = hub.database();
@@ -122,7 +122,7 @@ json design_changes_read(HubProcess& hub) {
 }  // namespace
 
 TEST_CASE("an arm closed while one node is offline: the synced node never allocates it, the offline one does until it syncs, each such allocation a deviation") {
-  auto files = close_arm_versions("study-blocks.json", "B");
+  DesignFiles files("study-blocks.json", "B");
   HubProcess hub(files.v1);
   hub.start();
   hub.add_user("coordinator.ana", "coordinator", "101", kSitePassword);
@@ -221,7 +221,7 @@ TEST_CASE("an arm closed while one node is offline: the synced node never alloca
     test::write_file(list, st.text(1));
     auto verified = test::run({IRT_HUB_BIN, "randlist", "verify", "--study", files.v1, "--seed",
                                crypto::to_hex(st.blob(0)), "--list", list, "--per-stratum", "500"});
-    CHECK_MESSAGE(verified.exit_code == 0, verified.out + verified.err);
+    CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
   }
   CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
   auto verified = hub.cli({"verify"});
@@ -229,7 +229,7 @@ TEST_CASE("an arm closed while one node is offline: the synced node never alloca
 }
 
 TEST_CASE("an arm closed by an amendment leaves the minimization candidates at the node, and every decision replays at the hub") {
-  auto files = close_arm_versions("study-minimization.json", "P");
+  DesignFiles files("study-minimization.json", "P");
   HubProcess hub(files.v1);
   hub.start();
   hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
