@@ -42,6 +42,10 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
       out.push_back("arms[" + arm.id + "].name: changed, but participants are allocated to it and received what it "
                                        "named; keep the name (a new treatment is a new arm, in a new study version "
                                        "before randomization starts)");
+    if (arm.closed && !now->closed)
+      out.push_back("arms[" + arm.id + "].closed: the arm was closed by an earlier amendment and cannot be reopened "
+                                       "(randomizations are judged against the design they were made under); keep "
+                                       "\"closed\": true");
     if (in_use && now->ratio != arm.ratio)
       out.push_back("arms[" + arm.id + "].ratio: changed from " + std::to_string(arm.ratio) + " to " +
                     std::to_string(now->ratio) + ", but the randomization in use was built on it; keep the ratio");

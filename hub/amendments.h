@@ -6,7 +6,9 @@
 // path and what to do instead:
 //   - a document that does not load (every problem, as shared::load_study gives them);
 //   - another study id, or a version other than the current one + 1;
-//   - an arm with allocations removed, or its name or ratio changed;
+//   - an arm with allocations removed, or its name or ratio changed; an arm
+//     closed by an earlier version reopened (closing one, "closed": true, is
+//     a design change accepted at any time: hub/design_changes.h);
 //   - once randomization is in use (a slot granted, a stream issued, a
 //     participant allocated): another method, block sizes, strata or
 //     minimization settings, or factor levels that would renumber the strata

@@ -2,11 +2,15 @@
 //   POST /api/v1/amendments      {"document", "reason", "signature", "dry_run"}: a new
 //                                study version checked, and unless dry_run loaded (signed)
 //   GET  /api/v1/study/versions  every version the hub holds: when, by whom, why
+//   GET  /api/v1/design-changes  per design change, which nodes applied it and the
+//                                randomizations made under the older design after it
+//                                (hub/design_changes.h); the closed arms to unblinded roles only
 // For a blinded reader the diff and the refusals withhold what concerns arms
 // and kit types (each kit type treats one arm): their lines are counted, not shown.
 #include "hub/amendments.h"
 #include "hub/api_server.h"
 #include "hub/audit.h"
+#include "hub/design_changes.h"
 
 namespace irt::hub {
 
@@ -101,12 +105,20 @@ shared::Result<json> get_versions(ApiCall& c) {
   return json{{"versions", out}};
 }
 
+shared::Result<json> get_design_changes(ApiCall& c) {
+  if (auto st = c.body.finish(); !st) return st.error();
+  json out = json::array();
+  for (const auto& r : design_change_report(c.hub)) out.push_back(to_json(r, !c.blinded()));
+  return json{{"design_changes", out}};
+}
+
 }  // namespace
 
 std::vector<ApiRoute> amendment_routes() {
   return {
       {"POST", "/api/v1/amendments", shared::Permission::manage_study, post_amendment},
       {"GET", "/api/v1/study/versions", shared::Permission::manage_study, get_versions},
+      {"GET", "/api/v1/design-changes", shared::Permission::manage_study, get_design_changes},
   };
 }
 

@@ -62,7 +62,7 @@ json study_view(const shared::Study& s, bool blinded) {
             {"session_idle_minutes", s.session_idle_minutes}};
   if (!blinded) {
     json arms = json::array();
-    for (const auto& a : s.arms) arms.push_back({{"id", a.id}, {"name", a.name}, {"ratio", a.ratio}});
+    for (const auto& a : s.arms) arms.push_back({{"id", a.id}, {"name", a.name}, {"ratio", a.ratio}, {"closed", a.closed}});
     json kit_types = json::array();
     for (const auto& k : s.kit_types)
       kit_types.push_back({{"id", k.id}, {"name", k.name}, {"arm", k.arm}, {"units_per_kit", k.units_per_kit}});

@@ -148,6 +148,8 @@ shared::Result<std::uint64_t> grant_cap_allowances(HubState& hub, const std::str
   std::string cohorts;
   std::size_t arms = 0;
   for (const auto& c : caps) {
+    // An arm closed by an amendment takes no one: no more places are granted for it.
+    if (c.scope == CapScope::arm && hub.study().arm_closed(c.id)) continue;
     const long held = outstanding.of(node_id, c);
     if (held >= static_cast<long>(sizing.top_up_below)) continue;
     CapRoom room{all.remaining(c.scope, c.id), outstanding.elsewhere(node_id, c), held};
@@ -242,9 +244,12 @@ std::optional<std::string> caps_exceeded(HubState& hub) {
 
 std::vector<std::string> closed_arms(HubState& hub, const std::string& node_id) {
   std::vector<std::string> out;
+  for (const auto& a : hub.study().arms)
+    if (a.closed) out.push_back(a.id);
   Outstanding outstanding(hub);
   for (const auto& c : allowance_caps(hub.study()))
-    if (c.scope == CapScope::arm && outstanding.of(node_id, c) == 0) out.push_back(c.id);
+    if (c.scope == CapScope::arm && !hub.study().arm_closed(c.id) && outstanding.of(node_id, c) == 0)
+      out.push_back(c.id);
   return out;
 }
 

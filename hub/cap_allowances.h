@@ -91,9 +91,11 @@ void record_cap_use(storage::Database& db, const std::string& node_id, const std
 // read alerts); nullopt when every cap holds.
 std::optional<std::string> caps_exceeded(HubState& hub);
 
-// The capped arms whose allowance at the node is used up: the node skips their
+// The arms closed at the node: those an amendment closed (Arm::closed) and the
+// capped arms whose allowance at the node is used up. The node skips their
 // list slots, so the slot grants count only the slots of the other arms
-// (hub/grants.h). Empty when the study caps no arm.
+// (hub/grants.h). Empty when the study closes and caps no arm. A closed arm
+// gets no more allowance.
 std::vector<std::string> closed_arms(HubState& hub, const std::string& node_id);
 
 // ---- What the hub knows (also for tests and reports; arm ids: unblinded).

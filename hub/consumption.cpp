@@ -9,6 +9,7 @@
 #include "hub/cap_allowances.h"
 #include "hub/custody.h"
 #include "hub/depot_shipments.h"
+#include "hub/design_changes.h"
 #include "hub/deviations.h"
 #include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
@@ -89,7 +90,10 @@ class Intake {
     if (type == shared::kScreenedEvent || type == shared::kScreenFailedEvent) {
       if (auto p = read(type, seq, shared::parse_screened(text))) screened(seq, *p);
     } else if (type == shared::kRandomizedEvent) {
-      if (auto p = read(type, seq, shared::parse_randomized(text))) randomized(seq, *p);
+      if (auto p = read(type, seq, shared::parse_randomized(text))) {
+        auto version = shared::parse_event_study_version(text);
+        randomized(seq, *p, version ? *version : std::nullopt);
+      }
     } else if (type == shared::kDispensedEvent) {
       if (auto p = read(type, seq, shared::parse_dispensed(text))) {
         auto version = shared::parse_event_study_version(text);  // checked by parse_dispensed
@@ -224,7 +228,7 @@ class Intake {
                                          "; the event is kept. Reconcile the two records");
   }
 
-  void randomized(std::uint64_t seq, const shared::Randomized& p) {
+  void randomized(std::uint64_t seq, const shared::Randomized& p, std::optional<int> study_version) {
     const auto& number = p.participant;
     auto sealed = open_sealed(std::string(shared::kRandomizedEvent), seq, p.sealed, shared::parse_randomized_sealed);
     if (!sealed) return;
@@ -243,6 +247,10 @@ class Intake {
                                 decision_sequence, arm, now_})) {
       record_cap_use(db_, node_, number, arm);
       cap_uses_ = true;
+      if (!design_changes_) design_changes_ = design_changes(hub_);
+      for (const auto& d : old_design_deviations(*design_changes_, number, node_, study_version,
+                                                 event_->body.device_time_ms, arm))
+        deviation(deviation_kind::kOldDesign, d.subject, d.summary, d.unblinded);
     } else {
       alert(seq, "participant.randomized_twice", "participant " + number + " was randomized again by node " + node_ +
                                                      "; the event is kept. Reconcile the two randomizations");
@@ -318,13 +326,15 @@ class Intake {
     auto inputs = shared::offline_inputs(*config, stream->baseline, stream->synced_participants,
                                          stream_allocations(db_, node_, stream_id, record.sequence), *levels);
     if (!inputs) return fail("the stream's baseline at the hub does not fit the study");
-    // The node closes an arm only when its allowance under that arm's cap is used up.
+    // The node closes an arm only when an amendment closed it (closed arms are
+    // never reopened) or its allowance under that arm's cap is used up.
     inputs->open_arms = shared::open_arms_of(record);
     for (std::size_t k = 0; k < inputs->open_arms.size() && k < config->allocation.size(); ++k)
-      if (!inputs->open_arms[k] && !std::any_of(hub_.study().caps.begin(), hub_.study().caps.end(), [&](const auto& c) {
+      if (!inputs->open_arms[k] && !hub_.study().arm_closed(config->allocation.arms[k]) &&
+          !std::any_of(hub_.study().caps.begin(), hub_.study().caps.end(), [&](const auto& c) {
             return c.scope == shared::CapScope::arm && c.arm == config->allocation.arms[k];
           }))
-        return fail("the decision closed an arm that has no cap");
+        return fail("the decision closed an arm that has no cap and that no amendment closed");
     auto seed = sync::parse_seed_hex(stream->seed_hex);
     if (!seed) return fail("the stream's seed is damaged at the hub");
     sync::SeededSource source(*seed);
@@ -346,6 +356,7 @@ class Intake {
  private:
   HubState& hub_;
   storage::Database& db_;
+  std::optional<std::vector<DesignChange>> design_changes_;  // read at the first randomization
   const sync::SignedEvent* event_ = nullptr;  // the event being read
   std::string node_;
   std::string site_;

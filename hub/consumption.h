@@ -13,7 +13,10 @@
 //                                          from the granted stream
 //                                          (minimization_streams.h); the arm (from
 //                                          the part sealed to the hub's unblinding
-//                                          key: allocations.h) and the kits dispensed
+//                                          key: allocations.h) and the kits dispensed;
+//                                          made under a study version older than a
+//                                          design change, after it: the deviation
+//                                          "old_design" (design_changes.h)
 //   kit.dispensed, kit.replaced,           the kits' status at the hub
 //   shipment.received, kit.quarantined,
 //   kit.returned, kit.destroyed           (kit_inventory.h)

@@ -19,6 +19,10 @@
 //   equivocation        two different events with one (node, seq)
 //   revoked_node        a revoked node tried to push (one open per node)
 //   event_unreadable    a payload, or its sealed part, the hub could not read
+//   old_design          a randomization made under a study version older than
+//                       a design change (an arm closed), after the change was
+//                       made: one per change missed, subject "version N"
+//                       (hub/design_changes.h); the arm only for unblinded readers
 //
 // Who raises them: hub/consumption.h while it records a node's events, and
 // hub/ingest.h for equivocation and a revoked node's push, each inside the
@@ -61,6 +65,7 @@ inline constexpr const char* kSupplyShortage = "supply_shortage";
 inline constexpr const char* kEquivocation = "equivocation";
 inline constexpr const char* kRevokedNode = "revoked_node";
 inline constexpr const char* kEventUnreadable = "event_unreadable";
+inline constexpr const char* kOldDesign = "old_design";
 }  // namespace deviation_kind
 
 shared::Status migrate_deviations(storage::Database& db);

@@ -64,6 +64,13 @@ void record_pull_contact(storage::Database& db, const std::string& node_id, std:
       .run();
 }
 
+std::optional<std::uint64_t> directives_pulled_after(storage::Database& db, const std::string& node_id) {
+  auto st = db.prepare("SELECT pulled_after FROM hub_node_contacts WHERE node_id = ?");
+  st.bind(1, node_id);
+  if (!st.step() || st.is_null(0)) return std::nullopt;
+  return static_cast<std::uint64_t>(st.int64(0));
+}
+
 shared::Result<std::vector<NodeOverview>> node_overview(HubState& hub, const std::string& only) {
   auto& db = hub.db();
   std::vector<sync::LedgerNode> nodes;

@@ -39,6 +39,10 @@ void record_push_contact(storage::Database& db, const std::string& node_id, std:
 void record_pull_contact(storage::Database& db, const std::string& node_id, std::uint64_t after,
                          std::optional<std::int64_t> node_time_ms, std::int64_t now_ms);
 
+// The directive cursor of the node's last pull: it had applied every
+// directive up to it. nullopt before its first pull.
+std::optional<std::uint64_t> directives_pulled_after(storage::Database& db, const std::string& node_id);
+
 struct StratumLeft {
   std::uint32_t stratum = 0;  // 0-based
   std::string label;          // "site=101;sex=F"

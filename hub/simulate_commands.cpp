@@ -16,7 +16,7 @@ namespace irt::hub {
 
 namespace {
 
-constexpr int kInvalid = 2;
+constexpr int kInvalidSimulation = 2;
 
 // Run i draws from the ChaCha20 stream seeded with BLAKE2b-256(seed || i as
 // 8 bytes little-endian): a run's numbers depend on the seed and its index only.
@@ -41,7 +41,7 @@ class TerminalProgress final : public shared::SupplyProgress {
   }
 };
 
-std::string fixed(double v, int digits) {
+std::string fixed_decimals(double v, int digits) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(digits) << v;
   return s.str();
@@ -53,31 +53,31 @@ int simulate_supply(const shared::Args& args) {
   if (!study.study) {
     for (const auto& e : study.errors) std::cerr << (e.rfind(study_file + ":", 0) == 0 ? "" : study_file + ": ") << e << "\n";
     std::cerr << study_file << ": the study was not loaded; fix the problems above and run the command again\n";
-    return kInvalid;
+    return kInvalidSimulation;
   }
   auto scenario = shared::load_supply_scenario_file(scenario_file, *study.study);
   if (!scenario.scenario) {
     for (const auto& e : scenario.errors)
       std::cerr << (e.rfind(scenario_file + ":", 0) == 0 ? "" : scenario_file + ": ") << e << "\n";
     std::cerr << scenario_file << ": the scenario was not loaded; fix the problems above and run the command again\n";
-    return kInvalid;
+    return kInvalidSimulation;
   }
   auto runs = shared::parse_u64(args.get("runs"));
   if (!runs || *runs == 0 || *runs > 1000000) {
     std::cerr << "--runs must be a whole number from 1 to 1000000 (got '" << args.get("runs") << "')\n";
-    return kInvalid;
+    return kInvalidSimulation;
   }
   auto seed = sync::parse_seed_hex(args.get("seed"));
   if (!seed) {
     std::cerr << "--seed must be 64 hex digits (32 bytes); the same seed gives the same numbers\n";
-    return kInvalid;
+    return kInvalidSimulation;
   }
   if (auto a = args.find("allocation")) {
     if (*a == "node_slices") scenario.scenario->allocation = shared::SupplyAllocation::node_slices;
     else if (*a == "central_list") scenario.scenario->allocation = shared::SupplyAllocation::central_list;
     else {
       std::cerr << "--allocation must be node_slices or central_list (got '" << *a << "')\n";
-      return kInvalid;
+      return kInvalidSimulation;
     }
   }
   SeededRuns sources(*seed);
@@ -102,7 +102,7 @@ int simulate_supply(const shared::Args& args) {
     std::cout << "\n" << s.strategy << "\n";
     for (std::size_t i = 0; i < names.size(); ++i)
       std::cout << "  " << std::left << std::setw(28) << names[i] << std::right << std::setw(12)
-                << fixed(s.metrics[i].mean, 2) << "  sd " << fixed(s.metrics[i].sd, 2) << "\n";
+                << fixed_decimals(s.metrics[i].mean, 2) << "  sd " << fixed_decimals(s.metrics[i].sd, 2) << "\n";
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 // check-study and diff-study: validate a study configuration document and
 // compare two versions of it before an amendment is applied; amend: make a
 // new version current (hub/amendments.h); study-versions: every version the
-// hub holds.
+// hub holds; design-changes: which nodes applied each design change.
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,6 +11,7 @@
 #include "crypto/bytes.h"
 #include "hub/amendments.h"
 #include "hub/audit.h"
+#include "hub/design_changes.h"
 #include "hub/commands.h"
 #include "shared/study.h"
 #include "shared/study_diff.h"
@@ -247,6 +248,44 @@ int study_versions_command(const shared::Args& args) {
   return 0;
 }
 
+// Per design change (an amendment closing an arm): which nodes have applied
+// it, and the randomizations made under the older design after it.
+int design_changes_command(const shared::Args& args) {
+  int rc = 0;
+  auto hub = open_or_report(args, rc);
+  if (!hub) return rc;
+  auto blinded = reader_reads_blinded(args, *hub, shared::Permission::manage_study, rc);
+  if (!blinded) return rc;
+  const bool unblinded = !*blinded;
+  auto report = design_change_report(*hub);
+  if (args.flag("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : report) out.push_back(to_json(r, unblinded));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (report.empty()) {
+    std::cout << "no design changes: no amendment has closed an arm\n";
+    return 0;
+  }
+  for (const auto& r : report) {
+    std::size_t applied = 0;
+    for (const auto& n : r.nodes) applied += n.applied;
+    std::cout << "version " << r.change.version << "  " << utc_text(r.change.made_ms) << "  by " << r.change.made_by
+              << "  closes " << (unblinded ? shared::join(r.change.closed_arms, ", ", "")
+                                           : std::to_string(r.change.closed_arms.size()) + " arm(s)")
+              << "  reason: " << r.change.reason << "\n  applied by " << applied << " of " << r.nodes.size()
+              << " nodes; " << r.old_design_randomizations
+              << " randomizations under an older version after it (deviations old_design)\n";
+    for (const auto& n : r.nodes)
+      std::cout << "  node " << n.node_id << " (site " << n.site_id << ")  "
+                << (n.applied ? "applied" : "not applied yet")
+                << (n.directive_seq ? "  study.config directive " + std::to_string(*n.directive_seq) : std::string())
+                << "  old-design randomizations " << n.old_design_randomizations << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::vector<shared::Command> study_commands() {
@@ -288,7 +327,14 @@ std::vector<shared::Command> study_commands() {
                   {"json", "", "print JSON", false}},
       .run = study_versions_command,
   };
-  return {check, diff, amend_cmd, versions};
+  shared::Command changes{
+      .name = "design-changes",
+      .summary = "For every amendment that changed the design (an arm closed): which nodes have applied it, and how "
+                 "many randomizations were made under the older design after it (each an old_design deviation)",
+      .options = {data, db, reader_option(shared::Permission::manage_study), {"json", "", "print JSON", false}},
+      .run = design_changes_command,
+  };
+  return {check, diff, amend_cmd, versions, changes};
 }
 
 }  // namespace irt::hub

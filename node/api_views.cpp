@@ -167,7 +167,7 @@ json study_view(const DomainStore& store, bool blinded) {
             {"depots", depots}};
   if (!blinded) {
     json arms = json::array();
-    for (const auto& a : s->arms) arms.push_back({{"id", a.id}, {"name", a.name}});
+    for (const auto& a : s->arms) arms.push_back({{"id", a.id}, {"name", a.name}, {"closed", a.closed}});
     json kit_types = json::array();
     for (const auto& k : s->kit_types)
       kit_types.push_back({{"id", k.id}, {"name", k.name}, {"arm", k.arm}, {"units_per_kit", k.units_per_kit}});

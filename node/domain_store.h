@@ -139,8 +139,12 @@ class DomainStore {
   // not cap that arm or cohort. Arm allowances reveal allocations: stored
   // sealed like the slots, and never shown to a blinded role.
   std::optional<std::uint64_t> allowance_left(shared::CapScope scope, const std::string& id) const;
-  // A slot or a minimization decision may put a participant in this arm.
-  bool arm_open(const std::string& arm) const { return allowance_left(shared::CapScope::arm, arm).value_or(1) > 0; }
+  // A slot or a minimization decision may put a participant in this arm: the
+  // study version applied does not close it (a design change, Arm::closed)
+  // and, when the arm is capped, its allowance is not used up.
+  bool arm_open(const std::string& arm) const {
+    return !(study_ && study_->arm_closed(arm)) && allowance_left(shared::CapScope::arm, arm).value_or(1) > 0;
+  }
   // The first free slot of the stratum whose arm is open.
   const SlotRecord* next_open_slot(std::uint32_t stratum) const;
 

@@ -487,7 +487,8 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     auto stratum = store().strata()->index_of(strata_values);
     if (!stratum) return stratum.error();
     stratum_label = store().strata()->label(*stratum);
-    // Slots of an arm closed at this node (its cap allowance used up) are skipped and stay free.
+    // Slots of an arm closed at this node (closed by an amendment, or its cap allowance used up) are skipped
+    // and stay free.
     const auto* free = store().next_open_slot(static_cast<std::uint32_t>(*stratum));
     if (!free)
       return make_error(Errc::exhausted, "no randomization slots left at this node for stratum " + stratum_label +
@@ -581,8 +582,9 @@ std::vector<bool> SiteOperations::open_arms(const shared::MinimizationConfig& co
 // Names no arm: every arm is closed, so the refusal is the same whichever they are.
 shared::Error SiteOperations::arms_closed() {
   return make_error(Errc::exhausted, "no treatment group can take another participant at this node until it syncs "
-                                     "(the places the hub granted under the study's arm caps are used up); nothing "
-                                     "was changed; sync with the hub to receive more");
+                                     "(the places the hub granted under the study's arm caps are used up, or the "
+                                     "study's design leaves none open here); nothing was changed; sync with the hub "
+                                     "to receive more");
 }
 
 // ---- dispense

@@ -509,7 +509,7 @@ class StudyReader {
     if (!arms) return;
     UniqueIds ids(p_, "arm id");
     for (std::size_t i = 0; i < arms->size(); ++i) {
-      Fields f(p_, (*arms)[i], item("arms", i), {"id", "name", "blinded_label", "ratio"});
+      Fields f(p_, (*arms)[i], item("arms", i), {"id", "name", "blinded_label", "ratio", "closed"});
       Arm a;
       a.id = f.id("id");
       a.name = f.text("name");
@@ -517,9 +517,13 @@ class StudyReader {
       auto ratio = f.integer("ratio", Need::required, 1, "a positive integer");
       a.ratio = ratio.value_or(0);
       if (!ratio) ratios_valid_ = false;
+      a.closed = f.boolean("closed", Need::optional).value_or(false);
       ids.check(a.id, f.at("id"));
       s_.arms.push_back(a);
     }
+    if (!s_.arms.empty() && std::all_of(s_.arms.begin(), s_.arms.end(), [](const Arm& a) { return a.closed; }))
+      p_.add("arms", "every arm is closed; keep at least one arm open (to stop randomizing altogether, set the "
+                     "sites inactive)");
     if (s_.blinding == Blinding::open) return;
     // A blinded reader sees the label instead of the arm, so one label per arm
     // would reveal the arm all the same.

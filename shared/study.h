@@ -29,6 +29,9 @@ struct Arm {
   std::string name;           // "Drug X 10 mg": unblinded roles only
   std::string blinded_label;  // what blinded roles may see instead of the arm ("Treatment")
   int ratio = 1;              // allocation ratio weight (2:1:1 -> 2, 1, 1)
+  // Closed by an amendment (a design change, docs/randomization.md): no new
+  // participant is allocated to it; those on it continue. Unblinded, like the arm.
+  bool closed = false;
 };
 
 // A stratification or minimization factor with its levels. The reserved
@@ -249,6 +252,11 @@ struct Study {
   Enrollment enrollment;
 
   const Arm* find_arm(std::string_view id) const;
+  // Closed by an amendment (Arm::closed); false for an arm the study does not define.
+  bool arm_closed(std::string_view id) const {
+    const auto* a = find_arm(id);
+    return a && a->closed;
+  }
   const Cohort* find_cohort(std::string_view id) const;
   const Site* find_site(std::string_view id) const;
   const KitType* find_kit_type(std::string_view id) const;

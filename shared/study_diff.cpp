@@ -159,6 +159,7 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
         d.field(p + ".name", a.name, b.name);
         d.field(p + ".blinded_label", a.blinded_label, b.blinded_label);
         d.field(p + ".ratio", a.ratio, b.ratio);
+        d.field(p + ".closed", a.closed, b.closed);
       });
 
   // The derived "site" and "country" factors follow the sites and countries,

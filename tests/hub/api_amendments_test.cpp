@@ -106,3 +106,28 @@ TEST_CASE("the API answers with a version amended by another process") {
   REQUIRE(hub::amend(**other, v2_text(), "site 103 joins", {"sm2", test::kUserPassword}, kHubNow).ok());
   CHECK(hub_call(a.api.port(), "GET", "/api/v1/study", a.token).body["version"] == 2);
 }
+
+TEST_CASE("GET /api/v1/design-changes lists an arm closed by a signed amendment, naming no arm to a blinded role") {
+  Api a;
+  auto inv = hub::invite(*a.f.hub, "101", "site", hub::kTokenValidityMs, "admin", kHubNow);
+  REQUIRE(hub::enroll(*a.f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow).ok());
+  auto none = hub_call(a.api.port(), "GET", "/api/v1/design-changes", a.token);
+  REQUIRE_MESSAGE(none.status == 200, none.text);
+  CHECK(none.body["design_changes"] == json::array());
+  auto doc = json::parse(v2_text());
+  doc["arms"][1]["closed"] = true;
+  auto r = a.post({{"document", doc.dump()}, {"reason", "arm B dropped (DMC)"},
+                   {"signature", {{"password", test::kUserPassword}}}});
+  REQUIRE_MESSAGE(r.status == 200, r.text);
+  auto listed = hub_call(a.api.port(), "GET", "/api/v1/design-changes", a.token);
+  REQUIRE_MESSAGE(listed.status == 200, listed.text);
+  REQUIRE(listed.body["design_changes"].size() == 1);
+  const auto& change = listed.body["design_changes"][0];
+  CHECK(change["version"] == 2);
+  CHECK(change["reason"] == "arm B dropped (DMC)");
+  CHECK(change["arms_closed"] == 1);
+  CHECK_FALSE(change.contains("closed_arms"));  // the study manager reads blinded
+  REQUIRE(change["nodes"].size() == 1);
+  CHECK(change["nodes"][0]["applied"] == false);
+  CHECK(change["nodes"][0]["old_design_randomizations"] == 0);
+}

@@ -30,7 +30,7 @@ const std::string kSecret = "edc shared secret";
 const std::vector<std::string> kWebhookKinds = {"participant.randomized", "kit.dispensed", "participant.withdrawn",
                                             "participant.completed", "participant.unblinded"};
 
-std::int64_t count_rows(storage::Database& db, const std::string& sql) {
+std::int64_t webhook_rows(storage::Database& db, const std::string& sql) {
   auto st = db.prepare(sql);
   REQUIRE(st.step());
   return st.int64(0);
@@ -153,7 +153,7 @@ TEST_CASE("an ingested event gets one blinded delivery per webhook subscribed to
   auto& db = s.f.hub->db();
   s.a.push_observed(*s.f.hub, shared::kScreenedEvent, screened("101-001", {{"site", "101"}, {"diabetes", "yes"}}),
                     s.ingest);
-  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // not a kind anyone subscribes to
+  CHECK(webhook_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // not a kind anyone subscribes to
   auto r = s.randomized();
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, s.ingest);
   auto deliveries = hub::webhook_deliveries(db);
@@ -187,7 +187,7 @@ TEST_CASE("an ingested event gets one blinded delivery per webhook subscribed to
                     shared::Dispensed{"101-001", "V2", {s.kits.at(1).number}, 28, 25, 31, "", std::nullopt,
                                       seal(s.f, shared::KitTypesSealed{{{s.kits.at(1).number, "VLC25"}}})},
                     s.ingest);
-  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries WHERE kind = 'kit.dispensed'") == 2);
+  CHECK(webhook_rows(db, "SELECT count(*) FROM hub_webhook_deliveries WHERE kind = 'kit.dispensed'") == 2);
   s.a.push_observed(*s.f.hub, shared::kUnblindedEvent,
                     shared::Unblinded{"101-001", "serious adverse event",
                                       {"dr.ines", "investigator", kHubNow + 5000, "code break"},
@@ -212,7 +212,7 @@ struct FailingAfterIngest : sync::AppendObserver {
   void appended(const sync::LedgerNode& node, const std::vector<sync::SignedEvent>& events,
                 std::int64_t now_ms) override {
     ingest.appended(node, events, now_ms);
-    written = count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries");
+    written = webhook_rows(db, "SELECT count(*) FROM hub_webhook_deliveries");
     throw std::runtime_error("disk full");
   }
 };
@@ -226,10 +226,10 @@ TEST_CASE("an append that fails leaves no delivery, and the node's retry writes 
   auto r = s.randomized();
   CHECK_THROWS_WITH(s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, failing), "disk full");
   CHECK(failing.written == 1);  // written inside the append's transaction ...
-  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // ... and rolled back with it
+  CHECK(webhook_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 0);  // ... and rolled back with it
   CHECK(s.f.hub->ledger().acked_seq(s.a.id) == 0u);
   s.a.push_observed(*s.f.hub, shared::kRandomizedEvent, r, s.ingest);
-  CHECK(count_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 1);
+  CHECK(webhook_rows(db, "SELECT count(*) FROM hub_webhook_deliveries") == 1);
 }
 
 TEST_CASE("removing a webhook cancels its pending deliveries and stops new ones") {

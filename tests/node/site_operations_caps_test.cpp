@@ -2,7 +2,8 @@
 // taken at screening, randomization refused when the participant's cohort has
 // no allowance left, arms closed at the node when their allowance is used up
 // (minimization chooses among the open arms, list designs skip the closed
-// arm's slots), and refusals that never name an arm.
+// arm's slots), the same for an arm the study's design closes (Arm::closed,
+// an amendment), and refusals that never name an arm.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -28,9 +29,13 @@ struct CappedSite {
   std::unique_ptr<node::NodeState> state;
   std::unique_ptr<node::SiteOperations> ops;
 
-  CappedSite(const std::string& example, const json& caps, test::NodeFixtureOptions o = {}) {
+  CappedSite(const std::string& example, const json& caps, test::NodeFixtureOptions o = {},
+             const std::vector<std::string>& closed_arms = {}) {
     auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
     for (const auto& c : caps) doc["caps"].push_back(c);
+    for (auto& a : doc["arms"])
+      if (std::find(closed_arms.begin(), closed_arms.end(), a["id"].get<std::string>()) != closed_arms.end())
+        a["closed"] = true;
     auto path = tmp / "study.json";
     test::write_file(path, doc.dump(2));
     o.study_file = path.string();
@@ -223,4 +228,46 @@ TEST_CASE("a list design skips the slots of an arm closed at the node and uses t
   REQUIRE(r.ok());
   CHECK(r->participant.slot == next->slot);
   CHECK(r->participant.slot < used.back());
+}
+
+TEST_CASE("minimization leaves an arm the study version closes out of the candidates, and the record says so") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 12;
+  CappedSite s("study-minimization.json", json::array(), o, {"P"});
+  CHECK_FALSE(s.state->domain().arm_open("P"));
+  CHECK(s.state->domain().arm_open("H"));
+  std::map<std::string, std::size_t> arms;
+  for (int i = 0; i < 10; ++i) {
+    auto r = s.randomize("main");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    ++arms[r->participant.arm];
+    // The closed arm scores +inf (null) in the record: the hub replays with the node's open arms.
+    auto record = r->participant.decision.get<shared::OfflineDecisionRecord>();
+    CHECK(shared::open_arms_of(record) == std::vector<bool>{true, true, false});
+  }
+  CHECK(arms.count("P") == 0);
+  CHECK(arms["H"] > 0);
+  CHECK(arms["L"] > 0);
+}
+
+TEST_CASE("a list design skips the slots of an arm the study version closes, and blocks stay whole") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 12;
+  o.slots_per_stratum = 12;
+  CappedSite s("study-blocks.json", json::array(), o, {"B"});
+  auto stratum = static_cast<std::uint32_t>(*s.state->domain().strata()->index_of({{"site", "101"}, {"diabetes", "no"}}));
+  std::size_t randomized = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = s.randomize();
+    if (!r) {
+      CHECK(r.error().message == "no randomization slots left at this node for stratum site=101;diabetes=no; "
+                                 "nothing was changed; sync with the hub to receive more slots");
+      break;
+    }
+    CHECK(r->participant.arm == "A");
+    ++randomized;
+  }
+  // The node holds whole 1:1 blocks: every A slot was used, every B slot stays free.
+  CHECK(randomized > 0);
+  CHECK(s.state->domain().free_slots(stratum) == randomized);
 }

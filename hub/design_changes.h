@@ -1,0 +1,79 @@
+// Design changes: the amendments that change how new participants are
+// allocated (today: an arm closed, Arm::closed), the randomizations made under
+// an older design after such a change, and which nodes have applied it
+// (docs/randomization.md, "Design changes").
+//
+// A change reaches a node with the "study.config" directive of its version;
+// until the node applies it, the node randomizes under the version it holds,
+// which every event records ("study_version", docs/sync-protocol.md). At
+// ingest (hub/consumption.h) a randomization made under a version older than
+// a change, at a device time at or after the change was made, raises the
+// deviation "old_design" once per change it missed: kept, never reassigned.
+// Its summary names the participant and the versions, never an arm, and it is
+// raised whatever the arm (so a blinded reader learns nothing from which
+// randomizations have one); the sealed, unblinded part says whether the
+// participant went to an arm the change closed.
+//
+// Who calls it: hub/consumption.cpp (the rule), `irt-hub design-changes`
+// (the report). Reads only; the deviation is raised by the caller.
+// Thread-safety: as HubState.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hub/hub_state.h"
+
+namespace irt::hub {
+
+// Deviation subject prefix: one "old_design" deviation per event and change
+// missed, subject "version N".
+struct DesignChange {
+  int version = 0;                       // the study version that made the change
+  std::int64_t made_ms = 0;              // when the amendment was approved (hub clock)
+  std::string made_by;
+  std::string reason;
+  std::vector<std::string> closed_arms;  // the arms this version closes (unblinded)
+};
+
+// Every design change the hub holds, oldest first.
+std::vector<DesignChange> design_changes(HubState& hub);
+
+// A randomization under `study_version` (nullopt: before the node's first
+// study.config, judged as version 1) recorded at `device_ms` by the node's
+// clock, to `arm`: the deviations it raises, one per change it missed.
+struct OldDesignDeviation {
+  std::string subject;    // "version N"
+  std::string summary;    // names no arm
+  std::string unblinded;  // the arm, and whether the change closed it
+};
+std::vector<OldDesignDeviation> old_design_deviations(const std::vector<DesignChange>& changes,
+                                                      const std::string& participant, const std::string& node_id,
+                                                      std::optional<int> study_version, std::int64_t device_ms,
+                                                      const std::string& arm);
+
+// Per change, per node not revoked: the seq of the study.config directive that
+// carried the change (or a later version) to it, whether the node has applied
+// it (its last pull asked for directives after that seq, or an event it pushed
+// carries a cursor at or past it), and the "old_design" deviations it raised.
+struct DesignChangeAtNode {
+  std::string node_id;
+  std::string site_id;
+  std::optional<std::uint64_t> directive_seq;  // nullopt: none issued (enrolled after? see applied)
+  bool applied = false;
+  std::size_t old_design_randomizations = 0;
+};
+struct DesignChangeReport {
+  DesignChange change;
+  std::vector<DesignChangeAtNode> nodes;
+  std::size_t old_design_randomizations = 0;  // over all nodes
+};
+std::vector<DesignChangeReport> design_change_report(HubState& hub);
+// The arms closed only when `unblinded`; a blinded reader gets their number.
+nlohmann::json to_json(const DesignChangeReport& r, bool unblinded);
+
+}  // namespace irt::hub

@@ -1,0 +1,260 @@
+// End to end: an arm closed by an amendment (a design change) while one node
+// is online and another offline, with a real hub (irt-hub serve) and real
+// irt-node syncs over loopback. The node that syncs after the change never
+// allocates the closed arm again (its slots are skipped, the hub grants
+// further blocks); the offline node keeps allocating from its slices under
+// the old version until it syncs, and each of those randomizations raises an
+// "old_design" deviation at the hub (never reassigned, naming no arm); then
+// it stops too. `irt-hub design-changes` says which nodes applied the change,
+// the list still regenerates from its seed (`randlist verify`) and
+// `irt-hub verify` passes. The same for minimization: the closed arm leaves
+// the candidate set at the node and every decision replays at the hub.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/bytes.h"
+#include "node/node_state.h"
+#include "node/site_operations.h"
+#include "shared/event_payloads.h"
+#include "storage/database.h"
+#include "sync/event.h"
+#include "tests/support/cluster.h"
+#include "tests/support/site_session.h"
+
+using namespace irt;
+using nlohmann::json;
+using test::HubProcess;
+using test::NodeDir;
+
+namespace {
+
+const std::string kSitePassword = "site-coordinator-password";
+const std::string kStudyManagerPassword = "study-manager-password";
+
+// Version 1 of an example (with kits enough for every test participant),
+// version 2 closing `arm`, and a version 3 that would reopen it.
+struct DesignFiles {
+  test::TempDir dir;
+  std::string v1, v2, v3_reopened;
+
+  DesignFiles(const std::string& example, const std::string& arm) {
+    auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
+    for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
+    v1 = write("v1.json", doc);
+    doc["version"] = 2;
+    for (auto& a : doc["arms"])
+      if (a["id"] == arm) a["closed"] = true;
+    v2 = write("v2.json", doc);
+    doc["version"] = 3;
+    for (auto& a : doc["arms"])
+      if (a["id"] == arm) a["closed"] = false;
+    v3_reopened = write("v3.json", doc);
+  }
+
+ private:
+  std::string write(const std::string& name, const json& d) {
+    auto path = (dir / name).string();
+    test::write_file(path, d.dump(2));
+    return path;
+  }
+};
+
+std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
+  auto db = hub.database();
+  auto st = db.prepare(sql);
+  REQUIRE(st.step());
+  return st.int64(0);
+}
+
+struct Allocated {
+  std::string arm;
+  int study_version = 0;
+};
+
+// One offline session at a node: randomizes until refused or `most` are
+// done. A refusal must be the slots' or the arms' (exhausted: sync), naming no arm.
+std::vector<Allocated> randomize_offline(NodeDir& n, const std::string& user, int most,
+                                         const std::map<std::string, std::string>& factors,
+                                         const std::string& cohort = "") {
+  test::SiteSession session(n, user, kSitePassword);
+  auto& s = *session.state;
+  session.receive_all();
+  std::vector<Allocated> out;
+  for (int i = 0; i < most; ++i) {
+    node::ScreenRequest req;
+    req.factors = factors;
+    req.eligibility.assign(s.domain().study()->eligibility.size(), "yes");
+    req.cohort = cohort;
+    auto screened = session.ops->screen(session.actor, req);
+    REQUIRE_MESSAGE(screened.ok(), screened.error().message);
+    auto r = session.ops->randomize(session.actor, screened->participant.number, session.password);
+    if (!r) {
+      CHECK(r.error().code == shared::Errc::exhausted);
+      for (const auto& a : s.domain().study()->arms) CHECK(r.error().message.find(a.name) == std::string::npos);
+      break;
+    }
+    auto e = sync::parse_event(*s.log().record(r->event_seq));
+    REQUIRE(e.ok());
+    auto version = shared::parse_event_study_version(crypto::to_string(e->body.payload));
+    REQUIRE(version.ok());
+    out.push_back({r->participant.arm, version->value_or(0)});
+  }
+  return out;
+}
+
+std::size_t count_arm(const std::vector<Allocated>& v, const std::string& arm) {
+  return static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [&](const auto& a) { return a.arm == arm; }));
+}
+
+void amend_to(HubProcess& hub, const std::string& file, const std::string& reason) {
+  auto done = hub.cli({"amend", "--study", file, "--user", "manager.sam", "--reason", reason},
+                      kStudyManagerPassword + "\n");
+  REQUIRE_MESSAGE(done.exit_code == 0, done.err);
+}
+
+json design_changes_read(HubProcess& hub) {
+  auto r = hub.cli({"design-changes", "--reader", "manager.sam", "--json"}, kStudyManagerPassword + "\n");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("an arm closed while one node is offline: the synced node never allocates it, the offline one does until it syncs, each such allocation a deviation") {
+  DesignFiles files("study-blocks.json", "B");
+  HubProcess hub(files.v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "101", kSitePassword);
+  hub.add_user("coordinator.ben", "coordinator", "102", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "101"), b(hub, "102");
+  sync_ok(a);
+  sync_ok(b);
+  const std::map<std::string, std::string> no_diabetes = {{"diabetes", "no"}};
+  auto before = randomize_offline(a, "coordinator.ana", 2, no_diabetes);
+  REQUIRE(before.size() == 2);
+  sync_ok(a);
+  CHECK(design_changes_read(hub).empty());
+
+  // The data monitoring committee drops arm B; a is online (syncs at once), b is offline.
+  amend_to(hub, files.v2, "arm B dropped for futility (DMC recommendation 3)");
+  sync_ok(a);
+  std::vector<Allocated> at_a;
+  for (int round = 0; round < 8 && at_a.size() < 16; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, round % 2 ? no_diabetes : std::map<std::string, std::string>{{"diabetes", "yes"}});
+    at_a.insert(at_a.end(), got.begin(), got.end());
+    sync_ok(a);  // slots of B are skipped; the hub counts only A's slots and grants further blocks
+  }
+  CHECK(at_a.size() >= 16);
+  CHECK(count_arm(at_a, "B") == 0);
+  for (const auto& x : at_a) CHECK(x.study_version == 2);
+
+  // b never synced since the change: it allocates from its slices under version 1, B included.
+  auto at_b_old = randomize_offline(b, "coordinator.ben", 12, no_diabetes);
+  REQUIRE(at_b_old.size() >= 4);  // at least its first whole block
+  const auto b_old_in_b = count_arm(at_b_old, "B");
+  CHECK(b_old_in_b >= 1);
+  for (const auto& x : at_b_old) CHECK(x.study_version == 1);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
+  sync_ok(b);
+
+  // Each randomization b made under version 1 after the change is a deviation, kept, naming no arm;
+  // the unblinded part says which went to the closed arm.
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") ==
+        static_cast<std::int64_t>(at_b_old.size()));
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations d JOIN hub_allocations x ON x.node_id = d.node_id AND "
+                       "x.seq = d.seq WHERE d.kind = 'old_design' AND x.arm = 'B'") ==
+        static_cast<std::int64_t>(b_old_in_b));
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design' AND subject = 'version 2' AND "
+                       "status = 'open'") == static_cast<std::int64_t>(at_b_old.size()));
+  {
+    auto db = hub.database();
+    auto st = db.prepare("SELECT summary FROM hub_deviations WHERE kind = 'old_design'");
+    while (st.step()) {
+      const auto summary = st.text(0);
+      CHECK(summary.find("under study version 1, after version 2 changed the design") != std::string::npos);
+      CHECK(summary.find("arm") == std::string::npos);
+      CHECK(summary.find("Placebo") == std::string::npos);
+    }
+  }
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_allocations WHERE arm = 'B'") ==
+        static_cast<std::int64_t>(count_arm(before, "B") + b_old_in_b));
+
+  // Synced, b stops allocating B too, and raises no more deviations.
+  auto at_b_new = randomize_offline(b, "coordinator.ben", 6, no_diabetes);
+  CHECK_FALSE(at_b_new.empty());
+  CHECK(count_arm(at_b_new, "B") == 0);
+  for (const auto& x : at_b_new) CHECK(x.study_version == 2);
+  sync_ok(b);
+  sync_ok(a);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") ==
+        static_cast<std::int64_t>(at_b_old.size()));
+
+  // Which nodes applied the change; the blinded study manager sees no arm.
+  auto changes = design_changes_read(hub);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0]["version"] == 2);
+  CHECK(changes[0]["arms_closed"] == 1);
+  CHECK_FALSE(changes[0].contains("closed_arms"));
+  CHECK(changes[0]["reason"] == "arm B dropped for futility (DMC recommendation 3)");
+  CHECK(changes[0]["old_design_randomizations"] == at_b_old.size());
+  REQUIRE(changes[0]["nodes"].size() == 2);
+  for (const auto& n : changes[0]["nodes"]) {
+    CHECK(n["applied"] == true);
+    CHECK(n["old_design_randomizations"] == (n["site_id"] == "102" ? at_b_old.size() : 0));
+  }
+
+  // A closed arm is not reopened by a later amendment.
+  auto reopen = hub.cli({"amend", "--study", files.v3_reopened, "--user", "manager.sam", "--reason", "reopen",
+                         "--dry-run"});
+  CHECK(reopen.exit_code != 0);
+  CHECK(reopen.err.find("arms[B].closed: the arm was closed by an earlier amendment and cannot be reopened") !=
+        std::string::npos);
+
+  // The list is unchanged (closed slots were skipped, not rewritten) and regenerates from its seed.
+  {
+    auto db = hub.database();
+    auto st = db.prepare("SELECT seed, list_csv FROM hub_randomization_lists WHERE study_version = 1");
+    REQUIRE(st.step());
+    auto list = (files.dir / "list.csv").string();
+    test::write_file(list, st.text(1));
+    auto verified = test::run({IRT_HUB_BIN, "randlist", "verify", "--study", files.v1, "--seed",
+                               crypto::to_hex(st.blob(0)), "--list", list, "--per-stratum", "500"});
+    CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+  }
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
+
+TEST_CASE("an arm closed by an amendment leaves the minimization candidates at the node, and every decision replays at the hub") {
+  DesignFiles files("study-minimization.json", "P");
+  HubProcess hub(files.v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "301");
+  sync_ok(a);
+  const std::map<std::string, std::string> factors = {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}};
+  auto before = randomize_offline(a, "coordinator.ana", 4, factors, "main");
+  REQUIRE(before.size() == 4);
+  sync_ok(a);
+  amend_to(hub, files.v2, "arm P dropped (DMC)");
+  sync_ok(a);
+  std::vector<Allocated> after;
+  for (int round = 0; round < 6 && after.size() < 12; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, factors, "main");
+    after.insert(after.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  CHECK(after.size() >= 12);
+  CHECK(count_arm(after, "P") == 0);
+  CHECK(count_arm(after, "H") > 0);
+  CHECK(count_arm(after, "L") > 0);
+  // Every decision replayed with the node's open arms (no minimization.replay alert), and none deviates.
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
