@@ -420,6 +420,24 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(sync::verify_directive(*roster, h.hub_key()));
   CHECK(roster->body.type == "roster");
   CHECK(nlohmann::json::parse(crypto::to_string(roster->body.payload))["users"][0]["name"] == "jane");
+  // What a network attacker captures of the pull shows no arm, no kit type
+  // and no password hash: they are sealed to the node's key, which opens them.
+  for (const char* secret : {"\"arm\"", "\"VLC25\"", "\"PBO\"", "$argon2id$", "Placebo"})
+    CHECK_MESSAGE(pulled->body.find(secret) == std::string::npos, secret);
+  const auto box = crypto::BoxKeyPair::from_signing_key(d.key);
+  std::map<std::string, nlohmann::json> opened;
+  for (const auto& record : *records) {
+    auto directive = sync::parse_directive(record);
+    REQUIRE(directive.ok());
+    auto text = sync::open_sealed_fields(crypto::to_string(directive->body.payload), box);
+    REQUIRE_MESSAGE(text.ok(), text.error().message);
+    opened[directive->body.type] = nlohmann::json::parse(*text);
+  }
+  CHECK(opened["roster"]["users"][0]["password_hash"].get<std::string>().rfind("$argon2id$", 0) == 0);
+  CHECK(opened["grant.slots"]["grants"][0]["slots"][0]["arm"].is_string());
+  CHECK(opened["shipment"]["kits"][0]["kit_type"].is_string());
+  auto other_box = crypto::BoxKeyPair::from_signing_key(crypto::SigningKey::generate());
+  CHECK_FALSE(sync::open_sealed_fields(crypto::to_string(roster->body.payload), other_box).ok());
   auto none = d.pull(cli, 6);
   REQUIRE(none);
   CHECK(sync::decode_batch(crypto::as_bytes(none->body))->empty());
