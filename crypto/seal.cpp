@@ -19,6 +19,25 @@ BoxKeyPair BoxKeyPair::from_secret(SecretBytes secret32) {
   return k;
 }
 
+BoxKeyPair BoxKeyPair::from_signing_key(const SigningKey& key) {
+  ensure_initialised();
+  SecretBytes seed = key.seed();
+  PublicKey ed_public;
+  SecretBytes ed_secret(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_seed_keypair(ed_public.data(), ed_secret.data(), seed.data());
+  SecretBytes x_secret(crypto_box_SECRETKEYBYTES);
+  if (crypto_sign_ed25519_sk_to_curve25519(x_secret.data(), ed_secret.data()) != 0)
+    throw std::runtime_error("libsodium could not convert an Ed25519 secret key to X25519");
+  return from_secret(std::move(x_secret));
+}
+
+std::optional<BoxPublicKey> box_key_of(const PublicKey& signing_public_key) {
+  ensure_initialised();
+  BoxPublicKey out;
+  if (crypto_sign_ed25519_pk_to_curve25519(out.data(), signing_public_key.data()) != 0) return std::nullopt;
+  return out;
+}
+
 Bytes seal_to(const BoxPublicKey& recipient, ByteView plaintext) {
   ensure_initialised();
   Bytes out(plaintext.size() + kSealOverhead);

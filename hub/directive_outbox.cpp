@@ -1,5 +1,6 @@
 #include "hub/directive_outbox.h"
 
+#include "crypto/seal.h"
 #include "sync/directive.h"
 #include "sync/hlc.h"
 
@@ -42,7 +43,12 @@ std::uint64_t DirectiveOutbox::issue(const std::string& node_id, std::string_vie
   body.hlc = clock.now();
   body.issued_ms = now_ms;
   body.type = std::string(type);
-  auto payload = crypto::as_bytes(payload_json);
+  std::string sealed_payload(payload_json);
+  if (!sync::sealed_field_names(type).empty()) {
+    auto ed_key = node_key_(node_id);
+    sealed_payload = sync::seal_fields(type, payload_json, ed_key ? crypto::box_key_of(*ed_key) : std::nullopt);
+  }
+  auto payload = crypto::as_bytes(sealed_payload);
   body.payload.assign(payload.begin(), payload.end());
   auto d = sync::sign_directive(std::move(body), hub_key_);
 

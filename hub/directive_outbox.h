@@ -8,10 +8,17 @@
 // records are the exact signed bytes and are never rewritten. The HLC of a new
 // directive continues from the largest one stored, so directives order after
 // each other even across processes.
+//
+// The fields of a payload that reveal an allocation or a secret
+// (sync::sealed_field_names) are sealed to the node's identity key before
+// signing (sync::seal_fields), so the stored record, like the wire, shows
+// them to nobody but the node; payloads_of returns payloads as stored.
 // Thread-safety: as storage::Database.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,9 +38,15 @@ inline constexpr const char* kRosterDirective = "roster";
 class DirectiveOutbox {
  public:
   static shared::Status migrate(storage::Database& db);
-  DirectiveOutbox(storage::Database& db, const crypto::SigningKey& hub_key) : db_(db), hub_key_(hub_key) {}
+  // The enrolled node's Ed25519 public key, nullopt for a node unknown.
+  using NodeKeyLookup = std::function<std::optional<crypto::PublicKey>(const std::string& node_id)>;
+  DirectiveOutbox(storage::Database& db, const crypto::SigningKey& hub_key, NodeKeyLookup node_key)
+      : db_(db), hub_key_(hub_key), node_key_(std::move(node_key)) {}
 
-  // Signs and stores the node's next directive; returns its seq.
+  // Seals the payload's secret fields to the node, signs and stores the
+  // node's next directive; returns its seq. Throws std::invalid_argument when
+  // the payload has fields to seal and the node is not enrolled (a bug: the
+  // hub issues directives to enrolled nodes only).
   std::uint64_t issue(const std::string& node_id, std::string_view type, std::string_view payload_json,
                       std::int64_t now_ms);
   // Records with seq > after, ascending, at most `limit`.
@@ -45,6 +58,7 @@ class DirectiveOutbox {
  private:
   storage::Database& db_;
   const crypto::SigningKey& hub_key_;
+  NodeKeyLookup node_key_;
 };
 
 }  // namespace irt::hub

@@ -197,7 +197,12 @@ HubState::HubState(HubPaths paths, storage::Database db, crypto::SigningKey sign
                    crypto::BoxKeyPair unblinding, shared::Study study, std::string document, std::string fingerprint)
     : paths_(std::move(paths)), db_(std::move(db)), signing_key_(std::move(signing_key)),
       unblinding_key_(std::move(unblinding)), study_(std::move(study)), study_document_(std::move(document)),
-      tls_fingerprint_(std::move(fingerprint)), outbox_(db_, signing_key_) {}
+      tls_fingerprint_(std::move(fingerprint)),
+      outbox_(db_, signing_key_, [this](const std::string& node_id) -> std::optional<crypto::PublicKey> {
+        auto node = ledger_->find_node(node_id);
+        if (!node) return std::nullopt;
+        return node->public_key;
+      }) {}
 
 HubState::~HubState() = default;
 

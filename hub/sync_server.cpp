@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -49,6 +50,39 @@ Refusal missing_certificate() {
 
 }  // namespace
 
+// Sync requests refused before they proved a node's key, counted per source
+// address in windows of kRefusedSyncWindowMs. Kept in memory: a restart
+// clears it, and each process of a hub counts its own.
+class RefusedSyncSources {
+ public:
+  // The seconds a source past the limit must wait; nullopt when it may go on.
+  std::optional<std::int64_t> wait_seconds(const std::string& source, std::int64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    auto it = by_source_.find(source);
+    if (it == by_source_.end() || now_ms - it->second.start_ms >= kRefusedSyncWindowMs ||
+        it->second.count < kRefusedSyncRequestsPerMinute)
+      return std::nullopt;
+    return (it->second.start_ms + kRefusedSyncWindowMs - now_ms + 999) / 1000;
+  }
+  void refused(const std::string& source, std::int64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    if (by_source_.size() > kMaxSourcesKept)
+      std::erase_if(by_source_, [&](const auto& s) { return now_ms - s.second.start_ms >= kRefusedSyncWindowMs; });
+    auto& w = by_source_[source];
+    if (now_ms - w.start_ms >= kRefusedSyncWindowMs) w = {now_ms, 0};
+    ++w.count;
+  }
+
+ private:
+  static constexpr std::size_t kMaxSourcesKept = 10000;  // past it, ended windows are forgotten
+  struct Window {
+    std::int64_t start_ms = 0;
+    int count = 0;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Window> by_source_;
+};
+
 bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
@@ -67,6 +101,7 @@ struct SyncServer::Impl {
   std::mutex mutex;
   PushOrder order;  // under `mutex`
   Ingest ingest;
+  RefusedSyncSources refused_sources;  // its own lock
 
   Impl(HubState& h, bool tls) : hub(h), order(h.db()), ingest(h) {
     if (tls)
@@ -109,6 +144,24 @@ struct SyncServer::Impl {
     };
   }
 
+  // Answers 429 when the request's source is past its refused requests; the
+  // request is not read further.
+  bool source_limited(const httplib::Request& req, httplib::Response& res) {
+    auto wait = refused_sources.wait_seconds(req.remote_addr, sync::system_millis());
+    if (!wait) return false;
+    send_refusal(req, res, refuse(we::kRateLimited, "too many refused sync requests from " + req.remote_addr +
+                                                        " in the last minute; try again in " +
+                                                        std::to_string(*wait) + " s"));
+    res.set_header("Retry-After", std::to_string(*wait));
+    return true;
+  }
+  // Refuses a request that did not prove a node's key (or an enrollment
+  // token): nothing is stored, no alert raised, the source is counted.
+  void refuse_unauthenticated(const httplib::Request& req, httplib::Response& res, const Refusal& r) {
+    refused_sources.refused(req.remote_addr, sync::system_millis());
+    send_refusal(req, res, r);
+  }
+
   void route() {
     server->Get("/healthz", guarded([this](const httplib::Request&, httplib::Response& res) {
       send_json(res, {{"status", "ok"}, {"study_id", hub.study().id}, {"tree_size", hub.ledger().tree_size()}});
@@ -146,6 +199,7 @@ struct SyncServer::Impl {
   }
 
   void enroll(const httplib::Request& req, httplib::Response& res) {
+    if (source_limited(req, res)) return;
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("token") || !body["token"].is_string() ||
         !body.contains("node_public_key") || !body["node_public_key"].is_string() ||
@@ -155,7 +209,10 @@ struct SyncServer::Impl {
     EnrollRequest er{body["token"].get<std::string>(), body["node_public_key"].get<std::string>(),
                      body.value("device", std::string())};
     auto done = hub::enroll(hub, er, sync::system_millis());
-    if (!done) return send_refusal(req, res, done.refusal());
+    if (!done) {
+      if (done.refusal().code == we::kTokenInvalid) return refuse_unauthenticated(req, res, done.refusal());
+      return send_refusal(req, res, done.refusal());
+    }
     const auto& cert = done->certificate;
     std::cerr << "irt-hub: enrolled node " << cert.node_id << " (" << cert.kind << " node of site " << cert.site_id
               << ")\n";
@@ -177,9 +234,9 @@ struct SyncServer::Impl {
   // Takes `mutex` itself: authenticate under it, check signatures without it,
   // then wait for the node's earlier push in progress, if any, and append.
   void push(const httplib::Request& req, httplib::Response& res) {
+    if (source_limited(req, res)) return;
     auto cert = base64_header(req, sync::kCertificateHeader);
-    if (!cert)
-      return send_refusal(req, res, missing_certificate());
+    if (!cert) return refuse_unauthenticated(req, res, missing_certificate());
     auto batch = sync::decode_batch(crypto::as_bytes(req.body));
     std::unique_lock lock(mutex);
     current_study();
@@ -188,7 +245,7 @@ struct SyncServer::Impl {
     auto who = hub.ledger().authenticate_request(*cert, sync::kPushDomain, base64_header(req, sync::kSignatureHeader),
                                                  req.get_header_value(sync::kTimeHeader), req.body,
                                                  sync::system_millis());
-    if (!who) return send_refusal(req, res, who.refusal());
+    if (!who) return refuse_unauthenticated(req, res, who.refusal());
     const std::string node_id = who->node_id;
     if (!batch) return refuse_push(req, res, node_id, refuse(we::kBadRequest, batch.error().message), 0);
     // The batch's first seq, read cheaply before the full check; a record that
@@ -230,15 +287,15 @@ struct SyncServer::Impl {
   }
 
   void pull(const httplib::Request& req, httplib::Response& res) {
+    if (source_limited(req, res)) return;
     auto now = sync::system_millis();
     auto cert = base64_header(req, sync::kCertificateHeader);
-    if (!cert)
-      return send_refusal(req, res, missing_certificate());
+    if (!cert) return refuse_unauthenticated(req, res, missing_certificate());
     auto pull = hub.ledger().authenticate_pull(*cert, base64_header(req, sync::kSignatureHeader), req.body, now);
     if (!pull) {
       if (pull.refusal().code == we::kRevoked)
         if (auto who = hub.ledger().authenticate(*cert, now)) ingest.revoked_pull(who->node_id, now);
-      return send_refusal(req, res, pull.refusal());
+      return refuse_unauthenticated(req, res, pull.refusal());
     }
     const auto& node_id = pull->node.node_id;
     ingest.before_pull(*pull, now);
@@ -257,13 +314,13 @@ struct SyncServer::Impl {
       return send_refusal(req, res, refuse(we::kBadRequest, "give ?node=ID&seq=N (N a positive integer)"));
     const std::uint64_t seq = *parsed;
     const auto node = req.get_param_value("node");
+    if (source_limited(req, res)) return;
     auto cert = base64_header(req, sync::kCertificateHeader);
-    if (!cert)
-      return send_refusal(req, res, missing_certificate());
+    if (!cert) return refuse_unauthenticated(req, res, missing_certificate());
     auto who = hub.ledger().authenticate_request(*cert, sync::kProofDomain, base64_header(req, sync::kSignatureHeader),
                                                  req.get_header_value(sync::kTimeHeader),
                                                  "node=" + node + "&seq=" + std::to_string(seq), sync::system_millis());
-    if (!who) return send_refusal(req, res, who.refusal());
+    if (!who) return refuse_unauthenticated(req, res, who.refusal());
     if (who->node_id != node)
       return send_refusal(req, res, refuse(we::kWrongNode, "node " + who->node_id + " asked for a receipt of node " +
                                                                node + "'s event; a node reads only its own receipts"));

@@ -66,6 +66,11 @@ inline constexpr std::size_t kConsumptionChunk = 500;
 // room for its framing.
 inline constexpr int kSyncServerTimeoutSeconds = 30;
 inline constexpr std::size_t kMaxSyncRequestBody = sync::kMaxBatchBytes + 64 * 1024;
+// A source address whose sync requests failed authentication this many times
+// in one minute (a forged push, a stranger's certificate) is answered 429
+// rate_limited until the minute ends, before any signature is checked.
+inline constexpr int kRefusedSyncRequestsPerMinute = 30;
+inline constexpr std::int64_t kRefusedSyncWindowMs = 60 * 1000;
 
 // ---- The API (hub/api_server.h, hub/sessions.h). A session's idle time is
 // the study's session_idle_minutes (docs/study-config.md); its last use is

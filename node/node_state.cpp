@@ -199,7 +199,11 @@ shared::Status NodeState::open_stores() {
 }
 
 shared::Status NodeState::apply(const sync::SignedDirective& d) {
-  auto payload = crypto::to_string(d.body.payload);
+  auto opened = sync::open_sealed_fields(crypto::to_string(d.body.payload), box_key_);
+  if (!opened)
+    return shared::make_error(opened.error().code, "hub directive " + std::to_string(d.body.seq) + " (" +
+                                                       d.body.type + "): " + opened.error().message);
+  const std::string& payload = *opened;
   if (d.body.type == "study.config") {
     nlohmann::json j;
     try {
@@ -235,7 +239,7 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     return domain_->reload();
   }
   if (d.body.type == "roster") {
-    log_->put_sealed("roster", d.body.payload);
+    log_->put_sealed("roster", crypto::Bytes(payload.begin(), payload.end()));
     return {};
   }
   if (d.body.type == "revoke") {

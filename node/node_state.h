@@ -77,7 +77,9 @@ class NodeState {
 
   // Applies a hub directive's effect on the node's state (inside the log's
   // transaction): study.config, roster, revoke, and the grants, shipments and
-  // kit decisions of shared/directive_payloads.h.
+  // kit decisions of shared/directive_payloads.h. Its sealed fields are
+  // opened first (sync::open_sealed_fields); a directive whose sealed part
+  // does not open is refused and changes nothing.
   shared::Status apply(const sync::SignedDirective& d);
 
   // Runs one sync round with the hub over HTTP(S), holding mutex() only while
@@ -95,11 +97,13 @@ class NodeState {
 
  private:
   NodeState(storage::Database db, crypto::AeadKey data_key, crypto::SigningKey key, Enrollment e)
-      : db_(std::move(db)), data_key_(std::move(data_key)), key_(std::move(key)), enrollment_(std::move(e)) {}
+      : db_(std::move(db)), data_key_(std::move(data_key)), key_(std::move(key)),
+        box_key_(crypto::BoxKeyPair::from_signing_key(key_)), enrollment_(std::move(e)) {}
 
   storage::Database db_;
   crypto::AeadKey data_key_;
   crypto::SigningKey key_;
+  crypto::BoxKeyPair box_key_;  // key_ as X25519: opens the directives' sealed fields
   Enrollment enrollment_;
   std::optional<sync::NodeLog> log_;
   std::unique_ptr<DomainStore> domain_;

@@ -71,6 +71,7 @@ inline constexpr const char* kBadSignature = "bad_signature";        // 422: an 
 inline constexpr const char* kBrokenChain = "broken_chain";          // 422: prev_hash does not link
 inline constexpr const char* kRequestSignature = "request_signature";// 401: request signature fails
 inline constexpr const char* kNotFound = "not_found";                // 404
+inline constexpr const char* kRateLimited = "rate_limited";          // 429: too many refused requests from this source
 inline constexpr const char* kInternal = "internal";                 // 500
 }  // namespace wire_error
 

@@ -27,6 +27,7 @@ const WireRow kWireTable[] = {
     {wire_error::kEquivocation, shared::Errc::conflict},
     {wire_error::kBadSignature, shared::Errc::integrity},
     {wire_error::kBrokenChain, shared::Errc::integrity},
+    {wire_error::kRateLimited, shared::Errc::rate_limited},
     {wire_error::kInternal, shared::Errc::internal},
 };
 

@@ -44,8 +44,10 @@ struct AmendmentsHub : HubFixture {
   std::string enroll(const std::string& site) {
     auto inv = hub::invite(*hub, site, "site", hub::kTokenValidityMs, "admin", kHubNow);
     REQUIRE_MESSAGE(inv.ok(), inv.error().message);
-    auto done = hub::enroll(*hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
+    auto key = crypto::SigningKey::generate();
+    auto done = hub::enroll(*hub, {inv->token, key.public_key().hex(), ""}, kHubNow);
     REQUIRE_MESSAGE(done.ok(), done.refusal().message);
+    test::remember_node_key(done->certificate.node_id, key);
     return done->certificate.node_id;
   }
   shared::Result<hub::Amended> amend(const json& doc, const hub::Signature& s = kStudyManager) {
@@ -153,7 +155,7 @@ TEST_CASE("an amendment issues a study.config directive with the new document to
     auto d = sync::parse_directive(records.back());
     REQUIRE(d.ok());
     CHECK(d->body.type == "study.config");
-    auto payload = json::parse(crypto::to_string(d->body.payload));
+    auto payload = json::parse(test::opened_payload(*d));
     CHECK(payload["version"] == 2);
     CHECK(payload["study_id"] == "VLC-301");
     CHECK(payload["document"] == version2().dump());

@@ -119,6 +119,7 @@ Node enroll_capped(hub::HubState& h, const std::string& site) {
   REQUIRE_MESSAGE(done.ok(), done.refusal().message);
   n.id = done->certificate.node_id;
   n.certificate = done->certificate.record;
+  test::remember_node_key(n.id, n.key);
   for (const auto& r : h.outbox().after(n.id, 0, 1000)) {
     auto d = sync::parse_directive(r);
     REQUIRE(d.ok());
@@ -144,7 +145,7 @@ std::uint64_t granted(hub::HubState& h, const std::string& node, CapScope scope,
     auto d = sync::parse_directive(r);
     REQUIRE(d.ok());
     if (d->body.type != shared::kGrantCapAllowanceDirective) continue;
-    auto g = shared::parse_cap_allowance(crypto::to_string(d->body.payload));
+    auto g = shared::parse_cap_allowance(test::opened_payload(*d));
     REQUIRE(g.ok());
     for (const auto& a : g->allowances)
       if (a.scope == scope && a.id == id) total = a.granted;

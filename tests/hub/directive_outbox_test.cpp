@@ -4,10 +4,12 @@
 #include "hub/directive_outbox.h"
 #include "sync/directive.h"
 #include "tests/hub/hub_fixture.h"
+#include "tests/hub/test_node.h"
 
 using namespace irt;
 using test::HubFixture;
 using test::kHubNow;
+using test::TestNode;
 
 TEST_CASE("directives are numbered per node from 1, signed by the hub, and ordered by their clock") {
   HubFixture f;
@@ -42,4 +44,62 @@ TEST_CASE("a pull returns only directives after the given seq, up to the limit")
   CHECK(sync::parse_directive(two[1])->body.seq == 2);
   CHECK(out.after("999-N1", 0, 10).empty());
   CHECK(out.last_seq("101-N1") == 5);
+}
+
+TEST_CASE("the outbox holds no arm, kit type or password hash: they are sealed to the node, which alone opens them") {
+  HubFixture f;
+  f.add_user("coordinator.ana", "coordinator", {"101"});
+  TestNode n = test::enroll(f, "101");  // study, roster, numbers, slots, initial shipment, lease
+  // What an insider reading the table sees.
+  auto st = f.hub->db().prepare("SELECT type, record FROM hub_directives WHERE node_id = ?");
+  st.bind(1, n.id);
+  std::vector<std::string> types;
+  while (st.step()) {
+    types.push_back(st.text(0));
+    auto record = st.blob(1);
+    std::string text(record.begin(), record.end());
+    std::vector<std::string> secrets = {"\"arm\"", "$argon2id$", "\"document\""};
+    for (const auto& kt : f.hub->study().kit_types) secrets.push_back("\"" + kt.id + "\"");
+    for (const auto& arm : f.hub->study().arms) secrets.push_back(arm.name);
+    for (const auto& secret : secrets) {
+      const std::string what = types.back() + ": " + secret;
+      CHECK_MESSAGE(text.find(secret) == std::string::npos, what);
+    }
+  }
+  for (const char* sealed : {"study.config", "roster", "grant.slots", "shipment"})
+    CHECK(std::find(types.begin(), types.end(), sealed) != types.end());
+
+  // The node's key opens them, with every field back in place.
+  auto slots = test::directives(f, n.id, shared::kGrantSlotsDirective);
+  REQUIRE(slots.size() == 1);
+  for (const auto& slot : slots[0]["grants"][0]["slots"]) CHECK(slot["arm"].is_string());
+  auto shipment = test::directives(f, n.id, shared::kShipmentDirective);
+  REQUIRE(shipment.size() == 1);
+  for (const auto& kit : shipment[0]["kits"]) {
+    CHECK(kit["kit_type"].is_string());
+    CHECK(kit["lot"].is_string());
+    CHECK(kit["kit_number"].is_string());
+  }
+  auto roster = test::directives(f, n.id, "roster");
+  REQUIRE(roster.size() == 1);
+  CHECK(roster[0]["users"][0]["password_hash"].get<std::string>().rfind("$argon2id$", 0) == 0);
+  CHECK(test::directives(f, n.id, "study.config")[0]["document"] == f.hub->study_document());
+
+  // Another node's key does not.
+  auto record = f.hub->outbox().after(n.id, 0, 10).at(1);
+  auto roster_directive = sync::parse_directive(record);
+  REQUIRE(roster_directive.ok());
+  auto other = crypto::BoxKeyPair::from_signing_key(crypto::SigningKey::generate());
+  auto refused = sync::open_sealed_fields(crypto::to_string(roster_directive->body.payload), other);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == shared::Errc::integrity);
+}
+
+TEST_CASE("a directive with fields to seal for a node the hub does not know is not issued") {
+  HubFixture f;
+  CHECK_THROWS_AS(f.hub->outbox().issue("999-N9", "roster", R"({"users":[{"name":"x","password_hash":"h"}]})", kHubNow),
+                  std::invalid_argument);
+  CHECK(f.hub->outbox().last_seq("999-N9") == 0);
+  // Nothing to seal: issued as given.
+  CHECK(f.hub->outbox().issue("999-N9", "roster", R"({"users":[]})", kHubNow) == 1);
 }

@@ -126,11 +126,12 @@ TEST_CASE("enrolling signs a certificate, records the node and issues the first 
   CHECK(roster->body.type == "roster");
   CHECK(roster->body.seq == 2);
   CHECK(roster->body.hlc > config->body.hlc);
-  auto cj = nlohmann::json::parse(crypto::to_string(config->body.payload));
+  test::remember_node_key("101-N1", key);
+  auto cj = nlohmann::json::parse(test::opened_payload(*config));
   CHECK(cj["study_id"] == "VLC-301");
   CHECK(cj["version"] == 1);
   CHECK(cj["document"].get<std::string>() == f.hub->study_document());
-  auto rj = nlohmann::json::parse(crypto::to_string(roster->body.payload));
+  auto rj = nlohmann::json::parse(test::opened_payload(*roster));
   CHECK(rj["users"].is_array());
   CHECK(rj["site_id"] == "101");
 

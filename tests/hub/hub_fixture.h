@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "crypto/password.h"
 #include "hub/hub_state.h"
 #include "hub/users.h"
+#include "sync/directive.h"
 #include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
@@ -24,6 +26,30 @@ inline constexpr std::int64_t kHubNow = 1767225600000;  // 2026-01-01T00:00:00Z
 inline constexpr std::int64_t kHour = 3600 * 1000;
 // The password of the users HubFixture::add_user adds.
 inline const std::string kUserPassword = "a long enough password";
+
+// The X25519 key of each node a test enrolled, by node id (the last one
+// enrolled under that id): what opens its directives' sealed fields.
+inline std::map<std::string, std::shared_ptr<const crypto::BoxKeyPair>>& enrolled_box_keys() {
+  static std::map<std::string, std::shared_ptr<const crypto::BoxKeyPair>> keys;
+  return keys;
+}
+inline void remember_node_key(const std::string& node_id, const crypto::SigningKey& key) {
+  enrolled_box_keys()[node_id] = std::make_shared<const crypto::BoxKeyPair>(crypto::BoxKeyPair::from_signing_key(key));
+}
+// A directive's payload with its sealed fields opened as its node opens them
+// (the node's key remembered by remember_node_key).
+inline std::string opened_payload(const sync::SignedDirective& d) {
+  auto text = crypto::to_string(d.body.payload);
+  auto key = enrolled_box_keys().find(d.body.node_id);
+  if (key == enrolled_box_keys().end()) {
+    const std::string unknown = "no key remembered for node " + d.body.node_id;
+    CHECK_MESSAGE(text.find("\"sealed\"") == std::string::npos, unknown);
+    return text;
+  }
+  auto opened = sync::open_sealed_fields(text, *key->second);
+  REQUIRE_MESSAGE(opened.ok(), opened.error().message);
+  return *opened;
+}
 
 // A fresh PostgreSQL schema when the run puts the hub there, else nullptr (SQLite).
 inline std::unique_ptr<PostgresSchema> hub_postgres() {

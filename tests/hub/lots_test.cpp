@@ -71,7 +71,7 @@ struct LotsHub {
     for (const auto& r : hub->outbox().after(node, 0, 1000)) {
       auto d = sync::parse_directive(r);
       REQUIRE(d.ok());
-      if (d->body.type == type) out.push_back(json::parse(crypto::to_string(d->body.payload)));
+      if (d->body.type == type) out.push_back(json::parse(test::opened_payload(*d)));
     }
     return out;
   }
@@ -82,6 +82,7 @@ struct LotsHub {
     auto key = crypto::SigningKey::generate();
     auto done = hub::enroll(*hub, {inv->token, key.public_key().hex(), ""}, kHubNow);
     REQUIRE_MESSAGE(done.ok(), done.refusal().message);
+    test::remember_node_key(done->certificate.node_id, key);
     return done->certificate.node_id;
   }
   shared::Result<shared::Shipment> ship(const std::string& site, std::int64_t now = kHubNow) {

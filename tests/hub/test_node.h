@@ -92,16 +92,18 @@ inline TestNode enroll(HubFixture& f, const std::string& site, const std::string
   REQUIRE_MESSAGE(done.ok(), done.refusal().message);
   n.id = done->certificate.node_id;
   n.certificate = done->certificate.record;
+  remember_node_key(n.id, n.key);
   return n;
 }
 
-// The node's directives of one type, after `after`, as JSON.
+// The node's directives of one type, after `after`, as JSON, their sealed
+// fields opened as the node opens them (a node enrolled by enroll()).
 inline std::vector<json> directives(HubFixture& f, const std::string& node, std::string_view type, std::uint64_t after = 0) {
   std::vector<json> out;
   for (const auto& r : f.hub->outbox().after(node, after, 1000)) {
     auto d = sync::parse_directive(r);
     REQUIRE(d.ok());
-    if (d->body.type == type) out.push_back(json::parse(crypto::to_string(d->body.payload)));
+    if (d->body.type == type) out.push_back(json::parse(opened_payload(*d)));
   }
   return out;
 }

@@ -21,8 +21,10 @@ namespace {
 std::string enroll_node(HubFixture& f, const std::string& site, const std::string& kind = "site") {
   auto inv = hub::invite(*f.hub, site, kind, hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE(inv.ok());
-  auto done = hub::enroll(*f.hub, {inv->token, crypto::SigningKey::generate().public_key().hex(), ""}, kHubNow);
+  auto key = crypto::SigningKey::generate();
+  auto done = hub::enroll(*f.hub, {inv->token, key.public_key().hex(), ""}, kHubNow);
   REQUIRE(done.ok());
+  test::remember_node_key(done->certificate.node_id, key);
   return done->certificate.node_id;
 }
 
@@ -36,7 +38,7 @@ nlohmann::json last_roster(HubFixture& f, const std::string& node_id) {
   auto d = sync::parse_directive(records.back());
   REQUIRE(d.ok());
   REQUIRE(d->body.type == "roster");
-  return nlohmann::json::parse(crypto::to_string(d->body.payload));
+  return nlohmann::json::parse(test::opened_payload(*d));
 }
 
 }  // namespace
@@ -89,7 +91,7 @@ TEST_CASE("a site's roster lists its nodes not revoked, sent again to the others
     for (const auto& r : f.hub->outbox().after(node_id, 0, 100)) {
       auto d = sync::parse_directive(r);
       REQUIRE(d.ok());
-      if (d->body.type == "roster") roster = nlohmann::json::parse(crypto::to_string(d->body.payload));
+      if (d->body.type == "roster") roster = nlohmann::json::parse(test::opened_payload(*d));
     }
     for (const auto& n : roster["nodes"]) out.push_back(n["node_id"].get<std::string>() + ":" + n["kind"].get<std::string>());
     return out;

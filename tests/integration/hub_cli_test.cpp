@@ -420,6 +420,24 @@ TEST_CASE("a device enrolls, pushes, pulls and gets receipts over loopback HTTP"
   CHECK(sync::verify_directive(*roster, h.hub_key()));
   CHECK(roster->body.type == "roster");
   CHECK(nlohmann::json::parse(crypto::to_string(roster->body.payload))["users"][0]["name"] == "jane");
+  // What a network attacker captures of the pull shows no arm, no kit type
+  // and no password hash: they are sealed to the node's key, which opens them.
+  for (const char* secret : {"\"arm\"", "\"VLC25\"", "\"PBO\"", "$argon2id$", "Placebo"})
+    CHECK_MESSAGE(pulled->body.find(secret) == std::string::npos, secret);
+  const auto box = crypto::BoxKeyPair::from_signing_key(d.key);
+  std::map<std::string, nlohmann::json> opened;
+  for (const auto& record : *records) {
+    auto directive = sync::parse_directive(record);
+    REQUIRE(directive.ok());
+    auto text = sync::open_sealed_fields(crypto::to_string(directive->body.payload), box);
+    REQUIRE_MESSAGE(text.ok(), text.error().message);
+    opened[directive->body.type] = nlohmann::json::parse(*text);
+  }
+  CHECK(opened["roster"]["users"][0]["password_hash"].get<std::string>().rfind("$argon2id$", 0) == 0);
+  CHECK(opened["grant.slots"]["grants"][0]["slots"][0]["arm"].is_string());
+  CHECK(opened["shipment"]["kits"][0]["kit_type"].is_string());
+  auto other_box = crypto::BoxKeyPair::from_signing_key(crypto::SigningKey::generate());
+  CHECK_FALSE(sync::open_sealed_fields(crypto::to_string(roster->body.payload), other_box).ok());
   auto none = d.pull(cli, 6);
   REQUIRE(none);
   CHECK(sync::decode_batch(crypto::as_bytes(none->body))->empty());
@@ -569,6 +587,55 @@ TEST_CASE("a push or proof request that does not prove the node's key is refused
   auto nosy = other.proof(cli, d.node_id, 2);
   CHECK(nosy->status == 401);
   CHECK(error_code(nosy) == "wrong_node");
+}
+
+TEST_CASE("refused pushes store nothing, raise no alert, and past a limit a minute their source is answered 429") {
+  InitializedHub h;
+  Serving s(h, false);
+  httplib::Client cli("127.0.0.1", s.port);
+  Device d;
+  enroll(cli, invite(h), d);
+  d.append(3);
+  // Records with zeroed signatures, pushed with the (public) certificate and
+  // a stranger's request signature, as someone who copied it would.
+  auto zeroed = d.log;
+  for (auto& e : zeroed) std::fill(e.record.end() - 64, e.record.end(), std::uint8_t{0});
+  auto bad = sync::encode_batch({zeroed[0].record, zeroed[1].record, zeroed[2].record});
+  const std::string bad_body(bad.begin(), bad.end());
+  auto stranger = crypto::SigningKey::generate();
+  constexpr int kLimit = 30;  // kRefusedSyncRequestsPerMinute, hub/tuning.h
+  auto forged_push = [&] {
+    return cli.Post(sync::kPushPath, d.signed_headers(sync::kPushDomain, bad_body, &stranger), bad_body,
+                    "application/octet-stream");
+  };
+  int refused = 0;
+  auto limited = forged_push();
+  for (; limited && limited->status == 401 && refused <= kLimit; limited = forged_push()) ++refused;
+  CHECK(refused == kLimit);
+  CHECK(limited->status == 429);
+  CHECK(error_code(limited) == "rate_limited");
+  CHECK(nlohmann::json::parse(limited->body)["error"]["message"].get<std::string>().find("try again in") !=
+        std::string::npos);
+  REQUIRE(limited->has_header("Retry-After"));
+  auto wait = std::stoi(limited->get_header_value("Retry-After"));
+  CHECK(wait >= 1);
+  CHECK(wait <= 60);
+  // While it lasts the source gets nothing read, however well signed.
+  auto body = d.batch(1, 3);
+  CHECK(cli.Post(sync::kPushPath, d.signed_headers(sync::kPushDomain, body), body, "application/octet-stream")
+            ->status == 429);
+  CHECK(d.pull(cli, 0)->status == 429);
+  CHECK(s.stop() == 0);
+
+  // Nothing stored, nobody blamed.
+  CHECK(nlohmann::json::parse(h.read({"alerts", "--json", "--all"}).out).empty());
+  auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db", {.create = false});
+  REQUIRE(db.ok());
+  for (const char* table : {"ledger_events", "ledger_evidence", "ledger_alerts"}) {
+    auto st = db->prepare(std::string("SELECT count(*) FROM ") + table);
+    REQUIRE(st.step());
+    CHECK_MESSAGE(st.int64(0) == 0, table);
+  }
 }
 
 TEST_CASE("equivocation over HTTP raises an alert, freezes the node, and unfreeze lifts it") {

@@ -196,7 +196,12 @@ std::unique_ptr<node::NodeState> NodeFixture::open() const {
 }
 
 shared::Status NodeFixture::send(node::NodeState& state, const std::string& type, const nlohmann::json& payload) {
-  auto text = payload.dump();
+  // Sealed to the node's key as the hub seals it (hub/directive_outbox.h).
+  auto text = sync::seal_fields(type, payload.dump(), crypto::box_key_of(state.key().public_key()));
+  return send_sealed(state, type, text);
+}
+
+shared::Status NodeFixture::send_sealed(node::NodeState& state, const std::string& type, const std::string& text) {
   sync::DirectiveBody body;
   body.node_id = node_id_;
   body.seq = state.log().applied_directive_seq() + 1;

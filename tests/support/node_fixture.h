@@ -62,7 +62,10 @@ class NodeFixture {
 
   std::unique_ptr<node::NodeState> open() const;
   // Signs a directive with the fixture's hub key as the node's next one and applies it.
+  // Its fields to seal are sealed to the node's key, as the hub does.
   shared::Status send(node::NodeState& state, const std::string& type, const nlohmann::json& payload);
+  // The same with the payload text as given (already sealed, or tampered with).
+  shared::Status send_sealed(node::NodeState& state, const std::string& type, const std::string& payload_text);
 
   const std::filesystem::path& dir() const { return dir_; }
   const std::string& node_id() const { return node_id_; }

@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
 #include "sync/batch.h"
 #include "sync/certificate.h"
 #include "sync/checkpoint.h"
@@ -75,6 +78,35 @@ TEST_CASE("a directive verifies only under the hub's key") {
   bad[10] ^= 0x20;
   auto parsed_bad = parse_directive(bad);
   CHECK((!parsed_bad.ok() || !verify_directive(*parsed_bad, hub.public_key())));
+}
+
+TEST_CASE("a directive's sealed fields leave the payload at any depth and come back in place for the node's key only") {
+  auto node = crypto::SigningKey::generate();
+  auto box = crypto::BoxKeyPair::from_signing_key(node);
+  auto box_public = crypto::box_key_of(node.public_key());
+  REQUIRE(box_public);
+  CHECK(*box_public == box.public_key());  // the converted public key is the converted secret's
+  const std::string payload =
+      R"({"shipment_id":"SHP-1","kind":"initial","kits":[{"kit_number":"1","kit_type":"VLC25","lot":"L/1~"},)"
+      R"({"kit_number":"2","kit_type":"PBO","lot":"L2"}]})";
+  auto sealed = seal_fields("shipment", payload, box_public);
+  CHECK(sealed.find("VLC25") == std::string::npos);
+  CHECK(sealed.find("L/1~") == std::string::npos);
+  CHECK(sealed.find("\"kit_number\":\"2\"") != std::string::npos);
+  auto opened = open_sealed_fields(sealed, box);
+  REQUIRE(opened.ok());
+  CHECK(nlohmann::json::parse(*opened) == nlohmann::json::parse(payload));
+  // Another node's key opens nothing; a payload without "sealed" is read as it is.
+  auto stranger = crypto::BoxKeyPair::from_signing_key(crypto::SigningKey::generate());
+  auto refused = open_sealed_fields(sealed, stranger);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == irt::shared::Errc::integrity);
+  CHECK(*open_sealed_fields(payload, stranger) == payload);
+  // A type with nothing to seal, or a payload without the fields, is left as given, key or not.
+  CHECK(seal_fields("kits.release", R"({"kits":["1"],"lot":"x"})", std::nullopt) == R"({"kits":["1"],"lot":"x"})");
+  CHECK(seal_fields("roster", R"({"users":[]})", std::nullopt) == R"({"users":[]})");
+  CHECK_THROWS_AS(seal_fields("shipment", payload, std::nullopt), std::invalid_argument);
+  CHECK_THROWS_AS(seal_fields("shipment", "[1]", box_public), std::invalid_argument);
 }
 
 TEST_CASE("a certificate is checked for the hub's signature and its validity period") {

@@ -17,7 +17,7 @@ using namespace irt::sync;
 TEST_CASE("every sync refusal code has the family and HTTP status docs/errors.md gives it, on both sides") {
   auto rows = test::markdown_table(test::read_file(test::source_path("docs/errors.md")),
                                    "| wire code | family | HTTP |");
-  REQUIRE(rows.size() == 13);
+  REQUIRE(rows.size() == 14);
   std::set<std::string> codes;
   for (const auto& r : rows) {
     CAPTURE(r[0]);
@@ -31,16 +31,18 @@ TEST_CASE("every sync refusal code has the family and HTTP status docs/errors.md
     // The hub sends it with that status...
     auto sent = refuse(r[0].c_str(), "refused");
     CHECK(sent.http_status == status);
-    // ...and the node reads it back as that family, unless the hub failed (5xx).
+    // ...and the node reads it back as that family, unless the hub failed
+    // (5xx) or is busy (429): then it retries later.
     auto read = refusal_error(HttpResponse{sent.http_status, refusal_to_json(sent), "application/json"});
-    CHECK(read.code == (status >= 500 ? shared::Errc::unavailable : *family));
+    CHECK(read.code == (status >= 500 || status == 429 ? shared::Errc::unavailable : *family));
     codes.insert(r[0]);
   }
   CHECK(codes.size() == rows.size());
   for (const char* c : {wire_error::kBadRequest, wire_error::kTokenInvalid, wire_error::kCertificate,
                         wire_error::kWrongNode, wire_error::kRevoked, wire_error::kFrozen, wire_error::kGap,
                         wire_error::kEquivocation, wire_error::kBadSignature, wire_error::kBrokenChain,
-                        wire_error::kRequestSignature, wire_error::kNotFound, wire_error::kInternal})
+                        wire_error::kRequestSignature, wire_error::kNotFound, wire_error::kRateLimited,
+                        wire_error::kInternal})
     CHECK_MESSAGE(codes.count(c) == 1, c << " is missing from docs/errors.md");
 }
 
