@@ -253,3 +253,33 @@ shared::Result<Amended> amend(HubState& hub, std::string_view document, const st
 }
 
 }  // namespace irt::hub
+
+namespace irt::hub {
+
+namespace {
+// Whether a line of a diff, refusal or load error concerns arms or kit types.
+bool amendment_line_reveals_arms(const std::string& line) {
+  return line.rfind("arms", 0) == 0 || line.rfind("kit_types", 0) == 0 ||
+         (line.rfind("visits", 0) == 0 && line.find("dispense") != std::string::npos);
+}
+}  // namespace
+
+std::vector<std::string> amendment_lines_for(const std::vector<std::string>& lines, bool blinded) {
+  std::vector<std::string> out;
+  std::size_t withheld = 0;
+  for (const auto& l : lines)
+    for (std::size_t at = 0; at <= l.size();) {
+      auto end = l.find('\n', at);
+      if (end == std::string::npos) end = l.size();
+      std::string line = l.substr(at, end - at);
+      if (blinded && amendment_line_reveals_arms(line)) ++withheld;
+      else out.push_back(std::move(line));
+      at = end + 1;
+    }
+  if (withheld)
+    out.push_back(std::to_string(withheld) + (withheld == 1 ? " line" : " lines") +
+                  " about arms or kit types withheld from a blinded role");
+  return out;
+}
+
+}  // namespace irt::hub

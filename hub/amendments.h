@@ -70,6 +70,13 @@ struct Amended {
 shared::Result<Amended> amend(HubState& hub, std::string_view document, const std::string& reason,
                               const Signature& signer, std::int64_t now_ms);
 
+// What of an amendment's diff, refusals or load errors `blinded` may read:
+// every line, but for a blinded reader those about arms and kit types (each
+// kit type treats one arm, a visit's dispensing names kit types) are left out
+// and counted in a last line. A line holding several (an error's message) is
+// split first. The one rule for `irt-hub amend` and POST /api/v1/amendments.
+std::vector<std::string> amendment_lines_for(const std::vector<std::string>& lines, bool blinded);
+
 // {"study_id", "version", "document"}: the "study.config" directive's payload
 // for the hub's current version (enrollment and amendments).
 std::string study_config_payload(const HubState& hub);

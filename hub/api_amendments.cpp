@@ -11,6 +11,7 @@
 #include "hub/api_server.h"
 #include "hub/audit.h"
 #include "hub/design_changes.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -20,37 +21,13 @@ using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
 
-bool reveals_arms(const std::string& line) {
-  return line.rfind("arms", 0) == 0 || line.rfind("kit_types", 0) == 0 ||
-         (line.rfind("visits", 0) == 0 && line.find("dispense") != std::string::npos);
-}
-
 json lines_for(const ApiCall& c, const std::vector<std::string>& lines) {
-  json out = json::array();
-  std::size_t withheld = 0;
-  for (const auto& l : lines) {
-    if (c.blinded() && reveals_arms(l)) ++withheld;
-    else out.push_back(l);
-  }
-  if (withheld)
-    out.push_back(std::to_string(withheld) + (withheld == 1 ? " line" : " lines") +
-                  " about arms or kit types withheld from a blinded role");
-  return out;
+  return amendment_lines_for(lines, c.blinded());
 }
 
 // Lines as one message; `lines` may hold several lines each (an error's message).
 std::string joined_for(const ApiCall& c, const std::vector<std::string>& lines) {
-  std::vector<std::string> split;
-  for (const auto& l : lines)
-    for (std::size_t at = 0; at <= l.size();) {
-      auto end = l.find('\n', at);
-      if (end == std::string::npos) end = l.size();
-      split.push_back(l.substr(at, end - at));
-      at = end + 1;
-    }
-  std::string out;
-  for (const auto& l : lines_for(c, split)) out += (out.empty() ? "" : "\n") + l.get<std::string>();
-  return out;
+  return shared::join(amendment_lines_for(lines, c.blinded()), "\n", "");
 }
 
 shared::Result<json> post_amendment(ApiCall& c) {

@@ -10,6 +10,7 @@
 
 #include "hub/commands.h"
 #include "hub/list_hash.h"
+#include "hub/list_segments.h"
 #include "sync/seeded_source.h"
 #include "shared/block_list.h"
 #include "shared/randomization_simulator.h"
@@ -58,12 +59,43 @@ bool read_text(const std::string& file, std::string& out) {
   return true;
 }
 
-// The list a study and seed give, or the reason printed; generate and verify
-// must produce it the same way, or verification would prove nothing.
+// With --after FILE.csv: the list a design change's segment continues (the
+// list in use, or it and the earlier segments one after the other); only
+// its strata, blocks and slot numbers matter. nullopt and nothing printed
+// without --after; false when the file does not read, the reason printed.
+bool after_or_report(const shared::Args& args, std::optional<shared::RandomizationList>& before) {
+  auto file = args.find("after");
+  if (!file) return true;
+  std::string text;
+  if (!read_text(*file, text)) {
+    std::cerr << "cannot read " << *file << " (--after); check the path\n";
+    return false;
+  }
+  auto rows = shared::parse_list_csv(text);
+  if (!rows) {
+    std::cerr << *file << ": " << rows.error().message << "\n";
+    return false;
+  }
+  before.emplace();
+  for (const auto& r : *rows)
+    before->slots.push_back({r.stratum - 1, r.block, r.slot, static_cast<std::uint16_t>(r.block_size), 0});
+  return true;
+}
+
+// The list a study and seed give (the segment continuing `before`, with a
+// seed derived from the recorded one: hub/list_segments.h), or the reason
+// printed; generate and verify must produce it the same way, or verification
+// would prove nothing.
 shared::Result<shared::RandomizationList> generate_or_report(const shared::Study& study, const crypto::Bytes& seed,
-                                                             std::size_t per_stratum) {
-  sync::SeededSource source(seed);
-  auto list = shared::generate_list(study, source, per_stratum);
+                                                             std::size_t per_stratum,
+                                                             const std::optional<shared::RandomizationList>& before) {
+  shared::Result<shared::RandomizationList> list = shared::RandomizationList{};
+  if (before) {
+    list = generate_list_segment(study, seed, *before, per_stratum);
+  } else {
+    sync::SeededSource source(seed);
+    list = shared::generate_list(study, source, per_stratum);
+  }
   if (!list) std::cerr << list.error().message << "\n";
   return list;
 }
@@ -75,7 +107,9 @@ int generate(const shared::Args& args) {
   if (!seed) return kInvalid;
   auto per_stratum = count_or_report(args, "per-stratum", kDefaultPerStratum);
   if (!per_stratum) return kInvalid;
-  auto list = generate_or_report(*study, *seed, *per_stratum);
+  std::optional<shared::RandomizationList> before;
+  if (!after_or_report(args, before)) return kInvalid;
+  auto list = generate_or_report(*study, *seed, *per_stratum, before);
   if (!list) return shared::exit_code(list.error().code);
   const std::string csv = shared::encode_list_csv(*list);
   const std::string out_file = args.get("out");
@@ -97,6 +131,8 @@ int verify_list(const shared::Args& args) {
   if (!study) return kInvalid;
   auto seed = seed_or_report(args.get("seed"));
   if (!seed) return kInvalid;
+  std::optional<shared::RandomizationList> before;
+  if (!after_or_report(args, before)) return kInvalid;
   const std::string list_file = args.get("list");
   std::string given;
   if (!read_text(list_file, given)) {
@@ -118,7 +154,7 @@ int verify_list(const shared::Args& args) {
   auto per_stratum = count_or_report(args, "per-stratum", inferred);
   if (!per_stratum) return kInvalid;
 
-  auto list = generate_or_report(*study, *seed, *per_stratum);
+  auto list = generate_or_report(*study, *seed, *per_stratum, before);
   if (!list) return shared::exit_code(list.error().code);
   const std::string expected = shared::encode_list_csv(*list);
 
@@ -148,7 +184,8 @@ int verify_list(const shared::Args& args) {
   std::cout << "list hash of the file:        " << randomization_list_hash(given).hex() << "\n"
             << "list hash regenerated:        " << randomization_list_hash(expected).hex() << "\n";
   if (given == expected) {
-    std::cout << "the list regenerates byte for byte from the seed and study version " << study->version << "\n";
+    std::cout << (before ? "the segment" : "the list") << " regenerates byte for byte from the seed and study version "
+              << study->version << "\n";
     return 0;
   }
   std::size_t line = 1, at = 0;
@@ -264,7 +301,9 @@ std::vector<shared::Command> randomization_commands() {
       .options = {{"study", "FILE", "study configuration (JSON)", true},
                   {"seed", "HEX", "the list's seed, 64 hex digits; record it", true},
                   {"out", "FILE.csv", "where to write the list", true},
-                  {"per-stratum", "N", "slots per stratum, rounded up to whole blocks (default 100)", false}},
+                  {"per-stratum", "N", "slots per stratum, rounded up to whole blocks (default 100)", false},
+                  {"after", "FILE.csv", "the list a design change's segment continues (the list in use, then any "
+                                        "earlier segments); the segment's seed is derived from --seed", false}},
       .run = generate};
   shared::Command ver{
       .name = "verify",
@@ -272,7 +311,9 @@ std::vector<shared::Command> randomization_commands() {
       .options = {{"study", "FILE", "study configuration (JSON) of the list's version", true},
                   {"seed", "HEX", "the seed recorded for the list", true},
                   {"list", "FILE.csv", "the list to check", true},
-                  {"per-stratum", "N", "slots per stratum it was generated with (default: from the file)", false}},
+                  {"per-stratum", "N", "slots per stratum it was generated with (default: from the file)", false},
+                  {"after", "FILE.csv", "the list a design change's segment continues (the list in use, then any "
+                                        "earlier segments); the segment's seed is derived from --seed", false}},
       .run = verify_list};
   shared::Command randlist{.name = "randlist",
                            .summary = "Randomization lists: generate from a seed, verify by regeneration",

@@ -178,18 +178,30 @@ int amend_study(const shared::Args& args) {
   int rc = 0;
   auto hub = open_or_report(args, rc);
   if (!hub) return rc;
+  // Who signs is known before anything is printed: the diff of a blinded
+  // signer (a study manager may be blinded) leaves out the arm lines.
+  Signature signer{args.get("user"),
+                   read_secret_line("password of hub user " + args.get("user") + " (signature, approved): ")};
+  auto who = check_signature(*hub, signer, shared::Permission::manage_study);
+  if (!who) {
+    crypto::secure_zero(signer.password.data(), signer.password.size());
+    return fail(args, who.error());
+  }
+  const bool blinded = reads_blinded(hub->study(), hub->study().find_role(who->role));
   auto plan = plan_amendment(*hub, document);
   if (!plan.study) {
-    shared::StudyLoad load{std::nullopt, plan.errors};
+    crypto::secure_zero(signer.password.data(), signer.password.size());
+    shared::StudyLoad load{std::nullopt, amendment_lines_for(plan.errors, blinded)};
     report_errors(file, load);
     return kInvalid;
   }
   const auto& old = hub->study();
   std::cout << "study " << old.id << ": version " << old.version << " -> " << plan.study->version << " ("
             << plan.changes.size() << (plan.changes.size() == 1 ? " change" : " changes") << ")\n";
-  for (const auto& c : plan.changes) std::cout << "  " << c << "\n";
+  for (const auto& c : amendment_lines_for(plan.changes, blinded)) std::cout << "  " << c << "\n";
   if (!plan.refusals.empty()) {
-    for (const auto& r : plan.refusals) std::cerr << file << ": " << r << "\n";
+    crypto::secure_zero(signer.password.data(), signer.password.size());
+    for (const auto& r : amendment_lines_for(plan.refusals, blinded)) std::cerr << file << ": " << r << "\n";
     std::cerr << args.command_path() << ": the amendment was refused (" << plan.refusals.size()
               << (plan.refusals.size() == 1 ? " problem" : " problems") << "); nothing was changed\n";
     return shared::exit_code(shared::Errc::conflict);
@@ -197,12 +209,11 @@ int amend_study(const shared::Args& args) {
   std::size_t nodes = 0;
   for (const auto& n : hub->ledger().nodes()) nodes += n.status != sync::NodeStatus::revoked;
   if (args.flag("dry-run")) {
+    crypto::secure_zero(signer.password.data(), signer.password.size());
     std::cout << "verdict: acceptable; signed, it would become version " << plan.study->version << " and reach "
               << nodes << (nodes == 1 ? " node" : " nodes") << " at their next sync (dry run: nothing was changed)\n";
     return 0;
   }
-  Signature signer{args.get("user"),
-                   read_secret_line("password of hub user " + args.get("user") + " (signature, approved): ")};
   auto done = amend(*hub, document, args.get("reason"), signer, sync::system_millis());
   crypto::secure_zero(signer.password.data(), signer.password.size());
   if (!done) return fail(args, done.error());
@@ -310,8 +321,8 @@ std::vector<shared::Command> study_commands() {
   shared::Command amend_cmd{
       .name = "amend",
       .summary = "Make a new version of the study current: validate it, refuse what cannot change mid-study, print "
-                 "the diff, and on the e-signature (password on the first line of standard input) store it and send "
-                 "it to every node",
+                 "the diff, and on the e-signature (password on the first line of standard input, read for a dry "
+                 "run too: a blinded signer's diff leaves out the arm lines) store it and send it to every node",
       .options = {data, db,
                   {"study", "FILE", "the new version of the study configuration (JSON)", true},
                   {"user", "NAME", "the hub user who approves it (holding manage_study); signs with the password", true},

@@ -103,7 +103,7 @@ TEST_CASE("an amendment adds a site that randomizes at once, and an offline node
   // A dry run prints the diff and the verdict, and changes nothing.
   auto dry = amend;
   dry.push_back("--dry-run");
-  auto planned = hub.cli(dry);
+  auto planned = hub.cli(dry, kManagerPassword + "\n");
   REQUIRE_MESSAGE(planned.exit_code == 0, planned.err);
   CHECK(planned.out.find("sites: added 103 (Hôpital Nord, Marseille, FR)") != std::string::npos);
   CHECK(planned.out.find("visits[V3].window_after: 3 -> 5") != std::string::npos);

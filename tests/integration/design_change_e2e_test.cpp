@@ -31,6 +31,7 @@ namespace {
 
 const std::string kSitePassword = "site-coordinator-password";
 const std::string kStudyManagerPassword = "study-manager-password";
+const std::string kUnblindedManagerPassword = "unblinded-manager-password";
 
 // Version 1 of an example (with kits enough for every test participant),
 // version 2 closing `arm`, and a version 3 that would reopen it.
@@ -41,6 +42,11 @@ struct DesignFiles {
   DesignFiles(const std::string& example, const std::string& arm) {
     auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
     for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
+    // The example's study manager is blinded; this one approves amendments unblinded.
+    doc["roles"].push_back({{"id", "unblinded-manager"},
+                            {"name", "Unblinded study manager"},
+                            {"blinded", false},
+                            {"permissions", {"manage_study", "view_unblinded"}}});
     v1 = write("v1.json", doc);
     doc["version"] = 2;
     for (auto& a : doc["arms"])
@@ -138,6 +144,24 @@ TEST_CASE("an arm closed while one node is offline: the synced node never alloca
   CHECK(design_changes_read(hub).empty());
 
   // The data monitoring committee drops arm B; a is online (syncs at once), b is offline.
+  // The diff printed names the arm to the unblinded manager only, and a dry run changes nothing.
+  hub.add_user("manager.una", "unblinded-manager", "", kUnblindedManagerPassword);
+  const std::vector<std::string> dry_run = {"amend", "--study", files.v2, "--reason", "plan", "--dry-run", "--user"};
+  auto as = [&](const std::string& user, const std::string& password) {
+    auto args = dry_run;
+    args.push_back(user);
+    return hub.cli(args, password + "\n");
+  };
+  auto blinded_plan = as("manager.sam", kStudyManagerPassword);
+  REQUIRE_MESSAGE(blinded_plan.exit_code == 0, blinded_plan.err);
+  CHECK(blinded_plan.out.find("arms[") == std::string::npos);
+  CHECK(blinded_plan.out.find("1 line about arms or kit types withheld from a blinded role") != std::string::npos);
+  CHECK(blinded_plan.out.find("verdict: acceptable") != std::string::npos);
+  auto unblinded_plan = as("manager.una", kUnblindedManagerPassword);
+  REQUIRE_MESSAGE(unblinded_plan.exit_code == 0, unblinded_plan.err);
+  CHECK(unblinded_plan.out.find("arms[B].closed: false -> true") != std::string::npos);
+  CHECK(unblinded_plan.out.find("withheld") == std::string::npos);
+  CHECK(as("manager.sam", "not the password").exit_code != 0);
   amend_to(hub, files.v2, "arm B dropped for futility (DMC recommendation 3)");
   sync_ok(a);
   std::vector<Allocated> at_a;
@@ -205,12 +229,18 @@ TEST_CASE("an arm closed while one node is offline: the synced node never alloca
     CHECK(n["old_design_randomizations"] == (n["site_id"] == "102" ? at_b_old.size() : 0));
   }
 
-  // A closed arm is not reopened by a later amendment.
-  auto reopen = hub.cli({"amend", "--study", files.v3_reopened, "--user", "manager.sam", "--reason", "reopen",
-                         "--dry-run"});
+  // A closed arm is not reopened by a later amendment; the refusal names the arm to unblinded readers only.
+  auto reopen = hub.cli({"amend", "--study", files.v3_reopened, "--user", "manager.una", "--reason", "reopen",
+                         "--dry-run"}, kUnblindedManagerPassword + "\n");
   CHECK(reopen.exit_code != 0);
   CHECK(reopen.err.find("arms[B].closed: the arm was closed by an earlier amendment and cannot be reopened") !=
         std::string::npos);
+  auto reopen_blinded = hub.cli({"amend", "--study", files.v3_reopened, "--user", "manager.sam", "--reason",
+                                 "reopen", "--dry-run"}, kStudyManagerPassword + "\n");
+  CHECK(reopen_blinded.exit_code != 0);
+  CHECK(reopen_blinded.err.find("arms[") == std::string::npos);
+  CHECK(reopen_blinded.out.find("arms[") == std::string::npos);
+  CHECK(reopen_blinded.err.find("withheld from a blinded role") != std::string::npos);
 
   // The list is unchanged (closed slots were skipped, not rewritten) and regenerates from its seed.
   {

@@ -1,9 +1,11 @@
 // Runs `irt-hub randlist` and `irt-hub simulate randomization` on the example studies.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "nlohmann/json.hpp"
+#include "shared/block_list.h"
 #include "tests/support/test_support.h"
 
 using irt::test::run;
@@ -55,6 +57,56 @@ TEST_CASE("randlist verify exits non-zero on a changed list or another seed") {
   auto bad_seed = run({IRT_HUB_BIN, "randlist", "verify", "--study", example("study-blocks.json"), "--seed", "12", "--list", list});
   CHECK(bad_seed.exit_code == 2);
   CHECK(contains(bad_seed.err, "64 hex digits"));
+}
+
+TEST_CASE("a ratio change's list segment generates after the list in use and randlist verify checks it") {
+  irt::test::TempDir dir;
+  const auto list = (dir / "list.csv").string();
+  const auto segment = (dir / "segment.csv").string();
+  REQUIRE(run({IRT_HUB_BIN, "randlist", "generate", "--study", example("study-blocks.json"), "--seed", kSeed, "--out",
+               list, "--per-stratum", "12"}).exit_code == 0);
+  // Version 2: 1:1 -> 2:1, in blocks of 3 and 6.
+  auto doc = nlohmann::json::parse(irt::test::read_file(example("study-blocks.json")));
+  doc["version"] = 2;
+  doc["arms"][0]["ratio"] = 2;
+  doc["randomization"]["block_sizes"] = {3, 6};
+  const auto v2 = (dir / "v2.json").string();
+  irt::test::write_file(v2, doc.dump(2));
+  auto g = run({IRT_HUB_BIN, "randlist", "generate", "--study", v2, "--seed", kSeed, "--out", segment,
+                "--per-stratum", "12", "--after", list});
+  REQUIRE_MESSAGE(g.exit_code == 0, g.err);
+  auto rows = irt::shared::parse_list_csv(irt::test::read_file(segment));
+  REQUIRE(rows.ok());
+  auto before = irt::shared::parse_list_csv(irt::test::read_file(list));
+  REQUIRE(before.ok());
+  std::uint32_t last_in_stratum_1 = 0;
+  for (const auto& r : *before)
+    if (r.stratum == 1) last_in_stratum_1 = std::max(last_in_stratum_1, r.slot);
+  CHECK(rows->front().stratum == 1);
+  CHECK(rows->front().slot == last_in_stratum_1 + 1);  // numbers continue after the list in use
+  long a = 0, b = 0;
+  for (const auto& r : *rows) (r.arm == "A" ? a : b) += 1;
+  CHECK(a == 2 * b);
+
+  auto v = run({IRT_HUB_BIN, "randlist", "verify", "--study", v2, "--seed", kSeed, "--list", segment, "--after", list});
+  CHECK_MESSAGE(v.exit_code == 0, v.err);
+  CHECK(contains(v.out, "the segment regenerates byte for byte from the seed and study version 2"));
+  // Not the list's own seed: the segment does not verify as a list of its own.
+  CHECK(run({IRT_HUB_BIN, "randlist", "verify", "--study", v2, "--seed", kSeed, "--list", segment}).exit_code == 1);
+  // A changed slot is found.
+  std::string text = irt::test::read_file(segment);
+  auto at = text.find(",B\n");
+  REQUIRE(at != std::string::npos);
+  text[at + 1] = 'A';
+  irt::test::write_file(segment, text);
+  auto changed = run({IRT_HUB_BIN, "randlist", "verify", "--study", v2, "--seed", kSeed, "--list", segment, "--after",
+                      list});
+  CHECK(changed.exit_code == 1);
+  CHECK(contains(changed.err, "differs from the list regenerated"));
+  auto missing = run({IRT_HUB_BIN, "randlist", "verify", "--study", v2, "--seed", kSeed, "--list", segment, "--after",
+                      (dir / "none.csv").string()});
+  CHECK(missing.exit_code == 2);
+  CHECK(contains(missing.err, "(--after); check the path"));
 }
 
 TEST_CASE("randlist generate refuses a minimization study with a clear message") {
