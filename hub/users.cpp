@@ -115,16 +115,6 @@ bool is_site_role(const shared::Role& role) {
   return false;
 }
 
-bool reads_blinded(const shared::Study& study, const shared::Role* role) {
-  if (!role) return true;
-  bool unblinded_role = !role->blinded && role->can(shared::Permission::view_unblinded);
-  switch (study.blinding) {
-    case shared::Blinding::open: return false;
-    case shared::Blinding::single: return !unblinded_role && !role->can(shared::Permission::dispense);
-    case shared::Blinding::double_blind: return !unblinded_role;
-  }
-  return true;
-}
 
 namespace {
 

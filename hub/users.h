@@ -59,12 +59,7 @@ using UserAdded = RosterChange;
 // withdraw): its users need at least one site.
 bool is_site_role(const shared::Role& role);
 
-// True when a user of `role` must not see an arm, a kit type that maps to one
-// arm, or anything that reveals either; an unknown role (nullptr) reads blinded.
-// As on the node: in an open study nobody is blinded; otherwise only a role
-// that is not blinded and holds view_unblinded reads the allocation (in a
-// single-blind study, a role that dispenses too).
-bool reads_blinded(const shared::Study& study, const shared::Role* role);
+using shared::reads_blinded;  // shared/study.h: the blinding decision, as on the node
 
 // `actor`: the hub user adding (the caller checked manage_users).
 shared::Result<UserAdded> add_user(HubState& hub, const NewUser& user, const crypto::PwhashCost& cost,

@@ -4,21 +4,32 @@
 
 namespace irt::node {
 
+namespace {
+
+// The rule, once: available, and expiring after the last day on which it may
+// not be dispensed. Expiry dates are validated ISO dates
+// (directive_payloads.cpp), which order as text: one comparison per kit
+// instead of a parse (a kit with no expiry is never dispensable).
+bool dispensable_after(const KitRecord& kit, const std::string& last_excluded) {
+  return kit.status == KitStatus::available && kit.expiry > last_excluded;
+}
+
+std::string last_excluded_day(shared::Days today, int do_not_dispense_days) {
+  return shared::format_date(today + do_not_dispense_days);
+}
+
+}  // namespace
+
 bool dispensable(const KitRecord& kit, shared::Days today, int do_not_dispense_days) {
-  if (kit.status != KitStatus::available) return false;
-  auto expiry = shared::parse_date(kit.expiry);
-  if (!expiry) return false;
-  return *expiry - today > do_not_dispense_days;
+  return dispensable_after(kit, last_excluded_day(today, do_not_dispense_days));
 }
 
 KitPick pick_kits(const std::map<std::string, KitRecord>& custody, const std::string& kit_type, int count,
                   shared::Days today, int do_not_dispense_days, const std::vector<std::string>& excluded) {
-  // Expiry dates are validated ISO dates (directive_payloads.cpp), which order
-  // as text: one comparison per kit instead of a parse.
-  const std::string last_excluded = shared::format_date(today + do_not_dispense_days);
+  const std::string last_excluded = last_excluded_day(today, do_not_dispense_days);
   std::vector<const KitRecord*> usable;
   for (const auto& [number, kit] : custody) {
-    if (kit.status != KitStatus::available || kit.expiry <= last_excluded || kit.kit_type != kit_type) continue;
+    if (kit.kit_type != kit_type || !dispensable_after(kit, last_excluded)) continue;
     if (std::find(excluded.begin(), excluded.end(), number) != excluded.end()) continue;
     usable.push_back(&kit);
   }

@@ -198,15 +198,7 @@ const shared::Role* SiteOperations::role_of(const Actor& a) const {
 
 bool SiteOperations::blinded(const Actor& a) const {
   const auto* s = state_.domain().study();
-  const auto* r = role_of(a);
-  if (!s || !r) return true;
-  bool unblinded_role = !r->blinded && r->can(Permission::view_unblinded);
-  switch (s->blinding) {
-    case shared::Blinding::open: return false;
-    case shared::Blinding::single: return !unblinded_role && !r->can(Permission::dispense);
-    case shared::Blinding::double_blind: return !unblinded_role;
-  }
-  return true;
+  return !s || shared::reads_blinded(*s, role_of(a));
 }
 
 bool SiteOperations::can(const Actor& a, Permission p) const {

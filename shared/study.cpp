@@ -1424,6 +1424,17 @@ std::optional<json> parse(std::string_view text, Problems& problems) {
 
 bool Role::can(Permission p) const { return std::find(permissions.begin(), permissions.end(), p) != permissions.end(); }
 
+bool reads_blinded(const Study& study, const Role* role) {
+  if (!role) return true;
+  bool unblinded_role = !role->blinded && role->can(Permission::view_unblinded);
+  switch (study.blinding) {
+    case Blinding::open: return false;
+    case Blinding::single: return !unblinded_role && !role->can(Permission::dispense);
+    case Blinding::double_blind: return !unblinded_role;
+  }
+  return true;
+}
+
 const Arm* Study::find_arm(std::string_view id) const { return find_by(arms, &Arm::id, id); }
 const Cohort* Study::find_cohort(std::string_view id) const { return find_by(cohorts, &Cohort::id, id); }
 const Site* Study::find_site(std::string_view id) const { return find_by(sites, &Site::id, id); }

@@ -292,4 +292,12 @@ std::string to_string(NodeKind k);
 std::string to_string(CapScope s);
 std::string to_string(ResupplyStrategy s);
 
+// The blinding decision, the one rule for node and hub: true when a user of
+// `role` must not see an arm, a kit type that maps to one arm, or anything that
+// reveals either; an unknown role (nullptr) reads blinded. In an open study
+// nobody is blinded; otherwise only a role that is not blinded and holds
+// view_unblinded reads the allocation (in a single-blind study, a role that
+// dispenses too).
+bool reads_blinded(const Study& study, const Role* role);
+
 }  // namespace irt::shared

@@ -658,10 +658,21 @@ TEST_CASE("a quarantined kit is not dispensed until the hub releases it - a reje
   REQUIRE(s.ops.quarantine(kNurse, stock[1], "fridge at 31.5 C for 2 h", 31.5).ok());
   CHECK(kits.at(stock[0]).status == shared::KitStatus::quarantined);
   CHECK_FALSE(node::dispensable(kits.at(stock[0]), s.ops.today(), 70));
+  // The choice dispensing makes (pick_kits) takes neither, whatever it is asked for.
+  auto picked = [&](const std::string& kit) {
+    auto pick = node::pick_kits(s.state->domain().kits(), kits.at(kit).kit_type, static_cast<int>(kits.size()),
+                                s.ops.today(), 0);
+    return std::find(pick.kits.begin(), pick.kits.end(), kit) != pick.kits.end();
+  };
+  CHECK_FALSE(picked(stock[0]));
+  CHECK_FALSE(picked(stock[1]));
+  CHECK(picked(stock[2]));
   REQUIRE(s.fixture.send(*s.state, "kits.release", shared::KitDecision{1, {stock[0]}, "excursion within stability"}).ok());
   REQUIRE(s.fixture.send(*s.state, "kits.reject", shared::KitDecision{2, {stock[1]}, "out of stability"}).ok());
   CHECK(s.state->domain().kits().at(stock[0]).status == shared::KitStatus::available);
   CHECK(s.state->domain().kits().at(stock[1]).status == shared::KitStatus::rejected);
+  CHECK(picked(stock[0]));
+  CHECK_FALSE(picked(stock[1]));
   // Survives a restart: the decision is in the database, not only in memory.
   auto reopened = s.fixture.open();
   CHECK(reopened->domain().kits().at(stock[1]).status == shared::KitStatus::rejected);
