@@ -501,6 +501,7 @@ async function scenario(viewport) {
     await page.waitForFunction(() => document.querySelector("#schedule li[data-visit=V4] .state").textContent === "Done");
     assert.equal(await page.$$eval("#dispense-result .kit-big", (ks) => ks.length), 2);
     assert.match(await page.textContent("#schedule li[data-visit=V4]"), /out of order: travels abroad for four months · deviation: outside the window$/);
+    await shot("8b-out-of-order-dispensed");
     // The Week 4 kit broke: replaced with a reason and a signature, the new kit first and largest.
     await page.click("#action-replace");
     await page.selectOption("#sign-choice", "V2|" + offered[0] + "|damaged");
