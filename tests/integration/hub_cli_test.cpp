@@ -224,7 +224,7 @@ TEST_CASE("init creates a hub and prints its fingerprint, and fingerprint prints
   CHECK(std::filesystem::exists(std::filesystem::path(h.data) / "hub.db"));
 }
 
-TEST_CASE("serve without the hub's passphrase or with a wrong one exits naming the fix; the right one serves") {
+TEST_CASE("serve without the hub's passphrase or with a wrong one exits naming the fix, and the right one serves") {
   InitializedHub h;
   const auto keys = std::filesystem::path(h.data) / "keys";
   const auto before = test::read_file(keys / "hub-data.key") + test::read_file(keys / "hub-signing.key");
