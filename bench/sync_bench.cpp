@@ -106,7 +106,7 @@ std::string bench_study() {
 // hub's data directory: the same hub::invite and hub::enroll the server runs.
 bool enroll_many(test::HubProcess& hub, int count) {
   hub.stop();
-  auto state = hub::HubState::open(hub.data());
+  auto state = hub::HubState::open(hub.data(), test::kHubPassphrase);
   if (!state) {
     std::fprintf(stderr, "cannot open the hub: %s\n", state.error().message.c_str());
     return false;
@@ -249,6 +249,7 @@ std::optional<double> best_pair(test::HubProcess& hub, const std::string& url_a,
 }  // namespace
 
 int main(int argc, char** argv) {
+  ::setenv("IRT_HUB_PASSPHRASE", test::kHubPassphrase, 0);  // every irt-hub it starts inherits it
   std::string postgres_url;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--postgres") == 0 && i + 1 < argc) {

@@ -55,10 +55,17 @@ inline const shared::Option kDb{
     "(default: DIR/hub.db, SQLite); the other commands read it there and refuse a different one",
     false};
 inline const shared::Option kJson{"json", "", "print JSON", false};
+inline const shared::Option kPassphraseFile{
+    "passphrase-file", "FILE",
+    "read the passphrase that unlocks the hub's keys from FILE's first line instead of IRT_HUB_PASSPHRASE", false};
 
 // Prints "<command>: <message>" on standard error; returns the error's exit code.
 int report(const shared::Args& a, const shared::Error& e);
-// The hub of --data (and --db); nullptr with `exit_code` set (and printed) when it cannot be opened.
+// The passphrase of the hub's keys: --passphrase-file's first line, else
+// IRT_HUB_PASSPHRASE; never an argument, where `ps` would show it.
+shared::Result<std::string> read_hub_passphrase(const shared::Args& a);
+// The hub of --data (and --db), its keys unlocked with read_hub_passphrase;
+// nullptr with `exit_code` set (and printed) when it cannot be opened.
 std::unique_ptr<HubState> open_hub(const shared::Args& a, int& exit_code);
 // "a, b,c" -> {"a", "b", "c"}: items trimmed, empty ones dropped.
 std::vector<std::string> split_list(const std::string& s);

@@ -123,6 +123,7 @@ std::vector<Command> export_commands() {
                       "deviations as CSV, JSON or CDISC ODM 1.3.2; blinded unless signed --unblinded",
            .options = {kData,
                        kDb,
+                       kPassphraseFile,
                        {"what", export_kinds_text(), "what to export", true},
                        {"format", "csv|json|odm", "the file format (odm: participants, randomizations, dispensations)",
                         true},

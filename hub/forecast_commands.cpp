@@ -89,7 +89,7 @@ int forecast_command_run(const Args& a) {
 shared::Command forecast_command() {
   return {.name = "forecast",
           .summary = "Forecast: kits needed per site and depot per week, enrollment completion, expiry risk",
-          .options = {kData, kDb, {"weeks", "N", "weeks to forecast, 1 to " + std::to_string(kMaxForecastWeeks), true},
+          .options = {kData, kDb, kPassphraseFile, {"weeks", "N", "weeks to forecast, 1 to " + std::to_string(kMaxForecastWeeks), true},
                       kJson, reader_option(shared::Permission::view_inventory)},
           .run = forecast_command_run};
 }

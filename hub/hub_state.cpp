@@ -9,6 +9,9 @@
 #include <cstring>
 #include <fstream>
 
+#include "crypto/aead.h"
+#include "crypto/key_wrap.h"
+
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
@@ -80,7 +83,8 @@ shared::Status write_secret_file(const fs::path& p, crypto::ByteView bytes) {
   return {};
 }
 
-shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::size_t size) {
+// A whole key file (at most 64 KiB), refused when others may read it.
+shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p) {
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("open", p);
   struct stat st {};
@@ -94,11 +98,13 @@ shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::siz
                               p.string() + " is readable by other users; run 'chmod 600 " + p.string() +
                                   "' (and consider the key exposed)");
   }
-  if (static_cast<std::size_t>(st.st_size) != size) {
+  constexpr off_t kMaxKeyFile = 64 * 1024;
+  if (st.st_size <= 0 || st.st_size > kMaxKeyFile) {
     ::close(fd);
-    return shared::make_error(shared::Errc::integrity, p.string() + " is not a " + std::to_string(size) +
-                                                           "-byte key; restore the data directory from backup");
+    return shared::make_error(shared::Errc::integrity,
+                              p.string() + " is not a key file; restore the data directory from backup");
   }
+  const auto size = static_cast<std::size_t>(st.st_size);
   crypto::SecretBytes out(size);
   std::size_t done = 0;
   while (done < size) {
@@ -111,6 +117,42 @@ shared::Result<crypto::SecretBytes> read_secret_file(const fs::path& p, std::siz
   }
   ::close(fd);
   return out;
+}
+
+// A key sealed under the data key names its place ("keys/hub-signing.key") as
+// associated data, so a sealed file moved to another place does not open.
+std::string hub_key_file_ad(const fs::path& p) {
+  return "irt.hub.key/" + p.parent_path().filename().string() + "/" + p.filename().string();
+}
+
+crypto::Bytes seal_hub_key(const crypto::AeadKey& data_key, const fs::path& p, crypto::ByteView secret) {
+  return crypto::aead_seal(data_key, secret, crypto::as_bytes(hub_key_file_ad(p)));
+}
+
+shared::Result<crypto::SecretBytes> open_sealed_hub_key(const crypto::AeadKey& data_key, const fs::path& p) {
+  auto sealed = read_secret_file(p);
+  if (!sealed) return sealed.error();
+  auto key = crypto::aead_open_secret(data_key, sealed->view(), crypto::as_bytes(hub_key_file_ad(p)));
+  if (!key)
+    return shared::make_error(shared::Errc::integrity, p.string() +
+                                                           " does not open under the hub's data key (edited, or "
+                                                           "from another hub); restore the data directory from backup");
+  return std::move(*key);
+}
+
+shared::Result<crypto::AeadKey> open_hub_data_key(const HubPaths& p, std::string_view passphrase) {
+  auto wrapped = read_secret_file(p.data_key);
+  if (!wrapped) return wrapped.error();
+  auto unwrapped = crypto::unwrap_key(wrapped->view(), passphrase);
+  if (!unwrapped.secret) {
+    if (unwrapped.error == crypto::UnwrapError::wrong_passphrase)
+      return shared::make_error(shared::Errc::unauthenticated,
+                                "wrong passphrase for the hub in " + p.dir.string() +
+                                    "; check IRT_HUB_PASSPHRASE or --passphrase-file");
+    return shared::make_error(shared::Errc::integrity,
+                              p.data_key.string() + ": " + crypto::unwrap_error_message(unwrapped.error));
+  }
+  return crypto::AeadKey::from(std::move(*unwrapped.secret));
 }
 
 shared::Status migrate_all(storage::Database& db) {
@@ -128,14 +170,22 @@ shared::Status migrate_all(storage::Database& db) {
 
 // Steps of create() that may fail; the caller removes DIR if any does.
 shared::Status populate(const HubPaths& p, const std::string& document, const shared::Study& study,
-                        const std::string& actor, std::int64_t now_ms, const InitialKits& kits) {
+                        const std::string& actor, std::int64_t now_ms, std::string_view passphrase,
+                        const crypto::PwhashCost& cost, const InitialKits& kits) {
   for (const auto& sub : {p.signing_key.parent_path(), p.tls_key.parent_path()})
     if (::mkdir(sub.c_str(), 0700) != 0) return io_error("create", sub);
+  auto data_key = crypto::AeadKey::generate();
+  if (auto st = write_secret_file(p.data_key, crypto::wrap_key(data_key.bytes(), passphrase, cost)); !st) return st;
   auto signing = crypto::SigningKey::generate();
-  if (auto st = write_secret_file(p.signing_key, signing.seed().view()); !st) return st;
+  if (auto st = write_secret_file(p.signing_key, seal_hub_key(data_key, p.signing_key, signing.seed().view())); !st)
+    return st;
   auto unblinding = crypto::BoxKeyPair::generate();
-  if (auto st = write_secret_file(p.unblinding_key, unblinding.secret().view()); !st) return st;
-  if (auto st = create_tls_identity(p.tls_key, p.tls_certificate); !st) return st;
+  if (auto st = write_secret_file(p.unblinding_key, seal_hub_key(data_key, p.unblinding_key, unblinding.secret().view()));
+      !st)
+    return st;
+  auto tls_key = create_tls_identity(p.tls_certificate);
+  if (!tls_key) return tls_key.error();
+  if (auto st = write_secret_file(p.tls_key, seal_hub_key(data_key, p.tls_key, tls_key->view())); !st) return st;
 
   auto db = storage::Database::open_location(p.location);
   if (!db) return db.error();
@@ -184,6 +234,7 @@ HubPaths HubPaths::of(const fs::path& dir, const std::string& db) {
     std::getline(in, p.location);
   }
   if (p.location.empty()) p.location = p.database.string();
+  p.data_key = dir / "keys" / "hub-data.key";
   p.signing_key = dir / "keys" / "hub-signing.key";
   p.unblinding_key = dir / "keys" / "unblinding.key";
   p.tls_key = dir / "tls" / "hub.key";
@@ -208,6 +259,7 @@ HubState::~HubState() = default;
 
 shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, const std::string& study_document,
                                                            const std::string& actor, std::int64_t now_ms,
+                                                           std::string_view passphrase, const crypto::PwhashCost& cost,
                                                            const std::string& db, const InitialKits& kits) {
   if (!db.empty() && !storage::Database::is_postgresql_url(db))
     return shared::make_error(shared::Errc::invalid_input, "--db must be a postgresql:// URL (got '" + db +
@@ -231,7 +283,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
   auto paths = HubPaths::of(dir, db);
   shared::Status st;
   try {
-    st = populate(paths, study_document, *load.study, actor, now_ms, kits);
+    st = populate(paths, study_document, *load.study, actor, now_ms, passphrase, cost, kits);
   } catch (const std::exception& e) {
     st = shared::make_error(shared::Errc::internal, std::string("init failed: ") + e.what());
   }
@@ -239,10 +291,11 @@ shared::Result<std::unique_ptr<HubState>> HubState::create(const fs::path& dir, 
     fs::remove_all(dir, ec);  // we made it a moment ago; nothing else lives there
     return st.error();
   }
-  return open(dir, db);
+  return open(dir, passphrase, db);
 }
 
-shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, const std::string& db_location) {
+shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, std::string_view passphrase,
+                                                         const std::string& db_location) {
   std::error_code ec;
   auto paths = HubPaths::of(dir);
   if (!fs::is_directory(dir, ec) || !fs::exists(paths.signing_key, ec) ||
@@ -263,11 +316,24 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
             "); leave out --db, or, if the database moved (a failover, a new host name), write its new URL into " +
             paths.database_url.string());
   }
-  auto seed = read_secret_file(paths.signing_key, 32);
+  if (!fs::exists(paths.data_key, ec))
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the keys in " + dir.string() +
+                                  " are stored in clear (the hub was initialized before keys were wrapped); stop "
+                                  "the hub, back up the directory, and run 'irt-hub keys wrap --data " +
+                                  dir.string() + "' with the passphrase in IRT_HUB_PASSPHRASE or --passphrase-file");
+  auto data_key = open_hub_data_key(paths, passphrase);
+  if (!data_key) return data_key.error();
+  auto seed = open_sealed_hub_key(*data_key, paths.signing_key);
   if (!seed) return seed.error();
-  auto signing = crypto::SigningKey::from_seed(seed->view());
-  auto unblinding_secret = read_secret_file(paths.unblinding_key, 32);
+  auto unblinding_secret = open_sealed_hub_key(*data_key, paths.unblinding_key);
   if (!unblinding_secret) return unblinding_secret.error();
+  auto tls_key = open_sealed_hub_key(*data_key, paths.tls_key);
+  if (!tls_key) return tls_key.error();
+  if (seed->size() != 32 || unblinding_secret->size() != 32)
+    return shared::make_error(shared::Errc::integrity, "the hub's keys in " + dir.string() +
+                                                           " have the wrong size; restore the data directory from backup");
+  auto signing = crypto::SigningKey::from_seed(seed->view());
   auto unblinding = crypto::BoxKeyPair::from_secret(std::move(unblinding_secret.value()));
   auto fingerprint = hub::tls_fingerprint(paths.tls_certificate);
   if (!fingerprint) return fingerprint.error();
@@ -286,6 +352,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
   std::unique_ptr<HubState> state(new HubState(paths, std::move(db.value()), std::move(signing),
                                                std::move(unblinding), shared::Study{}, std::string(),
                                                std::move(fingerprint.value())));
+  state->tls_key_pem_ = std::move(tls_key.value());
   if (auto st = state->load_current_study(); !st) return st.error();
   auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
   if (!ledger) return ledger.error();
@@ -295,6 +362,48 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, co
     record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value, c.signature});
   });
   return state;
+}
+
+shared::Status HubState::wrap_clear_keys(const fs::path& dir, std::string_view passphrase,
+                                         const crypto::PwhashCost& cost) {
+  std::error_code ec;
+  auto p = HubPaths::of(dir);
+  if (!fs::exists(p.signing_key, ec))
+    return shared::make_error(shared::Errc::not_found, "no hub data directory at " + dir.string() + "; check --data");
+  if (fs::exists(p.data_key, ec))
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the keys in " + dir.string() + " are already wrapped; nothing was changed");
+  auto seed = read_secret_file(p.signing_key);
+  if (!seed) return seed.error();
+  auto unblinding = read_secret_file(p.unblinding_key);
+  if (!unblinding) return unblinding.error();
+  auto tls_key = read_secret_file(p.tls_key);
+  if (!tls_key) return tls_key.error();
+  if (seed->size() != 32 || unblinding->size() != 32)
+    return shared::make_error(shared::Errc::integrity, "the key files in " + dir.string() +
+                                                           " are not clear 32-byte keys; nothing was changed. "
+                                                           "Restore the data directory from backup");
+  // Everything sealed is written beside the clear files first, then renamed
+  // over them; the data key comes last, as its presence says the rest is sealed.
+  auto data_key = crypto::AeadKey::generate();
+  std::vector<std::pair<fs::path, crypto::Bytes>> files = {
+      {p.signing_key, seal_hub_key(data_key, p.signing_key, seed->view())},
+      {p.unblinding_key, seal_hub_key(data_key, p.unblinding_key, unblinding->view())},
+      {p.tls_key, seal_hub_key(data_key, p.tls_key, tls_key->view())},
+      {p.data_key, crypto::wrap_key(data_key.bytes(), passphrase, cost)}};
+  for (const auto& [path, bytes] : files) {
+    fs::path fresh = path.string() + ".wrapped";
+    fs::remove(fresh, ec);  // left by an interrupted run
+    if (auto st = write_secret_file(fresh, bytes); !st) return st;
+  }
+  for (const auto& [path, bytes] : files)
+    if (::rename((path.string() + ".wrapped").c_str(), path.c_str()) != 0) return io_error("replace", path);
+  for (const auto& sub : {p.signing_key.parent_path(), p.tls_key.parent_path()})
+    if (int fd = ::open(sub.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  return {};
 }
 
 shared::Status HubState::load_current_study() {

@@ -5,11 +5,18 @@
 //   database.url              the hub's tables are in PostgreSQL: the URL given
 //                             to `irt-hub init --db`, 0600 (docs/architecture.md, storage;
 //                             several serve processes, replication, backups: docs/scaling.md)
-//   keys/hub-signing.key      Ed25519 seed, 32 raw bytes, 0600: signs certificates,
-//                             directives and checkpoints
-//   keys/unblinding.key       X25519 secret, 32 raw bytes, 0600: opens sealed fields
-//   tls/hub.key               ECDSA P-256 key, PEM, 0600
+//   keys/hub-data.key         the hub's data key: 32 random bytes wrapped under a key
+//                             derived with Argon2id from the operator's passphrase
+//                             (crypto/key_wrap.h, the node's scheme), 0600
+//   keys/hub-signing.key      Ed25519 seed sealed under the data key (crypto/aead.h), 0600:
+//                             signs certificates, directives and checkpoints
+//   keys/unblinding.key       X25519 secret sealed under the data key, 0600: opens sealed fields
+//   tls/hub.key               ECDSA P-256 key, PEM, sealed under the data key, 0600
 //   tls/hub.crt               self-signed certificate, PEM (nodes pin its fingerprint)
+// Each sealed file has its own name as associated data, so files swapped
+// between places do not open. Without the passphrase the directory reveals no
+// key; a directory whose keys are in clear (made before they were wrapped) is
+// refused until `irt-hub keys wrap` wraps them (docs/hub.md).
 //
 // Who uses it: every irt-hub command that touches a hub, and the sync server.
 // create() refuses an existing directory and leaves nothing behind when it
@@ -31,8 +38,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "crypto/password.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "hub/directive_outbox.h"
@@ -52,6 +61,7 @@ struct HubPaths {
   // Where the tables are: the PostgreSQL URL given to init (--db) or recorded
   // in database_url, else the SQLite file.
   std::string location;
+  std::filesystem::path data_key;
   std::filesystem::path signing_key;
   std::filesystem::path unblinding_key;
   std::filesystem::path tls_key;
@@ -79,13 +89,20 @@ class HubState {
   static shared::Result<std::unique_ptr<HubState>> create(const std::filesystem::path& dir,
                                                           const std::string& study_document,
                                                           const std::string& actor, std::int64_t now_ms,
+                                                          std::string_view passphrase, const crypto::PwhashCost& cost,
                                                           const std::string& db = "",
                                                           const InitialKits& kits = {});
   // `db` (--db): empty, or the PostgreSQL URL init recorded in DIR/database.url;
   // any other is refused (the keys in DIR go with the database init made
   // beside them), as is a database that holds no hub. A database that moved
   // (a failover, a new host name) is named by editing DIR/database.url.
-  static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir, const std::string& db = "");
+  // `passphrase` unwraps the keys; a wrong one is refused (Errc::unauthenticated).
+  static shared::Result<std::unique_ptr<HubState>> open(const std::filesystem::path& dir, std::string_view passphrase,
+                                                        const std::string& db = "");
+  // Wraps the keys of a data directory made before they were wrapped (raw
+  // key files) under `passphrase`; refuses one whose keys are already wrapped.
+  static shared::Status wrap_clear_keys(const std::filesystem::path& dir, std::string_view passphrase,
+                                        const crypto::PwhashCost& cost);
   ~HubState();
 
   const HubPaths& paths() const { return paths_; }
@@ -97,6 +114,8 @@ class HubState {
   const shared::Study& study() const { return study_; }
   const std::string& study_document() const { return study_document_; }
   const std::string& tls_fingerprint() const { return tls_fingerprint_; }
+  // The TLS private key, PEM, for the server (never written in clear).
+  const crypto::SecretBytes& tls_key_pem() const { return tls_key_pem_; }
   // The randomization list and its slice ledger; nullptr for minimization.
   RandomizationStore* randomization() { return randomization_.get(); }
   // Loads the current study version (and its randomization list) when the
@@ -120,6 +139,7 @@ class HubState {
   shared::Study study_;
   std::string study_document_;
   std::string tls_fingerprint_;
+  crypto::SecretBytes tls_key_pem_;
   DirectiveOutbox outbox_;
   std::unique_ptr<sync::Ledger> ledger_;
   std::unique_ptr<RandomizationStore> randomization_;

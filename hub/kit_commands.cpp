@@ -163,21 +163,21 @@ std::vector<Command> kit_decision_commands() {
   const Option reason{"reason", "TEXT", "why, for the audit trail and the site", true};
   Command q{.name = "quarantine",
             .summary = "Kits quarantined at nodes (excursion readings) and at depots; release or reject them (signed)",
-            .options = {kData, kDb, kJson, reader},
+            .options = {kData, kDb, kPassphraseFile, kJson, reader},
             .run = quarantine_list};
   q.subcommands.push_back({.name = "list",
                            .summary = "List the quarantined kits per node, with the excursion readings",
-                           .options = {kData, kDb, kJson, reader},
+                           .options = {kData, kDb, kPassphraseFile, kJson, reader},
                            .run = quarantine_list});
   q.subcommands.push_back({.name = "release",
                            .summary = "Release quarantined kits (signed, approved): usable again; a kits.release "
                                       "directive reaches their node at its next sync",
-                           .options = {kData, kDb, kits, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, kits, reason, signer},
                            .run = [](const Args& a) { return quarantine_decide(a, true); }});
   q.subcommands.push_back({.name = "reject",
                            .summary = "Reject kits quarantined or in stock (signed, approved): never dispensed again, "
                                       "only returned or destroyed; a kits.reject directive reaches their node",
-                           .options = {kData, kDb, kits, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, kits, reason, signer},
                            .run = [](const Args& a) { return quarantine_decide(a, false); }});
   out.push_back(std::move(q));
   Command k{.name = "kits", .summary = "destroy kits at a depot (signed, with a witness)"};
@@ -185,7 +185,7 @@ std::vector<Command> kit_decision_commands() {
       {.name = "destroy",
        .summary = "Destroy rejected, quarantined or stock kits at a depot, signed by the person (destroy_kits) and a "
                   "witness (destroy_kits or manage_supply): passwords on the first and second lines of standard input",
-       .options = {kData, kDb, {"depot", "D", "the depot holding the kits", true}, kits, reason,
+       .options = {kData, kDb, kPassphraseFile, {"depot", "D", "the depot holding the kits", true}, kits, reason,
                    {"user", "NAME", "the hub user destroying the kits (destroy_kits)", true},
                    {"witness", "NAME", "another hub user witnessing (destroy_kits or manage_supply)", true}},
        .run = kits_destroy});
@@ -193,7 +193,7 @@ std::vector<Command> kit_decision_commands() {
   out.push_back({.name = "reconcile",
                  .summary = "Drug accountability per site and depot, kit by kit: shipped = dispensed + returned + "
                             "destroyed + on hand + missing + damaged + ...; exits 1 when anything is unaccounted for",
-                 .options = {kData, kDb, {"site", "S", "only this site", false}, {"depot", "D", "only this depot", false},
+                 .options = {kData, kDb, kPassphraseFile, {"site", "S", "only this site", false}, {"depot", "D", "only this depot", false},
                              kJson, reader},
                  .run = reconcile_cmd});
   return out;

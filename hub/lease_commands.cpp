@@ -43,7 +43,7 @@ std::vector<shared::Command> lease_commands() {
       .name = "shorten",
       .summary = "Make every node's randomization lease end by a time (signed, manage_study): nodes that sync "
                  "take it at once, and leases granted until then end then",
-      .options = {kData, kDb,
+      .options = {kData, kDb, kPassphraseFile,
                   {"until", "TIME", "the latest end of every lease, YYYY-MM-DDTHH:MM:SSZ (UTC)", true},
                   {"reason", "TEXT", "why, for the audit trail (an urgent design change)", true},
                   {"user", "NAME",

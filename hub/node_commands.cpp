@@ -47,6 +47,26 @@ using shared::Args;
 using shared::Command;
 using shared::Option;
 
+// The passphrase a new key file is wrapped under: as read_hub_passphrase, and
+// long enough to resist guessing (as the node's).
+shared::Result<std::string> read_new_hub_passphrase(const Args& a) {
+  auto pass = read_hub_passphrase(a);
+  if (pass && pass->size() < 10)
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the hub's passphrase must be at least 10 characters; choose a longer one");
+  return pass;
+}
+
+shared::Result<const crypto::PwhashCost*> hub_kdf_cost(const Args& a) {
+  const std::string name = a.get_or("kdf-cost", "moderate");
+  if (name == "moderate") return &crypto::kModerate;
+  if (name == "interactive") return &crypto::kInteractive;
+  if (name == "min") return &crypto::kTest;
+  return shared::make_error(shared::Errc::invalid_input,
+                            "--kdf-cost must be moderate, interactive or min (got '" + name + "')");
+}
+
+
 
 int usage(const Args& a, const std::string& message) {
   std::cerr << a.command_path() << ": " << message << "\n";
@@ -89,13 +109,33 @@ int init(const Args& a) {
     kits = {lt.str(), lots_file_beside(file).filename().string(), kt.str(),
             kits_file_beside(file).filename().string()};
   }
-  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis(), a.find("db").value_or(""), kits);
+  auto cost = hub_kdf_cost(a);
+  if (!cost) return report(a, cost.error());
+  auto pass = read_new_hub_passphrase(a);
+  if (!pass) return report(a, pass.error());
+  auto hub = HubState::create(dir, text.str(), os_user(), sync::system_millis(), *pass, **cost,
+                              a.find("db").value_or(""), kits);
+  crypto::secure_zero(pass->data(), pass->size());
   if (!hub) return report(a, hub.error());
   const auto& h = *hub.value();
   std::cout << "hub initialized in " << dir << " for study " << h.study().id << " version " << h.study().version
             << "\n"
             << "TLS certificate fingerprint (SHA-256): " << h.tls_fingerprint() << "\n"
             << "hub signing key: " << h.signing_key().public_key().hex() << "\n";
+  return 0;
+}
+
+// ---- keys wrap
+
+int keys_wrap(const Args& a) {
+  auto cost = hub_kdf_cost(a);
+  if (!cost) return report(a, cost.error());
+  auto pass = read_new_hub_passphrase(a);
+  if (!pass) return report(a, pass.error());
+  auto st = HubState::wrap_clear_keys(a.get("data"), *pass, **cost);
+  crypto::secure_zero(pass->data(), pass->size());
+  if (!st) return report(a, st.error());
+  std::cout << "the keys in " << a.get("data") << " are wrapped; every irt-hub command now needs the passphrase\n";
   return 0;
 }
 
@@ -157,8 +197,29 @@ int report(const Args& a, const shared::Error& e) {
   return shared::exit_code(e.code);
 }
 
+shared::Result<std::string> read_hub_passphrase(const Args& a) {
+  std::string pass;
+  if (auto file = a.find("passphrase-file")) {
+    std::ifstream in(*file);
+    if (!in) return shared::make_error(shared::Errc::invalid_input, "cannot read passphrase file " + *file);
+    std::getline(in, pass);
+  } else if (const char* env = std::getenv("IRT_HUB_PASSPHRASE")) {
+    pass = env;
+  }
+  if (pass.empty())
+    return shared::make_error(shared::Errc::invalid_input,
+                              "no passphrase for the hub's keys: set IRT_HUB_PASSPHRASE or give --passphrase-file FILE");
+  return pass;
+}
+
 std::unique_ptr<HubState> open_hub(const Args& a, int& exit_code) {
-  auto hub = HubState::open(a.get("data"), a.find("db").value_or(""));
+  auto pass = read_hub_passphrase(a);
+  if (!pass) {
+    exit_code = report(a, pass.error());
+    return nullptr;
+  }
+  auto hub = HubState::open(a.get("data"), *pass, a.find("db").value_or(""));
+  crypto::secure_zero(pass->data(), pass->size());
   if (!hub) {
     exit_code = report(a, hub.error());
     return nullptr;
@@ -705,11 +766,24 @@ std::vector<Command> node_commands() {
   std::vector<Command> out;
   out.push_back({.name = "init",
                  .summary = "Create a hub: keys, TLS identity, database, and the study (never overwrites DIR)",
-                 .options = {kData, kDb, {"study", "FILE", "the study configuration (JSON)", true}},
+                 .options = {kData, kDb, kPassphraseFile, {"study", "FILE", "the study configuration (JSON)", true},
+                             {"kdf-cost", "LEVEL",
+                              "Argon2id cost of the passphrase: moderate (default), interactive, min (tests only)",
+                              false}},
                  .run = init});
+  Command keys{.name = "keys", .summary = "Manage the hub's key files"};
+  keys.subcommands.push_back(
+      {.name = "wrap",
+       .summary = "Wrap the clear key files of a hub initialized before keys were wrapped under the passphrase "
+                  "(IRT_HUB_PASSPHRASE or --passphrase-file); stop the hub and back up DIR first",
+       .options = {kData, kPassphraseFile,
+                   {"kdf-cost", "LEVEL",
+                    "Argon2id cost of the passphrase: moderate (default), interactive, min (tests only)", false}},
+       .run = keys_wrap});
+  out.push_back(std::move(keys));
   out.push_back({.name = "invite",
                  .summary = "Print a one-time enrollment token for a new node of a site",
-                 .options = {kData, kDb,
+                 .options = {kData, kDb, kPassphraseFile,
                              {"user", "NAME", "the hub user inviting (manage_nodes); the password is the first line "
                                               "of standard input", true},
                              {"site", "SITE", "the site id the node will belong to", true},
@@ -720,7 +794,7 @@ std::vector<Command> node_commands() {
                  .run = invite_cmd});
   out.push_back({.name = "fingerprint",
                  .summary = "Print the SHA-256 fingerprint of the hub's TLS certificate, for enrolling nodes",
-                 .options = {kData, kDb},
+                 .options = {kData, kDb, kPassphraseFile},
                  .run = fingerprint});
   Command user{.name = "user", .summary = "Manage the users who log in on nodes and at the hub"};
   user.subcommands.push_back(
@@ -728,7 +802,7 @@ std::vector<Command> node_commands() {
        .summary = "Add a user: the signer's password is the first line of standard input, the new user's the "
                   "second (generated and shown once on a terminal); a hub's first user, who must hold "
                   "manage_users, is added without --user and with the new password only",
-       .options = {kData, kDb,
+       .options = {kData, kDb, kPassphraseFile,
                    {"user", "NAME", "the hub user adding (manage_users); required once the hub has a user", false},
                    {"name", "NAME", "the login name", true},
                    {"role", "ROLE", "a role id of the study", true},
@@ -741,34 +815,34 @@ std::vector<Command> node_commands() {
   const Option name{"name", "NAME", "the user's login name", true};
   user.subcommands.push_back({.name = "list",
                               .summary = "List the hub's users: role, sites, enabled or disabled",
-                              .options = {kData, kDb, reader_option(shared::Permission::manage_users),
+                              .options = {kData, kDb, kPassphraseFile, reader_option(shared::Permission::manage_users),
                                           {"json", "", "print JSON", false}},
                               .run = user_list});
   user.subcommands.push_back(
       {.name = "disable",
        .summary = "Disable a user: the user's nodes refuse the login and e-signatures once they have synced (signed)",
-       .options = {kData, kDb, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
+       .options = {kData, kDb, kPassphraseFile, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
        .run = user_disable});
   user.subcommands.push_back({.name = "enable",
                               .summary = "Enable a disabled user again (signed)",
-                              .options = {kData, kDb, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
+                              .options = {kData, kDb, kPassphraseFile, name, signer, {"reason", "TEXT", "why, for the audit trail", true}},
                               .run = user_enable});
   user.subcommands.push_back(
       {.name = "passwd",
        .summary = "Set a user's password (signed): the new password is the second line of standard input, or "
                   "generated and shown once on a terminal",
-       .options = {kData, kDb, name, signer},
+       .options = {kData, kDb, kPassphraseFile, name, signer},
        .run = user_passwd});
   user.subcommands.push_back(
       {.name = "sites",
        .summary = "Set the sites whose nodes a user may log in on (signed); both old and new sites get a fresh roster",
-       .options = {kData, kDb, name, signer, {"sites", "S1,S2", "the user's sites, all of them", true}},
+       .options = {kData, kDb, kPassphraseFile, name, signer, {"sites", "S1,S2", "the user's sites, all of them", true}},
        .run = user_sites});
   out.push_back(std::move(user));
   out.push_back({.name = "serve",
                  .summary = "Serve the sync protocol (/sync/v1) and the JSON API (/api/v1, docs/openapi-hub.yaml) over "
                             "HTTPS until SIGTERM or SIGINT",
-                 .options = {kData, kDb,
+                 .options = {kData, kDb, kPassphraseFile,
                              {"listen", "HOST:PORT", "the address to listen on, e.g. 0.0.0.0:8443", true},
                              {"http", "", "plain HTTP; only on a loopback address, for tests and the demo", false},
                              {"resupply-every", "SECONDS",
@@ -781,28 +855,28 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "revoke",
                  .summary = "Revoke a node (signed): its later pushes and pulls are refused, its events stay in the "
                             "ledger",
-                 .options = {kData, kDb, {"node", "ID", "the node id", true}, node_signer,
+                 .options = {kData, kDb, kPassphraseFile, {"node", "ID", "the node id", true}, node_signer,
                              {"reason", "TEXT", "why, for the audit trail", true}},
                  .run = revoke});
   out.push_back({.name = "unfreeze",
                  .summary = "Lift the freeze put on a node after equivocation, once the evidence is reviewed (signed)",
-                 .options = {kData, kDb, {"node", "ID", "the node id", true}, node_signer,
+                 .options = {kData, kDb, kPassphraseFile, {"node", "ID", "the node id", true}, node_signer,
                              {"reason", "TEXT", "the decision, for the audit trail", true}},
                  .run = unfreeze});
   out.push_back({.name = "verify",
                  .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
-                 .options = {kData, kDb},
+                 .options = {kData, kDb, kPassphraseFile},
                  .run = verify_ledger});
   out.push_back({.name = "nodes",
                  .summary = "The enrolled nodes: status, last contact, events acknowledged, chain head, last receipt, "
                             "clock skew, slots and numbers left, kits in custody by status, open alerts",
-                 .options = {kData, kDb, reader_option(shared::Permission::manage_nodes),
+                 .options = {kData, kDb, kPassphraseFile, reader_option(shared::Permission::manage_nodes),
                              {"json", "", "print JSON", false}, {"node", "ID", "show this node in full", false}},
                  .run = nodes});
   Command devs{.name = "deviations",
                .summary = "List the deviations raised from what nodes report (code breaks, visit windows, kits "
                           "dispensed against a decision, exhausted slices, equivocation, ...)",
-               .options = {kData, kDb,
+               .options = {kData, kDb, kPassphraseFile,
                            {"reader", "NAME",
                             "the hub user reading (the role needs view_audit; a reader of an unblinded role also "
                             "sees the arm of a code break); the password is the first line of standard input",
@@ -812,7 +886,7 @@ std::vector<Command> node_commands() {
   devs.subcommands.push_back(
       {.name = "acknowledge",
        .summary = "Acknowledge a deviation as reviewed (signed, manage_study), with a comment",
-       .options = {kData, kDb, {"id", "N", "the deviation's number", true},
+       .options = {kData, kDb, kPassphraseFile, {"id", "N", "the deviation's number", true},
                    {"comment", "TEXT", "what was reviewed and decided, for the audit trail", true},
                    {"user", "NAME", "the hub user signing (manage_study); the password is the first line of standard "
                                     "input", true}},
@@ -821,7 +895,7 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "audit",
                  .summary = "Read the audit trail, oldest first: the hub's entries and the nodes' events, blinded as the "
                             "reading user's role requires (the reader needs view_audit)",
-                 .options = {kData, kDb,
+                 .options = {kData, kDb, kPassphraseFile,
                              {"reader", "NAME", "the hub user reading; the password is read from standard input", true},
                              {"since", "T", "entries at or after T: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)", false},
                              {"user", "U", "only entries by this user", false},
@@ -831,7 +905,7 @@ std::vector<Command> node_commands() {
   out.push_back({.name = "alerts",
                  .summary = "List open alerts (equivocation, bad signatures, broken chains, refused pushes, ingest "
                             "findings, supply shortages)",
-                 .options = {kData, kDb, reader_option(shared::Permission::manage_nodes),
+                 .options = {kData, kDb, kPassphraseFile, reader_option(shared::Permission::manage_nodes),
                              {"json", "", "print JSON", false}, {"all", "", "include resolved alerts", false}},
                  .run = alerts});
   return out;

@@ -182,39 +182,39 @@ std::vector<Command> shipment_commands() {
   c.subcommands.push_back({.name = "list",
                            .summary = "List the shipments with their state (requested, approved, shipped, delivered, "
                                       "receiving, closed, lost, cancelled)",
-                           .options = {kData, kDb, {"status", "S", "only shipments in this state", false}, kJson,
+                           .options = {kData, kDb, kPassphraseFile, {"status", "S", "only shipments in this state", false}, kJson,
                                        reader},
                            .run = list_cmd});
   c.subcommands.push_back({.name = "show",
                            .summary = "One shipment: its kits and every step it took",
-                           .options = {kData, kDb, id, kJson, reader},
+                           .options = {kData, kDb, kPassphraseFile, id, kJson, reader},
                            .run = show_cmd});
   const Option reason{"reason", "TEXT", "why, for the audit trail", false};
   const Option needed_reason{"reason", "TEXT", "why, for the audit trail", true};
   c.subcommands.push_back({.name = "approve",
                            .summary = "Approve a requested shipment (signed, approved)",
-                           .options = {kData, kDb, id, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, id, reason, signer},
                            .run = [](const Args& a) { return step_cmd(a, ShipmentStep::approve); }});
   c.subcommands.push_back(
       {.name = "ship",
        .summary = "The depot hands an approved shipment to a courier (signed): its kits leave the depot and the node "
                   "is told at its next sync",
-       .options = {kData, kDb, id, {"courier", "NAME", "the courier", true},
+       .options = {kData, kDb, kPassphraseFile, id, {"courier", "NAME", "the courier", true},
                    {"tracking", "NUMBER", "the courier's tracking number", true}, reason, signer},
        .run = [](const Args& a) { return step_cmd(a, ShipmentStep::ship); }});
   c.subcommands.push_back({.name = "deliver",
                            .summary = "Record that a shipped shipment was delivered to the site (signed)",
-                           .options = {kData, kDb, id, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, id, reason, signer},
                            .run = [](const Args& a) { return step_cmd(a, ShipmentStep::deliver); }});
   c.subcommands.push_back({.name = "lose",
                            .summary = "Declare a shipment lost (signed): its kits the node has not reported become "
                                       "missing",
-                           .options = {kData, kDb, id, needed_reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, id, needed_reason, signer},
                            .run = [](const Args& a) { return step_cmd(a, ShipmentStep::lose); }});
   c.subcommands.push_back({.name = "cancel",
                            .summary = "Cancel a shipment before it ships (signed): its kits are available at the "
                                       "depot again",
-                           .options = {kData, kDb, id, needed_reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, id, needed_reason, signer},
                            .run = [](const Args& a) { return step_cmd(a, ShipmentStep::cancel); }});
   const Option kit{"kit", "K", "a kit number (repeat the option for more)", false};
   const Option kits{"kits", "K1,K2", "kit numbers, comma-separated", false};
@@ -225,7 +225,7 @@ std::vector<Command> shipment_commands() {
       {.name = "transfer",
        .summary = "Request a transfer from one depot to another (signed by the sending depot): the kits are reserved "
                   "at it, then approved if the study says so, shipped and received at the other depot",
-       .options = {kData, kDb, {"from-depot", "A", "the depot sending the kits", true},
+       .options = {kData, kDb, kPassphraseFile, {"from-depot", "A", "the depot sending the kits", true},
                    {"to-depot", "B", "the depot receiving them", true}, kit, kits,
                    {"kit-type", "T", "or: the earliest-expiring kits of this type (unblinded users only)", false},
                    {"count", "N", "with --kit-type: how many", false}, reason, depot_signer},
@@ -234,7 +234,7 @@ std::vector<Command> shipment_commands() {
       {.name = "receive",
        .summary = "The receiving depot reports kits of a transfer or return shipment (signed): K or K:received, "
                   "K:damaged (with --reason), K:missing; closed once every kit is reported",
-       .options = {kData, kDb, id, {"kit", "K[:CONDITION]", "a kit and how it arrived (repeat the option)", false},
+       .options = {kData, kDb, kPassphraseFile, id, {"kit", "K[:CONDITION]", "a kit and how it arrived (repeat the option)", false},
                    {"kits", "K1,K2:missing", "kits and conditions, comma-separated", false}, reason, depot_signer},
        .run = receive_cmd});
   return {std::move(c)};

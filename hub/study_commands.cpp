@@ -153,14 +153,7 @@ int fail(const shared::Args& args, const shared::Error& e) {
   return shared::exit_code(e.code);
 }
 
-std::unique_ptr<HubState> open_or_report(const shared::Args& args, int& rc) {
-  auto hub = HubState::open(args.get("data"), args.find("db").value_or(""));
-  if (!hub) {
-    rc = fail(args, hub.error());
-    return nullptr;
-  }
-  return std::move(hub.value());
-}
+std::unique_ptr<HubState> open_or_report(const shared::Args& args, int& rc) { return open_hub(args, rc); }
 
 int amend_study(const shared::Args& args) {
   const std::string file = args.get("study");

@@ -218,18 +218,18 @@ std::vector<Command> supply_commands() {
   lots.subcommands.push_back(
       {.name = "add",
        .summary = "Add a lot with its expiry date (the last day of use, UTC end of day)",
-       .options = {kData, kDb, lot, {"expiry", "YYYY-MM-DD", "the lot's expiry date", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true},
+       .options = {kData, kDb, kPassphraseFile, lot, {"expiry", "YYYY-MM-DD", "the lot's expiry date", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true},
                    {"reason", "TEXT", "why, for the audit trail", false}},
        .run = lot_add});
   lots.subcommands.push_back(
       {.name = "list",
        .summary = "List the lots: expiry, kits, countries released in (kit types to unblinded readers only)",
-       .options = {kData, kDb, kJson, reader_option(shared::Permission::manage_supply)},
+       .options = {kData, kDb, kPassphraseFile, kJson, reader_option(shared::Permission::manage_supply)},
        .run = lot_list});
   lots.subcommands.push_back(
       {.name = "release",
        .summary = "Release a lot for shipment to countries (signed, release_quarantine)",
-       .options = {kData, kDb, lot, {"countries", "LIST", "country codes, comma-separated: FR,BE", true},
+       .options = {kData, kDb, kPassphraseFile, lot, {"countries", "LIST", "country codes, comma-separated: FR,BE", true},
                    {"user", "NAME", "the hub user signing (release_quarantine); the password is the first line of "
                                     "standard input", true},
                    kReason},
@@ -237,7 +237,7 @@ std::vector<Command> supply_commands() {
   lots.subcommands.push_back(
       {.name = "relabel",
        .summary = "Give a lot a new expiry date (signed, manage_supply): its kits' sites are told to relabel them",
-       .options = {kData, kDb, lot, {"expiry", "YYYY-MM-DD", "the new expiry date", true},
+       .options = {kData, kDb, kPassphraseFile, lot, {"expiry", "YYYY-MM-DD", "the new expiry date", true},
                    {"user", "NAME", "the hub user signing (manage_supply); the password is the first line of "
                                     "standard input", true},
                    kReason},
@@ -248,12 +248,12 @@ std::vector<Command> supply_commands() {
   kits.subcommands.push_back(
       {.name = "import",
        .summary = "Import a kit list CSV (kit_number,kit_type,lot,depot): all or nothing, audited with its hash",
-       .options = {kData, kDb, {"file", "FILE", "the CSV file", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
+       .options = {kData, kDb, kPassphraseFile, {"file", "FILE", "the CSV file", true}, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
        .run = kits_import});
   kits.subcommands.push_back(
       {.name = "generate",
        .summary = "Generate blinded kit numbers for the study's depots (studies that let the system number kits)",
-       .options = {kData, kDb, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
+       .options = {kData, kDb, kPassphraseFile, {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of standard input", true}},
        .run = kits_generate});
   out.push_back(std::move(kits));
 
@@ -261,7 +261,7 @@ std::vector<Command> supply_commands() {
   kit.subcommands.push_back(
       {.name = "history",
        .summary = "A kit's chain of custody: hub entries and node events naming it, oldest first",
-       .options = {kData, kDb, kJson, reader_option(shared::Permission::view_inventory)},
+       .options = {kData, kDb, kPassphraseFile, kJson, reader_option(shared::Permission::view_inventory)},
        .positional = "KIT",
        .min_positional = 1,
        .max_positional = 1,
@@ -272,7 +272,7 @@ std::vector<Command> supply_commands() {
   site.subcommands.push_back(
       {.name = "activate",
        .summary = "Activate a site (signed, manage_supply): its nodes may then be enrolled",
-       .options = {kData, kDb, {"site", "S", "the site id", true},
+       .options = {kData, kDb, kPassphraseFile, {"site", "S", "the site id", true},
                    {"user", "NAME", "the hub user signing (manage_supply); the password is the first line of "
                                     "standard input", true},
                    {"reason", "TEXT", "why, for the audit trail", false}},
@@ -283,7 +283,7 @@ std::vector<Command> supply_commands() {
   supply.subcommands.push_back(
       {.name = "run",
        .summary = "Review every active site (or one) and ship what the study's resupply rule orders",
-       .options = {kData, kDb, {"site", "S", "only this site", false},
+       .options = {kData, kDb, kPassphraseFile, {"site", "S", "only this site", false},
                    {"user", "NAME", "the hub user acting (manage_supply); the password is the first line of "
                                     "standard input", true}},
        .run = supply_run});

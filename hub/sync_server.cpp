@@ -10,6 +10,7 @@
 #include "hub/enrollment.h"
 #include "hub/ingest.h"
 #include "hub/push_order.h"
+#include "hub/tls_identity.h"
 #include "hub/tuning.h"
 #include "shared/command_line.h"
 #include "sync/batch.h"
@@ -103,11 +104,20 @@ struct SyncServer::Impl {
   Ingest ingest;
   RefusedSyncSources refused_sources;  // its own lock
 
+  shared::Status tls_status;  // why the TLS identity could not be loaded
+
   Impl(HubState& h, bool tls) : hub(h), order(h.db()), ingest(h) {
-    if (tls)
-      server = std::make_unique<httplib::SSLServer>(hub.paths().tls_certificate.c_str(), hub.paths().tls_key.c_str());
-    else
+    // The key is given from memory: it is stored only sealed (hub/hub_state.h).
+    auto identity = tls ? load_tls_identity(hub.paths().tls_certificate, hub.tls_key_pem())
+                        : shared::Result<TlsIdentity>(TlsIdentity{});
+    if (!identity) {
+      tls_status = identity.error();
       server = std::make_unique<httplib::Server>();
+    } else if (tls) {
+      server = std::make_unique<httplib::SSLServer>(identity->certificate.get(), identity->key.get());
+    } else {
+      server = std::make_unique<httplib::Server>();
+    }
     server->set_payload_max_length(kMaxSyncRequestBody);
     server->set_read_timeout(kSyncServerTimeoutSeconds, 0);
     server->set_tcp_nodelay(true);  // no delayed-ACK stall between a request and its answer
@@ -335,6 +345,7 @@ SyncServer::SyncServer(HubState& hub, bool tls) : impl_(std::make_unique<Impl>(h
 SyncServer::~SyncServer() = default;
 
 shared::Status SyncServer::bind(const std::string& host, int port) {
+  if (!impl_->tls_status) return impl_->tls_status;
   if (!impl_->server->is_valid())
     return shared::make_error(shared::Errc::internal,
                               "the TLS key or certificate in " + impl_->hub.paths().tls_key.parent_path().string() +

@@ -27,6 +27,7 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -56,7 +57,7 @@ bool add_extension(X509* cert, int nid, const char* value) {
 
 }  // namespace
 
-shared::Status create_tls_identity(const std::filesystem::path& key_file, const std::filesystem::path& cert_file) {
+shared::Result<crypto::SecretBytes> create_tls_identity(const std::filesystem::path& cert_file) {
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return failed("generate the TLS key");
 
@@ -86,25 +87,35 @@ shared::Status create_tls_identity(const std::filesystem::path& key_file, const 
     return failed("add the TLS certificate extensions");
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return failed("sign the TLS certificate");
 
-  int fd = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return shared::make_error(shared::Errc::conflict, "cannot create " + key_file.string() +
-                                                          " (it exists or the directory is not writable)");
-  FilePtr kf(fdopen(fd, "w"));
-  if (!kf) {
-    ::close(fd);
-    return shared::make_error(shared::Errc::internal, "cannot write " + key_file.string());
-  }
-  if (PEM_write_PrivateKey(kf.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
-      std::fflush(kf.get()) != 0 || fsync(fileno(kf.get())) != 0)
-    return failed("write the TLS key to " + key_file.string());
-  kf.reset();
-
   FilePtr cf(std::fopen(cert_file.c_str(), "wx"));
   if (!cf) return shared::make_error(shared::Errc::conflict, "cannot create " + cert_file.string());
   if (PEM_write_X509(cf.get(), cert.get()) != 1 || std::fflush(cf.get()) != 0 || fsync(fileno(cf.get())) != 0)
     return failed("write the TLS certificate to " + cert_file.string());
-  return {};
+  // A secure-heap BIO: OpenSSL zeroes its buffer when it is freed.
+  BioPtr pem(BIO_new(BIO_s_secmem()));
+  if (!pem || PEM_write_bio_PrivateKey(pem.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+    return failed("encode the TLS key");
+  char* data = nullptr;
+  long size = BIO_get_mem_data(pem.get(), &data);
+  if (size <= 0) return failed("encode the TLS key");
+  return crypto::SecretBytes::copy_of({reinterpret_cast<const std::uint8_t*>(data), static_cast<std::size_t>(size)});
+}
+
+shared::Result<TlsIdentity> load_tls_identity(const std::filesystem::path& cert_file,
+                                              const crypto::SecretBytes& key_pem) {
+  TlsIdentity out;
+  FilePtr f(std::fopen(cert_file.c_str(), "r"));
+  if (f) out.certificate.reset(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
+  BioPtr pem(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  if (pem) out.key.reset(PEM_read_bio_PrivateKey(pem.get(), nullptr, nullptr, nullptr));
+  if (!out.certificate || !out.key)
+    return shared::make_error(shared::Errc::integrity, "the hub's TLS certificate " + cert_file.string() +
+                                                           " or its key cannot be loaded; restore the data "
+                                                           "directory from backup");
+  if (X509_check_private_key(out.certificate.get(), out.key.get()) != 1)
+    return shared::make_error(shared::Errc::integrity, "the hub's TLS key does not match its certificate " +
+                                                           cert_file.string() + "; restore the data directory from backup");
+  return out;
 }
 
 shared::Result<std::string> tls_fingerprint(const std::filesystem::path& cert_file) {

@@ -74,21 +74,21 @@ std::vector<Command> transfer_commands() {
   const Option status{"status", "S", "only requests in this status: requested, approved or rejected", false};
   Command t{.name = "transfer",
             .summary = "Participant transfers between sites: list the requests; approve or reject one (signed)",
-            .options = {kData, kDb, kJson, status, reader_option(shared::Permission::view_participants)},
+            .options = {kData, kDb, kPassphraseFile, kJson, status, reader_option(shared::Permission::view_participants)},
             .run = transfer_list};
   t.subcommands.push_back({.name = "list",
                            .summary = "List the transfer requests the nodes sent, with their decisions",
-                           .options = {kData, kDb, kJson, status, reader_option(shared::Permission::view_participants)},
+                           .options = {kData, kDb, kPassphraseFile, kJson, status, reader_option(shared::Permission::view_participants)},
                            .run = transfer_list});
   t.subcommands.push_back({.name = "approve",
                            .summary = "Approve a participant's transfer (signed, approved): its record, visits and "
                                       "dispensed kits move by directives to the target site's node",
-                           .options = {kData, kDb, participant, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, participant, reason, signer},
                            .run = [](const Args& a) { return transfer_decide(a, true); }});
   t.subcommands.push_back({.name = "reject",
                            .summary = "Reject a participant's transfer (signed, approved): it stays at its site, "
                                       "whose node shows the decision",
-                           .options = {kData, kDb, participant, reason, signer},
+                           .options = {kData, kDb, kPassphraseFile, participant, reason, signer},
                            .run = [](const Args& a) { return transfer_decide(a, false); }});
   return {t};
 }

@@ -138,12 +138,12 @@ std::vector<Command> webhook_commands() {
                                       "of standard input", true};
   Command w{.name = "webhook",
             .summary = "EDC webhooks: add, list or remove a subscription; the delivery log",
-            .options = {kData, kDb, kJson, reader_option(kPermission), {"all", "", "removed webhooks too", false}},
+            .options = {kData, kDb, kPassphraseFile, kJson, reader_option(kPermission), {"all", "", "removed webhooks too", false}},
             .run = webhook_list};
   w.subcommands.push_back(
       {.name = "add",
        .summary = "Subscribe a URL to event kinds; each delivery is blinded JSON signed with the shared secret",
-       .options = {kData, kDb,
+       .options = {kData, kDb, kPassphraseFile,
                    {"url", "URL", "https://HOST[:PORT][/PATH] (http:// only to a loopback host)", true},
                    {"events", "KINDS",
                     "comma-separated: participant.randomized, kit.dispensed, participant.withdrawn, "
@@ -155,19 +155,19 @@ std::vector<Command> webhook_commands() {
        .run = webhook_add});
   w.subcommands.push_back({.name = "list",
                            .summary = "The webhooks: URL, event kinds, who added them (never the secret)",
-                           .options = {kData, kDb, kJson, reader_option(kPermission),
+                           .options = {kData, kDb, kPassphraseFile, kJson, reader_option(kPermission),
                                        {"all", "", "removed webhooks too", false}},
                            .run = webhook_list});
   w.subcommands.push_back({.name = "remove",
                            .summary = "Remove a webhook: no new deliveries, its pending ones cancelled",
-                           .options = {kData, kDb, signer},
+                           .options = {kData, kDb, kPassphraseFile, signer},
                            .positional = "ID",
                            .min_positional = 1,
                            .max_positional = 1,
                            .run = webhook_remove});
   w.subcommands.push_back({.name = "deliveries",
                            .summary = "The delivery log, newest first: status, attempts, last error, next attempt",
-                           .options = {kData, kDb, kJson, reader_option(kPermission)},
+                           .options = {kData, kDb, kPassphraseFile, kJson, reader_option(kPermission)},
                            .run = webhook_deliveries_command});
   return {w};
 }

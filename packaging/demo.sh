@@ -24,6 +24,7 @@ hub_bin="$build/hub/irt-hub"
 node_bin="$build/node/irt-node"
 work=${IRT_DEMO_DIR:-/tmp/irt-demo}
 export IRT_PASSPHRASE="demo passphrase for the site tablets"
+export IRT_HUB_PASSPHRASE="demo passphrase for the hub's keys"  # every irt-hub command of the demo unlocks with it
 started=$SECONDS
 
 step() { printf '\n== %s\n' "$*"; }
@@ -147,7 +148,7 @@ step "The study: check it, and see what amendment 2 changes"
 "$hub_bin" diff-study "$here/packaging/examples/study-blocks.json" "$here/packaging/examples/study-blocks-v2.json"
 
 step "Set up the hub: keys, TLS identity, database, study, users"
-hub init --study "$here/packaging/examples/study-blocks.json"
+hub init --study "$here/packaging/examples/study-blocks.json" --kdf-cost interactive
 echo "$admin_pass" | "$hub_bin" user add --data "$work/hub" --name "$admin" --role admin
 add_user ana.coordinator coordinator 101 coordinator-101-pass
 add_user chen.pharmacist pharmacist 101 pharmacist-101-pass

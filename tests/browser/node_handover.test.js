@@ -46,7 +46,8 @@ const study = JSON.parse(fs.readFileSync(STUDY, "utf8"));
 // What the blinded nurse must never have in the page.
 const FORBIDDEN_FOR_BLINDED = [...study.arms.map((a) => a.name), ...study.kit_types.flatMap((k) => [k.name, k.id]), "Placebo"];
 
-const env = { ...process.env, IRT_PASSPHRASE: PASSPHRASE };
+// The hub's keys are wrapped under their own passphrase (docs/hub.md).
+const env = { ...process.env, IRT_PASSPHRASE: PASSPHRASE, IRT_HUB_PASSPHRASE: "test hub passphrase" };
 const run = (bin, args, input) => execFileSync(bin, args, { env, input: input || "", stdio: ["pipe", "pipe", "pipe"] }).toString();
 
 // A hub with the site's users, and the site node and a nurse's tablet
@@ -54,7 +55,7 @@ const run = (bin, args, input) => execFileSync(bin, args, { env, input: input ||
 // lists the other.
 async function seed(work, dir) {
   const hubData = path.join(work, "hub");
-  run(hubBin, ["init", "--data", hubData, "--study", STUDY]);
+  run(hubBin, ["init", "--data", hubData, "--study", STUDY, "--kdf-cost", "min"]);
   run(hubBin, ["user", "add", "--data", hubData, "--name", ADMIN.name, "--role", "admin"], ADMIN.password + "\n");
   for (const u of [PHARMACIST, NURSE])
     run(hubBin, ["user", "add", "--data", hubData, "--user", ADMIN.name, "--name", u.name, "--role", u.role, "--sites", SITE],

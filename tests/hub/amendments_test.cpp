@@ -114,7 +114,7 @@ TEST_CASE("an amendment stores the version with its reason, makes it current and
   CHECK(versions[1].loaded_ms == kHubNow + kHour);
 
   // Another process opening the hub runs on version 2.
-  auto reopened = hub::HubState::open(h.hub->paths().dir);
+  auto reopened = hub::HubState::open(h.hub->paths().dir, test::kHubPassphrase);
   REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
   CHECK((*reopened)->study().version == 2);
 }
@@ -350,7 +350,7 @@ TEST_CASE("a site added by an amendment is invited and enrolled at once, with sl
   CHECK(held_after == held_before);
   CHECK_FALSE(h.hub->randomization()->list_hash() == hash_before);
   // The list of version 2 regenerates from its recorded seed (reopen checks its hash).
-  REQUIRE(hub::HubState::open(h.hub->paths().dir).ok());
+  REQUIRE(hub::HubState::open(h.hub->paths().dir, test::kHubPassphrase).ok());
   // Version 2's list is version 1's, byte for byte, then the new strata: both from the one recorded seed.
   auto seed_hex = hub::randomization_seed_hex(h.hub->db(), 2);
   REQUIRE(seed_hex.ok());
@@ -398,7 +398,7 @@ TEST_CASE("an amendment that leaves the list alone keeps it and its owners under
   CHECK(done->kits_made == 0);
   CHECK(h.hub->randomization()->list().study_version == 1);
   CHECK(h.hub->randomization()->slices().free_slots(a, 0) > 0);
-  auto reopened = hub::HubState::open(h.hub->paths().dir);
+  auto reopened = hub::HubState::open(h.hub->paths().dir, test::kHubPassphrase);
   REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
   CHECK((*reopened)->study().version == 2);
 }

@@ -100,7 +100,7 @@ TEST_CASE("a blinded study manager is shown no line about arms or kit types, onl
 
 TEST_CASE("the API answers with a version amended by another process") {
   Api a;
-  auto other = hub::HubState::open(a.f.hub->paths().dir);
+  auto other = hub::HubState::open(a.f.hub->paths().dir, test::kHubPassphrase);
   REQUIRE(other.ok());
   REQUIRE(hub::add_user(**other, {"sm2", "study-manager", {}, test::kUserPassword}, crypto::kTest, "tester", kHubNow).ok());
   REQUIRE(hub::amend(**other, v2_text(), "site 103 joins", {"sm2", test::kUserPassword}, kHubNow).ok());

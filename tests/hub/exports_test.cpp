@@ -444,7 +444,7 @@ struct PushDuringExport : hub::ExportProgress {
   std::unique_ptr<hub::HubState> other;
   bool pushed = false;
   PushDuringExport(HubFixture& fixture, TestNode& n) : f(fixture), node(n) {
-    auto opened = hub::HubState::open(f.dir / "hub", f.pg ? f.pg->url() : "");
+    auto opened = hub::HubState::open(f.dir / "hub", test::kHubPassphrase, f.pg ? f.pg->url() : "");
     REQUIRE_MESSAGE(opened.ok(), opened.error().message);
     other = std::move(opened).value();
   }

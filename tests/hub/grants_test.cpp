@@ -370,7 +370,7 @@ TEST_CASE("revocation voids the node's slots, numbers and kits, and none is gran
   // The state survives a reopen of the hub (another process).
   auto dir = f.hub->paths().dir;
   f.hub.reset();
-  auto reopened = hub::HubState::open(dir);
+  auto reopened = hub::HubState::open(dir, test::kHubPassphrase);
   REQUIRE(reopened.ok());
   f.hub = std::move(reopened.value());
 

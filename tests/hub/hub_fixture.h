@@ -69,7 +69,7 @@ struct HubFixture {
   explicit HubFixture(const std::string& study = "packaging/examples/study-blocks.json")
       : HubFixture(StudyText{read_file(source_path(study))}) {}
   explicit HubFixture(const StudyText& study) {
-    auto created = hub::HubState::create(dir / "hub", study.text, "tester", kHubNow, pg ? pg->url() : "");
+    auto created = hub::HubState::create(dir / "hub", study.text, "tester", kHubNow, test::kHubPassphrase, crypto::kTest, pg ? pg->url() : "");
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
   }

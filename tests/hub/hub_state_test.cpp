@@ -2,7 +2,10 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <map>
+
 #include "hub/audit.h"
+#include "crypto/aead.h"
 #include "hub/hub_state.h"
 #include "sync/checkpoint.h"
 #include "sync/protocol.h"
@@ -18,6 +21,38 @@ unsigned mode_of(const std::filesystem::path& p) {
   REQUIRE(::stat(p.c_str(), &st) == 0);
   return st.st_mode & 0777;
 }
+
+std::string bytes_text(crypto::ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// Which of the hub's secrets (the signing seed, the unblinding secret, the TLS
+// key's PEM body) occur in some file of `dir`, as the hub that opened it holds them.
+std::vector<std::string> clear_keys_in(const std::filesystem::path& dir, const hub::HubState& h) {
+  const std::string pem = bytes_text(h.tls_key_pem().view());
+  const auto body_at = pem.find('\n') + 1;
+  const std::map<std::string, std::string> secrets = {
+      {"signing seed", bytes_text(h.signing_key().seed().view())},
+      {"unblinding secret", bytes_text(h.unblinding_key().secret().view())},
+      {"TLS key", pem.substr(body_at, pem.find('\n', body_at) - body_at)},
+      {"PEM private key", "PRIVATE KEY"}};
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const auto content = test::read_file(entry.path());
+    for (const auto& [name, secret] : secrets)
+      if (content.find(secret) != std::string::npos) found.push_back(name + " in " + entry.path().string());
+  }
+  return found;
+}
+
+// A data directory as init made it before keys were wrapped: raw key files, no data key.
+void write_clear_keys(const hub::HubState& h) {
+  const auto& p = h.paths();
+  for (const auto& f : {p.data_key, p.signing_key, p.unblinding_key, p.tls_key}) std::filesystem::remove(f);
+  test::write_file(p.signing_key, bytes_text(h.signing_key().seed().view()));
+  test::write_file(p.unblinding_key, bytes_text(h.unblinding_key().secret().view()));
+  test::write_file(p.tls_key, bytes_text(h.tls_key_pem().view()));
+  for (const auto& f : {p.signing_key, p.unblinding_key, p.tls_key}) ::chmod(f.c_str(), 0600);
+}
 }  // namespace
 
 TEST_CASE("init makes the keys, TLS identity and database with private permissions") {
@@ -27,9 +62,10 @@ TEST_CASE("init makes the keys, TLS identity and database with private permissio
   CHECK(mode_of(p.signing_key) == 0600);
   CHECK(mode_of(p.unblinding_key) == 0600);
   CHECK(mode_of(p.tls_key) == 0600);
+  CHECK(mode_of(p.data_key) == 0600);
   // The SQLite file, or the file recording the PostgreSQL URL.
   CHECK(mode_of(p.postgresql() ? p.database_url : p.database) == 0600);
-  CHECK(std::filesystem::file_size(p.signing_key) == 32);
+  CHECK(std::filesystem::file_size(p.signing_key) == 32 + crypto::kAeadOverhead);  // sealed, not the raw seed
   CHECK(f.hub->tls_fingerprint().size() == 64);
   CHECK(f.hub->study().id == "VLC-301");
   CHECK(f.hub->ledger().origin() == "irt.hub/VLC-301");
@@ -51,12 +87,89 @@ TEST_CASE("reopening a hub gives the same keys, fingerprint and study") {
   auto fingerprint = f.hub->tls_fingerprint();
   auto dir = f.hub->paths().dir;
   f.hub.reset();
-  auto again = hub::HubState::open(dir);
+  auto again = hub::HubState::open(dir, test::kHubPassphrase);
   REQUIRE_MESSAGE(again.ok(), again.error().message);
   CHECK((*again)->signing_key().public_key() == key);
   CHECK((*again)->unblinding_key().public_key() == unblinding);
   CHECK((*again)->tls_fingerprint() == fingerprint);
   CHECK((*again)->study().id == "VLC-301");
+}
+
+TEST_CASE("a copied data directory holds none of the hub's keys in clear, and they open only with the passphrase") {
+  HubFixture f;
+  const auto dir = f.hub->paths().dir;
+  const auto key = f.hub->signing_key().public_key();
+  REQUIRE(f.hub->tls_key_pem().size() > 100);
+  CHECK(clear_keys_in(dir, *f.hub) == std::vector<std::string>{});
+  // The check can fail: the same keys written in clear are found.
+  test::TempDir copy;
+  std::filesystem::copy(dir, copy / "hub", std::filesystem::copy_options::recursive);
+  auto clear = hub::HubState::open(copy / "hub", test::kHubPassphrase);
+  REQUIRE_MESSAGE(clear.ok(), clear.error().message);
+  write_clear_keys(**clear);
+  CHECK(clear_keys_in(copy / "hub", *f.hub).size() == 4);
+
+  f.hub.reset();
+  const auto before = test::read_file(dir / "keys" / "hub-data.key");
+  auto wrong = hub::HubState::open(dir, "not the hub's passphrase");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == shared::Errc::unauthenticated);
+  CHECK(wrong.error().message.find("wrong passphrase") != std::string::npos);
+  CHECK(wrong.error().message.find("IRT_HUB_PASSPHRASE or --passphrase-file") != std::string::npos);
+  CHECK(test::read_file(dir / "keys" / "hub-data.key") == before);
+  auto right = hub::HubState::open(dir, test::kHubPassphrase);
+  REQUIRE_MESSAGE(right.ok(), right.error().message);
+  CHECK((*right)->signing_key().public_key() == key);
+}
+
+TEST_CASE("a sealed key file moved to another key's place or edited does not open") {
+  HubFixture f;
+  const auto p = f.hub->paths();
+  f.hub.reset();
+  const auto signing = test::read_file(p.signing_key), unblinding = test::read_file(p.unblinding_key);
+  std::filesystem::remove(p.signing_key);
+  test::write_file(p.signing_key, unblinding);
+  ::chmod(p.signing_key.c_str(), 0600);
+  auto swapped = hub::HubState::open(p.dir, test::kHubPassphrase);
+  REQUIRE_FALSE(swapped.ok());
+  CHECK(swapped.error().code == shared::Errc::integrity);
+  CHECK(swapped.error().message.find(p.signing_key.string() + " does not open") != std::string::npos);
+
+  std::filesystem::remove(p.signing_key);
+  test::write_file(p.signing_key, signing);
+  ::chmod(p.signing_key.c_str(), 0600);
+  REQUIRE(hub::HubState::open(p.dir, test::kHubPassphrase).ok());
+  test::flip_byte_in_file(p.tls_key, 30);
+  auto edited = hub::HubState::open(p.dir, test::kHubPassphrase);
+  REQUIRE_FALSE(edited.ok());
+  CHECK(edited.error().message.find(p.tls_key.string() + " does not open") != std::string::npos);
+}
+
+TEST_CASE("a data directory with keys in clear is refused naming keys wrap, which wraps them in place") {
+  HubFixture f;
+  const auto p = f.hub->paths();
+  const auto key = f.hub->signing_key().public_key();
+  const auto unblinding = f.hub->unblinding_key().public_key();
+  const auto fingerprint = f.hub->tls_fingerprint();
+  write_clear_keys(*f.hub);
+  auto legacy = hub::HubState::open(p.dir, test::kHubPassphrase);
+  REQUIRE_FALSE(legacy.ok());
+  CHECK(legacy.error().message.find("stored in clear") != std::string::npos);
+  CHECK(legacy.error().message.find("irt-hub keys wrap --data " + p.dir.string()) != std::string::npos);
+
+  auto wrapped = hub::HubState::wrap_clear_keys(p.dir, test::kHubPassphrase, crypto::kTest);
+  REQUIRE_MESSAGE(wrapped.ok(), wrapped.error().message);
+  CHECK(clear_keys_in(p.dir, *f.hub) == std::vector<std::string>{});
+  auto again = hub::HubState::wrap_clear_keys(p.dir, test::kHubPassphrase, crypto::kTest);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message.find("already wrapped") != std::string::npos);
+  f.hub.reset();
+  auto opened = hub::HubState::open(p.dir, test::kHubPassphrase);
+  REQUIRE_MESSAGE(opened.ok(), opened.error().message);
+  CHECK((*opened)->signing_key().public_key() == key);
+  CHECK((*opened)->unblinding_key().public_key() == unblinding);
+  CHECK((*opened)->tls_fingerprint() == fingerprint);
+  CHECK(bytes_text((*opened)->tls_key_pem().view()).find("PRIVATE KEY") != std::string::npos);
 }
 
 TEST_CASE("two hubs have different identities") {
@@ -70,7 +183,7 @@ TEST_CASE("init refuses an existing directory and leaves it untouched") {
   std::filesystem::create_directory(dir / "hub");
   test::write_file(dir / "hub" / "keep.txt", "mine");
   auto r = hub::HubState::create(dir / "hub", test::read_file(test::source_path("packaging/examples/study-blocks.json")),
-                                 "tester", kHubNow);
+                                 "tester", kHubNow, test::kHubPassphrase, crypto::kTest);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::invalid_input);
   CHECK(r.error().message.find("already exists") != std::string::npos);
@@ -81,7 +194,7 @@ TEST_CASE("init refuses an existing directory and leaves it untouched") {
 TEST_CASE("init with an invalid study creates nothing") {
   test::TempDir dir;
   auto pg = test::hub_postgres();
-  auto r = hub::HubState::create(dir / "hub", R"({"id": "X"})", "tester", kHubNow, pg ? pg->url() : "");
+  auto r = hub::HubState::create(dir / "hub", R"({"id": "X"})", "tester", kHubNow, test::kHubPassphrase, crypto::kTest, pg ? pg->url() : "");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::invalid_input);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
@@ -93,7 +206,7 @@ TEST_CASE("init with an invalid study creates nothing") {
 
 TEST_CASE("opening a missing directory or one with a key readable by others is refused") {
   test::TempDir dir;
-  auto missing = hub::HubState::open(dir / "nothing");
+  auto missing = hub::HubState::open(dir / "nothing", test::kHubPassphrase);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == shared::Errc::not_found);
   CHECK(missing.error().message.find("irt-hub init") != std::string::npos);
@@ -102,7 +215,7 @@ TEST_CASE("opening a missing directory or one with a key readable by others is r
   auto p = f.hub->paths();
   f.hub.reset();
   ::chmod(p.signing_key.c_str(), 0644);
-  auto open = hub::HubState::open(p.dir);
+  auto open = hub::HubState::open(p.dir, test::kHubPassphrase);
   REQUIRE_FALSE(open.ok());
   CHECK(open.error().message.find("chmod 600") != std::string::npos);
 }
@@ -115,7 +228,7 @@ TEST_CASE("a database a newer release migrated is refused, naming both versions 
     f.hub->db().prepare("UPDATE schema_version SET version = version + 1 WHERE component = ?").bind(1, component).run();
     const int newer = f.hub->db().schema_version(component);
     f.hub.reset();
-    auto r = hub::HubState::open(paths.dir);
+    auto r = hub::HubState::open(paths.dir, test::kHubPassphrase);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == shared::Errc::conflict);
     CHECK_MESSAGE(r.error().message.find(component + " schema version " + std::to_string(newer) +
@@ -133,14 +246,14 @@ TEST_CASE("--db naming another database than init recorded is refused, without t
   HubFixture f;
   auto paths = f.hub->paths();
   f.hub.reset();
-  auto other = hub::HubState::open(paths.dir, "postgresql://irt:s3cret@127.0.0.1:1/another_hub");
+  auto other = hub::HubState::open(paths.dir, test::kHubPassphrase, "postgresql://irt:s3cret@127.0.0.1:1/another_hub");
   REQUIRE_FALSE(other.ok());
   CHECK(other.error().code == shared::Errc::invalid_input);
   CHECK(other.error().message.find("s3cret") == std::string::npos);
   if (f.pg) {
     CHECK(other.error().message.find("is not the database this hub was initialized with") != std::string::npos);
     CHECK(other.error().message.find(paths.database_url.string()) != std::string::npos);
-    auto same = hub::HubState::open(paths.dir, f.pg->url());
+    auto same = hub::HubState::open(paths.dir, test::kHubPassphrase, f.pg->url());
     CHECK_MESSAGE(same.ok(), same.error().message);
   } else {
     CHECK(other.error().message.find("keeps its tables in " + paths.database.string()) != std::string::npos);
@@ -161,7 +274,7 @@ TEST_CASE("a data directory whose database holds no hub is refused, and the data
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(paths.database.string() + suffix);
     REQUIRE(storage::Database::open(paths.database).ok());
   }
-  auto r = hub::HubState::open(paths.dir);
+  auto r = hub::HubState::open(paths.dir, test::kHubPassphrase);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::not_found);
   CHECK(r.error().message.find("holds no hub") != std::string::npos);

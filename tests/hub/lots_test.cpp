@@ -46,7 +46,7 @@ struct LotsHub {
   std::unique_ptr<hub::HubState> hub;
 
   explicit LotsHub(const json& study = blocks_study(), const hub::InitialKits& kits = {}) {
-    auto created = hub::HubState::create(dir / "hub", study.dump(), "tester", kHubNow, pg ? pg->url() : "", kits);
+    auto created = hub::HubState::create(dir / "hub", study.dump(), "tester", kHubNow, test::kHubPassphrase, crypto::kTest, pg ? pg->url() : "", kits);
     REQUIRE_MESSAGE(created.ok(), created.error().message);
     hub = std::move(created.value());
     REQUIRE(hub::add_user(*hub, {"sam", "supply-manager", {}, kSupplyPassword}, crypto::kTest, "root", kHubNow).ok());

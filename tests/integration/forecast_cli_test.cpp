@@ -31,7 +31,7 @@ struct Hub {
     study["enrollment"] = {{"target_participants", 40}, {"expected_rate_per_day", 0.1}};
     const auto file = dir / "study.json";
     test::write_file(file, study.dump(2));
-    auto r = hub({"init", "--data", data, "--study", file.string()});
+    auto r = hub({"init", "--kdf-cost", "min", "--data", data, "--study", file.string()});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     auto admin = hub({"user", "add", "--data", data, "--name", "ada", "--role", "admin"}, kAdmin + "\n");
     REQUIRE_MESSAGE(admin.exit_code == 0, admin.err);

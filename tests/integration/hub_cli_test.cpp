@@ -50,7 +50,7 @@ struct InitializedHub {
   std::string init_out;
   // With the hub's first user, admin.kim (role admin: manage_users, manage_nodes, view_audit), unless `bare`.
   explicit InitializedHub(bool bare = false) {
-    auto r = hub({"init", "--data", data, "--study", test::source_path(kStudy)});
+    auto r = hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy)});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     init_out = r.out;
     if (bare) return;
@@ -208,7 +208,7 @@ TEST_CASE("irt-hub lists the node commands and each has --help") {
   CHECK(add.out.find("--role ROLE") != std::string::npos);
   auto serve = hub({"serve", "--help"});
   CHECK(serve.out.find("--http") != std::string::npos);
-  auto missing = hub({"init", "--data", "/tmp/x"});
+  auto missing = hub({"init", "--kdf-cost", "min", "--data", "/tmp/x"});
   CHECK(missing.exit_code == 2);
   CHECK(missing.err.find("--study") != std::string::npos);
 }
@@ -224,12 +224,52 @@ TEST_CASE("init creates a hub and prints its fingerprint, and fingerprint prints
   CHECK(std::filesystem::exists(std::filesystem::path(h.data) / "hub.db"));
 }
 
+TEST_CASE("serve without the hub's passphrase or with a wrong one exits naming the fix, and the right one serves") {
+  InitializedHub h;
+  const auto keys = std::filesystem::path(h.data) / "keys";
+  const auto before = test::read_file(keys / "hub-data.key") + test::read_file(keys / "hub-signing.key");
+  const int port = test::free_port();
+  const std::vector<std::string> serve = {IRT_HUB_BIN, "serve", "--data", h.data, "--listen",
+                                          "127.0.0.1:" + std::to_string(port), "--http"};
+  auto missing = test::run(serve, "", {"IRT_HUB_PASSPHRASE="});
+  CHECK(missing.exit_code != 0);
+  CHECK_MESSAGE(missing.err.find("no passphrase for the hub's keys: set IRT_HUB_PASSPHRASE or give --passphrase-file FILE") !=
+                    std::string::npos,
+                missing.err);
+  auto wrong = test::run(serve, "", {"IRT_HUB_PASSPHRASE=not the hub passphrase"});
+  CHECK(wrong.exit_code != 0);
+  CHECK_MESSAGE(wrong.err.find("wrong passphrase for the hub in " + h.data) != std::string::npos, wrong.err);
+  test::TempDir dir;
+  test::write_file(dir / "wrong", "not the hub passphrase\n");
+  auto wrong_file = test::run({IRT_HUB_BIN, "fingerprint", "--data", h.data, "--passphrase-file", (dir / "wrong").string()});
+  CHECK(wrong_file.exit_code != 0);
+  CHECK(wrong_file.err.find("wrong passphrase") != std::string::npos);
+  CHECK(test::read_file(keys / "hub-data.key") + test::read_file(keys / "hub-signing.key") == before);
+
+  // The right one, from a file, with nothing in the environment; serve's key
+  // file for TLS is sealed, so HTTPS proves the key was given from memory.
+  test::write_file(dir / "right", std::string(test::kHubPassphrase) + "\n");
+  auto argv = serve;
+  argv.pop_back();  // HTTPS
+  argv.insert(argv.end(), {"--passphrase-file", (dir / "right").string()});
+  test::Process served(argv, {"IRT_HUB_PASSPHRASE="}, dir / "serve.log");
+  REQUIRE_MESSAGE(test::wait_for_port(port, 15000), test::read_file(dir / "serve.log"));
+  g_pinned_fingerprint = trim(hub({"fingerprint", "--data", h.data}).out);
+  httplib::SSLClient pinned("127.0.0.1", port);
+  pinned.enable_server_certificate_verification(false);
+  SSL_CTX_set_verify(pinned.ssl_context(), SSL_VERIFY_PEER, pin_fingerprint);
+  auto ok = pinned.Get("/healthz");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(served.terminate() == 0);
+}
+
 TEST_CASE("init refuses an existing directory with exit 2 and touches nothing") {
   InitializedHub h;
   auto db = std::filesystem::path(h.data) / "hub.db";
   auto before = test::read_file(db);
   auto fp = trim(hub({"fingerprint", "--data", h.data}).out);
-  auto again = hub({"init", "--data", h.data, "--study", test::source_path(kStudy)});
+  auto again = hub({"init", "--kdf-cost", "min", "--data", h.data, "--study", test::source_path(kStudy)});
   CHECK(again.exit_code == 2);
   CHECK(again.err.find("already exists") != std::string::npos);
   CHECK(test::read_file(db) == before);
@@ -239,11 +279,11 @@ TEST_CASE("init refuses an existing directory with exit 2 and touches nothing") 
 TEST_CASE("init with an invalid study prints its problems, exits 2 and creates nothing") {
   test::TempDir dir;
   test::write_file(dir / "bad.json", R"({"format": "irt-study/1", "id": "", "arms": []})");
-  auto r = hub({"init", "--data", (dir / "hub").string(), "--study", (dir / "bad.json").string()});
+  auto r = hub({"init", "--kdf-cost", "min", "--data", (dir / "hub").string(), "--study", (dir / "bad.json").string()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("bad.json") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
-  auto missing = hub({"init", "--data", (dir / "hub").string(), "--study", (dir / "none.json").string()});
+  auto missing = hub({"init", "--kdf-cost", "min", "--data", (dir / "hub").string(), "--study", (dir / "none.json").string()});
   CHECK(missing.exit_code == 2);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
 }

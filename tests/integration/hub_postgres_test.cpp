@@ -37,7 +37,7 @@ TEST_CASE("init --db keeps the tables in PostgreSQL, records the URL 0600, and l
   test::PostgresDatabase pg;
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   REQUIRE_MESSAGE(init.exit_code == 0, init.err);
   CHECK_FALSE(std::filesystem::exists(dir / "hub" / "hub.db"));
   CHECK(trim(test::read_file(dir / "hub" / "database.url")) == pg.url());
@@ -61,7 +61,7 @@ TEST_CASE("init --db refuses a database that already holds tables, and leaves no
   pg.open().exec("CREATE TABLE someone_elses (x INTEGER)");
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   CHECK(init.exit_code == 2);
   CHECK(init.err.find("already holds tables") != std::string::npos);
   CHECK(init.err.find("createdb") != std::string::npos);
@@ -71,7 +71,7 @@ TEST_CASE("init --db refuses a database that already holds tables, and leaves no
 TEST_CASE("--db that is not a postgresql:// URL is refused before anything is created") {
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", "/var/lib/hub.db"});
+  auto init = run_hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db", "/var/lib/hub.db"});
   CHECK(init.exit_code == 2);
   CHECK(init.err.find("postgresql://") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "hub"));
@@ -80,7 +80,7 @@ TEST_CASE("--db that is not a postgresql:// URL is refused before anything is cr
 TEST_CASE("a PostgreSQL server that cannot be reached: init fails as unavailable and the message hides the password") {
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db",
+  auto init = run_hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db",
                    "postgresql://irt:s3cret@127.0.0.1:1/hub?connect_timeout=2"});
   CHECK(init.exit_code != 0);
   CHECK(init.err.find("cannot connect to PostgreSQL") != std::string::npos);
@@ -95,7 +95,7 @@ TEST_CASE("init --db that fails after creating tables leaves the database as it 
   pg.open().exec("CREATE SEQUENCE ledger_checkpoints");
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  std::vector<std::string> init = {"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()};
+  std::vector<std::string> init = {"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()};
   auto failed = run_hub(init);
   CHECK(failed.exit_code != 0);
   CHECK_MESSAGE(failed.err.find("ledger_checkpoints") != std::string::npos, failed.err);
@@ -120,7 +120,7 @@ TEST_CASE("the hub's commands take --db: the URL init recorded is accepted, anot
   test::PostgresDatabase pg, other;
   test::TempDir dir;
   auto data = (dir / "hub").string();
-  auto init = run_hub({"init", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
+  auto init = run_hub({"init", "--kdf-cost", "min", "--data", data, "--study", test::source_path(kStudy), "--db", pg.url()});
   REQUIRE_MESSAGE(init.exit_code == 0, init.err);
   auto verify = run_hub({"verify", "--data", data, "--db", pg.url()});
   CHECK_MESSAGE(verify.exit_code == 0, (verify.out + verify.err));
@@ -132,7 +132,7 @@ TEST_CASE("the hub's commands take --db: the URL init recorded is accepted, anot
 
   // A hub kept in DATA/hub.db takes no --db.
   auto sqlite_data = (dir / "sqlite-hub").string();
-  REQUIRE(run_hub({"init", "--data", sqlite_data, "--study", test::source_path(kStudy)}).exit_code == 0);
+  REQUIRE(run_hub({"init", "--kdf-cost", "min", "--data", sqlite_data, "--study", test::source_path(kStudy)}).exit_code == 0);
   auto refused = run_hub({"verify", "--data", sqlite_data, "--db", pg.url()});
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("keeps its tables in") != std::string::npos);
@@ -162,8 +162,8 @@ TEST_CASE("the migrations make the same tables, columns and schema versions on b
   const auto study = test::read_file(test::source_path(kStudy));
   test::TempDir dir;
   test::PostgresSchema pg;
-  auto sqlite_hub = hub::HubState::create(dir / "sqlite", study, "tester", 0);
-  auto pg_hub = hub::HubState::create(dir / "postgresql", study, "tester", 0, pg.url());
+  auto sqlite_hub = hub::HubState::create(dir / "sqlite", study, "tester", 0, test::kHubPassphrase, crypto::kTest);
+  auto pg_hub = hub::HubState::create(dir / "postgresql", study, "tester", 0, test::kHubPassphrase, crypto::kTest, pg.url());
   REQUIRE_MESSAGE(sqlite_hub.ok(), sqlite_hub.error().message);
   REQUIRE_MESSAGE(pg_hub.ok(), pg_hub.error().message);
   auto& lite = (*sqlite_hub)->db();

@@ -26,7 +26,7 @@ struct Hub {
   test::TempDir dir;
   std::string data = (dir / "hub").string();
   explicit Hub(const std::string& study = test::source_path(kStudy)) {
-    auto r = hub({"init", "--data", data, "--study", study});
+    auto r = hub({"init", "--kdf-cost", "min", "--data", data, "--study", study});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     // The first user holds manage_users and adds the supply manager, who acts in the tests.
     auto admin = hub({"user", "add", "--data", data, "--name", "ada", "--role", "admin"}, kAdmin + "\n");
@@ -144,7 +144,7 @@ TEST_CASE("init loads the lots and kit list beside the study, and a manual-activ
 
   test::write_file(dir / "lone.json", study.dump());
   test::write_file(dir / "lone.kits.csv", "kit_number,kit_type,lot,depot\n");
-  auto r = hub({"init", "--data", (dir / "lone-hub").string(), "--study", (dir / "lone.json").string()});
+  auto r = hub({"init", "--kdf-cost", "min", "--data", (dir / "lone-hub").string(), "--study", (dir / "lone.json").string()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("needs its lots file") != std::string::npos);
 }

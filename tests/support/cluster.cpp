@@ -16,7 +16,7 @@ std::string describe(const CommandResult& r) { return "exit " + std::to_string(r
 }  // namespace
 
 HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(free_port()) {
-  std::vector<std::string> init = {"init", "--study",
+  std::vector<std::string> init = {"init", "--kdf-cost", "min", "--study",
                                    std::filesystem::path(study).is_absolute() ? study : source_path(study)};
   if (const char* engine = std::getenv("IRT_TEST_HUB_ENGINE"); engine && std::string(engine) == "postgresql") {
     pg_ = std::make_unique<PostgresDatabase>();

@@ -10,6 +10,11 @@
 
 namespace irt::test {
 
+// The passphrase of every test hub's keys (docs/hub.md). Each test program
+// sets IRT_HUB_PASSPHRASE to it at start (support/doctest_main.cpp), so every
+// `irt-hub` it runs inherits it; tests of a missing or wrong one override it.
+inline constexpr const char* kHubPassphrase = "test hub passphrase";
+
 // A fresh directory under /tmp, removed with everything in it on destruction.
 class TempDir {
  public:
