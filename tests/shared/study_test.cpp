@@ -209,7 +209,7 @@ TEST_CASE("a misspelt key is named with the likely key and the known keys") {
   doc["arms"][0]["raito"] = 1;
   auto errors = errors_of(doc);
   REQUIRE(errors.size() == 2);
-  CHECK(errors[0] == "arms[0].raito: unknown key; did you mean \"ratio\"? (known keys: id, name, blinded_label, ratio)");
+  CHECK(errors[0] == "arms[0].raito: unknown key; did you mean \"ratio\"? (known keys: id, name, blinded_label, ratio, closed)");
   CHECK(errors[1].rfind("arms[0].ratio: missing; add a positive integer", 0) == 0);
 }
 
