@@ -71,7 +71,8 @@ for n in "${names[@]}"; do
     echo "   SURVIVED: every test matching '$tests' passed (see $work/$n.test.log)"
     survived+=("$n")
   else
-    echo "   killed by: $(grep -m3 -o '[0-9]* - [^(]*' "$work/$n.test.log" | sed 's/^[0-9]* - //' | paste -sd';' -)"
+    echo "   killed by: $(sed -n '/The following tests FAILED/,$p' "$work/$n.test.log" |
+      sed -nE 's/^[[:space:]]+[0-9]+ - (.*) \([^)]*\)$/\1/p' | head -3 | paste -sd';' -)"
     killed+=("$n")
   fi
 done
