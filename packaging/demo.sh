@@ -314,7 +314,7 @@ step "Amendment 2: a study manager signs it at the hub; each node moves to it at
 add_user sam.manager study-manager "" study-manager-pass
 amendment=(--study "$here/packaging/examples/study-blocks-v2.json" --user sam.manager
            --reason "Protocol amendment 1: site 103 joins, Week 8 window widened")
-hub amend "${amendment[@]}" --dry-run
+echo "study-manager-pass" | hub amend "${amendment[@]}" --dry-run
 echo "study-manager-pass" | hub amend "${amendment[@]}"
 echo "study-manager-pass" | hub study-versions --reader sam.manager
 for site in 101 102; do
