@@ -33,13 +33,6 @@ std::string capped_study(test::TempDir& dir, const std::string& example, const j
   return path;
 }
 
-std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
-  auto db = hub.database();
-  auto st = db.prepare(sql);
-  REQUIRE(st.step());
-  return st.int64(0);
-}
-
 struct Site {
   NodeDir* dir;
   std::string user;

@@ -66,13 +66,6 @@ struct DesignFiles {
   }
 };
 
-std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
-  auto db = hub.database();
-  auto st = db.prepare(sql);
-  REQUIRE(st.step());
-  return st.int64(0);
-}
-
 struct Allocated {
   std::string arm;
   int study_version = 0;

@@ -21,13 +21,6 @@ namespace {
 const std::string kPassword = "site-101-password";
 const std::string kSupplyPassword = "supply-password-1";
 
-std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
-  auto db = hub.database();
-  auto st = db.prepare(sql);
-  REQUIRE(st.step());
-  return st.int64(0);
-}
-
 std::unique_ptr<node::NodeState> open_node(NodeDir& n) {
   auto state = node::NodeState::open(n.data(), test::kNodePassphrase);
   REQUIRE_MESSAGE(state.ok(), state.error().message);

@@ -81,13 +81,6 @@ class Receiver {
   std::map<std::string, std::string> accepted_;
 };
 
-std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
-  auto db = hub.database();
-  auto st = db.prepare(sql);
-  REQUIRE(st.step());
-  return st.int64(0);
-}
-
 // Polls (the hub delivers on its own schedule) until `done`, for at most 20 s.
 template <class F>
 bool eventually(F done) {

@@ -38,7 +38,7 @@ done
 rm -rf "$work/src"
 mkdir -p "$work"
 git -C "$root" worktree prune
-git -C "$root" worktree add --force --detach "$work/src" HEAD >/dev/null
+git -C "$root" worktree add --quiet --force --detach "$work/src" HEAD
 git -C "$root" diff HEAD | (cd "$work/src" && git apply --allow-empty)
 (cd "$work/src/tests/browser" && ln -sfn "$root/tests/browser/node_modules" node_modules 2>/dev/null || true)
 cleanup() { git -C "$root" worktree remove --force "$work/src" >/dev/null 2>&1 || true; }

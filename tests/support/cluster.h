@@ -102,6 +102,14 @@ class NodeDir {
   CommandResult enrolled_;
 };
 
+// One number the hub's database answers (SELECT count(*) ...), read while it serves.
+inline std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
+  auto db = hub.database();
+  auto st = db.prepare(sql);
+  REQUIRE(st.step());
+  return st.int64(0);
+}
+
 // A sync of `n` that must succeed (a doctest REQUIRE, with the node's error).
 // (The benchmarks, which share this header, build with DOCTEST_CONFIG_DISABLE.)
 inline void sync_ok(NodeDir& n) {
