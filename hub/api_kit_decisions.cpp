@@ -23,7 +23,7 @@ shared::Result<json> quarantine_list(ApiCall& c) {
   return json{{"kits", out}};
 }
 
-shared::Result<json> decide(ApiCall& c, bool release) {
+shared::Result<json> quarantine_decision(ApiCall& c, bool release) {
   auto kits = c.body.ids("kits");
   auto reason = c.body.text("reason");
   auto signer = c.signature(Permission::release_quarantine);
@@ -63,9 +63,9 @@ std::vector<ApiRoute> kit_decision_routes() {
   return {
       {"GET", "/api/v1/quarantine", Permission::view_inventory, quarantine_list},
       {"POST", "/api/v1/quarantine/release", Permission::release_quarantine,
-       [](ApiCall& c) { return decide(c, true); }},
+       [](ApiCall& c) { return quarantine_decision(c, true); }},
       {"POST", "/api/v1/quarantine/reject", Permission::release_quarantine,
-       [](ApiCall& c) { return decide(c, false); }},
+       [](ApiCall& c) { return quarantine_decision(c, false); }},
       {"GET", "/api/v1/reconciliation", Permission::view_inventory, reconciliation},
   };
 }

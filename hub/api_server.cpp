@@ -221,7 +221,7 @@ const std::vector<ApiRoute>& api_routes() {
   static const std::vector<ApiRoute> routes = [] {
     std::vector<ApiRoute> all;
     for (auto group : {session_routes, user_routes, audit_routes, amendment_routes, node_routes, supply_routes,
-                       kit_decision_routes, forecast_routes, dashboard_routes, export_routes, transfer_routes,
+                       kit_decision_routes, cohort_routes, forecast_routes, dashboard_routes, export_routes, transfer_routes,
                        shipment_routes})
       for (auto& r : group()) all.push_back(std::move(r));
     for (auto& r : webhook_routes()) all.push_back(std::move(r));

@@ -149,6 +149,7 @@ std::vector<ApiRoute> audit_routes();    // /api/v1/audit: hub/api_audit.cpp
 std::vector<ApiRoute> amendment_routes();  // /api/v1/amendments, /api/v1/study/versions: hub/api_amendments.cpp
 std::vector<ApiRoute> node_routes();     // /api/v1/nodes..., alerts, deviations...: hub/api_nodes.cpp
 std::vector<ApiRoute> supply_routes();   // /api/v1/lots..., kits/{kit}/history, sites/{site}/activate: hub/api_supply.cpp
+std::vector<ApiRoute> cohort_routes();       // /api/v1/cohorts...: hub/api_cohorts.cpp
 std::vector<ApiRoute> kit_decision_routes();  // /api/v1/quarantine..., reconciliation: hub/api_kit_decisions.cpp
 std::vector<ApiRoute> shipment_routes();      // /api/v1/shipments...: hub/api_shipments.cpp
 std::vector<ApiRoute> forecast_routes();  // /api/v1/forecast: hub/api_forecast.cpp

@@ -20,7 +20,7 @@ shared::Result<json> transfer_list(ApiCall& c) {
   return json{{"transfers", out}};
 }
 
-shared::Result<json> decide(ApiCall& c, bool approve) {
+shared::Result<json> transfer_decision(ApiCall& c, bool approve) {
   auto reason = c.body.text("reason");
   auto signer = c.signature(Permission::manage_study);
   if (!signer) return signer.error();
@@ -39,9 +39,9 @@ std::vector<ApiRoute> transfer_routes() {
   return {
       {"GET", "/api/v1/transfers", Permission::view_participants, transfer_list},
       {"POST", "/api/v1/transfers/{participant}/approve", Permission::manage_study,
-       [](ApiCall& c) { return decide(c, true); }},
+       [](ApiCall& c) { return transfer_decision(c, true); }},
       {"POST", "/api/v1/transfers/{participant}/reject", Permission::manage_study,
-       [](ApiCall& c) { return decide(c, false); }},
+       [](ApiCall& c) { return transfer_decision(c, false); }},
   };
 }
 

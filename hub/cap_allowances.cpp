@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "hub/audit.h"
+#include "hub/cohort_decisions.h"
 #include "shared/directive_payloads.h"
 
 namespace irt::hub {
@@ -150,6 +151,8 @@ shared::Result<std::uint64_t> grant_cap_allowances(HubState& hub, const std::str
   for (const auto& c : caps) {
     // An arm closed by an amendment takes no one: no more places are granted for it.
     if (c.scope == CapScope::arm && hub.study().arm_closed(c.id)) continue;
+    // A cohort opened by decision takes places only while it is open (hub/cohort_decisions.h).
+    if (c.scope == CapScope::cohort && cohort_state(db, *hub.study().find_cohort(c.id)) != CohortState::open) continue;
     const long held = outstanding.of(node_id, c);
     if (held >= static_cast<long>(sizing.top_up_below)) continue;
     CapRoom room{all.remaining(c.scope, c.id), outstanding.elsewhere(node_id, c), held};
@@ -178,22 +181,70 @@ shared::Result<std::uint64_t> grant_cap_allowances(HubState& hub, const std::str
   return std::uint64_t{1};
 }
 
+namespace {
+
+// The void path, at revocation and at a cohort's close: the node's unused
+// allowance under `caps` no longer counts as outstanding. Returns how much.
+std::uint64_t void_unused_allowances(HubState& hub, const std::string& node_id, const std::vector<CapRef>& caps,
+                                     std::int64_t now_ms) {
+  Outstanding outstanding(hub);
+  std::uint64_t left = 0;
+  auto voided = hub.db().prepare(
+      "UPDATE hub_cap_allowances SET voided_ms = ? WHERE node_id = ? AND scope = ? AND cap_id = ? AND voided_ms IS NULL");
+  for (const auto& c : caps) {
+    left += static_cast<std::uint64_t>(outstanding.of(node_id, c));
+    voided.reset();
+    voided.bind_all(now_ms, node_id, shared::to_string(c.scope), c.id).run();
+  }
+  return left;
+}
+
+}  // namespace
+
 std::uint64_t void_cap_allowances(HubState& hub, const std::string& node_id, const std::string& actor,
                                   std::int64_t now_ms) {
   const auto caps = allowance_caps(hub.study());
   if (caps.empty()) return 0;
-  Outstanding outstanding(hub);
-  std::uint64_t left = 0;
-  for (const auto& c : caps) left += static_cast<std::uint64_t>(outstanding.of(node_id, c));
-  hub.db()
-      .prepare("UPDATE hub_cap_allowances SET voided_ms = ? WHERE node_id = ? AND voided_ms IS NULL")
-      .bind_all(now_ms, node_id)
-      .run();
+  const auto left = void_unused_allowances(hub, node_id, caps, now_ms);
   if (left > 0)
     record_audit(hub.db(), {now_ms, actor, "grant.cap_allowance_voided", node_id, "node revoked", "granted",
                             std::to_string(left) +
                                 " unused places under arm and cohort caps voided: they return to the other nodes"});
   return left;
+}
+
+CohortAllowancesVoided void_cohort_allowances(HubState& hub, const std::string& cohort, const std::string& actor,
+                                              const std::string& reason, std::int64_t now_ms) {
+  CohortAllowancesVoided out;
+  std::vector<CapRef> caps;
+  for (const auto& c : allowance_caps(hub.study()))
+    if (c.scope == CapScope::cohort && c.id == cohort) caps.push_back(c);
+  if (caps.empty()) return out;
+  const auto& cap = caps.front();
+  std::vector<std::string> nodes;
+  {
+    auto st = hub.db().prepare(
+        "SELECT node_id FROM hub_cap_allowances WHERE scope = ? AND cap_id = ? AND voided_ms IS NULL ORDER BY node_id");
+    st.bind_all(shared::to_string(CapScope::cohort), cohort);
+    while (st.step()) nodes.push_back(st.text(0));
+  }
+  for (const auto& node : nodes) {
+    const auto left = void_unused_allowances(hub, node, caps, now_ms);
+    out.places += left;
+    // The node's total becomes what it used as far as the hub knows; it
+    // holds no place then, whatever it used offline since.
+    const auto used = static_cast<std::uint64_t>(std::max(0L, used_of(count_uses(hub, node), cap)));
+    shared::CapAllowanceGrant g;
+    g.allowances.push_back({CapScope::cohort, cohort, used});
+    nlohmann::json payload = g;
+    auto seq = hub.outbox().issue(node, shared::kGrantCapAllowanceDirective, payload.dump(), now_ms);
+    out.directives.emplace_back(node, seq);
+    record_audit(hub.db(), {now_ms, actor, "grant.cap_allowance_voided", node, "cohort " + cohort + " closed: " + reason,
+                            "granted",
+                            std::to_string(left) + " unused place(s) in cohort " + cohort + " voided; total " +
+                                std::to_string(used) + " (directive " + std::to_string(seq) + ")"});
+  }
+  return out;
 }
 
 void record_cohort(storage::Database& db, const std::string& node_id, const std::string& participant,
@@ -259,6 +310,13 @@ std::vector<CapStanding> cap_standing(HubState& hub) {
   Outstanding outstanding(hub);
   for (const auto& c : allowance_caps(hub.study()))
     out.push_back({c.scope, c.id, c.limit, used_of(all, c), outstanding.everywhere(c)});
+  return out;
+}
+
+std::map<std::string, CohortCount> cohort_counts(storage::Database& db) {
+  std::map<std::string, CohortCount> out;
+  auto st = db.prepare("SELECT cohort, count(*), count(arm) FROM hub_cap_uses GROUP BY cohort");
+  while (st.step()) out[st.text(0)] = {st.int64(1), st.int64(2)};
   return out;
 }
 

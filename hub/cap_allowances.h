@@ -21,6 +21,11 @@
 //                   allowance grows
 //   at revocation   the node's unused allowance is voided: it no longer counts
 //                   as outstanding, so it returns to the other nodes
+//   at a cohort's   every node's unused allowance for that cohort is voided
+//   close           the same way, and each node that held one gets a
+//                   "grant.cap_allowance" whose total is what it used as far
+//                   as the hub knows, so it holds none (hub/cohort_decisions.h);
+//                   a cohort opened by decision is granted only while open
 //   at ingest       the cohort of each screened participant and the arm of each
 //                   randomized one (record_cohort, record_cap_use); a cap found
 //                   exceeded after a push raises "cap.exceeded" (caps_exceeded,
@@ -34,8 +39,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hub/hub_state.h"
@@ -77,6 +84,15 @@ shared::Result<std::uint64_t> grant_cap_allowances(HubState& hub, const std::str
 std::uint64_t void_cap_allowances(HubState& hub, const std::string& node_id, const std::string& actor,
                                   std::int64_t now_ms);
 
+// At a cohort's close (hub/cohort_decisions.h): every node's unused places in
+// it voided, each node holding some told by a directive; audited per node.
+struct CohortAllowancesVoided {
+  std::uint64_t places = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> directives;  // (node, directive seq)
+};
+CohortAllowancesVoided void_cohort_allowances(HubState& hub, const std::string& cohort, const std::string& actor,
+                                              const std::string& reason, std::int64_t now_ms);
+
 // ---- Ingest (hub/consumption.h).
 // A screened participant's cohort ("" when the study has none).
 void record_cohort(storage::Database& db, const std::string& node_id, const std::string& participant,
@@ -107,6 +123,13 @@ struct CapStanding {
   long outstanding = 0;
 };
 std::vector<CapStanding> cap_standing(HubState& hub);
+// Participants the hub knows screened into each cohort (screen failures
+// included) and, of them, randomized; by cohort id ("" for none).
+struct CohortCount {
+  long screened = 0;
+  long randomized = 0;
+};
+std::map<std::string, CohortCount> cohort_counts(storage::Database& db);
 // Allowance left at one node for one cap (granted - used by it, >= 0; 0 when voided or never granted).
 long allowance_left(HubState& hub, const std::string& node_id, shared::CapScope scope, const std::string& id);
 

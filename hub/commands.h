@@ -18,6 +18,7 @@ std::vector<shared::Command> randomization_commands();  // randlist, simulate
 std::vector<shared::Command> supply_commands();  // lot, kits, kit history, site activate, supply run
 std::vector<shared::Command> node_commands();  // init, invite, fingerprint, user, serve, revoke, unfreeze, verify, nodes, audit, alerts
 std::vector<shared::Command> kit_decision_commands();  // quarantine, kits destroy, reconcile: hub/kit_commands.cpp
+std::vector<shared::Command> cohort_commands();        // cohort list|open|close: hub/cohort_commands.cpp
 std::vector<shared::Command> lease_commands();         // lease shorten: hub/lease_commands.cpp
 std::vector<shared::Command> export_commands();        // export: hub/export_commands.cpp
 std::vector<shared::Command> transfer_commands();      // transfer list|approve|reject: hub/transfer_commands.cpp

@@ -7,6 +7,7 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
+#include "hub/cohort_decisions.h"
 #include "hub/custody.h"
 #include "hub/depot_shipments.h"
 #include "hub/design_changes.h"
@@ -221,9 +222,13 @@ class Intake {
       alert(seq, "number.not_granted", "node " + node_ + " screened participant " + number +
                                            " with a number it was not granted; the event is kept. Check the "
                                            "site's number ranges");
-    if (record_screening(db_, {number, node_, site_, json(p.factors).dump(), p.status, seq}))
+    if (record_screening(db_, {number, node_, site_, json(p.factors).dump(), p.status, seq})) {
       record_cohort(db_, node_, number, p.cohort);
-    else
+      if (p.status == shared::ParticipantStatus::screened)
+        if (auto why = closed_cohort_deviation(hub_, p.cohort, event_->body.device_time_ms))
+          deviation(deviation_kind::kClosedCohort, number,
+                    "site " + site_ + " (node " + node_ + "): participant " + number + " " + *why);
+    } else
       alert(seq, "number.duplicate", "participant number " + number + " was screened again by node " + node_ +
                                          "; the event is kept. Reconcile the two records");
   }

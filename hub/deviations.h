@@ -19,6 +19,9 @@
 //   equivocation        two different events with one (node, seq)
 //   revoked_node        a revoked node tried to push (one open per node)
 //   event_unreadable    a payload, or its sealed part, the hub could not read
+//   closed_cohort       a participant screened into a cohort opened by decision
+//                       after it was closed, by a node that had not synced
+//                       since (hub/cohort_decisions.h); subject: the participant
 //   old_design          a randomization made under a study version older than
 //                       a design change (an arm closed), after the change was
 //                       made: one per change missed, subject "version N"
@@ -66,6 +69,7 @@ inline constexpr const char* kEquivocation = "equivocation";
 inline constexpr const char* kRevokedNode = "revoked_node";
 inline constexpr const char* kEventUnreadable = "event_unreadable";
 inline constexpr const char* kOldDesign = "old_design";
+inline constexpr const char* kClosedCohort = "closed_cohort";
 }  // namespace deviation_kind
 
 shared::Status migrate_deviations(storage::Database& db);

@@ -21,6 +21,7 @@
 #include "hub/deviations.h"
 #include "hub/enrollment.h"
 #include "hub/kit_decisions.h"
+#include "hub/cohort_decisions.h"
 #include "hub/kit_inventory.h"
 #include "hub/kit_lists.h"
 #include "hub/leases.h"
@@ -161,7 +162,7 @@ shared::Status migrate_all(storage::Database& db) {
                      &migrate_minimization_streams, &migrate_allocations, &migrate_consumption,
                      &migrate_cap_allowances, &migrate_push_order, &migrate_sessions, &migrate_deviations,
                      &migrate_node_contacts, &migrate_lots, &migrate_site_activations,
-                     &migrate_kit_decisions,
+                     &migrate_kit_decisions, &migrate_cohort_decisions,
                      &migrate_custody, &migrate_leases, &migrate_transfers})
     if (auto st = step(db); !st) return st;
   if (auto st = migrate_webhooks(db); !st) return st;

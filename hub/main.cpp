@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   for (auto& c : irt::hub::randomization_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::node_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::lease_commands()) root.subcommands.push_back(std::move(c));
+  for (auto& c : irt::hub::cohort_commands()) root.subcommands.push_back(std::move(c));
   // Supply commands come from two files; a group both name (kits) is one command.
   for (auto* group : {&irt::hub::supply_commands, &irt::hub::kit_decision_commands, &irt::hub::shipment_commands})
     for (auto& c : (*group)()) {

@@ -314,6 +314,8 @@ shared::Result<OperationOutcome> SiteOperations::screen(const Actor& a, const Sc
       }
   auto cohort = screening_cohort(s, trimmed(r.cohort), !failure.empty());
   if (!cohort) return cohort.error();
+  if (failure.empty())
+    if (auto st = check_cohort_open(s, *cohort); !st) return st.error();
   const auto* site = s.find_site(state_.enrollment().site_id);
   factors[std::string(shared::kSiteFactor)] = state_.enrollment().site_id;
   if (site) factors[std::string(shared::kCountryFactor)] = site->country;
@@ -556,6 +558,16 @@ shared::Status SiteOperations::check_lease(const std::string& number) const {
 }
 
 // ---- caps (docs/randomization.md, "Caps")
+
+shared::Status SiteOperations::check_cohort_open(const shared::Study& s, const std::string& cohort) const {
+  const auto* c = s.find_cohort(cohort);
+  if (!c || !c->opens_by_decision || state_.domain().allowance_left(shared::CapScope::cohort, cohort).value_or(0) > 0)
+    return {};
+  return make_error(Errc::exhausted, "cohort '" + cohort + "' is not open for enrollment at this node: the study team "
+                                     "opens and closes it after a safety review, and this node holds no place in it. "
+                                     "Nothing was recorded; sync with the hub to learn whether it has opened, or ask "
+                                     "the study team which cohort to screen the participant into");
+}
 
 shared::Status SiteOperations::check_cohort_allowance(const ParticipantRecord& p) const {
   if (p.cohort.empty() || state_.domain().allowance_left(shared::CapScope::cohort, p.cohort).value_or(1) > 0) return {};

@@ -281,6 +281,10 @@ class SiteOperations {
   // this node; the arms minimization may choose (in config order); the refusal
   // when none is open.
   shared::Status check_cohort_allowance(const ParticipantRecord& p) const;
+  // A cohort opened by decision takes a participant only while the node holds
+  // a place in it (docs/randomization.md, "Cohorts opened by decision"): the
+  // refusal at screening when it holds none.
+  shared::Status check_cohort_open(const shared::Study& s, const std::string& cohort) const;
   // The refusal when the node's lease (DomainStore::lease) has ended by its clock.
   shared::Status check_lease(const std::string& number) const;
   std::vector<bool> open_arms(const shared::MinimizationConfig& config) const;

@@ -68,6 +68,7 @@ constexpr Named<ImbalanceMeasure> kMeasures[] = {
 constexpr Named<NodeKind> kNodeKinds[] = {{NodeKind::site, "site"}, {NodeKind::nurse, "nurse_tablet"}};
 // "site_activation": false = at the first node's enrollment, true = by hand.
 constexpr Named<bool> kSiteActivations[] = {{false, "at_first_enrollment"}, {true, "manual"}};
+constexpr Named<bool> kCohortOpenings[] = {{false, "at_start"}, {true, "by_decision"}};
 constexpr Named<CapScope> kCapScopes[] = {
     {CapScope::stratum, "stratum"}, {CapScope::arm, "arm"}, {CapScope::cohort, "cohort"}};
 constexpr Named<Permission> kPermissions[] = {
@@ -483,6 +484,7 @@ class StudyReader {
     add_derived_factors();
     read_randomization(top);
     read_caps(top);
+    check_decided_cohorts_capped();
     read_kit_types(top);
     read_visits(top);
     read_supply(top);
@@ -564,11 +566,25 @@ class StudyReader {
     if (!cohorts) return;
     UniqueIds ids(p_, "cohort id");
     for (std::size_t i = 0; i < cohorts->size(); ++i) {
-      Fields f(p_, (*cohorts)[i], item("cohorts", i), {"id", "name"});
+      Fields f(p_, (*cohorts)[i], item("cohorts", i), {"id", "name", "opens", "after"});
       Cohort c;
       c.id = f.id("id");
       c.name = f.text("name");
+      c.opens_by_decision = f.choice("opens", Need::optional, kCohortOpenings).value_or(false);
+      c.after = f.id("after", Need::optional);
       ids.check(c.id, f.at("id"));
+      if (!c.after.empty()) {
+        auto before = std::find_if(s_.cohorts.begin(), s_.cohorts.end(), [&](const Cohort& o) { return o.id == c.after; });
+        if (!c.opens_by_decision)
+          p_.add(f.at("after"), "only a cohort that opens by decision waits for another; add \"opens\": "
+                                "\"by_decision\" or remove \"after\"");
+        else if (before == s_.cohorts.end())
+          p_.add(f.at("after"), "'" + c.after + "' is not a cohort listed before this one; name an earlier cohort "
+                                "(cohorts open in the order they are listed)");
+        else if (!before->opens_by_decision)
+          p_.add(f.at("after"), "cohort '" + c.after + "' is open from the start and is never closed by a decision; "
+                                "give it \"opens\": \"by_decision\" too, or remove \"after\"");
+      }
       s_.cohorts.push_back(c);
     }
   }
@@ -874,6 +890,20 @@ class StudyReader {
         if (!inserted) p_.add(path, "caps the same " + target + " as " + it->second + "; keep one cap per target");
       }
       s_.caps.push_back(cap);
+    }
+  }
+
+  // A cohort opened by decision is held across offline nodes by the allowances
+  // the hub grants under its cap while it is open (docs/randomization.md, "Cohorts").
+  void check_decided_cohorts_capped() {
+    for (std::size_t i = 0; i < s_.cohorts.size(); ++i) {
+      const auto& c = s_.cohorts[i];
+      if (!c.opens_by_decision || c.id.empty()) continue;
+      if (std::none_of(s_.caps.begin(), s_.caps.end(),
+                       [&](const Cap& cap) { return cap.scope == CapScope::cohort && cap.cohort == c.id; }))
+        p_.add(item("cohorts", i) + ".opens",
+               "cohort '" + c.id + "' opens by decision and needs a cap: add {\"scope\": \"cohort\", \"cohort\": \"" +
+                   c.id + "\", \"limit\": N} to \"caps\" (the hub grants nodes places under it while it is open)");
     }
   }
 

@@ -89,9 +89,15 @@ struct Cap {
   int limit = 0;
 };
 
+// A cohort is open from the start, or opens and closes by a signed decision
+// of the study team (hub/cohort_decisions.h): a dose-escalation study opens
+// the next cohort after a safety review. `after`: a cohort that must have
+// been closed by a decision before this one may open.
 struct Cohort {
   std::string id;
   std::string name;
+  bool opens_by_decision = false;  // "opens": "by_decision" (default "at_start")
+  std::string after;               // a cohort listed before this one, which also opens by decision; "" for none
 };
 
 // The enrollment a site is expected to have, for the forecast (shared/forecast.h):

@@ -175,7 +175,12 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
   d.entries<Cohort>(
       "cohorts", old.cohorts, neu.cohorts, [](const Cohort& c) { return c.id; },
       [](const Cohort& c) { return c.id + " (" + c.name + ")"; },
-      [&d](const std::string& p, const Cohort& a, const Cohort& b) { d.field(p + ".name", a.name, b.name); });
+      [&d](const std::string& p, const Cohort& a, const Cohort& b) {
+        d.field(p + ".name", a.name, b.name);
+        d.field(p + ".opens", std::string(a.opens_by_decision ? "by_decision" : "at_start"),
+                std::string(b.opens_by_decision ? "by_decision" : "at_start"));
+        d.field(p + ".after", a.after, b.after);
+      });
 
   const Randomization& ra = old.randomization;
   const Randomization& rb = neu.randomization;
