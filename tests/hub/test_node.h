@@ -34,6 +34,7 @@ struct TestNode {
   crypto::Hash prev;
 
   std::uint64_t directive_seq = 0;  // the cursor the next events carry
+  std::int64_t device_time_ms = kHubNow;  // the node's clock on the next events
 
   // Signs the next event and pushes it into the hub's ledger.
   // `payload` is one of the structs of shared/event_payloads.h, or deliberately malformed JSON.
@@ -51,7 +52,7 @@ struct TestNode {
     b.seq = ++seq;
     b.prev_hash = prev;
     b.hlc = seq;
-    b.device_time_ms = kHubNow;
+    b.device_time_ms = device_time_ms;
     b.actor = "coordinator.ana";
     b.directive_seq = directive_seq;
     b.type = std::string(type);

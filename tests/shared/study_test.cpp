@@ -428,6 +428,57 @@ TEST_CASE("a cap on an unknown cohort is refused") {
   expect_error(doc, "caps[0].cohort: unknown cohort \"pd\"; use one of: main, pk");
 }
 
+// Dose escalation: "pk" opens by decision after "main" is closed (docs/study-config.md, "cohorts").
+json escalation() {
+  json doc = minimization();
+  doc["cohorts"][0]["opens"] = "by_decision";
+  doc["cohorts"][1]["opens"] = "by_decision";
+  doc["cohorts"][1]["after"] = "main";
+  doc["caps"].push_back({{"scope", "cohort"}, {"cohort", "main"}, {"limit", 12}});
+  return doc;
+}
+
+TEST_CASE("cohorts opened by decision load with the cohort they wait for") {
+  sh::StudyLoad load = load_study(escalation().dump());
+  INFO(json(load.errors).dump(2));
+  REQUIRE(load.study.has_value());
+  CHECK(load.study->cohorts[0].opens_by_decision);
+  CHECK(load.study->cohorts[0].after.empty());
+  CHECK(load.study->cohorts[1].opens_by_decision);
+  CHECK(load.study->cohorts[1].after == "main");
+  // Without "opens", a cohort is open from the start, as before.
+  sh::StudyLoad plain = load_study(minimization().dump());
+  REQUIRE(plain.study.has_value());
+  CHECK_FALSE(plain.study->cohorts[1].opens_by_decision);
+}
+
+TEST_CASE("a cohort's opens is at_start or by_decision") {
+  json doc = escalation();
+  doc["cohorts"][1].erase("after");
+  doc["cohorts"][1]["opens"] = "later";
+  expect_error(doc, "cohorts[1].opens: must be one of at_start, by_decision");
+}
+
+TEST_CASE("a cohort opened by decision without a cap is refused, naming the cap to add") {
+  json doc = escalation();
+  doc["caps"].erase(doc["caps"].size() - 1);
+  expect_error(doc, "cohorts[0].opens: cohort 'main' opens by decision and needs a cap: add {\"scope\": \"cohort\", "
+                    "\"cohort\": \"main\", \"limit\": N}");
+}
+
+TEST_CASE("a cohort's after names an earlier cohort that opens by decision") {
+  json doc = escalation();
+  doc["cohorts"][1]["after"] = "pk";
+  expect_error(doc, "cohorts[1].after: 'pk' is not a cohort listed before this one");
+  doc = escalation();
+  doc["cohorts"][0].erase("opens");
+  doc["caps"].erase(doc["caps"].size() - 1);
+  expect_error(doc, "cohorts[1].after: cohort 'main' is open from the start and is never closed by a decision");
+  doc = escalation();
+  doc["cohorts"][1].erase("opens");
+  expect_error(doc, "cohorts[1].after: only a cohort that opens by decision waits for another");
+}
+
 TEST_CASE("a site in an unknown country is refused") {
   json doc = blocks();
   doc["sites"][0]["country"] = "DE";
