@@ -571,6 +571,11 @@ shared::Status SiteOperations::check_cohort_open(const shared::Study& s, const s
 
 shared::Status SiteOperations::check_cohort_allowance(const ParticipantRecord& p) const {
   if (p.cohort.empty() || state_.domain().allowance_left(shared::CapScope::cohort, p.cohort).value_or(1) > 0) return {};
+  if (const auto* s = state_.domain().study(); s && s->find_cohort(p.cohort) && s->find_cohort(p.cohort)->opens_by_decision)
+    return make_error(Errc::exhausted, "cohort '" + p.cohort + "' is not open for enrollment at this node (the study "
+                                       "team opens and closes it after a safety review), so participant " + p.number +
+                                       " cannot be randomized now; nothing was changed; sync with the hub, and if the "
+                                       "cohort stays closed ask the study team");
   return make_error(Errc::exhausted, "cohort '" + p.cohort + "' has no enrollment place left at this node, so participant " +
                                          p.number + " cannot be randomized now; nothing was changed; sync with the "
                                          "hub to receive more places, and if none come the cohort is full: ask the "
