@@ -15,6 +15,7 @@
 #include "shared/directive_payloads.h"
 #include "tests/hub/hub_fixture.h"
 #include "tests/hub/test_node.h"
+#include "tests/support/hub_api.h"
 
 using namespace irt;
 using nlohmann::json;
@@ -249,4 +250,36 @@ TEST_CASE("a screening into a closed cohort made after the close is a closed_coh
   test::consume(f, node.id);
   CHECK(closed_cohort_deviations(f) == 1);
   CHECK(hub::cohort_standing(*f.hub)[0].screened == 2);
+}
+
+TEST_CASE("POST /api/v1/cohorts/{id}/open and close are signed decisions refused out of order, and GET lists the state") {
+  EscalationHub f;
+  test::HubApiServer api{*f.hub};
+  const auto token = test::hub_login(api.port(), "sm", kCohortManager.password);
+  const json signed_by_sm = {{"reason", "dose-escalation review"}, {"signature", {{"password", kCohortManager.password}}}};
+  auto early = test::hub_call(api.port(), "POST", "/api/v1/cohorts/high/open", token, signed_by_sm);
+  CHECK(early.status == 409);
+  CHECK(early.body["error"]["message"].get<std::string>().find("opens only after cohort low") != std::string::npos);
+  auto unsigned_ = test::hub_call(api.port(), "POST", "/api/v1/cohorts/low/open", token,
+                                  {{"reason", "r"}, {"signature", {{"password", "not my password"}}}});
+  CHECK(unsigned_.status == 401);
+  CHECK(test::hub_call(api.port(), "POST", "/api/v1/cohorts/mid/open", token, signed_by_sm).status == 404);
+  CHECK(f.state("low") == hub::CohortState::not_opened);
+  auto opened = test::hub_call(api.port(), "POST", "/api/v1/cohorts/low/open", token, signed_by_sm);
+  REQUIRE_MESSAGE(opened.status == 200, opened.text);
+  CHECK(opened.body["old_state"] == "not_opened");
+  CHECK(opened.body["state"] == "open");
+  CHECK(opened.body["signed_by"] == "sm");
+  CHECK(test::hub_call(api.port(), "POST", "/api/v1/cohorts/low/open", token, signed_by_sm).status == 409);
+  auto list = test::hub_call(api.port(), "GET", "/api/v1/cohorts", token);
+  REQUIRE(list.status == 200);
+  CHECK(list.body["cohorts"][0]["state"] == "open");
+  CHECK(list.body["cohorts"][0]["opened_by"] == "sm");
+  CHECK(list.body["cohorts"][1]["state"] == "not_opened");
+  // The admin holds neither manage_study nor view_participants.
+  const auto admin = test::hub_login(api.port(), "ada", kCohortAdmin.password);
+  CHECK(test::hub_call(api.port(), "POST", "/api/v1/cohorts/low/close", admin,
+                       {{"reason", "r"}, {"signature", {{"password", kCohortAdmin.password}}}})
+            .status == 403);
+  CHECK(test::hub_call(api.port(), "GET", "/api/v1/cohorts", admin).status == 403);
 }
