@@ -75,7 +75,7 @@ std::vector<shared::Command> cohort_commands() {
       true};
   shared::Command group{.name = "cohort",
                         .summary = "Cohorts: their state and counts, and the signed decisions that open and close a "
-                                   "cohort opened by decision"};
+                                   "cohort that opens by decision"};
   group.subcommands.push_back({.name = "list",
                                .summary = "Each cohort's state (not_opened, open, closed), who decided and when, and "
                                           "its counts",
@@ -83,7 +83,7 @@ std::vector<shared::Command> cohort_commands() {
                                            reader_option(shared::Permission::view_participants)},
                                .run = cohort_list_command});
   group.subcommands.push_back({.name = "open",
-                               .summary = "Open a cohort opened by decision (signed, approved): nodes are granted "
+                               .summary = "Open a cohort that opens by decision (signed, approved): nodes are granted "
                                           "places under its cap at their next sync",
                                .options = {kData, kDb, kPassphraseFile, cohort, reason, signer},
                                .run = [](const Args& a) { return cohort_decide_command(a, true); }});
