@@ -19,16 +19,37 @@ CREATE TABLE hub_directives (
   PRIMARY KEY (node_id, seq)
 ) WITHOUT ROWID;
 )sql"},
+    // The seq a node's next directive continues above when the node applied
+    // directives this hub no longer holds (continue_above).
+    {2, R"sql(
+CREATE TABLE hub_directive_floors (
+  node_id TEXT PRIMARY KEY,
+  applied INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 }  // namespace
 
 shared::Status DirectiveOutbox::migrate(storage::Database& db) { return db.migrate("hub.directives", kDirectiveOutboxMigrations); }
 
 std::uint64_t DirectiveOutbox::last_seq(const std::string& node_id) {
-  auto st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM hub_directives WHERE node_id = ?");
-  st.bind(1, node_id);
+  auto st = db_.prepare(
+      "SELECT MAX(COALESCE((SELECT MAX(seq) FROM hub_directives WHERE node_id = ?), 0), "
+      "COALESCE((SELECT applied FROM hub_directive_floors WHERE node_id = ?), 0))");
+  st.bind_all(node_id, node_id);
   st.step();
   return static_cast<std::uint64_t>(st.int64(0));
+}
+
+std::uint64_t DirectiveOutbox::continue_above(const std::string& node_id, std::uint64_t applied) {
+  const auto held = last_seq(node_id);
+  if (applied <= held) return held;
+  db_.prepare(
+         "INSERT INTO hub_directive_floors(node_id, applied) VALUES (?, ?) "
+         "ON CONFLICT (node_id) DO UPDATE SET applied = excluded.applied")
+      .bind_all(node_id, static_cast<std::int64_t>(applied))
+      .run();
+  return held;
 }
 
 std::uint64_t DirectiveOutbox::issue(const std::string& node_id, std::string_view type,

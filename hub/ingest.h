@@ -11,8 +11,13 @@
 //          with what it recorded. Then the EDC webhooks' deliveries
 //          (hub/webhooks.h), not contained: a failure there fails the push,
 //          so no event commits without its deliveries.
+//          Before all that, the directive cursor the events carry: a node
+//          that applied directives this hub no longer holds (it was restored
+//          from an older backup) gets its next directive numbered above them
+//          and raises one alert (directives_lost; docs/operations.md).
 //   pull   before_pull(), in one transaction: the node's contact and clock
-//          skew (hub/node_overview.h), then for an active node what its
+//          skew (hub/node_overview.h), the pull's directive cursor as a push's
+//          (directives_lost), then for an active node what its
 //          events consumed not yet recorded, then top_up_grants
 //          (hub/grants.h), then the resupply review of its site
 //          (hub/resupply_runner.h, in a savepoint of its own: a failure
@@ -66,6 +71,7 @@ class Ingest : public sync::AppendObserver {
                             const std::vector<sync::SignedEvent>* fresh = nullptr);
   void contained(const std::string& what, const std::function<void()>& step);
   void revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms);
+  void directives_lost(const std::string& node_id, std::uint64_t applied, std::int64_t now_ms);
 
   HubState& hub_;
 };
