@@ -11,6 +11,7 @@
 #include "hub/resupply_runner.h"
 #include "hub/users.h"
 #include "hub/webhooks.h"
+#include "sync/event.h"
 #include "sync/protocol.h"
 
 namespace irt::hub {
@@ -143,13 +144,29 @@ void Ingest::directives_lost(const std::string& node_id, std::uint64_t applied, 
                            std::to_string(held), std::to_string(applied), ""});
 }
 
+void Ingest::keep_revoked_events(const std::string& node_id, const std::vector<crypto::Bytes>& records,
+                                 std::int64_t now_ms) {
+  try {
+    storage::Transaction tx(hub_.db());
+    const auto acked = hub_.ledger().acked_seq(node_id).value_or(0);
+    for (const auto& r : records)
+      if (auto e = sync::parse_event(r, sync::EventLimits::ignored); e && e->body.seq > acked)
+        hub_.ledger().keep_evidence(node_id, e->body.seq, deviation_kind::kRevokedNode, r, now_ms);
+    tx.commit();
+  } catch (const std::exception& e) {
+    std::cerr << "irt-hub: keeping the events of revoked node " << node_id << " as evidence failed: " << e.what()
+              << "\n";
+  }
+}
+
 void Ingest::revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms) {
   try {
     storage::Transaction tx(hub_.db());
     raise_deviation(hub_, {deviation_kind::kRevokedNode, node_id, first, "", "",
                            "node " + node_id + ", revoked, tried to " +
                                (first ? "push events from seq " + std::to_string(first) : std::string("sync")) +
-                               "; it was refused. Find the device and what it recorded since its revocation"},
+                               "; it was refused and the events it sent are kept as evidence, not recorded. Find the device and "
+                               "what it recorded since its revocation"},
                     now_ms);
     tx.commit();
   } catch (const std::exception& e) {

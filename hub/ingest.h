@@ -62,6 +62,13 @@ class Ingest : public sync::AppendObserver {
   void push_refused(const std::string& node_id, const sync::Refusal& refusal, std::uint64_t first,
                     std::int64_t now_ms);
 
+  // A revoked node's push (the lost tablet come back): its events the ledger
+  // does not hold are kept as evidence ("revoked_node", sync::Ledger
+  // keep_evidence), never appended, so they consume nothing; push_refused
+  // raises the one deviation. The request proved the node's key over the batch.
+  void keep_revoked_events(const std::string& node_id, const std::vector<crypto::Bytes>& records,
+                           std::int64_t now_ms);
+
   // A pull signed by a revoked node (sync::Ledger::authenticate_pull checks
   // the signature first) raises the same deviation as its push.
   void revoked_pull(const std::string& node_id, std::int64_t now_ms) { revoked_attempt(node_id, 0, now_ms); }
