@@ -1,5 +1,7 @@
 #include "hub/directive_outbox.h"
 
+#include <algorithm>
+
 #include "crypto/seal.h"
 #include "sync/directive.h"
 #include "sync/hlc.h"
@@ -33,12 +35,14 @@ CREATE TABLE hub_directive_floors (
 shared::Status DirectiveOutbox::migrate(storage::Database& db) { return db.migrate("hub.directives", kDirectiveOutboxMigrations); }
 
 std::uint64_t DirectiveOutbox::last_seq(const std::string& node_id) {
-  auto st = db_.prepare(
-      "SELECT MAX(COALESCE((SELECT MAX(seq) FROM hub_directives WHERE node_id = ?), 0), "
-      "COALESCE((SELECT applied FROM hub_directive_floors WHERE node_id = ?), 0))");
-  st.bind_all(node_id, node_id);
+  auto st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM hub_directives WHERE node_id = ?");
+  st.bind(1, node_id);
   st.step();
-  return static_cast<std::uint64_t>(st.int64(0));
+  auto last = static_cast<std::uint64_t>(st.int64(0));
+  auto floor = db_.prepare("SELECT applied FROM hub_directive_floors WHERE node_id = ?");
+  floor.bind(1, node_id);
+  if (floor.step()) last = std::max(last, static_cast<std::uint64_t>(floor.int64(0)));
+  return last;
 }
 
 std::uint64_t DirectiveOutbox::continue_above(const std::string& node_id, std::uint64_t applied) {
