@@ -84,6 +84,15 @@ bool move_participant(storage::Database& db, const std::string& number, const st
   return db.changes() == 1;
 }
 
+std::vector<std::string> participants_served_by(storage::Database& db, const std::string& node_id) {
+  auto st = db.prepare(
+      "SELECT number FROM hub_participants WHERE node_id = ? AND status IN ('screened', 'randomized') ORDER BY number");
+  st.bind(1, node_id);
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.text(0));
+  return out;
+}
+
 bool arm_has_allocations(storage::Database& db, const std::string& arm) {
   return db.prepare("SELECT 1 FROM hub_allocations WHERE arm = ? LIMIT 1").bind_all(arm).step();
 }

@@ -61,6 +61,9 @@ void record_participant_status(storage::Database& db, const std::string& number,
 std::optional<std::pair<std::string, std::string>> participant_home(storage::Database& db, const std::string& number);
 bool move_participant(storage::Database& db, const std::string& number, const std::string& node_id,
                       const std::string& site_id);
+// The participants node `node_id` serves (screened or randomized, not moved
+// away), by number.
+std::vector<std::string> participants_served_by(storage::Database& db, const std::string& node_id);
 
 // Whether any participant is allocated to the arm; whether the site has
 // screened anyone (amendments keep such arms and sites, hub/amendments.h);

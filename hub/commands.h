@@ -24,6 +24,7 @@ std::vector<shared::Command> export_commands();        // export: hub/export_com
 std::vector<shared::Command> transfer_commands();      // transfer list|approve|reject: hub/transfer_commands.cpp
 std::vector<shared::Command> shipment_commands();      // shipment list|show|approve|ship|deliver|lose|cancel
 std::vector<shared::Command> webhook_commands();       // webhook add|list|remove|deliveries: hub/webhook_commands.cpp
+std::vector<shared::Command> backup_commands();        // backup, restore: hub/backup_commands.cpp
 
 shared::Command simulate_supply_command();              // simulate supply (under randomization_commands' simulate)
 shared::Command forecast_command();                     // forecast (hub/forecast_commands.cpp)

@@ -1,5 +1,7 @@
 #include "hub/directive_outbox.h"
 
+#include <algorithm>
+
 #include "crypto/seal.h"
 #include "sync/directive.h"
 #include "sync/hlc.h"
@@ -19,6 +21,14 @@ CREATE TABLE hub_directives (
   PRIMARY KEY (node_id, seq)
 ) WITHOUT ROWID;
 )sql"},
+    // The seq a node's next directive continues above when the node applied
+    // directives this hub no longer holds (continue_above).
+    {2, R"sql(
+CREATE TABLE hub_directive_floors (
+  node_id TEXT PRIMARY KEY,
+  applied INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 }  // namespace
 
@@ -28,7 +38,22 @@ std::uint64_t DirectiveOutbox::last_seq(const std::string& node_id) {
   auto st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM hub_directives WHERE node_id = ?");
   st.bind(1, node_id);
   st.step();
-  return static_cast<std::uint64_t>(st.int64(0));
+  auto last = static_cast<std::uint64_t>(st.int64(0));
+  auto floor = db_.prepare("SELECT applied FROM hub_directive_floors WHERE node_id = ?");
+  floor.bind(1, node_id);
+  if (floor.step()) last = std::max(last, static_cast<std::uint64_t>(floor.int64(0)));
+  return last;
+}
+
+std::uint64_t DirectiveOutbox::continue_above(const std::string& node_id, std::uint64_t applied) {
+  const auto held = last_seq(node_id);
+  if (applied <= held) return held;
+  db_.prepare(
+         "INSERT INTO hub_directive_floors(node_id, applied) VALUES (?, ?) "
+         "ON CONFLICT (node_id) DO UPDATE SET applied = excluded.applied")
+      .bind_all(node_id, static_cast<std::int64_t>(applied))
+      .run();
+  return held;
 }
 
 std::uint64_t DirectiveOutbox::issue(const std::string& node_id, std::string_view type,

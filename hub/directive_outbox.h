@@ -51,7 +51,16 @@ class DirectiveOutbox {
                       std::int64_t now_ms);
   // Records with seq > after, ascending, at most `limit`.
   std::vector<std::vector<std::uint8_t>> after(const std::string& node_id, std::uint64_t after, std::size_t limit);
+  // The node's last directive: the highest stored, or the floor set by
+  // continue_above when that is higher.
   std::uint64_t last_seq(const std::string& node_id);
+  // The node applied directives up to `applied`, beyond the last this outbox
+  // holds: the hub was restored from a backup older than them, and they are
+  // lost (docs/operations.md). The node's next directive is numbered
+  // applied + 1, so no seq it applied ever names another directive. Inside
+  // the caller's transaction; returns the last seq held before (for the
+  // alert), unchanged when `applied` is not beyond it.
+  std::uint64_t continue_above(const std::string& node_id, std::uint64_t applied);
   // The node's directives of `type`, as (seq, payload JSON), ascending.
   std::vector<std::pair<std::uint64_t, std::string>> payloads_of(const std::string& node_id, std::string_view type);
 

@@ -11,6 +11,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/key_wrap.h"
+#include "storage/sqlite_backup.h"
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
@@ -405,6 +406,148 @@ shared::Status HubState::wrap_clear_keys(const fs::path& dir, std::string_view p
       ::close(fd);
     }
   return {};
+}
+
+namespace {
+
+// The files of a data directory a backup carries, relative to it: every key
+// file as it lies (sealed) and the certificate the nodes pin.
+std::vector<fs::path> backed_up_files(const HubPaths& p) {
+  std::vector<fs::path> out;
+  for (const auto& f : {p.data_key, p.signing_key, p.unblinding_key, p.tls_key, p.tls_certificate})
+    out.push_back(fs::relative(f, p.dir));
+  return out;
+}
+
+shared::Result<crypto::Bytes> read_whole_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return io_error("read", p);
+  return crypto::Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+const char* kBackupFilesTable = "irt_backup_files";
+
+}  // namespace
+
+shared::Status HubState::write_backup(const fs::path& dir, const fs::path& out) {
+  std::error_code ec;
+  auto p = HubPaths::of(dir);
+  if (!fs::exists(p.signing_key, ec))
+    return shared::make_error(shared::Errc::not_found, "no hub data directory at " + dir.string() + "; check --data");
+  if (p.postgresql())
+    return shared::make_error(
+        shared::Errc::invalid_input,
+        "this hub keeps its tables in PostgreSQL (" + storage::Database::redact(p.location) +
+            "): back them up with 'pg_dump --format=custom', and copy " + (dir / "keys").string() + ", " +
+            (dir / "tls").string() + " and " + p.database_url.string() + " beside the dump (docs/operations.md)");
+  if (!fs::exists(p.data_key, ec))
+    return shared::make_error(shared::Errc::invalid_input,
+                              "the keys in " + dir.string() + " are in clear; run 'irt-hub keys wrap --data " +
+                                  dir.string() + "' first, so that the backup holds no key in clear");
+  if (fs::exists(out, ec) || fs::is_symlink(out, ec))
+    return shared::make_error(shared::Errc::invalid_input,
+                              out.string() + " already exists; name a new file, a backup never overwrites one");
+  const fs::path partial = out.string() + ".partial";
+  fs::remove(partial, ec);  // left by an interrupted run
+  auto fail = [&](shared::Error e) {
+    fs::remove(partial, ec);
+    return e;
+  };
+  if (auto st = storage::copy_sqlite_database(p.database, partial); !st) return st.error();
+  ::chmod(partial.c_str(), 0600);
+  try {
+    auto db = storage::Database::open(partial, {.create = false});
+    if (!db) return fail(db.error());
+    {
+      storage::Transaction tx(*db);
+      db->exec("CREATE TABLE irt_backup_files (path TEXT PRIMARY KEY, content BLOB NOT NULL)");
+      auto ins = db->prepare("INSERT INTO irt_backup_files(path, content) VALUES (?, ?)");
+      for (const auto& rel : backed_up_files(p)) {
+        auto bytes = read_whole_file(dir / rel);
+        if (!bytes) return fail(bytes.error());
+        ins.bind_all(rel.string(), *bytes).run();
+        ins.reset();
+      }
+      tx.commit();
+    }
+    db->exec("PRAGMA journal_mode=DELETE");  // one file, no -wal beside it
+  } catch (const storage::StorageError& e) {
+    return fail(shared::make_error(shared::Errc::internal, std::string("writing the backup failed: ") + e.what()));
+  }
+  if (::rename(partial.c_str(), out.c_str()) != 0) return fail(io_error("rename the backup to", out));
+  if (int fd = ::open(out.parent_path().empty() ? "." : out.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return {};
+}
+
+shared::Result<std::unique_ptr<HubState>> HubState::restore(const fs::path& backup, const fs::path& new_dir,
+                                                            std::string_view passphrase) {
+  std::error_code ec;
+  if (!fs::is_regular_file(backup, ec))
+    return shared::make_error(shared::Errc::invalid_input, "no backup file at " + backup.string() + "; check --from");
+  const bool existed = fs::exists(new_dir, ec);
+  if (existed && (!fs::is_directory(new_dir, ec) || !fs::is_empty(new_dir, ec)))
+    return shared::make_error(shared::Errc::invalid_input,
+                              new_dir.string() + " is not empty; restore into a new (or empty) directory, never over "
+                                                 "a hub");
+  if (!existed) {
+    if (new_dir.has_parent_path()) fs::create_directories(new_dir.parent_path(), ec);
+    if (::mkdir(new_dir.c_str(), 0700) != 0) return io_error("create", new_dir);
+  }
+  ::chmod(new_dir.c_str(), 0700);
+  auto clean = [&](shared::Error e) {
+    if (existed) {
+      for (const auto& entry : fs::directory_iterator(new_dir, ec)) fs::remove_all(entry.path(), ec);
+    } else {
+      fs::remove_all(new_dir, ec);
+    }
+    return e;
+  };
+  auto p = HubPaths::of(new_dir);
+  if (auto st = storage::copy_sqlite_database(backup, p.database); !st) return clean(st.error());
+  ::chmod(p.database.c_str(), 0600);
+  try {
+    auto db = storage::Database::open(p.database, {.create = false});
+    if (!db) return clean(db.error());
+    auto tables = db->tables();
+    if (std::find(tables.begin(), tables.end(), kBackupFilesTable) == tables.end())
+      return clean(shared::make_error(shared::Errc::invalid_input,
+                                      backup.string() + " is not a hub backup (it has no table " + kBackupFilesTable +
+                                          "); give a file written by 'irt-hub backup'"));
+    const auto expected = backed_up_files(p);
+    std::size_t written = 0;
+    {
+      auto files = db->prepare("SELECT path, content FROM irt_backup_files ORDER BY path");
+      while (files.step()) {
+        const fs::path rel = files.text(0);
+        if (std::find(expected.begin(), expected.end(), rel) == expected.end())
+          return clean(shared::make_error(shared::Errc::integrity,
+                                          backup.string() + " holds an unexpected file '" + rel.string() +
+                                              "'; it was not written by 'irt-hub backup'"));
+        const fs::path target = new_dir / rel;
+        if (!fs::exists(target.parent_path(), ec) && ::mkdir(target.parent_path().c_str(), 0700) != 0)
+          return clean(io_error("create", target.parent_path()));
+        if (auto st = write_secret_file(target, files.blob(1)); !st) return clean(st.error());
+        ++written;
+      }
+    }
+    if (written != expected.size())
+      return clean(shared::make_error(shared::Errc::integrity, backup.string() +
+                                                                   " lacks some of the hub's key files; it was cut "
+                                                                   "short or altered, use another backup"));
+    storage::Transaction tx(*db);
+    db->exec("DROP TABLE irt_backup_files");
+    tx.commit();
+  } catch (const storage::StorageError& e) {
+    return clean(shared::make_error(shared::Errc::invalid_input,
+                                    backup.string() + " cannot be read as a hub backup: " + e.what()));
+  }
+  auto hub = open(new_dir, passphrase);
+  if (!hub) return clean(hub.error());
+  return hub;
 }
 
 shared::Status HubState::load_current_study() {

@@ -103,6 +103,22 @@ class HubState {
   // key files) under `passphrase`; refuses one whose keys are already wrapped.
   static shared::Status wrap_clear_keys(const std::filesystem::path& dir, std::string_view passphrase,
                                         const crypto::PwhashCost& cost);
+  // Backups (docs/operations.md). A backup is one file, a SQLite database:
+  // the hub's tables copied with SQLite's online backup (one committed state,
+  // taken while the hub serves; storage/sqlite_backup.h) and, in table
+  // irt_backup_files of that copy, DIR's key files as they lie (sealed under
+  // the data key, itself wrapped under the passphrase) and the certificate.
+  // Needs no passphrase; refuses (invalid_input) a hub whose tables are in
+  // PostgreSQL, naming pg_dump, and an `out` that exists. Writes `out` 0600,
+  // whole or not at all (renamed into place when complete).
+  static shared::Status write_backup(const std::filesystem::path& dir, const std::filesystem::path& out);
+  // Makes `new_dir` (absent, or an empty directory) from a write_backup file,
+  // and opens it with `passphrase`. Refuses a non-empty `new_dir`, a file that
+  // is not a backup, and a wrong passphrase; on any failure removes what it
+  // wrote, so a retry starts clean.
+  static shared::Result<std::unique_ptr<HubState>> restore(const std::filesystem::path& backup,
+                                                           const std::filesystem::path& new_dir,
+                                                           std::string_view passphrase);
   ~HubState();
 
   const HubPaths& paths() const { return paths_; }

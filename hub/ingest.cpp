@@ -1,7 +1,9 @@
 #include "hub/ingest.h"
 
+#include <algorithm>
 #include <iostream>
 
+#include "hub/audit.h"
 #include "hub/consumption.h"
 #include "hub/deviations.h"
 #include "hub/grants.h"
@@ -9,6 +11,7 @@
 #include "hub/resupply_runner.h"
 #include "hub/users.h"
 #include "hub/webhooks.h"
+#include "sync/event.h"
 #include "sync/protocol.h"
 
 namespace irt::hub {
@@ -31,6 +34,10 @@ bool Ingest::consumption_recorded(const std::string& node_id, std::int64_t now_m
 
 void Ingest::appended(const sync::LedgerNode& node, const std::vector<sync::SignedEvent>& events,
                       std::int64_t now_ms) {
+  std::uint64_t applied = 0;
+  for (const auto& e : events) applied = std::max(applied, e.body.directive_seq);
+  contained("learning the directive cursor of node " + node.node_id,
+            [&] { directives_lost(node.node_id, applied, now_ms); });
   try {
     storage::Savepoint part(hub_.db());
     if (consumption_recorded(node.node_id, now_ms, &events)) part.release();
@@ -77,6 +84,8 @@ void Ingest::before_pull(const sync::PullRequest& pull, std::int64_t now_ms) {
     storage::Transaction tx(hub_.db());
     contained("recording the contact of node " + node.node_id,
               [&] { record_pull_contact(hub_.db(), node.node_id, pull.after, pull.time_ms, now_ms); });
+    contained("learning the directive cursor of node " + node.node_id,
+              [&] { directives_lost(node.node_id, pull.after, now_ms); });
     if (node.status != sync::NodeStatus::active) {
       tx.commit();
       return;
@@ -115,13 +124,49 @@ void Ingest::push_refused(const std::string& node_id, const sync::Refusal& r, st
   }
 }
 
+// The node applied directives up to `applied`; those beyond what the outbox
+// holds were issued by this hub before it was restored from an older backup.
+void Ingest::directives_lost(const std::string& node_id, std::uint64_t applied, std::int64_t now_ms) {
+  const auto held = hub_.outbox().continue_above(node_id, applied);
+  if (applied <= held) return;
+  const std::string lost = applied == held + 1 ? std::to_string(applied)
+                                               : std::to_string(held + 1) + " to " + std::to_string(applied);
+  hub_.ledger().raise_node_alert(
+      node_id, "directives.lost", std::nullopt,
+      "node " + node_id + " applied hub directives up to " + std::to_string(applied) + " but this hub holds them up to " +
+          std::to_string(held) + ": it was restored from a backup older than directive " + lost +
+          ". Those are lost from the hub (grants, custody, decisions it sent); its next directive to the node is " +
+          std::to_string(applied + 1) + ". Review the node's slots, numbers and kits (irt-hub nodes --node " + node_id +
+          ") against what it reports (docs/operations.md)",
+      now_ms);
+  record_audit(hub_.db(), {now_ms, "hub", "directives.continued", node_id,
+                           "the node applied directives this hub no longer holds (restored from an older backup)",
+                           std::to_string(held), std::to_string(applied), ""});
+}
+
+void Ingest::keep_revoked_events(const std::string& node_id, const std::vector<crypto::Bytes>& records,
+                                 std::int64_t now_ms) {
+  try {
+    storage::Transaction tx(hub_.db());
+    const auto acked = hub_.ledger().acked_seq(node_id).value_or(0);
+    for (const auto& r : records)
+      if (auto e = sync::parse_event(r, sync::EventLimits::ignored); e && e->body.seq > acked)
+        hub_.ledger().keep_evidence(node_id, e->body.seq, deviation_kind::kRevokedNode, r, now_ms);
+    tx.commit();
+  } catch (const std::exception& e) {
+    std::cerr << "irt-hub: keeping the events of revoked node " << node_id << " as evidence failed: " << e.what()
+              << "\n";
+  }
+}
+
 void Ingest::revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms) {
   try {
     storage::Transaction tx(hub_.db());
     raise_deviation(hub_, {deviation_kind::kRevokedNode, node_id, first, "", "",
                            "node " + node_id + ", revoked, tried to " +
                                (first ? "push events from seq " + std::to_string(first) : std::string("sync")) +
-                               "; it was refused. Find the device and what it recorded since its revocation"},
+                               "; it was refused and the events it sent are kept as evidence, not recorded. Find the device and "
+                               "what it recorded since its revocation"},
                     now_ms);
     tx.commit();
   } catch (const std::exception& e) {

@@ -11,8 +11,13 @@
 //          with what it recorded. Then the EDC webhooks' deliveries
 //          (hub/webhooks.h), not contained: a failure there fails the push,
 //          so no event commits without its deliveries.
+//          Before all that, the directive cursor the events carry: a node
+//          that applied directives this hub no longer holds (it was restored
+//          from an older backup) gets its next directive numbered above them
+//          and raises one alert (directives_lost; docs/operations.md).
 //   pull   before_pull(), in one transaction: the node's contact and clock
-//          skew (hub/node_overview.h), then for an active node what its
+//          skew (hub/node_overview.h), the pull's directive cursor as a push's
+//          (directives_lost), then for an active node what its
 //          events consumed not yet recorded, then top_up_grants
 //          (hub/grants.h), then the resupply review of its site
 //          (hub/resupply_runner.h, in a savepoint of its own: a failure
@@ -57,6 +62,13 @@ class Ingest : public sync::AppendObserver {
   void push_refused(const std::string& node_id, const sync::Refusal& refusal, std::uint64_t first,
                     std::int64_t now_ms);
 
+  // A revoked node's push (the lost tablet come back): its events the ledger
+  // does not hold are kept as evidence ("revoked_node", sync::Ledger
+  // keep_evidence), never appended, so they consume nothing; push_refused
+  // raises the one deviation. The request proved the node's key over the batch.
+  void keep_revoked_events(const std::string& node_id, const std::vector<crypto::Bytes>& records,
+                           std::int64_t now_ms);
+
   // A pull signed by a revoked node (sync::Ledger::authenticate_pull checks
   // the signature first) raises the same deviation as its push.
   void revoked_pull(const std::string& node_id, std::int64_t now_ms) { revoked_attempt(node_id, 0, now_ms); }
@@ -66,6 +78,7 @@ class Ingest : public sync::AppendObserver {
                             const std::vector<sync::SignedEvent>* fresh = nullptr);
   void contained(const std::string& what, const std::function<void()>& step);
   void revoked_attempt(const std::string& node_id, std::uint64_t first, std::int64_t now_ms);
+  void directives_lost(const std::string& node_id, std::uint64_t applied, std::int64_t now_ms);
 
   HubState& hub_;
 };

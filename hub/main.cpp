@@ -34,5 +34,6 @@ int main(int argc, char** argv) {
   root.subcommands.push_back(irt::hub::forecast_command());
   for (auto& c : irt::hub::export_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::webhook_commands()) root.subcommands.push_back(std::move(c));
+  for (auto& c : irt::hub::backup_commands()) root.subcommands.push_back(std::move(c));
   return irt::shared::run_commands(root, argc, argv);
 }

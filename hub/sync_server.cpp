@@ -263,7 +263,10 @@ struct SyncServer::Impl {
     std::uint64_t first = 0;
     if (!batch->empty())
       if (auto e = sync::parse_event(batch->front(), sync::EventLimits::ignored)) first = e->body.seq;
-    if (auto r = sync::Ledger::refuse_pusher(*who)) return refuse_push(req, res, node_id, *r, first);
+    if (auto r = sync::Ledger::refuse_pusher(*who)) {
+      if (r->code == we::kRevoked) ingest.keep_revoked_events(node_id, *batch, sync::system_millis());
+      return refuse_push(req, res, node_id, *r, first);
+    }
     auto ticket = order.begin(node_id, first);  // ends, with `mutex` held, before `lock` unlocks
 
     auto checked = [&] {

@@ -64,6 +64,22 @@ int transfer_decide(const Args& a, bool approve) {
   return 0;
 }
 
+// The lost tablet: every participant of a revoked node to its replacement.
+int transfer_rehome(const Args& a) {
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  Signature who{a.get("user"), read_secret_line("password of hub user " + a.get("user") + " (signature, approved): ")};
+  auto done = rehome_participants(*hub, a.get("from"), a.get("to"), a.get("reason"), who, sync::system_millis());
+  crypto::secure_zero(who.password.data(), who.password.size());
+  if (!done) return report(a, done.error());
+  std::cout << done->moved.size() << " participants of node " << a.get("from") << " re-homed to node " << a.get("to")
+            << ", signed by " << who.user << "; it serves them from its next sync\n";
+  for (const auto& t : done->moved)
+    std::cout << "  participant " << t.participant << ": " << t.kits << " dispensed kits moved\n";
+  return 0;
+}
+
 }  // namespace
 
 std::vector<Command> transfer_commands() {
@@ -90,6 +106,13 @@ std::vector<Command> transfer_commands() {
                                       "whose node shows the decision",
                            .options = {kData, kDb, kPassphraseFile, participant, reason, signer},
                            .run = [](const Args& a) { return transfer_decide(a, false); }});
+  t.subcommands.push_back(
+      {.name = "rehome",
+       .summary = "Move every participant of a revoked node (a lost tablet) to a replacement node of the same site "
+                  "(signed, approved): their records, visits and dispensed kits, as an approved transfer",
+       .options = {kData, kDb, kPassphraseFile, {"from", "NODE", "the revoked node", true},
+                   {"to", "NODE", "the replacement: an active site node of the same site", true}, reason, signer},
+       .run = transfer_rehome});
   return {t};
 }
 

@@ -188,6 +188,57 @@ shared::ParticipantTransferIn base_record(storage::Database& db, const std::stri
   return t;
 }
 
+// Moves the participant of transfer `t` from t.from_node to `target`: its
+// record rebuilt from the ledger, its dispensed kits (each hop audited), where
+// the hub serves it, and the transfer_in directive. Sets t.to_node and t.kits.
+// Inside the caller's transaction; conflict when the participant is not at
+// t.from_node or is neither screened nor randomized there.
+struct MovedParticipant {
+  std::string record_text;
+  std::vector<std::string> kits;
+  std::uint64_t directive_seq = 0;
+};
+shared::Result<MovedParticipant> move_to_node(HubState& hub, TransferRecord& t, const sync::LedgerNode& target,
+                                              const std::string& actor, const std::string& why, std::int64_t now_ms) {
+  auto& db = hub.db();
+  const auto& participant = t.participant;
+  auto home = participant_home(db, participant);
+  if (!home || home->first != t.from_node)
+    return make_error(Errc::conflict, "participant " + participant + " is not served by node " + t.from_node +
+                                          ", which asked for the transfer" +
+                                          (home ? " (it is at node " + home->first + " now)" : "") +
+                                          "; reject the request; nothing was changed");
+  auto rec = Rebuild(hub, base_record(db, participant)).run(t.from_node);
+  if (rec.status != ParticipantStatus::screened && rec.status != ParticipantStatus::randomized)
+    return make_error(Errc::conflict, "participant " + participant + " is " + shared::to_string(rec.status) +
+                                          " at node " + t.from_node + " and cannot be transferred; reject the "
+                                          "request; nothing was changed");
+  rec.transfer_id = static_cast<std::uint64_t>(t.id);
+  rec.from_site = t.from_site;
+  rec.from_node = t.from_node;
+  rec.reason = t.reason;
+  MovedParticipant out;
+  const auto moved = move_participant_kits(db, t.from_node, target.node_id, participant);
+  rec.kits.clear();  // what an earlier transfer brought is among them, if still dispensed
+  for (const auto& k : moved) {
+    std::string visit;
+    for (const auto& v : rec.visits)
+      if (std::find(v.kits.begin(), v.kits.end(), k.number) != v.kits.end()) visit = v.visit;
+    rec.kits.push_back({k.number, k.kit_type, k.lot, k.expiry, visit});
+    out.kits.push_back(k.number);
+    // Kit numbers, nodes and the transfer only: a blinded reader may read every hop.
+    record_audit(db, {now_ms, actor, "kit.custody_moved", k.number, why, "node " + t.from_node,
+                      "node " + target.node_id + ", dispensed (transfer " + std::to_string(t.id) + ")",
+                      kTransferDecisionMeaning});
+  }
+  move_participant(db, participant, target.node_id, t.to_site);
+  t.to_node = target.node_id;
+  t.kits = moved.size();
+  out.record_text = json(rec).dump();
+  out.directive_seq = hub.outbox().issue(target.node_id, shared::kParticipantTransferInDirective, out.record_text, now_ms);
+  return out;
+}
+
 }  // namespace
 
 shared::Status migrate_transfers(storage::Database& db) { return db.migrate("hub.transfers", kTransfersMigrations); }
@@ -275,42 +326,13 @@ shared::Result<TransferDone> decide_transfer(HubState& hub, const std::string& p
       return make_error(Errc::conflict, "site " + t.to_site + " has no active site node to take participant " +
                                             participant + "; enroll one (irt-hub invite --site " + t.to_site +
                                             " --kind site), let it sync, then approve again; nothing was changed");
-    auto home = participant_home(db, participant);
-    if (!home || home->first != t.from_node)
-      return make_error(Errc::conflict, "participant " + participant + " is not served by node " + t.from_node +
-                                            ", which asked for the transfer" +
-                                            (home ? " (it is at node " + home->first + " now)" : "") +
-                                            "; reject the request; nothing was changed");
-    auto rec = Rebuild(hub, base_record(db, participant)).run(t.from_node);
-    if (rec.status != ParticipantStatus::screened && rec.status != ParticipantStatus::randomized)
-      return make_error(Errc::conflict, "participant " + participant + " is " + shared::to_string(rec.status) +
-                                            " at node " + t.from_node + " and cannot be transferred; reject the "
-                                            "request; nothing was changed");
-    rec.transfer_id = static_cast<std::uint64_t>(t.id);
-    rec.from_site = t.from_site;
-    rec.from_node = t.from_node;
-    rec.reason = t.reason;
-    const auto moved = move_participant_kits(db, t.from_node, target->node_id, participant);
-    rec.kits.clear();  // what an earlier transfer brought is among them, if still dispensed
-    for (const auto& k : moved) {
-      std::string visit;
-      for (const auto& v : rec.visits)
-        if (std::find(v.kits.begin(), v.kits.end(), k.number) != v.kits.end()) visit = v.visit;
-      rec.kits.push_back({k.number, k.kit_type, k.lot, k.expiry, visit});
-      answer.kits.push_back(k.number);
-      // Kit numbers, nodes and the transfer only: a blinded reader may read every hop.
-      record_audit(db, {now_ms, who->name, "kit.custody_moved", k.number,
-                        "participant transfer " + std::to_string(t.id) + " approved", "node " + t.from_node,
-                        "node " + target->node_id + ", dispensed (transfer " + std::to_string(t.id) + ")",
-                        kTransferDecisionMeaning});
-    }
-    move_participant(db, participant, target->node_id, t.to_site);
+    auto moved = move_to_node(hub, t, *target, who->name, "participant transfer " + std::to_string(t.id) + " approved",
+                              now_ms);
+    if (!moved) return moved.error();
+    answer.kits = moved->kits;
     answer.to_node = target->node_id;
-    t.to_node = target->node_id;
-    t.kits = moved.size();
-    record_text = json(rec).dump();
-    auto seq = hub.outbox().issue(target->node_id, shared::kParticipantTransferInDirective, record_text, now_ms);
-    done.directives.emplace_back(target->node_id, seq);
+    record_text = moved->record_text;
+    done.directives.emplace_back(target->node_id, moved->directive_seq);
   }
   auto seq = hub.outbox().issue(t.from_node, shared::kParticipantTransferDirective, json(answer).dump(), now_ms);
   done.directives.insert(done.directives.begin(), std::make_pair(t.from_node, seq));
@@ -337,6 +359,67 @@ shared::Result<TransferDone> decide_transfer(HubState& hub, const std::string& p
                           " #" + std::to_string(s) + (answer.kits.empty() || node != t.from_node ? "" : ": kits " + shared::join(answer.kits))});
   tx.commit();
   done.transfer = t;
+  return done;
+}
+
+shared::Result<RehomeDone> rehome_participants(HubState& hub, const std::string& from_node, const std::string& to_node,
+                                               const std::string& reason, const Signature& signer,
+                                               std::int64_t now_ms) {
+  if (reason.empty()) return make_error(Errc::invalid_input, "give the reason for the audit trail (--reason TEXT)");
+  auto who = check_signature(hub, signer, shared::Permission::manage_study);
+  if (!who) return who.error();
+  auto& db = hub.db();
+  storage::Transaction tx(db);
+  auto from = hub.ledger().find_node(from_node);
+  if (!from || from->status != sync::NodeStatus::revoked)
+    return make_error(Errc::conflict, "node " + from_node + (from ? " is " + std::string(sync::to_string(from->status))
+                                                                   : std::string(" is not enrolled")) +
+                                          "; re-home the participants of a revoked node only (irt-hub revoke "
+                                          "first); nothing was changed");
+  auto target = hub.ledger().find_node(to_node);
+  if (!target || target->status != sync::NodeStatus::active || target->kind != "site" ||
+      target->site_id != from->site_id)
+    return make_error(Errc::conflict, "node " + to_node + " is not an active site node of site " + from->site_id +
+                                          "; enroll the replacement there (irt-hub invite --site " + from->site_id +
+                                          "), let it sync, then re-home; nothing was changed");
+  RehomeDone done;
+  std::uint64_t request_seq = from->acked_seq;
+  for (const auto& participant : participants_served_by(db, from_node)) {
+    db.prepare("INSERT INTO hub_participant_transfers(participant, from_node, request_seq, from_site, to_site, reason, "
+               "requested_by, requested_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'requested')")
+        .bind_all(participant, from_node, static_cast<std::int64_t>(++request_seq), from->site_id, from->site_id,
+                  "node " + from_node + " revoked: " + reason, who->name, now_ms)
+        .run();
+    TransferRecord t;
+    {
+      auto st = db.prepare(std::string("SELECT ") + kColumns + " FROM hub_participant_transfers WHERE id = ?");
+      st.bind(1, db.last_insert_rowid());
+      st.step();
+      t = row(st);
+    }
+    auto moved = move_to_node(hub, t, *target, who->name, "node " + from_node + " revoked, participants re-homed",
+                              now_ms);
+    if (!moved) return moved.error();
+    t.status = "approved";
+    t.decided_by = who->name;
+    t.decision_reason = reason;
+    t.decided_ms = now_ms;
+    db.prepare("UPDATE hub_participant_transfers SET status = 'approved', to_node = ?, decided_by = ?, "
+               "decision_reason = ?, decided_ms = ?, kits = ?, record = ? WHERE id = ?")
+        .bind_all(t.to_node, t.decided_by, t.decision_reason, t.decided_ms, static_cast<std::int64_t>(t.kits),
+                  moved->record_text, t.id)
+        .run();
+    record_audit(db, {now_ms, who->name, "participant.rehomed", participant, reason,
+                      "node " + from_node + " (revoked)",
+                      "node " + to_node + ", " + std::to_string(t.kits) + " dispensed kits moved with it",
+                      kTransferDecisionMeaning});
+    record_audit(db, {now_ms, who->name, "directive.issued", to_node, "participant re-homed from node " + from_node, "",
+                      std::string(shared::kParticipantTransferInDirective) + " #" +
+                          std::to_string(moved->directive_seq)});
+    done.directives.emplace_back(to_node, moved->directive_seq);
+    done.moved.push_back(std::move(t));
+  }
+  tx.commit();
   return done;
 }
 

@@ -79,6 +79,25 @@ struct TransferDone {
   std::vector<std::pair<std::string, std::uint64_t>> directives;  // (node, directive seq) sent
 };
 
+// The lost tablet (docs/operations.md): every participant that revoked node
+// `from_node` served (screened or randomized) moves to `to_node`, an active
+// site node of the same site, exactly as an approved transfer moves one: its
+// record rebuilt from the ledger, its dispensed kits in custody of `to_node`,
+// a participant.transfer_in directive to `to_node`, which serves it from its
+// next sync. Each is kept as an approved transfer from `from_node` (its
+// request_seq past the revoked node's last acknowledged event: that node
+// never pushes again), so a later transfer builds on it. Signed by a hub user
+// holding manage_study, in one transaction. invalid_input without a reason;
+// conflict when `from_node` is not revoked, or `to_node` is not an active site
+// node of its site.
+struct RehomeDone {
+  std::vector<TransferRecord> moved;
+  std::vector<std::pair<std::string, std::uint64_t>> directives;  // (node, directive seq) sent
+};
+shared::Result<RehomeDone> rehome_participants(HubState& hub, const std::string& from_node, const std::string& to_node,
+                                               const std::string& reason, const Signature& signer,
+                                               std::int64_t now_ms);
+
 // Decides the pending request of `participant`. not_found when it has none;
 // conflict when it was decided, when the target site has no site node, or when
 // the participant is no longer screened or randomized at its node (approve);

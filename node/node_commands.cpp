@@ -73,6 +73,11 @@ void print_round(const sync::RoundReport& r) {
   std::cout << "synced: " << r.events_sent << " events sent (" << r.already_recorded
             << " already at the hub), acknowledged up to " << r.acked_seq << ", " << r.directives_applied
             << " hub directives applied\n";
+  if (r.resent_from)
+    std::cerr << "irt-node: the hub asked again for events from seq " << r.resent_from
+              << ", which it had acknowledged (this node held acknowledgements up to " << r.acked_before_resend
+              << "): the hub was restored from an older backup. They were sent again; the receipts this node kept "
+                 "show what the hub had held (docs/operations.md)\n";
 }
 
 // ---- enroll
@@ -310,7 +315,7 @@ int serve(const Args& args) {
           std::cerr << "irt-node: sync failed: " << r.error().message << "\n";
           return {r.error(), s.last_round_refused()};
         }
-        if (r->events_sent || r->directives_applied) print_round(*r);
+        if (r->events_sent || r->directives_applied || r->resent_from) print_round(*r);
         return {};
       },
       options);

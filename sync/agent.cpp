@@ -151,12 +151,17 @@ shared::Status SyncAgent::push(RoundReport& report) {
       } catch (const std::exception&) {
       }
       flight.clear();
-      std::uint64_t last = 0;
+      std::uint64_t last = 0, acked = 0;
       {
         auto lock = hold();
         last = log_.last_seq();
+        acked = log_.acked_seq();
       }
       if (expected == 0 || expected == f.first || expected > last + 1) return refused(*response);
+      if (expected <= acked && (report.resent_from == 0 || expected < report.resent_from)) {
+        report.resent_from = expected;
+        report.acked_before_resend = acked;
+      }
       next = expected;
       continue;
     }

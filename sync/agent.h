@@ -40,6 +40,11 @@ struct RoundReport {
   std::uint64_t acked_seq = 0;
   std::uint64_t already_recorded = 0;
   std::uint64_t directives_applied = 0;
+  // Set when the hub asked again for events it had acknowledged (it was
+  // restored from an older backup): the first seq it asked for, resent with
+  // everything after it; 0 otherwise. The node says so (docs/operations.md).
+  std::uint64_t resent_from = 0;
+  std::uint64_t acked_before_resend = 0;  // what the node held acknowledged then
 };
 
 // A refusal by the hub that retrying cannot fix (sync/refusal.h,

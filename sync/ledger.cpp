@@ -861,6 +861,14 @@ std::vector<Alert> Ledger::alerts(bool open_only) {
   return out;
 }
 
+void Ledger::keep_evidence(const std::string& node_id, std::uint64_t seq, const std::string& reason,
+                           const crypto::Bytes& record, std::int64_t now_ms) {
+  db_.prepare("INSERT INTO ledger_evidence(node_id, seq, reason, record, record_digest, received_ms, alert_id) "
+              "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING")
+      .bind_all(node_id, i64(seq), reason, record, BlobView(crypto::sha256(record).view()), now_ms)
+      .run();
+}
+
 std::vector<Evidence> Ledger::evidence(const std::string& node_id) {
   auto st = db_.prepare(
       "SELECT id, node_id, seq, reason, record, received_ms, alert_id FROM ledger_evidence WHERE node_id = ? "

@@ -279,6 +279,12 @@ class Ledger {
   // seq order, at most `limit`.
   std::vector<crypto::Bytes> records_after(const std::string& node_id, std::uint64_t after_seq, std::size_t limit);
   std::vector<Evidence> evidence(const std::string& node_id);
+  // Keeps `record`, the node's event `seq`, as evidence for `reason` without
+  // appending it (a revoked node's events: docs/operations.md, "The lost
+  // tablet"), inside a transaction the caller holds; the same record kept
+  // again adds nothing.
+  void keep_evidence(const std::string& node_id, std::uint64_t seq, const std::string& reason,
+                     const crypto::Bytes& record, std::int64_t now_ms);
 
   // Re-checks everything from the stored bytes: each node's certificate, each
   // chain (seqs contiguous from 1, prev_hash links, every signature under the

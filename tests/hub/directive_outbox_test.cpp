@@ -46,6 +46,24 @@ TEST_CASE("a pull returns only directives after the given seq, up to the limit")
   CHECK(out.last_seq("101-N1") == 5);
 }
 
+TEST_CASE("a node that applied directives the outbox no longer holds gets its next one numbered above them") {
+  HubFixture f;
+  auto& out = f.hub->outbox();
+  for (int i = 0; i < 3; ++i) out.issue("101-N1", "roster", "{}", kHubNow);
+  storage::Transaction tx(f.hub->db());
+  CHECK(out.continue_above("101-N1", 2) == 3);  // not beyond what it holds: nothing changes
+  CHECK(out.last_seq("101-N1") == 3);
+  CHECK(out.continue_above("101-N1", 7) == 3);  // 4 to 7 were lost (a restore from an older backup)
+  CHECK(out.last_seq("101-N1") == 7);
+  CHECK(out.continue_above("101-N1", 7) == 7);
+  CHECK(out.issue("101-N1", "roster", "{}", kHubNow) == 8);
+  CHECK(out.issue("102-N1", "roster", "{}", kHubNow) == 1);  // other nodes keep their own numbering
+  tx.commit();
+  auto after = out.after("101-N1", 7, 10);
+  REQUIRE(after.size() == 1);
+  CHECK(sync::parse_directive(after[0])->body.seq == 8);
+}
+
 TEST_CASE("the outbox holds no arm, kit type or password hash: they are sealed to the node, which alone opens them") {
   HubFixture f;
   f.add_user("coordinator.ana", "coordinator", {"101"});
