@@ -18,18 +18,15 @@
 // long into the round, which actions); a failing run prints its seed, and the
 // same seed replays the same schedule.
 #include <doctest/doctest.h>
-#include <httplib.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <thread>
 
-#include "tests/support/cluster.h"
-#include "tests/support/site_session.h"
+#include "tests/support/served_node.h"
 
 using namespace irt;
 using nlohmann::json;
@@ -37,88 +34,9 @@ using nlohmann::json;
 namespace {
 
 const std::vector<std::string> kSites = {"101", "102"};
-const std::string kPassword = "crash-loop-password";
+const std::string kPassword = test::kServedNodePassword;
 // Resupply on a short schedule, so that shipments are planned while nodes push.
 const std::vector<std::string> kHubOptions = {"--resupply-every", "2"};
-
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-struct Reply {
-  int status = 0;  // 0: no answer (the process was killed, or is down)
-  json body;
-};
-
-// One site's node: enrolled, its initial shipment received offline, then
-// `irt-node serve` syncing every second; killed and restarted by the loop.
-class ServedNode {
- public:
-  ServedNode(test::HubProcess& hub, const std::string& site)
-      : site_(site), user_("coordinator." + site), dir_(hub, site), port_(test::free_port()) {
-    test::SiteSession(dir_, user_, kPassword).receive_all();
-    start();
-  }
-  ~ServedNode() { stop(); }
-
-  void start() {
-    serve_ = std::make_unique<test::Process>(
-        std::vector<std::string>{IRT_NODE_BIN, "serve", "--data", dir_.data().string(), "--listen",
-                                 "127.0.0.1:" + std::to_string(port_), "--sync-interval", "1"},
-        std::vector<std::string>{std::string("IRT_PASSPHRASE=") + test::kNodePassphrase}, tmp_ / "node.log");
-    REQUIRE_MESSAGE(test::wait_for_port(port_, 15000), test::read_file(tmp_ / "node.log"));
-    auto r = call("POST", "/api/v1/login", {{"user", user_}, {"password", kPassword}}, "");
-    REQUIRE_MESSAGE(r.status == 200, r.body.dump());
-    token_ = r.body.value("token", "");
-  }
-  void kill_hard() { serve_->kill_hard(); }
-  void stop() {
-    if (serve_) serve_->terminate();
-    serve_.reset();
-  }
-
-  // A call with the session's token and, when given, an Idempotency-Key.
-  Reply call(const std::string& method, const std::string& path, const json& body = nullptr,
-             const std::string& key = "") {
-    return call(method, path, body, token_, key);
-  }
-
-  // Polls (not timing) until the node reports its whole log acknowledged by the hub.
-  bool wait_synced() {
-    for (int i = 0; i < 600; ++i) {
-      auto s = call("GET", "/api/v1/status");
-      if (s.status == 200 && s.body.value("pending_events", -1) == 0) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
-  const std::string& site() const { return site_; }
-  test::NodeDir& dir() { return dir_; }
-
- private:
-  Reply call(const std::string& method, const std::string& path, const json& body, const std::string& token,
-             const std::string& key) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(20, 0);
-    httplib::Headers h;
-    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
-    if (!key.empty()) h.emplace("Idempotency-Key", key);
-    auto r = method == "GET" ? c.Get(path.c_str(), h)
-                             : c.Post(path.c_str(), h, body.is_null() ? "" : body.dump(), "application/json");
-    if (!r) return {};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
-
-  test::TempDir tmp_;
-  std::string site_;
-  std::string user_;
-  test::NodeDir dir_;
-  int port_;
-  std::unique_ptr<test::Process> serve_;
-  std::string token_;
-};
 
 // What the nodes answered: the test's record of every acknowledged action.
 struct History {
@@ -143,7 +61,7 @@ class CrashLoop {
     for (const auto& site : kSites) hub_.add_user("coordinator." + site, "coordinator", site, kPassword);
     hub_.stop();
     hub_.start(kHubOptions);
-    for (const auto& site : kSites) nodes_.push_back(std::make_unique<ServedNode>(hub_, site));
+    for (const auto& site : kSites) nodes_.push_back(std::make_unique<test::ServedNode>(hub_, site));
   }
 
   // One round: a burst of site actions while one process is killed at a
@@ -233,7 +151,7 @@ class CrashLoop {
 
  private:
   struct Pending {
-    ServedNode* node = nullptr;
+    test::ServedNode* node = nullptr;
     std::string kind;  // screen, randomize, dispense, receive
     std::string path;
     json body;
@@ -245,7 +163,7 @@ class CrashLoop {
 
   // The next thing a coordinator would do at `n`: receive a shipment that has
   // arrived, randomize a screened participant, dispense a next visit, or screen.
-  std::optional<Pending> next_action(ServedNode& n) {
+  std::optional<Pending> next_action(test::ServedNode& n) {
     Pending p{&n, "", "", nullptr, "k" + std::to_string(++keys_), ""};
     auto roll = pick(4);
     if (roll == 0) {
@@ -320,7 +238,7 @@ class CrashLoop {
 
   std::mt19937_64 rng_;
   test::HubProcess hub_;
-  std::vector<std::unique_ptr<ServedNode>> nodes_;
+  std::vector<std::unique_ptr<test::ServedNode>> nodes_;
   History history_;
   std::set<std::string> refused_;
   std::set<std::string> dispensed_v2_;
@@ -330,8 +248,8 @@ class CrashLoop {
 }  // namespace
 
 TEST_CASE("crash loop: node and hub killed at random during site work lose and duplicate nothing") {
-  const auto seed = env_number("IRT_CRASH_SEED", static_cast<std::uint64_t>(std::random_device{}()));
-  const auto rounds = env_number("IRT_CRASH_ROUNDS", 12);
+  const auto seed = test::env_number("IRT_CRASH_SEED", static_cast<std::uint64_t>(std::random_device{}()));
+  const auto rounds = test::env_number("IRT_CRASH_ROUNDS", 12);
   INFO("replay with IRT_CRASH_SEED=", seed, " IRT_CRASH_ROUNDS=", rounds);
   MESSAGE("crash loop seed ", seed, ", ", rounds, " rounds");
   CrashLoop loop(seed);
