@@ -76,7 +76,7 @@ void Ingest::before_pull(const sync::PullRequest& pull, std::int64_t now_ms) {
   try {
     storage::Transaction tx(hub_.db());
     contained("recording the contact of node " + node.node_id,
-              [&] { record_pull_contact(hub_.db(), node.node_id, pull.after, pull.time_ms, now_ms); });
+              [&] { record_pull_contact(hub_.db(), node.node_id, pull.after, pull.clock_ms ? pull.clock_ms : pull.time_ms, now_ms); });
     if (node.status != sync::NodeStatus::active) {
       tx.commit();
       return;
