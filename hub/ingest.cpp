@@ -83,7 +83,10 @@ void Ingest::before_pull(const sync::PullRequest& pull, std::int64_t now_ms) {
   try {
     storage::Transaction tx(hub_.db());
     contained("recording the contact of node " + node.node_id,
-              [&] { record_pull_contact(hub_.db(), node.node_id, pull.after, pull.time_ms, now_ms); });
+              [&] {
+                record_pull_contact(hub_.db(), node.node_id, pull.after, pull.clock_ms ? pull.clock_ms : pull.time_ms,
+                                    now_ms);
+              });
     contained("learning the directive cursor of node " + node.node_id,
               [&] { directives_lost(node.node_id, pull.after, now_ms); });
     if (node.status != sync::NodeStatus::active) {

@@ -134,9 +134,11 @@ struct SyncServer::Impl {
   }
 
   // Serialises handlers and turns an escaped exception into a 500 that names
-  // nothing internal; what failed goes to the log.
+  // nothing internal; what failed goes to the log. Every answer carries the
+  // hub's clock (sync::kHubTimeHeader).
   httplib::Server::Handler guarded(Body body, bool lock_whole = true) {
     return [this, body = std::move(body), lock_whole](const httplib::Request& req, httplib::Response& res) {
+      res.set_header(sync::kHubTimeHeader, std::to_string(sync::system_millis()));
       try {
         std::unique_lock lock(mutex, std::defer_lock);
         if (lock_whole) {

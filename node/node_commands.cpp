@@ -236,6 +236,7 @@ int status(const Args& args) {
                       {"acked_seq", log.acked_seq()},
                       {"pending_events", log.pending_events()},
                       {"applied_directive_seq", log.applied_directive_seq()},
+                      {"clock_skew_ms", -log.hub_clock_offset_ms()},
                       {"has_study", s.domain().study() != nullptr},
                       {"study_version", s.domain().study() ? s.domain().study()->version : 0}};
   if (const auto& lease = s.domain().lease()) j["randomization_lease_until"] = shared::utc_text(lease->until_ms);

@@ -102,7 +102,12 @@ std::string permission_words(Permission p) {
 
 SiteOperations::SiteOperations(NodeState& state, sync::WallClock clock) : state_(state), clock_(std::move(clock)) {}
 
-shared::Days SiteOperations::today() const { return shared::day_of_millis(clock_()); }
+// The device's date, never before the latest time the hub signed that this
+// node has seen: a clock set back cannot reopen an expired kit or a visit
+// window that has passed (docs/sync-protocol.md, "Clocks").
+shared::Days SiteOperations::today() const {
+  return shared::day_of_millis(std::max(clock_(), state_.log().hub_time_seen_ms()));
+}
 
 template <class F>
 auto SiteOperations::transact(F&& change) -> decltype(change()) {

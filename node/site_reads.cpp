@@ -41,6 +41,8 @@ json SiteOperations::status_view(const Actor& a, const SyncStatus& sync) const {
             {"sync_rounds", sync.rounds},
             {"pending_events", log.pending_events()},
             {"last_seq", log.last_seq()},
+            // This device's clock minus the hub's, from the hub's last answer (0 before it answers).
+            {"clock_skew_ms", -log.hub_clock_offset_ms()},
             {"slots_left", slots},
             {"numbers_left", store.numbers_left()},
             {"kits", kits},

@@ -16,7 +16,8 @@ jobs=${IRT_JOBS:-2}
 
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
-              openssl curl jq chromium libpq-dev postgresql libjs-chart.js libxml2-dev libxml2-utils)
+              openssl curl jq chromium libpq-dev postgresql libjs-chart.js libxml2-dev libxml2-utils
+              faketime)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";

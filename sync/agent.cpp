@@ -71,6 +71,7 @@ shared::Error SyncAgent::refused(const HttpResponse& r) {
     message = e.value("message", "");
   } catch (const std::exception&) {
   }
+  clock_refused_ = code == wire_error::kClockSkew;
   if (!retry_can_fix(code, r.status)) {
     refusal_ = SyncRefusal{code, r.status, message.empty() ? describe_refusal(r) : message, system_millis()};
     return shared::make_error(refusal_error(r).code, refusal_->text());
@@ -93,7 +94,7 @@ shared::Status SyncAgent::push(RoundReport& report) {
   // Each batch is signed with the node key and the node's clock (a push
   // proves possession of the key, as a pull does).
   auto signed_headers = [this](const std::string& body) {
-    const auto now = system_millis();
+    const auto now = hub_now();
     auto sig = key_.sign(crypto::as_bytes(request_signing_text(kPushDomain, now, body)));
     return std::map<std::string, std::string>{{kCertificateHeader, crypto::to_base64(id_.certificate)},
                                               {kTimeHeader, std::to_string(now)},
@@ -141,6 +142,7 @@ shared::Status SyncAgent::push(RoundReport& report) {
     auto response = f.answer.get();
     idle.push_back(f.via);
     if (!response) return response.error();
+    learn_hub_clock(*response);
     if (response->status == 409) {
       // A gap: the hub expects another sequence (its acknowledgement was lost,
       // it was restored from a backup, or this batch overtook the one before
@@ -233,8 +235,11 @@ shared::Status SyncAgent::pull(RoundReport& report) {
       auto lock = hold();
       after = log_.applied_directive_seq();
     }
-    nlohmann::json req = {
-        {"node_id", id_.node_id}, {"after", after}, {"time_ms", system_millis()}, {"limit", limits_.pull_limit}};
+    nlohmann::json req = {{"node_id", id_.node_id},
+                          {"after", after},
+                          {"time_ms", hub_now()},
+                          {"clock_ms", system_millis()},
+                          {"limit", limits_.pull_limit}};
     std::string body = req.dump();
     std::string signed_bytes = std::string(kPullDomain) + body;
     auto sig = key_.sign(crypto::as_bytes(signed_bytes));
@@ -242,6 +247,7 @@ shared::Status SyncAgent::pull(RoundReport& report) {
                                                   {kSignatureHeader, crypto::to_base64(sig.view())}};
     auto response = transport_.post(kPullPath, "application/json", body, headers);
     if (!response) return response.error();
+    learn_hub_clock(*response);
     if (response->status != 200) return refused(*response);
     auto records = decode_batch(crypto::as_bytes(response->body));
     if (!records)
@@ -260,8 +266,30 @@ shared::Status SyncAgent::pull(RoundReport& report) {
   }
 }
 
+std::int64_t SyncAgent::hub_now() {
+  auto lock = hold();
+  return system_millis() + log_.hub_clock_offset_ms();
+}
+
+void SyncAgent::learn_hub_clock(const HttpResponse& r) {
+  if (r.hub_time_ms <= 0) return;
+  const auto offset = r.hub_time_ms - system_millis();
+  auto lock = hold();
+  // Written only when it moved: the network's delay is noise, and a write per answer would cost a sync to disk.
+  if (std::llabs(offset - log_.hub_clock_offset_ms()) > kHubClockOffsetSlackMs) log_.set_hub_clock_offset_ms(offset);
+}
+
 shared::Result<RoundReport> SyncAgent::run_round() {
+  // A request timed days away from the hub's clock is refused with the hub's
+  // clock: the round runs once more, timed by it.
+  auto report = round();
+  if (!report && clock_refused_) report = round();
+  return report;
+}
+
+shared::Result<RoundReport> SyncAgent::round() {
   refusal_.reset();
+  clock_refused_ = false;
   RoundReport report;
   if (auto st = push(report); !st) return st.error();
   if (auto st = pull(report); !st) return st.error();

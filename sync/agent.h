@@ -98,6 +98,10 @@ class SyncAgent {
 
  private:
   std::unique_lock<std::mutex> hold() { return std::unique_lock(host_.state_mutex()); }
+  shared::Result<RoundReport> round();
+  // Now by the hub's clock, as its last answer showed it; requests are timed by it.
+  std::int64_t hub_now();
+  void learn_hub_clock(const HttpResponse& r);
   shared::Status apply(const SignedDirective& d, RoundReport& report);
   shared::Error refused(const HttpResponse& r);
 
@@ -109,6 +113,7 @@ class SyncAgent {
   Transport* second_;
   AgentLimits limits_;
   std::optional<SyncRefusal> refusal_;
+  bool clock_refused_ = false;  // the last refusal was wire_error::kClockSkew
 };
 
 // Maps a hub refusal to an Error whose message is the hub's own, naming the code.

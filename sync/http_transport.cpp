@@ -2,10 +2,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <regex>
 
 #include "crypto/hash.h"
+#include "sync/protocol.h"
 #include "sync/transport.h"
 
 namespace irt::sync {
@@ -89,7 +91,11 @@ class HttpTransport final : public Transport {
       return shared::make_error(shared::Errc::unavailable,
                                 "cannot reach the hub at " + options_.base_url + " (" + httplib::to_string(r.error()) +
                                     "); everything is kept and will be sent at the next sync");
-    return HttpResponse{r->status, r->body, r->get_header_value("Content-Type")};
+    // A hub time that is not a number is ignored: it only times the node's next request.
+    std::int64_t hub_time = 0;
+    const auto text = r->get_header_value(kHubTimeHeader);
+    std::from_chars(text.data(), text.data() + text.size(), hub_time);
+    return HttpResponse{r->status, r->body, r->get_header_value("Content-Type"), hub_time};
   }
 
   HttpTransportOptions options_;

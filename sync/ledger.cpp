@@ -403,8 +403,9 @@ Refusable<LedgerNode> Ledger::authenticate_request(crypto::ByteView certificate_
                                          "request as docs/sync-protocol.md says (domain, X-IRT-Time, the body's "
                                          "hash) with the node key");
   if (*time < now_ms - kPullClockSkewMs || *time > now_ms + kPullClockSkewMs)
-    return refuse(we::kBadRequest, "the request's X-IRT-Time is more than a day away from the hub's clock (" +
-                                       shared::utc_text(now_ms) + "); set the device's clock and retry");
+    return refuse(we::kClockSkew, "the request's X-IRT-Time is more than a day away from the hub's clock (" +
+                                      shared::utc_text(now_ms) + "); the node times its next request by the hub's "
+                                      "clock sent with this answer");
   return node;
 }
 
@@ -427,17 +428,19 @@ Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_re
   if (j.is_discarded() || !j.is_object() || !j.contains("node_id") || !j["node_id"].is_string() ||
       !j.contains("after") || !j["after"].is_number_unsigned() ||
       (j.contains("time_ms") && !j["time_ms"].is_number_integer()) ||
+      (j.contains("clock_ms") && !j["clock_ms"].is_number_integer()) ||
       (j.contains("limit") && !j["limit"].is_number_unsigned()))
     return refuse(we::kBadRequest, "the pull body must be JSON {\"node_id\": string, \"after\": unsigned, "
-                                   "\"time_ms\": integer, \"limit\": unsigned}");
+                                   "\"time_ms\": integer, \"clock_ms\": integer, \"limit\": unsigned}");
   if (j["node_id"].get<std::string>() != node->node_id)
     return refuse(we::kWrongNode, "the pull names node '" + j["node_id"].get<std::string>() +
                                       "' but the certificate is for node " + node->node_id);
   if (j.contains("time_ms")) {
     auto t = j["time_ms"].get<std::int64_t>();
     if (t < now_ms - kPullClockSkewMs || t > now_ms + kPullClockSkewMs)
-      return refuse(we::kBadRequest, "the pull's time_ms is more than a day away from the hub's clock (" +
-                                         shared::utc_text(now_ms) + "); set the device's clock and retry");
+      return refuse(we::kClockSkew, "the pull's time_ms is more than a day away from the hub's clock (" +
+                                        shared::utc_text(now_ms) + "); the node times its next request by the hub's "
+                                        "clock sent with this answer");
   }
   PullRequest pull;
   pull.node = std::move(node.value());
@@ -445,6 +448,7 @@ Refusable<PullRequest> Ledger::authenticate_pull(crypto::ByteView certificate_re
   pull.limit = j.contains("limit") ? j["limit"].get<std::size_t>() : kDefaultPullLimit;
   pull.limit = std::clamp<std::size_t>(pull.limit, 1, kMaxBatchRecords);
   if (j.contains("time_ms")) pull.time_ms = j["time_ms"].get<std::int64_t>();
+  if (j.contains("clock_ms")) pull.clock_ms = j["clock_ms"].get<std::int64_t>();
   return pull;
 }
 

@@ -148,7 +148,10 @@ struct PullRequest {
   LedgerNode node;
   std::uint64_t after = 0;  // directives with seq > after
   std::size_t limit = 0;    // at most this many, within [1, kMaxBatchRecords]
-  std::optional<std::int64_t> time_ms;  // the node's clock when it signed the request, if it sent one
+  // When the node signed the request, by the hub's clock as the node last
+  // learned it (its own clock plus that offset), if it sent one.
+  std::optional<std::int64_t> time_ms;
+  std::optional<std::int64_t> clock_ms;  // the node's own clock then, if it sent it: the skew the hub shows
 };
 
 struct VerifyReport {
@@ -199,8 +202,9 @@ class Ledger {
   // revoked node (a frozen one still receives directives), a request whose
   // signature (X-IRT-Signature, over kPullDomain followed by the exact body)
   // is missing or does not verify under the node's enrolled key, a body that
-  // is not {"node_id","after","time_ms"?,"limit"?}, a body naming another
-  // node, and a time_ms further than kPullClockSkewMs from `now_ms`.
+  // is not {"node_id","after","time_ms"?,"clock_ms"?,"limit"?}, a body naming
+  // another node, and a time_ms further than kPullClockSkewMs from `now_ms`
+  // (wire_error::kClockSkew).
   // `signature` is the decoded header, nullopt when absent or not base64.
   Refusable<PullRequest> authenticate_pull(crypto::ByteView certificate_record,
                                            const std::optional<crypto::Bytes>& signature, std::string_view body,
@@ -209,7 +213,8 @@ class Ledger {
   // --- A push or a proof request (docs/sync-protocol.md): authenticate, then
   // refuses a request whose X-IRT-Signature does not verify under the node's
   // enrolled key over request_signing_text(domain, time_ms, content), or whose
-  // time is missing or further than kPullClockSkewMs from `now_ms`. A refusal
+  // time is missing or further than kPullClockSkewMs from `now_ms`
+  // (wire_error::kClockSkew, after the signature is checked). A refusal
   // here blames no node: whoever asked did not prove they hold its key.
   // `signature` is the decoded header, nullopt when absent or not base64;
   // `time_ms` the X-IRT-Time header's text.

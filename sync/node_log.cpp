@@ -24,6 +24,8 @@ const std::vector<storage::Migration> kNodeLogMigrations = {
 constexpr const char* kAcked = "acked_seq";
 constexpr const char* kApplied = "applied_directive_seq";
 constexpr const char* kHlc = "hlc";
+constexpr const char* kHubTimeSeen = "hub_time_seen_ms";
+constexpr const char* kHubClockOffset = "hub_clock_offset_ms";
 // The sealed key-value holding the chain head, {"seq": n, "hash": "<hex>"}.
 constexpr const char* kHeadKey = "chain_head";
 
@@ -92,9 +94,18 @@ std::uint64_t NodeLog::pending_events() {
 std::uint64_t NodeLog::applied_directive_seq() { return cursor(kApplied); }
 std::uint64_t NodeLog::last_hlc() { return cursor(kHlc); }
 
+std::int64_t NodeLog::hub_time_seen_ms() { return static_cast<std::int64_t>(cursor(kHubTimeSeen)); }
+// Stored as the int64 bits of the offset, which may be negative.
+std::int64_t NodeLog::hub_clock_offset_ms() { return static_cast<std::int64_t>(cursor(kHubClockOffset)); }
+void NodeLog::set_hub_clock_offset_ms(std::int64_t offset_ms) {
+  set_cursor(kHubClockOffset, static_cast<std::uint64_t>(offset_ms));
+}
+
 void NodeLog::observe_hub_time(std::uint64_t hlc) {
   HybridClock clock(wall_, cursor(kHlc));
   set_cursor(kHlc, clock.observe(hlc));
+  if (HybridClock::millis(hlc) > hub_time_seen_ms())
+    set_cursor(kHubTimeSeen, static_cast<std::uint64_t>(HybridClock::millis(hlc)));
 }
 
 shared::Result<SignedEvent> NodeLog::append(const crypto::SigningKey& key, const std::string& actor,

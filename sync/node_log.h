@@ -78,8 +78,17 @@ class NodeLog {
   using Applier = std::function<shared::Status(const SignedDirective&)>;
   shared::Status apply_directive(const SignedDirective& d, const crypto::SigningKey& key, const Applier& apply);
 
-  // The HLC moves past every hub timestamp seen.
+  // The HLC moves past every hub timestamp seen, and hub_time_seen_ms() to it.
   void observe_hub_time(std::uint64_t hlc);
+  // The latest time the hub signed that this node has seen (a directive's HLC),
+  // in ms since the epoch; 0 before the first. A floor under the device's
+  // clock for expiry and visit windows (docs/sync-protocol.md, "Clocks").
+  std::int64_t hub_time_seen_ms();
+
+  // The hub's clock minus this device's, from the hub's last answer
+  // (kHubTimeHeader); 0 until the hub has answered. Outside a transaction is fine.
+  std::int64_t hub_clock_offset_ms();
+  void set_hub_clock_offset_ms(std::int64_t offset_ms);
 
   // Small encrypted key-value store for state derived from directives.
   // get_sealed: none when the key was never written (or was erased);

@@ -14,7 +14,7 @@
 //                             -> 200 JSON {"acked_seq","appended","already_recorded","receipt"}
 //   POST /sync/v1/pull        header X-IRT-Certificate, header X-IRT-Signature:
 //                             base64(Ed25519(node key, "irt/pull/v1\n" || body))
-//                             body JSON {"node_id","after","time_ms","limit"}
+//                             body JSON {"node_id","after","time_ms","clock_ms","limit"}
 //                             -> 200 body: batch of directive records (seq > after, ascending)
 //   GET  /sync/v1/checkpoint  -> 200 text/plain: the latest signed tree head (sync/checkpoint.h)
 //   GET  /sync/v1/proof?node=ID&seq=N -> 200 JSON receipt (below); for the node's own
@@ -49,6 +49,12 @@ inline constexpr const char* kPullDomain = "irt/pull/v1\n";
 inline constexpr const char* kTimeHeader = "X-IRT-Time";
 inline constexpr const char* kPushDomain = "irt/push/v1\n";
 inline constexpr const char* kProofDomain = "irt/proof/v1\n";
+// On every /sync/v1 answer, refusals included: the hub's clock in ms since the
+// epoch. A node times its requests by it (its own clock plus the offset the
+// last answer showed), so a tablet whose clock is days off still syncs; the
+// hub measures the skew from the device's own clock, which a pull also carries
+// (docs/sync-protocol.md, "Clocks").
+inline constexpr const char* kHubTimeHeader = "X-IRT-Hub-Time";
 
 // What a push or a proof request signs: domain || decimal time_ms || "\n" ||
 // hex(BLAKE2b-256 under domain "irt/request/v1" of the content). The time
@@ -72,6 +78,7 @@ inline constexpr const char* kBrokenChain = "broken_chain";          // 422: pre
 inline constexpr const char* kRequestSignature = "request_signature";// 401: request signature fails
 inline constexpr const char* kNotFound = "not_found";                // 404
 inline constexpr const char* kRateLimited = "rate_limited";          // 429: too many refused requests from this source
+inline constexpr const char* kClockSkew = "clock_skew";              // 400: the request's time is a day or more from the hub's
 inline constexpr const char* kInternal = "internal";                 // 500
 }  // namespace wire_error
 

@@ -28,6 +28,7 @@ const WireRow kWireTable[] = {
     {wire_error::kBadSignature, shared::Errc::integrity},
     {wire_error::kBrokenChain, shared::Errc::integrity},
     {wire_error::kRateLimited, shared::Errc::rate_limited},
+    {wire_error::kClockSkew, shared::Errc::invalid_input},
     {wire_error::kInternal, shared::Errc::internal},
 };
 
@@ -52,7 +53,10 @@ shared::Errc refusal_family(std::string_view code, int http_status) {
 }
 
 bool retry_can_fix(std::string_view code, int http_status) {
-  return refusal_family(code, http_status) == shared::Errc::unavailable || code == wire_error::kGap;
+  // A gap is resent from the hub's expected seq; a clock skew is timed again by
+  // the hub's clock that came with the refusal.
+  return refusal_family(code, http_status) == shared::Errc::unavailable || code == wire_error::kGap ||
+         code == wire_error::kClockSkew;
 }
 
 std::string refusal_advice(std::string_view code) {

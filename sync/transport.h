@@ -9,6 +9,7 @@
 // Thread-safety: one HttpTransport per thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@ struct HttpResponse {
   int status = 0;
   std::string body;
   std::string content_type;
+  std::int64_t hub_time_ms = 0;  // the hub's clock (kHubTimeHeader), 0 when the answer had none
 };
 
 class Transport {

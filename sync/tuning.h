@@ -45,6 +45,11 @@ static_assert(kPushBatchBytes <= kMaxBatchBytes && kPullLimit <= kMaxBatchRecord
 // tablet whose clock drifted a few hours still syncs. A pull that names no
 // limit gets at most kDefaultPullLimit directives.
 inline constexpr std::int64_t kPullClockSkewMs = 24LL * 3600 * 1000;
+// The node times its requests by the hub's clock (its own plus the offset the
+// hub's last answer showed: a tablet days off still syncs) and keeps that
+// offset; it rewrites it only when it moved by more than this, so network
+// delay does not cost a write per answer.
+inline constexpr std::int64_t kHubClockOffsetSlackMs = 60 * 1000;
 inline constexpr std::size_t kDefaultPullLimit = 500;
 
 }  // namespace irt::sync

@@ -672,7 +672,7 @@ TEST_CASE("a pull is refused for a bad signature, another node's body, a far clo
   CHECK(code_of(n, pull_signature(n, junk), junk) == wire_error::kBadRequest);
   std::string late = R"({"node_id":")" + n.id + R"(","after":0,"time_ms":)" +
                      std::to_string(kNow + kPullClockSkewMs + 1) + "}";
-  CHECK(code_of(n, pull_signature(n, late), late) == wire_error::kBadRequest);
+  CHECK(code_of(n, pull_signature(n, late), late) == wire_error::kClockSkew);
   crypto::Bytes forged_cert = n.cert.record;
   forged_cert.back() ^= 1;
   CHECK(f.ledger->authenticate_pull(forged_cert, pull_signature(n, body), body, kNow).refusal().code ==

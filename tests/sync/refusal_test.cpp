@@ -42,7 +42,7 @@ TEST_CASE("every sync refusal code has the family and HTTP status docs/errors.md
                         wire_error::kWrongNode, wire_error::kRevoked, wire_error::kFrozen, wire_error::kGap,
                         wire_error::kEquivocation, wire_error::kBadSignature, wire_error::kBrokenChain,
                         wire_error::kRequestSignature, wire_error::kNotFound, wire_error::kRateLimited,
-                        wire_error::kInternal})
+                        wire_error::kClockSkew, wire_error::kInternal})
     CHECK_MESSAGE(codes.count(c) == 1, c << " is missing from docs/errors.md");
 }
 
@@ -59,8 +59,9 @@ TEST_CASE("a refusal with a code the node does not know is read by its HTTP stat
   CHECK(e.message == "the hub refused: the hub answered HTTP 403 without an error description");
 }
 
-TEST_CASE("only an unavailable hub and a sequence gap are fixed by retrying") {
+TEST_CASE("only an unavailable hub, a sequence gap and a clock skew are fixed by retrying") {
   CHECK(retry_can_fix(wire_error::kGap, 409));
+  CHECK(retry_can_fix(wire_error::kClockSkew, 400));  // timed again by the hub's clock
   CHECK(retry_can_fix(wire_error::kInternal, 500));
   CHECK(retry_can_fix("", 503));
   CHECK(retry_can_fix("", 429));
