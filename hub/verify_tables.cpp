@@ -1,0 +1,21 @@
+#include "hub/verify_tables.h"
+
+#include "hub/allocations.h"
+#include "hub/audit.h"
+#include "hub/users.h"
+
+namespace irt::hub {
+
+TablesReport verify_tables(HubState& hub) {
+  TablesReport report;
+  auto add = [&](std::vector<std::string> found) {
+    report.problems.insert(report.problems.end(), found.begin(), found.end());
+  };
+  add(verify_audit(hub.db(), hub.signing_key().public_key(), report.audit_entries));
+  add(verify_users(hub.db()));
+  add(verify_alerts(hub));
+  add(verify_allocations(hub));
+  return report;
+}
+
+}  // namespace irt::hub
