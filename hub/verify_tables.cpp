@@ -2,6 +2,8 @@
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/deviations.h"
+#include "hub/randomization_store.h"
 #include "hub/users.h"
 
 namespace irt::hub {
@@ -15,6 +17,8 @@ TablesReport verify_tables(HubState& hub) {
   add(verify_users(hub.db()));
   add(verify_alerts(hub));
   add(verify_allocations(hub));
+  add(verify_randomization_lists(hub));
+  add(verify_deviations(hub));
   return report;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hub/deviations.h"
 #include "hub/verify_tables.h"
 #include "tests/hub/hub_fixture.h"
 #include "tests/hub/test_node.h"
@@ -22,7 +23,8 @@ using test::TestNode;
 namespace {
 
 // A hub with history: users added, disabled, moved; one node enrolled that
-// screened and randomized three participants from its slots; an alert.
+// screened and randomized three participants from its slots; an alert; a
+// deviation.
 struct VerifiedHub {
   HubFixture f;
   TestNode node = test::enroll(f, "101");
@@ -51,6 +53,9 @@ struct VerifiedHub {
     test::consume(f, node.id);
     storage::Transaction tx(f.hub->db());
     f.hub->ledger().raise_node_alert(node.id, "supply.resupply_failed", std::nullopt, "no depot stock", kHubNow + 3);
+    REQUIRE(hub::raise_deviation(*f.hub, {hub::deviation_kind::kSupplyShortage, node.id, 2, "", "supply.shortage",
+                                          "site 101 could not dispense for want of kits", ""},
+                                 kHubNow + 4));
     tx.commit();
   }
 
@@ -162,7 +167,7 @@ TEST_CASE("verify names a deleted audit entry, with or without its seal") {
   check_named(h.problems(), {"missing before audit entry", "deleted with their seals"});
 }
 
-TEST_CASE("verify names an edited audit entry, even with its seal's hash recomputed") {
+TEST_CASE("verify names an edited audit entry") {
   VerifiedHub h;
   h.drop_audit_triggers();
   const auto id = h.audit_id("user.added", "coord.bob");
@@ -202,7 +207,7 @@ TEST_CASE("verify names the audit trail's tail cut, seals and all") {
   check_named(h.problems(), {"the audit trail ends at position", "the last 2 were cut"});
 }
 
-TEST_CASE("a head or seal re-signed with another key is named") {
+TEST_CASE("verify names an audit trail re-chained and signed under another key") {
   VerifiedHub h;
   h.drop_audit_triggers();
   const auto id = h.audit_id("user.added", "coord.bob");
@@ -249,4 +254,37 @@ TEST_CASE("entries written before the trail was chained are sealed once, when th
   REQUIRE(again.ok());
   f.hub = std::move(again.value());
   check_named(hub::verify_tables(*f.hub).problems, {"note x", "has no seal"});
+}
+
+TEST_CASE("verify names a row of the randomization list edited, and a seed replaced") {
+  VerifiedHub h;
+  // The second slot's arm flipped in the stored list.
+  auto st = h.db().prepare("SELECT list_csv FROM hub_randomization_lists WHERE study_version = 1");
+  REQUIRE(st.step());
+  auto csv = st.text(0);
+  const auto line2 = csv.find('\n', csv.find('\n') + 1) + 1;  // the start of line 3
+  const auto end = csv.find('\n', line2);
+  REQUIRE((csv[end - 1] == 'A' || csv[end - 1] == 'B'));
+  csv[end - 1] = csv[end - 1] == 'A' ? 'B' : 'A';
+  h.db().prepare("UPDATE hub_randomization_lists SET list_csv = ? WHERE study_version = 1").bind(1, csv).run();
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_randomization_lists", "study version 1", "line 3 of the stored list differs"});
+  CHECK(problems[0].find("arm") == std::string::npos);
+
+  auto seed = crypto::random_bytes(32);
+  h.db().prepare("UPDATE hub_randomization_lists SET seed = ? WHERE study_version = 1").bind(1, storage::BlobView(seed)).run();
+  problems = h.problems();
+  check_named(problems, {"hub_randomization_lists", "study version 1", "stored list hash differs"});
+  check_named(problems, {"hub_randomization_lists", "the audit trail recorded"});
+}
+
+TEST_CASE("verify names a deviation deleted, edited or acknowledged by hand") {
+  VerifiedHub h;
+  h.db().exec("UPDATE hub_deviations SET status = 'acknowledged', acknowledged_by = 'admin.ann'");
+  check_named(h.problems(), {"hub_deviations", "status is 'acknowledged'", "says 'open'"});
+  h.db().exec("UPDATE hub_deviations SET status = 'open', acknowledged_by = '', summary = 'nothing happened'");
+  check_named(h.problems(), {"hub_deviations", "summary is 'nothing happened'"});
+  h.db().exec("DELETE FROM hub_deviations");
+  check_named(h.problems(), {"hub_deviations", "supply_shortage from event 2", "is missing"});
 }
