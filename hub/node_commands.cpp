@@ -562,8 +562,8 @@ int verify_ledger(const Args& a) {
   std::cout << "ledger verified: " << r.nodes << " nodes, " << r.events << " events, tree size " << r.tree_size
             << ", " << r.checkpoints << " checkpoints, root " << r.root.hex() << "\n"
             << "audit trail verified: " << tables.audit_entries
-            << " entries, signed by the hub; users, alerts and allocations match what the ledger and the trail "
-               "record\n";
+            << " entries, signed by the hub; allocations, randomization lists, users, alerts and deviations "
+               "match what the ledger and the trail record\n";
   return 0;
 }
 
@@ -877,7 +877,8 @@ std::vector<Command> node_commands() {
                  .run = unfreeze});
   out.push_back({.name = "verify",
                  .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints, the hub's "
-                            "signed audit trail, and the tables rebuilt from them (allocations, users, alerts)",
+                            "signed audit trail, and the tables rebuilt from them (allocations, lists, users, alerts, "
+                            "deviations)",
                  .options = {kData, kDb, kPassphraseFile},
                  .run = verify_ledger});
   out.push_back({.name = "nodes",
