@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "crypto/seal.h"
+#include "hub/hub_state.h"
+#include "sync/event.h"
 
 namespace irt::hub {
 
@@ -195,6 +200,50 @@ std::optional<std::pair<std::string, std::uint64_t>> allocation_event(storage::D
   st.bind(1, number);
   if (!st.step()) return std::nullopt;
   return std::make_pair(st.text(0), static_cast<std::uint64_t>(st.int64(1)));
+}
+
+std::vector<std::string> verify_allocations(HubState& hub) {
+  struct Randomization {
+    std::string participant;
+    std::optional<std::string> arm;  // nullopt when the sealed part does not open
+  };
+  std::map<std::pair<std::string, std::uint64_t>, Randomization> events;
+  std::set<std::string> randomized;
+  for (const auto& node : hub.ledger().nodes())
+    for (const auto& record : hub.ledger().records_after(node.node_id, 0, node.acked_seq)) {
+      auto e = sync::parse_event(record);
+      if (!e || e->body.type != shared::kRandomizedEvent) continue;
+      auto p = shared::parse_randomized(crypto::to_string(e->body.payload));
+      if (!p) continue;  // consumption kept it as unreadable and raised its alert
+      Randomization r{p->participant, std::nullopt};
+      auto box = crypto::from_base64(p->sealed);
+      auto plain = box ? crypto::open_sealed(hub.unblinding_key(), *box) : std::nullopt;
+      if (plain)
+        if (auto sealed = shared::parse_randomized_sealed(crypto::to_string(*plain))) r.arm = sealed->arm;
+      if (r.arm) randomized.insert(r.participant);
+      events[{node.node_id, e->body.seq}] = std::move(r);
+    }
+  std::vector<std::string> problems;
+  for (const auto& a : allocated_participants(hub.db())) {
+    const std::string where = "hub_allocations: participant " + a.participant;
+    auto it = events.find({a.node_id, a.seq});
+    if (it == events.end()) {
+      problems.push_back(where + " names event " + std::to_string(a.seq) + " of node " + a.node_id +
+                         ", which is not a randomization in the ledger");
+      continue;
+    }
+    if (it->second.participant != a.participant)
+      problems.push_back(where + ": event " + std::to_string(a.seq) + " of node " + a.node_id + " randomized " +
+                         it->second.participant + ", not " + a.participant);
+    else if (it->second.arm != a.arm)
+      problems.push_back(where + ": the arm differs from the one sealed in event " + std::to_string(a.seq) +
+                         " of node " + a.node_id);
+    randomized.erase(a.participant);
+  }
+  for (const auto& number : randomized)
+    problems.push_back("hub_allocations: participant " + number +
+                       " was randomized in the ledger but has no allocation (or no screening) at the hub");
+  return problems;
 }
 
 }  // namespace irt::hub

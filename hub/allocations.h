@@ -25,6 +25,8 @@
 
 namespace irt::hub {
 
+class HubState;
+
 shared::Status migrate_allocations(storage::Database& db);
 
 struct Screening {
@@ -111,5 +113,13 @@ std::uint64_t site_allocation_count(storage::Database& db, const std::string& si
 // Allocations the hub knows whose participant's factors match all of `levels`
 // (factor id -> level), for caps.
 std::uint64_t allocations_matching(storage::Database& db, const std::map<std::string, std::string>& levels);
+
+// Rebuilds every allocation from the participant.randomized events in the
+// ledger (the arm from the part sealed to the hub's unblinding key) and
+// compares it with what allocated_participants reads: one problem per
+// allocation missing, without its event, or differing in participant or arm.
+// Blinding: an arm is never named, only "differs" (the operator running
+// irt-hub verify may be blinded).
+std::vector<std::string> verify_allocations(HubState& hub);
 
 }  // namespace irt::hub

@@ -6,6 +6,18 @@
 // so the trail never claims a change that rolled back nor misses one that
 // committed. Entries are only ever inserted. Values never hold a secret (no
 // token, no password, no password hash).
+//
+// The trail is a hash chain signed by the hub (docs/hub.md, "What verify
+// checks"): each entry gets a seal (hub_audit_seals: its position, the hash of
+// the entry before it, its own hash over every field, and the hub's Ed25519
+// signature of that hash), and one signed head (hub_audit_head: how many
+// entries, the last one's hash) moves with every entry, in the same
+// transaction. verify_audit names an entry edited, deleted, moved or inserted
+// by hand and a tail cut. The key is the one an AuditSigner registered for the
+// connection (HubState does, for as long as it is open); without one (a
+// module's unit test on a bare database) entries are chained but unsigned, and
+// verify_audit names them. Entries written before the trail was chained are
+// sealed as they stand the first time the hub opens with its key.
 // Thread-safety: as storage::Database (one thread at a time per connection).
 #pragma once
 
@@ -14,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/sign.h"
 #include "shared/civil_date.h"
 #include "shared/result.h"
 #include "storage/database.h"
@@ -36,6 +49,28 @@ struct AuditEntry {
 
 shared::Status migrate_audit(storage::Database& db);
 void record_audit(storage::Database& db, const AuditEntry& entry);
+
+// While one lives, record_audit signs what it writes on `db` with `key`.
+// Registering seals the entries written before the trail was chained (a data
+// directory from an earlier release), once. Both must outlive it.
+class AuditSigner {
+ public:
+  AuditSigner(storage::Database& db, const crypto::SigningKey& key);
+  ~AuditSigner();
+  AuditSigner(const AuditSigner&) = delete;
+  AuditSigner& operator=(const AuditSigner&) = delete;
+
+ private:
+  storage::Database* db_;
+};
+
+// Re-checks the trail from the stored rows: every entry's seal (position,
+// link to the one before, hash of its fields, the hub's signature) and the
+// signed head. One problem per line, each naming the entry (its id, action
+// and subject) and what is wrong; empty when the trail verifies. `entries`
+// gets how many entries were checked.
+std::vector<std::string> verify_audit(storage::Database& db, const crypto::PublicKey& hub_key,
+                                      std::uint64_t& entries);
 // Which entries to read; an empty field does not filter.
 struct AuditFilter {
   std::optional<std::int64_t> since_ms;  // at or after

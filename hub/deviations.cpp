@@ -1,5 +1,7 @@
 #include "hub/deviations.h"
 
+#include <map>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -103,6 +105,46 @@ std::vector<Deviation> deviations(HubState& hub, bool open_only, bool unblinded)
   std::vector<Deviation> out;
   while (st.step()) out.push_back(read_row(hub, st, unblinded));
   return out;
+}
+
+std::vector<std::string> verify_deviations(HubState& hub) {
+  std::map<std::string, AuditEntry> raised, acknowledged;  // by subject "deviation N"
+  for (auto& e : audit_entries(hub.db())) {
+    if (e.action == "deviation.raised") raised[e.subject] = std::move(e);
+    else if (e.action == "deviation.acknowledged") acknowledged[e.subject] = std::move(e);
+  }
+  std::vector<std::string> problems;
+  for (const auto& d : deviations(hub, false, false)) {
+    const std::string subject = "deviation " + std::to_string(d.id);
+    const std::string where = "hub_deviations: " + subject;
+    auto differs = [&](const std::string& field, const std::string& stored, const std::string& audited) {
+      if (stored != audited)
+        problems.push_back(where + ": " + field + " is '" + stored + "', the audit trail says '" + audited + "'");
+    };
+    auto r = raised.find(subject);
+    if (r == raised.end()) {
+      problems.push_back(where + " (" + d.kind + ", node " + d.node_id + ") has no deviation.raised audit entry");
+      continue;
+    }
+    differs("what it is", d.kind + " from event " + std::to_string(d.seq) + " of node " + d.node_id,
+            r->second.new_value);
+    differs("summary", d.summary, r->second.reason);
+    differs("raised", utc_text(d.raised_ms), utc_text(r->second.at_ms));
+    raised.erase(r);
+    auto a = acknowledged.find(subject);
+    if (a == acknowledged.end()) {
+      differs("status", d.status, "open");
+      continue;
+    }
+    differs("status", d.status, "acknowledged");
+    differs("acknowledged by", d.acknowledged_by, a->second.actor);
+    differs("comment", d.comment, a->second.reason);
+    acknowledged.erase(a);
+  }
+  for (const auto& [subject, e] : raised)
+    problems.push_back("hub_deviations: " + subject + " (" + e.new_value + ", raised " + utc_text(e.at_ms) +
+                       ") is missing");
+  return problems;
 }
 
 std::optional<Deviation> find_deviation(HubState& hub, std::int64_t id, bool unblinded) {

@@ -112,6 +112,12 @@ std::vector<Deviation> deviations(HubState& hub, bool open_only, bool unblinded)
 std::optional<Deviation> find_deviation(HubState& hub, std::int64_t id, bool unblinded);
 // For `irt-hub deviations --json` and the API; "unblinded" only when it was read so.
 nlohmann::json to_json(const Deviation& d);
+// Each deviation against the deviation.raised audit entry written with it
+// (kind, node, seq, summary, time) and its status against the
+// deviation.acknowledged entry (who, when, comment); each such entry against
+// its deviation. One problem per difference (irt-hub verify); the sealed part
+// (what only unblinded readers see) is not in the trail and not checked.
+std::vector<std::string> verify_deviations(HubState& hub);
 // Open deviations per node id.
 std::size_t open_deviations_of(storage::Database& db, const std::string& node_id);
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include "crypto/aead.h"
 #include "crypto/key_wrap.h"
@@ -206,6 +207,7 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
     ::chmod(p.database.c_str(), 0600);
   }
   if (auto st = migrate_all(*db); !st) return st;
+  AuditSigner audit_signer(*db, signing);
   store_study_version(*db, {study.version, study.id, document, now_ms, actor, ""});
   record_audit(*db, {now_ms, actor, "hub.initialized", study.id, "irt-hub init", "",
                      "study " + study.id + " version " + std::to_string(study.version)});
@@ -355,6 +357,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, st
                                                std::move(unblinding), shared::Study{}, std::string(),
                                                std::move(fingerprint.value())));
   state->tls_key_pem_ = std::move(tls_key.value());
+  state->audit_signer_ = std::make_unique<AuditSigner>(state->db_, state->signing_key_);
   if (auto st = state->load_current_study(); !st) return st.error();
   auto ledger = sync::Ledger::open(state->db_, state->signing_key_, ledger_origin(state->study_.id));
   if (!ledger) return ledger.error();
@@ -364,6 +367,35 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, st
     record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value, c.signature});
   });
   return state;
+}
+
+std::vector<std::string> verify_alerts(HubState& hub) {
+  // The entries the ledger's observer wrote, by (node, time, message): their new_value
+  // is the kind, with " at seq N" for an alert about one event.
+  std::multimap<std::tuple<std::string, std::int64_t, std::string>, std::string> raised;
+  for (auto& e : audit_entries(hub.db()))
+    if (e.action == "alert.raised") raised.emplace(std::make_tuple(e.subject, e.at_ms, e.reason), e.new_value);
+  std::vector<std::string> problems;
+  for (const auto& a : hub.ledger().alerts(false)) {
+    const std::string where = "ledger_alerts: alert " + std::to_string(a.id) + " (" + a.kind + ", node " +
+                              a.node_id + ", " + utc_text(a.created_ms) + ")";
+    const std::string at_seq = a.seq ? a.kind + " at seq " + std::to_string(*a.seq) : a.kind;
+    auto [first, last] = raised.equal_range({a.node_id, a.created_ms, a.message});
+    auto match = std::find_if(first, last, [&](const auto& r) { return r.second == at_seq || r.second == a.kind; });
+    if (match != last) {
+      raised.erase(match);
+    } else if (first != last) {
+      problems.push_back(where + ": stored as '" + at_seq + "', its alert.raised audit entry says '" +
+                         first->second + "'");
+      raised.erase(first);
+    } else {
+      problems.push_back(where + " has no alert.raised audit entry (same node, time and message)");
+    }
+  }
+  for (const auto& [key, what] : raised)
+    problems.push_back("ledger_alerts: the alert raised at " + utc_text(std::get<1>(key)) + " for node " +
+                       std::get<0>(key) + " (" + what + ") is missing");
+  return problems;
 }
 
 shared::Status HubState::wrap_clear_keys(const fs::path& dir, std::string_view passphrase,

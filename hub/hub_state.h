@@ -53,6 +53,7 @@
 namespace irt::hub {
 
 class RandomizationStore;
+class AuditSigner;
 
 struct HubPaths {
   std::filesystem::path dir;
@@ -158,6 +159,7 @@ class HubState {
   crypto::SecretBytes tls_key_pem_;
   DirectiveOutbox outbox_;
   std::unique_ptr<sync::Ledger> ledger_;
+  std::unique_ptr<AuditSigner> audit_signer_;  // record_audit signs with signing_key_ (hub/audit.h)
   std::unique_ptr<RandomizationStore> randomization_;
   std::map<int, shared::Study> earlier_versions_;  // study_at's cache
 };
@@ -175,6 +177,12 @@ struct StudyVersion {
 void store_study_version(storage::Database& db, const StudyVersion& v);
 // Every version, oldest first.
 std::vector<StudyVersion> study_versions(storage::Database& db, bool with_documents = false);
+
+// Every alert in the ledger against the alert.raised audit entry that
+// HubState's ledger observer wrote with it (same node, time, message, kind and
+// seq), and every such entry against its alert: one problem per alert edited,
+// deleted or inserted by hand (irt-hub verify).
+std::vector<std::string> verify_alerts(HubState& hub);
 
 // "irt.hub/<study id>": the origin line of the hub's checkpoints.
 std::string ledger_origin(const std::string& study_id);

@@ -35,6 +35,7 @@
 #include "hub/webhooks.h"
 #include "hub/sync_server.h"
 #include "hub/tuning.h"
+#include "hub/verify_tables.h"
 #include "hub/users.h"
 #include "shared/study.h"
 #include "sync/hlc.h"
@@ -550,8 +551,19 @@ int verify_ledger(const Args& a) {
     return 1;
   }
   const auto& r = *report_;
+  auto tables = verify_tables(*hub);
+  if (!tables.problems.empty()) {
+    std::cerr << a.command_path() << ": the hub's tables do not verify (" << tables.problems.size()
+              << " problems):\n";
+    for (const auto& p : tables.problems) std::cerr << "  " << p << "\n";
+    std::cerr << "Keep this data directory as it is for investigation and restore service from a backup.\n";
+    return 1;
+  }
   std::cout << "ledger verified: " << r.nodes << " nodes, " << r.events << " events, tree size " << r.tree_size
-            << ", " << r.checkpoints << " checkpoints, root " << r.root.hex() << "\n";
+            << ", " << r.checkpoints << " checkpoints, root " << r.root.hex() << "\n"
+            << "audit trail verified: " << tables.audit_entries
+            << " entries, signed by the hub; allocations, randomization lists, users, alerts and deviations "
+               "match what the ledger and the trail record\n";
   return 0;
 }
 
@@ -864,7 +876,9 @@ std::vector<Command> node_commands() {
                              {"reason", "TEXT", "the decision, for the audit trail", true}},
                  .run = unfreeze});
   out.push_back({.name = "verify",
-                 .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints",
+                 .summary = "Check every node chain, every signature, the Merkle tree and the checkpoints, the hub's "
+                            "signed audit trail, and the tables rebuilt from them (allocations, lists, users, alerts, "
+                            "deviations)",
                  .options = {kData, kDb, kPassphraseFile},
                  .run = verify_ledger});
   out.push_back({.name = "nodes",

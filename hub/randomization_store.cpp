@@ -1,10 +1,13 @@
 #include "hub/randomization_store.h"
 
+#include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "crypto/bytes.h"
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/hub_state.h"
 #include "hub/minimization_streams.h"
 #include "hub/list_hash.h"
 #include "sync/seeded_source.h"
@@ -105,6 +108,55 @@ shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(sto
                               "hash; the hub's database is damaged or was edited. Restore it from backup");
   return std::unique_ptr<RandomizationStore>(
       new RandomizationStore(db, std::make_unique<shared::RandomizationList>(std::move(list).value()), hash));
+}
+
+std::vector<std::string> verify_randomization_lists(HubState& hub) {
+  auto& db = hub.db();
+  // "study version N: ... list hash H" in what the trail recorded, by version.
+  std::map<int, std::string> audited;
+  for (const auto& e : audit_entries(db)) {
+    if (e.action != "randomization.list_generated" && e.action != "randomization.list_extended") continue;
+    const auto& v = e.new_value;
+    const auto at = v.rfind("list hash ");
+    if (v.rfind("study version ", 0) != 0 || at == std::string::npos) continue;
+    audited[std::atoi(v.c_str() + 14)] = v.substr(at + 10);
+  }
+  std::vector<std::string> problems;
+  auto st = db.prepare("SELECT study_version, seed, slots_per_stratum, list_hash, list_csv FROM hub_randomization_lists "
+                       "ORDER BY study_version");
+  while (st.step()) {
+    const int version = static_cast<int>(st.int64(0));
+    const std::string where = "hub_randomization_lists: study version " + std::to_string(version);
+    auto seed = st.blob(1);
+    const auto stored_hash = crypto::Hash::from_view(st.blob(3));
+    const std::string stored_csv = st.text(4);
+    sync::SeededSource source(seed);
+    crypto::secure_zero(seed.data(), seed.size());
+    auto list = shared::generate_list(hub.study_at(version), source, static_cast<std::size_t>(st.int64(2)));
+    if (!list) {
+      problems.push_back(where + ": the list does not regenerate from its recorded seed (" + list.error().message + ")");
+      continue;
+    }
+    list->study_version = version;
+    const auto csv = shared::encode_list_csv(*list);
+    const auto hash = randomization_list_hash(csv);
+    if (csv != stored_csv) {
+      std::size_t line = 1, i = 0;
+      while (i < csv.size() && i < stored_csv.size() && csv[i] == stored_csv[i]) line += csv[i++] == '\n';
+      problems.push_back(where + ": line " + std::to_string(line) +
+                         " of the stored list differs from the list regenerated from the recorded seed");
+    }
+    if (!stored_hash || *stored_hash != hash)
+      problems.push_back(where + ": the stored list hash differs from the hash of the list regenerated from the "
+                                 "recorded seed (" + hash.hex() + "): the seed or the hash was edited");
+    auto it = audited.find(version);
+    if (it == audited.end())
+      problems.push_back(where + " has no randomization.list_generated or list_extended audit entry");
+    else if (it->second != hash.hex())
+      problems.push_back(where + ": the list regenerated from the recorded seed has hash " + hash.hex() +
+                         ", the audit trail recorded " + it->second);
+  }
+  return problems;
 }
 
 bool randomization_in_use(storage::Database& db) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crypto/hash.h"
 #include "hub/slice_store.h"
@@ -35,7 +36,16 @@
 
 namespace irt::hub {
 
+class HubState;
+
 shared::Status migrate_randomization(storage::Database& db);
+
+// Each stored list (one per study version) regenerated from its recorded seed
+// under its study version and compared with the stored list (naming the first
+// line that differs, never its arm), with its stored hash, and with the list
+// hash the signed audit trail recorded when the list was generated or
+// extended (irt-hub verify). One problem per difference.
+std::vector<std::string> verify_randomization_lists(HubState& hub);
 
 // Whether the study's method pre-generates a list (everything but minimization).
 bool has_randomization_list(const shared::Study& study);

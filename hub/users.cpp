@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include <map>
 #include <optional>
 #include <set>
 
@@ -86,6 +87,55 @@ std::optional<User> find_user(storage::Database& db, const std::string& name) {
 std::vector<User> all_users(storage::Database& db) {
   return select_users(db, "SELECT name, role, password_hash, created_ms, disabled_ms FROM hub_users ORDER BY name",
                       nullptr);
+}
+
+std::vector<std::string> verify_users(storage::Database& db) {
+  struct Rebuilt {
+    std::string role, sites;
+    bool disabled = false;
+  };
+  std::map<std::string, Rebuilt> rebuilt;
+  std::vector<std::string> problems;
+  for (const auto& e : audit_entries(db)) {
+    if (e.action == "user.added") {
+      // new_value: "role R, sites a,b" (or "sites (none)")
+      const auto comma = e.new_value.find(", sites ");
+      if (e.new_value.rfind("role ", 0) != 0 || comma == std::string::npos) {
+        problems.push_back("user " + e.subject + ": its user.added audit entry does not read 'role R, sites S'");
+        continue;
+      }
+      rebuilt[e.subject] = {e.new_value.substr(5, comma - 5), e.new_value.substr(comma + 8), false};
+    } else if (e.action == "user.disabled" || e.action == "user.enabled" || e.action == "user.sites_set") {
+      auto it = rebuilt.find(e.subject);
+      if (it == rebuilt.end()) {
+        problems.push_back("user " + e.subject + ": audit entry " + e.action + " comes before any user.added");
+        continue;
+      }
+      if (e.action == "user.sites_set") it->second.sites = e.new_value;
+      else it->second.disabled = e.action == "user.disabled";
+    }
+  }
+  for (const auto& u : all_users(db)) {
+    auto it = rebuilt.find(u.name);
+    if (it == rebuilt.end()) {
+      problems.push_back("hub_users: user " + u.name + " has no user.added audit entry");
+      continue;
+    }
+    const auto& r = it->second;
+    const std::string sites = u.sites.empty() ? "(none)" : shared::join(u.sites, ",");
+    if (u.role != r.role)
+      problems.push_back("hub_users: user " + u.name + " role is " + u.role + ", the audit trail says " + r.role);
+    if (sites != r.sites)
+      problems.push_back("hub_user_sites: user " + u.name + " sites are " + sites + ", the audit trail says " +
+                         r.sites);
+    if (u.disabled != r.disabled)
+      problems.push_back(std::string("hub_users: user ") + u.name + " is " + (u.disabled ? "disabled" : "enabled") +
+                         ", the audit trail says " + (r.disabled ? "disabled" : "enabled"));
+    rebuilt.erase(it);
+  }
+  for (const auto& [name, r] : rebuilt)
+    problems.push_back("hub_users: user " + name + " (role " + r.role + ") was added by the audit trail but is missing");
+  return problems;
 }
 
 std::string roster_payload(HubState& hub, const std::string& site_id) {

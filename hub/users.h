@@ -107,6 +107,13 @@ std::string decoy_hash(storage::Database& db);
 std::vector<User> users_of_site(storage::Database& db, const std::string& site_id);
 std::vector<User> all_users(storage::Database& db);
 
+// Rebuilds every user's role, sites and status from the user.* audit entries
+// (added, disabled, enabled, sites_set) and compares them with hub_users and
+// hub_user_sites: one problem per difference, naming the user, the field, the
+// stored and the rebuilt value (irt-hub verify). Password hashes are not in
+// the trail (it never holds one), so they are not checked.
+std::vector<std::string> verify_users(storage::Database& db);
+
 // {"site_id":..., "users":[{"name","role","sites":[...],"password_hash"}],
 // "nodes":[{"node_id","kind"}]}: the roster directive's payload for a site (its
 // enabled users, ordered by name; its active nodes, ordered by id, so a node

@@ -746,3 +746,32 @@ TEST_CASE("verify exits 1 and names the event when a stored record was altered")
   CHECK(v.exit_code == 1);
   CHECK_MESSAGE(v.err.find("node 101-N1 seq 3") != std::string::npos, v.err);
 }
+
+TEST_CASE("irt-hub verify exits 1 naming each table edited behind its back, and never prints an arm") {
+  InitializedHub h;
+  auto clean = hub({"verify", "--data", h.data});
+  REQUIRE_MESSAGE(clean.exit_code == 0, clean.err);
+  CHECK(clean.out.find("audit trail verified") != std::string::npos);
+  {
+    auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db");
+    REQUIRE(db.ok());
+    db->exec("UPDATE hub_users SET role = 'unblinded-statistician' WHERE name = 'admin.kim'");
+    // One slot's arm flipped in the stored list (line 3: the second slot).
+    auto st = db->prepare("SELECT list_csv FROM hub_randomization_lists");
+    REQUIRE(st.step());
+    auto csv = st.text(0);
+    const auto end = csv.find('\n', csv.find('\n', csv.find('\n') + 1) + 1);
+    REQUIRE((csv[end - 1] == 'A' || csv[end - 1] == 'B'));
+    csv[end - 1] = csv[end - 1] == 'A' ? 'B' : 'A';
+    db->prepare("UPDATE hub_randomization_lists SET list_csv = ?").bind(1, csv).run();
+  }
+  auto edited = hub({"verify", "--data", h.data});
+  CHECK(edited.exit_code == 1);
+  CHECK(edited.err.find("2 problems") != std::string::npos);
+  CHECK(edited.err.find("hub_users: user admin.kim role is unblinded-statistician, the audit trail says admin") !=
+        std::string::npos);
+  CHECK(edited.err.find("hub_randomization_lists: study version 1: line 3 of the stored list differs") !=
+        std::string::npos);
+  for (const auto& text : {edited.out, edited.err})
+    for (const char* arm : {"arm", ",A", ",B", "Velcardin", "Placebo"}) CHECK(text.find(arm) == std::string::npos);
+}

@@ -1,0 +1,290 @@
+// irt-hub verify's checks of the hub's own tables (hub/verify_tables.h): the
+// audit trail against its signed chain, and users, alerts and allocations
+// rebuilt from the trail and the ledger. Each test edits one table the way an
+// insider with database access would (dropping the audit trail's append-only
+// triggers first) and checks that verify names the edit; an untouched hub
+// after a realistic history verifies. The CLI's exit codes and its message
+// for a blinded operator: tests/integration/hub_cli_test.cpp.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "hub/deviations.h"
+#include "hub/verify_tables.h"
+#include "tests/hub/hub_fixture.h"
+#include "tests/hub/test_node.h"
+
+using namespace irt;
+using test::HubFixture;
+using test::kHubNow;
+using test::TestNode;
+
+namespace {
+
+// A hub with history: users added, disabled, moved; one node enrolled that
+// screened and randomized three participants from its slots; an alert; a
+// deviation.
+struct VerifiedHub {
+  HubFixture f;
+  TestNode node = test::enroll(f, "101");
+  std::vector<std::string> arms;  // of participants 101-001..003
+
+  VerifiedHub() {
+    f.add_user("admin.ann", "admin");
+    f.add_user("coord.bob", "coordinator", {"101"});
+    f.add_user("monitor.cy", "monitor", {"101"});
+    REQUIRE(hub::set_user_disabled(*f.hub, "monitor.cy", true, "left the study", {"admin.ann", test::kUserPassword},
+                                   kHubNow + 1)
+                .ok());
+    REQUIRE(hub::set_user_sites(*f.hub, "coord.bob", {"101", "102"}, {"admin.ann", test::kUserPassword}, kHubNow + 2)
+                .ok());
+    auto g = shared::parse_grant_slots(test::directives(f, node.id, shared::kGrantSlotsDirective).at(0).dump());
+    REQUIRE(g.ok());
+    const auto& grant = g->grants.at(0);
+    for (std::size_t i = 0; i < 3; ++i) {
+      const std::string number = "101-00" + std::to_string(i + 1);
+      node.push(f, shared::kScreenedEvent, test::screened(number, {{"site", "101"}, {"diabetes", "yes"}}));
+      node.push(f, shared::kRandomizedEvent,
+                test::from_slot(number, grant, i, {},
+                                test::seal(f, shared::RandomizedSealed{grant.slots[i].arm, {}, {}})));
+      arms.push_back(grant.slots[i].arm);
+    }
+    test::consume(f, node.id);
+    storage::Transaction tx(f.hub->db());
+    f.hub->ledger().raise_node_alert(node.id, "supply.resupply_failed", std::nullopt, "no depot stock", kHubNow + 3);
+    REQUIRE(hub::raise_deviation(*f.hub, {hub::deviation_kind::kSupplyShortage, node.id, 2, "", "supply.shortage",
+                                          "site 101 could not dispense for want of kits", ""},
+                                 kHubNow + 4));
+    tx.commit();
+  }
+
+  storage::Database& db() { return f.hub->db(); }
+  // What an insider does first: the trail's append-only triggers go.
+  void drop_audit_triggers() {
+    if (db().engine() == storage::Engine::postgresql)
+      db().exec("DROP TRIGGER hub_audit_no_change ON hub_audit");
+    else
+      db().exec("DROP TRIGGER hub_audit_no_update; DROP TRIGGER hub_audit_no_delete");
+  }
+  std::int64_t audit_id(const std::string& action, const std::string& subject) {
+    auto st = db().prepare("SELECT id FROM hub_audit WHERE action = ? AND subject = ? ORDER BY id LIMIT 1");
+    st.bind_all(action, subject);
+    REQUIRE(st.step());
+    return st.int64(0);
+  }
+  std::vector<std::string> problems() {
+    REQUIRE(f.hub->ledger().verify_all().ok());
+    return hub::verify_tables(*f.hub).problems;
+  }
+};
+
+// The one problem expected, containing every one of `parts`.
+void check_named(const std::vector<std::string>& problems, const std::vector<std::string>& parts) {
+  std::string all;
+  for (const auto& p : problems) all += p + "\n";
+  INFO(all);
+  REQUIRE(!problems.empty());
+  bool found = false;
+  for (const auto& p : problems) {
+    bool every = true;
+    for (const auto& part : parts) every = every && p.find(part) != std::string::npos;
+    found = found || every;
+  }
+  CHECK(found);
+}
+
+}  // namespace
+
+TEST_CASE("verify passes on an untouched hub after a realistic history") {
+  VerifiedHub h;
+  auto report = hub::verify_tables(*h.f.hub);
+  std::string all;
+  for (const auto& p : report.problems) all += p + "\n";
+  INFO(all);
+  CHECK(report.problems.empty());
+  CHECK(report.audit_entries > 10);
+  CHECK(h.f.hub->ledger().alerts(false).size() == 1);
+  CHECK(hub::allocated_participants(h.db()).size() == 3);
+}
+
+TEST_CASE("verify names an allocation whose arm was edited, without naming an arm") {
+  VerifiedHub h;
+  const std::string other = h.arms[1] == "A" ? "B" : "A";
+  h.db().prepare("UPDATE hub_allocations SET arm = ? WHERE participant = '101-002'").bind(1, other).run();
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_allocations", "101-002", "arm differs"});
+  for (const auto& p : problems)
+    for (const std::string arm : {"arm A", "arm B", "Velcardin", "Placebo", "'A'", "'B'"}) CHECK(p.find(arm) == std::string::npos);
+}
+
+TEST_CASE("verify names an allocation deleted or taken from another event") {
+  VerifiedHub h;
+  h.db().exec("DELETE FROM hub_allocations WHERE participant = '101-003'");
+  check_named(h.problems(), {"hub_allocations", "101-003", "has no allocation"});
+  h.db().exec("UPDATE hub_allocations SET seq = 1 WHERE participant = '101-001'");
+  check_named(h.problems(), {"hub_allocations", "101-001", "not a randomization"});
+}
+
+TEST_CASE("verify names a user whose role, sites or status was edited") {
+  VerifiedHub h;
+  h.db().exec("UPDATE hub_users SET role = 'unblinded-statistician' WHERE name = 'coord.bob'");
+  check_named(h.problems(), {"hub_users", "coord.bob", "role is unblinded-statistician", "says coordinator"});
+  h.db().exec("UPDATE hub_users SET role = 'coordinator' WHERE name = 'coord.bob'");
+  CHECK(h.problems().empty());
+  h.db().exec("DELETE FROM hub_user_sites WHERE name = 'coord.bob' AND site_id = '102'");
+  check_named(h.problems(), {"hub_user_sites", "coord.bob", "sites are 101", "says 101,102"});
+  h.db().exec("UPDATE hub_users SET disabled_ms = NULL WHERE name = 'monitor.cy'");
+  check_named(h.problems(), {"hub_users", "monitor.cy", "is enabled", "says disabled"});
+}
+
+TEST_CASE("verify names a user added by hand, with no audit entry") {
+  VerifiedHub h;
+  h.db().exec("INSERT INTO hub_users(name, role, password_hash, created_ms, created_by) "
+              "VALUES ('mallory', 'admin', 'x', 0, 'nobody')");
+  check_named(h.problems(), {"hub_users", "mallory", "no user.added audit entry"});
+}
+
+TEST_CASE("verify names a deleted or edited alert") {
+  VerifiedHub h;
+  h.db().exec("UPDATE ledger_alerts SET kind = 'note'");
+  check_named(h.problems(), {"ledger_alerts", "stored as 'note'", "supply.resupply_failed"});
+  h.db().exec("DELETE FROM ledger_alerts");
+  check_named(h.problems(), {"ledger_alerts", "supply.resupply_failed", "is missing"});
+}
+
+TEST_CASE("verify names a deleted audit entry, with or without its seal") {
+  VerifiedHub h;
+  h.drop_audit_triggers();
+  const auto id = h.audit_id("user.disabled", "monitor.cy");
+  h.db().prepare("DELETE FROM hub_audit WHERE id = ?").bind(1, id).run();
+  auto problems = h.problems();
+  check_named(problems, {"audit entry " + std::to_string(id), "was deleted"});
+  // The user's status rebuilt from what is left differs too.
+  check_named(problems, {"hub_users", "monitor.cy", "is disabled"});
+  h.db().prepare("DELETE FROM hub_audit_seals WHERE audit_id = ?").bind(1, id).run();
+  check_named(h.problems(), {"missing before audit entry", "deleted with their seals"});
+}
+
+TEST_CASE("verify names an edited audit entry") {
+  VerifiedHub h;
+  h.drop_audit_triggers();
+  const auto id = h.audit_id("user.added", "coord.bob");
+  h.db().prepare("UPDATE hub_audit SET reason = 'nothing to see' WHERE id = ?").bind(1, id).run();
+  check_named(h.problems(), {"audit entry " + std::to_string(id), "user.added coord.bob", "was changed"});
+}
+
+TEST_CASE("verify names audit entries swapped in place or inserted by hand") {
+  VerifiedHub h;
+  h.drop_audit_triggers();
+  const auto a = h.audit_id("user.added", "coord.bob");
+  const auto b = h.audit_id("user.added", "monitor.cy");
+  h.db().prepare("UPDATE hub_audit SET id = -1 WHERE id = ?").bind(1, a).run();
+  h.db().prepare("UPDATE hub_audit SET id = ? WHERE id = ?").bind_all(a, b).run();
+  h.db().prepare("UPDATE hub_audit SET id = ? WHERE id = -1").bind(1, b).run();
+  auto problems = h.problems();
+  check_named(problems, {"audit entry " + std::to_string(a), "user.added monitor.cy", "was changed"});
+  check_named(problems, {"audit entry " + std::to_string(b), "user.added coord.bob", "was changed"});
+  hub::AuditEntry forged{kHubNow, "hub", "user.added", "mallory", "", "", "role admin, sites (none)", ""};
+  h.db()
+      .prepare("INSERT INTO hub_audit(at_ms, actor, action, subject, reason, old_value, new_value, signature) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(forged.at_ms, forged.actor, forged.action, forged.subject, forged.reason, forged.old_value,
+                forged.new_value, forged.signature)
+      .run();
+  check_named(h.problems(), {"user.added mallory", "has no seal"});
+}
+
+TEST_CASE("verify names the audit trail's tail cut, seals and all") {
+  VerifiedHub h;
+  h.drop_audit_triggers();
+  auto last = h.db().prepare("SELECT MAX(id) FROM hub_audit");
+  REQUIRE(last.step());
+  const auto max_id = last.int64(0);
+  h.db().prepare("DELETE FROM hub_audit WHERE id > ?").bind(1, max_id - 2).run();
+  h.db().prepare("DELETE FROM hub_audit_seals WHERE audit_id > ?").bind(1, max_id - 2).run();
+  check_named(h.problems(), {"the audit trail ends at position", "the last 2 were cut"});
+}
+
+TEST_CASE("verify names an audit trail re-chained and signed under another key") {
+  VerifiedHub h;
+  h.drop_audit_triggers();
+  const auto id = h.audit_id("user.added", "coord.bob");
+  h.db().prepare("UPDATE hub_audit SET reason = 'rewritten' WHERE id = ?").bind(1, id).run();
+  // An insider without the hub's key re-chains everything from there with a key of their own.
+  auto other = crypto::SigningKey::generate();
+  h.db().exec("DELETE FROM hub_audit_seals");
+  h.db().exec("UPDATE hub_audit_head SET entries = 0, hash = '', hub_signature = '', legacy_upto = 0");
+  {
+    std::vector<std::pair<std::int64_t, hub::AuditEntry>> rows;
+    auto st = h.db().prepare(
+        "SELECT id, at_ms, actor, action, subject, reason, old_value, new_value, signature FROM hub_audit ORDER BY id");
+    while (st.step())
+      rows.push_back({st.int64(0), {st.int64(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6),
+                                    st.text(7), st.text(8)}});
+    h.db().exec("DELETE FROM hub_audit");
+    hub::AuditSigner forger(h.db(), other);
+    for (const auto& [row_id, e] : rows) hub::record_audit(h.db(), e);
+  }
+  check_named(h.problems(), {"not signed by this hub's key"});
+}
+
+TEST_CASE("entries written before the trail was chained are sealed once, when the hub opens with its key") {
+  HubFixture f;
+  f.add_user("admin.ann", "admin");
+  auto& db = f.hub->db();
+  // The trail as an earlier release left it: no seal, an unsigned head.
+  db.exec("DELETE FROM hub_audit_seals");
+  db.exec("UPDATE hub_audit_head SET entries = 0, hash = '', hub_signature = '', "
+          "legacy_upto = (SELECT MAX(id) FROM hub_audit)");
+  CHECK_FALSE(hub::verify_tables(*f.hub).problems.empty());
+  f.hub.reset();
+  auto reopened = hub::HubState::open(f.dir / "hub", test::kHubPassphrase);
+  REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
+  f.hub = std::move(reopened.value());
+  auto report = hub::verify_tables(*f.hub);
+  CHECK(report.problems.empty());
+  CHECK(report.audit_entries >= 2);
+  // An entry inserted by hand afterwards is never sealed by a later open.
+  f.hub->db().exec("INSERT INTO hub_audit(at_ms, actor, action, subject, reason, old_value, new_value, signature) "
+                   "VALUES (0, 'x', 'note', 'x', '', '', '', '')");
+  f.hub.reset();
+  auto again = hub::HubState::open(f.dir / "hub", test::kHubPassphrase);
+  REQUIRE(again.ok());
+  f.hub = std::move(again.value());
+  check_named(hub::verify_tables(*f.hub).problems, {"note x", "has no seal"});
+}
+
+TEST_CASE("verify names a row of the randomization list edited, and a seed replaced") {
+  VerifiedHub h;
+  // The second slot's arm flipped in the stored list.
+  auto st = h.db().prepare("SELECT list_csv FROM hub_randomization_lists WHERE study_version = 1");
+  REQUIRE(st.step());
+  auto csv = st.text(0);
+  const auto line2 = csv.find('\n', csv.find('\n') + 1) + 1;  // the start of line 3
+  const auto end = csv.find('\n', line2);
+  REQUIRE((csv[end - 1] == 'A' || csv[end - 1] == 'B'));
+  csv[end - 1] = csv[end - 1] == 'A' ? 'B' : 'A';
+  h.db().prepare("UPDATE hub_randomization_lists SET list_csv = ? WHERE study_version = 1").bind(1, csv).run();
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_randomization_lists", "study version 1", "line 3 of the stored list differs"});
+  CHECK(problems[0].find("arm") == std::string::npos);
+
+  auto seed = crypto::random_bytes(32);
+  h.db().prepare("UPDATE hub_randomization_lists SET seed = ? WHERE study_version = 1").bind(1, storage::BlobView(seed)).run();
+  problems = h.problems();
+  check_named(problems, {"hub_randomization_lists", "study version 1", "stored list hash differs"});
+  check_named(problems, {"hub_randomization_lists", "the audit trail recorded"});
+}
+
+TEST_CASE("verify names a deviation deleted, edited or acknowledged by hand") {
+  VerifiedHub h;
+  h.db().exec("UPDATE hub_deviations SET status = 'acknowledged', acknowledged_by = 'admin.ann'");
+  check_named(h.problems(), {"hub_deviations", "status is 'acknowledged'", "says 'open'"});
+  h.db().exec("UPDATE hub_deviations SET status = 'open', acknowledged_by = '', summary = 'nothing happened'");
+  check_named(h.problems(), {"hub_deviations", "summary is 'nothing happened'"});
+  h.db().exec("DELETE FROM hub_deviations");
+  check_named(h.problems(), {"hub_deviations", "supply_shortage from event 2", "is missing"});
+}
