@@ -273,7 +273,7 @@ shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std
 shared::Status SliceStore::record_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot) {
   db_.prepare(
          "UPDATE hub_slice_slots SET state = 'used' WHERE study_version = ? AND stratum = ? AND slot = ? "
-         "AND node_id = ? AND state = 'granted'")
+         "AND node_id = ? AND state IN ('granted', 'voided')")
       .bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot), node)
       .run();
   if (db_.changes() == 1) return {};
