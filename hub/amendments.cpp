@@ -9,6 +9,7 @@
 #include "hub/directive_outbox.h"
 #include "hub/kit_inventory.h"
 #include "shared/block_list.h"
+#include "shared/directive_payloads.h"
 #include "shared/study_diff.h"
 #include "shared/text.h"
 
@@ -27,6 +28,7 @@ bool is_prefix(const std::vector<std::string>& a, const std::vector<std::string>
 // Arms participants were allocated to keep what they were allocated.
 void check_arms(storage::Database& db, const Study& old, const Study& neu, bool in_use,
                 std::vector<std::string>& out) {
+  const bool minimization = in_use && old.randomization.method == shared::Method::minimization;
   for (const auto& arm : old.arms) {
     const auto* now = neu.find_arm(arm.id);
     const bool allocated = arm_has_allocations(db, arm.id);
@@ -46,15 +48,18 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
       out.push_back("arms[" + arm.id + "].closed: the arm was closed by an earlier amendment and cannot be reopened "
                                        "(randomizations are judged against the design they were made under); keep "
                                        "\"closed\": true");
-    if (in_use && now->ratio != arm.ratio)
+    // A list design meets a ratio change or an added arm with a new list
+    // segment (amend_randomization); minimization's replay does not yet take
+    // each event's weights.
+    if (minimization && now->ratio != arm.ratio)
       out.push_back("arms[" + arm.id + "].ratio: changed from " + std::to_string(arm.ratio) + " to " +
-                    std::to_string(now->ratio) + ", but the randomization in use was built on it; keep the ratio");
+                    std::to_string(now->ratio) + ", but the minimization in use was built on it; keep the ratio");
   }
-  if (in_use)
+  if (minimization)
     for (const auto& arm : neu.arms)
       if (!old.find_arm(arm.id))
-        out.push_back("arms[" + arm.id + "]: added, but the randomization in use allocates only to " +
-                      std::to_string(old.arms.size()) + " arms; an arm cannot be added mid-study");
+        out.push_back("arms[" + arm.id + "]: added, but the minimization in use allocates only to " +
+                      std::to_string(old.arms.size()) + " arms; an arm cannot be added to a minimization mid-study");
 }
 
 // Where a factor's levels are written: "sites" and "countries" for the
@@ -79,7 +84,8 @@ void check_randomization(const Study& old, const Study& neu, std::vector<std::st
                   shared::to_string(b.method) + keep);
     return;
   }
-  if (a.block_sizes != b.block_sizes) out.push_back("randomization.block_sizes: changed" + keep);
+  // Block sizes may change with the ratio: the list continues with a segment
+  // of the new sizes (amend_randomization).
   if (a.strata != b.strata) {
     out.push_back("randomization.strata: changed from " + shared::join(a.strata, ", ", "(none)") + " to " + shared::join(b.strata, ", ", "(none)") + keep);
   } else {
@@ -156,6 +162,29 @@ void check_sites(HubState& hub, const Study& old, const Study& neu, std::vector<
   }
 }
 
+// One grant.slots directive per node with only its voids, each void audited
+// by stratum and count (never an arm).
+std::size_t issue_segment_voids(HubState& hub, const Study& neu, const std::vector<shared::SlotVoid>& voids,
+                                const std::string& actor, std::int64_t now_ms) {
+  std::size_t slots = 0;
+  for (std::size_t i = 0; i < voids.size();) {
+    shared::GrantSlots g;
+    g.study_version = neu.version;
+    const std::string node = voids[i].node;
+    for (; i < voids.size() && voids[i].node == node; ++i) g.voids.push_back(voids[i]);
+    const auto seq = hub.outbox().issue(node, shared::kGrantSlotsDirective, nlohmann::json(g).dump(), now_ms);
+    for (const auto& v : g.voids) {
+      slots += v.slots.size();
+      record_audit(hub.db(), {now_ms, actor, "grant.slots_voided", node,
+                              "design change in study version " + std::to_string(neu.version), "granted",
+                              std::to_string(v.slots.size()) + " unused slots of stratum " + std::to_string(v.stratum + 1) +
+                                  " in blocks not yet started voided, never to be granted again; directive " +
+                                  std::to_string(seq)});
+    }
+  }
+  return slots;
+}
+
 }  // namespace
 
 std::string study_config_payload(const HubState& hub) {
@@ -224,7 +253,8 @@ shared::Result<Amended> amend(HubState& hub, std::string_view document, const st
     out.old_version = old.version;
     out.new_version = neu.version;
     store_study_version(db, {neu.version, neu.id, std::string(document), now_ms, who->name, reason});
-    auto list = amend_randomization(db, hub.randomization(), neu, who->name, now_ms);
+    std::vector<shared::SlotVoid> voids;
+    auto list = amend_randomization(db, hub.randomization(), old, neu, who->name, now_ms, voids);
     if (!list) return list.error();
     out.list = *list;
     auto kits = extend_kit_inventory(db, old, neu, who->name, now_ms);
@@ -246,6 +276,9 @@ shared::Result<Amended> amend(HubState& hub, std::string_view document, const st
                         "study.config directive seq " + std::to_string(seq)});
       ++out.directives;
     }
+    // After the study.config directive: the node learns the new version,
+    // then which of its slots the segment voided.
+    out.slots_voided = issue_segment_voids(hub, neu, voids, who->name, now_ms);
     tx.commit();
   }
   if (auto st = hub.refresh_study(); !st) return st.error();

@@ -6,12 +6,14 @@
 // path and what to do instead:
 //   - a document that does not load (every problem, as shared::load_study gives them);
 //   - another study id, or a version other than the current one + 1;
-//   - an arm with allocations removed, or its name or ratio changed; an arm
-//     closed by an earlier version reopened (closing one, "closed": true, is
-//     a design change accepted at any time: hub/design_changes.h);
+//   - an arm with allocations removed, or its name changed; an arm closed by
+//     an earlier version reopened (closing one, "closed": true, is a design
+//     change accepted at any time: hub/design_changes.h); once a minimization
+//     is in use, an arm's ratio changed or an arm added (a list design takes
+//     them, and new block sizes, as a new list segment: below);
 //   - once randomization is in use (a slot granted, a stream issued, a
-//     participant allocated): another method, block sizes, strata or
-//     minimization settings, or factor levels that would renumber the strata
+//     participant allocated): another method, strata or minimization
+//     settings, or factor levels that would renumber the strata
 //     (levels may only be added at the end of the first stratification
 //     factor, and of minimization factors);
 //   - a kit type with kits shipped to a node removed or mapped to another arm;
@@ -21,8 +23,11 @@
 // amend() takes the e-signature of a hub user holding manage_study (meaning
 // "approved") and, in ONE transaction: stores the version (the hub keeps
 // every version: study_versions in hub/hub_state.h), extends the
-// randomization list for strata the version adds (amend_randomization in
-// hub/randomization_store.h), makes kits for the sites, depots and kit types
+// randomization list for strata the version adds, or continues it with a
+// segment for a ratio change or an added arm (amend_randomization in
+// hub/randomization_store.h; the nodes' free slots in blocks not yet started
+// are voided, one grant.slots directive per node after its study.config,
+// each void audited), makes kits for the sites, depots and kit types
 // it adds (extend_kit_inventory in hub/kit_inventory.h), records the audit
 // entry (old version, new version, reason, signer) and issues a
 // "study.config" directive to every node that is not revoked. A refused or
@@ -62,6 +67,7 @@ struct Amended {
   std::size_t directives = 0;  // study.config directives issued, one per node not revoked
   ListChange list = ListChange::unchanged;
   std::size_t kits_made = 0;
+  std::size_t slots_voided = 0;  // free slots in blocks not yet started, when the list continued with a segment
 };
 
 // invalid_input (the problems, one a line) for a document that does not load,

@@ -63,7 +63,11 @@ shared::Result<json> post_amendment(ApiCall& c) {
   out["approved_by"] = signer->user;
   out["approved_at"] = utc_text(c.now_ms);
   out["directives"] = done->directives;
-  out["list"] = done->list == ListChange::extended ? "extended" : done->list == ListChange::replaced ? "replaced" : "unchanged";
+  out["list"] = done->list == ListChange::extended   ? "extended"
+                : done->list == ListChange::replaced ? "replaced"
+                : done->list == ListChange::segment  ? "segment"
+                                                     : "unchanged";
+  out["slots_voided"] = done->slots_voided;
   out["kits_made"] = done->kits_made;
   return out;
 }

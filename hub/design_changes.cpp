@@ -6,6 +6,7 @@
 #include "hub/deviations.h"
 #include "hub/directive_outbox.h"
 #include "hub/node_overview.h"
+#include "hub/randomization_store.h"
 #include "shared/study.h"
 #include "sync/event.h"
 
@@ -29,21 +30,20 @@ std::uint64_t last_event_directive_cursor(HubState& hub, const sync::LedgerNode&
 
 std::vector<DesignChange> design_changes(HubState& hub) {
   std::vector<DesignChange> out;
-  std::vector<std::string> closed_before;
+  std::optional<shared::Study> before;
   for (const auto& sv : study_versions(hub.db(), true)) {
     auto load = shared::load_study(sv.document);
     if (!load.study) continue;  // every stored version loaded when it was stored
-    DesignChange c{sv.version, sv.loaded_ms, sv.loaded_by, sv.reason, {}};
-    std::vector<std::string> closed;
+    DesignChange c{sv.version, sv.loaded_ms, sv.loaded_by, sv.reason, {}, {}, false};
     for (const auto& a : load.study->arms) {
-      if (!a.closed) continue;
-      closed.push_back(a.id);
-      if (std::find(closed_before.begin(), closed_before.end(), a.id) == closed_before.end())
-        c.closed_arms.push_back(a.id);
+      const auto* was = before ? before->find_arm(a.id) : nullptr;
+      if (a.closed && !(was && was->closed)) c.closed_arms.push_back(a.id);
+      if (before && !was) c.added_arms.push_back(a.id);
     }
+    if (before) c.allocation_changed = list_design_changed(*before, *load.study);
     // Version 1 sets the initial design; a change is what an amendment alters.
-    if (sv.version > 1 && !c.closed_arms.empty()) out.push_back(std::move(c));
-    closed_before = std::move(closed);
+    if (sv.version > 1 && (!c.closed_arms.empty() || c.allocation_changed)) out.push_back(std::move(c));
+    before = std::move(load.study);
   }
   return out;
 }
@@ -119,9 +119,13 @@ nlohmann::json to_json(const DesignChangeReport& r, bool unblinded) {
                    {"made_by", r.change.made_by},
                    {"reason", r.change.reason},
                    {"arms_closed", r.change.closed_arms.size()},
+                   {"allocation_changed", r.change.allocation_changed},
                    {"old_design_randomizations", r.old_design_randomizations},
                    {"nodes", nodes}};
-  if (unblinded) j["closed_arms"] = r.change.closed_arms;
+  if (unblinded) {
+    j["closed_arms"] = r.change.closed_arms;
+    j["added_arms"] = r.change.added_arms;
+  }
   return j;
 }
 

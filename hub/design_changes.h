@@ -1,5 +1,6 @@
 // Design changes: the amendments that change how new participants are
-// allocated (today: an arm closed, Arm::closed), the randomizations made under
+// allocated (an arm closed, Arm::closed; an arm's ratio changed, an arm added,
+// the block sizes changed: hub/list_segments.h), the randomizations made under
 // an older design after such a change, and which nodes have applied it
 // (docs/randomization.md, "Design changes").
 //
@@ -38,6 +39,10 @@ struct DesignChange {
   std::string made_by;
   std::string reason;
   std::vector<std::string> closed_arms;  // the arms this version closes (unblinded)
+  std::vector<std::string> added_arms;   // the arms this version adds (unblinded)
+  // An arm's ratio, the arms or the block sizes changed (list_design_changed
+  // in hub/randomization_store.h): a list design continues with a segment.
+  bool allocation_changed = false;
 };
 
 // Every design change the hub holds, oldest first.
@@ -73,7 +78,8 @@ struct DesignChangeReport {
   std::size_t old_design_randomizations = 0;  // over all nodes
 };
 std::vector<DesignChangeReport> design_change_report(HubState& hub);
-// The arms closed only when `unblinded`; a blinded reader gets their number.
+// The arms closed and added only when `unblinded`; a blinded reader gets the
+// number closed and whether the allocation changed (never a ratio).
 nlohmann::json to_json(const DesignChangeReport& r, bool unblinded);
 
 }  // namespace irt::hub

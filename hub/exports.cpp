@@ -9,6 +9,7 @@
 #include "hub/deviations.h"
 #include "hub/kit_inventory.h"
 #include "hub/odm.h"
+#include "hub/randomization_store.h"
 #include "hub/shipments.h"
 #include "hub/tuning.h"
 #include "shared/event_payloads.h"
@@ -89,8 +90,8 @@ ExportTable participants_table(const ClinicalRecords& c, bool unblinded) {
 }
 
 ExportTable randomizations_table(const ClinicalRecords& c, bool unblinded, const shared::Study& study) {
-  ExportTable t{{"participant", "randomization_number", "randomized_at", "visit", "stratum", "site_id", "node_id",
-                 "seq", "randomized_by"},
+  ExportTable t{{"participant", "randomization_number", "randomized_at", "visit", "stratum", "list_segment", "site_id",
+                 "node_id", "seq", "randomized_by"},
                 {}};
   if (unblinded) {
     t.columns.push_back("arm");
@@ -103,6 +104,7 @@ ExportTable randomizations_table(const ClinicalRecords& c, bool unblinded, const
              {"randomized_at", time_or_null(s.randomized_ms)},
              {"visit", text_or_null(s.randomization_visit)},
              {"stratum", text_or_null(s.stratum)},
+             {"list_segment", s.list_segment ? json(*s.list_segment) : json(nullptr)},
              {"site_id", s.site_id},
              {"node_id", s.node_id},
              {"seq", s.randomized_seq},
@@ -319,6 +321,8 @@ ClinicalRecords clinical_records(HubState& hub, bool unblinded, ExportProgress* 
           s.randomization_visit = p->visit;
           s.stratum = p->stratum_label;
           s.randomized_by = p->esignature.signer;
+          if (p->stratum && p->slot && hub.randomization())
+            s.list_segment = hub.randomization()->segment_version(*p->stratum, *p->slot);
         }
         for (const auto& k : p->kits) dispensed(node, e, p->participant, p->visit, k, "");
       }

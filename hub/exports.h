@@ -88,6 +88,7 @@ struct SubjectRecord {
   std::string randomization_visit;
   std::string stratum;  // the list stratum's label; empty for minimization
   std::string randomized_by;  // the e-signature's signer
+  std::optional<int> list_segment;  // the study version of the list segment its slot came from (list designs)
   std::string arm;            // unblinded only
   std::int64_t withdrawn_ms = 0, completed_ms = 0;
   std::string withdrawal_reason;

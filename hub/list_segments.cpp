@@ -43,4 +43,42 @@ shared::Result<shared::RandomizationList> generate_list_segment(const shared::St
   return segment;
 }
 
+void append_list_segment(shared::RandomizationList& list, const shared::RandomizationList& segment) {
+  // The segment's arm index -> the combined list's.
+  std::vector<std::uint16_t> arm_of(segment.allocation.arms.size());
+  std::vector<int> ratio(list.allocation.arms.size(), 0);
+  for (std::size_t a = 0; a < segment.allocation.arms.size(); ++a) {
+    const auto& id = segment.allocation.arms[a];
+    auto at = std::find(list.allocation.arms.begin(), list.allocation.arms.end(), id);
+    if (at == list.allocation.arms.end()) {
+      list.allocation.arms.push_back(id);
+      ratio.push_back(0);
+      at = list.allocation.arms.end() - 1;
+    }
+    arm_of[a] = static_cast<std::uint16_t>(at - list.allocation.arms.begin());
+    ratio[arm_of[a]] = segment.allocation.ratio[a];
+  }
+  list.allocation.ratio = std::move(ratio);
+  std::vector<shared::ListSlot> slots;
+  slots.reserve(list.slots.size() + segment.slots.size());
+  std::vector<std::size_t> begin;
+  const std::size_t strata = segment.strata.count();
+  for (std::size_t s = 0; s < strata; ++s) {
+    begin.push_back(slots.size());
+    if (s + 1 < list.stratum_begin.size())
+      slots.insert(slots.end(), list.slots.begin() + static_cast<std::ptrdiff_t>(list.stratum_begin[s]),
+                   list.slots.begin() + static_cast<std::ptrdiff_t>(list.stratum_begin[s + 1]));
+    for (std::size_t i = segment.stratum_begin[s]; i < segment.stratum_begin[s + 1]; ++i) {
+      auto slot = segment.slots[i];
+      slot.arm = arm_of[slot.arm];
+      slots.push_back(slot);
+    }
+  }
+  begin.push_back(slots.size());
+  list.slots = std::move(slots);
+  list.stratum_begin = std::move(begin);
+  list.strata = segment.strata;
+  list.study_version = segment.study_version;
+}
+
 }  // namespace irt::hub

@@ -14,8 +14,13 @@
 // randomization numbers that show them stay unique across segments; each
 // block is whole and balanced for the new version's ratio.
 //
-// Who calls it: the hub's amendment of the randomization (not yet wired: see
-// docs/randomization.md) and `irt-hub randlist verify`. Pure functions.
+// The hub keeps the list in use as the first list followed by its segments
+// (append_list_segment), one row per version in hub_randomization_lists
+// (hub/randomization_store.h).
+//
+// Who calls it: the hub's amendment of the randomization
+// (hub/randomization_store.h amend_randomization) and `irt-hub randlist
+// generate|verify --after`. Pure functions.
 #pragma once
 
 #include <cstddef>
@@ -38,5 +43,11 @@ shared::Result<shared::RandomizationList> generate_list_segment(const shared::St
                                                                crypto::ByteView recorded_seed,
                                                                const shared::RandomizationList& before,
                                                                std::size_t slots_per_stratum);
+
+// `list` followed by `segment` (generated to continue it): per stratum, the
+// list's slots then the segment's; arms the segment adds are appended to the
+// list's arms (an arm is never removed), each slot keeping its arm id; the
+// ratio and study version become the segment's. Same strata required.
+void append_list_segment(shared::RandomizationList& list, const shared::RandomizationList& segment);
 
 }  // namespace irt::hub

@@ -9,7 +9,9 @@
 #include "hub/audit.h"
 #include "hub/hub_state.h"
 #include "hub/minimization_streams.h"
+#include "hub/hub_state.h"
 #include "hub/list_hash.h"
+#include "hub/list_segments.h"
 #include "sync/seeded_source.h"
 
 namespace irt::hub {
@@ -39,7 +41,24 @@ CREATE TABLE hub_slice_ledgers (
   updated_ms INTEGER NOT NULL
 );
 )sql"},
+    // 0: the row's list is generated whole from the seed (init, a list
+    // extended or replaced); 1: it is the previous row's list followed by this
+    // version's segment (hub/list_segments.h). list_csv and list_hash are of
+    // the whole list in use either way.
+    {2, "ALTER TABLE hub_randomization_lists ADD COLUMN segment INTEGER NOT NULL DEFAULT 0"},
 };
+
+// The study as stored for `version` (every stored version loaded when it was stored).
+shared::Result<shared::Study> stored_study_version(storage::Database& db, int version) {
+  for (auto& v : study_versions(db, true))
+    if (v.version == version) {
+      auto load = shared::load_study(v.document);
+      if (load.study) return std::move(*load.study);
+    }
+  return shared::make_error(shared::Errc::integrity, "study version " + std::to_string(version) +
+                                                         " of a randomization list segment is not stored; restore "
+                                                         "the data directory from backup");
+}
 
 }  // namespace
 
@@ -82,32 +101,79 @@ RandomizationStore::RandomizationStore(storage::Database& db, std::unique_ptr<sh
 
 shared::Result<std::unique_ptr<RandomizationStore>> RandomizationStore::load(storage::Database& db,
                                                                              const shared::Study& study) {
-  auto st = db.prepare(
-      "SELECT study_version, seed, slots_per_stratum, list_hash FROM hub_randomization_lists "
-      "ORDER BY study_version DESC LIMIT 1");
-  if (!st.step()) {
+  struct Row {
+    int version;
+    storage::Blob seed;
+    std::size_t per_stratum;
+    storage::Blob hash;
+    bool segment;
+  };
+  // The last row generated whole, then the segments that follow it.
+  std::vector<Row> rows;
+  {
+    auto st = db.prepare(
+        "SELECT study_version, seed, slots_per_stratum, list_hash, segment FROM hub_randomization_lists "
+        "ORDER BY study_version");
+    while (st.step()) {
+      Row r{static_cast<int>(st.int64(0)), st.blob(1), static_cast<std::size_t>(st.int64(2)), st.blob(3),
+            st.int64(4) != 0};
+      if (!r.segment)
+        for (auto& earlier : rows) crypto::secure_zero(earlier.seed.data(), earlier.seed.size());
+      if (!r.segment) rows.clear();
+      rows.push_back(std::move(r));
+    }
+  }
+  struct Wipe {
+    std::vector<Row>& rows;
+    ~Wipe() {
+      for (auto& r : rows) crypto::secure_zero(r.seed.data(), r.seed.size());
+    }
+  } wipe{rows};
+  if (rows.empty()) {
     if (!has_randomization_list(study)) return std::unique_ptr<RandomizationStore>();
     return shared::make_error(shared::Errc::integrity,
                               "the hub holds no randomization list for study " + study.id +
                                   "; it is made at 'irt-hub init'. Restore the data directory from backup");
   }
-  auto seed = st.blob(1);
-  auto per_stratum = static_cast<std::size_t>(st.int64(2));
-  auto recorded = crypto::Hash::from_view(st.blob(3));
-  sync::SeededSource source(seed);
-  crypto::secure_zero(seed.data(), seed.size());
-  auto list = shared::generate_list(study, source, per_stratum);
+  // Without segments the list is generated with the current study: a later
+  // version that changed nothing in it (a visit window) runs on it unchanged.
+  // With segments, each part is generated with the version that made it.
+  shared::Result<shared::Study> base_study = study;
+  if (rows.size() > 1) base_study = stored_study_version(db, rows.front().version);
+  if (!base_study) return base_study.error();
+  sync::SeededSource source(rows.front().seed);
+  auto list = shared::generate_list(*base_study, source, rows.front().per_stratum);
   if (!list) return list.error();
-  // The list is the one recorded for this version; a later version that
-  // changed nothing in it (a visit window) runs on it unchanged.
-  list->study_version = static_cast<int>(st.int64(0));
+  list->study_version = rows.front().version;
+  std::vector<Segment> segments{{rows.front().version, std::vector<std::uint32_t>(list->strata.count(), 1)}};
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    auto neu = stored_study_version(db, rows[i].version);
+    if (!neu) return neu.error();
+    auto segment = generate_list_segment(*neu, rows[i].seed, *list, rows[i].per_stratum);
+    if (!segment) return segment.error();
+    Segment seg{rows[i].version, {}};
+    for (std::size_t s = 0; s < segment->strata.count(); ++s)
+      seg.first_slot.push_back(segment->slots[segment->stratum_begin[s]].slot);
+    segments.push_back(std::move(seg));
+    append_list_segment(*list, *segment);
+  }
   auto hash = randomization_list_hash(shared::encode_list_csv(*list));
+  auto recorded = crypto::Hash::from_view(rows.back().hash);
   if (!recorded || !(hash == *recorded))
     return shared::make_error(shared::Errc::integrity,
                               "the randomization list regenerated from the recorded seed does not match its recorded "
                               "hash; the hub's database is damaged or was edited. Restore it from backup");
-  return std::unique_ptr<RandomizationStore>(
+  auto store = std::unique_ptr<RandomizationStore>(
       new RandomizationStore(db, std::make_unique<shared::RandomizationList>(std::move(list).value()), hash));
+  store->segments_ = std::move(segments);
+  return store;
+}
+
+int RandomizationStore::segment_version(std::uint32_t stratum, std::uint32_t slot) const {
+  int version = segments_.front().version;
+  for (const auto& s : segments_)
+    if (stratum < s.first_slot.size() && slot >= s.first_slot[stratum]) version = s.version;
+  return version;
 }
 
 std::vector<std::string> verify_randomization_lists(HubState& hub) {
@@ -163,9 +229,72 @@ bool randomization_in_use(storage::Database& db) {
   return any_slot_granted(db) || streams_granted(db) > 0 || any_allocation(db);
 }
 
+bool list_design_changed(const shared::Study& old, const shared::Study& neu) {
+  const auto a = shared::allocation_of(old), b = shared::allocation_of(neu);
+  return a.arms != b.arms || a.ratio != b.ratio || old.randomization.block_sizes != neu.randomization.block_sizes;
+}
+
+namespace {
+
+bool same_strata(const shared::Strata& a, const shared::Study& neu) {
+  auto b = shared::strata_of(neu);
+  if (!b || b->count() != a.count()) return false;
+  for (std::size_t s = 0; s < a.count(); ++s)
+    if (a.label(s) != b->label(s)) return false;
+  return true;
+}
+
+// The design change's segment after the list in use, recorded as version
+// neu's list (the whole list's hash), the slices moved on, audited.
+shared::Result<ListChange> append_segment_for(storage::Database& db, const RandomizationStore& current,
+                                              const shared::Study& neu, const std::string& actor,
+                                              std::int64_t now_ms, std::vector<shared::SlotVoid>& voided) {
+  const auto& before = current.list();
+  auto row = db.prepare(
+      "SELECT seed, slots_per_stratum FROM hub_randomization_lists WHERE segment = 0 "
+      "ORDER BY study_version DESC LIMIT 1");
+  if (!row.step())
+    return shared::make_error(shared::Errc::integrity, "the randomization list in use is not recorded; restore the "
+                                                       "data directory from backup");
+  auto seed = row.blob(0);
+  const auto per_stratum = static_cast<std::size_t>(row.int64(1));
+  struct Wipe {
+    storage::Blob& b;
+    ~Wipe() { crypto::secure_zero(b.data(), b.size()); }
+  } wipe{seed};
+  auto segment = generate_list_segment(neu, seed, before, per_stratum);
+  if (!segment) return segment.error();
+  shared::RandomizationList whole = before;
+  append_list_segment(whole, *segment);
+  const auto csv = shared::encode_list_csv(whole);
+  const auto hash = randomization_list_hash(csv);
+  db.prepare(
+        "INSERT INTO hub_randomization_lists(study_version, method, seed, slots_per_stratum, slots, list_hash, "
+        "list_csv, created_ms, created_by, segment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+      .bind_all(neu.version, shared::to_string(neu.randomization.method), storage::BlobView(seed),
+                static_cast<std::int64_t>(per_stratum), static_cast<std::int64_t>(whole.slots.size()),
+                storage::BlobView(hash.view()), csv, now_ms, actor)
+      .run();
+  auto voids = start_list_segment(db, before, neu.version);
+  // Counts and hashes only: the ratio and the arms stay out of the trail.
+  record_audit(db, {now_ms, actor, "randomization.list_segment", neu.id, "study amendment (design change)",
+                    "study version " + std::to_string(before.study_version) + ": " +
+                        std::to_string(before.slots.size()) + " slots, list hash " + current.list_hash().hex(),
+                    "study version " + std::to_string(neu.version) + ": a segment of " +
+                        std::to_string(segment->slots.size()) + " slots in " +
+                        std::to_string(segment->strata.count()) +
+                        " strata after the list in use, from a seed derived from the recorded one; " +
+                        std::to_string(whole.slots.size()) + " slots in all, list hash " + hash.hex()});
+  voided.insert(voided.end(), std::make_move_iterator(voids.begin()), std::make_move_iterator(voids.end()));
+  return ListChange::segment;
+}
+
+}  // namespace
+
 shared::Result<ListChange> amend_randomization(storage::Database& db, const RandomizationStore* current,
-                                               const shared::Study& neu, const std::string& actor,
-                                               std::int64_t now_ms) {
+                                               const shared::Study& old, const shared::Study& neu,
+                                               const std::string& actor, std::int64_t now_ms,
+                                               std::vector<shared::SlotVoid>& voided) {
   if (!has_randomization_list(neu)) {
     if (current && randomization_in_use(db))
       return shared::make_error(shared::Errc::conflict,
@@ -182,6 +311,21 @@ shared::Result<ListChange> amend_randomization(storage::Database& db, const Rand
     return ListChange::replaced;
   }
   const auto& old_list = current->list();
+  if (randomization_in_use(db) && list_design_changed(old, neu)) {
+    if (!same_strata(old_list.strata, neu))
+      return shared::make_error(shared::Errc::conflict,
+                                "randomization: the amendment changes the allocation (an arm's ratio, an arm added "
+                                "or the block sizes) and the strata together; amend them in two versions, the "
+                                "strata first");
+    return append_segment_for(db, *current, neu, actor, now_ms, voided);
+  }
+  if (current->has_segments()) {
+    if (same_strata(old_list.strata, neu)) return ListChange::unchanged;
+    return shared::make_error(shared::Errc::conflict,
+                              "randomization: strata cannot be added to a list that a design change continued "
+                              "with a segment (a ratio changed or an arm added); keep the strata of version " +
+                                  std::to_string(old_list.study_version));
+  }
   auto row = db.prepare("SELECT seed, slots_per_stratum FROM hub_randomization_lists WHERE study_version = ?");
   row.bind(1, old_list.study_version);
   if (!row.step())
@@ -213,10 +357,7 @@ shared::Result<ListChange> amend_randomization(storage::Database& db, const Rand
                   storage::BlobView(hash.view()), new_csv, now_ms, actor)
         .run();
     // Who owns each slot carries over: the slots keep their stratum and number.
-    for (const char* table : {"hub_slice_slots", "hub_slice_strata", "hub_slice_lists"})
-      db.prepare(std::string("UPDATE ") + table + " SET study_version = ? WHERE study_version = ?")
-          .bind_all(neu.version, old_list.study_version)
-          .run();
+    move_slices_to_version(db, old_list.study_version, neu.version);
     record_audit(db, {now_ms, actor, "randomization.list_extended", neu.id, "study amendment", 
                       "study version " + std::to_string(old_list.study_version) + ": " +
                           std::to_string(old_list.slots.size()) + " slots in " +

@@ -11,7 +11,8 @@
 //
 // RandomizationStore::load regenerates the latest recorded list (an amendment
 // may record a new one, amend_randomization) from its seed with the current
-// study and
+// study, followed by the segments design changes appended to it (each
+// generated with its own version: hub/list_segments.h), and
 // refuses to run (integrity) when its hash differs from the recorded one. Who
 // owns each slot is in the rows of hub/slice_store.h, changed inside the
 // transaction that issues the matching directive, so slot ownership and
@@ -63,8 +64,17 @@ class RandomizationStore {
   const crypto::Hash& list_hash() const { return hash_; }
   SliceStore& slices() { return slices_; }
   const SliceStore& slices() const { return slices_; }
+  // The study version of the list segment a slot comes from (the first
+  // list's version for its own slots); hub/list_segments.h.
+  int segment_version(std::uint32_t stratum, std::uint32_t slot) const;
+  bool has_segments() const { return segments_.size() > 1; }
 
  private:
+  struct Segment {
+    int version;
+    std::vector<std::uint32_t> first_slot;  // per stratum, the segment's first slot number
+  };
+  std::vector<Segment> segments_;  // the first list, then each segment, oldest first
   RandomizationStore(storage::Database& db, std::unique_ptr<shared::RandomizationList> list, crypto::Hash hash);
   std::unique_ptr<shared::RandomizationList> list_;  // slices_ points into it
   crypto::Hash hash_;
@@ -75,19 +85,30 @@ class RandomizationStore {
 // participant allocated: from then on the randomization cannot change.
 bool randomization_in_use(storage::Database& db);
 
-// An amendment to version `neu` (inside its transaction). The list in use
-// (`current`, nullptr for minimization) stays when the new version generates
-// it unchanged; it is extended, from its recorded seed, when the new version
-// only adds strata after the existing ones (every existing slot keeps its
-// stratum, number and arm, and its owner: the slice rows move to the new
-// version), recorded as the new version's list with its hash and audited; and
-// it is replaced by a list from a fresh seed only while nothing was granted.
+// An amendment from version `old` to version `neu` (inside its transaction).
+// The list in use (`current`, nullptr for minimization) stays when the new
+// version generates it unchanged; it is extended, from its recorded seed, when
+// the new version only adds strata after the existing ones (every existing
+// slot keeps its stratum, number and arm, and its owner: the slice rows move
+// to the new version), recorded as the new version's list with its hash and
+// audited; and it is replaced by a list from a fresh seed only while nothing
+// was granted. Once randomization is in use, a version that changes the
+// allocation (an arm's ratio, an arm added) or the block sizes, and nothing
+// else of the list, continues it with a segment (hub/list_segments.h, sized
+// per stratum like the first list): recorded with the hash of the whole list,
+// audited, and the slices moved on (start_list_segment in hub/slice_store.h:
+// the voids it makes are appended to `voided`, for the caller to send).
 // conflict (nothing written) for any other change of a list in use, and for a
 // change of method once randomization is in use.
-enum class ListChange { unchanged, extended, replaced };
+enum class ListChange { unchanged, extended, replaced, segment };
 shared::Result<ListChange> amend_randomization(storage::Database& db, const RandomizationStore* current,
-                                               const shared::Study& neu, const std::string& actor,
-                                               std::int64_t now_ms);
+                                               const shared::Study& old, const shared::Study& neu,
+                                               const std::string& actor, std::int64_t now_ms,
+                                               std::vector<shared::SlotVoid>& voided);
+
+// Whether `neu` changes the allocation or the block sizes of `old`: a design
+// change a list design meets with a new segment.
+bool list_design_changed(const shared::Study& old, const shared::Study& neu);
 
 // The recorded seed of the list (hex), for `irt-hub randlist verify` by an
 // unblinded statistician; not_found for a study without a list.

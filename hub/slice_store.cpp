@@ -1,7 +1,9 @@
 #include "hub/slice_store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 namespace irt::hub {
@@ -118,6 +120,65 @@ shared::Status migrate_slices(storage::Database& db) { return db.migrate("hub.sl
 
 bool any_slot_granted(storage::Database& db) { return db.prepare("SELECT 1 FROM hub_slice_slots LIMIT 1").step(); }
 
+void move_slices_to_version(storage::Database& db, int from, int to) {
+  for (const char* table : {"hub_slice_slots", "hub_slice_strata", "hub_slice_lists"})
+    db.prepare(std::string("UPDATE ") + table + " SET study_version = ? WHERE study_version = ?").bind_all(to, from).run();
+}
+
+std::vector<shared::SlotVoid> start_list_segment(storage::Database& db, const shared::RandomizationList& before,
+                                                 int to) {
+  // (stratum, block) -> whether a slot of it is used; the granted slots per (node, stratum, block).
+  std::map<std::pair<std::uint32_t, std::uint32_t>, bool> started;
+  std::map<std::tuple<std::string, std::uint32_t, std::uint32_t>, std::vector<std::uint32_t>> granted;
+  {
+    auto st = db.prepare("SELECT stratum, slot, state, node_id FROM hub_slice_slots WHERE study_version = ? "
+                         "ORDER BY stratum, slot");
+    st.bind(1, before.study_version);
+    while (st.step()) {
+      const auto stratum = static_cast<std::uint32_t>(st.int64(0));
+      const auto slot = static_cast<std::uint32_t>(st.int64(1));
+      if (stratum + 1 >= before.stratum_begin.size()) continue;
+      const auto i = before.stratum_begin[stratum] + slot - 1;
+      if (i >= before.stratum_begin[stratum + 1]) continue;
+      const auto block = before.slots[i].block;
+      const auto state = st.text(2);
+      started[{stratum, block}] |= state == "used";
+      if (state == "granted" && !st.is_null(3)) granted[{st.text(3), stratum, block}].push_back(slot);
+    }
+  }
+  std::map<std::pair<std::string, std::uint32_t>, shared::SlotVoid> voids;
+  auto mark = db.prepare("UPDATE hub_slice_slots SET state = 'voided' WHERE study_version = ? AND stratum = ? "
+                         "AND slot = ? AND state = 'granted'");
+  for (const auto& [key, slots] : granted) {
+    const auto& [node, stratum, block] = key;
+    if (started[{stratum, block}]) continue;  // finished as it is, so the old block stays balanced
+    auto& v = voids[{node, stratum}];
+    v.node = node;
+    v.stratum = stratum;
+    for (auto slot : slots) {
+      mark.reset();
+      mark.bind_all(before.study_version, storage::sql_int(stratum), storage::sql_int(slot)).run();
+      v.slots.push_back(slot);
+    }
+  }
+  auto next = db.prepare(
+      "INSERT INTO hub_slice_strata(study_version, stratum, next_ungranted) VALUES (?, ?, ?) "
+      "ON CONFLICT(study_version, stratum) DO UPDATE SET next_ungranted = excluded.next_ungranted");
+  for (std::size_t s = 0; s + 1 < before.stratum_begin.size(); ++s) {
+    next.reset();
+    next.bind_all(before.study_version, storage::sql_int(s),
+                  storage::sql_int(before.stratum_begin[s + 1] - before.stratum_begin[s]))
+        .run();
+  }
+  move_slices_to_version(db, before.study_version, to);
+  std::vector<shared::SlotVoid> out;
+  for (auto& [key, v] : voids) {
+    std::sort(v.slots.begin(), v.slots.end());
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 std::size_t SliceStore::count(std::uint32_t stratum, const char* state) const {
   auto st = db_.prepare("SELECT count(*) FROM hub_slice_slots WHERE study_version = ? AND stratum = ? AND state = ?");
   st.bind_all(list_.study_version, storage::sql_int(stratum), std::string(state));
@@ -212,7 +273,7 @@ shared::Result<shared::SlotGrant> SliceStore::grant(const std::string& node, std
 shared::Status SliceStore::record_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot) {
   db_.prepare(
          "UPDATE hub_slice_slots SET state = 'used' WHERE study_version = ? AND stratum = ? AND slot = ? "
-         "AND node_id = ? AND state = 'granted'")
+         "AND node_id = ? AND state IN ('granted', 'voided')")
       .bind_all(list_.study_version, storage::sql_int(stratum), storage::sql_int(slot), node)
       .run();
   if (db_.changes() == 1) return {};

@@ -32,6 +32,20 @@ shared::Status migrate_slices(storage::Database& db);
 // Whether any slot of any list was ever granted.
 bool any_slot_granted(storage::Database& db);
 
+// Inside a design change's transaction, when a list segment is appended to
+// `before` (the list in use) as study version `to` (docs/randomization.md,
+// "Design changes"): every node's granted slots in blocks of which no slot is
+// used are voided (node_id kept: the node they were taken from), a block
+// partly used stays granted and is finished as it is; every stratum's next
+// grant starts after `before`'s last slot, so the rest of the old list is
+// never granted; and every row moves to version `to`. Returns the voids per
+// node and stratum, for the grant.slots directives that tell the nodes.
+std::vector<shared::SlotVoid> start_list_segment(storage::Database& db, const shared::RandomizationList& before,
+                                                 int to);
+// Every row of version `from` moves to version `to` (a list extended or
+// continued keeps its slots' owners).
+void move_slices_to_version(storage::Database& db, int from, int to);
+
 class SliceStore {
  public:
   using State = shared::SliceLedger::State;

@@ -216,6 +216,9 @@ int amend_study(const shared::Args& args) {
   if (done->list == ListChange::extended)
     std::cout << "randomization list extended from its recorded seed for the strata this version adds\n";
   if (done->list == ListChange::replaced) std::cout << "randomization list generated afresh (nothing was granted yet)\n";
+  if (done->list == ListChange::segment)
+    std::cout << "randomization list continued with a segment for this version; " << done->slots_voided
+              << " free slots in blocks not yet started voided at the nodes, sent with their next sync\n";
   if (done->kits_made) std::cout << done->kits_made << " kits made at the depots for what this version adds\n";
   return 0;
 }
@@ -269,7 +272,7 @@ int design_changes_command(const shared::Args& args) {
     return 0;
   }
   if (report.empty()) {
-    std::cout << "no design changes: no amendment has closed an arm\n";
+    std::cout << "no design changes: no amendment has closed an arm, changed a ratio or added an arm\n";
     return 0;
   }
   for (const auto& r : report) {
@@ -278,6 +281,12 @@ int design_changes_command(const shared::Args& args) {
     std::cout << "version " << r.change.version << "  " << utc_text(r.change.made_ms) << "  by " << r.change.made_by
               << "  closes " << (unblinded ? shared::join(r.change.closed_arms, ", ", "")
                                            : std::to_string(r.change.closed_arms.size()) + " arm(s)")
+              << (r.change.allocation_changed
+                      ? "  allocation changed" +
+                            (unblinded && !r.change.added_arms.empty()
+                                 ? " (adds " + shared::join(r.change.added_arms, ", ", "") + ")"
+                                 : std::string())
+                      : std::string())
               << "  reason: " << r.change.reason << "\n  applied by " << applied << " of " << r.nodes.size()
               << " nodes; " << r.old_design_randomizations
               << " randomizations under an older version after it (deviations old_design)\n";

@@ -67,11 +67,10 @@ Status check_slot_use(const std::string& node, std::uint32_t stratum, std::uint3
     return make_error(Errc::forbidden, "node '" + node + "' reported using slot " + std::to_string(slot) +
                                            " of stratum " + std::to_string(stratum + 1) +
                                            ", which it does not own; keep the event and raise a deviation");
-  if (state != "granted")
+  if (state != "granted" && state != "voided")
     return make_error(Errc::conflict, "node '" + node + "' reported using slot " + std::to_string(slot) +
-                                          " of stratum " + std::to_string(stratum + 1) + ", which is " +
-                                          (state == "used" ? "already used" : "voided") +
-                                          "; keep the event and raise a deviation");
+                                          " of stratum " + std::to_string(stratum + 1) +
+                                          ", which is already used; keep the event and raise a deviation");
   return {};
 }
 

@@ -84,8 +84,11 @@ Result<GrantWalk> walk_grant(const RandomizationList& list, std::uint32_t stratu
                              std::size_t outstanding, std::size_t min_slots, long cap_headroom);
 
 // Whether `node` may report using a slot: forbidden unless it owns it
-// (`owned`), conflict unless it is granted and unused (`state` is "granted",
-// "used" or "voided"). The message says to keep the event and raise a deviation.
+// (`owned`), conflict when it is already used (`state` is "granted", "used"
+// or "voided"). A slot voided while its owner held it (a design change voids
+// the blocks not yet started, docs/randomization.md) may still be reported
+// used: the node used it before it learnt of the void, and a use is a fact.
+// The message says to keep the event and raise a deviation.
 Status check_slot_use(const std::string& node, std::uint32_t stratum, std::uint32_t slot, bool owned,
                       std::string_view state);
 

@@ -5,9 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "hub/allocations.h"
 #include "hub/amendments.h"
 #include "hub/audit.h"
+#include "hub/design_changes.h"
 #include "hub/enrollment.h"
 #include "hub/grants.h"
 #include "hub/kit_inventory.h"
@@ -224,7 +227,7 @@ TEST_CASE("another study id, or a version other than the next, is refused and ch
   CHECK(h.footprint() == before);
 }
 
-TEST_CASE("an arm with allocations keeps its name and ratio, and no arm is added or removed once in use") {
+TEST_CASE("an arm with allocations keeps its name, and no arm is removed once in use (a list takes a new ratio)") {
   AmendmentsHub h;
   allocate(h, "101-001", "101", "A");
   auto renamed = version2();
@@ -233,19 +236,16 @@ TEST_CASE("an arm with allocations keeps its name and ratio, and no arm is added
   auto ratio = version2();
   ratio["arms"][0]["ratio"] = 2;
   ratio["randomization"]["block_sizes"] = {3, 6};
-  CHECK(has(h.refusals(ratio), "arms[A].ratio: changed from 1 to 2"));
+  CHECK(h.refusals(ratio).empty());  // a list design continues with a segment
   // Arm B has no allocation of its own, but the randomization in use allocates to it.
   auto blinded_label = version2();
   blinded_label["arms"][1]["blinded_label"] = "Study treatment";
   CHECK(h.refusals(blinded_label).empty());
 }
 
-TEST_CASE("the method, block sizes and strata of a list in use cannot change, strata only grow at the end") {
+TEST_CASE("the method and strata of a list in use cannot change, strata only grow at the end") {
   AmendmentsHub h;
   h.enroll("101");  // slots granted: the list is in use
-  auto blocks = version2();
-  blocks["randomization"]["block_sizes"] = {4};
-  CHECK(has(h.refusals(blocks), "randomization.block_sizes: changed"));
   auto method = version2();
   method["randomization"] = {{"method", "simple"}};
   CHECK(has(h.refusals(method), "randomization.method: changed from permuted_blocks to simple"));
@@ -263,6 +263,8 @@ TEST_CASE("the method, block sizes and strata of a list in use cannot change, st
   CHECK(has(h.refusals(inserted), "sites: the levels of stratification factor 'site'"));
   // Before any grant the same changes are allowed: the version gets a new list.
   AmendmentsHub fresh;
+  auto blocks = version2();
+  blocks["randomization"]["block_sizes"] = {4};
   CHECK(fresh.refusals(blocks).empty());
   auto done = fresh.amend(blocks);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
@@ -449,4 +451,181 @@ TEST_CASE("a depot and a country added by an amendment hold kits at once and sup
   auto kits = hub::kits_held_by(h.hub->db(), "node", n501);
   REQUIRE(kits.size() == 12);
   for (const auto& k : kits) CHECK(k.lot.rfind("V2-L", 0) == 0);  // made by the amendment
+}
+
+namespace {
+
+// Version 2 of the example with arm A at ratio 2 (blocks of 3 and 6), and
+// optionally an arm C with its kit type at ratio 1.
+json ratio_change(bool add_arm) {
+  auto doc = example_study();
+  doc["version"] = 2;
+  doc["arms"][0]["ratio"] = 2;
+  doc["randomization"]["block_sizes"] = {3, 6};
+  if (add_arm) {
+    doc["arms"][0]["ratio"] = 1;
+    auto c = doc["arms"][1];
+    c["id"] = "C";
+    c["name"] = "Velcardin 50 mg once daily";
+    doc["arms"].push_back(c);
+    auto kt = doc["kit_types"][0];
+    kt["id"] = "VLC50";
+    kt["name"] = "Velcardin 50 mg, 30 tablets";
+    kt["arm"] = "C";
+    doc["kit_types"].push_back(kt);
+    for (auto& v : doc["visits"])
+      if (v.contains("dispense") && !v["dispense"].empty()) {
+        auto line = v["dispense"][0];
+        line["arm"] = "C";
+        line["kit_type"] = "VLC50";
+        v["dispense"].push_back(line);
+      }
+  }
+  return doc;
+}
+
+// The arms of each whole block the node holds from the list segment of `version`.
+std::map<std::pair<std::uint32_t, std::uint32_t>, std::map<std::string, int>> segment_blocks(AmendmentsHub& h,
+                                                                                             const std::string& node,
+                                                                                             int version) {
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::map<std::string, int>> out;
+  const auto* store = h.hub->randomization();
+  const auto& list = store->list();
+  for (const auto& [stratum, n] : store->slices().free_slots_by_stratum(node))
+    for (auto slot : store->slices().free_slot_numbers(node, stratum)) {
+      if (store->segment_version(stratum, slot) != version) continue;
+      const auto& s = list.slots[list.stratum_begin[stratum] + slot - 1];
+      ++out[{stratum, s.block}][list.allocation.arms[s.arm]];
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a ratio change on a list in use continues it with a segment: blocks not started voided, new blocks 2:1") {
+  AmendmentsHub h;
+  auto node = h.enroll("101");
+  auto* store = h.hub->randomization();
+  const auto held = store->slices().free_slots_by_stratum(node);
+  REQUIRE(held.size() == 2);
+  const auto used_stratum = held.begin()->first;
+  const auto first_slot = store->slices().free_slot_numbers(node, used_stratum).front();
+  {
+    storage::Transaction tx(h.hub->db());
+    REQUIRE(store->slices().record_use(node, used_stratum, first_slot).ok());
+    tx.commit();
+  }
+  const auto first_block = store->list().slots[store->list().stratum_begin[used_stratum]].block;
+  const auto first_block_size = store->list().slots[store->list().stratum_begin[used_stratum]].block_size;
+  const auto old_slots = store->list().slots.size();
+  const auto hash_before = store->list_hash();
+
+  auto done = h.amend(ratio_change(false));
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(done->list == hub::ListChange::segment);
+  store = h.hub->randomization();
+  CHECK(store->list().study_version == 2);
+  CHECK(store->list().slots.size() > old_slots);
+  CHECK_FALSE(store->list_hash() == hash_before);
+  // The block partly used stays the node's to finish; every other block it held is voided.
+  CHECK(store->slices().free_slots(node, used_stratum) == first_block_size - 1u);
+  for (auto slot : store->slices().free_slot_numbers(node, used_stratum))
+    CHECK(store->list().slots[store->list().stratum_begin[used_stratum] + slot - 1].block == first_block);
+  const auto other_held = std::prev(held.end())->second;
+  CHECK(done->slots_voided == held.at(used_stratum) - first_block_size + other_held);
+  const std::size_t strata_voided = (held.at(used_stratum) > first_block_size) + (other_held > 0);
+  // The node is told after the new version: study.config, then a grant.slots with only voids.
+  auto records = h.hub->outbox().after(node, 0, 100);
+  auto last = sync::parse_directive(records.back());
+  REQUIRE(last.ok());
+  CHECK(last->body.type == "grant.slots");
+  auto voids = json::parse(test::opened_payload(*last));
+  CHECK(voids["grants"].empty());
+  CHECK(voids["voids"].size() == strata_voided);
+  CHECK(sync::parse_directive(records[records.size() - 2])->body.type == "study.config");
+  // Each void is audited, and no audit entry names an arm or a ratio.
+  std::size_t void_entries = 0;
+  for (const auto& e : hub::audit_entries(h.hub->db(), {})) {
+    void_entries += e.action == "grant.slots_voided";
+    CHECK(e.new_value.find("2:1") == std::string::npos);
+    CHECK(e.new_value.find("Velcardin") == std::string::npos);
+    CHECK(e.new_value.find("ratio") == std::string::npos);
+  }
+  CHECK(void_entries == strata_voided);
+  // A design change: old_design deviations apply to randomizations that missed it.
+  auto changes = hub::design_changes(*h.hub);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].version == 2);
+  CHECK(changes[0].allocation_changed);
+  CHECK(changes[0].closed_arms.empty());
+  CHECK(changes[0].added_arms.empty());
+
+  // The next top-up grants whole blocks of the segment, each 2:1.
+  {
+    storage::Transaction tx(h.hub->db());
+    auto t = hub::top_up_grants(*h.hub, node, kHubNow + 2 * kHour);
+    REQUIRE_MESSAGE(t.ok(), t.error().message);
+    CHECK(t->slots > 0);
+    tx.commit();
+  }
+  auto blocks = segment_blocks(h, node, 2);
+  CHECK_FALSE(blocks.empty());
+  for (const auto& [key, arms] : blocks) {
+    CHECK(arms.at("A") == 2 * arms.at("B"));
+    CHECK(arms.size() == 2);
+  }
+  // Another process regenerates the first list and the segment and finds the recorded hash.
+  auto reopened = hub::HubState::open(h.hub->paths().dir, test::kHubPassphrase);
+  REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
+  CHECK((*reopened)->randomization()->list_hash() == h.hub->randomization()->list_hash());
+  CHECK((*reopened)->randomization()->segment_version(used_stratum, first_slot) == 1);
+}
+
+TEST_CASE("an added arm on a list in use gets slots from the new segment, and its kit type kits") {
+  AmendmentsHub h;
+  auto node = h.enroll("101");
+  auto done = h.amend(ratio_change(true));
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(done->list == hub::ListChange::segment);
+  CHECK(done->kits_made > 0);
+  auto changes = hub::design_changes(*h.hub);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].added_arms == std::vector<std::string>{"C"});
+  {
+    storage::Transaction tx(h.hub->db());
+    auto t = hub::top_up_grants(*h.hub, node, kHubNow + 2 * kHour);
+    REQUIRE_MESSAGE(t.ok(), t.error().message);
+    tx.commit();
+  }
+  auto blocks = segment_blocks(h, node, 2);
+  REQUIRE_FALSE(blocks.empty());
+  for (const auto& [key, arms] : blocks) {
+    CHECK(arms.size() == 3);
+    CHECK(arms.at("C") == arms.at("A"));
+    CHECK(arms.at("C") == arms.at("B"));
+  }
+  auto reopened = hub::HubState::open(h.hub->paths().dir, test::kHubPassphrase);
+  REQUIRE_MESSAGE(reopened.ok(), reopened.error().message);
+}
+
+TEST_CASE("a ratio change together with added strata is refused, and so are strata added after a segment") {
+  AmendmentsHub h;
+  h.enroll("101");
+  auto both = version2();  // adds site 103
+  both["arms"][0]["ratio"] = 2;
+  both["randomization"]["block_sizes"] = {3, 6};
+  const auto before = h.footprint();
+  auto refused = h.amend(both);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == shared::Errc::conflict);
+  CHECK(refused.error().message.find("amend them in two versions") != std::string::npos);
+  CHECK(h.footprint() == before);
+  REQUIRE(h.amend(ratio_change(false)).ok());
+  auto later = version2();
+  later["version"] = 3;
+  later["arms"][0]["ratio"] = 2;
+  later["randomization"]["block_sizes"] = {3, 6};
+  auto again = hub::amend(*h.hub, later.dump(), "site 103 joins", kStudyManager, kHubNow + 2 * kHour);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message.find("strata cannot be added") != std::string::npos);
 }
