@@ -203,7 +203,7 @@ struct ApiServer::Impl {
     else server.Post(pattern, wrapped);
   }
 
-  static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[static_cast<int>(i)].str(); }
+  static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[i].str(); }
 
   // Path parameters are echoed in messages ("participant X is not known") and
   // a JSON answer cannot carry invalid UTF-8: one check for every route, each
