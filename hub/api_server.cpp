@@ -21,8 +21,8 @@ using shared::make_error;
 
 std::size_t utf8_chars(const std::string& s) {
   std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
+  for (char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
   return n;
 }
 
@@ -125,6 +125,23 @@ std::optional<bool> ApiBody::optional_flag(const std::string& name) {
     return std::nullopt;
   }
   return v->get<bool>();
+}
+
+std::optional<std::int64_t> ApiBody::optional_whole(const std::string& name, std::int64_t min, std::int64_t max) {
+  const json* v = field(name, false);
+  if (!v) return std::nullopt;
+  std::optional<std::int64_t> n;
+  if (v->is_number_unsigned()) {
+    auto u = v->get<std::uint64_t>();
+    if (max >= 0 && u <= static_cast<std::uint64_t>(max)) n = static_cast<std::int64_t>(u);
+  } else if (v->is_number_integer()) {
+    n = v->get<std::int64_t>();
+  }
+  if (!n || *n < min || *n > max) {
+    fail(name, "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+    return std::nullopt;
+  }
+  return n;
 }
 
 std::vector<std::string> ApiBody::ids(const std::string& name) {
@@ -297,7 +314,7 @@ struct ApiServer::Impl {
                                                         route.path + "; it needs the permission " +
                                                         shared::to_string(*route.permission)));
       }
-      for (std::size_t i = 0; i < names.size(); ++i) call.params[names[i]] = req.matches[static_cast<int>(i + 1)].str();
+      for (std::size_t i = 0; i < names.size(); ++i) call.params[names[i]] = req.matches[i + 1].str();
       for (const auto& [k, v] : req.params) call.query.emplace(k, v);
       if (req.body.size() > kMaxApiRequestBody)
         return send(res, 413, error_json(make_error(Errc::invalid_input,

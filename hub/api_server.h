@@ -36,6 +36,7 @@
 // processes on one PostgreSQL database accept each other's sessions.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,6 +75,9 @@ class ApiBody {
   // A required string up to the body's own limit (kMaxApiRequestBody): a document.
   std::string document(const std::string& field);
   std::optional<bool> optional_flag(const std::string& field);
+  // An optional JSON integer from `min` to `max` (a fraction, a string or a
+  // number out of the range is refused, never wrapped); nullopt when absent.
+  std::optional<std::int64_t> optional_whole(const std::string& field, std::int64_t min, std::int64_t max);
   // Any optional field as given (nullptr when absent), for a shape the others do not read.
   const nlohmann::json* optional_value(const std::string& field) { return this->field(field, false); }
   // The password of "signature": {"password": "..."}; "" when missing (error kept).

@@ -3,6 +3,9 @@
 // reader whose role reads the allocation) and the signed steps of the
 // lifecycle (manage_supply).
 #include "hub/api_server.h"
+
+#include <limits>
+
 #include "hub/depot_shipments.h"
 #include "hub/shipments.h"
 
@@ -52,7 +55,7 @@ shared::Result<json> transfer(ApiCall& c) {
   request.to_depot = c.body.id("to_depot");
   if (c.body.value().contains("kits")) request.kits = c.body.ids("kits");
   request.kit_type = c.body.value().contains("kit_type") ? c.body.id("kit_type") : "";
-  if (const auto* n = c.body.optional_value("count")) request.count = n->is_number_integer() ? n->get<int>() : -1;
+  request.count = static_cast<int>(c.body.optional_whole("count", 1, std::numeric_limits<int>::max()).value_or(0));
   request.reason = c.body.optional_text("reason").value_or("");
   auto signer = c.signature(depot_step(c));
   if (!signer) return signer.error();
@@ -62,25 +65,13 @@ shared::Result<json> transfer(ApiCall& c) {
 }
 
 shared::Result<json> receive(ApiCall& c) {
-  std::vector<DepotReceipt> kits;
   const auto* given = c.body.optional_value("kits");
-  const json listed = given ? *given : json();
-  if (!listed.is_array() || listed.empty())
-    return shared::make_error(shared::Errc::invalid_input,
-                              "kits: a list of {\"kit\": K, \"condition\": received|damaged|missing}");
-  for (const auto& k : listed) {
-    auto condition = k.is_object() && k.value("condition", "received").size()
-                         ? shared::parse_kit_status(k.value("condition", "received"))
-                         : std::nullopt;
-    if (!k.is_object() || !k.contains("kit") || !k["kit"].is_string() || !condition)
-      return shared::make_error(shared::Errc::invalid_input,
-                                "kits: each is {\"kit\": K, \"condition\": received|damaged|missing}");
-    kits.push_back({k["kit"].get<std::string>(), *condition});
-  }
+  auto kits = depot_receipts_from_json(given ? *given : json());
+  if (!kits) return kits.error();
   auto reason = c.body.optional_text("reason").value_or("");
   auto signer = c.signature(depot_step(c));
   if (!signer) return signer.error();
-  auto done = receive_at_depot(c.hub, c.param("shipment"), kits, reason, *signer, c.now_ms);
+  auto done = receive_at_depot(c.hub, c.param("shipment"), *kits, reason, *signer, c.now_ms);
   if (!done) return done.error();
   return json{{"shipment", to_json(done->shipment)}, {"kits_reported", done->kits}, {"signed_by", done->signed_by}};
 }

@@ -266,6 +266,25 @@ shared::Result<std::size_t> move_depot_shipment(HubState& hub, const ShipmentRec
   return moved;
 }
 
+shared::Result<std::vector<DepotReceipt>> depot_receipts_from_json(const nlohmann::json& listed) {
+  auto refuse = [](const char* what) {
+    return make_error(Errc::invalid_input, std::string("kits: ") + what +
+                                               " {\"kit\": K, \"condition\": received|damaged|missing}");
+  };
+  if (!listed.is_array() || listed.empty()) return refuse("a list of");
+  std::vector<DepotReceipt> kits;
+  for (const auto& k : listed) {
+    // A condition that is not a string (null, a number) is refused like an
+    // unknown one, not read as a string (which throws).
+    const auto condition_given = k.is_object() && k.contains("condition");
+    const auto& name = condition_given ? k["condition"] : nlohmann::json("received");
+    auto condition = name.is_string() ? shared::parse_kit_status(name.get<std::string>()) : std::nullopt;
+    if (!k.is_object() || !k.contains("kit") || !k["kit"].is_string() || !condition) return refuse("each is");
+    kits.push_back({k["kit"].get<std::string>(), *condition});
+  }
+  return kits;
+}
+
 shared::Result<DepotReceiptDone> receive_at_depot(HubState& hub, const std::string& shipment_id,
                                                   const std::vector<DepotReceipt>& kits, const std::string& reason,
                                                   const Signature& signer, std::int64_t now_ms) {

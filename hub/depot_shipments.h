@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "hub/hub_state.h"
 #include "hub/shipments.h"
 #include "hub/users.h"
@@ -100,6 +102,11 @@ struct DepotReceipt {
   std::string kit;
   shared::KitStatus condition = shared::KitStatus::received;  // received, damaged or missing
 };
+
+// The kits of a receipt as the API's body gives them, a list of
+// {"kit": K, "condition": received|damaged|missing} (condition received when
+// absent); invalid_input for any other shape, naming it.
+shared::Result<std::vector<DepotReceipt>> depot_receipts_from_json(const nlohmann::json& listed);
 
 struct DepotReceiptDone {
   ShipmentRecord shipment;  // as it is now: receiving or closed

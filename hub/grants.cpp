@@ -94,7 +94,8 @@ long cap_headroom(const HubState& hub, const RandomizationStore& store, std::uin
   auto matches = [&](const shared::Cap& cap, std::size_t s) {
     auto levels = list.strata.levels_of(s);
     for (const auto& [id, level] : cap.stratum) {
-      auto it = std::find_if(factors.begin(), factors.end(), [&](const auto& f) { return f.id == id; });
+      // An init-capture: clang 14 cannot capture the structured binding itself.
+      auto it = std::find_if(factors.begin(), factors.end(), [&factor = id](const auto& f) { return f.id == factor; });
       if (factors[static_cast<std::size_t>(it - factors.begin())].levels[levels[static_cast<std::size_t>(
               it - factors.begin())]] != level)
         return false;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
-#include <tuple>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -93,7 +92,11 @@ shared::Result<KitListImport> import_kit_list(storage::Database& db, const share
       problems.push_back(at + "4 fields expected (kit_number,kit_type,lot,depot), got " + std::to_string(f.size()));
       continue;
     }
-    const auto& [number, type, lot, depot] = std::tie(f[0], f[1], f[2], f[3]);
+    // Plain references, not a structured binding: clang 14 cannot capture one in the lambda below.
+    const auto& number = f[0];
+    const auto& type = f[1];
+    const auto& lot = f[2];
+    const auto& depot = f[3];
     if (!is_kit_number(number)) {
       problems.push_back(at + "kit number must be 1 to 20 digits (got \"" + number + "\")");
     } else if (!numbers.insert(number).second) {

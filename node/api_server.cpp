@@ -3,8 +3,9 @@
 #include <httplib.h>
 
 #include <iostream>
+#include <limits>
 
-#include "node/request_limits.h"
+#include "node/request_body.h"
 #include "node/sessions.h"
 #include "node/site_operations.h"
 #include "node/tuning.h"
@@ -18,51 +19,6 @@ namespace {
 using nlohmann::json;
 using shared::Errc;
 using shared::make_error;
-
-// Reads the fields of a request body, remembering the first one of the wrong
-// type or over its size limit (node/request_limits.h).
-class Body {
- public:
-  explicit Body(const std::string& text) {
-    if (text.empty()) {
-      j_ = json::object();
-      return;
-    }
-    j_ = json::parse(text, nullptr, false);
-    if (j_.is_discarded() || !j_.is_object()) {
-      error_ = make_error(Errc::invalid_input, "the request body must be a JSON object");
-      j_ = json::object();
-    }
-    if (auto st = check_request_fields(j_); !st) error_ = st.error();
-  }
-  std::string text(const char* field) {
-    if (!j_.contains(field) || j_[field].is_null()) return "";
-    if (!j_[field].is_string()) return fail(field, "a string");
-    return j_[field].get<std::string>();
-  }
-  std::optional<double> number(const char* field) {
-    if (!j_.contains(field) || j_[field].is_null()) return std::nullopt;
-    if (!j_[field].is_number()) {
-      fail(field, "a number");
-      return std::nullopt;
-    }
-    return j_[field].get<double>();
-  }
-  const json& raw(const char* field) const {
-    static const json kNull;
-    return j_.contains(field) ? j_[field] : kNull;
-  }
-  std::string fail(const std::string& field, const std::string& expected) {
-    if (!error_) error_ = make_error(Errc::invalid_input, field + ": must be " + expected);
-    return "";
-  }
-  bool ok() const { return !error_; }
-  const shared::Error& error() const { return *error_; }
-
- private:
-  json j_;
-  std::optional<shared::Error> error_;
-};
 
 // Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
 bool valid_utf8(std::string_view s) {
@@ -198,7 +154,7 @@ struct ApiServer::Impl {
         }
         PasswordCheck signature, witness;
         if (signs) {
-          Body b(req.body);
+          RequestBody b(req.body);
           auto password = b.text("signature_password");
           auto witness_name = b.text("witness");
           auto witness_password = b.text("witness_password");
@@ -247,7 +203,7 @@ struct ApiServer::Impl {
     else server.Post(pattern, wrapped);
   }
 
-  static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[static_cast<int>(i)].str(); }
+  static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[i].str(); }
 
   // Path parameters are echoed in messages ("participant X is not known") and
   // a JSON answer cannot carry invalid UTF-8: one check for every route, each
@@ -314,7 +270,7 @@ struct ApiServer::Impl {
 
     server.Post("/api/v1/login", [this](const httplib::Request& req, httplib::Response& res) {
       try {
-        Body b(req.body);
+        RequestBody b(req.body);
         auto user = b.text("user"), password = b.text("password");
         if (!b.ok()) return send_error(res, b.error());
         if (user.empty() || password.empty())
@@ -365,7 +321,7 @@ struct ApiServer::Impl {
 
     // ---- participants
     route("POST", "/api/v1/participants", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      Body b(req.body);
+      RequestBody b(req.body);
       ScreenRequest r;
       const auto& factors = b.raw("factors");
       if (!factors.is_null()) {
@@ -413,7 +369,7 @@ struct ApiServer::Impl {
           });
     signing_route(R"(/api/v1/participants/([^/]+)/dispense)",
           [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             DispenseRequest r{b.text("visit"),       b.text("override_reason"), b.text("replace_kit"),
                               b.text("replace_condition"), b.text("reason"), sig, b.text("order_reason")};
             if (!b.ok()) return b.error();
@@ -424,7 +380,7 @@ struct ApiServer::Impl {
           });
     signing_route(R"(/api/v1/participants/([^/]+)/unblind)",
           [this](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
             auto o = ops.unblind(a, param(req, 1), reason, sig);
@@ -433,7 +389,7 @@ struct ApiServer::Impl {
           });
     signing_route(R"(/api/v1/participants/([^/]+)/withdraw)",
           [this, outcome](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
             auto o = ops.withdraw(a, param(req, 1), reason, sig);
@@ -448,7 +404,7 @@ struct ApiServer::Impl {
           });
     route("POST", R"(/api/v1/participants/([^/]+)/transfer)", true,
           [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto to = b.text("to_site"), reason = b.text("reason");
             if (!b.ok()) return b.error();
             auto o = ops.request_transfer(a, param(req, 1), to, reason);
@@ -467,7 +423,7 @@ struct ApiServer::Impl {
           });
     route("POST", R"(/api/v1/participants/([^/]+)/visits/([^/]+))", true,
           [this, outcome](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto result = b.text("outcome"), reason = b.text("reason");
             if (!b.ok()) return b.error();
             if (result != "done" && result != "missed")
@@ -499,7 +455,7 @@ struct ApiServer::Impl {
     });
     signing_route(R"(/api/v1/shipments/([^/]+)/receive)",
           [this](const httplib::Request& req, const Actor& a, const PasswordCheck& sig) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             std::vector<KitReceipt> receipts;
             const auto& kits = b.raw("kits");
             if (!kits.is_array()) b.fail("kits", "a list of {\"kit\", \"condition\"}");
@@ -522,7 +478,7 @@ struct ApiServer::Impl {
     };
     route("POST", R"(/api/v1/kits/([^/]+)/quarantine)", true,
           [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto reason = b.text("reason");
             auto temperature = b.number("temperature_celsius");
             if (!b.ok()) return b.error();
@@ -532,12 +488,11 @@ struct ApiServer::Impl {
           });
     route("POST", R"(/api/v1/kits/([^/]+)/return)", true,
           [this, kit_answer](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-            Body b(req.body);
-            auto units = b.number("units_returned");
+            RequestBody b(req.body);
+            auto units = b.whole_number("units_returned", 0, std::numeric_limits<int>::max());
             auto visit = b.text("visit");
             if (!b.ok()) return b.error();
-            if (!units || *units != static_cast<double>(static_cast<int>(*units)))
-              return make_error(Errc::invalid_input, "units_returned is required: the whole units brought back");
+            if (!units) return make_error(Errc::invalid_input, "units_returned is required: the whole units brought back");
             auto seq = ops.return_kit(a, param(req, 1), static_cast<int>(*units), visit);
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
@@ -545,7 +500,7 @@ struct ApiServer::Impl {
     witnessed_route(R"(/api/v1/kits/([^/]+)/destroy)",
           [this, kit_answer](const httplib::Request& req, const Actor& a, const PasswordCheck& sig,
                              const PasswordCheck& witness) -> shared::Result<json> {
-            Body b(req.body);
+            RequestBody b(req.body);
             auto reason = b.text("reason");
             if (!b.ok()) return b.error();
             auto seq = ops.destroy_kit(a, param(req, 1), reason, sig, witness);
@@ -558,40 +513,23 @@ struct ApiServer::Impl {
             if (!seq) return seq.error();
             return kit_answer(param(req, 1), *seq, a);
           });
-    // Kits by number in a body: a list of strings, or the refusal naming the field.
-    auto kit_list = [](Body& b, const char* field) {
-      std::vector<std::string> out;
-      const auto& v = b.raw(field);
-      if (v.is_null()) return out;
-      if (!v.is_array()) return b.fail(field, "a list of kit numbers"), out;
-      for (const auto& k : v) {
-        if (!k.is_string()) return b.fail(field, "a list of kit numbers"), out;
-        out.push_back(k.get<std::string>());
-      }
-      return out;
-    };
-    route("POST", "/api/v1/excursions", true, [this, kit_list](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      Body b(req.body);
+    route("POST", "/api/v1/excursions", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      RequestBody b(req.body);
       ExcursionReport r;
-      r.kits = kit_list(b, "kits");
+      r.kits = b.kits("kits");
       r.location = b.text("location");
       r.minimum_celsius = b.number("minimum_celsius");
       r.maximum_celsius = b.number("maximum_celsius");
-      auto minutes = b.number("duration_minutes");
+      r.duration_minutes = b.whole_number("duration_minutes", -kMaxExactWhole, kMaxExactWhole);
       r.reason = b.text("reason");
       if (!b.ok()) return b.error();
-      if (minutes) {
-        if (*minutes != static_cast<double>(static_cast<std::int64_t>(*minutes)))
-          return make_error(Errc::invalid_input, "duration_minutes: must be whole minutes");
-        r.duration_minutes = static_cast<std::int64_t>(*minutes);
-      }
       auto done = ops.report_excursion(a, r);
       if (!done) return done.error();
       return json{{"quarantined", done->kits}, {"event_seq", done->event_seq}};
     });
-    route("POST", "/api/v1/kits/location", true, [this, kit_list](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      Body b(req.body);
-      auto kits = kit_list(b, "kits");
+    route("POST", "/api/v1/kits/location", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
+      RequestBody b(req.body);
+      auto kits = b.kits("kits");
       auto location = b.text("location");
       if (!b.ok()) return b.error();
       auto seq = ops.store_kits(a, kits, location);
@@ -599,7 +537,7 @@ struct ApiServer::Impl {
       return json{{"kits", kits}, {"location", location}, {"event_seq", *seq}};
     });
     route("POST", "/api/v1/kits/handover", true, [this](const httplib::Request& req, const Actor& a) -> shared::Result<json> {
-      Body b(req.body);
+      RequestBody b(req.body);
       auto to_node = b.text("to_node");
       auto reason = b.text("reason");
       std::vector<std::string> kits;
@@ -621,12 +559,12 @@ struct ApiServer::Impl {
       return answer;
     });
     // A return shipment to a depot (SiteOperations::ship_return); the hub names it RET-<node>-<event seq>.
-    signing_route("/api/v1/shipments/returns", [this, kit_list](const httplib::Request& req, const Actor& a,
+    signing_route("/api/v1/shipments/returns", [this](const httplib::Request& req, const Actor& a,
                                                                  const PasswordCheck& sig) -> shared::Result<json> {
-      Body b(req.body);
+      RequestBody b(req.body);
       SiteOperations::ReturnShipment r;
       r.depot = b.text("depot");
-      r.kits = kit_list(b, "kits");
+      r.kits = b.kits("kits");
       r.reason = b.text("reason");
       r.courier = b.text("courier");
       r.tracking = b.text("tracking");

@@ -12,8 +12,9 @@ using nlohmann::json;
 
 // Free-text fields, by their name at the top of a request body. Every other
 // string is an id or a short value.
-constexpr std::array<std::string_view, 7> kFreeText = {
-    "screen_failure_reason", "override_reason", "order_reason", "reason", "password", "signature_password", "text"};
+constexpr std::array<std::string_view, 8> kFreeText = {
+    "screen_failure_reason", "override_reason", "order_reason", "reason", "password", "signature_password",
+    "witness_password", "text"};
 
 // kits[].kit is two levels below the body; nothing the routes read is deeper.
 constexpr int kMaxDepth = 3;

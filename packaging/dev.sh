@@ -2,8 +2,9 @@
 # The project's one entry point on a Debian 12 machine.
 #   deps   install what is missing (apt-get; as root or through sudo); idempotent
 #   build  configure and build the plain build (build/: the programs, the integration tests, the benchmarks)
-#   test   deps + build, then the sanitizer build (build-asan/: the unit tests), then the unit
-#          tests there and the integration, browser and demo tests in build/
+#   test   deps + build, then the sanitizer build (build-asan/, clang: the unit tests and the
+#          fuzz harnesses), then the unit tests and a short run of each harness there, and the
+#          integration, browser and demo tests in build/
 #   demo   deps + build, then the main job: a hub and site tablets on loopback, offline and back
 #          (packaging/demo.sh); it ends by printing the hub dashboard's and a tablet's URLs, and
 #          they keep running for a look in a browser until Ctrl-C, or with
@@ -17,7 +18,8 @@ jobs=${IRT_JOBS:-2}
 apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev libboost-dev
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
               openssl curl jq chromium libpq-dev postgresql libjs-chart.js libxml2-dev libxml2-utils
-              faketime)
+              clang libclang-rt-14-dev  # the sanitizer build: clang, its sanitizer and libFuzzer runtimes
+              faketime)                 # the clock-skew tests run nodes days off
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
@@ -80,11 +82,15 @@ check_prebuilt() {
   done
 }
 
-build_asan() {  # only the unit tests run under the sanitizers
+# The unit tests run under the sanitizers, built with clang so that the same
+# build also links the libFuzzer harnesses (tests/fuzz/README.md): the libraries
+# carry libFuzzer's coverage instrumentation (IRT_FUZZ), and no third build of
+# the project is needed for them.
+build_asan() {
   echo "== $SECONDS s: sanitizer build"
-  cmake -S . -B build-asan -DIRT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1" -DIRT_SANITIZE=ON \
-    >/dev/null
-  cmake --build build-asan -j "$jobs" --target irt-unit-tests
+  cmake -S . -B build-asan -DCMAKE_CXX_COMPILER=clang++ -DIRT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-g1" -DIRT_SANITIZE=ON -DIRT_FUZZ=ON >/dev/null
+  cmake --build build-asan -j "$jobs" --target irt-unit-tests irt-fuzz-harnesses
 }
 
 browser_deps() {  # Playwright for tests/browser, pinned by its package-lock.json
@@ -96,8 +102,8 @@ run_tests() {
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # The unit tests run once, under the sanitizers (the hub's on both engines);
   # the plain build has none (IRT_UNIT_TESTS=OFF above).
-  echo "== $SECONDS s: sanitizer build: unit tests"
-  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+  echo "== $SECONDS s: sanitizer build: unit tests and fuzz harnesses"
+  ctest --test-dir build-asan -L 'unit|fuzz' --output-on-failure -j "$jobs"
   echo "== $SECONDS s: plain build: every test"
   ctest --test-dir build --output-on-failure -j "$jobs"
   echo "== $SECONDS s: done"
@@ -111,5 +117,5 @@ case "${1:-}" in
     if [ "${IRT_DEV_PREBUILT:-}" = 1 ]; then check_prebuilt; else deps; build; fi
     exec packaging/demo.sh "$here/build" "${@:2}" ;;
   bench) deps; build; for b in build/bench/irt-bench-*; do "$b"; done ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
 esac

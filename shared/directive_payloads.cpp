@@ -5,6 +5,7 @@
 
 #include "shared/civil_date.h"
 #include "shared/identifier.h"
+#include "shared/json_numbers.h"
 
 namespace irt::shared {
 
@@ -74,7 +75,7 @@ Result<GrantSlots> parse_grant_slots(std::string_view text) {
   if (!j) return j.error();
   GrantSlots g;
   try {
-    g.study_version = j->at("study_version").get<int>();
+    g.study_version = whole_number<int>(j->at("study_version"));
     g.grants = j->at("grants").get<std::vector<SlotGrant>>();
     if (j->contains("voids")) g.voids = j->at("voids").get<std::vector<SlotVoid>>();
   } catch (const json::exception& e) {
@@ -98,11 +99,11 @@ Result<NumberRangeGrant> parse_number_range(std::string_view text) {
   if (!j) return j.error();
   NumberRangeGrant g;
   try {
-    g.range_id = j->at("range_id").get<std::uint64_t>();
+    g.range_id = whole_number<std::uint64_t>(j->at("range_id"));
     g.prefix = j->at("prefix").get<std::string>();
-    g.first = j->at("first").get<std::uint32_t>();
-    g.last = j->at("last").get<std::uint32_t>();
-    g.digits = j->value("digits", 3);
+    g.first = whole_number<std::uint32_t>(j->at("first"));
+    g.last = whole_number<std::uint32_t>(j->at("last"));
+    g.digits = j->contains("digits") ? whole_number<int>(j->at("digits")) : 3;
   } catch (const json::exception& e) {
     return bad("grant.numbers", std::string("missing or mistyped field (") + e.what() + ")");
   }
@@ -117,9 +118,9 @@ Result<MinimizationStreamGrant> parse_minimization_stream(std::string_view text)
   if (!j) return j.error();
   MinimizationStreamGrant g;
   try {
-    g.stream_id = j->at("stream_id").get<std::uint64_t>();
+    g.stream_id = whole_number<std::uint64_t>(j->at("stream_id"));
     g.seed_hex = j->at("seed").get<std::string>();
-    g.allowance = j->at("allowance").get<std::uint64_t>();
+    g.allowance = whole_number<std::uint64_t>(j->at("allowance"));
     g.synced_participants = j->value("synced_participants", std::uint64_t{0});
     g.baseline = j->at("baseline").get<std::vector<std::vector<std::vector<double>>>>();
   } catch (const json::exception& e) {
@@ -150,7 +151,7 @@ Result<CapAllowanceGrant> parse_cap_allowance(std::string_view text) {
       a.id = list[i].at("id").get<std::string>();
       const auto& granted = list[i].at("granted");
       if (!granted.is_number_unsigned()) return bad(where + ".granted", "must be an integer >= 0");
-      a.granted = granted.get<std::uint64_t>();
+      a.granted = whole_number<std::uint64_t>(granted);
       // The id of an arm is never quoted back: it reveals which arm is capped at this node.
       if (!is_id(a.id)) return bad(where + ".id", "must be an arm or cohort id");
       if (!seen.insert({scope, a.id}).second) return bad(where, "names the same cap twice");
@@ -245,7 +246,7 @@ Result<KitHandover> parse_kit_handover(std::string_view text) {
   if (!j) return j.error();
   KitHandover h;
   try {
-    h.request_seq = j->at("request_seq").get<std::uint64_t>();
+    h.request_seq = whole_number<std::uint64_t>(j->at("request_seq"));
     h.to_node = j->at("to_node").get<std::string>();
     h.kits = j->at("kits").get<std::vector<std::string>>();
     h.outcome = j->at("outcome").get<std::string>();
@@ -304,7 +305,7 @@ Result<RandomizationLease> parse_lease(std::string_view text) {
     l.lease_id = id.get<std::uint64_t>();
     const auto& until = j->at("until_ms");
     if (!until.is_number_integer()) return bad("grant.lease.until_ms", "must be an integer (Unix milliseconds)");
-    l.until_ms = until.get<std::int64_t>();
+    l.until_ms = whole_number<std::int64_t>(until);
     l.reason = j->value("reason", std::string());
   } catch (const json::exception& e) {
     return bad("grant.lease", std::string("missing or mistyped field (") + e.what() + ")");
@@ -324,8 +325,8 @@ Result<ParticipantTransferDecision> parse_participant_transfer(std::string_view 
   if (!j) return j.error();
   ParticipantTransferDecision d;
   try {
-    d.transfer_id = j->at("transfer_id").get<std::uint64_t>();
-    d.request_seq = j->at("request_seq").get<std::uint64_t>();
+    d.transfer_id = whole_number<std::uint64_t>(j->at("transfer_id"));
+    d.request_seq = whole_number<std::uint64_t>(j->at("request_seq"));
     d.participant = j->at("participant").get<std::string>();
     d.to_site = j->at("to_site").get<std::string>();
     d.outcome = j->at("outcome").get<std::string>();
@@ -382,7 +383,7 @@ Result<ParticipantTransferIn> parse_participant_transfer_in(std::string_view tex
   if (!j) return j.error();
   ParticipantTransferIn t;
   try {
-    t.transfer_id = j->at("transfer_id").get<std::uint64_t>();
+    t.transfer_id = whole_number<std::uint64_t>(j->at("transfer_id"));
     t.participant = j->at("participant").get<std::string>();
     t.from_site = j->at("from_site").get<std::string>();
     t.from_node = j->at("from_node").get<std::string>();
@@ -395,12 +396,12 @@ Result<ParticipantTransferIn> parse_participant_transfer_in(std::string_view tex
     t.cohort = j->at("cohort").get<std::string>();
     t.screened_on = j->at("screened_on").get<std::string>();
     t.screened_by = j->at("screened_by").get<std::string>();
-    t.study_version = j->at("study_version").get<int>();
+    t.study_version = whole_number<int>(j->at("study_version"));
     t.randomization_number = j->at("randomization_number").get<std::string>();
     t.randomized_on = j->at("randomized_on").get<std::string>();
     t.randomized_by = j->at("randomized_by").get<std::string>();
     t.arm = j->at("arm").get<std::string>();
-    if (!j->at("stratum").is_null()) t.stratum = j->at("stratum").get<std::uint32_t>();
+    if (!j->at("stratum").is_null()) t.stratum = whole_number<std::uint32_t>(j->at("stratum"));
     for (const auto& v : j->at("visits"))
       t.visits.push_back({v.at("visit").get<std::string>(), v.at("date").get<std::string>(),
                           v.at("kits").get<std::vector<std::string>>(), v.at("deviation").get<std::string>(),

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "shared/json_numbers.h"
+
 namespace irt::shared {
 
 std::size_t grant_target_slots(double forecast_per_day, double offline_days) {
@@ -316,9 +318,9 @@ void to_json(nlohmann::json& j, const GrantedSlot& s) {
   j = nlohmann::json{{"slot", s.slot}, {"block", s.block}, {"block_size", s.block_size}, {"arm", s.arm}};
 }
 void from_json(const nlohmann::json& j, GrantedSlot& s) {
-  j.at("slot").get_to(s.slot);
-  j.at("block").get_to(s.block);
-  j.at("block_size").get_to(s.block_size);
+  s.slot = whole_number<decltype(s.slot)>(j.at("slot"));
+  s.block = whole_number<decltype(s.block)>(j.at("block"));
+  s.block_size = whole_number<decltype(s.block_size)>(j.at("block_size"));
   j.at("arm").get_to(s.arm);
 }
 void to_json(nlohmann::json& j, const SlotGrant& g) {
@@ -327,8 +329,8 @@ void to_json(nlohmann::json& j, const SlotGrant& g) {
 }
 void from_json(const nlohmann::json& j, SlotGrant& g) {
   j.at("node").get_to(g.node);
-  j.at("grant_id").get_to(g.grant_id);
-  j.at("stratum").get_to(g.stratum);
+  g.grant_id = whole_number<decltype(g.grant_id)>(j.at("grant_id"));
+  g.stratum = whole_number<decltype(g.stratum)>(j.at("stratum"));
   j.at("stratum_label").get_to(g.stratum_label);
   j.at("slots").get_to(g.slots);
 }
@@ -337,8 +339,10 @@ void to_json(nlohmann::json& j, const SlotVoid& v) {
 }
 void from_json(const nlohmann::json& j, SlotVoid& v) {
   j.at("node").get_to(v.node);
-  j.at("stratum").get_to(v.stratum);
-  j.at("slots").get_to(v.slots);
+  v.stratum = whole_number<decltype(v.stratum)>(j.at("stratum"));
+  v.slots.clear();
+  for (const auto& slot : j.at("slots").get<std::vector<nlohmann::json>>())
+    v.slots.push_back(whole_number<std::uint32_t>(slot));
 }
 
 }  // namespace irt::shared

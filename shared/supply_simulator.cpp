@@ -198,7 +198,7 @@ class Run {
       const Participant& p = participants_[i];
       if (p.done || p.dropout <= day) continue;
       for (std::size_t v = p.next; v < visits_.size(); ++v)
-        for (const auto& k : visits_[v].per_arm[p.arm])
+        for (const auto& k : visits_[v].per_arm[static_cast<std::size_t>(p.arm)])
           in.scheduled.push_back({p.randomized + visits_[v].opens - day, study_.kit_types[k.type].id, k.count});
     }
     in.slots_left = sc_.participants - randomized_;
@@ -253,9 +253,10 @@ class Run {
   }
 
   void dispense(int day) {
-    if (static_cast<std::size_t>(day) >= due_.size()) return;
-    std::vector<std::size_t> today = std::move(due_[day]);  // schedule() may grow due_
-    due_[day].clear();
+    const auto d = static_cast<std::size_t>(day);
+    if (d >= due_.size()) return;
+    std::vector<std::size_t> today = std::move(due_[d]);  // schedule() may grow due_
+    due_[d].clear();
     for (std::size_t i : today) {
       Participant& p = participants_[i];
       if (p.dropout <= day) {
@@ -264,7 +265,7 @@ class Run {
         continue;
       }
       Site& s = sites_[p.site];
-      const auto& kits = visits_[p.next].per_arm[p.arm];
+      const auto& kits = visits_[p.next].per_arm[static_cast<std::size_t>(p.arm)];
       ++visits_held_;
       if (has_kits(s, kits, day))
         take(s, kits);
@@ -333,7 +334,7 @@ class Run {
     int arm = next_arm(s);
     const std::vector<Kits> none;
     auto kits_at_randomization = [&](int a) -> const std::vector<Kits>& {
-      return at_randomization_.empty() ? none : at_randomization_[0].per_arm[a];
+      return at_randomization_.empty() ? none : at_randomization_[0].per_arm[static_cast<std::size_t>(a)];
     };
     bool can = true;
     if (sc_.site_rule == SiteRule::all_arms) {

@@ -120,7 +120,11 @@ class PgConnection;
 class PgCursor final : public Cursor {
  public:
   PgCursor(PgConnection& connection, std::string sql, int params)
-      : connection_(connection), sql_(std::move(sql)), values_(params), types_(params, 0), formats_(params, 0) {}
+      : connection_(connection),
+        sql_(std::move(sql)),
+        values_(static_cast<std::size_t>(params)),
+        types_(static_cast<std::size_t>(params), 0),
+        formats_(static_cast<std::size_t>(params), 0) {}
 
   void bind_int64(int index, std::int64_t v) override { set(index, std::to_string(v), kInt8, 0); }
   void bind_double(int index, double v) override {
@@ -133,9 +137,10 @@ class PgCursor final : public Cursor {
     set(index, std::string(reinterpret_cast<const char*>(v.data()), v.size()), kBytea, 1);
   }
   void bind_null(int index) override {
-    slot(index) = std::nullopt;
-    types_[index - 1] = 0;
-    formats_[index - 1] = 0;
+    auto i = position(index);
+    values_[i] = std::nullopt;
+    types_[i] = 0;
+    formats_[i] = 0;
   }
 
   bool step() override;
@@ -169,15 +174,17 @@ class PgCursor final : public Cursor {
   }
 
  private:
-  std::optional<std::string>& slot(int index) {
+  // Where bind parameter `index` (from 1, as SQL numbers them) is kept.
+  std::size_t position(int index) const {
     if (index < 1 || index > static_cast<int>(values_.size()))
       throw StorageError("bind: parameter " + std::to_string(index) + " out of range (" + sql_.substr(0, 80) + ")");
-    return values_[index - 1];
+    return static_cast<std::size_t>(index - 1);
   }
   void set(int index, std::string value, Oid type, int format) {
-    slot(index) = std::move(value);
-    types_[index - 1] = type;
-    formats_[index - 1] = format;
+    auto i = position(index);
+    values_[i] = std::move(value);
+    types_[i] = type;
+    formats_[i] = format;
   }
 
   PgConnection& connection_;

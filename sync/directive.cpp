@@ -104,9 +104,16 @@ shared::Result<std::string> open_sealed_fields(std::string_view payload_json, co
   auto moved = nlohmann::json::parse(crypto::to_string(*plain), nullptr, false);
   if (!moved.is_object()) return refuse("are not a JSON object");
   j.erase(kSealedFieldsKey);
+  // Each field goes back into an object of the payload: a place elsewhere
+  // (the whole payload, inside an array or a string, under an object that is
+  // not there) is refused rather than made, as writing "/kits/99999999" would
+  // grow the list to that length.
   for (auto& [pointer, value] : moved.items()) {
     try {
-      j[nlohmann::json::json_pointer(pointer)] = value;
+      nlohmann::json::json_pointer place(pointer);
+      if (place.empty() || !j.contains(place.parent_pointer()) || !j.at(place.parent_pointer()).is_object())
+        return refuse("name a place that is not in the payload (" + pointer + ")");
+      j[place] = value;
     } catch (const nlohmann::json::exception&) {
       return refuse("name a place that is not in the payload (" + pointer + ")");
     }

@@ -7,8 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "hub/api_server.h"
 #include "hub/kit_decisions.h"
 #include "hub/kit_history.h"
 #include "hub/kit_inventory.h"
@@ -403,4 +405,36 @@ TEST_CASE("a depot user lists and reads only shipments from or to its depots, an
   REQUIRE_MESSAGE(stock.status == 200, stock.text);
   REQUIRE(stock.body["custodians"].size() == 1);
   CHECK(stock.body["custodians"][0]["id"] == "AT-VIE");
+}
+
+TEST_CASE("a depot receipt's kits as the API reads them: a condition that is not one of the words is refused, never thrown") {
+  auto read = hub::depot_receipts_from_json(
+      json::array({json{{"kit", "4821907"}}, json{{"kit", "5133068"}, {"condition", "missing"}}}));
+  REQUIRE(read.ok());
+  CHECK(read->at(0).condition == shared::KitStatus::received);
+  CHECK(read->at(1).condition == shared::KitStatus::missing);
+  const std::string shape = R"({"kit": K, "condition": received|damaged|missing})";
+  for (const json& bad : {json(), json::array(), json::array({json{{"kit", "1"}, {"condition", nullptr}}}),
+                          json::array({json{{"kit", "1"}, {"condition", 3}}}), json::array({json{{"kit", 1}}}),
+                          json::array({json{{"kit", "1"}, {"condition", ""}}}), json::array({"1"})}) {
+    auto refused = hub::depot_receipts_from_json(bad);
+    REQUIRE_FALSE_MESSAGE(refused.ok(), bad.dump());
+    CHECK(refused.error().code == Errc::invalid_input);
+    CHECK(refused.error().message.find(shape) != std::string::npos);
+  }
+}
+
+TEST_CASE("a request body's whole number is refused as a fraction, a string or out of its range, never wrapped") {
+  auto whole = [](const json& count) {
+    hub::ApiBody body(json{{"count", count}});
+    auto n = body.optional_whole("count", 1, std::numeric_limits<int>::max());
+    auto st = body.finish();
+    return st.ok() ? json(n ? json(*n) : json()) : json(st.error().message);
+  };
+  CHECK(whole(4) == 4);
+  CHECK(whole(nullptr) == json());
+  const std::string range = "count: must be a whole number from 1 to 2147483647";
+  for (const json& bad : {json(4294967297LL), json(std::numeric_limits<std::uint64_t>::max()), json(0), json(-3),
+                          json(2.5), json("4")})
+    CHECK_MESSAGE(whole(bad) == range, bad.dump());
 }

@@ -167,12 +167,15 @@ void check_oids_resolve(xmlNodePtr root) {
       {"CodeListOID", "CodeList"},    {"LocationOID", "Location"}};
   int refs = 0;
   each_element(root, [&](xmlNodePtr e) {
-    for (const auto& [attribute, kind] : kind_of_ref)
+    // Not a structured binding: the message is built in a lambda, and clang 14 cannot capture one.
+    for (const auto& ref : kind_of_ref) {
+      const auto& attribute = ref.first;
       if (has_attr(e, attribute.c_str())) {
         ++refs;
-        CHECK_MESSAGE(defined[kind].count(attr(e, attribute.c_str())),
+        CHECK_MESSAGE(defined[ref.second].count(attr(e, attribute.c_str())),
                       name_of(e) << " " << attribute << "=" << attr(e, attribute.c_str()) << " is not defined");
       }
+    }
   });
   CHECK(refs > 20);
 }

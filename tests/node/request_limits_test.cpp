@@ -37,6 +37,9 @@ TEST_CASE("free text, ids and lists are refused over their limits, naming the fi
   CHECK(refusal({{"reason", std::string(2000, 'x')}}).empty());
   CHECK(refusal({{"reason", repeat("\xc3\xa9", 2000)}}).empty());  // 4000 bytes, 2000 characters
   CHECK(refusal({{"reason", std::string(2001, 'x')}}) == "reason: at most 2000 characters (got 2001); shorten it");
+  // Every password is free text: a witness's as long as the signer's.
+  for (const char* password : {"password", "signature_password", "witness_password"})
+    CHECK_MESSAGE(refusal({{password, std::string(100, 'x')}}).empty(), password);
   CHECK(refusal({{"screen_failure_reason", std::string(1 << 20, 'x')}}) ==
         "screen_failure_reason: at most 2000 characters (got 1048576); shorten it");
   CHECK(refusal({{"visit", std::string(64, 'v')}}).empty());

@@ -1004,8 +1004,8 @@ TEST_CASE("once: what a refusal records of its own (a supply shortage) is kept, 
   s.leave_dispensable("A", 1);
   node::RequestIdentity request{"carla", "k-2", "POST /api/v1/participants/" + pa.participant.number + "/dispense",
                                 crypto::hash_domain("t", {})};
-  auto dispense = [&]() -> shared::Result<json> {
-    auto o = s.ops.dispense(kCoordinator, pa.participant.number, {"V3", "", "", "", "", {}, kV3First});
+  auto dispense = [&, number = pa.participant.number]() -> shared::Result<json> {
+    auto o = s.ops.dispense(kCoordinator, number, {"V3", "", "", "", "", {}, kV3First});
     if (!o) return o.error();
     return json{{"event_seq", o->event_seq}};
   };

@@ -106,7 +106,7 @@ TEST_CASE("a 100,000-assignment simple randomization passes a chi-square test of
   for (const auto& slot : list.slots) counts[slot.arm] += 1;
   const std::array<double, 3> expected{50000, 25000, 25000};
   double chi2 = 0;
-  for (int j = 0; j < 3; ++j) chi2 += (counts[j] - expected[j]) * (counts[j] - expected[j]) / expected[j];
+  for (std::size_t j = 0; j < 3; ++j) chi2 += (counts[j] - expected[j]) * (counts[j] - expected[j]) / expected[j];
   CHECK(chi2 < 13.816);  // chi-square, 2 df, upper 0.001 point
 }
 

@@ -210,3 +210,21 @@ TEST_CASE("a participant.transfer_in record round-trips, and names the field it 
   CHECK(refused.error().message.find("participant.transfer_in.kits[0].expiry") != std::string::npos);
   CHECK(refused.error().message.find("VLC25") == std::string::npos);
 }
+
+TEST_CASE("a directive's whole numbers are refused as fractions, negative or out of range, never wrapped") {
+  // 4294967297 read as a uint32_t was 1; 2e89 was undefined behaviour (the fuzz harness found it).
+  for (const char* last : {"4294967297", "2.0333e89", "-1", "12.5", "\"12\""}) {
+    auto r = parse_number_range(std::string(R"({"range_id":1,"prefix":"101","first":1,"last":)") + last + "}");
+    REQUIRE_FALSE_MESSAGE(r.ok(), last);
+    CHECK(r.error().code == Errc::invalid_input);
+    CHECK(r.error().message.rfind("grant.numbers: missing or mistyped field", 0) == 0);
+  }
+  CHECK(parse_number_range(R"({"range_id":1,"prefix":"101","first":1,"last":4294967295})").ok());
+  for (const char* slot : {"1e300", "-2", "4294967296"}) {
+    auto g = parse_grant_slots(std::string(R"({"study_version":1,"grants":[{"node":"101-N1","grant_id":7,"stratum":1,)") +
+                               R"("stratum_label":"s","slots":[{"slot":)" + slot + R"(,"block":1,"block_size":4,"arm":"A"}]}]})");
+    CHECK_FALSE_MESSAGE(g.ok(), slot);
+  }
+  CHECK_FALSE(parse_grant_slots(R"({"study_version":1,"grants":[],"voids":[{"node":"N","stratum":1,"slots":[1.5]}]})").ok());
+  CHECK_FALSE(parse_lease(R"({"lease_id":1,"until_ms":18446744073709551615})").ok());
+}

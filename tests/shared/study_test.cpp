@@ -788,7 +788,7 @@ TEST_CASE("without expiry windows every kit type takes supply.do_not_dispense_da
 
 TEST_CASE("expiry windows per kit type with a country exception that inherits what it leaves out") {
   auto doc = blocks();
-  for (int i : {0, 1}) {
+  for (std::size_t i : {0u, 1u}) {
     doc["kit_types"][i]["expiry_windows"] = windows(120, 90, 60);
     doc["kit_types"][i]["expiry_windows"]["countries"] = {{"BE", {{"do_not_ship_days", 150}}}};
   }
@@ -804,7 +804,7 @@ TEST_CASE("expiry windows per kit type with a country exception that inherits wh
 
 TEST_CASE("do-not-ship below do-not-count is refused at its path") {
   auto doc = blocks();
-  for (int i : {0, 1}) doc["kit_types"][i]["expiry_windows"] = windows(30, 60, 10);
+  for (std::size_t i : {0u, 1u}) doc["kit_types"][i]["expiry_windows"] = windows(30, 60, 10);
   auto errors = errors_of(doc);
   REQUIRE(errors.size() == 2);
   CHECK(errors[0].rfind("kit_types[0].expiry_windows.do_not_ship_days: must be at least do_not_count_days (got 30 < 60)",
@@ -814,7 +814,7 @@ TEST_CASE("do-not-ship below do-not-count is refused at its path") {
 
 TEST_CASE("do-not-count below do-not-dispense in a country exception is refused at its path") {
   auto doc = blocks();
-  for (int i : {0, 1}) {
+  for (std::size_t i : {0u, 1u}) {
     doc["kit_types"][i]["expiry_windows"] = windows(90, 60, 30);
     doc["kit_types"][i]["expiry_windows"]["countries"] = {{"FR", {{"do_not_dispense_days", 75}}}};
   }
@@ -827,7 +827,7 @@ TEST_CASE("do-not-count below do-not-dispense in a country exception is refused 
 
 TEST_CASE("an expiry exception for a country the study does not have is refused") {
   auto doc = blocks();
-  for (int i : {0, 1}) doc["kit_types"][i]["expiry_windows"] = {{"countries", {{"DE", windows(1, 1, 1)}}}};
+  for (std::size_t i : {0u, 1u}) doc["kit_types"][i]["expiry_windows"] = {{"countries", {{"DE", windows(1, 1, 1)}}}};
   auto errors = errors_of(doc);
   REQUIRE(errors.size() == 2);
   CHECK(errors[0].rfind("kit_types[0].expiry_windows.countries.DE: unknown country", 0) == 0);

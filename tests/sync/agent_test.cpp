@@ -89,7 +89,7 @@ TEST_CASE("a round holds the host's lock while it applies a directive and never 
   REQUIRE(f.hub.requests.size() == 2);
   CHECK(f.hub.requests[0].first == sync::kPullPath);
   CHECK(f.hub.requests[1].first == sync::kPushPath);
-  for (const auto& [path, free] : f.hub.requests) CHECK_MESSAGE(free, path << " was sent holding the lock");
+  for (const auto& request : f.hub.requests) CHECK_MESSAGE(request.second, request.first << " was sent holding the lock");
   CHECK(f.host.held_in_apply == std::vector<bool>{true});
   CHECK(f.log.applied_directive_seq() == 1);
 }

@@ -109,6 +109,27 @@ TEST_CASE("a directive's sealed fields leave the payload at any depth and come b
   CHECK_THROWS_AS(seal_fields("shipment", "[1]", box_public), std::invalid_argument);
 }
 
+TEST_CASE("sealed fields go back only into an object of the payload: another place is refused, not made") {
+  auto node = crypto::SigningKey::generate();
+  auto box = crypto::BoxKeyPair::from_signing_key(node);
+  auto sealed_with = [&](const nlohmann::json& moved) {
+    return nlohmann::json{{"kits", {{{"kit_number", "1"}}}},
+                          {"sealed", crypto::to_base64(crypto::seal_to(box.public_key(), crypto::as_bytes(moved.dump())))}}
+        .dump();
+  };
+  auto opened = open_sealed_fields(sealed_with({{"/kits/0/kit_type", "VLC25"}}), box);
+  REQUIRE(opened.ok());
+  CHECK(nlohmann::json::parse(*opened)["kits"][0]["kit_type"] == "VLC25");
+  // An index far past the list's end would grow it to that length; the whole
+  // payload, a string, or an object that is not there are no field's place either.
+  for (const char* place : {"/kits/99999999", "/kits/1/kit_type", "", "/kits/0/kit_number/x", "/missing/lot", "bad"}) {
+    auto refused = open_sealed_fields(sealed_with({{place, "VLC25"}}), box);
+    REQUIRE_FALSE_MESSAGE(refused.ok(), place);
+    CHECK(refused.error().code == irt::shared::Errc::integrity);
+    CHECK(refused.error().message.find("name a place that is not in the payload") != std::string::npos);
+  }
+}
+
 TEST_CASE("a certificate is checked for the hub's signature and its validity period") {
   auto hub = crypto::SigningKey::generate();
   NodeCertificate c{.node_id = "N101-1", .site_id = "101", .kind = "site",
