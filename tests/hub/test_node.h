@@ -15,6 +15,7 @@
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
 #include "hub/tuning.h"
+#include "shared/directive_payloads.h"
 #include "shared/event_payloads.h"
 #include "shared/numbering.h"
 #include "sync/directive.h"

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "hub/allocations.h"
+#include "hub/audit.h"
 #include "hub/deviations.h"
 #include "hub/verify_tables.h"
 #include "tests/hub/hub_fixture.h"

@@ -65,7 +65,10 @@ TEST_CASE("nodes three days ahead and behind sync, the hub shows their skew, and
   test::NodeDir ahead(hub, "101");
   test::NodeDir behind(hub, "102");
 
-  for (auto [n, offset, sign] : {std::tuple{&ahead, "+3d", 1}, std::tuple{&behind, "-3d", -1}}) {
+  for (const auto& [node, skewed, direction] : {std::tuple{&ahead, "+3d", 1}, std::tuple{&behind, "-3d", -1}}) {
+    auto* n = node;  // plain copies: doctest's INFO captures in a lambda, which may not name a structured binding
+    const std::string offset = skewed;
+    const int sign = direction;
     const std::string user = n == &ahead ? "coordinator.101" : "coordinator.102";
     INFO("the node ", offset);
     // An event recorded by the wrong clock, then a sync: refused once for the
@@ -96,9 +99,12 @@ TEST_CASE("nodes three days ahead and behind sync, the hub shows their skew, and
   // The node's date: three days behind, never before the hub's signed time;
   // three days ahead, the device's (the safe side: kits expire early there).
   const auto real_today = shared::format_date(shared::day_of_millis(sync::system_millis()));
-  for (auto [n, offset, expected] :
+  for (const auto& [node, skewed, date] :
        {std::tuple{&behind, "-3d", real_today},
         std::tuple{&ahead, "+3d", shared::format_date(shared::day_of_millis(sync::system_millis() + 3 * kDayMs))}}) {
+    auto* n = node;
+    const std::string offset = skewed;
+    const std::string expected = date;
     INFO("the node ", offset);
     const std::string user = n == &ahead ? "coordinator.101" : "coordinator.102";
     const int port = test::free_port();
