@@ -135,7 +135,7 @@ TEST_CASE("an approved transfer moves the participant's record, visits and dispe
   CHECK(in.kits[1].visit == "V2");
 
   // Custody and the participant's home follow, at the hub.
-  for (int i : {0, 1}) {
+  for (std::size_t i : {0u, 1u}) {
     auto k = hub::find_kit(s.f.hub->db(), s.kits_a[i].number);
     CHECK(k->custody_id == s.b.id);
     CHECK(k->status == KitStatus::dispensed);
