@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/hub_api.h"
 #include "tests/support/postgres_database.h"
 #include "tests/support/served_node.h"
 
@@ -273,6 +274,7 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   hub.stop();
   SmallDisk disk(hub.data(), 1u << 20);
   hub.start();
+  const auto admin = test::hub_login(hub.port(), test::kHubAdmin, test::kHubAdminPassword);
   disk.fill();
 
   const auto events = test::hub_count(hub, "SELECT count(*) FROM ledger_events");
@@ -292,6 +294,13 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   INFO(add.out, add.err);
   CHECK(add.exit_code != 0);
   CHECK(add.err.find("disk is full") != std::string::npos);
+  // The hub's API: reads go on; a decision (a new user) is refused naming the disk.
+  CHECK(test::hub_call(hub.port(), "GET", "/api/v1/users", admin).status == 200);
+  const json pharmacist = {
+      {"name", "pharmacist.102"}, {"role", "pharmacist"}, {"sites", {"102"}}, {"password", kDiskPassword}};
+  auto refused = test::hub_call(hub.port(), "POST", "/api/v1/users", admin, pharmacist);
+  CHECK(refused.status == 503);
+  CHECK(refused.body["error"].value("message", "").find("disk full") != std::string::npos);
   CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_users") == users);
   CHECK(hub.running());
 
@@ -299,6 +308,7 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   CHECK(node.wait_synced());
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") > events);
   hub.add_user("monitor.102", "monitor", "102", kDiskPassword);
+  CHECK(test::hub_call(hub.port(), "POST", "/api/v1/users", admin, pharmacist).status == 200);
   node.stop();
   hub.stop();
   auto v = hub.cli({"verify"});
