@@ -251,7 +251,8 @@ TEST_CASE("read-only node database: the node refuses to serve with a clear error
   auto r = node.dir().cli({"sync"});
   CHECK(r.exit_code != 0);
   INFO(r.out, r.err);
-  CHECK((r.err.find("read-only") != std::string::npos || r.err.find("writable") != std::string::npos));
+  CHECK(r.err.find("the database is read-only") != std::string::npos);
+  CHECK(r.err.find("make the data directory and its files writable") != std::string::npos);
 
   disk.remount(false);
   node.start();
