@@ -8,6 +8,7 @@
 #include "hub/sessions.h"
 #include "hub/tuning.h"
 #include "hub/web_ui.h"
+#include "storage/storage_fault.h"
 #include "sync/field_limits.h"
 #include "sync/hlc.h"
 
@@ -339,8 +340,10 @@ struct ApiServer::Impl {
       send(res, 200, *answer);
     } catch (const std::exception& e) {
       std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
-      send(res, 500, error_json(make_error(Errc::internal, "the hub failed while handling this request; nothing "
-                                                           "was changed; retry later")));
+      shared::Error failure = make_error(Errc::internal, "the hub failed while handling this request; nothing was "
+                                                         "changed; retry later");
+      if (auto refusal = storage::storage_refusal(e, "irt-hub")) failure = *refusal;
+      send(res, shared::http_status(failure.code), error_json(failure));
     }
   }
 

@@ -13,6 +13,7 @@
 #include "hub/tls_identity.h"
 #include "hub/tuning.h"
 #include "shared/command_line.h"
+#include "storage/storage_fault.h"
 #include "sync/batch.h"
 #include "sync/hlc.h"
 #include "sync/protocol.h"
@@ -148,8 +149,10 @@ struct SyncServer::Impl {
         body(req, res);
       } catch (const std::exception& e) {
         std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
-        auto r = refuse(we::kInternal, "the hub failed while handling this request and acknowledged nothing from "
-                                       "it; retry later");
+        std::string message = "the hub failed while handling this request and acknowledged nothing from it; retry "
+                              "later";
+        if (auto refusal = storage::storage_refusal(e, "irt-hub")) message = refusal->message;
+        auto r = refuse(we::kInternal, message);
         res.status = r.http_status;
         res.set_content(sync::refusal_to_json(r), "application/json");
       }

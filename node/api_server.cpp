@@ -11,6 +11,7 @@
 #include "node/tuning.h"
 #include "node/web_ui.h"
 #include "shared/sign_in_guard.h"
+#include "storage/storage_fault.h"
 
 namespace irt::node {
 
@@ -195,12 +196,19 @@ struct ApiServer::Impl {
         if (mutating && sync && (result || recorded)) sync->poke();
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on " << req.method << " " << req.path << ": " << e.what() << "\n";
-        send_error(res, make_error(Errc::internal, "internal error; nothing was changed; the node's log has the "
-                                                   "details"));
+        send_error(res, failure(e, "internal error; nothing was changed; the node's log has the details"));
       }
     };
     if (std::string(method) == "GET") server.Get(pattern, wrapped);
     else server.Post(pattern, wrapped);
+  }
+
+  // What an exception that escaped a handler answers: a full disk, a read-only
+  // database or a disk I/O error says so and how to fix it (storage_refusal);
+  // anything else is an internal error with `internal_message`.
+  static shared::Error failure(const std::exception& e, std::string internal_message) {
+    if (auto refusal = storage::storage_refusal(e, "irt-node")) return *refusal;
+    return make_error(Errc::internal, std::move(internal_message));
   }
 
   static std::string param(const httplib::Request& req, std::size_t i) { return req.matches[i].str(); }
@@ -290,7 +298,7 @@ struct ApiServer::Impl {
         send(res, 200, answer);
       } catch (const std::exception& e) {
         std::cerr << "irt-node: internal error on login: " << e.what() << "\n";
-        send_error(res, make_error(Errc::internal, "internal error; nothing was changed"));
+        send_error(res, failure(e, "internal error; nothing was changed"));
       }
     });
     server.Post("/api/v1/logout", [this](const httplib::Request& req, httplib::Response& res) {

@@ -4,8 +4,32 @@
 #include <utility>
 
 #include "storage/connection.h"
+#include "storage/storage_fault.h"
 
 namespace irt::storage {
+
+std::optional<shared::Error> storage_refusal(const std::exception& e, std::string_view program) {
+  const auto* fault = dynamic_cast<const StorageFaultError*>(&e);
+  if (!fault) return std::nullopt;
+  const std::string who(program);
+  const std::string resumes = "; nothing was recorded. Retry once it is fixed: " + who + " resumes without a restart";
+  switch (fault->fault) {
+    case StorageFault::disk_full:
+      return shared::make_error(shared::Errc::unavailable,
+                                "disk full: the disk holding " + who + "'s database has no space left" + resumes +
+                                    " (free space on that disk, or move the data directory to a larger one)");
+    case StorageFault::read_only:
+      return shared::make_error(shared::Errc::unavailable,
+                                "the database is read-only: " + who + " cannot write its data directory" + resumes +
+                                    " (make the directory and its files writable by the account running " + who +
+                                    ", or remount the disk read-write)");
+    case StorageFault::io_error:
+      return shared::make_error(shared::Errc::unavailable,
+                                "disk I/O error: the disk holding " + who + "'s database failed a read or write" +
+                                    resumes + " (check the disk and the system log; then run '" + who + " verify')");
+  }
+  return std::nullopt;
+}
 
 // ---- Statement
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "storage/connection.h"
+#include "storage/storage_fault.h"
 
 namespace irt::storage::detail {
 
@@ -100,12 +101,26 @@ std::string error_text(PGconn* conn, const PGresult* r) {
   return msg.empty() ? "no answer from the server" : msg;
 }
 
+// The server's SQLSTATE as a StorageFault (storage_fault.h), if it is one:
+// 53100 (disk full), 25006 (read-only transaction: a hot standby), 58030 (I/O error).
+std::optional<StorageFault> postgresql_fault(const PGresult* r) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string_view s = state ? state : "";
+  if (s == "53100") return StorageFault::disk_full;
+  if (s == "25006") return StorageFault::read_only;
+  if (s == "58030") return StorageFault::io_error;
+  return std::nullopt;
+}
+
 // The result of a command, or StorageError naming the SQL and the server's message.
 ResultPtr checked(PGconn* conn, PGresult* raw, std::string_view sql) {
   ResultPtr r(raw);
   auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    throw StorageError("SQL failed (" + std::string(sql.substr(0, 80)) + "): " + error_text(conn, r.get()));
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    std::string message = "SQL failed (" + std::string(sql.substr(0, 80)) + "): " + error_text(conn, r.get());
+    if (auto fault = postgresql_fault(r.get())) throw StorageFaultError(message, *fault);
+    throw StorageError(message);
+  }
   return r;
 }
 

@@ -6,15 +6,41 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "storage/connection.h"
+#include "storage/storage_fault.h"
 
 namespace irt::storage::detail {
 
 namespace {
 
+// The connection's last error as a StorageFault (storage_fault.h), if it is one:
+// the one mapping of SQLite's codes.
+std::optional<StorageFault> sqlite_fault(sqlite3* db) {
+  const int os_errno = sqlite3_system_errno(db);
+  switch (sqlite3_extended_errcode(db) & 0xff) {  // the primary code of an extended one
+    case SQLITE_FULL: return StorageFault::disk_full;
+    case SQLITE_READONLY: return StorageFault::read_only;
+    case SQLITE_IOERR:
+      // A write the file system refused for want of space or of write access
+      // comes back from some paths as an I/O error: say which.
+      if (os_errno == ENOSPC || os_errno == EDQUOT) return StorageFault::disk_full;
+      if (os_errno == EROFS || os_errno == EACCES || os_errno == EPERM) return StorageFault::read_only;
+      return StorageFault::io_error;
+    default: return std::nullopt;
+  }
+}
+
+// Throws StorageFaultError for a fault of the disk, StorageError for anything else.
+[[noreturn]] void throw_sqlite_error(sqlite3* db, const std::string& message) {
+  if (auto fault = sqlite_fault(db)) throw StorageFaultError(message, *fault);
+  throw StorageError(message);
+}
+
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw StorageError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  if (!db) throw StorageError(what + ": out of memory");
+  throw_sqlite_error(db, what + ": " + sqlite3_errmsg(db));
 }
 void check(sqlite3* db, int rc, const char* what) {
   if (rc != SQLITE_OK) fail(db, what);
@@ -97,7 +123,7 @@ class SqliteConnection final : public Connection {
     if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
       sqlite3_free(err);
-      throw StorageError("SQL failed (" + s.substr(0, 80) + "): " + msg);
+      throw_sqlite_error(db_, "SQL failed (" + s.substr(0, 80) + "): " + msg);
     }
   }
 
@@ -199,6 +225,15 @@ shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Data
     return shared::make_error(shared::Errc::unavailable,
                               "cannot open database " + file.string() + ": " + msg +
                                   "; check that the data directory exists and is writable");
+  }
+  // SQLite opens a file it may not write read-only without a word; every
+  // write would then fail. Say so now, with the fix.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    sqlite3_close(db);
+    return shared::make_error(shared::Errc::unavailable,
+                              "the database is read-only: " + file.string() +
+                                  " cannot be written; make the data directory and its files writable by this "
+                                  "account, or remount the disk read-write");
   }
   auto connection = std::make_unique<SqliteConnection>(db);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "storage/storage_fault.h"
 #include "tests/support/postgres_database.h"
 #include "tests/support/test_support.h"
 
@@ -558,4 +559,66 @@ TEST_CASE("a read snapshot does not nest inside a transaction") {
     Transaction tx(db);
     CHECK_THROWS_AS(irt::storage::ReadSnapshot{db}, irt::storage::StorageError);
   });
+}
+
+// SQLite's page limit gives SQLITE_FULL as a full disk does (the real disk is
+// filled in tests/integration/disk_full_test.cpp); query_only, SQLITE_READONLY.
+TEST_CASE("a full disk and a read-only database are told apart from a bug, and nothing of the transaction stays") {
+  irt::test::TempDir dir;
+  auto db = open_db(dir);
+  REQUIRE(db.migrate("test", kV1).ok());
+  {
+    Transaction tx(db);
+    db.prepare("INSERT INTO notes(body) VALUES('kept')").run();
+    tx.commit();
+  }
+  auto pages = db.prepare("PRAGMA page_count");
+  REQUIRE(pages.step());
+  db.exec("PRAGMA max_page_count = " + std::to_string(pages.int64(0)));
+  pages.reset();
+  const std::string big(64 * 1024, 'x');
+  auto write_big = [&] {
+    Transaction tx(db);
+    db.prepare("INSERT INTO notes(body) VALUES(?)").bind(1, big).run();
+    tx.commit();
+  };
+  try {
+    write_big();
+    FAIL("a write past the page limit succeeded");
+  } catch (const irt::storage::StorageFaultError& e) {
+    CHECK(e.fault == irt::storage::StorageFault::disk_full);
+    auto refusal = irt::storage::storage_refusal(e, "irt-node");
+    REQUIRE(refusal);
+    CHECK(refusal->code == irt::shared::Errc::unavailable);
+    CHECK(refusal->message.find("disk full") != std::string::npos);
+    CHECK(refusal->message.find("nothing was recorded") != std::string::npos);
+  }
+  CHECK(bodies(db) == "kept");
+  db.exec("PRAGMA max_page_count = 1000000");
+  write_big();  // space back: the same write succeeds on the same connection
+  CHECK(count_notes(db) == 2);
+
+  db.exec("PRAGMA query_only = 1");
+  try {
+    Transaction tx(db);
+    db.prepare("INSERT INTO notes(body) VALUES('no')").run();
+    tx.commit();
+    FAIL("a write to a read-only database succeeded");
+  } catch (const irt::storage::StorageFaultError& e) {
+    CHECK(e.fault == irt::storage::StorageFault::read_only);
+    auto refusal = irt::storage::storage_refusal(e, "irt-hub");
+    REQUIRE(refusal);
+    CHECK(refusal->message.find("the database is read-only") != std::string::npos);
+  }
+  db.exec("PRAGMA query_only = 0");
+  CHECK(count_notes(db) == 2);
+
+  // A bug in a statement stays an internal error.
+  try {
+    db.prepare("INSERT INTO notes(body) VALUES(NULL)").run();
+    FAIL("a NULL body was stored");
+  } catch (const irt::storage::StorageError& e) {
+    CHECK(dynamic_cast<const irt::storage::StorageFaultError*>(&e) == nullptr);
+    CHECK(!irt::storage::storage_refusal(e, "irt-node"));
+  }
 }

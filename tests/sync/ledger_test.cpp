@@ -680,3 +680,20 @@ TEST_CASE("a pull is refused for a bad signature, another node's body, a far clo
   REQUIRE(f.ledger->revoke(n.id, "tablet lost", "admin", kNow).ok());
   CHECK(code_of(n, pull_signature(n, body), body) == wire_error::kRevoked);
 }
+
+TEST_CASE("a signed request timed more than a day from the hub's clock is refused as clock_skew, within a day accepted") {
+  LedgerFixture f;
+  auto n = f.enroll("101");
+  const std::string content = "a push's records";
+  auto code_at = [&](std::int64_t time_ms) {
+    auto sig = n.key.sign(crypto::as_bytes(request_signing_text(kPushDomain, time_ms, content)));
+    auto r = f.ledger->authenticate_request(n.cert.record, kPushDomain, crypto::Bytes(sig.view().begin(), sig.view().end()),
+                                            std::to_string(time_ms), content, kNow);
+    return r.ok() ? std::string("accepted") : r.refusal().code;
+  };
+  CHECK(code_at(kNow) == "accepted");
+  CHECK(code_at(kNow - kPullClockSkewMs) == "accepted");
+  CHECK(code_at(kNow + kPullClockSkewMs) == "accepted");
+  CHECK(code_at(kNow + kPullClockSkewMs + 1) == wire_error::kClockSkew);  // a captured request replayed a day later
+  CHECK(code_at(kNow - kPullClockSkewMs - 1) == wire_error::kClockSkew);
+}
