@@ -50,11 +50,10 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
                                        "(randomizations are judged against the design they were made under); keep "
                                        "\"closed\": true");
     // A list design meets a ratio change or an added arm with a new list
-    // segment (amend_randomization); minimization's replay does not yet take
-    // each event's weights.
-    if (minimization && now->ratio != arm.ratio)
-      out.push_back("arms[" + arm.id + "].ratio: changed from " + std::to_string(arm.ratio) + " to " +
-                    std::to_string(now->ratio) + ", but the minimization in use was built on it; keep the ratio");
+    // segment (amend_randomization); minimization takes a new ratio at each
+    // node when it applies the version, and the hub replays each decision
+    // under the version the event carries. An added arm is refused: the
+    // streams granted hold baselines over the old arms.
   }
   if (minimization)
     for (const auto& arm : neu.arms)
