@@ -49,12 +49,12 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
       out.push_back("arms[" + arm.id + "].closed: the arm was closed by an earlier amendment and cannot be reopened "
                                        "(randomizations are judged against the design they were made under); keep "
                                        "\"closed\": true");
-    // A list design meets a ratio change or an added arm with a new list
-    // segment (amend_randomization); minimization takes a new ratio at each
-    // node when it applies the version, and the hub replays each decision
-    // under the version the event carries. An added arm is refused: the
-    // streams granted hold baselines over the old arms.
   }
+  // A list design meets a ratio change or an added arm with a new list
+  // segment (amend_randomization); minimization takes a new ratio at each
+  // node when it applies the version, and the hub replays each decision
+  // under the version the event carries (hub/consumption.cpp). An added arm
+  // is refused: the streams granted hold baselines over the old arms.
   if (minimization)
     for (const auto& arm : neu.arms)
       if (!old.find_arm(arm.id))
