@@ -6,6 +6,7 @@
 
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/cohort_decisions.h"
 #include "hub/directive_outbox.h"
 #include "hub/kit_inventory.h"
 #include "shared/block_list.h"
@@ -48,13 +49,12 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
       out.push_back("arms[" + arm.id + "].closed: the arm was closed by an earlier amendment and cannot be reopened "
                                        "(randomizations are judged against the design they were made under); keep "
                                        "\"closed\": true");
-    // A list design meets a ratio change or an added arm with a new list
-    // segment (amend_randomization); minimization's replay does not yet take
-    // each event's weights.
-    if (minimization && now->ratio != arm.ratio)
-      out.push_back("arms[" + arm.id + "].ratio: changed from " + std::to_string(arm.ratio) + " to " +
-                    std::to_string(now->ratio) + ", but the minimization in use was built on it; keep the ratio");
   }
+  // A list design meets a ratio change or an added arm with a new list
+  // segment (amend_randomization); minimization takes a new ratio at each
+  // node when it applies the version, and the hub replays each decision
+  // under the version the event carries (hub/consumption.cpp). An added arm
+  // is refused: the streams granted hold baselines over the old arms.
   if (minimization)
     for (const auto& arm : neu.arms)
       if (!old.find_arm(arm.id))
@@ -162,6 +162,37 @@ void check_sites(HubState& hub, const Study& old, const Study& neu, std::vector<
   }
 }
 
+// A cohort's "opens" changes only where no node can be caught out: a cohort
+// open from the start becomes one opened by decision only while no node
+// holds the study (an enrolled node may screen into it offline, and it would
+// turn "not opened" under them) and nobody was screened into it; a cohort
+// opened by decision becomes open from the start unless a decision closed it
+// (closed for good). Added and removed cohorts are judged elsewhere.
+void check_cohort_opening(HubState& hub, const Study& old, const Study& neu, std::vector<std::string>& out) {
+  const auto nodes = hub.ledger().nodes();
+  const bool nodes_hold = std::any_of(nodes.begin(), nodes.end(),
+                                      [](const auto& n) { return n.status != sync::NodeStatus::revoked; });
+  const auto standing = cohort_standing(hub);
+  for (const auto& c : old.cohorts) {
+    const auto* now = neu.find_cohort(c.id);
+    if (!now || now->opens_by_decision == c.opens_by_decision) continue;
+    const std::string path = "cohorts[" + c.id + "].opens: ";
+    if (now->opens_by_decision) {
+      auto at = std::find_if(standing.begin(), standing.end(), [&](const auto& s) { return s.id == c.id; });
+      const bool screened = at != standing.end() && at->screened > 0;
+      if (nodes_hold || screened)
+        out.push_back(path + "changed to \"by_decision\", but the cohort is open from the start and " +
+                      (screened ? std::string("participants are screened into it")
+                                : std::string("enrolled nodes hold it open (they may screen into it offline)")) +
+                      "; keep it open from the start (stop it with a cohort cap), or add a new cohort that opens "
+                      "by decision");
+    } else if (cohort_state(hub.db(), c) == CohortState::closed) {
+      out.push_back(path + "changed from \"by_decision\", but a decision closed the cohort, and a closed cohort is "
+                           "never reopened; keep \"opens\": \"by_decision\"");
+    }
+  }
+}
+
 // One grant.slots directive per node with only its voids, each void audited
 // by stratum and count (never an arm).
 std::size_t issue_segment_voids(HubState& hub, const Study& neu, const std::vector<shared::SlotVoid>& voids,
@@ -221,6 +252,7 @@ AmendmentPlan plan_amendment(HubState& hub, std::string_view document) {
   if (in_use) check_randomization(old, neu, plan.refusals);
   check_kit_types(db, old, neu, plan.refusals);
   check_sites(hub, old, neu, plan.refusals);
+  check_cohort_opening(hub, old, neu, plan.refusals);
   return plan;
 }
 

@@ -246,7 +246,7 @@ class Intake {
     } else {
       stream_id = static_cast<std::int64_t>(*p.stream_id);
       decision_sequence = static_cast<std::int64_t>(*p.decision_sequence);
-      decision(seq, number, *p.stream_id, sealed->decision, arm);
+      decision(seq, number, *p.stream_id, sealed->decision, arm, study_version);
     }
     if (record_allocation(db_, {number, node_, seq, p.randomization_number, stratum, slot, stream_id,
                                 decision_sequence, arm, now_})) {
@@ -313,8 +313,11 @@ class Intake {
     ++report.slots;
   }
 
+  // Replayed under the study version the node decided it under (a ratio
+  // change takes effect at each node when it applies the version).
   void decision(std::uint64_t seq, const std::string& number, std::uint64_t stream_id,
-                const std::optional<shared::OfflineDecisionRecord>& recorded, const std::string& arm) {
+                const std::optional<shared::OfflineDecisionRecord>& recorded, const std::string& arm,
+                std::optional<int> study_version) {
     auto fail = [&](const std::string& why) {
       alert(seq, "minimization.replay", "the minimization decision for participant " + number + " (node " + node_ +
                                             ", stream " + std::to_string(stream_id) + ") does not replay: " + why +
@@ -324,7 +327,7 @@ class Intake {
     if (!stream) return fail("the hub never granted that stream to this node");
     if (!recorded) return fail("the event carries no decision record");
     const auto& record = *recorded;
-    auto config = shared::minimization_config(hub_.study());
+    auto config = shared::minimization_config(hub_.study_at(study_version));
     if (!config) return fail(config.error().message);
     auto levels = shared::minimization_levels(*config, participant_factors(db_, number));
     if (!levels) return fail("the hub holds no screening record with the participant's factor levels");

@@ -28,21 +28,29 @@ std::uint64_t last_event_directive_cursor(HubState& hub, const sync::LedgerNode&
 
 }  // namespace
 
+std::optional<DesignChange> design_change_between(const shared::Study& before, const shared::Study& after,
+                                                 std::int64_t made_ms, std::string made_by, std::string reason) {
+  DesignChange c{after.version, made_ms, std::move(made_by), std::move(reason), {}, {}, false};
+  for (const auto& a : after.arms) {
+    const auto* was = before.find_arm(a.id);
+    if (a.closed && !(was && was->closed)) c.closed_arms.push_back(a.id);
+    if (!was) c.added_arms.push_back(a.id);
+  }
+  c.allocation_changed = list_design_changed(before, after);
+  if (c.closed_arms.empty() && !c.allocation_changed) return std::nullopt;
+  return c;
+}
+
 std::vector<DesignChange> design_changes(HubState& hub) {
   std::vector<DesignChange> out;
   std::optional<shared::Study> before;
   for (const auto& sv : study_versions(hub.db(), true)) {
     auto load = shared::load_study(sv.document);
     if (!load.study) continue;  // every stored version loaded when it was stored
-    DesignChange c{sv.version, sv.loaded_ms, sv.loaded_by, sv.reason, {}, {}, false};
-    for (const auto& a : load.study->arms) {
-      const auto* was = before ? before->find_arm(a.id) : nullptr;
-      if (a.closed && !(was && was->closed)) c.closed_arms.push_back(a.id);
-      if (before && !was) c.added_arms.push_back(a.id);
-    }
-    if (before) c.allocation_changed = list_design_changed(*before, *load.study);
     // Version 1 sets the initial design; a change is what an amendment alters.
-    if (sv.version > 1 && (!c.closed_arms.empty() || c.allocation_changed)) out.push_back(std::move(c));
+    if (before && sv.version > 1)
+      if (auto c = design_change_between(*before, *load.study, sv.loaded_ms, sv.loaded_by, sv.reason))
+        out.push_back(std::move(*c));
     before = std::move(load.study);
   }
   return out;

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hub/hub_state.h"
+#include "shared/study.h"
 
 namespace irt::hub {
 
@@ -44,6 +45,13 @@ struct DesignChange {
   // in hub/randomization_store.h): a list design continues with a segment.
   bool allocation_changed = false;
 };
+
+// The change version `after` makes to `before` at `made_ms`: nullopt when it
+// closes no arm and leaves the allocation as it was. design_changes() and the
+// simulation of design changes (hub/design_change_simulation.h) both judge
+// by it.
+std::optional<DesignChange> design_change_between(const shared::Study& before, const shared::Study& after,
+                                                 std::int64_t made_ms, std::string made_by, std::string reason);
 
 // Every design change the hub holds, oldest first.
 std::vector<DesignChange> design_changes(HubState& hub);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "hub/commands.h"
+#include "hub/design_change_simulation.h"
 #include "hub/list_hash.h"
 #include "hub/list_segments.h"
 #include "sync/seeded_source.h"
@@ -226,6 +227,53 @@ void print_result(const shared::SimulationResult& r, std::ostream& out) {
   }
 }
 
+// --change: the design changes made at the hub during node runs, by the
+// hub's own code (hub/design_change_simulation.h).
+int simulate_design_change_runs(const shared::Study& study, const shared::Args& args, const crypto::Bytes& seed,
+                                const DesignChangeSettings& settings) {
+  std::vector<SimulatedChange> changes;
+  for (const auto& spec : args.all("change")) {
+    auto c = parse_simulated_change(spec);
+    if (!c) {
+      std::cerr << c.error().message << "\n";
+      return kInvalid;
+    }
+    changes.push_back(std::move(*c));
+  }
+  sync::SeededSource source(seed);
+  auto sim = simulate_design_changes(study, std::move(changes), settings, source);
+  if (!sim) {
+    std::cerr << sim.error().message << "\n";
+    return shared::exit_code(sim.error().code);
+  }
+  auto j = to_json(*sim);
+  if (args.flag("json")) {
+    j["study"] = study.id;
+    j["version"] = study.version;
+    j["seed"] = crypto::to_hex(seed);
+    j["design"] = shared::describe_design(study.randomization);
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "study " << study.id << " version " << study.version << ", " << shared::describe_design(study.randomization)
+            << ": " << settings.participants << " participants, " << settings.runs << " runs, " << settings.nodes
+            << " nodes syncing every " << settings.sync_every << " allocations, seed " << crypto::to_hex(seed) << "\n"
+            << "(per run: mean / max over runs / total; --json gives every run)\n";
+  for (const auto& c : j["changes"]) {
+    std::cout << "\n'" << c["change"].get<std::string>() << "' (version " << c["version"].get<int>() << ", "
+              << (c["segment"].get<bool>() ? "list continued with a segment" : "arm closed, no segment") << "):\n";
+    auto counts = [&](const char* what, const nlohmann::json& v) {
+      std::cout << "  " << what << ": " << fixed(v["mean"].get<double>(), 2) << " / " << v["max"].get<std::size_t>()
+                << " / " << v["total"].get<std::size_t>() << "\n";
+    };
+    counts("allocations under the old design after it (old_design deviations)", c["old_design"]);
+    counts("allocations to an arm it closed", c["to_closed_arm"]);
+    std::cout << "  imbalance within the open arms, allocations after it: mean "
+              << fixed(c["mean_open_imbalance"].get<double>()) << "\n";
+  }
+  return 0;
+}
+
 int simulate_randomization(const shared::Args& args) {
   auto study = load_or_report(args.get("study"));
   if (!study) return kInvalid;
@@ -250,6 +298,11 @@ int simulate_randomization(const shared::Args& args) {
       return kInvalid;
     }
     design = *d;
+  }
+  if (!args.all("change").empty()) {
+    shared::Study changed = *study;
+    changed.randomization = design;
+    return simulate_design_change_runs(changed, args, seed, {*participants, *runs, *nodes, *sync_every});
   }
   std::vector<std::pair<shared::Randomization, shared::SimulationSettings>> plan;
   shared::SimulationSettings central{.participants = *participants, .runs = *runs};
@@ -329,6 +382,10 @@ std::vector<shared::Command> randomization_commands() {
                   {"seed", "HEX", "64 hex digits, to repeat a run (default: random, printed)", false},
                   {"method", "SPEC", "instead of the study's method: simple, blocks:4[,6], efron:p=0.667, "
                                      "bigstick:mti=3, minimization[:p=0.8]", false},
+                  {"change", "SPEC", "a design change made at the hub during node runs, repeatable: 'close B at "
+                                     "120', 'ratio A:B 2:1 at 200', 'add C[:R] at 150' ('blocks 6[,9]' before 'at' "
+                                     "changes the block sizes); reports allocations under the old design and "
+                                     "balance after each (docs/randomization.md)", false},
                   {"json", "", "print JSON", false}},
       .run = simulate_randomization};
   shared::Command simulate{.name = "simulate", .summary = "Simulations", .subcommands = {sim, simulate_supply_command()}};

@@ -104,13 +104,17 @@ void NodeSlots::apply(const SlotVoid& v) {
 }
 
 Result<GrantedSlot> NodeSlots::take_next(std::uint32_t stratum) {
+  return take_next(stratum, [](const std::string&) { return true; });
+}
+
+Result<GrantedSlot> NodeSlots::take_next(std::uint32_t stratum, const std::function<bool(const std::string& arm)>& open) {
   auto it = strata_.find(stratum);
   if (it == strata_.end())
     return make_error(Errc::exhausted, "this node holds no randomization slots for stratum " +
                                            std::to_string(stratum + 1) +
                                            "; sync with the hub to receive slots, then randomize again");
   for (auto& [n, h] : it->second.slots)
-    if (h.state == State::free) {
+    if (h.state == State::free && open(h.slot.arm)) {
       h.state = State::used;
       return h.slot;
     }

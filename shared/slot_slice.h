@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -102,6 +103,10 @@ class NodeSlots {
 
   // The next free owned slot of a stratum, marked used. exhausted when none is left.
   Result<GrantedSlot> take_next(std::uint32_t stratum);
+  // The same, skipping the free slots whose arm `open` refuses (an arm a
+  // design change closed: the rule of node/domain_store.h next_open_slot);
+  // exhausted when no free slot of an open arm is left.
+  Result<GrantedSlot> take_next(std::uint32_t stratum, const std::function<bool(const std::string& arm)>& open);
   // Marks one specific slot used: forbidden unless this node owns it, conflict if used or voided.
   Result<GrantedSlot> take(std::uint32_t stratum, std::uint32_t slot);
 

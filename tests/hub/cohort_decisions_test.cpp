@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <functional>
+
+#include "hub/amendments.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
 #include "hub/deviations.h"
@@ -282,4 +286,52 @@ TEST_CASE("POST /api/v1/cohorts/{id}/open and close are signed decisions refused
                        {{"reason", "r"}, {"signature", {{"password", kCohortAdmin.password}}}})
             .status == 403);
   CHECK(test::hub_call(api.port(), "GET", "/api/v1/cohorts", admin).status == 403);
+}
+
+TEST_CASE("an amendment changes a cohort's opens only where no node is caught out: never a closed or a held cohort") {
+  auto amended = [](const hub::HubState& h, const std::function<void(json&)>& change) {
+    auto doc = json::parse(h.study_document());
+    doc["version"] = doc["version"].get<int>() + 1;
+    change(doc);
+    return doc.dump();
+  };
+  auto refusals = [](hub::HubState& h, const std::string& doc) {
+    auto plan = hub::plan_amendment(h, doc);
+    REQUIRE_MESSAGE(plan.errors.empty(), plan.errors.front());
+    return plan.refusals;
+  };
+  auto mentions = [](const std::vector<std::string>& lines, const std::string& part) {
+    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(part) != std::string::npos; });
+  };
+  EscalationHub f;
+  // "high" (not opened) may open from the start: a signed amendment drops its review.
+  const auto high_at_start = amended(*f.hub, [](json& d) { d["cohorts"][1] = {{"id", "high"}, {"name", "High dose"}}; });
+  CHECK(refusals(*f.hub, high_at_start).empty());
+  // "low", once closed by a decision, is closed for good.
+  REQUIRE(f.decide("low", true).ok());
+  REQUIRE(f.decide("low", false).ok());
+  const auto low_at_start = amended(*f.hub, [](json& d) {
+    d["cohorts"] = {{{"id", "low"}, {"name", "Low dose"}}, {{"id", "high"}, {"name", "High dose"}, {"opens", "by_decision"}}};
+  });
+  auto closed = refusals(*f.hub, low_at_start);
+  REQUIRE(closed.size() == 1);
+  CHECK(closed.front().rfind("cohorts[low].opens: changed from \"by_decision\", but a decision closed the cohort", 0) == 0);
+  auto done = hub::amend(*f.hub, low_at_start, "drop the review", kCohortManager, kHubNow + test::kHour);
+  REQUIRE_FALSE(done.ok());
+  CHECK(done.error().code == shared::Errc::conflict);
+  CHECK(f.hub->study().version == 1);
+
+  // A cohort open from the start turns "by decision" only while no node holds the study.
+  auto open_doc = json::parse(escalation_study());
+  open_doc["cohorts"] = {{{"id", "low"}, {"name", "Low dose"}}};
+  open_doc["caps"].erase(open_doc["caps"].size() - 1);
+  test::HubFixture plain(test::HubFixture::StudyText{open_doc.dump()});
+  REQUIRE(hub::add_user(*plain.hub, {"sm", "study-manager", {}, kCohortManager.password}, crypto::kTest, "root", kHubNow).ok());
+  const auto by_decision = amended(*plain.hub, [](json& d) { d["cohorts"][0]["opens"] = "by_decision"; });
+  CHECK(refusals(*plain.hub, by_decision).empty());
+  test::enroll(plain, "101");
+  auto held = refusals(*plain.hub, by_decision);
+  REQUIRE(held.size() == 1);
+  CHECK(mentions(held, "cohorts[low].opens: changed to \"by_decision\", but the cohort is open from the start and "
+                       "enrolled nodes hold it open"));
 }

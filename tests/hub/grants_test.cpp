@@ -9,6 +9,7 @@
 #include <set>
 
 #include "crypto/seal.h"
+#include "hub/amendments.h"
 #include "hub/audit.h"
 #include "hub/consumption.h"
 #include "hub/enrollment.h"
@@ -465,4 +466,63 @@ TEST_CASE("minimization: a stream per node at enrollment, decisions replayed at 
 
   auto voided = revoke(f, a.id);
   CHECK(voided.streams == 2);
+}
+
+TEST_CASE("minimization: a ratio change in use is replayed under the version each decision was made under") {
+  HubFixture f(kMinimizationStudy);
+  const hub::Signature manager{"sm", "manager password 1"};
+  REQUIRE(hub::add_user(*f.hub, {"sm", "study-manager", {}, manager.password}, crypto::kTest, "root", kHubNow).ok());
+  auto a = enroll(f, "301");
+  auto g = shared::parse_minimization_stream(directives(f, a.id, shared::kGrantMinimizationStreamDirective).at(0).dump());
+  REQUIRE(g.ok());
+  auto v1 = shared::minimization_config(f.hub->study());
+  REQUIRE(v1.ok());
+  // H:L:P 2:1:1 becomes 1:1:1, the minimization in use.
+  auto doc = json::parse(f.hub->study_document());
+  doc["version"] = 2;
+  doc["arms"][0]["ratio"] = 1;
+  auto amended = hub::amend(*f.hub, doc.dump(), "interim: equal allocation", manager, kHubNow + test::kHour);
+  REQUIRE_MESSAGE(amended.ok(), amended.error().message);
+  auto v2 = shared::minimization_config(f.hub->study());
+  REQUIRE(v2.ok());
+  REQUIRE(v2->allocation.ratio != v1->allocation.ratio);
+
+  // The node decides as site_operations does: from its stream, under the version it holds.
+  auto seed = sync::parse_seed_hex(g->seed_hex);
+  REQUIRE(seed);
+  sync::SeededSource stream(*seed);
+  std::uint64_t position = 0;
+  std::vector<shared::OwnAllocation> own;
+  const std::map<std::string, std::string> factors = {{"site", "301"}, {"country", "DE"}, {"age_group", "under_65"},
+                                                      {"hoehn_yahr", "2-2.5"}};
+  auto decide_and_push = [&](int i, const shared::MinimizationConfig& config, int labelled_version) {
+    const std::string number = "301-00" + std::to_string(i);
+    a.push(f, shared::kScreenedEvent, screened(number, factors));
+    auto levels = shared::minimization_levels(config, factors);
+    REQUIRE(levels.ok());
+    auto inputs = shared::offline_inputs(config, g->baseline, g->synced_participants, own, *levels);
+    REQUIRE(inputs.ok());
+    auto rec = shared::decide_offline(config, *inputs, stream, position, static_cast<std::uint64_t>(i));
+    position = rec.stream_end;
+    own.push_back({factors, config.allocation.arms[rec.arm]});
+    shared::Randomized r;
+    r.participant = number;
+    r.randomization_number = shared::minimization_randomization_number(g->stream_id, rec.sequence);
+    r.esignature = {"ana", "coordinator", kHubNow, "I confirm the randomization of participant " + number};
+    r.stream_id = g->stream_id;
+    r.decision_sequence = rec.sequence;
+    r.sealed = seal(f, shared::RandomizedSealed{config.allocation.arms[rec.arm], {}, rec});
+    json payload = r;
+    payload[shared::kEventStudyVersionField] = labelled_version;
+    a.push(f, shared::kRandomizedEvent, payload);
+  };
+  // Two decisions before the node applied version 2, three after; the sixth
+  // is made under version 2 but labelled 1: its replay under 1 fails.
+  decide_and_push(1, *v1, 1);
+  decide_and_push(2, *v1, 1);
+  for (int i = 3; i <= 5; ++i) decide_and_push(i, *v2, 2);
+  decide_and_push(6, *v2, 1);
+  auto report = consume(f, a.id);
+  CHECK(report.decisions == 5);
+  CHECK(alert_kinds(f) == std::vector<std::string>{"minimization.replay"});
 }

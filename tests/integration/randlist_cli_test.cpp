@@ -136,3 +136,33 @@ TEST_CASE("simulate randomization prints the comparison metrics, offline runs an
   CHECK(bad.exit_code == 2);
   CHECK(contains(bad.err, "unknown method"));
 }
+
+TEST_CASE("simulate randomization --change reports each design change per run and in all, and refuses a bad change") {
+  auto r = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-blocks.json"), "--participants",
+                "300", "--runs", "10", "--nodes", "3", "--sync-every", "50", "--seed", kSeed, "--change",
+                "ratio A:B 2:1 blocks 6 at 120", "--change", "close B at 210", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["changes"].size() == 2);
+  const auto& ratio = j["changes"][0];
+  CHECK(ratio["version"] == 2);
+  CHECK(ratio["segment"] == true);
+  REQUIRE(ratio["runs"].size() == 10);
+  // Made at 120, learned at the sync at 150 at the latest: at most 30 per run.
+  CHECK(ratio["old_design"]["max"].get<int>() <= 30);
+  CHECK(ratio["old_design"]["total"].get<int>() > 0);
+  const auto& close = j["changes"][1];
+  CHECK(close["segment"] == false);
+  for (const auto& run : close["runs"]) CHECK(run["allocations"] == 90);
+  CHECK(close["to_closed_arm"]["max"].get<int>() <= 40);  // made at 210, every node synced by 250
+  auto text = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-blocks.json"), "--participants",
+                   "300", "--runs", "5", "--nodes", "3", "--sync-every", "50", "--seed", kSeed, "--change",
+                   "close B at 120"});
+  REQUIRE(text.exit_code == 0);
+  CHECK(contains(text.out, "'close B at 120' (version 2, arm closed, no segment):\n"));
+  CHECK(contains(text.out, "  allocations to an arm it closed: "));
+  auto bad = run({IRT_HUB_BIN, "simulate", "randomization", "--study", example("study-blocks.json"), "--participants",
+                  "300", "--runs", "5", "--change", "close Z at 120"});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "--change 'close Z at 120': no arm Z"));
+}
