@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "crypto/hash.h"
+#include "sync/protocol.h"
 
 namespace irt::hub {
 
@@ -269,6 +270,39 @@ std::vector<std::string> verify_audit(storage::Database& db, const crypto::Publi
                        " but the hub's signed head covers " + std::to_string(head->entries));
   else if (head->hash != prev)
     problems.push_back("the last audit entry differs from the one the hub's signed head names");
+  return problems;
+}
+
+sync::AuditHead audit_head(storage::Database& db) {
+  auto head = read_audit_head(db);
+  return head ? sync::AuditHead{head->entries, head->hash} : sync::AuditHead{};
+}
+
+std::vector<std::string> verify_audit_in_checkpoints(storage::Database& db,
+                                                     const std::vector<std::string>& checkpoint_texts,
+                                                     const crypto::PublicKey& hub_key) {
+  std::vector<std::string> problems;
+  const auto head = audit_head(db);
+  auto seal = db.prepare("SELECT hash FROM hub_audit_seals WHERE seq = ?");
+  // The longest head any checkpoint recorded is the one that matters for a cut; each is checked for a rewrite.
+  std::optional<std::pair<std::uint64_t, sync::AuditHead>> longest;
+  for (const auto& text : checkpoint_texts) {
+    auto cp = sync::open_checkpoint(text, sync::kCheckpointKeyName, hub_key);
+    if (!cp || !cp->audit || cp->audit->entries == 0) continue;  // the ledger's own check names a bad checkpoint
+    if (!longest || cp->audit->entries > longest->second.entries) longest = {{cp->size, *cp->audit}};
+    if (cp->audit->entries > head.entries) continue;
+    seal.reset();
+    seal.bind(1, static_cast<std::int64_t>(cp->audit->entries));
+    if (!seal.step() || audit_hash_from_hex(seal.text(0)) != cp->audit->last)
+      problems.push_back("the audit entry at position " + std::to_string(cp->audit->entries) +
+                         " is not the one the checkpoint at tree size " + std::to_string(cp->size) +
+                         " recorded: the trail was rewritten from there");
+  }
+  if (longest && longest->second.entries > head.entries)
+    problems.push_back("the audit trail holds " + std::to_string(head.entries) + " entries, but the checkpoint at tree "
+                       "size " + std::to_string(longest->first) + " recorded " +
+                       std::to_string(longest->second.entries) +
+                       ": the trail was cut or restored from an earlier copy");
   return problems;
 }
 

@@ -29,6 +29,7 @@
 #include "crypto/sign.h"
 #include "shared/civil_date.h"
 #include "shared/result.h"
+#include "sync/checkpoint.h"
 #include "storage/database.h"
 
 namespace irt::hub {
@@ -71,6 +72,18 @@ class AuditSigner {
 // gets how many entries were checked.
 std::vector<std::string> verify_audit(storage::Database& db, const crypto::PublicKey& hub_key,
                                       std::uint64_t& entries);
+// The trail's head as the ledger's checkpoints commit to it (sync/checkpoint.h):
+// how many entries are sealed and the last one's hash.
+sync::AuditHead audit_head(storage::Database& db);
+
+// irt-hub verify: the trail against every stored checkpoint that commits to
+// an audit head (`checkpoint_texts`, opened with `hub_key`): a trail shorter
+// than a checkpoint recorded (cut, or restored whole from an earlier copy),
+// or whose entry at that position no longer has the hash recorded there.
+std::vector<std::string> verify_audit_in_checkpoints(storage::Database& db,
+                                                     const std::vector<std::string>& checkpoint_texts,
+                                                     const crypto::PublicKey& hub_key);
+
 // Which entries to read; an empty field does not filter.
 struct AuditFilter {
   std::optional<std::int64_t> since_ms;  // at or after

@@ -1,6 +1,7 @@
 #include "hub/directive_outbox.h"
 
 #include <algorithm>
+#include <map>
 
 #include "crypto/seal.h"
 #include "sync/directive.h"
@@ -105,6 +106,38 @@ std::vector<std::pair<std::uint64_t, std::string>> DirectiveOutbox::payloads_of(
     out.emplace_back(d->body.seq, std::string(d->body.payload.begin(), d->body.payload.end()));
   }
   return out;
+}
+
+std::vector<std::string> DirectiveOutbox::verify(const crypto::PublicKey& hub_key) {
+  std::vector<std::string> problems;
+  std::map<std::string, std::int64_t> floors;
+  {
+    auto st = db_.prepare("SELECT node_id, applied FROM hub_directive_floors");
+    while (st.step()) floors[st.text(0)] = st.int64(1);
+  }
+  auto st = db_.prepare("SELECT node_id, seq, type, record FROM hub_directives ORDER BY node_id, seq");
+  std::string node;
+  std::int64_t expected = 1;
+  while (st.step()) {
+    const auto seq = st.int64(1);
+    const std::string where = "hub_directives: node " + st.text(0) + " directive " + std::to_string(seq);
+    if (st.text(0) != node) node = st.text(0), expected = 1;
+    if (seq != expected && !(floors.count(node) && seq == floors[node] + 1))
+      problems.push_back(where + ": directive(s) " + std::to_string(expected) + " to " + std::to_string(seq - 1) +
+                         " are missing");
+    expected = seq + 1;
+    auto d = sync::parse_directive(st.blob(3));
+    if (!d) {
+      problems.push_back(where + ": the stored record does not parse (" + d.error().message + ")");
+      continue;
+    }
+    if (!sync::verify_directive(*d, hub_key))
+      problems.push_back(where + ": the record is not signed by this hub's key (it was edited)");
+    else if (d->body.node_id != node || static_cast<std::int64_t>(d->body.seq) != seq || d->body.type != st.text(2))
+      problems.push_back(where + ": the row's node, seq or type differs from the signed record's (" +
+                         d->body.node_id + " " + std::to_string(d->body.seq) + " " + d->body.type + ")");
+  }
+  return problems;
 }
 
 }  // namespace irt::hub

@@ -63,6 +63,11 @@ class DirectiveOutbox {
   std::uint64_t continue_above(const std::string& node_id, std::uint64_t applied);
   // The node's directives of `type`, as (seq, payload JSON), ascending.
   std::vector<std::pair<std::uint64_t, std::string>> payloads_of(const std::string& node_id, std::string_view type);
+  // irt-hub verify (hub/verify_tables.h): every stored directive parses, is
+  // signed by `hub_key` and matches its row (node, seq, type); each node's
+  // seqs run from 1 without a gap (but up to a floor continue_above set).
+  // One problem per line naming the node and seq.
+  std::vector<std::string> verify(const crypto::PublicKey& hub_key);
 
  private:
   storage::Database& db_;

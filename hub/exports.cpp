@@ -146,14 +146,16 @@ std::map<std::string, std::string> node_sites(HubState& hub) {
 }
 
 ExportTable inventory_table(HubState& hub, bool unblinded) {
-  ExportTable t{{"kit", "lot", "expiry", "status", "custody_kind", "custody_id", "site_id", "shipment_id",
-                 "participant"},
+  // A lot can hold one kit type (an imported list's lots are the vendor's), so a blinded reader gets no kit's lot.
+  ExportTable t{{"kit", "expiry", "status", "custody_kind", "custody_id", "site_id", "shipment_id", "participant"},
                 {}};
-  if (unblinded) t.columns.push_back("kit_type");
+  if (unblinded) {
+    t.columns.insert(t.columns.begin() + 1, "lot");
+    t.columns.push_back("kit_type");
+  }
   auto sites = node_sites(hub);
   for (const auto& k : all_kits(hub.db())) {
     json row{{"kit", k.number},
-             {"lot", k.lot},
              {"expiry", k.expiry},
              {"status", shared::to_string(k.status)},
              {"custody_kind", k.custody_kind},
@@ -161,7 +163,7 @@ ExportTable inventory_table(HubState& hub, bool unblinded) {
              {"site_id", k.custody_kind == "node" ? text_or_null(sites[k.custody_id]) : json(nullptr)},
              {"shipment_id", text_or_null(k.shipment_id)},
              {"participant", text_or_null(k.participant)}};
-    if (unblinded) row["kit_type"] = k.kit_type;
+    if (unblinded) row["lot"] = k.lot, row["kit_type"] = k.kit_type;
     t.rows.push_back(std::move(row));
   }
   return t;

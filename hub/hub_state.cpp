@@ -363,6 +363,8 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, st
   if (!ledger) return ledger.error();
   state->ledger_ = std::move(ledger.value());
   auto* raw = state.get();
+  // Every checkpoint commits to the audit trail's head (docs/sync-protocol.md, "Checkpoints").
+  state->ledger_->set_audit_head_source([raw] { return audit_head(raw->db_); });
   state->ledger_->set_observer([raw](const sync::LedgerChange& c) {
     record_audit(raw->db_, {c.at_ms, c.actor, c.action, c.subject, c.reason, c.old_value, c.new_value, c.signature});
   });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
@@ -75,7 +76,21 @@ CREATE TABLE hub_shipment_kits (
 );
 CREATE INDEX hub_shipment_kits_kit ON hub_shipment_kits(kit_number);
 )sql"},
+    // Each kit's type and lot as its list brought it (never updated), which
+    // verify_kits compares hub_kits with; the kits of lists made before it
+    // are copied as they stand.
+    {4, R"sql(
+CREATE TABLE hub_kit_list_kits (
+  kit_number TEXT PRIMARY KEY,
+  list_id INTEGER NOT NULL,
+  kit_type TEXT NOT NULL,
+  lot TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO hub_kit_list_kits(kit_number, list_id, kit_type, lot) SELECT kit_number, list_id, kit_type, lot FROM hub_kits;
+)sql"},
 };
+
+constexpr const char* kKitListKitsHashDomain = "irt/kitlist-kits/v1";
 
 constexpr const char* kKitColumns =
     "kit_number, kit_type, lot, expiry, custody_kind, custody_id, status, shipment_id, participant";
@@ -127,6 +142,95 @@ shared::Status migrate_kit_inventory(storage::Database& db) { return db.migrate(
 
 namespace {
 
+struct ListedKit {
+  std::string number, kit_type, lot;
+  std::int64_t list_id = 0;
+};
+
+// A kit list's kits as hub_kit_list_kits holds them, in kit number order.
+std::map<std::string, ListedKit> listed_kits(storage::Database& db, std::optional<std::int64_t> list_id) {
+  std::map<std::string, ListedKit> out;
+  auto st = db.prepare(list_id ? "SELECT kit_number, kit_type, lot, list_id FROM hub_kit_list_kits WHERE list_id = ?"
+                               : "SELECT kit_number, kit_type, lot, list_id FROM hub_kit_list_kits");
+  if (list_id) st.bind(1, *list_id);
+  while (st.step()) out[st.text(0)] = {st.text(0), st.text(1), st.text(2), st.int64(3)};
+  return out;
+}
+
+// "kit list N, kits hash H": H over "number,type,lot\n" of every kit of the list, in kit number order.
+std::string kit_list_kits_text(std::int64_t list_id, const std::map<std::string, ListedKit>& kits) {
+  std::string text;
+  for (const auto& [number, k] : kits)
+    if (k.list_id == list_id) text += number + "," + k.kit_type + "," + k.lot + "\n";
+  return "kit list " + std::to_string(list_id) + ", kits hash " +
+         crypto::hash_domain(kKitListKitsHashDomain, crypto::as_bytes(text)).hex();
+}
+
+}  // namespace
+
+std::string record_kit_list_kits(storage::Database& db, std::int64_t list_id) {
+  db.prepare("INSERT INTO hub_kit_list_kits(kit_number, list_id, kit_type, lot) "
+             "SELECT kit_number, list_id, kit_type, lot FROM hub_kits WHERE list_id = ?")
+      .bind(1, list_id)
+      .run();
+  return kit_list_kits_text(list_id, listed_kits(db, list_id));
+}
+
+std::vector<std::string> verify_kits(storage::Database& db) {
+  std::vector<std::string> problems;
+  const auto listed = listed_kits(db, std::nullopt);
+  // What the trail recorded of each list: "kit list N, kits hash H".
+  std::map<std::int64_t, std::string> audited;
+  for (const auto& e : audit_entries(db)) {
+    if (e.action != "kits.list_generated" && e.action != "kits.imported") continue;
+    const auto at = e.new_value.rfind("kit list ");
+    if (at != std::string::npos) audited[std::atoll(e.new_value.c_str() + at + 9)] = e.new_value.substr(at);
+  }
+  auto lists = db.prepare("SELECT id FROM hub_kit_lists ORDER BY id");
+  while (lists.step()) {
+    const auto id = lists.int64(0);
+    auto it = audited.find(id);
+    if (it == audited.end()) continue;  // made before the trail recorded a list's kits: checked against the copy only
+    if (kit_list_kits_text(id, listed) != it->second)
+      problems.push_back("hub_kit_list_kits: the kits of kit list " + std::to_string(id) +
+                         " no longer hash to what the audit trail recorded when the list was made: "
+                         "a kit's number, type or lot was edited, added or deleted in the list");
+  }
+  for (const auto& [number, l] : audited) {
+    auto exists = db.prepare("SELECT 1 FROM hub_kit_lists WHERE id = ?");
+    exists.bind(1, number);
+    if (!exists.step()) problems.push_back("hub_kit_lists: kit list " + std::to_string(number) + " is missing");
+  }
+  // Each kit against its list; a type is never printed (the operator may be blinded), nor a lot (it can name a type).
+  std::set<std::string> seen;
+  auto kits = db.prepare("SELECT kit_number, list_id, kit_type, lot, expiry FROM hub_kits");
+  auto lot_expiry = db.prepare("SELECT expiry FROM hub_lots WHERE lot_id = ?");
+  while (kits.step()) {
+    const std::string number = kits.text(0), where = "hub_kits: kit " + number;
+    seen.insert(number);
+    auto it = listed.find(number);
+    if (it == listed.end()) {
+      problems.push_back(where + " is in no kit list: it was added by hand");
+      continue;
+    }
+    if (kits.int64(1) != it->second.list_id)
+      problems.push_back(where + ": list_id is " + std::to_string(kits.int64(1)) + ", it came with kit list " +
+                         std::to_string(it->second.list_id));
+    if (kits.text(2) != it->second.kit_type) problems.push_back(where + ": kit_type differs from its kit list's");
+    if (kits.text(3) != it->second.lot) problems.push_back(where + ": lot differs from its kit list's");
+    lot_expiry.reset();
+    lot_expiry.bind(1, kits.text(3));
+    if (lot_expiry.step() && lot_expiry.text(0) != kits.text(4))
+      problems.push_back(where + ": expiry differs from its lot's");
+  }
+  for (const auto& [number, l] : listed)
+    if (!seen.count(number))
+      problems.push_back("hub_kits: kit " + number + " of kit list " + std::to_string(l.list_id) + " is missing");
+  return problems;
+}
+
+namespace {
+
 // How many kits of each type each depot holds for the sites it serves.
 struct DepotStock {
   const shared::Depot* depot;
@@ -173,10 +277,11 @@ shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study
     list = shared::generate_kit_list(counts, source, digits);
     if (!list) break;
     bool repeats = false;
-    auto exists = db.prepare("SELECT 1 FROM hub_kits WHERE kit_number = ?");
+    auto exists = db.prepare("SELECT 1 FROM hub_kits WHERE kit_number = ? UNION ALL "
+                             "SELECT 1 FROM hub_kit_list_kits WHERE kit_number = ?");
     for (const auto& k : list->kits) {
       exists.reset();
-      exists.bind(1, std::to_string(k.number));
+      exists.bind_all(std::to_string(k.number), std::to_string(k.number));
       if ((repeats = exists.step())) break;
     }
     if (!repeats) break;
@@ -237,11 +342,12 @@ shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study
       }
     }
   }
+  const auto kits_hash = record_kit_list_kits(db, list_id);
   record_audit(db, {now_ms, actor, "kits.list_generated", study.id, why, "",
                     std::to_string(list->kits.size()) + " blinded kit numbers (" + std::to_string(list->digits) +
                         " digits) from a recorded seed, in " + std::to_string(kLots) + " lots (" + lot_names +
-                        ") at " +
-                        std::to_string(study.depots.size()) + " depot(s), list hash " + hash.hex()});
+                        ") at " + std::to_string(study.depots.size()) + " depot(s), list hash " + hash.hex() + ", " +
+                        kits_hash});
   return list->kits.size();
 }
 

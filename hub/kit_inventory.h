@@ -78,6 +78,21 @@ struct HubKit {
 };
 
 std::optional<HubKit> find_kit(storage::Database& db, const std::string& number);
+
+// Inside the transaction that made kit list `list_id`: keeps each of its
+// kits' type and lot as the list brought them (hub_kit_list_kits, never
+// updated) and returns "kit list N, kits hash H" for its audit entry, H the
+// BLAKE2b-256 (under "irt/kitlist-kits/v1") of "number,type,lot\n" per kit in
+// kit number order: recomputable from stored kits, which an imported file's
+// own hash is not (its bytes are not kept).
+std::string record_kit_list_kits(storage::Database& db, std::int64_t list_id);
+
+// irt-hub verify (hub/verify_tables.h): each kit list's kits against the
+// hash its audit entry recorded, each kit's list, type and lot against its
+// list's and its expiry against its lot's (lot relabels change both); a kit
+// added by hand or missing. Names the kit and the column, never a type or a
+// lot (either can reveal the arm to a blinded operator).
+std::vector<std::string> verify_kits(storage::Database& db);
 std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind, const std::string& custody_id);
 // How many kits a custodian holds, per status (never per kit type: a kit type can name an arm).
 std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,

@@ -148,7 +148,7 @@ shared::Result<KitListImport> import_kit_list(storage::Database& db, const share
   };
   record_audit(db, {now_ms, actor, "kits.imported", source, "irt-hub kits import", "",
                     std::to_string(out.kits) + " kits in lots " + list(lots) + " at depot(s) " + list(depots) +
-                        ", file BLAKE2b-256 " + out.hash_hex});
+                        ", file BLAKE2b-256 " + out.hash_hex + ", " + record_kit_list_kits(db, list_id)});
   return out;
 }
 

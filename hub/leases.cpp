@@ -1,6 +1,7 @@
 #include "hub/leases.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
@@ -120,6 +121,44 @@ shared::Result<LeasesShortened> shorten_leases(HubState& hub, std::int64_t until
                     "approved"});
   tx.commit();
   return out;
+}
+
+std::vector<std::string> verify_leases(HubState& hub) {
+  std::vector<std::string> problems;
+  // (node, lease id) -> (until, directive seq), as signed.
+  std::map<std::pair<std::string, std::int64_t>, std::pair<std::int64_t, std::int64_t>> signed_leases;
+  for (const auto& node : hub.ledger().nodes())
+    for (const auto& [seq, payload] : hub.outbox().payloads_of(node.node_id, shared::kGrantLeaseDirective)) {
+      auto lease = shared::parse_lease(payload);
+      if (!lease) {
+        problems.push_back("hub_directives: node " + node.node_id + " directive " + std::to_string(seq) +
+                           " is not a lease (" + lease.error().message + ")");
+        continue;
+      }
+      signed_leases[{node.node_id, static_cast<std::int64_t>(lease->lease_id)}] = {lease->until_ms,
+                                                                                   static_cast<std::int64_t>(seq)};
+    }
+  auto st = hub.db().prepare("SELECT node_id, lease_id, until_ms, directive_seq FROM hub_leases");
+  while (st.step()) {
+    const std::pair<std::string, std::int64_t> key{st.text(0), st.int64(1)};
+    const std::string where = "hub_leases: node " + key.first + " lease " + std::to_string(key.second);
+    auto it = signed_leases.find(key);
+    if (it == signed_leases.end()) {
+      problems.push_back(where + " has no grant.lease directive: it was added by hand");
+      continue;
+    }
+    if (st.int64(2) != it->second.first)
+      problems.push_back(where + ": ends " + utc_text(st.int64(2)) + ", its directive says " +
+                         utc_text(it->second.first));
+    if (st.int64(3) != it->second.second)
+      problems.push_back(where + ": directive " + std::to_string(st.int64(3)) + ", it was directive " +
+                         std::to_string(it->second.second));
+    signed_leases.erase(it);
+  }
+  for (const auto& [key, v] : signed_leases)
+    problems.push_back("hub_leases: node " + key.first + " lease " + std::to_string(key.second) +
+                       " (directive " + std::to_string(v.second) + ") is missing");
+  return problems;
 }
 
 }  // namespace irt::hub

@@ -64,4 +64,9 @@ struct LeasesShortened {
 shared::Result<LeasesShortened> shorten_leases(HubState& hub, std::int64_t until_ms, const std::string& reason,
                                                const Signature& signer, std::int64_t now_ms);
 
+// irt-hub verify (hub/verify_tables.h): hub_leases rebuilt from the
+// grant.lease directives the hub signed (its outbox, which verify checks
+// first): a lease missing, added by hand, or whose end or directive differs.
+std::vector<std::string> verify_leases(HubState& hub);
+
 }  // namespace irt::hub

@@ -1,6 +1,7 @@
 #include "hub/number_ranges.h"
 
 #include <algorithm>
+#include <map>
 
 #include "shared/numbering.h"
 
@@ -99,6 +100,43 @@ std::uint64_t void_node_numbers(storage::Database& db, const std::string& node_i
       .bind_all(now_ms, node_id)
       .run();
   return left;
+}
+
+std::vector<std::string> verify_number_ranges(storage::Database& db, DirectiveOutbox& outbox,
+                                              const std::vector<std::string>& node_ids) {
+  std::vector<std::string> problems;
+  // (node, range id) -> "site first-last (digits)", as signed.
+  auto describe = [](const std::string& site, std::int64_t first, std::int64_t last, std::int64_t digits) {
+    return "site " + site + " numbers " + std::to_string(first) + "-" + std::to_string(last) + " (" +
+           std::to_string(digits) + " digits)";
+  };
+  std::map<std::pair<std::string, std::int64_t>, std::string> signed_ranges;
+  for (const auto& node : node_ids)
+    for (const auto& [seq, payload] : outbox.payloads_of(node, shared::kGrantNumbersDirective)) {
+      auto g = shared::parse_number_range(payload);
+      if (!g) {
+        problems.push_back("hub_directives: node " + node + " directive " + std::to_string(seq) +
+                           " is not a number range (" + g.error().message + ")");
+        continue;
+      }
+      signed_ranges[{node, static_cast<std::int64_t>(g->range_id)}] = describe(g->prefix, g->first, g->last, g->digits);
+    }
+  auto st = db.prepare("SELECT node_id, range_id, site_id, first, last, digits FROM hub_number_ranges");
+  while (st.step()) {
+    const std::pair<std::string, std::int64_t> key{st.text(0), st.int64(1)};
+    const std::string where = "hub_number_ranges: node " + key.first + " range " + std::to_string(key.second);
+    const auto stored = describe(st.text(2), st.int64(3), st.int64(4), st.int64(5));
+    auto it = signed_ranges.find(key);
+    if (it == signed_ranges.end())
+      problems.push_back(where + " (" + stored + ") has no grant.numbers directive: it was added by hand");
+    else if (it->second != stored)
+      problems.push_back(where + ": " + stored + ", its directive says " + it->second);
+    if (it != signed_ranges.end()) signed_ranges.erase(it);
+  }
+  for (const auto& [key, v] : signed_ranges)
+    problems.push_back("hub_number_ranges: node " + key.first + " range " + std::to_string(key.second) + " (" + v +
+                       ") is missing");
+  return problems;
 }
 
 }  // namespace irt::hub

@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "hub/directive_outbox.h"
 #include "shared/directive_payloads.h"
 #include "shared/result.h"
 #include "storage/database.h"
@@ -35,5 +37,12 @@ bool record_number_use(storage::Database& db, const std::string& node_id, const 
 
 // Revocation: voids the node's ranges; returns the numbers left unused in them.
 std::uint64_t void_node_numbers(storage::Database& db, const std::string& node_id, std::int64_t now_ms);
+
+// irt-hub verify (hub/verify_tables.h): hub_number_ranges rebuilt from the
+// grant.numbers directives the hub signed (its outbox, which verify checks
+// first): a range missing, added by hand, or moved (its site, first, last or
+// digits differ). How far a node used a range and its voiding are not checked.
+std::vector<std::string> verify_number_ranges(storage::Database& db, DirectiveOutbox& outbox,
+                                              const std::vector<std::string>& node_ids);
 
 }  // namespace irt::hub

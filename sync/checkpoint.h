@@ -18,14 +18,33 @@
 
 namespace irt::sync {
 
+// The hub's audit trail's head when the checkpoint was signed (hub/audit.h):
+// how many entries, and the chain hash of the last (zero when none).
+struct AuditHead {
+  std::uint64_t entries = 0;
+  crypto::Hash last;
+};
+
 struct Checkpoint {
   std::string origin;  // e.g. "irt.hub/STUDY-ID"
   std::uint64_t size = 0;
   crypto::Hash root;
+  std::optional<AuditHead> audit;
 };
 
+// A checkpoint that commits to the audit head carries a second signature
+// line, under this key name and the same hub key:
+//   — irt-hub-audit <base64(key id (4) || u64 entries, big-endian (8) ||
+//                           last hash (32) || Ed25519 signature (64))>
+// the signature over the note text followed by "audit <entries> <last hash
+// hex>\n". A reader that knows only "irt-hub" ignores the line (a signed
+// note's verifier skips signatures of keys it does not know), so nodes of an
+// earlier release accept these checkpoints unchanged.
+inline constexpr const char* kAuditHeadKeyName = "irt-hub-audit";
+
 std::string sign_checkpoint(const Checkpoint& cp, const std::string& key_name, const crypto::SigningKey& key);
-// nullopt unless well-formed and signed by `key` under `key_name`.
+// nullopt unless well-formed and signed by `key` under `key_name`, and,
+// when it has an audit head line, that line signed by `key` too.
 std::optional<Checkpoint> open_checkpoint(const std::string& text, const std::string& key_name,
                                           const crypto::PublicKey& key);
 

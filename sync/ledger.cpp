@@ -307,7 +307,7 @@ shared::Result<std::unique_ptr<Ledger>> Ledger::open(storage::Database& db, cons
     // in the caller's transaction when one is open (irt-hub init).
     std::optional<Transaction> tx;
     if (!db.in_transaction()) tx.emplace(db);
-    insert_checkpoint(db, Checkpoint{ledger->origin_, 0, merkle_root({})}, hub_key, system_millis());
+    insert_checkpoint(db, Checkpoint{ledger->origin_, 0, merkle_root({}), std::nullopt}, hub_key, system_millis());
     if (tx) tx->commit();
   }
   return ledger;
@@ -729,7 +729,9 @@ Refusable<PushAck> Ledger::append(const LedgerNode& authenticated, CheckedBatch 
     const auto& last = events.back();
     auto up_node = db_.prepare("UPDATE ledger_nodes SET acked_seq = ?, acked_hash = ? WHERE node_id = ?");
     up_node.bind_all(i64(last.body.seq), BlobView(last.hash.view()), node.node_id).run();
-    insert_checkpoint(db_, Checkpoint{origin_, frontier.size(), frontier.root()}, hub_key_, now_ms);
+    Checkpoint cp{origin_, frontier.size(), frontier.root(), std::nullopt};
+    if (audit_head_) cp.audit = audit_head_();
+    insert_checkpoint(db_, cp, hub_key_, now_ms);
     ack.appended = events.size() - first_new;
     ack.acked_seq = last.body.seq;
     if (observer) {
@@ -770,6 +772,13 @@ void Ledger::sync_tree() {
 std::string Ledger::latest_checkpoint() {
   auto cp = select_latest_checkpoint(db_);
   return cp ? cp->text : std::string();
+}
+
+std::vector<std::string> Ledger::checkpoint_texts() {
+  std::vector<std::string> out;
+  auto st = db_.prepare("SELECT text FROM ledger_checkpoints ORDER BY tree_size");
+  while (st.step()) out.push_back(st.text(0));
+  return out;
 }
 
 std::uint64_t Ledger::tree_size() { return select_frontier(db_).size(); }

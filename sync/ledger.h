@@ -48,6 +48,7 @@
 #include "shared/result.h"
 #include "storage/database.h"
 #include "sync/certificate.h"
+#include "sync/checkpoint.h"
 #include "sync/event.h"
 #include "sync/protocol.h"
 #include "sync/refusal.h"
@@ -246,7 +247,12 @@ class Ledger {
   std::optional<std::uint64_t> acked_seq(const std::string& node_id);
 
   // --- Receipts and tree heads.
+  // Where each checkpoint signed from now on reads the hub's audit head, to
+  // commit to it (sync/checkpoint.h AuditHead); none: no audit head line.
+  void set_audit_head_source(std::function<AuditHead()> source) { audit_head_ = std::move(source); }
   std::string latest_checkpoint();
+  // Every stored checkpoint's signed text, by tree size ascending.
+  std::vector<std::string> checkpoint_texts();
   std::uint64_t tree_size();
   // not_found when the hub holds no event (node_id, seq).
   shared::Result<Receipt> receipt(const std::string& node_id, std::uint64_t seq);
@@ -315,6 +321,7 @@ class Ledger {
   VerifyPool pool_;
   std::unique_ptr<Tree> tree_;
   ChangeObserver observer_;
+  std::function<AuditHead()> audit_head_;
 };
 
 }  // namespace irt::sync

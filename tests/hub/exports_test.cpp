@@ -226,6 +226,12 @@ TEST_CASE("the clinical exports hold every participant, randomization and kit di
       CHECK(k["site_id"] == "101");
     }
   CHECK(dispensed == 3);
+  // A lot can hold one kit type: only an unblinded reader gets each kit's lot, as its type.
+  CHECK_FALSE(inventory.at(0).contains("lot"));
+  CHECK(t.text(hub::ExportKind::inventory, hub::ExportFormat::csv).rfind("kit,expiry,status,", 0) == 0);
+  auto unblinded_inventory = t.rows(hub::ExportKind::inventory, true);
+  CHECK(unblinded_inventory.at(0)["lot"] == hub::all_kits(t.f.hub->db()).at(0).lot);
+  CHECK(t.text(hub::ExportKind::inventory, hub::ExportFormat::csv, true).rfind("kit,lot,expiry,", 0) == 0);
   auto shipments = t.rows(hub::ExportKind::shipments);
   REQUIRE(shipments.size() == 1);
   CHECK(shipments[0]["node_id"] == t.node.id);

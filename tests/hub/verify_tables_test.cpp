@@ -13,7 +13,10 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/deviations.h"
+#include "hub/kit_lists.h"
 #include "hub/verify_tables.h"
+#include "sync/checkpoint.h"
+#include "sync/protocol.h"
 #include "tests/hub/hub_fixture.h"
 #include "tests/hub/test_node.h"
 
@@ -289,4 +292,153 @@ TEST_CASE("verify names a deviation deleted, edited or acknowledged by hand") {
   check_named(h.problems(), {"hub_deviations", "summary is 'nothing happened'"});
   h.db().exec("DELETE FROM hub_deviations");
   check_named(h.problems(), {"hub_deviations", "supply_shortage from event 2", "is missing"});
+}
+
+namespace {
+
+// No problem line names a kit type or a lot (the operator may be blinded; a lot can name a type).
+void check_no_type_or_lot(const std::vector<std::string>& problems) {
+  for (const auto& p : problems)
+    for (const std::string word : {"VLC25", "PBO", "Velcardin", "Placebo", "L01", "L02", "L03", "L-ALL"})
+      CHECK_MESSAGE(p.find(word) == std::string::npos, p);
+}
+
+std::string some_kit(storage::Database& db, const std::string& where) {
+  auto st = db.prepare("SELECT kit_number FROM hub_kits WHERE " + where + " ORDER BY kit_number LIMIT 1");
+  REQUIRE(st.step());
+  return st.text(0);
+}
+
+}  // namespace
+
+TEST_CASE("verify names a kit whose type, lot, list or expiry was edited, never naming a type or a lot") {
+  VerifiedHub h;
+  const auto at_depot = some_kit(h.db(), "custody_kind = 'depot'");
+  const auto at_node = some_kit(h.db(), "custody_kind = 'node'");
+  h.db().prepare("UPDATE hub_kits SET kit_type = CASE WHEN kit_type = 'PBO' THEN 'VLC25' ELSE 'PBO' END "
+                 "WHERE kit_number = ?").bind(1, at_node).run();
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_kits", "kit " + at_node, "kit_type differs"});
+  check_no_type_or_lot(problems);
+  h.db().prepare("UPDATE hub_kits SET kit_type = CASE WHEN kit_type = 'PBO' THEN 'VLC25' ELSE 'PBO' END "
+                 "WHERE kit_number = ?").bind(1, at_node).run();
+  CHECK(h.problems().empty());
+
+  h.db().prepare("UPDATE hub_kits SET lot = CASE WHEN lot = 'L01' THEN 'L02' ELSE 'L01' END WHERE kit_number = ?")
+      .bind(1, at_depot).run();
+  problems = h.problems();
+  check_named(problems, {"hub_kits", "kit " + at_depot, "lot differs"});
+  check_no_type_or_lot(problems);
+  h.db().prepare("UPDATE hub_kits SET lot = CASE WHEN lot = 'L01' THEN 'L02' ELSE 'L01' END WHERE kit_number = ?")
+      .bind(1, at_depot).run();
+
+  h.db().prepare("UPDATE hub_kits SET expiry = '2099-12-31' WHERE kit_number = ?").bind(1, at_depot).run();
+  check_named(h.problems(), {"hub_kits", "kit " + at_depot, "expiry differs from its lot's"});
+}
+
+TEST_CASE("verify names a kit added by hand or deleted, and a kit list whose kits were edited to match") {
+  VerifiedHub h;
+  const auto kit = some_kit(h.db(), "custody_kind = 'depot'");
+  h.db().exec("INSERT INTO hub_kits(kit_number, list_id, kit_type, lot, expiry, custody_kind, custody_id, status) "
+              "SELECT '99999999', list_id, kit_type, lot, expiry, custody_kind, custody_id, status FROM hub_kits "
+              "WHERE kit_number = '" + kit + "'");
+  check_named(h.problems(), {"hub_kits", "kit 99999999", "in no kit list"});
+  h.db().exec("DELETE FROM hub_kits WHERE kit_number = '99999999'");
+  h.db().prepare("DELETE FROM hub_kits WHERE kit_number = ?").bind(1, kit).run();
+  check_named(h.problems(), {"hub_kits", "kit " + kit, "is missing"});
+  // An insider who edits the kit list's copy as well is named by the hash the signed trail recorded.
+  h.db().prepare("DELETE FROM hub_kit_list_kits WHERE kit_number = ?").bind(1, kit).run();
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_kit_list_kits", "kit list 1", "no longer hash to what the audit trail recorded"});
+}
+
+TEST_CASE("an imported kit list verifies, and a kit's type edited in it and in its copy is named") {
+  VerifiedHub h;
+  const std::string csv = "kit_number,kit_type,lot,depot\n3001,VLC25,L01,EU-01\n3002,PBO,L01,EU-01\n";
+  {
+    storage::Transaction tx(h.db());
+    auto r = hub::import_kit_list(h.db(), h.f.hub->study(), csv, "vendor.csv", "tester", kHubNow + 5);
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    tx.commit();
+  }
+  CHECK(h.problems().empty());
+  auto entries = hub::audit_entries(h.db(), {std::nullopt, "", "vendor.csv"});
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].new_value.find("kit list 2, kits hash ") != std::string::npos);
+  h.db().exec("UPDATE hub_kits SET kit_type = 'PBO' WHERE kit_number = '3001'");
+  h.db().exec("UPDATE hub_kit_list_kits SET kit_type = 'PBO' WHERE kit_number = '3001'");
+  auto problems = h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_kit_list_kits", "kit list 2"});
+  check_no_type_or_lot(problems);
+}
+
+TEST_CASE("verify names a lease deleted or extended by hand") {
+  VerifiedHub h;
+  auto count = h.db().prepare("SELECT count(*) FROM hub_leases WHERE node_id = ?");
+  count.bind(1, h.node.id);
+  REQUIRE(count.step());
+  REQUIRE(count.int64(0) >= 1);
+  h.db().prepare("UPDATE hub_leases SET until_ms = until_ms + 86400000 WHERE node_id = ? AND lease_id = 1")
+      .bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_leases", "node " + h.node.id + " lease 1", "its directive says"});
+  h.db().prepare("DELETE FROM hub_leases WHERE node_id = ? AND lease_id = 1").bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_leases", "node " + h.node.id + " lease 1", "is missing"});
+}
+
+TEST_CASE("verify names a number range moved or added by hand") {
+  VerifiedHub h;
+  h.db().prepare("UPDATE hub_number_ranges SET first = first + 5 WHERE node_id = ? AND range_id = 1")
+      .bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_number_ranges", "node " + h.node.id + " range 1", "its directive says"});
+  h.db().prepare("UPDATE hub_number_ranges SET first = first - 5 WHERE node_id = ? AND range_id = 1")
+      .bind(1, h.node.id).run();
+  CHECK(h.problems().empty());
+  h.db().prepare("INSERT INTO hub_number_ranges(node_id, range_id, site_id, first, last, digits, issued_ms) "
+                 "VALUES (?, 99, '101', 900, 999, 3, 0)").bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_number_ranges", "range 99", "added by hand"});
+}
+
+TEST_CASE("verify names a directive edited or deleted in the outbox") {
+  VerifiedHub h;
+  auto st = h.db().prepare("SELECT max(seq) FROM hub_directives WHERE node_id = ?");
+  st.bind(1, h.node.id);
+  REQUIRE(st.step());
+  const auto last = st.int64(0);
+  REQUIRE(last > 2);
+  h.db().prepare("UPDATE hub_directives SET type = 'note' WHERE node_id = ? AND seq = 2").bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_directives", "node " + h.node.id + " directive 2", "differs from the signed record"});
+  h.db().prepare("DELETE FROM hub_directives WHERE node_id = ? AND seq = 2").bind(1, h.node.id).run();
+  check_named(h.problems(), {"hub_directives", "directive(s) 2 to 2 are missing"});
+}
+
+TEST_CASE("verify names an audit trail restored whole to an earlier copy, from the head a later checkpoint recorded") {
+  VerifiedHub h;
+  // The trail as a backup holds it: its head, signed by the hub.
+  auto head = h.db().prepare("SELECT entries, hash, hub_signature FROM hub_audit_head WHERE id = 1");
+  REQUIRE(head.step());
+  const auto entries = head.int64(0);
+  const std::string hash = head.text(1), signature = head.text(2);
+  // Later: a user added, then a push whose checkpoint commits to the longer trail.
+  h.f.add_user("extra.eve", "monitor", {"101"});
+  h.node.push(h.f, shared::kScreenedEvent, test::screened("101-004", {{"site", "101"}, {"diabetes", "no"}}));
+  auto cp = sync::open_checkpoint(h.f.hub->ledger().latest_checkpoint(), sync::kCheckpointKeyName,
+                                  h.f.hub->signing_key().public_key());
+  REQUIRE(cp);
+  REQUIRE(cp->audit);
+  CHECK(static_cast<std::int64_t>(cp->audit->entries) > entries);
+  CHECK(h.problems().empty());
+  // The insider puts the earlier trail back: entries, seals and signed head.
+  h.drop_audit_triggers();
+  h.db().prepare("DELETE FROM hub_audit WHERE id IN (SELECT audit_id FROM hub_audit_seals WHERE seq > ?)")
+      .bind(1, entries).run();
+  h.db().prepare("DELETE FROM hub_audit_seals WHERE seq > ?").bind(1, entries).run();
+  h.db().prepare("UPDATE hub_audit_head SET entries = ?, hash = ?, hub_signature = ? WHERE id = 1")
+      .bind_all(entries, hash, signature).run();
+  std::uint64_t checked = 0;
+  CHECK(hub::verify_audit(h.db(), h.f.hub->signing_key().public_key(), checked).empty());  // the chain alone holds
+  check_named(h.problems(), {"the audit trail holds " + std::to_string(entries) + " entries",
+                             "recorded " + std::to_string(cp->audit->entries), "restored from an earlier copy"});
 }

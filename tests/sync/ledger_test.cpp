@@ -589,7 +589,7 @@ TEST_CASE("verify_all catches a removed event, a changed leaf and a forged check
   }
   SUBCASE("a checkpoint signed by another key") {
     auto other = crypto::SigningKey::generate();
-    auto text = sign_checkpoint(Checkpoint{"irt.hub/TEST-1", 5, crypto::Hash{}}, kCheckpointKeyName, other);
+    auto text = sign_checkpoint(Checkpoint{"irt.hub/TEST-1", 5, crypto::Hash{}, std::nullopt}, kCheckpointKeyName, other);
     f.db.prepare("UPDATE ledger_checkpoints SET text = ? WHERE tree_size = 5").bind_all(text).run();
     auto v = f.ledger->verify_all();
     REQUIRE_FALSE(v.ok());

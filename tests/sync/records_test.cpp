@@ -150,7 +150,7 @@ TEST_CASE("a certificate is checked for the hub's signature and its validity per
 
 TEST_CASE("a checkpoint opens with the right key and name only") {
   auto hub = crypto::SigningKey::generate();
-  Checkpoint cp{.origin = "irt.hub/STUDY-1", .size = 42, .root = crypto::sha256(crypto::as_bytes("x"))};
+  Checkpoint cp{.origin = "irt.hub/STUDY-1", .size = 42, .root = crypto::sha256(crypto::as_bytes("x")), .audit = {}};
   std::string text = sign_checkpoint(cp, "irt-hub", hub);
   auto opened = open_checkpoint(text, "irt-hub", hub.public_key());
   REQUIRE(opened);
@@ -170,4 +170,29 @@ TEST_CASE("a batch round-trips and a truncated batch is refused") {
   REQUIRE(decoded.ok());
   CHECK(*decoded == records);
   CHECK_FALSE(decode_batch(crypto::ByteView(body).first(body.size() - 1)).ok());
+}
+
+TEST_CASE("a checkpoint's audit head line is signed, and a reader of an earlier release still opens it") {
+  auto hub = crypto::SigningKey::generate();
+  const AuditHead head{17, crypto::sha256(crypto::as_bytes("entry 17"))};
+  Checkpoint cp{.origin = "irt.hub/STUDY-1", .size = 42, .root = crypto::sha256(crypto::as_bytes("x")), .audit = head};
+  std::string text = sign_checkpoint(cp, "irt-hub", hub);
+  auto opened = open_checkpoint(text, "irt-hub", hub.public_key());
+  REQUIRE(opened);
+  REQUIRE(opened->audit);
+  CHECK(opened->audit->entries == 17);
+  CHECK(opened->audit->last == head.last);
+  // The note text and the "irt-hub" line are what an earlier release signs and reads: that line alone verifies.
+  const auto audit_line = text.find(std::string("\xE2\x80\x94 ") + kAuditHeadKeyName);
+  REQUIRE(audit_line != std::string::npos);
+  auto without = open_checkpoint(text.substr(0, audit_line), "irt-hub", hub.public_key());
+  REQUIRE(without);
+  CHECK_FALSE(without->audit);
+  CHECK(without->root == cp.root);
+  // An audit head line signed by another key, or cut short, makes the checkpoint invalid.
+  cp.audit->entries = 16;
+  auto other = sign_checkpoint(cp, "irt-hub", crypto::SigningKey::generate());
+  CHECK_FALSE(open_checkpoint(text.substr(0, audit_line) + other.substr(other.find(std::string("\xE2\x80\x94 ") + kAuditHeadKeyName)),
+                              "irt-hub", hub.public_key()));
+  CHECK_FALSE(open_checkpoint(text.substr(0, text.size() - 6) + "\n", "irt-hub", hub.public_key()));
 }
