@@ -19,7 +19,8 @@ apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev lib
               libcpp-httplib-dev nlohmann-json3-dev doctest-dev libssl-dev ca-certificates
               openssl curl jq chromium libpq-dev postgresql libjs-chart.js libxml2-dev libxml2-utils
               clang libclang-rt-14-dev  # the sanitizer build: clang, its sanitizer and libFuzzer runtimes
-              faketime)                 # the clock-skew tests run nodes days off
+              faketime                  # the clock-skew tests run nodes days off
+              dpkg-dev systemd)         # the .deb packages: cpack's dpkg-shlibdeps, systemd-analyze verify
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";

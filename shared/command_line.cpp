@@ -109,6 +109,10 @@ int run_commands(const Command& root, int argc, char** argv) {
   std::span<char*> rest(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
   const Command* cmd = &root;
   std::string path = root.name;
+  if (rest.size() == 1 && std::string(rest[0]) == "--version") {
+    std::cout << root.name << " " << IRT_VERSION << "\n";
+    return 0;
+  }
   try {
     while (!cmd->subcommands.empty()) {
       // A command that runs itself as well takes options where a subcommand's name would be.
@@ -117,6 +121,7 @@ int run_commands(const Command& root, int argc, char** argv) {
         break;
       if (rest.empty() || std::string(rest[0]) == "--help" || std::string(rest[0]) == "-h") {
         print_usage(*cmd, path, std::cout);
+        if (cmd == &root) std::cout << "\n'" << path << " --version' shows the version.\n";
         return rest.empty() ? 2 : 0;
       }
       std::string name = rest[0];
