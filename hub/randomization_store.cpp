@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "crypto/bytes.h"
@@ -181,29 +182,51 @@ std::vector<std::string> verify_randomization_lists(HubState& hub) {
   // "study version N: ... list hash H" in what the trail recorded, by version.
   std::map<int, std::string> audited;
   for (const auto& e : audit_entries(db)) {
-    if (e.action != "randomization.list_generated" && e.action != "randomization.list_extended") continue;
+    if (e.action != "randomization.list_generated" && e.action != "randomization.list_extended" &&
+        e.action != "randomization.list_segment")
+      continue;
     const auto& v = e.new_value;
     const auto at = v.rfind("list hash ");
     if (v.rfind("study version ", 0) != 0 || at == std::string::npos) continue;
     audited[std::atoi(v.c_str() + 14)] = v.substr(at + 10);
   }
   std::vector<std::string> problems;
-  auto st = db.prepare("SELECT study_version, seed, slots_per_stratum, list_hash, list_csv FROM hub_randomization_lists "
-                       "ORDER BY study_version");
+  // A segment row records the whole list so far: the list before it (the row
+  // above, regenerated) with the segment appended, as load() rebuilds it.
+  std::optional<shared::RandomizationList> before;
+  auto st = db.prepare(
+      "SELECT study_version, seed, slots_per_stratum, list_hash, list_csv, segment FROM hub_randomization_lists "
+      "ORDER BY study_version");
   while (st.step()) {
     const int version = static_cast<int>(st.int64(0));
     const std::string where = "hub_randomization_lists: study version " + std::to_string(version);
     auto seed = st.blob(1);
+    const auto per_stratum = static_cast<std::size_t>(st.int64(2));
     const auto stored_hash = crypto::Hash::from_view(st.blob(3));
     const std::string stored_csv = st.text(4);
-    sync::SeededSource source(seed);
+    const bool segment = st.int64(5) != 0;
+    shared::Result<shared::RandomizationList> list = shared::make_error(
+        shared::Errc::integrity, "a segment without the list it follows");
+    if (!segment) {
+      sync::SeededSource source(seed);
+      list = shared::generate_list(hub.study_at(version), source, per_stratum);
+      if (list) list->study_version = version;
+    } else if (before) {
+      auto part = generate_list_segment(hub.study_at(version), seed, *before, per_stratum);
+      if (part) {
+        list = *before;
+        append_list_segment(*list, *part);
+      } else {
+        list = part.error();
+      }
+    }
     crypto::secure_zero(seed.data(), seed.size());
-    auto list = shared::generate_list(hub.study_at(version), source, static_cast<std::size_t>(st.int64(2)));
+    before.reset();
     if (!list) {
       problems.push_back(where + ": the list does not regenerate from its recorded seed (" + list.error().message + ")");
       continue;
     }
-    list->study_version = version;
+    before = *list;
     const auto csv = shared::encode_list_csv(*list);
     const auto hash = randomization_list_hash(csv);
     if (csv != stored_csv) {
