@@ -20,7 +20,7 @@ apt_packages=(g++ cmake make pkg-config libsqlite3-dev sqlite3 libsodium-dev lib
               openssl curl jq chromium libpq-dev postgresql libjs-chart.js libxml2-dev libxml2-utils
               clang libclang-rt-14-dev  # the sanitizer build: clang, its sanitizer and libFuzzer runtimes
               faketime                  # the clock-skew tests run nodes days off
-              dpkg-dev systemd)         # the .deb packages: cpack's dpkg-shlibdeps, systemd-analyze verify
+              dpkg-dev file systemd)    # the .deb packages: cpack runs dpkg-shlibdeps and file; systemd-analyze verify
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";

@@ -1,5 +1,6 @@
 #include "tests/support/node_fixture.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -71,6 +72,12 @@ NodeFixture::NodeFixture(std::filesystem::path dir, NodeFixtureOptions options)
   if (!created) throw std::runtime_error("fixture node: " + created.error().message);
   auto& state = **created;
 
+  // A node's date never falls before the hub's time it has seen
+  // (SiteOperations::today), so the directives are dated before the earliest
+  // randomization made "days ago" below: as the hub sent them then.
+  if (!options_.randomized_days_ago.empty())
+    directives_back_ms_ = (*std::max_element(options_.randomized_days_ago.begin(), options_.randomized_days_ago.end()) + 1) *
+                          std::int64_t{86'400'000};
   check(send(state, "study.config", {{"version", study.version}, {"document", document}}), "study");
   users_ = {{"carla", "coordinator"}, {"ines", "investigator"}, {"paul", "pharmacist"},
             {"nadia", "nurse"},       {"mona", "monitor"}};
@@ -205,8 +212,9 @@ shared::Status NodeFixture::send_sealed(node::NodeState& state, const std::strin
   sync::DirectiveBody body;
   body.node_id = node_id_;
   body.seq = state.log().applied_directive_seq() + 1;
-  body.hlc = sync::HybridClock::pack(sync::system_millis(), 0);
-  body.issued_ms = sync::system_millis();
+  const auto issued = sync::system_millis() - directives_back_ms_;
+  body.hlc = sync::HybridClock::pack(issued, 0);
+  body.issued_ms = issued;
   body.type = type;
   body.payload = crypto::Bytes(text.begin(), text.end());
   auto d = sync::sign_directive(std::move(body), hub_);

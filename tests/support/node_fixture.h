@@ -85,6 +85,8 @@ class NodeFixture {
  private:
   std::filesystem::path dir_;
   NodeFixtureOptions options_;
+  // How far before now the fixture's directives are dated (see the constructor).
+  std::int64_t directives_back_ms_ = 0;
   crypto::SigningKey hub_;
   crypto::BoxKeyPair unblinding_;
   std::string node_id_;
