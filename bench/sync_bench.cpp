@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_report.h"
 #include "crypto/sign.h"
 #include "hub/enrollment.h"
 #include "hub/hub_state.h"
@@ -88,6 +89,7 @@ double cpu_seconds(int pid) {
 }
 
 constexpr int kEvents = 50000;
+constexpr int kResyncEvents = 10000;
 constexpr int kSites = 20;
 constexpr int kOtherNodes = 1000;
 
@@ -158,10 +160,11 @@ std::unique_ptr<node::NodeState> ready_node(test::NodeDir& node, int events) {
   return std::move(state.value());
 }
 
-// One node of site 101 enrolled with `hub`, kEvents notes written, pushed in one sync round.
-std::optional<Run> push_once(test::HubProcess& hub) {
+// One node of site 101 enrolled with `hub`, `events` notes written while it
+// was offline, pushed in one sync round.
+std::optional<Run> push_once(test::HubProcess& hub, int events = kEvents) {
   test::NodeDir node(hub, "101");
-  auto state = ready_node(node, kEvents);
+  auto state = ready_node(node, events);
   if (!state) return std::nullopt;
   auto& s = *state;
   Run run;
@@ -291,6 +294,13 @@ int main(int argc, char** argv) {
     if (!one || a->rate > one->rate) one = a;
     if (!many || b->rate > many->rate) many = b;
   }
+  // A tablet back after days offline with 10,000 events (best of 2).
+  std::optional<Run> resync;
+  for (int round = 0; round < 2; ++round) {
+    auto r = push_once(alone, kResyncEvents);
+    if (!r) return 1;
+    if (!resync || r->secs < resync->secs) resync = r;
+  }
   auto on_sqlite = best_pair(alone, "", "");
   auto on_pg_one = best_pair(pg_one, "", "");
   auto on_pg_two = best_pair(pg_two, "", pg_peer.url());
@@ -322,5 +332,24 @@ int main(int argc, char** argv) {
               *on_pg_one / raw);
   std::printf("  PostgreSQL, 2 processes%10.0f events/s   ratio %.2f (target >= 0.70; %.2f of 1 process)\n",
               *on_pg_two, *on_pg_two / raw, *on_pg_two / *on_pg_one);
+  double resync_bound = kResyncEvents / raw;
+  std::printf("resync: a node back with %d offline events, pushed and acknowledged in %.2f s (best of 2)\n",
+              kResyncEvents, resync->secs);
+  std::printf("  bound: their %d Ed25519 verifications alone take %.2f s on %u cores (same run)\n", kResyncEvents,
+              resync_bound, cores);
+  std::printf("  ratio                  %10.2f (target >= 0.80, as for ingest)\n", resync_bound / resync->secs);
+
+  const std::string verify_limit = "raw Ed25519 verifications/s on " + std::to_string(cores) + " cores";
+  bench::record({"sync", "hub ingest, 1 node, SQLite", one->rate, "events/s", verify_limit, raw, one->rate / raw, 0.8});
+  bench::record({"sync", "hub ingest with 1,000 other nodes enrolled", many->rate, "events/s",
+                 "hub ingest with 1 node (same run)", one->rate, many->rate / one->rate, 0.9});
+  bench::record({"sync", "hub ingest, 2 nodes at once, SQLite", *on_sqlite, "events/s", verify_limit, raw,
+                 *on_sqlite / raw, 0.8});
+  bench::record({"sync", "hub ingest, 2 nodes at once, PostgreSQL, 1 hub process", *on_pg_one, "events/s",
+                 verify_limit, raw, *on_pg_one / raw, 0.7});
+  bench::record({"sync", "hub ingest, 2 nodes at once, PostgreSQL, 2 hub processes", *on_pg_two, "events/s",
+                 verify_limit, raw, *on_pg_two / raw, 0.7});
+  bench::record({"sync", "resync of 10,000 offline events", resync->secs, "s",
+                 "time of their Ed25519 verifications alone", resync_bound, resync_bound / resync->secs, 0.8});
   return 0;
 }

@@ -9,7 +9,8 @@
 #          (packaging/demo.sh); it ends by printing the hub dashboard's and a tablet's URLs, and
 #          they keep running for a look in a browser until Ctrl-C, or with
 #          'demo --no-wait' the demo stops and exits (CTest runs that: label demo)
-#   bench  deps + build, then the benchmarks, each printing its figure, limit and ratio
+#   bench  deps + build, then the benchmarks, each printing its figure, limit and ratio;
+#          then bench/results.json and bench/results.md gather every figure
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -117,6 +118,10 @@ case "${1:-}" in
   demo)
     if [ "${IRT_DEV_PREBUILT:-}" = 1 ]; then check_prebuilt; else deps; build; fi
     exec packaging/demo.sh "$here/build" "${@:2}" ;;
-  bench) deps; build; for b in build/bench/irt-bench-*; do "$b"; done ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
+  bench)
+    deps; build
+    figures=$(mktemp); trap 'rm -f "$figures"' EXIT
+    for b in build/bench/irt-bench-*; do echo "== $b"; IRT_BENCH_RESULTS=$figures "$b"; done
+    packaging/bench_summary.sh "$figures" ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && { echo "dev.sh: unknown command '$1'" >&2; exit 2; }; exit 0 ;;
 esac
