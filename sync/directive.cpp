@@ -63,6 +63,7 @@ const std::vector<std::string_view>& sealed_field_names(std::string_view type) {
       {shared::kGrantCapAllowanceDirective, {"allowances"}},  // names the capped arms
       {shared::kShipmentDirective, {"kit_type", "lot"}},
       {shared::kParticipantTransferInDirective, {"arm", "kit_type", "lot"}},
+      {shared::kKitsRelabelDirective, {"lot", "kits"}},  // which kits share a lot
   };
   for (const auto& [t, names] : kSealed)
     if (t == type) return names;

@@ -216,7 +216,21 @@ TEST_CASE("a relabel changes the lot's expiry and tells each node holding its ki
   CHECK(done->nodes == std::vector<std::string>{node});
   CHECK(hub::find_lot(h.db(), "L-ALL")->expiry == "2028-06-30");
   CHECK(h.count("SELECT count(*) FROM hub_kits WHERE lot = 'L-ALL' AND expiry = '2028-06-30'") == 4);
-  auto sent = h.directives(node, shared::kKitsRelabelDirective);
+  // The record the outbox keeps, as an insider or the wire sees it: the lot
+  // and its kits are sealed to the node (which kits share a lot can group
+  // them by kit type), the new expiry is not.
+  for (const auto& record : h.hub->outbox().after(node, 0, 1000)) {
+    auto d = sync::parse_directive(record);
+    REQUIRE(d.ok());
+    if (d->body.type != shared::kKitsRelabelDirective) continue;
+    auto stored = json::parse(crypto::to_string(d->body.payload));
+    CHECK_FALSE(stored.contains("lot"));
+    CHECK_FALSE(stored.contains("kits"));
+    CHECK(stored.contains("sealed"));
+    CHECK(stored["expiry"] == "2028-06-30");
+    CHECK(crypto::to_string(d->body.payload).find("L-ALL") == std::string::npos);
+  }
+  auto sent = h.directives(node, shared::kKitsRelabelDirective);  // opened as the node opens it
   REQUIRE(sent.size() == 1);
   auto r = shared::parse_kit_relabel(sent[0].dump());
   REQUIRE(r.ok());
