@@ -6,6 +6,8 @@
 #include <tuple>
 #include <nlohmann/json.hpp>
 
+#include "shared/directive_payloads.h"
+
 namespace irt::hub {
 
 namespace {
@@ -314,6 +316,83 @@ std::map<std::uint32_t, std::size_t> SliceStore::free_slots_by_stratum(const std
   std::map<std::uint32_t, std::size_t> out;
   while (st.step()) out[static_cast<std::uint32_t>(st.int64(0))] = static_cast<std::size_t>(st.int64(1));
   return out;
+}
+
+std::vector<std::string> verify_slices(storage::Database& db, DirectiveOutbox& outbox,
+                                       const std::vector<sync::LedgerNode>& nodes) {
+  struct Row {
+    std::string state, node;
+    bool operator==(const Row&) const = default;
+  };
+  using Key = std::pair<std::int64_t, std::int64_t>;  // stratum, slot
+  std::vector<std::string> problems;
+  std::map<Key, Row> rebuilt;
+  for (const auto& n : nodes) {
+    for (const auto& [seq, payload] : outbox.payloads_of(n.node_id, shared::kGrantSlotsDirective)) {
+      // The slot numbers travel in clear; only the arms are sealed to the node.
+      auto j = nlohmann::json::parse(payload, nullptr, false);
+      try {
+        for (const auto& g : j.at("grants")) {
+          const auto stratum = g.at("stratum").get<std::int64_t>();
+          // block -> (first slot granted, slots granted, block size)
+          std::map<std::int64_t, std::tuple<std::int64_t, std::int64_t, std::int64_t>> blocks;
+          for (const auto& s : g.at("slots")) {
+            const auto slot = s.at("slot").get<std::int64_t>();
+            rebuilt[{stratum, slot}] = {"granted", n.node_id};
+            auto [it, first] = blocks.try_emplace(s.at("block").get<std::int64_t>(), slot, 0,
+                                                  s.at("block_size").get<std::int64_t>());
+            auto& [from, count, size] = it->second;
+            from = std::min(from, slot);
+            ++count;
+          }
+          // A block a cap cut: its rest voided, owned by no node (shared::walk_grant).
+          for (const auto& [block, b] : blocks) {
+            const auto& [from, count, size] = b;
+            for (auto slot = from + count; slot < from + size; ++slot) rebuilt[{stratum, slot}] = {"voided", ""};
+          }
+        }
+        if (j.contains("voids"))
+          for (const auto& v : j.at("voids"))
+            for (const auto& slot : v.at("slots")) {
+              auto& row = rebuilt[{v.at("stratum").get<std::int64_t>(), slot.get<std::int64_t>()}];
+              if (row.state != "used") row = {"voided", n.node_id};
+            }
+      } catch (const nlohmann::json::exception&) {
+        problems.push_back("hub_directives: node " + n.node_id + " directive " + std::to_string(seq) +
+                           " is not a slot grant");
+      }
+    }
+    if (n.status == sync::NodeStatus::revoked)
+      for (auto& [key, row] : rebuilt)
+        if (row.node == n.node_id && row.state == "granted") row.state = "voided";
+  }
+  auto uses = db.prepare("SELECT node_id, stratum, slot FROM hub_allocations WHERE slot IS NOT NULL");
+  while (uses.step()) {
+    auto it = rebuilt.find({uses.int64(1), uses.int64(2)});
+    // A use of a slot the node did not own changed nothing (slot.not_owned alert).
+    if (it != rebuilt.end() && it->second.node == uses.text(0)) it->second.state = "used";
+  }
+  std::map<Key, std::pair<std::int64_t, Row>> stored;  // the newest version's row of each slot
+  auto st = db.prepare("SELECT study_version, stratum, slot, state, COALESCE(node_id, '') FROM hub_slice_slots");
+  while (st.step()) {
+    auto& r = stored[{st.int64(1), st.int64(2)}];
+    if (r.second.state.empty() || st.int64(0) > r.first) r = {st.int64(0), {st.text(3), st.text(4)}};
+  }
+  auto name = [](const Key& k) {
+    return "hub_slice_slots: stratum " + std::to_string(k.first) + " slot " + std::to_string(k.second);
+  };
+  auto describe = [](const Row& r) { return r.state + (r.node.empty() ? "" : " by node " + r.node); };
+  for (const auto& [key, v] : stored) {
+    auto it = rebuilt.find(key);
+    if (it == rebuilt.end())
+      problems.push_back(name(key) + " (" + describe(v.second) + ") was granted by no directive: it was added by hand");
+    else if (!(it->second == v.second))
+      problems.push_back(name(key) + ": " + describe(v.second) + ", the directives and allocations say " +
+                         describe(it->second));
+  }
+  for (const auto& [key, r] : rebuilt)
+    if (!stored.count(key)) problems.push_back(name(key) + " (" + describe(r) + ") is missing");
+  return problems;
 }
 
 }  // namespace irt::hub

@@ -21,10 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "hub/directive_outbox.h"
 #include "shared/block_list.h"
 #include "shared/result.h"
 #include "shared/slot_slice.h"
 #include "storage/database.h"
+#include "sync/ledger.h"
 
 namespace irt::hub {
 
@@ -45,6 +47,18 @@ std::vector<shared::SlotVoid> start_list_segment(storage::Database& db, const sh
 // Every row of version `from` moves to version `to` (a list extended or
 // continued keeps its slots' owners).
 void move_slices_to_version(storage::Database& db, int from, int to);
+
+// irt-hub verify (hub/verify_tables.h): hub_slice_slots rebuilt and compared
+// row by row, naming each (stratum, slot) that differs. The rebuild: the
+// slot numbers of every grant.slots directive the hub signed, in order
+// (granted to its node; its voids voided; verify checks the outbox's
+// signatures; the rest of a block a cap cut, voided with no node), a revoked
+// node's slots still granted voided, and each slot
+// the allocations say its owner used, used (verify rebuilds the allocations
+// from the ledger). Rows are compared by stratum and slot whatever their
+// study version: a design change moves every row to the new version.
+std::vector<std::string> verify_slices(storage::Database& db, DirectiveOutbox& outbox,
+                                       const std::vector<sync::LedgerNode>& nodes);
 
 class SliceStore {
  public:

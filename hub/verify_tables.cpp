@@ -7,6 +7,7 @@
 #include "hub/leases.h"
 #include "hub/number_ranges.h"
 #include "hub/randomization_store.h"
+#include "hub/slice_store.h"
 #include "hub/users.h"
 
 namespace irt::hub {
@@ -29,6 +30,7 @@ TablesReport verify_tables(HubState& hub) {
   std::vector<std::string> nodes;
   for (const auto& n : hub.ledger().nodes()) nodes.push_back(n.node_id);
   add(verify_number_ranges(hub.db(), hub.outbox(), nodes));
+  add(verify_slices(hub.db(), hub.outbox(), hub.ledger().nodes()));
   return report;
 }
 

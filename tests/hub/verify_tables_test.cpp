@@ -401,6 +401,37 @@ TEST_CASE("verify names a number range moved or added by hand") {
   check_named(h.problems(), {"hub_number_ranges", "range 99", "added by hand"});
 }
 
+TEST_CASE("verify names a slot whose state or owner was edited, one added by hand, and one deleted") {
+  VerifiedHub h;
+  auto g = shared::parse_grant_slots(test::directives(h.f, h.node.id, shared::kGrantSlotsDirective).at(0).dump());
+  REQUIRE(g.ok());
+  const auto stratum = static_cast<std::int64_t>(g->grants.at(0).stratum);
+  const auto used = static_cast<std::int64_t>(g->grants.at(0).slots.at(0).slot);  // 101-001's
+  const auto free = static_cast<std::int64_t>(g->grants.at(0).slots.back().slot);  // one of 4, 3 used
+  const std::string at = "stratum " + std::to_string(stratum) + " slot ";
+  auto set = [&](const char* sql, std::int64_t slot) {
+    h.db().prepare(sql).bind_all(stratum, slot).run();
+  };
+  // A used slot made free again, so that it could be granted twice.
+  set("UPDATE hub_slice_slots SET state = 'granted' WHERE stratum = ? AND slot = ?", used);
+  check_named(h.problems(), {"hub_slice_slots", at + std::to_string(used), "granted by node " + h.node.id,
+                             "say used by node " + h.node.id});
+  set("UPDATE hub_slice_slots SET state = 'used' WHERE stratum = ? AND slot = ?", used);
+  CHECK(h.problems().empty());
+  // A free slot given to another node.
+  set("UPDATE hub_slice_slots SET node_id = '101-N9' WHERE stratum = ? AND slot = ?", free);
+  check_named(h.problems(), {at + std::to_string(free), "granted by node 101-N9", "say granted by node " + h.node.id});
+  // Deleted: the slot looks never granted, and could be granted again.
+  set("DELETE FROM hub_slice_slots WHERE stratum = ? AND slot = ?", free);
+  check_named(h.problems(), {at + std::to_string(free), "is missing"});
+  // Added by hand.
+  h.db().prepare("INSERT INTO hub_slice_slots(study_version, stratum, slot, state, node_id) "
+                 "SELECT study_version, stratum, 9999, 'granted', node_id FROM hub_slice_slots WHERE stratum = ? AND slot = ?")
+      .bind_all(stratum, used)
+      .run();
+  check_named(h.problems(), {at + "9999", "added by hand"});
+}
+
 TEST_CASE("verify names a directive edited or deleted in the outbox") {
   VerifiedHub h;
   auto st = h.db().prepare("SELECT max(seq) FROM hub_directives WHERE node_id = ?");
