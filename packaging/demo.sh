@@ -62,10 +62,12 @@ for t in "${tablets[@]}"; do tablet_port[$t]=$(free_port_from "$next"); next=$((
 hub_url="http://127.0.0.1:$hub_port"
 
 # The demo's clock: a simulated week passes while site 102 is offline. Every
-# hub and node process runs through it; from day N on, libfaketime (Debian's
-# faketime package) sets them all N days ahead, so their clocks agree. It is
-# preloaded by env, which execs; servers start by exec, so that the PIDs the
-# demo stops are the servers' own.
+# hub and node process starts through it: on the real clock, or, for site
+# 102's tablet on day N of its week (and the nurse's tablet on its home-visit
+# day), N days ahead by libfaketime (Debian's faketime package), preloaded by
+# env, which execs. Servers start by exec too, so that the PIDs the demo stops
+# are the servers' own. (A server with the background sync runs on the real
+# clock: under libfaketime its sync rounds do not start.)
 faketime_lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
 [ -n "$faketime_lib" ] || fail "libfaketime is missing; 'packaging/dev.sh deps' installs faketime"
 clock=()
@@ -185,15 +187,17 @@ randomize() {  # TABLET TOKEN PASSWORD PARTICIPANT: as a blinded user, with the 
 free_slots() {  # TABLET TOKEN STRATUM-PART: free randomization slots of the matching stratum
   api "$1" "$2" GET /status | jq -er --arg s "$3" '[.slots_left[] | select(.stratum | contains($s)) | .free] | add // 0'
 }
-# Before a randomization: a free slot of the stratum and kits of every kit type
-# at hand (the unblinded pharmacist's view, never printed), else a sync round
-# (the hub tops up slots and ships at its trigger) and the kits received.
+# A kit of every kit type in stock, whichever arm the next participant gets
+# (the unblinded pharmacist's view, never printed).
+kits_for_any_arm() {  # TABLET PHARMACIST
+  api "$1" "$2" GET "/inventory?status=available" | jq -e '[.kits | group_by(.kit_type)[]] | length == 2' >/dev/null
+}
+# Before a randomization online: a free slot of the stratum and kits for any
+# arm, else a sync round (the hub tops up slots and ships when a kit type runs
+# out or the stock falls to its trigger) and the kits received.
 ready_to_randomize() {  # TABLET COORDINATOR PHARMACIST DIABETES
-  local types
   for _ in 1 2 3 4; do
-    types=$(api "$1" "$3" GET "/inventory?status=available" |
-      jq '[.kits | group_by(.kit_type)[] | length | select(. >= 2)] | length')
-    (($(free_slots "$1" "$2" "diabetes=$4") > 1 && types == 2)) && return 0
+    (($(free_slots "$1" "$2" "diabetes=$4") > 1)) && kits_for_any_arm "$1" "$3" && return 0
     sync_now "$1" "$2"
     receive_shipments "$1" "$2" >/dev/null
   done
@@ -251,14 +255,14 @@ refused 101 "${pharmacist[101]}" POST "/shipments/${kit% *}/receive" "{\"kits\":
 step "Screening and randomization at both sites, both strata (online: the hub tops up slots and resupplies at each sync)"
 echo "(before each randomization the tablet syncs when its slots or kits run low; resupply shipments are scanned in kit by kit)"
 declare -A count=([101]=0 [102]=0)
-for i in $(seq 44); do
+for i in $(seq 52); do
   site=$((i % 2 ? 101 : 102))
   diabetes=$((i % 4 < 2 ? 0 : 1)); diabetes=$([ "$diabetes" = 1 ] && echo yes || echo no)
   ready_to_randomize "$site" "${coordinator[$site]}" "${pharmacist[$site]}" "$diabetes"
   participant=$(screen "$site" "${coordinator[$site]}" "$diabetes")
   randomize "$site" "${coordinator[$site]}" "${signature[$site]}" "$participant"
   count[$site]=$((count[$site] + 1))
-  ((i % 10 && i != 44)) || printf '%2d randomized (site 101: %d, site 102: %d)\n' "$randomized" "${count[101]}" "${count[102]}"
+  ((i % 10 && i != 52)) || printf '%2d randomized (site 101: %d, site 102: %d)\n' "$randomized" "${count[101]}" "${count[102]}"
 done
 for site in 101 102; do
   shipments=$(api "$site" "${coordinator[$site]}" GET /shipments)
@@ -267,14 +271,6 @@ for site in 101 102; do
   ((resupplies > 0)) || fail "site $site randomized ${count[$site]} participants and received no resupply: $shipments"
   show "site $site's shipments (kit numbers and labels only):" "$shipments" \
     '[.shipments[] | {shipment, kind, kits: (.kits | length)}]'
-done
-
-echo "the evening's sync: slots topped up and the last resupply scanned in before the snow"
-for site in 101 102; do
-  sync_now "$site" "${coordinator[$site]}"
-  receive_shipments "$site" "${pharmacist[$site]}"
-  show "site $site:" "$(api "$site" "${coordinator[$site]}" GET /status)" \
-    '{kits, slots_left: [.slots_left[] | {stratum, free}]}'
 done
 
 step "Site 101's pharmacist hands kits to the nurse's tablet for the week's home visits"
@@ -290,18 +286,31 @@ tablet_pharmacist=$(login nurse chen.pharmacist pharmacist-101-pass)
 receive_shipments nurse "$tablet_pharmacist"
 show "the nurse's tablet holds:" "$(api nurse "$nurse" GET /inventory)" .by_status
 
+step "The evening's sync: slots topped up, and the last resupply scanned in before the snow"
+for site in 101 102; do
+  sync_now "$site" "${coordinator[$site]}"
+  receive_shipments "$site" "${pharmacist[$site]}"
+  show "site $site:" "$(api "$site" "${coordinator[$site]}" GET /status)" \
+    '{kits, slots_left: [.slots_left[] | {stratum, free}]}'
+done
+
 step "Day 0: the network goes down; every tablet keeps working"
 stop_hub
 echo "coordinator-102-pass" | node_cli note --data "$work/node-102" --user ben.coordinator \
   --text "Courier delayed by snow; hub unreachable since this morning"
-first=$(screen 101 "${coordinator[101]}" no)
-randomize 101 "${coordinator[101]}" coordinator-101-pass "$first"
-echo "$randomized_line"
-for i in 1 2 3; do
-  participant=$(screen 101 "${coordinator[101]}" "$([ "$i" = 2 ] && echo yes || echo no)")
+if kits_for_any_arm 101 "${pharmacist[101]}"; then
+  participant=$(screen 101 "${coordinator[101]}" no)
   randomize 101 "${coordinator[101]}" coordinator-101-pass "$participant"
-  echo "$randomized_line"
+  echo "site 101, offline: $randomized_line"
+fi
+# The participant back for V2: one whose kit type is in stock (the pharmacist's view; the demo runs on one day).
+stock=$(api 101 "${pharmacist[101]}" GET "/inventory?status=available" | jq -c '[.kits[].kit_type] | unique')
+first=""
+for participant in $(api 101 "${pharmacist[101]}" GET /participants | jq -r '.participants[] | select(.randomization_number != "") | .participant'); do
+  api 101 "${pharmacist[101]}" GET "/participants/$participant" |
+    jq -e --argjson stock "$stock" '.visits[0].kits[0].kit_type as $t | $stock | index($t)' >/dev/null && { first=$participant; break; }
 done
+[ -n "$first" ] || fail "site 101 holds no kit for any randomized participant's V2"
 
 step "Blinded and unblinded, side by side (site 101, offline)"
 coordinator_view=$(api 101 "${coordinator[101]}" GET "/participants/$first")
@@ -375,7 +384,11 @@ for day in 0 1 2 3 4 5 6; do
   at_day 0
   ben=$(login 102 ben.coordinator coordinator-102-pass)
   line="no visit"
-  if ((day != 0 && day != 3)); then  # one participant a day but on days 0 and 3, the strata in turn
+  if ((day == 0 || day == 3)); then
+    :
+  elif ! kits_for_any_arm 102 "$(login 102 dora.pharmacist pharmacist-102-pass)"; then
+    line="no randomization: a kit type ran out; the site waits for the network"
+  else  # one participant a day but on days 0 and 3, the strata in turn
     participant=$(screen 102 "$ben" "$( ((day % 2)) && echo yes || echo no)")
     randomize 102 "$ben" coordinator-102-pass "$participant"
     line=$randomized_line
