@@ -64,7 +64,7 @@ TEST_CASE("an invitation for an unknown site or a kind the site does not allow i
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().code == shared::Errc::invalid_input);
   CHECK(unknown.error().message.find("999") != std::string::npos);
-  auto nurse = hub::invite(*f.hub, "101", "nurse", hub::kTokenValidityMs, "admin", kHubNow);
+  auto nurse = hub::invite(*f.hub, "102", "nurse", hub::kTokenValidityMs, "admin", kHubNow);
   REQUIRE_FALSE(nurse.ok());
   CHECK(nurse.error().message.find("nurse") != std::string::npos);
   auto odd = hub::invite(*f.hub, "101", "drone", hub::kTokenValidityMs, "admin", kHubNow);

@@ -296,7 +296,7 @@ TEST_CASE("invite prints a fresh token and refuses an unknown site or a bad expi
   auto unknown = h.as_admin({"invite", "--site", "999"});
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("999") != std::string::npos);
-  auto nurse = h.as_admin({"invite", "--site", "101", "--kind", "nurse"});
+  auto nurse = h.as_admin({"invite", "--site", "102", "--kind", "nurse"});
   CHECK(nurse.exit_code == 2);
   auto hours = h.as_admin({"invite", "--site", "101", "--expires-hours", "-1"});
   CHECK(hours.exit_code == 2);
