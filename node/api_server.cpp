@@ -270,9 +270,14 @@ struct ApiServer::Impl {
                                              "the request body is larger than " +
                                                  std::to_string(kMaxRequestBody / 1024) +
                                                  " KiB; nothing was recorded; shorten the text fields")));
-      else
-        send(res, res.status, error_json(make_error(res.status == 404 ? Errc::not_found : Errc::invalid_input,
-                                                    "no such endpoint; see docs/openapi.yaml")));
+      else if (res.status == 404)
+        send(res, 404, error_json(make_error(Errc::not_found, "no such endpoint; see docs/openapi.yaml")));
+      else  // the request itself could not be read, e.g. a POST with neither a body nor Content-Length
+        send(res, res.status,
+             error_json(make_error(Errc::invalid_input,
+                                   "the request could not be read (HTTP " + std::to_string(res.status) +
+                                       "): a POST needs a Content-Length header, 0 for no body; nothing was "
+                                       "recorded")));
       return httplib::Server::HandlerResponse::Handled;
     }));
 

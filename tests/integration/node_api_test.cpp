@@ -427,6 +427,20 @@ TEST_CASE("node API: a body over 1 MiB is a 413 with a JSON error and changes no
   CHECK(n.snapshot(carla) == before);
 }
 
+TEST_CASE("node API: a POST with no Content-Length is refused saying so, and an unknown path is a 404") {
+  NodeServer n;
+  // What `curl -X POST URL` sends: no body and no Content-Length (Debian's curl: packaging/dev.sh installs it).
+  const std::string url = "http://127.0.0.1:" + std::to_string(n.port());
+  auto bare = test::run({"/usr/bin/curl", "-s", "-X", "POST", "-w", "\n%{http_code}", url + "/api/v1/sync"});
+  REQUIRE(bare.exit_code == 0);
+  CHECK(bare.out.find("a POST needs a Content-Length header") != std::string::npos);
+  CHECK(bare.out.find("no such endpoint") == std::string::npos);
+  CHECK(bare.out.substr(bare.out.rfind('\n') + 1) == "400");
+  auto unknown = n.call("GET", "/api/v1/no-such-thing");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.body["error"]["message"].get<std::string>().find("no such endpoint") != std::string::npos);
+}
+
 TEST_CASE("node API: expired and near-expiry kits are never handed out and the refusal says what is missing") {
   test::NodeFixtureOptions o;
   o.kits_per_type = 0;  // only the expired and the near-expiry kit of each type
