@@ -7,7 +7,8 @@
 // "old_design" deviation at the hub (never reassigned, naming no arm); then
 // it stops too. `irt-hub design-changes` says which nodes applied the change,
 // the list still regenerates from its seed (`randlist verify`) and
-// `irt-hub verify` passes. The same for minimization: the closed arm leaves
+// `irt-hub verify` passes. An arm closed for some strata only is skipped
+// there and allocated elsewhere. The same for minimization: the closed arm leaves
 // the candidate set at the node and every decision replays at the hub; and a
 // minimization ratio change (1:1 -> 2:1): the synced node minimizes under the
 // new ratio, the offline one under the old until it syncs (each such
@@ -371,6 +372,44 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
 
   // Every decision replayed under the version its event carries: no minimization.replay alert.
   CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
+
+TEST_CASE("an arm closed for some strata only: the node skips its slots there and allocates it elsewhere, the hub tops up per stratum, and everything verifies") {
+  test::TempDir dir;
+  auto doc = example_document("study-blocks.json");
+  const auto v1 = write_document(dir, "v1.json", doc);
+  doc["version"] = 2;
+  doc["arms"][1]["closed"] = {{"strata", {{{"diabetes", "yes"}}}}};
+  const auto v2 = write_document(dir, "v2.json", doc);
+  HubProcess hub(v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "101", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "101");
+  sync_ok(a);
+  amend_to(hub, v2, "arm B closed for diabetic participants (DMC recommendation 5)");
+  sync_ok(a);
+  const std::map<std::string, std::string> diabetic = {{"diabetes", "yes"}}, not_diabetic = {{"diabetes", "no"}};
+  std::vector<Allocated> yes, no;
+  for (int round = 0; round < 10 && yes.size() < 14; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, diabetic);
+    yes.insert(yes.end(), got.begin(), got.end());
+    sync_ok(a);  // the skipped B slots do not count: the hub grants further blocks in that stratum
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, not_diabetic);
+    no.insert(no.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  CHECK(yes.size() >= 14);
+  CHECK(count_arm(yes, "B") == 0);
+  CHECK(no.size() == 8);
+  CHECK(count_arm(no, "B") >= 2);  // blocks of 4 or 6, 1:1, where the arm is open
+  for (const auto& x : yes) CHECK(x.study_version == 2);
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
   auto verified = hub.cli({"verify"});
   CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
 }
