@@ -45,10 +45,11 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
       out.push_back("arms[" + arm.id + "].name: changed, but participants are allocated to it and received what it "
                                        "named; keep the name (a new treatment is a new arm, in a new study version "
                                        "before randomization starts)");
-    if (arm.closed && !now->closed)
+    if (arm.closed && !(now->closed && now->closure.covers(arm.closure)))
       out.push_back("arms[" + arm.id + "].closed: the arm was closed by an earlier amendment and cannot be reopened "
-                                       "(randomizations are judged against the design they were made under); keep "
-                                       "\"closed\": true");
+                                       "(randomizations are judged against the design they were made under), not "
+                                       "even for some strata or dates; keep \"closed\": " + arm.closure.text() +
+                                       " or close it wider");
   }
   // A list design meets a ratio change or an added arm with a new list
   // segment (amend_randomization); minimization takes a new ratio at each

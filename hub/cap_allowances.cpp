@@ -149,8 +149,8 @@ shared::Result<std::uint64_t> grant_cap_allowances(HubState& hub, const std::str
   std::string cohorts;
   std::size_t arms = 0;
   for (const auto& c : caps) {
-    // An arm closed by an amendment takes no one: no more places are granted for it.
-    if (c.scope == CapScope::arm && hub.study().arm_closed(c.id)) continue;
+    // An arm an amendment closed for every stratum takes no one: no more places are granted for it.
+    if (c.scope == CapScope::arm && hub.study().arm_closed_everywhere(c.id, shared::day_of_millis(now_ms))) continue;
     // A cohort opened by decision takes places only while it is open (hub/cohort_decisions.h).
     if (c.scope == CapScope::cohort && cohort_state(db, *hub.study().find_cohort(c.id)) != CohortState::open) continue;
     const long held = outstanding.of(node_id, c);
@@ -293,14 +293,11 @@ std::optional<std::string> caps_exceeded(HubState& hub) {
          "; the events are kept. Review with the unblinded team how the caps were overshot";
 }
 
-std::vector<std::string> closed_arms(HubState& hub, const std::string& node_id) {
+std::vector<std::string> capped_out_arms(HubState& hub, const std::string& node_id) {
   std::vector<std::string> out;
-  for (const auto& a : hub.study().arms)
-    if (a.closed) out.push_back(a.id);
   Outstanding outstanding(hub);
   for (const auto& c : allowance_caps(hub.study()))
-    if (c.scope == CapScope::arm && !hub.study().arm_closed(c.id) && outstanding.of(node_id, c) == 0)
-      out.push_back(c.id);
+    if (c.scope == CapScope::arm && outstanding.of(node_id, c) == 0) out.push_back(c.id);
   return out;
 }
 

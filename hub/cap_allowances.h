@@ -107,12 +107,12 @@ void record_cap_use(storage::Database& db, const std::string& node_id, const std
 // read alerts); nullopt when every cap holds.
 std::optional<std::string> caps_exceeded(HubState& hub);
 
-// The arms closed at the node: those an amendment closed (Arm::closed) and the
-// capped arms whose allowance at the node is used up. The node skips their
-// list slots, so the slot grants count only the slots of the other arms
-// (hub/grants.h). Empty when the study closes and caps no arm. A closed arm
-// gets no more allowance.
-std::vector<std::string> closed_arms(HubState& hub, const std::string& node_id);
+// The capped arms whose allowance at the node is used up. The node skips
+// their list slots, as it skips those of an arm an amendment closed for the
+// slot's stratum (Study::arm_closed_for), so the slot grants count only the
+// slots of the other arms (hub/grants.h). Empty when the study caps no arm.
+// An arm closed for every stratum gets no more allowance.
+std::vector<std::string> capped_out_arms(HubState& hub, const std::string& node_id);
 
 // ---- What the hub knows (also for tests and reports; arm ids: unblinded).
 struct CapStanding {

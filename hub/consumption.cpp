@@ -1,6 +1,7 @@
 #include "hub/consumption.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "crypto/seal.h"
@@ -329,16 +330,20 @@ class Intake {
     const auto& record = *recorded;
     auto config = shared::minimization_config(hub_.study_at(study_version));
     if (!config) return fail(config.error().message);
-    auto levels = shared::minimization_levels(*config, participant_factors(db_, number));
+    const auto factors = participant_factors(db_, number);
+    auto levels = shared::minimization_levels(*config, factors);
     if (!levels) return fail("the hub holds no screening record with the participant's factor levels");
     auto inputs = shared::offline_inputs(*config, stream->baseline, stream->synced_participants,
                                          stream_allocations(db_, node_, stream_id, record.sequence), *levels);
     if (!inputs) return fail("the stream's baseline at the hub does not fit the study");
-    // The node closes an arm only when an amendment closed it (closed arms are
-    // never reopened) or its allowance under that arm's cap is used up.
+    // The node closes an arm only when an amendment closed it for the
+    // participant's levels (closures are never loosened, so the current
+    // version's holds; a closure from a date is accepted on any date, the node
+    // applying it by its own date) or its allowance under that arm's cap is used up.
     inputs->open_arms = shared::open_arms_of(record);
+    const auto any_day = std::numeric_limits<shared::Days>::max();
     for (std::size_t k = 0; k < inputs->open_arms.size() && k < config->allocation.size(); ++k)
-      if (!inputs->open_arms[k] && !hub_.study().arm_closed(config->allocation.arms[k]) &&
+      if (!inputs->open_arms[k] && !hub_.study().arm_closed_for(config->allocation.arms[k], factors, any_day) &&
           !std::any_of(hub_.study().caps.begin(), hub_.study().caps.end(), [&](const auto& c) {
             return c.scope == shared::CapScope::arm && c.arm == config->allocation.arms[k];
           }))

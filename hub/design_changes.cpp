@@ -30,14 +30,21 @@ std::uint64_t last_event_directive_cursor(HubState& hub, const sync::LedgerNode&
 
 std::optional<DesignChange> design_change_between(const shared::Study& before, const shared::Study& after,
                                                  std::int64_t made_ms, std::string made_by, std::string reason) {
-  DesignChange c{after.version, made_ms, std::move(made_by), std::move(reason), {}, {}, false};
+  DesignChange c{after.version, made_ms, std::move(made_by), std::move(reason), {}, {}, false, std::nullopt};
+  std::optional<shared::Days> from;  // the earliest date of the closures made, when every one has a date
+  bool from_now = false;
   for (const auto& a : after.arms) {
     const auto* was = before.find_arm(a.id);
-    if (a.closed && !(was && was->closed)) c.closed_arms.push_back(a.id);
+    if (a.closed && !(was && was->closed && was->closure == a.closure)) {
+      c.closed_arms.push_back(a.id);
+      if (a.closure.from) from = std::min(from.value_or(*a.closure.from), *a.closure.from);
+      else from_now = true;
+    }
     if (!was) c.added_arms.push_back(a.id);
   }
   c.allocation_changed = list_design_changed(before, after);
   if (c.closed_arms.empty() && !c.allocation_changed) return std::nullopt;
+  if (from && !from_now && !c.allocation_changed) c.applies_ms = std::max(made_ms, *from * 86'400'000);
   return c;
 }
 
@@ -63,7 +70,7 @@ std::vector<OldDesignDeviation> old_design_deviations(const std::vector<DesignCh
   std::vector<OldDesignDeviation> out;
   const int under = study_version.value_or(1);
   for (const auto& c : changes) {
-    if (under >= c.version || device_ms < c.made_ms) continue;
+    if (under >= c.version || device_ms < c.applies_ms.value_or(c.made_ms)) continue;
     const bool closed = std::find(c.closed_arms.begin(), c.closed_arms.end(), arm) != c.closed_arms.end();
     out.push_back({design_version_subject(c.version),
                    "participant " + participant + " was randomized by node " + node_id + " at " +

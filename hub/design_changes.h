@@ -44,6 +44,11 @@ struct DesignChange {
   // An arm's ratio, the arms or the block sizes changed (list_design_changed
   // in hub/randomization_store.h): a list design continues with a segment.
   bool allocation_changed = false;
+  // From when a randomization under an older version misses the change: the
+  // approval, or, for a change that only closes arms from a date, the start
+  // (UTC) of its earliest such date (until then the old design still held);
+  // nullopt: made_ms.
+  std::optional<std::int64_t> applies_ms;
 };
 
 // The change version `after` makes to `before` at `made_ms`: nullopt when it

@@ -122,8 +122,17 @@ long cap_headroom(const HubState& hub, const RandomizationStore& store, std::uin
 }
 
 // The node's free slots in a stratum, less those of arms closed at the node
-// (hub/cap_allowances.h): the node skips them, so they do not count towards
-// what it holds; they stay granted to it.
+// for that stratum (hub/cap_allowances.h): the node skips them, so they do not
+// count towards what it holds; they stay granted to it.
+// A stratum's factor levels, as a participant's factors name them.
+std::map<std::string, std::string> stratum_levels(const shared::Strata& strata, std::uint32_t stratum) {
+  std::map<std::string, std::string> out;
+  const auto levels = strata.levels_of(stratum);
+  for (std::size_t f = 0; f < strata.factors.size() && f < levels.size(); ++f)
+    out[strata.factors[f].id] = strata.factors[f].levels[levels[f]];
+  return out;
+}
+
 std::size_t usable_free_slots(const RandomizationStore& store, const std::string& node_id, std::uint32_t stratum,
                               const std::vector<std::string>& closed) {
   const auto& slices = store.slices();
@@ -149,8 +158,13 @@ shared::Result<std::uint64_t> grant_slots(HubState& hub, RandomizationStore& sto
   const std::size_t target = shared::grant_target_slots(forecast, offline_days(hub.study()));
   shared::GrantSlots g;
   g.study_version = store.list().study_version;
-  const auto closed = closed_arms(hub, node_id);
+  const auto capped_out = capped_out_arms(hub, node_id);
+  const auto today = shared::day_of_millis(now_ms);
   for (auto s : strata) {
+    auto closed = capped_out;
+    const auto levels = stratum_levels(store.list().strata, s);
+    for (const auto& a : hub.study().arms)
+      if (hub.study().arm_closed_for(a.id, levels, today)) closed.push_back(a.id);
     const std::size_t held = usable_free_slots(store, node_id, s, closed);
     if (!initial && held * kTopUpDivisor >= target) continue;
     if (held >= target) continue;

@@ -366,9 +366,10 @@ std::optional<std::uint64_t> DomainStore::allowance_left(shared::CapScope scope,
   return granted > used ? granted - used : 0;
 }
 
-const SlotRecord* DomainStore::next_open_slot(std::uint32_t stratum) const {
+const SlotRecord* DomainStore::next_open_slot(std::uint32_t stratum, const std::map<std::string, std::string>& factors,
+                                              shared::Days day) const {
   for (auto it = slots_.lower_bound({stratum, 0}); it != slots_.end() && it->first.first == stratum; ++it)
-    if (it->second.state == kSlotFree && arm_open(it->second.arm)) return &it->second;
+    if (it->second.state == kSlotFree && arm_open(it->second.arm, factors, day)) return &it->second;
   return nullptr;
 }
 

@@ -139,14 +139,17 @@ class DomainStore {
   // not cap that arm or cohort. Arm allowances reveal allocations: stored
   // sealed like the slots, and never shown to a blinded role.
   std::optional<std::uint64_t> allowance_left(shared::CapScope scope, const std::string& id) const;
-  // A slot or a minimization decision may put a participant in this arm: the
-  // study version applied does not close it (a design change, Arm::closed)
+  // A slot or a minimization decision may put a participant with these factor
+  // levels in this arm on this day (the node's date): the study version
+  // applied does not close it there and then (a design change, Arm::closure)
   // and, when the arm is capped, its allowance is not used up.
-  bool arm_open(const std::string& arm) const {
-    return !(study_ && study_->arm_closed(arm)) && allowance_left(shared::CapScope::arm, arm).value_or(1) > 0;
+  bool arm_open(const std::string& arm, const std::map<std::string, std::string>& factors, shared::Days day) const {
+    return !(study_ && study_->arm_closed_for(arm, factors, day)) &&
+           allowance_left(shared::CapScope::arm, arm).value_or(1) > 0;
   }
-  // The first free slot of the stratum whose arm is open.
-  const SlotRecord* next_open_slot(std::uint32_t stratum) const;
+  // The first free slot of the stratum whose arm is open for the participant.
+  const SlotRecord* next_open_slot(std::uint32_t stratum, const std::map<std::string, std::string>& factors,
+                                   shared::Days day) const;
 
   const std::map<std::string, ShipmentRecord>& shipments() const { return shipments_; }
   // A return shipment this node sends (SiteOperations::ship_return), inside its transaction.

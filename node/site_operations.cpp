@@ -459,7 +459,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
       if (other.stream_id == held->grant.stream_id && !other.arm.empty()) own.push_back({other.factors, other.arm});
     auto inputs = shared::offline_inputs(*config, held->grant.baseline, held->grant.synced_participants, own, *levels);
     if (!inputs) return inputs.error();
-    inputs->open_arms = open_arms(*config);
+    inputs->open_arms = open_arms(*config, p.factors);
     if (std::none_of(inputs->open_arms.begin(), inputs->open_arms.end(), [](bool open) { return open; }))
       return arms_closed();
     auto seed = sync::parse_seed_hex(held->grant.seed_hex);
@@ -488,7 +488,7 @@ shared::Result<OperationOutcome> SiteOperations::randomize(const Actor& a, const
     stratum_label = store().strata()->label(*stratum);
     // Slots of an arm closed at this node (closed by an amendment, or its cap allowance used up) are skipped
     // and stay free.
-    const auto* free = store().next_open_slot(static_cast<std::uint32_t>(*stratum));
+    const auto* free = store().next_open_slot(static_cast<std::uint32_t>(*stratum), p.factors, today());
     if (!free)
       return make_error(Errc::exhausted, "no randomization slots left at this node for stratum " + stratum_label +
                                              "; nothing was changed; sync with the hub to receive more slots");
@@ -587,9 +587,11 @@ shared::Status SiteOperations::check_cohort_allowance(const ParticipantRecord& p
                                          "study team");
 }
 
-std::vector<bool> SiteOperations::open_arms(const shared::MinimizationConfig& config) const {
+std::vector<bool> SiteOperations::open_arms(const shared::MinimizationConfig& config,
+                                            const std::map<std::string, std::string>& factors) const {
   std::vector<bool> open;
-  for (const auto& arm : config.allocation.arms) open.push_back(state_.domain().arm_open(arm));
+  const auto day = today();
+  for (const auto& arm : config.allocation.arms) open.push_back(state_.domain().arm_open(arm, factors, day));
   return open;
 }
 

@@ -287,7 +287,8 @@ class SiteOperations {
   shared::Status check_cohort_open(const shared::Study& s, const std::string& cohort) const;
   // The refusal when the node's lease (DomainStore::lease) has ended by its clock.
   shared::Status check_lease(const std::string& number) const;
-  std::vector<bool> open_arms(const shared::MinimizationConfig& config) const;
+  std::vector<bool> open_arms(const shared::MinimizationConfig& config,
+                              const std::map<std::string, std::string>& factors) const;
   static shared::Error arms_closed();
   // A storage location as given, trimmed: at most kMaxLocationChars; "" allowed unless required.
   static shared::Result<std::string> storage_location(const std::string& given, bool required);

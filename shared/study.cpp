@@ -483,6 +483,7 @@ class StudyReader {
     // The derived factors exist before anything that refers to factors is read.
     add_derived_factors();
     read_randomization(top);
+    read_arm_closures(top);
     read_caps(top);
     check_decided_cohorts_capped();
     read_kit_types(top);
@@ -519,11 +520,22 @@ class StudyReader {
       auto ratio = f.integer("ratio", Need::required, 1, "a positive integer");
       a.ratio = ratio.value_or(0);
       if (!ratio) ratios_valid_ = false;
-      a.closed = f.boolean("closed", Need::optional).value_or(false);
       ids.check(a.id, f.at("id"));
       s_.arms.push_back(a);
     }
-    if (!s_.arms.empty() && std::all_of(s_.arms.begin(), s_.arms.end(), [](const Arm& a) { return a.closed; }))
+  }
+
+  // After the factors and the method: a closure names factor levels.
+  void read_arm_closures(const Fields& top) {
+    const json* arms = top.find("arms", Need::optional, "");
+    if (!arms || !arms->is_array() || arms->size() != s_.arms.size()) return;
+    for (std::size_t i = 0; i < s_.arms.size(); ++i) {
+      const json& arm = (*arms)[i];
+      if (!arm.is_object() || !arm.contains("closed")) continue;
+      read_closure(arm["closed"], child(item("arms", i), "closed"), s_.arms[i]);
+    }
+    if (!s_.arms.empty() &&
+        std::all_of(s_.arms.begin(), s_.arms.end(), [](const Arm& a) { return a.closed && a.closure.everywhere(); }))
       p_.add("arms", "every arm is closed; keep at least one arm open (to stop randomizing altogether, set the "
                      "sites inactive)");
     if (s_.blinding == Blinding::open) return;
@@ -536,6 +548,45 @@ class StudyReader {
         p_.add(item("arms", i) + ".blinded_label",
                "differs from arms[0].blinded_label (" + quote(first) + ", got " + quote(label) +
                    "); in a blinded study every arm shows blinded roles the same label");
+    }
+  }
+
+  void read_closure(const json& v, const std::string& path, Arm& a) {
+    if (v.is_boolean()) {
+      a.closed = v.get<bool>();
+      return;
+    }
+    const std::string what = "true, false, or an object with \"from\" (a date \"YYYY-MM-DD\") and/or \"strata\" "
+                             "(a list of factor levels, e.g. [{\"diabetes\": \"yes\"}])";
+    if (!v.is_object() || v.empty()) {
+      p_.add(path, "must be " + what + " (got " + got(v) + ")");
+      return;
+    }
+    Fields f(p_, v, path, {"from", "strata"});
+    a.closed = true;
+    if (const json* from = f.find("from", Need::optional, "")) {
+      a.closure.from = from->is_string() ? parse_date(from->get_ref<const std::string&>()) : std::nullopt;
+      if (!a.closure.from) f.bad("from", "a date \"YYYY-MM-DD\" (the arm closes on that date, by the node's date)", *from);
+    }
+    const json* strata = f.find("strata", Need::optional, "");
+    if (!strata) return;
+    if (!strata->is_array() || strata->empty()) {
+      f.bad("strata", "a non-empty list of factor levels, e.g. [{\"diabetes\": \"yes\"}]", *strata);
+      return;
+    }
+    // A list design finds a slot's stratum from its stratification factors only.
+    const bool listed = s_.randomization.method != Method::minimization;
+    for (std::size_t k = 0; k < strata->size(); ++k) {
+      const std::string at = item(f.at("strata"), k);
+      Cap entry;
+      read_cap_stratum((*strata)[k], at, entry);
+      for (const auto& [factor, level] : entry.stratum)
+        if (listed && std::find(s_.randomization.strata.begin(), s_.randomization.strata.end(), factor) ==
+                          s_.randomization.strata.end())
+          p_.add(child(at, key_in_path(factor)), "factor " + quote(factor) + " is not a stratification factor of "
+                                                     "the randomization (" + join(s_.randomization.strata) +
+                                                     "); a list design closes an arm by stratum only");
+      if (!entry.stratum.empty()) a.closure.strata.push_back(entry.stratum);
     }
   }
 
@@ -1463,6 +1514,38 @@ bool reads_blinded(const Study& study, const Role* role) {
     case Blinding::double_blind: return !unblinded_role;
   }
   return true;
+}
+
+bool ArmClosure::matches(const std::map<std::string, std::string>& factors) const {
+  if (strata.empty()) return true;
+  return std::any_of(strata.begin(), strata.end(), [&](const auto& entry) {
+    return std::all_of(entry.begin(), entry.end(), [&](const auto& fl) {
+      auto it = factors.find(fl.first);
+      return it != factors.end() && it->second == fl.second;
+    });
+  });
+}
+
+bool ArmClosure::covers(const ArmClosure& other) const {
+  if (from && (!other.from || *from > *other.from)) return false;
+  if (strata.empty()) return true;
+  // Each of other's entries is at least as narrow as one of these.
+  return !other.strata.empty() && std::all_of(other.strata.begin(), other.strata.end(), [&](const auto& narrow) {
+    return std::any_of(strata.begin(), strata.end(), [&](const auto& wide) {
+      return std::all_of(wide.begin(), wide.end(), [&](const auto& fl) {
+        auto it = narrow.find(fl.first);
+        return it != narrow.end() && it->second == fl.second;
+      });
+    });
+  });
+}
+
+std::string ArmClosure::text() const {
+  if (everywhere()) return "true";
+  json j = json::object();
+  if (from) j["from"] = format_date(*from);
+  if (!strata.empty()) j["strata"] = strata;
+  return j.dump();
 }
 
 const Arm* Study::find_arm(std::string_view id) const { return find_by(arms, &Arm::id, id); }

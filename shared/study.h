@@ -24,14 +24,38 @@ namespace irt::shared {
 
 enum class Blinding { open, single, double_blind };
 
+// Where and from when a closed arm takes no one (docs/study-config.md, "arms"):
+// `"closed": true` is every stratum at once; `{"from": "YYYY-MM-DD"}` from
+// that date by the node's date; `{"strata": [{"diabetes": "yes"}, ...]}` only
+// for a participant matching one of the entries (every factor an entry names
+// at that level); both combine.
+struct ArmClosure {
+  std::optional<Days> from;
+  std::vector<std::map<std::string, std::string>> strata;
+
+  bool everywhere() const { return !from && strata.empty(); }
+  bool matches(const std::map<std::string, std::string>& factors) const;
+  // The arm takes no participant with these factor levels on this day.
+  bool applies(const std::map<std::string, std::string>& factors, Days day) const {
+    return (!from || day >= *from) && matches(factors);
+  }
+  // Closes at least wherever and whenever `other` does (a closure is never loosened).
+  bool covers(const ArmClosure& other) const;
+  // "true" or the document's object, for diffs and messages.
+  std::string text() const;
+  bool operator==(const ArmClosure&) const = default;
+};
+
 struct Arm {
   std::string id;             // "A"; stable, used in lists and events (sealed on the wire)
   std::string name;           // "Drug X 10 mg": unblinded roles only
   std::string blinded_label;  // what blinded roles may see instead of the arm ("Treatment")
   int ratio = 1;              // allocation ratio weight (2:1:1 -> 2, 1, 1)
   // Closed by an amendment (a design change, docs/randomization.md): no new
-  // participant is allocated to it; those on it continue. Unblinded, like the arm.
+  // participant is allocated to it where and when `closure` says; those on it
+  // continue. Unblinded, like the arm.
   bool closed = false;
+  ArmClosure closure;
 };
 
 // A stratification or minimization factor with its levels. The reserved
@@ -258,10 +282,22 @@ struct Study {
   Enrollment enrollment;
 
   const Arm* find_arm(std::string_view id) const;
-  // Closed by an amendment (Arm::closed); false for an arm the study does not define.
+  // Closed by an amendment (Arm::closed), somewhere or from some date; false
+  // for an arm the study does not define.
   bool arm_closed(std::string_view id) const {
     const auto* a = find_arm(id);
     return a && a->closed;
+  }
+  // The one rule: the arm takes no participant with these factor levels on
+  // this day (the node's date).
+  bool arm_closed_for(std::string_view id, const std::map<std::string, std::string>& factors, Days day) const {
+    const auto* a = find_arm(id);
+    return a && a->closed && a->closure.applies(factors, day);
+  }
+  // Closed for every participant from `day` on: it needs no more places.
+  bool arm_closed_everywhere(std::string_view id, Days day) const {
+    const auto* a = find_arm(id);
+    return a && a->closed && a->closure.strata.empty() && (!a->closure.from || day >= *a->closure.from);
   }
   const Cohort* find_cohort(std::string_view id) const;
   const Site* find_site(std::string_view id) const;

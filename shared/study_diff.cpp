@@ -16,6 +16,14 @@ std::string show(double v) {
   return out.str();
 }
 std::string show(const std::string& v) { return "\"" + v + "\""; }
+// An arm's "closed" as the document writes it: false, true or its object.
+struct Closed {
+  bool closed;
+  ArmClosure closure;
+  bool operator==(const Closed&) const = default;
+};
+Closed closed_of(const Arm& a) { return {a.closed, a.closed ? a.closure : ArmClosure{}}; }
+std::string show(const Closed& v) { return v.closed ? v.closure.text() : "false"; }
 
 std::string list(const std::vector<std::string>& items) {
   if (items.empty()) return "(none)";
@@ -159,7 +167,7 @@ std::vector<std::string> diff_studies(const Study& old, const Study& neu) {
         d.field(p + ".name", a.name, b.name);
         d.field(p + ".blinded_label", a.blinded_label, b.blinded_label);
         d.field(p + ".ratio", a.ratio, b.ratio);
-        d.field(p + ".closed", a.closed, b.closed);
+        d.field(p + ".closed", closed_of(a), closed_of(b));
       });
 
   // The derived "site" and "country" factors follow the sites and countries,

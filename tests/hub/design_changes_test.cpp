@@ -50,13 +50,14 @@ struct DesignHub : test::HubFixture {
 TEST_CASE("an amendment closes an arm mid-study, the hub counts it closed at every node, and it is never reopened") {
   DesignHub h;
   const auto node = h.enroll_node("101");  // slots and an allowance for B granted: randomization in use
-  CHECK(hub::closed_arms(*h.hub, node).empty());
+  CHECK(hub::capped_out_arms(*h.hub, node).empty());
   CHECK(hub::allowance_left(*h.hub, node, shared::CapScope::arm, "B") > 0);
   auto done = hub::amend(*h.hub, blocks_version(2, true).dump(), "arm B dropped (DMC)", kDesignManager, kHubNow + kHour);
   REQUIRE_MESSAGE(done.ok(), done.error().message);
   CHECK(h.hub->study().arm_closed("B"));
   CHECK_FALSE(h.hub->study().arm_closed("A"));
-  CHECK(hub::closed_arms(*h.hub, node) == std::vector<std::string>{"B"});
+  CHECK(h.hub->study().arm_closed_everywhere("B", shared::day_of_millis(kHubNow)));
+  CHECK(hub::capped_out_arms(*h.hub, node).empty());  // its allowance is still held, the amendment closes it
   // A node enrolled now gets no allowance for the closed arm.
   const auto later = h.enroll_node("102");
   CHECK(hub::allowance_left(*h.hub, later, shared::CapScope::arm, "B") == 0);
@@ -104,4 +105,57 @@ TEST_CASE("a randomization under an older version after a design change deviates
   }
   // An event from before the node's first study.config counts as version 1.
   CHECK(hub::old_design_deviations(changes, "101-004", "101-N1", std::nullopt, kHubNow, "A").size() == 1);
+}
+
+TEST_CASE("an arm closed for some strata or from a date: allowances and deviations follow the closure, and it is never loosened") {
+  DesignHub h;
+  const auto node = h.enroll_node("101");
+  const auto day = shared::day_of_millis(kHubNow);
+  // Closed for diabetic participants only: the arm keeps its allowance, it still takes the others.
+  auto some = blocks_version(2, false);
+  some["arms"][1]["closed"] = {{"strata", {{{"diabetes", "yes"}}}}};
+  auto done = hub::amend(*h.hub, some.dump(), "arm B closed for diabetics (DMC)", kDesignManager, kHubNow + kHour);
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(h.hub->study().arm_closed_for("B", {{"site", "101"}, {"diabetes", "yes"}}, day));
+  CHECK_FALSE(h.hub->study().arm_closed_for("B", {{"site", "101"}, {"diabetes", "no"}}, day));
+  CHECK_FALSE(h.hub->study().arm_closed_everywhere("B", day));
+  const auto later = h.enroll_node("102");
+  CHECK(hub::allowance_left(*h.hub, later, shared::CapScope::arm, "B") > 0);
+
+  // Loosening it (back to open, or to fewer strata or a later date) is refused; widening it is taken.
+  auto narrower = blocks_version(3, false);
+  narrower["arms"][1]["closed"] = {{"strata", {{{"diabetes", "yes"}, {"site", "101"}}}}};
+  auto plan = hub::plan_amendment(*h.hub, narrower.dump());
+  REQUIRE(plan.refusals.size() == 1);
+  CHECK(plan.refusals[0].find("arms[B].closed: the arm was closed by an earlier amendment and cannot be reopened") == 0);
+  CHECK(plan.refusals[0].find(R"(keep "closed": {"strata":[{"diabetes":"yes"}]} or close it wider)") !=
+        std::string::npos);
+  auto dated = blocks_version(3, false);
+  dated["arms"][1]["closed"] = {{"from", "2031-01-01"}};
+  CHECK(hub::plan_amendment(*h.hub, dated.dump()).refusals.size() == 1);
+  auto wider = blocks_version(3, false);
+  wider["arms"][1]["closed"] = {{"from", shared::format_date(day + 30)}};
+  CHECK(hub::plan_amendment(*h.hub, wider.dump()).refusals.size() == 1);  // the strata it closed wait for the date
+  auto all = blocks_version(3, true);
+  auto taken = hub::plan_amendment(*h.hub, all.dump());
+  CHECK(taken.refusals.empty());
+  CHECK(std::find(taken.changes.begin(), taken.changes.end(), R"(arms[B].closed: {"strata":[{"diabetes":"yes"}]} -> true)") !=
+        taken.changes.end());
+
+  // A change that only closes from a date applies from that date: before it the old design still held.
+  const auto from = day + 10;
+  auto v1 = blocks_version(1, false);
+  auto v2 = blocks_version(2, false);
+  v2["arms"][1]["closed"] = {{"from", shared::format_date(from)}};
+  auto s1 = shared::load_study(v1.dump()).study, s2 = shared::load_study(v2.dump()).study;
+  REQUIRE(s1);
+  REQUIRE(s2);
+  auto change = hub::design_change_between(*s1, *s2, kHubNow, "dm", "closing B from a date");
+  REQUIRE(change);
+  CHECK(change->closed_arms == std::vector<std::string>{"B"});
+  const std::int64_t from_ms = from * 86'400'000;
+  REQUIRE(change->applies_ms == from_ms);
+  CHECK(hub::old_design_deviations({*change}, "101-004", "101-N1", 1, from_ms - 1, "A").empty());
+  CHECK(hub::old_design_deviations({*change}, "101-004", "101-N1", 1, from_ms, "A").size() == 1);
+  CHECK(hub::old_design_deviations({*change}, "101-004", "101-N1", 2, from_ms, "B").empty());
 }

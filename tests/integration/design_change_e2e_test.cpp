@@ -7,8 +7,12 @@
 // "old_design" deviation at the hub (never reassigned, naming no arm); then
 // it stops too. `irt-hub design-changes` says which nodes applied the change,
 // the list still regenerates from its seed (`randlist verify`) and
-// `irt-hub verify` passes. The same for minimization: the closed arm leaves
-// the candidate set at the node and every decision replays at the hub.
+// `irt-hub verify` passes. An arm closed for some strata only is skipped
+// there and allocated elsewhere. The same for minimization: the closed arm leaves
+// the candidate set at the node and every decision replays at the hub; and a
+// minimization ratio change (1:1 -> 2:1): the synced node minimizes under the
+// new ratio, the offline one under the old until it syncs (each such
+// decision a deviation), every decision replayed under its own version.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -33,20 +37,31 @@ const std::string kSitePassword = "site-coordinator-password";
 const std::string kStudyManagerPassword = "study-manager-password";
 const std::string kUnblindedManagerPassword = "unblinded-manager-password";
 
-// Version 1 of an example (with kits enough for every test participant),
-// version 2 closing `arm`, and a version 3 that would reopen it.
+// Version 1 of an example, version 2 closing `arm`, and a version 3 that would reopen it.
+// An example with kits enough for every test participant and an unblinded
+// study manager (the example's is blinded) who approves amendments.
+json example_document(const std::string& example) {
+  auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
+  for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
+  doc["roles"].push_back({{"id", "unblinded-manager"},
+                          {"name", "Unblinded study manager"},
+                          {"blinded", false},
+                          {"permissions", {"manage_study", "view_unblinded"}}});
+  return doc;
+}
+
+std::string write_document(const test::TempDir& dir, const std::string& name, const json& d) {
+  auto path = (dir / name).string();
+  test::write_file(path, d.dump(2));
+  return path;
+}
+
 struct DesignFiles {
   test::TempDir dir;
   std::string v1, v2, v3_reopened;
 
   DesignFiles(const std::string& example, const std::string& arm) {
-    auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
-    for (auto& line : doc["supply"]["initial_shipment"]) line["count"] = 40;
-    // The example's study manager is blinded; this one approves amendments unblinded.
-    doc["roles"].push_back({{"id", "unblinded-manager"},
-                            {"name", "Unblinded study manager"},
-                            {"blinded", false},
-                            {"permissions", {"manage_study", "view_unblinded"}}});
+    auto doc = example_document(example);
     v1 = write("v1.json", doc);
     doc["version"] = 2;
     for (auto& a : doc["arms"])
@@ -59,11 +74,7 @@ struct DesignFiles {
   }
 
  private:
-  std::string write(const std::string& name, const json& d) {
-    auto path = (dir / name).string();
-    test::write_file(path, d.dump(2));
-    return path;
-  }
+  std::string write(const std::string& name, const json& d) { return write_document(dir, name, d); }
 };
 
 struct Allocated {
@@ -276,6 +287,127 @@ TEST_CASE("an arm closed by an amendment leaves the minimization candidates at t
   CHECK(count_arm(after, "H") > 0);
   CHECK(count_arm(after, "L") > 0);
   // Every decision replayed with the node's open arms (no minimization.replay alert), and none deviates.
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
+
+TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: the synced node minimizes under the new ratio, the offline one under the old until it syncs, each such decision a deviation, every decision replays") {
+  // The example without its placebo arm: two arms H and L, 1:1, then 2:1.
+  test::TempDir dir;
+  auto doc = example_document("study-minimization.json");
+  auto drop_placebo = [](json& list) {
+    list.erase(std::remove_if(list.begin(), list.end(), [](const json& x) {
+                 return x.value("arm", "") == "P" || x.value("id", "") == "P" || x.value("kit_type", "") == "NRVPBO";
+               }),
+               list.end());
+  };
+  drop_placebo(doc["arms"]);
+  drop_placebo(doc["kit_types"]);
+  drop_placebo(doc["supply"]["initial_shipment"]);
+  for (auto& v : doc["visits"])
+    if (v.contains("dispense")) drop_placebo(v["dispense"]);
+  for (auto& a : doc["arms"]) a["ratio"] = 1;
+  const auto v1 = write_document(dir, "v1.json", doc);
+  doc["version"] = 2;
+  for (auto& a : doc["arms"])
+    if (a["id"] == "H") a["ratio"] = 2;
+  const auto v2 = write_document(dir, "v2.json", doc);
+
+  HubProcess hub(v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
+  hub.add_user("coordinator.ben", "coordinator", "302", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "301"), b(hub, "302");
+  sync_ok(a);
+  sync_ok(b);
+  const std::vector<std::map<std::string, std::string>> profiles = {
+      {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}},
+      {{"age_group", "65_or_over"}, {"hoehn_yahr", "2-2.5"}},
+      {{"age_group", "under_65"}, {"hoehn_yahr", "2-2.5"}},
+      {{"age_group", "65_or_over"}, {"hoehn_yahr", "1-1.5"}}};
+  auto before = randomize_offline(a, "coordinator.ana", 4, profiles[0], "main");
+  REQUIRE(before.size() == 4);
+  sync_ok(a);
+
+  // The interim changes H:L from 1:1 to 2:1; a is online (syncs at once), b is offline.
+  amend_to(hub, v2, "ratio 2:1 after the interim (DMC recommendation 4)");
+  sync_ok(a);
+  std::vector<Allocated> at_a;
+  for (int round = 0; round < 12 && at_a.size() < 36; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 3, profiles[static_cast<std::size_t>(round) % profiles.size()], "main");
+    at_a.insert(at_a.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  REQUIRE(at_a.size() == 36);
+  for (const auto& x : at_a) CHECK(x.study_version == 2);
+  // About 2:1: the 36 decisions under 2:1 gave H 22 to 25 in six runs (2:1 is 24; 1:1 would keep H near 18).
+  const auto h_at_a = count_arm(at_a, "H");
+  MESSAGE("after the change, node 301 allocated H " << h_at_a << " of " << at_a.size());
+  CHECK(h_at_a >= 20);
+  CHECK(h_at_a <= 28);
+
+  // b never synced since the change: it minimizes under version 1, each decision a deviation once pushed.
+  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, profiles[1], "main");
+  REQUIRE(at_b_old.size() == 5);
+  for (const auto& x : at_b_old) CHECK(x.study_version == 1);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
+  sync_ok(b);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design' AND subject = 'version 2' AND "
+                       "status = 'open'") == static_cast<std::int64_t>(at_b_old.size()));
+
+  // Synced, b minimizes under version 2 and raises no more deviations.
+  auto at_b_new = randomize_offline(b, "coordinator.ben", 4, profiles[2], "main");
+  REQUIRE(at_b_new.size() == 4);
+  for (const auto& x : at_b_new) CHECK(x.study_version == 2);
+  sync_ok(b);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") ==
+        static_cast<std::int64_t>(at_b_old.size()));
+  auto changes = design_changes_read(hub);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0]["old_design_randomizations"] == at_b_old.size());
+  CHECK(changes[0]["arms_closed"] == 0);
+
+  // Every decision replayed under the version its event carries: no minimization.replay alert.
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
+
+TEST_CASE("an arm closed for some strata only: the node skips its slots there and allocates it elsewhere, the hub tops up per stratum, and everything verifies") {
+  test::TempDir dir;
+  auto doc = example_document("study-blocks.json");
+  const auto v1 = write_document(dir, "v1.json", doc);
+  doc["version"] = 2;
+  doc["arms"][1]["closed"] = {{"strata", {{{"diabetes", "yes"}}}}};
+  const auto v2 = write_document(dir, "v2.json", doc);
+  HubProcess hub(v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "101", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "101");
+  sync_ok(a);
+  amend_to(hub, v2, "arm B closed for diabetic participants (DMC recommendation 5)");
+  sync_ok(a);
+  const std::map<std::string, std::string> diabetic = {{"diabetes", "yes"}}, not_diabetic = {{"diabetes", "no"}};
+  std::vector<Allocated> yes, no;
+  for (int round = 0; round < 10 && yes.size() < 14; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, diabetic);
+    yes.insert(yes.end(), got.begin(), got.end());
+    sync_ok(a);  // the skipped B slots do not count: the hub grants further blocks in that stratum
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, not_diabetic);
+    no.insert(no.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  CHECK(yes.size() >= 14);
+  CHECK(count_arm(yes, "B") == 0);
+  CHECK(no.size() == 8);
+  CHECK(count_arm(no, "B") >= 2);  // blocks of 4 or 6, 1:1, where the arm is open
+  for (const auto& x : yes) CHECK(x.study_version == 2);
   CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
   CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
   auto verified = hub.cli({"verify"});

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "node/site_operations.h"
 #include "shared/offline_minimization.h"
@@ -29,13 +30,14 @@ struct CappedSite {
   std::unique_ptr<node::NodeState> state;
   std::unique_ptr<node::SiteOperations> ops;
 
+  // `closed_arms` closed as `closed` says (docs/study-config.md, "arms").
   CappedSite(const std::string& example, const json& caps, test::NodeFixtureOptions o = {},
-             const std::vector<std::string>& closed_arms = {}) {
+             const std::vector<std::string>& closed_arms = {}, const json& closed = true) {
     auto doc = json::parse(test::read_file(test::source_path("packaging/examples/" + example)));
     for (const auto& c : caps) doc["caps"].push_back(c);
     for (auto& a : doc["arms"])
       if (std::find(closed_arms.begin(), closed_arms.end(), a["id"].get<std::string>()) != closed_arms.end())
-        a["closed"] = true;
+        a["closed"] = closed;
     auto path = tmp / "study.json";
     test::write_file(path, doc.dump(2));
     o.study_file = path.string();
@@ -57,8 +59,21 @@ struct CappedSite {
       return {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}};
     return {{"diabetes", "no"}};
   }
-  std::string screen(const std::string& cohort = "") {
-    auto r = ops->screen(kCoordinator, {factors(), yes(), "", cohort});
+  // The participant's factors as the node holds them (with site and country).
+  std::map<std::string, std::string> factors_held() const {
+    auto f = factors();
+    f["site"] = state->enrollment().site_id;
+    f["country"] = state->domain().study()->find_site(f["site"])->country;
+    return f;
+  }
+  static shared::Days today() {
+    using namespace std::chrono;
+    return shared::day_of_millis(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  }
+  std::string screen(const std::string& cohort = "", std::map<std::string, std::string> with = {}) {
+    auto f = factors();
+    for (const auto& [k, v] : with) f[k] = v;
+    auto r = ops->screen(kCoordinator, {f, yes(), "", cohort});
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
     return r->participant.number;
   }
@@ -156,7 +171,7 @@ TEST_CASE("minimization chooses among the arms open at the node and the decision
   std::size_t in_h = 0;
   std::optional<shared::OfflineDecisionRecord> after_close;
   for (int i = 0; i < 8; ++i) {
-    const bool closed = !s.state->domain().arm_open("H");
+    const bool closed = !s.state->domain().arm_open("H", s.factors(), s.today());
     auto r = s.randomize("main");
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
     in_h += r->participant.arm == "H";
@@ -221,7 +236,7 @@ TEST_CASE("a list design skips the slots of an arm closed at the node and uses t
   CHECK(free + used.size() >= 12);
   // The hub's top-up of B reopens the arm: the first skipped slot is used next.
   s.grant(CapScope::arm, "B", 2);
-  const auto* next = s.state->domain().next_open_slot(stratum);
+  const auto* next = s.state->domain().next_open_slot(stratum, s.factors(), s.today());
   REQUIRE(next);
   CHECK(next->arm == "B");
   auto r = s.randomize();
@@ -234,8 +249,8 @@ TEST_CASE("minimization leaves an arm the study version closes out of the candid
   test::NodeFixtureOptions o;
   o.kits_per_type = 12;
   CappedSite s("study-minimization.json", json::array(), o, {"P"});
-  CHECK_FALSE(s.state->domain().arm_open("P"));
-  CHECK(s.state->domain().arm_open("H"));
+  CHECK_FALSE(s.state->domain().arm_open("P", s.factors(), s.today()));
+  CHECK(s.state->domain().arm_open("H", s.factors(), s.today()));
   std::map<std::string, std::size_t> arms;
   for (int i = 0; i < 10; ++i) {
     auto r = s.randomize("main");
@@ -270,4 +285,51 @@ TEST_CASE("a list design skips the slots of an arm the study version closes, and
   // The node holds whole 1:1 blocks: every A slot was used, every B slot stays free.
   CHECK(randomized > 0);
   CHECK(s.state->domain().free_slots(stratum) == randomized);
+}
+
+TEST_CASE("an arm closed for some strata only: a list design skips its slots there, and allocates it elsewhere") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 16;
+  o.slots_per_stratum = 12;
+  CappedSite s("study-blocks.json", json::array(), o, {"B"}, {{"strata", {{{"diabetes", "yes"}}}}});
+  const auto today = CappedSite::today();
+  auto with = [&](const std::string& diabetes) {
+    auto f = s.factors_held();
+    f["diabetes"] = diabetes;
+    return f;
+  };
+  CHECK_FALSE(s.state->domain().arm_open("B", with("yes"), today));
+  CHECK(s.state->domain().arm_open("B", with("no"), today));
+  CHECK(s.state->domain().arm_open("A", with("yes"), today));
+  std::map<std::string, std::size_t> yes, no;
+  for (int i = 0; i < 6; ++i) {
+    auto r = s.ops->randomize(kCoordinator, s.screen("", {{"diabetes", "yes"}}), s.sig());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    ++yes[r->participant.arm];
+    auto n = s.ops->randomize(kCoordinator, s.screen("", {{"diabetes", "no"}}), s.sig());
+    REQUIRE_MESSAGE(n.ok(), (n.ok() ? "" : n.error().message));
+    ++no[n->participant.arm];
+  }
+  CHECK(yes["A"] == 6);
+  CHECK(yes.count("B") == 0);
+  CHECK(no["B"] >= 1);  // the blocks of 4 or 6 (1:1) where the arm is open
+  CHECK(no["A"] + no["B"] == 6);
+}
+
+TEST_CASE("an arm closed from a date is open before it and closed on and after it, by the node's date") {
+  test::NodeFixtureOptions o;
+  o.kits_per_type = 12;
+  CappedSite s("study-minimization.json", json::array(), o, {"P"}, {{"from", "2027-03-01"}});
+  const auto day = [](const char* d) { return *shared::parse_date(d); };
+  CHECK(s.state->domain().arm_open("P", s.factors_held(), day("2027-02-28")));
+  CHECK_FALSE(s.state->domain().arm_open("P", s.factors_held(), day("2027-03-01")));
+  CHECK_FALSE(s.state->domain().arm_open("P", s.factors_held(), day("2031-01-01")));
+  // Combined with strata: only a matching participant, only from the date.
+  CappedSite both("study-minimization.json", json::array(), o, {"P"},
+                  {{"from", "2027-03-01"}, {"strata", {{{"age_group", "65_or_over"}}}}});
+  auto older = both.factors_held();
+  older["age_group"] = "65_or_over";
+  CHECK_FALSE(both.state->domain().arm_open("P", older, day("2027-03-01")));
+  CHECK(both.state->domain().arm_open("P", older, day("2027-02-28")));
+  CHECK(both.state->domain().arm_open("P", both.factors_held(), day("2027-03-01")));
 }

@@ -898,3 +898,59 @@ TEST_CASE("expected enrollment values out of range are named by their path") {
   doc["enrollment"] = {{"target", 3}};
   expect_error(doc, "enrollment.target: unknown key");
 }
+
+// ---- An arm closed for some strata or from a date (docs/study-config.md, "arms")
+
+TEST_CASE("an arm's closed: true, or from a date, or for some strata, or both; bad values name the fix") {
+  json doc = blocks();
+  doc["arms"][1]["closed"] = {{"from", "2027-03-01"}, {"strata", {{{"diabetes", "yes"}}, {{"site", "101"}}}}};
+  auto load = load_study(doc.dump());
+  REQUIRE_MESSAGE(load.study, json(load.errors).dump());
+  const auto& b = load.study->arms[1];
+  CHECK(b.closed);
+  CHECK(b.closure.from == sh::parse_date("2027-03-01"));
+  REQUIRE(b.closure.strata.size() == 2);
+  CHECK(b.closure.text() == R"({"from":"2027-03-01","strata":[{"diabetes":"yes"},{"site":"101"}]})");
+  const auto day = *sh::parse_date("2027-03-01");
+  CHECK(load.study->arm_closed_for("B", {{"site", "102"}, {"diabetes", "yes"}}, day));
+  CHECK(load.study->arm_closed_for("B", {{"site", "101"}, {"diabetes", "no"}}, day));
+  CHECK_FALSE(load.study->arm_closed_for("B", {{"site", "102"}, {"diabetes", "no"}}, day));
+  CHECK_FALSE(load.study->arm_closed_for("B", {{"site", "101"}, {"diabetes", "yes"}}, day - 1));
+  CHECK_FALSE(load.study->arm_closed_everywhere("B", day + 1000));
+  CHECK_FALSE(load.study->arm_closed_for("A", {{"site", "101"}, {"diabetes", "yes"}}, day));
+  // A closure is never loosened: a wider one covers a narrower one, not the reverse.
+  sh::ArmClosure all, later, yes;
+  later.from = day + 1;
+  yes.strata = {{{"diabetes", "yes"}}};
+  CHECK(all.covers(b.closure));
+  CHECK_FALSE(b.closure.covers(all));
+  CHECK_FALSE(later.covers(b.closure));
+  CHECK(b.closure.covers(sh::ArmClosure{day + 1, {{{"diabetes", "yes"}, {"site", "102"}}}}));
+  CHECK_FALSE(yes.covers(b.closure));
+
+  auto with = [](const json& closed) {
+    json d = blocks();
+    d["arms"][1]["closed"] = closed;
+    return d;
+  };
+  expect_error(with({{"from", "2027-02-30"}}), "arms[1].closed.from: must be a date \"YYYY-MM-DD\"");
+  expect_error(with({{"strata", {{{"diabetes", "maybe"}}}}}),
+               "arms[1].closed.strata[0].diabetes: unknown level \"maybe\" of factor \"diabetes\"");
+  expect_error(with({{"strata", {{{"diabtes", "yes"}}}}}), "arms[1].closed.strata[0].diabtes: unknown factor");
+  expect_error(with({{"strata", json::array()}}), "arms[1].closed.strata: must be a non-empty list");
+  expect_error(with({{"until", "2027-03-01"}}), "arms[1].closed.until: unknown key");
+  expect_error(with("yes"), "arms[1].closed: must be true, false, or an object");
+  // A list design closes by stratum: only its stratification factors.
+  json m = minimization();
+  m["arms"][2]["closed"] = {{"strata", {{{"age_group", "65_or_over"}}}}};
+  CHECK(load_study(m.dump()).study);
+  json nonstrat = blocks();
+  nonstrat["factors"].push_back({{"id", "sex"}, {"name", "Sex"}, {"levels", {"F", "M"}}});
+  nonstrat["arms"][1]["closed"] = {{"strata", {{{"sex", "F"}}}}};
+  expect_error(nonstrat, "arms[1].closed.strata[0].sex: factor \"sex\" is not a stratification factor");
+  // Closed for some strata, every arm is still open somewhere.
+  json both = blocks();
+  both["arms"][0]["closed"] = {{"strata", {{{"diabetes", "yes"}}}}};
+  both["arms"][1]["closed"] = {{"strata", {{{"diabetes", "no"}}}}};
+  CHECK(load_study(both.dump()).study);
+}
