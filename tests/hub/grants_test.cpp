@@ -496,7 +496,7 @@ TEST_CASE("minimization: a ratio change in use is replayed under the version eac
   const std::map<std::string, std::string> factors = {{"site", "301"}, {"country", "DE"}, {"age_group", "under_65"},
                                                       {"hoehn_yahr", "2-2.5"}};
   auto decide_and_push = [&](int i, const shared::MinimizationConfig& config, int labelled_version) {
-    const std::string number = "301-00" + std::to_string(i);
+    const std::string number = (i < 10 ? "301-00" : "301-0") + std::to_string(i);
     a.push(f, shared::kScreenedEvent, screened(number, factors));
     auto levels = shared::minimization_levels(config, factors);
     REQUIRE(levels.ok());
@@ -516,13 +516,28 @@ TEST_CASE("minimization: a ratio change in use is replayed under the version eac
     payload[shared::kEventStudyVersionField] = labelled_version;
     a.push(f, shared::kRandomizedEvent, payload);
   };
-  // Two decisions before the node applied version 2, three after; the sixth
-  // is made under version 2 but labelled 1: its replay under 1 fails.
+  // Two decisions before the node applied version 2, three after.
   decide_and_push(1, *v1, 1);
   decide_and_push(2, *v1, 1);
   for (int i = 3; i <= 5; ++i) decide_and_push(i, *v2, 2);
-  decide_and_push(6, *v2, 1);
+  // Then one made under version 2 but labelled 1, whose replay under 1 fails.
+  // The stream is drawn at random, and at some positions both versions pick
+  // the same arm: those decisions go in correctly labelled, until one whose
+  // arm differs, so that the test never depends on the draw.
+  auto arm_under = [&](const shared::MinimizationConfig& config) {
+    auto levels = shared::minimization_levels(config, factors);
+    REQUIRE(levels.ok());
+    auto inputs = shared::offline_inputs(config, g->baseline, g->synced_participants, own, *levels);
+    REQUIRE(inputs.ok());
+    sync::SeededSource peek(*seed);
+    peek.seek(position);
+    return shared::decide_offline(config, *inputs, peek, position, static_cast<std::uint64_t>(own.size() + 1)).arm;
+  };
+  int i = 6;
+  for (; i < 40 && arm_under(*v1) == arm_under(*v2); ++i) decide_and_push(i, *v2, 2);
+  REQUIRE_MESSAGE(i < 40, "no stream position where the two versions' decisions differ");
+  decide_and_push(i, *v2, 1);
   auto report = consume(f, a.id);
-  CHECK(report.decisions == 5);
+  CHECK(report.decisions == static_cast<std::uint64_t>(i - 1));
   CHECK(alert_kinds(f) == std::vector<std::string>{"minimization.replay"});
 }
