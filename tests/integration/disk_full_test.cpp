@@ -2,7 +2,7 @@
 // real `irt-hub serve`: each data directory is moved onto a small tmpfs, which
 // the test fills with a file beside the database (or remounts read-only).
 // Every write is then refused with a clear error (503 naming "disk full" and
-// the fix; the CLI exits non-zero), nothing is half-written (the node's chain
+// the fix; the CLI exits 3 with the same words), nothing is half-written (the node's chain
 // and the hub's ledger verify, counts unchanged), reads go on, and once the
 // filler is removed the same operations succeed without a restart.
 //
@@ -288,13 +288,18 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") == events);
   CHECK(test::read_file(hub.log_file()).find("disk is full") != std::string::npos);  // SQLite's words, in the log
 
-  // A decision at the hub (a new user) is refused, non-zero, naming the disk.
+  // A decision at the hub (a new user) is refused as the API refuses it:
+  // exit 3 (unavailable), the fault and the fix, not an internal error.
   auto add = hub.cli({"user", "add", "--user", test::kHubAdmin, "--name", "monitor.102", "--role", "monitor",
                       "--sites", "102"},
                      std::string(test::kHubAdminPassword) + "\n" + kDiskPassword + "\n");
   INFO(add.out, add.err);
-  CHECK(add.exit_code != 0);
-  CHECK(add.err.find("disk is full") != std::string::npos);
+  CHECK(add.exit_code == 3);
+  CHECK(add.err.find("irt-hub user add: disk full: the disk holding irt-hub's database has no space left") !=
+        std::string::npos);
+  CHECK(add.err.find("nothing was recorded") != std::string::npos);
+  CHECK(add.err.find("free space on that disk") != std::string::npos);
+  CHECK(add.err.find("internal error") == std::string::npos);
   // The hub's API: reads go on; a decision (a new user) is refused naming the disk.
   CHECK(test::hub_call(hub.port(), "GET", "/api/v1/users", admin).status == 200);
   const json pharmacist = {
