@@ -2,7 +2,8 @@
 // real `irt-hub serve`: each data directory is moved onto a small tmpfs, which
 // the test fills with a file beside the database (or remounts read-only).
 // Every write is then refused with a clear error (503 naming "disk full" and
-// the fix; the CLI exits 3 with the same words), nothing is half-written (the node's chain
+// the fix; a node's push to the full hub 503 as well; the CLI exits 3 with
+// the same words), nothing is half-written (the node's chain
 // and the hub's ledger verify, counts unchanged), reads go on, and once the
 // filler is removed the same operations succeed without a restart.
 //
@@ -178,11 +179,13 @@ std::size_t participants(test::ServedNode& n) {
   return r.body["participants"].size();
 }
 
-std::int64_t pending_events(test::ServedNode& n) {
+json node_status(test::ServedNode& n) {
   auto r = n.call("GET", "/api/v1/status");
   REQUIRE(r.status == 200);
-  return r.body.value("pending_events", std::int64_t{-1});
+  return r.body;
 }
+
+std::int64_t pending_events(test::ServedNode& n) { return node_status(n).value("pending_events", std::int64_t{-1}); }
 
 }  // namespace
 
@@ -287,6 +290,15 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   CHECK(pending_events(node) > 0);
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") == events);
   CHECK(test::read_file(hub.log_file()).find("disk is full") != std::string::npos);  // SQLite's words, in the log
+  // The push was answered 503 `unavailable` naming the disk (not a 500): the
+  // node reads it as "try again later", keeps its events and goes on retrying.
+  const auto refused_push = node_status(node);
+  const std::string sync_error = refused_push.value("sync_error", "");
+  INFO(refused_push.dump());
+  CHECK(sync_error.find("disk full: the disk holding irt-hub's database has no space left") != std::string::npos);
+  CHECK(sync_error.find("[unavailable, HTTP 503]") != std::string::npos);
+  CHECK(refused_push.value("sync_state", "") == "offline");
+  CHECK(refused_push.value("sync_failures", 0) >= 1);
 
   // A decision at the hub (a new user) is refused as the API refuses it:
   // exit 3 (unavailable), the fault and the fix, not an internal error.
@@ -313,6 +325,14 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   disk.free_space();
   CHECK(node.wait_synced());
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") > events);
+  // Every event of the node in the ledger exactly once, none lost or taken twice.
+  const auto synced = node_status(node);
+  const std::string node_id = synced.value("node_id", "");
+  const auto last = synced.value("last_seq", std::int64_t{-1});
+  CHECK(synced.value("pending_events", std::int64_t{-1}) == 0);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events WHERE node_id = '" + node_id + "'") == last);
+  CHECK(test::hub_count(hub, "SELECT count(DISTINCT seq) FROM ledger_events WHERE node_id = '" + node_id + "'") ==
+        last);
   hub.add_user("monitor.102", "monitor", "102", kDiskPassword);
   CHECK(test::hub_call(hub.port(), "POST", "/api/v1/users", admin, pharmacist).status == 200);
   node.stop();
