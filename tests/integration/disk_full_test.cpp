@@ -340,3 +340,52 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   auto v = hub.cli({"verify"});
   CHECK_MESSAGE(v.exit_code == 0, v.out, v.err);
 }
+
+// The hub on PostgreSQL whose database refuses writes (SQLSTATE 25006, as on a
+// hot standby; here the database's default_transaction_read_only, which every
+// new session takes): a write command is refused as read-only with the fix,
+// exit 3, nothing of it written; once writable, the same command succeeds.
+// (A full PostgreSQL disk is not made here: the test cluster's server runs
+// outside this test's mount namespace, so a tmpfs mounted here is not its disk;
+// SQLSTATE 53100 goes through the same mapping, storage/postgresql_connection.cpp.)
+TEST_CASE("read-only PostgreSQL hub database: a hub write is refused as read-only, nothing written, and resumes") {
+  if (!test::hub_engine_is_postgresql()) {
+    MESSAGE("the hub runs on SQLite here: its read-only case is the node's above; this one runs as "
+            "integration-postgresql:");
+    return;
+  }
+  test::HubProcess hub;
+  hub.add_user("coordinator.101", "coordinator", "101", kDiskPassword);
+  hub.stop();
+  auto db = hub.database();
+  std::string name;
+  {
+    auto st = db.prepare("SELECT current_database()");
+    REQUIRE(st.step());
+    name = st.text(0);
+  }
+  const auto users = test::hub_count(hub, "SELECT count(*) FROM hub_users");
+  const auto audit = test::hub_count(hub, "SELECT count(*) FROM hub_audit");
+  db.exec("ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+
+  auto add_monitor = [&hub] {
+    return hub.cli({"user", "add", "--user", test::kHubAdmin, "--name", "monitor.101", "--role", "monitor",
+                    "--sites", "101"},
+                   std::string(test::kHubAdminPassword) + "\n" + kDiskPassword + "\n");
+  };
+  auto refused = add_monitor();
+  INFO(refused.out, refused.err);
+  CHECK(refused.exit_code == 3);
+  CHECK(refused.err.find("the database is read-only: irt-hub cannot write its data directory") != std::string::npos);
+  CHECK(refused.err.find("nothing was recorded") != std::string::npos);
+  CHECK(refused.err.find("internal error") == std::string::npos);
+  db.exec("ALTER DATABASE " + name + " RESET default_transaction_read_only");
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_users") == users);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_audit") == audit);
+
+  auto added = add_monitor();
+  CHECK_MESSAGE(added.exit_code == 0, added.out, added.err);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_users") == users + 1);
+  auto v = hub.cli({"verify"});
+  CHECK_MESSAGE(v.exit_code == 0, v.out, v.err);
+}
