@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "hub/commands.h"
+#include "storage/storage_fault.h"
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) {
@@ -35,5 +36,8 @@ int main(int argc, char** argv) {
   for (auto& c : irt::hub::export_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::webhook_commands()) root.subcommands.push_back(std::move(c));
   for (auto& c : irt::hub::backup_commands()) root.subcommands.push_back(std::move(c));
-  return irt::shared::run_commands(root, argc, argv);
+  // A full disk or a read-only database is told as the API tells it (exit 3), not as a bug.
+  return irt::shared::run_commands(root, argc, argv, [](const std::exception& e) {
+    return irt::storage::storage_refusal(e, "irt-hub");
+  });
 }

@@ -135,8 +135,9 @@ struct SyncServer::Impl {
   }
 
   // Serialises handlers and turns an escaped exception into a 500 that names
-  // nothing internal; what failed goes to the log. Every answer carries the
-  // hub's clock (sync::kHubTimeHeader).
+  // nothing internal, or a full disk or read-only database into a 503 naming
+  // the fault and the fix; what failed goes to the log. Every answer carries
+  // the hub's clock (sync::kHubTimeHeader).
   httplib::Server::Handler guarded(Body body, bool lock_whole = true) {
     return [this, body = std::move(body), lock_whole](const httplib::Request& req, httplib::Response& res) {
       res.set_header(sync::kHubTimeHeader, std::to_string(sync::system_millis()));
@@ -149,10 +150,9 @@ struct SyncServer::Impl {
         body(req, res);
       } catch (const std::exception& e) {
         std::cerr << "irt-hub: " << req.method << " " << req.path << " failed: " << e.what() << "\n";
-        std::string message = "the hub failed while handling this request and acknowledged nothing from it; retry "
-                              "later";
-        if (auto refusal = storage::storage_refusal(e, "irt-hub")) message = refusal->message;
-        auto r = refuse(we::kInternal, message);
+        auto r = refuse(we::kInternal,
+                        "the hub failed while handling this request and acknowledged nothing from it; retry later");
+        if (auto refusal = storage::storage_refusal(e, "irt-hub")) r = refuse(we::kUnavailable, refusal->message);
         res.status = r.http_status;
         res.set_content(sync::refusal_to_json(r), "application/json");
       }

@@ -6,6 +6,7 @@
 #endif
 
 #include "node/commands.h"
+#include "storage/storage_fault.h"
 
 int main(int argc, char** argv) {
 #ifdef __GLIBC__
@@ -24,5 +25,8 @@ int main(int argc, char** argv) {
   root.name = "irt-node";
   root.summary = "A site node of the offline-first IRT: randomize and dispense with or without a network.";
   for (auto& c : irt::node::node_commands()) root.subcommands.push_back(std::move(c));
-  return irt::shared::run_commands(root, argc, argv);
+  // A full disk or a read-only database is told as the API tells it (exit 3), not as a bug.
+  return irt::shared::run_commands(root, argc, argv, [](const std::exception& e) {
+    return irt::storage::storage_refusal(e, "irt-node");
+  });
 }

@@ -105,7 +105,7 @@ struct ArgsParser {
   }
 };
 
-int run_commands(const Command& root, int argc, char** argv) {
+int run_commands(const Command& root, int argc, char** argv, const ExplainException& explain) {
   std::span<char*> rest(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
   const Command* cmd = &root;
   std::string path = root.name;
@@ -146,6 +146,10 @@ int run_commands(const Command& root, int argc, char** argv) {
     std::cerr << path << ": " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
+    if (auto error = explain ? explain(e) : std::nullopt) {
+      std::cerr << path << ": " << error->message << "\n";
+      return exit_code(error->code);
+    }
     std::cerr << path << ": internal error: " << e.what()
               << "\nNothing acknowledged was lost; report this with the command line that caused it.\n";
     return 1;

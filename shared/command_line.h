@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/result.h"
+
 namespace irt::shared {
 
 struct Option {
@@ -61,9 +63,14 @@ struct Command {
   std::vector<Command> subcommands;    // when its first argument is an option (or there is none)
 };
 
+// What an exception escaping a command means to the person who ran it (a full
+// disk: storage::storage_refusal), or nullopt for a bug.
+using ExplainException = std::function<std::optional<Error>(const std::exception&)>;
+
 // Runs the command named by argv[1..] and returns the process exit code.
-// Exceptions escaping a command are reported as internal errors (exit 1).
-int run_commands(const Command& root, int argc, char** argv);
+// An exception escaping a command is printed as `explain` words it, with its
+// code's exit code; any other is reported as an internal error (exit 1).
+int run_commands(const Command& root, int argc, char** argv, const ExplainException& explain = {});
 
 // A whole unsigned decimal number ("12"), or nullopt for anything else ("", "-1", "12x", too large).
 std::optional<std::uint64_t> parse_u64(std::string_view text);

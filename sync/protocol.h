@@ -79,6 +79,7 @@ inline constexpr const char* kRequestSignature = "request_signature";// 401: req
 inline constexpr const char* kNotFound = "not_found";                // 404
 inline constexpr const char* kRateLimited = "rate_limited";          // 429: too many refused requests from this source
 inline constexpr const char* kClockSkew = "clock_skew";              // 400: the request's time is a day or more from the hub's
+inline constexpr const char* kUnavailable = "unavailable";           // 503: the hub's disk is full or read-only
 inline constexpr const char* kInternal = "internal";                 // 500
 }  // namespace wire_error
 

@@ -29,6 +29,7 @@ const WireRow kWireTable[] = {
     {wire_error::kBrokenChain, shared::Errc::integrity},
     {wire_error::kRateLimited, shared::Errc::rate_limited},
     {wire_error::kClockSkew, shared::Errc::invalid_input},
+    {wire_error::kUnavailable, shared::Errc::unavailable},
     {wire_error::kInternal, shared::Errc::internal},
 };
 

@@ -2,7 +2,8 @@
 // real `irt-hub serve`: each data directory is moved onto a small tmpfs, which
 // the test fills with a file beside the database (or remounts read-only).
 // Every write is then refused with a clear error (503 naming "disk full" and
-// the fix; the CLI exits non-zero), nothing is half-written (the node's chain
+// the fix; a node's push to the full hub 503 as well; the CLI exits 3 with
+// the same words), nothing is half-written (the node's chain
 // and the hub's ledger verify, counts unchanged), reads go on, and once the
 // filler is removed the same operations succeed without a restart.
 //
@@ -178,11 +179,13 @@ std::size_t participants(test::ServedNode& n) {
   return r.body["participants"].size();
 }
 
-std::int64_t pending_events(test::ServedNode& n) {
+json node_status(test::ServedNode& n) {
   auto r = n.call("GET", "/api/v1/status");
   REQUIRE(r.status == 200);
-  return r.body.value("pending_events", std::int64_t{-1});
+  return r.body;
 }
+
+std::int64_t pending_events(test::ServedNode& n) { return node_status(n).value("pending_events", std::int64_t{-1}); }
 
 }  // namespace
 
@@ -287,14 +290,28 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   CHECK(pending_events(node) > 0);
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") == events);
   CHECK(test::read_file(hub.log_file()).find("disk is full") != std::string::npos);  // SQLite's words, in the log
+  // The push was answered 503 `unavailable` naming the disk (not a 500): the
+  // node reads it as "try again later", keeps its events and goes on retrying.
+  const auto refused_push = node_status(node);
+  const std::string sync_error = refused_push.value("sync_error", "");
+  INFO(refused_push.dump());
+  CHECK(sync_error.find("disk full: the disk holding irt-hub's database has no space left") != std::string::npos);
+  CHECK(sync_error.find("[unavailable, HTTP 503]") != std::string::npos);
+  CHECK(refused_push.value("sync_state", "") == "offline");
+  CHECK(refused_push.value("sync_failures", 0) >= 1);
 
-  // A decision at the hub (a new user) is refused, non-zero, naming the disk.
+  // A decision at the hub (a new user) is refused as the API refuses it:
+  // exit 3 (unavailable), the fault and the fix, not an internal error.
   auto add = hub.cli({"user", "add", "--user", test::kHubAdmin, "--name", "monitor.102", "--role", "monitor",
                       "--sites", "102"},
                      std::string(test::kHubAdminPassword) + "\n" + kDiskPassword + "\n");
   INFO(add.out, add.err);
-  CHECK(add.exit_code != 0);
-  CHECK(add.err.find("disk is full") != std::string::npos);
+  CHECK(add.exit_code == 3);
+  CHECK(add.err.find("irt-hub user add: disk full: the disk holding irt-hub's database has no space left") !=
+        std::string::npos);
+  CHECK(add.err.find("nothing was recorded") != std::string::npos);
+  CHECK(add.err.find("free space on that disk") != std::string::npos);
+  CHECK(add.err.find("internal error") == std::string::npos);
   // The hub's API: reads go on; a decision (a new user) is refused naming the disk.
   CHECK(test::hub_call(hub.port(), "GET", "/api/v1/users", admin).status == 200);
   const json pharmacist = {
@@ -308,10 +325,67 @@ TEST_CASE("disk full at the hub: pushes and decisions are refused, the ledger is
   disk.free_space();
   CHECK(node.wait_synced());
   CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events") > events);
+  // Every event of the node in the ledger exactly once, none lost or taken twice.
+  const auto synced = node_status(node);
+  const std::string node_id = synced.value("node_id", "");
+  const auto last = synced.value("last_seq", std::int64_t{-1});
+  CHECK(synced.value("pending_events", std::int64_t{-1}) == 0);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events WHERE node_id = '" + node_id + "'") == last);
+  CHECK(test::hub_count(hub, "SELECT count(DISTINCT seq) FROM ledger_events WHERE node_id = '" + node_id + "'") ==
+        last);
   hub.add_user("monitor.102", "monitor", "102", kDiskPassword);
   CHECK(test::hub_call(hub.port(), "POST", "/api/v1/users", admin, pharmacist).status == 200);
   node.stop();
   hub.stop();
+  auto v = hub.cli({"verify"});
+  CHECK_MESSAGE(v.exit_code == 0, v.out, v.err);
+}
+
+// The hub on PostgreSQL whose database refuses writes (SQLSTATE 25006, as on a
+// hot standby; here the database's default_transaction_read_only, which every
+// new session takes): a write command is refused as read-only with the fix,
+// exit 3, nothing of it written; once writable, the same command succeeds.
+// (A full PostgreSQL disk is not made here: the test cluster's server runs
+// outside this test's mount namespace, so a tmpfs mounted here is not its disk;
+// SQLSTATE 53100 goes through the same mapping, storage/postgresql_connection.cpp.)
+TEST_CASE("read-only PostgreSQL hub database: a hub write is refused as read-only, nothing written, and resumes") {
+  if (!test::hub_engine_is_postgresql()) {
+    MESSAGE("the hub runs on SQLite here: its read-only case is the node's above; this one runs as "
+            "integration-postgresql:");
+    return;
+  }
+  test::HubProcess hub;
+  hub.add_user("coordinator.101", "coordinator", "101", kDiskPassword);
+  hub.stop();
+  auto db = hub.database();
+  std::string name;
+  {
+    auto st = db.prepare("SELECT current_database()");
+    REQUIRE(st.step());
+    name = st.text(0);
+  }
+  const auto users = test::hub_count(hub, "SELECT count(*) FROM hub_users");
+  const auto audit = test::hub_count(hub, "SELECT count(*) FROM hub_audit");
+  db.exec("ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+
+  auto add_monitor = [&hub] {
+    return hub.cli({"user", "add", "--user", test::kHubAdmin, "--name", "monitor.101", "--role", "monitor",
+                    "--sites", "101"},
+                   std::string(test::kHubAdminPassword) + "\n" + kDiskPassword + "\n");
+  };
+  auto refused = add_monitor();
+  INFO(refused.out, refused.err);
+  CHECK(refused.exit_code == 3);
+  CHECK(refused.err.find("the database is read-only: irt-hub cannot write its data directory") != std::string::npos);
+  CHECK(refused.err.find("nothing was recorded") != std::string::npos);
+  CHECK(refused.err.find("internal error") == std::string::npos);
+  db.exec("ALTER DATABASE " + name + " RESET default_transaction_read_only");
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_users") == users);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_audit") == audit);
+
+  auto added = add_monitor();
+  CHECK_MESSAGE(added.exit_code == 0, added.out, added.err);
+  CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_users") == users + 1);
   auto v = hub.cli({"verify"});
   CHECK_MESSAGE(v.exit_code == 0, v.out, v.err);
 }

@@ -17,7 +17,7 @@ using namespace irt::sync;
 TEST_CASE("every sync refusal code has the family and HTTP status docs/errors.md gives it, on both sides") {
   auto rows = test::markdown_table(test::read_file(test::source_path("docs/errors.md")),
                                    "| wire code | family | HTTP |");
-  REQUIRE(rows.size() == 15);
+  REQUIRE(rows.size() == 16);
   std::set<std::string> codes;
   for (const auto& r : rows) {
     CAPTURE(r[0]);
@@ -42,7 +42,7 @@ TEST_CASE("every sync refusal code has the family and HTTP status docs/errors.md
                         wire_error::kWrongNode, wire_error::kRevoked, wire_error::kFrozen, wire_error::kGap,
                         wire_error::kEquivocation, wire_error::kBadSignature, wire_error::kBrokenChain,
                         wire_error::kRequestSignature, wire_error::kNotFound, wire_error::kRateLimited,
-                        wire_error::kClockSkew, wire_error::kInternal})
+                        wire_error::kClockSkew, wire_error::kUnavailable, wire_error::kInternal})
     CHECK_MESSAGE(codes.count(c) == 1, c << " is missing from docs/errors.md");
 }
 
