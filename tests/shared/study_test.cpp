@@ -901,7 +901,7 @@ TEST_CASE("expected enrollment values out of range are named by their path") {
 
 // ---- An arm closed for some strata or from a date (docs/study-config.md, "arms")
 
-TEST_CASE("an arm's closed: true, or from a date, or for some strata, or both; bad values name the fix") {
+TEST_CASE("an arm's closed: true, or from a date, or for some strata, or both, and bad values name the fix") {
   json doc = blocks();
   doc["arms"][1]["closed"] = {{"from", "2027-03-01"}, {"strata", {{{"diabetes", "yes"}}, {{"site", "101"}}}}};
   auto load = load_study(doc.dump());
