@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
@@ -12,6 +13,7 @@
 #include "hub/shipments.h"
 #include "sync/seeded_source.h"
 #include "shared/civil_date.h"
+#include "shared/command_line.h"
 #include "shared/kit_numbers.h"
 
 namespace irt::hub {
@@ -255,8 +257,8 @@ std::vector<DepotStock> depot_stock(const shared::Study& study) {
 // Generates a kit list for `stock` from a fresh recorded seed, places the
 // kits at their depots (kLots lots per depot and type, named with
 // `lot_prefix`) and audits it. With `digits` (an amendment: those of the
-// first list) a draw that repeats an existing kit number is redrawn from a
-// new seed, so every kit number stays unique.
+// first list) a number already in use is drawn again (shared/kit_numbers.h),
+// so every kit number stays unique.
 shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study& study,
                                       const std::vector<DepotStock>& stock, int digits, const std::string& lot_prefix,
                                       const std::string& why, const std::string& actor, std::int64_t now_ms) {
@@ -268,26 +270,15 @@ shared::Result<std::size_t> make_kits(storage::Database& db, const shared::Study
     if (n > 0) counts.push_back({kt.id, n});
   }
   if (counts.empty()) return std::size_t{0};
-  crypto::Bytes seed;
-  shared::Result<shared::KitList> list = shared::make_error(shared::Errc::internal, "no kit list drawn");
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    crypto::secure_zero(seed.data(), seed.size());
-    seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
-    sync::SeededSource source(seed);
-    list = shared::generate_kit_list(counts, source, digits);
-    if (!list) break;
-    bool repeats = false;
-    auto exists = db.prepare("SELECT 1 FROM hub_kits WHERE kit_number = ? UNION ALL "
-                             "SELECT 1 FROM hub_kit_list_kits WHERE kit_number = ?");
-    for (const auto& k : list->kits) {
-      exists.reset();
-      exists.bind_all(std::to_string(k.number), std::to_string(k.number));
-      if ((repeats = exists.step())) break;
-    }
-    if (!repeats) break;
-    list = shared::make_error(shared::Errc::exhausted, "kit numbers of " + std::to_string(list->digits) +
-                                                            " digits keep repeating existing ones");
+  std::unordered_set<std::uint64_t> taken;  // every kit number in use, never drawn again
+  if (digits != 0) {
+    auto st = db.prepare("SELECT kit_number FROM hub_kits UNION SELECT kit_number FROM hub_kit_list_kits");
+    while (st.step())
+      if (auto n = shared::parse_u64(st.text(0))) taken.insert(*n);
   }
+  auto seed = crypto::random_bytes(crypto::DeterministicStream::kSeedSize);
+  sync::SeededSource source(seed);
+  auto list = shared::generate_kit_list(counts, source, digits, taken);
   if (!list) {
     crypto::secure_zero(seed.data(), seed.size());
     return list.error();

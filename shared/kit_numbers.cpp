@@ -5,7 +5,8 @@
 
 namespace irt::shared {
 
-Result<KitList> generate_kit_list(std::span<const KitTypeCount> counts, RandomSource& source, int digits) {
+Result<KitList> generate_kit_list(std::span<const KitTypeCount> counts, RandomSource& source, int digits,
+                                  const std::unordered_set<std::uint64_t>& taken) {
   std::size_t total = 0;
   for (const auto& c : counts) total += c.count;
   if (total == 0)
@@ -24,13 +25,19 @@ Result<KitList> generate_kit_list(std::span<const KitTypeCount> counts, RandomSo
                                                std::to_string(total) +
                                                " kits sparsely (at most 1% of the range); use more digits");
   const std::uint64_t low = span_of(digits);
+  std::uint64_t taken_here = 0;
+  for (auto n : taken) taken_here += n >= low && n < 10 * low;
+  if (9 * low - taken_here < 100 * static_cast<std::uint64_t>(total))
+    return make_error(Errc::exhausted, "kit numbers of " + std::to_string(digits) + " digits cannot hold " +
+                                           std::to_string(total) + " more kits sparsely beside the " +
+                                           std::to_string(taken_here) + " in use; use more digits");
   std::vector<std::uint64_t> numbers;
   numbers.reserve(total);
   std::unordered_set<std::uint64_t> seen;
   seen.reserve(total * 2);
   while (numbers.size() < total) {
     std::uint64_t n = low + uniform(source, 9 * low);
-    if (seen.insert(n).second) numbers.push_back(n);
+    if (!taken.count(n) && seen.insert(n).second) numbers.push_back(n);
   }
   std::vector<std::size_t> types;
   types.reserve(total);

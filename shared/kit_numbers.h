@@ -8,13 +8,17 @@
 // is then unlikely to be another real kit); kit types are laid out in the
 // requested order and shuffled (Fisher-Yates), then paired with the numbers in
 // drawing order. The list is presented sorted by number.
-// Draws: uniform(9 * 10^(d-1)) per number (redrawn on a repeat), then the shuffle.
+// Draws: uniform(9 * 10^(d-1)) per number (redrawn on a repeat, or when the
+// number is `taken`: a later list's kits never reuse an earlier list's
+// numbers), then the shuffle. The same seed and the same taken numbers
+// reproduce the list.
 // Thread-safety: plain values.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "shared/random_source.h"
@@ -38,7 +42,9 @@ struct KitList {
 };
 
 // digits = 0 picks the smallest d >= 6 with 9 * 10^(d-1) >= 100 x total kits.
-Result<KitList> generate_kit_list(std::span<const KitTypeCount> counts, RandomSource& source, int digits = 0);
+// exhausted when `taken` leaves too few numbers of `digits` digits free.
+Result<KitList> generate_kit_list(std::span<const KitTypeCount> counts, RandomSource& source, int digits = 0,
+                                  const std::unordered_set<std::uint64_t>& taken = {});
 
 // "kit_number,kit_type" lines, sorted by number. An unblinded artefact.
 std::string encode_kit_csv(const KitList& list);

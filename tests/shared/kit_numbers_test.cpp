@@ -60,3 +60,23 @@ TEST_CASE("the same seed reproduces the kit list") {
   auto c = irt::test::seeded(43);
   CHECK(generate_kit_list(counts, c, 3).error().code == Errc::invalid_input);
 }
+
+TEST_CASE("a later kit list never draws a number already in use, and says so when too few are left") {
+  // 3 digits: 900 numbers, 9 kits at most (1%). 800 of them taken: every draw lands on the other 100.
+  std::unordered_set<std::uint64_t> taken;
+  for (std::uint64_t n = 100; n < 900; ++n) taken.insert(n);
+  std::vector<KitTypeCount> counts{{"KT-A", 1}};
+  for (std::uint8_t seed = 1; seed <= 20; ++seed) {
+    auto source = irt::test::seeded(seed);
+    auto list = generate_kit_list(counts, source, 3, taken);
+    REQUIRE(list.ok());
+    for (const auto& k : list->kits) CHECK(k.number >= 900);
+  }
+  // 801 taken leave 99 numbers: fewer than 100 per kit.
+  taken.insert(900);
+  auto source = irt::test::seeded(1);
+  auto refused = generate_kit_list(counts, source, 3, taken);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == Errc::exhausted);
+  CHECK(refused.error().message == "kit numbers of 3 digits cannot hold 1 more kits sparsely beside the 801 in use; use more digits");
+}
