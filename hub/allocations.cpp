@@ -147,10 +147,15 @@ std::vector<shared::OwnAllocation> stream_allocations(storage::Database& db, con
 }
 
 std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
-                                                                   const shared::MinimizationConfig& config) {
+                                                                   const shared::MinimizationConfig& config,
+                                                                   std::int64_t streams_from_ms) {
   shared::MarginalTotals totals(config);
   std::uint64_t n = 0;
-  auto st = db.prepare("SELECT participant, arm FROM hub_allocations");
+  auto st = streams_from_ms == 0
+                ? db.prepare("SELECT participant, arm FROM hub_allocations")
+                : db.prepare("SELECT a.participant, a.arm FROM hub_allocations a JOIN hub_minimization_streams s "
+                             "ON s.node_id = a.node_id AND s.stream_id = a.stream_id WHERE s.issued_ms >= ?");
+  if (streams_from_ms != 0) st.bind(1, streams_from_ms);
   while (st.step()) {
     ++n;
     auto levels = shared::minimization_levels(config, participant_factors(db, st.text(0)));

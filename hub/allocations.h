@@ -84,9 +84,13 @@ std::map<std::string, std::string> participant_factors(storage::Database& db, co
 std::vector<shared::OwnAllocation> stream_allocations(storage::Database& db, const std::string& node_id,
                                                       std::uint64_t stream_id, std::uint64_t before);
 
-// Study-wide minimization totals of every allocation the hub knows, and their number.
+// Study-wide minimization totals of the allocations the hub knows, and their
+// number: every allocation, or with `streams_from_ms` only those decided from
+// streams issued at or after it (the current minimization segment:
+// hub/grants.cpp, docs/randomization.md "Design changes").
 std::pair<shared::MarginalTotals, std::uint64_t> allocation_totals(storage::Database& db,
-                                                                   const shared::MinimizationConfig& config);
+                                                                   const shared::MinimizationConfig& config,
+                                                                   std::int64_t streams_from_ms = 0);
 
 // The allocations of participants screened at `site_id`, in participant order
 // (unblinded: the arm is there).

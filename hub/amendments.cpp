@@ -29,7 +29,6 @@ bool is_prefix(const std::vector<std::string>& a, const std::vector<std::string>
 // Arms participants were allocated to keep what they were allocated.
 void check_arms(storage::Database& db, const Study& old, const Study& neu, bool in_use,
                 std::vector<std::string>& out) {
-  const bool minimization = in_use && old.randomization.method == shared::Method::minimization;
   for (const auto& arm : old.arms) {
     const auto* now = neu.find_arm(arm.id);
     const bool allocated = arm_has_allocations(db, arm.id);
@@ -54,13 +53,10 @@ void check_arms(storage::Database& db, const Study& old, const Study& neu, bool 
   // A list design meets a ratio change or an added arm with a new list
   // segment (amend_randomization); minimization takes a new ratio at each
   // node when it applies the version, and the hub replays each decision
-  // under the version the event carries (hub/consumption.cpp). An added arm
-  // is refused: the streams granted hold baselines over the old arms.
-  if (minimization)
-    for (const auto& arm : neu.arms)
-      if (!old.find_arm(arm.id))
-        out.push_back("arms[" + arm.id + "]: added, but the minimization in use allocates only to " +
-                      std::to_string(old.arms.size()) + " arms; an arm cannot be added to a minimization mid-study");
+  // under the version the event carries (hub/consumption.cpp); an added arm
+  // starts a new minimization segment (minimization_segment_start_ms in
+  // hub/design_changes.h): each node gets a stream over every arm at its
+  // next sync, and minimizes only once it holds one.
 }
 
 // Where a factor's levels are written: "sites" and "countries" for the

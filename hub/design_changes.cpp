@@ -48,6 +48,13 @@ std::optional<DesignChange> design_change_between(const shared::Study& before, c
   return c;
 }
 
+std::int64_t minimization_segment_start_ms(const std::vector<DesignChange>& changes) {
+  std::int64_t start = 0;
+  for (const auto& c : changes)
+    if (!c.added_arms.empty()) start = std::max(start, c.made_ms);
+  return start;
+}
+
 std::vector<DesignChange> design_changes(HubState& hub) {
   std::vector<DesignChange> out;
   std::optional<shared::Study> before;

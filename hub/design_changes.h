@@ -61,6 +61,16 @@ std::optional<DesignChange> design_change_between(const shared::Study& before, c
 // Every design change the hub holds, oldest first.
 std::vector<DesignChange> design_changes(HubState& hub);
 
+// Minimization balances the arms over the participants allocated under the
+// current set of arms: an arm added starts a new segment, as a list design
+// continues with one, so that the new arm is not sent nearly every participant
+// until it catches up with arms allocated for months, and is compared with
+// participants allocated beside it. The segment's allocations are those
+// decided from streams the hub issued at or after the change that last added
+// an arm (their baselines hold every arm): when it was made (hub clock), 0
+// when no change added one.
+std::int64_t minimization_segment_start_ms(const std::vector<DesignChange>& changes);
+
 // A randomization under `study_version` (nullopt: before the node's first
 // study.config, judged as version 1) recorded at `device_ms` by the node's
 // clock, to `arm`: the deviations it raises, one per change it missed.

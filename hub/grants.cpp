@@ -9,6 +9,7 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/cap_allowances.h"
+#include "hub/design_changes.h"
 #include "hub/forecast.h"
 #include "hub/kit_inventory.h"
 #include "hub/leases.h"
@@ -246,7 +247,7 @@ shared::Result<std::uint64_t> grant_stream(HubState& hub, const std::string& nod
                                            std::int64_t now_ms, GrantsIssued& out) {
   auto config = shared::minimization_config(hub.study());
   if (!config) return config.error();
-  auto [totals, allocated] = allocation_totals(hub.db(), *config);
+  auto [totals, allocated] = allocation_totals(hub.db(), *config, minimization_segment_start_ms(design_changes(hub)));
   const double share = node_share(hub, site_id);
   const std::uint64_t grants_before = streams_granted(hub.db());  // picks the arm this node leans against
   auto baseline = shared::offline_baseline(*config, totals, share, grants_before);
@@ -351,9 +352,12 @@ shared::Result<GrantsIssued> top_up_grants(HubState& hub, const std::string& nod
     const auto target = grant_target(hub, node->site_id, now_ms);
     auto config = shared::minimization_config(hub.study());
     if (!config) return config.error();
-    const auto allocated = allocation_totals(hub.db(), *config).second;
-    bool due = !current || current->voided || (current->allowance - std::min(current->used, current->allowance)) *
-                                                      kTopUpDivisor < target ||
+    const auto segment_start = minimization_segment_start_ms(design_changes(hub));
+    const auto allocated = allocation_totals(hub.db(), *config, segment_start).second;
+    // A stream issued before an arm was added holds a baseline over the old
+    // arms: the node needs one for the current segment.
+    bool due = !current || current->voided || current->issued_ms < segment_start ||
+               (current->allowance - std::min(current->used, current->allowance)) * kTopUpDivisor < target ||
                current->synced_participants != allocated;
     if (due) {
       auto r = grant_stream(hub, node_id, node->site_id, now_ms, out);

@@ -79,7 +79,7 @@ void record_stream_grant(storage::Database& db, const std::string& node_id,
 std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::string& node_id,
                                              std::uint64_t stream_id) {
   auto st = db.prepare(
-      "SELECT seed, allowance, used, synced_participants, baseline, voided_ms FROM hub_minimization_streams "
+      "SELECT seed, allowance, used, synced_participants, baseline, voided_ms, issued_ms FROM hub_minimization_streams "
       "WHERE node_id = ? AND stream_id = ?");
   st.bind_all(node_id, storage::sql_int(stream_id));
   if (!st.step()) return std::nullopt;
@@ -93,6 +93,7 @@ std::optional<StreamGrantRecord> find_stream(storage::Database& db, const std::s
   r.synced_participants = static_cast<std::uint64_t>(st.int64(3));
   r.baseline = parse_baseline(st.text(4));
   r.voided = !st.is_null(5);
+  r.issued_ms = st.int64(6);
   return r;
 }
 

@@ -32,6 +32,7 @@ struct StreamGrantRecord {
   std::uint64_t used = 0;
   std::uint64_t synced_participants = 0;
   shared::BaselineCells baseline;  // empty when the stored baseline is damaged
+  std::int64_t issued_ms = 0;
   bool voided = false;
 };
 

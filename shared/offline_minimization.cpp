@@ -102,6 +102,14 @@ Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const Bas
   // A factor may have fewer levels in the baseline than in the config: an
   // amendment added levels at its end (a site) after the stream was granted,
   // and no allocation there was in the baseline; those cells count zero.
+  // A stream granted before an amendment added an arm holds a baseline over
+  // the old arms: the added arm started a new minimization segment, and the
+  // node minimizes again with the stream its next sync brings.
+  if (!baseline.empty() && !baseline[0].empty() && baseline[0][0].size() < config.allocation.size())
+    return make_error(Errc::exhausted, "the minimization stream this node holds was granted for " +
+                                           std::to_string(baseline[0][0].size()) + " arms and the study now has " +
+                                           std::to_string(config.allocation.size()) +
+                                           "; sync with the hub to receive one for the new design; nothing was changed");
   bool fits = baseline.size() == config.factors.size();
   for (std::size_t f = 0; fits && f < baseline.size(); ++f) {
     fits = baseline[f].size() <= config.factors[f].levels.size();

@@ -88,7 +88,8 @@ struct OwnAllocation {
 // allocation whose levels or arm the config does not know is left out.
 // integrity error when the baseline does not have the config's shape, but
 // for levels missing at the end of a factor, which count zero (a stream
-// granted before an amendment added them).
+// granted before an amendment added them); exhausted when it has fewer arms
+// (a stream granted before an amendment added an arm: sync for a new one).
 Result<OfflineInputs> offline_inputs(const MinimizationConfig& config, const BaselineCells& baseline,
                                      std::uint64_t synced_participants, const std::vector<OwnAllocation>& own,
                                      std::vector<std::size_t> levels);

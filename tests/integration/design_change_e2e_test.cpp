@@ -12,7 +12,8 @@
 // the candidate set at the node and every decision replays at the hub; and a
 // minimization ratio change (1:1 -> 2:1): the synced node minimizes under the
 // new ratio, the offline one under the old until it syncs (each such
-// decision a deviation), every decision replayed under its own version.
+// decision a deviation), every decision replayed under its own version; and
+// an arm added to a minimization in use: a new segment over the three arms.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -100,6 +101,7 @@ std::vector<Allocated> randomize_offline(NodeDir& n, const std::string& user, in
     REQUIRE_MESSAGE(screened.ok(), screened.error().message);
     auto r = session.ops->randomize(session.actor, screened->participant.number, session.password);
     if (!r) {
+      MESSAGE("randomization refused: " << r.error().message);
       CHECK(r.error().code == shared::Errc::exhausted);
       for (const auto& a : s.domain().study()->arms) CHECK(r.error().message.find(a.name) == std::string::npos);
       break;
@@ -371,6 +373,117 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
   CHECK(changes[0]["arms_closed"] == 0);
 
   // Every decision replayed under the version its event carries: no minimization.replay alert.
+  CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));
+}
+
+TEST_CASE("an arm added to a minimization in use while one node is offline: a new segment balances the three arms at the synced node, the offline one minimizes over the old arms until it syncs, each such decision a deviation, every decision replays") {
+  // Version 1: the example without its placebo arm (H and L, 1:1); version 2 adds it back (1:1:1).
+  test::TempDir dir;
+  const auto full = example_document("study-minimization.json");
+  auto doc = full;
+  auto drop_placebo = [](json& list) {
+    list.erase(std::remove_if(list.begin(), list.end(), [](const json& x) {
+                 return x.value("arm", "") == "P" || x.value("id", "") == "P" || x.value("kit_type", "") == "NRVPBO";
+               }),
+               list.end());
+  };
+  drop_placebo(doc["arms"]);
+  drop_placebo(doc["kit_types"]);
+  drop_placebo(doc["supply"]["initial_shipment"]);
+  for (auto& v : doc["visits"])
+    if (v.contains("dispense")) drop_placebo(v["dispense"]);
+  for (auto& a : doc["arms"]) a["ratio"] = 1;
+  const auto v1 = write_document(dir, "v1.json", doc);
+  auto added = full;
+  added["version"] = 2;
+  for (auto& a : added["arms"]) a["ratio"] = 1;
+  const auto v2 = write_document(dir, "v2.json", added);
+
+  HubProcess hub(v1);
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
+  hub.add_user("coordinator.ben", "coordinator", "302", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  NodeDir a(hub, "301"), b(hub, "302");
+  sync_ok(a);
+  sync_ok(b);
+  const std::vector<std::map<std::string, std::string>> profiles = {
+      {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}},
+      {{"age_group", "65_or_over"}, {"hoehn_yahr", "2-2.5"}},
+      {{"age_group", "under_65"}, {"hoehn_yahr", "2-2.5"}},
+      {{"age_group", "65_or_over"}, {"hoehn_yahr", "1-1.5"}}};
+  std::vector<Allocated> before;
+  for (int round = 0; round < 4; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 4, profiles[static_cast<std::size_t>(round)], "main");
+    before.insert(before.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  REQUIRE(before.size() == 16);
+
+  // The platform adds the placebo arm; a is online (syncs at once), b is offline.
+  amend_to(hub, v2, "placebo arm added (protocol amendment 3)");
+  sync_ok(a);
+  // a's new stream starts the segment: its baseline holds the three arms and counts no one allocated before.
+  {
+    auto db = hub.database();
+    auto st = db.prepare("SELECT synced_participants, baseline FROM hub_minimization_streams ORDER BY issued_ms DESC "
+                         "LIMIT 1");  // the stream a's sync brought, issued after b's last
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 0);
+    for (const auto& factor : json::parse(st.text(1)))
+      for (const auto& level : factor) {
+        CHECK(level.size() == 3);
+        for (const auto& cell : level) CHECK(cell.get<double>() < 1.0);  // a lean of 0.2 at most, no one counted
+      }
+  }
+  std::vector<Allocated> at_a;
+  for (int round = 0; round < 12 && at_a.size() < 36; ++round) {
+    auto got = randomize_offline(a, "coordinator.ana", 3, profiles[static_cast<std::size_t>(round) % profiles.size()], "main");
+    at_a.insert(at_a.end(), got.begin(), got.end());
+    sync_ok(a);
+  }
+  REQUIRE(at_a.size() == 36);
+  for (const auto& x : at_a) CHECK(x.study_version == 2);
+  // Balanced within the segment, about 12 each (the first 12 random); counted over the whole study,
+  // P would have been sent most of them until it caught up with H and L's 16.
+  const auto p_at_a = count_arm(at_a, "P");
+  MESSAGE("after the arm was added, node 301 allocated H " << count_arm(at_a, "H") << ", L " << count_arm(at_a, "L")
+                                                            << ", P " << p_at_a << " of " << at_a.size());
+  CHECK(p_at_a >= 8);
+  CHECK(p_at_a <= 17);
+  CHECK(count_arm(at_a, "H") >= 8);
+  CHECK(count_arm(at_a, "L") >= 8);
+
+  // b never synced since the change: it minimizes over H and L under version 1, each decision a deviation once pushed.
+  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, profiles[1], "main");
+  REQUIRE(at_b_old.size() == 5);
+  for (const auto& x : at_b_old) {
+    CHECK(x.study_version == 1);
+    CHECK(x.arm != "P");
+  }
+  sync_ok(b);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design' AND subject = 'version 2' AND "
+                       "status = 'open'") == static_cast<std::int64_t>(at_b_old.size()));
+
+  // Synced, b holds a stream over the three arms and minimizes under version 2.
+  std::vector<Allocated> at_b_new;
+  for (int round = 0; round < 3; ++round) {
+    auto got = randomize_offline(b, "coordinator.ben", 3, profiles[static_cast<std::size_t>(round)], "main");
+    at_b_new.insert(at_b_new.end(), got.begin(), got.end());
+    sync_ok(b);
+  }
+  REQUIRE(at_b_new.size() == 9);
+  for (const auto& x : at_b_new) CHECK(x.study_version == 2);
+  CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") ==
+        static_cast<std::int64_t>(at_b_old.size()));
+  auto changes = design_changes_read(hub);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0]["old_design_randomizations"] == at_b_old.size());
+  CHECK_FALSE(changes[0].contains("added_arms"));  // the study manager is blinded
+
+  // Every decision replayed under the version its event carries, with its own stream: no alert.
   CHECK(hub_count(hub, "SELECT count(*) FROM ledger_alerts") == 0);
   auto verified = hub.cli({"verify"});
   CHECK_MESSAGE(verified.exit_code == 0, (verified.out + verified.err));

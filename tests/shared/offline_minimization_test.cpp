@@ -249,6 +249,19 @@ TEST_CASE("offline_inputs refuses a baseline that does not have the study's shap
   CHECK_FALSE(offline_inputs(config, missing_factor, 0, {}, {0, 0}).ok());
 }
 
+TEST_CASE("a stream granted before an amendment added an arm is not minimized with: the node is told to sync") {
+  Study study = irt::test::minimization_study({{"A", "a", "T", 1}, {"B", "b", "T", 1}, {"C", "c", "T", 1}}, 2, 0.8);
+  auto config = *minimization_config(study);
+  BaselineCells two_arms = cells_of(config, MarginalTotals(config));
+  for (auto& factor : two_arms)
+    for (auto& level : factor) level.pop_back();  // the stream knew A and B; version 2 added C
+  auto r = offline_inputs(config, two_arms, 0, {}, {0, 0});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::exhausted);
+  CHECK(r.error().message == "the minimization stream this node holds was granted for 2 arms and the study now has 3; "
+                             "sync with the hub to receive one for the new design; nothing was changed");
+}
+
 TEST_CASE("a baseline granted before an amendment added levels at a factor's end counts them zero") {
   Study study = irt::test::minimization_study({{"A", "a", "T", 1}, {"B", "b", "T", 1}}, 2, 0.8);
   auto config = *minimization_config(study);
