@@ -499,6 +499,20 @@ TEST_CASE("a kit's state edited and its kit.state entry edited to match is named
 }
 
 
+TEST_CASE("a hub upgraded to kit state checks starts each kit moved before them from its state at the upgrade") {
+  KitLives k;
+  // A kit an earlier release moved, with no kit.state entry: named until the upgrade copies its state.
+  k.set("custody_kind = 'node', custody_id = '" + k.h.node.id + "', status = 'received'", k.at_depot);
+  check_named(k.h.problems(), {"kit " + k.at_depot + ": custody is node " + k.h.node.id});
+  k.h.db().exec("DROP TABLE hub_kit_state_baseline");
+  k.h.db().exec("UPDATE schema_version SET version = 4 WHERE component = 'hub.kits'");
+  REQUIRE(hub::migrate_kit_inventory(k.h.db()).ok());
+  CHECK(k.h.problems().empty());
+  // The copy is where the kit starts: an edit after it is named.
+  k.set("status = 'dispensed', participant = '101-003'", k.at_depot);
+  check_named(k.h.problems(), {"kit " + k.at_depot + ": status is dispensed, the signed audit trail says received"});
+}
+
 TEST_CASE("verify names a lease deleted or extended by hand") {
   VerifiedHub h;
   auto count = h.db().prepare("SELECT count(*) FROM hub_leases WHERE node_id = ?");
