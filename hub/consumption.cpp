@@ -63,7 +63,8 @@ class Intake {
     if (status == KitStatus::dispensed)
       if (auto why = kit_decision_deviation(hub_, node_, number, event_->body.directive_seq))
         deviation(deviation_kind::kKitAfterDecision, number, *why);
-    if (auto problem = record_kit_event(db_, node_, number, status, participant))
+    if (auto problem = record_kit_event(db_, node_, number, status, participant,
+                                        event_->body.type + " event " + std::to_string(seq) + " of node " + node_, now_))
       alert(seq, "kit.not_in_custody", *problem);
     else
       ++report.kits;

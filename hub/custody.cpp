@@ -67,7 +67,9 @@ HandoverDecision decide_handover(HubState& hub, const std::string& from_node, st
   std::string problem = receiver_problem(hub, from_node, request.to_node);
   std::vector<HubKit> moved;
   if (problem.empty()) {
-    auto m = move_node_kits(db, from_node, request.to_node, request.kits);
+    auto m = move_node_kits(db, from_node, request.to_node, request.kits,
+                            "handover requested by node " + from_node + " (event " + std::to_string(request_seq) + ")",
+                            now_ms);
     if (m) moved = std::move(m).value();
     else problem = m.error().message;
   }

@@ -241,9 +241,8 @@ shared::Result<std::size_t> move_depot_shipment(HubState& hub, const ShipmentRec
                                               "; cancel it and request another transfer. Nothing was changed");
     }
     for (const auto& k : kits) {
-      db.prepare("UPDATE hub_kits SET custody_id = ?, status = ? WHERE kit_number = ?")
-          .bind_all(s.to_depot, to_string(KitStatus::shipped), k.number)
-          .run();
+      change_kit_state(db, k, {KitStatus::shipped, "depot", s.to_depot, k.participant}, "hub",
+                       "transfer " + s.shipment_id + " shipped", now_ms);
       record_audit(db, {now_ms, "hub", "kit.custody_moved", k.number, "transfer " + s.shipment_id + " shipped",
                         "depot " + s.depot_id, "depot " + s.to_depot + ", in transit (shipment " + s.shipment_id + ")"});
       ++moved;
@@ -252,7 +251,7 @@ shared::Result<std::size_t> move_depot_shipment(HubState& hub, const ShipmentRec
     std::vector<shared::KitCondition> gone;
     for (const auto& k : kits_of_shipment(db, s.shipment_id)) {
       if (!in_transit_to(k, s)) continue;
-      set_kit_status(db, k.number, KitStatus::missing);
+      set_kit_status(db, k.number, KitStatus::missing, "hub", "shipment " + s.shipment_id + " declared lost", now_ms);
       db.prepare("UPDATE hub_shipment_kits SET outcome = ? WHERE shipment_id = ? AND kit_number = ?")
           .bind_all(to_string(KitStatus::missing), s.shipment_id, k.number)
           .run();
@@ -337,9 +336,12 @@ shared::Result<DepotReceiptDone> receive_at_depot(HubState& hub, const std::stri
     const KitStatus now_status =
         condition == KitStatus::received ? (transfer ? KitStatus::available : KitStatus::returned) : condition;
     // A kit received from a transfer is the depot's stock again: no longer tied to the shipment.
-    db.prepare("UPDATE hub_kits SET status = ?, shipment_id = ? WHERE kit_number = ?")
-        .bind_all(to_string(now_status), now_status == KitStatus::available ? "" : shipment_id, k.number)
+    db.prepare("UPDATE hub_kits SET shipment_id = ? WHERE kit_number = ?")
+        .bind_all(now_status == KitStatus::available ? "" : shipment_id, k.number)
         .run();
+    auto to = state_of(k);
+    to.status = now_status;
+    change_kit_state(db, k, to, who->name, "shipment " + shipment_id + " received at depot " + s->to_depot, now_ms);
     db.prepare("UPDATE hub_shipment_kits SET outcome = ? WHERE shipment_id = ? AND kit_number = ?")
         .bind_all(to_string(condition), shipment_id, k.number)
         .run();
@@ -411,10 +413,8 @@ std::vector<std::string> record_return_shipment(HubState& hub, const std::string
   const std::string why = "return shipment by node " + node_id + " (event " + std::to_string(seq) + ")" +
                           (r.reason.empty() ? "" : ": " + r.reason);
   for (const auto& k : moving) {
-    db.prepare("UPDATE hub_kits SET custody_kind = 'depot', custody_id = ?, status = ?, shipment_id = ? "
-               "WHERE kit_number = ?")
-        .bind_all(r.depot, to_string(KitStatus::shipped), id, k.number)
-        .run();
+    db.prepare("UPDATE hub_kits SET shipment_id = ? WHERE kit_number = ?").bind_all(id, k.number).run();
+    change_kit_state(db, k, {KitStatus::shipped, "depot", r.depot, k.participant}, "hub", why, now_ms);
     list_kit(db, id, k.number);
     record_audit(db, {now_ms, "hub", "kit.custody_moved", k.number, why,
                       "node " + node_id + " (" + to_string(k.status) + ")",

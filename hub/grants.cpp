@@ -392,7 +392,7 @@ GrantsVoided void_node_grants(HubState& hub, const std::string& node_id, const s
     record_audit(db, {now_ms, actor, "grant.minimization_stream_voided", node_id, "node revoked", "granted",
                       std::to_string(out.streams) + " minimization stream(s) voided"});
   out.cap_places = void_cap_allowances(hub, node_id, actor, now_ms);
-  out.kits = void_node_kits(db, node_id);
+  out.kits = void_node_kits(db, node_id, actor, "node " + node_id + " revoked", now_ms);
   if (out.kits > 0)
     record_audit(db, {now_ms, actor, "kits.lost_with_node", node_id, "node revoked", "at node",
                       std::to_string(out.kits) + " kits not yet dispensed marked lost with the node"});

@@ -208,7 +208,7 @@ shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const s
     const KitStatus to = !release                    ? KitStatus::rejected
                          : k.custody_kind == "node" ? KitStatus::received
                                                     : KitStatus::available;
-    set_kit_status(db, k.number, to);
+    set_kit_status(db, k.number, to, who->name, decision + " decision " + std::to_string(done.decision_id), now_ms);
     if (k.custody_kind == "node") by_node[k.custody_id].push_back(k.number);
     record_audit(db, {now_ms, who->name, release ? "kit.released" : "kit.rejected", k.number,
                       reason + " (decision " + std::to_string(done.decision_id) + ")", to_string(k.status),
@@ -273,7 +273,8 @@ shared::Result<KitDecisionDone> destroy_depot_kits(HubState& hub, const std::str
   done.kits = kits;
   done.decision_id = new_decision(db, "destroy", kits.size(), reason, who->name, seen_by->name, now_ms);
   for (const auto& k : found) {
-    set_kit_status(db, k.number, KitStatus::destroyed);
+    set_kit_status(db, k.number, KitStatus::destroyed, who->name,
+                   "destroy decision " + std::to_string(done.decision_id) + " at depot " + depot, now_ms);
     record_audit(db, {now_ms, who->name, "kit.destroyed", k.number,
                       reason + " (depot " + depot + ", witnessed by " + seen_by->name + ", decision " +
                           std::to_string(done.decision_id) + ")",

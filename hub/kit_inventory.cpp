@@ -90,6 +90,21 @@ CREATE TABLE hub_kit_list_kits (
 ) WITHOUT ROWID;
 INSERT INTO hub_kit_list_kits(kit_number, list_id, kit_type, lot) SELECT kit_number, list_id, kit_type, lot FROM hub_kits;
 )sql"},
+    // Each kit's state as it stood when kit states began to be audited
+    // ("kit.state", change_kit_state), for the kits no longer where their
+    // list put them: verify_kit_states starts from it. Empty on a new hub.
+    {5, R"sql(
+CREATE TABLE hub_kit_state_baseline (
+  kit_number TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  custody_kind TEXT NOT NULL,
+  custody_id TEXT NOT NULL,
+  participant TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO hub_kit_state_baseline(kit_number, status, custody_kind, custody_id, participant)
+  SELECT kit_number, status, custody_kind, custody_id, participant FROM hub_kits
+  WHERE NOT (status = 'available' AND custody_kind = 'depot' AND participant = '');
+)sql"},
 };
 
 constexpr const char* kKitListKitsHashDomain = "irt/kitlist-kits/v1";
@@ -383,6 +398,88 @@ std::optional<HubKit> find_kit(storage::Database& db, const std::string& number)
   return kit_row(st);
 }
 
+KitState state_of(const HubKit& kit) { return {kit.status, kit.custody_kind, kit.custody_id, kit.participant}; }
+
+namespace {
+
+constexpr std::string_view kStateStatus = "status ", kStateCustody = ", custody ",
+                           kStateParticipant = ", participant ";
+
+// hub_kits' columns as text, so that verify reads a status no parser knows too.
+struct KitStateText {
+  std::string status, custody, participant;
+  bool operator==(const KitStateText&) const = default;
+};
+
+KitStateText as_text(const KitState& s) {
+  return {to_string(s.status), s.custody_kind + " " + s.custody_id, s.participant};
+}
+
+// to_text read back; nullopt when `text` is not one.
+std::optional<KitStateText> parse_state_text(const std::string& text) {
+  const auto custody = text.find(kStateCustody);
+  if (text.rfind(kStateStatus, 0) != 0 || custody == std::string::npos) return std::nullopt;
+  KitStateText s;
+  s.status = text.substr(kStateStatus.size(), custody - kStateStatus.size());
+  s.custody = text.substr(custody + kStateCustody.size());
+  if (const auto p = s.custody.find(kStateParticipant); p != std::string::npos) {
+    s.participant = s.custody.substr(p + kStateParticipant.size());
+    s.custody.resize(p);
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string to_text(const KitState& state) {
+  const auto t = as_text(state);
+  return std::string(kStateStatus) + t.status + std::string(kStateCustody) + t.custody +
+         (t.participant.empty() ? "" : std::string(kStateParticipant) + t.participant);
+}
+
+void change_kit_state(storage::Database& db, const HubKit& kit, const KitState& to, const std::string& actor,
+                      const std::string& reason, std::int64_t now_ms) {
+  const auto from = state_of(kit);
+  if (from == to) return;
+  db.prepare("UPDATE hub_kits SET status = ?, custody_kind = ?, custody_id = ?, participant = ? WHERE kit_number = ?")
+      .bind_all(to_string(to.status), to.custody_kind, to.custody_id, to.participant, kit.number)
+      .run();
+  if (db.changes() != 1) throw storage::StorageError("kit " + kit.number + " is not in hub_kits");
+  record_audit(db, {now_ms, actor, "kit.state", kit.number, reason, to_text(from), to_text(to)});
+}
+
+std::vector<std::string> verify_kit_states(storage::Database& db) {
+  std::vector<std::string> problems;
+  std::map<std::string, KitStateText> rebuilt;
+  auto base = db.prepare("SELECT kit_number, status, custody_kind, custody_id, participant FROM hub_kit_state_baseline");
+  while (base.step()) rebuilt[base.text(0)] = {base.text(1), base.text(2) + " " + base.text(3), base.text(4)};
+  for (const auto& e : audit_entries(db)) {
+    if (e.action != "kit.state") continue;
+    if (auto s = parse_state_text(e.new_value)) rebuilt[e.subject] = *s;
+    else problems.push_back("hub_audit: a kit.state entry of kit " + e.subject + " does not read as a kit's state");
+  }
+  auto kits = db.prepare(
+      "SELECT kit_number, status, custody_kind, custody_id, participant FROM hub_kits ORDER BY kit_number");
+  auto none = [](const std::string& p) { return p.empty() ? std::string("none") : p; };
+  while (kits.step()) {
+    const std::string number = kits.text(0), where = "hub_kits: kit " + number + ": ";
+    const KitStateText stored{kits.text(1), kits.text(2) + " " + kits.text(3), kits.text(4)};
+    auto it = rebuilt.find(number);
+    // Never moved since its list made it: available at a depot (which one is not recorded per kit).
+    const KitStateText want = it != rebuilt.end() ? it->second
+                              : kits.text(2) == "depot" ? KitStateText{to_string(KitStatus::available), stored.custody, ""}
+                                                        : KitStateText{to_string(KitStatus::available), "depot (where its kit list put it)", ""};
+    const std::string says = ", the signed audit trail says ";
+    if (stored.status != want.status)
+      problems.push_back(where + "status is " + stored.status + says + want.status);
+    if (stored.custody != want.custody)
+      problems.push_back(where + "custody is " + stored.custody + says + want.custody);
+    if (stored.participant != want.participant)
+      problems.push_back(where + "participant is " + none(stored.participant) + says + none(want.participant));
+  }
+  return problems;
+}
+
 const shared::Depot* depot_for(const shared::Study& study, const std::string& country) {
   for (const auto& d : study.depots)
     if (std::find(d.countries.begin(), d.countries.end(), country) != d.countries.end()) return &d;
@@ -430,9 +527,7 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
                          "AND kit_type = ? AND expiry > ? AND shipment_id = '' "
                          "AND lot IN (SELECT lot_id FROM hub_lot_releases WHERE country = ?) "
                          "ORDER BY expiry, kit_number LIMIT ?");
-  auto move = db.prepare(
-      "UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ?, shipment_id = ? "
-      "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
+  std::vector<HubKit> picked;
   for (const auto& line : lines) {
     if (line.count <= 0) continue;
     pick.reset();
@@ -443,6 +538,7 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
     while (pick.step()) {
       auto k = kit_row(pick);
       shipment.kits.push_back({k.number, k.kit_type, k.lot, k.expiry});
+      picked.push_back(std::move(k));
       ++found;
     }
     if (found < static_cast<std::size_t>(line.count))
@@ -461,18 +557,14 @@ shared::Result<shared::Shipment> ship_kits(storage::Database& db, const shared::
   const bool approval = shipments_need_approval(db);
   auto reserve = db.prepare("UPDATE hub_kits SET shipment_id = ? "
                             "WHERE kit_number = ? AND custody_kind = 'depot' AND status = ? AND shipment_id = ''");
-  for (const auto& k : shipment.kits) {
-    if (approval) {
-      reserve.reset();
-      reserve.bind_all(shipment.shipment_id, k.kit_number, to_string(KitStatus::available)).run();
-    } else {
-      move.reset();
-      move.bind_all(node_id, to_string(KitStatus::shipped), shipment.shipment_id, k.kit_number,
-                    to_string(KitStatus::available))
-          .run();
-    }
+  for (const auto& k : picked) {
+    reserve.reset();
+    reserve.bind_all(shipment.shipment_id, k.number, to_string(KitStatus::available)).run();
     if (db.changes() != 1)
-      throw storage::StorageError("kit " + k.kit_number + " left the depot while it was being shipped");
+      throw storage::StorageError("kit " + k.number + " left the depot while it was being shipped");
+    if (!approval)
+      change_kit_state(db, k, {KitStatus::shipped, "node", node_id, k.participant}, actor,
+                       "shipment " + shipment.shipment_id + " from depot " + depot->id, now_ms);
   }
   if (approval) shipment.shipped_on.clear();
   db.prepare(
@@ -508,25 +600,32 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
 
 std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
                                             const std::string& kit, KitStatus status,
-                                            const std::string& participant) {
+                                            const std::string& participant, const std::string& reason,
+                                            std::int64_t now_ms) {
   auto k = find_kit(db, kit);
   if (!k || k->custody_kind != "node" || k->custody_id != node_id)
     return "kit " + kit + " was reported " + to_string(status) + " by node " + node_id +
            ", which does not hold it; the event is kept. Check the kit's custody and the site's records";
-  db.prepare("UPDATE hub_kits SET status = ?, participant = CASE WHEN ? = '' THEN participant ELSE ? END "
-             "WHERE kit_number = ?")
-      .bind_all(to_string(status), participant, participant, kit)
-      .run();
+  auto to = state_of(*k);
+  to.status = status;
+  if (!participant.empty()) to.participant = participant;
+  change_kit_state(db, *k, to, "hub", reason, now_ms);
   return std::nullopt;
 }
 
-std::size_t void_node_kits(storage::Database& db, const std::string& node_id) {
-  db.prepare("UPDATE hub_kits SET status = ? WHERE custody_kind = 'node' AND custody_id = ? AND status IN (?, ?, ?, ?, ?)")
-      .bind_all(to_string(KitStatus::lost_with_node), node_id, to_string(KitStatus::shipped),
-                to_string(KitStatus::received), to_string(KitStatus::available), to_string(KitStatus::quarantined),
-                to_string(KitStatus::rejected))
-      .run();
-  return static_cast<std::size_t>(db.changes());
+std::size_t void_node_kits(storage::Database& db, const std::string& node_id, const std::string& actor,
+                           const std::string& reason, std::int64_t now_ms) {
+  std::size_t voided = 0;
+  for (const auto& k : kits_held_by(db, "node", node_id)) {
+    if (k.status != KitStatus::shipped && k.status != KitStatus::received && k.status != KitStatus::available &&
+        k.status != KitStatus::quarantined && k.status != KitStatus::rejected)
+      continue;
+    auto to = state_of(k);
+    to.status = KitStatus::lost_with_node;
+    change_kit_state(db, k, to, actor, reason, now_ms);
+    ++voided;
+  }
+  return voided;
 }
 
 std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
@@ -539,9 +638,13 @@ std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, c
   return out;
 }
 
-void set_kit_status(storage::Database& db, const std::string& number, KitStatus status) {
-  db.prepare("UPDATE hub_kits SET status = ? WHERE kit_number = ?").bind_all(to_string(status), number).run();
-  if (db.changes() != 1) throw storage::StorageError("kit " + number + " is not in hub_kits");
+void set_kit_status(storage::Database& db, const std::string& number, KitStatus status, const std::string& actor,
+                    const std::string& reason, std::int64_t now_ms) {
+  auto k = find_kit(db, number);
+  if (!k) throw storage::StorageError("kit " + number + " is not in hub_kits");
+  auto to = state_of(*k);
+  to.status = status;
+  change_kit_state(db, *k, to, actor, reason, now_ms);
 }
 
 std::vector<HubKit> all_kits(storage::Database& db) {
@@ -559,7 +662,8 @@ std::map<std::string, std::string> shipment_depots(storage::Database& db) {
 }
 
 shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
-                                                   const std::string& to_node, const std::vector<std::string>& kits) {
+                                                   const std::string& to_node, const std::vector<std::string>& kits,
+                                                   const std::string& reason, std::int64_t now_ms) {
   std::vector<HubKit> moved;
   for (const auto& number : kits) {
     auto k = find_kit(db, number);
@@ -571,11 +675,8 @@ shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const 
                                                             " at node " + from_node + ", not in its stock");
     moved.push_back(*k);
   }
-  auto move = db.prepare("UPDATE hub_kits SET custody_id = ?, status = ? "
-                         "WHERE kit_number = ? AND custody_kind = 'node' AND custody_id = ?");
   for (auto& k : moved) {
-    move.reset();
-    move.bind_all(to_node, to_string(KitStatus::shipped), k.number, from_node).run();
+    change_kit_state(db, k, {KitStatus::shipped, "node", to_node, k.participant}, "hub", reason, now_ms);
     k.custody_id = to_node;
     k.status = KitStatus::shipped;
   }
@@ -583,18 +684,18 @@ shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const 
 }
 
 std::vector<HubKit> move_participant_kits(storage::Database& db, const std::string& from_node,
-                                          const std::string& to_node, const std::string& participant) {
+                                          const std::string& to_node, const std::string& participant,
+                                          const std::string& actor, const std::string& reason, std::int64_t now_ms) {
   auto st = db.prepare(std::string("SELECT ") + kKitColumns +
                        " FROM hub_kits WHERE custody_kind = 'node' AND custody_id = ? AND participant = ? "
                        "AND status = ? ORDER BY kit_number");
   st.bind_all(from_node, participant, to_string(KitStatus::dispensed));
   std::vector<HubKit> moved;
   while (st.step()) moved.push_back(kit_row(st));
-  auto move = db.prepare("UPDATE hub_kits SET custody_id = ? WHERE kit_number = ? AND custody_kind = 'node' "
-                         "AND custody_id = ?");
   for (auto& k : moved) {
-    move.reset();
-    move.bind_all(to_node, k.number, from_node).run();
+    auto to = state_of(k);
+    to.custody_id = to_node;
+    change_kit_state(db, k, to, actor, reason, now_ms);
     k.custody_id = to_node;
   }
   return moved;

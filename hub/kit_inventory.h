@@ -22,9 +22,11 @@
 // do-not-ship window there: shared::Study::expiry_windows), and
 // void_node_kits marks a revoked node's unused kits lost with the node (never
 // to be shipped again). Ingest records what nodes report (record_kit_event).
+// Every change of a kit's status or custody goes through change_kit_state,
+// which audits it.
 // All functions run inside a transaction the caller holds, which also holds
 // the directive and the audit entry of the change.
-// Tables: hub_kit_lists, hub_kits, hub_shipments.
+// Tables: hub_kit_lists, hub_kits, hub_shipments, hub_kit_state_baseline.
 // Thread-safety: as storage::Database.
 #pragma once
 
@@ -79,6 +81,31 @@ struct HubKit {
 
 std::optional<HubKit> find_kit(storage::Database& db, const std::string& number);
 
+// A kit's status and custody (and the participant it was dispensed to): what
+// changes over its life, as opposed to its number, type, lot and expiry.
+struct KitState {
+  shared::KitStatus status = shared::KitStatus::available;
+  std::string custody_kind;  // "depot" or "node"
+  std::string custody_id;
+  std::string participant;
+  bool operator==(const KitState&) const = default;
+};
+KitState state_of(const HubKit& kit);
+// "status dispensed, custody node 101-N1, participant 101-001": the text the
+// audit trail records (no kit type, arm or lot: a blinded reader may read it).
+std::string to_text(const KitState& state);
+
+// The one way a kit's status, custody or participant changes once its kit
+// list made it: every writer (shipments, ingest of node events, custody
+// moves, decisions, revocation, depot transfers and returns, participant
+// transfers) calls it, inside its own transaction. It updates hub_kits and
+// records the audit entry "kit.state" (subject the kit, old and new value
+// as to_text; `reason` says what moved it), which verify_kit_states
+// rebuilds each kit from. Nothing is recorded when nothing changes. Throws
+// StorageError when the kit is not in hub_kits.
+void change_kit_state(storage::Database& db, const HubKit& kit, const KitState& to, const std::string& actor,
+                      const std::string& reason, std::int64_t now_ms);
+
 // Inside the transaction that made kit list `list_id`: keeps each of its
 // kits' type and lot as the list brought them (hub_kit_list_kits, never
 // updated) and returns "kit list N, kits hash H" for its audit entry, H the
@@ -93,6 +120,14 @@ std::string record_kit_list_kits(storage::Database& db, std::int64_t list_id);
 // added by hand or missing. Names the kit and the column, never a type or a
 // lot (either can reveal the arm to a blinded operator).
 std::vector<std::string> verify_kits(storage::Database& db);
+// irt-hub verify: each kit's status, custody and participant against the
+// newest "kit.state" entry of the signed audit trail (the rebuild is a read
+// of what change_kit_state recorded, not a second state machine). A kit with
+// none is where its list put it: available at a depot (which depot is not
+// rebuilt), or as hub_kit_state_baseline copied it when the hub was upgraded
+// to this check. Names the kit, the column, and both values (statuses, node
+// and depot ids, participant numbers: never a type or a lot).
+std::vector<std::string> verify_kit_states(storage::Database& db);
 std::vector<HubKit> kits_held_by(storage::Database& db, const std::string& custody_kind, const std::string& custody_id);
 // How many kits a custodian holds, per status (never per kit type: a kit type can name an arm).
 std::map<std::string, std::size_t> kit_counts_by_status(storage::Database& db, const std::string& custody_kind,
@@ -124,21 +159,25 @@ shared::Result<shared::Shipment> ship_initial(storage::Database& db, const share
                                               const std::string& node_id, const std::string& site_id,
                                               const std::string& actor, std::int64_t now_ms);
 
-// A node reported a kit event. Returns a deviation message (the event is kept,
-// the caller raises an alert) when the kit is not in that node's custody.
+// A node reported a kit event (`reason` names it for the kit's audit entry).
+// Returns a deviation message (the event is kept, the caller raises an alert)
+// when the kit is not in that node's custody.
 std::optional<std::string> record_kit_event(storage::Database& db, const std::string& node_id,
                                             const std::string& kit, shared::KitStatus status,
-                                            const std::string& participant);
+                                            const std::string& participant, const std::string& reason,
+                                            std::int64_t now_ms);
 
 // Revocation: the node's kits in hand and never used (shipped, received, available,
 // quarantined, rejected) become lost_with_node. Returns how many.
-std::size_t void_node_kits(storage::Database& db, const std::string& node_id);
+std::size_t void_node_kits(storage::Database& db, const std::string& node_id, const std::string& actor,
+                           const std::string& reason, std::int64_t now_ms);
 
 // ---- for the quarantine decisions, destructions and reconciliation
 // (hub/kit_decisions.h, hub/reconcile.h)
 
-// Sets a kit's status; the caller checked the old one and audits the change.
-void set_kit_status(storage::Database& db, const std::string& number, shared::KitStatus status);
+// Sets a kit's status (change_kit_state); the caller checked the old one.
+void set_kit_status(storage::Database& db, const std::string& number, shared::KitStatus status,
+                    const std::string& actor, const std::string& reason, std::int64_t now_ms);
 // Every kit, by number.
 std::vector<HubKit> all_kits(storage::Database& db);
 // Shipment id -> the depot it left from.
@@ -152,13 +191,15 @@ std::map<std::string, std::string> shipment_depots(storage::Database& db);
 // shipment), or a conflict naming the first kit `from_node` does not hold in
 // stock; then nothing moved.
 shared::Result<std::vector<HubKit>> move_node_kits(storage::Database& db, const std::string& from_node,
-                                                   const std::string& to_node, const std::vector<std::string>& kits);
+                                                   const std::string& to_node, const std::vector<std::string>& kits,
+                                                   const std::string& reason, std::int64_t now_ms);
 
 // A participant transferred to another site (hub/transfers.h): the kits
 // dispensed to it that `from_node` holds (dispensed, not returned) move with
 // it to `to_node`, still dispensed, keeping their depot shipment. Returns them.
 std::vector<HubKit> move_participant_kits(storage::Database& db, const std::string& from_node,
-                                          const std::string& to_node, const std::string& participant);
+                                          const std::string& to_node, const std::string& participant,
+                                          const std::string& actor, const std::string& reason, std::int64_t now_ms);
 
 }  // namespace irt::hub
 

@@ -229,12 +229,10 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
         return make_error(Errc::conflict, "shipment " + shipment_id + " cannot ship: " + why +
                                               "; cancel it and let resupply pick again. Nothing was changed");
     }
-    db.prepare("UPDATE hub_kits SET custody_kind = 'node', custody_id = ?, status = ? "
-               "WHERE shipment_id = ? AND custody_kind = 'depot' AND status = ?")
-        .bind_all(s->node_id, shared::to_string(KitStatus::shipped), shipment_id,
-                  shared::to_string(KitStatus::available))
-        .run();
-    done.kits = static_cast<std::size_t>(db.changes());
+    for (const auto& k : kits)  // each checked above: available at the depot
+      change_kit_state(db, k, {KitStatus::shipped, "node", s->node_id, k.participant}, who->name,
+                       "shipment " + shipment_id + " shipped from depot " + s->depot_id, now_ms);
+    done.kits = kits.size();
     s->shipped_on = shared::format_date(today);
     db.prepare("UPDATE hub_shipments SET courier = ?, tracking = ?, shipped_on = ? WHERE shipment_id = ?")
         .bind_all(request.courier, request.tracking, s->shipped_on, shipment_id)
@@ -246,12 +244,14 @@ shared::Result<ShipmentStepDone> step_shipment(HubState& hub, const std::string&
   } else if (request.step == ShipmentStep::lose) {
     // The kits the node has not reported: missing at the site (a kit that
     // turns up after all is received by the node as usual).
-    db.prepare("UPDATE hub_kits SET status = ? WHERE shipment_id = ? AND custody_kind = 'node' AND custody_id = ? "
-               "AND status = ?")
-        .bind_all(shared::to_string(KitStatus::missing), shipment_id, s->node_id,
-                  shared::to_string(KitStatus::shipped))
-        .run();
-    done.kits = static_cast<std::size_t>(db.changes());
+    done.kits = 0;
+    for (const auto& k : kits_of_shipment(db, shipment_id)) {
+      if (k.custody_kind != "node" || k.custody_id != s->node_id || k.status != KitStatus::shipped) continue;
+      auto to = state_of(k);
+      to.status = KitStatus::missing;
+      change_kit_state(db, k, to, who->name, "shipment " + shipment_id + " declared lost", now_ms);
+      ++done.kits;
+    }
     details = ", " + std::to_string(done.kits) + " kits not received became missing";
   } else if (request.step == ShipmentStep::cancel) {
     auto kits = kits_of_shipment(db, shipment_id);

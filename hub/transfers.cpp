@@ -218,7 +218,7 @@ shared::Result<MovedParticipant> move_to_node(HubState& hub, TransferRecord& t, 
   rec.from_node = t.from_node;
   rec.reason = t.reason;
   MovedParticipant out;
-  const auto moved = move_participant_kits(db, t.from_node, target.node_id, participant);
+  const auto moved = move_participant_kits(db, t.from_node, target.node_id, participant, actor, why, now_ms);
   rec.kits.clear();  // what an earlier transfer brought is among them, if still dispensed
   for (const auto& k : moved) {
     std::string visit;

@@ -25,6 +25,7 @@ TablesReport verify_tables(HubState& hub) {
   add(verify_randomization_lists(hub));
   add(verify_deviations(hub));
   add(verify_kits(hub.db()));
+  add(verify_kit_states(hub.db()));
   add(hub.outbox().verify(hub.signing_key().public_key()));
   add(verify_leases(hub));
   std::vector<std::string> nodes;

@@ -243,7 +243,7 @@ TEST_CASE("a site's return shipment: in transit to the depot, received there, de
     receipt.kits.push_back({k.kit_number, k.kit_number == kits[1] ? KitStatus::damaged : KitStatus::received});
   node.push(d.f, shared::kShipmentReceivedEvent, receipt);
   consume(d.f, node.id);
-  REQUIRE(!hub::record_kit_event(d.db(), node.id, kits[3], KitStatus::dispensed, "301-001"));
+  REQUIRE(!hub::record_kit_event(d.db(), node.id, kits[3], KitStatus::dispensed, "301-001", "dispensed", test::kHubNow));
 
   // The node sends back one kit in stock, one damaged, one it dispensed and one it never held.
   node.push(d.f, shared::kKitsReturnShippedEvent,

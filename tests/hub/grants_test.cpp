@@ -352,8 +352,8 @@ TEST_CASE("revocation voids the node's slots, numbers and kits, and none is gran
   // Kits the hub released or rejected at the node are in its hands too.
   auto held = hub::kits_held_by(f.hub->db(), "node", a.id);
   REQUIRE(held.size() >= 2);
-  hub::set_kit_status(f.hub->db(), held[0].number, shared::KitStatus::available);
-  hub::set_kit_status(f.hub->db(), held[1].number, shared::KitStatus::rejected);
+  hub::set_kit_status(f.hub->db(), held[0].number, shared::KitStatus::available, "tester", "released", kHubNow);
+  hub::set_kit_status(f.hub->db(), held[1].number, shared::KitStatus::rejected, "tester", "rejected", kHubNow);
   auto voided = revoke(f, a.id);
   CHECK(voided.slots == slots_a.size());
   CHECK(voided.numbers == hub::kNumbersPerRange);

@@ -351,8 +351,8 @@ TEST_CASE("a kit's history runs from its list through its shipment, and a blinde
   REQUIRE(open.ok());
   std::vector<std::string> actions;
   for (const auto& e : open->entries) actions.push_back(e.action);
-  CHECK(actions == std::vector<std::string>{"lot.added", "lot.released", "kits.imported", "shipment.sent",
-                                            "lot.relabelled"});
+  CHECK(actions == std::vector<std::string>{"lot.added", "lot.released", "kits.imported", "kit.state",
+                                            "shipment.sent", "lot.relabelled"});
   CHECK(open->kit.kit_type == "VLC25");
   auto blinded = hub::kit_history(*h.hub, "2001", true);
   REQUIRE(blinded.ok());

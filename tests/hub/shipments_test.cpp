@@ -195,7 +195,7 @@ TEST_CASE("kits reserved for a requested shipment are never picked for another o
   for (const auto& k : second) CHECK_MESSAGE(!first.count(k.number), k.number);
   // A reserved kit rejected at the depot while it waits stops the shipment from shipping.
   REQUIRE(s.step(hub::ShipmentStep::approve).ok());
-  hub::set_kit_status(s.db(), *first.begin(), KitStatus::rejected);
+  hub::set_kit_status(s.db(), *first.begin(), KitStatus::rejected, "tester", "rejected at the depot", test::kHubNow);
   auto refused = s.step(hub::ShipmentStep::ship, "", "DHL", "TRK-1");
   check_refused(s, refused, shared::Errc::conflict, "kit " + *first.begin() + " is rejected", s.audit_count(),
                 "approved");

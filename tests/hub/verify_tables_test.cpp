@@ -13,6 +13,8 @@
 #include "hub/allocations.h"
 #include "hub/audit.h"
 #include "hub/deviations.h"
+#include "hub/kit_decisions.h"
+#include "hub/kit_inventory.h"
 #include "hub/kit_lists.h"
 #include "hub/verify_tables.h"
 #include "sync/checkpoint.h"
@@ -373,6 +375,142 @@ TEST_CASE("an imported kit list verifies, and a kit's type edited in it and in i
   REQUIRE(problems.size() == 1);
   check_named(problems, {"hub_kit_list_kits", "kit list 2"});
   check_no_type_or_lot(problems);
+}
+
+namespace {
+
+// Kits through a realistic life at node 101 of a VerifiedHub: its initial
+// shipment received, one kit dispensed, one quarantined by an excursion and
+// rejected by a signed decision, one handed over to a nurse's tablet, one
+// dispensed and returned.
+struct KitLives {
+  VerifiedHub h;
+  TestNode tablet = test::enroll(h.f, "101", "nurse");
+  std::string dispensed, rejected, handed_over, returned, at_depot;
+
+  KitLives() {
+    auto kits = hub::kits_held_by(h.db(), "node", h.node.id);
+    REQUIRE(kits.size() >= 4);
+    dispensed = kits[0].number, rejected = kits[1].number, handed_over = kits[2].number, returned = kits[3].number;
+    shared::ShipmentReceived r{kits[0].shipment_id, {}, {}, "FRIDGE-1"};
+    for (const auto& k : kits) r.kits.push_back({k.number, shared::KitStatus::received});
+    h.node.push(h.f, shared::kShipmentReceivedEvent, r);
+    for (const auto& [kit, participant] : {std::pair{dispensed, "101-001"}, std::pair{returned, "101-002"}}) {
+      shared::Dispensed d;
+      d.participant = participant;
+      d.visit = "V1";
+      d.kits = {kit};
+      d.sealed = test::seal(h.f, shared::KitTypesSealed{});
+      h.node.push(h.f, shared::kDispensedEvent, d);
+    }
+    h.node.push(h.f, shared::kKitReturnedEvent, shared::KitReturned{returned, "101-002", 7, "V2"});
+    h.node.push(h.f, shared::kTemperatureExcursionEvent,
+                shared::TemperatureExcursion{{rejected}, "FRIDGE-1", 8.5, 27.25, 190, "power cut"});
+    h.node.push(h.f, shared::kKitHandoverRequestedEvent,
+                shared::KitHandoverRequested{tablet.id, {handed_over}, "home visits", "coordinator"});
+    test::consume(h.f, h.node.id);
+    h.f.add_user("supply.sam", "supply-manager");
+    REQUIRE(hub::decide_kits(*h.f.hub, false, {rejected}, "out of stability", {"supply.sam", test::kUserPassword},
+                             kHubNow + 10)
+                .ok());
+    at_depot = some_kit(h.db(), "custody_kind = 'depot'");
+  }
+  void set(const std::string& assignments, const std::string& kit) {
+    h.db().prepare("UPDATE hub_kits SET " + assignments + " WHERE kit_number = ?").bind(1, kit).run();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("verify passes on kits through a realistic life, each state change audited as kit.state") {
+  KitLives k;
+  auto problems = k.h.problems();
+  std::string all;
+  for (const auto& p : problems) all += p + "\n";
+  INFO(all);
+  CHECK(problems.empty());
+  auto& db = k.h.db();
+  CHECK(hub::find_kit(db, k.dispensed)->status == shared::KitStatus::dispensed);
+  CHECK(hub::find_kit(db, k.rejected)->status == shared::KitStatus::rejected);
+  CHECK(hub::find_kit(db, k.handed_over)->custody_id == k.tablet.id);
+  CHECK(hub::find_kit(db, k.returned)->status == shared::KitStatus::returned);
+  // The dispensed kit: shipped, received, dispensed; each entry names the kit, never its type or lot.
+  auto entries = hub::audit_entries(db, {std::nullopt, "", k.dispensed});
+  std::vector<std::string> states;
+  for (const auto& e : entries)
+    if (e.action == "kit.state") states.push_back(e.new_value);
+  REQUIRE(states.size() == 3);
+  CHECK(states[0] == "status shipped, custody node " + k.h.node.id);
+  CHECK(states[1] == "status received, custody node " + k.h.node.id);
+  CHECK(states[2] == "status dispensed, custody node " + k.h.node.id + ", participant 101-001");
+  check_no_type_or_lot(states);
+}
+
+TEST_CASE("verify names a kit whose status or custody was edited, and a dispensed kit put back in stock") {
+  KitLives k;
+  const std::string says = ", the signed audit trail says ";
+  // A rejected kit made dispensable again.
+  k.set("status = 'received'", k.rejected);
+  auto problems = k.h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"hub_kits: kit " + k.rejected + ": status is received" + says + "rejected"});
+  k.set("status = 'rejected'", k.rejected);
+  CHECK(k.h.problems().empty());
+
+  // A kit handed over to the tablet given back to the site node.
+  k.set("custody_id = '" + k.h.node.id + "'", k.handed_over);
+  problems = k.h.problems();
+  REQUIRE(problems.size() == 1);
+  check_named(problems, {"kit " + k.handed_over + ": custody is node " + k.h.node.id + says + "node " + k.tablet.id});
+  k.set("custody_id = '" + k.tablet.id + "'", k.handed_over);
+
+  // A dispensed kit put back in stock, its participant erased.
+  k.set("status = 'received', participant = ''", k.dispensed);
+  problems = k.h.problems();
+  REQUIRE(problems.size() == 2);
+  check_named(problems, {"kit " + k.dispensed + ": status is received" + says + "dispensed"});
+  check_named(problems, {"kit " + k.dispensed + ": participant is none" + says + "101-001"});
+  k.set("status = 'dispensed', participant = '101-001'", k.dispensed);
+  CHECK(k.h.problems().empty());
+
+  // A returned kit's status, and a depot's kit moved to a node with no shipment.
+  k.set("status = 'destroyed'", k.returned);
+  check_named(k.h.problems(), {"kit " + k.returned + ": status is destroyed" + says + "returned"});
+  k.set("status = 'returned'", k.returned);
+  k.set("custody_kind = 'node', custody_id = '" + k.h.node.id + "', status = 'received'", k.at_depot);
+  problems = k.h.problems();
+  REQUIRE(problems.size() == 2);
+  check_named(problems, {"kit " + k.at_depot + ": custody is node " + k.h.node.id + says + "depot"});
+  check_named(problems, {"kit " + k.at_depot + ": status is received" + says + "available"});
+  check_no_type_or_lot(problems);
+}
+
+TEST_CASE("a kit's state edited and its kit.state entry edited to match is named by the audit trail's chain") {
+  KitLives k;
+  k.h.drop_audit_triggers();
+  k.set("status = 'received', participant = ''", k.dispensed);
+  k.h.db().prepare("UPDATE hub_audit SET new_value = ? WHERE action = 'kit.state' AND subject = ? "
+                   "AND new_value LIKE 'status dispensed%'")
+      .bind_all("status received, custody node " + k.h.node.id, k.dispensed)
+      .run();
+  REQUIRE(k.h.db().changes() == 1);
+  // The kit now matches its (edited) newest entry; the entry's seal names the edit.
+  check_named(k.h.problems(), {"kit.state " + k.dispensed, "was changed"});
+}
+
+
+TEST_CASE("a hub upgraded to kit state checks starts each kit moved before them from its state at the upgrade") {
+  KitLives k;
+  // A kit an earlier release moved, with no kit.state entry: named until the upgrade copies its state.
+  k.set("custody_kind = 'node', custody_id = '" + k.h.node.id + "', status = 'received'", k.at_depot);
+  check_named(k.h.problems(), {"kit " + k.at_depot + ": custody is node " + k.h.node.id});
+  k.h.db().exec("DROP TABLE hub_kit_state_baseline");
+  k.h.db().exec("UPDATE schema_version SET version = 4 WHERE component = 'hub.kits'");
+  REQUIRE(hub::migrate_kit_inventory(k.h.db()).ok());
+  CHECK(k.h.problems().empty());
+  // The copy is where the kit starts: an edit after it is named.
+  k.set("status = 'dispensed', participant = '101-003'", k.at_depot);
+  check_named(k.h.problems(), {"kit " + k.at_depot + ": status is dispensed, the signed audit trail says received"});
 }
 
 TEST_CASE("verify names a lease deleted or extended by hand") {
