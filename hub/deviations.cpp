@@ -232,20 +232,21 @@ std::optional<std::int64_t> event_device_time_ms(HubState& hub, const std::strin
 
 std::optional<std::string> kit_decision_deviation(HubState& hub, const std::string& node_id, const std::string& kit,
                                                   std::uint64_t directive_seq) {
-  // The last decision on this kit sent to the node, and whether it was a rejection.
+  // The last decision on this kit sent to the node: a rejection, a hold or a release.
   std::uint64_t decided = 0;
-  bool rejected = false;
-  for (auto type : {shared::kKitsRejectDirective, shared::kKitsReleaseDirective})
+  std::string_view last;
+  for (auto type : {shared::kKitsRejectDirective, shared::kKitsReleaseDirective, shared::kKitsQuarantineDirective})
     for (const auto& [seq, payload] : hub.outbox().payloads_of(node_id, type)) {
       auto decision = shared::parse_kit_decision(payload);
       if (!decision || seq < decided) continue;
       if (std::find(decision->kits.begin(), decision->kits.end(), kit) == decision->kits.end()) continue;
       decided = seq;
-      rejected = type == shared::kKitsRejectDirective;
+      last = type;
     }
   const std::string cursor = " (the event carries directive cursor " + std::to_string(directive_seq) + ")";
-  if (decided > 0 && rejected)
-    return "node " + node_id + " dispensed kit " + kit + ", which the hub had rejected in directive " +
+  if (decided > 0 && last != shared::kKitsReleaseDirective)
+    return "node " + node_id + " dispensed kit " + kit + ", which the hub had " +
+           (last == shared::kKitsRejectDirective ? "rejected" : "put on hold (quarantined)") + " in directive " +
            std::to_string(decided) + "; the node " +
            (directive_seq >= decided ? "had already applied that decision" : "had not yet received that decision") +
            cursor;

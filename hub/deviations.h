@@ -8,9 +8,10 @@
 //                       the arm only for unblinded readers
 //   visit_window        kit.dispensed outside the study's window for the visit,
 //                       counted in days from the participant's randomization
-//   kit_after_decision  a kit dispensed that the hub had rejected (a
-//                       kits.reject directive) or that stood quarantined at the
-//                       hub, judged by the directive cursor the event carries:
+//   kit_after_decision  a kit dispensed that the hub had rejected or put on
+//                       hold (a kits.reject or kits.quarantine directive) or
+//                       that stood quarantined at the hub, judged by the
+//                       directive cursor the event carries:
 //                       the node had, or had not yet, applied the decision
 //   slice_exhausted     the node used the last slot of its slice in a stratum
 //   numbers_exhausted   the node used the last participant number it held
@@ -142,8 +143,9 @@ std::optional<std::int64_t> days_since_randomization(HubState& hub, const std::s
 // When a node event was recorded, by the node's clock (its device time);
 // nullopt when the hub holds no such event.
 std::optional<std::int64_t> event_device_time_ms(HubState& hub, const std::string& node_id, std::uint64_t seq);
-// A kit a node dispensed although the hub had rejected it (a kits.reject
-// directive to that node naming it, not followed by a kits.release) or it stood
+// A kit a node dispensed although the hub had rejected it or put it on hold (a
+// kits.reject or kits.quarantine directive to that node naming it, not
+// followed by a kits.release) or it stood
 // quarantined at the hub; `directive_seq` is the cursor the event carries.
 // Call before the dispensing is recorded.
 std::optional<std::string> kit_decision_deviation(HubState& hub, const std::string& node_id, const std::string& kit,

@@ -1,5 +1,5 @@
 // The irt-hub commands for decisions about kits and drug accountability:
-// quarantine (list, release, reject), kits destroy (at a depot) and reconcile
+// quarantine (list, hold, release, reject), kits destroy (at a depot) and reconcile
 // (hub/kit_decisions.h, hub/reconcile.h). Signed commands take --user NAME
 // and the password as the first line of standard input (a witness's as the
 // second line); reads take --reader with view_inventory the same way.
@@ -64,6 +64,7 @@ int quarantine_list(const Args& a) {
     auto here = k.custody_kind + " " + k.custody_id + (k.site_id.empty() ? "" : " (site " + k.site_id + ")");
     if (here != custodian) std::cout << (custodian = here) << "\n";
     std::cout << "  kit " << k.kit << (k.kit_type.empty() ? "" : " [" + k.kit_type + "]") << " expiry " << k.expiry;
+    if (k.hold) std::cout << ": on hold: " << k.report.reason << " (hold decision " << k.hold << ")";
     if (k.seq) {
       std::cout << ": " << k.report.reason;
       if (!k.report.location.empty()) std::cout << " at " << k.report.location;
@@ -90,6 +91,28 @@ int quarantine_decide(const Args& a, bool release) {
   for (const auto& [node, seq] : done->directives)
     std::cout << "; " << (release ? "kits.release" : "kits.reject") << " #" << seq << " to node " << node;
   std::cout << "\n";
+  return 0;
+}
+
+int quarantine_hold(const Args& a) {
+  if (a.find("lot").has_value() == a.find("kit").has_value() || (a.find("site") && !a.find("lot"))) {
+    std::cerr << a.command_path() << ": give --lot L (with --site S to hold it at one site only) or --kit K, not both\n";
+    return 2;
+  }
+  int rc = 0;
+  auto hub = open_hub(a, rc);
+  if (!hub) return rc;
+  Signed signer{{a.get("user"), read_secret_line("password of hub user " + a.get("user") + " (signature, approved): ")}};
+  HoldRequest request{a.get_or("lot", ""), a.get_or("site", ""), a.all("kit")};
+  auto done = hold_kits(*hub, request, a.get("reason"), signer.who, sync::system_millis());
+  if (!done) return report(a, done.error());
+  std::cout << "held " << done->kits.size() << (done->kits.size() == 1 ? " kit" : " kits")
+            << (request.lot.empty() ? "" : " of lot " + request.lot) << " (" << shared::join(done->kits, " ")
+            << "), quarantined until released or rejected, decision " << done->decision_id << ", approved by "
+            << done->signed_by;
+  for (const auto& [node, seq] : done->directives) std::cout << "; kits.quarantine #" << seq << " to node " << node;
+  std::cout << "\n";
+  for (const auto& [status, n] : done->left_alone) std::cout << "left alone: " << n << " " << status << "\n";
   return 0;
 }
 
@@ -162,7 +185,8 @@ std::vector<Command> kit_decision_commands() {
   const Option kits{"kit", "K", "a kit number; repeat --kit for several kits", true};
   const Option reason{"reason", "TEXT", "why, for the audit trail and the site", true};
   Command q{.name = "quarantine",
-            .summary = "Kits quarantined at nodes (excursion readings) and at depots; release or reject them (signed)",
+            .summary = "Kits quarantined at nodes (excursion readings) and at depots; hold a lot, release or reject "
+                       "kits (signed)",
             .options = {kData, kDb, kPassphraseFile, kJson, reader},
             .run = quarantine_list};
   q.subcommands.push_back({.name = "list",
@@ -179,6 +203,15 @@ std::vector<Command> kit_decision_commands() {
                                       "only returned or destroyed; a kits.reject directive reaches their node",
                            .options = {kData, kDb, kPassphraseFile, kits, reason, signer},
                            .run = [](const Args& a) { return quarantine_decide(a, false); }});
+  q.subcommands.push_back(
+      {.name = "hold",
+       .summary = "Put a lot (at every node and depot, or at one site) or kits on hold (signed, approved): each kit in "
+                  "stock becomes quarantined, not dispensed or shipped until released or rejected; a kits.quarantine "
+                  "directive reaches each node holding some",
+       .options = {kData, kDb, kPassphraseFile, {"lot", "L", "the lot to hold", false},
+                   {"site", "S", "hold the lot at this site's nodes only", false},
+                   {"kit", "K", "a kit number instead of a lot; repeat --kit for several kits", false}, reason, signer},
+       .run = quarantine_hold});
   out.push_back(std::move(q));
   Command k{.name = "kits", .summary = "destroy kits at a depot (signed, with a witness)"};
   k.subcommands.push_back(

@@ -52,6 +52,9 @@ CREATE TABLE hub_kit_returns (
   visit TEXT NOT NULL
 );
 )sql"},
+    // A hold's reason is kept beside the nodes' reports: node_id "hub", seq
+    // and hold_decision the decision's id.
+    {2, "ALTER TABLE hub_kit_quarantines ADD COLUMN hold_decision INTEGER"},
 };
 
 // The kits of a request: at least one, each once.
@@ -113,7 +116,7 @@ std::vector<QuarantinedKit> quarantined_kits(HubState& hub, bool unblinded) {
   auto& db = hub.db();
   // The latest report naming each kit.
   auto report = db.prepare("SELECT node_id, seq, location, minimum_celsius, maximum_celsius, duration_minutes, reason, "
-                           "reported_ms FROM hub_kit_quarantines WHERE kit_number = ? ORDER BY reported_ms DESC, "
+                           "reported_ms, hold_decision FROM hub_kit_quarantines WHERE kit_number = ? ORDER BY reported_ms DESC, "
                            "seq DESC LIMIT 1");
   std::vector<QuarantinedKit> out;
   for (const auto& k : all_kits(db)) {
@@ -129,7 +132,8 @@ std::vector<QuarantinedKit> quarantined_kits(HubState& hub, bool unblinded) {
     report.reset();
     report.bind(1, k.number);
     if (report.step()) {
-      q.seq = static_cast<std::uint64_t>(report.int64(1));
+      if (report.is_null(8)) q.seq = static_cast<std::uint64_t>(report.int64(1));
+      else q.hold = report.int64(8);
       q.report.location = report.text(2);
       if (!report.is_null(3)) q.report.minimum_celsius = report.real(3);
       if (!report.is_null(4)) q.report.maximum_celsius = report.real(4);
@@ -153,6 +157,7 @@ json to_json(const QuarantinedKit& k) {
          {"site_id", k.site_id.empty() ? json() : json(k.site_id)},
          {"expiry", k.expiry},
          {"event_seq", k.seq ? json(k.seq) : json()},
+         {"hold_decision", k.hold ? json(k.hold) : json()},
          {"reported", k.reported_ms ? json(utc_text(k.reported_ms)) : json()},
          {"location", k.report.location.empty() ? json() : json(k.report.location)},
          {"minimum_celsius", or_null(k.report.minimum_celsius)},
@@ -223,6 +228,89 @@ shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const s
                       "kits " + decision + " decision " + std::to_string(done.decision_id), "",
                       std::string(release ? shared::kKitsReleaseDirective : shared::kKitsRejectDirective) + " #" +
                           std::to_string(seq) + ": " + shared::join(numbers)});
+  }
+  tx.commit();
+  return done;
+}
+
+shared::Result<KitDecisionDone> hold_kits(HubState& hub, const HoldRequest& request, const std::string& reason,
+                                          const Signature& signer, std::int64_t now_ms) {
+  if (request.lot.empty() == request.kits.empty())
+    return make_error(Errc::invalid_input, "name a lot (--lot L, or \"lot\") or kits (--kit K, or \"kits\"), not both");
+  if (!request.site.empty() && request.lot.empty())
+    return make_error(Errc::invalid_input, "a site narrows a lot's hold; give --lot with --site");
+  if (!request.kits.empty())
+    if (auto st = check_list(request.kits, reason); !st) return st.error();
+  if (reason.empty()) return make_error(Errc::invalid_input, "give the reason for the audit trail (--reason TEXT)");
+  if (!request.site.empty() && !hub.study().find_site(request.site))
+    return make_error(Errc::not_found, "site " + request.site + " is not a site of the study; check --site");
+  auto who = check_signature(hub, signer, shared::Permission::release_quarantine);
+  if (!who) return who.error();
+  auto& db = hub.db();
+  storage::Transaction tx(db);
+  std::vector<HubKit> named;
+  if (request.lot.empty()) {
+    for (const auto& number : request.kits) {
+      auto k = find_kit(db, number);
+      if (!k)
+        return make_error(Errc::not_found, "kit " + number + " is not in the hub's kit list; check the number; "
+                                                             "nothing was changed");
+      named.push_back(std::move(*k));
+    }
+  } else {
+    for (auto& k : all_kits(db)) {
+      if (k.lot != request.lot) continue;
+      if (!request.site.empty()) {
+        auto n = k.custody_kind == "node" ? hub.ledger().find_node(k.custody_id) : std::nullopt;
+        if (!n || n->site_id != request.site) continue;
+      }
+      named.push_back(std::move(k));
+    }
+    if (named.empty())
+      return make_error(Errc::not_found, "no kit of lot " + request.lot +
+                                             (request.site.empty() ? "" : " is at site " + request.site) +
+                                             "; check the lot (irt-hub lot list) and the site");
+  }
+  KitDecisionDone done;
+  done.signed_by = who->name;
+  std::vector<HubKit> held;
+  for (auto& k : named) {
+    const bool in_stock = (k.custody_kind == "node" && k.status == KitStatus::received) ||
+                          (k.custody_kind == "depot" && k.status == KitStatus::available);
+    if (in_stock) held.push_back(std::move(k));
+    else ++done.left_alone[to_string(k.status)];
+  }
+  const std::string what = request.lot.empty() ? "the kits named" : "lot " + request.lot;
+  if (held.empty())
+    return make_error(Errc::conflict, "nothing of " + what + " is in stock at a node or a depot (all dispensed, in "
+                                          "transit, quarantined, rejected or gone); nothing was held");
+  done.decision_id = new_decision(db, "hold", held.size(), reason, who->name, "", now_ms);
+  const std::string because = reason + " (hold decision " + std::to_string(done.decision_id) + ")";
+  std::map<std::string, std::vector<std::string>> by_node;
+  auto keep = db.prepare("INSERT INTO hub_kit_quarantines(node_id, seq, kit_number, location, reason, reported_ms, "
+                         "hold_decision) VALUES ('hub', ?, ?, '', ?, ?, ?)");
+  for (const auto& k : held) {
+    set_kit_status(db, k.number, KitStatus::quarantined);
+    keep.reset();
+    keep.bind_all(done.decision_id, k.number, reason, now_ms, done.decision_id).run();
+    if (k.custody_kind == "node") by_node[k.custody_id].push_back(k.number);
+    done.kits.push_back(k.number);
+    // The kit's entry never names its lot: a lot can reveal a kit type.
+    record_audit(db, {now_ms, who->name, "kit.held", k.number, because, to_string(k.status),
+                      to_string(KitStatus::quarantined), kKitDecisionMeaning});
+  }
+  if (!request.lot.empty())
+    record_audit(db, {now_ms, who->name, "lot.held", request.lot, because, "",
+                      std::to_string(held.size()) + " kits quarantined" +
+                          (request.site.empty() ? "" : " at site " + request.site),
+                      kKitDecisionMeaning});
+  for (const auto& [node, numbers] : by_node) {
+    json payload = shared::KitDecision{static_cast<std::uint64_t>(done.decision_id), numbers, reason};
+    auto seq = hub.outbox().issue(node, shared::kKitsQuarantineDirective, payload.dump(), now_ms);
+    done.directives.emplace_back(node, seq);
+    record_audit(db, {now_ms, who->name, "directive.issued", node, "kits hold decision " + std::to_string(done.decision_id),
+                      "", std::string(shared::kKitsQuarantineDirective) + " #" + std::to_string(seq) + ": " +
+                              shared::join(numbers)});
   }
   tx.commit();
   return done;

@@ -11,6 +11,10 @@
 //   reject      a kit quarantined, or in stock at a node or a depot (a recall,
 //               an excursion the courier reported), becomes "rejected": never
 //               dispensed or shipped again, only returned or destroyed
+//   hold        every kit of a lot (or kits named) in stock at a node or a
+//               depot becomes "quarantined" at the hub while a quality issue
+//               is investigated, then released or rejected as above; listed
+//               with the hold's reason and decision
 //   destroy     at a depot: kits rejected, or in stock, become "destroyed"
 //
 // A decision is a critical action: the signature of a hub user holding
@@ -18,8 +22,8 @@
 // destroy_kits or manage_supply), meaning "approved" ("performed" and
 // "witnessed" for a destruction), a reason, one audit entry per kit with its
 // old and new status. A decision on kits held by a node travels to it as a
-// "kits.release" or "kits.reject" directive (shared/directive_payloads.h),
-// issued in the same transaction. Any kit that cannot take the decision
+// "kits.release", "kits.reject" or "kits.quarantine" directive
+// (shared/directive_payloads.h), issued in the same transaction. Any kit that cannot take the decision
 // (releasing a kit that is not quarantined, rejecting one already rejected)
 // refuses the whole decision: nothing changes.
 // Tables: hub_kit_quarantines, hub_kit_decisions, hub_kit_returns.
@@ -27,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -70,6 +75,7 @@ struct QuarantinedKit {
   std::string expiry;
   std::string kit_type;      // only for an unblinded reader
   std::uint64_t seq = 0;     // the node event that quarantined it (0: none recorded)
+  std::int64_t hold = 0;     // or the hub's hold decision that did (0: none)
   std::int64_t reported_ms = 0;
   QuarantineReport report;
 };
@@ -94,6 +100,7 @@ struct KitDecisionDone {
   std::string signed_by;
   std::vector<std::string> kits;
   std::vector<std::pair<std::string, std::uint64_t>> directives;  // (node, directive seq) sent
+  std::map<std::string, std::size_t> left_alone;  // hold: kits of the lot not in stock, by status
 };
 
 // release = true: release; false: reject. not_found for a kit the hub does not
@@ -101,6 +108,22 @@ struct KitDecisionDone {
 // kit, a kit listed twice, no reason.
 shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const std::vector<std::string>& kits,
                                             const std::string& reason, const Signature& signer, std::int64_t now_ms);
+
+// What a hold takes: every kit of `lot` (at the nodes of `site` only, when
+// given), or the kits named; one of lot and kits.
+struct HoldRequest {
+  std::string lot;
+  std::string site;
+  std::vector<std::string> kits;
+};
+// The kits of the request in stock ("received" at a node, "available" at a
+// depot) become "quarantined"; the others (dispensed, in transit, rejected,
+// destroyed, already quarantined ...) are left alone and counted by status.
+// not_found for an unknown lot, site or kit; conflict when nothing is in
+// stock; invalid_input for a request naming both or neither, no reason.
+// Signed as decide_kits (release_quarantine, "approved").
+shared::Result<KitDecisionDone> hold_kits(HubState& hub, const HoldRequest& request, const std::string& reason,
+                                          const Signature& signer, std::int64_t now_ms);
 
 // Kits at depot `depot` (rejected, quarantined or available) destroyed,
 // signed by `person` (destroy_kits, "performed") and `witness` (another user,

@@ -511,18 +511,23 @@ shared::Status DomainStore::apply_shipment(const shared::Shipment& s) {
   return {};
 }
 
-shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, bool release) {
+shared::Status DomainStore::apply_kit_decision(const shared::KitDecision& d, std::string_view type) {
+  const bool release = type == shared::kKitsReleaseDirective, hold = type == shared::kKitsQuarantineDirective;
   for (const auto& number : d.kits) {
     auto it = kits_.find(number);
     // A kit used while the decision was on its way stays as recorded: the hub
     // sees the fact and raises a deviation. A rejection also takes kits in
-    // stock (a recall, an excursion the courier reported): never dispensed again.
+    // stock (a recall, an excursion the courier reported): never dispensed
+    // again; a hold takes only those.
     if (it == kits_.end()) continue;
     const auto status = it->second.status;
-    if (status != KitStatus::quarantined && !(!release && status == KitStatus::available)) continue;
+    const bool takes = hold      ? status == KitStatus::available
+                       : release ? status == KitStatus::quarantined
+                                 : status == KitStatus::quarantined || status == KitStatus::available;
+    if (!takes) continue;
     auto k = it->second;
-    k.status = release ? KitStatus::available : KitStatus::rejected;
-    k.note = (release ? "released by the hub: " : "rejected by the hub: ") + d.reason;
+    k.status = hold ? KitStatus::quarantined : release ? KitStatus::available : KitStatus::rejected;
+    k.note = (hold ? "on hold by the hub: " : release ? "released by the hub: " : "rejected by the hub: ") + d.reason;
     save_kit(k);
   }
   return {};

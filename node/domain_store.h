@@ -165,7 +165,11 @@ class DomainStore {
   shared::Status apply_minimization_stream(const shared::MinimizationStreamGrant& g);
   shared::Status apply_cap_allowance(const shared::CapAllowanceGrant& g);
   shared::Status apply_shipment(const shared::Shipment& s);
-  shared::Status apply_kit_decision(const shared::KitDecision& d, bool release);
+  // kits.release, kits.reject or kits.quarantine (`type`): the hub's decision
+  // on the named kits this node still holds. A hold quarantines the kits in
+  // stock (available); a kit dispensed or otherwise used meanwhile stays as
+  // recorded (the hub raises a deviation).
+  shared::Status apply_kit_decision(const shared::KitDecision& d, std::string_view type);
   // kits.relabel: the named kits still in hand take the lot's new expiry and
   // are marked for relabelling (KitRecord::relabel).
   shared::Status apply_kit_relabel(const shared::KitRelabel& r);

@@ -266,10 +266,10 @@ shared::Status NodeState::apply(const sync::SignedDirective& d) {
     auto s = shared::parse_shipment(payload);
     return s ? domain_->apply_shipment(*s) : shared::Status(s.error());
   }
-  if (d.body.type == shared::kKitsReleaseDirective || d.body.type == shared::kKitsRejectDirective) {
+  if (d.body.type == shared::kKitsReleaseDirective || d.body.type == shared::kKitsRejectDirective ||
+      d.body.type == shared::kKitsQuarantineDirective) {
     auto k = shared::parse_kit_decision(payload);
-    return k ? domain_->apply_kit_decision(*k, d.body.type == shared::kKitsReleaseDirective)
-             : shared::Status(k.error());
+    return k ? domain_->apply_kit_decision(*k, d.body.type) : shared::Status(k.error());
   }
   if (d.body.type == shared::kKitsRelabelDirective) {
     auto r = shared::parse_kit_relabel(payload);

@@ -4,7 +4,8 @@
 # about 60 participants across strata, resupplied at each sync; the nurse's
 # tablet takes kits in custody for home visits; the network goes down and
 # every tablet keeps working (a code break, an early visit, home visits, a
-# recalled lot dispensed at site 102); the network comes back, everything
+# lot put on hold at the hub and dispensed at site 102 before it learns of
+# it); the network comes back, the held kits left are rejected, everything
 # reconciles, an inspector checks it, amendment 2 reaches every node, a fridge
 # fails, and a reconciliation report per node closes the scripted part.
 # Called by 'packaging/dev.sh demo [--no-wait]' with the build directory.
@@ -369,15 +370,17 @@ step "Site 102, offline for a week: the tablet's clock moves a day at a time"
 stop_tablet 102
 for day in 0 1 2 3 4 5 6; do
   if ((day == 1)); then
-    # The hub's supply manager recalls the oldest lot at site 102; the tablet cannot learn it yet.
+    # The hub's supply manager puts the oldest lot at site 102 on hold (a quality issue under
+    # investigation); the tablet cannot learn it yet.
     lot=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT lot FROM hub_kits WHERE custody_kind = 'node' AND custody_id LIKE '102-%'
             AND status = 'received' ORDER BY expiry, lot LIMIT 1")
     [ -n "$lot" ] || fail "site 102 holds no kit in stock at the hub"
-    recall=(--data "$work/hub" --reason "lot $lot recalled by the manufacturer" --user sol.supply)
-    for kit in $(sqlite3 -readonly "$work/hub/hub.db" "SELECT kit_number FROM hub_kits WHERE custody_kind = 'node'
-                   AND custody_id LIKE '102-%' AND status = 'received' AND lot = '$lot'"); do recall+=(--kit "$kit"); done
-    echo "supply-pass-123" | hub_cli quarantine reject "${recall[@]}" >/dev/null
-    echo "day 1: the hub rejects the $(((${#recall[@]} - 6) / 2)) kits of lot $lot at site 102 (a recall); site 102 is offline"
+    hold=$(echo "supply-pass-123" | hub_cli quarantine hold --data "$work/hub" --lot "$lot" --site 102 --user sol.supply \
+             --reason "assay of the lot out of specification, under investigation")
+    held=$(grep -oE '^held [0-9]+' <<<"$hold" | cut -d' ' -f2)
+    [ -n "$held" ] || fail "the hold of lot $lot at site 102 held nothing: $hold"
+    hold_decision=$(grep -oE 'decision [0-9]+' <<<"$hold" | cut -d' ' -f2)
+    echo "day 1: the hub puts the $held kits of lot $lot at site 102 on hold (quarantined, decision $hold_decision); site 102 is offline"
   fi
   at_day "$day"
   start_tablet 102
@@ -414,6 +417,18 @@ for t in "${tablets[@]}"; do
   echo "${tablet_name[$t]}: synced, nothing pending"
 done
 
+step "The supply manager rejects the held kits site 102 has not dispensed"
+still_held=$(echo "supply-pass-123" | hub quarantine --json --reader sol.supply |
+  jq -c --argjson d "$hold_decision" '[.[] | select(.hold_decision == $d) | .kit]')
+kept=$(jq length <<<"$still_held")
+((kept < held)) || fail "site 102 dispensed none of the $held held kits before it learned of the hold"
+echo "site 102 dispensed $((held - kept)) of the $held held kits before it learned of the hold; $kept stand quarantined"
+if ((kept > 0)); then
+  reject=(--data "$work/hub" --reason "lot $lot confirmed out of specification" --user sol.supply)
+  for kit in $(jq -r '.[]' <<<"$still_held"); do reject+=(--kit "$kit"); done
+  echo "supply-pass-123" | hub_cli quarantine reject "${reject[@]}"
+fi
+
 step "What an inspector checks"
 for t in "${tablets[@]}"; do node_cli verify --data "$work/node-$t"; done
 hub verify
@@ -428,14 +443,14 @@ sqlite3 -readonly -header -column "$work/hub/hub.db" \
           datetime(max(recorded_ms) / 1000, 'unixepoch') AS last_recorded_utc
    FROM hub_allocations GROUP BY node_id ORDER BY node_id"
 
-step "The code break, the early visit and the recalled kits reach the central team as deviations"
+step "The code break, the early visit and the held kits dispensed reach the central team as deviations"
 deviations=$(echo "manager-pass-123" | hub deviations --json --open --reader ines.manager)
 jq -e --arg p "$first" 'any(.[]; .kind == "code_break" and (.summary | contains($p)))' <<<"$deviations" >/dev/null ||
   fail "the code break at site 101 is not a deviation at the hub: $deviations"
 jq -e 'any(.[]; .kind == "visit_window")' <<<"$deviations" >/dev/null ||
   fail "the early V2 dispensing is not a deviation at the hub: $deviations"
-jq -e 'any(.[]; .kind == "kit_after_decision")' <<<"$deviations" >/dev/null ||
-  fail "site 102 dispensed no recalled kit, or the hub raised no deviation for it: $deviations"
+jq -e 'any(.[]; .kind == "kit_after_decision" and (.summary | contains("put on hold")))' <<<"$deviations" >/dev/null ||
+  fail "site 102 dispensed no held kit, or the hub raised no deviation for it: $deviations"
 grep -qF "$arm_name" <<<"$deviations" && fail "the blinded list of deviations names the arm: $deviations"
 echo "manager-pass-123" | hub deviations --open --reader ines.manager
 echo "the same list for an unblinded reader (uma.statistician) shows the arm of the code break:"

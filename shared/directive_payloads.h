@@ -11,6 +11,8 @@
 //                               capped arm or cohort (arm ids included)
 //   "shipment"                  Shipment: kits sent to the node's site, with kit type, lot, expiry
 //   "kits.release"/"kits.reject" KitDecision: the hub's decision on quarantined kits
+//   "kits.quarantine"           KitDecision: kits of the node's stock the hub put on hold (a lot
+//                               held everywhere while a quality issue is investigated)
 //   "kits.relabel"              KitRelabel: a lot's new expiry for the node's kits of it
 //   "grant.lease"               RandomizationLease: until when the node may randomize from what it
 //                               holds (docs/randomization.md, "The lease")
@@ -53,6 +55,7 @@ inline constexpr std::string_view kGrantCapAllowanceDirective = "grant.cap_allow
 inline constexpr std::string_view kShipmentDirective = "shipment";
 inline constexpr std::string_view kKitsReleaseDirective = "kits.release";
 inline constexpr std::string_view kKitsRejectDirective = "kits.reject";
+inline constexpr std::string_view kKitsQuarantineDirective = "kits.quarantine";
 inline constexpr std::string_view kKitsRelabelDirective = "kits.relabel";
 inline constexpr std::string_view kKitsHandoverDirective = "kits.handover";
 inline constexpr std::string_view kKitsAtDepotDirective = "kits.at_depot";

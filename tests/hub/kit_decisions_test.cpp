@@ -353,3 +353,171 @@ TEST_CASE("a dispensed, returned and destroyed kit's history reads whole to a bl
     }
   }
 }
+
+namespace {
+
+// The kits of `lot` by custodian and status, read from the hub's kit list.
+std::map<std::string, std::vector<std::string>> lot_kits(hub::HubState& hub, const std::string& lot, KitStatus status) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& k : hub::all_kits(hub.db()))
+    if (k.lot == lot && k.status == status) out[k.custody_kind + " " + k.custody_id].push_back(k.number);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a lot put on hold quarantines its kits in stock at two nodes and a depot, one directive per node, audited") {
+  DecisionSite s;
+  auto other = enroll(s.f, "102");
+  const auto lot = s.kits[0].lot;
+  // One kit of the lot dispensed at site 101 and the rest of 102's not yet received: both left alone.
+  shared::Dispensed d;
+  d.participant = "101-001";
+  d.visit = "V2";
+  d.kits = {s.kits[0].number};
+  d.day = 28;
+  d.window_from = 25;
+  d.window_to = 31;
+  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
+  s.node.push(s.f, shared::kDispensedEvent, d);
+  consume(s.f, s.node.id);
+  auto received_102 = hub::kits_held_by(s.f.hub->db(), "node", other.id);
+  REQUIRE(received_102.size() >= 2);
+  shared::ShipmentReceived r{received_102[0].shipment_id, {}, {}, "FRIDGE-2"};
+  for (const auto& k : received_102) r.kits.push_back({k.number, KitStatus::received});
+  other.push(s.f, shared::kShipmentReceivedEvent, r);
+  consume(s.f, other.id);
+
+  auto in_stock = lot_kits(*s.f.hub, lot, KitStatus::received);
+  auto at_depot = lot_kits(*s.f.hub, lot, KitStatus::available);
+  REQUIRE(in_stock.count("node " + s.node.id));
+  REQUIRE(in_stock.count("node " + other.id));
+  REQUIRE(at_depot.count("depot EU-01"));
+  std::size_t expected = at_depot["depot EU-01"].size();
+  for (const auto& [where, kits] : in_stock) expected += kits.size();
+  const auto audited = s.audit_count();
+
+  auto done = hub::hold_kits(*s.f.hub, {lot, "", {}}, "out-of-specification assay under investigation", s.sam(), kHubNow);
+  REQUIRE_MESSAGE(done.ok(), done.error().message);
+  CHECK(done->kits.size() == expected);
+  CHECK(done->left_alone.at("dispensed") == 1);
+  CHECK(lot_kits(*s.f.hub, lot, KitStatus::received).empty());
+  CHECK(lot_kits(*s.f.hub, lot, KitStatus::available).empty());
+  CHECK(s.status(s.kits[0].number) == KitStatus::dispensed);
+  // One kits.quarantine directive per node, naming that node's kits of the lot, never the lot.
+  REQUIRE(done->directives.size() == 2);
+  for (const auto& node : {s.node.id, other.id}) {
+    auto sent = directives(s.f, node, shared::kKitsQuarantineDirective);
+    REQUIRE(sent.size() == 1);
+    auto decision = shared::parse_kit_decision(sent[0].dump());
+    REQUIRE(decision.ok());
+    CHECK(decision->kits == in_stock["node " + node]);
+    CHECK(decision->decision_id == static_cast<std::uint64_t>(done->decision_id));
+    CHECK(sent[0].dump().find(lot) == std::string::npos);
+  }
+  // Listed as quarantined with the hold's reason; one audit entry per kit with old and new status.
+  auto listed = hub::quarantined_kits(*s.f.hub, false);
+  CHECK(listed.size() == expected);
+  for (const auto& k : listed) {
+    CHECK(k.hold == done->decision_id);
+    CHECK(k.seq == 0);
+    CHECK(k.report.reason == "out-of-specification assay under investigation");
+    CHECK(hub::to_json(k)["hold_decision"] == done->decision_id);
+  }
+  std::size_t held = 0, lot_entries = 0;
+  for (const auto& e : hub::audit_entries(s.f.hub->db())) {
+    if (e.action == "kit.held") {
+      ++held;
+      CHECK(e.actor == "supply.sam");
+      CHECK(e.signature == "approved");
+      CHECK(e.new_value == "quarantined");
+      CHECK((e.old_value == "received" || e.old_value == "available"));
+      CHECK(e.reason.find(lot) == std::string::npos);
+    }
+    if (e.action == "lot.held" && e.subject == lot) ++lot_entries;
+  }
+  CHECK(held == expected);
+  CHECK(lot_entries == 1);
+  CHECK(s.audit_count() == audited + expected + 1 + 2);
+
+  // The held kits then take a release or a rejection like any quarantined kit.
+  const auto a = in_stock["node " + s.node.id].front(), b = at_depot["depot EU-01"].front();
+  REQUIRE(hub::decide_kits(*s.f.hub, true, {a}, "assay repeated within specification", s.sam(), kHubNow).ok());
+  CHECK(s.status(a) == KitStatus::received);
+  REQUIRE(hub::decide_kits(*s.f.hub, false, {b}, "confirmed out of specification", s.sam(), kHubNow).ok());
+  CHECK(s.status(b) == KitStatus::rejected);
+  // Nothing of the lot left in stock: a second hold is refused.
+  auto again = hub::hold_kits(*s.f.hub, {lot, "102", {}}, "again", s.sam(), kHubNow);
+  CHECK(again.error().code == shared::Errc::conflict);
+  CHECK(again.error().message.find("in stock") != std::string::npos);
+}
+
+TEST_CASE("a hold is refused for an unknown lot or site, no stock, a bad signature or a role without the permission") {
+  DecisionSite s;
+  s.f.add_user("coord.cleo", "coordinator", {"101"});  // a roster directive to the node
+  const auto lot = s.kits[0].lot;
+  const auto audited = s.audit_count();
+  const auto issued = s.f.hub->outbox().last_seq(s.node.id);
+  auto unknown = hub::hold_kits(*s.f.hub, {"LOT-NOPE", "", {}}, "investigation", s.sam(), kHubNow);
+  CHECK(unknown.error().code == shared::Errc::not_found);
+  CHECK(unknown.error().message.find("LOT-NOPE") != std::string::npos);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "999", {}}, "investigation", s.sam(), kHubNow).error().code ==
+        shared::Errc::not_found);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "", {s.kits[1].number}}, "x", s.sam(), kHubNow).error().code ==
+        shared::Errc::invalid_input);
+  CHECK(hub::hold_kits(*s.f.hub, {"", "", {}}, "x", s.sam(), kHubNow).error().code == shared::Errc::invalid_input);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "", {}}, "", s.sam(), kHubNow).error().code == shared::Errc::invalid_input);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "", {}}, "investigation", s.sam("wrong-password-here"), kHubNow).error().code ==
+        shared::Errc::unauthenticated);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "", {}}, "investigation", {"manager.ines", test::kUserPassword}, kHubNow)
+            .error()
+            .code == shared::Errc::forbidden);
+  CHECK(hub::hold_kits(*s.f.hub, {lot, "", {}}, "investigation", {"coord.cleo", test::kUserPassword}, kHubNow)
+            .error()
+            .code == shared::Errc::forbidden);
+  // Site 201 has no node: nothing of the lot is there.
+  auto none = hub::hold_kits(*s.f.hub, {lot, "201", {}}, "investigation", s.sam(), kHubNow);
+  CHECK(none.error().code == shared::Errc::not_found);
+  // Kits named, none in stock (quarantined already): nothing to hold.
+  s.excursion({s.kits[1].number});
+  const auto after_excursion = s.audit_count();
+  auto quarantined = hub::hold_kits(*s.f.hub, {"", "", {s.kits[1].number}}, "investigation", s.sam(), kHubNow);
+  CHECK(quarantined.error().code == shared::Errc::conflict);
+  CHECK(after_excursion >= audited);
+  CHECK(s.audit_count() == after_excursion);
+  CHECK(s.f.hub->outbox().last_seq(s.node.id) == issued);
+  CHECK(s.status(s.kits[2].number) == KitStatus::received);
+  // Kits named one by one: only those are held.
+  auto named = hub::hold_kits(*s.f.hub, {"", "", {s.kits[2].number}}, "damaged secondary packaging", s.sam(), kHubNow);
+  REQUIRE_MESSAGE(named.ok(), named.error().message);
+  CHECK(s.status(s.kits[2].number) == KitStatus::quarantined);
+  CHECK(s.status(s.kits[3].number) == KitStatus::received);
+}
+
+TEST_CASE("a kit held at the hub and dispensed by its node before it pulled the hold is kept and a deviation") {
+  DecisionSite s;
+  const auto a = s.kits[0].number;
+  auto held = hub::hold_kits(*s.f.hub, {s.kits[0].lot, "101", {}}, "assay under investigation", s.sam(), kHubNow);
+  REQUIRE(held.ok());
+  REQUIRE(held->directives.size() == 1);
+  s.node.directive_seq = held->directives[0].second - 1;
+  shared::Dispensed d;
+  d.participant = "101-001";
+  d.visit = "V2";
+  d.kits = {a};
+  d.day = 28;
+  d.window_from = 25;
+  d.window_to = 31;
+  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
+  s.node.push(s.f, shared::kDispensedEvent, d);
+  consume(s.f, s.node.id);
+  CHECK(s.status(a) == KitStatus::dispensed);
+  std::vector<hub::Deviation> found;
+  for (auto& x : hub::deviations(*s.f.hub, false, false))
+    if (x.kind == hub::deviation_kind::kKitAfterDecision) found.push_back(x);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].summary.find("put on hold") != std::string::npos);
+  CHECK(found[0].summary.find("had not yet received") != std::string::npos);
+  CHECK(found[0].summary.find(s.kits[0].lot) == std::string::npos);
+  CHECK(found[0].summary.find(s.kits[0].kit_type) == std::string::npos);
+}

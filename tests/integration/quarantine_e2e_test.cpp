@@ -7,6 +7,9 @@
 // fact and raised as a deviation; a participant's return with units, a
 // destruction with a witness at the site and at the depot, and the
 // reconciliation balanced to zero. Every invalid step refused, nothing changed.
+// And a lot put on hold at the hub while the node is offline: the kit it
+// dispenses from the lot is a deviation, the rest is quarantined at the node,
+// then one kit released and the others rejected, and the site reconciles.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -308,4 +311,133 @@ TEST_CASE("an excursion at a site is decided at the hub, applied at the node, an
   REQUIRE_MESSAGE(api.status == 200, api.text);
   CHECK(api.body["balanced"] == true);
   CHECK(api.body["custodians"][0]["accounted"]["destroyed"] == 1);
+}
+
+TEST_CASE("a lot held at the hub while its node is offline: the kit the node dispenses from it is a deviation, the "
+          "rest is quarantined there, then released or rejected, and the site reconciles") {
+  HubProcess hub;
+  hub.start();
+  hub.add_user("coordinator.ana", "coordinator", "101", kPassword);
+  hub.add_user("supply.sam", "supply-manager", "", kPassword);
+  hub.add_user("supply.sue", "supply-manager", "", kPassword);
+  hub.add_user("manager.ines", "study-manager", "", kPassword);
+  NodeDir a(hub, "101");
+  sync_ok(a);  // the roster
+  std::string participant;
+  {
+    test::SiteSession site(a, "coordinator.ana", kPassword);
+    site.receive_all();
+    participant = site.screen({{"diabetes", "no"}});
+    auto r = site.ops->randomize(site.actor, participant, site.password);
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+  }
+  sync_ok(a);  // the hub knows the kits in stock
+
+  // The lot dispensing takes first (the earliest expiry) and its kits in the node's stock.
+  std::string lot;
+  std::vector<std::string> lot_stock;
+  {
+    auto db = hub.database();
+    auto kits = hub::kits_held_by(db, "node", "101-N1");
+    std::string earliest;
+    for (const auto& k : kits)
+      if (k.status == shared::KitStatus::received && (earliest.empty() || k.expiry < earliest)) {
+        earliest = k.expiry;
+        lot = k.lot;
+      }
+    for (const auto& k : kits)
+      if (k.status == shared::KitStatus::received && k.lot == lot) lot_stock.push_back(k.number);
+  }
+  REQUIRE(lot_stock.size() >= 3);
+
+  // A blinded role may not hold a lot; a supply manager does, signed, while the node is offline.
+  auto manager = test::hub_login(hub.port(), "manager.ines", kPassword);
+  CHECK(test::hub_call(hub.port(), "POST", "/api/v1/quarantine/hold", manager,
+                       {{"lot", lot}, {"reason", "x"}, {"signature", {{"password", kPassword}}}})
+            .status == 403);
+  auto sue = test::hub_login(hub.port(), "supply.sue", kPassword);
+  auto unknown = test::hub_call(hub.port(), "POST", "/api/v1/quarantine/hold", sue,
+                                {{"lot", "NO-SUCH-LOT"}, {"reason", "x"}, {"signature", {{"password", kPassword}}}});
+  CHECK(unknown.status == 404);
+  CHECK(unknown.text.find("NO-SUCH-LOT") != std::string::npos);
+  auto held = hub.cli({"quarantine", "hold", "--lot", lot, "--reason", "assay out of specification, under investigation",
+                       "--user", "supply.sam"},
+                      kPassword + "\n");
+  REQUIRE_MESSAGE(held.exit_code == 0, held.err);
+  CHECK(held.out.find("kits.quarantine") != std::string::npos);
+  CHECK(held.out.find("to node 101-N1") != std::string::npos);
+
+  // Offline, the node dispenses a kit of the lot before it learns of the hold.
+  std::vector<std::string> v2_kits;
+  {
+    test::SiteSession site(a, "coordinator.ana", kPassword);
+    auto d = site.ops->dispense(site.actor, participant, {"V2", "patient travels abroad", "", "", "", site.password});
+    REQUIRE_MESSAGE(d.ok(), d.error().message);
+    v2_kits = d->kits;
+  }
+  REQUIRE(v2_kits.size() == 1);
+  REQUIRE(std::find(lot_stock.begin(), lot_stock.end(), v2_kits[0]) != lot_stock.end());
+  sync_ok(a);
+  auto deviations = json::parse(hub.read_as_admin({"deviations", "--json"}).out);
+  bool raised = false;
+  for (const auto& d : deviations)
+    if (d["kind"] == "kit_after_decision" && d["summary"].get<std::string>().find(v2_kits[0]) != std::string::npos) {
+      raised = true;
+      const auto summary = d["summary"].get<std::string>();
+      CHECK(summary.find("put on hold") != std::string::npos);
+      CHECK(summary.find("had not yet received") != std::string::npos);
+      CHECK(summary.find(lot) == std::string::npos);
+    }
+  CHECK(raised);
+
+  // The node applies the hold at that sync: the rest of the lot is quarantined there.
+  std::vector<std::string> remaining;
+  for (const auto& k : lot_stock)
+    if (k != v2_kits[0]) remaining.push_back(k);
+  {
+    NodeApi n(a);
+    auto ana = n.login("coordinator.ana");
+    auto now = n.statuses(ana);
+    CHECK(now[v2_kits[0]] == "dispensed");
+    for (const auto& k : remaining) CHECK(now[k] == "quarantined");
+  }
+  // The lot is held everywhere: the node's kits and the depot's.
+  auto listed = cli_json(hub, {"quarantine", "list", "--json", "--reader", "manager.ines"}, kPassword + "\n");
+  std::size_t at_node = 0, at_depot = 0;
+  for (const auto& k : listed) {
+    CHECK(k["reason"] == "assay out of specification, under investigation");
+    CHECK(k["hold_decision"].is_number());
+    CHECK_FALSE(k.contains("kit_type"));
+    at_node += k["custody_id"] == "101-N1";
+    at_depot += k["custody_kind"] == "depot";
+  }
+  CHECK(at_node == remaining.size());
+  CHECK(at_depot > 0);
+  CHECK(at_node + at_depot == listed.size());
+
+  // One released by the CLI, the rest rejected through the API; the node applies both.
+  auto released = hub.cli({"quarantine", "release", "--kit", remaining[0], "--reason", "assay repeated within "
+                           "specification", "--user", "supply.sam"},
+                          kPassword + "\n");
+  REQUIRE_MESSAGE(released.exit_code == 0, released.err);
+  const std::vector<std::string> rest(remaining.begin() + 1, remaining.end());
+  auto rejected = test::hub_call(hub.port(), "POST", "/api/v1/quarantine/reject", sue,
+                                 {{"kits", rest}, {"reason", "lot confirmed out of specification"},
+                                  {"signature", {{"password", kPassword}}}});
+  REQUIRE_MESSAGE(rejected.status == 200, rejected.text);
+  sync_ok(a);
+  {
+    NodeApi n(a);
+    auto ana = n.login("coordinator.ana");
+    auto now = n.statuses(ana);
+    CHECK(now[remaining[0]] == "available");
+    for (const auto& k : rest) CHECK(now[k] == "rejected");
+  }
+  auto reconciled = hub.cli({"reconcile", "--site", "101", "--json", "--reader", "manager.ines"}, kPassword + "\n");
+  REQUIRE_MESSAGE(reconciled.exit_code == 0, reconciled.out << reconciled.err);
+  auto site = json::parse(reconciled.out).at(0);
+  CHECK(site["balanced"] == true);
+  CHECK(site["accounted"]["rejected"] == rest.size());
+  auto verified = hub.cli({"verify"});
+  CHECK_MESSAGE(verified.exit_code == 0, verified.out << verified.err);
 }

@@ -855,6 +855,40 @@ TEST_CASE("the hub's rejection takes kits in stock too, its release only quarant
   CHECK(s.event(*back)["participant"] == "");
 }
 
+TEST_CASE("kits the hub puts on hold are never chosen for a visit until released, and a kit already dispensed stays "
+          "dispensed") {
+  Site s;
+  auto o = s.randomized();
+  const auto& kits = s.state->domain().kits();
+  const auto dispensed = o.kits.at(0);
+  const auto type = kits.at(dispensed).kit_type;
+  // The kits of the participant's kit type in the order dispensing would take them.
+  auto order = node::pick_kits(kits, type, static_cast<int>(kits.size()), s.ops.today(), 0).kits;
+  REQUIRE(order.size() >= 2);
+  std::vector<std::string> held(order.begin(), order.end() - 1);
+  held.push_back(dispensed);
+  auto applied = s.fixture.send(*s.state, "kits.quarantine", shared::KitDecision{1, held, "assay under investigation"});
+  REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+  CHECK(kits.at(dispensed).status == shared::KitStatus::dispensed);
+  for (std::size_t i = 0; i + 1 < held.size(); ++i) {
+    CHECK(kits.at(held[i]).status == shared::KitStatus::quarantined);
+    CHECK(kits.at(held[i]).note == "on hold by the hub: assay under investigation");
+  }
+  s.advance_days(27);
+  auto r = s.ops.dispense(kPharmacist, o.participant.number, {"V2", "", "", "", "", {}});
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  REQUIRE(r->kits.size() == 1);
+  CHECK(r->kits[0] == order.back());
+  // Released, a held kit is dispensable again; the others stay quarantined.
+  REQUIRE(s.fixture.send(*s.state, "kits.release", shared::KitDecision{2, {held[0]}, "assay repeated"}).ok());
+  CHECK(kits.at(held[0]).status == shared::KitStatus::available);
+  auto again = node::pick_kits(kits, type, static_cast<int>(kits.size()), s.ops.today(), 0).kits;
+  CHECK(std::find(again.begin(), again.end(), held[0]) != again.end());
+  if (held.size() > 2) CHECK(std::find(again.begin(), again.end(), held[1]) == again.end());
+  auto reopened = s.fixture.open();
+  CHECK(reopened->domain().kits().at(dispensed).status == shared::KitStatus::dispensed);
+}
+
 TEST_CASE("withdrawal - completion and transfer requests need their reasons") {
   Site s;
   auto a = s.randomized();
