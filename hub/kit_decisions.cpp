@@ -290,7 +290,8 @@ shared::Result<KitDecisionDone> hold_kits(HubState& hub, const HoldRequest& requ
   auto keep = db.prepare("INSERT INTO hub_kit_quarantines(node_id, seq, kit_number, location, reason, reported_ms, "
                          "hold_decision) VALUES ('hub', ?, ?, '', ?, ?, ?)");
   for (const auto& k : held) {
-    set_kit_status(db, k.number, KitStatus::quarantined);
+    set_kit_status(db, k.number, KitStatus::quarantined, who->name, "hold decision " + std::to_string(done.decision_id),
+                   now_ms);
     keep.reset();
     keep.bind_all(done.decision_id, k.number, reason, now_ms, done.decision_id).run();
     if (k.custody_kind == "node") by_node[k.custody_id].push_back(k.number);
