@@ -1,11 +1,14 @@
 #include "hub/custody.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "hub/audit.h"
+#include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "shared/civil_date.h"
 #include "shared/directive_payloads.h"
+#include "shared/text.h"
 
 namespace irt::hub {
 
@@ -46,6 +49,32 @@ void keep(storage::Database& db, const HandoverRecord& r) {
       .bind_all(r.from_node, static_cast<std::int64_t>(r.request_seq), r.to_node, r.outcome, r.shipment_id, r.reason,
                 static_cast<std::int64_t>(r.kits), r.decided_ms)
       .run();
+}
+
+// A refused handover puts its kits back in the giving node's stock. A kit the
+// hub rejected or put on hold while the request was on its way (the node
+// applied the decision to a kit then in transit, and the hub refused the
+// handover because of it) would come back usable there: its last decision is
+// sent again after the refusal, so that the node applies it to the kit back
+// in its stock.
+void resend_decisions(HubState& hub, const std::string& node_id, const std::vector<std::string>& kits,
+                      std::int64_t now_ms) {
+  std::map<std::pair<std::string_view, std::uint64_t>, shared::KitDecision> again;  // by type and decision
+  for (const auto& kit : kits) {
+    auto sent = last_kit_decision(hub, node_id, kit);
+    if (!sent || sent->type == shared::kKitsReleaseDirective) continue;
+    auto& d = again[{sent->type, sent->decision.decision_id}];
+    d.decision_id = sent->decision.decision_id;
+    d.reason = sent->decision.reason;
+    d.kits.push_back(kit);
+  }
+  for (const auto& [key, decision] : again) {
+    nlohmann::json payload = decision;
+    auto seq = hub.outbox().issue(node_id, key.first, payload.dump(), now_ms);
+    record_audit(hub.db(), {now_ms, "hub", "directive.issued", node_id,
+                            "kits decision " + std::to_string(decision.decision_id) + " sent again after a refused handover",
+                            "", std::string(key.first) + " #" + std::to_string(seq) + ": " + shared::join(decision.kits)});
+  }
 }
 
 }  // namespace
@@ -96,6 +125,7 @@ HandoverDecision decide_handover(HubState& hub, const std::string& from_node, st
   }
   nlohmann::json payload = answer;
   hub.outbox().issue(from_node, shared::kKitsHandoverDirective, payload.dump(), now_ms);
+  if (!problem.empty()) resend_decisions(hub, from_node, request.kits, now_ms);
   keep(db, rec);
   return {rec.outcome == "moved", rec.shipment_id, rec.reason, rec.kits};
 }

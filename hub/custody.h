@@ -14,7 +14,9 @@
 // an active node of the same site, a kit is not in the giving node's stock at
 // the hub) is refused whole: "kits.handover" with outcome "refused" and the
 // reason, the kits return to the giving node's stock, and an audit entry
-// "kit.handover_refused".
+// "kit.handover_refused". A kit of a refused request that the hub rejected or
+// put on hold meanwhile gets that decision sent again after the refusal, so
+// that it does not come back usable to the giving node's stock.
 // Each request is decided once (hub_kit_handovers, one row per giving node and
 // event seq).
 // Tables: hub_kit_handovers.

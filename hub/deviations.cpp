@@ -8,6 +8,7 @@
 #include "crypto/seal.h"
 #include "hub/allocations.h"
 #include "hub/audit.h"
+#include "hub/kit_decisions.h"
 #include "hub/kit_inventory.h"
 #include "shared/civil_date.h"
 #include "shared/directive_payloads.h"
@@ -232,17 +233,9 @@ std::optional<std::int64_t> event_device_time_ms(HubState& hub, const std::strin
 
 std::optional<std::string> kit_decision_deviation(HubState& hub, const std::string& node_id, const std::string& kit,
                                                   std::uint64_t directive_seq) {
-  // The last decision on this kit sent to the node: a rejection, a hold or a release.
-  std::uint64_t decided = 0;
-  std::string_view last;
-  for (auto type : {shared::kKitsRejectDirective, shared::kKitsReleaseDirective, shared::kKitsQuarantineDirective})
-    for (const auto& [seq, payload] : hub.outbox().payloads_of(node_id, type)) {
-      auto decision = shared::parse_kit_decision(payload);
-      if (!decision || seq < decided) continue;
-      if (std::find(decision->kits.begin(), decision->kits.end(), kit) == decision->kits.end()) continue;
-      decided = seq;
-      last = type;
-    }
+  const auto sent = last_kit_decision(hub, node_id, kit);
+  const std::uint64_t decided = sent ? sent->seq : 0;
+  const std::string_view last = sent ? sent->type : std::string_view();
   const std::string cursor = " (the event carries directive cursor " + std::to_string(directive_seq) + ")";
   if (decided > 0 && last != shared::kKitsReleaseDirective)
     return "node " + node_id + " dispensed kit " + kit + ", which the hub had " +

@@ -233,6 +233,18 @@ shared::Result<KitDecisionDone> decide_kits(HubState& hub, bool release, const s
   return done;
 }
 
+std::optional<SentKitDecision> last_kit_decision(HubState& hub, const std::string& node_id, const std::string& kit) {
+  std::optional<SentKitDecision> last;
+  for (auto type : {shared::kKitsRejectDirective, shared::kKitsReleaseDirective, shared::kKitsQuarantineDirective})
+    for (const auto& [seq, payload] : hub.outbox().payloads_of(node_id, type)) {
+      auto decision = shared::parse_kit_decision(payload);
+      if (!decision || (last && seq < last->seq)) continue;
+      if (std::find(decision->kits.begin(), decision->kits.end(), kit) == decision->kits.end()) continue;
+      last = SentKitDecision{seq, type, std::move(*decision)};
+    }
+  return last;
+}
+
 shared::Result<KitDecisionDone> hold_kits(HubState& hub, const HoldRequest& request, const std::string& reason,
                                           const Signature& signer, std::int64_t now_ms) {
   if (request.lot.empty() == request.kits.empty())

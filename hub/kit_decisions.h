@@ -39,6 +39,7 @@
 
 #include "hub/hub_state.h"
 #include "hub/users.h"
+#include "shared/directive_payloads.h"
 #include "shared/event_payloads.h"
 #include "shared/result.h"
 
@@ -64,6 +65,15 @@ void record_return(storage::Database& db, const std::string& node_id, std::uint6
 // True when the hub rejected `kit` at its node: a quarantine the node reports
 // afterwards (before it applied the rejection) leaves it rejected.
 bool rejected_at_hub(storage::Database& db, const std::string& kit);
+
+// The last decision on `kit` the hub sent to `node_id` (a rejection, a hold or
+// a release): the directive's seq and type and its payload; nullopt when none.
+struct SentKitDecision {
+  std::uint64_t seq = 0;
+  std::string_view type;  // shared::kKitsRejectDirective, kKitsReleaseDirective or kKitsQuarantineDirective
+  shared::KitDecision decision;
+};
+std::optional<SentKitDecision> last_kit_decision(HubState& hub, const std::string& node_id, const std::string& kit);
 
 // ---- reads
 

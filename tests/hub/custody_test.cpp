@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include "hub/kit_decisions.h"
 #include "hub/kit_history.h"
 #include "hub/kit_inventory.h"
 #include "hub/shipments.h"
@@ -175,4 +176,33 @@ TEST_CASE("a nurse's tablet gets no initial shipment of its own: only its site n
   CHECK(hub::list_shipments(g.hub->db()).empty());
   auto site_later = enroll(g, "402");
   CHECK(directives(g, site_later.id, shared::kShipmentDirective).size() == 1);
+}
+
+TEST_CASE("a kit put on hold while its handover was on its way is held again at the giving node after the refusal") {
+  HubFixture f("packaging/examples/study-minimization.json");
+  auto site = enroll(f, "402");
+  auto tablet = enroll(f, "402", "nurse");
+  const auto ship = first_shipment(f, site);
+  const std::vector<std::string> kits = {ship.kits[0].kit_number, ship.kits[1].kit_number};
+  receive(f, site, ship, kits);
+  f.add_user("supply.sam", "supply-manager");
+  auto held = hub::hold_kits(*f.hub, {"", "", {kits[0]}}, "assay under investigation", {"supply.sam", kUserPassword},
+                             kHubNow);
+  REQUIRE(held.ok());
+  // The node, before it pulls the hold, hands both kits to its nurse's tablet. The hub refuses the
+  // handover (kits[0] is not in stock), which puts both back in the node's stock: the node applied the
+  // hold to a kit then in transit, so the hold is sent again after the refusal, for kits[0] only.
+  hand_over(f, site, tablet.id, kits);
+  CHECK(last_answer(f, site).outcome == "refused");
+  const auto refusal = f.hub->outbox().payloads_of(site.id, shared::kKitsHandoverDirective).back().first;
+  auto holds = f.hub->outbox().payloads_of(site.id, shared::kKitsQuarantineDirective);
+  REQUIRE(holds.size() == 2);
+  CHECK(holds[0].first < refusal);
+  CHECK(holds[1].first > refusal);
+  auto again = shared::parse_kit_decision(holds[1].second);
+  REQUIRE(again.ok());
+  CHECK(again->decision_id == static_cast<std::uint64_t>(held->decision_id));
+  CHECK(again->kits == std::vector<std::string>{kits[0]});
+  CHECK(hub::find_kit(f.hub->db(), kits[0])->status == KitStatus::quarantined);
+  CHECK(hub::find_kit(f.hub->db(), kits[1])->status == KitStatus::received);
 }
