@@ -57,6 +57,30 @@ struct DecisionSite {
     consume(f, node.id);
   }
   std::size_t audit_count() { return hub::audit_entries(f.hub->db()).size(); }
+  // The node dispenses `kit` to 101-001 at V2.
+  void dispense(const std::string& kit) {
+    shared::Dispensed d;
+    d.participant = "101-001";
+    d.visit = "V2";
+    d.kits = {kit};
+    d.day = 28;
+    d.window_from = 25;
+    d.window_to = 31;
+    d.sealed = test::seal(f, shared::KitTypesSealed{});
+    node.push(f, shared::kDispensedEvent, d);
+    consume(f, node.id);
+  }
+  // The node dispenses `kit` with its directive cursor at `directive_seq`
+  // (before the decision's directive): the hub's kit_after_decision deviations.
+  std::vector<hub::Deviation> dispense_before_applying(const std::string& kit, std::uint64_t directive_seq) {
+    node.directive_seq = directive_seq;
+    dispense(kit);
+    CHECK(status(kit) == KitStatus::dispensed);
+    std::vector<hub::Deviation> found;
+    for (auto& x : hub::deviations(*f.hub, false, false))
+      if (x.kind == hub::deviation_kind::kKitAfterDecision) found.push_back(x);
+    return found;
+  }
 };
 
 }  // namespace
@@ -182,21 +206,7 @@ TEST_CASE("a kit rejected at the hub and dispensed by its node before it pulled 
   s.node.push(s.f, shared::kKitQuarantinedEvent, shared::KitQuarantined{a, "fridge alarm", 28.0});
   consume(s.f, s.node.id);
   CHECK(s.status(a) == KitStatus::rejected);
-  s.node.directive_seq = rejected->directives[0].second - 1;
-  shared::Dispensed d;
-  d.participant = "101-001";
-  d.visit = "V2";
-  d.kits = {a};
-  d.day = 28;
-  d.window_from = 25;
-  d.window_to = 31;
-  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
-  s.node.push(s.f, shared::kDispensedEvent, d);
-  consume(s.f, s.node.id);
-  CHECK(s.status(a) == KitStatus::dispensed);
-  std::vector<hub::Deviation> found;
-  for (auto& x : hub::deviations(*s.f.hub, false, false))
-    if (x.kind == hub::deviation_kind::kKitAfterDecision) found.push_back(x);
+  auto found = s.dispense_before_applying(a, rejected->directives[0].second - 1);
   REQUIRE(found.size() == 1);
   CHECK(found[0].summary.find("had not yet received") != std::string::npos);
 }
@@ -371,16 +381,7 @@ TEST_CASE("a lot put on hold quarantines its kits in stock at two nodes and a de
   auto other = enroll(s.f, "102");
   const auto lot = s.kits[0].lot;
   // One kit of the lot dispensed at site 101 and the rest of 102's not yet received: both left alone.
-  shared::Dispensed d;
-  d.participant = "101-001";
-  d.visit = "V2";
-  d.kits = {s.kits[0].number};
-  d.day = 28;
-  d.window_from = 25;
-  d.window_to = 31;
-  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
-  s.node.push(s.f, shared::kDispensedEvent, d);
-  consume(s.f, s.node.id);
+  s.dispense(s.kits[0].number);
   auto received_102 = hub::kits_held_by(s.f.hub->db(), "node", other.id);
   REQUIRE(received_102.size() >= 2);
   shared::ShipmentReceived r{received_102[0].shipment_id, {}, {}, "FRIDGE-2"};
@@ -501,21 +502,7 @@ TEST_CASE("a kit held at the hub and dispensed by its node before it pulled the 
   auto held = hub::hold_kits(*s.f.hub, {s.kits[0].lot, "101", {}}, "assay under investigation", s.sam(), kHubNow);
   REQUIRE(held.ok());
   REQUIRE(held->directives.size() == 1);
-  s.node.directive_seq = held->directives[0].second - 1;
-  shared::Dispensed d;
-  d.participant = "101-001";
-  d.visit = "V2";
-  d.kits = {a};
-  d.day = 28;
-  d.window_from = 25;
-  d.window_to = 31;
-  d.sealed = test::seal(s.f, shared::KitTypesSealed{});
-  s.node.push(s.f, shared::kDispensedEvent, d);
-  consume(s.f, s.node.id);
-  CHECK(s.status(a) == KitStatus::dispensed);
-  std::vector<hub::Deviation> found;
-  for (auto& x : hub::deviations(*s.f.hub, false, false))
-    if (x.kind == hub::deviation_kind::kKitAfterDecision) found.push_back(x);
+  auto found = s.dispense_before_applying(a, held->directives[0].second - 1);
   REQUIRE(found.size() == 1);
   CHECK(found[0].summary.find("put on hold") != std::string::npos);
   CHECK(found[0].summary.find("had not yet received") != std::string::npos);

@@ -131,6 +131,38 @@ json design_changes_read(HubProcess& hub) {
   return json::parse(r.out);
 }
 
+
+// The minimization example without its placebo arm: H and L, 1:1.
+json two_arm_minimization() {
+  auto doc = example_document("study-minimization.json");
+  auto drop_placebo = [](json& list) {
+    list.erase(std::remove_if(list.begin(), list.end(), [](const json& x) {
+                 return x.value("arm", "") == "P" || x.value("id", "") == "P" || x.value("kit_type", "") == "NRVPBO";
+               }),
+               list.end());
+  };
+  drop_placebo(doc["arms"]);
+  drop_placebo(doc["kit_types"]);
+  drop_placebo(doc["supply"]["initial_shipment"]);
+  for (auto& v : doc["visits"])
+    if (v.contains("dispense")) drop_placebo(v["dispense"]);
+  for (auto& a : doc["arms"]) a["ratio"] = 1;
+  return doc;
+}
+
+// Participants of the four combinations of the example's two minimization factors (besides the site).
+const std::vector<std::map<std::string, std::string>> kProfiles = {
+    {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}},
+    {{"age_group", "65_or_over"}, {"hoehn_yahr", "2-2.5"}},
+    {{"age_group", "under_65"}, {"hoehn_yahr", "2-2.5"}},
+    {{"age_group", "65_or_over"}, {"hoehn_yahr", "1-1.5"}}};
+
+// The coordinators of the example's sites 301 and 302, and the blinded study manager who amends.
+void add_minimization_users(HubProcess& hub) {
+  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
+  hub.add_user("coordinator.ben", "coordinator", "302", kSitePassword);
+  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+}
 }  // namespace
 
 TEST_CASE("an arm closed while one node is offline: the synced node never allocates it, the offline one does until it syncs, each such allocation a deviation") {
@@ -298,19 +330,7 @@ TEST_CASE("an arm closed by an amendment leaves the minimization candidates at t
 TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: the synced node minimizes under the new ratio, the offline one under the old until it syncs, each such decision a deviation, every decision replays") {
   // The example without its placebo arm: two arms H and L, 1:1, then 2:1.
   test::TempDir dir;
-  auto doc = example_document("study-minimization.json");
-  auto drop_placebo = [](json& list) {
-    list.erase(std::remove_if(list.begin(), list.end(), [](const json& x) {
-                 return x.value("arm", "") == "P" || x.value("id", "") == "P" || x.value("kit_type", "") == "NRVPBO";
-               }),
-               list.end());
-  };
-  drop_placebo(doc["arms"]);
-  drop_placebo(doc["kit_types"]);
-  drop_placebo(doc["supply"]["initial_shipment"]);
-  for (auto& v : doc["visits"])
-    if (v.contains("dispense")) drop_placebo(v["dispense"]);
-  for (auto& a : doc["arms"]) a["ratio"] = 1;
+  auto doc = two_arm_minimization();
   const auto v1 = write_document(dir, "v1.json", doc);
   doc["version"] = 2;
   for (auto& a : doc["arms"])
@@ -319,18 +339,11 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
 
   HubProcess hub(v1);
   hub.start();
-  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
-  hub.add_user("coordinator.ben", "coordinator", "302", kSitePassword);
-  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  add_minimization_users(hub);
   NodeDir a(hub, "301"), b(hub, "302");
   sync_ok(a);
   sync_ok(b);
-  const std::vector<std::map<std::string, std::string>> profiles = {
-      {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}},
-      {{"age_group", "65_or_over"}, {"hoehn_yahr", "2-2.5"}},
-      {{"age_group", "under_65"}, {"hoehn_yahr", "2-2.5"}},
-      {{"age_group", "65_or_over"}, {"hoehn_yahr", "1-1.5"}}};
-  auto before = randomize_offline(a, "coordinator.ana", 4, profiles[0], "main");
+  auto before = randomize_offline(a, "coordinator.ana", 4, kProfiles[0], "main");
   REQUIRE(before.size() == 4);
   sync_ok(a);
 
@@ -339,7 +352,8 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
   sync_ok(a);
   std::vector<Allocated> at_a;
   for (int round = 0; round < 12 && at_a.size() < 36; ++round) {
-    auto got = randomize_offline(a, "coordinator.ana", 3, profiles[static_cast<std::size_t>(round) % profiles.size()], "main");
+    auto got =
+        randomize_offline(a, "coordinator.ana", 3, kProfiles[static_cast<std::size_t>(round) % kProfiles.size()], "main");
     at_a.insert(at_a.end(), got.begin(), got.end());
     sync_ok(a);
   }
@@ -352,7 +366,7 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
   CHECK(h_at_a <= 28);
 
   // b never synced since the change: it minimizes under version 1, each decision a deviation once pushed.
-  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, profiles[1], "main");
+  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, kProfiles[1], "main");
   REQUIRE(at_b_old.size() == 5);
   for (const auto& x : at_b_old) CHECK(x.study_version == 1);
   CHECK(hub_count(hub, "SELECT count(*) FROM hub_deviations WHERE kind = 'old_design'") == 0);
@@ -361,7 +375,7 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
                        "status = 'open'") == static_cast<std::int64_t>(at_b_old.size()));
 
   // Synced, b minimizes under version 2 and raises no more deviations.
-  auto at_b_new = randomize_offline(b, "coordinator.ben", 4, profiles[2], "main");
+  auto at_b_new = randomize_offline(b, "coordinator.ben", 4, kProfiles[2], "main");
   REQUIRE(at_b_new.size() == 4);
   for (const auto& x : at_b_new) CHECK(x.study_version == 2);
   sync_ok(b);
@@ -381,42 +395,21 @@ TEST_CASE("a minimization ratio changed 1:1 -> 2:1 while one node is offline: th
 TEST_CASE("an arm added to a minimization in use while one node is offline: a new segment balances the three arms at the synced node, the offline one minimizes over the old arms until it syncs, each such decision a deviation, every decision replays") {
   // Version 1: the example without its placebo arm (H and L, 1:1); version 2 adds it back (1:1:1).
   test::TempDir dir;
-  const auto full = example_document("study-minimization.json");
-  auto doc = full;
-  auto drop_placebo = [](json& list) {
-    list.erase(std::remove_if(list.begin(), list.end(), [](const json& x) {
-                 return x.value("arm", "") == "P" || x.value("id", "") == "P" || x.value("kit_type", "") == "NRVPBO";
-               }),
-               list.end());
-  };
-  drop_placebo(doc["arms"]);
-  drop_placebo(doc["kit_types"]);
-  drop_placebo(doc["supply"]["initial_shipment"]);
-  for (auto& v : doc["visits"])
-    if (v.contains("dispense")) drop_placebo(v["dispense"]);
-  for (auto& a : doc["arms"]) a["ratio"] = 1;
-  const auto v1 = write_document(dir, "v1.json", doc);
-  auto added = full;
+  const auto v1 = write_document(dir, "v1.json", two_arm_minimization());
+  auto added = example_document("study-minimization.json");
   added["version"] = 2;
   for (auto& a : added["arms"]) a["ratio"] = 1;
   const auto v2 = write_document(dir, "v2.json", added);
 
   HubProcess hub(v1);
   hub.start();
-  hub.add_user("coordinator.ana", "coordinator", "301", kSitePassword);
-  hub.add_user("coordinator.ben", "coordinator", "302", kSitePassword);
-  hub.add_user("manager.sam", "study-manager", "", kStudyManagerPassword);
+  add_minimization_users(hub);
   NodeDir a(hub, "301"), b(hub, "302");
   sync_ok(a);
   sync_ok(b);
-  const std::vector<std::map<std::string, std::string>> profiles = {
-      {{"age_group", "under_65"}, {"hoehn_yahr", "1-1.5"}},
-      {{"age_group", "65_or_over"}, {"hoehn_yahr", "2-2.5"}},
-      {{"age_group", "under_65"}, {"hoehn_yahr", "2-2.5"}},
-      {{"age_group", "65_or_over"}, {"hoehn_yahr", "1-1.5"}}};
   std::vector<Allocated> before;
   for (int round = 0; round < 4; ++round) {
-    auto got = randomize_offline(a, "coordinator.ana", 4, profiles[static_cast<std::size_t>(round)], "main");
+    auto got = randomize_offline(a, "coordinator.ana", 4, kProfiles[static_cast<std::size_t>(round)], "main");
     before.insert(before.end(), got.begin(), got.end());
     sync_ok(a);
   }
@@ -443,7 +436,7 @@ TEST_CASE("an arm added to a minimization in use while one node is offline: a ne
   std::vector<Allocated> at_a;
   for (int round = 0; round < 16 && at_a.size() < 36; ++round) {
     auto got = randomize_offline(a, "coordinator.ana", std::min(3, 36 - static_cast<int>(at_a.size())),
-                                 profiles[static_cast<std::size_t>(round) % profiles.size()], "main");
+                                 kProfiles[static_cast<std::size_t>(round) % kProfiles.size()], "main");
     at_a.insert(at_a.end(), got.begin(), got.end());
     sync_ok(a);
   }
@@ -460,7 +453,7 @@ TEST_CASE("an arm added to a minimization in use while one node is offline: a ne
   CHECK(count_arm(at_a, "L") >= 8);
 
   // b never synced since the change: it minimizes over H and L under version 1, each decision a deviation once pushed.
-  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, profiles[1], "main");
+  auto at_b_old = randomize_offline(b, "coordinator.ben", 5, kProfiles[1], "main");
   REQUIRE(at_b_old.size() == 5);
   for (const auto& x : at_b_old) {
     CHECK(x.study_version == 1);
@@ -473,7 +466,7 @@ TEST_CASE("an arm added to a minimization in use while one node is offline: a ne
   // Synced, b holds a stream over the three arms and minimizes under version 2.
   std::vector<Allocated> at_b_new;
   for (int round = 0; round < 3; ++round) {
-    auto got = randomize_offline(b, "coordinator.ben", 3, profiles[static_cast<std::size_t>(round)], "main");
+    auto got = randomize_offline(b, "coordinator.ben", 3, kProfiles[static_cast<std::size_t>(round)], "main");
     at_b_new.insert(at_b_new.end(), got.begin(), got.end());
     sync_ok(b);
   }
