@@ -30,6 +30,13 @@ AeadKey AeadKey::from(SecretBytes key) {
   return k;
 }
 
+AeadKey AeadKey::subkey(std::uint64_t id, const char (&context)[9]) const {
+  static_assert(crypto_kdf_CONTEXTBYTES == 8 && crypto_kdf_KEYBYTES == kSize);
+  SecretBytes out(kSize);
+  crypto_kdf_derive_from_key(out.data(), kSize, id, context, key_.data());
+  return from(std::move(out));
+}
+
 Bytes aead_seal(const AeadKey& key, ByteView plaintext, ByteView ad) {
   Bytes out(kNonce + plaintext.size() + kTag);
   randombytes_buf(out.data(), kNonce);

@@ -17,6 +17,10 @@ class AeadKey {
   static AeadKey generate();
   static AeadKey from(SecretBytes key);  // throws std::invalid_argument unless 32 bytes
   const SecretBytes& bytes() const { return key_; }
+  // A key for another use, derived from this one (libsodium's crypto_kdf,
+  // BLAKE2b): the same key, id and 8-character context give the same subkey;
+  // a subkey reveals nothing of this key or of its other subkeys.
+  AeadKey subkey(std::uint64_t id, const char (&context)[9]) const;
 
  private:
   SecretBytes key_;

@@ -31,6 +31,7 @@
 // Thread-safety: a Database and its statements belong to one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -68,6 +69,8 @@ struct StorageError : std::runtime_error {
 };
 
 using Blob = std::vector<std::uint8_t>;
+// A key that seals a SQLite file's pages at rest (storage/sealed_vfs.h).
+using SealingKey = std::array<std::uint8_t, 32>;
 using BlobView = std::span<const std::uint8_t>;
 
 // SQL integers are signed 64-bit; ids and counters held as uint64_t are bound through this.
@@ -135,6 +138,11 @@ class Database {
   struct Options {
     int busy_timeout_ms = 5000;
     bool create = true;  // create the file if missing
+    // SQLite only: every page of the file and of its WAL is sealed under this
+    // key (storage/sealed_vfs.h). A missing or empty file is created sealed; a
+    // clear one is refused, and seal_sqlite_database()
+    // (storage/sqlite_backup.h) seals it. Ignored for PostgreSQL.
+    const SealingKey* sealing_key = nullptr;
   };
 
   static shared::Result<Database> open(const std::filesystem::path& file, const Options& options);

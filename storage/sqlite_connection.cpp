@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "storage/connection.h"
+#include "storage/sealed_vfs.h"
 #include "storage/storage_fault.h"
 
 namespace irt::storage::detail {
@@ -216,9 +217,19 @@ shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Data
                                     "; check that the data directory exists and is writable");
     ::close(fd);
   }
+  const FileKind kind = sqlite_file_kind(file);
+  if (options.sealing_key && kind == FileKind::clear)
+    return shared::make_error(shared::Errc::invalid_input,
+                              "database " + file.string() + " is stored in clear, and this program keeps it sealed; "
+                                  "seal it first (seal_sqlite_database)");
+  if (!options.sealing_key && kind == FileKind::sealed)
+    return shared::make_error(shared::Errc::invalid_input,
+                              "database " + file.string() + " is sealed; it opens only with its key");
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.create ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
+  int rc = options.sealing_key ? sqlite3_open_v2(sealed_uri(file, *options.sealing_key).c_str(), &db,
+                                                 flags | SQLITE_OPEN_URI, sealed_vfs_name())
+                               : sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -238,10 +249,26 @@ shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Data
   auto connection = std::make_unique<SqliteConnection>(db);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   try {
+    if (options.sealing_key) {
+      // Nothing of a sealed database may reach the disk in clear: temporary
+      // tables and statement journals stay in memory. A new file is given the
+      // page size and reserve its sealing needs, and the mark that says it is sealed.
+      connection->exec("PRAGMA temp_store=MEMORY;");
+      if (kind == FileKind::missing_or_empty) {
+        int reserve = kSealedReserve;
+        check(db, sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve), "reserve bytes");
+        connection->exec(sealed_file_setup());
+      }
+    }
     connection->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     // Reading the schema detects a file that is not a database at all.
     connection->exec("SELECT count(*) FROM sqlite_master;");
   } catch (const StorageError& e) {
+    if (options.sealing_key && sqlite3_extended_errcode(db) == SQLITE_IOERR_DATA)
+      return shared::make_error(shared::Errc::integrity,
+                                "database " + file.string() +
+                                    " does not open under its key: the key is not this database's, or the file was "
+                                    "edited; restore it from backup");
     return shared::make_error(shared::Errc::integrity, "database " + file.string() + " cannot be read (" +
                                                            e.what() + "); restore it from backup");
   }
