@@ -17,11 +17,15 @@ using shared::Command;
 
 int backup_cmd(const Args& a) {
   const std::filesystem::path dir = a.get("data"), out = a.get("out");
-  if (auto st = HubState::write_backup(dir, out); !st) return report(a, st.error());
+  auto pass = read_hub_passphrase(a);
+  if (!pass) return report(a, pass.error());
+  auto st = HubState::write_backup(dir, out, *pass);
+  crypto::secure_zero(pass->data(), pass->size());
+  if (!st) return report(a, st.error());
   std::error_code ec;
   std::cout << "backup of " << dir.string() << " written to " << out.string() << " ("
             << std::filesystem::file_size(out, ec) / 1024
-            << " KiB): the database and the hub's key files, sealed under its passphrase. Keep it apart from the "
+            << " KiB): the hub's tables and key files, sealed under its passphrase. Keep it apart from the "
                "passphrase; restore it with 'irt-hub restore --from "
             << out.string() << " --data NEWDIR'\n";
   return 0;
@@ -54,8 +58,10 @@ std::vector<Command> backup_commands() {
   std::vector<Command> out;
   out.push_back({.name = "backup",
                  .summary = "Write the hub's database and key files into one new file, while the hub serves "
-                            "(SQLite's online backup; a PostgreSQL hub: pg_dump, docs/operations.md)",
-                 .options = {kData, {"out", "FILE", "the backup file to write; never overwritten", true}},
+                            "(SQLite's online backup; a PostgreSQL hub: pg_dump, docs/operations.md); needs the "
+                            "passphrase (IRT_HUB_PASSPHRASE or --passphrase-file)",
+                 .options = {kData, {"out", "FILE", "the backup file to write; never overwritten", true},
+                             kPassphraseFile},
                  .run = backup_cmd});
   out.push_back({.name = "restore",
                  .summary = "Make a new data directory from a backup file, open it with the passphrase "

@@ -12,6 +12,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/key_wrap.h"
+#include "storage/sealed_vfs.h"
 #include "storage/sqlite_backup.h"
 
 #include "hub/allocations.h"
@@ -158,6 +159,28 @@ shared::Result<crypto::AeadKey> open_hub_data_key(const HubPaths& p, std::string
   return crypto::AeadKey::from(std::move(*unwrapped.secret));
 }
 
+// The key DATA/hub.db is sealed under (storage/sealed_vfs.h): derived from the
+// data key, used for nothing else.
+storage::SealingKey database_key(const crypto::AeadKey& data_key) {
+  auto sub = data_key.subkey(1, "hubdb v1");
+  storage::SealingKey key;
+  std::copy(sub.bytes().data(), sub.bytes().data() + key.size(), key.begin());
+  return key;
+}
+
+// The hub's tables: in PostgreSQL, or in DATA/hub.db sealed under the data
+// key's database key. A hub.db an earlier release left in clear is sealed
+// first, once (docs/operations.md, "Upgrading").
+shared::Result<storage::Database> open_tables(const HubPaths& p, const crypto::AeadKey& data_key, bool create) {
+  if (p.postgresql()) return storage::Database::open_location(p.location, {.create = create});
+  auto key = database_key(data_key);
+  if (!create)
+    if (auto sealed = storage::seal_sqlite_database(p.database, key); !sealed) return sealed.error();
+  auto db = storage::Database::open(p.database, {.create = create, .sealing_key = &key});
+  crypto::secure_zero(key.data(), key.size());
+  return db;
+}
+
 shared::Status migrate_all(storage::Database& db) {
   for (auto* step : {&migrate_audit, &migrate_enrollment, &migrate_users, &DirectiveOutbox::migrate,
                      &migrate_randomization, &migrate_slices, &migrate_kit_inventory, &migrate_number_ranges,
@@ -190,7 +213,7 @@ shared::Status populate(const HubPaths& p, const std::string& document, const sh
   if (!tls_key) return tls_key.error();
   if (auto st = write_secret_file(p.tls_key, seal_hub_key(data_key, p.tls_key, tls_key->view())); !st) return st;
 
-  auto db = storage::Database::open_location(p.location);
+  auto db = open_tables(p, data_key, true);
   if (!db) return db.error();
   // Everything init writes to the database is one transaction: a failure at
   // any step leaves the database as it was (on PostgreSQL, empty again for a
@@ -342,7 +365,7 @@ shared::Result<std::unique_ptr<HubState>> HubState::open(const fs::path& dir, st
   auto fingerprint = hub::tls_fingerprint(paths.tls_certificate);
   if (!fingerprint) return fingerprint.error();
 
-  auto db = storage::Database::open_location(paths.location, {.create = false});
+  auto db = open_tables(paths, *data_key, false);
   if (!db) return db.error();
   // A database that holds no hub gets no tables from us either.
   if (auto tables = db->tables(); std::find(tables.begin(), tables.end(), "hub_study_versions") == tables.end())
@@ -398,6 +421,16 @@ std::vector<std::string> verify_alerts(HubState& hub) {
     problems.push_back("ledger_alerts: the alert raised at " + utc_text(std::get<1>(key)) + " for node " +
                        std::get<0>(key) + " (" + what + ") is missing");
   return problems;
+}
+
+shared::Result<storage::Database> HubState::open_database(const fs::path& dir, std::string_view passphrase) {
+  auto paths = HubPaths::of(dir);
+  std::error_code ec;
+  if (!fs::exists(paths.data_key, ec))
+    return shared::make_error(shared::Errc::not_found, "no hub with wrapped keys at " + dir.string() + "; check --data");
+  auto data_key = open_hub_data_key(paths, passphrase);
+  if (!data_key) return data_key.error();
+  return open_tables(paths, *data_key, false);
 }
 
 shared::Status HubState::wrap_clear_keys(const fs::path& dir, std::string_view passphrase,
@@ -460,10 +493,31 @@ shared::Result<crypto::Bytes> read_whole_file(const fs::path& p) {
 }
 
 const char* kBackupFilesTable = "irt_backup_files";
+// The hub's tables, as the sealed file a consistent copy of hub.db makes, in
+// chunks. A backup written before hub.db was sealed has no such table: the
+// backup file is itself the hub's (clear) database, which open() seals.
+const char* kBackupTablesTable = "irt_backup_sealed_tables";
+constexpr std::size_t kBackupChunk = 1 << 20;
+
+// Writes the sealed tables a backup carries in chunks into `target`, a new
+// file, synced.
+shared::Status write_sealed_tables(storage::Database& backup, const fs::path& target) {
+  int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("create", target);
+  auto chunks = backup.prepare(std::string("SELECT bytes FROM ") + kBackupTablesTable + " ORDER BY chunk");
+  bool ok = true;
+  while (ok && chunks.step()) {
+    const auto bytes = chunks.blob(0);
+    ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  return ok ? shared::Status{} : io_error("write", target);
+}
 
 }  // namespace
 
-shared::Status HubState::write_backup(const fs::path& dir, const fs::path& out) {
+shared::Status HubState::write_backup(const fs::path& dir, const fs::path& out, std::string_view passphrase) {
   std::error_code ec;
   auto p = HubPaths::of(dir);
   if (!fs::exists(p.signing_key, ec))
@@ -481,33 +535,53 @@ shared::Status HubState::write_backup(const fs::path& dir, const fs::path& out) 
   if (fs::exists(out, ec) || fs::is_symlink(out, ec))
     return shared::make_error(shared::Errc::invalid_input,
                               out.string() + " already exists; name a new file, a backup never overwrites one");
-  const fs::path partial = out.string() + ".partial";
-  fs::remove(partial, ec);  // left by an interrupted run
+  auto data_key = open_hub_data_key(p, passphrase);
+  if (!data_key) return data_key.error();
+  const fs::path partial = out.string() + ".partial", snapshot = out.string() + ".tables";
+  for (const auto& f : {partial, snapshot}) fs::remove(f, ec);  // left by an interrupted run
   auto fail = [&](shared::Error e) {
-    fs::remove(partial, ec);
+    for (const auto& f : {partial, snapshot}) fs::remove(f, ec);
     return e;
   };
-  if (auto st = storage::copy_sqlite_database(p.database, partial); !st) return st.error();
-  ::chmod(partial.c_str(), 0600);
+  // A hub.db an earlier release left in clear is sealed first (a hub that
+  // served since the upgrade sealed it already).
+  auto key = database_key(*data_key);
+  auto sealed = storage::seal_sqlite_database(p.database, key);
+  auto copied = sealed ? storage::copy_sqlite_database(p.database, snapshot, &key) : shared::Status(sealed.error());
+  crypto::secure_zero(key.data(), key.size());
+  if (!copied) return fail(copied.error());
   try {
-    auto db = storage::Database::open(partial, {.create = false});
+    auto db = storage::Database::open(partial);
     if (!db) return fail(db.error());
+    ::chmod(partial.c_str(), 0600);
     {
       storage::Transaction tx(*db);
-      db->exec("CREATE TABLE irt_backup_files (path TEXT PRIMARY KEY, content BLOB NOT NULL)");
-      auto ins = db->prepare("INSERT INTO irt_backup_files(path, content) VALUES (?, ?)");
+      db->exec(std::string("CREATE TABLE ") + kBackupFilesTable + " (path TEXT PRIMARY KEY, content BLOB NOT NULL); " +
+               "CREATE TABLE " + kBackupTablesTable + " (chunk INTEGER PRIMARY KEY, bytes BLOB NOT NULL)");
+      auto ins = db->prepare(std::string("INSERT INTO ") + kBackupFilesTable + "(path, content) VALUES (?, ?)");
       for (const auto& rel : backed_up_files(p)) {
         auto bytes = read_whole_file(dir / rel);
         if (!bytes) return fail(bytes.error());
         ins.bind_all(rel.string(), *bytes).run();
         ins.reset();
       }
+      std::ifstream in(snapshot, std::ios::binary);
+      auto chunk = db->prepare(std::string("INSERT INTO ") + kBackupTablesTable + "(chunk, bytes) VALUES (?, ?)");
+      storage::Blob bytes(kBackupChunk);
+      for (std::int64_t i = 0; in.read(reinterpret_cast<char*>(bytes.data()), kBackupChunk) || in.gcount() > 0; ++i) {
+        bytes.resize(static_cast<std::size_t>(in.gcount()));
+        chunk.bind_all(i, bytes).run();
+        chunk.reset();
+        bytes.resize(kBackupChunk);
+      }
+      if (in.bad()) return fail(io_error("read", snapshot));
       tx.commit();
     }
     db->exec("PRAGMA journal_mode=DELETE");  // one file, no -wal beside it
   } catch (const storage::StorageError& e) {
     return fail(shared::make_error(shared::Errc::internal, std::string("writing the backup failed: ") + e.what()));
   }
+  fs::remove(snapshot, ec);
   if (::rename(partial.c_str(), out.c_str()) != 0) return fail(io_error("rename the backup to", out));
   if (int fd = ::open(out.parent_path().empty() ? "." : out.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       fd >= 0) {
@@ -541,10 +615,15 @@ shared::Result<std::unique_ptr<HubState>> HubState::restore(const fs::path& back
     return e;
   };
   auto p = HubPaths::of(new_dir);
-  if (auto st = storage::copy_sqlite_database(backup, p.database); !st) return clean(st.error());
-  ::chmod(p.database.c_str(), 0600);
+  if (storage::detail::sqlite_file_kind(backup) == storage::detail::FileKind::sealed)
+    return clean(shared::make_error(shared::Errc::invalid_input,
+                                    backup.string() + " is not a hub backup: it is a hub's sealed database itself; give "
+                                                      "a file written by 'irt-hub backup'"));
+  const fs::path container = new_dir / "restore.partial";
+  if (auto st = storage::copy_sqlite_database(backup, container); !st) return clean(st.error());
+  ::chmod(container.c_str(), 0600);
   try {
-    auto db = storage::Database::open(p.database, {.create = false});
+    auto db = storage::Database::open(container, {.create = false});
     if (!db) return clean(db.error());
     auto tables = db->tables();
     if (std::find(tables.begin(), tables.end(), kBackupFilesTable) == tables.end())
@@ -572,13 +651,22 @@ shared::Result<std::unique_ptr<HubState>> HubState::restore(const fs::path& back
       return clean(shared::make_error(shared::Errc::integrity, backup.string() +
                                                                    " lacks some of the hub's key files; it was cut "
                                                                    "short or altered, use another backup"));
-    storage::Transaction tx(*db);
-    db->exec("DROP TABLE irt_backup_files");
-    tx.commit();
+    if (std::find(tables.begin(), tables.end(), kBackupTablesTable) != tables.end()) {
+      if (auto st = write_sealed_tables(*db, p.database); !st) return clean(st.error());
+    } else {
+      storage::Transaction tx(*db);
+      db->exec("DROP TABLE irt_backup_files");
+      tx.commit();
+    }
   } catch (const storage::StorageError& e) {
     return clean(shared::make_error(shared::Errc::invalid_input,
                                     backup.string() + " cannot be read as a hub backup: " + e.what()));
   }
+  // The database closed and its WAL folded in: an earlier release's backup is
+  // the hub's clear database itself, which open() seals.
+  if (!fs::exists(p.database, ec) && ::rename(container.c_str(), p.database.c_str()) != 0)
+    return clean(io_error("rename the restored database to", p.database));
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(container.string() + suffix, ec);
   auto hub = open(new_dir, passphrase);
   if (!hub) return clean(hub.error());
   return hub;

@@ -1,7 +1,9 @@
 // The hub's data directory and everything opened from it.
 //
 // Layout of DATA (created by `irt-hub init`, mode 0700):
-//   hub.db                    SQLite database (ledger_*, hub_* tables), unless
+//   hub.db                    SQLite database (ledger_*, hub_* tables), every page
+//                             of it and of its WAL sealed under a key derived from
+//                             the data key (storage/sealed_vfs.h), unless
 //   database.url              the hub's tables are in PostgreSQL: the URL given
 //                             to `irt-hub init --db`, 0600 (docs/architecture.md, storage;
 //                             several serve processes, replication, backups: docs/scaling.md)
@@ -15,7 +17,7 @@
 //   tls/hub.crt               self-signed certificate, PEM (nodes pin its fingerprint)
 // Each sealed file has its own name as associated data, so files swapped
 // between places do not open. Without the passphrase the directory reveals no
-// key; a directory whose keys are in clear (made before they were wrapped) is
+// key and no table (the lists, seeds, allocations and kits in hub.db); a directory whose keys are in clear (made before they were wrapped) is
 // refused until `irt-hub keys wrap` wraps them (docs/hub.md).
 //
 // Who uses it: every irt-hub command that touches a hub, and the sync server.
@@ -104,17 +106,26 @@ class HubState {
   // key files) under `passphrase`; refuses one whose keys are already wrapped.
   static shared::Status wrap_clear_keys(const std::filesystem::path& dir, std::string_view passphrase,
                                         const crypto::PwhashCost& cost);
-  // Backups (docs/operations.md). A backup is one file, a SQLite database:
-  // the hub's tables copied with SQLite's online backup (one committed state,
-  // taken while the hub serves; storage/sqlite_backup.h) and, in table
-  // irt_backup_files of that copy, DIR's key files as they lie (sealed under
-  // the data key, itself wrapped under the passphrase) and the certificate.
-  // Needs no passphrase; refuses (invalid_input) a hub whose tables are in
-  // PostgreSQL, naming pg_dump, and an `out` that exists. Writes `out` 0600,
-  // whole or not at all (renamed into place when complete).
-  static shared::Status write_backup(const std::filesystem::path& dir, const std::filesystem::path& out);
+  // The hub's tables by themselves, opened as open() opens them (DATA/hub.db
+  // unsealed with the key the passphrase unwraps; or PostgreSQL): for tools
+  // and tests that read or edit tables directly.
+  static shared::Result<storage::Database> open_database(const std::filesystem::path& dir,
+                                                         std::string_view passphrase);
+  // Backups (docs/operations.md). A backup is one file, a SQLite database in
+  // clear holding two tables: irt_backup_sealed_tables, the hub's tables as a
+  // sealed copy of hub.db (SQLite's online backup: one committed state, taken
+  // while the hub serves; storage/sqlite_backup.h) in chunks; and
+  // irt_backup_files, DIR's key files as they lie (sealed under the data key,
+  // itself wrapped under the passphrase) and the certificate. So the file
+  // reveals nothing without the passphrase, which it needs to be written.
+  // Refuses (invalid_input) a hub whose tables are in PostgreSQL, naming
+  // pg_dump, and an `out` that exists. Writes `out` 0600, whole or not at all
+  // (renamed into place when complete).
+  static shared::Status write_backup(const std::filesystem::path& dir, const std::filesystem::path& out,
+                                     std::string_view passphrase);
   // Makes `new_dir` (absent, or an empty directory) from a write_backup file,
-  // and opens it with `passphrase`. Refuses a non-empty `new_dir`, a file that
+  // and opens it with `passphrase` (a backup an earlier release wrote, the
+  // clear database itself, is sealed then). Refuses a non-empty `new_dir`, a file that
   // is not a backup, and a wrong passphrase; on any failure removes what it
   // wrote, so a retry starts clean.
   static shared::Result<std::unique_ptr<HubState>> restore(const std::filesystem::path& backup,

@@ -35,7 +35,7 @@ started=$SECONDS
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 show() { printf '%s ' "$1"; jq -c "$3" <<<"$2"; }  # LABEL JSON FILTER: one line; a bad answer fails the demo
-for tool in curl jq sqlite3; do
+for tool in curl jq; do
   command -v "$tool" >/dev/null || fail "$tool is missing; 'packaging/dev.sh deps' installs it"
 done
 for bin in "$hub_bin" "$node_bin"; do
@@ -372,8 +372,11 @@ for day in 0 1 2 3 4 5 6; do
   if ((day == 1)); then
     # The hub's supply manager puts the oldest lot at site 102 on hold (a quality issue under
     # investigation); the tablet cannot learn it yet.
-    lot=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT lot FROM hub_kits WHERE custody_kind = 'node' AND custody_id LIKE '102-%'
-            AND status = 'received' ORDER BY expiry, lot LIMIT 1")
+    lot=$(for s in $(echo "supply-pass-123" | hub shipment list --json --reader sol.supply |
+                       jq -r '.[] | select(.site_id == "102") | .shipment_id'); do
+            echo "supply-pass-123" | hub shipment show --shipment "$s" --json --reader sol.supply |
+              jq -c '.kit_list[] | select(.status == "received")'
+          done | jq -rs 'sort_by(.expiry, .lot) | .[0].lot // empty')
     [ -n "$lot" ] || fail "site 102 holds no kit in stock at the hub"
     hold=$(echo "supply-pass-123" | hub_cli quarantine hold --data "$work/hub" --lot "$lot" --site 102 --user sol.supply \
              --reason "assay of the lot out of specification, under investigation")
@@ -435,13 +438,18 @@ hub verify
 alerts=$(as_admin alerts --json --reader "$admin")
 jq -e 'length == 0' <<<"$alerts" >/dev/null || fail "the hub raised alerts: $alerts"
 echo "no open alerts"
-at_hub=$(sqlite3 -readonly "$work/hub/hub.db" "SELECT count(*) FROM hub_allocations")
+# The hub's tables are sealed at rest (hub.db opens only through irt-hub): what it
+# holds is read through its blinded export, as the study manager reads it.
+randomizations_at_hub() {
+  echo "manager-pass-123" | hub export --what randomizations --format json --out "$work/randomizations.json" \
+    --reader ines.manager 2>/dev/null || fail "the hub's randomizations cannot be exported"
+  jq -c .rows "$work/randomizations.json"
+}
+at_hub=$(randomizations_at_hub | jq length)
 ((at_hub == randomized)) || fail "the hub recorded $at_hub randomizations, the tablets made $randomized"
-echo "the hub holds all $at_hub randomizations, per node, and when it recorded them:"
-sqlite3 -readonly -header -column "$work/hub/hub.db" \
-  "SELECT node_id AS node, count(*) AS randomized, datetime(min(recorded_ms) / 1000, 'unixepoch') AS first_recorded_utc,
-          datetime(max(recorded_ms) / 1000, 'unixepoch') AS last_recorded_utc
-   FROM hub_allocations GROUP BY node_id ORDER BY node_id"
+echo "the hub holds all $at_hub randomizations, per node, and when they were made:"
+jq -r 'group_by(.node_id)[] | "  \(.[0].node_id): \(length) randomized, the first at \(map(.randomized_at) | min), the last at \(map(.randomized_at) | max)"' \
+  <<<"$(randomizations_at_hub)"
 
 step "The code break, the early visit and the held kits dispensed reach the central team as deviations"
 deviations=$(echo "manager-pass-123" | hub deviations --json --open --reader ines.manager)
@@ -542,7 +550,7 @@ show "allocation balance (unblinded statistician):" "$(hub_api "$statistician" G
 step "Reconciliation report, per node"
 echo "(from the hub: its nodes view, its randomizations, and drug accountability per site; the tablets are all synced)"
 nodes=$(as_admin nodes --json --reader "$admin")
-used=$(sqlite3 -readonly -json "$work/hub/hub.db" "SELECT node_id, count(*) AS n FROM hub_allocations GROUP BY node_id")
+used=$(randomizations_at_hub | jq -c 'group_by(.node_id) | map({node_id: .[0].node_id, n: length})')
 jq -r --argjson used "${used:-[]}" '.[] | .node_id as $n |
   "\(.node_id) (\(.kind), site \(.site_id)): \(.acked_seq) events; slots used \([$used[] | select(.node_id == $n) | .n] | add // 0), left \([.slots_left[] | "\(.label) \(.slots)"] | join(", ") | if . == "" then "none" else . end); kits \(.kits_by_status | to_entries | map("\(.key) \(.value)") | join(", ")); open deviations \(.open_deviations)"' <<<"$nodes"
 for site in 101 102; do echo "supply-pass-123" | hub reconcile --site "$site" --reader sol.supply; done

@@ -282,6 +282,29 @@ std::string sealed_file_setup() {
          "; PRAGMA application_id=" + std::to_string(kSealedApplicationId) + "; PRAGMA journal_mode=WAL;";
 }
 
+namespace {
+
+FileKind kind_of_header(const std::array<unsigned char, kHeader>& h) {
+  if (std::memcmp(h.data(), "SQLite format 3", 16) != 0) return FileKind::not_sqlite;
+  const std::uint32_t app = std::uint32_t(h[68]) << 24 | std::uint32_t(h[69]) << 16 | std::uint32_t(h[70]) << 8 | h[71];
+  const int page_size = h[16] << 8 | h[17];
+  return app == kSealedApplicationId && h[20] == kSealedReserve && page_size == kPage ? FileKind::sealed
+                                                                                     : FileKind::clear;
+}
+
+}  // namespace
+
+FileKind sqlite_file_kind(sqlite3* db) {
+  sqlite3_file* f = nullptr;
+  sqlite3_int64 size = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f || !f->pMethods ||
+      f->pMethods->xFileSize(f, &size) != SQLITE_OK || size == 0)
+    return FileKind::missing_or_empty;
+  std::array<unsigned char, kHeader> h{};
+  if (size < kHeader || f->pMethods->xRead(f, h.data(), kHeader, 0) != SQLITE_OK) return FileKind::not_sqlite;
+  return kind_of_header(h);
+}
+
 FileKind sqlite_file_kind(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   std::array<unsigned char, kHeader> h{};
@@ -289,11 +312,7 @@ FileKind sqlite_file_kind(const std::filesystem::path& file) {
     in.clear();
     return in.gcount() == 0 ? FileKind::missing_or_empty : FileKind::not_sqlite;
   }
-  if (std::memcmp(h.data(), "SQLite format 3", 16) != 0) return FileKind::not_sqlite;
-  const std::uint32_t app = std::uint32_t(h[68]) << 24 | std::uint32_t(h[69]) << 16 | std::uint32_t(h[70]) << 8 | h[71];
-  const int page_size = h[16] << 8 | h[17];
-  return app == kSealedApplicationId && h[20] == kSealedReserve && page_size == kPage ? FileKind::sealed
-                                                                                     : FileKind::clear;
+  return kind_of_header(h);
 }
 
 }  // namespace irt::storage::detail

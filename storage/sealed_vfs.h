@@ -36,6 +36,8 @@
 
 #include "storage/database.h"
 
+struct sqlite3;
+
 namespace irt::storage::detail {
 
 inline constexpr int kSealedPageSize = 4096;
@@ -57,7 +59,12 @@ std::string sealed_uri(const std::filesystem::path& file, const SealingKey& key,
 std::string sealed_file_setup();
 
 enum class FileKind { missing_or_empty, sealed, clear, not_sqlite };
-// What the first 100 bytes of `file` say it is.
+// What the first 100 bytes of the main database of `db` say it is, read
+// through SQLite's own descriptor of the file (it reads no page).
+FileKind sqlite_file_kind(sqlite3* db);
+// The same, of a file no connection of this process has open: it opens the
+// file, and closing any descriptor of a file drops every POSIX lock the
+// process holds on it, SQLite's included. For tests and tools.
 FileKind sqlite_file_kind(const std::filesystem::path& file);
 
 }  // namespace irt::storage::detail

@@ -98,25 +98,28 @@ shared::Status copy_sqlite_database(const std::filesystem::path& source, const s
 }
 
 shared::Result<bool> seal_sqlite_database(const std::filesystem::path& file, const SealingKey& key) {
-  switch (detail::sqlite_file_kind(file)) {
-    case detail::FileKind::sealed: return false;
-    case detail::FileKind::clear: break;
-    default:
-      return shared::make_error(shared::Errc::integrity,
-                                file.string() + " is not a SQLite database; restore it from backup");
-  }
   std::error_code ec;
   const std::filesystem::path sealed = file.string() + ".sealing";
-  for (const char* leftover : {"", "-wal", "-shm", "-journal"})  // of an interrupted run
-    std::filesystem::remove(sealed.string() + leftover, ec);
   auto fail = [&](const std::string& why) {
     std::filesystem::remove(sealed, ec);
     return shared::make_error(shared::Errc::unavailable, "sealing " + file.string() + " failed: " + why +
                                                              "; the file is left in clear, as it was");
   };
   {
+    // The header is read through SQLite's own descriptor: this process may
+    // hold the file open in another connection, whose locks a descriptor
+    // opened and closed beside it would drop.
     auto clear = open_sqlite_file(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, nullptr);  // URI: VACUUM INTO's target
     if (!clear) return clear.error();
+    switch (detail::sqlite_file_kind(clear->get())) {
+      case detail::FileKind::sealed: return false;
+      case detail::FileKind::clear: break;
+      default:
+        return shared::make_error(shared::Errc::integrity,
+                                  file.string() + " is not a SQLite database; restore it from backup");
+    }
+    for (const char* leftover : {"", "-wal", "-shm", "-journal"})  // of an interrupted run
+      std::filesystem::remove(sealed.string() + leftover, ec);
     // The copy reads the file through its WAL; VACUUM INTO writes a new file
     // with the reserve asked for here and the page size sealing needs.
     // (The page size first: setting it forgets the reserve asked for.)
@@ -135,8 +138,8 @@ shared::Result<bool> seal_sqlite_database(const std::filesystem::path& file, con
     const std::string mark = detail::sealed_file_setup() + " PRAGMA integrity_check;";
     if (sqlite3_exec(out->get(), mark.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
       return fail(sqlite3_errmsg(out->get()));
+    if (detail::sqlite_file_kind(out->get()) != detail::FileKind::sealed) return fail("the copy is not marked sealed");
   }
-  if (detail::sqlite_file_kind(sealed) != detail::FileKind::sealed) return fail("the copy is not marked sealed");
   // The clear file's WAL was emptied and removed when it closed; one left with
   // frames would be applied to the sealed file, so it stops the swap.
   if (std::filesystem::file_size(file.string() + "-wal", ec) > 0 && !ec) return fail(file.string() + "-wal is not empty");

@@ -205,7 +205,10 @@ class SqliteConnection final : public Connection {
 }  // namespace
 
 shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Database::Options& options) {
-  if (options.create) {
+  // Only a missing file is touched here: closing a descriptor of a file this
+  // process has open in SQLite would drop SQLite's locks on it.
+  std::error_code ec;
+  if (options.create && !std::filesystem::exists(file, ec)) {
     // SQLite would create the file 0644 (less the umask) and gives its -wal
     // and -shm files the database file's mode: creating it 0600 first keeps
     // all three private to the account that runs the program. An existing
@@ -217,14 +220,6 @@ shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Data
                                     "; check that the data directory exists and is writable");
     ::close(fd);
   }
-  const FileKind kind = sqlite_file_kind(file);
-  if (options.sealing_key && kind == FileKind::clear)
-    return shared::make_error(shared::Errc::invalid_input,
-                              "database " + file.string() + " is stored in clear, and this program keeps it sealed; "
-                                  "seal it first (seal_sqlite_database)");
-  if (!options.sealing_key && kind == FileKind::sealed)
-    return shared::make_error(shared::Errc::invalid_input,
-                              "database " + file.string() + " is sealed; it opens only with its key");
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.create ? SQLITE_OPEN_CREATE : 0);
   int rc = options.sealing_key ? sqlite3_open_v2(sealed_uri(file, *options.sealing_key).c_str(), &db,
@@ -236,6 +231,15 @@ shared::Result<Opened> open_sqlite(const std::filesystem::path& file, const Data
     return shared::make_error(shared::Errc::unavailable,
                               "cannot open database " + file.string() + ": " + msg +
                                   "; check that the data directory exists and is writable");
+  }
+  const FileKind kind = sqlite_file_kind(db);
+  if ((options.sealing_key && kind == FileKind::clear) || (!options.sealing_key && kind == FileKind::sealed)) {
+    sqlite3_close(db);
+    return shared::make_error(shared::Errc::invalid_input,
+                              "database " + file.string() +
+                                  (options.sealing_key ? " is stored in clear, and this program keeps it sealed; "
+                                                         "seal it first (seal_sqlite_database)"
+                                                       : " is sealed; it opens only with its key"));
   }
   // SQLite opens a file it may not write read-only without a word; every
   // write would then fail. Say so now, with the fix.

@@ -2,11 +2,13 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <fstream>
 #include <map>
 
 #include "hub/audit.h"
 #include "crypto/aead.h"
 #include "hub/hub_state.h"
+#include "storage/sealed_vfs.h"
 #include "sync/checkpoint.h"
 #include "sync/protocol.h"
 #include "tests/hub/hub_fixture.h"
@@ -45,13 +47,33 @@ std::vector<std::string> clear_keys_in(const std::filesystem::path& dir, const h
 }
 
 // A data directory as init made it before keys were wrapped: raw key files, no data key.
-void write_clear_keys(const hub::HubState& h) {
+// A data directory as a release before wrapped keys and sealed tables left it:
+// raw key files, and hub.db in clear.
+void write_clear_keys(hub::HubState& h) {
   const auto& p = h.paths();
   for (const auto& f : {p.data_key, p.signing_key, p.unblinding_key, p.tls_key}) std::filesystem::remove(f);
   test::write_file(p.signing_key, bytes_text(h.signing_key().seed().view()));
   test::write_file(p.unblinding_key, bytes_text(h.unblinding_key().secret().view()));
   test::write_file(p.tls_key, bytes_text(h.tls_key_pem().view()));
   for (const auto& f : {p.signing_key, p.unblinding_key, p.tls_key}) ::chmod(f.c_str(), 0600);
+  if (p.postgresql()) return;
+  const auto clear = p.database.string() + ".clear";
+  h.db().exec("PRAGMA wal_checkpoint(TRUNCATE); VACUUM INTO '" + clear + "'");
+  {
+    std::fstream f(clear, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(68);  // the header's application id: no longer marked sealed
+    f.write("\0\0\0\0", 4);
+  }
+  std::filesystem::rename(clear, p.database);
+}
+
+// Whether the bytes of DIR's database files hold `text`.
+bool database_files_hold(const std::filesystem::path& dir, const std::string& text) {
+  for (const char* suffix : {"", "-wal"}) {
+    const auto f = dir / (std::string("hub.db") + suffix);
+    if (std::filesystem::exists(f) && test::read_file(f).find(text) != std::string::npos) return true;
+  }
+  return false;
 }
 }  // namespace
 
@@ -108,6 +130,21 @@ TEST_CASE("a copied data directory holds none of the hub's keys in clear, and th
   REQUIRE_MESSAGE(clear.ok(), clear.error().message);
   write_clear_keys(**clear);
   CHECK(clear_keys_in(copy / "hub", *f.hub).size() == 4);
+  if (!f.hub->paths().postgresql()) {
+    // Nor the randomization list, its seed, or a kit's type: the tables are sealed.
+    auto list = f.hub->db().prepare("SELECT list_csv, seed FROM hub_randomization_lists");
+    REQUIRE(list.step());
+    const auto csv = list.text(0);
+    const auto seed = list.blob(1);
+    auto kit = f.hub->db().prepare("SELECT kit_number, kit_type FROM hub_kits LIMIT 1");
+    REQUIRE(kit.step());
+    for (const auto& secret : {csv.substr(csv.find('\n') + 1, 40), std::string(seed.begin(), seed.end()),
+                               kit.text(0), std::string("hub_allocations")})
+      CHECK_FALSE(database_files_hold(dir, secret));
+    // The check can fail: the copy just written in clear shows them.
+    CHECK(database_files_hold(copy / "hub", csv.substr(csv.find('\n') + 1, 40)));
+    CHECK(database_files_hold(copy / "hub", kit.text(0)));
+  }
 
   f.hub.reset();
   const auto before = test::read_file(dir / "keys" / "hub-data.key");
@@ -166,6 +203,11 @@ TEST_CASE("a data directory with keys in clear is refused naming keys wrap, whic
   f.hub.reset();
   auto opened = hub::HubState::open(p.dir, test::kHubPassphrase);
   REQUIRE_MESSAGE(opened.ok(), opened.error().message);
+  if (!p.postgresql()) {  // the clear hub.db was sealed as it opened, its tables whole
+    CHECK(storage::detail::sqlite_file_kind(p.database) == storage::detail::FileKind::sealed);
+    CHECK_FALSE(database_files_hold(p.dir, "hub_allocations"));
+    CHECK((*opened)->study().id == "VLC-301");
+  }
   CHECK((*opened)->signing_key().public_key() == key);
   CHECK((*opened)->unblinding_key().public_key() == unblinding);
   CHECK((*opened)->tls_fingerprint() == fingerprint);
@@ -236,7 +278,7 @@ TEST_CASE("a database a newer release migrated is refused, naming both versions 
                       std::string::npos,
                   r.error().message);
     CHECK(r.error().message.find("install the newer release") != std::string::npos);
-    auto db = storage::Database::open_location(paths.location, {.create = false});
+    auto db = hub::HubState::open_database(paths.dir, test::kHubPassphrase);
     REQUIRE(db.ok());
     CHECK(db->schema_version(component) == newer);
   }
@@ -278,7 +320,8 @@ TEST_CASE("a data directory whose database holds no hub is refused, and the data
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == shared::Errc::not_found);
   CHECK(r.error().message.find("holds no hub") != std::string::npos);
-  auto db = storage::Database::open_location(empty ? empty->url() : paths.database.string());
+  auto db = empty ? storage::Database::open_location(empty->url())
+                  : hub::HubState::open_database(paths.dir, test::kHubPassphrase);
   REQUIRE(db.ok());
   CHECK(db->tables().empty());
 }
@@ -299,4 +342,40 @@ TEST_CASE("the hub's audit trail is append-only in the database: no statement ch
   CHECK(count() == before);
   hub::record_audit(f.hub->db(), {test::kHubNow, "tester", "test.appended", "x", "", "", ""});
   CHECK(count() != before);  // appending still works
+}
+
+TEST_CASE("a backup an earlier release wrote, the hub's clear database itself, restores into a sealed hub.db") {
+  HubFixture f;
+  const auto p = f.hub->paths();
+  if (p.postgresql()) return;  // backups are SQLite's (docs/operations.md)
+  test::TempDir keep;
+  // The earlier format: a clear copy of hub.db, the key files in table irt_backup_files.
+  const auto backup = keep / "old.backup";
+  f.hub->db().exec("VACUUM INTO '" + backup.string() + "'");
+  {
+    std::fstream file(backup, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(68);  // the header's application id: not marked sealed
+    file.write("\0\0\0\0", 4);
+  }
+  {
+    auto db = storage::Database::open(backup, {.create = false});
+    REQUIRE_MESSAGE(db.ok(), db.error().message);
+    db->exec("CREATE TABLE irt_backup_files (path TEXT PRIMARY KEY, content BLOB NOT NULL)");
+    for (const auto& file : {p.data_key, p.signing_key, p.unblinding_key, p.tls_key, p.tls_certificate}) {
+      const auto text = test::read_file(file);
+      db->prepare("INSERT INTO irt_backup_files(path, content) VALUES (?, ?)")
+          .bind_all(std::filesystem::relative(file, p.dir).string(), storage::Blob(text.begin(), text.end()))
+          .run();
+    }
+    db->exec("PRAGMA journal_mode=DELETE");
+  }
+  REQUIRE(test::read_file(backup).find("hub_randomization_lists") != std::string::npos);  // in clear
+  auto restored = hub::HubState::restore(backup, keep / "restored", test::kHubPassphrase);
+  REQUIRE_MESSAGE(restored.ok(), restored.error().message);
+  CHECK((*restored)->study().id == "VLC-301");
+  CHECK((*restored)->signing_key().public_key() == f.hub->signing_key().public_key());
+  CHECK(storage::detail::sqlite_file_kind(keep / "restored" / "hub.db") == storage::detail::FileKind::sealed);
+  CHECK_FALSE(database_files_hold(keep / "restored", "hub_randomization_lists"));
+  CHECK_FALSE(std::filesystem::exists(keep / "restored" / "restore.partial"));
+  CHECK((*restored)->ledger().verify_all().ok());
 }

@@ -62,6 +62,10 @@ TEST_CASE("a hub restored from a backup taken while it served gets every event b
   auto b = hub.cli({"backup", "--out", backup.string()});  // the hub is serving
   REQUIRE_MESSAGE(b.exit_code == 0, b.err);
   CHECK(hub.running());
+  // The hub's tables travel sealed: neither the backup nor hub.db names one.
+  for (const auto& f : {backup, hub.data() / "hub.db"})
+    for (const char* table : {"hub_allocations", "hub_randomization_lists", "hub_kits"})
+      CHECK_MESSAGE(test::read_file(f).find(table) == std::string::npos, (f.string() + " names " + table));
   auto again = hub.cli({"backup", "--out", backup.string()});
   CHECK(again.exit_code == 2);
   CHECK(again.err.find("already exists") != std::string::npos);

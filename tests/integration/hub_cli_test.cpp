@@ -23,6 +23,7 @@
 #include "sync/hlc.h"
 #include "sync/merkle.h"
 #include "sync/protocol.h"
+#include "tests/support/cluster.h"
 #include "tests/support/sync_requests.h"
 #include "tests/support/test_support.h"
 
@@ -669,10 +670,9 @@ TEST_CASE("refused pushes store nothing, raise no alert, and past a limit a minu
 
   // Nothing stored, nobody blamed.
   CHECK(nlohmann::json::parse(h.read({"alerts", "--json", "--all"}).out).empty());
-  auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db", {.create = false});
-  REQUIRE(db.ok());
+  auto db = test::open_hub_tables(h.data);
   for (const char* table : {"ledger_events", "ledger_evidence", "ledger_alerts"}) {
-    auto st = db->prepare(std::string("SELECT count(*) FROM ") + table);
+    auto st = db.prepare(std::string("SELECT count(*) FROM ") + table);
     REQUIRE(st.step());
     CHECK_MESSAGE(st.int64(0) == 0, table);
   }
@@ -734,13 +734,12 @@ TEST_CASE("verify exits 1 and names the event when a stored record was altered")
   }
   // Flip one payload byte of event 3 inside the SQLite file, through SQL.
   {
-    auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db", {.create = false});
-    REQUIRE(db.ok());
-    auto st = db->prepare("SELECT record FROM ledger_events WHERE seq = 3");
+    auto db = test::open_hub_tables(h.data);
+    auto st = db.prepare("SELECT record FROM ledger_events WHERE seq = 3");
     REQUIRE(st.step());
     auto record = st.blob(0);
     record[record.size() - 70] ^= 0x01;
-    db->prepare("UPDATE ledger_events SET record = ? WHERE seq = 3").bind_all(record).run();
+    db.prepare("UPDATE ledger_events SET record = ? WHERE seq = 3").bind_all(record).run();
   }
   auto v = hub({"verify", "--data", h.data});
   CHECK(v.exit_code == 1);
@@ -753,17 +752,16 @@ TEST_CASE("irt-hub verify exits 1 naming each table edited behind its back, and 
   REQUIRE_MESSAGE(clean.exit_code == 0, clean.err);
   CHECK(clean.out.find("audit trail verified") != std::string::npos);
   {
-    auto db = storage::Database::open(std::filesystem::path(h.data) / "hub.db");
-    REQUIRE(db.ok());
-    db->exec("UPDATE hub_users SET role = 'unblinded-statistician' WHERE name = 'admin.kim'");
+    auto db = test::open_hub_tables(h.data);
+    db.exec("UPDATE hub_users SET role = 'unblinded-statistician' WHERE name = 'admin.kim'");
     // One slot's arm flipped in the stored list (line 3: the second slot).
-    auto st = db->prepare("SELECT list_csv FROM hub_randomization_lists");
+    auto st = db.prepare("SELECT list_csv FROM hub_randomization_lists");
     REQUIRE(st.step());
     auto csv = st.text(0);
     const auto end = csv.find('\n', csv.find('\n', csv.find('\n') + 1) + 1);
     REQUIRE((csv[end - 1] == 'A' || csv[end - 1] == 'B'));
     csv[end - 1] = csv[end - 1] == 'A' ? 'B' : 'A';
-    db->prepare("UPDATE hub_randomization_lists SET list_csv = ?").bind(1, csv).run();
+    db.prepare("UPDATE hub_randomization_lists SET list_csv = ?").bind(1, csv).run();
   }
   auto edited = hub({"verify", "--data", h.data});
   CHECK(edited.exit_code == 1);

@@ -199,3 +199,45 @@ TEST_CASE("a process killed while it writes a sealed database leaves every commi
   REQUIRE(check.step());
   CHECK(check.text(0) == "ok");
 }
+
+TEST_CASE("two connections to one sealed database each read what the other commits") {
+  irt::test::TempDir dir;
+  const auto key = key_of(4);
+  auto a = open_sealed(dir / "hub.db", key);
+  a.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+  auto b = open_sealed(dir / "hub.db", key);
+  CHECK(row_count(b) == 0);
+  add_rows(a, 0, 5);
+  CHECK(row_count(b) == 5);
+  add_rows(b, 5, 300);
+  CHECK(row_count(a) == 305);
+  a.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  add_rows(a, 305, 1);
+  CHECK(row_count(b) == 306);
+}
+
+TEST_CASE("a process reads what another process commits to a sealed database it holds open") {
+  irt::test::TempDir dir;
+  const auto file = dir / "hub.db";
+  const auto key = key_of(6);
+  {
+    auto db = open_sealed(file, key);
+    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+  }
+  auto reader = open_sealed(file, key);  // open before, and after, the other process writes
+  CHECK(row_count(reader) == 0);
+  for (int round = 0; round < 3; ++round) {
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      auto db = Database::open(file, {.create = false, .sealing_key = &key});
+      if (!db) ::_exit(2);
+      add_rows(*db, round * 10, 10);
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(row_count(reader) == (round + 1) * 10);
+  }
+}

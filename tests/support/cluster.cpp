@@ -1,5 +1,6 @@
 #include "tests/support/cluster.h"
 
+#include "hub/hub_state.h"
 #include "tests/support/postgres_database.h"
 
 #include <regex>
@@ -34,12 +35,13 @@ HubProcess::HubProcess(const std::string& study, bool tls) : tls_(tls), port_(fr
 
 HubProcess::~HubProcess() { stop(); }
 
-storage::Database HubProcess::database() const {
-  auto db = pg_ ? storage::Database::open_postgresql(pg_->url())
-                : storage::Database::open(data() / "hub.db", {.create = false});
+storage::Database open_hub_tables(const std::filesystem::path& data) {
+  auto db = hub::HubState::open_database(data, kHubPassphrase);
   if (!db) throw std::runtime_error("cannot open the hub's database: " + db.error().message);
   return std::move(db).value();
 }
+
+storage::Database HubProcess::database() const { return open_hub_tables(data()); }
 
 void HubProcess::start(const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {IRT_HUB_BIN, "serve", "--data", data().string(), "--listen",

@@ -14,6 +14,10 @@
 
 namespace irt::test {
 
+// The tables of the hub in data directory `data`, opened as irt-hub opens them
+// (hub.db unsealed with the test passphrase, or its PostgreSQL database).
+storage::Database open_hub_tables(const std::filesystem::path& data);
+
 inline constexpr const char* kNodePassphrase = "correct horse battery staple";
 // The hub's first user, added by HubProcess at init (role "admin": manage_users,
 // manage_nodes, view_audit); invite() and add_user() act as this user.
