@@ -260,7 +260,8 @@ const char* sealed_vfs_name() {
 std::string sealed_uri(const std::filesystem::path& file, const SealingKey& key, bool made_new) {
   std::string uri = "file:";
   static const char* digits = "0123456789ABCDEF";
-  for (unsigned char c : file.string()) {
+  for (char ch : file.string()) {
+    const auto c = static_cast<unsigned char>(ch);
     if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
       uri += static_cast<char>(c);
     } else {

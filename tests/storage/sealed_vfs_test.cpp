@@ -57,6 +57,14 @@ Database open_sealed(const std::filesystem::path& file, const SealingKey& key) {
   return std::move(db).value();
 }
 
+// A sealed database at `file` holding table allocations with `rows` rows.
+Database sealed_with_rows(const std::filesystem::path& file, const SealingKey& key, int rows) {
+  auto db = open_sealed(file, key);
+  db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+  if (rows > 0) add_rows(db, 0, rows);
+  return db;
+}
+
 }  // namespace
 
 TEST_CASE("a sealed database keeps its rows across reopening, and neither it nor its WAL shows them") {
@@ -64,9 +72,7 @@ TEST_CASE("a sealed database keeps its rows across reopening, and neither it nor
   const auto file = dir / "hub.db";
   const auto key = key_of(7);
   {
-    auto db = open_sealed(file, key);
-    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
-    add_rows(db, 0, 2000);  // many pages, some still in the WAL while it is open
+    auto db = sealed_with_rows(file, key, 2000);  // many pages, some still in the WAL while it is open
     const auto wal = file_bytes(dir / "hub.db-wal");
     CHECK(wal.size() > 4096);
     for (const auto& bytes : {file_bytes(file), wal}) {
@@ -88,9 +94,7 @@ TEST_CASE("a sealed database opens neither without its key nor under another") {
   const auto file = dir / "hub.db";
   const auto key = key_of(7);
   {
-    auto db = open_sealed(file, key);
-    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
-    add_rows(db, 0, 10);
+    auto db = sealed_with_rows(file, key, 10);
   }
   auto clear = Database::open(file, {.create = false});
   REQUIRE_FALSE(clear.ok());
@@ -108,9 +112,7 @@ TEST_CASE("a page of a sealed database edited on disk is refused, not read") {
   const auto file = dir / "hub.db";
   const auto key = key_of(7);
   {
-    auto db = open_sealed(file, key);
-    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
-    add_rows(db, 0, 500);
+    auto db = sealed_with_rows(file, key, 500);
   }
   {
     std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
@@ -152,9 +154,7 @@ TEST_CASE("a clear database is sealed in place with its rows, once") {
 TEST_CASE("a sealed database copied while it is open gives a sealed copy with the same rows") {
   irt::test::TempDir dir;
   const auto key = key_of(3);
-  auto db = open_sealed(dir / "hub.db", key);
-  db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
-  add_rows(db, 0, 700);
+  auto db = sealed_with_rows(dir / "hub.db", key, 700);
   REQUIRE(irt::storage::copy_sqlite_database(dir / "hub.db", dir / "copy.db", &key).ok());
   CHECK(detail::sqlite_file_kind(dir / "copy.db") == detail::FileKind::sealed);
   CHECK(file_bytes(dir / "copy.db").find("ARM-PLACEBO") == std::string::npos);
@@ -167,8 +167,7 @@ TEST_CASE("a process killed while it writes a sealed database leaves every commi
   const auto file = dir / "hub.db";
   const auto key = key_of(5);
   {
-    auto db = open_sealed(file, key);
-    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+    auto db = sealed_with_rows(file, key, 0);
   }
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
@@ -203,8 +202,7 @@ TEST_CASE("a process killed while it writes a sealed database leaves every commi
 TEST_CASE("two connections to one sealed database each read what the other commits") {
   irt::test::TempDir dir;
   const auto key = key_of(4);
-  auto a = open_sealed(dir / "hub.db", key);
-  a.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+  auto a = sealed_with_rows(dir / "hub.db", key, 0);
   auto b = open_sealed(dir / "hub.db", key);
   CHECK(row_count(b) == 0);
   add_rows(a, 0, 5);
@@ -221,8 +219,7 @@ TEST_CASE("a process reads what another process commits to a sealed database it 
   const auto file = dir / "hub.db";
   const auto key = key_of(6);
   {
-    auto db = open_sealed(file, key);
-    db.exec("CREATE TABLE allocations (id INTEGER PRIMARY KEY, arm TEXT NOT NULL)");
+    auto db = sealed_with_rows(file, key, 0);
   }
   auto reader = open_sealed(file, key);  // open before, and after, the other process writes
   CHECK(row_count(reader) == 0);
