@@ -15,7 +15,8 @@ namespace irt::test {
 // `irt-hub` it runs inherits it; tests of a missing or wrong one override it.
 inline constexpr const char* kHubPassphrase = "test hub passphrase";
 
-// A fresh directory under /tmp, removed with everything in it on destruction.
+// A fresh directory under /tmp, removed with everything in it on destruction
+// (kept when IRT_KEEP_TEST_DIRS is set, to read a failed test's hub and node logs).
 class TempDir {
  public:
   TempDir();
