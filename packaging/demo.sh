@@ -275,8 +275,13 @@ for site in 101 102; do
 done
 
 step "Site 101's pharmacist hands kits to the nurse's tablet for the week's home visits"
-handed=$(api 101 "${pharmacist[101]}" GET "/inventory?status=available" |
-  jq -c '[.kits | group_by(.kit_type)[] | .[0:2][] | .kit]')  # two of each kit type, chosen by the unblinded pharmacist
+inventory=$(api 101 "${pharmacist[101]}" GET /inventory)
+handed=$(jq -c '[.kits[] | select(.status == "available")] | [group_by(.kit_type)[] | .[0:2][] | .kit]' \
+  <<<"$inventory")  # two of each kit type, chosen by the unblinded pharmacist
+# As many home visits as those kits serve whatever arm each participant gets: two when the site had two
+# of every kit type to give, fewer when it was short of one (a resupply is on its way).
+visits=$(jq '[.kits | group_by(.kit_type)[] | [.[] | select(.status == "available")] | length] | min | [., 2] | min' \
+  <<<"$inventory")
 show "custody handover to $nurse_node:" \
   "$(api 101 "${pharmacist[101]}" POST /kits/handover "{\"to_node\":\"$nurse_node\",\"kits\":$handed,\"reason\":\"home visits this week\"}")" \
   '{to_node, kits: [.kits[] | {kit, status}]}'
@@ -355,7 +360,9 @@ at_day 0
 nurse=$(login nurse nina.nurse nurse-101-pass)
 tablet_investigator=$(login nurse lee.investigator investigator-101-pass)
 home=()
-for diabetes in no yes; do
+((visits == 2)) || echo "(site 101 had $visits kit(s) of one kit type to give: $visits home visit(s) today)"
+for diabetes in $(echo no yes | cut -d' ' -f"1-$((visits > 0 ? visits : 1))"); do
+  ((visits > 0)) || break
   participant=$(screen nurse "$nurse" "$diabetes")
   randomize nurse "$tablet_investigator" investigator-101-pass "$participant"
   kit=$(grep -oE 'kit\(s\) [0-9]+' <<<"$randomized_line" | cut -d' ' -f2)
