@@ -551,9 +551,8 @@ shared::Status HubState::write_backup(const fs::path& dir, const fs::path& out, 
   crypto::secure_zero(key.data(), key.size());
   if (!copied) return fail(copied.error());
   try {
-    auto db = storage::Database::open(partial);
+    auto db = storage::Database::open(partial);  // made 0600
     if (!db) return fail(db.error());
-    ::chmod(partial.c_str(), 0600);
     {
       storage::Transaction tx(*db);
       db->exec(std::string("CREATE TABLE ") + kBackupFilesTable + " (path TEXT PRIMARY KEY, content BLOB NOT NULL); " +

@@ -452,11 +452,12 @@ randomizations_at_hub() {
     --reader ines.manager 2>/dev/null || fail "the hub's randomizations cannot be exported"
   jq -c .rows "$work/randomizations.json"
 }
-at_hub=$(randomizations_at_hub | jq length)
+randomizations=$(randomizations_at_hub)
+at_hub=$(jq length <<<"$randomizations")
 ((at_hub == randomized)) || fail "the hub recorded $at_hub randomizations, the tablets made $randomized"
 echo "the hub holds all $at_hub randomizations, per node, and when they were made:"
 jq -r 'group_by(.node_id)[] | "  \(.[0].node_id): \(length) randomized, the first at \(map(.randomized_at) | min), the last at \(map(.randomized_at) | max)"' \
-  <<<"$(randomizations_at_hub)"
+  <<<"$randomizations"
 
 step "The code break, the early visit and the held kits dispensed reach the central team as deviations"
 deviations=$(echo "manager-pass-123" | hub deviations --json --open --reader ines.manager)
