@@ -145,9 +145,7 @@ TEST_CASE("network soak: five nodes through faulty links converge exactly once w
     auto last = s.body.value("last_seq", std::int64_t{-1});
     node_events += last;
     INFO("node ", node_id);
-    CHECK(test::hub_count(hub, "SELECT count(*) FROM ledger_events WHERE node_id = '" + node_id + "'") == last);
-    CHECK(test::hub_count(hub, "SELECT count(DISTINCT seq) FROM ledger_events WHERE node_id = '" + node_id + "'") ==
-          last);
+    test::check_ledger_holds(hub, node_id, last);
   }
   CHECK(node_events >= static_cast<std::int64_t>(recorded));
   CHECK(test::hub_count(hub, "SELECT count(*) FROM hub_participants") == static_cast<std::int64_t>(screened));

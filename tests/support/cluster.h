@@ -114,6 +114,16 @@ inline std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
   return st.int64(0);
 }
 
+// The hub's ledger holds each event of node `node_id` once, and every one up to `last` (the node's last_seq
+// when asked). A served node may record more meanwhile: it records each directive it applies (a top-up of
+// participant numbers, say) and syncs that at once; those are not counted.
+inline void check_ledger_holds([[maybe_unused]] HubProcess& hub, const std::string& node_id,
+                               [[maybe_unused]] std::int64_t last) {
+  const auto of_node = " FROM ledger_events WHERE node_id = '" + node_id + "'";
+  CHECK(hub_count(hub, "SELECT count(*) - count(DISTINCT seq)" + of_node) == 0);
+  CHECK(hub_count(hub, "SELECT count(*)" + of_node + " AND seq <= " + std::to_string(last)) == last);
+}
+
 // A sync of `n` that must succeed (a doctest REQUIRE, with the node's error).
 // (The benchmarks, which share this header, build with DOCTEST_CONFIG_DISABLE.)
 inline void sync_ok(NodeDir& n) {
