@@ -103,7 +103,8 @@ run_tests() {
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # The unit tests run once, under the sanitizers (the hub's on both engines);
-  # the plain build has none (IRT_UNIT_TESTS=OFF above).
+  # the plain build has none (IRT_UNIT_TESTS=OFF above), and runs the rest,
+  # the Monte Carlo checks (label statistics) among them.
   echo "== $SECONDS s: sanitizer build: unit tests and fuzz harnesses"
   ctest --test-dir build-asan -L 'unit|fuzz' --output-on-failure -j "$jobs"
   echo "== $SECONDS s: plain build: every test"
