@@ -247,6 +247,30 @@ TEST_CASE("a blob literal x'..' in a statement is a blob on both engines, and st
   });
 }
 
+TEST_CASE("a migration's SQLite words hold on both engines: whole words only, never inside quotes") {
+  on_both_engines([](const Store& store) {
+    auto db = store.open();
+    REQUIRE(db.migrate("test", {{1, "CREATE TABLE w (id INTEGER PRIMARY KEY AUTOINCREMENT, INTEGERS INTEGER, "
+                                    "r REAL, b BLOB DEFAULT x'00ff', kind TEXT NOT NULL DEFAULT 'REAL BLOB INTEGER' "
+                                    "CHECK (kind <> 'INTEGER PRIMARY KEY'));\n"
+                                    "CREATE TABLE k (name TEXT PRIMARY KEY, n INTEGER)\n  WITHOUT ROWID"}})
+                .ok());
+    const std::int64_t big = 9'007'199'254'740'993;
+    db.prepare("INSERT INTO w(INTEGERS, r) VALUES(?, ?)").bind_all(big, 0.5).run();
+    CHECK(db.last_insert_rowid() == 1);
+    db.prepare("INSERT INTO k(name, n) VALUES('a', ?)").bind_all(big).run();
+    auto st = db.prepare("SELECT w.id, INTEGERS, r, b, kind, k.n FROM w, k");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 1);
+    CHECK(st.int64(1) == big);
+    CHECK(st.real(2) == 0.5);
+    CHECK(st.blob(3) == irt::storage::Blob{0x00, 0xff});
+    CHECK(st.text(4) == "REAL BLOB INTEGER");
+    CHECK(st.int64(5) == big);
+    CHECK_THROWS_AS(db.prepare("INSERT INTO w(kind) VALUES('INTEGER PRIMARY KEY')").run(), irt::storage::StorageError);
+  });
+}
+
 TEST_CASE("a failing statement throws StorageError and names the problem") {
   on_both_engines([](const Store& store) {
     auto db = store.open();
