@@ -8,7 +8,7 @@
 //   becomes BIGINT (SQLite's integers are 64-bit), BLOB becomes BYTEA, REAL
 //   becomes DOUBLE PRECISION, a blob literal becomes bytea as above, and
 //   `WITHOUT ROWID` goes: whole words outside quotes, in one pass (a
-//   std::regex pass per word took 40 % of a PostgreSQL hub test's time under
+//   std::regex pass per word took 43 % of a PostgreSQL hub test's CPU under
 //   the sanitizers). A table that inserts its own values into such an
 //   id column must say so in its Migration::postgresql text instead.
 // Parameters go as text, except blobs (binary bytea) and integers and reals,
