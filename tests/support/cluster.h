@@ -114,6 +114,12 @@ inline std::int64_t hub_count(HubProcess& hub, const std::string& sql) {
   return st.int64(0);
 }
 
+// The hub's alerts other than supply shortages: a node that runs out of kits records a shortage, which
+// the hub raises as an alert for the supply team, as it should; any other alert is an integrity problem.
+inline std::int64_t integrity_alerts(HubProcess& hub) {
+  return hub_count(hub, "SELECT count(*) FROM ledger_alerts WHERE kind <> 'supply.shortage'");
+}
+
 // The hub's ledger holds each event of node `node_id` once, and every one up to `last` (the node's last_seq
 // when asked). A served node may record more meanwhile: it records each directive it applies (a top-up of
 // participant numbers, say) and syncs that at once; those are not counted.
