@@ -361,8 +361,8 @@ nurse=$(login nurse nina.nurse nurse-101-pass)
 tablet_investigator=$(login nurse lee.investigator investigator-101-pass)
 home=()
 ((visits == 2)) || echo "(site 101 had $visits kit(s) of one kit type to give: $visits home visit(s) today)"
-for diabetes in $(echo no yes | cut -d' ' -f"1-$((visits > 0 ? visits : 1))"); do
-  ((visits > 0)) || break
+for diabetes in no yes; do
+  ((${#home[@]} < visits)) || break
   participant=$(screen nurse "$nurse" "$diabetes")
   randomize nurse "$tablet_investigator" investigator-101-pass "$participant"
   kit=$(grep -oE 'kit\(s\) [0-9]+' <<<"$randomized_line" | cut -d' ' -f2)
